@@ -1,0 +1,385 @@
+// Package scenario defines the world the kvassert emulators serve: Entra ID
+// tenants, app registrations, managed identities and Key Vault / Managed HSM
+// vaults with their keys, certificates and access rules.
+//
+// A scenario is built in Go or loaded from JSON (see Parse and Load). The JSON
+// field names are the lower-camel-case names of the Go fields; unknown fields
+// are rejected so that a typo in a test fixture fails loudly.
+package scenario
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Scenario is the complete state an emulator starts from.
+type Scenario struct {
+	// Tenants are the Entra ID directories. Every tenant an app, identity or
+	// vault names must be listed here.
+	Tenants []Tenant `json:"tenants"`
+	// Apps are application registrations (and their service principals).
+	Apps []App `json:"apps"`
+	// ManagedIdentities can get tokens from the emulated managed identity
+	// endpoint and can be granted vault permissions.
+	ManagedIdentities []ManagedIdentity `json:"managedIdentities,omitempty"`
+	// Vaults are Key Vaults or Managed HSMs. The first one is the default
+	// vault, served at the emulator's bare loopback address.
+	Vaults []Vault `json:"vaults,omitempty"`
+}
+
+// Tenant is an Entra ID directory.
+type Tenant struct {
+	// ID is the tenant's GUID.
+	ID string `json:"id"`
+	// Name is a short label such as "contoso"; the tenant is also reachable
+	// as "{name}.onmicrosoft.com" in token endpoint URLs.
+	Name string `json:"name,omitempty"`
+}
+
+// App is an application registration in its home tenant.
+type App struct {
+	// ClientID is the application (client) ID, a GUID.
+	ClientID string `json:"clientId"`
+	// DisplayName is informational.
+	DisplayName string `json:"displayName,omitempty"`
+	// HomeTenant is the tenant the app is registered in. The app always has a
+	// service principal there.
+	HomeTenant string `json:"homeTenant"`
+	// MultiTenant allows the app to sign in to other tenants where it has
+	// been consented (ConsentedTenants).
+	MultiTenant bool `json:"multiTenant,omitempty"`
+	// ConsentedTenants are the other tenants with a service principal of the
+	// app (admin consent given).
+	ConsentedTenants []string `json:"consentedTenants,omitempty"`
+	// Secrets are client secrets accepted for client_secret authentication.
+	Secrets []string `json:"secrets,omitempty"`
+	// Certificates are the app's certificate credentials (keyCredentials).
+	Certificates []CertificateRef `json:"certificates,omitempty"`
+	// FederatedCredentials are federated identity credentials (FIC).
+	FederatedCredentials []FederatedCredential `json:"federatedCredentials,omitempty"`
+	// Roles are application permissions granted in every tenant; they appear
+	// in the access token's "roles" claim.
+	Roles []string `json:"roles,omitempty"`
+}
+
+// CertificateRef registers a certificate credential on an app: either the
+// current version of a vault certificate (Vault + Name) or a PEM certificate.
+type CertificateRef struct {
+	// Vault and Name name a certificate of a vault in this scenario.
+	Vault string `json:"vault,omitempty"`
+	Name  string `json:"name,omitempty"`
+	// PEM is a PEM-encoded X.509 certificate.
+	PEM string `json:"pem,omitempty"`
+}
+
+// FederatedCredential is a federated identity credential on an app.
+type FederatedCredential struct {
+	// Issuer is the token issuer URL, e.g. "https://login.microsoftonline.com/{tenant}/v2.0".
+	Issuer string `json:"issuer"`
+	// Subject is the subject claim expected, e.g. a managed identity's object ID.
+	Subject string `json:"subject"`
+	// Audiences accepted, e.g. "api://AzureADTokenExchange".
+	Audiences []string `json:"audiences"`
+}
+
+// ManagedIdentity is a user-assigned managed identity.
+type ManagedIdentity struct {
+	// ClientID is the identity's client ID, a GUID.
+	ClientID string `json:"clientId"`
+	// ObjectID is the identity's principal (object) ID, a GUID.
+	ObjectID string `json:"objectId"`
+	// Tenant is the identity's tenant.
+	Tenant string `json:"tenant"`
+	// Name is informational.
+	Name string `json:"name,omitempty"`
+}
+
+// Vault is a Key Vault (name.vault.azure.net) or a Managed HSM
+// (name.managedhsm.azure.net).
+type Vault struct {
+	// Name is the vault's DNS label (3-24 characters, letters, digits, '-').
+	Name string `json:"name"`
+	// Tenant is the tenant whose tokens the vault accepts.
+	Tenant string `json:"tenant"`
+	// ManagedHSM makes this a Managed HSM (resource https://managedhsm.azure.net).
+	ManagedHSM bool `json:"managedHsm,omitempty"`
+	// Certificates are created (self-signed) when the emulator starts.
+	Certificates []VaultCertificate `json:"certificates,omitempty"`
+	// Keys are created when the emulator starts.
+	Keys []VaultKey `json:"keys,omitempty"`
+	// Access grants data-plane permissions to principals.
+	Access []Access `json:"access,omitempty"`
+}
+
+// VaultCertificate is a self-signed certificate created at start.
+type VaultCertificate struct {
+	Name string `json:"name"`
+	// Subject is the X.500 subject, e.g. "CN=app". Defaults to "CN={name}".
+	Subject string `json:"subject,omitempty"`
+	// Exportable lets the backing secret return the private key.
+	Exportable bool `json:"exportable,omitempty"`
+	// KeyType is "RSA" (default) or "EC".
+	KeyType string `json:"keyType,omitempty"`
+	// KeySize is the RSA modulus size: 2048 (default), 3072 or 4096.
+	KeySize int `json:"keySize,omitempty"`
+	// Curve is the EC curve: "P-256" (default for EC), "P-384" or "P-521".
+	Curve string `json:"curve,omitempty"`
+	// ValidityMonths defaults to 12.
+	ValidityMonths int `json:"validityMonths,omitempty"`
+}
+
+// VaultKey is a key created at start.
+type VaultKey struct {
+	Name string `json:"name"`
+	// Kty is "RSA" (default), "RSA-HSM", "EC" or "EC-HSM".
+	Kty string `json:"kty,omitempty"`
+	// Size is the RSA modulus size: 2048 (default), 3072 or 4096.
+	Size int `json:"size,omitempty"`
+	// Curve is the EC curve: "P-256" (default for EC), "P-384" or "P-521".
+	Curve string `json:"curve,omitempty"`
+}
+
+// Access grants permissions on a vault to a principal.
+type Access struct {
+	// Principal is an app's client ID or a managed identity's client or
+	// object ID.
+	Principal string `json:"principal"`
+	// Permissions such as "keys/sign", "keys/get", "keys/create",
+	// "certificates/get", "certificates/create", "secrets/get"; "keys/*",
+	// "certificates/*", "secrets/*" and "*" grant a whole family.
+	Permissions []string `json:"permissions"`
+}
+
+// Permissions known to the emulators.
+var Permissions = []string{
+	"keys/get", "keys/list", "keys/create", "keys/import", "keys/update", "keys/delete",
+	"keys/sign", "keys/verify",
+	"certificates/get", "certificates/list", "certificates/create", "certificates/import",
+	"certificates/update", "certificates/delete",
+	"secrets/get", "secrets/list", "secrets/set", "secrets/delete",
+}
+
+// Allows reports whether the granted permission list contains perm, honouring
+// "family/*" and "*" wildcards.
+func Allows(granted []string, perm string) bool {
+	family, _, _ := strings.Cut(perm, "/")
+	for _, g := range granted {
+		if g == perm || g == "*" || g == family+"/*" {
+			return true
+		}
+	}
+	return false
+}
+
+// Parse decodes a scenario from JSON and validates it. Unknown fields are errors.
+func Parse(data []byte) (*Scenario, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s Scenario
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("scenario: invalid JSON: more than one value")
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Load reads and parses a scenario JSON file.
+func Load(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	return Parse(data)
+}
+
+var (
+	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	vaultNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$`)
+	objNameRE   = regexp.MustCompile(`^[a-zA-Z0-9-]{1,127}$`)
+	tenantLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// IsGUID reports whether s has the 8-4-4-4-12 hexadecimal GUID form.
+func IsGUID(s string) bool { return guidRE.MatchString(s) }
+
+// ValidVaultName reports whether s is a valid Key Vault / Managed HSM name.
+func ValidVaultName(s string) bool { return vaultNameRE.MatchString(s) }
+
+// ValidObjectName reports whether s is a valid key, certificate or secret name.
+func ValidObjectName(s string) bool { return objNameRE.MatchString(s) }
+
+// Validate checks references and formats and returns every problem found,
+// joined, each naming the offending field.
+func (s *Scenario) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("scenario: "+format, args...)) }
+
+	tenants := map[string]bool{}
+	for i, t := range s.Tenants {
+		switch {
+		case !IsGUID(t.ID):
+			bad("tenants[%d].id %q is not a GUID", i, t.ID)
+		case tenants[strings.ToLower(t.ID)]:
+			bad("tenants[%d].id %q is listed twice", i, t.ID)
+		}
+		if t.Name != "" && !tenantLabel.MatchString(t.Name) {
+			bad("tenants[%d].name %q must be lower-case letters, digits and '-'", i, t.Name)
+		}
+		tenants[strings.ToLower(t.ID)] = true
+	}
+	if len(s.Tenants) == 0 {
+		bad("no tenants: list at least one in \"tenants\"")
+	}
+	knownTenant := func(field, id string) {
+		if !tenants[strings.ToLower(id)] {
+			bad("%s %q is not a tenant of this scenario", field, id)
+		}
+	}
+
+	vaults := map[string]*Vault{}
+	for i := range s.Vaults {
+		v := &s.Vaults[i]
+		if !ValidVaultName(v.Name) {
+			bad("vaults[%d].name %q is not a valid vault name (3-24 letters, digits, '-', starting with a letter)", i, v.Name)
+		}
+		if vaults[strings.ToLower(v.Name)] != nil {
+			bad("vaults[%d].name %q is listed twice", i, v.Name)
+		}
+		vaults[strings.ToLower(v.Name)] = v
+		knownTenant(fmt.Sprintf("vaults[%d].tenant", i), v.Tenant)
+		names := map[string]bool{}
+		for j, c := range v.Certificates {
+			f := fmt.Sprintf("vaults[%d].certificates[%d]", i, j)
+			if !ValidObjectName(c.Name) {
+				bad("%s.name %q is not a valid name (letters, digits, '-')", f, c.Name)
+			}
+			if names[strings.ToLower(c.Name)] {
+				bad("%s.name %q is used twice in the vault", f, c.Name)
+			}
+			names[strings.ToLower(c.Name)] = true
+			checkKeyShape(bad, f, c.KeyType, c.KeySize, c.Curve)
+			if c.ValidityMonths < 0 || c.ValidityMonths > 1200 {
+				bad("%s.validityMonths %d is out of range 1-1200", f, c.ValidityMonths)
+			}
+		}
+		for j, k := range v.Keys {
+			f := fmt.Sprintf("vaults[%d].keys[%d]", i, j)
+			if !ValidObjectName(k.Name) {
+				bad("%s.name %q is not a valid name (letters, digits, '-')", f, k.Name)
+			}
+			if names[strings.ToLower(k.Name)] {
+				bad("%s.name %q is used twice in the vault (certificates own a key of the same name)", f, k.Name)
+			}
+			names[strings.ToLower(k.Name)] = true
+			checkKeyShape(bad, f, strings.TrimSuffix(k.Kty, "-HSM"), k.Size, k.Curve)
+		}
+		for j, a := range v.Access {
+			f := fmt.Sprintf("vaults[%d].access[%d]", i, j)
+			if a.Principal == "" {
+				bad("%s.principal is empty", f)
+			}
+			for _, p := range a.Permissions {
+				if p != "*" && !strings.HasSuffix(p, "/*") && !slices.Contains(Permissions, p) {
+					bad("%s.permissions: unknown permission %q (known: %s)", f, p, strings.Join(Permissions, ", "))
+				}
+			}
+		}
+	}
+
+	ids := map[string]bool{}
+	for i, a := range s.Apps {
+		f := fmt.Sprintf("apps[%d]", i)
+		if !IsGUID(a.ClientID) {
+			bad("%s.clientId %q is not a GUID", f, a.ClientID)
+		} else if ids[strings.ToLower(a.ClientID)] {
+			bad("%s.clientId %q is used twice", f, a.ClientID)
+		}
+		ids[strings.ToLower(a.ClientID)] = true
+		knownTenant(f+".homeTenant", a.HomeTenant)
+		for j, t := range a.ConsentedTenants {
+			knownTenant(fmt.Sprintf("%s.consentedTenants[%d]", f, j), t)
+		}
+		if len(a.ConsentedTenants) > 0 && !a.MultiTenant {
+			bad("%s has consentedTenants but multiTenant is false", f)
+		}
+		for j, c := range a.Certificates {
+			cf := fmt.Sprintf("%s.certificates[%d]", f, j)
+			switch {
+			case c.PEM != "" && (c.Vault != "" || c.Name != ""):
+				bad("%s: give either pem or vault+name, not both", cf)
+			case c.PEM != "":
+			case c.Vault == "" || c.Name == "":
+				bad("%s: give pem, or both vault and name", cf)
+			default:
+				v := vaults[strings.ToLower(c.Vault)]
+				if v == nil {
+					bad("%s.vault %q is not a vault of this scenario", cf, c.Vault)
+				} else if !slices.ContainsFunc(v.Certificates, func(vc VaultCertificate) bool { return strings.EqualFold(vc.Name, c.Name) }) {
+					bad("%s.name %q is not a certificate of vault %q", cf, c.Name, c.Vault)
+				}
+			}
+		}
+		for j, fc := range a.FederatedCredentials {
+			ff := fmt.Sprintf("%s.federatedCredentials[%d]", f, j)
+			if fc.Issuer == "" || fc.Subject == "" || len(fc.Audiences) == 0 {
+				bad("%s needs issuer, subject and at least one audience", ff)
+			}
+		}
+	}
+	for i, m := range s.ManagedIdentities {
+		f := fmt.Sprintf("managedIdentities[%d]", i)
+		if !IsGUID(m.ClientID) {
+			bad("%s.clientId %q is not a GUID", f, m.ClientID)
+		} else if ids[strings.ToLower(m.ClientID)] {
+			bad("%s.clientId %q is used twice", f, m.ClientID)
+		}
+		ids[strings.ToLower(m.ClientID)] = true
+		if !IsGUID(m.ObjectID) {
+			bad("%s.objectId %q is not a GUID", f, m.ObjectID)
+		}
+		knownTenant(f+".tenant", m.Tenant)
+	}
+	return errors.Join(errs...)
+}
+
+func checkKeyShape(bad func(string, ...any), field, kty string, size int, curve string) {
+	switch kty {
+	case "", "RSA":
+		if size != 0 && size != 2048 && size != 3072 && size != 4096 {
+			bad("%s: RSA key size %d is not 2048, 3072 or 4096", field, size)
+		}
+		if curve != "" {
+			bad("%s: curve %q given for an RSA key", field, curve)
+		}
+	case "EC":
+		if curve != "" && curve != "P-256" && curve != "P-384" && curve != "P-521" {
+			bad("%s: curve %q is not P-256, P-384 or P-521", field, curve)
+		}
+		if size != 0 {
+			bad("%s: key size given for an EC key", field)
+		}
+	default:
+		bad("%s: key type %q is not RSA or EC", field, kty)
+	}
+}
+
+// Tenant returns the tenant with the given ID or name (case-insensitive).
+func (s *Scenario) Tenant(idOrName string) (Tenant, bool) {
+	for _, t := range s.Tenants {
+		if strings.EqualFold(t.ID, idOrName) || (t.Name != "" && (strings.EqualFold(t.Name, idOrName) || strings.EqualFold(t.Name+".onmicrosoft.com", idOrName))) {
+			return t, true
+		}
+	}
+	return Tenant{}, false
+}
