@@ -177,4 +177,4 @@ func (e *Emulator) ClientSecretCredential(clientID string) (azcore.TokenCredenti
 	return nil, errors.New("kvasserttest: no app " + clientID + " in the scenario")
 }
 
-func slogDiscard() *log.Logger { return log.New(io.Discard, "", 0) }
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }

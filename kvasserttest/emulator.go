@@ -152,7 +152,7 @@ func New(s *Scenario, opts ...Option) (*Emulator, error) {
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{e.ca.server}, MinVersion: tls.VersionTLS12},
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1: faults can drop connections
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slogDiscard(),
+		ErrorLog:          discardLogger(),
 	}
 	go e.server.ServeTLS(e.listener, "", "") //nolint:errcheck // returns ErrServerClosed on Close
 	return e, nil

@@ -258,6 +258,9 @@ func (s *Scenario) Validate() error {
 		}
 		vaults[strings.ToLower(v.Name)] = v
 		knownTenant(fmt.Sprintf("vaults[%d].tenant", i), v.Tenant)
+		if v.ManagedHSM && len(v.Certificates) > 0 {
+			bad("vaults[%d] is a Managed HSM, which has keys only: move its certificates to a Key Vault", i)
+		}
 		names := map[string]bool{}
 		for j, c := range v.Certificates {
 			f := fmt.Sprintf("vaults[%d].certificates[%d]", i, j)

@@ -1,0 +1,329 @@
+package assertion
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	keyOnce sync.Once
+	testKey *rsa.PrivateKey
+)
+
+func rsaKey(t testing.TB) *rsa.PrivateKey {
+	keyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		testKey = k
+	})
+	return testKey
+}
+
+func selfSigned(t testing.TB, key crypto.Signer, notBefore, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(42),
+		Subject:      pkix.Name{CommonName: "assertion test"},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func validCert(t testing.TB) (*x509.Certificate, *rsa.PrivateKey) {
+	k := rsaKey(t)
+	return selfSigned(t, k, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)), k
+}
+
+const (
+	clientID = "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16"
+	audience = "https://login.microsoftonline.com/2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82/oauth2/v2.0/token"
+)
+
+func decodeJSON(t *testing.T, seg string) map[string]any {
+	t.Helper()
+	if strings.ContainsAny(seg, "=+/") {
+		t.Fatalf("segment %q is not unpadded base64url", seg)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestBuildFieldByField(t *testing.T) {
+	cert, key := validCert(t)
+	now := time.Unix(time.Now().Unix(), 0)
+	for _, alg := range []Algorithm{PS256, RS256} {
+		t.Run(string(alg), func(t *testing.T) {
+			b, err := New(cert, key, WithAlgorithm(alg), WithClock(func() time.Time { return now }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			jwt, err := b.Build(context.Background(), clientID, audience)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := strings.Split(jwt, ".")
+			if len(parts) != 3 {
+				t.Fatalf("want 3 parts, got %d", len(parts))
+			}
+			h := decodeJSON(t, parts[0])
+			s1, s256 := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
+			want := map[string]any{"alg": string(alg), "typ": "JWT"}
+			if alg == PS256 {
+				want["x5t#S256"] = base64.RawURLEncoding.EncodeToString(s256[:])
+			} else {
+				want["x5t"] = base64.RawURLEncoding.EncodeToString(s1[:])
+			}
+			if len(h) != len(want) {
+				t.Errorf("header has fields %v, want exactly %v", h, want)
+			}
+			for k, v := range want {
+				if h[k] != v {
+					t.Errorf("header[%q] = %v, want %v", k, h[k], v)
+				}
+			}
+			c := decodeJSON(t, parts[1])
+			if len(c) != 7 {
+				t.Errorf("claims = %v, want exactly aud iss sub jti nbf iat exp", c)
+			}
+			for k, v := range map[string]any{"aud": audience, "iss": clientID, "sub": clientID,
+				"nbf": float64(now.Unix()), "iat": float64(now.Unix()), "exp": float64(now.Add(10 * time.Minute).Unix())} {
+				if c[k] != v {
+					t.Errorf("claims[%q] = %v, want %v", k, c[k], v)
+				}
+			}
+			if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(c["jti"].(string)) {
+				t.Errorf("jti %q is not a random UUID", c["jti"])
+			}
+			sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+			if err != nil || strings.ContainsAny(parts[2], "=+/") {
+				t.Fatalf("signature not unpadded base64url: %v", err)
+			}
+			digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+			if alg == PS256 {
+				err = rsa.VerifyPSS(&key.PublicKey, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			} else {
+				err = rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig)
+			}
+			if err != nil {
+				t.Fatalf("signature does not verify: %v", err)
+			}
+			tok, err := Parse(jwt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := tok.Check(CheckOptions{Certificate: cert, ClientID: clientID, Audience: audience, Now: now}); len(p) != 0 {
+				t.Fatalf("Check found problems in a good assertion: %v", p)
+			}
+		})
+	}
+}
+
+func TestJTIIsFreshEachTime(t *testing.T) {
+	cert, key := validCert(t)
+	b, _ := New(cert, key)
+	seen := map[string]bool{}
+	for range 50 {
+		jwt, err := b.Build(context.Background(), clientID, audience)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := Parse(jwt)
+		if seen[tok.Claims.Jti] {
+			t.Fatalf("jti %s repeated", tok.Claims.Jti)
+		}
+		seen[tok.Claims.Jti] = true
+	}
+}
+
+func TestX5CAndLifetime(t *testing.T) {
+	cert, key := validCert(t)
+	b, err := New(cert, key, WithX5C(cert), WithLifetime(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt, err := b.Build(context.Background(), clientID, audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := Parse(jwt)
+	if len(tok.Header.X5c) != 1 || tok.Header.X5c[0] != base64.StdEncoding.EncodeToString(cert.Raw) {
+		t.Fatalf("x5c = %v, want the standard-base64 DER of the leaf", tok.Header.X5c)
+	}
+	if got := tok.Claims.Exp - tok.Claims.Nbf; got != 300 {
+		t.Fatalf("lifetime = %ds, want 300", got)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	cert, key := validCert(t)
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecCert := selfSigned(t, ec, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	smallCert := selfSigned(t, small, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	cases := []struct {
+		name   string
+		cert   *x509.Certificate
+		signer crypto.Signer
+		opts   []Option
+		want   string
+	}{
+		{"nil cert", nil, key, nil, "no certificate"},
+		{"nil signer", cert, nil, nil, "no signer"},
+		{"EC certificate", ecCert, ec, nil, "need RSA"},
+		{"1024-bit key", smallCert, small, nil, "at least 2048"},
+		{"mismatched signer", cert, other, nil, "does not match"},
+		{"bad alg", cert, key, []Option{WithAlgorithm("HS256")}, "not supported"},
+		{"lifetime too long", cert, key, []Option{WithLifetime(2 * time.Hour)}, "outside"},
+		{"lifetime too short", cert, key, []Option{WithLifetime(time.Second)}, "outside"},
+		{"nil clock", cert, key, []Option{WithClock(nil)}, "nil clock"},
+		{"nil x5c entry", cert, key, []Option{WithX5C(nil)}, "nil certificate"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := New(c.cert, c.signer, c.opts...); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("New error = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestBuildRejectsBadInputAndCertificateWindow(t *testing.T) {
+	cert, key := validCert(t)
+	b, _ := New(cert, key)
+	for _, c := range []struct{ client, aud, want string }{
+		{"", audience, "empty client ID"},
+		{clientID, "", "empty audience"},
+		{clientID, "https://x\n", "control character"},
+		{"\xff", audience, "UTF-8"},
+		{strings.Repeat("a", 5000), audience, "longer than"},
+	} {
+		if _, err := b.Build(context.Background(), c.client, c.aud); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Build(%.20q, %.20q) error = %v, want %q", c.client, c.aud, err, c.want)
+		}
+	}
+	expired := selfSigned(t, key, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+	b2, _ := New(expired, key)
+	if _, err := b2.Build(context.Background(), clientID, audience); !errors.Is(err, ErrCertificateExpired) {
+		t.Fatalf("expired certificate: err = %v", err)
+	}
+	future := selfSigned(t, key, time.Now().Add(time.Hour), time.Now().Add(48*time.Hour))
+	b3, _ := New(future, key)
+	if _, err := b3.Build(context.Background(), clientID, audience); !errors.Is(err, ErrCertificateNotYetValid) {
+		t.Fatalf("future certificate: err = %v", err)
+	}
+	// Quotes are escaped, so the claims stay valid JSON.
+	jwt, err := b.Build(context.Background(), `a"b\c`, audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := Parse(jwt); err != nil || tok.Claims.Iss != `a"b\c` {
+		t.Fatalf("escaped claim round trip: %v %+v", err, tok)
+	}
+}
+
+// ctxSigner records the context and options it was given and counts calls.
+type ctxSigner struct {
+	key   *rsa.PrivateKey
+	calls int
+	ctx   context.Context
+	opts  crypto.SignerOpts
+	err   error
+}
+
+func (s *ctxSigner) Public() crypto.PublicKey { return &s.key.PublicKey }
+func (s *ctxSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	panic("Sign must not be called when SignContext exists")
+}
+func (s *ctxSigner) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s.calls++
+	s.ctx, s.opts = ctx, opts
+	if s.err != nil {
+		return nil, s.err
+	}
+	if pss, ok := opts.(*rsa.PSSOptions); ok {
+		return rsa.SignPSS(rand.Reader, s.key, pss.Hash, digest, pss)
+	}
+	return rsa.SignPKCS1v15(rand.Reader, s.key, opts.HashFunc(), digest)
+}
+
+type ctxKey struct{}
+
+func TestContextSignerGetsContextAndOneCall(t *testing.T) {
+	cert, key := validCert(t)
+	s := &ctxSigner{key: key}
+	b, _ := New(cert, s)
+	ctx := context.WithValue(context.Background(), ctxKey{}, "v")
+	if _, err := b.Build(ctx, clientID, audience); err != nil {
+		t.Fatal(err)
+	}
+	if s.calls != 1 || s.ctx.Value(ctxKey{}) != "v" {
+		t.Fatalf("calls=%d ctx passed=%v", s.calls, s.ctx.Value(ctxKey{}))
+	}
+	pss, ok := s.opts.(*rsa.PSSOptions)
+	if !ok || pss.SaltLength != rsa.PSSSaltLengthEqualsHash || pss.Hash != crypto.SHA256 {
+		t.Fatalf("PS256 must ask for PSS/SHA-256 with salt = hash length, got %#v", s.opts)
+	}
+	s.err = errors.New("vault unavailable")
+	if _, err := b.Build(ctx, clientID, audience); err == nil || !strings.Contains(err.Error(), "vault unavailable") {
+		t.Fatalf("signer error not surfaced: %v", err)
+	}
+}
+
+func TestBuildHonoursCancelledContextForLocalSigner(t *testing.T) {
+	cert, key := validCert(t)
+	b, _ := New(cert, key)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.Build(ctx, clientID, audience); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestParseAlgorithm(t *testing.T) {
+	for in, want := range map[string]Algorithm{"PS256": PS256, "ps256": PS256, "RS256": RS256} {
+		if got, err := ParseAlgorithm(in); err != nil || got != want {
+			t.Errorf("ParseAlgorithm(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseAlgorithm("ES256"); err == nil {
+		t.Error("ES256 accepted")
+	}
+}
