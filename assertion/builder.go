@@ -108,6 +108,8 @@ type Builder struct {
 	x5c      []*x509.Certificate
 	now      func() time.Time
 
+	thumb []byte // thumbprint-only builders: SHA-1 (20 bytes) or SHA-256 (32)
+
 	header   string // base64url of the header JSON, computed once
 	hash     crypto.Hash
 	signOpts crypto.SignerOpts
@@ -133,7 +135,29 @@ func New(cert *x509.Certificate, signer crypto.Signer, opts ...Option) (*Builder
 	if sp, ok := signer.Public().(*rsa.PublicKey); ok && !sp.Equal(pub) {
 		return nil, errors.New("assertion: the signer's public key does not match the certificate")
 	}
-	b := &Builder{cert: cert, signer: signer, alg: PS256, lifetime: DefaultLifetime, now: time.Now, hash: crypto.SHA256}
+	return newBuilder(&Builder{cert: cert, signer: signer}, opts)
+}
+
+// NewWithThumbprint returns a Builder that names its certificate by
+// thumbprint alone, for when only the key and the thumbprint are at hand (a
+// Key Vault key whose certificate is registered on the app). A 20-byte SHA-1
+// thumbprint goes into x5t, a 32-byte SHA-256 one into x5t#S256. The
+// certificate's validity cannot be checked locally.
+func NewWithThumbprint(thumbprint []byte, signer crypto.Signer, opts ...Option) (*Builder, error) {
+	if len(thumbprint) != sha1.Size && len(thumbprint) != sha256.Size {
+		return nil, fmt.Errorf("assertion: a thumbprint is 20 (SHA-1) or 32 (SHA-256) bytes, not %d", len(thumbprint))
+	}
+	if signer == nil {
+		return nil, errors.New("assertion: no signer")
+	}
+	if pub, ok := signer.Public().(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("assertion: the signer's RSA key has %d bits; Entra requires at least 2048", pub.N.BitLen())
+	}
+	return newBuilder(&Builder{signer: signer, thumb: append([]byte(nil), thumbprint...)}, opts)
+}
+
+func newBuilder(b *Builder, opts []Option) (*Builder, error) {
+	b.alg, b.lifetime, b.now, b.hash = PS256, DefaultLifetime, time.Now, crypto.SHA256
 	for _, o := range opts {
 		if err := o(b); err != nil {
 			return nil, err
@@ -154,11 +178,18 @@ func New(cert *x509.Certificate, signer crypto.Signer, opts ...Option) (*Builder
 func (b *Builder) encodeHeader() (string, error) {
 	// Field order is fixed for stable output: alg, typ, thumbprint, x5c.
 	buf := []byte(`{"alg":"` + string(b.alg) + `","typ":"JWT",`)
-	if b.alg == PS256 {
+	switch {
+	case len(b.thumb) == sha1.Size:
+		buf = append(buf, `"x5t":"`...)
+		buf = base64.RawURLEncoding.AppendEncode(buf, b.thumb)
+	case len(b.thumb) == sha256.Size:
+		buf = append(buf, `"x5t#S256":"`...)
+		buf = base64.RawURLEncoding.AppendEncode(buf, b.thumb)
+	case b.alg == PS256:
 		sum := sha256.Sum256(b.cert.Raw)
 		buf = append(buf, `"x5t#S256":"`...)
 		buf = base64.RawURLEncoding.AppendEncode(buf, sum[:])
-	} else {
+	default:
 		sum := sha1.Sum(b.cert.Raw)
 		buf = append(buf, `"x5t":"`...)
 		buf = base64.RawURLEncoding.AppendEncode(buf, sum[:])
@@ -180,7 +211,8 @@ func (b *Builder) encodeHeader() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
-// Certificate is the certificate the assertions name.
+// Certificate is the certificate the assertions name (nil for a
+// thumbprint-only Builder).
 func (b *Builder) Certificate() *x509.Certificate { return b.cert }
 
 // Algorithm is the signature algorithm in use.
@@ -198,11 +230,13 @@ func (b *Builder) Build(ctx context.Context, clientID, audience string) (string,
 		return "", err
 	}
 	now := b.now()
-	if now.Before(b.cert.NotBefore) {
-		return "", fmt.Errorf("%w: valid from %s", ErrCertificateNotYetValid, b.cert.NotBefore.UTC().Format(time.RFC3339))
-	}
-	if !now.Before(b.cert.NotAfter) {
-		return "", fmt.Errorf("%w: expired %s", ErrCertificateExpired, b.cert.NotAfter.UTC().Format(time.RFC3339))
+	if b.cert != nil {
+		if now.Before(b.cert.NotBefore) {
+			return "", fmt.Errorf("%w: valid from %s", ErrCertificateNotYetValid, b.cert.NotBefore.UTC().Format(time.RFC3339))
+		}
+		if !now.Before(b.cert.NotAfter) {
+			return "", fmt.Errorf("%w: expired %s", ErrCertificateExpired, b.cert.NotAfter.UTC().Format(time.RFC3339))
+		}
 	}
 	signingInput, err := b.signingInput(clientID, audience, now)
 	if err != nil {

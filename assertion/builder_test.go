@@ -327,3 +327,48 @@ func TestParseAlgorithm(t *testing.T) {
 		t.Error("ES256 accepted")
 	}
 }
+
+func TestThumbprintOnlyBuilder(t *testing.T) {
+	cert, key := validCert(t)
+	s1, s256 := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
+	for _, c := range []struct {
+		thumb []byte
+		field string
+		alg   Algorithm
+	}{{s1[:], "x5t", RS256}, {s256[:], "x5t#S256", PS256}, {s1[:], "x5t", PS256}} {
+		b, err := NewWithThumbprint(c.thumb, key, WithAlgorithm(c.alg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwt, err := b.Build(context.Background(), clientID, audience)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := Parse(jwt)
+		if p := tok.Check(CheckOptions{Certificate: cert}); len(p) != 0 {
+			t.Fatalf("%s/%s: %v", c.field, c.alg, p)
+		}
+		h := decodeJSON(t, strings.Split(jwt, ".")[0])
+		if h[c.field] != base64.RawURLEncoding.EncodeToString(c.thumb) || len(h) != 3 {
+			t.Fatalf("header %v lacks %s", h, c.field)
+		}
+	}
+	if _, err := NewWithThumbprint(make([]byte, 19), key); err == nil {
+		t.Fatal("19-byte thumbprint accepted")
+	}
+}
+
+func TestParseThumbprint(t *testing.T) {
+	want := []byte{0xd4, 0x9a, 0xf6, 0x10, 0x33, 0x4d, 0xdf, 0x40, 0xea, 0x3c, 0xbe, 0x0f, 0x38, 0xb4, 0xe2, 0x9b, 0x8b, 0xa9, 0xb1, 0x3a}
+	for _, in := range []string{"D49AF610334DDF40EA3CBE0F38B4E29B8BA9B13A", "d4:9a:f6:10:33:4d:df:40:ea:3c:be:0f:38:b4:e2:9b:8b:a9:b1:3a", "1Jr2EDNN30DqPL4POLTim4upsTo"} {
+		got, err := ParseThumbprint(in)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("ParseThumbprint(%q) = %x, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "xyz", strings.Repeat("g", 40), "1Jr2EDNN30DqPL4POLTim4upsT="} {
+		if _, err := ParseThumbprint(in); err == nil {
+			t.Errorf("ParseThumbprint(%q) accepted", in)
+		}
+	}
+}

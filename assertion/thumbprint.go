@@ -1,0 +1,33 @@
+package assertion
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// ParseThumbprint accepts a certificate thumbprint as the Azure portal shows
+// it (hex, SHA-1: 40 digits, or SHA-256: 64 digits; colons and spaces are
+// ignored) or as it appears in a JWT header (base64url, 27 or 43 characters).
+func ParseThumbprint(s string) ([]byte, error) {
+	clean := strings.NewReplacer(":", "", " ", "").Replace(strings.TrimSpace(s))
+	switch len(clean) {
+	case 40, 64:
+		if b, err := hex.DecodeString(clean); err == nil {
+			return b, nil
+		}
+	case 27, 43:
+		if b, err := base64.RawURLEncoding.Strict().DecodeString(clean); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("assertion: thumbprint %q is neither hex (40 or 64 digits) nor base64url (27 or 43 characters)", truncate(s, 80))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,15 @@
+// Package keyvault signs with keys held in Azure Key Vault or Managed HSM
+// and reads the certificates that go with them, through the official Azure
+// SDK for Go clients (azkeys, azcertificates).
+//
+// Signer is a crypto.Signer whose private key never leaves the service: each
+// signature is exactly one keys/sign call (plus azcore's retries on 429 and
+// 5xx, which honour Retry-After within the caller's context).
+// CertificateSource reads a certificate once (DER, thumbprints, the versioned
+// key ID to sign with, validity) and caches it until a TTL passes or
+// Invalidate is called, which is how certificate rotation is picked up
+// without a restart.
+//
+// Only https vault URLs on the Azure clouds' vault and Managed HSM domains
+// are accepted; https on a loopback address is allowed for emulators.
+package keyvault

@@ -1,0 +1,191 @@
+package keyvault
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// vaultDomains are the DNS suffixes of Key Vault and Managed HSM in the
+// public, China and US Government clouds.
+var vaultDomains = []struct {
+	suffix string
+	hsm    bool
+}{
+	{".vault.azure.net", false},
+	{".vault.azure.cn", false},
+	{".vault.usgovcloudapi.net", false},
+	{".managedhsm.azure.net", true},
+	{".managedhsm.azure.cn", true},
+	{".managedhsm.usgovcloudapi.net", true},
+}
+
+var (
+	vaultLabelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$`)
+	objectNameRE = regexp.MustCompile(`^[a-zA-Z0-9-]{1,127}$`)
+	versionRE    = regexp.MustCompile(`^[a-zA-Z0-9]{1,64}$`)
+)
+
+// Vault is a parsed vault URL.
+type Vault struct {
+	// URL is the normalised vault URL: "https://{host}/" (with port when given).
+	URL string
+	// Host is the host name (and port, when given).
+	Host string
+	// ManagedHSM is true for *.managedhsm.* hosts.
+	ManagedHSM bool
+	// Loopback is true for an emulator on this machine.
+	Loopback bool
+}
+
+// ParseVaultURL checks a vault URL and normalises it. It accepts only https,
+// no user info, query or fragment, no path other than "/", and a host that is
+// a Key Vault or Managed HSM host of an Azure cloud, or a loopback address
+// (for emulators).
+func ParseVaultURL(raw string) (Vault, error) {
+	u, err := parseHTTPS("vault URL", raw)
+	if err != nil {
+		return Vault{}, err
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		return Vault{}, fmt.Errorf("keyvault: vault URL %q has a path (%q); give only https://{vault}.vault.azure.net/", redact(raw), u.Path)
+	}
+	return checkHost(raw, u)
+}
+
+func parseHTTPS(what, raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("keyvault: empty %s", what)
+	}
+	if len(raw) > 2048 {
+		return nil, fmt.Errorf("keyvault: %s is longer than 2048 bytes", what)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keyvault: %s %q is not a URL", what, redact(raw))
+	}
+	switch {
+	case u.Scheme == "http":
+		return nil, fmt.Errorf("keyvault: %s %q uses http; Key Vault is reached over https only", what, redact(raw))
+	case u.Scheme != "https":
+		return nil, fmt.Errorf("keyvault: %s %q is not an https URL", what, redact(raw))
+	case u.User != nil:
+		return nil, fmt.Errorf("keyvault: %s must not contain user info (user:password@)", what)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("keyvault: %s %q must not have a query or fragment", what, redact(raw))
+	case u.Host == "":
+		return nil, fmt.Errorf("keyvault: %s %q has no host", what, redact(raw))
+	}
+	return u, nil
+}
+
+func checkHost(raw string, u *url.URL) (Vault, error) {
+	host := strings.ToLower(u.Hostname())
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+		return Vault{URL: "https://" + strings.ToLower(u.Host) + "/", Host: strings.ToLower(u.Host), Loopback: true}, nil
+	}
+	if u.Port() != "" && u.Port() != "443" {
+		return Vault{}, fmt.Errorf("keyvault: vault URL %q names port %s; Azure vaults listen on 443", redact(raw), u.Port())
+	}
+	for _, d := range vaultDomains {
+		label, ok := strings.CutSuffix(host, d.suffix)
+		if !ok {
+			continue
+		}
+		if !vaultLabelRE.MatchString(label) {
+			return Vault{}, fmt.Errorf("keyvault: %q is not a valid vault name (3-24 letters, digits and '-')", label)
+		}
+		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
+	}
+	return Vault{}, fmt.Errorf("keyvault: host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", host)
+}
+
+// ObjectID is a parsed key or certificate identifier,
+// "https://{vault}/{keys|certificates}/{name}[/{version}]".
+type ObjectID struct {
+	Vault   Vault
+	Kind    string // "keys", "certificates" or "secrets"
+	Name    string
+	Version string // "" for the latest version
+}
+
+// String returns the identifier URL.
+func (id ObjectID) String() string {
+	s := id.Vault.URL + id.Kind + "/" + id.Name
+	if id.Version != "" {
+		s += "/" + id.Version
+	}
+	return s
+}
+
+// ParseKeyID parses a key identifier such as a certificate's kid,
+// "https://myvault.vault.azure.net/keys/app-cert/0123abcd...". The version is
+// optional (latest).
+func ParseKeyID(raw string) (ObjectID, error) { return parseObjectID(raw, "keys") }
+
+// ParseCertificateID parses a certificate identifier.
+func ParseCertificateID(raw string) (ObjectID, error) { return parseObjectID(raw, "certificates") }
+
+func parseObjectID(raw, kind string) (ObjectID, error) {
+	u, err := parseHTTPS(strings.TrimSuffix(kind, "s")+" ID", raw)
+	if err != nil {
+		return ObjectID{}, err
+	}
+	v, err := checkHost(raw, u)
+	if err != nil {
+		return ObjectID{}, err
+	}
+	if u.RawPath != "" || strings.Contains(u.Path, "..") || strings.Contains(u.Path, "//") {
+		return ObjectID{}, fmt.Errorf("keyvault: %q is not a %s identifier (escaped or '..' segments)", redact(raw), kind)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != kind {
+		return ObjectID{}, fmt.Errorf("keyvault: %q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", redact(raw), kind, kind)
+	}
+	id := ObjectID{Vault: v, Kind: kind, Name: parts[1]}
+	if err := CheckName(id.Name); err != nil {
+		return ObjectID{}, err
+	}
+	if len(parts) == 3 {
+		if !versionRE.MatchString(parts[2]) {
+			return ObjectID{}, fmt.Errorf("keyvault: version %q in %q is not a Key Vault version", parts[2], redact(raw))
+		}
+		id.Version = parts[2]
+	}
+	return id, nil
+}
+
+// CheckName checks a key, certificate or secret name (1-127 letters, digits
+// and '-').
+func CheckName(name string) error {
+	if !objectNameRE.MatchString(name) {
+		return fmt.Errorf("keyvault: %q is not a valid name: use 1-127 letters, digits and '-'", truncate(name, 64))
+	}
+	return nil
+}
+
+// redact drops anything after the path of a URL-ish string and truncates it,
+// so an error never repeats a query string, fragment or user info verbatim.
+func redact(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i] + "…"
+	}
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			raw = raw[:j+3] + "…@" + raw[i+1:]
+		}
+	}
+	return truncate(raw, 200)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+var errNoCredential = errors.New("keyvault: no credential (pass an azcore.TokenCredential, e.g. azidentity.NewDefaultAzureCredential)")
