@@ -1,12 +1,23 @@
 // Package entra emulates the Entra ID token service: OpenID discovery, the
 // v2.0 token endpoint (client secrets, certificate client assertions,
 // federated credentials) and the managed identity endpoint.
+//
+// The emulator is strict where Entra ID is strict, so that code which works
+// against it works against Entra: the client assertion is checked claim by
+// claim, the certificate is looked up by its x5t or x5t#S256 thumbprint among
+// the app's credentials, and each failure answers with the AADSTS code, OAuth
+// error and HTTP status Entra uses (see the table on oauthError in errors.go).
+// All times come from the Authority's clock (Authority.SetClock).
 package entra
 
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
@@ -32,36 +43,239 @@ type Config struct {
 	TokenLifetime time.Duration
 }
 
-// Entra is the emulated token service. Safe for concurrent use.
-type Entra struct{ cfg Config }
+// maxBody caps request bodies (a client assertion with an x5c chain is a few
+// kilobytes; Entra itself refuses very large requests).
+const maxBody = 256 << 10
 
-// New builds the token service from the scenario.
-func New(cfg Config) (*Entra, error) { return &Entra{cfg: cfg}, errors.New("entra: not implemented") }
+// clockSkew is what Entra allows between the client's clock and its own for
+// a client assertion's nbf and exp.
+const clockSkew = 5 * time.Minute
+
+// Entra is the emulated token service. Safe for concurrent use.
+type Entra struct {
+	cfg      Config
+	auth     *emu.Authority
+	faults   *emu.Faults
+	lifetime time.Duration
+
+	tenants  map[string]*tenant // by lower-case ID
+	domains  map[string]*tenant // by lower-case {name}.onmicrosoft.com
+	ids      []*identity        // immutable after New
+	mu       sync.RWMutex       // guards apps and what they hold
+	apps     map[string]*app    // by lower-case client ID
+	jtis     *jtiCache
+	noReplay atomic.Bool // replay protection disabled
+	replays  atomic.Int64
+	issued   atomic.Int64
+}
+
+// New builds the token service from the scenario. Vault certificate
+// references are resolved now, with Config.CertificateDER.
+func New(cfg Config) (*Entra, error) {
+	if cfg.Scenario == nil {
+		return nil, errors.New("entra: Config.Scenario is nil")
+	}
+	if cfg.Authority == nil {
+		return nil, errors.New("entra: Config.Authority is nil")
+	}
+	if err := cfg.Scenario.Validate(); err != nil {
+		return nil, err
+	}
+	tenants, apps, ids, err := loadDirectory(cfg.Scenario, cfg.CertificateDER)
+	if err != nil {
+		return nil, err
+	}
+	e := &Entra{
+		cfg:      cfg,
+		auth:     cfg.Authority,
+		faults:   cfg.Faults,
+		lifetime: cfg.TokenLifetime,
+		tenants:  tenants,
+		domains:  map[string]*tenant{},
+		ids:      ids,
+		apps:     apps,
+		jtis:     newJTICache(100_000),
+	}
+	if e.faults == nil {
+		e.faults = &emu.Faults{}
+	}
+	if e.lifetime <= 0 {
+		e.lifetime = time.Hour
+	}
+	for _, t := range tenants {
+		if d := t.domain(); d != "" {
+			e.domains[d] = t
+		}
+	}
+	return e, nil
+}
+
+func (e *Entra) now() time.Time { return e.auth.Now() }
+
+// tenantKind classifies the tenant segment of a path.
+type tenantKind int
+
+const (
+	tenantSpecific  tenantKind = iota
+	tenantCommon               // "common"
+	tenantOrgs                 // "organizations"
+	tenantConsumers            // "consumers"
+	tenantUnknown
+)
+
+// resolveTenant maps a path segment (GUID in any case, or
+// {name}.onmicrosoft.com) to a tenant.
+func (e *Entra) resolveTenant(seg string) (*tenant, tenantKind) {
+	s := strings.ToLower(seg)
+	switch s {
+	case "common":
+		return nil, tenantCommon
+	case "organizations":
+		return nil, tenantOrgs
+	case "consumers":
+		return nil, tenantConsumers
+	}
+	if t := e.tenants[s]; t != nil {
+		return t, tenantSpecific
+	}
+	if t := e.domains[s]; t != nil {
+		return t, tenantSpecific
+	}
+	return nil, tenantUnknown
+}
+
+func tenantNotFound(seg string) *oauthError {
+	return newErr(http.StatusBadRequest, "invalid_tenant", 90002,
+		"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.",
+		seg)
+}
 
 // ServeHTTP serves the Entra paths (/{tenant}/v2.0/.well-known/openid-configuration,
 // /{tenant}/discovery/v2.0/keys, /{tenant}/oauth2/v2.0/token, /common/discovery/instance).
-func (e *Entra) ServeHTTP(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }
+func (e *Entra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case len(p) == 3 && strings.EqualFold(p[1], "discovery") && strings.EqualFold(p[2], "instance"):
+		e.serveInstanceDiscovery(w, r)
+	case len(p) == 4 && strings.EqualFold(p[1], "v2.0") && p[2] == ".well-known" && p[3] == "openid-configuration":
+		e.serveOpenIDConfiguration(w, r, p[0])
+	case len(p) == 4 && strings.EqualFold(p[1], "discovery") && strings.EqualFold(p[2], "v2.0") && p[3] == "keys",
+		len(p) == 3 && strings.EqualFold(p[1], "discovery") && p[2] == "keys":
+		e.serveJWKS(w, r, p[0])
+	case len(p) == 4 && strings.EqualFold(p[1], "oauth2") && strings.EqualFold(p[2], "v2.0") && strings.EqualFold(p[3], "token"):
+		e.serveToken(w, r, p[0])
+	default:
+		http.NotFound(w, r)
+	}
+}
 
-// ServeManagedIdentity serves the managed identity endpoint (App Service
-// protocol: GET + X-IDENTITY-HEADER; Cloud Shell protocol: POST + Metadata: true).
-func (e *Entra) ServeManagedIdentity(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }
-
-// RegisterCertificate adds a certificate credential to an app.
+// RegisterCertificate adds a certificate credential to an app. Registering a
+// certificate it already has clears a revocation.
 func (e *Entra) RegisterCertificate(clientID string, cert *x509.Certificate) error {
-	return errors.New("not implemented")
+	if cert == nil {
+		return errors.New("entra: nil certificate")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("entra: no app with client ID %q", clientID)
+	}
+	kc := newKeyCredential(cert)
+	for i, c := range a.certs {
+		if c.sha256 == kc.sha256 {
+			a.certs[i] = kc
+			return nil
+		}
+	}
+	a.certs = append(a.certs, kc)
+	return nil
 }
 
 // RemoveCertificate removes the certificate credential with this DER from an app.
 func (e *Entra) RemoveCertificate(clientID string, cert *x509.Certificate) error {
-	return errors.New("not implemented")
+	if cert == nil {
+		return errors.New("entra: nil certificate")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("entra: no app with client ID %q", clientID)
+	}
+	kc := newKeyCredential(cert)
+	for i, c := range a.certs {
+		if c.sha256 == kc.sha256 {
+			a.certs = append(a.certs[:i:i], a.certs[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("entra: app %s has no such certificate", clientID)
 }
 
 // RevokeCertificate marks a registered certificate as revoked (AADSTS7000277).
 func (e *Entra) RevokeCertificate(clientID string, cert *x509.Certificate) error {
-	return errors.New("not implemented")
+	if cert == nil {
+		return errors.New("entra: nil certificate")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("entra: no app with client ID %q", clientID)
+	}
+	kc := newKeyCredential(cert)
+	for _, c := range a.certs {
+		if c.sha256 == kc.sha256 {
+			c.revoked = true
+			return nil
+		}
+	}
+	return fmt.Errorf("entra: app %s has no such certificate", clientID)
 }
 
-// SetConsent adds (true) or removes (false) the app's service principal in a tenant.
-func (e *Entra) SetConsent(clientID, tenant string, consented bool) error {
-	return errors.New("not implemented")
+// SetConsent adds (true) or removes (false) the app's service principal in a
+// tenant (given by ID or name). A single-tenant app can only have one in its
+// home tenant, as in Entra.
+func (e *Entra) SetConsent(clientID, tenantIDOrName string, consented bool) error {
+	t, ok := e.cfg.Scenario.Tenant(tenantIDOrName)
+	if !ok {
+		return fmt.Errorf("entra: no tenant %q", tenantIDOrName)
+	}
+	tid := strings.ToLower(t.ID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("entra: no app with client ID %q", clientID)
+	}
+	if consented && !a.multiTenant && tid != a.home {
+		return fmt.Errorf("entra: app %s is single-tenant: it cannot be consented in tenant %s", clientID, t.ID)
+	}
+	if consented {
+		a.sp[tid] = true
+	} else {
+		delete(a.sp, tid)
+	}
+	return nil
 }
+
+// ServicePrincipalID returns the object ID of the app's service principal in
+// a tenant (the oid and sub of its app-only tokens there). It is derived from
+// the pair, so it is stable across runs.
+func (e *Entra) ServicePrincipalID(clientID, tenantID string) string {
+	return servicePrincipalID(tenantID, clientID)
+}
+
+// SetReplayProtection turns the client-assertion jti replay check on (the
+// default) or off. Entra ID itself accepts a reused certificate assertion
+// until it expires; the check makes a client that reuses assertions visible.
+func (e *Entra) SetReplayProtection(on bool) { e.noReplay.Store(!on) }
+
+// Replays returns how many client assertions were refused because their jti
+// had already been used.
+func (e *Entra) Replays() int64 { return e.replays.Load() }
+
+// Issued returns how many access tokens the token endpoint has issued
+// (managed identity tokens not included).
+func (e *Entra) Issued() int64 { return e.issued.Load() }

@@ -1,0 +1,259 @@
+package entra
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
+)
+
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// appView is a snapshot of an app, taken under the lock, for one request.
+type appView struct {
+	clientID string
+	home     string
+	secrets  []string
+	certs    []keyCredential
+	fics     []ficView
+	roles    []string
+}
+
+type ficView struct {
+	issuer, subject string
+	audiences       []string
+}
+
+// view snapshots the app with this client ID if it has a service principal
+// in tenant tid.
+func (e *Entra) view(clientID, tid string) (*appView, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a := e.apps[strings.ToLower(clientID)]
+	if a == nil || !a.sp[tid] {
+		return nil, false
+	}
+	v := &appView{
+		clientID: a.clientID,
+		home:     a.home,
+		secrets:  a.secrets,
+		roles:    a.roles,
+	}
+	for _, c := range a.certs {
+		v.certs = append(v.certs, *c)
+	}
+	for _, f := range a.fics {
+		v.fics = append(v.fics, ficView{issuer: f.Issuer, subject: f.Subject, audiences: f.Audiences})
+	}
+	return v, true
+}
+
+// tokenResponse is Entra's client-credentials answer.
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	ExtExpiresIn int64  `json:"ext_expires_in"`
+	AccessToken  string `json:"access_token"`
+}
+
+// serveToken answers POST /{tenant}/oauth2/v2.0/token.
+func (e *Entra) serveToken(w http.ResponseWriter, r *http.Request, seg string) {
+	if e.faults.Begin(w, r, emu.OpToken, e.faultWriter(r)) {
+		return
+	}
+	resp, oe := e.token(r, seg)
+	if oe != nil {
+		e.writeOAuthError(w, r, oe)
+		return
+	}
+	e.issued.Add(1)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func missingParam(name string) *oauthError {
+	return newErr(http.StatusBadRequest, "invalid_request", 900144,
+		"The request body must contain the following parameter: '%s'.", name)
+}
+
+// token runs the client-credentials grant.
+func (e *Entra) token(r *http.Request, seg string) (*tokenResponse, *oauthError) {
+	if r.Method != http.MethodPost {
+		return nil, newErr(http.StatusBadRequest, "invalid_request", 900561,
+			"The endpoint only accepts POST, OPTIONS requests. Received a %s request.", r.Method)
+	}
+	t, kind := e.resolveTenant(seg)
+	if kind == tenantUnknown {
+		return nil, tenantNotFound(seg)
+	}
+	form, oe := readForm(r)
+	if oe != nil {
+		return nil, oe
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		return nil, missingParam("grant_type")
+	}
+	if grant != "client_credentials" {
+		return nil, newErr(http.StatusBadRequest, "unsupported_grant_type", 70003,
+			"The app requested an unsupported grant type '%s'.", grant)
+	}
+	switch kind {
+	case tenantCommon, tenantConsumers:
+		return nil, newErr(http.StatusBadRequest, "invalid_request", 9001023,
+			"The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.")
+	case tenantOrgs:
+		return nil, newErr(http.StatusBadRequest, "invalid_request", 50059,
+			"No tenant-identifying information found in either the request or implied by any provided credentials.")
+	}
+
+	clientID, secret := form.Get("client_id"), form.Get("client_secret")
+	if user, pass, ok := r.BasicAuth(); ok { // client_secret_basic
+		u, err1 := url.QueryUnescape(user)
+		p, err2 := url.QueryUnescape(pass)
+		if err1 == nil && err2 == nil {
+			if clientID == "" {
+				clientID = u
+			}
+			if strings.EqualFold(clientID, u) && secret == "" {
+				secret = p
+			}
+		}
+	}
+	if clientID == "" {
+		return nil, missingParam("client_id")
+	}
+	scope := form.Get("scope")
+	if scope == "" {
+		return nil, missingParam("scope")
+	}
+	resource, oe := parseScope(scope)
+	if oe != nil {
+		return nil, oe
+	}
+	a, ok := e.view(clientID, t.id)
+	if !isGUID(clientID) || !ok {
+		return nil, newErr(http.StatusBadRequest, "unauthorized_client", 700016,
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+			clientID, t.display())
+	}
+
+	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
+	switch {
+	case secret == "" && assertion == "":
+		return nil, newErr(http.StatusUnauthorized, "invalid_client", 7000216,
+			"'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
+	case secret != "" && assertion != "":
+		return nil, newErr(http.StatusBadRequest, "invalid_request", 9002313,
+			"Invalid request. Request is malformed or invalid: give either 'client_secret' or 'client_assertion', not both.")
+	case secret != "":
+		if !secretMatches(a.secrets, secret) {
+			return nil, newErr(http.StatusUnauthorized, "invalid_client", 7000215,
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
+				a.clientID)
+		}
+	default:
+		if assertionType != jwtBearer {
+			return nil, newErr(http.StatusBadRequest, "invalid_request", 9002313,
+				"Invalid request. Request is malformed or invalid: 'client_assertion_type' must be '%s'.", jwtBearer)
+		}
+		j, oe := parseJWS(assertion)
+		if oe != nil {
+			return nil, oe
+		}
+		if j.hasThumb {
+			oe = e.certificateAssertion(j, a, t, r.Host)
+		} else {
+			oe = e.federatedAssertion(j, a)
+		}
+		if oe != nil {
+			return nil, oe
+		}
+	}
+	return e.issueAppToken(a, t, resource)
+}
+
+// readForm reads the url-encoded body, capped at maxBody.
+func readForm(r *http.Request) (url.Values, *oauthError) {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		return nil, newErr(http.StatusBadRequest, "invalid_request", 90004,
+			"InvalidRequestFormat - The request isn't properly formatted.")
+	}
+	return r.PostForm, nil
+}
+
+// parseScope returns the resource of a client-credentials scope: exactly one
+// "{resource}/.default", besides MSAL's "openid offline_access profile".
+func parseScope(scope string) (string, *oauthError) {
+	var rest []string
+	for _, s := range strings.Fields(scope) {
+		switch s {
+		case "openid", "offline_access", "profile":
+		default:
+			rest = append(rest, s)
+		}
+	}
+	if len(rest) != 1 {
+		return "", newErr(http.StatusBadRequest, "invalid_scope", 70011,
+			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", strings.Join(rest, " "))
+	}
+	resource, ok := strings.CutSuffix(rest[0], "/.default")
+	if !ok {
+		return "", newErr(http.StatusBadRequest, "invalid_scope", 1002012,
+			"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+			rest[0])
+	}
+	if resource == "" {
+		return "", newErr(http.StatusBadRequest, "invalid_scope", 70011,
+			"The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", rest[0])
+	}
+	return resource, nil
+}
+
+// secretMatches compares in constant time against every secret.
+func secretMatches(secrets []string, got string) bool {
+	ok := 0
+	for _, s := range secrets {
+		ok |= subtle.ConstantTimeCompare([]byte(s), []byte(got))
+	}
+	return ok == 1
+}
+
+// issueAppToken signs an app-only access token for the app in tenant t.
+func (e *Entra) issueAppToken(a *appView, t *tenant, resource string) (*tokenResponse, *oauthError) {
+	now := e.now()
+	sp := servicePrincipalID(t.id, a.clientID)
+	tok, err := e.auth.Issue(emu.AccessClaims{
+		Aud:   resource,
+		Iss:   "https://login.microsoftonline.com/" + t.id + "/v2.0",
+		Tid:   t.id,
+		AppID: a.clientID,
+		Azp:   a.clientID,
+		Oid:   sp,
+		Sub:   sp,
+		IdTyp: "app",
+		Ver:   "2.0",
+		UTI:   uti(),
+		Roles: a.roles,
+		Iat:   now.Unix(),
+		Nbf:   now.Unix(),
+		Exp:   now.Add(e.lifetime).Unix(),
+	})
+	if err != nil {
+		return nil, newErr(http.StatusInternalServerError, "server_error", 50000,
+			"There was an error issuing a token.")
+	}
+	in := max(int64(e.lifetime.Seconds())-1, 1)
+	return &tokenResponse{TokenType: "Bearer", ExpiresIn: in, ExtExpiresIn: in, AccessToken: tok}, nil
+}
+
+// uti is a random token identifier, as Entra's 22-character "uti".
+func uti() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
