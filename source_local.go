@@ -1,0 +1,107 @@
+package kvassert
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/kvassert/kvassert/assertion"
+)
+
+// LocalSource signs assertions with a key held in this process: for
+// development and tests, or with any crypto.Signer (an HSM through PKCS#11, a
+// TPM). Prefer a Key Vault source in production: a key in a file can be
+// stolen.
+type LocalSource struct {
+	builder *assertion.Builder
+}
+
+// NewLocalSource returns a source for cert and its private key signer.
+func NewLocalSource(cert *x509.Certificate, signer crypto.Signer, opts *AssertionOptions) (*LocalSource, error) {
+	var o AssertionOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	b, err := assertion.New(cert, signer, o.builderOptions(cert)...)
+	if err != nil {
+		return nil, err
+	}
+	return &LocalSource{builder: b}, nil
+}
+
+// Assertion implements Source.
+func (s *LocalSource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
+	return s.builder.Build(ctx, clientID, tokenEndpoint)
+}
+
+// maxCredentialFile bounds certificate and key files read from disk.
+const maxCredentialFile = 1 << 20
+
+// LoadCertificateFiles reads a certificate and its private key for
+// NewLocalSource. certFile is PEM (certificate, optionally with the key) or
+// PKCS#12 (.pfx/.p12, opened with password); keyFile, when not empty, is a
+// PEM private key (PKCS#1 or PKCS#8). Parsing is azidentity.ParseCertificates,
+// so the formats are exactly those azidentity accepts.
+func LoadCertificateFiles(certFile, keyFile string, password []byte) (*x509.Certificate, crypto.Signer, error) {
+	data, err := readBounded(certFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if keyFile != "" {
+		key, err := readBounded(keyFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		data = append(append(data, '\n'), key...)
+	}
+	certs, key, err := azidentity.ParseCertificates(data, password)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kvassert: reading %s: %w", certFile, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok || len(certs) == 0 {
+		return nil, nil, fmt.Errorf("kvassert: %s holds no usable certificate and private key", certFile)
+	}
+	// The leaf is the certificate whose key we hold.
+	for _, c := range certs {
+		if pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && pub.Equal(signer.Public()) {
+			return c, signer, nil
+		}
+	}
+	return nil, nil, errors.New("kvassert: the private key does not match any certificate in " + certFile)
+}
+
+func readBounded(path string) ([]byte, error) {
+	if path == "" {
+		return nil, errors.New("kvassert: empty file name")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("kvassert: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("kvassert: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("kvassert: %s is a directory, not a certificate file", path)
+	}
+	if st.Size() > maxCredentialFile {
+		return nil, fmt.Errorf("kvassert: %s is %d bytes; certificate files are far smaller (limit %d)", path, st.Size(), maxCredentialFile)
+	}
+	buf := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, fmt.Errorf("kvassert: reading %s: %w", path, err)
+	}
+	return buf, nil
+}
