@@ -1,0 +1,151 @@
+package vault
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"net/http"
+	"strings"
+
+	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
+)
+
+// secretVersion is the secret backing one certificate version. Mutable
+// fields are guarded by Vault.mu.
+type secretVersion struct {
+	name, version string
+	contentType   string
+	value         string
+	kid           string
+	attrs         attributes
+	tags          map[string]string
+	managed       bool
+}
+
+type secretItem struct {
+	name     string
+	versions []*secretVersion // oldest first
+}
+
+// secretValue encodes a certificate's secret. The private key is part of it
+// only for an exportable policy: for a non-exportable one the service
+// returns the certificate alone ("the private key isn't part of the value
+// when it's retrieved as a secret", Key Vault documentation).
+func secretValue(contentType string, der []byte, priv crypto.Signer, exportable bool) (string, error) {
+	if !exportable {
+		priv = nil
+	}
+	if contentType == contentPEM {
+		var b strings.Builder
+		if priv != nil {
+			pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+			if err != nil {
+				return "", err
+			}
+			b.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+		}
+		b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		return b.String(), nil
+	}
+	pfx, err := encodePKCS12(der, priv)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(pfx), nil
+}
+
+// addSecretVersion stores a version as the latest; call with v.mu held.
+func (v *Vault) addSecretVersion(sv *secretVersion) {
+	lower := strings.ToLower(sv.name)
+	item := v.secrets[lower]
+	if item == nil {
+		item = &secretItem{name: sv.name}
+		v.secrets[lower] = item
+	}
+	sv.name = item.name
+	item.versions = append(item.versions, sv)
+}
+
+// secretRoute resolves /secrets/... (segs without "secrets").
+func (v *Vault) secretRoute(method string, segs []string) (route, *apiError) {
+	if len(segs) == 0 || segs[0] == "" || len(segs) > 2 || method != http.MethodGet {
+		return route{}, methodNotAllowed(method, "/secrets/"+strings.Join(segs, "/"))
+	}
+	name, version := segs[0], ""
+	if len(segs) == 2 {
+		version = segs[1]
+	}
+	if e := checkName(name); e != nil {
+		return route{}, e
+	}
+	if version == "versions" {
+		return route{}, methodNotAllowed(method, "/secrets/"+name+"/versions")
+	}
+	return route{emu.OpSecretGet, "secrets/get", "secrets/" + name, v.getSecret(name, version)}, nil
+}
+
+type secretAttributesJSON struct {
+	Enabled         bool   `json:"enabled"`
+	NotBefore       *int64 `json:"nbf,omitempty"`
+	Expires         *int64 `json:"exp,omitempty"`
+	Created         int64  `json:"created"`
+	Updated         int64  `json:"updated"`
+	RecoveryLevel   string `json:"recoveryLevel"`
+	RecoverableDays int    `json:"recoverableDays"`
+}
+
+type secretBundle struct {
+	Value       string               `json:"value"`
+	ContentType string               `json:"contentType,omitempty"`
+	ID          string               `json:"id"`
+	Managed     bool                 `json:"managed,omitempty"`
+	Attributes  secretAttributesJSON `json:"attributes"`
+	Kid         string               `json:"kid,omitempty"`
+	Tags        map[string]string    `json:"tags,omitempty"`
+}
+
+func (v *Vault) getSecret(name, version string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v.mu.RLock()
+		sv, e := v.findSecret(name, version)
+		var b secretBundle
+		if e == nil && !sv.attrs.enabled {
+			e = errf(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.")
+		}
+		if e == nil {
+			b = secretBundle{
+				Value: sv.value, ContentType: sv.contentType, ID: v.cfg.BaseURL + "/secrets/" + sv.name + "/" + sv.version,
+				Managed: sv.managed, Kid: sv.kid, Tags: cloneTags(sv.tags),
+				Attributes: secretAttributesJSON{
+					Enabled: sv.attrs.enabled, NotBefore: sv.attrs.notBefore, Expires: sv.attrs.expir,
+					Created: sv.attrs.created, Updated: sv.attrs.updated,
+					RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
+				},
+			}
+		}
+		v.mu.RUnlock()
+		if e != nil {
+			v.writeError(w, e)
+			return
+		}
+		v.writeJSON(w, http.StatusOK, b)
+	}
+}
+
+// findSecret returns a version (latest for ""); call with v.mu held.
+func (v *Vault) findSecret(name, version string) (*secretVersion, *apiError) {
+	item := v.secrets[strings.ToLower(name)]
+	if item == nil || len(item.versions) == 0 {
+		return nil, secretNotFound(name)
+	}
+	if version == "" {
+		return item.versions[len(item.versions)-1], nil
+	}
+	for _, sv := range item.versions {
+		if sv.version == strings.ToLower(version) {
+			return sv, nil
+		}
+	}
+	return nil, secretNotFound(name + "/" + version)
+}
