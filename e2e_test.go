@@ -1,0 +1,301 @@
+package kvassert_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+
+	"github.com/kvassert/kvassert/assertion"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+const graph = "https://graph.microsoft.com/.default"
+
+// claimsOf decodes an access token's payload (test helper; tokens are not
+// verified here, see kvasserttest for that).
+func claimsOf(t testing.TB, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type demoEnv struct {
+	emu  *kvasserttest.Emulator
+	src  *kvassert.KeyVaultCertificateSource
+	cred *kvassert.Credential
+}
+
+func newDemo(t testing.TB, allowed ...string) demoEnv {
+	t.Helper()
+	e := kvasserttest.NewTB(t, scenario.Demo())
+	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allowed == nil {
+		allowed = []string{"*"}
+	}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
+		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return demoEnv{emu: e, src: src, cred: cred}
+}
+
+func TestTokensForThreeTenants(t *testing.T) {
+	d := newDemo(t)
+	ctx := context.Background()
+	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+		tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
+		if err != nil {
+			t.Fatalf("tenant %s: %v", tenant, err)
+		}
+		c := claimsOf(t, tok.Token)
+		if c["tid"] != tenant || c["appid"] != scenario.DemoAppClientID || c["aud"] != "https://graph.microsoft.com" {
+			t.Fatalf("tenant %s: claims %v", tenant, c)
+		}
+	}
+	t.Logf("counts: %v", d.emu.Counts())
+}
+
+func TestTenantNotAllowedMakesNoCall(t *testing.T) {
+	d := newDemo(t, scenario.DemoContosoTenant)
+	_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoFabrikamTenant, Scopes: []string{graph}})
+	if err == nil || !strings.Contains(err.Error(), "AdditionallyAllowedTenants") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(d.emu.Counts()); n != 0 {
+		t.Fatalf("a refused tenant caused requests: %v", d.emu.Counts())
+	}
+}
+
+func TestTenantWithoutConsentGetsHint(t *testing.T) {
+	d := newDemo(t)
+	_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoWingtipTenant, Scopes: []string{graph}})
+	var ae *kvassert.AuthError
+	if !errors.As(err, &ae) || ae.Code != 700016 {
+		t.Fatalf("err = %v, want AuthError 700016", err)
+	}
+	for _, want := range []string{"AADSTS700016", "hint: the app is not registered or not consented", "adminconsent?client_id=" + scenario.DemoAppClientID} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	assertNoSecrets(t, err.Error())
+	// Not a rotation case: the certificate is read once, not re-read.
+	if n := d.emu.Count(kvasserttest.OpCertificateGet); n != 1 {
+		t.Fatalf("certificate reads = %d, want 1", n)
+	}
+}
+
+// assertNoSecrets fails if s looks like it holds a JWT or a client secret.
+func assertNoSecrets(t testing.TB, s string) {
+	t.Helper()
+	if strings.Contains(s, "eyJ") || strings.Contains(s, scenario.DemoWorkloadSecret) {
+		t.Fatalf("output holds a token, assertion or secret:\n%s", s)
+	}
+}
+
+func TestRotationRecoversWithoutRestart(t *testing.T) {
+	d := newDemo(t)
+	ctx := context.Background()
+	if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := d.emu.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCert := rotate(t, d.emu, scenario.DemoVault, scenario.DemoCertificate)
+	if err := d.emu.RegisterCertificate(scenario.DemoAppClientID, newCert); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.emu.RemoveCertificate(scenario.DemoAppClientID, old); err != nil {
+		t.Fatal(err)
+	}
+	// The source still holds the old version (TTL not reached): Entra answers
+	// AADSTS700027, the source re-reads and the request is retried once.
+	tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoFabrikamTenant, Scopes: []string{graph}})
+	if err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if claimsOf(t, tok.Token)["tid"] != scenario.DemoFabrikamTenant {
+		t.Fatal("wrong tenant")
+	}
+	if n := d.emu.Count(kvasserttest.OpCertificateGet); n != 2 {
+		t.Fatalf("certificate reads = %d, want 2 (initial + after 700027)", n)
+	}
+	cur, err := d.src.Certificate(ctx)
+	if err != nil || !cur.Certificate.Equal(newCert) {
+		t.Fatalf("source did not move to the new version: %v", err)
+	}
+}
+
+// rotate creates a new version of a vault certificate with the SDK and
+// returns it once the vault has completed it.
+func rotate(t testing.TB, e *kvasserttest.Emulator, vault, name string) *x509.Certificate {
+	t.Helper()
+	ctx := context.Background()
+	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azcertificates.NewClient(e.VaultURL(vault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := "CN=kvassert demo SaaS"
+	_, err = client.CreateCertificate(ctx, name, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: to.Ptr(azcertificates.KeyTypeRSA), KeySize: to.Ptr(int32(2048))},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr(int32(12))},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		op, err := client.GetCertificateOperation(ctx, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Status != nil && *op.Status == "completed" {
+			break
+		}
+		if i > 50 {
+			t.Fatal("certificate never completed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := e.Certificate(vault, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestExpiredCertificateRefusedLocally(t *testing.T) {
+	d := newDemo(t)
+	ctx := context.Background()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "expired"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
+	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
+	cred, _ := d.emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	client, _ := azcertificates.NewClient(d.emu.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: d.emu.ClientOptions()})
+	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: &bundle,
+		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	src, err := kvassert.NewKeyVaultCertificateSource(d.emu.VaultURL(scenario.DemoVault), "expired", cred,
+		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: d.emu.ClientOptions()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{ClientOptions: d.emu.ClientOptions()})
+	signs, posts := d.emu.Count(kvasserttest.OpKeySign), d.emu.Count(kvasserttest.OpToken)
+	_, err = c.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}})
+	if !errors.Is(err, assertion.ErrCertificateExpired) {
+		t.Fatalf("err = %v, want ErrCertificateExpired", err)
+	}
+	if d.emu.Count(kvasserttest.OpKeySign) != signs || d.emu.Count(kvasserttest.OpToken) != posts {
+		t.Fatal("an expired certificate still caused a sign or a token request")
+	}
+}
+
+func TestKeyVaultFaultsSurvived(t *testing.T) {
+	for _, f := range []kvasserttest.Fault{
+		{Status: 429, RetryAfter: time.Second, Times: 1},
+		{Status: 429, Times: 1}, // real throttling answers carry no Retry-After
+		{Status: 503, Times: 1},
+		{Status: 500, Times: 1},
+		{Drop: true, Times: 1},
+	} {
+		t.Run(fmt.Sprintf("status%d_drop%v_retryafter%v", f.Status, f.Drop, f.RetryAfter), func(t *testing.T) {
+			d := newDemo(t)
+			d.emu.InjectFault(kvasserttest.OpKeySign, f)
+			tok, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if claimsOf(t, tok.Token)["tid"] != scenario.DemoContosoTenant {
+				t.Fatal("wrong tenant")
+			}
+			if n := d.emu.Count(kvasserttest.OpKeySign); n != 2 {
+				t.Fatalf("signs = %d, want 2 (one faulted, one retried)", n)
+			}
+		})
+	}
+}
+
+func TestCancelledContextReturnsPromptly(t *testing.T) {
+	d := newDemo(t)
+	d.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Latency: 3 * time.Second, Times: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
+		done <- err
+	}()
+	waitFor(t, func() bool { return d.emu.Count(kvasserttest.OpKeySign) == 1 }) // the sign is in flight
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second): // a hang guard, not a performance claim
+		t.Fatal("GetToken did not return after its context was cancelled while Key Vault was still answering")
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
