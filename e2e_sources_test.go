@@ -277,4 +277,3 @@ func TestManagedIdentityFederatedCredential(t *testing.T) {
 		t.Fatalf("managed identity endpoint called %d times, want 1", n)
 	}
 }
-
