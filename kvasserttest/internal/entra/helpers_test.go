@@ -297,3 +297,22 @@ func wantAADSTS(t testing.TB, status int, body map[string]any, raw string, wantS
 		t.Errorf("error_uri = %v", body["error_uri"])
 	}
 }
+
+// verifyRS256 checks a JWT's RS256 signature with a JWK's n and e.
+func verifyRS256(parts []string, n, e string) error {
+	nb, err := base64.RawURLEncoding.DecodeString(n)
+	if err != nil {
+		return err
+	}
+	eb, err := base64.RawURLEncoding.DecodeString(e)
+	if err != nil {
+		return err
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: int(new(big.Int).SetBytes(eb).Int64())}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig)
+}

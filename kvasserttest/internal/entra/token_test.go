@@ -81,7 +81,9 @@ func TestAssertionAccepted(t *testing.T) {
 func TestAssertionRejected(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now()
-	ps := func() map[string]any { return map[string]any{"alg": "PS256", "typ": "JWT", "x5t#S256": x5tS256(f.appCert)} }
+	ps := func() map[string]any {
+		return map[string]any{"alg": "PS256", "typ": "JWT", "x5t#S256": x5tS256(f.appCert)}
+	}
 	good := func() map[string]any { return claims(demoApp, tokenURL(contoso), now) }
 	with := func(k string, v any) map[string]any {
 		c := good()
