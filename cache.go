@@ -17,7 +17,7 @@ type cacheKey struct {
 }
 
 // entry is one cached token. Its fields other than refreshing and nextTry
-// never change after it is stored.
+// never change after it is stored in the cache.
 type entry struct {
 	tok       azcore.AccessToken
 	refreshAt int64 // unix nanoseconds: start refreshing in the background
@@ -26,59 +26,107 @@ type entry struct {
 	refreshing atomic.Bool
 	// nextTry delays the next background refresh after a failed one.
 	nextTry atomic.Int64
+
+	key  cacheKey
+	next *entry // another key with the same 64-bit hash (practically never)
 }
 
-// shardCount spreads lock traffic; a power of two.
+// cloneForChain copies an entry that shares a hash with a new one. The copy
+// starts with no refresh in progress.
+func (e *entry) cloneForChain() *entry {
+	cp := &entry{tok: e.tok, refreshAt: e.refreshAt, useUntil: e.useUntil, key: e.key}
+	cp.nextTry.Store(e.nextTry.Load())
+	return cp
+}
+
+// shardCount spreads writes; a power of two.
 const shardCount = 64
 
+// shard holds an immutable map from key hash to entries. Readers load it
+// without locking; writers (token acquisitions, rare) copy it under mu.
 type shard struct {
-	mu sync.RWMutex
-	m  map[cacheKey]*entry
-	_  [40]byte // keep neighbouring shards' locks off one cache line
+	m  atomic.Pointer[map[uint64]*entry]
+	mu sync.Mutex
+	_  [48]byte // keep neighbouring shards off one cache line
 }
 
-// tokenCache is a sharded map; reads take one shard's read lock, so cached
-// reads never wait for a token acquisition (which happens outside it).
+// tokenCache is a sharded, copy-on-write map: a cached read is one atomic
+// load, one map lookup and a key comparison, with no lock and no allocation,
+// so cached reads never wait for a token acquisition or for each other.
 type tokenCache struct {
-	seed   maphash.Seed
-	shards [shardCount]shard
+	seed    maphash.Seed
+	collide bool // tests: hash every key alike to exercise collision chains
+	shards  [shardCount]shard
 }
 
 func newTokenCache() *tokenCache {
 	c := &tokenCache{seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = map[cacheKey]*entry{}
+		m := map[uint64]*entry{}
+		c.shards[i].m.Store(&m)
 	}
 	return c
 }
 
-func (c *tokenCache) shard(k *cacheKey) *shard {
-	h := maphash.String(c.seed, k.tenant) ^ (maphash.String(c.seed, k.scope) * 31)
-	return &c.shards[h&(shardCount-1)]
+func (c *tokenCache) hash(k *cacheKey) uint64 {
+	if c.collide {
+		return 42
+	}
+	h := maphash.String(c.seed, k.tenant)
+	h = h*0x9E3779B97F4A7C15 ^ maphash.String(c.seed, k.scope)
+	if k.claims != "" {
+		h = h*0x9E3779B97F4A7C15 ^ maphash.String(c.seed, k.claims)
+	}
+	if k.cae {
+		h ^= 0x5bd1e995
+	}
+	return h
 }
 
 func (c *tokenCache) get(k cacheKey) *entry {
-	s := c.shard(&k)
-	s.mu.RLock()
-	e := s.m[k]
-	s.mu.RUnlock()
-	return e
+	h := c.hash(&k)
+	m := *c.shards[h&(shardCount-1)].m.Load()
+	for e := m[h]; e != nil; e = e.next {
+		if e.key == k {
+			return e
+		}
+	}
+	return nil
 }
 
 func (c *tokenCache) put(k cacheKey, e *entry) {
-	s := c.shard(&k)
+	h := c.hash(&k)
+	s := &c.shards[h&(shardCount-1)]
 	s.mu.Lock()
-	s.m[k] = e
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	old := *s.m.Load()
+	m := make(map[uint64]*entry, len(old)+1)
+	for kh, v := range old {
+		m[kh] = v
+	}
+	// Rebuild the chain for h without any previous entry for k. Entries are
+	// immutable apart from their atomics, so chains are copied, not edited.
+	e.key = k
+	e.next = nil
+	for p := old[h]; p != nil; p = p.next {
+		if p.key != k {
+			cp := p.cloneForChain()
+			cp.next = e.next
+			e.next = cp
+		}
+	}
+	m[h] = e
+	s.m.Store(&m)
 }
 
 func (c *tokenCache) len() int {
 	n := 0
 	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
+		for _, e := range *c.shards[i].m.Load() {
+			for ; e != nil; e = e.next {
+				n++
+			}
+		}
 	}
 	return n
 }
