@@ -29,7 +29,8 @@ func writeMIError(w http.ResponseWriter, status int, msg string) {
 //
 // App Service: GET ?api-version=2019-08-01&resource=R[&client_id=|principal_id=|object_id=|mi_res_id=]
 // with X-IDENTITY-HEADER equal to Config.IdentityHeader (compared in constant
-// time; an empty Config.IdentityHeader refuses every request). Answer:
+// time; a missing or wrong header is answered 401, and an empty
+// Config.IdentityHeader refuses every request). Answer:
 // {"access_token","expires_on":"<epoch seconds>","resource","token_type":"Bearer","client_id"}.
 //
 // Cloud Shell: POST form resource=R (optional client_id), header Metadata: true.
@@ -38,6 +39,7 @@ func writeMIError(w http.ResponseWriter, status int, msg string) {
 // The identity is the one named by client ID, object (principal) ID or
 // resource ID; with none named, the scenario's only identity. Otherwise the
 // answer is App Service's 400 "Unable to load the proper Managed Identity.".
+// Errors have App Service's shape: {"statusCode","message","correlationId"}.
 // Tokens: aud = resource, iss = https://login.microsoftonline.com/{tid}/v2.0,
 // tid = the identity's tenant, appid = azp = client ID, oid = sub = object ID,
 // idtyp = app; those for api://AzureADTokenExchange are the federated
