@@ -1,0 +1,450 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/keyvault"
+)
+
+// maxBody caps request bodies of the token API and the Cloud Shell routes.
+const maxBody = 64 << 10
+
+// requestTimeout bounds one token or certificate request.
+const requestTimeout = 2 * time.Minute
+
+// tokenFields are the fields every token request has.
+type tokenFields struct {
+	ClientID string   `json:"clientId"`
+	TenantID string   `json:"tenantId"`
+	Scopes   []string `json:"scopes"`
+}
+
+type kvCertificateRequest struct {
+	tokenFields
+	KeyVaultURI     string `json:"keyVaultUri"`
+	CertificateName string `json:"certificateName"`
+}
+
+type kvKeyRequest struct {
+	tokenFields
+	KeyURI        string `json:"keyUri"`
+	KeyThumbprint string `json:"keyThumbprint"`
+}
+
+type kvKeyInfoRequest struct {
+	KeyVaultURI     string `json:"keyVaultUri"`
+	CertificateName string `json:"certificateName"`
+	SkipCache       bool   `json:"skipCache"`
+}
+
+type localCertificateRequest struct {
+	tokenFields
+	CertFile string `json:"certFile"`
+	KeyFile  string `json:"keyFile"`
+}
+
+// tokenResponse is the answer of the token routes.
+type tokenResponse struct {
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresIn   int64    `json:"expires_in"`
+	ExpiresOn   int64    `json:"expires_on"`
+	Scopes      []string `json:"scopes"`
+	TenantID    string   `json:"tenant_id"`
+}
+
+// keyInfoResponse is the answer of kv-key-info. keyId and kid are what
+// kv-key takes as keyUri and keyThumbprint (kid is the base64url SHA-1
+// thumbprint, as the .NET proxy names it).
+type keyInfoResponse struct {
+	KeyID            string    `json:"keyId"`
+	Kid              string    `json:"kid"`
+	CertificateID    string    `json:"certificateId,omitempty"`
+	Version          string    `json:"version"`
+	X5T              string    `json:"x5t"`
+	X5TS256          string    `json:"x5tS256"`
+	Thumbprint       string    `json:"thumbprint"`
+	ThumbprintSHA256 string    `json:"thumbprintSha256"`
+	Subject          string    `json:"subject"`
+	NotBefore        time.Time `json:"notBefore"`
+	ExpiresOn        time.Time `json:"expiresOn"`
+	Exportable       *bool     `json:"exportable,omitempty"`
+	ReadAt           time.Time `json:"readAt"`
+}
+
+func (s *Server) apiKVCertificate(w http.ResponseWriter, r *http.Request) {
+	var req kvCertificateRequest
+	if p := decodeJSON(w, r, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var errs fieldErrors
+	req.validate(&errs)
+	vaultURL := checkVaultURL("keyVaultUri", req.KeyVaultURI, &errs)
+	checkCertificateName("certificateName", req.CertificateName, &errs)
+	if len(errs) > 0 {
+		writeProblem(w, validationProblem(errs))
+		return
+	}
+	req.note(r)
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	src, err := s.creds.certSource(ctx, vaultURL, req.CertificateName)
+	if err != nil {
+		writeProblem(w, upstreamProblem(err))
+		return
+	}
+	tok, err := s.creds.token(ctx, req.TenantID, req.ClientID, req.Scopes[0], "kv-cert|"+vaultURL+"|"+strings.ToLower(req.CertificateName), src)
+	s.writeToken(w, req.tokenFields, tok, err)
+}
+
+func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
+	var req kvKeyRequest
+	if p := decodeJSON(w, r, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var errs fieldErrors
+	req.validate(&errs)
+	var keyID string
+	if req.KeyURI == "" {
+		errs.add("keyUri", "required: the key identifier, https://{vault}.vault.azure.net/keys/{name}/{version} (kv-key-info returns it as keyId)")
+	} else if id, err := keyvault.ParseKeyID(req.KeyURI); err != nil {
+		errs.add("keyUri", libMessage(err))
+	} else {
+		keyID = id.String()
+	}
+	var thumb []byte
+	if req.KeyThumbprint == "" {
+		errs.add("keyThumbprint", "required: the certificate's thumbprint, hex as the portal shows it or base64url (kv-key-info returns it as kid)")
+	} else if b, err := assertion.ParseThumbprint(req.KeyThumbprint); err != nil {
+		errs.add("keyThumbprint", libMessage(err))
+	} else {
+		thumb = b
+	}
+	if len(errs) > 0 {
+		writeProblem(w, validationProblem(errs))
+		return
+	}
+	req.note(r)
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	thumbKey := hex.EncodeToString(thumb)
+	src, err := s.creds.keySource(ctx, keyID, req.KeyThumbprint, thumbKey)
+	if err != nil {
+		writeProblem(w, upstreamProblem(err))
+		return
+	}
+	tok, err := s.creds.token(ctx, req.TenantID, req.ClientID, req.Scopes[0], "kv-key|"+keyID+"|"+thumbKey, src)
+	s.writeToken(w, req.tokenFields, tok, err)
+}
+
+func (s *Server) apiKVKeyInfo(w http.ResponseWriter, r *http.Request) {
+	var req kvKeyInfoRequest
+	if p := decodeJSON(w, r, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var errs fieldErrors
+	vaultURL := checkVaultURL("keyVaultUri", req.KeyVaultURI, &errs)
+	checkCertificateName("certificateName", req.CertificateName, &errs)
+	if len(errs) > 0 {
+		writeProblem(w, validationProblem(errs))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	src, err := s.creds.certSource(ctx, vaultURL, req.CertificateName)
+	if err != nil {
+		writeProblem(w, upstreamProblem(err))
+		return
+	}
+	if req.SkipCache {
+		src.Invalidate()
+	}
+	c, err := src.Certificate(ctx)
+	if err != nil {
+		writeProblem(w, upstreamProblem(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, newKeyInfo(c))
+}
+
+func newKeyInfo(c *keyvault.Certificate) keyInfoResponse {
+	sha1Sum, sha256Sum := thumbprints(c.Certificate.Raw)
+	return keyInfoResponse{
+		KeyID: c.KeyID, Kid: c.X5T, CertificateID: c.ID, Version: c.Version,
+		X5T: c.X5T, X5TS256: c.X5TS256,
+		Thumbprint: strings.ToUpper(hex.EncodeToString(sha1Sum)), ThumbprintSHA256: strings.ToUpper(hex.EncodeToString(sha256Sum)),
+		Subject: c.Certificate.Subject.String(), NotBefore: c.Certificate.NotBefore.UTC(), ExpiresOn: c.Certificate.NotAfter.UTC(),
+		Exportable: c.Exportable, ReadAt: c.ReadAt.UTC(),
+	}
+}
+
+func (s *Server) apiLocalCertificate(w http.ResponseWriter, r *http.Request) {
+	var req localCertificateRequest
+	if p := decodeJSON(w, r, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var errs fieldErrors
+	req.validate(&errs)
+	var lf *localFile
+	if req.CertFile == "" {
+		errs.add("certFile", "required: the name of a certificate configured at start, or a file under the file root")
+	} else {
+		lf = s.files.resolve(req.CertFile, req.KeyFile, &errs)
+	}
+	if len(errs) > 0 {
+		writeProblem(w, validationProblem(errs))
+		return
+	}
+	req.note(r)
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	src, err := s.creds.fileSource(ctx, lf)
+	if err != nil {
+		writeProblem(w, validationProblem([]FieldError{{Field: "certFile", Message: err.Error()}}))
+		return
+	}
+	tok, err := s.creds.token(ctx, req.TenantID, req.ClientID, req.Scopes[0], "file|"+lf.key, src)
+	s.writeToken(w, req.tokenFields, tok, err)
+}
+
+func (s *Server) writeToken(w http.ResponseWriter, f tokenFields, tok azcore.AccessToken, err error) {
+	if err != nil {
+		writeProblem(w, upstreamProblem(err))
+		return
+	}
+	in := int64(time.Until(tok.ExpiresOn).Seconds())
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: tok.Token, TokenType: "Bearer", ExpiresIn: max(in, 0), ExpiresOn: tok.ExpiresOn.Unix(),
+		Scopes: f.Scopes, TenantID: strings.ToLower(f.TenantID),
+	})
+}
+
+// validate checks the fields every token request has.
+func (f *tokenFields) validate(errs *fieldErrors) {
+	checkClientID("clientId", f.ClientID, errs)
+	checkTenant("tenantId", f.TenantID, errs)
+	switch {
+	case f.Scopes == nil:
+		errs.add("scopes", "required: an array with one scope ending in /.default, e.g. [\"https://graph.microsoft.com/.default\"]")
+	case len(f.Scopes) != 1:
+		errs.add("scopes", "app-only tokens take exactly one scope, ending in /.default")
+	default:
+		checkScope("scopes[0]", f.Scopes[0], errs)
+	}
+}
+
+// note records tenant and client ID for the request log line.
+func (f *tokenFields) note(r *http.Request) {
+	ri := info(r.Context())
+	ri.tenant, ri.clientID = strings.ToLower(f.TenantID), strings.ToLower(f.ClientID)
+}
+
+func checkClientID(field, v string, errs *fieldErrors) {
+	if v == "" {
+		errs.add(field, "required: the application (client) ID, a GUID")
+	} else if !isGUID(v) {
+		errs.add(field, "not a GUID: give the application (client) ID of the app registration")
+	}
+}
+
+func checkTenant(field, v string, errs *fieldErrors) {
+	switch {
+	case v == "":
+		errs.add(field, "required: the tenant ID (GUID) or a verified domain such as contoso.onmicrosoft.com")
+	case !isTenant(v):
+		errs.add(field, "not a tenant ID or domain (letters, digits, '.', '-')")
+	case strings.EqualFold(v, "common") || strings.EqualFold(v, "organizations") || strings.EqualFold(v, "consumers"):
+		errs.add(field, "app-only tokens need a specific tenant, not "+strings.ToLower(v))
+	}
+}
+
+func checkScope(field, v string, errs *fieldErrors) {
+	switch {
+	case v == "":
+		errs.add(field, "required")
+	case len(v) > 1024 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		errs.add(field, "too long or contains white space or control characters")
+	case !strings.HasSuffix(v, "/.default") || v == "/.default":
+		errs.add(field, "app-only tokens need a scope ending in /.default, e.g. https://graph.microsoft.com/.default")
+	}
+}
+
+// checkVaultURL returns the normalised vault URL.
+func checkVaultURL(field, v string, errs *fieldErrors) string {
+	if v == "" {
+		errs.add(field, "required: the vault URL, https://{vault}.vault.azure.net/")
+		return ""
+	}
+	vault, err := keyvault.ParseVaultURL(v)
+	switch {
+	case err != nil:
+		errs.add(field, libMessage(err))
+		return ""
+	case vault.ManagedHSM:
+		errs.add(field, "a Managed HSM holds no certificates: use kv-key with the key and the certificate's thumbprint")
+		return ""
+	}
+	return vault.URL
+}
+
+func checkCertificateName(field, v string, errs *fieldErrors) {
+	if v == "" {
+		errs.add(field, "required: the name of the certificate in the vault")
+	} else if err := keyvault.CheckName(v); err != nil {
+		errs.add(field, libMessage(err))
+	}
+}
+
+// libMessage strips the package prefix from a library error for a field
+// message.
+func libMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"keyvault: ", "assertion: ", "kvassert: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
+}
+
+func isGUID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := id[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
+			return false
+		}
+	}
+	return true
+}
+
+func isTenant(t string) bool {
+	if t == "" || len(t) > 256 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeJSON reads a JSON object body into dst (a pointer to a request
+// struct): application/json only, at most maxBody bytes, member names
+// exactly as documented (no unknown, differently cased or repeated
+// members), nothing after the object.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *Problem {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &Problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Detail: "Send the request body as Content-Type: application/json."}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &Problem{Type: problemTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+				Detail: "Request bodies are limited to " + strconv.Itoa(maxBody) + " bytes."}
+		}
+		return validationProblem([]FieldError{{Field: "body", Message: "could not be read"}})
+	}
+	allowed := jsonFields(reflect.TypeOf(dst).Elem())
+	var errs fieldErrors
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return validationProblem([]FieldError{{Field: "body", Message: "must be a JSON object"}})
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+		}
+		switch {
+		case !allowed[name]:
+			errs.add(truncate(name, 64), "unknown field")
+		case seen[name]:
+			errs.add(name, "given more than once")
+		}
+		seen[name] = true
+	}
+	if _, err := dec.Token(); err != nil {
+		return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return validationProblem([]FieldError{{Field: "body", Message: "unexpected data after the JSON object"}})
+	}
+	if len(errs) > 0 {
+		return validationProblem(errs)
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return validationProblem([]FieldError{{Field: te.Field, Message: "must be " + jsonKind(te.Type)}})
+		}
+		return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+	}
+	return nil
+}
+
+// jsonFields lists the JSON member names of a struct, embedded structs
+// included.
+func jsonFields(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for k := range jsonFields(f.Type) {
+				out[k] = true
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "an array of strings"
+	}
+	return "of type " + t.String()
+}

@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/keyvault"
+)
+
+// maxEntries bounds each cache of the registry: a developer tool uses a
+// handful of apps and certificates; the bound only stops a runaway client.
+const maxEntries = 256
+
+// createTimeout bounds the creation of a source (a keys/get call at most).
+const createTimeout = time.Minute
+
+// lazyMap creates values on first use, merging concurrent creations of the
+// same key. Failures are not cached.
+type lazyMap[V any] struct {
+	mu sync.Mutex
+	m  map[string]*lazyEntry[V]
+}
+
+type lazyEntry[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
+}
+
+func (l *lazyMap[V]) get(ctx context.Context, key string, create func(context.Context) (V, error)) (V, error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*lazyEntry[V]{}
+	}
+	e := l.m[key]
+	if e == nil {
+		if len(l.m) >= maxEntries {
+			for k, old := range l.m {
+				select {
+				case <-old.done:
+					delete(l.m, k)
+				default:
+					continue
+				}
+				break
+			}
+		}
+		e = &lazyEntry[V]{done: make(chan struct{})}
+		l.m[key] = e
+		go func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+			defer cancel()
+			e.v, e.err = create(cctx)
+			if e.err != nil {
+				l.mu.Lock()
+				if l.m[key] == e {
+					delete(l.m, key)
+				}
+				l.mu.Unlock()
+			}
+			close(e.done)
+		}()
+	}
+	l.mu.Unlock()
+	select {
+	case <-e.done:
+		return e.v, e.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
+}
+
+func (l *lazyMap[V]) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// registry holds the sources and credentials the proxy has made: one
+// kvassert.KeyVaultCertificateSource per vault certificate (shared by
+// kv-certificate, kv-key-info and the managed identity routes, so the
+// certificate is read once), one key source per (key, thumbprint), and one
+// kvassert.Credential per (client ID, source) that serves every tenant, so
+// tokens are cached by the library per tenant and scope.
+type registry struct {
+	s           *Server
+	certSources lazyMap[*kvassert.KeyVaultCertificateSource]
+	keySources  lazyMap[*kvassert.KeyVaultKeySource]
+	fileSources lazyMap[kvassert.Source]
+	creds       lazyMap[*kvassert.Credential]
+}
+
+func newRegistry(s *Server) *registry { return &registry{s: s} }
+
+var errNoVaultCredential = errors.New("the proxy has no Key Vault credential")
+
+func (g *registry) clientOptions() policy.ClientOptions {
+	co := g.s.cfg.ClientOptions
+	co.Cloud = g.s.cloud
+	return co
+}
+
+// certSource returns the shared source of a vault certificate; vaultURL is
+// normalised (keyvault.ParseVaultURL).
+func (g *registry) certSource(ctx context.Context, vaultURL, name string) (*kvassert.KeyVaultCertificateSource, error) {
+	if g.s.cfg.KeyVaultCredential == nil {
+		return nil, errNoVaultCredential
+	}
+	return g.certSources.get(ctx, vaultURL+"|"+strings.ToLower(name), func(context.Context) (*kvassert.KeyVaultCertificateSource, error) {
+		var o kvassert.KeyVaultCertificateOptions
+		o.ClientOptions = g.clientOptions()
+		o.Logger = g.s.log
+		return kvassert.NewKeyVaultCertificateSource(vaultURL, name, g.s.cfg.KeyVaultCredential, &o)
+	})
+}
+
+// keySource returns the source of a vault key and certificate thumbprint
+// (one keys/get call when first made, for the key's public half).
+func (g *registry) keySource(ctx context.Context, keyID, thumbprint, thumbKey string) (*kvassert.KeyVaultKeySource, error) {
+	if g.s.cfg.KeyVaultCredential == nil {
+		return nil, errNoVaultCredential
+	}
+	return g.keySources.get(ctx, keyID+"|"+thumbKey, func(cctx context.Context) (*kvassert.KeyVaultKeySource, error) {
+		var o kvassert.KeyVaultKeyOptions
+		o.ClientOptions = g.clientOptions()
+		return kvassert.NewKeyVaultKeySourceWithThumbprint(cctx, keyID, thumbprint, g.s.cfg.KeyVaultCredential, &o)
+	})
+}
+
+// fileSource returns the source of a local certificate.
+func (g *registry) fileSource(ctx context.Context, lf *localFile) (kvassert.Source, error) {
+	return g.fileSources.get(ctx, lf.key, func(context.Context) (kvassert.Source, error) {
+		return g.s.files.source(lf)
+	})
+}
+
+// token gets an app-only token for clientID in tenant with the source named
+// srcKey, through the credential of (clientID, srcKey).
+func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey string, src kvassert.Source) (azcore.AccessToken, error) {
+	clientID = strings.ToLower(clientID)
+	cred, err := g.creds.get(ctx, clientID+"|"+srcKey, func(context.Context) (*kvassert.Credential, error) {
+		// The home tenant only matters when no tenant is named; every call
+		// here names one, and "*" allows them all.
+		return kvassert.NewCredential(tenant, clientID, src, &kvassert.CredentialOptions{
+			ClientOptions:              g.clientOptions(),
+			AdditionallyAllowedTenants: []string{"*"},
+			Logger:                     g.s.log,
+		})
+	})
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: tenant})
+}
+
+// vaultURL is the URL of a vault of the configured cloud.
+func (s *Server) vaultURL(name string) (string, error) {
+	v, err := keyvault.ParseVaultURL("https://" + strings.ToLower(name) + s.vaultSuffix() + "/")
+	if err != nil {
+		return "", err
+	}
+	return v.URL, nil
+}

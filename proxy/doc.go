@@ -1,0 +1,52 @@
+// Package proxy is kvassert's developer proxy (`kvassert proxy`): a loopback
+// HTTP server that hands out app-only Entra ID tokens signed in Azure Key
+// Vault to local tools, and emulates the managed identity endpoint so that
+// an app written with any Azure SDK runs locally unchanged. It is the Go
+// counterpart of the .NET proxy az-kv-proxy.
+//
+// Routes (the OpenAPI 3.1 document at /openapi.json describes each one):
+//
+//	POST /api/token/kv-certificate      {clientId, tenantId, scopes, keyVaultUri, certificateName}
+//	POST /api/token/kv-key              {clientId, tenantId, scopes, keyUri, keyThumbprint}
+//	POST /api/token/kv-key-info         {keyVaultUri, certificateName, skipCache}
+//	POST /api/token/local-certificate   {clientId, tenantId, scopes, certFile, keyFile}
+//	GET  /msi/{tenant}/{clientId}/kv/{vault}/{certificate}       App Service protocol
+//	GET  /msi/{tenant}/{clientId}/file/{name}
+//	GET  /msi/forward
+//	POST /cloudshell/{secret}/{tenant}/{clientId}/kv/{vault}/{certificate}   Cloud Shell protocol
+//	POST /cloudshell/{secret}/{tenant}/{clientId}/file/{name}
+//	POST /cloudshell/{secret}/forward
+//	GET  /openapi.json
+//	GET  /                               web page (holds no data)
+//
+// Tokens come from one kvassert.Credential per (client ID, certificate),
+// which serves every tenant ("*") and caches tokens per tenant and scope;
+// Key Vault certificates are read once and shared by all routes.
+//
+// # Security
+//
+// The proxy hands out tokens, so it is locked down even though it is a
+// development tool:
+//
+//   - It listens on loopback addresses only, unless Config.AllowRemote.
+//   - Every request presents the per-run secret (Config.Secret, random by
+//     default), compared in constant time: as "Authorization: Bearer" or
+//     X-Kvassert-Secret on the token API and /openapi.json; as
+//     X-IDENTITY-HEADER (IDENTITY_HEADER) on App Service routes; as the path
+//     segment after /cloudshell/ (inside MSI_ENDPOINT) on Cloud Shell routes,
+//     whose protocol has no secret header. Only the page and its script and
+//     style sheet, which hold no data, are served without it.
+//   - The Host header must be 127.0.0.1, [::1] or localhost (any loopback or,
+//     with AllowRemote, any IP literal, but never another name): a DNS
+//     rebinding attack cannot reach it.
+//   - Cross-site browser requests (Sec-Fetch-Site other than same-origin or
+//     none, or an Origin other than the proxy's) are refused; no CORS
+//     headers are ever sent.
+//   - Request bodies are capped at 64 KiB; JSON members must be exactly the
+//     documented ones.
+//   - The local-certificate route reads only certificates configured at
+//     start (Config.Files) or regular files under Config.FileRoot, through
+//     os.Root so that neither ".." nor symbolic links can leave it.
+//   - Logs carry one line per request (route pattern, tenant, client ID,
+//     status, duration), never a token, an assertion, a secret or a path.
+package proxy

@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// Target names what a managed identity route hands out tokens for: the app
+// ClientID in Tenant with a Key Vault certificate (Vault, Certificate) or a
+// certificate configured at start (File), or the developer's own identity
+// (Forward).
+type Target struct {
+	Tenant, ClientID   string
+	Vault, Certificate string
+	File               string
+	Forward            bool
+}
+
+// path is the route path of t after /msi or /cloudshell/{secret}.
+func (s *Server) targetPath(t Target) (string, error) {
+	if t.Forward {
+		return "/forward", nil
+	}
+	var errs fieldErrors
+	checkTenant("Tenant", t.Tenant, &errs)
+	checkClientID("ClientID", t.ClientID, &errs)
+	var tail string
+	switch {
+	case t.File != "":
+		if s.files.named[t.File] == nil {
+			errs.add("File", "no certificate of this name is configured")
+		}
+		tail = "/file/" + url.PathEscape(t.File)
+	case t.Vault != "" || t.Certificate != "":
+		if !vaultNameRE(t.Vault) {
+			errs.add("Vault", "not a vault name (3-24 letters, digits and '-')")
+		}
+		checkCertificateName("Certificate", t.Certificate, &errs)
+		tail = "/kv/" + t.Vault + "/" + t.Certificate
+	default:
+		errs.add("Target", "name a vault and certificate, a configured file, or Forward")
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Field + ": " + e.Message
+		}
+		return "", errors.New("proxy: " + strings.Join(msgs, "; "))
+	}
+	return "/" + t.Tenant + "/" + t.ClientID + tail, nil
+}
+
+// AppServiceEnv returns the environment variables that make an app's
+// ManagedIdentityCredential (any Azure SDK) use the App Service protocol
+// route of t: IDENTITY_ENDPOINT and IDENTITY_HEADER (the secret). baseURL is
+// the proxy's base URL, e.g. "http://127.0.0.1:5616".
+func (s *Server) AppServiceEnv(baseURL string, t Target) ([]string, error) {
+	p, err := s.targetPath(t)
+	if err != nil {
+		return nil, err
+	}
+	return []string{
+		"IDENTITY_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/msi" + p,
+		"IDENTITY_HEADER=" + s.secret,
+	}, nil
+}
+
+// CloudShellEnv returns the environment variable that selects the Cloud
+// Shell protocol route of t: MSI_ENDPOINT, whose path holds the secret (the
+// protocol has no secret header). Use it for SDKs or tools that do not
+// speak the App Service protocol; unset IDENTITY_ENDPOINT, which takes
+// precedence.
+func (s *Server) CloudShellEnv(baseURL string, t Target) ([]string, error) {
+	p, err := s.targetPath(t)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"MSI_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/cloudshell/" + s.secret + p}, nil
+}
+
+// Files lists the names of the certificates configured at start.
+func (s *Server) Files() []string { return s.files.names() }

@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert"
+)
+
+// Problem is an RFC 9457 problem details object, the body of every error
+// answer (Content-Type application/problem+json). It never holds a token, an
+// assertion or the secret.
+type Problem struct {
+	// Type is a URN naming the kind of problem, e.g. "urn:kvassert:problem:validation".
+	Type string `json:"type"`
+	// Title is a short summary of the kind of problem.
+	Title string `json:"title"`
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Detail explains this occurrence.
+	Detail string `json:"detail,omitempty"`
+	// Errors lists the fields of the request that were refused.
+	Errors []FieldError `json:"errors,omitempty"`
+	// Code is the AADSTS number when Entra ID refused the token request.
+	Code int `json:"aadsts,omitempty"`
+	// Hint says what usually fixes the problem.
+	Hint string `json:"hint,omitempty"`
+}
+
+// FieldError is one refused field of a request: its name as it appears in
+// the request (JSON member, query parameter, form field or path segment)
+// and why it was refused.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem types.
+const (
+	problemValidation   = "urn:kvassert:problem:validation"
+	problemUnauthorized = "urn:kvassert:problem:unauthorized"
+	problemForbidden    = "urn:kvassert:problem:forbidden-origin"
+	problemHost         = "urn:kvassert:problem:host-not-allowed"
+	problemNotFound     = "urn:kvassert:problem:not-found"
+	problemMethod       = "urn:kvassert:problem:method-not-allowed"
+	problemTooLarge     = "urn:kvassert:problem:body-too-large"
+	problemMediaType    = "urn:kvassert:problem:unsupported-media-type"
+	problemEntra        = "urn:kvassert:problem:entra-refused"
+	problemVault        = "urn:kvassert:problem:key-vault"
+	problemUpstream     = "urn:kvassert:problem:upstream"
+	problemTimeout      = "urn:kvassert:problem:timeout"
+	problemNotConfig    = "urn:kvassert:problem:not-configured"
+)
+
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="kvassert proxy"`)
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func validationProblem(errs []FieldError) *Problem {
+	return &Problem{
+		Type: problemValidation, Title: "The request is not valid", Status: http.StatusBadRequest,
+		Detail: "Fix the fields listed in errors and send the request again.", Errors: errs,
+	}
+}
+
+// fieldErrors collects field-level errors in the order they are found.
+type fieldErrors []FieldError
+
+func (f *fieldErrors) add(field, msg string) { *f = append(*f, FieldError{Field: field, Message: msg}) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// upstreamProblem describes a failure to get a token or read a
+// certificate. Entra ID and Key Vault refusals that retrying cannot fix get
+// a 4xx status (so SDK clients of the managed identity routes do not retry
+// them); transient failures get 502/503/504. Library errors never hold a
+// token, an assertion or a secret, so their text is passed on.
+func upstreamProblem(err error) *Problem {
+	var ae *kvassert.AuthError
+	var re *azcore.ResponseError
+	switch {
+	case errors.As(err, &ae):
+		p := &Problem{Type: problemEntra, Title: "Entra ID refused the token request", Status: http.StatusBadRequest,
+			Detail: ae.Description, Code: ae.Code, Hint: ae.Hint}
+		if p.Detail == "" {
+			p.Detail = ae.ErrorCode
+		}
+		if ae.StatusCode == http.StatusTooManyRequests || ae.StatusCode >= 500 {
+			p.Status, p.Title = http.StatusBadGateway, "Entra ID failed"
+		}
+		return p
+	case errors.As(err, &re):
+		p := &Problem{Type: problemVault, Title: "Key Vault refused the request", Detail: truncate(err.Error(), 2000)}
+		switch {
+		case re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden:
+			p.Status = http.StatusForbidden
+			p.Hint = "the proxy's identity (az login / DefaultAzureCredential) needs certificates/get and keys/sign on the vault (RBAC: Key Vault Crypto User and Key Vault Certificate User)"
+		case re.StatusCode == http.StatusNotFound:
+			p.Status, p.Title = http.StatusNotFound, "Not found in Key Vault"
+		case re.StatusCode == http.StatusTooManyRequests:
+			p.Status, p.Title = http.StatusServiceUnavailable, "Key Vault is throttling"
+		default:
+			p.Status, p.Title = http.StatusBadGateway, "Key Vault failed"
+		}
+		return p
+	case errors.Is(err, errNoVaultCredential):
+		return &Problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusServiceUnavailable,
+			Detail: "The proxy was started without a credential for Key Vault."}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout, Detail: truncate(err.Error(), 2000)}
+	}
+	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway, Detail: truncate(err.Error(), 2000)}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
