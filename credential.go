@@ -3,6 +3,7 @@ package kvassert
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,13 @@ type CredentialOptions struct {
 	// AcquireTimeout bounds one token acquisition that callers share
 	// (default 2 minutes); each caller still returns when its own context ends.
 	AcquireTimeout time.Duration
+	// FetchOpenIDConfiguration makes MSAL fetch each tenant's OpenID
+	// configuration from the network before its first token request. By
+	// default the credential answers that request itself from the documented
+	// v2.0 endpoint layout ({authority host}/{tenant}/oauth2/v2.0/token), so a
+	// new tenant costs one round trip (the token POST) instead of two; an
+	// unknown tenant is then reported by the token endpoint (AADSTS90002).
+	FetchOpenIDConfiguration bool
 }
 
 // Credential is an azcore.TokenCredential that gets app-only tokens for a
@@ -137,7 +145,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if err != nil {
 		return nil, err
 	}
-	c.http = &pipelineHTTP{client: azc}
+	c.http = &pipelineHTTP{client: azc, deriveDiscovery: !o.FetchOpenIDConfiguration, host: strings.TrimSuffix(strings.TrimPrefix(host, "https://"), "/")}
 	return c, nil
 }
 
@@ -390,9 +398,19 @@ func truncate(s string, n int) string {
 
 // pipelineHTTP sends MSAL's requests through an azcore pipeline (retries,
 // telemetry, the configured transport). It implements MSAL's HTTPClient.
-type pipelineHTTP struct{ client *azcore.Client }
+type pipelineHTTP struct {
+	client          *azcore.Client
+	deriveDiscovery bool
+	host            string // authority host, e.g. login.microsoftonline.com
+	derived         atomic.Int64
+}
 
 func (p *pipelineHTTP) Do(r *http.Request) (*http.Response, error) {
+	if p.deriveDiscovery {
+		if resp, ok := p.openIDConfiguration(r); ok {
+			return resp, nil
+		}
+	}
 	req, err := runtime.NewRequest(r.Context(), r.Method, r.URL.String())
 	if err != nil {
 		return nil, err
@@ -417,3 +435,35 @@ func (p *pipelineHTTP) Do(r *http.Request) (*http.Response, error) {
 }
 
 func (p *pipelineHTTP) CloseIdleConnections() {}
+
+// openIDConfiguration answers MSAL's GET of
+// https://{host}/{tenant}/v2.0/.well-known/openid-configuration with the
+// three fields MSAL reads, laid out as Entra documents them for every
+// tenant. The issuer host is the authority host, which is what MSAL checks.
+func (p *pipelineHTTP) openIDConfiguration(r *http.Request) (*http.Response, bool) {
+	if r.Method != http.MethodGet || r.URL == nil || !strings.EqualFold(r.URL.Host, p.host) || r.URL.RawQuery != "" {
+		return nil, false
+	}
+	tenant, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/v2.0/.well-known/openid-configuration")
+	if !ok || !validTenant(tenant) {
+		return nil, false
+	}
+	base := "https://" + p.host + "/" + tenant
+	body, _ := json.Marshal(map[string]string{
+		"token_endpoint":         base + "/oauth2/v2.0/token",
+		"authorization_endpoint": base + "/oauth2/v2.0/authorize",
+		"issuer":                 base + "/v2.0",
+	})
+	p.derived.Add(1)
+	return &http.Response{
+		StatusCode:    http.StatusOK,
+		Status:        "200 OK",
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       r,
+	}, true
+}

@@ -299,3 +299,41 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A cold token for a new tenant costs one Key Vault call and one token
+// request: the certificate is read once per process and the tenant's OpenID
+// configuration is derived, not fetched.
+func TestColdTokenCostsOneSignAndOneRoundTrip(t *testing.T) {
+	d := newDemo(t)
+	ctx := context.Background()
+	// Once per process: the certificate read and each SDK client's challenge.
+	if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
+		d.emu.ResetCounts()
+		if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[kvasserttest.Op]int64{kvasserttest.OpKeySign: 1, kvasserttest.OpToken: 1}
+		if got := d.emu.Counts(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("cold token for %s made %v, want %v", tenant, got, want)
+		}
+	}
+	// Unknown tenants are still reported, by the token endpoint.
+	_, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: "00000000-0000-4000-8000-000000000000", Scopes: []string{graph}})
+	var ae *kvassert.AuthError
+	if !errors.As(err, &ae) || ae.Code != 90002 {
+		t.Fatalf("unknown tenant: %v, want AADSTS90002", err)
+	}
+	// With FetchOpenIDConfiguration MSAL fetches it: two round trips.
+	c2, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, d.src,
+		&kvassert.CredentialOptions{ClientOptions: d.emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, FetchOpenIDConfiguration: true})
+	d.emu.ResetCounts()
+	if _, err := c2.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoNorthwindTenant, Scopes: []string{graph}}); err != nil {
+		t.Fatal(err)
+	}
+	if d.emu.Count(kvasserttest.OpDiscovery) != 1 || d.emu.Count(kvasserttest.OpToken) != 1 {
+		t.Fatalf("FetchOpenIDConfiguration: %v", d.emu.Counts())
+	}
+}
