@@ -337,3 +337,21 @@ func TestColdTokenCostsOneSignAndOneRoundTrip(t *testing.T) {
 		t.Fatalf("FetchOpenIDConfiguration: %v", d.emu.Counts())
 	}
 }
+
+func TestForTenantPinsTheTenant(t *testing.T) {
+	d := newDemo(t, scenario.DemoContosoTenant)
+	view, err := kvassert.ForTenant(d.cred, scenario.DemoContosoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := view.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{graph}}) // as the Graph SDK asks
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claimsOf(t, tok.Token)["tid"] != scenario.DemoContosoTenant {
+		t.Fatal("the view did not pin its tenant")
+	}
+	if _, err := kvassert.ForTenant(d.cred, scenario.DemoFabrikamTenant); err == nil {
+		t.Fatal("a view on a tenant the credential does not allow was created")
+	}
+}
