@@ -1,0 +1,215 @@
+package keyvault_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+func world() *scenario.Scenario {
+	s := scenario.Demo()
+	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
+		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
+		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
+	return s
+}
+
+func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.Options) {
+	t.Helper()
+	e := kvasserttest.NewTB(t, world())
+	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions()}
+}
+
+func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	msg := []byte("kvassert")
+	d256, d384 := sha256.Sum256(msg), sha512.Sum384(msg)
+
+	rsaSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := rsaSigner.Public().(*rsa.PublicKey)
+	if pub.N.BitLen() != 3072 {
+		t.Fatalf("public key has %d bits", pub.N.BitLen())
+	}
+	sig, err := rsaSigner.SignContext(ctx, d256[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	if err != nil || rsa.VerifyPSS(pub, crypto.SHA256, d256[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) != nil {
+		t.Fatalf("PS256: %v", err)
+	}
+	sig, err = rsaSigner.Sign(rand.Reader, d256[:], crypto.SHA256)
+	if err != nil || rsa.VerifyPKCS1v15(pub, crypto.SHA256, d256[:], sig) != nil {
+		t.Fatalf("RS256: %v", err)
+	}
+
+	ecSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err = ecSigner.SignContext(ctx, d384[:], crypto.SHA384)
+	if err != nil || !ecdsa.VerifyASN1(ecSigner.Public().(*ecdsa.PublicKey), d384[:], sig) {
+		t.Fatalf("ES384 (ASN.1 as crypto.Signer requires): %v", err)
+	}
+	// Exactly one keys/sign call per signature.
+	if n := e.Count(kvasserttest.OpKeySign); n != 3 {
+		t.Fatalf("signs = %d, want 3", n)
+	}
+	// Refused locally, before any call.
+	for _, c := range []struct {
+		s    *keyvault.Signer
+		d    []byte
+		opts crypto.SignerOpts
+		want string
+	}{
+		{rsaSigner, d256[:10], crypto.SHA256, "digest is 10 bytes"},
+		{rsaSigner, d256[:], crypto.MD5, "not supported"},
+		{rsaSigner, d256[:], &rsa.PSSOptions{SaltLength: 7, Hash: crypto.SHA256}, "salt length"},
+		{rsaSigner, d256[:], nil, "options are required"},
+		{ecSigner, d384[:], &rsa.PSSOptions{Hash: crypto.SHA384}, "PSS options given for an EC key"},
+	} {
+		if _, err := c.s.SignContext(ctx, c.d, c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("SignContext error = %v, want %q", err, c.want)
+		}
+	}
+	if n := e.Count(kvasserttest.OpKeySign); n != 3 {
+		t.Fatalf("refused signatures reached the vault: %d signs", n)
+	}
+}
+
+func TestSignerErrorsAreClear(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	if _, err := keyvault.NewSigner(ctx, e.VaultURL(scenario.DemoVault)+"keys/missing", cred, nil, opts); err == nil || !strings.Contains(err.Error(), "KeyNotFound") {
+		t.Fatalf("missing key: %v", err)
+	}
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", nil, nil, opts); err == nil || !strings.Contains(err.Error(), "no credential") {
+		t.Fatalf("nil credential: %v", err)
+	}
+	e.Revoke("kvassert-hsm", scenario.DemoWorkloadClientID, "keys/sign")
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+		t.Fatalf("denied sign: %v", err)
+	}
+}
+
+func TestCertificateSourceCachesAndRereads(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	var logs bytes.Buffer
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	src, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{
+		Options: *opts, TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := src.Certificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if !c1.Certificate.Equal(want) || c1.Version == "" || !strings.Contains(c1.KeyID, "/keys/"+scenario.DemoCertificate+"/"+c1.Version) || c1.Exportable == nil || *c1.Exportable {
+		t.Fatalf("certificate = %+v", c1)
+	}
+	// Concurrent first reads are merged; cached reads make no call.
+	for range 5 {
+		if _, err := src.Certificate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.Count(kvasserttest.OpCertificateGet); n != 1 {
+		t.Fatalf("reads = %d, want 1", n)
+	}
+	// TTL passes: read again.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if _, err := src.Certificate(ctx); err != nil || e.Count(kvasserttest.OpCertificateGet) != 2 {
+		t.Fatalf("after TTL: %v, reads %d", err, e.Count(kvasserttest.OpCertificateGet))
+	}
+	// The vault fails a re-read: the cached, still valid certificate is used.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 403, Times: 1})
+	if c, err := src.Certificate(ctx); err != nil || !c.Certificate.Equal(want) {
+		t.Fatalf("fallback to the cached certificate failed: %v", err)
+	}
+	// Invalidate forces a read, and its failure is reported (the cached one
+	// was declared wrong).
+	src.Invalidate()
+	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 403, Times: 1})
+	if _, err := src.Certificate(ctx); err == nil {
+		t.Fatal("a failed read after Invalidate returned the invalidated certificate")
+	}
+	if _, err := src.Certificate(ctx); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+	if got := strings.Count(logs.String(), "expires soon"); got != 1 {
+		t.Fatalf("expiry warnings = %d, want 1:\n%s", got, logs.String())
+	}
+	if strings.Contains(logs.String(), "BEGIN") || strings.Contains(logs.String(), "eyJ") {
+		t.Fatal("the log holds key or token material")
+	}
+}
+
+func TestCertificateSourceRefusals(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	for _, c := range []struct{ url, name, want string }{
+		{"https://kvassert-hsm.managedhsm.azure.net/", "x", "Managed HSM has no certificates"},
+		{e.VaultURL(scenario.DemoVault), "bad_name", "not a valid name"},
+		{"http://kvassert-demo.vault.azure.net/", "c", "uses http"},
+	} {
+		if _, err := keyvault.NewCertificateSource(c.url, c.name, cred, &keyvault.CertificateSourceOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("NewCertificateSource(%s, %s) = %v, want %q", c.url, c.name, err, c.want)
+		}
+	}
+	if _, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
+		t.Error("nil credential accepted")
+	}
+	if _, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), "c", cred, &keyvault.CertificateSourceOptions{Version: "../x"}); err == nil {
+		t.Error("bad version accepted")
+	}
+	missing, _ := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), "missing", cred, &keyvault.CertificateSourceOptions{Options: *opts})
+	if _, err := missing.Certificate(ctx); err == nil || !strings.Contains(err.Error(), "CertificateNotFound") {
+		t.Fatalf("missing certificate: %v", err)
+	}
+	// A cancelled caller returns at once even while the read is slow.
+	slow, _ := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: *opts})
+	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 2 * time.Second, Times: 1})
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := slow.Certificate(cctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow read: %v", err)
+	}
+}
