@@ -1,0 +1,39 @@
+package keyvault_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"log"
+
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// A crypto.Signer whose private key stays in Key Vault. In production cred is
+// e.g. azidentity.NewDefaultAzureCredential(nil) and opts is nil.
+func ExampleNewSigner() {
+	emu, err := kvasserttest.New(scenario.Demo())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer emu.Close()
+	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+
+	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, nil,
+		&keyvault.Options{ClientOptions: emu.ClientOptions()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("hello"))
+	pss := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+	sig, err := signer.SignContext(context.Background(), digest[:], pss)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rsa.VerifyPSS(signer.Public().(*rsa.PublicKey), crypto.SHA256, digest[:], sig, pss) == nil)
+	// Output: true
+}
