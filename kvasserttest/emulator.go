@@ -37,6 +37,13 @@ type Scenario = scenario.Scenario
 // /msi/token to the managed identity endpoint and everything else to Entra.
 // Use Client (or NewTransport from another process) to reach it with real
 // Azure URLs.
+//
+// Managed identity tokens: MSAL Go (behind azidentity's
+// ManagedIdentityCredential) keeps one process-wide cache of them. A test
+// binary that starts several emulators may get a managed identity token that
+// an earlier emulator signed, which the current one rejects; create the
+// credential per emulator and pass TokenRequestOptions.Claims (any value) to
+// skip that cache, or use one emulator per test binary for those tests.
 type Emulator struct {
 	scenario *scenario.Scenario
 	ca       *authority
