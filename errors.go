@@ -29,6 +29,8 @@ type AuthError struct {
 	err  error
 }
 
+// Error returns the tenant, HTTP status, Entra's one-line description and a
+// hint line; never an assertion or a token.
 func (e *AuthError) Error() string {
 	var b strings.Builder
 	b.WriteString("kvassert: token request for tenant ")

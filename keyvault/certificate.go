@@ -131,8 +131,10 @@ func NewCertificateSource(vaultURL, name string, cred azcore.TokenCredential, op
 	return &CertificateSource{certs: certs, keys: keys, vault: v, name: name, opts: o}, nil
 }
 
-// Name is the certificate name; VaultURL the normalised vault URL.
-func (s *CertificateSource) Name() string     { return s.name }
+// Name is the certificate name.
+func (s *CertificateSource) Name() string { return s.name }
+
+// VaultURL is the normalised vault URL.
 func (s *CertificateSource) VaultURL() string { return s.vault.URL }
 
 // Invalidate makes the next Certificate call read the certificate again (for
