@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/spf13/cobra"
+
+	"github.com/kvassert/kvassert"
+)
+
+// App is the state every command shares: the standard streams, the
+// environment, the --output format, and the way to Azure (real Azure, or the
+// emulator named by KVASSERT_EMULATOR + KVASSERT_CA_FILE).
+//
+// Commands reach Azure only through ClientOptions (for azkeys,
+// azcertificates, azsecrets, azidentity and kvassert clients) and
+// KeyVaultCredential, so that with the emulator variables set every vault and
+// login request goes to the emulator and none to the real cloud.
+type App struct {
+	// Stdin is the command's standard input.
+	Stdin io.Reader
+	// Stdout receives the command's result (a token or assertion only when
+	// that is what was asked for).
+	Stdout io.Writer
+	// Stderr receives progress, warnings and errors. Everything written to it
+	// passes through a filter that replaces JWTs and known secret values
+	// (AZURE_CLIENT_SECRET, IDENTITY_HEADER, a PFX password) with
+	// "[redacted]".
+	Stderr io.Writer
+	// Getenv reads an environment variable (os.Getenv in the binary).
+	Getenv func(string) string
+	// Output is the --output format: "json", "table", "tsv", or "" for the
+	// command's own default.
+	Output string
+	// Verbose is --verbose: debug logging on stderr.
+	Verbose bool
+	// Logger receives the library's diagnostics (warnings; debug with
+	// --verbose), written to Stderr. Tokens and assertions are never logged.
+	Logger *slog.Logger
+
+	cloudName string
+	flagFrom  map[string]string // flag name -> environment variable that set it
+
+	emu    *emulatorEnv // nil: real Azure
+	envErr error        // a broken emulator configuration: every Azure call fails with it
+
+	kvOnce sync.Once
+	kvCred azcore.TokenCredential
+	kvErr  error
+
+	stdoutTTY, stderrTTY bool
+	redactor             *redactor
+}
+
+// extraCommands are constructors of commands that live in other files of
+// this package and register themselves from an init function, e.g. the
+// developer proxy (proxy.go):
+//
+//	func init() { extraCommands = append(extraCommands, newProxyCmd) }
+//
+// Each constructor gets the shared App (call its ClientOptions and
+// KeyVaultCredential to reach Azure or the emulator, and credFlags to offer
+// the same credential flags as "kvassert token"); the command returned is
+// added to the root command as it is.
+var extraCommands []func(*App) *cobra.Command
+
+// run executes the command line args and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	red := newRedactor(stderr)
+	a := &App{
+		Stdin: stdin, Stdout: stdout, Stderr: red, Getenv: getenv,
+		flagFrom:  map[string]string{},
+		stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
+		redactor: red,
+	}
+	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"} {
+		red.addSecret(getenv(name))
+	}
+	a.setLogger()
+	defer func() {
+		// A last resort: a bug must not print a stack trace (which could hold
+		// a token) nor exit 0.
+		if p := recover(); p != nil {
+			fmt.Fprintf(a.Stderr, "error: internal error: %v\nhint: please report this at https://github.com/kvassert/kvassert/issues\n", p)
+			code = exitFailure
+		}
+	}()
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(a.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	return a.report(ctx, cobraUsageError(err))
+}
+
+// cobraUsageError turns cobra's own command-line errors (an unknown
+// command, with its "Did you mean this?" suggestions) into usage errors.
+func cobraUsageError(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	text := err.Error()
+	if !strings.HasPrefix(text, "unknown command ") {
+		return err
+	}
+	var suggestions []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "\t") {
+			suggestions = append(suggestions, strings.TrimSpace(l))
+		}
+	}
+	hint := "run 'kvassert --help' for the commands"
+	if len(suggestions) > 0 {
+		hint = "did you mean " + strings.Join(suggestions, " or ") + "? run 'kvassert --help' for the commands"
+	}
+	return usageError(firstLine(text), hint)
+}
+
+func newRootCmd(a *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kvassert",
+		Short: "App-only Entra ID tokens signed by a Key Vault key that never leaves the vault",
+		Long: `kvassert gets app-only Microsoft Entra ID access tokens for a multi-tenant app in
+any tenant where it is consented. The app authenticates with a certificate whose
+private key is not exportable from Azure Key Vault: kvassert builds the client
+assertion itself and asks Key Vault to sign it (one keys/sign call per token).
+
+Start with "kvassert demo": it runs everything against in-process emulators.
+
+Environment:
+  KVASSERT_EMULATOR, KVASSERT_CA_FILE  send all vault and login traffic to a
+                                      "kvassert emulate" server (real Azure URLs
+                                      such as https://NAME.vault.azure.net/ keep working)
+  AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, IDENTITY_ENDPOINT, ...
+                                      how kvassert reaches Key Vault (azidentity's
+                                      DefaultAzureCredential)
+  KVASSERT_OUTPUT                     default for --output
+  Flags that name an environment variable in their help take their default from
+  it; precedence is flag > KVASSERT_* > AZURE_*.
+
+Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupted.`,
+		Example: `  kvassert demo
+  kvassert token --tenant contoso.onmicrosoft.com --client-id APP_ID \
+      --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert cert create --vault https://myvault.vault.azure.net/ --name app-auth --out app-auth.cer
+  kvassert completion bash > /etc/bash_completion.d/kvassert`,
+		Version:           kvassert.Version,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		DisableAutoGenTag: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError(err.Error(), fmt.Sprintf("run '%s --help' for the flags it takes", cmd.CommandPath()))
+	})
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, table or tsv (default depends on the command)")
+	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
+	pf.BoolVar(&a.Verbose, "verbose", false, "log diagnostics (never tokens or secrets) to stderr")
+	bindEnv(root, pf, "output", envOutput)
+	bindEnv(root, pf, "cloud", envCloud)
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion("json", "table", "tsv"))
+	_ = root.RegisterFlagCompletionFunc("cloud", fixedCompletion("AzureCloud", "AzureChinaCloud", "AzureUSGovernment"))
+
+	root.AddCommand(
+		newDemoCmd(a),
+		newEmulateCmd(a),
+		newTokenCmd(a),
+		newAssertionCmd(a),
+		newDecodeCmd(a),
+		newCertCmd(a),
+	)
+	for _, mk := range extraCommands {
+		root.AddCommand(mk(a))
+	}
+	return root
+}
+
+// setup runs before every command: environment defaults for flags, the
+// output format, the cloud, and the emulator configuration.
+func (a *App) setup(cmd *cobra.Command) error {
+	if err := a.applyEnv(cmd); err != nil {
+		return err
+	}
+	switch a.Output {
+	case "", "json", "table", "tsv":
+	default:
+		return usageError(fmt.Sprintf("%s: unknown output format %q", a.flagName("output"), a.Output), "use json, table or tsv")
+	}
+	if _, err := cloudByName(a.cloudName); err != nil {
+		return err
+	}
+	a.setLogger()
+	a.envErr = a.loadEmulator()
+	return nil
+}
+
+func (a *App) setLogger() {
+	level := slog.LevelWarn
+	if a.Verbose {
+		level = slog.LevelDebug
+	}
+	a.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// Cloud is the Azure cloud selected with --cloud.
+func (a *App) Cloud() cloud.Configuration {
+	c, err := cloudByName(a.cloudName)
+	if err != nil {
+		return cloud.AzurePublic
+	}
+	return c
+}
+
+func cloudByName(name string) (cloud.Configuration, error) {
+	switch strings.ToLower(name) {
+	case "", "azurecloud", "public", "azurepublic":
+		return cloud.AzurePublic, nil
+	case "azurechinacloud", "china":
+		return cloud.AzureChina, nil
+	case "azureusgovernment", "usgov", "azuregovernment":
+		return cloud.AzureGovernment, nil
+	}
+	return cloud.Configuration{}, usageError(fmt.Sprintf("unknown cloud %q", name), "use AzureCloud, AzureChinaCloud or AzureUSGovernment")
+}
+
+// ClientOptions are the azcore client options for every Azure SDK, MSAL and
+// kvassert client the command makes: the selected cloud and, with
+// KVASSERT_EMULATOR set, a transport that sends every vault and login host to
+// the emulator and trusts only its CA. With a broken emulator configuration
+// the transport fails every request, so nothing reaches the real cloud by
+// mistake.
+func (a *App) ClientOptions() policy.ClientOptions {
+	o := policy.ClientOptions{Cloud: a.Cloud()}
+	o.Telemetry.ApplicationID = "kvassert-cli"
+	o.Logging.IncludeBody = false
+	switch {
+	case a.envErr != nil:
+		o.Transport = failingTransport{a.envErr}
+	case a.emu != nil:
+		o.Transport = a.emu.client
+	}
+	return o
+}
+
+// HTTPClient is the HTTP client behind ClientOptions: the emulator's routing
+// client, or http.DefaultClient for real Azure.
+func (a *App) HTTPClient() *http.Client {
+	if a.emu != nil {
+		return a.emu.client
+	}
+	return http.DefaultClient
+}
+
+// Emulator returns the emulator's base URL ("https://127.0.0.1:8443") when
+// KVASSERT_EMULATOR is in effect.
+func (a *App) Emulator() (string, bool) {
+	if a.emu == nil {
+		return "", false
+	}
+	return a.emu.url, true
+}
+
+// KeyVaultCredential is the credential that reaches Key Vault: azidentity's
+// DefaultAzureCredential (environment, workload identity, managed identity,
+// Azure CLI, ...), over ClientOptions. It is made once per process.
+func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
+	a.kvOnce.Do(func() {
+		if a.envErr != nil {
+			a.kvErr = a.envErr
+			return
+		}
+		a.kvCred, a.kvErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+			ClientOptions: a.ClientOptions(),
+			// The emulator serves no instance discovery for real clouds'
+			// metadata host; its login host is trusted as configured.
+			DisableInstanceDiscovery: a.emu != nil,
+		})
+		if a.kvErr != nil {
+			a.kvErr = &exitError{code: exitFailure, msg: "cannot set up the Key Vault credential (DefaultAzureCredential)", err: a.kvErr,
+				hint: "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run with a managed identity"}
+		}
+	})
+	return a.kvCred, a.kvErr
+}
+
+// requireAzure returns the emulator configuration error, if any; commands
+// call it before they talk to Azure so that the error is reported up front.
+func (a *App) requireAzure() error { return a.envErr }
+
+// failingTransport answers every request with err.
+type failingTransport struct{ err error }
+
+func (f failingTransport) Do(*http.Request) (*http.Response, error) { return nil, f.err }
+
+// errNoResult is returned by commands that printed their findings and must
+// exit with failure without a further message.
+var errNoResult = errors.New("no result")
