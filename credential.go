@@ -188,7 +188,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 			now := c.now().UnixNano()
 			if now < e.useUntil {
 				if now >= e.refreshAt && now >= e.nextTry.Load() && e.refreshing.CompareAndSwap(false, true) {
-					go c.refresh(key, opts.Scopes, e)
+					go c.refresh(key, append([]string(nil), opts.Scopes...), e) // the caller may reuse its slice
 				}
 				return e.tok, nil
 			}
