@@ -410,7 +410,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *Problem {
 	if err := json.Unmarshal(data, dst); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return validationProblem([]FieldError{{Field: te.Field, Message: "must be " + jsonKind(te.Type)}})
+			// Field is a Go-side path ("tokenFields.scopes"); members are flat.
+			field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
+			return validationProblem([]FieldError{{Field: field, Message: "must be " + jsonKind(te.Type)}})
 		}
 		return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
 	}

@@ -143,6 +143,7 @@
     $('info').hidden = true;
     const secret = $('secret').value.trim();
     if (!secret) {
+      $('status').textContent = 'Failed: no secret';
       showProblem({ title: 'No secret', detail: 'Paste the secret that kvassert proxy printed at start.' }, 0);
       return;
     }
