@@ -43,6 +43,7 @@ func checkTokenClaims(t *testing.T, tr tokenResponse, tid, appid string) {
 }
 
 func TestAPIKVCertificate(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
 		tr := env.token(env.api("kv-certificate", kvCertBody(tenant)))
@@ -79,6 +80,7 @@ func TestAPIKVCertificate(t *testing.T) {
 }
 
 func TestAPIKVKeyInfoAndKVKey(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	infoBody := map[string]any{"keyVaultUri": "https://" + scenario.DemoVault + ".vault.azure.net/", "certificateName": scenario.DemoCertificate}
 	info := decode[keyInfoResponse](t, env.api("kv-key-info", infoBody), http.StatusOK)
@@ -120,6 +122,7 @@ func TestAPIKVKeyInfoAndKVKey(t *testing.T) {
 }
 
 func TestAPILocalCertificate(t *testing.T) {
+	t.Parallel()
 	var named, rooted *localCert
 	outside := t.TempDir()
 	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
@@ -194,6 +197,7 @@ func TestAPILocalCertificate(t *testing.T) {
 }
 
 func TestAPIValidation(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	valid := map[string]map[string]any{
 		"kv-certificate":    kvCertBody(scenario.DemoContosoTenant),

@@ -301,6 +301,7 @@ func (c *cdp) submit() {
 }
 
 func TestPageInChromium(t *testing.T) {
+	t.Parallel()
 	c := startChromium(t)
 	env := newEnv(t)
 

@@ -12,6 +12,7 @@ import (
 )
 
 func TestGuardSecret(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	info := `{"keyVaultUri":"https://` + scenario.DemoVault + `.vault.azure.net/","certificateName":"` + scenario.DemoCertificate + `"}`
 	for _, tc := range []struct {
@@ -50,6 +51,7 @@ func TestGuardSecret(t *testing.T) {
 }
 
 func TestGuardHostAndOrigin(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(env.url, "http://"))
 	info := `{"keyVaultUri":"https://` + scenario.DemoVault + `.vault.azure.net/","certificateName":"` + scenario.DemoCertificate + `"}`
@@ -98,6 +100,7 @@ func TestGuardHostAndOrigin(t *testing.T) {
 }
 
 func TestGuardBody(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	huge := `{"keyVaultUri":"https://` + scenario.DemoVault + `.vault.azure.net/","certificateName":"` + strings.Repeat("a", maxBody) + `"}`
 	problemOf(t, env.api("kv-key-info", huge), http.StatusRequestEntityTooLarge)
@@ -109,6 +112,7 @@ func TestGuardBody(t *testing.T) {
 }
 
 func TestRoutingProblems(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	problemOf(t, env.do("GET", "/nope", "", nil), 404)
 	problemOf(t, env.do("GET", "/static/secret.txt", "", nil), 404)
@@ -120,6 +124,7 @@ func TestRoutingProblems(t *testing.T) {
 }
 
 func TestPageServedWithoutSecret(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t)
 	for path, ct := range map[string]string{"/": "text/html", "/static/app.js": "text/javascript", "/static/app.css": "text/css"} {
 		resp := env.do("GET", path, "", nil)
@@ -146,6 +151,7 @@ func TestPageServedWithoutSecret(t *testing.T) {
 }
 
 func TestNewAndServe(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:5616", ":5616", "192.168.1.2:80", "example.com:80", "nope"} {
 		if _, err := New(Config{Addr: addr}); err == nil {
 			t.Errorf("New accepted address %q", addr)
@@ -204,6 +210,7 @@ func TestNewAndServe(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
+	t.Parallel()
 	s, err := New(Config{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 // nothing else is, and the request schemas list exactly the JSON members
 // the decoder accepts.
 func TestOpenAPI(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		OpenAPI string `json:"openapi"`
 		Paths   map[string]map[string]struct {

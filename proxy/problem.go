@@ -65,7 +65,7 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 		h.Set("WWW-Authenticate", `Bearer realm="kvassert proxy"`)
 	}
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	encode(w, p)
 }
 
 func validationProblem(errs []FieldError) *Problem {
@@ -85,7 +85,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	encode(w, v)
+}
+
+// encode writes v as JSON without HTML escaping (the answers are JSON, sent
+// with nosniff, never HTML).
+func encode(w http.ResponseWriter, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // upstreamProblem describes a failure to get a token or read a

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/proxy"
+)
+
+func init() { extraCommands = append(extraCommands, newProxyCmd) }
+
+type proxyCmd struct {
+	listen      string
+	allowRemote bool
+	secretFile  string
+	files       []string
+	fileRoot    string
+	app         appFlags
+	vault, cert string
+}
+
+func newProxyCmd(a *App) *cobra.Command {
+	c := &proxyCmd{}
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Serve tokens to local tools and emulate the managed identity endpoint",
+		Long: `Run the developer proxy on a loopback address until Ctrl+C (SIGINT) or SIGTERM.
+
+It hands out app-only tokens signed in Key Vault to tools such as curl and
+Postman (the token API, described at /openapi.json, with a web page at /), and
+emulates the managed identity endpoint so that an app using
+ManagedIdentityCredential (or DefaultAzureCredential) in any Azure SDK runs
+locally as the multi-tenant app in a chosen tenant, unchanged:
+
+  App Service protocol (IDENTITY_ENDPOINT + IDENTITY_HEADER):
+    /msi/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE   the app, with a Key Vault certificate
+    /msi/TENANT/CLIENT_ID/file/NAME              the app, with a certificate given by --file
+    /msi/forward                                 your own identity (DefaultAzureCredential)
+  Cloud Shell protocol (MSI_ENDPOINT): the same under /cloudshell/SECRET/...
+
+Every request needs the secret printed at start (a new one each run): as
+"Authorization: Bearer SECRET" or "X-Kvassert-Secret: SECRET" on the token API,
+as IDENTITY_HEADER for App Service routes, inside MSI_ENDPOINT for Cloud Shell
+routes. The proxy answers only requests addressed to 127.0.0.1, [::1] or
+localhost, refuses cross-site browser requests, and logs one line per request
+to stderr (never a token or the secret).
+
+Key Vault is reached with azidentity's DefaultAzureCredential (az login,
+AZURE_* variables, ...), which needs certificates/get, keys/get and keys/sign.
+With KVASSERT_EMULATOR set, everything goes to "kvassert emulate".
+
+Give --tenant and --client-id (and --vault, --cert) to have the exact
+environment variables printed for your app.`,
+		Example: `  kvassert proxy --tenant contoso.onmicrosoft.com --client-id $APP \
+      --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert proxy --file dev=./dev-cert.pem,./dev-key.pem --secret-file ~/.kvassert-proxy-secret
+  kvassert proxy --file-root ./certs --listen 127.0.0.1:8080`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
+	}
+	c.app.register(cmd, "tenant for the printed environment variables (ID or domain)")
+	fs := cmd.Flags()
+	fs.StringVar(&c.listen, "listen", proxy.DefaultAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address (anyone who learns the secret gets tokens)")
+	fs.StringVar(&c.secretFile, "secret-file", "", "also write the per-run secret to this file (mode 0600)")
+	fs.StringArrayVar(&c.files, "file", nil, "a local certificate the proxy may use, NAME=CERT.pem[,KEY.pem] (PEM, or PKCS#12 without password); repeatable")
+	fs.StringVar(&c.fileRoot, "file-root", "", "directory under which the local-certificate token API may read certificate files named in requests")
+	fs.StringVar(&c.vault, "vault", "", "Key Vault of the app's certificate, for the printed environment variables (URL or name)")
+	fs.StringVar(&c.cert, "cert", "", "name of the certificate in --vault, for the printed environment variables")
+	bindEnv(cmd, fs, "listen", "KVASSERT_PROXY_LISTEN")
+	bindEnv(cmd, fs, "vault", "KVASSERT_VAULT")
+	bindEnv(cmd, fs, "cert", "KVASSERT_CERT")
+	_ = cmd.MarkFlagFilename("secret-file")
+	_ = cmd.MarkFlagDirname("file-root")
+	return cmd
+}
+
+func (c *proxyCmd) run(ctx context.Context, a *App) error {
+	if err := c.check(a); err != nil {
+		return err
+	}
+	files, err := c.parseFiles()
+	if err != nil {
+		return err
+	}
+	if err := a.requireAzure(); err != nil {
+		return err
+	}
+	cred, err := a.KeyVaultCredential()
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if a.Verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+	s, err := proxy.New(proxy.Config{
+		Addr: c.listen, AllowRemote: c.allowRemote,
+		KeyVaultCredential: cred, ForwardCredential: cred,
+		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
+		Files: files, FileRoot: c.fileRoot, Logger: logger,
+	})
+	if err != nil {
+		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}
+	}
+	// The secret goes to stdout (and --secret-file) only.
+	a.redactor.addSecret(s.Secret())
+	ln, err := s.Listen()
+	if err != nil {
+		hint := ""
+		if strings.Contains(err.Error(), "address already in use") {
+			hint = "another proxy may be running; pick another port with --listen 127.0.0.1:PORT (0 for any free port)"
+		}
+		return &exitError{code: exitFailure, msg: "listening on " + c.listen, err: err, hint: hint}
+	}
+	defer ln.Close()
+	if c.secretFile != "" {
+		if err := writeFileAtomic(c.secretFile, []byte(s.Secret()+"\n"), 0o600); err != nil {
+			return failure("writing the secret file", err)
+		}
+	}
+	base := "http://" + ln.Addr().String()
+	c.printStart(a, s, base)
+	if err := s.Serve(ctx, ln); err != nil {
+		return failure("serving", err)
+	}
+	fmt.Fprintln(a.Stderr, "Stopping the proxy.")
+	return nil
+}
+
+// check validates the flags and refuses setups that would make the proxy
+// call itself.
+func (c *proxyCmd) check(a *App) error {
+	host, _, err := net.SplitHostPort(c.listen)
+	if err != nil {
+		return usageError(fmt.Sprintf("%s %q is not host:port", a.flagName("listen"), truncate(c.listen, 60)), "use 127.0.0.1:5616, or 127.0.0.1:0 for a free port")
+	}
+	loopback := host == "localhost"
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		loopback = true
+	}
+	if !loopback {
+		if !c.allowRemote {
+			return usageError(fmt.Sprintf("%s %q is not a loopback address: the proxy hands out tokens, so it serves this machine only", a.flagName("listen"), c.listen),
+				"use 127.0.0.1:PORT or [::1]:PORT, or add --allow-remote if other machines must reach it")
+		}
+		fmt.Fprintf(a.Stderr, "warning: --allow-remote: the proxy listens on %s; anyone on the network who learns the secret gets tokens\n", c.listen)
+	}
+	if c.app.clientID != "" {
+		if err := c.app.checkClientID(a); err != nil {
+			return err
+		}
+	}
+	if c.app.tenant != "" {
+		if err := c.app.checkTenant(a); err != nil {
+			return err
+		}
+	}
+	if c.vault != "" || c.cert != "" {
+		if _, err := c.vaultName(a); err != nil {
+			return err
+		}
+		if c.cert == "" {
+			return usageError(a.flagName("vault")+" needs --cert NAME", "give the name of the certificate in the vault")
+		}
+		if err := keyvault.CheckName(c.cert); err != nil {
+			return usageError(a.flagName("cert")+": "+clean(err.Error()), "certificate names have 1-127 letters, digits and '-'")
+		}
+	}
+	// The forward route uses DefaultAzureCredential, which would ask a
+	// managed identity endpoint set in this environment: if that is this
+	// proxy, every forward request would call the proxy again.
+	for _, name := range []string{"IDENTITY_ENDPOINT", "MSI_ENDPOINT"} {
+		v := strings.TrimSpace(a.Getenv(name))
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err == nil && sameEndpoint(u.Host, c.listen) {
+			return usageError(name+" points at this proxy: its own DefaultAzureCredential would call itself",
+				"unset "+name+" (and IDENTITY_HEADER) in the shell that runs the proxy; set them only for your app")
+		}
+		fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+	}
+	return nil
+}
+
+// sameEndpoint reports whether host (host:port of a URL) is the listen address.
+func sameEndpoint(host, listen string) bool {
+	h1, p1, err1 := net.SplitHostPort(host)
+	h2, p2, err2 := net.SplitHostPort(listen)
+	if err1 != nil || err2 != nil || p1 != p2 || p2 == "0" {
+		return false
+	}
+	loop := func(h string) bool {
+		ip := net.ParseIP(h)
+		return strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback()
+	}
+	return strings.EqualFold(h1, h2) || loop(h1) && loop(h2)
+}
+
+// vaultName returns the vault name of --vault (a URL of the selected cloud,
+// or a bare name).
+func (c *proxyCmd) vaultName(a *App) (string, error) {
+	v := strings.TrimSpace(c.vault)
+	if v == "" {
+		return "", usageError("--cert needs --vault", "give the vault that holds the certificate: --vault https://NAME.vault.azure.net/")
+	}
+	if !strings.Contains(v, "/") && !strings.Contains(v, ".") {
+		if len(v) < 3 || len(v) > 24 || keyvault.CheckName(v) != nil {
+			return "", usageError(fmt.Sprintf("%s %q is not a vault name", a.flagName("vault"), truncate(v, 60)), "use the vault's name (3-24 letters, digits and '-') or URL")
+		}
+		return strings.ToLower(v), nil
+	}
+	if err := checkVaultURL(a, "vault", v); err != nil {
+		return "", err
+	}
+	parsed, _ := keyvault.ParseVaultURL(v)
+	name, suffix, _ := strings.Cut(parsed.Host, ".")
+	want := map[string]string{"AzureChinaCloud": "vault.azure.cn", "AzureUSGovernment": "vault.usgovcloudapi.net"}[canonicalCloud(a.cloudName)]
+	if want == "" {
+		want = "vault.azure.net"
+	}
+	if parsed.Loopback || suffix != want {
+		return "", usageError(fmt.Sprintf("%s %q is not a Key Vault of the selected cloud (*.%s)", a.flagName("vault"), truncate(v, 80), want),
+			"managed identity routes name vaults of the --cloud given; use --cloud for another cloud")
+	}
+	return name, nil
+}
+
+func canonicalCloud(name string) string {
+	switch strings.ToLower(name) {
+	case "azurechinacloud", "china":
+		return "AzureChinaCloud"
+	case "azureusgovernment", "usgov", "azuregovernment":
+		return "AzureUSGovernment"
+	}
+	return "AzureCloud"
+}
+
+// parseFiles reads --file NAME=CERT[,KEY] flags.
+func (c *proxyCmd) parseFiles() (map[string]proxy.CertificateFiles, error) {
+	if len(c.files) == 0 {
+		return nil, nil
+	}
+	out := map[string]proxy.CertificateFiles{}
+	for _, f := range c.files {
+		name, paths, ok := strings.Cut(f, "=")
+		cert, key, _ := strings.Cut(paths, ",")
+		if !ok || name == "" || cert == "" {
+			return nil, usageError(fmt.Sprintf("--file %q is not NAME=CERT.pem[,KEY.pem]", truncate(f, 80)), "for example --file dev=./dev-cert.pem,./dev-key.pem")
+		}
+		if _, dup := out[name]; dup {
+			return nil, usageError(fmt.Sprintf("--file: the name %q is given twice", name), "give each certificate its own name")
+		}
+		out[name] = proxy.CertificateFiles{CertFile: cert, KeyFile: key}
+	}
+	return out, nil
+}
+
+// printStart prints where the proxy is, its secret, and the environment
+// variables for each managed identity target.
+func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
+	st := a.style()
+	w := a.Stdout
+	comment := func(t string) { fmt.Fprintln(w, st.dim("# "+t)) }
+	export := func(kv string) {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v))
+	}
+	target := "Azure (DefaultAzureCredential)"
+	if u, ok := a.Emulator(); ok {
+		target = "the emulator at " + u
+	}
+	fmt.Fprintf(w, "%s %s, reaching %s\n", st.bold("kvassert proxy:"), st.cyan(base), target)
+	fmt.Fprintf(w, "secret (new each run): %s\n", s.Secret())
+	if c.secretFile != "" {
+		if abs, err := filepath.Abs(c.secretFile); err == nil {
+			fmt.Fprintf(w, "secret file: %s\n", abs)
+		}
+	}
+	fmt.Fprintf(w, "web page: %s\n", s.PageURL(base))
+	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the secret)\n\n", base)
+
+	comment("Token API (curl, Postman): send the secret as a bearer token.")
+	export("KVASSERT_PROXY_SECRET=" + s.Secret())
+	tenant, client := c.app.tenant, c.app.clientID
+	if tenant == "" {
+		tenant = "TENANT"
+	}
+	if client == "" {
+		client = "CLIENT_ID"
+	}
+	vaultURL, certName := "https://VAULT.vault.azure.net/", "CERTIFICATE"
+	vaultName, _ := c.vaultName(a)
+	if vaultName != "" {
+		vaultURL, certName = c.vault, c.cert
+		if !strings.Contains(vaultURL, "/") {
+			vaultURL = "https://" + vaultName + "." + map[string]string{"AzureChinaCloud": "vault.azure.cn", "AzureUSGovernment": "vault.usgovcloudapi.net", "AzureCloud": "vault.azure.net"}[canonicalCloud(a.cloudName)] + "/"
+		}
+	}
+	body := fmt.Sprintf(`{"clientId":"%s","tenantId":"%s","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"%s","certificateName":"%s"}`, client, tenant, vaultURL, certName)
+	fmt.Fprintf(w, "curl -sS %s/api/token/kv-certificate -H \"Authorization: Bearer $KVASSERT_PROXY_SECRET\" \\\n    -H 'Content-Type: application/json' -d %s\n\n", base, shellQuote(body))
+
+	comment("Managed identity for an app run locally (App Service protocol: ManagedIdentityCredential, DefaultAzureCredential).")
+	concrete := c.app.tenant != "" && c.app.clientID != ""
+	appTarget := func(t proxy.Target) {
+		if !concrete {
+			return
+		}
+		t.Tenant, t.ClientID = c.app.tenant, c.app.clientID
+		vars, err := s.AppServiceEnv(base, t)
+		if err != nil {
+			return
+		}
+		for _, v := range vars {
+			export(v)
+		}
+	}
+	switch {
+	case concrete && vaultName != "":
+		comment(fmt.Sprintf("App %s in tenant %s, certificate %s in vault %s:", client, tenant, c.cert, vaultName))
+		appTarget(proxy.Target{Vault: vaultName, Certificate: c.cert})
+	case !concrete:
+		comment("Give --tenant and --client-id (and --vault, --cert) for the exact lines; the routes are:")
+		comment("  " + base + "/msi/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE")
+	}
+	for _, name := range s.Files() {
+		if concrete {
+			comment(fmt.Sprintf("App %s in tenant %s, certificate file %q:", client, tenant, name))
+			appTarget(proxy.Target{File: name})
+		} else {
+			comment("  " + base + "/msi/TENANT/CLIENT_ID/file/" + name)
+		}
+	}
+	comment("Or your own identity (this shell's DefaultAzureCredential):")
+	if vars, err := s.AppServiceEnv(base, proxy.Target{Forward: true}); err == nil {
+		for _, v := range vars {
+			export(v)
+		}
+	}
+	comment("Or the Cloud Shell protocol, for tools that read only MSI_ENDPOINT (unset IDENTITY_ENDPOINT; the path holds the secret):")
+	if concrete && vaultName != "" {
+		if vars, err := s.CloudShellEnv(base, proxy.Target{Tenant: c.app.tenant, ClientID: c.app.clientID, Vault: vaultName, Certificate: c.cert}); err == nil {
+			for _, v := range vars {
+				export(v)
+			}
+		}
+	} else {
+		comment("  " + base + "/cloudshell/" + s.Secret() + "/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE")
+	}
+	fmt.Fprintln(w, "\nServing until Ctrl+C or SIGTERM; requests are logged to stderr.")
+}
