@@ -125,6 +125,8 @@ func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 		errs.add("keyUri", "required: the key identifier, https://{vault}.vault.azure.net/keys/{name}/{version} (kv-key-info returns it as keyId)")
 	} else if id, err := keyvault.ParseKeyID(req.KeyURI); err != nil {
 		errs.add("keyUri", libMessage(err))
+	} else if id.Vault.Loopback {
+		errs.add("keyUri", errLoopbackVault)
 	} else {
 		keyID = id.String()
 	}
@@ -287,6 +289,11 @@ func checkScope(field, v string, errs *fieldErrors) {
 	}
 }
 
+// errLoopbackVault refuses vault URLs on this machine: the proxy would send
+// its Key Vault token there (an emulator is reached with the real Azure
+// names through ClientOptions instead).
+const errLoopbackVault = "the proxy reaches Azure vaults only (https://{vault}.vault.azure.net/ or a sovereign cloud's), not addresses on this machine"
+
 // checkVaultURL returns the normalised vault URL.
 func checkVaultURL(field, v string, errs *fieldErrors) string {
 	if v == "" {
@@ -297,6 +304,9 @@ func checkVaultURL(field, v string, errs *fieldErrors) string {
 	switch {
 	case err != nil:
 		errs.add(field, libMessage(err))
+		return ""
+	case vault.Loopback:
+		errs.add(field, errLoopbackVault)
 		return ""
 	case vault.ManagedHSM:
 		errs.add(field, "a Managed HSM holds no certificates: use kv-key with the key and the certificate's thumbprint")

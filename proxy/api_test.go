@@ -235,6 +235,8 @@ func TestAPIValidation(t *testing.T) {
 		"http vault":              {"kv-certificate", with("kv-certificate", map[string]any{"keyVaultUri": "http://v.vault.azure.net/"}), []string{"keyVaultUri"}},
 		"other host":              {"kv-key-info", with("kv-key-info", map[string]any{"keyVaultUri": "https://evil.example.com/"}), []string{"keyVaultUri"}},
 		"managed HSM certificate": {"kv-key-info", with("kv-key-info", map[string]any{"keyVaultUri": "https://hsm1.managedhsm.azure.net/"}), []string{"keyVaultUri"}},
+		"loopback vault":          {"kv-key-info", with("kv-key-info", map[string]any{"keyVaultUri": "https://127.0.0.1:8443/"}), []string{"keyVaultUri"}},
+		"loopback key":            {"kv-key", with("kv-key", map[string]any{"keyUri": "https://localhost:8443/keys/k/0123abcd"}), []string{"keyUri"}},
 		"certificate name":        {"kv-key-info", with("kv-key-info", map[string]any{"certificateName": "../x"}), []string{"certificateName"}},
 		"skipCache type":          {"kv-key-info", with("kv-key-info", map[string]any{"skipCache": "yes"}), []string{"skipCache"}},
 		"key URI":                 {"kv-key", with("kv-key", map[string]any{"keyUri": "https://v-1.vault.azure.net/secrets/k"}), []string{"keyUri"}},
