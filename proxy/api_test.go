@@ -270,3 +270,15 @@ func TestAPIValidation(t *testing.T) {
 		t.Errorf("%d calls to the emulator for invalid requests", n)
 	}
 }
+
+func TestAPIVaultForbidden(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	if err := env.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/sign"); err != nil {
+		t.Fatal(err)
+	}
+	p := problemOf(t, env.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)), http.StatusForbidden)
+	if p.Type != problemVault || !strings.Contains(p.Detail, "403 Forbidden") || !strings.Contains(p.Detail, "/sign") || p.Hint == "" || strings.Contains(p.Detail, "\n") {
+		t.Errorf("problem %+v", p)
+	}
+}

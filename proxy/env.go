@@ -79,5 +79,5 @@ func (s *Server) CloudShellEnv(baseURL string, t Target) ([]string, error) {
 	return []string{"MSI_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/cloudshell/" + s.secret + p}, nil
 }
 
-// Files lists the names of the certificates configured at start.
+// Files lists the names of the certificates configured at start, sorted.
 func (s *Server) Files() []string { return s.files.names() }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,12 +82,13 @@ func newFileStore(files map[string]CertificateFiles, root string) (*fileStore, e
 	return fs, nil
 }
 
-// names lists the configured certificate names.
+// names lists the configured certificate names, sorted.
 func (fs *fileStore) names() []string {
 	out := make([]string, 0, len(fs.named))
 	for n := range fs.named {
 		out = append(out, n)
 	}
+	slices.Sort(out)
 	return out
 }
 

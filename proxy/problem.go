@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/kvassert/kvassert"
 )
@@ -35,7 +38,9 @@ type Problem struct {
 // the request (JSON member, query parameter, form field or path segment)
 // and why it was refused.
 type FieldError struct {
-	Field   string `json:"field"`
+	// Field names the refused field; "body" stands for the whole body.
+	Field string `json:"field"`
+	// Message says why it was refused and what is expected.
 	Message string `json:"message"`
 }
 
@@ -116,7 +121,7 @@ func upstreamProblem(err error) *Problem {
 		}
 		return p
 	case errors.As(err, &re):
-		p := &Problem{Type: problemVault, Title: "Key Vault refused the request", Detail: truncate(err.Error(), 2000)}
+		p := &Problem{Type: problemVault, Title: "Key Vault refused the request", Detail: vaultDetail(re)}
 		switch {
 		case re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden:
 			p.Status = http.StatusForbidden
@@ -136,6 +141,30 @@ func upstreamProblem(err error) *Problem {
 		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout, Detail: truncate(err.Error(), 2000)}
 	}
 	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway, Detail: truncate(err.Error(), 2000)}
+}
+
+// vaultDetail summarises a Key Vault error answer in one line: status,
+// error code, operation and the first line of the vault's message.
+func vaultDetail(re *azcore.ResponseError) string {
+	d := "Key Vault answered " + strconv.Itoa(re.StatusCode)
+	if re.ErrorCode != "" {
+		d += " " + re.ErrorCode
+	}
+	if r := re.RawResponse; r != nil && r.Request != nil && r.Request.URL != nil {
+		d += " to " + r.Request.Method + " https://" + r.Request.URL.Host + r.Request.URL.Path
+		if body, err := runtime.Payload(r); err == nil {
+			var e struct {
+				Error struct {
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+				msg, _, _ := strings.Cut(strings.ReplaceAll(e.Error.Message, "\r", ""), "\n")
+				d += ": " + strings.TrimSpace(msg)
+			}
+		}
+	}
+	return truncate(d, 1000)
 }
 
 func truncate(s string, n int) string {

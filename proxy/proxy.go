@@ -72,8 +72,10 @@ type Config struct {
 // certificate, optionally with the key) or PKCS#12 without a password, and,
 // when not empty, a PEM private key file.
 type CertificateFiles struct {
+	// CertFile is the certificate (PEM, optionally with the key, or PKCS#12).
 	CertFile string
-	KeyFile  string
+	// KeyFile is the PEM private key, when not in CertFile.
+	KeyFile string
 }
 
 // Server is the developer proxy: a token API for tools such as curl and
