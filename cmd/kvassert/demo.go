@@ -57,6 +57,7 @@ type capturingSource struct {
 	first string
 }
 
+// Assertion implements kvassert.Source.
 func (c *capturingSource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
 	s, err := c.Source.Assertion(ctx, clientID, tokenEndpoint)
 	if err == nil {

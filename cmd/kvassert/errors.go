@@ -36,6 +36,7 @@ type exitError struct {
 	err       error
 }
 
+// Error is the message and its cause (the report uses describe instead).
 func (e *exitError) Error() string {
 	switch {
 	case e.err == nil:
@@ -46,6 +47,7 @@ func (e *exitError) Error() string {
 	return e.msg + ": " + e.err.Error()
 }
 
+// Unwrap returns the cause.
 func (e *exitError) Unwrap() error { return e.err }
 
 // usageError is a problem with the command line (exit code 2).
@@ -278,7 +280,7 @@ func roleHint(action string) string {
 	case strings.Contains(a, "keys/sign"):
 		role = "Key Vault Crypto User"
 	case strings.Contains(a, "certificates/") && strings.HasSuffix(a, "/read"):
-		role = "Key Vault Reader (certificates/get)"
+		role = "Key Vault Reader (or Key Vault Certificate User)"
 	case strings.Contains(a, "certificates/"):
 		role = "Key Vault Certificates Officer"
 	case strings.Contains(a, "secrets/"):
@@ -387,6 +389,7 @@ func (r *redactor) addSecret(s string) {
 	r.mu.Unlock()
 }
 
+// Write writes p with JWTs and registered secrets replaced.
 func (r *redactor) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -309,6 +309,7 @@ func (a *App) requireAzure() error { return a.envErr }
 // failingTransport answers every request with err.
 type failingTransport struct{ err error }
 
+// Do implements policy.Transporter.
 func (f failingTransport) Do(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // errNoResult is returned by commands that printed their findings and must

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	r := runBin(t, nil, "", []string{"demo"})
+	wantOK(t, r)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("demo took %v; it should take seconds", d)
+	}
+	if r.stderr != "" {
+		t.Errorf("demo wrote to stderr:\n%s", r.stderr)
+	}
+	out := r.stdout
+	if jwtPattern.MatchString(out) {
+		t.Fatalf("demo printed a JWT:\n%s", out)
+	}
+	for _, want := range []string{
+		"Create a certificate", "exportable=false", "EmailContacts", "registered on the app registration",
+		"tid " + scenario.DemoContosoTenant, "tid " + scenario.DemoFabrikamTenant, "tid " + scenario.DemoNorthwindTenant,
+		`"alg":"PS256"`, `"x5t#S256":`, "aud ", "jti ",
+		"cached · 0 calls",
+		"AADSTS700016", "hint:", "adminconsent?client_id=" + scenario.DemoAppClientID,
+		"secrets/get: 0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	// Each cold tenant: exactly one keys/sign.
+	if n := strings.Count(out, "Key Vault: keys/sign 1"); n != 4 { // 3 tenants + wingtip's refused request
+		t.Errorf("found %d per-tenant lines with exactly one keys/sign, want 4:\n%s", n, out)
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Error("demo printed colours to a pipe")
+	}
+}
+
+func TestDemoJSON(t *testing.T) {
+	t.Parallel()
+	r := runBin(t, nil, "", []string{"demo", "-o", "json"})
+	wantOK(t, r)
+	var rep struct {
+		Cold []struct {
+			Name     string           `json:"name"`
+			TenantID string           `json:"tenantId"`
+			TokenTID string           `json:"tokenTid"`
+			Calls    map[string]int64 `json:"calls"`
+		} `json:"cold"`
+		Cached []struct {
+			Calls map[string]int64 `json:"calls"`
+		} `json:"cached"`
+		NoConsent struct {
+			AADSTS int    `json:"aadsts"`
+			Hint   string `json:"hint"`
+		} `json:"noConsent"`
+		Assertion struct {
+			Header map[string]any `json:"header"`
+			Claims map[string]any `json:"claims"`
+		} `json:"assertion"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("demo -o json: %v\n%s", err, r.stdout)
+	}
+	if len(rep.Cold) != 3 || len(rep.Cached) != 3 {
+		t.Fatalf("cold %d, cached %d; want 3 and 3", len(rep.Cold), len(rep.Cached))
+	}
+	for _, c := range rep.Cold {
+		if c.Calls["keys/sign"] != 1 || c.Calls["entra/token"] != 1 {
+			t.Errorf("%s: calls %v; want exactly 1 keys/sign and 1 token request", c.Name, c.Calls)
+		}
+		if c.TokenTID != c.TenantID {
+			t.Errorf("%s: token tid %s, want %s", c.Name, c.TokenTID, c.TenantID)
+		}
+	}
+	for _, c := range rep.Cached {
+		if len(c.Calls) != 0 {
+			t.Errorf("cached round made calls: %v", c.Calls)
+		}
+	}
+	if rep.NoConsent.AADSTS != 700016 || !strings.Contains(rep.NoConsent.Hint, "admin consent") {
+		t.Errorf("noConsent = %+v", rep.NoConsent)
+	}
+	if rep.Assertion.Header["alg"] != "PS256" || rep.Assertion.Claims["iss"] != scenario.DemoAppClientID {
+		t.Errorf("assertion = %+v", rep.Assertion)
+	}
+	if jwtPattern.MatchString(r.stdout) {
+		t.Error("demo -o json printed a JWT")
+	}
+}

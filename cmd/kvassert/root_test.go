@@ -1,0 +1,92 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kvassert/kvassert"
+)
+
+func TestHelpVersionCompletion(t *testing.T) {
+	t.Parallel()
+	r := runBin(t, nil, "", []string{"--help"})
+	wantOK(t, r)
+	for _, want := range []string{"demo", "emulate", "token", "assertion", "decode", "cert", "completion", "KVASSERT_EMULATOR", "Exit codes"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	r = runBin(t, nil, "", []string{"token", "--help"})
+	wantOK(t, r)
+	for _, want := range []string{"Examples:", "[env KVASSERT_CLIENT_ID, AZURE_CLIENT_ID]", "[env KVASSERT_TENANT_ID, AZURE_TENANT_ID]", "--password-env", "--managed-identity", "flag > KVASSERT_* > AZURE_*"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("token --help lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stdout, "--password ") {
+		t.Error("token --help shows the refused --password flag")
+	}
+	r = runBin(t, nil, "", []string{"--version"})
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, kvassert.Version) {
+		t.Errorf("--version = %q", r.stdout)
+	}
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		r = runBin(t, nil, "", []string{"completion", shell})
+		wantOK(t, r)
+		if !strings.Contains(r.stdout, "kvassert") {
+			t.Errorf("completion %s printed no script", shell)
+		}
+	}
+	// Dynamic completion of --output values.
+	r = runBin(t, nil, "", []string{"__complete", "token", "--output", ""})
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, "json") || !strings.Contains(r.stdout, "tsv") {
+		t.Errorf("completion of --output = %q", r.stdout)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args      []string
+		msg, hint string
+	}{
+		{[]string{"tokn"}, `unknown command "tokn"`, "did you mean token"},
+		{[]string{"token", "--bogus"}, "unknown flag: --bogus", "kvassert token --help"},
+		{[]string{"cert", "bogus"}, `unknown command "bogus" for "kvassert cert"`, "create, show, export and audit"},
+		{[]string{"cert", "show", "--vault"}, "flag needs an argument", "--help"},
+		{[]string{"-o", "yaml", "token"}, `unknown output format "yaml"`, "json, table or tsv"},
+		{[]string{"--cloud", "mars", "token"}, `unknown cloud "mars"`, "AzureCloud"},
+		{[]string{"token", "extra-arg"}, "takes no arguments", ""},
+		{[]string{"decode", "a", "b"}, "one JWT", ""},
+		{[]string{"token", "--tenant", "contoso.onmicrosoft.com", "--client-id", "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", "--password", "hunter2-secret-pw"}, "--password is not accepted", "--password-env"},
+	}
+	for _, c := range cases {
+		r := runBin(t, nil, "", c.args)
+		wantError(t, r, exitUsage, c.msg, c.hint)
+		if strings.Contains(r.stderr, "hunter2") {
+			t.Errorf("kvassert %v: the password appears on stderr", c.args)
+		}
+	}
+}
+
+// A broken emulator configuration must fail up front, and never fall back
+// to real Azure.
+func TestEmulatorEnvErrors(t *testing.T) {
+	t.Parallel()
+	args := []string{"cert", "show", "--vault", "https://kvassert-demo.vault.azure.net/", "--name", "x"}
+	cases := []struct {
+		vars      map[string]string
+		msg, hint string
+	}{
+		{map[string]string{"KVASSERT_EMULATOR": "https://127.0.0.1:8443"}, "KVASSERT_CA_FILE is not", "kvassert emulate"},
+		{map[string]string{"KVASSERT_EMULATOR": "http://127.0.0.1:8443", "KVASSERT_CA_FILE": "/nonexistent"}, "is not the https://127.0.0.1:PORT address", "unset KVASSERT_EMULATOR"},
+		{map[string]string{"KVASSERT_EMULATOR": "https://emulator.example.com:8443", "KVASSERT_CA_FILE": "/nonexistent"}, "not a loopback address", ""},
+		{map[string]string{"KVASSERT_EMULATOR": "https://127.0.0.1:8443", "KVASSERT_CA_FILE": "/nonexistent/ca.pem"}, "KVASSERT_CA_FILE", "CA file"},
+	}
+	for _, c := range cases {
+		r := runBin(t, c.vars, "", args)
+		wantError(t, r, exitUsage, c.msg, c.hint)
+	}
+}
