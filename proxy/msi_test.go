@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -17,7 +19,13 @@ import (
 )
 
 // MSAL Go caches managed identity tokens process-wide by (identity,
-// resource), so each test asks for a resource of its own.
+// resource), so each request asks for a resource of its own, also across
+// -count runs.
+var resourceSeq atomic.Int64
+
+func uniqueResource(name string) string {
+	return "api://kvassert-proxy-test-" + name + "-" + strconv.FormatInt(resourceSeq.Add(1), 10)
+}
 
 // setManagedIdentityEnv sets the variables azidentity v1.15.0 (through MSAL
 // Go's managedidentity.GetSource) reads: IDENTITY_ENDPOINT + IDENTITY_HEADER
@@ -55,7 +63,7 @@ func TestManagedIdentityAppServiceKeyVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	tok, err := miToken(t, env, nil, "https://graph.microsoft.com")
+	tok, err := miToken(t, env, nil, uniqueResource("appservice-kv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +71,7 @@ func TestManagedIdentityAppServiceKeyVault(t *testing.T) {
 
 	// A user-assigned identity selector (client_id) is accepted; the path
 	// names the identity.
-	tok, err = miToken(t, env, &azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(scenario.DemoIdentityClientID)}, "api://kvassert-proxy-test-appservice-kv")
+	tok, err = miToken(t, env, &azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(scenario.DemoIdentityClientID)}, uniqueResource("appservice-kv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +95,7 @@ func TestManagedIdentityAppServiceFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	tok, err := miToken(t, env, nil, "api://kvassert-proxy-test-appservice-file")
+	tok, err := miToken(t, env, nil, uniqueResource("appservice-file"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +112,7 @@ func TestManagedIdentityAppServiceForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	tok, err := miToken(t, env, nil, "api://kvassert-proxy-test-appservice-forward")
+	tok, err := miToken(t, env, nil, uniqueResource("appservice-forward"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +126,7 @@ func TestManagedIdentityCloudShellKeyVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	tok, err := miToken(t, env, nil, "api://kvassert-proxy-test-cloudshell-kv")
+	tok, err := miToken(t, env, nil, uniqueResource("cloudshell-kv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +144,7 @@ func TestManagedIdentityCloudShellFileAndForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	tok, err := miToken(t, env, nil, "api://kvassert-proxy-test-cloudshell-file")
+	tok, err := miToken(t, env, nil, uniqueResource("cloudshell-file"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +155,7 @@ func TestManagedIdentityCloudShellFileAndForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	tok, err = miToken(t, env, nil, "api://kvassert-proxy-test-cloudshell-forward")
+	tok, err = miToken(t, env, nil, uniqueResource("cloudshell-forward"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +170,7 @@ func TestManagedIdentityRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	setManagedIdentityEnv(t, vars)
-	_, err = miToken(t, env, nil, "api://kvassert-proxy-test-refusal-consent")
+	_, err = miToken(t, env, nil, uniqueResource("refusal-consent"))
 	var afe *azidentity.AuthenticationFailedError
 	if !errors.As(err, &afe) || afe.RawResponse == nil || afe.RawResponse.StatusCode != http.StatusBadRequest || !strings.Contains(err.Error(), "700016") {
 		t.Fatalf("unconsented tenant: %v", err)
@@ -170,7 +178,7 @@ func TestManagedIdentityRefusals(t *testing.T) {
 
 	vars[1] = "IDENTITY_HEADER=" + strings.Repeat("x", 43)
 	setManagedIdentityEnv(t, vars)
-	_, err = miToken(t, env, nil, "api://kvassert-proxy-test-refusal-secret")
+	_, err = miToken(t, env, nil, uniqueResource("refusal-secret"))
 	if !errors.As(err, &afe) || afe.RawResponse == nil || afe.RawResponse.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong identity header: %v", err)
 	}
