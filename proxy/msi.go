@@ -128,7 +128,7 @@ func (s *Server) msiHandler(p protocol, kind targetKind) http.HandlerFunc {
 			tok, err = s.creds.token(ctx, tenant, clientID, scope, "file|named:"+nf.name, nf.src)
 		case targetForward:
 			if s.cfg.ForwardCredential == nil {
-				writeProblem(w, &Problem{Type: problemNotConfig, Title: "No forward credential", Status: http.StatusServiceUnavailable,
+				writeProblem(w, &Problem{Type: problemNotConfig, Title: "No forward credential", Status: http.StatusNotImplemented,
 					Detail: "The proxy was started without a credential to forward to."})
 				return
 			}

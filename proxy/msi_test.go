@@ -267,5 +267,5 @@ func TestManagedIdentityCloudShellProtocol(t *testing.T) {
 
 func TestManagedIdentityForwardNotConfigured(t *testing.T) {
 	env := newEnv(t, func(c *Config, _ *kvasserttest.Emulator) { c.ForwardCredential = nil })
-	problemOf(t, env.do("GET", "/msi/forward?api-version=2019-08-01&resource=https://vault.azure.net", "", nil, "X-IDENTITY-HEADER", env.s.Secret()), 503)
+	problemOf(t, env.do("GET", "/msi/forward?api-version=2019-08-01&resource=https://vault.azure.net", "", nil, "X-IDENTITY-HEADER", env.s.Secret()), 501)
 }

@@ -135,7 +135,7 @@ func upstreamProblem(err error) *Problem {
 		}
 		return p
 	case errors.Is(err, errNoVaultCredential):
-		return &Problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusServiceUnavailable,
+		return &Problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusNotImplemented,
 			Detail: "The proxy was started without a credential for Key Vault."}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout, Detail: truncate(err.Error(), 2000)}

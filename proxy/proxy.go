@@ -41,11 +41,11 @@ type Config struct {
 	AllowRemote bool
 	// KeyVaultCredential reaches the vaults (certificates/get, keys/get,
 	// keys/sign); typically azidentity.NewDefaultAzureCredential. Without
-	// it, Key Vault routes answer 503.
+	// it, Key Vault routes answer 501 (not retried by SDK clients).
 	KeyVaultCredential azcore.TokenCredential
 	// ForwardCredential serves /msi/forward and /cloudshell/{secret}/forward:
 	// the developer's own identity, typically azidentity's
-	// DefaultAzureCredential. Without it, those routes answer 503.
+	// DefaultAzureCredential. Without it, those routes answer 501.
 	ForwardCredential azcore.TokenCredential
 	// ClientOptions are used for all Key Vault and login traffic (transport,
 	// retries, cloud).
