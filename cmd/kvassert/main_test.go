@@ -24,7 +24,7 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// kvassertBin is the binary under test.
+// kvassertBin is the binary under test, built once by TestMain.
 var kvassertBin string
 
 func TestMain(m *testing.M) {
@@ -35,7 +35,10 @@ func TestMain(m *testing.M) {
 	}
 	kvassertBin = filepath.Join(dir, "kvassert")
 	args := []string{"build", "-o", kvassertBin}
-	if raceEnabled {
+	// The test process is race-checked under go test -race; the binary is
+	// too with KVASSERT_TEST_RACE_BINARY=1 (about 4x slower: every run of
+	// the binary pays the race runtime).
+	if os.Getenv("KVASSERT_TEST_RACE_BINARY") == "1" {
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, ".")...)

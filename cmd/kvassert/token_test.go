@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -335,5 +337,38 @@ func TestTokenSignDenied(t *testing.T) {
 	wantError(t, r, exitFailure, "403", "Key Vault Crypto User")
 	if !strings.Contains(r.stderr, "keys/sign/action") {
 		t.Errorf("the error does not name the denied action:\n%s", r.stderr)
+	}
+}
+
+// Ctrl+C while a request hangs: the command stops at once with exit 130.
+func TestTokenInterrupted(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	env.e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Latency: time.Minute})
+	cmd := exec.Command(kvassertBin, "token", "--tenant", "contoso.onmicrosoft.com")
+	cmd.Env = hermeticEnv(t, env.vars)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for env.e.Count(kvasserttest.OpKeySign) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v to stop after SIGINT", d)
+	}
+	r := result{stdout: stdout.String(), stderr: stderr.String(), args: []string{"token", "(SIGINT)"}}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	checkStderr(t, r, env.vars, nil)
+	wantError(t, r, exitInterrupted, "interrupted", "")
+	if r.stdout != "" {
+		t.Errorf("stdout after SIGINT: %q", r.stdout)
 	}
 }
