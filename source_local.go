@@ -63,13 +63,31 @@ func LoadCertificateFiles(certFile, keyFile string, password []byte) (*x509.Cert
 		}
 		data = append(append(data, '\n'), key...)
 	}
-	certs, key, err := azidentity.ParseCertificates(data, password)
+	cert, signer, err := ParseCertificateData(data, password)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kvassert: reading %s: %w", certFile, err)
 	}
+	return cert, signer, nil
+}
+
+// ParseCertificateData parses a certificate and its private key from memory:
+// PEM (certificate and key, in any order) or PKCS#12 opened with password,
+// as azidentity.ParseCertificates accepts them. It returns the certificate
+// whose public key matches the private key.
+func ParseCertificateData(data, password []byte) (*x509.Certificate, crypto.Signer, error) {
+	if len(data) == 0 {
+		return nil, nil, errors.New("kvassert: no certificate data")
+	}
+	if len(data) > maxCredentialFile {
+		return nil, nil, fmt.Errorf("kvassert: certificate data is %d bytes; more than the %d accepted", len(data), maxCredentialFile)
+	}
+	certs, key, err := azidentity.ParseCertificates(data, password)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kvassert: %w", err)
+	}
 	signer, ok := key.(crypto.Signer)
 	if !ok || len(certs) == 0 {
-		return nil, nil, fmt.Errorf("kvassert: %s holds no usable certificate and private key", certFile)
+		return nil, nil, errors.New("kvassert: no usable certificate and private key found")
 	}
 	// The leaf is the certificate whose key we hold.
 	for _, c := range certs {
@@ -77,7 +95,7 @@ func LoadCertificateFiles(certFile, keyFile string, password []byte) (*x509.Cert
 			return c, signer, nil
 		}
 	}
-	return nil, nil, errors.New("kvassert: the private key does not match any certificate in " + certFile)
+	return nil, nil, errors.New("kvassert: the private key does not match any of the certificates")
 }
 
 func readBounded(path string) ([]byte, error) {

@@ -120,6 +120,9 @@ func NewCertificateSource(vaultURL, name string, cred azcore.TokenCredential, op
 	if cred == nil {
 		return nil, errNoCredential
 	}
+	if err := o.Options.check(v); err != nil {
+		return nil, err
+	}
 	certs, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: o.ClientOptions, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err

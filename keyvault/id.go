@@ -44,7 +44,8 @@ type Vault struct {
 // ParseVaultURL checks a vault URL and normalises it. It accepts only https,
 // no user info, query or fragment, no path other than "/", and a host that is
 // a Key Vault or Managed HSM host of an Azure cloud, or a loopback address
-// (for emulators).
+// (reported in Vault.Loopback; the signer and certificate source refuse it
+// unless Options.AllowLoopback is set).
 func ParseVaultURL(raw string) (Vault, error) {
 	u, err := parseHTTPS("vault URL", raw)
 	if err != nil {

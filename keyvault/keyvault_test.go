@@ -213,3 +213,38 @@ func TestCertificateSourceRefusals(t *testing.T) {
 		t.Fatalf("slow read: %v", err)
 	}
 }
+
+// A vault URL on this machine is refused unless the caller opts in, so a
+// configured URL can never make the app hand its vault token to a local
+// listener; opted in, the emulator's default vault works at its bare address.
+func TestLoopbackVaultsAreOptIn(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	keyID := e.URL() + "/keys/signing"
+	if _, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+		t.Fatalf("loopback key without opt-in: %v", err)
+	}
+	if _, err := keyvault.NewCertificateSource(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+		t.Fatalf("loopback vault without opt-in: %v", err)
+	}
+	if n := len(e.Counts()); n != 0 {
+		t.Fatalf("refused loopback URLs still made requests: %v", e.Counts())
+	}
+	in := *opts
+	in.AllowLoopback = true
+	s, err := keyvault.NewSigner(ctx, keyID, cred, nil, &in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatalf("opted-in loopback sign: %v", err)
+	}
+	src, err := keyvault.NewCertificateSource(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Certificate(ctx); err != nil {
+		t.Fatalf("opted-in loopback certificate: %v", err)
+	}
+}

@@ -24,11 +24,27 @@ type Options struct {
 	// logging, cloud. The zero value uses azcore's defaults (3 retries on
 	// 408/429/5xx, honouring Retry-After).
 	ClientOptions policy.ClientOptions
+	// AllowLoopback accepts https vault URLs on this machine (127.0.0.1, [::1],
+	// localhost), for emulators that cannot be reached through a re-routing
+	// transport. Off by default: a vault URL from configuration must never
+	// make the app send its Key Vault token to a local listener.
+	AllowLoopback bool
+}
+
+// check refuses a loopback vault unless AllowLoopback is set.
+func (o *Options) check(v Vault) error {
+	if v.Loopback && (o == nil || !o.AllowLoopback) {
+		return fmt.Errorf("keyvault: %s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
+	}
+	return nil
 }
 
 func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Client, error) {
 	if cred == nil {
 		return nil, errNoCredential
+	}
+	if err := o.check(v); err != nil {
+		return nil, err
 	}
 	var co policy.ClientOptions
 	if o != nil {
