@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
 )
@@ -218,25 +217,19 @@ func (fs *fileStore) read(rel string) ([]byte, error) {
 	return data, nil
 }
 
-// parseCertificate reads a PEM or PKCS#12 certificate with its private key,
-// the formats kvassert.LoadCertificateFiles accepts, and returns the leaf
-// whose key it is.
+// parseCertificate reads a PEM or PKCS#12 certificate with its private key
+// (kvassert.ParseCertificateData) and keeps its message free of the package
+// prefix for field-level problems.
 func parseCertificate(data []byte) (*x509.Certificate, crypto.Signer, error) {
-	certs, key, err := azidentity.ParseCertificates(data, nil)
+	cert, signer, err := kvassert.ParseCertificateData(data, nil)
 	if err != nil {
-		// azidentity's message names no secret material.
-		return nil, nil, errors.New(strings.TrimPrefix(err.Error(), "azidentity: "))
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok || len(certs) == 0 {
-		return nil, nil, errors.New("no usable certificate and private key (give keyFile when the key is in a separate file)")
-	}
-	for _, c := range certs {
-		if pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && pub.Equal(signer.Public()) {
-			return c, signer, nil
+		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kvassert: "), "azidentity: ")
+		if strings.Contains(msg, "no usable certificate") {
+			msg += " (give keyFile when the key is in a separate file)"
 		}
+		return nil, nil, errors.New(msg)
 	}
-	return nil, nil, errors.New("the private key does not match any certificate")
+	return cert, signer, nil
 }
 
 // thumbprints returns the SHA-1 and SHA-256 digests of a certificate's DER.
