@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	"github.com/kvassert/kvassert"
 )
 
