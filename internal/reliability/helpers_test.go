@@ -1,0 +1,194 @@
+package reliability_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"runtime"
+	"runtime/pprof"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// fastRetry keeps azcore's retry behaviour (3 retries on 408/429/5xx and
+// transport errors, Retry-After honoured) with short backoff so that the
+// short test run stays short. MaxRetryDelay must exceed the Retry-After
+// values the tests send: azcore does not retry at all when Retry-After is
+// longer than MaxRetryDelay.
+var fastRetry = policy.RetryOptions{MaxRetries: 3, RetryDelay: 20 * time.Millisecond, MaxRetryDelay: 2 * time.Second}
+
+type env struct {
+	e       *kvasserttest.Emulator
+	cred    *kvassert.Credential
+	src     *kvassert.KeyVaultCertificateSource
+	tenants []string
+	next    atomic.Int64
+}
+
+// newEnv starts an emulator with n extra tenants and a kvassert credential
+// over the vault certificate, logging into the capture, with fast retries on
+// both the vault and the token pipelines.
+func newEnv(t testing.TB, n int, opts ...kvasserttest.Option) *env {
+	return newEnvWith(t, n, nil, opts...)
+}
+
+// newEnvWith is newEnv with before run on the emulator before any token is
+// issued (to set its clock).
+func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator), opts ...kvasserttest.Option) *env {
+	t.Helper()
+	s, tenants := fixture.ManyTenants(n)
+	e := kvasserttest.NewTB(t, s, append([]kvasserttest.Option{kvasserttest.WithLogger(testLogger())}, opts...)...)
+	if before != nil {
+		before(e)
+	}
+	co := e.ClientOptions()
+	co.Retry = fastRetry
+	vaultCred := fixture.VaultCredential(t, e)
+	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{
+			Options: keyvault.Options{ClientOptions: co}, Logger: testLogger(),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
+		ClientOptions: co, AdditionallyAllowedTenants: []string{"*"}, Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The certificate read and the vault token happen once per process.
+	if _, err := src.Certificate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &env{e: e, cred: cred, src: src, tenants: tenants}
+}
+
+// fresh returns a tenant no test of this env has used.
+func (v *env) fresh(t testing.TB) string {
+	i := int(v.next.Add(1)) - 1
+	if i >= len(v.tenants) {
+		t.Fatal("env ran out of tenants")
+	}
+	return v.tenants[i]
+}
+
+// get asks for a Graph token in tenant, recording the error for the leak
+// scan and checking the token's tenant.
+func (v *env) get(ctx context.Context, t testing.TB, tenant string) (string, error) {
+	tok, err := v.cred.GetToken(ctx, fixture.Opts(tenant))
+	noteErr(err)
+	if err == nil {
+		if tid, derr := fixture.TenantOf(tok.Token); derr != nil || tid != tenant {
+			t.Errorf("asked for tenant %s, got a token for %q (%v)", tenant, tid, derr)
+		}
+	}
+	return tok.Token, err
+}
+
+// settle closes idle connections and waits until the goroutine count is back
+// to at most base+slack, failing with the goroutine dump if it never is.
+func settle(t testing.TB, e *kvasserttest.Emulator, base int, within time.Duration) {
+	t.Helper()
+	const slack = 2
+	deadline := time.Now().Add(within)
+	for {
+		e.Client().CloseIdleConnections()
+		n := runtime.NumGoroutine()
+		if n <= base+slack {
+			return
+		}
+		if time.Now().After(deadline) {
+			var buf bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+			t.Fatalf("goroutines: %d, want at most %d after %v: leaked?\n%.6000s", n, base+slack, within, buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// baseline settles the env's idle connections and returns the goroutine
+// count to come back to.
+func baseline(e *kvasserttest.Emulator) int {
+	var n int
+	for range 50 {
+		e.Client().CloseIdleConnections()
+		time.Sleep(10 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			break
+		}
+		n = m
+	}
+	return n
+}
+
+// noPanic runs f and turns a panic into a test failure naming what.
+func noPanic(t *testing.T, what string, f func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s panicked: %v", what, r)
+		}
+	}()
+	f()
+}
+
+const appID = scenario.DemoAppClientID
+
+// rotate creates a new version of the demo certificate and returns it.
+func rotate(t testing.TB, e *kvasserttest.Emulator) *x509.Certificate {
+	t.Helper()
+	ctx := context.Background()
+	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), fixture.VaultCredential(t, e), &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := "CN=kvassert demo SaaS"
+	_, err = client.CreateCertificate(ctx, scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: to.Ptr(azcertificates.KeyTypeRSA), KeySize: to.Ptr(int32(2048))},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr(int32(12))},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		op, err := client.GetCertificateOperation(ctx, scenario.DemoCertificate, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Status != nil && *op.Status == "completed" {
+			break
+		}
+		if i > 100 {
+			t.Fatal("certificate never completed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// optsFor is a Graph token request for tenant.
+func optsFor(tenant string) policy.TokenRequestOptions { return fixture.Opts(tenant) }
+
+// tidOf is the tid claim of a token ("" when it has none).
+func tidOf(tok string) string {
+	tid, _ := fixture.TenantOf(tok)
+	return tid
+}

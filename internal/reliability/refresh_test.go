@@ -1,0 +1,123 @@
+package reliability_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kvassert/kvassert/kvasserttest"
+)
+
+// Refresh ahead: tokens live 5 min + 3 s, so the credential starts
+// refreshing them in the background 3 s after they were issued. Signing is
+// slowed to 200 ms. Traffic runs across the refresh point; no caller may
+// wait for Key Vault: the slowest GetToken must stay below 150 ms, when
+// waiting for a sign alone takes 200 ms (typically it is under 20 ms; the
+// margin absorbs scheduler and race-detector pauses on a busy CI machine).
+func TestRefreshAheadCallersNeverWaitForKeyVault(t *testing.T) {
+	const signLatency = 200 * time.Millisecond
+	const bound = signLatency * 3 / 4
+	tenants, perTenant := 20, 2
+	if !testing.Short() {
+		tenants, perTenant = 100, 4
+	}
+	v := newEnv(t, tenants, kvasserttest.WithTokenLifetime(5*time.Minute+3*time.Second))
+	base := baseline(v.e)
+	ts := v.tenants[:tenants]
+	first := make([]string, tenants)
+	for i, tn := range ts {
+		tok, err := v.get(context.Background(), t, tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[i] = tok
+	}
+	warmSigns := v.e.Count(kvasserttest.OpKeySign)
+	v.e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Latency: signLatency})
+	defer v.e.ClearFaults()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var maxNs, calls, errs atomic.Int64
+	refreshed := make([]atomic.Bool, tenants)
+	var wg sync.WaitGroup
+	for i, tn := range ts {
+		for range perTenant {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(2 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+					}
+					start := time.Now()
+					tok, err := v.cred.GetToken(ctx, optsFor(tn))
+					took := time.Since(start).Nanoseconds()
+					calls.Add(1)
+					for {
+						m := maxNs.Load()
+						if took <= m || maxNs.CompareAndSwap(m, took) {
+							break
+						}
+					}
+					if err != nil {
+						if ctx.Err() == nil {
+							errs.Add(1)
+							noteErr(err)
+						}
+						continue
+					}
+					if tok.Token != first[i] {
+						if tidOf(tok.Token) != tn {
+							t.Errorf("asked %s, got a token for %s", tn, tidOf(tok.Token))
+						}
+						refreshed[i].Store(true)
+					}
+				}
+			}()
+		}
+	}
+	// Stop once every tenant's callers have seen the refreshed token.
+	go func() {
+		for ctx.Err() == nil {
+			all := true
+			for i := range refreshed {
+				all = all && refreshed[i].Load()
+			}
+			if all {
+				time.Sleep(100 * time.Millisecond) // traffic just after the swap too
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	wg.Wait()
+
+	maxLatency := time.Duration(maxNs.Load())
+	st := v.cred.Stats()
+	t.Logf("%d tenants x %d callers: %d GetToken calls across the refresh, max latency %v (sign latency %v), %d background refreshes, %d signs after warm-up",
+		tenants, perTenant, calls.Load(), maxLatency, signLatency, st.BackgroundRefreshes, v.e.Count(kvasserttest.OpKeySign)-warmSigns)
+	for i := range refreshed {
+		if !refreshed[i].Load() {
+			t.Fatalf("tenant %s was never refreshed within 20 s", ts[i])
+		}
+	}
+	if errs.Load() > 0 {
+		t.Fatalf("%d GetToken calls failed during the refresh", errs.Load())
+	}
+	if maxLatency >= bound {
+		t.Fatalf("a caller waited %v during the refresh, want far below the %v sign (bound %v)", maxLatency, signLatency, bound)
+	}
+	if got := v.e.Count(kvasserttest.OpKeySign) - warmSigns; got != int64(tenants) {
+		t.Fatalf("%d signs for %d refreshes, want one per tenant", got, tenants)
+	}
+	v.e.ClearFaults()
+	settle(t, v.e, base, 10*time.Second)
+}
