@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"context"
-	"fmt"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -63,7 +63,7 @@ var hostileVaultURLs = []string{
 	"https://.vault.azure.net/",
 	"https://myvault.vault.azure.net/extra/path",
 	"https://myvault.vault.azure.net/../../etc/passwd",
-	"https://myvault.vаult.azure.net/",      // Cyrillic a
+	"https://myvault.vаult.azure.net/",       // Cyrillic a
 	"https://myvault.vault.azure.net\uff0e/", // fullwidth full stop
 	"https://myvault\u200b.vault.azure.net/", // zero-width space
 	"https://xn--myvult-4ve.vault.azure.net/",
@@ -115,13 +115,13 @@ func withKeyPath(urls []string) []string {
 // passes, so the entry can be removed; KVASSERT_STRICT_GAPS=1 makes them
 // fail. Keys are substrings of the case name.
 var knownGaps = map[string]string{
-	"xn--myvult":                 "G1: keyvault accepts vault names with consecutive hyphens (xn-- punycode labels); Azure forbids them",
-	"authority with userinfo":    "G2: NewCredential's error repeats the authority host verbatim, userinfo password included",
-	"authority with query":       "G2: NewCredential's error repeats the authority host verbatim, query included",
-	"GetToken(tenant with query": "G3: GetToken's invalid-tenant error repeats the tenant verbatim (80 bytes), query-like text included",
-	"scenario.Parse(oversized":   "G4: scenario.Validate repeats field values unbounded (a 100 KB tenant ID gives a 100 KB error)",
+	"xn--myvult":                         "G1: keyvault accepts vault names with consecutive hyphens (xn-- punycode labels); Azure forbids them",
+	"authority with userinfo":            "G2: NewCredential's error repeats the authority host verbatim, userinfo password included",
+	"authority with query":               "G2: NewCredential's error repeats the authority host verbatim, query included",
+	"GetToken(tenant with query":         "G3: GetToken's invalid-tenant error repeats the tenant verbatim (80 bytes), query-like text included",
+	"scenario.Parse(oversized":           "G4: scenario.Validate repeats field values unbounded (a 100 KB tenant ID gives a 100 KB error)",
 	"NewManagedIdentitySource(client ID": "G6: NewManagedIdentitySource does not check ClientID (a GUID): a typo is found only at the first token",
-	"scenario.Parse(private key": "G5: scenario.Parse accepts an app certificate PEM that is no certificate (even a private key); only kvasserttest.New refuses it",
+	"scenario.Parse(private key":         "G5: scenario.Parse accepts an app certificate PEM that is no certificate (even a private key); only kvasserttest.New refuses it",
 }
 
 func gapFor(what string) string {

@@ -23,9 +23,9 @@ import (
 var capture = &sink{}
 
 type sink struct {
-	mu      sync.Mutex
-	logs    bytes.Buffer
-	errs    []string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	errs []string
 }
 
 func (s *sink) Write(p []byte) (int, error) {
