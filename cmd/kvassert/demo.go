@@ -381,11 +381,13 @@ func runDemo(ctx context.Context, a *App) error {
 	return nil
 }
 
-// shortDuration formats a duration for people: "60m", "4.2ms", "15µs".
+// shortDuration formats a duration for people: "60m", "4.2ms", "15µs", "800ns".
 func shortDuration(d time.Duration) string {
 	switch {
 	case d < 0:
 		return "-" + shortDuration(-d)
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d.Nanoseconds())
 	case d < time.Millisecond:
 		return fmt.Sprintf("%dµs", d.Microseconds())
 	case d < time.Second:
