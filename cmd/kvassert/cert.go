@@ -90,14 +90,17 @@ func (a *App) certClient(vaultURL string) (*azcertificates.Client, error) {
 	if err != nil {
 		return nil, usageError(clean(err.Error()), "use https://NAME.vault.azure.net/")
 	}
+	if err := checkLoopbackVault(a, "vault", v); err != nil {
+		return nil, err
+	}
 	cred, err := a.KeyVaultCredential()
 	if err != nil {
 		return nil, err
 	}
 	c, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{
 		ClientOptions: a.ClientOptions(),
-		// An emulator's loopback URL cannot pass the challenge's resource
-		// check; real vault hosts keep it.
+		// An emulator's loopback URL (accepted only with KVASSERT_EMULATOR)
+		// cannot pass the challenge's resource check; real vault hosts keep it.
 		DisableChallengeResourceVerification: v.Loopback,
 	})
 	if err != nil {

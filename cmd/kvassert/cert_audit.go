@@ -230,7 +230,7 @@ func (c *certAuditCmd) auditSign(ctx context.Context, a *App, vc *vaultCert) aud
 		f.status, f.detail = auditFail, "cannot reach the vault: "+errText(err)
 		return f
 	}
-	signer, err := keyvault.NewSigner(ctx, kid, cred, pub, &keyvault.Options{ClientOptions: a.ClientOptions()})
+	signer, err := keyvault.NewSigner(ctx, kid, cred, pub, &keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()})
 	if err != nil {
 		f.status, f.detail = auditFail, errText(err)
 		return f

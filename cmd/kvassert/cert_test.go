@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -299,4 +300,22 @@ func TestCertAudit(t *testing.T) {
 		t.Errorf("sign detail:\n%s", r.stdout)
 	}
 	wantError(t, env.run([]string{"cert", "audit", "--fail-on", "never"}), exitUsage, "--fail-on", "")
+}
+
+// A vault on this machine is used only with the emulator configured: a
+// real Key Vault token must never go to a local listener.
+func TestLoopbackVaultNeedsEmulator(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	noEmu := []string{"KVASSERT_EMULATOR=", "KVASSERT_CA_FILE="}
+	for _, args := range [][]string{
+		{"cert", "show", "--vault", env.e.URL() + "/", "-n", "x"},
+		{"token", "--tenant", "contoso.onmicrosoft.com", "--vault", "https://localhost:8443/", "--cert", "x"},
+		{"token", "--tenant", "contoso.onmicrosoft.com", "--key-id", "https://127.0.0.1:8443/keys/k/0123", "--thumbprint", strings.Repeat("AB", 20)},
+	} {
+		wantError(t, env.run(args, noEmu...), exitUsage, "is an address on this machine", "KVASSERT_EMULATOR")
+	}
+	if env.e.Count(kvasserttest.OpChallenge)+env.e.Count(kvasserttest.OpCertificateGet) != 0 {
+		t.Error("a request reached the emulator without KVASSERT_EMULATOR")
+	}
 }

@@ -162,8 +162,12 @@ func (c *credFlags) kind(a *App) (int, error) {
 		}
 		k = credVault
 	case c.keyID != "":
-		if _, err := keyvault.ParseKeyID(c.keyID); err != nil {
+		id, err := keyvault.ParseKeyID(c.keyID)
+		if err != nil {
 			return 0, usageError(n("key-id")+": "+clean(err.Error()), "use the key's identifier, https://NAME.vault.azure.net/keys/KEY/VERSION (a certificate's kid)")
+		}
+		if err := checkLoopbackVault(a, "key-id", id.Vault); err != nil {
+			return 0, err
 		}
 		switch {
 		case c.keyFile != "":
@@ -219,7 +223,7 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	}
 	alg, _ := assertion.ParseAlgorithm(c.alg)
 	aopts := kvassert.AssertionOptions{Algorithm: alg, Lifetime: c.lifetime, IncludeX5C: c.x5c}
-	kvOpts := keyvault.Options{ClientOptions: a.ClientOptions()}
+	kvOpts := keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
 	switch k {
 	case credManagedIdentity:
 		if err := a.requireAzure(); err != nil {
@@ -309,8 +313,27 @@ func checkVaultURL(a *App, flag, raw string) error {
 		}
 		return usageError(a.flagName(flag)+": "+clean(err.Error()), hint)
 	}
+	if err := checkLoopbackVault(a, flag, v); err != nil {
+		return err
+	}
 	if v.ManagedHSM && flag == "vault" {
 		return usageError(a.flagName(flag)+": a Managed HSM holds keys, not certificates", "keep the certificate in a Key Vault, or use --key-id with --cert-file or --thumbprint")
+	}
+	return nil
+}
+
+// allowLoopbackVault reports whether vault URLs on this machine are
+// accepted: only with the emulator configured, whose transport trusts the
+// emulator's CA alone, so the Key Vault token can reach no other listener.
+func (a *App) allowLoopbackVault() bool { return a.emu != nil }
+
+// checkLoopbackVault refuses a vault on this machine unless the emulator
+// is configured: a URL from a flag or the environment must never make
+// kvassert send a real Key Vault token to a local listener.
+func checkLoopbackVault(a *App, flag string, v keyvault.Vault) error {
+	if v.Loopback && !a.allowLoopbackVault() {
+		return usageError(fmt.Sprintf("%s: %s is an address on this machine; kvassert sends its Key Vault token there only to the emulator", a.flagName(flag), v.Host),
+			"use the vault's https://NAME.vault.azure.net/ URL, or set "+envEmulator+" and "+envCAFile+" to use the emulator")
 	}
 	return nil
 }

@@ -243,7 +243,7 @@ func runDemo(ctx context.Context, a *App) error {
 
 	// 2. Tokens in three tenants.
 	src, err := kvassert.NewKeyVaultCertificateSource(vaultURL, demoCertificate, kvCred, &kvassert.KeyVaultCertificateOptions{
-		CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: opts}, Logger: a.Logger},
+		CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: opts}, Logger: a.Logger}, // real vault URL, routed to the emulator
 	})
 	if err != nil {
 		return failure("", err)
