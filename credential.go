@@ -348,6 +348,13 @@ func checkScopes(scopes []string) error {
 	return nil
 }
 
+// ValidTenantID reports whether t can name a tenant: a GUID or a domain such
+// as contoso.onmicrosoft.com (letters, digits, '.' and '-', at most 256).
+func ValidTenantID(t string) bool { return validTenant(t) }
+
+// ValidClientID reports whether id is a client (application) ID: a GUID.
+func ValidClientID(id string) bool { return validClientID(id) }
+
 func validTenant(t string) bool {
 	if t == "" || len(t) > 256 {
 		return false

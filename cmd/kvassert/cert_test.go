@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/kvassert/kvassert"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,7 +210,7 @@ func TestCertExport(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, kc[k], v)
 		}
 	}
-	if !isGUID(kc["keyId"]) || len(kc) != 8 {
+	if !kvassert.ValidClientID(kc["keyId"]) || len(kc) != 8 {
 		t.Errorf("keyCredential = %v", kc)
 	}
 	// Exporting again gives the same entry (same keyId).

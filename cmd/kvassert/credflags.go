@@ -36,7 +36,7 @@ func (f *appFlags) checkClientID(a *App) error {
 	if f.clientID == "" {
 		return usageError("--client-id is required", "give the application (client) ID of the app registration, or set KVASSERT_CLIENT_ID")
 	}
-	if !isGUID(f.clientID) {
+	if !kvassert.ValidClientID(f.clientID) {
 		return usageError(fmt.Sprintf("%s %q is not a GUID", a.flagName("client-id"), truncate(f.clientID, 60)), "use the Application (client) ID shown on the app registration's overview page")
 	}
 	return nil
@@ -47,7 +47,7 @@ func (f *appFlags) checkTenant(a *App) error {
 	if f.tenant == "" {
 		return usageError("--tenant is required", "give the tenant ID or domain (contoso.onmicrosoft.com) to get the token in, or set KVASSERT_TENANT_ID")
 	}
-	if !validTenant(f.tenant) {
+	if !kvassert.ValidTenantID(f.tenant) {
 		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(f.tenant, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
 	}
 	switch strings.ToLower(f.tenant) {
@@ -141,7 +141,7 @@ func (c *credFlags) kind(a *App) (int, error) {
 				return 0, usageError(n("managed-identity")+" cannot be combined with certificate flags (--vault, --cert, --key-id, --cert-file, --key-file, --thumbprint)", hint)
 			}
 		}
-		if !isGUID(c.managedIdentity) {
+		if !kvassert.ValidClientID(c.managedIdentity) {
 			return 0, usageError(fmt.Sprintf("%s %q is not a client ID (GUID)", n("managed-identity"), truncate(c.managedIdentity, 60)), "give the client ID of the user-assigned managed identity")
 		}
 		k = credManagedIdentity
@@ -370,33 +370,3 @@ func readCertificateFile(path string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		ch := s[i]
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if ch != '-' {
-				return false
-			}
-		case !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F'):
-			return false
-		}
-	}
-	return true
-}
-
-func validTenant(t string) bool {
-	if t == "" || len(t) > 256 {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		ch := t[i]
-		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || ch == '.' || ch == '-') {
-			return false
-		}
-	}
-	return true
-}
