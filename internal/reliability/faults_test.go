@@ -46,7 +46,7 @@ func TestFaultsEndInTokenOrClearError(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.long && testing.Short() {
+			if c.long && !long() {
 				t.Skip("long form only")
 			}
 			tenant := v.fresh(t)

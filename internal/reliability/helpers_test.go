@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"os"
 	"runtime"
 	"runtime/pprof"
 	"sync/atomic"
@@ -20,6 +21,11 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
+
+// long reports whether the long forms run: KVASSERT_LONG=1 and not -short.
+// Plain `go test ./...` (and CI) runs the short forms, which keep the
+// package under a minute with -race.
+func long() bool { return os.Getenv("KVASSERT_LONG") != "" && !testing.Short() }
 
 // fastRetry keeps azcore's retry behaviour (3 retries on 408/429/5xx and
 // transport errors, Retry-After honoured) with short backoff so that the

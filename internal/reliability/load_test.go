@@ -18,7 +18,7 @@ import (
 func TestLoadManyTenantsManyCallers(t *testing.T) {
 	const tenants, perTenant = 100, 50
 	d := 2 * time.Second
-	if !testing.Short() {
+	if long() {
 		d = 30 * time.Second
 	}
 	v := newEnv(t, tenants)
