@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,8 +89,8 @@ type Credential struct {
 }
 
 type clientKey struct {
-	tenant string
-	cae    bool
+	slot int
+	cae  bool
 }
 
 type flight struct {
@@ -256,7 +257,7 @@ func (c *Credential) acquire(ctx context.Context, key cacheKey, scopes []string)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
-	var opts []confidential.AcquireByCredentialOption
+	opts := []confidential.AcquireByCredentialOption{confidential.WithTenantID(key.tenant)}
 	if key.claims != "" {
 		opts = append(opts, confidential.WithClaims(key.claims))
 	}
@@ -281,8 +282,14 @@ func (c *Credential) acquire(ctx context.Context, key cacheKey, scopes []string)
 	}
 }
 
+// msalPoolSize is the number of MSAL clients a credential spreads tenants
+// over. MSAL scans a client's whole token cache on every lookup, so a pool
+// keeps that scan to about 1/64 of the tenants, while the clients' own
+// memory stays fixed instead of growing with each tenant.
+const msalPoolSize = 64
+
 func (c *Credential) msalClient(tenant string, cae bool) (*confidential.Client, error) {
-	k := clientKey{tenant, cae}
+	k := clientKey{slot: int(maphash.String(c.cache.seed, tenant) % msalPoolSize), cae: cae}
 	c.clientsMu.Lock()
 	defer c.clientsMu.Unlock()
 	if cl := c.clients[k]; cl != nil {
@@ -296,9 +303,7 @@ func (c *Credential) msalClient(tenant string, cae bool) (*confidential.Client, 
 	if cae {
 		opts = append(opts, confidential.WithClientCapabilities([]string{"cp1"}))
 	}
-	// One MSAL client per tenant: MSAL scans its whole token cache on every
-	// lookup, so per-tenant clients keep that scan to one tenant's tokens.
-	cl, err := confidential.New(c.host+tenant, c.clientID, cred, opts...)
+	cl, err := confidential.New(c.host+c.home, c.clientID, cred, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kvassert: %w", err)
 	}
