@@ -248,3 +248,32 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 		t.Fatalf("opted-in loopback certificate: %v", err)
 	}
 }
+
+// The vault keeps throttling beyond azcore's three retries: the signer waits
+// it out while the context allows, and reports the 429 once it does not.
+func TestSignerWaitsOutThrottling(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	// Four 429s with Retry-After: 1 s: azcore retries three, the signer once more.
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 4})
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatalf("throttled sign: %v", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign); n != 5 {
+		t.Fatalf("sign requests = %d, want 5 (4 throttled + 1)", n)
+	}
+	// With a deadline too short to wait, the call returns at its deadline
+	// with the throttling or the deadline as the reason, never a hang.
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second})
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = s.SignContext(short, d[:], crypto.SHA256)
+	if err == nil || !(strings.Contains(err.Error(), "429") || errors.Is(err, context.DeadlineExceeded)) {
+		t.Fatalf("err = %v, want the 429 or the deadline", err)
+	}
+}

@@ -10,6 +10,10 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -57,7 +61,8 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 
 // Signer is a crypto.Signer over a Key Vault or Managed HSM key. Each
 // signature is one keys/sign call; the private key never leaves the service.
-// Safe for concurrent use.
+// Throttling (429) is waited out within the caller's context. Safe for
+// concurrent use.
 type Signer struct {
 	client  *azkeys.Client
 	id      ObjectID
@@ -135,7 +140,7 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	if len(digest) != opts.HashFunc().Size() {
 		return nil, fmt.Errorf("keyvault: digest is %d bytes, %s needs %d", len(digest), alg, opts.HashFunc().Size())
 	}
-	resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
+	resp, err := s.sign(ctx, alg, digest)
 	if err != nil {
 		return nil, fmt.Errorf("keyvault: signing with %s: %w", s.id, err)
 	}
@@ -147,6 +152,49 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		return nil, fmt.Errorf("keyvault: %s returned a %d-byte signature for a %d-byte key", s.id, len(sig), s.keySize)
 	}
 	return sig, nil
+}
+
+// sign calls keys/sign. azcore already retries 429 and 5xx three times; when
+// the vault is still throttling after that (its per-vault sign limit is
+// shared by every client), sign keeps waiting it out, honouring
+// Retry-After, else backing off from 1 s to 10 s with jitter, for as long as
+// ctx allows.
+func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest []byte) (azkeys.SignResponse, error) {
+	backoff := time.Second
+	for {
+		resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
+		var re *azcore.ResponseError
+		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
+			return resp, err
+		}
+		wait := retryAfter(re.RawResponse)
+		if wait <= 0 {
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, 10*time.Second)
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return resp, err // no time left to wait: report the throttling
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return resp, err
+		case <-t.C:
+		}
+	}
+}
+
+// retryAfter reads a Retry-After header in seconds (capped at 60 s, as azcore does).
+func retryAfter(resp *http.Response) time.Duration {
+	if resp == nil {
+		return 0
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	return min(time.Duration(secs)*time.Second, time.Minute)
 }
 
 func (s *Signer) algorithm(opts crypto.SignerOpts) (azkeys.SignatureAlgorithm, error) {
