@@ -106,10 +106,10 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 		return nil, errors.New("kvassert: nil Source")
 	}
 	if !validTenant(tenantID) {
-		return nil, fmt.Errorf("kvassert: tenant ID %q is not a tenant ID or domain (letters, digits, '.', '-')", truncate(tenantID, 80))
+		return nil, fmt.Errorf("kvassert: tenant ID (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(tenantID))
 	}
 	if !validClientID(clientID) {
-		return nil, fmt.Errorf("kvassert: client ID %q is not a GUID", truncate(clientID, 80))
+		return nil, fmt.Errorf("kvassert: client ID (%d bytes) is not a GUID", len(clientID))
 	}
 	var o CredentialOptions
 	if opts != nil {
@@ -130,7 +130,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 			continue
 		}
 		if !validTenant(t) {
-			return nil, fmt.Errorf("kvassert: AdditionallyAllowedTenants: %q is not a tenant ID or domain", truncate(t, 80))
+			return nil, fmt.Errorf("kvassert: AdditionallyAllowedTenants: an entry (%d bytes) is not a tenant ID or domain", len(t))
 		}
 		c.allowed[strings.ToLower(t)] = true
 	}
@@ -157,10 +157,11 @@ func authorityHost(c cloud.Configuration) (string, error) {
 		h = cloud.AzurePublic.ActiveDirectoryAuthorityHost
 	}
 	if !strings.HasPrefix(h, "https://") {
-		return "", fmt.Errorf("kvassert: authority host %q is not https; tokens are only requested over https", truncate(h, 100))
+		return "", errors.New("kvassert: the cloud's authority host is not https; tokens are only requested over https")
 	}
 	if strings.ContainsAny(h[len("https://"):], "@?#") {
-		return "", fmt.Errorf("kvassert: authority host %q must be a plain https://host/ URL", truncate(h, 100))
+		// Not repeated: it may hold user info or a query.
+		return "", errors.New("kvassert: the cloud's authority host must be a plain https://host/ URL (no user info, query or fragment)")
 	}
 	if !strings.HasSuffix(h, "/") {
 		h += "/"
@@ -316,7 +317,8 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 		return c.home, nil
 	}
 	if !validTenant(specified) {
-		return "", fmt.Errorf("kvassert: tenant %q is not a tenant ID or domain (letters, digits, '.', '-')", truncate(specified, 80))
+		// Not repeated: only tenant-shaped text is ever echoed.
+		return "", fmt.Errorf("kvassert: the requested tenant (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(specified))
 	}
 	t := lowerASCII(specified)
 	if t == c.home || c.allowAll || c.allowed[t] {

@@ -77,6 +77,9 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 	if strings.ContainsAny(aud, " \t\r\n") {
 		return nil, errors.New("kvassert: federated audience contains white space")
 	}
+	if o.ClientID != "" && !validClientID(o.ClientID) {
+		return nil, fmt.Errorf("kvassert: managed identity client ID (%d bytes) is not a GUID", len(o.ClientID))
+	}
 	cred := o.Credential
 	if cred == nil {
 		mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions}

@@ -24,7 +24,7 @@ var vaultDomains = []struct {
 }
 
 var (
-	vaultLabelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,22}[a-z0-9]$`)
+	vaultLabelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
 	objectNameRE = regexp.MustCompile(`^[a-zA-Z0-9-]{1,127}$`)
 	versionRE    = regexp.MustCompile(`^[a-zA-Z0-9]{1,64}$`)
 )
@@ -96,8 +96,8 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		if !ok {
 			continue
 		}
-		if !vaultLabelRE.MatchString(label) {
-			return Vault{}, fmt.Errorf("keyvault: %q is not a valid vault name (3-24 letters, digits and '-')", label)
+		if !vaultLabelRE.MatchString(label) || strings.Contains(label, "--") {
+			return Vault{}, fmt.Errorf("keyvault: %q is not a valid vault name (3-24 letters, digits and single '-', starting with a letter)", truncate(label, 64))
 		}
 		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -54,6 +55,7 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 	if o != nil {
 		co = o.ClientOptions
 	}
+	co.PerRetryPolicies = append(append([]policy.Policy(nil), co.PerRetryPolicies...), statusPolicy{})
 	// An emulator on a loopback address cannot pass the challenge's
 	// resource-domain check; real vault hosts always keep it on.
 	return azkeys.NewClient(v.URL, cred, &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
@@ -161,8 +163,13 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 // ctx allows.
 func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest []byte) (azkeys.SignResponse, error) {
 	backoff := time.Second
+	last := new(atomic.Int32)
+	ctx = context.WithValue(ctx, lastStatusKey{}, last)
 	for {
 		resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
+		if err != nil && ctx.Err() != nil && last.Load() == http.StatusTooManyRequests {
+			return resp, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
+		}
 		var re *azcore.ResponseError
 		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
 			return resp, err
@@ -183,6 +190,22 @@ func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest
 		case <-t.C:
 		}
 	}
+}
+
+// lastStatusKey carries an *atomic.Int32 in a request context; statusPolicy
+// stores there the status of every attempt, so that a context error can be
+// told apart from throttling that lasted until the deadline (azcore's retry
+// policy reports only the context error then).
+type lastStatusKey struct{}
+
+type statusPolicy struct{}
+
+func (statusPolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if rec, ok := req.Raw().Context().Value(lastStatusKey{}).(*atomic.Int32); ok && resp != nil {
+		rec.Store(int32(resp.StatusCode))
+	}
+	return resp, err
 }
 
 // retryAfter reads a Retry-After header in seconds (capped at 60 s, as azcore does).

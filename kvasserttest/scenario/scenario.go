@@ -9,7 +9,9 @@ package scenario
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -223,7 +225,14 @@ func ValidObjectName(s string) bool { return objNameRE.MatchString(s) }
 // joined, each naming the offending field.
 func (s *Scenario) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("scenario: "+format, args...)) }
+	bad := func(format string, args ...any) {
+		for i, a := range args { // values are echoed, but never at length
+			if str, ok := a.(string); ok && len(str) > 64 {
+				args[i] = str[:64] + "…"
+			}
+		}
+		errs = append(errs, fmt.Errorf("scenario: "+format, args...))
+	}
 
 	tenants := map[string]bool{}
 	for i, t := range s.Tenants {
@@ -322,6 +331,9 @@ func (s *Scenario) Validate() error {
 			case c.PEM != "" && (c.Vault != "" || c.Name != ""):
 				bad("%s: give either pem or vault+name, not both", cf)
 			case c.PEM != "":
+				if err := checkCertificatePEM(c.PEM); err != nil {
+					bad("%s.pem: %v", cf, err)
+				}
 			case c.Vault == "" || c.Name == "":
 				bad("%s: give pem, or both vault and name", cf)
 			default:
@@ -354,6 +366,38 @@ func (s *Scenario) Validate() error {
 		knownTenant(f+".tenant", m.Tenant)
 	}
 	return errors.Join(errs...)
+}
+
+// checkCertificatePEM accepts exactly PEM CERTIFICATE blocks holding X.509
+// certificates (never a private key).
+func checkCertificatePEM(text string) error {
+	rest := []byte(text)
+	n := 0
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("holds a %q PEM block; give only the public certificate (never a private key)", truncateString(block.Type, 40))
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return errors.New("is not a valid X.509 certificate")
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New(`holds no PEM "CERTIFICATE" block`)
+	}
+	return nil
+}
+
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func checkKeyShape(bad func(string, ...any), field, kty string, size int, curve string) {
