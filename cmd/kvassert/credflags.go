@@ -369,4 +369,3 @@ func readCertificateFile(path string) (*x509.Certificate, error) {
 	}
 	return cert, nil
 }
-
