@@ -219,8 +219,20 @@ func (c *Credential) shared(ctx context.Context, key cacheKey, scopes []string) 
 	case <-f.done:
 		return f.tok, f.err
 	case <-ctx.Done():
+		if tr, ok := c.src.(throttleReporter); ok {
+			if since, ok := tr.ThrottledSince(); ok {
+				return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: Key Vault has been throttling signs for %s (429: the vault's request limit; the acquisition goes on in the background): %w",
+					key.tenant, time.Since(since).Round(time.Second), ctx.Err())
+			}
+		}
 		return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, ctx.Err())
 	}
+}
+
+// throttleReporter is implemented by the Key Vault sources, so that a caller
+// who gives up learns that the vault was throttling.
+type throttleReporter interface {
+	ThrottledSince() (time.Time, bool)
 }
 
 func (c *Credential) run(ctx context.Context, key cacheKey, scopes []string, f *flight) {

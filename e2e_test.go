@@ -355,3 +355,27 @@ func TestForTenantPinsTheTenant(t *testing.T) {
 		t.Fatal("a view on a tenant the credential does not allow was created")
 	}
 }
+
+// A caller whose deadline passes while Key Vault throttles is told so.
+func TestCallerLearnsOfThrottling(t *testing.T) {
+	d := newDemo(t)
+	ctx := context.Background()
+	if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}}); err != nil { // warm: certificate read
+		t.Fatal(err)
+	}
+	d.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 3})
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	_, err := d.cred.GetToken(short, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Key Vault has been throttling signs") {
+		t.Fatalf("err = %v, want the deadline and the throttling named", err)
+	}
+	// The acquisition went on: once the vault stops throttling the token is there.
+	waitFor(t, func() bool {
+		_, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
+		return err == nil
+	})
+	if _, throttled := d.src.ThrottledSince(); throttled {
+		t.Fatal("still reported as throttled after a successful sign")
+	}
+}

@@ -57,6 +57,7 @@ type KeyVaultCertificateSource struct {
 	mu      sync.Mutex
 	version string
 	builder *assertion.Builder
+	signer  *keyvault.Signer
 }
 
 // NewKeyVaultCertificateSource returns a source for the certificate name in
@@ -122,8 +123,20 @@ func (s *KeyVaultCertificateSource) current(ctx context.Context) (*assertion.Bui
 	if err != nil {
 		return nil, err
 	}
-	s.version, s.builder = c.Version, b
+	s.version, s.builder, s.signer = c.Version, b, c.Signer
 	return b, nil
+}
+
+// ThrottledSince reports whether Key Vault is throttling this source's signs,
+// and since when.
+func (s *KeyVaultCertificateSource) ThrottledSince() (time.Time, bool) {
+	s.mu.Lock()
+	signer := s.signer
+	s.mu.Unlock()
+	if signer == nil {
+		return time.Time{}, false
+	}
+	return signer.ThrottledSince()
 }
 
 // KeyVaultKeyOptions configure NewKeyVaultKeySource.
@@ -138,7 +151,12 @@ type KeyVaultKeyOptions struct {
 // lookups: one keys/sign call per assertion.
 type KeyVaultKeySource struct {
 	builder *assertion.Builder
+	signer  *keyvault.Signer
 }
+
+// ThrottledSince reports whether Key Vault is throttling this source's signs,
+// and since when.
+func (s *KeyVaultKeySource) ThrottledSince() (time.Time, bool) { return s.signer.ThrottledSince() }
 
 // NewKeyVaultKeySource returns a source for the key keyID (pin its version)
 // and the certificate registered on the app for it. The certificate's public
@@ -162,7 +180,7 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultKeySource{builder: b}, nil
+	return &KeyVaultKeySource{builder: b, signer: signer}, nil
 }
 
 // NewKeyVaultKeySourceWithThumbprint is NewKeyVaultKeySource for when only the
@@ -191,7 +209,7 @@ func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint s
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultKeySource{builder: b}, nil
+	return &KeyVaultKeySource{builder: b, signer: signer}, nil
 }
 
 // Assertion implements Source.

@@ -70,6 +70,18 @@ type Signer struct {
 	id      ObjectID
 	pub     crypto.PublicKey
 	keySize int // RSA modulus bytes or EC field bytes
+	// throttled is when the current run of 429 answers began (unix ns), 0
+	// when the last answer was not a 429.
+	throttled atomic.Int64
+}
+
+// ThrottledSince reports whether the vault is throttling this key's signs
+// (its last answer was 429 after retries) and since when.
+func (s *Signer) ThrottledSince() (time.Time, bool) {
+	if ns := s.throttled.Load(); ns != 0 {
+		return time.Unix(0, ns), true
+	}
+	return time.Time{}, false
 }
 
 // NewSigner returns a signer for the key keyID ("https://{vault}/keys/{name}[/{version}]";
@@ -163,8 +175,9 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 // ctx allows.
 func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest []byte) (azkeys.SignResponse, error) {
 	backoff := time.Second
-	last := new(atomic.Int32)
-	ctx = context.WithValue(ctx, lastStatusKey{}, last)
+	call := &signCall{signer: s}
+	last := &call.last
+	ctx = context.WithValue(ctx, lastStatusKey{}, call)
 	for {
 		resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
 		if err != nil && ctx.Err() != nil && last.Load() == http.StatusTooManyRequests {
@@ -192,18 +205,29 @@ func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest
 	}
 }
 
-// lastStatusKey carries an *atomic.Int32 in a request context; statusPolicy
-// stores there the status of every attempt, so that a context error can be
-// told apart from throttling that lasted until the deadline (azcore's retry
-// policy reports only the context error then).
+// lastStatusKey carries a *signCall in a request context; statusPolicy
+// records there the status of every attempt (azcore's retries included), so
+// that a context error can be told apart from throttling that lasted until
+// the deadline (azcore reports only the context error then), and so that
+// the signer knows at once when the vault starts and stops throttling.
 type lastStatusKey struct{}
+
+type signCall struct {
+	last   atomic.Int32
+	signer *Signer
+}
 
 type statusPolicy struct{}
 
 func (statusPolicy) Do(req *policy.Request) (*http.Response, error) {
 	resp, err := req.Next()
-	if rec, ok := req.Raw().Context().Value(lastStatusKey{}).(*atomic.Int32); ok && resp != nil {
-		rec.Store(int32(resp.StatusCode))
+	if call, ok := req.Raw().Context().Value(lastStatusKey{}).(*signCall); ok && resp != nil {
+		call.last.Store(int32(resp.StatusCode))
+		if resp.StatusCode == http.StatusTooManyRequests {
+			call.signer.throttled.CompareAndSwap(0, time.Now().UnixNano())
+		} else {
+			call.signer.throttled.Store(0)
+		}
 	}
 	return resp, err
 }
