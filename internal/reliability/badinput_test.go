@@ -115,9 +115,7 @@ func withKeyPath(urls []string) []string {
 // passes, so the entry can be removed; KVASSERT_STRICT_GAPS=1 makes them
 // fail. Keys are substrings of the case name.
 var knownGaps = map[string]string{
-	// G1-G6 (vault labels with "--", errors repeating authority hosts and
-	// tenants, unbounded scenario errors, non-certificate app PEMs, managed
-	// identity client IDs) were closed in 3d615fe and are checked strictly.
+	// G1-G7 were fixed in the core; add new entries here when a gap is found.
 }
 
 func gapFor(what string) string {
