@@ -28,6 +28,11 @@ func world() *scenario.Scenario {
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
 		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
 		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
+	// The hold-off gate is per vault for the whole process: tests that shut it
+	// for long use a vault of their own.
+	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
+		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
+		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
 	return s
 }
 
@@ -259,7 +264,7 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := sha256.Sum256([]byte("x"))
-	// Four 429s with Retry-After: 1 s: azcore retries three, the signer once more.
+	// Four 429s with Retry-After: 1 s, each waited out at the vault's gate.
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 4})
 	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("throttled sign: %v", err)
@@ -267,13 +272,44 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign); n != 5 {
 		t.Fatalf("sign requests = %d, want 5 (4 throttled + 1)", n)
 	}
-	// With a deadline too short to wait, the call returns at its deadline and
-	// says the vault was throttling, never a hang.
+	// With a deadline too short to wait, the call returns at once and says the
+	// vault is throttling, never a hang.
+	s, err = keyvault.NewSigner(ctx, "https://kvassert-throttled.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second})
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err = s.SignContext(short, d[:], crypto.SHA256)
-	if err == nil || !strings.Contains(err.Error(), "kept throttling (429") {
-		t.Fatalf("err = %v, want it to say the vault kept throttling", err)
+	if err == nil || !strings.Contains(err.Error(), "throttling (429") {
+		t.Fatalf("err = %v, want it to say the vault is throttling", err)
 	}
+}
+
+// Signers of one vault share its hold-off: after one signer's 429 the others
+// wait for the gate instead of hammering the vault.
+func TestThrottlingGateIsSharedPerVault(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	b, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, nil, opts)
+	d := sha256.Sum256([]byte("x"))
+	d384 := sha512.Sum384([]byte("x"))
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
+	if _, err := a.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	// a's 429 closed the gate for a second; b, started right after, waits
+	// for it and is not refused.
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, Times: 1})
+	e.ClearFaults()
+	signs := e.Count(kvasserttest.OpKeySign)
+	if _, err := b.SignContext(ctx, d384[:], crypto.SHA384); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 1 {
+		t.Fatalf("b made %d sign requests, want 1", n)
+	}
+
 }

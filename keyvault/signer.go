@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +58,10 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 		co = o.ClientOptions
 	}
 	co.PerRetryPolicies = append(append([]policy.Policy(nil), co.PerRetryPolicies...), statusPolicy{})
+	if co.Retry.StatusCodes == nil {
+		// 429 is left to Signer.sign and its per-vault gate.
+		co.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+	}
 	// An emulator on a loopback address cannot pass the challenge's
 	// resource-domain check; real vault hosts always keep it on.
 	return azkeys.NewClient(v.URL, cred, &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
@@ -73,6 +79,7 @@ type Signer struct {
 	// throttled is when the current run of 429 answers began (unix ns), 0
 	// when the last answer was not a 429.
 	throttled atomic.Int64
+	gate      *holdoff
 }
 
 // ThrottledSince reports whether the vault is throttling this key's signs
@@ -98,7 +105,7 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{client: client, id: id}
+	s := &Signer{client: client, id: id, gate: gateFor(id.Vault.Host)}
 	if pub == nil {
 		resp, err := client.GetKey(ctx, id.Name, id.Version, nil)
 		if err != nil {
@@ -168,17 +175,24 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	return sig, nil
 }
 
-// sign calls keys/sign. azcore already retries 429 and 5xx three times; when
-// the vault is still throttling after that (its per-vault sign limit is
-// shared by every client), sign keeps waiting it out, honouring
-// Retry-After, else backing off from 1 s to 10 s with jitter, for as long as
-// ctx allows.
+// sign calls keys/sign, waiting out throttling for as long as ctx allows.
+// The vault's sign limit is shared by every client of the vault, so all the
+// signers of this process for one vault share a hold-off gate: a 429 closes
+// it for Retry-After (else 1 s) and every signer waits for it to reopen
+// (with up to 250 ms of jitter) instead of each backing off on its own. The
+// keys client leaves 429 to this loop (see keysClient); other transient
+// answers are retried by azcore.
 func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest []byte) (azkeys.SignResponse, error) {
-	backoff := time.Second
 	call := &signCall{signer: s}
 	last := &call.last
 	ctx = context.WithValue(ctx, lastStatusKey{}, call)
 	for {
+		if err := s.gate.wait(ctx); err != nil {
+			if last.Load() == http.StatusTooManyRequests {
+				return azkeys.SignResponse{}, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
+			}
+			return azkeys.SignResponse{}, err
+		}
 		resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
 		if err != nil && ctx.Err() != nil && last.Load() == http.StatusTooManyRequests {
 			return resp, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
@@ -187,19 +201,54 @@ func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest
 		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
 			return resp, err
 		}
-		wait := retryAfter(re.RawResponse)
-		if wait <= 0 {
-			wait = backoff/2 + rand.N(backoff/2+1)
-			backoff = min(2*backoff, 10*time.Second)
+		hold := retryAfter(re.RawResponse)
+		if hold <= 0 {
+			hold = time.Second
 		}
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
-			return resp, err // no time left to wait: report the throttling
+		s.gate.close(hold)
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < hold {
+			return resp, fmt.Errorf("Key Vault is throttling (429: the vault's request limit) for longer than the caller's deadline: %w", err)
 		}
-		t := time.NewTimer(wait)
+	}
+}
+
+// holdoff is a per-vault gate shared by the process's signers.
+type holdoff struct {
+	notBefore atomic.Int64 // unix ns
+}
+
+// gates holds one *holdoff per vault host.
+var gates sync.Map
+
+func gateFor(host string) *holdoff {
+	g, _ := gates.LoadOrStore(strings.ToLower(host), new(holdoff))
+	return g.(*holdoff)
+}
+
+// close keeps the gate shut for at least d from now.
+func (g *holdoff) close(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := g.notBefore.Load()
+		if cur >= until || g.notBefore.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// wait returns once the gate is open (plus jitter when it was shut), or
+// with ctx's error.
+func (g *holdoff) wait(ctx context.Context) error {
+	for {
+		d := time.Until(time.Unix(0, g.notBefore.Load()))
+		if d <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(d + rand.N(250*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return resp, err
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
