@@ -200,7 +200,10 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 		tok, err := cred.GetToken(ctx, opts)
 		return err == nil && tok.Token != first.Token
 	})
-	if e.Count(kvasserttest.OpKeySign) != signs+1 || cred.Stats().BackgroundRefreshes < 1 {
+	// At least one refresh signed in the background (the new token, also
+	// 5 min + 1 s long, may reach its own refresh point under -race before
+	// this line runs, so more than one is fine).
+	if e.Count(kvasserttest.OpKeySign) < signs+1 || cred.Stats().BackgroundRefreshes < 1 {
 		t.Fatalf("refresh: signs %d -> %d, refreshes %d", signs, e.Count(kvasserttest.OpKeySign), cred.Stats().BackgroundRefreshes)
 	}
 }
