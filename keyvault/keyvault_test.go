@@ -282,7 +282,7 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err = s.SignContext(short, d[:], crypto.SHA256)
-	if err == nil || !strings.Contains(err.Error(), "throttling (429") {
+	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit)") {
 		t.Fatalf("err = %v, want it to say the vault is throttling", err)
 	}
 }

@@ -187,10 +187,15 @@ func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest
 	last := &call.last
 	ctx = context.WithValue(ctx, lastStatusKey{}, call)
 	for {
-		if err := s.gate.wait(ctx); err != nil {
-			if last.Load() == http.StatusTooManyRequests {
+		if until, shut := s.gate.shutUntil(); shut {
+			if d, ok := ctx.Deadline(); ok && d.Before(until) {
+				// Waiting cannot help: say so at once.
+				return azkeys.SignResponse{}, fmt.Errorf("Key Vault is throttling this vault (429: the vault's request limit) for %s more, past the caller's deadline", time.Until(until).Round(time.Second))
+			}
+			if err := s.gate.wait(ctx); err != nil {
 				return azkeys.SignResponse{}, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
 			}
+		} else if err := ctx.Err(); err != nil {
 			return azkeys.SignResponse{}, err
 		}
 		resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
@@ -223,6 +228,12 @@ var gates sync.Map
 func gateFor(host string) *holdoff {
 	g, _ := gates.LoadOrStore(strings.ToLower(host), new(holdoff))
 	return g.(*holdoff)
+}
+
+// shutUntil reports whether the gate is shut, and until when.
+func (g *holdoff) shutUntil() (time.Time, bool) {
+	until := time.Unix(0, g.notBefore.Load())
+	return until, time.Now().Before(until)
 }
 
 // close keeps the gate shut for at least d from now.
