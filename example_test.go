@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert"
@@ -82,4 +84,77 @@ func ExampleNewMSALCredential() {
 	}
 	fmt.Println(res.AccessToken != "")
 	// Output: true
+}
+
+// The key source needs only keys/sign: the operator pins the key version (the
+// certificate's kid) and ships the public certificate with the app. No
+// lookups are made; each new token costs one sign.
+func ExampleNewKeyVaultKeySource() {
+	emu, err := kvasserttest.New(scenario.Demo())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer emu.Close()
+	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	opts := keyvault.Options{ClientOptions: emu.ClientOptions()}
+
+	// What the operator looked up once (kvassert cert show / cert export).
+	certs, _ := keyvault.NewCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&keyvault.CertificateSourceOptions{Options: opts})
+	c, err := certs.Certificate(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	emu.ResetCounts()
+
+	src, err := kvassert.NewKeyVaultKeySource(c.KeyID, c.Certificate, vaultCred, &kvassert.KeyVaultKeyOptions{Options: opts})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
+		ClientOptions: emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{
+		TenantID: scenario.DemoContosoTenant, Scopes: []string{"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signs:", emu.Count(kvasserttest.OpKeySign), "lookups:", emu.Count(kvasserttest.OpKeyGet)+emu.Count(kvasserttest.OpCertificateGet))
+	// Output: signs: 1 lookups: 0
+}
+
+// A managed identity trusted by the app as a federated credential: no
+// certificate or key at all. In Azure, ManagedIdentityOptions{ClientID: ...}
+// is all it takes; here the identity comes from the emulator's endpoint.
+func ExampleNewManagedIdentitySource() {
+	emu, err := kvasserttest.New(scenario.Demo())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer emu.Close()
+	os.Setenv("IDENTITY_ENDPOINT", emu.ManagedIdentityEndpoint()) // what App Service sets
+	os.Setenv("IDENTITY_HEADER", emu.IdentityHeader())
+	defer os.Unsetenv("IDENTITY_ENDPOINT")
+	defer os.Unsetenv("IDENTITY_HEADER")
+	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+		ClientOptions: emu.ClientOptions(), ID: azidentity.ClientID(scenario.DemoIdentityClientID)})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// freshMI only makes MSAL skip its process-wide managed identity cache,
+	// needed here because this test binary starts many emulators; pass mi
+	// itself in an app.
+	src, err := kvassert.NewManagedIdentitySource(&kvassert.ManagedIdentityOptions{Credential: freshMI{mi}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
+		ClientOptions: emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{
+		TenantID: scenario.DemoFabrikamTenant, Scopes: []string{"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.Token != "", emu.Count(kvasserttest.OpKeySign))
+	// Output: true 0
 }
