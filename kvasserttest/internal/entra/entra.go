@@ -172,28 +172,42 @@ func (e *Entra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // RegisterCertificate adds a certificate credential to an app. Registering a
 // certificate it already has clears a revocation.
 func (e *Entra) RegisterCertificate(clientID string, cert *x509.Certificate) error {
-	if cert == nil {
-		return errors.New("entra: nil certificate")
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := e.apps[strings.ToLower(clientID)]
-	if a == nil {
-		return fmt.Errorf("entra: no app with client ID %q", clientID)
-	}
-	kc := newKeyCredential(cert)
-	for i, c := range a.certs {
-		if c.sha256 == kc.sha256 {
+	return e.withAppCertificate(clientID, cert, func(a *app, kc *keyCredential, i int) error {
+		if i >= 0 {
 			a.certs[i] = kc
-			return nil
+		} else {
+			a.certs = append(a.certs, kc)
 		}
-	}
-	a.certs = append(a.certs, kc)
-	return nil
+		return nil
+	})
 }
 
 // RemoveCertificate removes the certificate credential with this DER from an app.
 func (e *Entra) RemoveCertificate(clientID string, cert *x509.Certificate) error {
+	return e.withAppCertificate(clientID, cert, func(a *app, _ *keyCredential, i int) error {
+		if i < 0 {
+			return fmt.Errorf("entra: app %s has no such certificate", clientID)
+		}
+		a.certs = append(a.certs[:i:i], a.certs[i+1:]...)
+		return nil
+	})
+}
+
+// RevokeCertificate marks a registered certificate as revoked (AADSTS7000277).
+func (e *Entra) RevokeCertificate(clientID string, cert *x509.Certificate) error {
+	return e.withAppCertificate(clientID, cert, func(a *app, _ *keyCredential, i int) error {
+		if i < 0 {
+			return fmt.Errorf("entra: app %s has no such certificate", clientID)
+		}
+		a.certs[i].revoked = true
+		return nil
+	})
+}
+
+// withAppCertificate runs f under the lock with the app, the key credential
+// made from cert, and the index of the app's credential for the same
+// certificate (-1 when it has none).
+func (e *Entra) withAppCertificate(clientID string, cert *x509.Certificate, f func(a *app, kc *keyCredential, i int) error) error {
 	if cert == nil {
 		return errors.New("entra: nil certificate")
 	}
@@ -206,32 +220,10 @@ func (e *Entra) RemoveCertificate(clientID string, cert *x509.Certificate) error
 	kc := newKeyCredential(cert)
 	for i, c := range a.certs {
 		if c.sha256 == kc.sha256 {
-			a.certs = append(a.certs[:i:i], a.certs[i+1:]...)
-			return nil
+			return f(a, kc, i)
 		}
 	}
-	return fmt.Errorf("entra: app %s has no such certificate", clientID)
-}
-
-// RevokeCertificate marks a registered certificate as revoked (AADSTS7000277).
-func (e *Entra) RevokeCertificate(clientID string, cert *x509.Certificate) error {
-	if cert == nil {
-		return errors.New("entra: nil certificate")
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := e.apps[strings.ToLower(clientID)]
-	if a == nil {
-		return fmt.Errorf("entra: no app with client ID %q", clientID)
-	}
-	kc := newKeyCredential(cert)
-	for _, c := range a.certs {
-		if c.sha256 == kc.sha256 {
-			c.revoked = true
-			return nil
-		}
-	}
-	return fmt.Errorf("entra: app %s has no such certificate", clientID)
+	return f(a, kc, -1)
 }
 
 // SetConsent adds (true) or removes (false) the app's service principal in a
