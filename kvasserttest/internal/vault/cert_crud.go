@@ -47,13 +47,20 @@ func (v *Vault) listCertificates(w http.ResponseWriter, r *http.Request) {
 func (v *Vault) listCertificateVersions(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v.mu.RLock()
-		out := listResult[certListItem]{Value: []certListItem{}}
+		all := []certListItem{}
+		path := "/certificates/" + name + "/versions"
 		if item := v.certs[strings.ToLower(name)]; item != nil {
+			path = "/certificates/" + item.name + "/versions"
 			for _, cv := range item.versions {
-				out.Value = append(out.Value, certListItem{ID: v.certID(item.name, cv.version), X5t: x5t(cv.der), Attributes: v.certAttributes(cv), Tags: cloneTags(cv.tags)})
+				all = append(all, certListItem{ID: v.certID(item.name, cv.version), X5t: x5t(cv.der), Attributes: v.certAttributes(cv), Tags: cloneTags(cv.tags)})
 			}
 		}
 		v.mu.RUnlock()
+		out, e := page(r, all, v.cfg.BaseURL, path, int(v.pageSize.Load()))
+		if e != nil {
+			v.writeError(w, e)
+			return
+		}
 		v.writeJSON(w, http.StatusOK, out)
 	}
 }

@@ -93,6 +93,7 @@ func (v *Vault) recoverCertificate(name string) http.HandlerFunc {
 		}
 		delete(v.deleted, lower)
 		v.certs[lower] = d.item
+		v.lifetimeChanged()
 		if d.key != nil {
 			v.keys[lower] = d.key
 		}

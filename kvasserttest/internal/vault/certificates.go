@@ -75,6 +75,7 @@ func (v *Vault) publish(item *certItem, pc *preparedCert, p *certPolicy, enabled
 		created: now, updated: now, tags: cloneTags(tags), key: kv, secret: sv,
 	}
 	item.versions = append(item.versions, cv)
+	v.lifetimeChanged()
 	return cv
 }
 
@@ -100,6 +101,7 @@ func (v *Vault) setPolicy(item *certItem, p *certPolicy) {
 	p.ID = ""
 	p.Attributes = &policyAttributes{Enabled: true, Created: created, Updated: now}
 	item.policy = p
+	v.lifetimeChanged()
 }
 
 // conflict checks that a certificate name can take a new version; call with
