@@ -524,3 +524,45 @@ func TestGraphPropagationDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphConcurrentAddKey: two (or more) rollers adding the same renewed
+// certificate at once end with one key: one addKey succeeds, the others get
+// 400 Request_BadRequest.
+func TestGraphConcurrentAddKey(t *testing.T) {
+	r := newRollEnv(t)
+	tok := r.graphToken()
+	_, newCert := entraLocalCert(t, r.now().Add(-time.Minute), r.now().Add(365*24*time.Hour))
+	const n = 6
+	statuses := make(chan int, n)
+	proofs := make([]string, n)
+	for i := range proofs {
+		proofs[i] = proof(t, r.key, r.cert, r.now(), nil)
+	}
+	start := make(chan struct{})
+	for i := range n {
+		go func() {
+			<-start
+			b, _ := json.Marshal(addKeyBody(newCert, proofs[i]))
+			req, _ := http.NewRequest("POST", r.appURL("/addKey"), bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := r.e.Client().Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	close(start)
+	got := map[int]int{}
+	for range n {
+		got[<-statuses]++
+	}
+	if got[200] != 1 || got[400] != n-1 {
+		t.Fatalf("statuses %v, want one 200 and %d 400", got, n-1)
+	}
+	if creds, _ := r.e.AppKeyCredentials(rollClientID); len(creds) != 3 {
+		t.Fatalf("%d keys after concurrent addKey, want 3", len(creds))
+	}
+}
