@@ -14,12 +14,14 @@ import (
 )
 
 // emulatedDNSNames are the host names the emulator's TLS certificate covers:
-// the public cloud and the sovereign clouds' vault, Managed HSM and login hosts.
+// the public cloud and the sovereign clouds' vault, Managed HSM, login and
+// Microsoft Graph hosts.
 var emulatedDNSNames = []string{
 	"localhost",
 	"*.vault.azure.net", "*.managedhsm.azure.net", "login.microsoftonline.com",
 	"*.vault.azure.cn", "*.managedhsm.azure.cn", "login.chinacloudapi.cn",
 	"*.vault.usgovcloudapi.net", "*.managedhsm.usgovcloudapi.net", "login.microsoftonline.us",
+	"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn",
 }
 
 // authority is a throw-away certificate authority, made per emulator, and the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/internal/entra"
+	"github.com/kvassert/kvassert/kvasserttest/internal/graph"
 	"github.com/kvassert/kvassert/kvasserttest/internal/vault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -31,10 +32,12 @@ type Scenario = scenario.Scenario
 // loopback address, like net/http/httptest serves a handler.
 //
 // Requests are routed by Host: "login.microsoftonline.com" (and the sovereign
-// login hosts) go to Entra, "{name}.vault.azure.net" and
-// "{name}.managedhsm.azure.net" to that vault. On the bare loopback address,
-// /keys, /certificates and /secrets go to the first (default) vault,
-// /msi/token to the managed identity endpoint and everything else to Entra.
+// login hosts) go to Entra, "graph.microsoft.com" (and the sovereign Graph
+// hosts) to the Microsoft Graph emulation (see graph.go),
+// "{name}.vault.azure.net" and "{name}.managedhsm.azure.net" to that vault.
+// On the bare loopback address, /keys, /certificates and /secrets go to the
+// first (default) vault, /v1.0 and /beta to Graph, /msi/token to the managed
+// identity endpoint and everything else to Entra.
 // Use Client (or NewTransport from another process) to reach it with real
 // Azure URLs.
 //
@@ -50,6 +53,7 @@ type Emulator struct {
 	auth     *emu.Authority
 	faults   *emu.Faults
 	entra    *entra.Entra
+	graph    *graph.Graph
 	vaults   map[string]*vault.Vault // by lower-case name
 	hsm      map[string]bool
 	first    *vault.Vault
@@ -142,6 +146,7 @@ func New(s *Scenario, opts ...Option) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kvasserttest: entra: %w", err)
 	}
+	e.graph = graph.New(graph.Config{Authority: e.auth, Faults: e.faults, Directory: e.entra})
 
 	e.listener, err = net.Listen("tcp", o.addr)
 	if err != nil {
@@ -228,7 +233,7 @@ func (e *Emulator) CAPEM() []byte { return append([]byte(nil), e.ca.caPEM...) }
 func (e *Emulator) CertPool() *x509.CertPool { return e.ca.pool.Clone() }
 
 // Client returns an HTTP client that trusts the emulator and sends every
-// emulated Azure host (vaults, Managed HSMs, login) to it. Pass it (or its
+// emulated Azure host (vaults, Managed HSMs, login, Microsoft Graph) to it. Pass it (or its
 // Transport) as the transport of Azure SDK and MSAL clients.
 func (e *Emulator) Client() *http.Client { return e.client }
 
@@ -304,11 +309,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such vault in the emulator's scenario", http.StatusNotFound)
 	case isLoginHost(host):
 		e.entra.ServeHTTP(w, r)
+	case graph.IsGraphHost(host):
+		e.graph.ServeHTTP(w, r)
 	case isLoopbackHost(host):
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		switch {
 		case r.URL.Path == "/msi/token":
 			e.entra.ServeManagedIdentity(w, r)
+		case first == "v1.0" || first == "beta":
+			e.graph.ServeHTTP(w, r)
 		case first == "keys" || first == "certificates" || first == "secrets":
 			if e.first == nil {
 				http.Error(w, "the scenario has no vault", http.StatusNotFound)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kvassert/kvassert/kvasserttest/internal/graph"
 )
 
 // cloudHosts maps the host suffixes of emulated services to their kind.
@@ -59,7 +61,7 @@ func isLoopbackHost(host string) bool {
 
 // NewTransport returns an HTTP transport for talking to an emulator at addr
 // (host:port) from any process: it trusts the emulator's CA (caPEM) and dials
-// addr for every Azure vault, Managed HSM and login host, so that client code
+// addr for every Azure vault, Managed HSM, login and Microsoft Graph host, so that client code
 // keeps using real Azure URLs (and the SDK's challenge-resource verification
 // stays on). Loopback URLs are dialled as they are. Any other host is refused,
 // so a test can never reach the real cloud by accident. knownVault, when not
@@ -85,7 +87,7 @@ func NewTransport(addr string, caPEM []byte, knownVault func(name string, hsm bo
 					return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 				}
 				return dialer.DialContext(ctx, network, addr)
-			case isLoginHost(host):
+			case isLoginHost(host), graph.IsGraphHost(host):
 				return dialer.DialContext(ctx, network, addr)
 			case isLoopbackHost(host):
 				return dialer.DialContext(ctx, network, target)

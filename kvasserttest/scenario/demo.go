@@ -9,6 +9,7 @@ const (
 	DemoWingtipTenant   = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c55" // never consented
 
 	DemoAppClientID      = "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16" // the multi-tenant SaaS app
+	DemoAppObjectID      = "b2d4f6a8-0c1e-4a3b-8d5f-7a9c1e3b5d70" // its application object (Graph addresses it by this ID)
 	DemoWorkloadClientID = "3c5e7a9b-2d4f-4a6c-8e0a-1b3d5f7a9c27" // the app's workload identity (reaches the vault)
 	DemoWorkloadSecret   = "demo-workload-secret-not-a-real-credential"
 	DemoIdentityClientID = "7e9a1c3e-5b7d-4f9a-b1c3-d5e7f9a1b338" // user-assigned managed identity
@@ -37,6 +38,7 @@ func Demo() *Scenario {
 		Apps: []App{
 			{
 				ClientID:         DemoAppClientID,
+				ObjectID:         DemoAppObjectID,
 				DisplayName:      "kvassert demo SaaS",
 				HomeTenant:       DemoHomeTenant,
 				MultiTenant:      true,

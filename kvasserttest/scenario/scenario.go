@@ -48,6 +48,12 @@ type Tenant struct {
 type App struct {
 	// ClientID is the application (client) ID, a GUID.
 	ClientID string `json:"clientId"`
+	// ObjectID is the object ID of the application object in its home tenant
+	// (a GUID, not the client ID): Microsoft Graph addresses the app by it
+	// (/v1.0/applications/{objectId}) and the addKey/removeKey proof names it
+	// as its issuer. When empty, a stable one is derived from the client ID;
+	// read it with AppObjectID.
+	ObjectID string `json:"objectId,omitempty"`
 	// DisplayName is informational.
 	DisplayName string `json:"displayName,omitempty"`
 	// HomeTenant is the tenant the app is registered in. The app always has a
@@ -310,6 +316,7 @@ func (s *Scenario) Validate() error {
 	}
 
 	ids := map[string]bool{}
+	objectIDs := map[string]bool{}
 	for i, a := range s.Apps {
 		f := fmt.Sprintf("apps[%d]", i)
 		if !IsGUID(a.ClientID) {
@@ -318,6 +325,17 @@ func (s *Scenario) Validate() error {
 			bad("%s.clientId %q is used twice", f, a.ClientID)
 		}
 		ids[strings.ToLower(a.ClientID)] = true
+		if a.ObjectID != "" {
+			switch {
+			case !IsGUID(a.ObjectID):
+				bad("%s.objectId %q is not a GUID", f, a.ObjectID)
+			case strings.EqualFold(a.ObjectID, a.ClientID):
+				bad("%s.objectId equals its clientId: the application object ID is a different GUID (Entra admin center: App registrations > Overview > Object ID)", f)
+			case objectIDs[strings.ToLower(a.ObjectID)]:
+				bad("%s.objectId %q is used twice", f, a.ObjectID)
+			}
+			objectIDs[strings.ToLower(a.ObjectID)] = true
+		}
 		knownTenant(f+".homeTenant", a.HomeTenant)
 		for j, t := range a.ConsentedTenants {
 			knownTenant(fmt.Sprintf("%s.consentedTenants[%d]", f, j), t)

@@ -231,6 +231,9 @@ func (e *Entra) certificateAssertion(j *jws, a *appView, t *tenant, reqHost stri
 	var kc *keyCredential
 	for i := range a.certs {
 		c := &a.certs[i]
+		if now.Before(c.activeAt) {
+			continue // added through Graph, not yet propagated to the token service
+		}
 		if (okS256 && bytes.Equal(c.sha256[:], s256)) || (okS1 && bytes.Equal(c.sha1[:], s1)) {
 			kc = c
 			break

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -37,19 +38,28 @@ func (t *tenant) display() string {
 
 // keyCredential is a certificate credential of an app.
 type keyCredential struct {
-	cert    *x509.Certificate
-	sha1    [20]byte
-	sha256  [32]byte
-	revoked bool
+	keyID       string // Graph's keyId, a GUID
+	displayName string
+	cert        *x509.Certificate
+	sha1        [20]byte
+	sha256      [32]byte
+	revoked     bool
+	// activeAt is when the token endpoint starts to accept the credential
+	// (zero: at once); a key added through Graph's addKey propagates.
+	activeAt time.Time
 }
 
 func newKeyCredential(cert *x509.Certificate) *keyCredential {
-	return &keyCredential{cert: cert, sha1: sha1.Sum(cert.Raw), sha256: sha256.Sum256(cert.Raw)} //nolint:gosec
+	return &keyCredential{
+		keyID: newGUID(), displayName: cert.Subject.String(),
+		cert: cert, sha1: sha1.Sum(cert.Raw), sha256: sha256.Sum256(cert.Raw), //nolint:gosec
+	}
 }
 
 // app is an application registration with its service principals.
 type app struct {
 	clientID    string // lower-case GUID
+	objectID    string // application object ID, lower-case GUID
 	name        string
 	home        string // home tenant ID (lower case)
 	multiTenant bool
@@ -96,6 +106,7 @@ func loadDirectory(s *scenario.Scenario, certDER func(vault, name string) ([]byt
 		}
 		ap := &app{
 			clientID:    strings.ToLower(a.ClientID),
+			objectID:    a.AppObjectID(),
 			name:        a.DisplayName,
 			home:        strings.ToLower(home.ID),
 			multiTenant: a.MultiTenant,

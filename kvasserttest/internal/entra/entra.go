@@ -65,8 +65,10 @@ type Entra struct {
 	apps     map[string]*app    // by lower-case client ID
 	jtis     *jtiCache
 	noReplay atomic.Bool // replay protection disabled
-	replays  atomic.Int64
-	issued   atomic.Int64
+	// propagation is the addKey propagation delay (a time.Duration).
+	propagation atomic.Int64
+	replays     atomic.Int64
+	issued      atomic.Int64
 }
 
 // New builds the token service from the scenario. Vault certificate
@@ -102,6 +104,7 @@ func New(cfg Config) (*Entra, error) {
 	if e.lifetime <= 0 {
 		e.lifetime = time.Hour
 	}
+	e.propagation.Store(int64(DefaultPropagationDelay))
 	for _, t := range tenants {
 		if d := t.domain(); d != "" {
 			e.domains[d] = t

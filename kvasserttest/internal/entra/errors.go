@@ -43,7 +43,9 @@ import (
 //	assertion exp missing or past, nbf future     invalid_client          700024   401
 //	  (5 minutes of skew)
 //	no registered certificate with the x5t /      invalid_client          700027   401
-//	  x5t#S256 thumbprint (or it does not decode)
+//	  x5t#S256 thumbprint (or it does not decode,
+//	  or it was added through Graph's addKey and
+//	  has not propagated yet)
 //	signature does not verify with the key found  invalid_client          7000274  401
 //	certificate revoked (RevokeCertificate)       invalid_client          7000277  401
 //	certificate outside NotBefore..NotAfter       invalid_client          1000502  401

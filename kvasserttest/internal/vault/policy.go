@@ -249,6 +249,9 @@ func normalizePolicy(p *certPolicy) *apiError {
 		if lp := a.Trigger.LifetimePercentage; lp != nil && (*lp < 1 || *lp > 99) {
 			return badParameter("Invalid lifetime action: lifetime_percentage must be between 1 and 99.")
 		}
+		if d := a.Trigger.DaysBeforeExpiry; d != nil && (*d < 1 || *d > *xp.ValidityMonths*27) {
+			return badParameter("Invalid lifetime action: days_before_expiry must be between 1 and validity_months * 27 (%d).", *xp.ValidityMonths*27)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
@@ -67,6 +68,12 @@ type Vault struct {
 	grants   map[string][]string // lower-case principal -> permissions
 
 	limiter emu.Limiter // sign rate limit
+
+	// nextRenewal is the earliest AutoRenew trigger (Unix nanoseconds on the
+	// emulator's clock); 0 forces a recomputation (see lifetime.go).
+	nextRenewal atomic.Int64
+	// pageSize is the default page size of paged lists (0: the service's 25).
+	pageSize atomic.Int32
 }
 
 // New creates the vault and its initial keys and certificates.
@@ -177,6 +184,7 @@ func (v *Vault) SetPendingRetryAfter(seconds int) {
 
 // CertificateDER returns the DER of the current version of a certificate.
 func (v *Vault) CertificateDER(name string) ([]byte, error) {
+	v.renewDue()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	c := v.certs[strings.ToLower(name)]
@@ -189,6 +197,7 @@ func (v *Vault) CertificateDER(name string) ([]byte, error) {
 // PublicKey returns the public key of the current version of a key (a
 // certificate's key has the certificate's name) and its versioned ID.
 func (v *Vault) PublicKey(name string) (crypto.PublicKey, string, error) {
+	v.renewDue()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	k := v.keys[strings.ToLower(name)]
@@ -213,6 +222,7 @@ func (v *Vault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v.writeError(w, badParameter("The 'api-version' query parameter is required."))
 		return
 	}
+	v.renewDue()
 	c, ok := v.authenticate(w, r)
 	if !ok {
 		return
