@@ -214,12 +214,15 @@ func (s *CertificateCache) Certificate(ctx context.Context) (*Certificate, error
 		}
 		return cur, nil
 	}
-	if !stale && !ready && lastErr != nil {
-		// A read failed moments ago: do not send another one per caller.
+	if !stale && !ready {
+		// A read failed, or found only an expired certificate, moments ago:
+		// do not send another one per caller.
 		if cur != nil {
 			return cur, nil // expired or not yet valid: the assertion builder says so
 		}
-		return nil, fmt.Errorf("%w (not retried before the back-off ends)", lastErr)
+		if lastErr != nil {
+			return nil, fmt.Errorf("%w (not retried before the back-off ends)", lastErr)
+		}
 	}
 	c, err := s.reads.Do(ctx, latestKey, s.opts.ReadTimeout, s.readLatest)
 	if err != nil {

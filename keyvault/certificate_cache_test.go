@@ -3,8 +3,14 @@ package keyvault_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
+	"math/big"
 	"log/slog"
 	"strings"
 	"sync"
@@ -379,5 +385,40 @@ func TestCertificateCacheAcceptAndVersion(t *testing.T) {
 	}
 	if _, err := c.Version(ctx, "../x"); err == nil {
 		t.Fatal("a bad version was accepted")
+	}
+}
+
+// An expired latest version is not read again on every call: the callers
+// get it at once (the assertion builder refuses it) until the back-off ends.
+func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) {
+	e := kvasserttest.NewTB(t, world())
+	ctx := context.Background()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "expired"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
+	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
+	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	client, _ := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
+	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: &bundle,
+		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "expired", cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := e.Count(kvasserttest.OpCertificateGet)
+	for range 5 {
+		got, err := c.Certificate(ctx)
+		if err != nil || got.Certificate.NotAfter.After(time.Now()) {
+			t.Fatalf("Certificate = %v, want the expired certificate", err)
+		}
+	}
+	if n := e.Count(kvasserttest.OpCertificateGet) - reads; n != 1 {
+		t.Fatalf("5 calls with an expired certificate made %d reads, want 1", n)
 	}
 }
