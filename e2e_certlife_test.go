@@ -53,7 +53,16 @@ var customerTenants = []string{scenario.DemoContosoTenant, scenario.DemoFabrikam
 
 func newCertLife(t *testing.T, ttl time.Duration, retries int32) certLife {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	return newCertLifeWith(t, kvasserttest.NewTB(t, scenario.Demo()), ttl, retries)
+}
+
+func newCertLifeOn(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) certLife {
+	t.Helper()
+	return newCertLifeWith(t, e, ttl, 0)
+}
+
+func newCertLifeWith(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration, retries int32) certLife {
+	t.Helper()
 	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
@@ -278,5 +287,31 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 		return client.AcquireTokenByCredential(ctx, []string{graph}, confidential.WithTenantID(scenario.DemoFabrikamTenant))
 	}); err != nil || calls.Load() != 1 {
 		t.Fatalf("cached call: %v", err)
+	}
+}
+
+// A process started after Key Vault renewed the certificate has no memory
+// of the accepted version: the refused latest version sends the source to
+// the versions list (certificates/list), and tokens come with the older
+// version that is still registered.
+func TestRestartAfterAutoRenewFindsTheRegisteredVersion(t *testing.T) {
+	e := kvasserttest.NewTB(t, scenario.Demo())
+	old, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	renewed := rotate(t, e, scenario.DemoVault, scenario.DemoCertificate) // not registered on the app
+	l := newCertLifeOn(t, e, time.Hour)
+	ctx := context.Background()
+	for i := range 3 {
+		if errs := l.round(ctx, t); len(errs) != 0 {
+			t.Fatalf("round %d: %d caller errors; the first: %v", i+1, len(errs), errs[0])
+		}
+	}
+	if !l.using(t).Equal(old) {
+		t.Fatal("not signing with the registered older version")
+	}
+	if logs := l.logs.String(); strings.Count(logs, refusedWarning) != 1 || !strings.Contains(logs, thumbprintOf(renewed)) {
+		t.Fatalf("want one warning naming %s:\n%s", thumbprintOf(renewed), logs)
+	}
+	if n := e.Count(kvasserttest.OpCertificateList); n != 1 {
+		t.Fatalf("versions listed %d times, want 1", n)
 	}
 }

@@ -83,6 +83,14 @@ func (c *capturingSource) Refused(ctx context.Context, signer string, code int) 
 	return ok && fb.Refused(ctx, signer, code)
 }
 
+// ThrottledSince forwards to the wrapped source (kvassert.ThrottleReporter).
+func (c *capturingSource) ThrottledSince() (time.Time, bool) {
+	if tr, ok := c.Source.(kvassert.ThrottleReporter); ok {
+		return tr.ThrottledSince()
+	}
+	return time.Time{}, false
+}
+
 func (c *capturingSource) captured() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
