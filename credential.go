@@ -219,20 +219,11 @@ func (c *Credential) shared(ctx context.Context, key cacheKey, scopes []string) 
 	case <-f.done:
 		return f.tok, f.err
 	case <-ctx.Done():
-		if tr, ok := c.src.(throttleReporter); ok {
-			if since, ok := tr.ThrottledSince(); ok {
-				return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: Key Vault has been throttling signs for %s (429: the vault's request limit; the acquisition goes on in the background): %w",
-					key.tenant, time.Since(since).Round(time.Second), ctx.Err())
-			}
+		if why, ok := throttled(c.src); ok {
+			return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %s: %w", key.tenant, why, ctx.Err())
 		}
 		return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, ctx.Err())
 	}
-}
-
-// throttleReporter is implemented by the Key Vault sources, so that a caller
-// who gives up learns that the vault was throttling.
-type throttleReporter interface {
-	ThrottledSince() (time.Time, bool)
 }
 
 func (c *Credential) run(ctx context.Context, key cacheKey, scopes []string, f *flight) {
@@ -262,9 +253,10 @@ func (c *Credential) refresh(key cacheKey, scopes []string, e *entry) {
 	e.refreshing.Store(false)
 }
 
-// acquire gets a token from the network through MSAL. When Entra's answer is
-// explained by a rotated certificate, the source re-reads its certificate
-// and the request is retried once.
+// acquire gets a token from the network through MSAL and reports Entra's
+// answer to the source (Feedback). When the answer is explained by a rotated
+// certificate and the source then signs with another version, the request
+// is retried once.
 func (c *Credential) acquire(ctx context.Context, key cacheKey, scopes []string) (azcore.AccessToken, error) {
 	client, err := c.msalClient(key.tenant, key.cae)
 	if err != nil {
@@ -274,25 +266,20 @@ func (c *Credential) acquire(ctx context.Context, key cacheKey, scopes []string)
 	if key.claims != "" {
 		opts = append(opts, confidential.WithClaims(key.claims))
 	}
-	for attempt := 0; ; attempt++ {
+	res, err := acquireWithFeedback(ctx, c.src, func(ctx context.Context) (confidential.AuthResult, error) {
 		c.tokenRequests.Add(1)
-		res, err := client.AcquireTokenByCredential(ctx, scopes, opts...)
-		if err == nil {
-			c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
-			return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}, nil
-		}
-		ae, isAuth := newAuthError(key.tenant, c.clientID, err)
-		if !isAuth {
-			return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
-		}
-		inv, canInvalidate := c.src.(Invalidator)
-		if attempt == 0 && canInvalidate && rotationCodes[ae.Code] {
-			c.logger.Info("kvassert: Entra refused the certificate; re-reading it and retrying once", "tenant", key.tenant, "aadsts", ae.Code)
-			inv.Invalidate()
-			continue
-		}
+		return client.AcquireTokenByCredential(ctx, scopes, opts...)
+	}, func(code int) {
+		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying once", "tenant", key.tenant, "aadsts", code)
+	})
+	if err == nil {
+		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
+		return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}, nil
+	}
+	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
 		return azcore.AccessToken{}, ae
 	}
+	return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
 }
 
 // msalPoolSize is the number of MSAL clients a credential spreads tenants

@@ -152,7 +152,7 @@ func TestAuthErrorFromEntraBody(t *testing.T) {
 	}
 	// Rotation-class codes are recognised.
 	rot, _ := newAuthError(testHome, testClient, callErr(401, `{"error":"invalid_client","error_description":"AADSTS700027: Client assertion contains an invalid signature.","error_codes":[700027]}`))
-	if !rotationError(rot) || !strings.Contains(rot.Error(), "not registered on the app") {
+	if !rotationCodes[rot.Code] || !strings.Contains(rot.Error(), "not registered on the app") {
 		t.Fatalf("700027 not treated as rotation: %v", rot)
 	}
 	// Code only in the description.

@@ -34,7 +34,7 @@ func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credenti
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	vaultOpts := keyvault.Options{ClientOptions: e.ClientOptions()}
 	certSrc := func(alg assertion.Algorithm) kvassert.Source {
 		s, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-			&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: vaultOpts}, AssertionOptions: kvassert.AssertionOptions{Algorithm: alg}})
+			&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: vaultOpts}, AssertionOptions: kvassert.AssertionOptions{Algorithm: alg}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +192,7 @@ func TestMSALCredentialPerTenant(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo())
 	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

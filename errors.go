@@ -80,9 +80,10 @@ var hints = map[int]string{
 	700021:  "the assertion's iss/sub do not match the client ID",
 }
 
-// rotationCodes are the answers a rotated certificate explains: the source
-// re-reads its certificate and the request is retried once
-// (Microsoft.Identity.Web reloads certificates on the same set).
+// rotationCodes are the answers a rotated certificate explains: they are
+// reported to the source (Feedback.Refused), and the request is retried once
+// when the source then signs with another version (Microsoft.Identity.Web
+// reloads certificates on the same set).
 var rotationCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000277: true, 1000502: true}
 
 // entraBody is the error body of the token endpoint.
@@ -137,11 +138,6 @@ func aadstsCode(desc string) (int, bool) {
 	}
 	n, err := strconv.Atoi(rest[:end])
 	return n, err == nil
-}
-
-func rotationError(err error) bool {
-	var ae *AuthError
-	return errors.As(err, &ae) && rotationCodes[ae.Code]
 }
 
 // errTenantNotAllowed is returned before any network call.

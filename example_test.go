@@ -29,7 +29,7 @@ func ExampleNewCredential() {
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 
 	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
 			Options: keyvault.Options{ClientOptions: emu.ClientOptions()}}})
 	if err != nil {
 		log.Fatal(err)
@@ -65,7 +65,7 @@ func ExampleNewMSALCredential() {
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	src, _ := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
 			Options: keyvault.Options{ClientOptions: emu.ClientOptions()}}})
 
 	cred, err := kvassert.NewMSALCredential(src)
@@ -99,8 +99,8 @@ func ExampleNewKeyVaultKeySource() {
 	opts := keyvault.Options{ClientOptions: emu.ClientOptions()}
 
 	// What the operator looked up once (kvassert cert show / cert export).
-	certs, _ := keyvault.NewCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&keyvault.CertificateSourceOptions{Options: opts})
+	certs, _ := keyvault.NewCertificateCache(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&keyvault.CertificateCacheOptions{Options: opts})
 	c, err := certs.Certificate(context.Background())
 	if err != nil {
 		log.Fatal(err)

@@ -12,6 +12,14 @@ import (
 // network, with the token endpoint of the tenant it is talking to, which
 // becomes the assertion's aud, so confidential.WithTenantID works per tenant.
 // MSAL caches the tokens; the assertion is made only on a cache miss.
+//
+// MSAL does not tell the Source what Entra answered. Wrap each
+// AcquireTokenByCredential call in AcquireWithFeedback so that a Source that
+// implements Feedback (the Key Vault certificate source) learns which
+// certificate version Entra accepts and re-reads a rotated certificate;
+// without it, a renewed certificate version that is not registered on the
+// app yet makes token requests fail until it is registered, and a rotation
+// is picked up only on the source's TTL.
 func NewMSALCredential(src Source) (confidential.Credential, error) {
 	if src == nil {
 		return confidential.Credential{}, errors.New("kvassert: nil Source")

@@ -42,29 +42,37 @@ func (o AssertionOptions) builderOptions(cert *x509.Certificate) []assertion.Opt
 
 // KeyVaultCertificateOptions configure NewKeyVaultCertificateSource.
 type KeyVaultCertificateOptions struct {
-	keyvault.CertificateSourceOptions
+	keyvault.CertificateCacheOptions
 	AssertionOptions
 }
 
 // KeyVaultCertificateSource signs assertions with a Key Vault certificate's
 // key (the .NET library's WithKeyVaultCertificate). The certificate is read
-// once and cached (see keyvault.CertificateSource); every assertion after
+// once and cached (see keyvault.CertificateCache); every assertion after
 // that is exactly one keys/sign call.
+//
+// It implements Feedback: it notes the certificate version that signed each
+// assertion (NoteSigner) and learns from Entra's answers which version is
+// registered on the app. When Key Vault renews the certificate (AutoRenew)
+// and Entra refuses the new version, it signs with the version Entra accepts
+// while that is valid, warns once, and takes the new version as soon as
+// Entra accepts it (tried again after each TTL, doubling to 8 TTLs).
 type KeyVaultCertificateSource struct {
-	certs *keyvault.CertificateSource
+	certs *keyvault.CertificateCache
 	aopts AssertionOptions
 
-	mu      sync.Mutex
-	version string
-	builder *assertion.Builder
-	signer  *keyvault.Signer
+	mu       sync.Mutex
+	builders map[string]*assertion.Builder // by certificate version
+	signer   *keyvault.Signer              // of the version last used
 }
 
 // NewKeyVaultCertificateSource returns a source for the certificate name in
 // the vault at vaultURL ("https://{vault}.vault.azure.net/"). cred reaches
-// the vault (it needs certificates/get and keys/sign, never secrets/get);
-// typically azidentity.NewDefaultAzureCredential or a managed identity. No
-// call is made until the first assertion.
+// the vault: it needs certificates/get and keys/sign (never secrets/get),
+// and certificates/list to find the version Entra accepts after a restart
+// that follows an automatic renewal; typically
+// azidentity.NewDefaultAzureCredential or a managed identity. No call is
+// made until the first assertion.
 func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCredential, opts *KeyVaultCertificateOptions) (*KeyVaultCertificateSource, error) {
 	var o KeyVaultCertificateOptions
 	if opts != nil {
@@ -73,11 +81,11 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 	if err := o.AssertionOptions.validate(); err != nil {
 		return nil, err
 	}
-	certs, err := keyvault.NewCertificateSource(vaultURL, name, cred, &o.CertificateSourceOptions)
+	certs, err := keyvault.NewCertificateCache(vaultURL, name, cred, &o.CertificateCacheOptions)
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions}, nil
+	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, builders: map[string]*assertion.Builder{}}, nil
 }
 
 func (o AssertionOptions) validate() error {
@@ -92,12 +100,14 @@ func (o AssertionOptions) validate() error {
 	return nil
 }
 
-// Assertion implements Source.
+// Assertion implements Source. It notes the certificate version that signs
+// (NoteSigner).
 func (s *KeyVaultCertificateSource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
-	b, err := s.current(ctx)
+	c, b, err := s.current(ctx)
 	if err != nil {
 		return "", err
 	}
+	NoteSigner(ctx, c.Version)
 	return b.Build(ctx, clientID, tokenEndpoint)
 }
 
@@ -106,29 +116,48 @@ func (s *KeyVaultCertificateSource) Certificate(ctx context.Context) (*keyvault.
 	return s.certs.Certificate(ctx)
 }
 
-// Invalidate makes the next assertion re-read the certificate (rotation).
+// Cache is the certificate cache behind the source: the versions, the one
+// Entra accepts, and Accept for a roller that registered a new version.
+func (s *KeyVaultCertificateSource) Cache() *keyvault.CertificateCache { return s.certs }
+
+// Invalidate makes the next assertion wait for a fresh read of the latest
+// certificate version and use it (see keyvault.CertificateCache.Invalidate).
 func (s *KeyVaultCertificateSource) Invalidate() { s.certs.Invalidate() }
 
-func (s *KeyVaultCertificateSource) current(ctx context.Context) (*assertion.Builder, error) {
+// Accepted implements Feedback: Entra accepted an assertion signed with
+// certificate version signer.
+func (s *KeyVaultCertificateSource) Accepted(signer string) { s.certs.Accepted(signer) }
+
+// Refused implements Feedback: Entra refused an assertion signed with
+// certificate version signer (see keyvault.CertificateCache.Refused).
+func (s *KeyVaultCertificateSource) Refused(ctx context.Context, signer string, code int) bool {
+	return s.certs.Refused(ctx, signer, code)
+}
+
+func (s *KeyVaultCertificateSource) current(ctx context.Context) (*keyvault.Certificate, *assertion.Builder, error) {
 	c, err := s.certs.Certificate(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.builder != nil && s.version == c.Version {
-		return s.builder, nil
+	s.signer = c.Signer
+	if b := s.builders[c.Version]; b != nil {
+		return c, b, nil
 	}
 	b, err := assertion.New(c.Certificate, c.Signer, s.aopts.builderOptions(c.Certificate)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s.version, s.builder, s.signer = c.Version, b, c.Signer
-	return b, nil
+	if len(s.builders) >= 4 {
+		clear(s.builders)
+	}
+	s.builders[c.Version] = b
+	return c, b, nil
 }
 
-// ThrottledSince reports whether Key Vault is throttling this source's signs,
-// and since when.
+// ThrottledSince implements ThrottleReporter: whether Key Vault is
+// throttling this source's signs, and since when.
 func (s *KeyVaultCertificateSource) ThrottledSince() (time.Time, bool) {
 	s.mu.Lock()
 	signer := s.signer
@@ -154,8 +183,8 @@ type KeyVaultKeySource struct {
 	signer  *keyvault.Signer
 }
 
-// ThrottledSince reports whether Key Vault is throttling this source's signs,
-// and since when.
+// ThrottledSince implements ThrottleReporter: whether Key Vault is
+// throttling this source's signs, and since when.
 func (s *KeyVaultKeySource) ThrottledSince() (time.Time, bool) { return s.signer.ThrottledSince() }
 
 // NewKeyVaultKeySource returns a source for the key keyID (pin its version)

@@ -2,7 +2,6 @@ package keyvault
 
 import (
 	"context"
-	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -14,10 +13,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/flight"
 )
 
-// Certificate is what a CertificateSource read from the vault: one version of
+// Certificate is what a CertificateCache read from the vault: one version of
 // a certificate and a signer for its key.
 type Certificate struct {
 	// Certificate is the parsed X.509 certificate (DER in Certificate.Raw).
@@ -39,15 +38,25 @@ type Certificate struct {
 	ReadAt time.Time
 }
 
-// CertificateSourceOptions configure a CertificateSource.
-type CertificateSourceOptions struct {
+// validAt reports whether the certificate is inside its validity period.
+func (c *Certificate) validAt(now time.Time) bool {
+	return !now.Before(c.Certificate.NotBefore) && !now.After(c.Certificate.NotAfter)
+}
+
+// CertificateCacheOptions configure a CertificateCache.
+type CertificateCacheOptions struct {
 	Options
 	// Version pins a certificate version; empty means the latest, re-read
-	// when TTL passes or on Invalidate (rotation without a restart).
+	// in the background when TTL passes, at once on Invalidate, and when
+	// Entra refuses the version in use (rotation without a restart).
 	Version string
-	// TTL is how long a read certificate is used before it is read again
-	// (default 1 hour; the read happens on the next use after that).
+	// TTL is how often the latest version is looked for (default 1 hour).
+	// The look happens in the background on the first use after TTL; the
+	// cached certificate is served meanwhile.
 	TTL time.Duration
+	// ReadTimeout bounds one vault read that callers share (default 1
+	// minute); each caller still returns when its own context ends.
+	ReadTimeout time.Duration
 	// ExpiryWarning is how close to its expiry a certificate must be for a
 	// warning to be logged (default 30 days).
 	ExpiryWarning time.Duration
@@ -58,33 +67,61 @@ type CertificateSourceOptions struct {
 	Now func() time.Time
 }
 
-// CertificateSource reads a Key Vault certificate and caches it. Safe for
-// concurrent use; concurrent reads are merged into one vault call.
-type CertificateSource struct {
+// Read failures are retried after readRetryBase, doubling up to
+// readRetryMax, with jitter (flight.Backoff).
+const (
+	readRetryBase = 2 * time.Second
+	readRetryMax  = 5 * time.Minute
+)
+
+// CertificateCache reads a Key Vault certificate and caches it. Safe for
+// concurrent use.
+//
+// Serving: Certificate returns the cached certificate at once while it is
+// valid; after TTL it looks for a new version in the background. Only a
+// caller with no usable certificate (none read yet, expired, or after
+// Invalidate) waits for a read. Concurrent reads are merged into one vault
+// call, and a failed read is not tried again before a back-off (2 s doubling
+// to 5 min, with jitter).
+//
+// Accepted-version memory: the cache remembers which version Entra has
+// accepted (Accepted, or Accept) and which it refused (Refused). When Key
+// Vault renews the certificate (an AutoRenew lifetime action) the new
+// version has a new key that is not registered on the app yet: Entra
+// refuses it, and the cache goes back to the accepted version, warns once
+// naming the new version's thumbprint, and tries the new version again
+// after TTL, doubling to 8 TTLs, until Entra accepts it. With no accepted
+// version known (a restart after the renewal), it looks for an older
+// valid, enabled version in the versions list (certificates/list).
+type CertificateCache struct {
 	certs *azcertificates.Client
 	keys  *azkeys.Client
 	vault Vault
 	name  string
-	opts  CertificateSourceOptions
+	opts  CertificateCacheOptions
 
-	mu      sync.Mutex
-	cur     *Certificate
-	stale   bool
-	flight  *certFlight
-	warned  string // version already warned about
-	readers int64  // vault reads made (for tests and diagnostics)
+	reads   flight.Group[string, *Certificate]
+	backoff flight.Backoff // after a failed read of the latest version
+
+	mu        sync.Mutex
+	active    *Certificate            // signs assertions
+	newest    *Certificate            // the latest version as last read
+	accepted  *Certificate            // the newest version Entra accepted; nil while unknown
+	known     map[string]*Certificate // versions read, by version (a few)
+	refused   map[string]*refusal     // versions never accepted that Entra refused
+	checked   time.Time               // last successful read of the latest version
+	stale     bool                    // Invalidate: the next caller waits for a read
+	lastErr   error                   // the last failed read
+	rotatedAt time.Time               // the last re-read after a refusal
+	warned    string                  // version already warned about (expiry)
+	listWarn  bool                    // the versions list was denied (warned once)
 }
 
-type certFlight struct {
-	done chan struct{}
-	cert *Certificate
-	err  error
-}
-
-// NewCertificateSource returns a source for certificate name in the vault at
+// NewCertificateCache returns a cache for certificate name in the vault at
 // vaultURL. It makes no call until Certificate is first used. cred needs
-// certificates/get and keys/sign on the vault.
-func NewCertificateSource(vaultURL, name string, cred azcore.TokenCredential, opts *CertificateSourceOptions) (*CertificateSource, error) {
+// certificates/get and keys/sign on the vault, and certificates/list to go
+// back to an older version after a restart (see CertificateCache).
+func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opts *CertificateCacheOptions) (*CertificateCache, error) {
 	v, err := ParseVaultURL(vaultURL)
 	if err != nil {
 		return nil, err
@@ -95,18 +132,21 @@ func NewCertificateSource(vaultURL, name string, cred azcore.TokenCredential, op
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	var o CertificateSourceOptions
+	var o CertificateCacheOptions
 	if opts != nil {
 		o = *opts
 	}
 	if o.Version != "" && !versionRE.MatchString(o.Version) {
 		return nil, fmt.Errorf("keyvault: %q is not a certificate version", o.Version)
 	}
-	if o.TTL < 0 || o.ExpiryWarning < 0 {
-		return nil, errors.New("keyvault: TTL and ExpiryWarning must not be negative")
+	if o.TTL < 0 || o.ExpiryWarning < 0 || o.ReadTimeout < 0 {
+		return nil, errors.New("keyvault: TTL, ReadTimeout and ExpiryWarning must not be negative")
 	}
 	if o.TTL == 0 {
 		o.TTL = time.Hour
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = time.Minute
 	}
 	if o.ExpiryWarning == 0 {
 		o.ExpiryWarning = 30 * 24 * time.Hour
@@ -131,91 +171,151 @@ func NewCertificateSource(vaultURL, name string, cred azcore.TokenCredential, op
 	if err != nil {
 		return nil, err
 	}
-	return &CertificateSource{certs: certs, keys: keys, vault: v, name: name, opts: o}, nil
+	return &CertificateCache{
+		certs: certs, keys: keys, vault: v, name: name, opts: o,
+		backoff: flight.Backoff{Base: readRetryBase, Max: readRetryMax},
+		known:   map[string]*Certificate{}, refused: map[string]*refusal{},
+	}, nil
 }
 
 // Name is the certificate name.
-func (s *CertificateSource) Name() string { return s.name }
+func (s *CertificateCache) Name() string { return s.name }
 
 // VaultURL is the normalised vault URL.
-func (s *CertificateSource) VaultURL() string { return s.vault.URL }
+func (s *CertificateCache) VaultURL() string { return s.vault.URL }
 
-// Invalidate makes the next Certificate call read the certificate again (for
-// example after Entra rejected an assertion because the certificate rotated).
-func (s *CertificateSource) Invalidate() {
+// Invalidate makes the next Certificate call wait for a fresh read of the
+// latest version and use it, and forgets Entra's refusals, so a version
+// registered on the app since it was refused is used at once. A failure of
+// that read is returned, not masked by the cached certificate.
+func (s *CertificateCache) Invalidate() {
 	s.mu.Lock()
 	s.stale = true
+	clear(s.refused)
 	s.mu.Unlock()
 }
 
-// Reads is the number of certificate reads made from the vault.
-func (s *CertificateSource) Reads() int64 {
+// Certificate returns the certificate to sign with now. It is served from
+// the cache while valid, even when TTL has passed or a read is failing (the
+// vault being slow or briefly unavailable must not stop token acquisition);
+// only a caller with no valid certificate waits for a read.
+func (s *CertificateCache) Certificate(ctx context.Context) (*Certificate, error) {
+	now := s.opts.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.readers
-}
+	s.probeLocked(now)
+	cur, stale, lastErr := s.active, s.stale, s.lastErr
+	due := now.Sub(s.checked) >= s.opts.TTL
+	s.mu.Unlock()
 
-// Certificate returns the cached certificate, reading it from the vault the
-// first time, after TTL, or after Invalidate. If a re-read fails while a
-// cached, still-valid certificate exists, that one is returned (the vault
-// being briefly unavailable must not stop token acquisition).
-func (s *CertificateSource) Certificate(ctx context.Context) (*Certificate, error) {
-	s.mu.Lock()
-	cur := s.cur
-	fresh := cur != nil && !s.stale && s.opts.Now().Sub(cur.ReadAt) < s.opts.TTL
-	if fresh {
-		s.mu.Unlock()
+	ready := s.backoff.Ready(now)
+	if cur != nil && !stale && cur.validAt(now) {
+		if due && ready {
+			s.reads.Start(ctx, latestKey, s.opts.ReadTimeout, s.readLatest)
+		}
 		return cur, nil
 	}
-	f := s.flight
-	if f == nil {
-		f = &certFlight{done: make(chan struct{})}
-		s.flight = f
-		go s.read(context.WithoutCancel(ctx), f)
-	}
-	s.mu.Unlock()
-
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if f.err != nil {
-		if cur != nil && !s.opts.Now().After(cur.Certificate.NotAfter) && !s.isStale() {
-			return cur, nil
+	if !stale && !ready {
+		// A read failed, or found only an expired certificate, moments ago:
+		// do not send another one per caller.
+		if cur != nil {
+			return cur, nil // expired or not yet valid: the assertion builder says so
 		}
-		return nil, f.err
+		if lastErr != nil {
+			return nil, fmt.Errorf("%w (not retried before the back-off ends)", lastErr)
+		}
 	}
-	return f.cert, nil
-}
-
-func (s *CertificateSource) isStale() bool {
+	c, err := s.reads.Do(ctx, latestKey, s.opts.ReadTimeout, s.readLatest)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stale
-}
-
-func (s *CertificateSource) read(ctx context.Context, f *certFlight) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cert, err := s.fetch(ctx)
-	s.mu.Lock()
-	s.readers++
-	if err == nil {
-		prev := s.cur
-		s.cur, s.stale = cert, false
-		if prev != nil && prev.Version != cert.Version {
-			s.opts.Logger.Info("kvassert: certificate rotated", "vault", s.vault.Host, "certificate", s.name, "from_version", prev.Version, "to_version", cert.Version)
-		}
-		s.maybeWarnLocked(cert)
+	if s.active != nil {
+		return s.active, nil
 	}
-	s.flight = nil
-	s.mu.Unlock()
-	f.cert, f.err = cert, err
-	close(f.done)
+	return c, nil
 }
 
-func (s *CertificateSource) maybeWarnLocked(c *Certificate) {
+// latestKey is the flight key of reads of the latest (or pinned) version.
+const latestKey = "latest"
+
+// readLatest reads the latest version (or the pinned one) and adopts it.
+func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error) {
+	c, err := s.fetch(ctx, s.opts.Version)
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.lastErr = err
+		next := s.backoff.Failed(now)
+		if s.active != nil && s.backoff.Failures() == 1 {
+			s.opts.Logger.Warn("kvassert: reading the certificate failed; the cached certificate is still used",
+				"vault", s.vault.Host, "certificate", s.name, "retry_after", next.Sub(now).Round(time.Second).String(), "error", err)
+		}
+		return nil, err
+	}
+	s.backoff.Succeeded()
+	if !c.validAt(now) {
+		// Do not read an expired certificate again on every call.
+		s.backoff.Failed(now)
+	}
+	s.adoptLatestLocked(c, now)
+	return c, nil
+}
+
+// adoptLatestLocked records c as the latest version and decides what to
+// sign with: c, unless Entra refused it, an accepted version is still
+// usable, and c's next try has not come yet.
+func (s *CertificateCache) adoptLatestLocked(c *Certificate, now time.Time) {
+	s.checked, s.stale, s.lastErr = now, false, nil
+	s.rememberLocked(c)
+	s.newest = c
+	s.maybeWarnLocked(c)
+	if r := s.refused[c.Version]; r != nil && now.Before(r.probe) && s.fallbackLocked(now, c.Version) != nil {
+		if s.active == nil || s.active.Version == c.Version {
+			s.active = s.fallbackLocked(now, c.Version)
+		}
+		return
+	}
+	s.switchLocked(c)
+}
+
+// switchLocked makes c the certificate to sign with.
+func (s *CertificateCache) switchLocked(c *Certificate) {
+	if prev := s.active; prev != nil && prev.Version != c.Version {
+		s.opts.Logger.Info("kvassert: certificate version in use changed", "vault", s.vault.Host, "certificate", s.name, "from_version", prev.Version, "to_version", c.Version)
+	}
+	s.active = c
+}
+
+// rememberLocked keeps c among the known versions (and replaces the copies
+// of its version held as active, newest or accepted by this fresher read).
+func (s *CertificateCache) rememberLocked(c *Certificate) {
+	if len(s.known) >= 8 {
+		for v := range s.known {
+			if !s.inUseLocked(v) {
+				delete(s.known, v)
+			}
+		}
+	}
+	s.known[c.Version] = c
+	for _, p := range []**Certificate{&s.active, &s.newest, &s.accepted} {
+		if *p != nil && (*p).Version == c.Version {
+			*p = c
+		}
+	}
+}
+
+func (s *CertificateCache) inUseLocked(v string) bool {
+	for _, c := range []*Certificate{s.active, s.newest, s.accepted} {
+		if c != nil && c.Version == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *CertificateCache) maybeWarnLocked(c *Certificate) {
 	left := c.Certificate.NotAfter.Sub(s.opts.Now())
 	if left > s.opts.ExpiryWarning || s.warned == c.Version {
 		return
@@ -224,54 +324,4 @@ func (s *CertificateSource) maybeWarnLocked(c *Certificate) {
 	s.opts.Logger.Warn("kvassert: certificate expires soon; create a new version and register it on the app",
 		"vault", s.vault.Host, "certificate", s.name, "version", c.Version,
 		"not_after", c.Certificate.NotAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
-}
-
-func (s *CertificateSource) fetch(ctx context.Context) (*Certificate, error) {
-	resp, err := s.certs.GetCertificate(ctx, s.name, s.opts.Version, nil)
-	if err != nil {
-		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, err)
-	}
-	if len(resp.CER) == 0 {
-		return nil, fmt.Errorf("keyvault: certificate %q has no X.509 content yet (is its creation still pending?)", s.name)
-	}
-	if a := resp.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
-		return nil, fmt.Errorf("keyvault: certificate %q is disabled in %s", s.name, s.vault.Host)
-	}
-	x, err := x509.ParseCertificate(resp.CER)
-	if err != nil {
-		return nil, fmt.Errorf("keyvault: certificate %q: %w", s.name, err)
-	}
-	if resp.KID == nil {
-		return nil, fmt.Errorf("keyvault: certificate %q has no key ID (kid)", s.name)
-	}
-	kid, err := ParseKeyID(string(*resp.KID))
-	if err != nil {
-		return nil, fmt.Errorf("keyvault: certificate %q: %w", s.name, err)
-	}
-	if kid.Vault.Host != s.vault.Host && !s.vault.Loopback {
-		return nil, fmt.Errorf("keyvault: certificate %q names a key in another vault (%s)", s.name, kid.Vault.Host)
-	}
-	if kid.Version == "" {
-		return nil, fmt.Errorf("keyvault: certificate %q has an unversioned kid", s.name)
-	}
-	if _, ok := x.PublicKey.(*rsa.PublicKey); !ok {
-		return nil, fmt.Errorf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey)
-	}
-	signer := &Signer{client: s.keys, id: ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}, gate: gateFor(s.vault.Host)}
-	if err := signer.setPublic(x.PublicKey); err != nil {
-		return nil, err
-	}
-	x5t, x5tS256 := assertion.Thumbprints(x)
-	c := &Certificate{
-		Certificate: x, KeyID: signer.KeyID(), Version: kid.Version,
-		X5T: x5t, X5TS256: x5tS256, Signer: signer, ReadAt: s.opts.Now(),
-	}
-	if resp.ID != nil {
-		c.ID = string(*resp.ID)
-		c.Version = resp.ID.Version()
-	}
-	if p := resp.Policy; p != nil && p.KeyProperties != nil {
-		c.Exportable = p.KeyProperties.Exportable
-	}
-	return c, nil
 }

@@ -5,10 +5,13 @@
 // Signer is a crypto.Signer whose private key never leaves the service: each
 // signature is exactly one keys/sign call (plus azcore's retries on 429 and
 // 5xx, which honour Retry-After within the caller's context).
-// CertificateSource reads a certificate once (DER, thumbprints, the versioned
-// key ID to sign with, validity) and caches it until a TTL passes or
-// Invalidate is called, which is how certificate rotation is picked up
-// without a restart.
+// CertificateCache reads a certificate once (DER, thumbprints, the versioned
+// key ID to sign with, validity) and serves it from memory; after a TTL it
+// looks for a new version in the background, so rotation is picked up
+// without a restart and a slow or failing vault never holds up a caller
+// that has a valid certificate. It remembers the version Entra accepts
+// (Accepted, Refused, Accept), so that a version Key Vault renewed but
+// nobody registered on the app yet does not stop tokens.
 //
 // Only https vault URLs on the Azure clouds' vault and Managed HSM domains
 // are accepted; https on a loopback address is allowed for emulators.

@@ -123,14 +123,14 @@ func TestSignerErrorsAreClear(t *testing.T) {
 	}
 }
 
-func TestCertificateSourceCachesAndRereads(t *testing.T) {
+func TestCertificateCacheCachesAndRereads(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	var logs bytes.Buffer
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	src, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{
+	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
 		Options: *opts, TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: clock,
 	})
@@ -154,13 +154,15 @@ func TestCertificateSourceCachesAndRereads(t *testing.T) {
 	if n := e.Count(kvasserttest.OpCertificateGet); n != 1 {
 		t.Fatalf("reads = %d, want 1", n)
 	}
-	// TTL passes: read again.
+	// TTL passes: the cached certificate is served and read again in the
+	// background.
 	mu.Lock()
 	now = now.Add(2 * time.Hour)
 	mu.Unlock()
-	if _, err := src.Certificate(ctx); err != nil || e.Count(kvasserttest.OpCertificateGet) != 2 {
-		t.Fatalf("after TTL: %v, reads %d", err, e.Count(kvasserttest.OpCertificateGet))
+	if c, err := src.Certificate(ctx); err != nil || c != c1 {
+		t.Fatalf("after TTL: %v, or not the cached certificate", err)
 	}
+	waitUntil(t, func() bool { return e.Count(kvasserttest.OpCertificateGet) == 2 })
 	// The vault fails a re-read: the cached, still valid certificate is used.
 	mu.Lock()
 	now = now.Add(2 * time.Hour)
@@ -169,6 +171,7 @@ func TestCertificateSourceCachesAndRereads(t *testing.T) {
 	if c, err := src.Certificate(ctx); err != nil || !c.Certificate.Equal(want) {
 		t.Fatalf("fallback to the cached certificate failed: %v", err)
 	}
+	waitUntil(t, func() bool { return e.Count(kvasserttest.OpCertificateGet) == 3 })
 	// Invalidate forces a read, and its failure is reported (the cached one
 	// was declared wrong).
 	src.Invalidate()
@@ -187,7 +190,7 @@ func TestCertificateSourceCachesAndRereads(t *testing.T) {
 	}
 }
 
-func TestCertificateSourceRefusals(t *testing.T) {
+func TestCertificateCacheRefusals(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	for _, c := range []struct{ url, name, want string }{
@@ -195,22 +198,22 @@ func TestCertificateSourceRefusals(t *testing.T) {
 		{e.VaultURL(scenario.DemoVault), "bad_name", "not a valid name"},
 		{"http://kvassert-demo.vault.azure.net/", "c", "uses http"},
 	} {
-		if _, err := keyvault.NewCertificateSource(c.url, c.name, cred, &keyvault.CertificateSourceOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("NewCertificateSource(%s, %s) = %v, want %q", c.url, c.name, err, c.want)
+		if _, err := keyvault.NewCertificateCache(c.url, c.name, cred, &keyvault.CertificateCacheOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("NewCertificateCache(%s, %s) = %v, want %q", c.url, c.name, err, c.want)
 		}
 	}
-	if _, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
+	if _, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
 		t.Error("nil credential accepted")
 	}
-	if _, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), "c", cred, &keyvault.CertificateSourceOptions{Version: "../x"}); err == nil {
+	if _, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "c", cred, &keyvault.CertificateCacheOptions{Version: "../x"}); err == nil {
 		t.Error("bad version accepted")
 	}
-	missing, _ := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), "missing", cred, &keyvault.CertificateSourceOptions{Options: *opts})
+	missing, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "missing", cred, &keyvault.CertificateCacheOptions{Options: *opts})
 	if _, err := missing.Certificate(ctx); err == nil || !strings.Contains(err.Error(), "CertificateNotFound") {
 		t.Fatalf("missing certificate: %v", err)
 	}
 	// A cancelled caller returns at once even while the read is slow.
-	slow, _ := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: *opts})
+	slow, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 2 * time.Second, Times: 1})
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -229,7 +232,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	if _, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback key without opt-in: %v", err)
 	}
-	if _, err := keyvault.NewCertificateSource(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+	if _, err := keyvault.NewCertificateCache(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback vault without opt-in: %v", err)
 	}
 	if n := len(e.Counts()); n != 0 {
@@ -245,7 +248,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("opted-in loopback sign: %v", err)
 	}
-	src, err := keyvault.NewCertificateSource(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: in})
+	src, err := keyvault.NewCertificateCache(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: in})
 	if err != nil {
 		t.Fatal(err)
 	}

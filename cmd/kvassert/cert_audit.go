@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/spf13/cobra"
 
@@ -46,8 +47,9 @@ func newCertAuditCmd(a *App) *cobra.Command {
   exportable      the key must not be exportable (FAIL if it is)
   key             RSA, at least 2048 bits
   key-usage       digitalSignature only (WARN for more, FAIL without it)
-  lifetime        EmailContacts reminder; WARN for AutoRenew (a renewed key is not
-                  registered on the app, so Entra refuses it until you register it)
+  lifetime        AutoRenew (supported: kvassert signs with the version Entra accepts
+                  until the renewed one is registered; WARN when the caller cannot
+                  list versions, certificates/list) or an EmailContacts reminder
   validity        FAIL when expired or not yet valid, WARN within 30 days of expiry
   enabled         FAIL when disabled
   sign            the caller CAN sign with the key (a real keys/sign of a random
@@ -88,6 +90,7 @@ func (c *certAuditCmd) run(ctx context.Context, a *App) error {
 		return err
 	}
 	findings := auditStatic(vc, time.Now())
+	auditVersionsList(ctx, client, vc, findings)
 	findings = append(findings, c.auditSign(ctx, a, vc), c.auditPrivateKey(ctx, a, vc))
 
 	rows := make([]record, len(findings))
@@ -188,7 +191,7 @@ func auditStatic(vc *vaultCert, now time.Time) []auditFinding {
 	case vc.bundle.Policy == nil:
 		add("lifetime", auditWarn, "the vault returned no policy, so the lifetime action is unknown")
 	case auto:
-		add("lifetime", auditWarn, "AutoRenew: the renewed certificate has a new key that is not registered on the app, so Entra refuses it (AADSTS700027) until you register it; prefer EmailContacts and rotate deliberately")
+		add("lifetime", auditPass, "%s: supported by kvassert: until a renewed version is registered on the app (kvassert cert export --format keycredential), it signs with the version Entra accepts and warns once; after a restart it needs certificates/list to find that version", strings.Join(actions, ", "))
 	case !email:
 		add("lifetime", auditWarn, "no lifetime action: nobody is reminded before the certificate expires; add EmailContacts")
 	default:
@@ -317,4 +320,21 @@ func hasPrivateKey(contentType, value string) bool {
 func errText(err error) string {
 	msg, _, _ := describe(err)
 	return oneLine(msg)
+}
+
+// auditVersionsList turns the lifetime finding of an AutoRenew certificate
+// into a warning when the caller cannot list the certificate's versions:
+// kvassert then cannot find the version Entra accepts after a restart that
+// follows a renewal.
+func auditVersionsList(ctx context.Context, client *azcertificates.Client, vc *vaultCert, findings []auditFinding) {
+	for i, f := range findings {
+		if f.check != "lifetime" || f.status != auditPass || !strings.HasPrefix(f.detail, "AutoRenew") {
+			continue
+		}
+		_, err := client.NewListCertificatePropertiesVersionsPager(vc.name, nil).NextPage(ctx)
+		var re *azcore.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+			findings[i] = auditFinding{"lifetime", auditWarn, "AutoRenew is supported by kvassert, but this caller cannot list the certificate's versions (certificates/list): after a restart that follows a renewal it cannot find the version Entra accepts; grant certificates/list, or register each renewed version at once"}
+		}
+	}
 }

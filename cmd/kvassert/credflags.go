@@ -269,8 +269,8 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	switch k {
 	case credVault:
 		src, err := kvassert.NewKeyVaultCertificateSource(c.vault, c.cert, cred, &kvassert.KeyVaultCertificateOptions{
-			CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: kvOpts, Logger: a.Logger},
-			AssertionOptions:         aopts,
+			CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: kvOpts, Logger: a.Logger},
+			AssertionOptions:        aopts,
 		})
 		if err != nil {
 			return nil, failure("certificate "+c.cert, err)

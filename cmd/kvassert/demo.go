@@ -70,11 +70,25 @@ func (c *capturingSource) Assertion(ctx context.Context, clientID, tokenEndpoint
 	return s, err
 }
 
-// Invalidate forwards to the wrapped source (certificate rotation).
-func (c *capturingSource) Invalidate() {
-	if inv, ok := c.Source.(kvassert.Invalidator); ok {
-		inv.Invalidate()
+// Accepted forwards Entra's answers to the wrapped source (kvassert.Feedback).
+func (c *capturingSource) Accepted(signer string) {
+	if fb, ok := c.Source.(kvassert.Feedback); ok {
+		fb.Accepted(signer)
 	}
+}
+
+// Refused forwards Entra's answers to the wrapped source (kvassert.Feedback).
+func (c *capturingSource) Refused(ctx context.Context, signer string, code int) bool {
+	fb, ok := c.Source.(kvassert.Feedback)
+	return ok && fb.Refused(ctx, signer, code)
+}
+
+// ThrottledSince forwards to the wrapped source (kvassert.ThrottleReporter).
+func (c *capturingSource) ThrottledSince() (time.Time, bool) {
+	if tr, ok := c.Source.(kvassert.ThrottleReporter); ok {
+		return tr.ThrottledSince()
+	}
+	return time.Time{}, false
 }
 
 func (c *capturingSource) captured() string {
@@ -243,7 +257,7 @@ func runDemo(ctx context.Context, a *App) error {
 
 	// 2. Tokens in three tenants.
 	src, err := kvassert.NewKeyVaultCertificateSource(vaultURL, demoCertificate, kvCred, &kvassert.KeyVaultCertificateOptions{
-		CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: opts}, Logger: a.Logger}, // real vault URL, routed to the emulator
+		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: opts}, Logger: a.Logger}, // real vault URL, routed to the emulator
 	})
 	if err != nil {
 		return failure("", err)

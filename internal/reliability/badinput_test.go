@@ -191,8 +191,8 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 	_, rsaKey := testCert(t, 2048, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	for _, u := range hostileVaultURLs {
 		refused(t, "ParseVaultURL("+short(u)+")", func() error { _, err := keyvault.ParseVaultURL(u); return err })
-		refused(t, "NewCertificateSource("+short(u)+")", func() error {
-			_, err := keyvault.NewCertificateSource(u, "cert", nopCred{t}, nil)
+		refused(t, "NewCertificateCache("+short(u)+")", func() error {
+			_, err := keyvault.NewCertificateCache(u, "cert", nopCred{t}, nil)
 			return err
 		})
 		refused(t, "kvassert.NewKeyVaultCertificateSource("+short(u)+")", func() error {
@@ -217,22 +217,22 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 	// Names and other fields.
 	good := "https://myvault.vault.azure.net/"
 	for _, name := range []string{"", "a/b", "../secrets/x", "a b", "ké", "a\x00", strings.Repeat("n", 128), "%2e%2e", "a?b", "a#b"} {
-		refused(t, "NewCertificateSource(name "+short(name)+")", func() error {
-			_, err := keyvault.NewCertificateSource(good, name, nopCred{t}, nil)
+		refused(t, "NewCertificateCache(name "+short(name)+")", func() error {
+			_, err := keyvault.NewCertificateCache(good, name, nopCred{t}, nil)
 			return err
 		})
 	}
-	refused(t, "NewCertificateSource(nil credential)", func() error { _, err := keyvault.NewCertificateSource(good, "c", nil, nil); return err })
-	refused(t, "NewCertificateSource(Managed HSM)", func() error {
-		_, err := keyvault.NewCertificateSource("https://myhsm.managedhsm.azure.net/", "c", nopCred{t}, nil)
+	refused(t, "NewCertificateCache(nil credential)", func() error { _, err := keyvault.NewCertificateCache(good, "c", nil, nil); return err })
+	refused(t, "NewCertificateCache(Managed HSM)", func() error {
+		_, err := keyvault.NewCertificateCache("https://myhsm.managedhsm.azure.net/", "c", nopCred{t}, nil)
 		return err
 	})
-	refused(t, "NewCertificateSource(bad version)", func() error {
-		_, err := keyvault.NewCertificateSource(good, "c", nopCred{t}, &keyvault.CertificateSourceOptions{Version: "../x"})
+	refused(t, "NewCertificateCache(bad version)", func() error {
+		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &keyvault.CertificateCacheOptions{Version: "../x"})
 		return err
 	})
-	refused(t, "NewCertificateSource(negative TTL)", func() error {
-		_, err := keyvault.NewCertificateSource(good, "c", nopCred{t}, &keyvault.CertificateSourceOptions{TTL: -time.Second})
+	refused(t, "NewCertificateCache(negative TTL)", func() error {
+		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &keyvault.CertificateCacheOptions{TTL: -time.Second})
 		return err
 	})
 	refused(t, "NewSigner(nil credential)", func() error {

@@ -62,7 +62,7 @@ func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator), opts .
 	co.Retry = fastRetry
 	vaultCred := fixture.VaultCredential(t, e)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
 			Options: keyvault.Options{ClientOptions: co}, Logger: testLogger(),
 		}})
 	if err != nil {

@@ -1,0 +1,250 @@
+package keyvault
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// refusal is Entra's answer to a version it refused with a rotation code.
+type refusal struct {
+	code   int
+	probe  time.Time     // when the version is tried again
+	delay  time.Duration // the wait after the next refusal
+	warned bool
+}
+
+// rotationWindow is how long after a re-read caused by a refusal another
+// refusal of the same version reads nothing: a burst of refusals (one per
+// tenant in flight) costs one read.
+const rotationWindow = 10 * time.Second
+
+// rotationKey is the flight key of re-reads caused by Entra's refusals.
+const rotationKey = "rotation"
+
+// Accepted records that Entra issued a token for a request authenticated
+// by an assertion signed with version: that version is registered on the
+// app. The newest accepted version is what the cache goes back to when a
+// newer one is refused. Cheap; the credential calls it for every token it
+// gets from the network.
+func (s *CertificateCache) Accepted(version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.known[version]
+	if c == nil {
+		return
+	}
+	delete(s.refused, version)
+	if s.accepted != nil && (s.accepted.Version == version || c.Certificate.NotBefore.Before(s.accepted.Certificate.NotBefore)) {
+		return // already known, or an older version's answer arriving late
+	}
+	s.accepted = c
+	s.opts.Logger.Info("kvassert: Entra accepts this certificate version", "vault", s.vault.Host, "certificate", s.name, "version", version)
+	if s.active != nil && s.active.Version != version && s.active.Certificate.NotBefore.Before(c.Certificate.NotBefore) {
+		s.switchLocked(c)
+	}
+}
+
+// Refused records that Entra refused an assertion signed with version with
+// an AADSTS code that a rotated, unregistered or revoked certificate
+// explains (700027, 7000274, 7000214, 7000277, 1000502), and picks what to
+// sign with next. It reports whether the certificate to sign with is now a
+// different version, so that one retry of the token request may succeed.
+//
+// A version Entra never accepted is set aside while an accepted version is
+// still valid: the cache signs with that one again, at once, and warns once
+// naming the refused version's thumbprint and how to register it. Otherwise
+// Refused waits (within ctx) for a re-read of the latest version, and, when
+// that is the refused one, for a look at the versions list
+// (certificates/list) for an older valid, enabled version. Concurrent
+// refusals share one re-read, and refusals of the same version within 10 s
+// of it read nothing.
+func (s *CertificateCache) Refused(ctx context.Context, version string, code int) bool {
+	now := s.opts.Now()
+	s.mu.Lock()
+	if s.active == nil || version == "" {
+		s.mu.Unlock()
+		return false
+	}
+	if version != s.active.Version {
+		s.mu.Unlock()
+		return true // another refusal or a read has moved on already
+	}
+	if s.accepted != nil && s.accepted.Version == version {
+		s.accepted = nil // no longer accepted: removed from the app, or revoked
+	}
+	s.refuseLocked(version, code, now)
+	if alt := s.fallbackLocked(now, version); alt != nil {
+		s.warnRefusedLocked(version, alt)
+		s.switchLocked(alt)
+		s.mu.Unlock()
+		return true
+	}
+	if !s.rotatedAt.IsZero() && now.Sub(s.rotatedAt) < rotationWindow {
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	if _, err := s.reads.Do(ctx, rotationKey, s.opts.ReadTimeout, func(ctx context.Context) (*Certificate, error) {
+		return s.rotate(ctx, version)
+	}); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active != nil && s.active.Version != version
+}
+
+// refuseLocked remembers a refusal and schedules the version's next try:
+// after TTL, then doubling up to 8 TTLs.
+func (s *CertificateCache) refuseLocked(version string, code int, now time.Time) {
+	r := s.refused[version]
+	if r == nil {
+		r = &refusal{delay: s.opts.TTL}
+		s.refused[version] = r
+	}
+	r.code = code
+	r.probe = now.Add(r.delay)
+	r.delay = min(2*r.delay, 8*s.opts.TTL)
+}
+
+// fallbackLocked is the accepted version, when it is not the refused one
+// and still valid.
+func (s *CertificateCache) fallbackLocked(now time.Time, refused string) *Certificate {
+	if a := s.accepted; a != nil && a.Version != refused && a.validAt(now) {
+		return a
+	}
+	return nil
+}
+
+// probeLocked tries the newest version again once its time has come, while
+// an older one is in use because Entra refused the newest: a version
+// registered on the app since is picked up without a restart. If Entra
+// refuses it again, Refused goes back and doubles the wait.
+func (s *CertificateCache) probeLocked(now time.Time) {
+	n := s.newest
+	if n == nil || s.active == nil || s.active.Version == n.Version {
+		return
+	}
+	r := s.refused[n.Version]
+	if r == nil || now.Before(r.probe) || !n.validAt(now) {
+		return
+	}
+	r.probe = now.Add(r.delay)
+	s.opts.Logger.Info("kvassert: trying the newest certificate version again (Entra refused it before)",
+		"vault", s.vault.Host, "certificate", s.name, "version", n.Version)
+	s.active = n
+}
+
+// warnRefusedLocked warns once per version that Entra refused it while an
+// older version is used instead, naming the thumbprint and the fix.
+func (s *CertificateCache) warnRefusedLocked(version string, using *Certificate) {
+	r := s.refused[version]
+	if r == nil || r.warned {
+		return
+	}
+	r.warned = true
+	args := []any{"vault", s.vault.Host, "certificate", s.name, "version", version, "aadsts", r.code,
+		"signing_with_version", using.Version,
+		"fix", "kvassert cert export --vault " + s.vault.URL + " --name " + s.name + " --format keycredential, then add it to the app registration's keyCredentials (or upload the certificate)"}
+	if c := s.known[version]; c != nil {
+		args = append(args, "thumbprint", thumbprintHex(c), "not_after", c.Certificate.NotAfter.UTC().Format(time.RFC3339))
+	}
+	s.opts.Logger.Warn("kvassert: Entra refused a certificate version it has never accepted (a renewed certificate not registered on the app?); signing with the version it accepts meanwhile, and trying the new one again after the TTL", args...)
+}
+
+// thumbprintHex is the SHA-1 thumbprint as the portal shows it.
+func thumbprintHex(c *Certificate) string {
+	b, err := decodeB64URL(c.X5T)
+	if err != nil {
+		return c.X5T
+	}
+	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+// rotate is the re-read after a refusal of version: the latest version,
+// and when that is the refused one, an older valid version from the list.
+func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certificate, error) {
+	c, err := s.fetch(ctx, s.opts.Version)
+	now := s.opts.Now()
+	s.mu.Lock()
+	if err != nil {
+		s.rotatedAt, s.lastErr = now, err
+		s.backoff.Failed(now)
+		s.mu.Unlock()
+		s.opts.Logger.Warn("kvassert: re-reading the certificate after Entra refused it failed", "vault", s.vault.Host, "certificate", s.name, "error", err)
+		return nil, err
+	}
+	s.backoff.Succeeded()
+	s.checked, s.stale, s.lastErr = now, false, nil
+	s.rememberLocked(c)
+	s.newest = c
+	s.maybeWarnLocked(c)
+	if c.Version != refused || s.opts.Version != "" {
+		delete(s.refused, c.Version) // a version newer than the refusal: try it
+		s.switchLocked(c)
+		s.rotatedAt = now
+		s.mu.Unlock()
+		return c, nil
+	}
+	s.mu.Unlock()
+	alt := s.olderVersion(ctx, refused)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotatedAt = s.opts.Now()
+	if alt != nil {
+		s.rememberLocked(alt)
+		s.warnRefusedLocked(refused, alt)
+		s.switchLocked(alt)
+	}
+	return c, nil
+}
+
+// olderVersion finds the newest version other than refused that is
+// enabled, valid and not refused itself, reading at most three.
+func (s *CertificateCache) olderVersion(ctx context.Context, refused string) *Certificate {
+	vs, err := s.Versions(ctx)
+	if err != nil {
+		var re *azcore.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+			s.mu.Lock()
+			first := !s.listWarn
+			s.listWarn = true
+			s.mu.Unlock()
+			if first {
+				s.opts.Logger.Warn("kvassert: Entra refused the latest certificate version, and the versions list is denied (certificates/list), so an older version Entra still accepts cannot be found; grant certificates/list on the vault, or register the latest version on the app",
+					"vault", s.vault.Host, "certificate", s.name, "version", refused)
+			}
+			return nil
+		}
+		s.opts.Logger.Warn("kvassert: listing the certificate's versions failed", "vault", s.vault.Host, "certificate", s.name, "error", err)
+		return nil
+	}
+	now := s.opts.Now()
+	tries := 0
+	for _, v := range vs {
+		s.mu.Lock()
+		_, bad := s.refused[v.Version]
+		s.mu.Unlock()
+		if v.Version == refused || bad || !v.Enabled || (!v.NotBefore.IsZero() && now.Before(v.NotBefore)) || (!v.Expires.IsZero() && now.After(v.Expires)) {
+			continue
+		}
+		if tries++; tries > 3 {
+			return nil
+		}
+		c, err := s.fetch(ctx, v.Version)
+		if err != nil {
+			s.opts.Logger.Warn("kvassert: reading an older certificate version failed", "vault", s.vault.Host, "certificate", s.name, "version", v.Version, "error", err)
+			continue
+		}
+		if c.validAt(now) {
+			return c
+		}
+	}
+	return nil
+}
