@@ -3,7 +3,6 @@ package assertion
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"strings"
 )
 
@@ -22,7 +21,7 @@ func ParseThumbprint(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("assertion: thumbprint %q is neither hex (40 or 64 digits) nor base64url (27 or 43 characters)", truncate(s, 80))
+	return nil, inputErr("thumbprint", "thumbprint %q is neither hex (40 or 64 digits) nor base64url (27 or 43 characters)", truncate(s, 80))
 }
 
 func truncate(s string, n int) string {
