@@ -113,7 +113,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}
 	}
 	// The secret goes to stdout (and --secret-file) only.
-	a.redactor.addSecret(s.Secret())
+	a.redactor.AddSecret(s.Secret())
 	ln, err := s.Listen()
 	if err != nil {
 		hint := ""
@@ -173,7 +173,7 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(a.flagName("vault")+" needs --cert NAME", "give the name of the certificate in the vault")
 		}
 		if err := keyvault.CheckName(c.cert); err != nil {
-			return usageError(a.flagName("cert")+": "+clean(err.Error()), "certificate names have 1-127 letters, digits and '-'")
+			return flagError(a.flagName("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 		}
 	}
 	// The forward route uses DefaultAzureCredential, which would ask a

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/redact"
 )
 
 // App is the state every command shares: the standard streams, the
@@ -60,7 +61,7 @@ type App struct {
 	kvErr  error
 
 	stdoutTTY, stderrTTY bool
-	redactor             *redactor
+	redactor             *redact.Writer
 }
 
 // extraCommands are constructors of commands that live in other files of
@@ -77,7 +78,7 @@ var extraCommands []func(*App) *cobra.Command
 
 // run executes the command line args and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
-	red := newRedactor(stderr)
+	red := redact.NewWriter(stderr)
 	a := &App{
 		Stdin: stdin, Stdout: stdout, Stderr: red, Getenv: getenv,
 		flagFrom:  map[string]string{},
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		redactor: red,
 	}
 	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"} {
-		red.addSecret(getenv(name))
+		red.AddSecret(getenv(name))
 	}
 	a.setLogger()
 	defer func() {
@@ -297,7 +298,9 @@ func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
 		if a.kvErr != nil {
 			a.kvErr = &exitError{code: exitFailure, msg: "cannot set up the Key Vault credential (DefaultAzureCredential)", err: a.kvErr,
 				hint: "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run with a managed identity"}
+			return
 		}
+		a.kvCred = defaultCredential{a.kvCred}
 	})
 	return a.kvCred, a.kvErr
 }

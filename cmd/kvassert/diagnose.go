@@ -3,77 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/keyvault"
 )
-
-// Exit codes.
-const (
-	exitOK          = 0
-	exitFailure     = 1 // the command failed, or decode/audit found problems
-	exitUsage       = 2 // bad, missing or conflicting flags and arguments
-	exitInterrupted = 130
-)
-
-// exitError is an error with the one-line message, hint and exit code to
-// report. When err is set, its description follows msg after ": ".
-type exitError struct {
-	code      int
-	msg, hint string
-	err       error
-}
-
-// Error is the message and its cause (the report uses describe instead).
-func (e *exitError) Error() string {
-	switch {
-	case e.err == nil:
-		return e.msg
-	case e.msg == "":
-		return e.err.Error()
-	}
-	return e.msg + ": " + e.err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *exitError) Unwrap() error { return e.err }
-
-// usageError is a problem with the command line (exit code 2).
-func usageError(msg, hint string) error { return &exitError{code: exitUsage, msg: msg, hint: hint} }
-
-// failure wraps err with what was being done (exit code 1).
-func failure(doing string, err error) error {
-	return &exitError{code: exitFailure, msg: doing, err: err}
-}
-
-// report prints err as "error: ..." (one line) and an optional "hint: ..."
-// line on stderr and returns the exit code.
-func (a *App) report(ctx context.Context, err error) int {
-	if errors.Is(err, errNoResult) {
-		return exitFailure
-	}
-	msg, hint, code := describe(err)
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
-		msg, hint, code = "interrupted", "", exitInterrupted
-	}
-	fmt.Fprintln(a.Stderr, "error: "+oneLine(msg))
-	if hint != "" {
-		fmt.Fprintln(a.Stderr, "hint: "+oneLine(hint))
-	}
-	return code
-}
 
 // describe turns an error into one line, a hint and an exit code. It knows
 // the errors of Entra ID (kvassert.AuthError), of Azure services
@@ -102,70 +49,71 @@ func describe(err error) (msg, hint string, code int) {
 	return msg, hint, code
 }
 
-// core describes an error that is not an exitError.
+// core describes an error that is not an exitError. It recognises errors
+// by type only: the typed errors it knows are described from their fields
+// (the library's wrapping text is left out, the caller's exitError says what
+// was being done); any other error is shown as its first line.
 func core(err error) (msg, hint string) {
-	text := err.Error()
 	var ae *kvassert.AuthError
 	if errors.As(err, &ae) {
-		return joinPrefix(text, ae.Error(), firstLine(clean(ae.Error()))), ae.Hint
+		return firstLine(ae.Reason()), ae.Hint
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		inner, h := describeResponse(re)
-		return joinPrefix(text, re.Error(), inner), h
+		return describeResponse(re)
 	}
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
-		inner, h := describeAuthFailed(afe)
-		return joinPrefix(text, afe.Error(), inner), h
+		return describeAuthFailed(afe)
 	}
-	if strings.Contains(text, "DefaultAzureCredential: failed to acquire a token") {
-		i := strings.Index(text, "DefaultAzureCredential")
-		prefix := strings.TrimSuffix(strings.TrimSpace(clean(text[:i])), ":")
-		m := "no Azure credential to reach Key Vault: DefaultAzureCredential found none (environment, workload identity, managed identity, Azure CLI)"
-		if prefix != "" {
-			m = prefix + ": " + m
-		}
-		return m, "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run where a managed identity is available"
+	var nc *noAzureCredentialError
+	if errors.As(err, &nc) {
+		return "no Azure credential to reach Key Vault: DefaultAzureCredential found none (environment, workload identity, managed identity, Azure CLI)",
+			"set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run where a managed identity is available"
 	}
+	if r, ok := inputReason(err); ok {
+		return r, ""
+	}
+	text := firstLine(err.Error())
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
-		return firstLine(clean(text)), "check the host name (for a vault: https://NAME.vault.azure.net/)"
+		return text, "check the host name (for a vault: https://NAME.vault.azure.net/)"
 	}
 	var ue *url.Error
-	if errors.As(err, &ue) && strings.Contains(text, "certificate") {
-		return firstLine(clean(text)), "the server's TLS certificate is not trusted; with the emulator, set " + envCAFile + " to the CA file it wrote"
+	var ce *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ue) && (errors.As(err, &ce) || errors.As(err, &ua)) {
+		return text, "the server's TLS certificate is not trusted; with the emulator, set " + envCAFile + " to the CA file it wrote"
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return firstLine(clean(text)), "the service did not answer in time; check the network and retry"
+		return text, "the service did not answer in time; check the network and retry"
 	}
-	return firstLine(clean(text)), ""
+	return text, ""
 }
 
-// joinPrefix keeps what the wrappers of inner said (the text before inner's
-// own message) and appends the short description of inner.
-func joinPrefix(text, innerText, short string) string {
-	i := strings.Index(text, innerText)
-	if i <= 0 {
-		return short
+// inputReason returns the reason of input the library refused (a
+// kvassert.InputError) or of a file it could not read (an fs.PathError,
+// whose path the caller names), without the package name.
+func inputReason(err error) (string, bool) {
+	var ie *kvassert.InputError
+	if errors.As(err, &ie) {
+		return ie.Reason, true
 	}
-	prefix := strings.TrimSpace(clean(text[:i]))
-	prefix = strings.TrimSuffix(prefix, ":")
-	if prefix == "" {
-		return short
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error(), true
 	}
-	return prefix + ": " + short
+	return "", false
 }
 
-// packagePrefixes are removed from messages: the CLI speaks for the library.
-var packagePrefixes = []string{"kvassert: ", "keyvault: ", "assertion: ", "kvasserttest: ", "scenario: "}
-
-func clean(s string) string {
-	for _, p := range packagePrefixes {
-		s = strings.TrimPrefix(s, p)
-		s = strings.ReplaceAll(s, ": "+p, ": ")
+// flagError is the usage error for a flag whose value the library refused:
+// "--flag: reason".
+func flagError(flag string, err error, hint string) error {
+	r, ok := inputReason(err)
+	if !ok {
+		r = firstLine(err.Error())
 	}
-	return s
+	return usageError(flag+": "+r, hint)
 }
 
 func firstLine(s string) string {
@@ -174,12 +122,6 @@ func firstLine(s string) string {
 		s = strings.TrimSpace(s[:i])
 	}
 	return s
-}
-
-// oneLine makes sure a message is one line.
-func oneLine(s string) string {
-	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
-	return strings.TrimSpace(s)
 }
 
 // serviceError is the error body of Key Vault and most Azure services.
@@ -206,7 +148,7 @@ func describeResponse(re *azcore.ResponseError) (string, string) {
 	if r := re.RawResponse; r != nil && r.Request != nil {
 		host = r.Request.URL.Host
 		switch {
-		case isVaultHost(host):
+		case keyvault.IsVaultHost(host):
 			service = "Key Vault " + host
 		case strings.HasPrefix(strings.ToLower(host), "login."):
 			service = "Entra ID " + host
@@ -254,7 +196,7 @@ func describeResponse(re *azcore.ResponseError) (string, string) {
 		hint = "the vault did not accept the identity's token: the identity must be in the vault's tenant (check AZURE_TENANT_ID)"
 	case status == 404 && strings.HasSuffix(re.ErrorCode, "NotFound") && re.ErrorCode != "NotFound":
 		vault, _, _ := strings.Cut(host, ".")
-		if vault == "" || !isVaultHost(host) {
+		if vault == "" || !keyvault.IsVaultHost(host) {
 			vault = "VAULT"
 		}
 		kind := strings.ToLower(strings.TrimSuffix(re.ErrorCode, "NotFound"))
@@ -330,7 +272,7 @@ func describeAuthFailed(afe *azidentity.AuthenticationFailedError) (string, stri
 	case afe.RawResponse != nil:
 		msg += fmt.Sprintf(" (HTTP %d)", afe.RawResponse.StatusCode)
 	default:
-		msg += ": " + firstLine(clean(text))
+		msg += ": " + firstLine(text)
 	}
 	hint := "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the managed identity) of the identity that reaches Key Vault"
 	switch code {
@@ -349,56 +291,4 @@ func firstSentence(s string) string {
 		return s[:i+1]
 	}
 	return s
-}
-
-func isVaultHost(host string) bool {
-	h := strings.ToLower(host)
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
-	}
-	for _, s := range []string{".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net"} {
-		if strings.HasSuffix(h, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// jwtRE matches a compact JWS (a token or an assertion).
-var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
-
-// redactor is the stderr writer: it replaces JWTs and registered secret
-// values with "[redacted]". Writes are expected to be whole lines (they are,
-// from fmt.Fprintln and slog).
-type redactor struct {
-	w       io.Writer
-	mu      sync.Mutex
-	secrets []string
-}
-
-func newRedactor(w io.Writer) *redactor { return &redactor{w: w} }
-
-// addSecret registers a value that must never appear on stderr. Short
-// values are ignored (they would redact ordinary words).
-func (r *redactor) addSecret(s string) {
-	if len(s) < 8 {
-		return
-	}
-	r.mu.Lock()
-	r.secrets = append(r.secrets, s)
-	r.mu.Unlock()
-}
-
-// Write writes p with JWTs and registered secrets replaced.
-func (r *redactor) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := jwtRE.ReplaceAll(p, []byte("[redacted token]"))
-	for _, s := range r.secrets {
-		out = bytes.ReplaceAll(out, []byte(s), []byte("[redacted]"))
-	}
-	if _, err := r.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
