@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
@@ -79,3 +80,14 @@ func (nopSource) Assertion(context.Context, string, string) (string, error) { re
 func errOf[T any](_ T, err error) error { return err }
 
 func errOf2[A, B any](_ A, _ B, err error) error { return err }
+
+// TestInputErrorQuotesValidUTF8: a long value is cut at a character
+// boundary, never inside a UTF-8 sequence (which %q shows as a \x escape).
+func TestInputErrorQuotesValidUTF8(t *testing.T) {
+	long := "a" + strings.Repeat("é", 60)
+	for _, err := range []error{keyvault.CheckName(long), errOf(assertion.ParseThumbprint(long)), errOf(assertion.ParseAlgorithm(long))} {
+		if err == nil || !utf8.ValidString(err.Error()) || strings.Contains(err.Error(), `\x`) {
+			t.Errorf("%v quotes a cut UTF-8 sequence", err)
+		}
+	}
+}

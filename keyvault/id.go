@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // vaultDomains are the DNS suffixes of Key Vault and Managed HSM in the
@@ -53,7 +54,7 @@ func ParseVaultURL(raw string) (Vault, error) {
 		return Vault{}, err
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
-		return Vault{}, inputErr("vault URL", "vault URL %q has a path (%q); give only https://{vault}.vault.azure.net/", redact(raw), truncate(u.Path, 200))
+		return Vault{}, inputErr("vault URL", "vault URL %q has a path (%q); give only https://{vault}.vault.azure.net/", redact(raw), textutil.Truncate(u.Path, 200))
 	}
 	return checkHost(raw, u)
 }
@@ -90,7 +91,7 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		return Vault{URL: "https://" + strings.ToLower(u.Host) + "/", Host: strings.ToLower(u.Host), Loopback: true}, nil
 	}
 	if u.Port() != "" && u.Port() != "443" {
-		return Vault{}, inputErr("vault URL", "vault URL %q names port %s; Azure vaults listen on 443", redact(raw), truncate(u.Port(), 16))
+		return Vault{}, inputErr("vault URL", "vault URL %q names port %s; Azure vaults listen on 443", redact(raw), textutil.Truncate(u.Port(), 16))
 	}
 	for _, d := range vaultDomains {
 		label, ok := strings.CutSuffix(host, d.suffix)
@@ -102,7 +103,7 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		}
 		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
 	}
-	return Vault{}, inputErr("vault URL", "host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", truncate(host, 200))
+	return Vault{}, inputErr("vault URL", "host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
 }
 
 // ObjectID is a parsed key or certificate identifier,
@@ -154,7 +155,7 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 	}
 	if len(parts) == 3 {
 		if !versionRE.MatchString(parts[2]) {
-			return ObjectID{}, inputErr(what, "version %q in %q is not a Key Vault version", truncate(parts[2], 64), redact(raw))
+			return ObjectID{}, inputErr(what, "version %q in %q is not a Key Vault version", textutil.Truncate(parts[2], 64), redact(raw))
 		}
 		id.Version = parts[2]
 	}
@@ -165,7 +166,7 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 // and '-').
 func CheckName(name string) error {
 	if !objectNameRE.MatchString(name) {
-		return inputErr("name", "%q is not a valid name: use 1-127 letters, digits and '-'", truncate(name, 64))
+		return inputErr("name", "%q is not a valid name: use 1-127 letters, digits and '-'", textutil.Truncate(name, 64))
 	}
 	return nil
 }
@@ -176,7 +177,7 @@ func CheckName(name string) error {
 // case-insensitive: callers lower-case a name taken from user input.
 func CheckVaultName(name string) error {
 	if !vaultLabelRE.MatchString(name) || strings.Contains(name, "--") {
-		return inputErr("vault name", "%q is not a valid vault name (3-24 letters, digits and single '-', starting with a letter)", truncate(name, 64))
+		return inputErr("vault name", "%q is not a valid vault name (3-24 letters, digits and single '-', starting with a letter)", textutil.Truncate(name, 64))
 	}
 	return nil
 }
@@ -213,14 +214,7 @@ func redact(raw string) string {
 			raw = raw[:j+3] + "…@" + raw[i+1:]
 		}
 	}
-	return truncate(raw, 200)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return textutil.Truncate(raw, 200)
 }
 
 var errNoCredential = errors.New("keyvault: no credential (pass an azcore.TokenCredential, e.g. azidentity.NewDefaultAzureCredential)")

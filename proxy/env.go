@@ -33,9 +33,7 @@ func (s *Server) targetPath(t Target) (string, error) {
 		}
 		tail = "/file/" + url.PathEscape(t.File)
 	case t.Vault != "" || t.Certificate != "":
-		if !vaultNameRE(t.Vault) {
-			errs.add("Vault", "not a vault name (3-24 letters, digits and '-')")
-		}
+		checkVaultName("Vault", t.Vault, &errs)
 		checkCertificateName("Certificate", t.Certificate, &errs)
 		tail = "/kv/" + t.Vault + "/" + t.Certificate
 	default:

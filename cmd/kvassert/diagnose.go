@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -105,6 +106,9 @@ func inputReason(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// addrInUse reports whether err is a listen address already taken.
+func addrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
 
 // flagError is the usage error for a flag whose value the library refused:
 // "--flag: reason".

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"strings"
 	"testing"
 
@@ -75,5 +76,23 @@ func TestNoAzureCredentialByType(t *testing.T) {
 	var nc *noAzureCredentialError
 	if errors.As(err, &nc) {
 		t.Errorf("a cancelled GetToken is reported as no credential: %v", err)
+	}
+}
+
+func TestAddrInUseByType(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = net.Listen("tcp", ln.Addr().String())
+	if err == nil {
+		t.Fatal("second listen on the same address succeeded")
+	}
+	if !addrInUse(fmt.Errorf("proxy: %w", err)) {
+		t.Errorf("addrInUse(%v) = false", err)
+	}
+	if addrInUse(errors.New("address already in use")) {
+		t.Error("addrInUse matches the wording")
 	}
 }

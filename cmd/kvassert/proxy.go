@@ -117,7 +117,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	ln, err := s.Listen()
 	if err != nil {
 		hint := ""
-		if strings.Contains(err.Error(), "address already in use") {
+		if addrInUse(err) {
 			hint = "another proxy may be running; pick another port with --listen 127.0.0.1:PORT (0 for any free port)"
 		}
 		return &exitError{code: exitFailure, msg: "listening on " + c.listen, err: err, hint: hint}
