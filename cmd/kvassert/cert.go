@@ -41,7 +41,7 @@ The vault is reached with azidentity's DefaultAzureCredential.`,
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newCertCreateCmd(a), newCertShowCmd(a), newCertExportCmd(a), newCertAuditCmd(a))
+	cmd.AddCommand(structured(newCertCreateCmd(a)), structured(newCertShowCmd(a)), newCertExportCmd(a), structured(newCertAuditCmd(a)))
 	return cmd
 }
 

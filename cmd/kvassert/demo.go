@@ -168,7 +168,7 @@ type demoReport struct {
 
 func runDemo(ctx context.Context, a *App) error {
 	start := time.Now()
-	jsonOut := a.format("") == "json"
+	jsonOut := a.format("") == "json" || a.query != nil
 	if a.Output != "" && !jsonOut {
 		return usageError("demo prints a walkthrough, or JSON with -o json", "drop --output, or use -o json")
 	}

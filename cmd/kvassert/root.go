@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/jmespath-community/go-jmespath"
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
@@ -41,6 +42,9 @@ type App struct {
 	Stderr io.Writer
 	// Getenv reads an environment variable (os.Getenv in the binary).
 	Getenv func(string) string
+	// queryText is --query, a JMESPath expression; query is it compiled.
+	queryText string
+	query     jmespath.JMESPath
 	// Output is the --output format: "json", "table", "tsv", or "" for the
 	// command's own default.
 	Output string
@@ -174,6 +178,7 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	})
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, table or tsv (default depends on the command)")
+	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log diagnostics (never tokens or secrets) to stderr")
 	bindEnv(root, pf, "output", envOutput)
@@ -182,11 +187,11 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	_ = root.RegisterFlagCompletionFunc("cloud", fixedCompletion("AzureCloud", "AzureChinaCloud", "AzureUSGovernment"))
 
 	root.AddCommand(
-		newDemoCmd(a),
+		structured(newDemoCmd(a)),
 		newEmulateCmd(a),
-		newTokenCmd(a),
-		newAssertionCmd(a),
-		newDecodeCmd(a),
+		structured(newTokenCmd(a)),
+		structured(newAssertionCmd(a)),
+		structured(newDecodeCmd(a)),
 		newCertCmd(a),
 	)
 	for _, mk := range extraCommands {
@@ -205,6 +210,9 @@ func (a *App) setup(cmd *cobra.Command) error {
 	case "", "json", "table", "tsv":
 	default:
 		return usageError(fmt.Sprintf("%s: unknown output format %q", a.flagName("output"), a.Output), "use json, table or tsv")
+	}
+	if err := a.setupQuery(cmd); err != nil {
+		return err
 	}
 	if _, err := cloudByName(a.cloudName); err != nil {
 		return err
