@@ -103,11 +103,13 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+	vaultName, _ := c.vaultName(a) // checked; "" without --vault
 	s, err := proxy.New(proxy.Config{
 		Addr: c.listen, AllowRemote: c.allowRemote,
 		KeyVaultCredential: cred, ForwardCredential: cred,
 		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
 		Files: files, FileRoot: c.fileRoot, Logger: logger,
+		Default: proxy.PageDefault{ClientID: c.app.clientID, TenantID: c.app.tenant, Vault: vaultName, Certificate: c.cert},
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}
@@ -215,8 +217,8 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 		return "", usageError("--cert needs --vault", "give the vault that holds the certificate: --vault https://NAME.vault.azure.net/")
 	}
 	if !strings.Contains(v, "/") && !strings.Contains(v, ".") {
-		if len(v) < 3 || len(v) > 24 || keyvault.CheckName(v) != nil {
-			return "", usageError(fmt.Sprintf("%s %q is not a vault name", a.flagName("vault"), truncate(v, 60)), "use the vault's name (3-24 letters, digits and '-') or URL")
+		if err := keyvault.CheckVaultName(strings.ToLower(v)); err != nil {
+			return "", flagError(a.flagName("vault"), err, "use the vault's name (3-24 letters, digits and single '-', starting with a letter) or URL")
 		}
 		return strings.ToLower(v), nil
 	}
