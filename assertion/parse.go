@@ -80,7 +80,7 @@ type Token struct {
 }
 
 // Parse decodes a compact JWS without verifying it. Errors describe what is
-// malformed without repeating the token.
+// malformed without repeating the token; they are *kvassert.InputError.
 func Parse(jwt string) (*Token, error) {
 	jwt = strings.TrimSpace(jwt)
 	if jwt == "" {

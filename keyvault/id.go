@@ -47,7 +47,8 @@ type Vault struct {
 // no user info, query or fragment, no path other than "/", and a host that is
 // a Key Vault or Managed HSM host of an Azure cloud, or a loopback address
 // (reported in Vault.Loopback; the signer and certificate source refuse it
-// unless Options.AllowLoopback is set).
+// unless Options.AllowLoopback is set). Its errors, like those of every
+// check in this file, are *kvassert.InputError (read them with errors.As).
 func ParseVaultURL(raw string) (Vault, error) {
 	u, err := parseHTTPS("vault URL", raw)
 	if err != nil {
