@@ -10,10 +10,11 @@ import (
 )
 
 // defaultCredential is the DefaultAzureCredential that reaches Key Vault.
-// It marks the failure of a chain in which no credential applied (no
-// environment variables, no managed identity, no 'az login'), which
-// azidentity reports with an unexported type: a *noAzureCredentialError the
-// diagnosis recognises by type, whatever azidentity's wording.
+// It marks its failures so that the diagnosis recognises them by type,
+// whatever azidentity's wording: a chain in which no credential applied (no
+// environment variables, no managed identity, no 'az login'; azidentity's
+// type for it is unexported) becomes a *noAzureCredentialError, a refused
+// token request a *keyVaultCredentialError.
 type defaultCredential struct{ azcore.TokenCredential }
 
 // GetToken implements azcore.TokenCredential.
@@ -27,10 +28,20 @@ func (c defaultCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	// when none applied.
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
-		return tok, err
+		return tok, &keyVaultCredentialError{err: err}
 	}
 	return tok, &noAzureCredentialError{err: err}
 }
+
+// keyVaultCredentialError is a token request of the Key Vault credential
+// that Entra ID refused (it wraps an azidentity.AuthenticationFailedError).
+type keyVaultCredentialError struct{ err error }
+
+// Error returns azidentity's message.
+func (e *keyVaultCredentialError) Error() string { return e.err.Error() }
+
+// Unwrap returns azidentity's error.
+func (e *keyVaultCredentialError) Unwrap() error { return e.err }
 
 // noAzureCredentialError is DefaultAzureCredential finding no credential.
 type noAzureCredentialError struct{ err error }

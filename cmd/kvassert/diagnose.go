@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -65,7 +66,11 @@ func core(err error) (msg, hint string) {
 	}
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
-		return describeAuthFailed(afe)
+		var kv *keyVaultCredentialError
+		if errors.As(err, &kv) {
+			return describeAuthFailed("DefaultAzureCredential", " to reach Key Vault", afe)
+		}
+		return describeAuthFailed("the Azure credential", "", afe)
 	}
 	var nc *noAzureCredentialError
 	if errors.As(err, &nc) {
@@ -139,6 +144,8 @@ type serviceError struct {
 	} `json:"error"`
 	// OAuthError is the error_description of Entra ID's token endpoint.
 	OAuthError string `json:"error_description"`
+	// ErrorCodes are the AADSTS codes of Entra ID's token endpoint.
+	ErrorCodes []int `json:"error_codes"`
 }
 
 var (
@@ -240,35 +247,36 @@ func roleHint(action string) string {
 	return "grant the identity that reaches Key Vault the " + role + " role on the vault (or the matching access policy permission)"
 }
 
-var (
-	credFailedRE = regexp.MustCompile(`(\w+Credential) authentication failed`)
-	aadstsRE     = regexp.MustCompile(`AADSTS(\d+): [^"\\\r\n]*`)
-)
+// aadstsRE finds an Entra error description ("AADSTS<code>: <text>", the
+// token endpoint's format) inside a message that quotes the answer.
+var aadstsRE = regexp.MustCompile(`AADSTS\d+: [^"\\\r\n]*`)
 
-// describeAuthFailed describes an azidentity authentication failure (the
-// credential used to reach Key Vault).
-func describeAuthFailed(afe *azidentity.AuthenticationFailedError) (string, string) {
-	text := afe.Error()
-	cred := "the Azure credential"
-	if m := credFailedRE.FindStringSubmatch(text); m != nil {
-		cred = m[1]
-	} else if name, _, ok := strings.Cut(text, ":"); ok && strings.HasSuffix(name, "Credential") && !strings.Contains(name, " ") {
-		cred = name
-	}
-	msg := cred + " could not get a token to reach Key Vault"
-	reason, code := "", ""
+// describeAuthFailed describes an azidentity authentication failure: who
+// is the credential ("DefaultAzureCredential", for Key Vault), purpose what
+// its token was for. The reason and the AADSTS code come from the token
+// endpoint's JSON answer (error_description, error_codes) or, when the
+// body was consumed, from the Entra description azidentity's message
+// quotes; azidentity's own wording is never matched.
+func describeAuthFailed(who, purpose string, afe *azidentity.AuthenticationFailedError) (string, string) {
+	msg := who + " could not get a token" + purpose
+	reason, code := "", 0
 	if afe.RawResponse != nil {
 		body, _ := runtime.Payload(afe.RawResponse)
 		var se serviceError
-		if json.Unmarshal(body, &se) == nil && se.OAuthError != "" {
+		if json.Unmarshal(body, &se) == nil {
 			reason = firstLine(se.OAuthError)
+			if len(se.ErrorCodes) > 0 {
+				code = se.ErrorCodes[0]
+			} else {
+				code = aadstsCode(reason)
+			}
 		}
 	}
-	if m := aadstsRE.FindStringSubmatch(text); m != nil {
-		if reason == "" {
-			reason = strings.TrimSpace(m[0])
+	if reason == "" {
+		if m := aadstsRE.FindString(afe.Error()); m != "" {
+			reason = strings.TrimSpace(m)
+			code = aadstsCode(reason)
 		}
-		code = m[1]
 	}
 	switch {
 	case reason != "":
@@ -276,18 +284,33 @@ func describeAuthFailed(afe *azidentity.AuthenticationFailedError) (string, stri
 	case afe.RawResponse != nil:
 		msg += fmt.Sprintf(" (HTTP %d)", afe.RawResponse.StatusCode)
 	default:
-		msg += ": " + firstLine(text)
+		msg += ": " + firstLine(afe.Error())
 	}
 	hint := "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the managed identity) of the identity that reaches Key Vault"
 	switch code {
-	case "7000215", "7000222":
+	case 7000215, 7000222:
 		hint = "AZURE_CLIENT_SECRET is wrong or expired: create a new client secret for AZURE_CLIENT_ID"
-	case "700016":
+	case 700016:
 		hint = "AZURE_CLIENT_ID is not an app registered in AZURE_TENANT_ID"
-	case "90002":
+	case 90002:
 		hint = "AZURE_TENANT_ID names no tenant"
 	}
 	return msg, hint
+}
+
+// aadstsCode reads the code of an Entra error_description, which starts
+// "AADSTS<code>: " (the protocol's format), or 0.
+func aadstsCode(desc string) int {
+	rest, ok := strings.CutPrefix(desc, "AADSTS")
+	if !ok {
+		return 0
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end <= 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(rest[:end])
+	return n
 }
 
 func firstSentence(s string) string {

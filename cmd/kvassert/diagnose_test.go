@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
 )
@@ -94,5 +97,25 @@ func TestAddrInUseByType(t *testing.T) {
 	}
 	if addrInUse(errors.New("address already in use")) {
 		t.Error("addrInUse matches the wording")
+	}
+}
+
+// TestKeyVaultCredentialRefusedByType: a refused token request of the Key
+// Vault credential is described from the token endpoint's JSON answer, not
+// from azidentity's message.
+func TestKeyVaultCredentialRefusedByType(t *testing.T) {
+	body := `{"error":"invalid_client","error_description":"AADSTS7000215: some reworded text. Trace ID: x","error_codes":[7000215]}`
+	resp := &http.Response{StatusCode: 401, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+	afe := &azidentity.AuthenticationFailedError{RawResponse: resp}
+	_, err := defaultCredential{fakeCredential{afe}}.GetToken(context.Background(), policy.TokenRequestOptions{})
+	msg, hint, _ := describe(fmt.Errorf("keyvault: reading certificate: %w", err))
+	if msg != "DefaultAzureCredential could not get a token to reach Key Vault: AADSTS7000215: some reworded text." || !strings.Contains(hint, "AZURE_CLIENT_SECRET is wrong") {
+		t.Errorf("got %q / %q", msg, hint)
+	}
+	// The same failure of another azidentity credential is not blamed on
+	// the Key Vault credential.
+	resp.Body = io.NopCloser(strings.NewReader(body))
+	if msg, _, _ := describe(afe); !strings.HasPrefix(msg, "the Azure credential could not get a token: AADSTS7000215") {
+		t.Errorf("unmarked: %q", msg)
 	}
 }
