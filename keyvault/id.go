@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
@@ -196,6 +198,20 @@ func IsVaultHost(host string) bool {
 		}
 	}
 	return false
+}
+
+// VaultDomain is the DNS domain of the Key Vaults of cloud ("vault.azure.net",
+// "vault.azure.cn" or "vault.usgovcloudapi.net"), told by its authority
+// host; the public cloud's for any other.
+func VaultDomain(c cloud.Configuration) string {
+	host := strings.ToLower(c.ActiveDirectoryAuthorityHost)
+	switch {
+	case strings.Contains(host, "login.chinacloudapi.cn"):
+		return "vault.azure.cn"
+	case strings.Contains(host, "login.microsoftonline.us"):
+		return "vault.usgovcloudapi.net"
+	}
+	return "vault.azure.net"
 }
 
 // inputErr is the error for input this package refuses (a

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/kvassert/kvassert/keyvault"
 )
 
 // DefaultAddr is the address kvassert proxy listens on by default.
@@ -265,16 +266,7 @@ func (s *Server) PageURL(base string) string {
 }
 
 // vaultSuffix is the vault DNS suffix of the configured cloud.
-func (s *Server) vaultSuffix() string {
-	host := strings.ToLower(s.cloud.ActiveDirectoryAuthorityHost)
-	switch {
-	case strings.Contains(host, "login.chinacloudapi.cn"):
-		return ".vault.azure.cn"
-	case strings.Contains(host, "login.microsoftonline.us"):
-		return ".vault.usgovcloudapi.net"
-	}
-	return ".vault.azure.net"
-}
+func (s *Server) vaultSuffix() string { return "." + keyvault.VaultDomain(s.cloud) }
 
 func cleanPath(p string) string {
 	if p == "" {

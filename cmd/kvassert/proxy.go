@@ -227,25 +227,12 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 	}
 	parsed, _ := keyvault.ParseVaultURL(v)
 	name, suffix, _ := strings.Cut(parsed.Host, ".")
-	want := map[string]string{"AzureChinaCloud": "vault.azure.cn", "AzureUSGovernment": "vault.usgovcloudapi.net"}[canonicalCloud(a.cloudName)]
-	if want == "" {
-		want = "vault.azure.net"
-	}
+	want := keyvault.VaultDomain(a.Cloud())
 	if parsed.Loopback || suffix != want {
 		return "", usageError(fmt.Sprintf("%s %q is not a Key Vault of the selected cloud (*.%s)", a.flagName("vault"), truncate(v, 80), want),
 			"managed identity routes name vaults of the --cloud given; use --cloud for another cloud")
 	}
 	return name, nil
-}
-
-func canonicalCloud(name string) string {
-	switch strings.ToLower(name) {
-	case "azurechinacloud", "china":
-		return "AzureChinaCloud"
-	case "azureusgovernment", "usgov", "azuregovernment":
-		return "AzureUSGovernment"
-	}
-	return "AzureCloud"
 }
 
 // parseFiles reads --file NAME=CERT[,KEY] flags.
@@ -306,7 +293,7 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 	if vaultName != "" {
 		vaultURL, certName = c.vault, c.cert
 		if !strings.Contains(vaultURL, "/") {
-			vaultURL = "https://" + vaultName + "." + map[string]string{"AzureChinaCloud": "vault.azure.cn", "AzureUSGovernment": "vault.usgovcloudapi.net", "AzureCloud": "vault.azure.net"}[canonicalCloud(a.cloudName)] + "/"
+			vaultURL = "https://" + vaultName + "." + keyvault.VaultDomain(a.Cloud()) + "/"
 		}
 	}
 	body := fmt.Sprintf(`{"clientId":"%s","tenantId":"%s","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"%s","certificateName":"%s"}`, client, tenant, vaultURL, certName)
