@@ -26,8 +26,9 @@ import (
 
 // describe turns an error into one line, a hint and an exit code. It knows
 // the errors of Entra ID (kvassert.AuthError), of Azure services
-// (azcore.ResponseError), of azidentity and of the network, and keeps what
-// the wrapping errors say about what was being done.
+// (azcore.ResponseError), of azidentity, of refused input
+// (kvassert.InputError) and of the network, all by type, and keeps what the
+// command's exitError says was being done.
 func describe(err error) (msg, hint string, code int) {
 	code = exitFailure
 	var ee *exitError
