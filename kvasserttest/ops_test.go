@@ -1,13 +1,17 @@
 package kvasserttest
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // TestEveryEmulatorOpIsExported reads the sources of the emulator's
@@ -82,4 +86,18 @@ func opConstants(t *testing.T, pattern string, keep func(*ast.ValueSpec, int) bo
 	}
 	sort.Strings(names)
 	return names
+}
+
+// TestFaultOnNewlyExportedOp: an operation exported by the list above can
+// be faulted and counted through the public API.
+func TestFaultOnNewlyExportedOp(t *testing.T) {
+	k := newKVEnv(t)
+	k.e.InjectFault(OpCertificateDelete, Fault{Status: http.StatusConflict, Times: 1})
+	_, err := k.certs().DeleteCertificate(context.Background(), scenario.DemoCertificate, nil)
+	if re := asResponseError(t, err); re.StatusCode != http.StatusConflict {
+		t.Errorf("delete with an injected 409: %d", re.StatusCode)
+	}
+	if n := k.e.Count(OpCertificateDelete); n != 1 {
+		t.Errorf("Count(OpCertificateDelete) = %d, want 1", n)
+	}
 }
