@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -42,12 +41,8 @@ func (s *Server) pageConfig(d PageDefault) (pageConfig, error) {
 	if d.Certificate != "" {
 		checkCertificateName("Default.Certificate", d.Certificate, &errs)
 	}
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Field + ": " + e.Message
-		}
-		return pageConfig{}, errors.New("proxy: " + strings.Join(msgs, "; "))
+	if err := errs.err(); err != nil {
+		return pageConfig{}, err
 	}
 	for name := range s.files.named {
 		c.Files = append(c.Files, name)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 )
@@ -39,12 +38,8 @@ func (s *Server) targetPath(t Target) (string, error) {
 	default:
 		errs.add("Target", "name a vault and certificate, a configured file, or Forward")
 	}
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Field + ": " + e.Message
-		}
-		return "", errors.New("proxy: " + strings.Join(msgs, "; "))
+	if err := errs.err(); err != nil {
+		return "", err
 	}
 	return "/" + t.Tenant + "/" + t.ClientID + tail, nil
 }

@@ -25,6 +25,19 @@ func (f *fieldErrors) addErr(field string, err error) {
 	f.add(field, err.Error())
 }
 
+// err is the configuration error of errs ("proxy: Field: message; ..."),
+// or nil.
+func (f fieldErrors) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(f))
+	for i, e := range f {
+		msgs[i] = e.Field + ": " + e.Message
+	}
+	return errors.New("proxy: " + strings.Join(msgs, "; "))
+}
+
 func checkClientID(field, v string, errs *fieldErrors) {
 	if v == "" {
 		errs.add(field, "required: the application (client) ID, a GUID")
