@@ -106,10 +106,10 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 		return nil, errors.New("kvassert: nil Source")
 	}
 	if !validTenant(tenantID) {
-		return nil, fmt.Errorf("kvassert: tenant ID (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(tenantID))
+		return nil, inputErr("tenant", "tenant ID (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(tenantID))
 	}
 	if !validClientID(clientID) {
-		return nil, fmt.Errorf("kvassert: client ID (%d bytes) is not a GUID", len(clientID))
+		return nil, inputErr("client ID", "client ID (%d bytes) is not a GUID", len(clientID))
 	}
 	var o CredentialOptions
 	if opts != nil {
@@ -130,7 +130,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 			continue
 		}
 		if !validTenant(t) {
-			return nil, fmt.Errorf("kvassert: AdditionallyAllowedTenants: an entry (%d bytes) is not a tenant ID or domain", len(t))
+			return nil, inputErr("AdditionallyAllowedTenants", "AdditionallyAllowedTenants: an entry (%d bytes) is not a tenant ID or domain", len(t))
 		}
 		c.allowed[strings.ToLower(t)] = true
 	}
@@ -317,7 +317,7 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 	}
 	if !validTenant(specified) {
 		// Not repeated: only tenant-shaped text is ever echoed.
-		return "", fmt.Errorf("kvassert: the requested tenant (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(specified))
+		return "", inputErr("tenant", "the requested tenant (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(specified))
 	}
 	t := lowerASCII(specified)
 	if t == c.home || c.allowAll || c.allowed[t] {

@@ -3,11 +3,12 @@ package kvassert
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+
+	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
 // AuthError is a token request that Entra ID refused. Its message names the
@@ -32,8 +33,22 @@ type AuthError struct {
 // Error returns the tenant, HTTP status, Entra's one-line description and a
 // hint line; never an assertion or a token.
 func (e *AuthError) Error() string {
+	s := "kvassert: " + e.reason(false)
+	if e.Hint != "" {
+		s += "\nhint: " + e.Hint
+	}
+	return s
+}
+
+// Reason is the one-line message without the package name and the hint:
+// the tenant, the HTTP status and Entra's description, for a program that
+// formats the error and the Hint itself.
+func (e *AuthError) Reason() string { return e.reason(true) }
+
+// reason is Reason, cut to its first line when oneLine is set.
+func (e *AuthError) reason(oneLine bool) string {
 	var b strings.Builder
-	b.WriteString("kvassert: token request for tenant ")
+	b.WriteString("token request for tenant ")
 	b.WriteString(e.Tenant)
 	b.WriteString(" failed")
 	if e.StatusCode != 0 {
@@ -45,18 +60,40 @@ func (e *AuthError) Error() string {
 		b.WriteString(e.Description)
 	case e.ErrorCode != "":
 		b.WriteString(e.ErrorCode)
+	case oneLine:
+		msg, _, _ := strings.Cut(e.err.Error(), "\n")
+		b.WriteString(msg)
 	default:
 		b.WriteString(e.err.Error())
-	}
-	if e.Hint != "" {
-		b.WriteString("\nhint: ")
-		b.WriteString(e.Hint)
 	}
 	return b.String()
 }
 
 // Unwrap returns the underlying MSAL error.
 func (e *AuthError) Unwrap() error { return e.err }
+
+// InputError is input that kvassert, keyvault or assertion refused before
+// any network call: a malformed vault URL or key ID, an invalid name,
+// thumbprint or algorithm, unreadable certificate data. Read it with
+// errors.As and format it yourself: Input names what was refused and Reason
+// says why (without the package name, quoting the offending value only in a
+// safe, truncated form); Error returns "package: reason".
+//
+//	var ie *kvassert.InputError
+//	if errors.As(err, &ie) {
+//		fmt.Printf("--vault: %s\n", ie.Reason)
+//	}
+type InputError = inputerr.Error
+
+// ErrNoPrivateKey is wrapped by the error of ParseCertificateData and
+// LoadCertificateFiles when the data holds a certificate but no usable
+// private key (the key is usually in a separate file).
+var ErrNoPrivateKey = errors.New("kvassert: no private key")
+
+// inputErr is the InputError of this package.
+func inputErr(input, format string, args ...any) error {
+	return inputerr.New("kvassert", input, format, args...)
+}
 
 // hints for the AADSTS codes seen with certificate and federated credentials.
 var hints = map[int]string{
@@ -142,5 +179,5 @@ func aadstsCode(desc string) (int, bool) {
 
 // errTenantNotAllowed is returned before any network call.
 func errTenantNotAllowed(tenant string) error {
-	return fmt.Errorf("kvassert: this credential is not configured for tenant %q; add it to AdditionallyAllowedTenants (or \"*\" for any tenant)", tenant)
+	return inputErr("tenant", "this credential is not configured for tenant %q; add it to AdditionallyAllowedTenants (or \"*\" for any tenant)", tenant)
 }

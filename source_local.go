@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
@@ -50,7 +53,9 @@ const maxCredentialFile = 1 << 20
 // NewLocalSource. certFile is PEM (certificate, optionally with the key) or
 // PKCS#12 (.pfx/.p12, opened with password); keyFile, when not empty, is a
 // PEM private key (PKCS#1 or PKCS#8). Parsing is azidentity.ParseCertificates,
-// so the formats are exactly those azidentity accepts.
+// so the formats are exactly those azidentity accepts. A file that cannot be
+// read gives an *fs.PathError, data that cannot be parsed an *InputError
+// (wrapping ErrNoPrivateKey when the key is missing).
 func LoadCertificateFiles(certFile, keyFile string, password []byte) (*x509.Certificate, crypto.Signer, error) {
 	data, err := readBounded(certFile)
 	if err != nil {
@@ -73,21 +78,25 @@ func LoadCertificateFiles(certFile, keyFile string, password []byte) (*x509.Cert
 // ParseCertificateData parses a certificate and its private key from memory:
 // PEM (certificate and key, in any order) or PKCS#12 opened with password,
 // as azidentity.ParseCertificates accepts them. It returns the certificate
-// whose public key matches the private key.
+// whose public key matches the private key. Its errors are *InputError;
+// errors.Is(err, ErrNoPrivateKey) when data holds no usable private key.
 func ParseCertificateData(data, password []byte) (*x509.Certificate, crypto.Signer, error) {
 	if len(data) == 0 {
-		return nil, nil, errors.New("kvassert: no certificate data")
+		return nil, nil, inputErr("certificate data", "no certificate data")
 	}
 	if len(data) > maxCredentialFile {
-		return nil, nil, fmt.Errorf("kvassert: certificate data is %d bytes; more than the %d accepted", len(data), maxCredentialFile)
+		return nil, nil, inputErr("certificate data", "certificate data is %d bytes; more than the %d accepted", len(data), maxCredentialFile)
+	}
+	if pemWithoutKey(data) {
+		return nil, nil, &InputError{Package: "kvassert", Input: "certificate data", Reason: "the PEM data holds no private key", Err: ErrNoPrivateKey}
 	}
 	certs, key, err := azidentity.ParseCertificates(data, password)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kvassert: %w", err)
+		return nil, nil, &InputError{Package: "kvassert", Input: "certificate data", Reason: err.Error(), Err: err}
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok || len(certs) == 0 {
-		return nil, nil, errors.New("kvassert: no usable certificate and private key found")
+		return nil, nil, &InputError{Package: "kvassert", Input: "certificate data", Reason: "no usable certificate and private key found", Err: ErrNoPrivateKey}
 	}
 	// The leaf is the certificate whose key we hold.
 	for _, c := range certs {
@@ -95,12 +104,29 @@ func ParseCertificateData(data, password []byte) (*x509.Certificate, crypto.Sign
 			return c, signer, nil
 		}
 	}
-	return nil, nil, errors.New("kvassert: the private key does not match any of the certificates")
+	return nil, nil, inputErr("certificate data", "the private key does not match any of the certificates")
+}
+
+// pemWithoutKey reports whether data is PEM with no private key block: a
+// certificate whose key is in another file.
+func pemWithoutKey(data []byte) bool {
+	found := false
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return found
+		}
+		if strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			return false
+		}
+		found = true
+	}
 }
 
 func readBounded(path string) ([]byte, error) {
 	if path == "" {
-		return nil, errors.New("kvassert: empty file name")
+		return nil, inputErr("certificate file", "empty file name")
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -112,14 +138,15 @@ func readBounded(path string) ([]byte, error) {
 		return nil, fmt.Errorf("kvassert: %w", err)
 	}
 	if st.IsDir() {
-		return nil, fmt.Errorf("kvassert: %s is a directory, not a certificate file", path)
+		return nil, fmt.Errorf("kvassert: %w", &fs.PathError{Op: "read", Path: path, Err: errors.New("is a directory, not a certificate file")})
 	}
 	if st.Size() > maxCredentialFile {
-		return nil, fmt.Errorf("kvassert: %s is %d bytes; certificate files are far smaller (limit %d)", path, st.Size(), maxCredentialFile)
+		return nil, fmt.Errorf("kvassert: %w", &fs.PathError{Op: "read", Path: path,
+			Err: fmt.Errorf("%d bytes; certificate files are far smaller (limit %d)", st.Size(), maxCredentialFile)})
 	}
 	buf := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, fmt.Errorf("kvassert: reading %s: %w", path, err)
+		return nil, fmt.Errorf("kvassert: %w", &fs.PathError{Op: "read", Path: path, Err: err})
 	}
 	return buf, nil
 }

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // Algorithm is a JWS signature algorithm Entra accepts for client assertions.
@@ -36,7 +38,7 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	case PS256, RS256:
 		return a, nil
 	}
-	return "", fmt.Errorf("assertion: algorithm %q is not supported; use PS256 (default) or RS256", s)
+	return "", inputErr("algorithm", "algorithm %q is not supported; use PS256 (default) or RS256", textutil.Truncate(s, 40))
 }
 
 // Lifetime bounds. Entra recommends 5 to 10 minutes.

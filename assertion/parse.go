@@ -80,18 +80,18 @@ type Token struct {
 }
 
 // Parse decodes a compact JWS without verifying it. Errors describe what is
-// malformed without repeating the token.
+// malformed without repeating the token; they are *kvassert.InputError.
 func Parse(jwt string) (*Token, error) {
 	jwt = strings.TrimSpace(jwt)
 	if jwt == "" {
-		return nil, errors.New("assertion: empty token")
+		return nil, inputErr("JWT", "empty token")
 	}
 	if len(jwt) > MaxTokenSize {
-		return nil, fmt.Errorf("assertion: token is %d bytes, more than the %d accepted", len(jwt), MaxTokenSize)
+		return nil, inputErr("JWT", "token is %d bytes, more than the %d accepted", len(jwt), MaxTokenSize)
 	}
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		return nil, fmt.Errorf("assertion: a JWT has 3 dot-separated parts, this has %d", len(parts))
+		return nil, inputErr("JWT", "a JWT has 3 dot-separated parts, this has %d", len(parts))
 	}
 	t := &Token{signing: parts[0] + "." + parts[1]}
 	var err error
@@ -105,24 +105,24 @@ func Parse(jwt string) (*Token, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(t.RawHeader, &t.Header); err != nil {
-		return nil, fmt.Errorf("assertion: header is not a JSON object of the expected shape: %v", err)
+		return nil, inputErr("JWT", "header is not a JSON object of the expected shape: %v", err)
 	}
 	if err := json.Unmarshal(t.RawClaims, &t.Claims); err != nil {
-		return nil, fmt.Errorf("assertion: claims are not a JSON object of the expected shape: %v", err)
+		return nil, inputErr("JWT", "claims are not a JSON object of the expected shape: %v", err)
 	}
 	return t, nil
 }
 
 func decodeSegment(what, s string) ([]byte, error) {
 	if s == "" {
-		return nil, fmt.Errorf("assertion: the %s part is empty", what)
+		return nil, inputErr("JWT", "the %s part is empty", what)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
 		if strings.ContainsAny(s, "=+/") {
-			return nil, fmt.Errorf("assertion: the %s part is not base64url without padding (it has '=', '+' or '/')", what)
+			return nil, inputErr("JWT", "the %s part is not base64url without padding (it has '=', '+' or '/')", what)
 		}
-		return nil, fmt.Errorf("assertion: the %s part is not base64url", what)
+		return nil, inputErr("JWT", "the %s part is not base64url", what)
 	}
 	return b, nil
 }

@@ -3,8 +3,9 @@ package assertion
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"strings"
+
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // ParseThumbprint accepts a certificate thumbprint as the Azure portal shows
@@ -22,12 +23,5 @@ func ParseThumbprint(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("assertion: thumbprint %q is neither hex (40 or 64 digits) nor base64url (27 or 43 characters)", truncate(s, 80))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return nil, inputErr("thumbprint", "thumbprint %q is neither hex (40 or 64 digits) nor base64url (27 or 43 characters)", textutil.Truncate(s, 80))
 }

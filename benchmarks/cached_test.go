@@ -10,7 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
@@ -35,30 +35,30 @@ func BenchmarkCachedGetToken(b *testing.B) {
 		b.Skip("warms 10,000 tenants per alternative")
 	}
 	const maxTenants = 10000
-	s, tenants := fixture.ManyTenants(maxTenants)
+	s, tenants := testfixture.ManyTenants(maxTenants)
 	e := kvasserttest.NewTB(b, s)
 	ctx := context.Background()
 
 	opts := make([]policy.TokenRequestOptions, maxTenants)
 	for i, t := range tenants {
-		opts[i] = fixture.Opts(t)
+		opts[i] = testfixture.Opts(t)
 	}
 	credOpts := make([][]confidential.AcquireByCredentialOption, maxTenants)
 	for i, t := range tenants {
 		credOpts[i] = []confidential.AcquireByCredentialOption{confidential.WithTenantID(t)}
 	}
 
-	kv, _ := fixture.Credential(b, e, nil)
-	az := fixture.AzidentityLocal(b, e)
+	kv, _ := testfixture.Credential(b, e, nil)
+	az := testfixture.AzidentityLocal(b, e)
 	// MSAL Go's confidential AcquireTokenSilent refuses app-only lookups
 	// ("WithSilentAccount option is required"): AcquireTokenByCredential,
 	// which reads the cache first, is MSAL's cached path for app tokens.
-	silent := fixture.MSALLocal(b, e)
+	silent := testfixture.MSALLocal(b, e)
 	warm(b, msalGetter(silent), tenants[:1], 1)
 	if _, err := silent.AcquireTokenSilent(ctx, graphScopes, confidential.WithTenantID(tenants[0])); err == nil {
 		b.Fatal("MSAL's AcquireTokenSilent now serves app-only tokens: add it to the comparison")
 	}
-	byCred := fixture.MSALLocal(b, e)
+	byCred := testfixture.MSALLocal(b, e)
 	alts := []cachedAlt{
 		{"kvassert", credGetter(kv), func(ctx context.Context, i int) error { _, err := kv.GetToken(ctx, opts[i]); return err }},
 		{"azidentity-cert", credGetter(az), func(ctx context.Context, i int) error { _, err := az.GetToken(ctx, opts[i]); return err }},

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/dotnetref"
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -46,13 +46,13 @@ const forceNetwork = `{"access_token":{"xms_cc":{"values":["cp1"]}}}`
 // (dotnet-cert-noprobe, dotnet-key-noprobe); and MSAL Go with a local
 // exportable key (msal-localkey, the insecure baseline).
 func BenchmarkColdToken(b *testing.B) {
-	s, tenants := fixture.ManyTenants(3000)
+	s, tenants := testfixture.ManyTenants(3000)
 	e := kvasserttest.NewTB(b, s)
 	var next atomic.Int64
 	fresh := func() string { return tenants[int(next.Add(1))%len(tenants)] }
 
-	kv, src := fixture.Credential(b, e, nil)
-	kvFetch, _ := fixture.Credential(b, e, func(o *kvassert.CredentialOptions) { o.FetchOpenIDConfiguration = true })
+	kv, src := testfixture.Credential(b, e, nil)
+	kvFetch, _ := testfixture.Credential(b, e, func(o *kvassert.CredentialOptions) { o.FetchOpenIDConfiguration = true })
 	kvMSAL, err := kvassert.NewMSALCredential(src)
 	if err != nil {
 		b.Fatal(err)
@@ -63,12 +63,12 @@ func BenchmarkColdToken(b *testing.B) {
 	}{
 		{"kvassert", credGetter(kv)},
 		{"kvassert-fetch-discovery", credGetter(kvFetch)},
-		{"kvassert-source-in-msal", msalGetter(fixture.MSAL(b, e, kvMSAL))},
-		{"dotnet-cert", msalGetter(fixture.MSAL(b, e, dotnetref.Credential(fixture.DotnetCertificate(b, e, false))))},
-		{"dotnet-key", msalGetter(fixture.MSAL(b, e, dotnetref.Credential(fixture.DotnetKey(b, e, false))))},
-		{"dotnet-cert-noprobe", msalGetter(fixture.MSAL(b, e, dotnetref.Credential(fixture.DotnetCertificate(b, e, true))))},
-		{"dotnet-key-noprobe", msalGetter(fixture.MSAL(b, e, dotnetref.Credential(fixture.DotnetKey(b, e, true))))},
-		{"msal-localkey", msalGetter(fixture.MSALLocal(b, e))},
+		{"kvassert-source-in-msal", msalGetter(testfixture.MSAL(b, e, kvMSAL))},
+		{"dotnet-cert", msalGetter(testfixture.MSAL(b, e, dotnetref.Credential(testfixture.DotnetCertificate(b, e, false))))},
+		{"dotnet-key", msalGetter(testfixture.MSAL(b, e, dotnetref.Credential(testfixture.DotnetKey(b, e, false))))},
+		{"dotnet-cert-noprobe", msalGetter(testfixture.MSAL(b, e, dotnetref.Credential(testfixture.DotnetCertificate(b, e, true))))},
+		{"dotnet-key-noprobe", msalGetter(testfixture.MSAL(b, e, dotnetref.Credential(testfixture.DotnetKey(b, e, true))))},
+		{"msal-localkey", msalGetter(testfixture.MSALLocal(b, e))},
 	}
 	// Warm every alternative in the home tenant (vault token, challenge,
 	// certificate read where the alternative caches it): the known tenant.
@@ -78,7 +78,7 @@ func BenchmarkColdToken(b *testing.B) {
 			b.Fatalf("%s: %v", a.name, err)
 		}
 	}
-	fixture.InjectLatency(e, kvLatency, entraLatency)
+	testfixture.InjectLatency(e, kvLatency, entraLatency)
 
 	for _, mode := range []string{"new-tenant", "known-tenant"} {
 		for _, a := range alts {
@@ -95,14 +95,14 @@ func BenchmarkColdToken(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if tid, err := fixture.TenantOf(tok); err != nil || tid != tenant {
+					if tid, err := testfixture.TenantOf(tok); err != nil || tid != tenant {
 						b.Fatalf("asked %s, got tid %q (%v)", tenant, tid, err)
 					}
 				}
 				elapsed := time.Since(start)
 				n := float64(b.N)
-				b.ReportMetric(float64(fixture.Sum(e, fixture.VaultOps))/n, "kv-calls/op")
-				b.ReportMetric(float64(fixture.Sum(e, fixture.EntraOps))/n, "entra-calls/op")
+				b.ReportMetric(float64(testfixture.Sum(e, testfixture.VaultOps))/n, "kv-calls/op")
+				b.ReportMetric(float64(testfixture.Sum(e, testfixture.EntraOps))/n, "entra-calls/op")
 				b.ReportMetric(float64(elapsed)/n/float64(floor), "x-floor")
 			})
 		}

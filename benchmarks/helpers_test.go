@@ -11,10 +11,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/internal/testfixture"
 )
 
-var graphScopes = []string{fixture.Graph}
+var graphScopes = []string{testfixture.Graph}
 
 // getter fetches a token for a tenant; claims forces the network (cache
 // bypass) where the alternative supports it.
@@ -58,7 +58,7 @@ func warm(tb testing.TB, get getter, tenants []string, workers int) {
 				tok, err := get(context.Background(), tenants[i], "")
 				if err == nil {
 					var tid string
-					if tid, err = fixture.TenantOf(tok); err == nil && tid != tenants[i] {
+					if tid, err = testfixture.TenantOf(tok); err == nil && tid != tenants[i] {
 						err = fmt.Errorf("asked %s, got tid %s", tenants[i], tid)
 					}
 				}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	fixture "github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )

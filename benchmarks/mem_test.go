@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
@@ -19,15 +19,15 @@ func BenchmarkMemoryPerTenant(b *testing.B) {
 		b.Skip("warms 2,000 tenants per alternative")
 	}
 	const n = 2000
-	s, tenants := fixture.ManyTenants(n)
+	s, tenants := testfixture.ManyTenants(n)
 	e := kvasserttest.NewTB(b, s)
 	alts := []struct {
 		name string
 		make func() (getter, any)
 	}{
-		{"kvassert", func() (getter, any) { c, _ := fixture.Credential(b, e, nil); return credGetter(c), c }},
-		{"azidentity-cert", func() (getter, any) { c := fixture.AzidentityLocal(b, e); return credGetter(c), c }},
-		{"msal", func() (getter, any) { c := fixture.MSALLocal(b, e); return msalGetter(c), &c }},
+		{"kvassert", func() (getter, any) { c, _ := testfixture.Credential(b, e, nil); return credGetter(c), c }},
+		{"azidentity-cert", func() (getter, any) { c := testfixture.AzidentityLocal(b, e); return credGetter(c), c }},
+		{"msal", func() (getter, any) { c := testfixture.MSALLocal(b, e); return msalGetter(c), &c }},
 	}
 	for _, a := range alts {
 		b.Run(a.name, func(b *testing.B) {

@@ -2,11 +2,15 @@ package keyvault
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
+	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // vaultDomains are the DNS suffixes of Key Vault and Managed HSM in the
@@ -45,40 +49,41 @@ type Vault struct {
 // no user info, query or fragment, no path other than "/", and a host that is
 // a Key Vault or Managed HSM host of an Azure cloud, or a loopback address
 // (reported in Vault.Loopback; the signer and certificate source refuse it
-// unless Options.AllowLoopback is set).
+// unless Options.AllowLoopback is set). Its errors, like those of every
+// check in this file, are *kvassert.InputError (read them with errors.As).
 func ParseVaultURL(raw string) (Vault, error) {
 	u, err := parseHTTPS("vault URL", raw)
 	if err != nil {
 		return Vault{}, err
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
-		return Vault{}, fmt.Errorf("keyvault: vault URL %q has a path (%q); give only https://{vault}.vault.azure.net/", redact(raw), u.Path)
+		return Vault{}, inputErr("vault URL", "vault URL %q has a path (%q); give only https://{vault}.vault.azure.net/", redact(raw), textutil.Truncate(u.Path, 200))
 	}
 	return checkHost(raw, u)
 }
 
 func parseHTTPS(what, raw string) (*url.URL, error) {
 	if raw == "" {
-		return nil, fmt.Errorf("keyvault: empty %s", what)
+		return nil, inputErr(what, "empty %s", what)
 	}
 	if len(raw) > 2048 {
-		return nil, fmt.Errorf("keyvault: %s is longer than 2048 bytes", what)
+		return nil, inputErr(what, "%s is longer than 2048 bytes", what)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("keyvault: %s %q is not a URL", what, redact(raw))
+		return nil, inputErr(what, "%s %q is not a URL", what, redact(raw))
 	}
 	switch {
 	case u.Scheme == "http":
-		return nil, fmt.Errorf("keyvault: %s %q uses http; Key Vault is reached over https only", what, redact(raw))
+		return nil, inputErr(what, "%s %q uses http; Key Vault is reached over https only", what, redact(raw))
 	case u.Scheme != "https":
-		return nil, fmt.Errorf("keyvault: %s %q is not an https URL", what, redact(raw))
+		return nil, inputErr(what, "%s %q is not an https URL", what, redact(raw))
 	case u.User != nil:
-		return nil, fmt.Errorf("keyvault: %s must not contain user info (user:password@)", what)
+		return nil, inputErr(what, "%s must not contain user info (user:password@)", what)
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return nil, fmt.Errorf("keyvault: %s %q must not have a query or fragment", what, redact(raw))
+		return nil, inputErr(what, "%s %q must not have a query or fragment", what, redact(raw))
 	case u.Host == "":
-		return nil, fmt.Errorf("keyvault: %s %q has no host", what, redact(raw))
+		return nil, inputErr(what, "%s %q has no host", what, redact(raw))
 	}
 	return u, nil
 }
@@ -89,19 +94,19 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		return Vault{URL: "https://" + strings.ToLower(u.Host) + "/", Host: strings.ToLower(u.Host), Loopback: true}, nil
 	}
 	if u.Port() != "" && u.Port() != "443" {
-		return Vault{}, fmt.Errorf("keyvault: vault URL %q names port %s; Azure vaults listen on 443", redact(raw), u.Port())
+		return Vault{}, inputErr("vault URL", "vault URL %q names port %s; Azure vaults listen on 443", redact(raw), textutil.Truncate(u.Port(), 16))
 	}
 	for _, d := range vaultDomains {
 		label, ok := strings.CutSuffix(host, d.suffix)
 		if !ok {
 			continue
 		}
-		if !vaultLabelRE.MatchString(label) || strings.Contains(label, "--") {
-			return Vault{}, fmt.Errorf("keyvault: %q is not a valid vault name (3-24 letters, digits and single '-', starting with a letter)", truncate(label, 64))
+		if err := CheckVaultName(label); err != nil {
+			return Vault{}, err
 		}
 		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
 	}
-	return Vault{}, fmt.Errorf("keyvault: host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", host)
+	return Vault{}, inputErr("vault URL", "host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
 }
 
 // ObjectID is a parsed key or certificate identifier,
@@ -131,7 +136,8 @@ func ParseKeyID(raw string) (ObjectID, error) { return parseObjectID(raw, "keys"
 func ParseCertificateID(raw string) (ObjectID, error) { return parseObjectID(raw, "certificates") }
 
 func parseObjectID(raw, kind string) (ObjectID, error) {
-	u, err := parseHTTPS(strings.TrimSuffix(kind, "s")+" ID", raw)
+	what := strings.TrimSuffix(kind, "s") + " ID"
+	u, err := parseHTTPS(what, raw)
 	if err != nil {
 		return ObjectID{}, err
 	}
@@ -140,11 +146,11 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 		return ObjectID{}, err
 	}
 	if u.RawPath != "" || strings.Contains(u.Path, "..") || strings.Contains(u.Path, "//") {
-		return ObjectID{}, fmt.Errorf("keyvault: %q is not a %s identifier (escaped or '..' segments)", redact(raw), kind)
+		return ObjectID{}, inputErr(what, "%q is not a %s identifier (escaped or '..' segments)", redact(raw), kind)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] != kind {
-		return ObjectID{}, fmt.Errorf("keyvault: %q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", redact(raw), kind, kind)
+		return ObjectID{}, inputErr(what, "%q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", redact(raw), kind, kind)
 	}
 	id := ObjectID{Vault: v, Kind: kind, Name: parts[1]}
 	if err := CheckName(id.Name); err != nil {
@@ -152,7 +158,7 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 	}
 	if len(parts) == 3 {
 		if !versionRE.MatchString(parts[2]) {
-			return ObjectID{}, fmt.Errorf("keyvault: version %q in %q is not a Key Vault version", parts[2], redact(raw))
+			return ObjectID{}, inputErr(what, "version %q in %q is not a Key Vault version", textutil.Truncate(parts[2], 64), redact(raw))
 		}
 		id.Version = parts[2]
 	}
@@ -163,9 +169,55 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 // and '-').
 func CheckName(name string) error {
 	if !objectNameRE.MatchString(name) {
-		return fmt.Errorf("keyvault: %q is not a valid name: use 1-127 letters, digits and '-'", truncate(name, 64))
+		return inputErr("name", "%q is not a valid name: use 1-127 letters, digits and '-'", textutil.Truncate(name, 64))
 	}
 	return nil
+}
+
+// CheckVaultName checks the name of a Key Vault or Managed HSM, the first
+// label of its host: 3-24 lower-case letters, digits and single '-',
+// starting with a letter and not ending with '-'. Vault host names are
+// case-insensitive: callers lower-case a name taken from user input.
+func CheckVaultName(name string) error {
+	if !vaultLabelRE.MatchString(name) || strings.Contains(name, "--") {
+		return inputErr("vault name", "%q is not a valid vault name (3-24 letters, digits and single '-', starting with a letter)", textutil.Truncate(name, 64))
+	}
+	return nil
+}
+
+// IsVaultHost reports whether host (with or without a port) is the host of
+// a Key Vault or Managed HSM in an Azure cloud.
+func IsVaultHost(host string) bool {
+	h := strings.ToLower(host)
+	if hn, _, err := net.SplitHostPort(h); err == nil {
+		h = hn
+	}
+	for _, d := range vaultDomains {
+		if label, ok := strings.CutSuffix(h, d.suffix); ok && CheckVaultName(label) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// VaultDomain is the DNS domain of the Key Vaults of cloud ("vault.azure.net",
+// "vault.azure.cn" or "vault.usgovcloudapi.net"), told by its authority
+// host; the public cloud's for any other.
+func VaultDomain(c cloud.Configuration) string {
+	host := strings.ToLower(c.ActiveDirectoryAuthorityHost)
+	switch {
+	case strings.Contains(host, "login.chinacloudapi.cn"):
+		return "vault.azure.cn"
+	case strings.Contains(host, "login.microsoftonline.us"):
+		return "vault.usgovcloudapi.net"
+	}
+	return "vault.azure.net"
+}
+
+// inputErr is the error for input this package refuses (a
+// kvassert.InputError).
+func inputErr(input, format string, args ...any) error {
+	return inputerr.New("keyvault", input, format, args...)
 }
 
 // redact drops anything after the path of a URL-ish string and truncates it,
@@ -179,14 +231,7 @@ func redact(raw string) string {
 			raw = raw[:j+3] + "…@" + raw[i+1:]
 		}
 	}
-	return truncate(raw, 200)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return textutil.Truncate(raw, 200)
 }
 
 var errNoCredential = errors.New("keyvault: no credential (pass an azcore.TokenCredential, e.g. azidentity.NewDefaultAzureCredential)")

@@ -37,6 +37,7 @@ const (
 	OpKeyList            = emu.OpKeyList
 	OpKeySign            = emu.OpKeySign
 	OpKeyVerify          = emu.OpKeyVerify
+	OpKeyUpdate          = emu.OpKeyUpdate
 	OpCertificateCreate  = emu.OpCertificateCreate
 	OpCertificatePending = emu.OpCertificatePending
 	OpCertificateGet     = emu.OpCertificateGet
@@ -44,6 +45,9 @@ const (
 	OpCertificateImport  = emu.OpCertificateImport
 	OpCertificatePolicy  = emu.OpCertificatePolicy
 	OpCertificateUpdate  = emu.OpCertificateUpdate
+	OpCertificateDelete  = emu.OpCertificateDelete
+	OpCertificateMerge   = emu.OpCertificateMerge
+	OpCertificateDeleted = emu.OpCertificateDeleted
 	OpSecretGet          = emu.OpSecretGet
 	OpDiscovery          = emu.OpDiscovery
 	OpJWKS               = emu.OpJWKS

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -124,7 +125,7 @@ func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 	if req.KeyURI == "" {
 		errs.add("keyUri", "required: the key identifier, https://{vault}.vault.azure.net/keys/{name}/{version} (kv-key-info returns it as keyId)")
 	} else if id, err := keyvault.ParseKeyID(req.KeyURI); err != nil {
-		errs.add("keyUri", libMessage(err))
+		errs.addErr("keyUri", err)
 	} else if id.Vault.Loopback {
 		errs.add("keyUri", errLoopbackVault)
 	} else {
@@ -134,7 +135,7 @@ func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 	if req.KeyThumbprint == "" {
 		errs.add("keyThumbprint", "required: the certificate's thumbprint, hex as the portal shows it or base64url (kv-key-info returns it as kid)")
 	} else if b, err := assertion.ParseThumbprint(req.KeyThumbprint); err != nil {
-		errs.add("keyThumbprint", libMessage(err))
+		errs.addErr("keyThumbprint", err)
 	} else {
 		thumb = b
 	}
@@ -259,111 +260,6 @@ func (f *tokenFields) note(r *http.Request) {
 	ri.tenant, ri.clientID = strings.ToLower(f.TenantID), strings.ToLower(f.ClientID)
 }
 
-func checkClientID(field, v string, errs *fieldErrors) {
-	if v == "" {
-		errs.add(field, "required: the application (client) ID, a GUID")
-	} else if !isGUID(v) {
-		errs.add(field, "not a GUID: give the application (client) ID of the app registration")
-	}
-}
-
-func checkTenant(field, v string, errs *fieldErrors) {
-	switch {
-	case v == "":
-		errs.add(field, "required: the tenant ID (GUID) or a verified domain such as contoso.onmicrosoft.com")
-	case !isTenant(v):
-		errs.add(field, "not a tenant ID or domain (letters, digits, '.', '-')")
-	case strings.EqualFold(v, "common") || strings.EqualFold(v, "organizations") || strings.EqualFold(v, "consumers"):
-		errs.add(field, "app-only tokens need a specific tenant, not "+strings.ToLower(v))
-	}
-}
-
-func checkScope(field, v string, errs *fieldErrors) {
-	switch {
-	case v == "":
-		errs.add(field, "required")
-	case len(v) > 1024 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		errs.add(field, "too long or contains white space or control characters")
-	case !strings.HasSuffix(v, "/.default") || v == "/.default":
-		errs.add(field, "app-only tokens need a scope ending in /.default, e.g. https://graph.microsoft.com/.default")
-	}
-}
-
-// errLoopbackVault refuses vault URLs on this machine: the proxy would send
-// its Key Vault token there (an emulator is reached with the real Azure
-// names through ClientOptions instead).
-const errLoopbackVault = "the proxy reaches Azure vaults only (https://{vault}.vault.azure.net/ or a sovereign cloud's), not addresses on this machine"
-
-// checkVaultURL returns the normalised vault URL.
-func checkVaultURL(field, v string, errs *fieldErrors) string {
-	if v == "" {
-		errs.add(field, "required: the vault URL, https://{vault}.vault.azure.net/")
-		return ""
-	}
-	vault, err := keyvault.ParseVaultURL(v)
-	switch {
-	case err != nil:
-		errs.add(field, libMessage(err))
-		return ""
-	case vault.Loopback:
-		errs.add(field, errLoopbackVault)
-		return ""
-	case vault.ManagedHSM:
-		errs.add(field, "a Managed HSM holds no certificates: use kv-key with the key and the certificate's thumbprint")
-		return ""
-	}
-	return vault.URL
-}
-
-func checkCertificateName(field, v string, errs *fieldErrors) {
-	if v == "" {
-		errs.add(field, "required: the name of the certificate in the vault")
-	} else if err := keyvault.CheckName(v); err != nil {
-		errs.add(field, libMessage(err))
-	}
-}
-
-// libMessage strips the package prefix from a library error for a field
-// message.
-func libMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"keyvault: ", "assertion: ", "kvassert: "} {
-		msg = strings.TrimPrefix(msg, p)
-	}
-	return msg
-}
-
-func isGUID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := id[i]
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return false
-			}
-		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
-			return false
-		}
-	}
-	return true
-}
-
-func isTenant(t string) bool {
-	if t == "" || len(t) > 256 {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeJSON reads a JSON object body into dst (a pointer to a request
 // struct): application/json only, at most maxBody bytes, member names
 // exactly as documented (no unknown, differently cased or repeated
@@ -402,7 +298,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *Problem {
 		}
 		switch {
 		case !allowed[name]:
-			errs.add(truncate(name, 64), "unknown field")
+			errs.add(textutil.Truncate(name, 64), "unknown field")
 		case seen[name]:
 			errs.add(name, "given more than once")
 		}

@@ -189,6 +189,12 @@ func TestAPILocalCertificate(t *testing.T) {
 		})
 	}
 
+	// A certificate without its key says where the key goes (recognised by
+	// kvassert.ErrNoPrivateKey, not by the wording of the parse error).
+	if p := problemOf(t, env.api("local-certificate", body("app.crt", "")), http.StatusBadRequest); len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "give keyFile") {
+		t.Errorf("certificate without key: %+v, want the keyFile hint", p.Errors)
+	}
+
 	// Without Files and FileRoot, nothing can be read.
 	bare := newEnv(t)
 	if p := problemOf(t, bare.api("local-certificate", body(named.certFile, named.keyFile)), 400); !hasField(p, "certFile") {

@@ -309,7 +309,7 @@ func (c *cdp) submit() {
 func TestPageInChromium(t *testing.T) {
 	t.Parallel()
 	c := startChromium(t)
-	env := newEnv(t)
+	env := newEnv(t, withDefault(scenario.DemoVault))
 
 	// The URL printed at start carries the secret in the fragment; the
 	// script takes it and removes it from the address bar.
@@ -323,6 +323,24 @@ func TestPageInChromium(t *testing.T) {
 	if state.Secret != env.s.Secret() || state.Hash != "" || !state.Hidden {
 		t.Fatalf("after load: secret taken=%v, hash %q, kv-key fields hidden=%v", state.Secret == env.s.Secret(), state.Hash, state.Hidden)
 	}
+	// The form starts with what the proxy was started for, read from
+	// /api/config with the secret.
+	c.waitFor("document.body.dataset.config === 'done'")
+	var prefill map[string]string
+	c.eval(`Object.fromEntries(['clientId', 'tenantId', 'keyVaultUri', 'certificateName'].map(id => [id, document.getElementById(id).value]))`, &prefill)
+	want := map[string]string{"clientId": scenario.DemoAppClientID, "tenantId": scenario.DemoContosoTenant,
+		"keyVaultUri": "https://" + scenario.DemoVault + ".vault.azure.net/", "certificateName": scenario.DemoCertificate}
+	for id, v := range want {
+		if prefill[id] != v {
+			t.Errorf("field %s prefilled with %q, want %q", id, prefill[id], v)
+		}
+	}
+	// The prefilled form gets a token as it is.
+	c.submit()
+	if s := c.text("status"); s != "Token received" {
+		t.Fatalf("prefilled form: status %q; problem: %s %s", s, c.text("problem-title"), c.text("problem-detail"))
+	}
+
 	// The endpoint list is on the page.
 	var endpoints []string
 	c.eval(`Array.from(document.querySelectorAll('tbody tr td:nth-child(2)')).map(td => td.textContent)`, &endpoints)

@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -21,61 +22,51 @@ const maxEntries = 256
 // createTimeout bounds the creation of a source (a keys/get call at most).
 const createTimeout = time.Minute
 
-// lazyMap creates values on first use, merging concurrent creations of the
-// same key. Failures are not cached.
+// lazyMap creates values on first use and keeps them (at most maxEntries,
+// evicting an arbitrary one beyond). Concurrent creations of the same key
+// are merged by flight.Group, detached from the callers and bounded by
+// createTimeout, as the library's own single-flights are. Failures are not
+// kept: the next request tries again.
 type lazyMap[V any] struct {
-	mu sync.Mutex
-	m  map[string]*lazyEntry[V]
-}
-
-type lazyEntry[V any] struct {
-	done chan struct{}
-	v    V
-	err  error
+	flights flight.Group[string, V]
+	mu      sync.Mutex
+	m       map[string]V
 }
 
 func (l *lazyMap[V]) get(ctx context.Context, key string, create func(context.Context) (V, error)) (V, error) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*lazyEntry[V]{}
+	if v, ok := l.lookup(key); ok {
+		return v, nil
 	}
-	e := l.m[key]
-	if e == nil {
+	return l.flights.Do(ctx, key, createTimeout, func(cctx context.Context) (V, error) {
+		// A creation that ended between lookup and Do has stored its value.
+		if v, ok := l.lookup(key); ok {
+			return v, nil
+		}
+		v, err := create(cctx)
+		if err != nil {
+			return v, err
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.m == nil {
+			l.m = map[string]V{}
+		}
 		if len(l.m) >= maxEntries {
-			for k, old := range l.m {
-				select {
-				case <-old.done:
-					delete(l.m, k)
-				default:
-					continue
-				}
+			for k := range l.m {
+				delete(l.m, k)
 				break
 			}
 		}
-		e = &lazyEntry[V]{done: make(chan struct{})}
-		l.m[key] = e
-		go func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
-			defer cancel()
-			e.v, e.err = create(cctx)
-			if e.err != nil {
-				l.mu.Lock()
-				if l.m[key] == e {
-					delete(l.m, key)
-				}
-				l.mu.Unlock()
-			}
-			close(e.done)
-		}()
-	}
-	l.mu.Unlock()
-	select {
-	case <-e.done:
-		return e.v, e.err
-	case <-ctx.Done():
-		var zero V
-		return zero, ctx.Err()
-	}
+		l.m[key] = v
+		return v, nil
+	})
+}
+
+func (l *lazyMap[V]) lookup(key string) (V, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.m[key]
+	return v, ok
 }
 
 func (l *lazyMap[V]) len() int {

@@ -17,6 +17,7 @@
 //	POST /cloudshell/{secret}/{tenant}/{clientId}/file/{name}
 //	POST /cloudshell/{secret}/forward
 //	GET  /openapi.json
+//	GET  /api/config                     the page's defaults (Config.Default)
 //	GET  /                               web page (holds no data)
 //
 // Tokens come from one kvassert.Credential per (client ID, certificate),
@@ -31,7 +32,7 @@
 //   - It listens on loopback addresses only, unless Config.AllowRemote.
 //   - Every request presents the per-run secret (Config.Secret, random by
 //     default), compared in constant time: as "Authorization: Bearer" or
-//     X-Kvassert-Secret on the token API and /openapi.json; as
+//     X-Kvassert-Secret on the token API, /api/config and /openapi.json; as
 //     X-IDENTITY-HEADER (IDENTITY_HEADER) on App Service routes; as the path
 //     segment after /cloudshell/ (inside MSI_ENDPOINT) on Cloud Shell routes,
 //     whose protocol has no secret header. Only the page and its script and

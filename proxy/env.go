@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 )
@@ -33,20 +32,14 @@ func (s *Server) targetPath(t Target) (string, error) {
 		}
 		tail = "/file/" + url.PathEscape(t.File)
 	case t.Vault != "" || t.Certificate != "":
-		if !vaultNameRE(t.Vault) {
-			errs.add("Vault", "not a vault name (3-24 letters, digits and '-')")
-		}
+		checkVaultName("Vault", t.Vault, &errs)
 		checkCertificateName("Certificate", t.Certificate, &errs)
 		tail = "/kv/" + t.Vault + "/" + t.Certificate
 	default:
 		errs.add("Target", "name a vault and certificate, a configured file, or Forward")
 	}
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Field + ": " + e.Message
-		}
-		return "", errors.New("proxy: " + strings.Join(msgs, "; "))
+	if err := errs.err(); err != nil {
+		return "", err
 	}
 	return "/" + t.Tenant + "/" + t.ClientID + tail, nil
 }

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/kvassert/kvassert"
 )
@@ -217,13 +216,18 @@ func (fs *fileStore) read(rel string) ([]byte, error) {
 }
 
 // parseCertificate reads a PEM or PKCS#12 certificate with its private key
-// (kvassert.ParseCertificateData) and keeps its message free of the package
-// prefix for field-level problems.
+// (kvassert.ParseCertificateData) and words its error for a field-level
+// problem: the reason without the package name, and what to do when the
+// key is missing.
 func parseCertificate(data []byte) (*x509.Certificate, crypto.Signer, error) {
 	cert, signer, err := kvassert.ParseCertificateData(data, nil)
 	if err != nil {
-		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kvassert: "), "azidentity: ")
-		if strings.Contains(msg, "no usable certificate") {
+		msg := err.Error()
+		var ie *kvassert.InputError
+		if errors.As(err, &ie) {
+			msg = ie.Reason
+		}
+		if errors.Is(err, kvassert.ErrNoPrivateKey) {
 			msg += " (give keyFile when the key is in a separate file)"
 		}
 		return nil, nil, errors.New(msg)

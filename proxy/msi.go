@@ -11,8 +11,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
-	"github.com/kvassert/kvassert/keyvault"
 )
 
 // protocol is a managed identity endpoint protocol.
@@ -94,12 +92,12 @@ func (s *Server) msiHandler(p protocol, kind targetKind) http.HandlerFunc {
 			checkClientID("clientId", clientID, &errs)
 			if kind == targetKV {
 				certName = r.PathValue("certificate")
-				if v := r.PathValue("vault"); !vaultNameRE(v) {
-					errs.add("vault", "not a vault name (3-24 letters, digits and '-')")
-				} else if u, err := s.vaultURL(v); err != nil {
-					errs.add("vault", libMessage(err))
-				} else {
-					vaultURL = u
+				if v := r.PathValue("vault"); checkVaultName("vault", v, &errs) {
+					if u, err := s.vaultURL(v); err != nil {
+						errs.addErr("vault", err)
+					} else {
+						vaultURL = u
+					}
 				}
 				checkCertificateName("certificate", certName, &errs)
 			} else {
@@ -171,11 +169,4 @@ func resourceScope(resource string, errs *fieldErrors) string {
 		return resource
 	}
 	return resource + "/.default"
-}
-
-func vaultNameRE(v string) bool {
-	if len(v) < 3 || len(v) > 24 {
-		return false
-	}
-	return keyvault.CheckName(v) == nil && v[0] != '-' && v[len(v)-1] != '-'
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // Problem is an RFC 9457 problem details object, the body of every error
@@ -138,9 +139,9 @@ func upstreamProblem(err error) *Problem {
 		return &Problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusNotImplemented,
 			Detail: "The proxy was started without a credential for Key Vault."}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout, Detail: truncate(err.Error(), 2000)}
+		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout, Detail: textutil.Truncate(err.Error(), 2000)}
 	}
-	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway, Detail: truncate(err.Error(), 2000)}
+	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway, Detail: textutil.Truncate(err.Error(), 2000)}
 }
 
 // vaultDetail summarises a Key Vault error answer in one line: status,
@@ -164,12 +165,5 @@ func vaultDetail(re *azcore.ResponseError) string {
 			}
 		}
 	}
-	return truncate(d, 1000)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return textutil.Truncate(d, 1000)
 }

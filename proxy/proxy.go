@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/kvassert/kvassert/keyvault"
 )
 
 // DefaultAddr is the address kvassert proxy listens on by default.
@@ -63,9 +64,27 @@ type Config struct {
 	// in requests. Nothing outside it (or Files) is ever read; symbolic links
 	// may not leave it.
 	FileRoot string
+	// Default is what the web page's form starts with: the app, tenant,
+	// vault and certificate the proxy was started for. Every field is
+	// optional. The page reads it from GET /api/config, behind the secret
+	// like all data.
+	Default PageDefault
 	// Logger receives one line per request and the library's notices
 	// (default slog.Default()). Tokens and secrets are never logged.
 	Logger *slog.Logger
+}
+
+// PageDefault prefills the web page's form.
+type PageDefault struct {
+	// ClientID is the multi-tenant app's application (client) ID.
+	ClientID string
+	// TenantID is a tenant ID or domain to get tokens in.
+	TenantID string
+	// Vault is the Key Vault of the app's certificate: its URL, or its name
+	// in the configured cloud.
+	Vault string
+	// Certificate is the name of the certificate in Vault.
+	Certificate string
 }
 
 // CertificateFiles names a certificate and its private key on disk: PEM (the
@@ -92,6 +111,7 @@ type Server struct {
 	mux       *http.ServeMux
 	creds     *registry
 	files     *fileStore
+	page      pageConfig
 }
 
 // New checks cfg, reads the configured certificate files and returns a
@@ -124,6 +144,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	var err error
 	if s.files, err = newFileStore(cfg.Files, cfg.FileRoot); err != nil {
+		return nil, err
+	}
+	if s.page, err = s.pageConfig(cfg.Default); err != nil {
 		return nil, err
 	}
 	s.creds = newRegistry(s)
@@ -243,16 +266,7 @@ func (s *Server) PageURL(base string) string {
 }
 
 // vaultSuffix is the vault DNS suffix of the configured cloud.
-func (s *Server) vaultSuffix() string {
-	host := strings.ToLower(s.cloud.ActiveDirectoryAuthorityHost)
-	switch {
-	case strings.Contains(host, "login.chinacloudapi.cn"):
-		return ".vault.azure.cn"
-	case strings.Contains(host, "login.microsoftonline.us"):
-		return ".vault.usgovcloudapi.net"
-	}
-	return ".vault.azure.net"
-}
+func (s *Server) vaultSuffix() string { return "." + keyvault.VaultDomain(s.cloud) }
 
 func cleanPath(p string) string {
 	if p == "" {

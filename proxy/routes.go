@@ -37,6 +37,7 @@ func (s *Server) routes() []route {
 		{"GET", "/{$}", authNone, s.servePage},
 		{"GET", "/static/{file}", authNone, s.serveStatic},
 		{"GET", "/openapi.json", authAPI, s.serveOpenAPI},
+		{"GET", "/api/config", authAPI, s.apiConfig},
 
 		{"POST", "/api/token/kv-certificate", authAPI, s.apiKVCertificate},
 		{"POST", "/api/token/kv-key", authAPI, s.apiKVKey},

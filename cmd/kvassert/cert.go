@@ -41,7 +41,7 @@ The vault is reached with azidentity's DefaultAzureCredential.`,
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newCertCreateCmd(a), newCertShowCmd(a), newCertExportCmd(a), newCertAuditCmd(a))
+	cmd.AddCommand(structured(newCertCreateCmd(a)), structured(newCertShowCmd(a)), newCertExportCmd(a), structured(newCertAuditCmd(a)))
 	return cmd
 }
 
@@ -72,7 +72,7 @@ func (f *vaultCertFlags) check(a *App) error {
 		return usageError("--name is required", "give the certificate name, or set KVASSERT_CERT")
 	}
 	if err := keyvault.CheckName(f.name); err != nil {
-		return usageError(a.flagName("name")+": "+clean(err.Error()), "certificate names have 1-127 letters, digits and '-'")
+		return flagError(a.flagName("name"), err, "certificate names have 1-127 letters, digits and '-'")
 	}
 	if f.version != "" && !isHex(f.version) {
 		return usageError(fmt.Sprintf("--version %q is not a Key Vault version", truncate(f.version, 40)), "versions are 32 hexadecimal digits; omit --version for the current one")
@@ -88,7 +88,7 @@ func (a *App) certClient(vaultURL string) (*azcertificates.Client, error) {
 	}
 	v, err := keyvault.ParseVaultURL(vaultURL)
 	if err != nil {
-		return nil, usageError(clean(err.Error()), "use https://NAME.vault.azure.net/")
+		return nil, flagError(a.flagName("vault"), err, "use https://NAME.vault.azure.net/")
 	}
 	if err := checkLoopbackVault(a, "vault", v); err != nil {
 		return nil, err

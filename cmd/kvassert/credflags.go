@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -158,13 +159,13 @@ func (c *credFlags) kind(a *App) (int, error) {
 			return 0, err
 		}
 		if err := keyvault.CheckName(c.cert); err != nil {
-			return 0, usageError(n("cert")+": "+clean(err.Error()), "certificate names have 1-127 letters, digits and '-'")
+			return 0, flagError(n("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 		}
 		k = credVault
 	case c.keyID != "":
 		id, err := keyvault.ParseKeyID(c.keyID)
 		if err != nil {
-			return 0, usageError(n("key-id")+": "+clean(err.Error()), "use the key's identifier, https://NAME.vault.azure.net/keys/KEY/VERSION (a certificate's kid)")
+			return 0, flagError(n("key-id"), err, "use the key's identifier, https://NAME.vault.azure.net/keys/KEY/VERSION (a certificate's kid)")
 		}
 		if err := checkLoopbackVault(a, "key-id", id.Vault); err != nil {
 			return 0, err
@@ -178,7 +179,7 @@ func (c *credFlags) kind(a *App) (int, error) {
 			k = credKeyCert
 		case c.thumbprint != "":
 			if _, err := assertion.ParseThumbprint(c.thumbprint); err != nil {
-				return 0, usageError(n("thumbprint")+": "+clean(err.Error()), "copy the thumbprint from the app registration's Certificates & secrets page")
+				return 0, flagError(n("thumbprint"), err, "copy the thumbprint from the app registration's Certificates & secrets page")
 			}
 			k = credKeyThumbprint
 		default:
@@ -205,7 +206,7 @@ func (c *credFlags) kind(a *App) (int, error) {
 	}
 	if k != credManagedIdentity {
 		if _, err := assertion.ParseAlgorithm(c.alg); err != nil {
-			return 0, usageError(n("alg")+": "+clean(err.Error()), "use PS256 (default) or RS256")
+			return 0, flagError(n("alg"), err, "use PS256 (default) or RS256")
 		}
 	}
 	if c.lifetime < assertion.MinLifetime || c.lifetime > assertion.MaxLifetime {
@@ -244,13 +245,12 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 				return nil, usageError(fmt.Sprintf("%s names the environment variable %q, which is not set", a.flagName("password-env"), c.passwordEnv),
 					"export the PKCS#12 password in that variable first")
 			}
-			a.redactor.addSecret(v)
+			a.redactor.AddSecret(v)
 			password = []byte(v)
 		}
 		cert, key, err := kvassert.LoadCertificateFiles(c.certFile, c.keyFile, password)
 		if err != nil {
-			return nil, &exitError{code: exitFailure, msg: "reading " + c.certFile, err: stripPath(err, c.certFile),
-				hint: "give a PEM file with the certificate and its key, --key-file for a separate PEM key, or a PKCS#12 file (--password-env for its password)"}
+			return nil, certFileError(c.certFile, err)
 		}
 		src, err := kvassert.NewLocalSource(cert, key, &aopts)
 		if err != nil {
@@ -295,11 +295,20 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	}
 }
 
-// stripPath keeps an error about a file from naming it twice.
-func stripPath(err error, path string) error {
-	msg := strings.ReplaceAll(clean(err.Error()), "reading "+path+": ", "")
-	msg = strings.ReplaceAll(msg, path+" ", "the file ")
-	return errors.New(msg)
+// certFileError reports a certificate or key file that
+// kvassert.LoadCertificateFiles refused, naming the file once: the one in
+// the fs.PathError, or certFile for data it could not parse.
+func certFileError(certFile string, err error) error {
+	path := certFile
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		path = pe.Path
+	}
+	hint := "give a PEM file with the certificate and its key, --key-file for a separate PEM key, or a PKCS#12 file (--password-env for its password)"
+	if errors.Is(err, kvassert.ErrNoPrivateKey) {
+		hint = "the private key is not in " + certFile + ": give its PEM file with --key-file"
+	}
+	return &exitError{code: exitFailure, msg: "reading " + path, err: err, hint: hint}
 }
 
 // checkVaultURL validates a vault URL flag: https, a vault host (or the
@@ -311,7 +320,7 @@ func checkVaultURL(a *App, flag, raw string) error {
 		if strings.HasPrefix(strings.ToLower(raw), "http://") {
 			hint = "Key Vault only speaks https: use https://" + strings.TrimPrefix(strings.TrimPrefix(raw, "http://"), "HTTP://")
 		}
-		return usageError(a.flagName(flag)+": "+clean(err.Error()), hint)
+		return flagError(a.flagName(flag), err, hint)
 	}
 	if err := checkLoopbackVault(a, flag, v); err != nil {
 		return err

@@ -77,7 +77,7 @@ func (c *decodeCmd) run(ctx context.Context, a *App, args []string) error {
 	}
 	tok, err := assertion.Parse(jwt)
 	if err != nil {
-		return &exitError{code: exitFailure, msg: "not a JWT: " + clean(err.Error()), hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
+		return &exitError{code: exitFailure, msg: "not a JWT", err: err, hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
 	}
 	cert, certLabel, err := c.certificate(ctx, a)
 	if err != nil {
@@ -136,7 +136,7 @@ func (c *decodeCmd) certificate(ctx context.Context, a *App) (*x509.Certificate,
 			return nil, "", err
 		}
 		if err := keyvault.CheckName(c.cert); err != nil {
-			return nil, "", usageError(a.flagName("cert")+": "+clean(err.Error()), "certificate names have 1-127 letters, digits and '-'")
+			return nil, "", flagError(a.flagName("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 		}
 		client, err := a.certClient(c.vault)
 		if err != nil {

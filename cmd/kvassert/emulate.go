@@ -81,7 +81,7 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	e, err := kvasserttest.New(s, kvasserttest.WithAddr(c.listen), kvasserttest.WithLogger(logger))
 	if err != nil {
 		hint := ""
-		if strings.Contains(err.Error(), "address already in use") {
+		if addrInUse(err) {
 			hint = "another emulator may be running; pick another port with --listen 127.0.0.1:PORT (0 for any free port)"
 		}
 		return &exitError{code: exitFailure, msg: "starting the emulator", err: err, hint: hint}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
@@ -190,9 +191,6 @@ func fixedCompletion(values ...string) func(*cobra.Command, []string, string) ([
 	}
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+// truncate is textutil.Truncate, named short for the many flag messages of
+// this package.
+func truncate(s string, n int) string { return textutil.Truncate(s, n) }

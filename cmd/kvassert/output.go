@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -61,19 +60,36 @@ func (a *App) format(def string) string {
 	return def
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON, or the result of --query on it.
 func (a *App) printJSON(v any) error {
+	if a.query != nil {
+		return a.printQuery(v, "json")
+	}
+	return a.writeJSON(v)
+}
+
+// writeJSON writes v as indented JSON.
+func (a *App) writeJSON(v any) error {
 	enc := json.NewEncoder(a.Stdout)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-// printRecord writes r in the output format (def when --output is not given).
+// printRecord writes r in the output format (def when --output is not
+// given), or the result of --query on it.
 func (a *App) printRecord(r record, def string) error {
+	if a.query != nil {
+		return a.printQuery(r, def)
+	}
+	return a.renderRecord(r, def)
+}
+
+// renderRecord writes r in the output format (def when --output is not given).
+func (a *App) renderRecord(r record, def string) error {
 	switch a.format(def) {
 	case "json":
-		return a.printJSON(r)
+		return a.writeJSON(r)
 	case "tsv":
 		vals := make([]string, len(r))
 		for i, f := range r {
@@ -92,14 +108,23 @@ func (a *App) printRecord(r record, def string) error {
 }
 
 // printTable writes rows under a header (table), as JSON objects (json), or
-// as tab-separated lines (tsv).
+// as tab-separated lines (tsv); or the result of --query on them.
 func (a *App) printTable(rows []record, def string) error {
+	if rows == nil {
+		rows = []record{}
+	}
+	if a.query != nil {
+		return a.printQuery(rows, def)
+	}
+	return a.renderTable(rows, def)
+}
+
+// renderTable writes rows in the output format (def when --output is not
+// given).
+func (a *App) renderTable(rows []record, def string) error {
 	switch a.format(def) {
 	case "json":
-		if rows == nil {
-			rows = []record{}
-		}
-		return a.printJSON(rows)
+		return a.writeJSON(rows)
 	case "tsv":
 		for _, r := range rows {
 			vals := make([]string, len(r))
@@ -234,5 +259,3 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
-
-var _ io.Writer = (*redactor)(nil)

@@ -103,21 +103,23 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+	vaultName, _ := c.vaultName(a) // checked; "" without --vault
 	s, err := proxy.New(proxy.Config{
 		Addr: c.listen, AllowRemote: c.allowRemote,
 		KeyVaultCredential: cred, ForwardCredential: cred,
 		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
 		Files: files, FileRoot: c.fileRoot, Logger: logger,
+		Default: proxy.PageDefault{ClientID: c.app.clientID, TenantID: c.app.tenant, Vault: vaultName, Certificate: c.cert},
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}
 	}
 	// The secret goes to stdout (and --secret-file) only.
-	a.redactor.addSecret(s.Secret())
+	a.redactor.AddSecret(s.Secret())
 	ln, err := s.Listen()
 	if err != nil {
 		hint := ""
-		if strings.Contains(err.Error(), "address already in use") {
+		if addrInUse(err) {
 			hint = "another proxy may be running; pick another port with --listen 127.0.0.1:PORT (0 for any free port)"
 		}
 		return &exitError{code: exitFailure, msg: "listening on " + c.listen, err: err, hint: hint}
@@ -173,7 +175,7 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(a.flagName("vault")+" needs --cert NAME", "give the name of the certificate in the vault")
 		}
 		if err := keyvault.CheckName(c.cert); err != nil {
-			return usageError(a.flagName("cert")+": "+clean(err.Error()), "certificate names have 1-127 letters, digits and '-'")
+			return flagError(a.flagName("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 		}
 	}
 	// The forward route uses DefaultAzureCredential, which would ask a
@@ -215,8 +217,8 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 		return "", usageError("--cert needs --vault", "give the vault that holds the certificate: --vault https://NAME.vault.azure.net/")
 	}
 	if !strings.Contains(v, "/") && !strings.Contains(v, ".") {
-		if len(v) < 3 || len(v) > 24 || keyvault.CheckName(v) != nil {
-			return "", usageError(fmt.Sprintf("%s %q is not a vault name", a.flagName("vault"), truncate(v, 60)), "use the vault's name (3-24 letters, digits and '-') or URL")
+		if err := keyvault.CheckVaultName(strings.ToLower(v)); err != nil {
+			return "", flagError(a.flagName("vault"), err, "use the vault's name (3-24 letters, digits and single '-', starting with a letter) or URL")
 		}
 		return strings.ToLower(v), nil
 	}
@@ -225,25 +227,12 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 	}
 	parsed, _ := keyvault.ParseVaultURL(v)
 	name, suffix, _ := strings.Cut(parsed.Host, ".")
-	want := map[string]string{"AzureChinaCloud": "vault.azure.cn", "AzureUSGovernment": "vault.usgovcloudapi.net"}[canonicalCloud(a.cloudName)]
-	if want == "" {
-		want = "vault.azure.net"
-	}
+	want := keyvault.VaultDomain(a.Cloud())
 	if parsed.Loopback || suffix != want {
 		return "", usageError(fmt.Sprintf("%s %q is not a Key Vault of the selected cloud (*.%s)", a.flagName("vault"), truncate(v, 80), want),
 			"managed identity routes name vaults of the --cloud given; use --cloud for another cloud")
 	}
 	return name, nil
-}
-
-func canonicalCloud(name string) string {
-	switch strings.ToLower(name) {
-	case "azurechinacloud", "china":
-		return "AzureChinaCloud"
-	case "azureusgovernment", "usgov", "azuregovernment":
-		return "AzureUSGovernment"
-	}
-	return "AzureCloud"
 }
 
 // parseFiles reads --file NAME=CERT[,KEY] flags.
@@ -304,7 +293,7 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 	if vaultName != "" {
 		vaultURL, certName = c.vault, c.cert
 		if !strings.Contains(vaultURL, "/") {
-			vaultURL = "https://" + vaultName + "." + map[string]string{"AzureChinaCloud": "vault.azure.cn", "AzureUSGovernment": "vault.usgovcloudapi.net", "AzureCloud": "vault.azure.net"}[canonicalCloud(a.cloudName)] + "/"
+			vaultURL = "https://" + vaultName + "." + keyvault.VaultDomain(a.Cloud()) + "/"
 		}
 	}
 	body := fmt.Sprintf(`{"clientId":"%s","tenantId":"%s","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"%s","certificateName":"%s"}`, client, tenant, vaultURL, certName)

@@ -255,6 +255,10 @@ func TestProxyErrors(t *testing.T) {
 	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--file", "dev"}), exitUsage, "is not NAME=CERT.pem", "--file dev=")
 	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--client-id", "app"}), exitUsage, "is not a GUID", "")
 	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--vault", "https://evil.example.com/", "--cert", "c"}), exitUsage, "--vault", "")
+	// Vault names as keyvault checks them (a--b and a leading digit were once let through).
+	for _, name := range []string{"a--b", "1vault", "ab"} {
+		wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--vault", name, "--cert", "c"}), exitUsage, `--vault: "`+name+`" is not a valid vault name`, "3-24 letters")
+	}
 	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:5616"}, "IDENTITY_ENDPOINT=http://localhost:5616/msi/forward", "IDENTITY_HEADER=0123456789abcdef"),
 		exitUsage, "IDENTITY_ENDPOINT points at this proxy", "unset IDENTITY_ENDPOINT")
 	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--file", "dev=/nonexistent/cert.pem"}), exitUsage, "starting the proxy", "")

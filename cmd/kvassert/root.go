@@ -14,9 +14,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/jmespath-community/go-jmespath"
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/redact"
 )
 
 // App is the state every command shares: the standard streams, the
@@ -40,6 +42,9 @@ type App struct {
 	Stderr io.Writer
 	// Getenv reads an environment variable (os.Getenv in the binary).
 	Getenv func(string) string
+	// queryText is --query, a JMESPath expression; query is it compiled.
+	queryText string
+	query     jmespath.JMESPath
 	// Output is the --output format: "json", "table", "tsv", or "" for the
 	// command's own default.
 	Output string
@@ -60,7 +65,7 @@ type App struct {
 	kvErr  error
 
 	stdoutTTY, stderrTTY bool
-	redactor             *redactor
+	redactor             *redact.Writer
 }
 
 // extraCommands are constructors of commands that live in other files of
@@ -77,7 +82,7 @@ var extraCommands []func(*App) *cobra.Command
 
 // run executes the command line args and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
-	red := newRedactor(stderr)
+	red := redact.NewWriter(stderr)
 	a := &App{
 		Stdin: stdin, Stdout: stdout, Stderr: red, Getenv: getenv,
 		flagFrom:  map[string]string{},
@@ -85,7 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		redactor: red,
 	}
 	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"} {
-		red.addSecret(getenv(name))
+		red.AddSecret(getenv(name))
 	}
 	a.setLogger()
 	defer func() {
@@ -173,6 +178,7 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	})
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, table or tsv (default depends on the command)")
+	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log diagnostics (never tokens or secrets) to stderr")
 	bindEnv(root, pf, "output", envOutput)
@@ -181,11 +187,11 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	_ = root.RegisterFlagCompletionFunc("cloud", fixedCompletion("AzureCloud", "AzureChinaCloud", "AzureUSGovernment"))
 
 	root.AddCommand(
-		newDemoCmd(a),
+		structured(newDemoCmd(a)),
 		newEmulateCmd(a),
-		newTokenCmd(a),
-		newAssertionCmd(a),
-		newDecodeCmd(a),
+		structured(newTokenCmd(a)),
+		structured(newAssertionCmd(a)),
+		structured(newDecodeCmd(a)),
 		newCertCmd(a),
 	)
 	for _, mk := range extraCommands {
@@ -204,6 +210,9 @@ func (a *App) setup(cmd *cobra.Command) error {
 	case "", "json", "table", "tsv":
 	default:
 		return usageError(fmt.Sprintf("%s: unknown output format %q", a.flagName("output"), a.Output), "use json, table or tsv")
+	}
+	if err := a.setupQuery(cmd); err != nil {
+		return err
 	}
 	if _, err := cloudByName(a.cloudName); err != nil {
 		return err
@@ -297,7 +306,9 @@ func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
 		if a.kvErr != nil {
 			a.kvErr = &exitError{code: exitFailure, msg: "cannot set up the Key Vault credential (DefaultAzureCredential)", err: a.kvErr,
 				hint: "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run with a managed identity"}
+			return
 		}
+		a.kvCred = defaultCredential{a.kvCred}
 	})
 	return a.kvCred, a.kvErr
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/dotnetref"
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -25,10 +25,10 @@ func TestStrategiesCallForCall(t *testing.T) {
 		certGets, keyGets   int64
 		signs, vaultCallsPA int64
 	}{
-		{"certificate", func() dotnetref.Source { return fixture.DotnetCertificate(t, e, false) }, 1, 1, 1, 3},
-		{"certificate/no-probe", func() dotnetref.Source { return fixture.DotnetCertificate(t, e, true) }, 1, 0, 1, 2},
-		{"key", func() dotnetref.Source { return fixture.DotnetKey(t, e, false) }, 0, 1, 1, 2},
-		{"key/no-probe", func() dotnetref.Source { return fixture.DotnetKey(t, e, true) }, 0, 0, 1, 1},
+		{"certificate", func() dotnetref.Source { return testfixture.DotnetCertificate(t, e, false) }, 1, 1, 1, 3},
+		{"certificate/no-probe", func() dotnetref.Source { return testfixture.DotnetCertificate(t, e, true) }, 1, 0, 1, 2},
+		{"key", func() dotnetref.Source { return testfixture.DotnetKey(t, e, false) }, 0, 1, 1, 2},
+		{"key/no-probe", func() dotnetref.Source { return testfixture.DotnetKey(t, e, true) }, 0, 0, 1, 1},
 	}
 	ctx := context.Background()
 	for _, c := range cases {
@@ -46,7 +46,7 @@ func TestStrategiesCallForCall(t *testing.T) {
 			if g, k, s := vault(kvasserttest.OpCertificateGet), vault(kvasserttest.OpKeyGet), vault(kvasserttest.OpKeySign); g != c.certGets || k != c.keyGets || s != c.signs {
 				t.Fatalf("per assertion: %d certificate GETs, %d key GETs, %d signs; want %d, %d, %d", g, k, s, c.certGets, c.keyGets, c.signs)
 			}
-			if n := fixture.Sum(e, fixture.VaultOps); n != c.vaultCallsPA {
+			if n := testfixture.Sum(e, testfixture.VaultOps); n != c.vaultCallsPA {
 				t.Fatalf("%d Key Vault calls per assertion, want %d (%v)", n, c.vaultCallsPA, e.Counts())
 			}
 			tok, err := assertion.Parse(a)
@@ -57,7 +57,7 @@ func TestStrategiesCallForCall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tok.Header.Alg != "RS256" || tok.Header.X5t != fixture.X5T(cert) || tok.Header.X5tS256 != "" {
+			if tok.Header.Alg != "RS256" || tok.Header.X5t != testfixture.X5T(cert) || tok.Header.X5tS256 != "" {
 				t.Fatalf("header %+v, want RS256 with the SHA-1 x5t only", tok.Header)
 			}
 			if len(tok.Claims.Aud) != 1 || tok.Claims.Aud[0] != e.TokenEndpoint(scenario.DemoContosoTenant) {
@@ -68,16 +68,16 @@ func TestStrategiesCallForCall(t *testing.T) {
 			}
 
 			// Through MSAL: one token request, the callback's calls once.
-			client := fixture.MSAL(t, e, dotnetref.Credential(src))
+			client := testfixture.MSAL(t, e, dotnetref.Credential(src))
 			e.ResetCounts()
-			res, err := client.AcquireTokenByCredential(ctx, []string{fixture.Graph}, confidential.WithTenantID(scenario.DemoFabrikamTenant))
+			res, err := client.AcquireTokenByCredential(ctx, []string{testfixture.Graph}, confidential.WithTenantID(scenario.DemoFabrikamTenant))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tid, _ := fixture.TenantOf(res.AccessToken); tid != scenario.DemoFabrikamTenant {
+			if tid, _ := testfixture.TenantOf(res.AccessToken); tid != scenario.DemoFabrikamTenant {
 				t.Fatalf("tid %q", tid)
 			}
-			if n, p := fixture.Sum(e, fixture.VaultOps), e.Count(kvasserttest.OpToken); n != c.vaultCallsPA || p != 1 {
+			if n, p := testfixture.Sum(e, testfixture.VaultOps), e.Count(kvasserttest.OpToken); n != c.vaultCallsPA || p != 1 {
 				t.Fatalf("token: %d vault calls, %d token POSTs (%v)", n, p, e.Counts())
 			}
 		})

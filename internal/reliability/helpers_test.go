@@ -16,7 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -53,14 +53,14 @@ func newEnv(t testing.TB, n int, opts ...kvasserttest.Option) *env {
 // issued (to set its clock).
 func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator), opts ...kvasserttest.Option) *env {
 	t.Helper()
-	s, tenants := fixture.ManyTenants(n)
+	s, tenants := testfixture.ManyTenants(n)
 	e := kvasserttest.NewTB(t, s, append([]kvasserttest.Option{kvasserttest.WithLogger(testLogger())}, opts...)...)
 	if before != nil {
 		before(e)
 	}
 	co := e.ClientOptions()
 	co.Retry = fastRetry
-	vaultCred := fixture.VaultCredential(t, e)
+	vaultCred := testfixture.VaultCredential(t, e)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
 		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
 			Options: keyvault.Options{ClientOptions: co}, Logger: testLogger(),
@@ -93,10 +93,10 @@ func (v *env) fresh(t testing.TB) string {
 // get asks for a Graph token in tenant, recording the error for the leak
 // scan and checking the token's tenant.
 func (v *env) get(ctx context.Context, t testing.TB, tenant string) (string, error) {
-	tok, err := v.cred.GetToken(ctx, fixture.Opts(tenant))
+	tok, err := v.cred.GetToken(ctx, testfixture.Opts(tenant))
 	noteErr(err)
 	if err == nil {
-		if tid, derr := fixture.TenantOf(tok.Token); derr != nil || tid != tenant {
+		if tid, derr := testfixture.TenantOf(tok.Token); derr != nil || tid != tenant {
 			t.Errorf("asked for tenant %s, got a token for %q (%v)", tenant, tid, derr)
 		}
 	}
@@ -157,7 +157,7 @@ const appID = scenario.DemoAppClientID
 func rotate(t testing.TB, e *kvasserttest.Emulator) *x509.Certificate {
 	t.Helper()
 	ctx := context.Background()
-	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), fixture.VaultCredential(t, e), &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
+	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), testfixture.VaultCredential(t, e), &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +191,10 @@ func rotate(t testing.TB, e *kvasserttest.Emulator) *x509.Certificate {
 }
 
 // optsFor is a Graph token request for tenant.
-func optsFor(tenant string) policy.TokenRequestOptions { return fixture.Opts(tenant) }
+func optsFor(tenant string) policy.TokenRequestOptions { return testfixture.Opts(tenant) }
 
 // tidOf is the tid claim of a token ("" when it has none).
 func tidOf(tok string) string {
-	tid, _ := fixture.TenantOf(tok)
+	tid, _ := testfixture.TenantOf(tok)
 	return tid
 }

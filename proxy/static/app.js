@@ -26,6 +26,32 @@
     } catch (e) { /* storage disabled */ }
   }
 
+  // loadConfig prefills the empty fields with what the proxy was started
+  // for (GET /api/config, behind the secret like all data).
+  async function loadConfig() {
+    const secret = $('secret').value.trim();
+    if (!secret) { return; }
+    try {
+      const resp = await fetch('/api/config', {
+        headers: { 'Authorization': 'Bearer ' + secret },
+        cache: 'no-store',
+        credentials: 'omit',
+      });
+      if (!resp.ok) { return; }
+      const cfg = await resp.json();
+      const fill = (id, value) => { if (value && !$(id).value.trim()) { $(id).value = value; } };
+      fill('clientId', cfg.clientId);
+      fill('tenantId', cfg.tenantId);
+      fill('keyVaultUri', cfg.keyVaultUri);
+      fill('certificateName', cfg.certificateName);
+      if (cfg.files && cfg.files.length === 1) { fill('certFile', cfg.files[0]); }
+    } catch (e) {
+      /* the form stays empty */
+    } finally {
+      document.body.dataset.config = 'done';
+    }
+  }
+
   function showFields() {
     const route = $('route').value;
     document.querySelectorAll('[data-routes]').forEach((el) => {
@@ -206,6 +232,8 @@
   document.addEventListener('DOMContentLoaded', () => {
     loadSecret();
     showFields();
+    loadConfig();
+    $('secret').addEventListener('change', loadConfig);
     $('route').addEventListener('change', () => { clearMessages(); showFields(); });
     $('token-form').addEventListener('submit', send);
     $('copy').addEventListener('click', copyToken);

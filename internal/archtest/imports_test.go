@@ -1,0 +1,65 @@
+package archtest
+
+import (
+	"go/build"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/kvassert/kvassert"
+
+// rules: for each package (relative to the module, "." for the root), the
+// module packages its non-test files may import; "" allows none. Standard
+// library and third-party imports are checked by stdlibOnly.
+var rules = map[string][]string{
+	"internal/inputerr": {},
+	"internal/textutil": {},
+	"internal/redact":   {},
+	"internal/flight":   {},
+	"assertion":         {"internal/inputerr", "internal/textutil"},
+	"keyvault":          {"assertion", "internal/inputerr", "internal/textutil", "internal/flight"},
+	".":                 {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight"},
+	"proxy":             {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
+	// The emulators must not depend on the code they test.
+	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/vault", "kvasserttest/scenario"},
+	"kvasserttest/scenario":       {},
+	"kvasserttest/internal/emu":   {},
+	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
+	"kvasserttest/internal/vault": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
+}
+
+// stdlibOnly packages import nothing outside the standard library.
+var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true}
+
+func TestImportRules(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	for pkg, allowed := range rules {
+		bp, err := build.Default.ImportDir(filepath.Join(root, pkg), 0)
+		if err != nil {
+			t.Errorf("%s: %v", pkg, err)
+			continue
+		}
+		ok := map[string]bool{}
+		for _, a := range allowed {
+			ok[a] = true
+		}
+		for _, imp := range bp.Imports {
+			rel, inModule := strings.CutPrefix(imp, module)
+			switch {
+			case inModule:
+				rel = strings.TrimPrefix(rel, "/")
+				if rel == "" {
+					rel = "."
+				}
+				if !ok[rel] {
+					t.Errorf("%s imports %s, which ARCHITECTURE.md does not allow", pkg, imp)
+				}
+			case stdlibOnly[pkg] && strings.Contains(strings.SplitN(imp, "/", 2)[0], "."):
+				t.Errorf("%s imports %s: it may use the standard library only", pkg, imp)
+			}
+		}
+	}
+}
