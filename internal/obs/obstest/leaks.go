@@ -18,6 +18,16 @@ import (
 // string itself.
 func Leaks(rm metricdata.ResourceMetrics, spans []sdktrace.ReadOnlySpan, forbidden ...string) []string {
 	var found []string
+	// label names a place by name, or by number when the name itself holds
+	// a forbidden string (a finding must never quote one).
+	label := func(kind, name string, i int) string {
+		for _, f := range forbidden {
+			if contains(name, f) {
+				return fmt.Sprintf("%s #%d", kind, i)
+			}
+		}
+		return kind + " " + name
+	}
 	check := func(where, text string) {
 		for i, f := range forbidden {
 			if contains(text, f) {
@@ -26,8 +36,8 @@ func Leaks(rm metricdata.ResourceMetrics, spans []sdktrace.ReadOnlySpan, forbidd
 		}
 	}
 	checkSet := func(where string, s attribute.Set) {
-		for _, kv := range s.ToSlice() {
-			check(where+" attribute "+string(kv.Key), string(kv.Key)+"="+kv.Value.Emit())
+		for i, kv := range s.ToSlice() {
+			check(where+" "+label("attribute", string(kv.Key), i), string(kv.Key)+"="+kv.Value.Emit())
 		}
 	}
 	checkKVs := func(where string, kvs []attribute.KeyValue) { checkSet(where, attribute.NewSet(kvs...)) }
@@ -36,8 +46,8 @@ func Leaks(rm metricdata.ResourceMetrics, spans []sdktrace.ReadOnlySpan, forbidd
 		checkSet("metric resource", *rm.Resource.Set())
 	}
 	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			where := "metric " + m.Name
+		for i, m := range sm.Metrics {
+			where := label("metric", m.Name, i)
 			check(where+" (name, unit, description)", m.Name+" "+m.Unit+" "+m.Description)
 			for _, p := range points(m) {
 				checkSet(where, p.attrs)
@@ -47,14 +57,14 @@ func Leaks(rm metricdata.ResourceMetrics, spans []sdktrace.ReadOnlySpan, forbidd
 			}
 		}
 	}
-	for _, s := range spans {
-		where := "span " + s.Name()
+	for i, s := range spans {
+		where := label("span", s.Name(), i)
 		check(where+" name", s.Name())
 		checkKVs(where, s.Attributes())
 		check(where+" status", s.Status().Description)
-		for _, ev := range s.Events() {
+		for j, ev := range s.Events() {
 			check(where+" event name", ev.Name)
-			checkKVs(where+" event "+ev.Name, ev.Attributes)
+			checkKVs(where+" "+label("event", ev.Name, j), ev.Attributes)
 		}
 		for _, l := range s.Links() {
 			checkKVs(where+" link", l.Attributes)

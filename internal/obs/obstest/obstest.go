@@ -100,8 +100,7 @@ func Points(rm metricdata.ResourceMetrics, name string) []Point {
 	return out
 }
 
-// Metric returns the description of metric name: its unit and the
-// instrument kind as a Go type name of its data.
+// Metric returns metric name as collected (unit, description, data).
 func Metric(rm metricdata.ResourceMetrics, name string) (metricdata.Metrics, bool) {
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
