@@ -2,8 +2,7 @@ package obs
 
 import (
 	"context"
-	"sync"
-	"time"
+		"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
@@ -20,16 +19,12 @@ type Credential struct {
 	tracer     trace.Tracer
 	httpTracer tracing.Tracer // azcore tracer injected for the token POST's HTTP span
 	meter      metric.Meter
-	requests   metric.Int64Counter
+	requests   metric.Int64ObservableCounter
+	counts     *requests
 	acquire    metric.Float64Histogram
 	refreshes  metric.Int64Counter
 	cached     metric.Int64ObservableUpDownCounter
 	tenantAttr bool
-
-	hit []metric.AddOption // outcome=cache_hit, built once
-
-	mu          sync.RWMutex
-	hitByTenant map[string][]metric.AddOption // with TenantAttribute only
 }
 
 // NewCredential creates the credential's instruments from o.
@@ -39,44 +34,35 @@ func NewCredential(o telemetry.Options) *Credential {
 		tracer:     tracerFor(o),
 		httpTracer: httpOnlyTracer(o.AzureTracingProvider().NewTracer(telemetry.ScopeName, "")),
 		meter:      in.m,
-		requests:   in.counter(telemetry.MetricTokenRequests, "{request}", "GetToken calls, by outcome: cache_hit, acquired (waited for the network) or error."),
+		counts:     newRequests(o.TenantAttribute),
 		acquire:    in.duration(telemetry.MetricTokenAcquireDuration, "Duration of one network token acquisition: assertion, Key Vault sign and token request."),
 		refreshes:  in.counter(telemetry.MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
 		tenantAttr: o.TenantAttribute,
-		hit:        addOpts(attribute.String(telemetry.AttrTokenOutcome, telemetry.OutcomeCacheHit)),
+	}
+	requests, err := in.m.Int64ObservableCounter(telemetry.MetricTokenRequests, metric.WithUnit("{request}"),
+		metric.WithDescription("GetToken calls, by outcome: cache_hit, acquired (waited for the network) or error."))
+	if err == nil {
+		c.requests = requests
+		// c is the owner: the registration ends when c is collected.
+		observe(in.m, c, func(c *Credential, o metric.Observer) { c.counts.observe(o, c.requests) }, requests)
 	}
 	cached, err := in.m.Int64ObservableUpDownCounter(telemetry.MetricTokenCachedCount, metric.WithUnit("{token}"), metric.WithDescription("Tokens in the credential's cache."))
 	if err == nil {
 		c.cached = cached
 	}
-	if c.tenantAttr {
-		c.hitByTenant = map[string][]metric.AddOption{}
-	}
 	return c
 }
 
-// Hit counts a GetToken answered from the cache. It allocates nothing
-// (unless TenantAttribute is set, once per tenant) and starts no span.
+// Hit counts a GetToken answered from the cache: one atomic add, no
+// allocation (with TenantAttribute: a read-locked map lookup, allocating
+// once per tenant), no span. The count is reported at each collection.
 //
 // Call site: GetToken, just before returning a cached token.
 func (c *Credential) Hit(tenant string) {
 	if c == nil {
 		return
 	}
-	if !c.tenantAttr {
-		c.requests.Add(background, 1, c.hit...)
-		return
-	}
-	c.mu.RLock()
-	opts, ok := c.hitByTenant[tenant]
-	c.mu.RUnlock()
-	if !ok {
-		opts = addOpts(attribute.String(telemetry.AttrTokenOutcome, telemetry.OutcomeCacheHit), attribute.String(telemetry.AttrTenantID, tenant))
-		c.mu.Lock()
-		c.hitByTenant[tenant] = opts
-		c.mu.Unlock()
-	}
-	c.requests.Add(background, 1, opts...)
+	c.counts.hit(tenant)
 }
 
 // Served counts a GetToken that was not a cache hit: outcome "acquired", or
@@ -84,15 +70,11 @@ func (c *Credential) Hit(tenant string) {
 //
 // Call site: GetToken, on every return after the cache lookup missed
 // (validation errors included).
-func (c *Credential) Served(ctx context.Context, tenant string, err error) {
+func (c *Credential) Served(tenant string, err error) {
 	if c == nil {
 		return
 	}
-	outcome := telemetry.OutcomeAcquired
-	if err != nil {
-		outcome = telemetry.OutcomeError
-	}
-	c.requests.Add(ctx, 1, metric.WithAttributes(withError(c.base(tenant, attribute.String(telemetry.AttrTokenOutcome, outcome)), err)...))
+	c.counts.served(tenant, err)
 }
 
 // Refreshed counts a finished background refresh (error.type set when err

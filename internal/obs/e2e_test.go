@@ -285,7 +285,7 @@ func TestAADSTSRefusal(t *testing.T) {
 	ctx, end := cred.StartAcquire(context.Background(), tenant, graph)
 	_, err = kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 	end(err)
-	cred.Served(ctx, tenant, err)
+	cred.Served(tenant, err)
 	var ae *kvassert.AuthError
 	if !errors.As(err, &ae) || ae.Code != 700016 {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)

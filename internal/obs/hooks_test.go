@@ -66,7 +66,7 @@ func TestTenantAttributeIsOptIn(t *testing.T) {
 	c := obs.NewCredential(opts)
 	c.Hit(tenantA)
 	c.Hit(tenantA)
-	c.Served(context.Background(), tenantA, nil)
+	c.Served(tenantA, nil)
 	c.Refreshed(context.Background(), tenantA, nil)
 	rm := r.Collect(t)
 	for _, want := range []struct{ name, attrs string }{
@@ -86,7 +86,7 @@ func TestTenantAttributeIsOptIn(t *testing.T) {
 	r = obstest.New(t)
 	c = obs.NewCredential(r.Options)
 	c.Hit(tenantA)
-	c.Served(context.Background(), tenantA, errors.New("AADSTS90002: Tenant not found"))
+	c.Served(tenantA, errors.New("AADSTS90002: Tenant not found"))
 	c.Refreshed(context.Background(), tenantA, nil)
 	_, end := c.StartAcquire(context.Background(), tenantA, graph)
 	end(nil)
@@ -112,8 +112,8 @@ func TestServedAndFailedBackgroundRefresh(t *testing.T) {
 	r := obstest.New(t)
 	c := obs.NewCredential(r.Options)
 	ctx := context.Background()
-	c.Served(ctx, tenantA, nil)
-	c.Served(ctx, tenantA, fmt.Errorf("kvassert: token for tenant %s: %w", tenantA, context.DeadlineExceeded))
+	c.Served(tenantA, nil)
+	c.Served(tenantA, fmt.Errorf("kvassert: token for tenant %s: %w", tenantA, context.DeadlineExceeded))
 	c.Refreshed(ctx, tenantA, nil)
 	c.Refreshed(ctx, tenantA, errors.New("kvassert: token request for tenant x failed (HTTP 401): AADSTS7000274: invalid signature"))
 	c.Refreshed(ctx, tenantA, errors.New("kvassert: token request for tenant x failed (HTTP 401): AADSTS7000274: invalid signature"))
@@ -220,7 +220,7 @@ func TestNilHooks(t *testing.T) {
 	var s *obs.SharedCache
 	ctx := context.Background()
 	c.Hit(tenantA)
-	c.Served(ctx, tenantA, nil)
+	c.Served(tenantA, nil)
 	c.Refreshed(ctx, tenantA, errors.New("x"))
 	if got, end := c.StartAcquire(ctx, tenantA, graph); got != ctx {
 		t.Error("nil StartAcquire changed the context")

@@ -1,0 +1,98 @@
+package obs_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/telemetry"
+)
+
+// hitHooks are the configurations the cache-hit hook is measured in:
+// telemetry off (nil), the global provider with no SDK installed (what an
+// app that never configured OpenTelemetry gets), an explicit no-op
+// provider, and a real SDK provider with a ManualReader, without and with
+// the tenant attribute.
+func hitHooks() []struct {
+	name string
+	c    *obs.Credential
+} {
+	sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	return []struct {
+		name string
+		c    *obs.Credential
+	}{
+		{"off", nil},
+		{"global-noop", obs.NewCredential(telemetry.Options{})},
+		{"noop", obs.NewCredential(telemetry.Options{MeterProvider: noop.NewMeterProvider()})},
+		{"sdk", obs.NewCredential(telemetry.Options{MeterProvider: sdk})},
+		{"sdk-tenant", obs.NewCredential(telemetry.Options{MeterProvider: sdk, TenantAttribute: true})},
+	}
+}
+
+// BenchmarkHit measures the cache-hit hook alone.
+func BenchmarkHit(b *testing.B) {
+	for _, h := range hitHooks() {
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.c.Hit(tenantA)
+			}
+		})
+	}
+}
+
+// BenchmarkHitPath measures a cached kvassert.Credential.GetToken (the path
+// the hook will be called on) plus the hook, side by side with the bare
+// GetToken ("baseline"). Until the hook is wired into GetToken it is called
+// here right after it; once wired, the same comparison is GetToken with a
+// MeterProvider in CredentialOptions against GetToken with none.
+func BenchmarkHitPath(b *testing.B) {
+	e := kvasserttest.NewTB(b, scenario.Demo())
+	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&kvassert.KeyVaultCertificateOptions{CertificateSourceOptions: keyvault.CertificateSourceOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
+		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	opts := policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}
+	if _, err := cred.GetToken(ctx, opts); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("baseline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cred.GetToken(ctx, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, h := range hitHooks() {
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cred.GetToken(ctx, opts); err != nil {
+					b.Fatal(err)
+				}
+				h.c.Hit(opts.TenantID)
+			}
+		})
+	}
+}
