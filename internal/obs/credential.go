@@ -2,7 +2,7 @@ package obs
 
 import (
 	"context"
-		"time"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"

@@ -114,4 +114,3 @@ func (r *requests) served(tenant string, err error) {
 	}
 	r.counter(k).add()
 }
-
