@@ -1,0 +1,43 @@
+package telemetry_test
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/kvassert/kvassert/telemetry"
+)
+
+func TestOptionsDefaultToTheGlobalProviders(t *testing.T) {
+	var o telemetry.Options
+	if o.Meters() != otel.GetMeterProvider() || o.Tracers() != otel.GetTracerProvider() {
+		t.Fatal("the zero Options do not use the global providers")
+	}
+	mp := sdkmetric.NewMeterProvider()
+	tp := sdktrace.NewTracerProvider()
+	o = telemetry.Options{MeterProvider: mp, TracerProvider: tp}
+	if o.Meters() != mp || o.Tracers() != tp {
+		t.Fatal("the Options' providers are not used")
+	}
+}
+
+// TestAzureTracingProviderUsesTheTracerProvider: the Azure SDK's spans go to
+// the Options' TracerProvider and nest under the span in the context.
+func TestAzureTracingProviderUsesTheTracerProvider(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	o := telemetry.Options{TracerProvider: tp}
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "parent")
+	az := o.AzureTracingProvider().NewTracer("azkeys", "v1.5.0")
+	_, span := az.Start(ctx, "Client.Sign", nil)
+	span.End()
+	parent.End()
+	ended := rec.Ended()
+	if len(ended) != 2 || ended[0].Name() != "Client.Sign" || ended[0].Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Fatalf("spans %v: want Client.Sign as a child of parent", ended)
+	}
+}
