@@ -39,7 +39,7 @@ func ObserveCertificate[T any](k *KeyVault, name string, owner *T, state func(*T
 			return
 		}
 		version := attribute.String(telemetry.AttrCertificateVersion, s.Version)
-		o.ObserveFloat64(k.timeLeft, s.NotAfter.Sub(k.now()).Seconds(), metric.WithAttributes(k.host, nameKV, version))
+		o.ObserveFloat64(k.timeLeft, time.Until(s.NotAfter).Seconds(), metric.WithAttributes(k.host, nameKV, version))
 		if s.NewestVersion != "" {
 			var v int64
 			if s.NewestVersion != s.Version {

@@ -39,15 +39,15 @@ func NewCredential(o telemetry.Options) *Credential {
 		refreshes:  in.counter(telemetry.MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
 		tenantAttr: o.TenantAttribute,
 	}
-	requests, err := in.m.Int64ObservableCounter(telemetry.MetricTokenRequests, metric.WithUnit("{request}"),
+	requests, _ := in.m.Int64ObservableCounter(telemetry.MetricTokenRequests, metric.WithUnit("{request}"),
 		metric.WithDescription("GetToken calls, by outcome: cache_hit, acquired (waited for the network) or error."))
-	if err == nil {
+	if requests != nil {
 		c.requests = requests
 		// c is the owner: the registration ends when c is collected.
 		observe(in.m, c, func(c *Credential, o metric.Observer) { c.counts.observe(o, c.requests) }, requests)
 	}
-	cached, err := in.m.Int64ObservableUpDownCounter(telemetry.MetricTokenCachedCount, metric.WithUnit("{token}"), metric.WithDescription("Tokens in the credential's cache."))
-	if err == nil {
+	if cached, _ := in.m.Int64ObservableUpDownCounter(telemetry.MetricTokenCachedCount, metric.WithUnit("{token}"),
+		metric.WithDescription("Tokens in the credential's cache.")); cached != nil {
 		c.cached = cached
 	}
 	return c

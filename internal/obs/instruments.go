@@ -21,9 +21,10 @@ var background = context.Background()
 // seconds (http.server.request.duration and others).
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-// instruments builds instruments from one meter. An instrument the meter
-// refuses (it never should: the names are valid) becomes a no-op, so that a
-// misbehaving MeterProvider cannot break token acquisition.
+// instruments builds instruments from one meter. The API lets a meter
+// return an error with a usable instrument (kept) or with none (replaced
+// by a no-op), so that a misbehaving MeterProvider cannot break token
+// acquisition.
 type instruments struct {
 	m metric.Meter
 }
@@ -37,16 +38,16 @@ func tracerFor(o telemetry.Options) trace.Tracer {
 }
 
 func (in instruments) counter(name, unit, desc string) metric.Int64Counter {
-	c, err := in.m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-	if err != nil || c == nil {
+	c, _ := in.m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	if c == nil {
 		return noop.Int64Counter{}
 	}
 	return c
 }
 
 func (in instruments) duration(name, desc string) metric.Float64Histogram {
-	h, err := in.m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(durationBuckets...))
-	if err != nil || h == nil {
+	h, _ := in.m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(durationBuckets...))
+	if h == nil {
 		return noop.Float64Histogram{}
 	}
 	return h

@@ -24,7 +24,6 @@ type KeyVault struct {
 	reads     metric.Int64Counter
 	timeLeft  metric.Float64ObservableGauge
 	pending   metric.Int64ObservableGauge
-	now       func() time.Time
 
 	hostAdd    []metric.AddOption    // server.address, built once
 	hostRecord []metric.RecordOption // server.address, built once
@@ -46,17 +45,16 @@ func NewKeyVault(o telemetry.Options, host string) *KeyVault {
 		wait:       in.duration(telemetry.MetricThrottleWaitDuration, "Time one sign waited at the vault's shared throttling gate."),
 		throttled:  in.counter(telemetry.MetricThrottledResponses, "{response}", "429 (throttled) answers from Key Vault."),
 		reads:      in.counter(telemetry.MetricCertificateReads, "{read}", "Certificate reads from Key Vault; error.type is set on the failed ones."),
-		now:        time.Now,
 		hostAdd:    []metric.AddOption{set},
 		hostRecord: []metric.RecordOption{set},
 		spanHost:   trace.WithAttributes(kv),
 	}
-	if g, err := in.m.Float64ObservableGauge(telemetry.MetricCertificateTimeLeft, metric.WithUnit("s"),
-		metric.WithDescription("Seconds until the active certificate's notAfter (negative once expired).")); err == nil {
+	if g, _ := in.m.Float64ObservableGauge(telemetry.MetricCertificateTimeLeft, metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the active certificate's notAfter (negative once expired).")); g != nil {
 		k.timeLeft = g
 	}
-	if g, err := in.m.Int64ObservableGauge(telemetry.MetricCertificateRotationPending, metric.WithUnit("1"),
-		metric.WithDescription("1 while the vault holds a newer certificate version than the one in use, else 0.")); err == nil {
+	if g, _ := in.m.Int64ObservableGauge(telemetry.MetricCertificateRotationPending, metric.WithUnit("1"),
+		metric.WithDescription("1 while the vault holds a newer certificate version than the one in use, else 0.")); g != nil {
 		k.pending = g
 	}
 	return k
