@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/Azure/azure-sdk-for-go/sdk/tracing/azotel"
 	"go.opentelemetry.io/otel"
@@ -53,4 +54,12 @@ func (o Options) Tracers() trace.TracerProvider {
 // unless ClientOptions.TracingProvider is already set.
 func (o Options) AzureTracingProvider() tracing.Provider {
 	return azotel.NewTracingProvider(o.Tracers(), nil)
+}
+
+// ApplyTracing sets co.TracingProvider to AzureTracingProvider unless the
+// caller already set one.
+func (o Options) ApplyTracing(co *policy.ClientOptions) {
+	if co != nil && !co.TracingProvider.NewTracer(ScopeName, "").Enabled() {
+		co.TracingProvider = o.AzureTracingProvider()
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -40,4 +41,26 @@ func TestAzureTracingProviderUsesTheTracerProvider(t *testing.T) {
 	if len(ended) != 2 || ended[0].Name() != "Client.Sign" || ended[0].Parent().SpanID() != parent.SpanContext().SpanID() {
 		t.Fatalf("spans %v: want Client.Sign as a child of parent", ended)
 	}
+}
+
+func TestApplyTracingKeepsTheCallersProvider(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	o := telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))}
+	var co policy.ClientOptions
+	o.ApplyTracing(&co)
+	_, s := co.TracingProvider.NewTracer("azkeys", "").Start(context.Background(), "Client.Sign", nil)
+	s.End()
+	if len(rec.Ended()) != 1 {
+		t.Fatalf("ApplyTracing on unset ClientOptions: %d spans recorded, want 1", len(rec.Ended()))
+	}
+
+	mine := tracetest.NewSpanRecorder()
+	co = policy.ClientOptions{TracingProvider: telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(mine))}.AzureTracingProvider()}
+	o.ApplyTracing(&co)
+	_, s = co.TracingProvider.NewTracer("azkeys", "").Start(context.Background(), "Client.Sign", nil)
+	s.End()
+	if len(mine.Ended()) != 1 || len(rec.Ended()) != 1 {
+		t.Fatalf("ApplyTracing replaced the caller's TracingProvider (caller's spans %d, ours %d)", len(mine.Ended()), len(rec.Ended()))
+	}
+	o.ApplyTracing(nil) // no panic
 }

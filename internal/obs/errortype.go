@@ -79,3 +79,13 @@ func aadsts(msg string) (string, bool) {
 	}
 	return "", false
 }
+
+// StatusError is a token endpoint's (or another server's) non-2xx answer,
+// for the end func of StartTokenRequest: its error.type is "http_<code>".
+type StatusError int
+
+// Error returns "HTTP <code>".
+func (e StatusError) Error() string { return "HTTP " + strconv.Itoa(int(e)) }
+
+// ErrorType returns "http_<code>".
+func (e StatusError) ErrorType() string { return "http_" + strconv.Itoa(int(e)) }

@@ -36,6 +36,7 @@ func TestErrorType(t *testing.T) {
 		{bare, "http_502"},
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, "network"},
 		{errors.New("something else"), "_OTHER"},
+		{StatusError(400), "http_400"},
 	} {
 		if got := ErrorType(tc.err); got != tc.want {
 			t.Errorf("ErrorType(%v) = %q, want %q", tc.err, got, tc.want)
