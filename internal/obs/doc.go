@@ -1,0 +1,9 @@
+// Package obs holds kvassert's OpenTelemetry instruments and the hooks the
+// credential, the Key Vault signer and certificate source, and the shared
+// cache call. The names and the options are in the public package
+// github.com/kvassert/kvassert/telemetry.
+//
+// Each hook is one call at its call site and is safe on a nil receiver
+// (telemetry off). The cache-hit hook (Credential.Hit) allocates nothing:
+// its attribute sets and option slices are built once.
+package obs

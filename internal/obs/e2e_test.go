@@ -1,0 +1,307 @@
+package obs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/telemetry"
+)
+
+// world is the demo scenario plus a Managed HSM used only for throttling,
+// so that its process-wide throttling gate stays shut for no other test.
+func world() *scenario.Scenario {
+	s := scenario.Demo()
+	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-obs-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
+		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
+		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
+	return s
+}
+
+// throttlePolicy stands in for the signer's status policy once wired: it
+// calls KeyVault.Throttled for each 429.
+type throttlePolicy struct{ k *obs.KeyVault }
+
+func (p throttlePolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+		p.k.Throttled()
+	}
+	return resp, err
+}
+
+// TestColdAcquisitionSpansNest runs the steps of a cold acquisition through
+// the hooks, with the real azcertificates/azkeys clients and an azcore
+// pipeline against the emulator, all given the recorder's TracerProvider
+// through AzureTracingProvider: the Azure SDK's spans must nest under ours,
+// and nothing secret may reach any attribute.
+func TestColdAcquisitionSpansNest(t *testing.T) {
+	e := kvasserttest.NewTB(t, world())
+	r := obstest.New(t)
+	co := e.ClientOptions()
+	co.TracingProvider = r.Options.AzureTracingProvider()
+	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(e.VaultURL(scenario.DemoVault), "https://"), "/")
+	kv := obs.NewKeyVault(r.Options, host)
+	cred := obs.NewCredential(r.Options)
+	tenant := scenario.DemoContosoTenant
+	endpoint := e.TokenEndpoint(tenant)
+
+	ctx, endAcquire := cred.StartAcquire(context.Background(), tenant, graph)
+	// The assertion: certificate read, then one Key Vault sign.
+	rctx, endRead := kv.StartCertificateRead(ctx, scenario.DemoCertificate)
+	c, err := certs.Certificate(rctx)
+	endRead(err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := assertion.New(c.Certificate, c.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, endSign := kv.StartSign(ctx)
+	jwt, err := b.Build(sctx, scenario.DemoAppClientID, endpoint)
+	endSign(err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The token request, through an azcore pipeline as the credential sends it.
+	tctx, endRequest := cred.StartTokenRequest(ctx)
+	token, err := postToken(tctx, co, endpoint, jwt)
+	endRequest(err)
+	endAcquire(err)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	var names []string
+	for _, s := range r.Spans.Ended() {
+		names = append(names, s.Name())
+		if _, seen := byName[s.Name()]; !seen {
+			byName[s.Name()] = s
+		}
+	}
+	t.Logf("spans: %v", names)
+	acquire := byName[telemetry.SpanAcquireToken]
+	if acquire == nil || acquire.Parent().IsValid() {
+		t.Fatalf("no root %s span among %v", telemetry.SpanAcquireToken, names)
+	}
+	childOf := func(child, parent sdktrace.ReadOnlySpan) bool {
+		return child != nil && parent != nil && child.Parent().SpanID() == parent.SpanContext().SpanID() && child.SpanContext().TraceID() == acquire.SpanContext().TraceID()
+	}
+	read, sign, request := byName[telemetry.SpanReadCertificate], byName[telemetry.SpanSign], byName[telemetry.SpanTokenRequest]
+	for _, s := range []sdktrace.ReadOnlySpan{read, sign, request} {
+		if !childOf(s, acquire) {
+			t.Errorf("span %v is not a child of %s", s, telemetry.SpanAcquireToken)
+		}
+	}
+	if g := byName["Client.GetCertificate"]; !childOf(g, read) {
+		t.Errorf("azcertificates' Client.GetCertificate is not a child of %s (spans %v)", telemetry.SpanReadCertificate, names)
+	}
+	azSign := byName["Client.Sign"]
+	if !childOf(azSign, sign) {
+		t.Errorf("azkeys' Client.Sign is not a child of %s (spans %v)", telemetry.SpanSign, names)
+	}
+	// azcore's HTTP spans: the sign's POSTs under Client.Sign, the token POST
+	// under kvassert.token_request.
+	var signHTTP, tokenHTTP int
+	for _, s := range r.Spans.Ended() {
+		if s.Name() != "HTTP POST" {
+			continue
+		}
+		switch {
+		case childOf(s, azSign):
+			signHTTP++
+		case childOf(s, request):
+			tokenHTTP++
+			if !hasAttr(s.Attributes(), "http.status_code", "200") {
+				t.Errorf("token POST span attributes %v, want status 200", s.Attributes())
+			}
+		}
+	}
+	if signHTTP == 0 || tokenHTTP != 1 {
+		t.Errorf("HTTP POST spans: %d under Client.Sign (want >= 1), %d under %s (want 1)", signHTTP, tokenHTTP, telemetry.SpanTokenRequest)
+	}
+	for _, s := range r.Spans.Ended() {
+		if s.Status().Code == codes.Error && !strings.HasPrefix(s.Name(), "HTTP ") { // the vault's 401 challenges are HTTP errors
+			t.Errorf("span %s has status Error: %s", s.Name(), s.Status().Description)
+		}
+	}
+
+	rm := r.Collect(t)
+	if v, ok := sumOf(rm, telemetry.MetricSignDuration, "server.address="+host); !ok || v != 1 {
+		t.Errorf("signs:%s", dump(rm, telemetry.MetricSignDuration))
+	}
+	if v, ok := sumOf(rm, telemetry.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+host); !ok || v != 1 {
+		t.Errorf("certificate reads:%s", dump(rm, telemetry.MetricCertificateReads))
+	}
+	if v, ok := sumOf(rm, telemetry.MetricTokenAcquireDuration, ""); !ok || v != 1 {
+		t.Errorf("acquisitions:%s", dump(rm, telemetry.MetricTokenAcquireDuration))
+	}
+
+	// No token, assertion or secret anywhere; the scan itself is tested in obstest.
+	if leaks := obstest.Leaks(rm, r.Spans.Ended(), token, jwt, scenario.DemoWorkloadSecret); len(leaks) != 0 {
+		t.Errorf("secrets in telemetry: %v", leaks)
+	}
+}
+
+// postToken sends a client-credentials request with the assertion through
+// an azcore pipeline and returns the access token.
+func postToken(ctx context.Context, co policy.ClientOptions, endpoint, jwt string) (string, error) {
+	client, err := azcore.NewClient("kvassert", "v0.0.1", runtime.PipelineOptions{}, &co)
+	if err != nil {
+		return "", err
+	}
+	req, err := runtime.NewRequest(ctx, http.MethodPost, endpoint)
+	if err != nil {
+		return "", err
+	}
+	form := url.Values{
+		"grant_type":            {"client_credentials"},
+		"client_id":             {scenario.DemoAppClientID},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {jwt},
+		"scope":                 {graph},
+	}
+	if err := req.SetBody(streaming.NopCloser(bytes.NewReader([]byte(form.Encode()))), "application/x-www-form-urlencoded"); err != nil {
+		return "", err
+	}
+	resp, err := client.Pipeline().Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", errors.New("token endpoint answered " + resp.Status)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
+		return "", errors.New("no access token in the answer")
+	}
+	return tok.AccessToken, nil
+}
+
+// TestThrottledSign: a sign the vault throttles past the caller's deadline
+// ends its span and duration with error.type "throttled", and its 429 is
+// counted.
+func TestThrottledSign(t *testing.T) {
+	e := kvasserttest.NewTB(t, world())
+	r := obstest.New(t)
+	const host = "kvassert-obs-throttled.managedhsm.azure.net"
+	kv := obs.NewKeyVault(r.Options, host)
+	co := e.ClientOptions()
+	co.TracingProvider = r.Options.AzureTracingProvider()
+	co.PerRetryPolicies = []policy.Policy{throttlePolicy{kv}}
+	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, nil, &keyvault.Options{ClientOptions: co})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second, Times: 1})
+	t.Cleanup(func() { e.ClearFaults() })
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	d := sha256.Sum256([]byte("x"))
+	sctx, end := kv.StartSign(short)
+	_, err = s.SignContext(sctx, d[:], crypto.SHA256)
+	end(err)
+	if err == nil {
+		t.Fatal("the sign succeeded; the fault did not apply")
+	}
+	rm := r.Collect(t)
+	if v, ok := sumOf(rm, telemetry.MetricSignDuration, "error.type=throttled,server.address="+host); !ok || v != 1 {
+		t.Errorf("sign durations:%s; want one with error.type=throttled", dump(rm, telemetry.MetricSignDuration))
+	}
+	if v, ok := sumOf(rm, telemetry.MetricThrottledResponses, "server.address="+host); !ok || v != 1 {
+		t.Errorf("429s:%s; want 1", dump(rm, telemetry.MetricThrottledResponses))
+	}
+	spans := r.Span(telemetry.SpanSign)
+	if len(spans) != 1 || spans[0].Status().Code != codes.Error || spans[0].Status().Description != "throttled" {
+		t.Fatalf("sign spans %v, want one with status Error \"throttled\"", spans)
+	}
+}
+
+// TestAADSTSRefusal: Entra refuses a tenant where the app is not consented;
+// the real kvassert.AuthError becomes error.type AADSTS700016 on the span,
+// the duration and the request count.
+func TestAADSTSRefusal(t *testing.T) {
+	e := kvasserttest.NewTB(t, world())
+	r := obstest.New(t)
+	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
+		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := obs.NewCredential(r.Options)
+	tenant := scenario.DemoWingtipTenant // never consented
+	ctx, end := cred.StartAcquire(context.Background(), tenant, graph)
+	_, err = kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
+	end(err)
+	cred.Served(tenant, err)
+	var ae *kvassert.AuthError
+	if !errors.As(err, &ae) || ae.Code != 700016 {
+		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
+	}
+	rm := r.Collect(t)
+	if v, ok := sumOf(rm, telemetry.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || v != 1 {
+		t.Errorf("requests:%s", dump(rm, telemetry.MetricTokenRequests))
+	}
+	if v, ok := sumOf(rm, telemetry.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || v != 1 {
+		t.Errorf("acquisitions:%s", dump(rm, telemetry.MetricTokenAcquireDuration))
+	}
+	s := r.Span(telemetry.SpanAcquireToken)
+	if len(s) != 1 || s[0].Status().Code != codes.Error || s[0].Status().Description != "AADSTS700016" {
+		t.Fatalf("acquire spans %v, want status Error AADSTS700016", s)
+	}
+	if leaks := obstest.Leaks(rm, r.Spans.Ended(), scenario.DemoWorkloadSecret); len(leaks) != 0 {
+		t.Errorf("secret in telemetry: %v", leaks)
+	}
+}
