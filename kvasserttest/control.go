@@ -37,6 +37,8 @@ const (
 	OpKeyList            = emu.OpKeyList
 	OpKeySign            = emu.OpKeySign
 	OpKeyVerify          = emu.OpKeyVerify
+	OpKeyWrap            = emu.OpKeyWrap
+	OpKeyUnwrap          = emu.OpKeyUnwrap
 	OpCertificateCreate  = emu.OpCertificateCreate
 	OpCertificatePending = emu.OpCertificatePending
 	OpCertificateGet     = emu.OpCertificateGet
