@@ -32,7 +32,8 @@ type Options struct {
 	// this replica acquires on its own. Default 60 s (the caller's context
 	// may end the wait sooner).
 	WaitTimeout time.Duration
-	// OpTimeout bounds each Redis operation. Default 75 ms.
+	// OpTimeout bounds each Redis operation (waiting for a pooled
+	// connection included). Default 100 ms.
 	OpTimeout time.Duration
 	// MinRemaining is the least life a shared token must have to be served
 	// or stored. Default 1 min.
@@ -100,7 +101,7 @@ func NewCache(client redis.UniversalClient, opts Options) (*Cache, error) {
 		opts.WaitTimeout = time.Minute
 	}
 	if opts.OpTimeout <= 0 {
-		opts.OpTimeout = 75 * time.Millisecond
+		opts.OpTimeout = 100 * time.Millisecond
 	}
 	if opts.MinRemaining <= 0 {
 		opts.MinRemaining = time.Minute

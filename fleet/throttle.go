@@ -30,7 +30,7 @@ type ThrottleOptions struct {
 	Budget int
 	// Window is the budget's sliding window. Default 10 s (Key Vault's).
 	Window time.Duration
-	// OpTimeout bounds each Redis operation. Default 75 ms.
+	// OpTimeout bounds each Redis operation. Default 100 ms.
 	OpTimeout time.Duration
 	// BreakerThreshold and BreakerCoolDown configure the circuit breaker as
 	// in Options. Defaults 5 and 5 s.
@@ -100,7 +100,7 @@ func NewThrottle(client redis.UniversalClient, opts ThrottleOptions) (*Throttle,
 		opts.Window = 10 * time.Second
 	}
 	if opts.OpTimeout <= 0 {
-		opts.OpTimeout = 75 * time.Millisecond
+		opts.OpTimeout = 100 * time.Millisecond
 	}
 	id := make([]byte, 8)
 	crand.Read(id) //nolint:errcheck // crypto/rand never fails
