@@ -30,9 +30,17 @@ func TestEntryBindsEveryPartOfTheKey(t *testing.T) {
 	}
 	others := []func() (string, []byte){
 		func() (string, []byte) { k := base; k.ClientID = "other"; return "client ID", adFor(k)("k1") },
-		func() (string, []byte) { k := base; k.Authority = "login.chinacloudapi.cn"; return "authority", adFor(k)("k1") },
+		func() (string, []byte) {
+			k := base
+			k.Authority = "login.chinacloudapi.cn"
+			return "authority", adFor(k)("k1")
+		},
 		func() (string, []byte) { k := base; k.Tenant = tenantN(2); return "tenant", adFor(k)("k1") },
-		func() (string, []byte) { k := base; k.Scope = "https://vault.azure.net/.default"; return "scope", adFor(k)("k1") },
+		func() (string, []byte) {
+			k := base
+			k.Scope = "https://vault.azure.net/.default"
+			return "scope", adFor(k)("k1")
+		},
 		func() (string, []byte) { k := base; k.Claims = "{}"; return "claims", adFor(k)("k1") },
 		func() (string, []byte) { k := base; k.CAE = true; return "CAE", adFor(k)("k1") },
 		func() (string, []byte) { return "key ID", adFor(base)("k2") },
