@@ -8,8 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
-	"sync/atomic"
+		"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -172,17 +171,18 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 	if err != nil {
 		return c.fallback(ctx, err, acquire)
 	}
-	if tok, ok := c.usable(v, tk, stale); ok {
+	var seen rejected
+	if tok, ok := c.usable(v, tk, stale, &seen); ok {
 		c.c.hits.Add(1)
 		return tok, nil
 	}
 	c.c.misses.Add(1)
-	return c.lockOrWait(ctx, tk, stale, pttl <= 0, acquire)
+	return c.lockOrWait(ctx, tk, stale, pttl <= 0, &seen, acquire)
 }
 
 // lockOrWait takes the lock and acquires, or waits for the owner's value,
 // taking over when the lock is gone without a value.
-func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.AccessToken, tryLock bool, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.AccessToken, tryLock bool, seen *rejected, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	owner := c.ownerID + "-" + fmt.Sprint(c.seq.Add(1))
 	var w *waiter
 	deadline := time.Now().Add(c.o.WaitTimeout)
@@ -193,7 +193,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 			if err != nil {
 				return c.fallback(ctx, err, acquire)
 			}
-			if tok, ok := c.usable(v, tk, stale); ok {
+			if tok, ok := c.usable(v, tk, stale, seen); ok {
 				if won {
 					c.release(ctx, tk, owner)
 				}
@@ -231,7 +231,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 		if err != nil {
 			return c.fallback(ctx, err, acquire)
 		}
-		if tok, ok := c.usable(v, tk, stale); ok {
+		if tok, ok := c.usable(v, tk, stale, seen); ok {
 			c.c.hits.Add(1)
 			return tok, nil
 		}
@@ -302,9 +302,6 @@ func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
 	defer cancel()
 	res, err := peekScript.Run(octx, c.client, []string{tk.value, tk.lock}).Slice()
 	if err != nil {
-		if isWrongType(err) {
-			return []byte{0}, -2, nil // garbage: a miss that the next store overwrites
-		}
 		return nil, 0, err
 	}
 	c.br.success()
@@ -315,10 +312,6 @@ func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
 	return bytesOf(res[0]), pttl, nil
 }
 
-// isWrongType reports a value of another Redis type under our name:
-// garbage, treated as a miss (the next store's SET replaces it) rather than
-// as a Redis failure.
-func isWrongType(err error) bool { return strings.Contains(err.Error(), "WRONGTYPE") }
 
 // lock tries to take the lock and reads the value in one round trip.
 func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (bool, []byte, error) {
@@ -326,12 +319,6 @@ func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (bool, []b
 	defer cancel()
 	res, err := lockScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, c.o.LockTTL.Milliseconds()).Slice()
 	if err != nil {
-		if isWrongType(err) {
-			// The value is of another type: take the lock alone; the
-			// store's SET replaces the value.
-			won, err := c.client.SetNX(octx, tk.lock, owner, c.o.LockTTL).Result()
-			return won, []byte{0}, err
-		}
 		return false, nil, err
 	}
 	c.br.success()
@@ -355,20 +342,22 @@ func bytesOf(v any) []byte {
 // usable decrypts an entry and reports whether it can be served: it
 // decrypts under this key, lives at least MinRemaining more, and is not the
 // stale token the caller wants replaced.
-func (c *Cache) usable(v []byte, tk tokenKeys, stale azcore.AccessToken) (azcore.AccessToken, bool) {
+func (c *Cache) usable(v []byte, tk tokenKeys, stale azcore.AccessToken, seen *rejected) (azcore.AccessToken, bool) {
 	if v == nil {
 		return azcore.AccessToken{}, false
 	}
 	pt, err := c.ring.open(v, adFor(tk.key))
-	if err != nil {
-		c.c.decryptFailures.Add(1)
-		c.warn.warn("fleet: rejected a shared token entry", err)
-		return azcore.AccessToken{}, false
+	var tok azcore.AccessToken
+	ok := err == nil
+	if ok {
+		tok, ok = decodeToken(pt)
+		clear(pt)
 	}
-	tok, ok := decodeToken(pt)
-	clear(pt)
 	if !ok {
-		c.c.decryptFailures.Add(1)
+		if seen.first(v) {
+			c.c.decryptFailures.Add(1)
+			c.warn.warn("fleet: rejected a shared token entry", errBadEntry)
+		}
 		return azcore.AccessToken{}, false
 	}
 	if time.Until(tok.ExpiresOn) <= c.o.MinRemaining {
@@ -378,6 +367,18 @@ func (c *Cache) usable(v []byte, tk tokenKeys, stale azcore.AccessToken) (azcore
 		return azcore.AccessToken{}, false
 	}
 	return tok, true
+}
+
+// rejected remembers the last entry a call rejected, so that one bad entry
+// read twice in one call is counted once.
+type rejected struct{ last []byte }
+
+func (r *rejected) first(v []byte) bool {
+	if r.last != nil && string(r.last) == string(v) {
+		return false
+	}
+	r.last = v
+	return true
 }
 
 func (c *Cache) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

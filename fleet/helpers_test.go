@@ -117,3 +117,7 @@ func parallel(n int, f func(i int)) {
 	close(start)
 	wg.Wait()
 }
+
+func newUnboundedClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr})
+}

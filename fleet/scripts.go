@@ -3,14 +3,17 @@ package fleet
 import "github.com/redis/go-redis/v9"
 
 // Lua scripts. Every script touches only keys of one token (or one vault),
-// which share a Cluster hash tag, so they run on one node.
+// which share a Cluster hash tag, so they run on one node. A value of
+// another Redis type under a token's name reads as "!" (garbage: a miss
+// that the next store's SET replaces), never as a Redis failure.
 
 // lockScript tries to take the acquisition lock and reads the value in the
 // same step: KEYS = value, lock; ARGV = owner, lock TTL (ms). It returns
 // {1 if the lock was taken else 0, value or nil}.
 var lockScript = redis.NewScript(`
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' then v = '!' end
 local won = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
-local v = redis.call('GET', KEYS[1])
 if won then return {1, v} end
 return {0, v}
 `)
@@ -18,7 +21,9 @@ return {0, v}
 // peekScript reads the value and the lock's remaining life:
 // KEYS = value, lock. It returns {value or nil, lock PTTL in ms (-2: none)}.
 var peekScript = redis.NewScript(`
-return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[2])}
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' then v = '!' end
+return {v, redis.call('PTTL', KEYS[2])}
 `)
 
 // storeScript stores a value, releases the lock if ARGV[1] still owns it,
