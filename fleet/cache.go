@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-		"sync/atomic"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -311,7 +311,6 @@ func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
 	pttl, _ := res[1].(int64)
 	return bytesOf(res[0]), pttl, nil
 }
-
 
 // lock tries to take the lock and reads the value in one round trip.
 func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (bool, []byte, error) {
