@@ -14,7 +14,7 @@ import (
 )
 
 // TestReplicasShareOneAcquisition: 3 replicas (independent caches and
-// clients) x 8 concurrent callers x 20 tenants acquire each token once.
+// clients) x 4 concurrent callers x 20 tenants acquire each token once.
 func TestReplicasShareOneAcquisition(t *testing.T) {
 	srv := redistest.Start(t)
 	acq := newAcquirer("fleet")
@@ -24,7 +24,7 @@ func TestReplicasShareOneAcquisition(t *testing.T) {
 		c, _ := newCache(t, srv, Options{})
 		caches = append(caches, c)
 	}
-	const tenants, callers = 20, 8
+	const tenants, callers = 20, 4
 	got := make([][]string, tenants)
 	for i := range got {
 		got[i] = make([]string, 3*callers)
@@ -43,7 +43,7 @@ func TestReplicasShareOneAcquisition(t *testing.T) {
 		t.Fatalf("%d caller errors", errs.Load())
 	}
 	if n := acq.n.Load(); n != tenants {
-		t.Fatalf("acquire called %d times for %d tenants across 3 replicas, want %d", n, tenants, tenants)
+		t.Fatalf("acquire called %d times for %d tenants across 3 replicas, want %d; stats %+v %+v %+v", n, tenants, tenants, caches[0].Stats(), caches[1].Stats(), caches[2].Stats())
 	}
 	for tenant, toks := range got {
 		for _, tok := range toks {
@@ -53,15 +53,21 @@ func TestReplicasShareOneAcquisition(t *testing.T) {
 		}
 	}
 	var s Stats
+	var woken int64
 	for _, c := range caches {
+		woken += c.notify.woken.Load()
 		cs := c.Stats()
 		s.Hits += cs.Hits
+		s.LockWaits += cs.LockWaits
 		s.Acquired += cs.Acquired
 		s.Fallbacks += cs.Fallbacks
 		s.Errors += cs.Errors
 	}
 	if s.Acquired != tenants || s.Hits != 3*callers*tenants-tenants || s.Fallbacks != 0 || s.Errors != 0 {
 		t.Fatalf("stats: %+v", s)
+	}
+	if woken == 0 {
+		t.Fatalf("no waiter was woken by pub/sub (%d lock waits)", s.LockWaits)
 	}
 }
 

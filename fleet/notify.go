@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -19,6 +20,8 @@ type notifier struct {
 	ps      *redis.PubSub
 	closed  bool
 	waiters map[string]map[*waiter]struct{}
+
+	woken atomic.Int64 // waiters woken by a message (tests)
 }
 
 // waiter is one waiting call; ch has room for one wake-up.
@@ -75,6 +78,7 @@ func (n *notifier) wake(msg string) {
 	for w := range n.waiters[msg] {
 		select {
 		case w.ch <- struct{}{}:
+			n.woken.Add(1)
 		default:
 		}
 	}
