@@ -243,10 +243,13 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 // then stores it (when it lives long enough), releases the lock and wakes
 // the waiting replicas.
 func (c *Cache) own(ctx context.Context, tk tokenKeys, owner string, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
-	stop := c.renew(ctx, tk, owner)
 	c.c.acquired.Add(1)
-	tok, err := acquire(ctx)
-	stop()
+	tok, err := func() (azcore.AccessToken, error) {
+		// Stop renewing even if acquire panics: the lock then expires
+		// and another replica takes over.
+		defer c.renew(ctx, tk, owner)()
+		return acquire(ctx)
+	}()
 	if err != nil {
 		c.release(ctx, tk, owner)
 		return tok, err

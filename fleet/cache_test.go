@@ -270,3 +270,26 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatalf("wait timeout: %v, %d acquisitions, %+v", err, acq.n.Load(), c.Stats())
 	}
 }
+
+// TestPanickingAcquireStopsRenewing: a panic in acquire reaches the caller,
+// and the lock is no longer renewed, so another replica takes over.
+func TestPanickingAcquireStopsRenewing(t *testing.T) {
+	srv := redistest.Start(t)
+	a, _ := newCache(t, srv, Options{LockTTL: 300 * time.Millisecond})
+	b, _ := newCache(t, srv, Options{LockTTL: 300 * time.Millisecond})
+	key := testKey(tenantN(1))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the caller")
+			}
+		}()
+		a.Token(context.Background(), key, azcore.AccessToken{}, func(context.Context) (azcore.AccessToken, error) { panic("boom") })
+	}()
+	acq := newAcquirer("b")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.Token(ctx, key, azcore.AccessToken{}, acq.acquire); err != nil || acq.n.Load() != 1 || b.Stats().Takeovers != 1 {
+		t.Fatalf("after a panicking owner: %v, %d acquisitions, %+v", err, acq.n.Load(), b.Stats())
+	}
+}
