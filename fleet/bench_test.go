@@ -34,7 +34,9 @@ func BenchmarkRedisServedMiss(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fail := func(context.Context) (azcore.AccessToken, error) { return azcore.AccessToken{}, errors.New("not served from Redis") }
+	fail := func(context.Context) (azcore.AccessToken, error) {
+		return azcore.AccessToken{}, errors.New("not served from Redis")
+	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
