@@ -71,10 +71,3 @@ func (b *breaker) abort() {
 	b.probing = false
 	b.mu.Unlock()
 }
-
-// isOpen reports whether callers currently skip Redis.
-func (b *breaker) isOpen() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return !b.openUntil.IsZero()
-}
