@@ -139,3 +139,9 @@ func TestNewThrottleRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Throttle has the method set of keyvault's Throttle interface.
+var _ interface {
+	Wait(context.Context) error
+	Throttled(time.Duration)
+} = (*Throttle)(nil)
