@@ -186,10 +186,12 @@ func TestLockOwnerDies(t *testing.T) {
 // the lock (renewed), so the waiting replica does not acquire too.
 func TestOwnerRenewsItsLock(t *testing.T) {
 	srv := redistest.Start(t)
-	a, _ := newCache(t, srv, Options{LockTTL: 300 * time.Millisecond})
-	b, _ := newCache(t, srv, Options{LockTTL: 300 * time.Millisecond})
+	// Renewal every 300 ms; a scheduling stall of 600 ms would be needed to
+	// lose the lock.
+	a, _ := newCache(t, srv, Options{LockTTL: 900 * time.Millisecond})
+	b, _ := newCache(t, srv, Options{LockTTL: 900 * time.Millisecond})
 	acq := newAcquirer("slow")
-	acq.delay = time.Second // > 3 lock TTLs
+	acq.delay = 2500 * time.Millisecond // more than 2 lock TTLs
 	key := testKey(tenantN(1))
 	var toks [2]azcore.AccessToken
 	parallel(2, func(i int) {

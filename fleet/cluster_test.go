@@ -42,6 +42,10 @@ func TestOnRedisCluster(t *testing.T) {
 	if errs.Load() != 0 || acq.n.Load() != tenants {
 		t.Fatalf("%d errors, %d acquisitions for %d tenants", errs.Load(), acq.n.Load(), tenants)
 	}
+	// Pub/sub works across the cluster's nodes: waiters were woken.
+	if w := caches[0].notify.woken.Load() + caches[1].notify.woken.Load(); w == 0 {
+		t.Fatalf("no waiter woken by pub/sub on the cluster (lock waits %d, %d)", caches[0].Stats().LockWaits, caches[1].Stats().LockWaits)
+	}
 	holding := 0
 	for _, n := range cl.Nodes {
 		if k, _ := n.Client().DBSize(context.Background()).Result(); k > 0 {

@@ -38,13 +38,10 @@ func TestThrottleSharesHoldOff(t *testing.T) {
 	a.Throttled(5 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	begin := time.Now()
+	// At once: had it waited, ctx's own error would end it, without "429".
 	err := b.Wait(ctx)
-	if err == nil || !strings.Contains(err.Error(), "429") {
-		t.Fatalf("b.Wait during a's hold-off: %v", err)
-	}
-	if took := time.Since(begin); took > 500*time.Millisecond {
-		t.Fatalf("the refusal took %s; it should be at once", took)
+	if err == nil || !strings.Contains(err.Error(), "429") || ctx.Err() != nil {
+		t.Fatalf("b.Wait during a's hold-off: %v (ctx: %v)", err, ctx.Err())
 	}
 	if s := b.Stats(); s.HoldOffs != 1 || s.Fallbacks != 0 {
 		t.Fatalf("stats %+v", s)
