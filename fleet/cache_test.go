@@ -295,3 +295,35 @@ func TestPanickingAcquireStopsRenewing(t *testing.T) {
 		t.Fatalf("after a panicking owner: %v, %d acquisitions, %+v", err, acq.n.Load(), b.Stats())
 	}
 }
+
+// TestOnlyTheOwnerReleases: a replica whose lock expired and was taken
+// over neither releases nor renews the new owner's lock, even when it
+// stores its token.
+func TestOnlyTheOwnerReleases(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := srv.Client()
+	ctx := context.Background()
+	a, _ := newCache(t, srv, Options{})
+	tk, _ := keysFor(DefaultPrefix, testKey(tenantN(1)))
+	raw.Set(ctx, tk.lock, "new-owner", 5*time.Second)
+	a.release(ctx, tk, "old-owner")
+	// own() stores and releases; the acquire stands in for a slow one
+	// whose lock was taken over.
+	if _, err := a.own(ctx, tk, "old-owner", newAcquirer("old").acquire); err != nil {
+		t.Fatal(err)
+	}
+	if err := renewScript.Run(ctx, raw, []string{tk.lock}, "old-owner", 60_000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := raw.Get(ctx, tk.lock).Result()
+	if err != nil || owner != "new-owner" {
+		t.Fatalf("the lock is now %q (%v); the old owner released it", owner, err)
+	}
+	if pttl, _ := raw.PTTL(ctx, tk.lock).Result(); pttl > 5*time.Second {
+		t.Fatalf("the old owner renewed the new owner's lock to %s", pttl)
+	}
+	a.release(ctx, tk, "new-owner")
+	if n, _ := raw.Exists(ctx, tk.lock).Result(); n != 0 {
+		t.Fatal("the owner could not release its lock")
+	}
+}
