@@ -158,7 +158,8 @@ func TestBadEntriesAreRejected(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	a, _ := newCache(t, srv, Options{Logger: slog.New(slog.DiscardHandler)})
+	var logs syncBuffer
+	a, _ := newCache(t, srv, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), WarnEvery: time.Nanosecond})
 	seed := newAcquirer("seed")
 	victim, other := testKey(tenantN(1)), testKey(tenantN(2))
 	tkV, _ := keysFor(DefaultPrefix, victim)
@@ -228,6 +229,34 @@ func TestBadEntriesAreRejected(t *testing.T) {
 	if a.Stats().Errors != 0 || a.Stats().Fallbacks != 0 {
 		t.Fatalf("bad entries counted as Redis failures: %+v", a.Stats())
 	}
+	// Warned about, without a token or an entry in the log.
+	out := logs.String()
+	if !strings.Contains(out, "rejected a shared token entry") {
+		t.Fatalf("no warning logged: %q", out)
+	}
+	for _, secret := range []string{"planted", "token-", string(good[20:40])} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log shows %q", secret)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestWrongEncryptionKeyMisses: a replica with another key misses (and
