@@ -136,3 +136,31 @@ func TestKeyVaultWrapUnwrapWithRealSDK(t *testing.T) {
 		t.Fatalf("unwrap after the fault: %v", err)
 	}
 }
+
+// TestScenarioGrantsWrapUnwrap: a scenario file can grant keys/wrapKey and
+// keys/unwrapKey (the scenario's "signing" key is RSA with the default ops).
+func TestScenarioGrantsWrapUnwrap(t *testing.T) {
+	s := scenario.Demo()
+	s.Vaults[0].Access[0].Permissions = append(s.Vaults[0].Access[0].Permissions, "keys/wrapKey", "keys/unwrapKey")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e := NewTB(t, s)
+	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := azkeys.NewClient(e.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := kc.WrapKey(ctx, "signing", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: []byte("0123456789abcdef0123456789abcdef")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	un, err := kc.UnwrapKey(ctx, "signing", w.KID.Version(), azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: w.Result}, nil)
+	if err != nil || string(un.Result) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("unwrap: %v", err)
+	}
+}
