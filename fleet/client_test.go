@@ -1,10 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kvassert/kvassert/internal/redistest"
 )
 
 func TestNewClientFromURL(t *testing.T) {
@@ -42,5 +47,36 @@ func TestNewClientFromURL(t *testing.T) {
 		} else if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%q: the error shows the password: %v", bad, err)
 		}
+	}
+}
+
+// TestThroughSentinel: a client from a Sentinel URL finds the master and
+// the cache shares tokens through it.
+func TestThroughSentinel(t *testing.T) {
+	srv := redistest.Start(t)
+	sn := redistest.StartSentinel(t, srv, "mymaster")
+	var caches []*Cache
+	for range 2 {
+		c, err := NewClient(sn.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cache, err := NewCache(c, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), OpTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		caches = append(caches, cache)
+	}
+	acq := newAcquirer("sentinel")
+	key := testKey(tenantN(1))
+	ta, errA := caches[0].Token(context.Background(), key, azcore.AccessToken{}, acq.acquire)
+	tb, errB := caches[1].Token(context.Background(), key, azcore.AccessToken{}, acq.acquire)
+	if errA != nil || errB != nil || ta.Token != tb.Token || acq.n.Load() != 1 || caches[0].Stats().Fallbacks != 0 {
+		t.Fatalf("%v %v, %d acquisitions, %+v", errA, errB, acq.n.Load(), caches[0].Stats())
+	}
+	// The token is on the master the sentinel named.
+	if n, _ := srv.Client().DBSize(context.Background()).Result(); n != 1 {
+		t.Fatalf("%d keys on the master", n)
 	}
 }
