@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,76 @@ func TestThroughSentinel(t *testing.T) {
 	// The token is on the master the sentinel named.
 	if n, _ := srv.Client().DBSize(context.Background()).Result(); n != 1 {
 		t.Fatalf("%d keys on the master", n)
+	}
+}
+
+// fleetACL is the least an ACL user needs for the cache and the throttle
+// under the default prefix (documented in the README).
+const fleetACL = "+@connection +get +set +del +pttl +pexpire +eval +evalsha +publish +subscribe +time +zadd +zcard +zrange +zremrangebyscore ~kvassert:* &kvassert:*"
+
+// TestACLUser: an ACL user limited to the fleet's keys, channels and
+// commands runs the cache and the throttle; a wrong password degrades to
+// local acquisition without showing the password.
+func TestACLUser(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	args := []any{"ACL", "SETUSER", "fleet", "reset", "on", ">fleet-pw"}
+	for _, r := range strings.Fields(fleetACL) {
+		args = append(args, r)
+	}
+	if err := srv.Client().Do(ctx, args...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient("redis://fleet:fleet-pw@" + srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cache, err := NewCache(c, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), OpTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	acq := newAcquirer("acl")
+	key := testKey(tenantN(1))
+	// A second caller waits on the lock: pub/sub and polling under the ACL.
+	acq.delay = 50 * time.Millisecond
+	parallel(3, func(int) {
+		if _, err := cache.Token(ctx, key, azcore.AccessToken{}, acq.acquire); err != nil {
+			t.Error(err)
+		}
+	})
+	if s := cache.Stats(); acq.n.Load() != 1 || s.Errors != 0 || s.Fallbacks != 0 {
+		t.Fatalf("under the ACL: %d acquisitions, %+v", acq.n.Load(), s)
+	}
+	th, err := NewThrottle(c, ThrottleOptions{Vault: "v.vault.azure.net", Budget: 10, OpTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.Throttled(10 * time.Millisecond)
+	if err := th.Wait(ctx); err != nil || th.Stats().Errors != 0 {
+		t.Fatalf("throttle under the ACL: %v, %+v", err, th.Stats())
+	}
+	// The ACL really limits: another prefix is refused.
+	if _, err := c.Set(ctx, "other:key", "x", time.Minute).Result(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL does not restrict keys: %v", err)
+	}
+	// A wrong password: local acquisition, no error, no password in the log.
+	var logs syncBuffer
+	bad, err := NewClient("redis://fleet:wrong-pw-123@" + srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	badCache, err := NewCache(bad, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer badCache.Close()
+	if _, err := badCache.Token(ctx, testKey(tenantN(2)), azcore.AccessToken{}, acq.acquire); err != nil || badCache.Stats().Fallbacks != 1 {
+		t.Fatalf("wrong password: %v, %+v", err, badCache.Stats())
+	}
+	if strings.Contains(logs.String(), "wrong-pw-123") || !strings.Contains(logs.String(), "fleet:") {
+		t.Fatalf("log: %q", logs.String())
 	}
 }
