@@ -38,6 +38,8 @@ const (
 	OpKeySign            = emu.OpKeySign
 	OpKeyVerify          = emu.OpKeyVerify
 	OpKeyUpdate          = emu.OpKeyUpdate
+	OpKeyWrap            = emu.OpKeyWrap
+	OpKeyUnwrap          = emu.OpKeyUnwrap
 	OpCertificateCreate  = emu.OpCertificateCreate
 	OpCertificatePending = emu.OpCertificatePending
 	OpCertificateGet     = emu.OpCertificateGet

@@ -167,7 +167,7 @@ type Access struct {
 // Permissions known to the emulators.
 var Permissions = []string{
 	"keys/get", "keys/list", "keys/create", "keys/import", "keys/update", "keys/delete",
-	"keys/sign", "keys/verify",
+	"keys/sign", "keys/verify", "keys/wrapKey", "keys/unwrapKey",
 	"certificates/get", "certificates/list", "certificates/create", "certificates/import",
 	"certificates/update", "certificates/delete",
 	"secrets/get", "secrets/list", "secrets/set", "secrets/delete",

@@ -141,6 +141,7 @@ var vaultActions = map[string]string{
 	"keys/get": "keys/read", "keys/list": "keys/read", "keys/create": "keys/create/action",
 	"keys/import": "keys/import/action", "keys/update": "keys/write", "keys/delete": "keys/delete",
 	"keys/sign": "keys/sign/action", "keys/verify": "keys/verify/action",
+	"keys/wrapKey": "keys/wrap/action", "keys/unwrapKey": "keys/unwrap/action",
 	"certificates/get": "certificates/read", "certificates/list": "certificates/read",
 	"certificates/create": "certificates/create/action", "certificates/import": "certificates/import/action",
 	"certificates/update": "certificates/update/action", "certificates/delete": "certificates/delete",
@@ -152,6 +153,7 @@ var hsmActions = map[string]string{
 	"keys/get": "keys/read/action", "keys/list": "keys/read/action", "keys/create": "keys/create",
 	"keys/import": "keys/import/action", "keys/update": "keys/write/action", "keys/delete": "keys/delete",
 	"keys/sign": "keys/sign/action", "keys/verify": "keys/verify/action",
+	"keys/wrapKey": "keys/wrap/action", "keys/unwrapKey": "keys/unwrap/action",
 }
 
 // Grant adds permissions for a principal (client ID or object ID).

@@ -73,13 +73,13 @@ func (v *Vault) keyRoute(method string, segs []string) (route, *apiError) {
 		return route{emu.OpKeyCreate, "keys/create", obj, v.handleCreateKey(name)}, nil
 	case len(segs) == 2 && segs[1] == "versions" && method == http.MethodGet:
 		return route{emu.OpKeyList, "keys/list", obj, v.listKeyVersions(name)}, nil
-	case len(segs) == 2 && (segs[1] == "sign" || segs[1] == "verify"):
+	case len(segs) == 2 && isCryptoOp(segs[1]):
 		return v.cryptoRoute(method, name, "", segs[1])
 	case len(segs) == 2 && method == http.MethodGet:
 		return route{emu.OpKeyGet, "keys/get", obj, v.getKey(name, segs[1])}, nil
 	case len(segs) == 2 && method == http.MethodPatch:
 		return route{emu.OpKeyUpdate, "keys/update", obj, v.updateKey(name, segs[1])}, nil
-	case len(segs) == 3 && (segs[2] == "sign" || segs[2] == "verify"):
+	case len(segs) == 3 && isCryptoOp(segs[2]):
 		return v.cryptoRoute(method, name, segs[1], segs[2])
 	}
 	return route{}, methodNotAllowed(method, "/keys/"+strings.Join(segs, "/"))
@@ -89,10 +89,24 @@ func (v *Vault) cryptoRoute(method, name, version, op string) (route, *apiError)
 	if method != http.MethodPost {
 		return route{}, methodNotAllowed(method, "/keys/"+name+"/"+op)
 	}
-	if op == "sign" {
+	switch op {
+	case "sign":
 		return route{emu.OpKeySign, "keys/sign", "keys/" + name, v.sign(name, version)}, nil
+	case "wrapkey":
+		return route{emu.OpKeyWrap, "keys/wrapKey", "keys/" + name, v.wrapKey(name, version)}, nil
+	case "unwrapkey":
+		return route{emu.OpKeyUnwrap, "keys/unwrapKey", "keys/" + name, v.unwrapKey(name, version)}, nil
 	}
 	return route{emu.OpKeyVerify, "keys/verify", "keys/" + name, v.verify(name, version)}, nil
+}
+
+// isCryptoOp reports the key operations served by cryptoRoute.
+func isCryptoOp(seg string) bool {
+	switch seg {
+	case "sign", "verify", "wrapkey", "unwrapkey":
+		return true
+	}
+	return false
 }
 
 func methodNotAllowed(method, path string) *apiError {

@@ -1,0 +1,245 @@
+package fleet
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kvassert/kvassert"
+)
+
+// Options configure a Cache. Only Keyring is required.
+type Options struct {
+	// Keyring encrypts and decrypts the entries. Required.
+	Keyring *Keyring
+	// Prefix namespaces every Redis key; DefaultPrefix when empty.
+	Prefix string
+	// LockTTL is the life of the acquisition lock. The owner renews it while
+	// it acquires; if the owner dies, another replica takes over at most
+	// LockTTL later. Default 10 s.
+	LockTTL time.Duration
+	// WaitTimeout bounds the wait for another replica's acquisition; then
+	// this replica acquires on its own. Default 60 s (the caller's context
+	// may end the wait sooner).
+	WaitTimeout time.Duration
+	// OpTimeout bounds each Redis operation (waiting for a pooled
+	// connection included). Default 100 ms.
+	OpTimeout time.Duration
+	// MinRemaining is the least life a shared token must have to be served
+	// or stored. Default 1 min.
+	MinRemaining time.Duration
+	// BreakerThreshold is the number of consecutive Redis failures that
+	// open the circuit breaker. Default 5.
+	BreakerThreshold int
+	// BreakerCoolDown is how long the breaker stays open before one probe.
+	// Default 5 s.
+	BreakerCoolDown time.Duration
+	// Logger receives the (rate-limited) warnings; slog.Default() when nil.
+	Logger *slog.Logger
+	// WarnEvery is the least time between two warnings. Default 1 min.
+	WarnEvery time.Duration
+}
+
+// Cache is a kvassert.SharedCache on Redis: tokens encrypted with
+// AES-256-GCM, fleet-wide single flight and fleet-wide refresh. It is safe
+// for concurrent use. Close it when done.
+type Cache struct {
+	client  redis.UniversalClient
+	ring    *Keyring
+	prefix  string
+	o       Options
+	br      *breaker
+	warn    *warner
+	notify  *notifier
+	c       counters
+	ownerID string
+	seq     atomic.Uint64
+}
+
+var _ kvassert.SharedCache = (*Cache)(nil)
+
+// NewCache makes a Cache on client. The client must have
+// ContextTimeoutEnabled set, so that the per-operation timeouts bound a slow
+// Redis (NewClient sets it).
+func NewCache(client redis.UniversalClient, opts Options) (*Cache, error) {
+	if client == nil {
+		return nil, errors.New("fleet: NewCache needs a Redis client")
+	}
+	if opts.Keyring == nil {
+		return nil, errors.New("fleet: NewCache needs a Keyring (LoadDataKey, OpenDataKey or KeyFromEnv/KeyFromFile, then NewKeyring)")
+	}
+	if err := checkContextTimeouts(client); err != nil {
+		return nil, err
+	}
+	prefix, err := checkPrefix(opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 10 * time.Second
+	}
+	if opts.LockTTL < 100*time.Millisecond {
+		return nil, fmt.Errorf("fleet: LockTTL %s is too short (at least 100ms)", opts.LockTTL)
+	}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = time.Minute
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 100 * time.Millisecond
+	}
+	if opts.MinRemaining <= 0 {
+		opts.MinRemaining = time.Minute
+	}
+	id := make([]byte, 12)
+	crand.Read(id) //nolint:errcheck // crypto/rand never fails
+	return &Cache{
+		client: client, ring: opts.Keyring, prefix: prefix, o: opts,
+		br:      newBreaker(opts.BreakerThreshold, opts.BreakerCoolDown),
+		warn:    newWarner(opts.Logger, opts.WarnEvery),
+		notify:  newNotifier(client, channelFor(prefix)),
+		ownerID: hex.EncodeToString(id),
+	}, nil
+}
+
+// checkContextTimeouts refuses clients whose operations would ignore the
+// per-operation timeouts.
+func checkContextTimeouts(client redis.UniversalClient) error {
+	var on bool
+	switch c := client.(type) {
+	case *redis.Client:
+		on = c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		on = c.Options().ContextTimeoutEnabled
+	default:
+		return nil
+	}
+	if !on {
+		return errors.New("fleet: the Redis client must set ContextTimeoutEnabled: true, so that a slow Redis costs at most OpTimeout (or build it with fleet.NewClient)")
+	}
+	return nil
+}
+
+// Close stops the cache's subscription. It does not close the client.
+func (c *Cache) Close() error { return c.notify.close() }
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	c.br.mu.Lock()
+	opens := c.br.opens
+	c.br.mu.Unlock()
+	return Stats{
+		Hits: c.c.hits.Load(), Misses: c.c.misses.Load(), Acquired: c.c.acquired.Load(),
+		LockWaits: c.c.lockWaits.Load(), Takeovers: c.c.takeovers.Load(), Fallbacks: c.c.fallbacks.Load(),
+		DecryptFailures: c.c.decryptFailures.Load(), Errors: c.c.errors.Load(), Bypassed: c.c.bypassed.Load(),
+		BreakerOpens: opens,
+	}
+}
+
+// Token implements kvassert.SharedCache. Tokens for a claims challenge are
+// not shared: they answer one resource's challenge to one caller, and are
+// acquired locally every time.
+func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	if key.Claims != "" {
+		c.c.bypassed.Add(1)
+		return acquire(ctx)
+	}
+	tk, err := keysFor(c.prefix, key)
+	if err != nil {
+		c.c.bypassed.Add(1)
+		return acquire(ctx)
+	}
+	if !c.br.allow() {
+		c.c.fallbacks.Add(1)
+		return acquire(ctx)
+	}
+	v, pttl, err := c.peek(ctx, tk)
+	if err != nil {
+		return c.fallback(ctx, err, acquire)
+	}
+	var seen rejected
+	if tok, ok := c.usable(v, tk, stale, &seen); ok {
+		c.c.hits.Add(1)
+		return tok, nil
+	}
+	c.c.misses.Add(1)
+	return c.lockOrWait(ctx, tk, stale, pttl <= 0, &seen, acquire)
+}
+
+// usable decrypts an entry and reports whether it can be served: it
+// decrypts under this key, lives at least MinRemaining more, and is not the
+// stale token the caller wants replaced.
+func (c *Cache) usable(v []byte, tk tokenKeys, stale azcore.AccessToken, seen *rejected) (azcore.AccessToken, bool) {
+	if v == nil {
+		return azcore.AccessToken{}, false
+	}
+	pt, err := c.ring.open(v, adFor(tk.key))
+	var tok azcore.AccessToken
+	ok := err == nil
+	if ok {
+		tok, ok = decodeToken(pt)
+		clear(pt)
+	}
+	if !ok {
+		if seen.first(v) {
+			c.c.decryptFailures.Add(1)
+			c.warn.warn("fleet: rejected a shared token entry", errBadEntry)
+		}
+		return azcore.AccessToken{}, false
+	}
+	if time.Until(tok.ExpiresOn) <= c.o.MinRemaining {
+		return azcore.AccessToken{}, false
+	}
+	if stale.Token != "" && tok.Token == stale.Token {
+		return azcore.AccessToken{}, false
+	}
+	return tok, true
+}
+
+// rejected remembers the last entry a call rejected, so that one bad entry
+// read twice in one call is counted once.
+type rejected struct{ last []byte }
+
+func (r *rejected) first(v []byte) bool {
+	if r.last != nil && string(r.last) == string(v) {
+		return false
+	}
+	r.last = v
+	return true
+}
+
+func (c *Cache) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.o.OpTimeout)
+}
+
+// record feeds the breaker and the counters with an operation's outcome.
+func (c *Cache) record(ctx context.Context, err error) {
+	if err == nil || errors.Is(err, redis.Nil) {
+		c.br.success()
+		return
+	}
+	if ctx.Err() != nil {
+		c.br.abort() // the caller gave up; Redis is not to blame
+		return
+	}
+	c.c.errors.Add(1)
+	if c.br.failure() {
+		c.warn.warn("fleet: Redis keeps failing; circuit breaker open, acquiring tokens locally", err)
+		return
+	}
+	c.warn.warn("fleet: Redis operation failed; acquiring locally", err)
+}
+
+// fallback records a failure and acquires locally.
+func (c *Cache) fallback(ctx context.Context, err error, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	c.record(ctx, err)
+	c.c.fallbacks.Add(1)
+	return acquire(ctx)
+}

@@ -1,0 +1,138 @@
+package fleet
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+
+	"github.com/kvassert/kvassert/internal/redistest"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// kekEnv is the emulated vault with an RSA key-encryption key "fleet-kek"
+// that the workload identity may wrap and unwrap with.
+func kekEnv(t *testing.T) (*kvasserttest.Emulator, *azkeys.Client) {
+	t.Helper()
+	e := kvasserttest.NewTB(t, scenario.Demo())
+	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := azkeys.NewClient(e.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CreateKey(context.Background(), "fleet-kek", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA), KeySize: to.Ptr(int32(2048))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return e, kc
+}
+
+// sameKey reports whether two keys are the same secret under the same ID.
+func sameKey(t *testing.T, a, b *Key) bool {
+	t.Helper()
+	ad := adFor(normalize(testKey(tenantN(1))))
+	entry := mustRing(t, a).seal([]byte("0123456789abcdef-check"), ad)
+	_, err := mustRing(t, b).open(entry, ad)
+	return err == nil
+}
+
+// TestLoadDataKeyBootstrapsOneFleetKey: replicas starting together agree on
+// one data key (SET NX); a restart unwraps it with one Key Vault call.
+func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
+	srv := redistest.Start(t)
+	e, kc := kekEnv(t)
+	ctx := context.Background()
+	w := &KeyVaultWrapper{Client: kc, Name: "fleet-kek"}
+	var keys [4]*Key
+	var errs [4]error
+	parallel(4, func(i int) {
+		keys[i], errs[i] = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w})
+	})
+	for i := range keys {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		if keys[i].ID() != "k1" || !sameKey(t, keys[0], keys[i]) {
+			t.Fatalf("replica %d has another data key", i)
+		}
+	}
+	wraps, unwraps := e.Count(kvasserttest.OpKeyWrap), e.Count(kvasserttest.OpKeyUnwrap)
+	// Each replica wraps (it found no key) or unwraps (it found one); a
+	// replica that lost the SET NX race unwraps the winner's. The winner
+	// never unwraps.
+	if wraps < 1 || unwraps > 3 || wraps > 4 {
+		t.Fatalf("%d wraps, %d unwraps for 4 replicas", wraps, unwraps)
+	}
+	e.ResetCounts()
+	again, err := LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w})
+	if err != nil || !sameKey(t, keys[0], again) {
+		t.Fatalf("restart: %v", err)
+	}
+	if e.Count(kvasserttest.OpKeyWrap) != 0 || e.Count(kvasserttest.OpKeyUnwrap) != 1 {
+		t.Fatalf("restart: %v", e.Counts())
+	}
+	// A second ID is another key (rotation).
+	k2, err := LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "k2"})
+	if err != nil || k2.ID() != "k2" {
+		t.Fatal(err)
+	}
+	// The blob in Redis names the vault key and is not the key.
+	blob, err := srv.Client().Get(ctx, "kvassert:datakey:k1").Result()
+	if err != nil || !strings.Contains(blob, `"kid":"`) || !strings.Contains(blob, "fleet-kek") || !strings.Contains(blob, `"alg":"RSA-OAEP-256"`) {
+		t.Fatalf("stored blob %q: %v", blob, err)
+	}
+}
+
+func TestDataKeyFailures(t *testing.T) {
+	srv := redistest.Start(t)
+	e, kc := kekEnv(t)
+	ctx := context.Background()
+	w := &KeyVaultWrapper{Client: kc, Name: "fleet-kek"}
+	// A blob kept in configuration instead of Redis.
+	k, blob, err := SealDataKey(ctx, w, "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := OpenDataKey(ctx, w, "cfg", blob)
+	if err != nil || !sameKey(t, k, opened) {
+		t.Fatalf("open: %v", err)
+	}
+	raw := srv.Client()
+	check := func(name string, err error, want string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error containing %q", name, err, want)
+		}
+	}
+	raw.Set(ctx, "kvassert:datakey:bad", "garbage", 0)
+	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "bad"})
+	check("garbage blob", err, "not a blob made by SealDataKey")
+	tampered := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"AAAA`, 1)
+	_, err = OpenDataKey(ctx, w, "cfg", []byte(tampered))
+	check("tampered blob", err, "unwrapKey")
+	_, err = OpenDataKey(ctx, &KeyVaultWrapper{Client: kc, Name: "other-kek"}, "cfg", blob)
+	check("other key name", err, "was wrapped by Key Vault key")
+	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{})
+	check("no wrapper", err, "KeyVaultWrapper")
+	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "no spaces"})
+	check("bad ID", err, "invalid data key ID")
+	if err := e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/unwrapKey"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenDataKey(ctx, w, "cfg", blob)
+	check("no unwrapKey permission", err, "ForbiddenByRbac")
+	// Redis down at start: a clear error (the caller runs without sharing).
+	srv.Stop()
+	c, _ := NewClient(srv.URL())
+	defer c.Close()
+	_, err = LoadDataKey(ctx, c, DataKeyOptions{Wrapper: w})
+	check("Redis down", err, "from Redis")
+}

@@ -1,0 +1,181 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// The fleet-wide single flight: one replica takes a token's lock and
+// acquires; the others wait (pub/sub, with polling as the fallback) and take
+// over if the lock goes away without a value.
+
+// Poll delays of a waiting replica (pub/sub usually wakes it sooner).
+const (
+	pollMin = 25 * time.Millisecond
+	pollMax = 500 * time.Millisecond
+)
+
+// lockOrWait takes the lock and acquires, or waits for the owner's value,
+// taking over when the lock is gone without a value.
+func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.AccessToken, tryLock bool, seen *rejected, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	owner := c.ownerID + "-" + fmt.Sprint(c.seq.Add(1))
+	var w *waiter
+	deadline := time.Now().Add(c.o.WaitTimeout)
+	delay := pollMin
+	for {
+		if tryLock {
+			won, v, err := c.lock(ctx, tk, owner)
+			if err != nil {
+				return c.fallback(ctx, err, acquire)
+			}
+			if tok, ok := c.usable(v, tk, stale, seen); ok {
+				if won {
+					c.release(ctx, tk, owner)
+				}
+				c.c.hits.Add(1)
+				return tok, nil
+			}
+			if won {
+				if w != nil {
+					c.c.takeovers.Add(1)
+				}
+				return c.own(ctx, tk, owner, acquire)
+			}
+		}
+		if w == nil {
+			c.c.lockWaits.Add(1)
+			w = c.notify.register(tk.msg)
+			defer c.notify.unregister(w)
+		}
+		if time.Now().After(deadline) {
+			c.c.fallbacks.Add(1)
+			c.warn.warn("fleet: waited too long for another replica's token; acquiring locally", nil)
+			return acquire(ctx)
+		}
+		t := time.NewTimer(delay + rand.N(delay/2))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return azcore.AccessToken{}, fmt.Errorf("fleet: waiting for another replica's token: %w", ctx.Err())
+		case <-w.ch:
+			t.Stop()
+		case <-t.C:
+		}
+		delay = min(2*delay, pollMax)
+		v, pttl, err := c.peek(ctx, tk)
+		if err != nil {
+			return c.fallback(ctx, err, acquire)
+		}
+		if tok, ok := c.usable(v, tk, stale, seen); ok {
+			c.c.hits.Add(1)
+			return tok, nil
+		}
+		tryLock = pttl <= 0
+	}
+}
+
+// own acquires the token as the lock owner, renewing the lock meanwhile,
+// then stores it (when it lives long enough), releases the lock and wakes
+// the waiting replicas.
+func (c *Cache) own(ctx context.Context, tk tokenKeys, owner string, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	c.c.acquired.Add(1)
+	tok, err := func() (azcore.AccessToken, error) {
+		// Stop renewing even if acquire panics: the lock then expires
+		// and another replica takes over.
+		defer c.renew(ctx, tk, owner)()
+		return acquire(ctx)
+	}()
+	if err != nil {
+		c.release(ctx, tk, owner)
+		return tok, err
+	}
+	ttl := time.Until(tok.ExpiresOn)
+	if ttl <= c.o.MinRemaining || tok.Token == "" {
+		c.release(ctx, tk, owner)
+		return tok, nil
+	}
+	entry := c.ring.seal(encodeToken(tok), adFor(tk.key))
+	octx, cancel := c.opCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	err = storeScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, entry, ttl.Milliseconds(), channelFor(c.prefix), tk.msg).Err()
+	c.record(ctx, err)
+	return tok, nil
+}
+
+// renew keeps the lock alive while its owner acquires; the returned func
+// stops it.
+func (c *Cache) renew(ctx context.Context, tk tokenKeys, owner string) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(c.o.LockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				octx, cancel := c.opCtx(context.WithoutCancel(ctx))
+				err := renewScript.Run(octx, c.client, []string{tk.lock}, owner, c.o.LockTTL.Milliseconds()).Err()
+				cancel()
+				c.record(ctx, err)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// release gives the lock up (if still ours) and wakes the waiters.
+func (c *Cache) release(ctx context.Context, tk tokenKeys, owner string) {
+	octx, cancel := c.opCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	err := releaseScript.Run(octx, c.client, []string{tk.lock}, owner, channelFor(c.prefix), tk.msg).Err()
+	c.record(ctx, err)
+}
+
+// peek reads the value and the lock's remaining life in one round trip.
+func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
+	octx, cancel := c.opCtx(ctx)
+	defer cancel()
+	res, err := peekScript.Run(octx, c.client, []string{tk.value, tk.lock}).Slice()
+	if err != nil {
+		return nil, 0, err
+	}
+	c.br.success()
+	if len(res) != 2 {
+		return nil, 0, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
+	}
+	pttl, _ := res[1].(int64)
+	return bytesOf(res[0]), pttl, nil
+}
+
+// lock tries to take the lock and reads the value in one round trip.
+func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (bool, []byte, error) {
+	octx, cancel := c.opCtx(ctx)
+	defer cancel()
+	res, err := lockScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, c.o.LockTTL.Milliseconds()).Slice()
+	if err != nil {
+		return false, nil, err
+	}
+	c.br.success()
+	if len(res) != 2 {
+		return false, nil, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
+	}
+	won, _ := res[0].(int64)
+	return won == 1, bytesOf(res[1]), nil
+}
+
+func bytesOf(v any) []byte {
+	switch s := v.(type) {
+	case string:
+		return []byte(s)
+	case []byte:
+		return s
+	}
+	return nil
+}

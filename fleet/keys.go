@@ -1,0 +1,133 @@
+package fleet
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert"
+)
+
+// DefaultPrefix namespaces every Redis key when Options.Prefix is empty.
+const DefaultPrefix = "kvassert"
+
+// checkPrefix validates a user prefix (and applies the default). Braces
+// would change Cluster hash tags; spaces and control characters make keys
+// hard to inspect.
+func checkPrefix(p string) (string, error) {
+	if p == "" {
+		return DefaultPrefix, nil
+	}
+	if len(p) > 64 || strings.ContainsAny(p, "{} \t\r\n") || !printable(p) {
+		return "", fmt.Errorf("fleet: invalid prefix %q: use up to 64 printable characters without spaces or braces", p)
+	}
+	return p, nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenKeys are the Redis names of one token's value and lock, and the
+// message that announces a new value. The value and lock share the hash tag
+// {h}, so they live in one Cluster slot; h hides the tenant and scope.
+type tokenKeys struct {
+	value, lock, msg string
+	key              kvassert.SharedKey // normalized
+}
+
+// normalize lower-cases the parts of a key that are case-insensitive, so
+// that every replica names a token alike.
+func normalize(k kvassert.SharedKey) kvassert.SharedKey {
+	k.ClientID = strings.ToLower(k.ClientID)
+	k.Authority = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(k.Authority, "https://"), "HTTPS://"), "/"))
+	k.Tenant = strings.ToLower(k.Tenant)
+	return k
+}
+
+// appName is the app's namespace: client ID and authority host.
+func appName(k kvassert.SharedKey) (string, error) {
+	if k.ClientID == "" || k.Authority == "" || !printable(k.ClientID) || !printable(k.Authority) || strings.ContainsAny(k.ClientID+k.Authority, "{}") {
+		return "", fmt.Errorf("fleet: invalid app (client ID %q, authority %q)", k.ClientID, k.Authority)
+	}
+	return k.ClientID + "@" + k.Authority, nil
+}
+
+// keysFor names the token of k under prefix.
+func keysFor(prefix string, k kvassert.SharedKey) (tokenKeys, error) {
+	k = normalize(k)
+	app, err := appName(k)
+	if err != nil {
+		return tokenKeys{}, err
+	}
+	h := sha256.New()
+	var b []byte
+	b = appendField(b, k.Tenant)
+	b = appendField(b, k.Scope)
+	b = appendField(b, k.Claims)
+	if k.CAE {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	h.Write(b)
+	sum := hex.EncodeToString(h.Sum(nil)[:16])
+	base := prefix + ":" + app + ":{" + sum + "}"
+	return tokenKeys{value: base + ":tok", lock: base + ":lock", msg: base, key: k}, nil
+}
+
+// channelFor is the pub/sub channel of the "new value" messages under a
+// prefix; each message is the base name of one token's keys.
+func channelFor(prefix string) string { return prefix + ":ready" }
+
+// adFor is the associated data bound to an entry: the key ID and every part
+// of the token's identity.
+func adFor(k kvassert.SharedKey) func(keyID string) []byte {
+	return func(keyID string) []byte {
+		b := []byte("kvassert/fleet/v1\x00")
+		for _, f := range []string{keyID, k.ClientID, k.Authority, k.Tenant, k.Scope, k.Claims} {
+			b = appendField(b, f)
+		}
+		if k.CAE {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	}
+}
+
+// encodeToken is the plaintext of an entry: expires on and refresh on (unix
+// ms, 0 for none), then the token.
+func encodeToken(t azcore.AccessToken) []byte {
+	b := make([]byte, 0, 16+len(t.Token))
+	b = binary.BigEndian.AppendUint64(b, uint64(t.ExpiresOn.UnixMilli()))
+	var r int64
+	if !t.RefreshOn.IsZero() {
+		r = t.RefreshOn.UnixMilli()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(r))
+	return append(b, t.Token...)
+}
+
+func decodeToken(b []byte) (azcore.AccessToken, bool) {
+	if len(b) <= 16 {
+		return azcore.AccessToken{}, false
+	}
+	t := azcore.AccessToken{
+		ExpiresOn: time.UnixMilli(int64(binary.BigEndian.Uint64(b))),
+		Token:     string(b[16:]),
+	}
+	if r := int64(binary.BigEndian.Uint64(b[8:])); r != 0 {
+		t.RefreshOn = time.UnixMilli(r)
+	}
+	return t, true
+}

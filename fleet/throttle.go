@@ -1,0 +1,285 @@
+package fleet
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ThrottleOptions configure a Throttle.
+type ThrottleOptions struct {
+	// Vault names the vault whose signs are paced (its host, e.g.
+	// "myvault.vault.azure.net"). Required: every replica signing with the
+	// vault must use the same name.
+	Vault string
+	// Prefix namespaces the Redis keys; DefaultPrefix when empty.
+	Prefix string
+	// Budget is the most signs the whole fleet sends to the vault per
+	// Window; 0 for no budget (the 429 hold-off is still shared). Keep it
+	// below the vault's limit, e.g. 3,600 for a limit of 4,000 per 10 s.
+	Budget int
+	// Window is the budget's sliding window. Default 10 s (Key Vault's).
+	Window time.Duration
+	// OpTimeout bounds each Redis operation. Default 100 ms.
+	OpTimeout time.Duration
+	// BreakerThreshold and BreakerCoolDown configure the circuit breaker as
+	// in Options. Defaults 5 and 5 s.
+	BreakerThreshold int
+	BreakerCoolDown  time.Duration
+	// Logger receives the (rate-limited) warnings; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Throttle paces the signs of every replica for one vault through Redis: a
+// 429 seen by any replica holds all of them off for its Retry-After, and an
+// optional budget caps the fleet's signs per window. It has the method set
+// of keyvault's Throttle interface (Wait, Throttled). When Redis fails it
+// behaves as a local, in-process throttle (this replica's hold-off and the
+// budget counted for this replica alone) until Redis recovers.
+type Throttle struct {
+	client  redis.UniversalClient
+	o       ThrottleOptions
+	holdKey string
+	budKey  string
+	br      *breaker
+	warn    *warner
+	member  string
+	seq     atomic.Uint64
+	hold    atomic.Int64 // local hold-off: unix ns
+	local   localBudget
+
+	waits, holds, budgetWaits, fallbacks, errs atomic.Int64
+}
+
+// ThrottleStats are a Throttle's counters.
+type ThrottleStats struct {
+	// Waits counts Wait calls.
+	Waits int64
+	// HoldOffs counts Wait calls held off by a 429 (this replica's or the
+	// fleet's).
+	HoldOffs int64
+	// BudgetWaits counts the times a Wait found the fleet budget spent.
+	BudgetWaits int64
+	// Fallbacks counts Wait calls decided locally because Redis failed.
+	Fallbacks int64
+	// Errors counts failed Redis operations.
+	Errors int64
+}
+
+// NewThrottle makes a fleet Throttle for one vault. The client must have
+// ContextTimeoutEnabled set (NewClient sets it).
+func NewThrottle(client redis.UniversalClient, opts ThrottleOptions) (*Throttle, error) {
+	if client == nil {
+		return nil, errors.New("fleet: NewThrottle needs a Redis client")
+	}
+	if err := checkContextTimeouts(client); err != nil {
+		return nil, err
+	}
+	prefix, err := checkPrefix(opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	vault := strings.ToLower(opts.Vault)
+	if vault == "" || !printable(vault) || strings.ContainsAny(vault, "{}") {
+		return nil, fmt.Errorf("fleet: invalid vault name %q for the throttle", opts.Vault)
+	}
+	if opts.Budget < 0 {
+		return nil, fmt.Errorf("fleet: negative sign budget %d", opts.Budget)
+	}
+	if opts.Window <= 0 {
+		opts.Window = 10 * time.Second
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 100 * time.Millisecond
+	}
+	id := make([]byte, 8)
+	crand.Read(id) //nolint:errcheck // crypto/rand never fails
+	base := prefix + ":throttle:{" + vault + "}"
+	t := &Throttle{
+		client: client, o: opts, holdKey: base + ":hold", budKey: base + ":budget",
+		br: newBreaker(opts.BreakerThreshold, opts.BreakerCoolDown), warn: newWarner(opts.Logger, time.Minute),
+		member: hex.EncodeToString(id),
+	}
+	t.local.init(opts.Budget, opts.Window)
+	return t, nil
+}
+
+// Stats returns the counters.
+func (t *Throttle) Stats() ThrottleStats {
+	return ThrottleStats{Waits: t.waits.Load(), HoldOffs: t.holds.Load(), BudgetWaits: t.budgetWaits.Load(), Fallbacks: t.fallbacks.Load(), Errors: t.errs.Load()}
+}
+
+// errGateShut is returned when a known wait outlasts the caller's deadline.
+func errGateShut(why string, d time.Duration) error {
+	return fmt.Errorf("fleet: Key Vault signs are held off (%s) for %s more, past the caller's deadline", why, d.Round(time.Millisecond))
+}
+
+// Wait returns nil when a sign may be sent now (and counts it against the
+// budget). It returns an error when ctx ends first, or at once when the
+// known wait (a 429 hold-off, or the budget's next free slot) outlasts ctx's
+// deadline.
+func (t *Throttle) Wait(ctx context.Context) error {
+	t.waits.Add(1)
+	held := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d := time.Until(time.Unix(0, t.hold.Load())); d > 0 {
+			if !held {
+				held = true
+				t.holds.Add(1)
+			}
+			if err := sleep(ctx, d, d+rand.N(250*time.Millisecond), "429 from the vault"); err != nil {
+				return err
+			}
+			continue
+		}
+		if !t.br.allow() {
+			t.fallbacks.Add(1)
+			return t.local.wait(ctx)
+		}
+		kind, ms, err := t.gate(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.br.abort()
+				return ctx.Err()
+			}
+			t.failed(err)
+			t.fallbacks.Add(1)
+			return t.local.wait(ctx)
+		}
+		t.br.success()
+		d := time.Duration(ms) * time.Millisecond
+		switch kind {
+		case 0:
+			return nil
+		case 1: // the fleet's hold-off: adopt it locally
+			t.holdFor(d)
+		default: // budget spent
+			t.budgetWaits.Add(1)
+			if err := sleep(ctx, d, d+rand.N(d/4+time.Millisecond), "fleet sign budget spent"); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// sleep waits d (jittered: upto), failing at once when ctx's deadline
+// comes before d.
+func sleep(ctx context.Context, d, upto time.Duration, why string) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return errGateShut(why, d)
+	}
+	timer := time.NewTimer(upto)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+func (t *Throttle) gate(ctx context.Context) (int64, int64, error) {
+	octx, cancel := context.WithTimeout(ctx, t.o.OpTimeout)
+	defer cancel()
+	member := t.member + "-" + fmt.Sprint(t.seq.Add(1))
+	res, err := gateScript.Run(octx, t.client, []string{t.holdKey, t.budKey}, t.o.Budget, t.o.Window.Milliseconds(), member).Int64Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
+	}
+	return res[0], res[1], nil
+}
+
+// Throttled records a 429 from the vault: this replica holds off at once,
+// and the hold-off is shared with the fleet through Redis. retryAfter is
+// the answer's Retry-After (0 when absent: 1 s, as the signer does).
+func (t *Throttle) Throttled(retryAfter time.Duration) {
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	t.holdFor(retryAfter)
+	if !t.br.allow() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.o.OpTimeout)
+	defer cancel()
+	if err := holdScript.Run(ctx, t.client, []string{t.holdKey}, retryAfter.Milliseconds()).Err(); err != nil {
+		t.failed(err)
+		return
+	}
+	t.br.success()
+}
+
+// holdFor extends the local hold-off to at least d from now.
+func (t *Throttle) holdFor(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := t.hold.Load()
+		if cur >= until || t.hold.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+func (t *Throttle) failed(err error) {
+	t.errs.Add(1)
+	if t.br.failure() {
+		t.warn.warn("fleet: Redis keeps failing; circuit breaker open, pacing Key Vault signs locally", err)
+		return
+	}
+	t.warn.warn("fleet: Redis operation failed; pacing Key Vault signs locally", err)
+}
+
+// localBudget is the in-process fallback of the fleet budget: a sliding
+// log of this replica's sign times.
+type localBudget struct {
+	mu     sync.Mutex
+	window time.Duration
+	times  []time.Time // ring of the last len(times) signs; nil: no budget
+	next   int
+}
+
+func (b *localBudget) init(budget int, window time.Duration) {
+	b.window = window
+	if budget > 0 {
+		b.times = make([]time.Time, budget)
+	}
+}
+
+func (b *localBudget) wait(ctx context.Context) error {
+	for {
+		b.mu.Lock()
+		if b.times == nil {
+			b.mu.Unlock()
+			return nil
+		}
+		now := time.Now()
+		free := b.times[b.next].Add(b.window)
+		if !now.Before(free) {
+			b.times[b.next] = now
+			b.next = (b.next + 1) % len(b.times)
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+		d := free.Sub(now)
+		if err := sleep(ctx, d, d, "sign budget spent"); err != nil {
+			return err
+		}
+	}
+}
