@@ -21,27 +21,31 @@ import (
 func newCertCmd(a *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cert",
-		Short: "Create, show, export and audit the app's Key Vault certificate",
+		Short: "Create, show, export, audit and roll the app's Key Vault certificate",
 		Long: `Manage the certificate the app authenticates with, as Entra ID client
 credentials need it: an RSA key that is not exportable from Key Vault, key usage
-digitalSignature only, and an expiry reminder (EmailContacts) rather than an
-automatic renewal that Entra would not know about.
+digitalSignature only. When the vault renews it (AutoRenew) or you create a new
+version, "cert roll" registers the new version on the app through Microsoft Graph
+with a proof signed in Key Vault and retires the old key: no human step.
 
 The vault is reached with azidentity's DefaultAzureCredential.`,
 		Example: `  kvassert cert create --vault https://myvault.vault.azure.net/ --name app-auth --out app-auth.cer
   kvassert cert show   --vault https://myvault.vault.azure.net/ --name app-auth
   kvassert cert export --vault https://myvault.vault.azure.net/ --name app-auth --format keycredential
-  kvassert cert audit  --vault https://myvault.vault.azure.net/ --name app-auth`,
+  kvassert cert audit  --vault https://myvault.vault.azure.net/ --name app-auth
+  kvassert cert status --vault https://myvault.vault.azure.net/ --name app-auth --client-id $APP --tenant $HOME --app-object-id $OBJ
+  kvassert cert roll   --vault https://myvault.vault.azure.net/ --name app-auth --client-id $APP --tenant $HOME --app-object-id $OBJ`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError(fmt.Sprintf("unknown command %q for %q", truncate(args[0], 40), cmd.CommandPath()),
-					"the cert commands are create, show, export and audit; run 'kvassert cert --help'")
+					"the cert commands are create, show, export, audit, status and roll; run 'kvassert cert --help'")
 			}
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(structured(newCertCreateCmd(a)), structured(newCertShowCmd(a)), newCertExportCmd(a), structured(newCertAuditCmd(a)))
+	cmd.AddCommand(structured(newCertCreateCmd(a)), structured(newCertShowCmd(a)), newCertExportCmd(a), structured(newCertAuditCmd(a)),
+		structured(newCertStatusCmd(a)), structured(newCertRollCmd(a)))
 	return cmd
 }
 
