@@ -24,6 +24,10 @@ type AssertionOptions struct {
 	// IncludeX5C adds the certificate in the x5c header, for apps trusted by
 	// subject name and issuer.
 	IncludeX5C bool
+	// Clock replaces time.Now for the assertions' nbf, iat and exp: for
+	// simulations and tests on an emulator's clock. Leave it nil otherwise.
+	// A KeyVaultCertificateSource defaults it to its CertificateCacheOptions.Now.
+	Clock func() time.Time
 }
 
 func (o AssertionOptions) builderOptions(cert *x509.Certificate) []assertion.Option {
@@ -36,6 +40,9 @@ func (o AssertionOptions) builderOptions(cert *x509.Certificate) []assertion.Opt
 	}
 	if o.IncludeX5C && cert != nil {
 		opts = append(opts, assertion.WithX5C(cert))
+	}
+	if o.Clock != nil {
+		opts = append(opts, assertion.WithClock(o.Clock))
 	}
 	return opts
 }
@@ -84,6 +91,9 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 	certs, err := keyvault.NewCertificateCache(vaultURL, name, cred, &o.CertificateCacheOptions)
 	if err != nil {
 		return nil, err
+	}
+	if o.AssertionOptions.Clock == nil {
+		o.AssertionOptions.Clock = o.CertificateCacheOptions.Now
 	}
 	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, builders: map[string]*assertion.Builder{}}, nil
 }
