@@ -1,7 +1,10 @@
 package rotation
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -239,17 +242,24 @@ func (r *Roller) waitAccepted(ctx context.Context, rep *Report, v *Version) erro
 func (r *Roller) retire(ctx context.Context, rep *Report, newest *Version, versions []*Version) error {
 	acceptedAt, _ := time.Parse(time.RFC3339, newest.Tags[TagAccepted])
 	now := r.cfg.Now()
+	var lookup keyLookup
 	for _, v := range versions {
 		if v == newest || v.Tags[TagRemoved] != "" {
 			continue
 		}
 		keyID := v.Tags[TagKeyID]
 		if keyID == "" {
-			if v.ValidAt(now) {
-				rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(),
-					Why: "superseded, but kvassert did not register it (no Graph keyId recorded): if it is registered on the app, remove it by hand after the grace period"})
+			// Not registered by kvassert: its keyId can be found only by
+			// reading the app's keys, which needs Application.Read.All or
+			// ownership. Without it, report instead of guessing.
+			found, why := r.lookupKeyID(ctx, newest, v, &lookup)
+			if found == "" {
+				if why != "" && v.ValidAt(now) {
+					rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: why})
+				}
+				continue
 			}
-			continue
+			keyID = found
 		}
 		expired := now.After(v.Certificate.NotAfter)
 		if !expired && (acceptedAt.IsZero() || now.Before(acceptedAt.Add(r.cfg.Grace))) {
@@ -325,4 +335,54 @@ func short(v string) string {
 		return v[:8]
 	}
 	return v
+}
+
+// keyLookup is the app's registered keys, read at most once per roll.
+type keyLookup struct {
+	done bool
+	keys []KeyCredential
+	err  error
+}
+
+// lookupKeyID finds the Graph keyId of version v among the app's keys
+// (Graph read permission needed). It returns "" and why not when it cannot
+// tell, or "" and "" when v is not registered.
+func (r *Roller) lookupKeyID(ctx context.Context, current, v *Version, l *keyLookup) (string, string) {
+	if !l.done {
+		l.done = true
+		g, err := r.graph(current)
+		if err == nil {
+			l.keys, l.err = g.KeyCredentials(ctx, r.cfg.AppObjectID)
+		} else {
+			l.err = err
+		}
+	}
+	if l.err != nil {
+		var ge *GraphError
+		if errors.As(l.err, &ge) && ge.StatusCode == http.StatusForbidden {
+			return "", "superseded, but kvassert did not register it and cannot read the app's keys (Application.Read.All or ownership): if it is registered on the app, remove it by hand after the grace period"
+		}
+		return "", "superseded, but kvassert did not register it and reading the app's keys failed: " + oneLine(l.err.Error(), 200)
+	}
+	for _, k := range l.keys {
+		if sameThumbprint(k.CustomKeyIdentifier, v) {
+			return k.KeyID, ""
+		}
+	}
+	return "", ""
+}
+
+// sameThumbprint compares Graph's customKeyIdentifier (the SHA-1 thumbprint,
+// as hex or as base64 of its bytes) with version v's.
+func sameThumbprint(id string, v *Version) bool {
+	hexThumb := v.Thumbprint()
+	if strings.EqualFold(id, hexThumb) {
+		return true
+	}
+	b, err := base64.StdEncoding.DecodeString(id)
+	if err != nil {
+		return false
+	}
+	sum := sha1.Sum(v.Certificate.Raw)
+	return bytes.Equal(b, sum[:]) || strings.EqualFold(string(b), hexThumb)
 }

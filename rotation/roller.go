@@ -109,6 +109,9 @@ func New(cfg Config) (*Roller, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
+	if cfg.Assertion.Clock == nil {
+		cfg.Assertion.Clock = cfg.Now
+	}
 	if _, err := GraphHost(cfg.ClientOptions.Cloud); err != nil {
 		return nil, err
 	}
