@@ -176,7 +176,7 @@ func (r *Roller) register(ctx context.Context, rep *Report, newest *Version, old
 }
 
 func (r *Roller) addKey(ctx context.Context, v, signer *Version) error {
-	g, err := r.graph(signer)
+	g, err := r.graph(ctx, signer)
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (r *Roller) retire(ctx context.Context, rep *Report, newest *Version, versi
 }
 
 func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) error {
-	g, err := r.graph(current)
+	g, err := r.graph(ctx, current)
 	if err != nil {
 		return err
 	}
@@ -350,7 +350,7 @@ type keyLookup struct {
 func (r *Roller) lookupKeyID(ctx context.Context, current, v *Version, l *keyLookup) (string, string) {
 	if !l.done {
 		l.done = true
-		g, err := r.graph(current)
+		g, err := r.graph(ctx, current)
 		if err == nil {
 			l.keys, l.err = g.KeyCredentials(ctx, r.cfg.AppObjectID)
 		} else {

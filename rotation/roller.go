@@ -2,11 +2,11 @@ package rotation
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -72,6 +72,9 @@ type Config struct {
 type Roller struct {
 	cfg   Config
 	store *certStore
+
+	mu      sync.Mutex
+	signers map[string]*keyvault.Signer // by versioned key ID: one Key Vault client (and challenge) per version
 }
 
 // New checks cfg and returns a Roller. It makes no call.
@@ -119,7 +122,7 @@ func New(cfg Config) (*Roller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Roller{cfg: cfg, store: store}, nil
+	return &Roller{cfg: cfg, store: store, signers: map[string]*keyvault.Signer{}}, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -153,20 +156,33 @@ func (a Acceptance) String() string {
 }
 
 // source returns a source that signs with version v's key.
-func (r *Roller) source(v *Version) (kvassert.Source, error) {
-	return kvassert.NewKeyVaultKeySource(v.KeyID, v.Certificate, r.cfg.VaultCredential,
-		&kvassert.KeyVaultKeyOptions{Options: r.cfg.VaultOptions, AssertionOptions: r.cfg.Assertion})
+func (r *Roller) source(ctx context.Context, v *Version) (kvassert.Source, error) {
+	signer, err := r.signer(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return kvassert.NewLocalSource(v.Certificate, signer, &r.cfg.Assertion) // any crypto.Signer; the builder uses SignContext
 }
 
 // signer returns a crypto.Signer over version v's key in the vault
-// (keys/sign only; no lookup).
-func (r *Roller) signer(ctx context.Context, v *Version) (crypto.Signer, error) {
-	return keyvault.NewSigner(ctx, v.KeyID, r.cfg.VaultCredential, v.Certificate.PublicKey, &r.cfg.VaultOptions)
+// (keys/sign only; no lookup), one per version for the Roller's life.
+func (r *Roller) signer(ctx context.Context, v *Version) (*keyvault.Signer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.signers[v.KeyID]; s != nil {
+		return s, nil
+	}
+	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cfg.VaultCredential, v.Certificate.PublicKey, &r.cfg.VaultOptions)
+	if err != nil {
+		return nil, err
+	}
+	r.signers[v.KeyID] = s
+	return s, nil
 }
 
 // credential returns a fresh credential (no cached token) that signs with v.
-func (r *Roller) credential(v *Version) (*kvassert.Credential, error) {
-	src, err := r.source(v)
+func (r *Roller) credential(ctx context.Context, v *Version) (*kvassert.Credential, error) {
+	src, err := r.source(ctx, v)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +196,7 @@ var refusedCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000
 // probe asks Entra for a token in the home tenant signed with v: the ground
 // truth of whether v is registered, with no Graph read permission.
 func (r *Roller) probe(ctx context.Context, v *Version) (Acceptance, error) {
-	cred, err := r.credential(v)
+	cred, err := r.credential(ctx, v)
 	if err != nil {
 		return NotProbed, err
 	}
@@ -197,8 +213,8 @@ func (r *Roller) probe(ctx context.Context, v *Version) (Acceptance, error) {
 }
 
 // graph returns a Graph client authenticated as the app with version v.
-func (r *Roller) graph(v *Version) (*GraphClient, error) {
-	cred, err := r.credential(v)
+func (r *Roller) graph(ctx context.Context, v *Version) (*GraphClient, error) {
+	cred, err := r.credential(ctx, v)
 	if err != nil {
 		return nil, err
 	}

@@ -113,10 +113,26 @@ func (s *certStore) versions(ctx context.Context) ([]*Version, error) {
 			out = append(out, v)
 		}
 	}
+	// Versions made in the same second (tests, or a create right after a
+	// renewal) tie on NotBefore and creation time: the vault's current
+	// version (what GET without a version returns) is the newest then.
+	current := ""
+	if len(out) > 1 {
+		resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, err)
+		}
+		if resp.ID != nil {
+			current = resp.ID.Version()
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if !a.Certificate.NotBefore.Equal(b.Certificate.NotBefore) {
 			return a.Certificate.NotBefore.After(b.Certificate.NotBefore)
+		}
+		if (a.Version == current) != (b.Version == current) {
+			return a.Version == current
 		}
 		return a.Created.After(b.Created)
 	})

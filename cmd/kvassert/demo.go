@@ -36,6 +36,9 @@ kvassert does, in a few seconds and without network access:
   3. show the client assertion kvassert built, decoded (never its signature)
   4. ask again: every token comes from the cache, with no call at all
   5. try wingtip, where the app has no admin consent: AADSTS700016 and the fix
+  6. the vault renews the certificate; one "cert roll" pass registers the new
+     version through Microsoft Graph (proof of possession signed in Key Vault),
+     waits for Entra to accept it, switches the source and retires the old key
 
 No token is printed. With -o json the same facts come as one JSON document.`,
 		Example: `  kvassert demo
@@ -66,6 +69,7 @@ type demoReport struct {
 	Assertion   json.RawMessage `json:"assertion"`
 	Cached      []demoTenant    `json:"cached"`
 	NoConsent   demoTenant      `json:"noConsent"`
+	Rotation    *demoRotation   `json:"rotation,omitempty"`
 	Totals      calls           `json:"totals"`
 	Elapsed     string          `json:"elapsed"`
 }
@@ -103,6 +107,7 @@ var demoChapters = []demoChapter{
 	(*demo).showAssertion,
 	(*demo).cachedTokens,
 	(*demo).noConsent,
+	(*demo).rotate,
 }
 
 func runDemo(ctx context.Context, a *App) error {

@@ -31,13 +31,16 @@ func TestDemo(t *testing.T) {
 		"cached · 0 calls",
 		"AADSTS700016", "hint:", "adminconsent?client_id=" + scenario.DemoAppClientID,
 		"secrets/get: 0",
+		// The rotation chapter: renewed, registered through Graph, switched, old key retired.
+		"The vault renews the certificate", "register ", "accepted ", "remove ", "the source switched without a restart",
+		"Graph: 1 addKey, 1 removeKey",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
 	// Each cold tenant: exactly one keys/sign.
-	if n := strings.Count(out, "Key Vault: keys/sign 1"); n != 4 { // 3 tenants + wingtip's refused request
+	if n := strings.Count(out, "Key Vault: keys/sign 1 "); n != 4 { // 3 tenants + wingtip's refused request
 		t.Errorf("found %d per-tenant lines with exactly one keys/sign, want 4:\n%s", n, out)
 	}
 	if strings.Contains(out, "\x1b[") {
@@ -67,6 +70,11 @@ func TestDemoJSON(t *testing.T) {
 			Header map[string]any `json:"header"`
 			Claims map[string]any `json:"claims"`
 		} `json:"assertion"`
+		Rotation struct {
+			OldVersion, NewVersion string
+			KeysBefore, KeysAfter  int
+			Graph                  map[string]int64 `json:"graph"`
+		} `json:"rotation"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("demo -o json: %v\n%s", err, r.stdout)
@@ -92,6 +100,10 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if rep.Assertion.Header["alg"] != "PS256" || rep.Assertion.Claims["iss"] != scenario.DemoAppClientID {
 		t.Errorf("assertion = %+v", rep.Assertion)
+	}
+	if ro := rep.Rotation; ro.NewVersion == "" || ro.NewVersion == ro.OldVersion || ro.KeysAfter != ro.KeysBefore ||
+		ro.Graph["graph/applications/addKey"] != 1 || ro.Graph["graph/applications/removeKey"] != 1 {
+		t.Errorf("rotation = %+v; want a new version registered (1 addKey) and the old key removed (1 removeKey)", ro)
 	}
 	if jwtPattern.MatchString(r.stdout) {
 		t.Error("demo -o json printed a JWT")
