@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// renewDemoCertificate makes a new version of the demo certificate with its
+// policy (what the vault's AutoRenew does) and returns its version.
+func (c *cliEnv) renewDemoCertificate() string {
+	c.t.Helper()
+	client := c.certClient()
+	pol, err := client.GetCertificatePolicy(context.Background(), scenario.DemoCertificate, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := client.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
+		c.t.Fatal(err)
+	}
+	got, err := client.GetCertificate(context.Background(), scenario.DemoCertificate, "", nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return got.ID.Version()
+}
+
+func TestCertStatusAndRoll(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	env.e.SetGraphPropagationDelay(0)
+	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
+	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
+	renewed := env.renewDemoCertificate()
+
+	status := func() []map[string]any {
+		t.Helper()
+		r := env.run([]string{"cert", "status", "-o", "json"})
+		wantOK(t, r)
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+			t.Fatalf("cert status -o json: %v\n%s", err, r.stdout)
+		}
+		if len(rows) != 2 {
+			t.Fatalf("cert status: %d rows, want 2\n%s", len(rows), r.stdout)
+		}
+		return rows
+	}
+	rows := status()
+	if rows[0]["version"] != renewed || rows[0]["accepted"] != "refused" || rows[0]["active"] != false ||
+		rows[1]["accepted"] != "accepted" || rows[1]["active"] != true {
+		t.Fatalf("before the roll: %v", rows)
+	}
+
+	r := env.run([]string{"cert", "roll", "--dry-run"})
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, "register") || env.e.Count(kvasserttest.OpGraphAddKey) != 0 {
+		t.Fatalf("dry run: addKey %d, output:\n%s", env.e.Count(kvasserttest.OpGraphAddKey), r.stdout)
+	}
+
+	env.e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: 403, Times: 1})
+	r = env.run([]string{"cert", "roll"})
+	wantError(t, r, exitFailure, "Microsoft Graph addKey failed (HTTP 403)", "an app can roll only its own keys")
+
+	r = env.run([]string{"cert", "roll", "-o", "json"})
+	wantOK(t, r)
+	rows = status()
+	if rows[0]["accepted"] != "accepted" || rows[0]["active"] != true || rows[0]["graphKeyId"] == "" {
+		t.Fatalf("after the roll: %v", rows)
+	}
+	if n := env.e.Count(kvasserttest.OpGraphAddKey); n != 2 { // the refused one and the one that worked
+		t.Fatalf("%d addKey calls, want 2", n)
+	}
+
+	r = env.run([]string{"cert", "roll", "--query", "[].action", "-o", "tsv"})
+	wantOK(t, r)
+	if got := strings.Fields(r.stdout); strings.Join(got, " ") != "accepted keep" {
+		t.Fatalf("re-run: actions %q, want accepted keep", got)
+	}
+}
+
+func TestCertRollUsage(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
+	r := env.run([]string{"cert", "roll"})
+	wantError(t, r, exitUsage, "--app-object-id is required", "Object ID")
+	r = env.run([]string{"cert", "roll", "--app-object-id", "not-a-guid"})
+	wantError(t, r, exitUsage, "is not a GUID", "Object ID")
+	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppClientID})
+	wantError(t, r, exitFailure, "object ID equals the client ID", "")
+}
