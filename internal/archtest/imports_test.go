@@ -23,7 +23,13 @@ var rules = map[string][]string{
 	".":                 {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight"},
 	"proxy":             {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
 	// The emulators must not depend on the code they test.
-	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/vault", "kvasserttest/scenario"},
+	// rotation and fleet build on the library; the library never imports them.
+	"rotation":                    {".", "assertion", "keyvault"},
+	"fleet":                       {"."},
+	"telemetry":                   {},
+	"internal/obs":                {"telemetry"},
+	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
+	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
 	"kvasserttest/scenario":       {},
 	"kvasserttest/internal/emu":   {},
 	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
