@@ -368,7 +368,9 @@ func checkScopes(scopes []string) error {
 }
 
 // ValidTenantID reports whether t can name a tenant: a GUID or a domain such
-// as contoso.onmicrosoft.com (letters, digits, '.' and '-', at most 256).
+// as contoso.onmicrosoft.com: at most 256 bytes of dot-separated labels, each
+// 1 to 63 letters, digits and '-', not starting or ending with '-'. Names
+// such as ".", ".." or "contoso..com" are refused.
 func ValidTenantID(t string) bool { return validTenant(t) }
 
 // ValidClientID reports whether id is a client (application) ID: a GUID.
@@ -378,9 +380,19 @@ func validTenant(t string) bool {
 	if t == "" || len(t) > 256 {
 		return false
 	}
-	for i := 0; i < len(t); i++ {
+	start := 0 // of the current label
+	for i := 0; i <= len(t); i++ {
+		if i == len(t) || t[i] == '.' {
+			// An empty label (leading, trailing or doubled '.'), an
+			// over-long one, or a '-' at either end cannot be in a domain.
+			if n := i - start; n == 0 || n > 63 || t[start] == '-' || t[i-1] == '-' {
+				return false
+			}
+			start = i + 1
+			continue
+		}
 		ch := t[i]
-		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || ch == '.' || ch == '-') {
+		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || ch == '-') {
 			return false
 		}
 	}
