@@ -93,7 +93,6 @@ type Credential struct {
 
 	tokenRequests atomic.Int64
 	refreshes     atomic.Int64
-	msalClients   atomic.Int64 // made, including replaced ones
 }
 
 type clientKey struct {
@@ -339,10 +338,12 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 const msalPoolSize = 64
 
 // msalTenantsPerClient bounds the tenants one pooled MSAL client has served:
-// MSAL keeps each tenant's endpoints for the life of the client, so a client
-// that reaches it is replaced by a new one (which, with
-// FetchOpenIDConfiguration, fetches each tenant's configuration again).
-const msalTenantsPerClient = 256
+// MSAL keeps each tenant's endpoints (about 0.5 KB) for the life of the
+// client, so a client that reaches it is replaced by a new one, and the pool
+// holds at most 64 x 64 tenants' endpoints per CAE setting. With derived
+// discovery (the default) a new client costs no network call; with
+// FetchOpenIDConfiguration it fetches each tenant's configuration again.
+const msalTenantsPerClient = 64
 
 // msalClient returns the pooled MSAL client for tenant. The clients keep no
 // tokens (noTokenCache): the credential's cache is in front of them.
@@ -369,7 +370,6 @@ func (c *Credential) msalClient(tenant string, cae bool) (*confidential.Client, 
 	s = &msalSlot{client: &cl, tenants: map[string]struct{}{}}
 	s.serve(tenant)
 	c.clients[k] = s
-	c.msalClients.Add(1)
 	return s.client, nil
 }
 
