@@ -24,9 +24,10 @@ import (
 type fakeEntra struct {
 	now       func() time.Time
 	mu        sync.Mutex
-	expiresIn int // seconds
-	refreshIn int // seconds, 0 = none
-	refuse    int // AADSTS code to answer with, 0 = issue tokens
+	expiresIn int  // seconds
+	refreshIn int  // seconds, 0 = none
+	refuse    int  // AADSTS code to answer with, 0 = issue tokens
+	same      bool // issue the last token again (new expiry, same string)
 	issued    int
 	requests  atomic.Int64
 }
@@ -42,7 +43,9 @@ func (f *fakeEntra) Do(r *http.Request) (*http.Response, error) {
 		body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: Client assertion contains an invalid signature.","error_codes":[%d]}`, f.refuse, f.refuse)
 		return response(r, http.StatusUnauthorized, body), nil
 	}
-	f.issued++
+	if !f.same || f.issued == 0 {
+		f.issued++
+	}
 	body := fmt.Sprintf(`{"token_type":"Bearer","access_token":"tok-%d","expires_on":%d`, f.issued, f.now().Unix()+int64(f.expiresIn))
 	if f.refreshIn > 0 {
 		body += fmt.Sprintf(`,"refresh_in":%d`, f.refreshIn)

@@ -66,3 +66,24 @@ func TestFailedRefreshBacksOffAndWarnsOnce(t *testing.T) {
 		})
 	}
 }
+
+// A token endpoint (or a cache in front of it) that hands back the token
+// being refreshed: the refresh counts as failed, backs off and warns once,
+// instead of re-caching the old token and refreshing it on every call.
+func TestRefreshReturningTheSameTokenIsAFailure(t *testing.T) {
+	v := newLifecycleEnv(t, 3600, 0)
+	v.get(t, testOther)
+	v.entra.set(func(f *fakeEntra) { f.same = true })
+	v.advance(56 * time.Minute)
+	for range 20 {
+		if tok := v.get(t, testOther); tok != "tok-1" {
+			t.Fatalf("got %q", tok)
+		}
+	}
+	if n := v.entra.requests.Load(); n != 2 {
+		t.Fatalf("%d token requests, want the first and one refresh", n)
+	}
+	if warns, logs := v.log.warnings(); warns != 1 || !strings.Contains(logs, "returned the token being refreshed") {
+		t.Fatalf("%d warnings, want 1 naming the cause:\n%s", warns, logs)
+	}
+}
