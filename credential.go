@@ -430,24 +430,45 @@ func validTenant(t string) bool {
 	if t == "" || len(t) > 256 {
 		return false
 	}
-	start := 0 // of the current label
-	for i := 0; i <= len(t); i++ {
-		if i == len(t) || t[i] == '.' {
-			// An empty label (leading, trailing or doubled '.'), an
-			// over-long one, or a '-' at either end cannot be in a domain.
-			if n := i - start; n == 0 || n > 63 || t[start] == '-' || t[i-1] == '-' {
+	start := 0 // first byte of the current label
+	for i := 0; i < len(t); i++ {
+		switch tenantByte[t[i]] {
+		case tenantAlnum:
+		case tenantHyphen: // not first in a label
+			if i == start {
+				return false
+			}
+		case tenantDot: // ends a label: not empty, not ending with '-', at most 63
+			if i == start || t[i-1] == '-' || i-start > 63 {
 				return false
 			}
 			start = i + 1
-			continue
-		}
-		ch := t[i]
-		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || ch == '-') {
+		default:
 			return false
 		}
 	}
-	return true
+	return start < len(t) && t[len(t)-1] != '-' && len(t)-start <= 63
 }
+
+// tenantByte classifies the bytes of a tenant name for validTenant (a table
+// keeps the per-call check, which every GetToken makes, as cheap as a
+// character-class loop).
+var tenantByte = func() (c [256]uint8) {
+	for ch := '0'; ch <= '9'; ch++ {
+		c[ch] = tenantAlnum
+	}
+	for ch := 'a'; ch <= 'z'; ch++ {
+		c[ch], c[ch-'a'+'A'] = tenantAlnum, tenantAlnum
+	}
+	c['-'], c['.'] = tenantHyphen, tenantDot
+	return c
+}()
+
+const (
+	tenantAlnum = 1 + iota
+	tenantHyphen
+	tenantDot
+)
 
 func validClientID(id string) bool {
 	if len(id) != 36 {
