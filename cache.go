@@ -2,30 +2,38 @@ package kvassert
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert/internal/flight"
 )
 
-// cacheKey identifies a cached token. scope is the single scope, or the
-// scopes joined by spaces.
+// cacheKey identifies a cached token. Tokens are only cached for one
+// scope (checkScopes refuses more), and without claims: a token obtained for
+// a claims challenge replaces the claims-less token of its key.
 type cacheKey struct {
-	tenant, scope, claims string
-	cae                   bool
+	tenant, scope string
+	cae           bool
 }
 
-// entry is one cached token. Its fields other than refreshing and nextTry
-// never change after it is stored in the cache.
+// entry is one cached token. Its fields other than the atomics never change
+// after it is stored in the cache.
 type entry struct {
 	tok       azcore.AccessToken
 	refreshAt int64 // unix nanoseconds: start refreshing in the background
-	useUntil  int64 // unix nanoseconds: stop handing it out
-	// refreshing is set while a background refresh runs.
+	useUntil  int64 // unix nanoseconds: stop handing it out (and evict it)
+	// refreshing is set while a background refresh runs; only the refresh
+	// that set it touches failures.
 	refreshing atomic.Bool
 	// nextTry delays the next background refresh after a failed one.
 	nextTry atomic.Int64
+	// failures remembers the failed background refreshes of this token
+	// (nil until the first one).
+	failures atomic.Pointer[flight.Backoff]
 
 	key  cacheKey
 	next *entry // another key with the same 64-bit hash (practically never)
@@ -36,6 +44,7 @@ type entry struct {
 func (e *entry) cloneForChain() *entry {
 	cp := &entry{tok: e.tok, refreshAt: e.refreshAt, useUntil: e.useUntil, key: e.key}
 	cp.nextTry.Store(e.nextTry.Load())
+	cp.failures.Store(e.failures.Load())
 	return cp
 }
 
@@ -47,15 +56,26 @@ const shardCount = 64
 type shard struct {
 	m  atomic.Pointer[map[uint64]*entry]
 	mu sync.Mutex
-	_  [48]byte // keep neighbouring shards off one cache line
+	// expiresAt is the earliest useUntil of the shard's entries (unix
+	// nanoseconds; math.MaxInt64 when empty): the shard holds an entry to
+	// evict once it has passed.
+	expiresAt atomic.Int64
+	_         [40]byte // keep neighbouring shards off one cache line
 }
 
 // tokenCache is a sharded, copy-on-write map: a cached read is one atomic
 // load, one map lookup and a key comparison, with no lock and no allocation,
 // so cached reads never wait for a token acquisition or for each other.
+//
+// Eviction costs no extra pass: a put copies its shard's map anyway and
+// leaves out the entries that can no longer be handed out, and then sweeps
+// one other shard (round robin) if that shard holds such an entry, so that
+// shards that get no puts are emptied too. Every operation works on at most
+// two shards; nothing scans the whole cache.
 type tokenCache struct {
 	seed    maphash.Seed
 	collide bool // tests: hash every key alike to exercise collision chains
+	sweep   atomic.Uint32
 	shards  [shardCount]shard
 }
 
@@ -64,6 +84,7 @@ func newTokenCache() *tokenCache {
 	for i := range c.shards {
 		m := map[uint64]*entry{}
 		c.shards[i].m.Store(&m)
+		c.shards[i].expiresAt.Store(math.MaxInt64)
 	}
 	return c
 }
@@ -74,9 +95,6 @@ func (c *tokenCache) hash(k *cacheKey) uint64 {
 	}
 	h := maphash.String(c.seed, k.tenant)
 	h = h*0x9E3779B97F4A7C15 ^ maphash.String(c.seed, k.scope)
-	if k.claims != "" {
-		h = h*0x9E3779B97F4A7C15 ^ maphash.String(c.seed, k.claims)
-	}
 	if k.cae {
 		h ^= 0x5bd1e995
 	}
@@ -94,29 +112,94 @@ func (c *tokenCache) get(k cacheKey) *entry {
 	return nil
 }
 
-func (c *tokenCache) put(k cacheKey, e *entry) {
+// put stores e for k, replacing any entry for k, and evicts the entries of
+// its shard (and of one other shard) whose useUntil is before now (unix
+// nanoseconds).
+func (c *tokenCache) put(k cacheKey, e *entry, now int64) {
 	h := c.hash(&k)
-	s := &c.shards[h&(shardCount-1)]
+	i := h & (shardCount - 1)
+	s := &c.shards[i]
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := *s.m.Load()
-	m := make(map[uint64]*entry, len(old)+1)
-	for kh, v := range old {
-		m[kh] = v
-	}
-	// Rebuild the chain for h without any previous entry for k. Entries are
-	// immutable apart from their atomics, so chains are copied, not edited.
 	e.key = k
 	e.next = nil
-	for p := old[h]; p != nil; p = p.next {
-		if p.key != k {
-			cp := p.cloneForChain()
-			cp.next = e.next
-			e.next = cp
+	s.rebuild(now, h, e)
+	s.mu.Unlock()
+	if j := uint64(c.sweep.Add(1)) % shardCount; j != i {
+		c.shards[j].evict(now)
+	}
+}
+
+// evict drops the shard's entries whose useUntil is before now, if it has
+// any.
+func (s *shard) evict(now int64) {
+	if s.expiresAt.Load() > now {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiresAt.Load() <= now {
+		s.rebuild(now, 0, nil)
+	}
+}
+
+// rebuild stores a copy of the shard's map without the entries whose
+// useUntil is before now and, when e is not nil, with e (whose key and
+// hash h are set) in place of any entry for its key. Entries are immutable
+// apart from their atomics, so chains are copied, not edited. s.mu is held.
+func (s *shard) rebuild(now int64, h uint64, e *entry) {
+	old := *s.m.Load()
+	m := make(map[uint64]*entry, len(old)+1)
+	earliest := int64(math.MaxInt64)
+	keep := func(kh uint64, head *entry) {
+		for p := head; p != nil; p = p.next {
+			earliest = min(earliest, p.useUntil)
+		}
+		m[kh] = head
+	}
+	for kh, head := range old {
+		if e != nil && kh == h {
+			continue
+		}
+		if head.next == nil { // the usual case: no other key with this hash
+			if head.useUntil > now {
+				keep(kh, head)
+			}
+			continue
+		}
+		if chain := liveChain(head, now, nil); chain != nil {
+			keep(kh, chain)
 		}
 	}
-	m[h] = e
+	if e != nil {
+		e.next = liveChain(old[h], now, &e.key)
+		keep(h, e)
+	}
 	s.m.Store(&m)
+	s.expiresAt.Store(earliest)
+}
+
+// liveChain returns the entries of chain head whose useUntil is not before
+// now, other than skip's: head itself when that is all of them, else copies.
+func liveChain(head *entry, now int64, skip *cacheKey) *entry {
+	all := true
+	for p := head; p != nil; p = p.next {
+		if p.useUntil <= now || skip != nil && p.key == *skip {
+			all = false
+			break
+		}
+	}
+	if all {
+		return head
+	}
+	var out *entry
+	for p := head; p != nil; p = p.next {
+		if p.useUntil > now && (skip == nil || p.key != *skip) {
+			cp := p.cloneForChain()
+			cp.next = out
+			out = cp
+		}
+	}
+	return out
 }
 
 func (c *tokenCache) len() int {
@@ -132,17 +215,24 @@ func (c *tokenCache) len() int {
 }
 
 // refreshMargin is how long before expiry a token is refreshed in the
-// background. It matches MSAL's own 5-minute expiry buffer, so MSAL goes to
-// the network instead of returning the token being replaced.
+// background, unless the token's RefreshOn (Entra's refresh_in) is earlier.
 const refreshMargin = 5 * time.Minute
 
 // minRemaining is the least validity a handed-out token has.
 const minRemaining = 30 * time.Second
 
-func newEntry(tok azcore.AccessToken) *entry {
+// newEntry caches tok, obtained at now. It is refreshed at its RefreshOn or
+// refreshMargin before it expires, whichever is earlier, but never before
+// half of its remaining lifetime has passed (so a token shorter than the
+// margin, or a RefreshOn already passed, is not refreshed on every call),
+// and handed out until minRemaining before it expires.
+func newEntry(tok azcore.AccessToken, now time.Time) *entry {
 	refresh := tok.ExpiresOn.Add(-refreshMargin)
 	if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(refresh) {
 		refresh = tok.RefreshOn
+	}
+	if half := now.Add(tok.ExpiresOn.Sub(now) / 2); refresh.Before(half) {
+		refresh = half
 	}
 	return &entry{tok: tok, refreshAt: refresh.UnixNano(), useUntil: tok.ExpiresOn.Add(-minRemaining).UnixNano()}
 }

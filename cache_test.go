@@ -15,12 +15,12 @@ func TestTokenCacheGetPutReplace(t *testing.T) {
 	if c.get(k) != nil {
 		t.Fatal("empty cache returned an entry")
 	}
-	c.put(k, newEntry(azcore.AccessToken{Token: "one", ExpiresOn: time.Now().Add(time.Hour)}))
-	c.put(k, newEntry(azcore.AccessToken{Token: "two", ExpiresOn: time.Now().Add(time.Hour)}))
+	c.put(k, newEntry(azcore.AccessToken{Token: "one", ExpiresOn: time.Now().Add(time.Hour)}, time.Now()), time.Now().UnixNano())
+	c.put(k, newEntry(azcore.AccessToken{Token: "two", ExpiresOn: time.Now().Add(time.Hour)}, time.Now()), time.Now().UnixNano())
 	if e := c.get(k); e == nil || e.tok.Token != "two" || c.len() != 1 {
 		t.Fatalf("replace failed: %+v len=%d", e, c.len())
 	}
-	for _, other := range []cacheKey{{tenant: "t", scope: "x/.default"}, {tenant: "u", scope: "s/.default"}, {tenant: "t", scope: "s/.default", claims: "c"}, {tenant: "t", scope: "s/.default", cae: true}} {
+	for _, other := range []cacheKey{{tenant: "t", scope: "x/.default"}, {tenant: "u", scope: "s/.default"}, {tenant: "t", scope: "s/.default", cae: true}} {
 		if c.get(other) != nil {
 			t.Fatalf("key %+v found an entry of another key", other)
 		}
@@ -33,9 +33,9 @@ func TestTokenCacheCollisionChains(t *testing.T) {
 	c.collide = true
 	keys := []cacheKey{{tenant: "a", scope: "s"}, {tenant: "b", scope: "s"}, {tenant: "c", scope: "s"}}
 	for i, k := range keys {
-		c.put(k, newEntry(azcore.AccessToken{Token: fmt.Sprint(i), ExpiresOn: time.Now().Add(time.Hour)}))
+		c.put(k, newEntry(azcore.AccessToken{Token: fmt.Sprint(i), ExpiresOn: time.Now().Add(time.Hour)}, time.Now()), time.Now().UnixNano())
 	}
-	c.put(keys[1], newEntry(azcore.AccessToken{Token: "1b", ExpiresOn: time.Now().Add(time.Hour)}))
+	c.put(keys[1], newEntry(azcore.AccessToken{Token: "1b", ExpiresOn: time.Now().Add(time.Hour)}, time.Now()), time.Now().UnixNano())
 	for i, want := range []string{"0", "1b", "2"} {
 		if e := c.get(keys[i]); e == nil || e.tok.Token != want {
 			t.Fatalf("key %d: got %+v, want token %q", i, e, want)
@@ -58,7 +58,7 @@ func TestTokenCacheConcurrentReadersAndWriters(t *testing.T) {
 			defer wg.Done()
 			for i := range 500 {
 				k := cacheKey{tenant: fmt.Sprintf("t%d-%d", w, i), scope: "s/.default"}
-				c.put(k, newEntry(azcore.AccessToken{Token: k.tenant, ExpiresOn: time.Now().Add(time.Hour)}))
+				c.put(k, newEntry(azcore.AccessToken{Token: k.tenant, ExpiresOn: time.Now().Add(time.Hour)}, time.Now()), time.Now().UnixNano())
 			}
 		}()
 	}
@@ -83,15 +83,77 @@ func TestTokenCacheConcurrentReadersAndWriters(t *testing.T) {
 
 func TestNewEntryTimes(t *testing.T) {
 	now := time.Now()
-	e := newEntry(azcore.AccessToken{ExpiresOn: now.Add(time.Hour)})
-	if got := time.Unix(0, e.refreshAt); !got.Equal(now.Add(55 * time.Minute)) {
-		t.Errorf("refreshAt = %v, want expiry - 5 min", got)
+	for _, c := range []struct {
+		name             string
+		expires, refresh time.Duration // from now; refresh 0 = no RefreshOn
+		wantRefreshAt    time.Duration
+	}{
+		{"1 h token: 5 min before expiry", time.Hour, 0, 55 * time.Minute},
+		{"RefreshOn earlier than the margin", 24 * time.Hour, 12 * time.Hour, 12 * time.Hour},
+		{"RefreshOn later than the margin", time.Hour, 58 * time.Minute, 55 * time.Minute},
+		{"RefreshOn before half-life", 24 * time.Hour, time.Second, 12 * time.Hour},
+		{"RefreshOn passed", 24 * time.Hour, -time.Minute, 12 * time.Hour},
+		{"4-minute token: half-life", 4 * time.Minute, 0, 2 * time.Minute},
+		{"8-minute token: half-life", 8 * time.Minute, 0, 4 * time.Minute},
+		{"12-minute token: margin", 12 * time.Minute, 0, 7 * time.Minute},
+	} {
+		tok := azcore.AccessToken{ExpiresOn: now.Add(c.expires)}
+		if c.refresh != 0 {
+			tok.RefreshOn = now.Add(c.refresh)
+		}
+		e := newEntry(tok, now)
+		if got := time.Unix(0, e.refreshAt); !got.Equal(now.Add(c.wantRefreshAt)) {
+			t.Errorf("%s: refreshAt = now + %v, want now + %v", c.name, got.Sub(now), c.wantRefreshAt)
+		}
+		if got := time.Unix(0, e.useUntil); !got.Equal(now.Add(c.expires - 30*time.Second)) {
+			t.Errorf("%s: useUntil = now + %v", c.name, got.Sub(now))
+		}
 	}
-	if got := time.Unix(0, e.useUntil); !got.Equal(now.Add(time.Hour - 30*time.Second)) {
-		t.Errorf("useUntil = %v", got)
+}
+
+// Eviction through put: entries that can no longer be handed out leave the
+// shard that gets the put, and, one shard per put, the others; live ones and
+// collision chains survive.
+func TestTokenCacheEvictsOnPut(t *testing.T) {
+	now := time.Now()
+	c := newTokenCache()
+	short := func(i int) (cacheKey, *entry) {
+		return cacheKey{tenant: fmt.Sprint("short", i), scope: "s"}, newEntry(azcore.AccessToken{Token: "s", ExpiresOn: now.Add(time.Minute)}, now)
 	}
-	e = newEntry(azcore.AccessToken{ExpiresOn: now.Add(24 * time.Hour), RefreshOn: now.Add(12 * time.Hour)})
-	if got := time.Unix(0, e.refreshAt); !got.Equal(now.Add(12 * time.Hour)) {
-		t.Errorf("refreshAt with RefreshOn = %v", got)
+	for i := range 500 {
+		k, e := short(i)
+		c.put(k, e, now.UnixNano())
+	}
+	long := cacheKey{tenant: "long", scope: "s"}
+	c.put(long, newEntry(azcore.AccessToken{Token: "l", ExpiresOn: now.Add(time.Hour)}, now), now.UnixNano())
+	if c.len() != 501 {
+		t.Fatalf("len = %d", c.len())
+	}
+	later := now.Add(2 * time.Minute)
+	for i := range shardCount {
+		k := cacheKey{tenant: fmt.Sprint("new", i%3), scope: "s"}
+		c.put(k, newEntry(azcore.AccessToken{Token: "n", ExpiresOn: later.Add(time.Hour)}, later), later.UnixNano())
+	}
+	if n := c.len(); n != 4 {
+		t.Fatalf("after %d puts past the short tokens' expiry len = %d, want 4 (long + 3 new)", shardCount, n)
+	}
+	if e := c.get(long); e == nil || e.tok.Token != "l" {
+		t.Fatal("a live entry was evicted")
+	}
+	for i := range shardCount {
+		if at := c.shards[i].expiresAt.Load(); at <= later.UnixNano() {
+			t.Fatalf("shard %d still holds an entry due for eviction", i)
+		}
+	}
+
+	// Collision chains: the expired member goes, the live ones stay.
+	c = newTokenCache()
+	c.collide = true
+	a, b, d := cacheKey{tenant: "a", scope: "s"}, cacheKey{tenant: "b", scope: "s"}, cacheKey{tenant: "d", scope: "s"}
+	c.put(a, newEntry(azcore.AccessToken{Token: "a", ExpiresOn: now.Add(time.Minute)}, now), now.UnixNano())
+	c.put(b, newEntry(azcore.AccessToken{Token: "b", ExpiresOn: now.Add(time.Hour)}, now), now.UnixNano())
+	c.put(d, newEntry(azcore.AccessToken{Token: "d", ExpiresOn: later.Add(time.Hour)}, later), later.UnixNano())
+	if c.get(a) != nil || c.get(b) == nil || c.get(d) == nil || c.len() != 2 {
+		t.Fatalf("chain after eviction: a=%v b=%v d=%v len=%d", c.get(a) != nil, c.get(b) != nil, c.get(d) != nil, c.len())
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/kvassert/kvassert/internal/flight"
 )
 
 // Version of this module, sent in the User-Agent of token requests.
@@ -36,9 +38,10 @@ type CredentialOptions struct {
 	// tenant that GetToken may be asked for; "*" allows any tenant. A tenant
 	// not allowed is refused before any network call.
 	AdditionallyAllowedTenants []string
-	// Logger receives one debug line per token acquired and a warning per
-	// failed background refresh (default slog.Default()). Tokens and
-	// assertions are never logged.
+	// Logger receives one debug line per token acquired, a warning when a
+	// token's background refresh first fails (later failures of that token
+	// at debug level, its recovery at info level) (default slog.Default()).
+	// Tokens and assertions are never logged.
 	Logger *slog.Logger
 	// AcquireTimeout bounds one token acquisition that callers share
 	// (default 2 minutes); each caller still returns when its own context ends.
@@ -58,12 +61,18 @@ type CredentialOptions struct {
 // Microsoft Graph SDK; select the tenant with TokenRequestOptions.TenantID
 // (azcore passes it for cross-tenant challenges).
 //
-// Tokens are cached per (tenant, scopes, claims): a cached GetToken takes one
-// read lock on one of 64 shards and allocates nothing for a single scope.
-// Concurrent misses for the same key share one acquisition (one assertion,
-// one token request); misses for other keys run in parallel and cached
-// calls never wait for them. Tokens are refreshed in the background 5
-// minutes before they expire, so callers do not wait then either.
+// Tokens are cached per (tenant, scope, CAE): a cached GetToken is one atomic
+// load and one map lookup, with no lock and no allocation. A token obtained
+// for a claims challenge (TokenRequestOptions.Claims) replaces the cached
+// one, so a revoked token is not handed out again. Concurrent misses for the
+// same request share one acquisition (one assertion, one token request);
+// misses for other keys run in parallel and cached calls never wait for
+// them. Tokens are refreshed in the background at their RefreshOn or 5
+// minutes before they expire, whichever is earlier, but not before half of
+// their lifetime, so callers do not wait then either; a failed refresh is
+// retried after a back-off (30 s, doubling, with jitter) while the cached
+// token is served until 30 s before it expires. Expired tokens are evicted
+// as new ones are cached.
 type Credential struct {
 	home     string
 	clientID string
@@ -76,13 +85,11 @@ type Credential struct {
 	timeout  time.Duration
 	now      func() time.Time
 
-	cache *tokenCache
-
-	flightsMu sync.Mutex
-	flights   map[cacheKey]*flight
+	cache   *tokenCache
+	flights flight.Group[flightKey, azcore.AccessToken]
 
 	clientsMu sync.Mutex
-	clients   map[clientKey]*confidential.Client
+	clients   map[clientKey]*msalSlot
 
 	tokenRequests atomic.Int64
 	refreshes     atomic.Int64
@@ -93,10 +100,12 @@ type clientKey struct {
 	cae  bool
 }
 
-type flight struct {
-	done chan struct{}
-	tok  azcore.AccessToken
-	err  error
+// flightKey identifies one acquisition: concurrent requests with the same
+// key share it. Requests with claims have their own acquisitions, whose
+// token then replaces the cached one of the cacheKey.
+type flightKey struct {
+	cacheKey
+	claims string
 }
 
 // NewCredential returns a credential for the app clientID registered in
@@ -122,7 +131,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	c := &Credential{
 		home: strings.ToLower(tenantID), clientID: strings.ToLower(clientID), src: src,
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
-		cache: newTokenCache(), flights: map[cacheKey]*flight{}, clients: map[clientKey]*confidential.Client{},
+		cache: newTokenCache(), clients: map[clientKey]*msalSlot{},
 	}
 	for _, t := range o.AdditionallyAllowedTenants {
 		if t == "*" {
@@ -175,22 +184,20 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
-	var scope string
 	switch len(opts.Scopes) {
 	case 0:
 		return azcore.AccessToken{}, errors.New("kvassert: no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
 	case 1:
-		scope = opts.Scopes[0]
 	default:
-		scope = strings.Join(opts.Scopes, " ")
+		return azcore.AccessToken{}, checkScopes(opts.Scopes)
 	}
-	key := cacheKey{tenant: tenant, scope: scope, claims: opts.Claims, cae: opts.EnableCAE}
-	if key.claims == "" {
+	key := cacheKey{tenant: tenant, scope: opts.Scopes[0], cae: opts.EnableCAE}
+	if opts.Claims == "" {
 		if e := c.cache.get(key); e != nil {
 			now := c.now().UnixNano()
 			if now < e.useUntil {
 				if now >= e.refreshAt && now >= e.nextTry.Load() && e.refreshing.CompareAndSwap(false, true) {
-					go c.refresh(key, append([]string(nil), opts.Scopes...), e) // the caller may reuse its slice
+					go c.refresh(key, e)
 				}
 				return e.tok, nil
 			}
@@ -199,65 +206,95 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	if err := checkScopes(opts.Scopes); err != nil {
 		return azcore.AccessToken{}, err
 	}
-	return c.shared(ctx, key, opts.Scopes)
+	return c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
 }
 
 // shared joins the acquisition in flight for key or starts one. The
 // acquisition runs detached from ctx (bounded by AcquireTimeout) so that one
 // caller's cancellation does not fail the others; each caller returns as
 // soon as its own ctx ends.
-func (c *Credential) shared(ctx context.Context, key cacheKey, scopes []string) (azcore.AccessToken, error) {
-	c.flightsMu.Lock()
-	f := c.flights[key]
-	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		c.flights[key] = f
-		go c.run(context.WithoutCancel(ctx), key, append([]string(nil), scopes...), f)
-	}
-	c.flightsMu.Unlock()
-	select {
-	case <-f.done:
-		return f.tok, f.err
-	case <-ctx.Done():
+func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
+	tok, err := c.flights.Do(ctx, key, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
+		return c.run(ctx, key)
+	})
+	// run never returns a bare context error, so this is the caller's ctx.
+	if err != nil && err == ctx.Err() {
 		if why, ok := throttled(c.src); ok {
 			return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %s: %w", key.tenant, why, ctx.Err())
 		}
 		return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, ctx.Err())
 	}
+	return tok, err
 }
 
-func (c *Credential) run(ctx context.Context, key cacheKey, scopes []string, f *flight) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	tok, err := c.acquire(ctx, key, scopes)
-	if err == nil && key.claims == "" {
-		c.cache.put(key, newEntry(tok))
+// run is one shared acquisition: it gets a token from the network and
+// caches it (a token for claims replaces the claims-less one of its key).
+func (c *Credential) run(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
+	tok, err := c.acquire(ctx, key, []string{key.scope})
+	if err != nil {
+		if err == context.Canceled || err == context.DeadlineExceeded {
+			err = fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
+		}
+		return azcore.AccessToken{}, err
 	}
-	c.flightsMu.Lock()
-	delete(c.flights, key)
-	c.flightsMu.Unlock()
-	f.tok, f.err = tok, err
-	close(f.done)
+	now := c.now()
+	if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
+		// The token being replaced came back: keep its entry, which holds
+		// its refresh failures (refresh counts this as one).
+		return tok, nil
+	}
+	c.cache.put(key.cacheKey, newEntry(tok, now), now.UnixNano())
+	return tok, nil
 }
 
 // refresh renews a token in the background while callers keep the old one.
-func (c *Credential) refresh(key cacheKey, scopes []string, e *entry) {
+// A refresh that fails, or that brings back the same token, is tried again
+// after e's back-off; the first failure is logged as a warning, later ones
+// at debug level, and the recovery at info level.
+func (c *Credential) refresh(key cacheKey, e *entry) {
 	c.refreshes.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	_, err := c.shared(ctx, key, scopes)
-	if err != nil {
-		e.nextTry.Store(c.now().Add(30 * time.Second).UnixNano())
-		c.logger.Warn("kvassert: background token refresh failed; the cached token is still used", "tenant", key.tenant, "scope", key.scope, "error", err)
+	defer e.refreshing.Store(false)
+	fk := flightKey{cacheKey: key}
+	tok, err := c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
+		return c.run(ctx, fk)
+	})
+	if err == nil && tok.Token == e.tok.Token {
+		err = errors.New("kvassert: the token endpoint returned the token being refreshed")
 	}
-	e.refreshing.Store(false)
+	b := e.failures.Load()
+	if err == nil {
+		if b != nil {
+			c.logger.Info("kvassert: background token refresh recovered", "tenant", key.tenant, "scope", key.scope, "failed_refreshes", b.Failures())
+		}
+		return
+	}
+	if b == nil {
+		b = &flight.Backoff{Base: refreshBackoff, Max: refreshBackoffMax}
+		e.failures.Store(b)
+	}
+	next := b.Failed(c.now())
+	e.nextTry.Store(next.UnixNano())
+	level := slog.LevelDebug
+	if b.Failures() == 1 {
+		level = slog.LevelWarn
+	}
+	c.logger.Log(context.Background(), level, "kvassert: background token refresh failed; the cached token is still used until 30 s before it expires",
+		"tenant", key.tenant, "scope", key.scope, "expires_on", e.tok.ExpiresOn.UTC().Format(time.RFC3339),
+		"failed_refreshes", b.Failures(), "next_try", next.UTC().Format(time.RFC3339), "error", err)
 }
+
+// Background refreshes that fail are retried after refreshBackoff, doubling
+// up to refreshBackoffMax, with jitter (flight.Backoff).
+const (
+	refreshBackoff    = 30 * time.Second
+	refreshBackoffMax = 10 * time.Minute
+)
 
 // acquire gets a token from the network through MSAL and reports Entra's
 // answer to the source (Feedback). When the answer is explained by a rotated
 // certificate and the source then signs with another version, the request
 // is retried once.
-func (c *Credential) acquire(ctx context.Context, key cacheKey, scopes []string) (azcore.AccessToken, error) {
+func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string) (azcore.AccessToken, error) {
 	client, err := c.msalClient(key.tenant, key.cae)
 	if err != nil {
 		return azcore.AccessToken{}, err
@@ -283,23 +320,33 @@ func (c *Credential) acquire(ctx context.Context, key cacheKey, scopes []string)
 }
 
 // msalPoolSize is the number of MSAL clients a credential spreads tenants
-// over. MSAL scans a client's whole token cache on every lookup, so a pool
-// keeps that scan to about 1/64 of the tenants, while the clients' own
-// memory stays fixed instead of growing with each tenant.
+// over (for each of CAE and non-CAE), so that no one client's lock or
+// per-tenant state serves every tenant.
 const msalPoolSize = 64
 
+// msalTenantsPerClient bounds the tenants one pooled MSAL client has served:
+// MSAL keeps each tenant's endpoints (about 0.5 KB) for the life of the
+// client, so a client that reaches it is replaced by a new one, and the pool
+// holds at most 64 x 64 tenants' endpoints per CAE setting. With derived
+// discovery (the default) a new client costs no network call; with
+// FetchOpenIDConfiguration it fetches each tenant's configuration again.
+const msalTenantsPerClient = 64
+
+// msalClient returns the pooled MSAL client for tenant. The clients keep no
+// tokens (noTokenCache): the credential's cache is in front of them.
 func (c *Credential) msalClient(tenant string, cae bool) (*confidential.Client, error) {
 	k := clientKey{slot: int(maphash.String(c.cache.seed, tenant) % msalPoolSize), cae: cae}
 	c.clientsMu.Lock()
 	defer c.clientsMu.Unlock()
-	if cl := c.clients[k]; cl != nil {
-		return cl, nil
+	s := c.clients[k]
+	if s != nil && s.serve(tenant) {
+		return s.client, nil
 	}
 	cred, err := NewMSALCredential(c.src)
 	if err != nil {
 		return nil, err
 	}
-	opts := []confidential.Option{confidential.WithHTTPClient(c.http), confidential.WithInstanceDiscovery(false)}
+	opts := []confidential.Option{confidential.WithHTTPClient(c.http), confidential.WithInstanceDiscovery(false), confidential.WithCache(noTokenCache{})}
 	if cae {
 		opts = append(opts, confidential.WithClientCapabilities([]string{"cp1"}))
 	}
@@ -307,8 +354,10 @@ func (c *Credential) msalClient(tenant string, cae bool) (*confidential.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("kvassert: %w", err)
 	}
-	c.clients[k] = &cl
-	return &cl, nil
+	s = &msalSlot{client: &cl, tenants: map[string]struct{}{}}
+	s.serve(tenant)
+	c.clients[k] = s
+	return s.client, nil
 }
 
 func (c *Credential) resolveTenant(specified string) (string, error) {
@@ -330,8 +379,9 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 type Stats struct {
 	// CachedTokens is the number of tokens in the cache.
 	CachedTokens int
-	// TokenRequests is the number of acquisitions sent through MSAL (each
-	// makes one assertion and one token POST unless MSAL had the token).
+	// TokenRequests is the number of token requests sent through MSAL (each
+	// makes one assertion and one token POST: MSAL's own token cache is
+	// not used).
 	TokenRequests int64
 	// BackgroundRefreshes started.
 	BackgroundRefreshes int64
@@ -355,7 +405,9 @@ func checkScopes(scopes []string) error {
 }
 
 // ValidTenantID reports whether t can name a tenant: a GUID or a domain such
-// as contoso.onmicrosoft.com (letters, digits, '.' and '-', at most 256).
+// as contoso.onmicrosoft.com: at most 256 bytes of dot-separated labels, each
+// 1 to 63 letters, digits and '-', not starting or ending with '-'. Names
+// such as ".", ".." or "contoso..com" are refused.
 func ValidTenantID(t string) bool { return validTenant(t) }
 
 // ValidClientID reports whether id is a client (application) ID: a GUID.
@@ -365,14 +417,45 @@ func validTenant(t string) bool {
 	if t == "" || len(t) > 256 {
 		return false
 	}
+	start := 0 // first byte of the current label
 	for i := 0; i < len(t); i++ {
-		ch := t[i]
-		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || ch == '.' || ch == '-') {
+		switch tenantByte[t[i]] {
+		case tenantAlnum:
+		case tenantHyphen: // not first in a label
+			if i == start {
+				return false
+			}
+		case tenantDot: // ends a label: not empty, not ending with '-', at most 63
+			if i == start || t[i-1] == '-' || i-start > 63 {
+				return false
+			}
+			start = i + 1
+		default:
 			return false
 		}
 	}
-	return true
+	return start < len(t) && t[len(t)-1] != '-' && len(t)-start <= 63
 }
+
+// tenantByte classifies the bytes of a tenant name for validTenant (a table
+// keeps the per-call check, which every GetToken makes, as cheap as a
+// character-class loop).
+var tenantByte = func() (c [256]uint8) {
+	for ch := '0'; ch <= '9'; ch++ {
+		c[ch] = tenantAlnum
+	}
+	for ch := 'a'; ch <= 'z'; ch++ {
+		c[ch], c[ch-'a'+'A'] = tenantAlnum, tenantAlnum
+	}
+	c['-'], c['.'] = tenantHyphen, tenantDot
+	return c
+}()
+
+const (
+	tenantAlnum = 1 + iota
+	tenantHyphen
+	tenantDot
+)
 
 func validClientID(id string) bool {
 	if len(id) != 36 {
@@ -415,7 +498,6 @@ type pipelineHTTP struct {
 	client          *azcore.Client
 	deriveDiscovery bool
 	host            string // authority host, e.g. login.microsoftonline.com
-	derived         atomic.Int64
 }
 
 func (p *pipelineHTTP) Do(r *http.Request) (*http.Response, error) {
@@ -467,7 +549,6 @@ func (p *pipelineHTTP) openIDConfiguration(r *http.Request) (*http.Response, boo
 		"authorization_endpoint": base + "/oauth2/v2.0/authorize",
 		"issuer":                 base + "/v2.0",
 	})
-	p.derived.Add(1)
 	return &http.Response{
 		StatusCode:    http.StatusOK,
 		Status:        "200 OK",

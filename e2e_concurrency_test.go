@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -176,17 +178,19 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 // Refresh ahead: past the refresh point the cached token is still handed out
 // at once while the new one is fetched in the background.
 func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
-	// Tokens live 5 min + 1 s: the refresh point (5 min before expiry) comes
-	// after one second.
-	e := kvasserttest.NewTB(t, scenario.Demo(), kvasserttest.WithTokenLifetime(5*time.Minute+time.Second))
+	// One-hour tokens; the credential's clock moves 56 minutes ahead, past
+	// the refresh point (5 minutes before expiry).
+	e := kvasserttest.NewTB(t, scenario.Demo())
 	cred, _ := newCredentialOn(t, e)
+	var offset atomic.Int64
+	credclock.Set(cred, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
 	ctx := context.Background()
 	opts := policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}
 	first, err := cred.GetToken(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	offset.Store(int64(56 * time.Minute))
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Latency: 500 * time.Millisecond, Times: 1})
 	signs := e.Count(kvasserttest.OpKeySign)
 	got, err := cred.GetToken(ctx, opts)
@@ -200,10 +204,14 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 		tok, err := cred.GetToken(ctx, opts)
 		return err == nil && tok.Token != first.Token
 	})
-	// At least one refresh signed in the background (the new token, also
-	// 5 min + 1 s long, may reach its own refresh point under -race before
-	// this line runs, so more than one is fine).
-	if e.Count(kvasserttest.OpKeySign) < signs+1 || cred.Stats().BackgroundRefreshes < 1 {
-		t.Fatalf("refresh: signs %d -> %d, refreshes %d", signs, e.Count(kvasserttest.OpKeySign), cred.Stats().BackgroundRefreshes)
+	// Exactly one refresh: the new token's own refresh point is half of
+	// its remaining lifetime away.
+	for range 100 {
+		if _, err := cred.GetToken(ctx, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.Count(kvasserttest.OpKeySign) != signs+1 || cred.Stats().BackgroundRefreshes != 1 {
+		t.Fatalf("refresh: signs %d -> %d, refreshes %d; want one", signs, e.Count(kvasserttest.OpKeySign), cred.Stats().BackgroundRefreshes)
 	}
 }

@@ -35,6 +35,7 @@ run assertion   -run '^$' -bench 'NoSign' -benchmem -count 8 ./assertion
 run cold        -run '^$' -bench 'BenchmarkColdToken' -benchtime 20x -count 6 ./benchmarks
 run cached      -run '^$' -bench 'BenchmarkCachedGetToken' -benchmem -count 6 -timeout 60m ./benchmarks
 run many        -run '^$' -bench 'BenchmarkManyTenantsCold|BenchmarkMemoryPerTenant' -benchtime 1x -count 1 -timeout 60m ./benchmarks
+run churn       -run '^$' -bench 'BenchmarkTenantChurn' -benchtime 1x -count 1 -v -timeout 60m ./benchmarks
 run refresh     -run 'TestRefreshAhead' -count 3 -v ./internal/reliability
 
 if command -v benchstat >/dev/null 2>&1 || [ -x "$(go env GOPATH)/bin/benchstat" ]; then

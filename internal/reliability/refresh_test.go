@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
-// Refresh ahead: tokens live 5 min + 3 s, so the credential starts
-// refreshing them in the background 3 s after they were issued. Signing is
+// Refresh ahead: tokens live 1 h; 1 s into the traffic the credential's clock
+// moves 56 min ahead, past the refresh point (5 min before expiry), so the
+// credential starts refreshing them in the background. Signing is
 // slowed to 200 ms. Traffic runs across the refresh point; no caller may
 // wait for Key Vault: the slowest GetToken must stay below 150 ms, when
 // waiting for a sign alone takes 200 ms (typically it is under 20 ms). Under
@@ -26,7 +28,9 @@ func TestRefreshAheadCallersNeverWaitForKeyVault(t *testing.T) {
 	// About 20,000 calls a second in all: real traffic, without the callers
 	// themselves starving the CPU (which the race detector makes easy).
 	every := time.Duration(tenants*perTenant) * 100 * time.Microsecond
-	v := newEnv(t, tenants, kvasserttest.WithTokenLifetime(5*time.Minute+3*time.Second))
+	v := newEnv(t, tenants)
+	var offset atomic.Int64
+	credclock.Set(v.cred, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
 	base := baseline(v.e)
 	ts := v.tenants[:tenants]
 	first := make([]string, tenants)
@@ -47,6 +51,7 @@ func TestRefreshAheadCallersNeverWaitForKeyVault(t *testing.T) {
 	var firstErr atomic.Value
 	refreshed := make([]atomic.Bool, tenants)
 	var wg sync.WaitGroup
+	time.AfterFunc(time.Second, func() { offset.Store(int64(56 * time.Minute)) })
 	for i, tn := range ts {
 		for range perTenant {
 			wg.Add(1)

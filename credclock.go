@@ -1,0 +1,13 @@
+package kvassert
+
+import (
+	"time"
+
+	"github.com/kvassert/kvassert/internal/credclock"
+)
+
+// Tests elsewhere in the module move a Credential's clock through
+// internal/credclock.
+func init() {
+	credclock.Register(func(cred any, now func() time.Time) { cred.(*Credential).now = now })
+}
