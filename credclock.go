@@ -9,5 +9,8 @@ import (
 // Tests elsewhere in the module move a Credential's clock through
 // internal/credclock.
 func init() {
-	credclock.Register(func(cred any, now func() time.Time) { cred.(*Credential).now = now })
+	credclock.Register(func(cred any, now func() time.Time) {
+		c := cred.(*Credential)
+		c.now, c.clockMoved = now, true
+	})
 }

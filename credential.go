@@ -84,6 +84,8 @@ type Credential struct {
 	logger   *slog.Logger
 	timeout  time.Duration
 	now      func() time.Time
+	// clockMoved is set when a test replaced now (internal/credclock).
+	clockMoved bool
 
 	cache   *tokenCache
 	flights flight.Group[flightKey, azcore.AccessToken]
@@ -311,7 +313,17 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 	})
 	if err == nil {
 		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
-		return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}, nil
+		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}
+		if c.clockMoved {
+			// MSAL dates the token on the real clock; tests that move the
+			// credential's clock (internal/credclock) see it on theirs.
+			skew := c.now().Sub(time.Now())
+			tok.ExpiresOn = tok.ExpiresOn.Add(skew)
+			if !tok.RefreshOn.IsZero() {
+				tok.RefreshOn = tok.RefreshOn.Add(skew)
+			}
+		}
+		return tok, nil
 	}
 	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
 		return azcore.AccessToken{}, ae

@@ -66,22 +66,31 @@ func response(r *http.Request, status int, body string) *http.Response {
 }
 
 // switchSource makes assertions (any string: fakeEntra does not check them)
-// or fails when fail is set; it counts both and its Invalidate calls.
+// or fails when fail is set; it counts both, and the refusals Entra reports
+// to it (Feedback).
 type switchSource struct {
 	fail        atomic.Bool
 	calls       atomic.Int64
 	invalidated atomic.Int64
 }
 
-func (s *switchSource) Assertion(context.Context, string, string) (string, error) {
+func (s *switchSource) Assertion(ctx context.Context, _, _ string) (string, error) {
 	s.calls.Add(1)
+	NoteSigner(ctx, "v1")
 	if s.fail.Load() {
 		return "", errors.New("switchSource: Key Vault is down")
 	}
 	return "header.claims.signature", nil
 }
 
-func (s *switchSource) Invalidate() { s.invalidated.Add(1) }
+// Accepted implements Feedback.
+func (s *switchSource) Accepted(string) {}
+
+// Refused implements Feedback: it counts the refusal and asks for a retry.
+func (s *switchSource) Refused(context.Context, string, int) bool {
+	s.invalidated.Add(1)
+	return true
+}
 
 // logCount is a slog handler that counts records at each level and keeps
 // their messages and attributes as text.

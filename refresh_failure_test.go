@@ -48,7 +48,7 @@ func TestFailedRefreshBacksOffAndWarnsOnce(t *testing.T) {
 					t.Fatalf("the warning does not name Entra's answer:\n%s", logs)
 				}
 				if v.src.invalidated.Load() == 0 {
-					t.Fatal("the rotation code never reached the source (Invalidate not called)")
+					t.Fatal("the rotation code never reached the source (Feedback.Refused not called)")
 				}
 			}
 			// The fault clears and the back-off (30-45 s) passes: the next call

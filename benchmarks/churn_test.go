@@ -17,7 +17,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
-	"github.com/kvassert/kvassert/internal/reliability/fixture"
+	fixture "github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 

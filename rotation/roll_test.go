@@ -2,6 +2,7 @@ package rotation_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -225,3 +226,5 @@ func (w *world) version(v string) rotation.VersionStatus {
 	w.t.Fatalf("no version %s", v)
 	return rotation.VersionStatus{}
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
