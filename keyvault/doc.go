@@ -3,8 +3,13 @@
 // SDK for Go clients (azkeys, azcertificates).
 //
 // Signer is a crypto.Signer whose private key never leaves the service: each
-// signature is exactly one keys/sign call (plus azcore's retries on 429 and
-// 5xx, which honour Retry-After within the caller's context).
+// signature is exactly one keys/sign call (plus azcore's retries on 408 and
+// 5xx, which honour Retry-After within the caller's context). A 429 is not
+// retried by azcore: the signers of a vault share a Throttle (by default one
+// in-process gate per vault host, NewHoldOff) that holds every sign off for
+// the vault's Retry-After and then releases the waiters gradually; a sign
+// waits out throttling at most Options.MaxThrottleWait (2 minutes by
+// default), even with a context that never ends.
 // CertificateSource reads a certificate once (DER, thumbprints, the versioned
 // key ID to sign with, validity) and caches it until a TTL passes or
 // Invalidate is called, which is how certificate rotation is picked up

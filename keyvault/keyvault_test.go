@@ -28,8 +28,8 @@ func world() *scenario.Scenario {
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
 		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
 		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
-	// The hold-off gate is per vault for the whole process: tests that shut it
-	// for long use a vault of their own.
+	// A vault for the test of the process-wide default gate (Options.Throttle
+	// nil), which no other test uses.
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
 		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
 		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
@@ -43,7 +43,8 @@ func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyva
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions()}
+	// Each test paces its signs with a gate of its own.
+	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
 }
 
 func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
@@ -274,22 +275,33 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 	}
 	// With a deadline too short to wait, the call returns at once and says the
 	// vault is throttling, never a hang.
-	s, err = keyvault.NewSigner(ctx, "https://kvassert-throttled.managedhsm.azure.net/keys/rsa", cred, nil, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second})
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	start := time.Now()
 	_, err = s.SignContext(short, d[:], crypto.SHA256)
-	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit)") {
-		t.Fatalf("err = %v, want it to say the vault is throttling", err)
+	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit) for 30s more, past the caller's deadline") || !strings.Contains(err.Error(), "Throttled") {
+		t.Fatalf("err = %v, want it to say the vault is throttling for 30s more, past the deadline, and the vault's answer", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("the sign waited %v for a hold-off that outlasts its deadline", time.Since(start))
+	}
+	// The gate is shut: the next caller with a short deadline is told at
+	// once, without a request.
+	signs := e.Count(kvasserttest.OpKeySign)
+	_, err = s.SignContext(short, d[:], crypto.SHA256)
+	var hold *keyvault.HoldOffError
+	if !errors.As(err, &hold) || hold.Remaining < 25*time.Second || !strings.Contains(err.Error(), "past the caller's deadline") {
+		t.Fatalf("err = %v, want a HoldOffError of about 30s", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 0 {
+		t.Fatalf("%d sign requests sent through a shut gate", n)
 	}
 }
 
-// Signers of one vault share its hold-off: after one signer's 429 the others
-// wait for the gate instead of hammering the vault.
-func TestThrottlingGateIsSharedPerVault(t *testing.T) {
+// Signers that share a Throttle share its hold-off: after one signer's 429
+// the others wait for the gate instead of hammering the vault.
+func TestThrottleIsSharedBySigners(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
@@ -300,10 +312,8 @@ func TestThrottlingGateIsSharedPerVault(t *testing.T) {
 	if _, err := a.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatal(err)
 	}
-	// a's 429 closed the gate for a second; b, started right after, waits
+	// a's 429 shut the gate for a second; b, started right after, waits
 	// for it and is not refused.
-	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, Times: 1})
-	e.ClearFaults()
 	signs := e.Count(kvasserttest.OpKeySign)
 	if _, err := b.SignContext(ctx, d384[:], crypto.SHA384); err != nil {
 		t.Fatal(err)
@@ -311,5 +321,128 @@ func TestThrottlingGateIsSharedPerVault(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 1 {
 		t.Fatalf("b made %d sign requests, want 1", n)
 	}
+}
 
+// Without Options.Throttle, the signers of one vault host share the
+// process-wide gate of that host; a signer with a Throttle of its own does
+// not see it.
+func TestDefaultThrottleIsPerVaultHost(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	shared := *opts
+	shared.Throttle = nil
+	const key = "https://kvassert-throttled.managedhsm.azure.net/keys/rsa"
+	a, _ := keyvault.NewSigner(ctx, key, cred, nil, &shared)
+	b, _ := keyvault.NewSigner(ctx, key, cred, nil, &shared)
+	own, _ := keyvault.NewSigner(ctx, key, cred, nil, opts)
+	d := sha256.Sum256([]byte("x"))
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 20 * time.Second, Times: 1})
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a.SignContext(short, d[:], crypto.SHA256); err == nil {
+		t.Fatal("a sign through a 20 s hold-off succeeded within 5 s")
+	}
+	signs := e.Count(kvasserttest.OpKeySign)
+	var hold *keyvault.HoldOffError
+	if _, err := b.SignContext(short, d[:], crypto.SHA256); !errors.As(err, &hold) {
+		t.Fatalf("b did not see a's hold-off: %v", err)
+	}
+	if _, err := own.SignContext(short, d[:], crypto.SHA256); err != nil {
+		t.Fatalf("a signer with its own Throttle was held off: %v", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 1 {
+		t.Fatalf("%d sign requests after the hold-off began, want 1 (own's)", n)
+	}
+}
+
+// A sign whose context never ends still gives up on a vault that throttles
+// for ever, after Options.MaxThrottleWait, naming the throttling.
+func TestSignerThrottleBudget(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	bounded := *opts
+	bounded.MaxThrottleWait = 1500 * time.Millisecond
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &bounded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429}) // no Retry-After, for ever
+	d := sha256.Sum256([]byte("x"))
+	done := make(chan error, 1)
+	go func() { _, err := s.Sign(nil, d[:], crypto.SHA256); done <- err }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Sign with a context that never ends did not return within 30s while the vault throttled (MaxThrottleWait 1.5s)")
+	}
+	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit)") || !strings.Contains(err.Error(), "MaxThrottleWait") || !strings.Contains(err.Error(), "Throttled") {
+		t.Fatalf("err = %v, want it to name the throttling, the budget and the vault's answer", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign); n < 2 || n > 4 {
+		t.Fatalf("sign requests = %d, want 2-4 (one per second of hold-off within 1.5s)", n)
+	}
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &keyvault.Options{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+		t.Fatalf("negative MaxThrottleWait: %v", err)
+	}
+}
+
+// recordingThrottle is a Throttle that records what the signer tells it.
+type recordingThrottle struct {
+	mu        sync.Mutex
+	waits     int
+	throttled []time.Duration
+	refuse    error
+}
+
+func (r *recordingThrottle) Wait(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waits++
+	return r.refuse
+}
+
+func (r *recordingThrottle) Throttled(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.throttled = append(r.throttled, d)
+}
+
+// The signer asks its Throttle before every attempt, tells it every 429
+// with the answer's Retry-After (0 without one), and sends nothing when the
+// Throttle refuses.
+func TestSignerUsesItsThrottle(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	r := &recordingThrottle{}
+	o := *opts
+	o.Throttle = r
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 2 * time.Second, Times: 1})
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, Times: 1})
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	waits, throttled := r.waits, r.throttled
+	r.mu.Unlock()
+	if waits != 4 || len(throttled) != 2 || throttled[0] != 2*time.Second || throttled[1] != 0 {
+		t.Fatalf("waits %d, throttled %v; want 4 waits and [2s 0s]", waits, throttled)
+	}
+	signs := e.Count(kvasserttest.OpKeySign)
+	r.mu.Lock()
+	r.refuse = errors.New("fleet gate unreachable")
+	r.mu.Unlock()
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err == nil || !strings.Contains(err.Error(), "fleet gate unreachable") {
+		t.Fatalf("refused by the Throttle: %v", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 0 {
+		t.Fatalf("%d sign requests although the Throttle refused", n)
+	}
 }

@@ -1,0 +1,179 @@
+package keyvault
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Throttle paces the signs sent to one vault. The signer calls Wait before every keys/sign attempt and
+// Throttled after every 429 answer. Implementations are safe for concurrent use.
+type Throttle interface {
+	// Wait returns nil when a sign may be sent now, or an error when ctx ends first or when the known
+	// hold-off outlasts ctx's deadline (then at once, without waiting).
+	Wait(ctx context.Context) error
+	// Throttled records a 429 from the vault; retryAfter is its Retry-After (0 when the answer had none).
+	Throttled(retryAfter time.Duration)
+}
+
+// HoldOffError is what the in-process gate's Wait returns when the vault's
+// hold-off (or the caller's turn in the release that follows it) comes after
+// the caller's deadline. Other Throttle implementations may return it too;
+// the signer then names the wait in its error.
+type HoldOffError struct {
+	// Remaining is how long the caller would have had to wait.
+	Remaining time.Duration
+}
+
+func (e *HoldOffError) Error() string {
+	return fmt.Sprintf("Key Vault is throttling this vault (429: the vault's request limit) for %s more, past the caller's deadline", e.Remaining.Round(100*time.Millisecond))
+}
+
+// Hold-off and release parameters of the in-process gate (NewHoldOff).
+const (
+	// DefaultHoldOff is how long a 429 without Retry-After shuts the gate
+	// (real Key Vault answers 429 without it).
+	DefaultHoldOff = time.Second
+	// ReleaseBurst is how many waiters the gate lets through at once when it
+	// reopens.
+	ReleaseBurst = 4
+	// ReleaseDoubling is the time in which the number of waiters let through
+	// since the reopening doubles: 4 at once, 8 by 50 ms, 16 by 100 ms, 256 by
+	// 300 ms, 4,096 by 500 ms. A 429 during the release shuts the gate again,
+	// so a vault that is still at its limit refuses a few probes, not every
+	// waiter.
+	ReleaseDoubling = 50 * time.Millisecond
+	// releaseRamp is when the release schedule admits more waiters than any
+	// process has: the gate is plainly open after it.
+	releaseRamp = 40 * ReleaseDoubling
+)
+
+// NewHoldOff returns the in-process Throttle the signers of one vault share
+// by default (Options.Throttle nil: one per vault host for the whole
+// process). A 429 shuts it for the answer's Retry-After (capped at 60 s;
+// DefaultHoldOff without one); when it reopens it releases its waiters
+// gradually, ReleaseBurst at once and then twice as many every
+// ReleaseDoubling, so that a reopening does not stampede the vault. Give
+// each vault its own; share one between processes only through an
+// implementation that is backed by a shared store.
+func NewHoldOff() Throttle { return newHoldOff() }
+
+// holdOff is the in-process gate. Its state is the time the gate reopens
+// (until) and the number of waiters released since (released); gen counts
+// the closings so that a waiter whose release slot was planned before a new
+// 429 asks again.
+type holdOff struct {
+	// open is the unix ns after which the gate is plainly open (until +
+	// releaseRamp): the lock-free fast path of Wait.
+	open atomic.Int64
+
+	mu       sync.Mutex
+	until    time.Time
+	released int
+	gen      uint64
+}
+
+func newHoldOff() *holdOff { return &holdOff{} }
+
+// gates holds the process-wide *holdOff of each vault host.
+var gates sync.Map
+
+// gateFor returns the process-wide gate of a vault host (what a nil
+// Options.Throttle means).
+func gateFor(host string) Throttle {
+	g, _ := gates.LoadOrStore(strings.ToLower(host), newHoldOff())
+	return g.(*holdOff)
+}
+
+// Throttled shuts the gate for retryAfter (DefaultHoldOff when 0) from now,
+// unless it is already shut for longer.
+func (g *holdOff) Throttled(retryAfter time.Duration) {
+	if retryAfter <= 0 {
+		retryAfter = DefaultHoldOff
+	}
+	until := time.Now().Add(min(retryAfter, time.Minute))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !until.After(g.until) {
+		return
+	}
+	g.until, g.released = until, 0
+	g.gen++
+	g.open.Store(until.Add(releaseRamp).UnixNano())
+}
+
+// releaseOffset is when, after the reopening, the waiter with index n
+// (counted from 0) is released: 0 for the first ReleaseBurst, then
+// ReleaseDoubling for every doubling of the count.
+func releaseOffset(n int) time.Duration {
+	if n < ReleaseBurst {
+		return 0
+	}
+	return time.Duration(float64(ReleaseDoubling) * math.Log2(float64(n+1)/ReleaseBurst))
+}
+
+// reserve gives the caller a release slot at or after now: the zero time
+// when it may go at once, else when to ask again (with the gate's gen then).
+// A slot past deadline (when hasDeadline) is not taken: the remaining wait is
+// returned instead, with ok false.
+func (g *holdOff) reserve(now, deadline time.Time, hasDeadline bool) (at time.Time, gen uint64, remaining time.Duration, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at = g.until.Add(releaseOffset(g.released))
+	if !at.After(now) {
+		g.released++
+		return time.Time{}, g.gen, 0, true
+	}
+	if hasDeadline && at.After(deadline) {
+		return time.Time{}, g.gen, at.Sub(now), false
+	}
+	g.released++
+	return at, g.gen, 0, true
+}
+
+// sameGen reports whether the gate has not been shut again since gen.
+func (g *holdOff) sameGen(gen uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gen == gen
+}
+
+// Wait returns nil when the gate lets the caller through: at once while it
+// is open, else at the caller's release slot after the reopening. It returns
+// a *HoldOffError at once when that slot is past ctx's deadline, and ctx's
+// error when ctx ends first.
+func (g *holdOff) Wait(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := time.Now()
+		if now.UnixNano() > g.open.Load() {
+			return nil
+		}
+		deadline, hasDeadline := ctx.Deadline()
+		at, gen, remaining, ok := g.reserve(now, deadline, hasDeadline)
+		if !ok {
+			return &HoldOffError{Remaining: remaining}
+		}
+		if at.IsZero() {
+			return nil
+		}
+		t := time.NewTimer(time.Until(at))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if g.sameGen(gen) {
+			return nil
+		}
+		// A 429 shut the gate again while this caller waited for its slot:
+		// take a slot in the next release.
+	}
+}
