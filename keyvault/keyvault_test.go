@@ -445,4 +445,32 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 0 {
 		t.Fatalf("%d sign requests although the Throttle refused", n)
 	}
+
+	// A Throttle that never holds anyone off still cannot make a sign loop
+	// for ever: the budget ends it.
+	o.Throttle, o.MaxThrottleWait = &recordingThrottle{}, 200*time.Millisecond
+	lax, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429})
+	done := make(chan error, 1)
+	go func() { _, err := lax.SignContext(ctx, d[:], crypto.SHA256); done <- err }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a sign behind a Throttle that never waits looped on 429 for 30s (MaxThrottleWait 200ms)")
+	}
+	if err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+		t.Fatalf("err = %v, want it to name MaxThrottleWait", err)
+	}
+	e.ClearFaults()
+
+	// A caller whose context ended before any throttling gets its context's
+	// error, not a story about throttling.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.SignContext(cancelled, d[:], crypto.SHA256); !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "429") {
+		t.Fatalf("cancelled sign: %v", err)
+	}
 }

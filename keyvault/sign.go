@@ -39,6 +39,14 @@ func (s *Signer) sign(ctx context.Context, version string, alg azkeys.SignatureA
 	defer cancel()
 	var throttled error // the last 429 of this call
 	for {
+		if throttled == nil {
+			if err := ctx.Err(); err != nil {
+				return azkeys.SignResponse{}, err // ended before any throttling was seen
+			}
+		} else if err := wctx.Err(); err != nil {
+			// Also for a Throttle whose Wait does not watch its context.
+			return azkeys.SignResponse{}, throttleError(ctx, wctx, budget, err, throttled)
+		}
 		if err := s.gate.Wait(wctx); err != nil {
 			return azkeys.SignResponse{}, throttleError(ctx, wctx, budget, err, throttled)
 		}
