@@ -41,39 +41,49 @@ const (
 	// ReleaseBurst is how many waiters the gate lets through at once when it
 	// reopens.
 	ReleaseBurst = 4
+	// ReleasePace is the time over which the gate spreads, after the burst,
+	// as many signs as the vault took in the previous release (from one
+	// reopening to the 429 that shut the gate again; at most twice what the
+	// release before that taught, so that a long open spell does not make
+	// the next release after a short one a stampede).
+	ReleasePace = 500 * time.Millisecond
 	// ReleaseDoubling is the time in which the number of waiters let through
-	// since the reopening doubles: 4 at once, 8 by 50 ms, 16 by 100 ms, 256 by
-	// 300 ms, 4,096 by 500 ms. A 429 during the release shuts the gate again,
-	// so a vault that is still at its limit refuses a few probes, not every
-	// waiter.
+	// doubles beyond that: with nothing learned yet, 4 at once, 8 by 50 ms,
+	// 16 by 100 ms, 256 by 300 ms, 4,096 by 500 ms.
 	ReleaseDoubling = 50 * time.Millisecond
-	// releaseRamp is when the release schedule admits more waiters than any
-	// process has: the gate is plainly open after it.
+	// releaseRamp is how long after the paced part the doubling admits more
+	// waiters than any process has: the gate is plainly open after it.
 	releaseRamp = 40 * ReleaseDoubling
 )
 
 // NewHoldOff returns the in-process Throttle the signers of one vault share
 // by default (Options.Throttle nil: one per vault host for the whole
 // process). A 429 shuts it for the answer's Retry-After (capped at 60 s;
-// DefaultHoldOff without one); when it reopens it releases its waiters
-// gradually, ReleaseBurst at once and then twice as many every
-// ReleaseDoubling, so that a reopening does not stampede the vault. Give
+// DefaultHoldOff without one). When it reopens it releases its waiters
+// gradually, so that a reopening does not stampede the vault: ReleaseBurst
+// at once, then as many as the vault took in the previous release spread
+// over ReleasePace (the vault's own pace, as last seen), then twice as many
+// every ReleaseDoubling. A 429 during the release shuts the gate again, so
+// a vault still at its limit refuses a few signs, not every waiter. Give
 // each vault its own; share one between processes only through an
-// implementation that is backed by a shared store.
+// implementation backed by a shared store.
 func NewHoldOff() Throttle { return newHoldOff() }
 
-// holdOff is the in-process gate. Its state is the time the gate reopens
-// (until) and the number of waiters released since (released); gen counts
-// the closings so that a waiter whose release slot was planned before a new
-// 429 asks again.
+// holdOff is the in-process gate. until is when the gate reopens; released
+// counts the release slots handed out since, sent the callers let through
+// since, and learned is what sent was when the previous release ended in a
+// 429 (the vault's capacity as last seen). gen counts the closings, so that
+// a waiter whose slot was planned before a new 429 asks again.
 type holdOff struct {
-	// open is the unix ns after which the gate is plainly open (until +
-	// releaseRamp): the lock-free fast path of Wait.
+	// open is the unix ns after which the gate is plainly open: the
+	// lock-free fast path of Wait.
 	open atomic.Int64
 
 	mu       sync.Mutex
 	until    time.Time
 	released int
+	sent     int
+	learned  int
 	gen      uint64
 }
 
@@ -91,29 +101,45 @@ func gateFor(host string) Throttle {
 
 // Throttled shuts the gate for retryAfter (DefaultHoldOff when 0) from now,
 // unless it is already shut for longer.
-func (g *holdOff) Throttled(retryAfter time.Duration) {
+func (g *holdOff) Throttled(retryAfter time.Duration) { g.throttledAt(time.Now(), retryAfter) }
+
+func (g *holdOff) throttledAt(now time.Time, retryAfter time.Duration) {
 	if retryAfter <= 0 {
 		retryAfter = DefaultHoldOff
 	}
-	until := time.Now().Add(min(retryAfter, time.Minute))
+	until := now.Add(min(retryAfter, time.Minute))
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !now.Before(g.until) {
+		// The first 429 since the reopening: the vault took about what was
+		// sent since (the ones still in flight will come back refused).
+		g.learned, g.sent = min(g.sent, max(2*g.learned, 2*ReleaseBurst)), 0
+	}
 	if !until.After(g.until) {
 		return
 	}
 	g.until, g.released = until, 0
 	g.gen++
-	g.open.Store(until.Add(releaseRamp).UnixNano())
+	g.open.Store(until.Add(ReleasePace + releaseRamp).UnixNano())
 }
 
 // releaseOffset is when, after the reopening, the waiter with index n
-// (counted from 0) is released: 0 for the first ReleaseBurst, then
-// ReleaseDoubling for every doubling of the count.
-func releaseOffset(n int) time.Duration {
+// (counted from 0) is released, k being the number the vault took in the
+// previous release: 0 for the first ReleaseBurst, then up to k spread
+// evenly over ReleasePace, then one ReleaseDoubling for every doubling of
+// the count.
+func releaseOffset(n, k int) time.Duration {
 	if n < ReleaseBurst {
 		return 0
 	}
-	return time.Duration(float64(ReleaseDoubling) * math.Log2(float64(n+1)/ReleaseBurst))
+	base, from := time.Duration(0), ReleaseBurst
+	if k > ReleaseBurst {
+		if n < k {
+			return time.Duration(float64(ReleasePace) * float64(n-ReleaseBurst+1) / float64(k-ReleaseBurst+1))
+		}
+		base, from = ReleasePace, k
+	}
+	return base + time.Duration(float64(ReleaseDoubling)*math.Log2(float64(n+1)/float64(from)))
 }
 
 // reserve gives the caller a release slot at or after now: the zero time
@@ -123,9 +149,10 @@ func releaseOffset(n int) time.Duration {
 func (g *holdOff) reserve(now, deadline time.Time, hasDeadline bool) (at time.Time, gen uint64, remaining time.Duration, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	at = g.until.Add(releaseOffset(g.released))
+	at = g.until.Add(releaseOffset(g.released, g.learned))
 	if !at.After(now) {
 		g.released++
+		g.sent++
 		return time.Time{}, g.gen, 0, true
 	}
 	if hasDeadline && at.After(deadline) {
@@ -135,11 +162,16 @@ func (g *holdOff) reserve(now, deadline time.Time, hasDeadline bool) (at time.Ti
 	return at, g.gen, 0, true
 }
 
-// sameGen reports whether the gate has not been shut again since gen.
-func (g *holdOff) sameGen(gen uint64) bool {
+// pass lets a caller whose slot has come through, unless the gate has been
+// shut again since gen.
+func (g *holdOff) pass(gen uint64) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.gen == gen
+	if g.gen != gen {
+		return false
+	}
+	g.sent++
+	return true
 }
 
 // Wait returns nil when the gate lets the caller through: at once while it
@@ -170,7 +202,7 @@ func (g *holdOff) Wait(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		if g.sameGen(gen) {
+		if g.pass(gen) {
 			return nil
 		}
 		// A 429 shut the gate again while this caller waited for its slot:

@@ -3,22 +3,32 @@ package keyvault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 )
 
-// The release schedule: ReleaseBurst at once, then the count doubles every
-// ReleaseDoubling.
+// The release schedule: ReleaseBurst at once; then, when the previous
+// release taught the vault's capacity k, up to k spread over ReleasePace;
+// then the count doubles every ReleaseDoubling.
 func TestReleaseOffset(t *testing.T) {
+	near := func(got, want time.Duration) bool { return got > want-time.Microsecond && got < want+time.Microsecond }
 	for n, want := range map[int]time.Duration{0: 0, 3: 0, 7: ReleaseDoubling, 15: 2 * ReleaseDoubling, 255: 6 * ReleaseDoubling, 4095: 10 * ReleaseDoubling} {
-		if got := releaseOffset(n); got < want-time.Microsecond || got > want+time.Microsecond {
-			t.Errorf("releaseOffset(%d) = %v, want %v", n, got, want)
+		if got := releaseOffset(n, 0); !near(got, want) {
+			t.Errorf("releaseOffset(%d, 0) = %v, want %v", n, got, want)
 		}
 	}
-	for n := 1; n < 10000; n++ {
-		if releaseOffset(n) < releaseOffset(n-1) {
-			t.Fatalf("releaseOffset(%d) < releaseOffset(%d)", n, n-1)
+	for n, want := range map[int]time.Duration{0: 0, 3: 0, 4: ReleasePace / 97, 51: ReleasePace * 48 / 97, 99: ReleasePace * 96 / 97, 199: ReleasePace + ReleaseDoubling} {
+		if got := releaseOffset(n, 100); !near(got, want) {
+			t.Errorf("releaseOffset(%d, 100) = %v, want %v", n, got, want)
+		}
+	}
+	for _, k := range []int{0, 1, 4, 5, 100, 5000} {
+		for n := 1; n < 10000; n++ {
+			if releaseOffset(n, k) < releaseOffset(n-1, k) {
+				t.Fatalf("releaseOffset(%d, %d) < releaseOffset(%d, %d)", n, k, n-1, k)
+			}
 		}
 	}
 }
@@ -39,8 +49,8 @@ func TestHoldOffSlots(t *testing.T) {
 	var last time.Time
 	for n := range 64 {
 		at, _, _, ok := g.reserve(now, time.Time{}, false)
-		if !ok || at.Before(until) || at.Sub(until) != releaseOffset(n) {
-			t.Fatalf("slot %d at %v after reopening, want %v", n, at.Sub(until), releaseOffset(n))
+		if !ok || at.Before(until) || at.Sub(until) != releaseOffset(n, 0) {
+			t.Fatalf("slot %d at %v after reopening, want %v", n, at.Sub(until), releaseOffset(n, 0))
 		}
 		last = at
 	}
@@ -59,17 +69,66 @@ func TestHoldOffSlots(t *testing.T) {
 	if at, _, _, ok := g.reserve(until.Add(time.Second), time.Time{}, false); !ok || !at.IsZero() {
 		t.Fatalf("open gate: at %v ok %v", at, ok)
 	}
-	// A new 429 during the release: the schedule starts again.
+	// A new 429 during the release: the schedule starts again, and a waiter
+	// whose slot was planned before it is not let through.
 	_, gen, _, _ := g.reserve(now, time.Time{}, false)
 	g.Throttled(2 * time.Second)
-	if g.sameGen(gen) || g.released != 0 || !g.until.After(until) {
+	if g.pass(gen) || g.released != 0 || !g.until.After(until) {
 		t.Fatal("a new 429 did not restart the release")
 	}
 	// A shorter hold-off than the current one changes nothing.
 	gen = g.gen
 	g.Throttled(time.Second)
-	if !g.sameGen(gen) {
+	if g.gen != gen {
 		t.Fatal("a shorter hold-off replaced a longer one")
+	}
+}
+
+// The gate learns from each release how many signs the vault took before it
+// refused again (growing at most twofold per release), and spreads that many
+// over ReleasePace in the next release instead of ramping up to them within
+// a few doublings; 429s that come back while the gate is shut (signs already
+// in flight) teach nothing.
+func TestHoldOffLearnsThePace(t *testing.T) {
+	g := newHoldOff()
+	now := time.Now()
+	g.throttledAt(now, time.Second)
+	// cycle lets n signs through the reopened gate, then the vault refuses.
+	cycle := func(n int) {
+		now = g.until.Add(10 * time.Second)
+		for range n {
+			if at, _, _, ok := g.reserve(now, time.Time{}, false); !ok || !at.IsZero() {
+				t.Fatal("the open gate held a caller")
+			}
+		}
+		g.throttledAt(now, time.Second)
+		g.throttledAt(now.Add(10*time.Millisecond), time.Second) // in flight, refused too
+	}
+	var learned []int
+	for range 5 {
+		cycle(100)
+		learned = append(learned, g.learned)
+	}
+	if fmt.Sprint(learned) != "[8 16 32 64 100]" || g.sent != 0 {
+		t.Fatalf("learned %v (sent %d), want [8 16 32 64 100]", learned, g.sent)
+	}
+	until := g.until
+	for n := range 200 {
+		at, _, _, ok := g.reserve(until.Add(-time.Second), time.Time{}, false)
+		if !ok || at.Sub(until) != releaseOffset(n, 100) {
+			t.Fatalf("slot %d at %v, want %v", n, at.Sub(until), releaseOffset(n, 100))
+		}
+		switch {
+		case n < ReleaseBurst && at != until:
+			t.Fatalf("burst slot %d at %v", n, at.Sub(until))
+		case n == 50 && (at.Sub(until) < ReleasePace*2/5 || at.Sub(until) > ReleasePace*3/5):
+			t.Fatalf("slot 50 of 100 learned at %v, want about half of %v", at.Sub(until), ReleasePace)
+		}
+	}
+	// A long open spell (10,000 signs) teaches at most twice as much.
+	cycle(10000)
+	if g.learned != 200 {
+		t.Fatalf("learned %d after 10,000 signs, want 200", g.learned)
 	}
 }
 
