@@ -39,8 +39,8 @@ const (
 	// (real Key Vault answers 429 without it).
 	DefaultHoldOff = time.Second
 	// ReleaseBurst is how many waiters the gate lets through at once when it
-	// reopens.
-	ReleaseBurst = 4
+	// reopens: one probe, as a vault still at its limit refuses all of them.
+	ReleaseBurst = 1
 	// ReleasePace is the time over which the gate spreads, after the burst,
 	// as many signs as the vault took in the previous release (from one
 	// reopening to the 429 that shut the gate again; at most twice what the
@@ -48,8 +48,8 @@ const (
 	// the next release after a short one a stampede).
 	ReleasePace = 500 * time.Millisecond
 	// ReleaseDoubling is the time in which the number of waiters let through
-	// doubles beyond that: with nothing learned yet, 4 at once, 8 by 50 ms,
-	// 16 by 100 ms, 256 by 300 ms, 4,096 by 500 ms.
+	// doubles beyond that: with nothing learned yet, 1 at once, 2 by 50 ms,
+	// 4 by 100 ms, 256 by 400 ms, 4,096 by 600 ms.
 	ReleaseDoubling = 50 * time.Millisecond
 	// releaseRamp is how long after the paced part the doubling admits more
 	// waiters than any process has: the gate is plainly open after it.
