@@ -43,10 +43,12 @@ const (
 	ReleaseBurst = 1
 	// ReleasePace is the time over which the gate spreads, after the burst,
 	// as many signs as the vault took in the previous release (from one
-	// reopening to the 429 that shut the gate again; at most twice what the
-	// release before that taught, so that a long open spell does not make
-	// the next release after a short one a stampede).
+	// reopening to the 429 that shut the gate again; at most learnGrowth
+	// times what the release before that taught, so that after a long open
+	// spell the next release does not rush a vault that is full).
 	ReleasePace = 500 * time.Millisecond
+	// learnGrowth bounds how fast the learned count grows per release.
+	learnGrowth = 8
 	// ReleaseDoubling is the time in which the number of waiters let through
 	// doubles beyond that: with nothing learned yet, 1 at once, 2 by 50 ms,
 	// 4 by 100 ms, 256 by 400 ms, 4,096 by 600 ms.
@@ -113,7 +115,7 @@ func (g *holdOff) throttledAt(now time.Time, retryAfter time.Duration) {
 	if !now.Before(g.until) {
 		// The first 429 since the reopening: the vault took about what was
 		// sent since (the ones still in flight will come back refused).
-		g.learned, g.sent = min(g.sent, max(2*g.learned, 2*ReleaseBurst)), 0
+		g.learned, g.sent = min(g.sent, max(learnGrowth*g.learned, learnGrowth)), 0
 	}
 	if !until.After(g.until) {
 		return
