@@ -7,7 +7,8 @@
 // 5xx, which honour Retry-After within the caller's context). A 429 is not
 // retried by azcore: the signers of a vault share a Throttle (by default one
 // in-process gate per vault host, NewHoldOff) that holds every sign off for
-// the vault's Retry-After and then releases the waiters gradually; a sign
+// the vault's Retry-After and then releases the waiters gradually (one probe,
+// then as many as the vault took last time spread over 500 ms); a sign
 // waits out throttling at most Options.MaxThrottleWait (2 minutes by
 // default), even with a context that never ends.
 // CertificateSource reads a certificate once (DER, thumbprints, the versioned

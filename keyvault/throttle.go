@@ -74,8 +74,9 @@ func NewHoldOff() Throttle { return newHoldOff() }
 // holdOff is the in-process gate. until is when the gate reopens; released
 // counts the release slots handed out since, sent the callers let through
 // since, and learned is what sent was when the previous release ended in a
-// 429 (the vault's capacity as last seen). gen counts the closings, so that
-// a waiter whose slot was planned before a new 429 asks again.
+// 429 (the vault's capacity as last seen, grown at most learnGrowth-fold per
+// release). gen counts the closings, so that a waiter whose slot was planned
+// before a new 429 asks again.
 type holdOff struct {
 	// open is the unix ns after which the gate is plainly open: the
 	// lock-free fast path of Wait.
