@@ -434,3 +434,29 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 		t.Fatalf("cancelled sign: %v", err)
 	}
 }
+
+// A certificate source's signers use the Throttle of its options.
+func TestCertificateSourceUsesItsThrottle(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	r := &recordingThrottle{}
+	o := *opts
+	o.Throttle = r
+	src, err := keyvault.NewCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateSourceOptions{Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := src.Certificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	if _, err := c.Signer.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waits != 1 {
+		t.Fatalf("Throttle.Wait calls = %d, want 1", r.waits)
+	}
+}
