@@ -224,8 +224,17 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 
 // NewKeyVaultKeySourceWithThumbprint is NewKeyVaultKeySource for when only the
 // certificate's thumbprint is known (hex as the portal shows it, or
-// base64url): SHA-1 goes into x5t, SHA-256 into x5t#S256. The certificate's
-// validity cannot be checked locally; Entra still checks it.
+// base64url). The thumbprint decides the assertion's form, as each algorithm
+// goes with one thumbprint: a SHA-1 thumbprint makes RS256 assertions with
+// x5t, a SHA-256 one PS256 assertions with x5t#S256; AssertionOptions.Algorithm
+// may confirm that choice, and the other algorithm is refused (see
+// assertion.NewWithThumbprint). The key is read once here (keys/get) for its
+// public half, and the source is pinned to the version read: give the
+// version of the certificate's key in keyID, or, unversioned, the key's
+// current version at this call is the one used from then on, even after the
+// key rotates (a new version is not registered on the app until you register
+// it). The certificate's validity cannot be checked locally; Entra still
+// checks it.
 func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint string, cred azcore.TokenCredential, opts *KeyVaultKeyOptions) (*KeyVaultKeySource, error) {
 	thumb, err := assertion.ParseThumbprint(thumbprint)
 	if err != nil {
@@ -239,7 +248,8 @@ func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint s
 		return nil, err
 	}
 	// Without a certificate the signer needs the key's public half to size
-	// signatures: one keys/get call here, none per assertion.
+	// signatures: one keys/get call here, none per assertion. The signer
+	// pins the version read, so the thumbprint keeps naming its key.
 	signer, err := keyvault.NewSigner(ctx, keyID, cred, nil, &o.Options)
 	if err != nil {
 		return nil, err

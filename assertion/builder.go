@@ -22,7 +22,9 @@ import (
 // Algorithm is a JWS signature algorithm Entra accepts for client assertions.
 type Algorithm string
 
-// Supported algorithms.
+// Supported algorithms. Each goes with one thumbprint header, as Entra
+// documents them and MSAL sends them: PS256 with x5t#S256 (SHA-256), RS256
+// with x5t (SHA-1). A Builder never mixes them.
 const (
 	// PS256 is RSASSA-PSS with SHA-256 (salt length = hash length), sent with
 	// the x5t#S256 thumbprint. The default.
@@ -58,13 +60,15 @@ type ContextSigner interface {
 // Option configures a Builder.
 type Option func(*Builder) error
 
-// WithAlgorithm selects PS256 (default) or RS256.
+// WithAlgorithm selects PS256 (with x5t#S256; the default for New) or RS256
+// (with x5t). For NewWithThumbprint the algorithm must be the one of the
+// thumbprint given; without WithAlgorithm the thumbprint picks it.
 func WithAlgorithm(a Algorithm) Option {
 	return func(b *Builder) error {
 		if a != PS256 && a != RS256 {
 			return fmt.Errorf("assertion: algorithm %q is not supported; use PS256 or RS256", a)
 		}
-		b.alg = a
+		b.alg, b.algSet = a, true
 		return nil
 	}
 }
@@ -110,7 +114,8 @@ type Builder struct {
 	x5c      []*x509.Certificate
 	now      func() time.Time
 
-	thumb []byte // thumbprint-only builders: SHA-1 (20 bytes) or SHA-256 (32)
+	thumb  []byte // thumbprint-only builders: SHA-1 (20 bytes) or SHA-256 (32)
+	algSet bool   // WithAlgorithm was given
 
 	header   string // base64url of the header JSON, computed once
 	hash     crypto.Hash
@@ -142,9 +147,13 @@ func New(cert *x509.Certificate, signer crypto.Signer, opts ...Option) (*Builder
 
 // NewWithThumbprint returns a Builder that names its certificate by
 // thumbprint alone, for when only the key and the thumbprint are at hand (a
-// Key Vault key whose certificate is registered on the app). A 20-byte SHA-1
-// thumbprint goes into x5t, a 32-byte SHA-256 one into x5t#S256. The
-// certificate's validity cannot be checked locally.
+// Key Vault key whose certificate is registered on the app). The thumbprint
+// decides the header's form, as each algorithm goes with one thumbprint: a
+// 20-byte SHA-1 thumbprint makes RS256 assertions with x5t, a 32-byte SHA-256
+// one PS256 assertions with x5t#S256. WithAlgorithm may confirm that choice;
+// the other algorithm is refused with an error that says which thumbprint
+// to give instead (PS256 needs the SHA-256 thumbprint, RS256 the SHA-1 one).
+// The certificate's validity cannot be checked locally.
 func NewWithThumbprint(thumbprint []byte, signer crypto.Signer, opts ...Option) (*Builder, error) {
 	if len(thumbprint) != sha1.Size && len(thumbprint) != sha256.Size {
 		return nil, fmt.Errorf("assertion: a thumbprint is 20 (SHA-1) or 32 (SHA-256) bytes, not %d", len(thumbprint))
@@ -158,10 +167,34 @@ func NewWithThumbprint(thumbprint []byte, signer crypto.Signer, opts ...Option) 
 	return newBuilder(&Builder{signer: signer, thumb: append([]byte(nil), thumbprint...)}, opts)
 }
 
+// thumbprintAlgorithm picks or checks the algorithm of a thumbprint-only
+// Builder: RS256 for a SHA-1 thumbprint (x5t), PS256 for a SHA-256 one
+// (x5t#S256).
+func (b *Builder) thumbprintAlgorithm() error {
+	want := PS256
+	if len(b.thumb) == sha1.Size {
+		want = RS256
+	}
+	switch {
+	case !b.algSet:
+		b.alg = want
+	case b.alg == PS256 && want == RS256:
+		return errors.New("assertion: PS256 assertions name the certificate by its SHA-256 thumbprint (x5t#S256), but a SHA-1 thumbprint was given; give the SHA-256 thumbprint (64 hex digits, or the 43-character x5t#S256 that 'kvassert cert show' prints), or use RS256 with the SHA-1 thumbprint (x5t)")
+	case b.alg == RS256 && want == PS256:
+		return errors.New("assertion: RS256 assertions name the certificate by its SHA-1 thumbprint (x5t, which ADFS needs), but a SHA-256 thumbprint was given; give the SHA-1 thumbprint (40 hex digits, as the Azure portal shows it), or use PS256 with the SHA-256 thumbprint (x5t#S256)")
+	}
+	return nil
+}
+
 func newBuilder(b *Builder, opts []Option) (*Builder, error) {
 	b.alg, b.lifetime, b.now, b.hash = PS256, DefaultLifetime, time.Now, crypto.SHA256
 	for _, o := range opts {
 		if err := o(b); err != nil {
+			return nil, err
+		}
+	}
+	if b.thumb != nil {
+		if err := b.thumbprintAlgorithm(); err != nil {
 			return nil, err
 		}
 	}
@@ -181,10 +214,10 @@ func (b *Builder) encodeHeader() (string, error) {
 	// Field order is fixed for stable output: alg, typ, thumbprint, x5c.
 	buf := []byte(`{"alg":"` + string(b.alg) + `","typ":"JWT",`)
 	switch {
-	case len(b.thumb) == sha1.Size:
+	case b.thumb != nil && b.alg == RS256: // a SHA-1 thumbprint (thumbprintAlgorithm)
 		buf = append(buf, `"x5t":"`...)
 		buf = base64.RawURLEncoding.AppendEncode(buf, b.thumb)
-	case len(b.thumb) == sha256.Size:
+	case b.thumb != nil: // PS256 and a SHA-256 thumbprint
 		buf = append(buf, `"x5t#S256":"`...)
 		buf = base64.RawURLEncoding.AppendEncode(buf, b.thumb)
 	case b.alg == PS256:

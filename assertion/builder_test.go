@@ -328,15 +328,24 @@ func TestParseAlgorithm(t *testing.T) {
 	}
 }
 
+// The rule: each algorithm goes with one thumbprint (PS256 with x5t#S256,
+// RS256 with x5t), so a thumbprint-only builder takes its algorithm from the
+// thumbprint and refuses the other one, saying which thumbprint to give.
 func TestThumbprintOnlyBuilder(t *testing.T) {
 	cert, key := validCert(t)
 	s1, s256 := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
 	for _, c := range []struct {
 		thumb []byte
+		opts  []Option
 		field string
 		alg   Algorithm
-	}{{s1[:], "x5t", RS256}, {s256[:], "x5t#S256", PS256}, {s1[:], "x5t", PS256}} {
-		b, err := NewWithThumbprint(c.thumb, key, WithAlgorithm(c.alg))
+	}{
+		{s1[:], []Option{WithAlgorithm(RS256)}, "x5t", RS256},
+		{s256[:], []Option{WithAlgorithm(PS256)}, "x5t#S256", PS256},
+		{s1[:], nil, "x5t", RS256},
+		{s256[:], nil, "x5t#S256", PS256},
+	} {
+		b, err := NewWithThumbprint(c.thumb, key, c.opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,12 +358,45 @@ func TestThumbprintOnlyBuilder(t *testing.T) {
 			t.Fatalf("%s/%s: %v", c.field, c.alg, p)
 		}
 		h := decodeJSON(t, strings.Split(jwt, ".")[0])
-		if h[c.field] != base64.RawURLEncoding.EncodeToString(c.thumb) || len(h) != 3 {
-			t.Fatalf("header %v lacks %s", h, c.field)
+		if h[c.field] != base64.RawURLEncoding.EncodeToString(c.thumb) || h["alg"] != string(c.alg) || len(h) != 3 || b.Algorithm() != c.alg {
+			t.Fatalf("header %v, want alg %s with %s", h, c.alg, c.field)
+		}
+	}
+	for _, c := range []struct {
+		thumb []byte
+		alg   Algorithm
+		want  string
+	}{
+		{s256[:], RS256, "give the SHA-1 thumbprint"},
+		{s1[:], PS256, "give the SHA-256 thumbprint"},
+	} {
+		if _, err := NewWithThumbprint(c.thumb, key, WithAlgorithm(c.alg)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%d-byte thumbprint with %s: %v, want %q", len(c.thumb), c.alg, err, c.want)
 		}
 	}
 	if _, err := NewWithThumbprint(make([]byte, 19), key); err == nil {
 		t.Fatal("19-byte thumbprint accepted")
+	}
+}
+
+// With a certificate, the algorithm picks the thumbprint: PS256 (default)
+// with x5t#S256, RS256 with x5t.
+func TestCertificateBuilderThumbprintFollowsAlgorithm(t *testing.T) {
+	cert, key := validCert(t)
+	x5t, x5tS256 := Thumbprints(cert)
+	for alg, want := range map[Algorithm][2]string{PS256: {"x5t#S256", x5tS256}, RS256: {"x5t", x5t}} {
+		b, err := New(cert, key, WithAlgorithm(alg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwt, err := b.Build(context.Background(), clientID, audience)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := decodeJSON(t, strings.Split(jwt, ".")[0])
+		if h["alg"] != string(alg) || h[want[0]] != want[1] || len(h) != 3 {
+			t.Fatalf("%s: header %v, want %s", alg, h, want[0])
+		}
 	}
 }
 

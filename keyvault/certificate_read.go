@@ -46,7 +46,7 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (*Certific
 	if _, ok := x.PublicKey.(*rsa.PublicKey); !ok {
 		return nil, fmt.Errorf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey)
 	}
-	signer := &Signer{client: s.keys, id: ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}, gate: gateFor(s.vault.Host)}
+	signer := s.opts.Options.signer(s.keys, ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version})
 	if err := signer.setPublic(x.PublicKey); err != nil {
 		return nil, err
 	}

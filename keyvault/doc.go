@@ -3,8 +3,14 @@
 // SDK for Go clients (azkeys, azcertificates).
 //
 // Signer is a crypto.Signer whose private key never leaves the service: each
-// signature is exactly one keys/sign call (plus azcore's retries on 429 and
-// 5xx, which honour Retry-After within the caller's context).
+// signature is exactly one keys/sign call (plus azcore's retries on 408 and
+// 5xx, which honour Retry-After within the caller's context). A 429 is not
+// retried by azcore: the signers of a vault share a Throttle (by default one
+// in-process gate per vault host, NewHoldOff) that holds every sign off for
+// the vault's Retry-After and then releases the waiters gradually (one probe,
+// then as many as the vault took last time spread over 500 ms); a sign
+// waits out throttling at most Options.MaxThrottleWait (2 minutes by
+// default), even with a context that never ends.
 // CertificateCache reads a certificate once (DER, thumbprints, the versioned
 // key ID to sign with, validity) and serves it from memory; after a TTL it
 // looks for a new version in the background, so rotation is picked up

@@ -28,11 +28,6 @@ func world() *scenario.Scenario {
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
 		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
 		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
-	// The hold-off gate is per vault for the whole process: tests that shut it
-	// for long use a vault of their own.
-	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
-		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
-		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
 	return s
 }
 
@@ -43,7 +38,8 @@ func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyva
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions()}
+	// Each test paces its signs with a gate of its own.
+	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
 }
 
 func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
@@ -277,22 +273,30 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 	}
 	// With a deadline too short to wait, the call returns at once and says the
 	// vault is throttling, never a hang.
-	s, err = keyvault.NewSigner(ctx, "https://kvassert-throttled.managedhsm.azure.net/keys/rsa", cred, nil, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second})
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err = s.SignContext(short, d[:], crypto.SHA256)
-	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit)") {
-		t.Fatalf("err = %v, want it to say the vault is throttling", err)
+	// (Had it waited, it would say "until the caller's deadline".)
+	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit) for 30s more, past the caller's deadline") || !strings.Contains(err.Error(), "Throttled") {
+		t.Fatalf("err = %v, want it to say at once that the vault is throttling for 30s more, past the deadline, and the vault's answer", err)
+	}
+	// The gate is shut: the next caller with a short deadline is told at
+	// once, without a request.
+	signs := e.Count(kvasserttest.OpKeySign)
+	_, err = s.SignContext(short, d[:], crypto.SHA256)
+	var hold *keyvault.HoldOffError
+	if !errors.As(err, &hold) || hold.Remaining < 25*time.Second || !strings.Contains(err.Error(), "past the caller's deadline") {
+		t.Fatalf("err = %v, want a HoldOffError of about 30s", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 0 {
+		t.Fatalf("%d sign requests sent through a shut gate", n)
 	}
 }
 
-// Signers of one vault share its hold-off: after one signer's 429 the others
-// wait for the gate instead of hammering the vault.
-func TestThrottlingGateIsSharedPerVault(t *testing.T) {
+// Signers that share a Throttle share its hold-off: after one signer's 429
+// the others wait for the gate instead of hammering the vault.
+func TestThrottleIsSharedBySigners(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
@@ -303,10 +307,8 @@ func TestThrottlingGateIsSharedPerVault(t *testing.T) {
 	if _, err := a.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatal(err)
 	}
-	// a's 429 closed the gate for a second; b, started right after, waits
+	// a's 429 shut the gate for a second; b, started right after, waits
 	// for it and is not refused.
-	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, Times: 1})
-	e.ClearFaults()
 	signs := e.Count(kvasserttest.OpKeySign)
 	if _, err := b.SignContext(ctx, d384[:], crypto.SHA384); err != nil {
 		t.Fatal(err)
@@ -314,5 +316,150 @@ func TestThrottlingGateIsSharedPerVault(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 1 {
 		t.Fatalf("b made %d sign requests, want 1", n)
 	}
+}
 
+// A sign whose context never ends still gives up on a vault that throttles
+// for ever, after Options.MaxThrottleWait, naming the throttling.
+func TestSignerThrottleBudget(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	bounded := *opts
+	bounded.MaxThrottleWait = 1500 * time.Millisecond
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &bounded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429}) // no Retry-After, for ever
+	d := sha256.Sum256([]byte("x"))
+	done := make(chan error, 1)
+	go func() { _, err := s.Sign(nil, d[:], crypto.SHA256); done <- err }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Sign with a context that never ends did not return within 30s while the vault throttled (MaxThrottleWait 1.5s)")
+	}
+	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit)") || !strings.Contains(err.Error(), "MaxThrottleWait") || !strings.Contains(err.Error(), "Throttled") {
+		t.Fatalf("err = %v, want it to name the throttling, the budget and the vault's answer", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign); n < 1 || n > 4 {
+		t.Fatalf("sign requests = %d, want 1-4 (one per second of hold-off within 1.5s)", n)
+	}
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &keyvault.Options{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+		t.Fatalf("negative MaxThrottleWait: %v", err)
+	}
+}
+
+// recordingThrottle is a Throttle that records what the signer tells it.
+type recordingThrottle struct {
+	mu        sync.Mutex
+	waits     int
+	throttled []time.Duration
+	refuse    error
+}
+
+func (r *recordingThrottle) Wait(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waits++
+	return r.refuse
+}
+
+func (r *recordingThrottle) Throttled(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.throttled = append(r.throttled, d)
+}
+
+// The signer asks its Throttle before every attempt, tells it every 429
+// with the answer's Retry-After (0 without one), and sends nothing when the
+// Throttle refuses.
+func TestSignerUsesItsThrottle(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	r := &recordingThrottle{}
+	o := *opts
+	o.Throttle = r
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 2 * time.Second, Times: 1})
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, Times: 1})
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	waits, throttled := r.waits, r.throttled
+	r.mu.Unlock()
+	if waits != 4 || len(throttled) != 2 || throttled[0] != 2*time.Second || throttled[1] != 0 {
+		t.Fatalf("waits %d, throttled %v; want 4 waits and [2s 0s]", waits, throttled)
+	}
+	signs := e.Count(kvasserttest.OpKeySign)
+	r.mu.Lock()
+	r.refuse = errors.New("fleet gate unreachable")
+	r.mu.Unlock()
+	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err == nil || !strings.Contains(err.Error(), "fleet gate unreachable") {
+		t.Fatalf("refused by the Throttle: %v", err)
+	}
+	if n := e.Count(kvasserttest.OpKeySign) - signs; n != 0 {
+		t.Fatalf("%d sign requests although the Throttle refused", n)
+	}
+
+	// A Throttle that never holds anyone off still cannot make a sign loop
+	// for ever: the budget ends it.
+	o.Throttle, o.MaxThrottleWait = &recordingThrottle{}, 200*time.Millisecond
+	lax, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429})
+	done := make(chan error, 1)
+	go func() { _, err := lax.SignContext(ctx, d[:], crypto.SHA256); done <- err }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a sign behind a Throttle that never waits looped on 429 for 30s (MaxThrottleWait 200ms)")
+	}
+	if err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+		t.Fatalf("err = %v, want it to name MaxThrottleWait", err)
+	}
+	e.ClearFaults()
+
+	// A caller whose context ended before any throttling gets its context's
+	// error, not a story about throttling.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.SignContext(cancelled, d[:], crypto.SHA256); !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "429") {
+		t.Fatalf("cancelled sign: %v", err)
+	}
+}
+
+// A certificate source's signers use the Throttle of its options.
+func TestCertificateSourceUsesItsThrottle(t *testing.T) {
+	e, cred, opts := setup(t)
+	ctx := context.Background()
+	r := &recordingThrottle{}
+	o := *opts
+	o.Throttle = r
+	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := src.Certificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("x"))
+	if _, err := c.Signer.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waits != 1 {
+		t.Fatalf("Throttle.Wait calls = %d, want 1", r.waits)
+	}
 }

@@ -10,76 +10,41 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"math/rand/v2"
-	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// Options configure the Azure SDK clients this package creates.
-type Options struct {
-	// ClientOptions for azkeys and azcertificates: transport, retries,
-	// logging, cloud. The zero value uses azcore's defaults (3 retries on
-	// 408/429/5xx, honouring Retry-After).
-	ClientOptions policy.ClientOptions
-	// AllowLoopback accepts https vault URLs on this machine (127.0.0.1, [::1],
-	// localhost), for emulators that cannot be reached through a re-routing
-	// transport. Off by default: a vault URL from configuration must never
-	// make the app send its Key Vault token to a local listener.
-	AllowLoopback bool
-}
-
-// check refuses a loopback vault unless AllowLoopback is set.
-func (o *Options) check(v Vault) error {
-	if v.Loopback && (o == nil || !o.AllowLoopback) {
-		return fmt.Errorf("keyvault: %s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
-	}
-	return nil
-}
-
-func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Client, error) {
-	if cred == nil {
-		return nil, errNoCredential
-	}
-	if err := o.check(v); err != nil {
-		return nil, err
-	}
-	var co policy.ClientOptions
-	if o != nil {
-		co = o.ClientOptions
-	}
-	co.PerRetryPolicies = append(append([]policy.Policy(nil), co.PerRetryPolicies...), statusPolicy{})
-	if co.Retry.StatusCodes == nil {
-		// 429 is left to Signer.sign and its per-vault gate.
-		co.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
-	}
-	// An emulator on a loopback address cannot pass the challenge's
-	// resource-domain check; real vault hosts always keep it on.
-	return azkeys.NewClient(v.URL, cred, &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
-}
-
 // Signer is a crypto.Signer over a Key Vault or Managed HSM key. Each
 // signature is one keys/sign call; the private key never leaves the service.
-// Throttling (429) is waited out within the caller's context. Safe for
+// Throttling (429) is waited out at the vault's Throttle within the caller's
+// context and at most Options.MaxThrottleWait. A signer always signs with one
+// key version, the one its public key belongs to (see NewSigner). Safe for
 // concurrent use.
 type Signer struct {
 	client  *azkeys.Client
 	id      ObjectID
 	pub     crypto.PublicKey
 	keySize int // RSA modulus bytes or EC field bytes
+	// learned is the key version the first signature was made with, when
+	// id has none (see pinFrom).
+	learned atomic.Pointer[string]
 	// throttled is when the current run of 429 answers began (unix ns), 0
 	// when the last answer was not a 429.
 	throttled atomic.Int64
-	gate      *holdoff
+	gate      Throttle
+	maxWait   time.Duration // 0: DefaultMaxThrottleWait
+}
+
+// signer returns a Signer for the key id over client, paced by the
+// options' Throttle; its public key is set by the caller.
+func (o *Options) signer(client *azkeys.Client, id ObjectID) *Signer {
+	return &Signer{client: client, id: id, gate: o.throttle(id.Vault), maxWait: o.maxThrottleWait()}
 }
 
 // ThrottledSince reports whether the vault is throttling this key's signs
@@ -91,11 +56,17 @@ func (s *Signer) ThrottledSince() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// NewSigner returns a signer for the key keyID ("https://{vault}/keys/{name}[/{version}]";
-// pin the version in production so a signature always matches its
-// certificate). When pub is nil, the public key is read from the vault (one
-// keys/get call, needing the keys/get permission); give it (e.g. from the
-// certificate) to need only keys/sign and make no call at all here.
+// NewSigner returns a signer for the key keyID ("https://{vault}/keys/{name}[/{version}]").
+// When pub is nil, the public key is read from the vault (one keys/get call,
+// needing the keys/get permission) and the signer is pinned to the version
+// read, so that a later rotation of the key does not make it sign with a key
+// other than the one it reports. Give pub (e.g. from the certificate) to need
+// only keys/sign and make no call at all here; with an unversioned keyID the
+// signer then learns the version from its first signature, which it checks
+// against pub (a rotated key whose current version does not match pub is
+// refused with an error), and keeps signing with it. Pin the version in
+// keyID in production all the same: that is the one form that does not
+// depend on what the vault's current version is when the process starts.
 func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, pub crypto.PublicKey, opts *Options) (*Signer, error) {
 	id, err := ParseKeyID(keyID)
 	if err != nil {
@@ -105,7 +76,7 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{client: client, id: id, gate: gateFor(id.Vault.Host)}
+	s := opts.signer(client, id)
 	if pub == nil {
 		resp, err := client.GetKey(ctx, id.Name, id.Version, nil)
 		if err != nil {
@@ -114,11 +85,24 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 		if pub, err = publicKey(resp.Key); err != nil {
 			return nil, fmt.Errorf("keyvault: key %s: %w", id, err)
 		}
+		if s.id.Version == "" {
+			if s.id.Version, err = readVersion(id, resp.Key.KID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := s.setPublic(pub); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readVersion is the version of the key the vault answered for id.
+func readVersion(id ObjectID, kid *azkeys.ID) (string, error) {
+	if kid == nil || kid.Version() == "" || !strings.EqualFold(kid.Name(), id.Name) || !versionRE.MatchString(kid.Version()) {
+		return "", fmt.Errorf("keyvault: the vault did not name the version of key %s it returned; give the versioned key ID (https://{vault}/keys/%s/{version})", id, id.Name)
+	}
+	return kid.Version(), nil
 }
 
 func (s *Signer) setPublic(pub crypto.PublicKey) error {
@@ -134,8 +118,20 @@ func (s *Signer) setPublic(pub crypto.PublicKey) error {
 	return nil
 }
 
-// KeyID is the key identifier the signer uses.
-func (s *Signer) KeyID() string { return s.id.String() }
+// KeyID is the key identifier the signer uses: versioned once the version
+// is known (given, read by NewSigner or learned from the first signature).
+func (s *Signer) KeyID() string { return s.current().String() }
+
+// current is the signer's key ID with the version it signs with, when known.
+func (s *Signer) current() ObjectID {
+	id := s.id
+	if id.Version == "" {
+		if v := s.learned.Load(); v != nil {
+			id.Version = *v
+		}
+	}
+	return id
+}
 
 // Public returns the public key.
 func (s *Signer) Public() crypto.PublicKey { return s.pub }
@@ -161,147 +157,60 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	if len(digest) != opts.HashFunc().Size() {
 		return nil, fmt.Errorf("keyvault: digest is %d bytes, %s needs %d", len(digest), alg, opts.HashFunc().Size())
 	}
-	resp, err := s.sign(ctx, alg, digest)
+	id := s.current()
+	resp, err := s.sign(ctx, id.Version, alg, digest)
 	if err != nil {
-		return nil, fmt.Errorf("keyvault: signing with %s: %w", s.id, err)
+		return nil, fmt.Errorf("keyvault: signing with %s: %w", id, err)
 	}
 	sig := resp.Result
 	if _, isEC := s.pub.(*ecdsa.PublicKey); isEC {
-		return ecdsaASN1(sig, s.keySize)
+		if sig, err = ecdsaASN1(sig, s.keySize); err != nil {
+			return nil, err
+		}
+	} else if len(sig) != s.keySize {
+		return nil, fmt.Errorf("keyvault: %s returned a %d-byte signature for a %d-byte key", id, len(sig), s.keySize)
 	}
-	if len(sig) != s.keySize {
-		return nil, fmt.Errorf("keyvault: %s returned a %d-byte signature for a %d-byte key", s.id, len(sig), s.keySize)
+	if id.Version == "" {
+		if err := s.pinFrom(resp.KID, digest, sig, opts); err != nil {
+			return nil, err
+		}
 	}
 	return sig, nil
 }
 
-// sign calls keys/sign, waiting out throttling for as long as ctx allows.
-// The vault's sign limit is shared by every client of the vault, so all the
-// signers of this process for one vault share a hold-off gate: a 429 closes
-// it for Retry-After (else 1 s) and every signer waits for it to reopen
-// (with up to 250 ms of jitter) instead of each backing off on its own. The
-// keys client leaves 429 to this loop (see keysClient); other transient
-// answers are retried by azcore.
-func (s *Signer) sign(ctx context.Context, alg azkeys.SignatureAlgorithm, digest []byte) (azkeys.SignResponse, error) {
-	call := &signCall{signer: s}
-	last := &call.last
-	ctx = context.WithValue(ctx, lastStatusKey{}, call)
-	for {
-		if until, shut := s.gate.shutUntil(); shut {
-			if d, ok := ctx.Deadline(); ok && d.Before(until) {
-				// Waiting cannot help: say so at once.
-				return azkeys.SignResponse{}, fmt.Errorf("Key Vault is throttling this vault (429: the vault's request limit) for %s more, past the caller's deadline", time.Until(until).Round(time.Second))
-			}
-			if err := s.gate.wait(ctx); err != nil {
-				return azkeys.SignResponse{}, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
-			}
-		} else if err := ctx.Err(); err != nil {
-			return azkeys.SignResponse{}, err
+// pinFrom pins an unversioned signer to the key version that made its first
+// signature (the kid of the sign answer), once that signature verifies with
+// the signer's public key: the vault signs with the key's current version,
+// which after a rotation is not the key of the certificate the signer was
+// given.
+func (s *Signer) pinFrom(kid *azkeys.ID, digest, sig []byte, opts crypto.SignerOpts) error {
+	if !s.verifies(digest, sig, opts) {
+		v := "?"
+		if kid != nil {
+			v = kid.Version()
 		}
-		resp, err := s.client.Sign(ctx, s.id.Name, s.id.Version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
-		if err != nil && ctx.Err() != nil && last.Load() == http.StatusTooManyRequests {
-			return resp, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
-		}
-		var re *azcore.ResponseError
-		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
-			return resp, err
-		}
-		hold := retryAfter(re.RawResponse)
-		if hold <= 0 {
-			hold = time.Second
-		}
-		s.gate.close(hold)
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < hold {
-			return resp, fmt.Errorf("Key Vault is throttling (429: the vault's request limit) for longer than the caller's deadline: %w", err)
-		}
+		return fmt.Errorf("keyvault: key %s signed with its current version %s, whose public key is not the one this signer was given (the certificate's): the key was rotated after the certificate was made; give the certificate's versioned key ID (its kid, https://{vault}/keys/%s/{version})", s.id, v, s.id.Name)
 	}
+	if kid == nil || !strings.EqualFold(kid.Name(), s.id.Name) || !versionRE.MatchString(kid.Version()) {
+		return nil // nothing to pin to; the signature itself is good
+	}
+	v := kid.Version()
+	s.learned.CompareAndSwap(nil, &v)
+	return nil
 }
 
-// holdoff is a per-vault gate shared by the process's signers.
-type holdoff struct {
-	notBefore atomic.Int64 // unix ns
-}
-
-// gates holds one *holdoff per vault host.
-var gates sync.Map
-
-func gateFor(host string) *holdoff {
-	g, _ := gates.LoadOrStore(strings.ToLower(host), new(holdoff))
-	return g.(*holdoff)
-}
-
-// shutUntil reports whether the gate is shut, and until when.
-func (g *holdoff) shutUntil() (time.Time, bool) {
-	until := time.Unix(0, g.notBefore.Load())
-	return until, time.Now().Before(until)
-}
-
-// close keeps the gate shut for at least d from now.
-func (g *holdoff) close(d time.Duration) {
-	until := time.Now().Add(d).UnixNano()
-	for {
-		cur := g.notBefore.Load()
-		if cur >= until || g.notBefore.CompareAndSwap(cur, until) {
-			return
+// verifies checks a signature with the signer's public key.
+func (s *Signer) verifies(digest, sig []byte, opts crypto.SignerOpts) bool {
+	switch k := s.pub.(type) {
+	case *rsa.PublicKey:
+		if _, ok := opts.(*rsa.PSSOptions); ok {
+			return rsa.VerifyPSS(k, opts.HashFunc(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 		}
+		return rsa.VerifyPKCS1v15(k, opts.HashFunc(), digest, sig) == nil
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(k, digest, sig)
 	}
-}
-
-// wait returns once the gate is open (plus jitter when it was shut), or
-// with ctx's error.
-func (g *holdoff) wait(ctx context.Context) error {
-	for {
-		d := time.Until(time.Unix(0, g.notBefore.Load()))
-		if d <= 0 {
-			return ctx.Err()
-		}
-		t := time.NewTimer(d + rand.N(250*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// lastStatusKey carries a *signCall in a request context; statusPolicy
-// records there the status of every attempt (azcore's retries included), so
-// that a context error can be told apart from throttling that lasted until
-// the deadline (azcore reports only the context error then), and so that
-// the signer knows at once when the vault starts and stops throttling.
-type lastStatusKey struct{}
-
-type signCall struct {
-	last   atomic.Int32
-	signer *Signer
-}
-
-type statusPolicy struct{}
-
-func (statusPolicy) Do(req *policy.Request) (*http.Response, error) {
-	resp, err := req.Next()
-	if call, ok := req.Raw().Context().Value(lastStatusKey{}).(*signCall); ok && resp != nil {
-		call.last.Store(int32(resp.StatusCode))
-		if resp.StatusCode == http.StatusTooManyRequests {
-			call.signer.throttled.CompareAndSwap(0, time.Now().UnixNano())
-		} else {
-			call.signer.throttled.Store(0)
-		}
-	}
-	return resp, err
-}
-
-// retryAfter reads a Retry-After header in seconds (capped at 60 s, as azcore does).
-func retryAfter(resp *http.Response) time.Duration {
-	if resp == nil {
-		return 0
-	}
-	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if err != nil || secs <= 0 {
-		return 0
-	}
-	return min(time.Duration(secs)*time.Second, time.Minute)
+	return false
 }
 
 func (s *Signer) algorithm(opts crypto.SignerOpts) (azkeys.SignatureAlgorithm, error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
@@ -79,6 +80,7 @@ type credFlags struct {
 	x5c               bool
 	password          string // hidden: refused with an explanation
 	cmdName           string
+	algFlag           *pflag.Flag // --alg, to tell an explicit choice from its default
 }
 
 // credential kinds.
@@ -98,10 +100,11 @@ func (c *credFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&c.keyID, "key-id", "", "Key Vault or Managed HSM key to sign with, https://NAME.vault.azure.net/keys/KEY/VERSION (with --cert-file or --thumbprint)")
 	fs.StringVar(&c.certFile, "cert-file", "", "certificate file: PEM or DER (with --key-id), PEM with key or PKCS#12 (alone; development only)")
 	fs.StringVar(&c.keyFile, "key-file", "", "PEM private key for --cert-file (development only)")
-	fs.StringVar(&c.thumbprint, "thumbprint", "", "thumbprint of the certificate registered for --key-id: SHA-1 hex as the portal shows it, or base64url")
+	fs.StringVar(&c.thumbprint, "thumbprint", "", "thumbprint of the certificate registered for --key-id: SHA-1 hex as the portal shows it (RS256 with x5t), SHA-256 hex (PS256 with x5t#S256), or base64url")
 	fs.StringVar(&c.passwordEnv, "password-env", "", "name of the environment variable that holds the PKCS#12 password (never pass a password as a flag)")
 	fs.StringVar(&c.managedIdentity, "managed-identity", "", "client ID of a user-assigned managed identity the app trusts as a federated credential (in the app's home tenant)")
-	fs.StringVar(&c.alg, "alg", "PS256", "assertion algorithm: PS256 (x5t#S256 header) or RS256 (x5t header, for ADFS)")
+	fs.StringVar(&c.alg, "alg", "PS256", "assertion algorithm: PS256 (x5t#S256 header) or RS256 (x5t header, for ADFS); with --thumbprint the thumbprint's own unless given")
+	c.algFlag = fs.Lookup("alg")
 	fs.DurationVar(&c.lifetime, "lifetime", assertion.DefaultLifetime, "assertion lifetime, 1m to 60m (Entra recommends 5m-10m)")
 	fs.BoolVar(&c.x5c, "x5c", false, "send the certificate in the x5c header (apps that trust subject name and issuer)")
 	fs.StringVar(&c.password, "password", "", "refused: use --password-env")
@@ -223,6 +226,9 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 		return nil, err
 	}
 	alg, _ := assertion.ParseAlgorithm(c.alg)
+	if k == credKeyThumbprint && !c.algFlag.Changed {
+		alg = "" // the thumbprint picks it: SHA-1 RS256 (x5t), SHA-256 PS256 (x5t#S256)
+	}
 	aopts := kvassert.AssertionOptions{Algorithm: alg, Lifetime: c.lifetime, IncludeX5C: c.x5c}
 	kvOpts := keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
 	switch k {

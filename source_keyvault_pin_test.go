@@ -1,0 +1,82 @@
+package kvassert_test
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/sha1"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// NewKeyVaultKeySourceWithThumbprint given an unversioned key ID pins the
+// version it read: after the certificate is renewed in the vault (a new
+// version with a new key, which Entra does not know yet), the source still
+// signs with the key of the registered certificate its thumbprint names, so
+// tokens keep coming instead of AADSTS7000274 until a restart.
+func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
+	e := kvasserttest.NewTB(t, scenario.Demo())
+	ctx := context.Background()
+	workload, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID := e.VaultURL(scenario.DemoVault) + "keys/" + scenario.DemoCertificate // unversioned
+	sum := sha1.Sum(cert.Raw)
+	vaultOpts := keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
+	src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, keyID, hex.EncodeToString(sum[:]), workload, &kvassert.KeyVaultKeyOptions{Options: vaultOpts})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The certificate is renewed: a new version with a new key.
+	certs, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), workload, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := certs.GetCertificatePolicy(ctx, scenario.DemoCertificate, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.CreateCertificate(ctx, scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if err != nil || renewed.Equal(cert) || renewed.PublicKey.(*rsa.PublicKey).Equal(cert.PublicKey) {
+		t.Fatalf("the renewal made no new key: %v", err)
+	}
+
+	jwt, err := src.Assertion(ctx, scenario.DemoAppClientID, e.TokenEndpoint(scenario.DemoContosoTenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := assertion.Parse(jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := tok.Check(assertion.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID}); len(p) != 0 {
+		t.Fatalf("after the renewal the assertion does not match the registered certificate: %s", strings.Join(p, "; "))
+	}
+	// And Entra takes it.
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
+		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+		t.Fatalf("token after the renewal: %v", err)
+	}
+}
