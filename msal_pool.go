@@ -2,6 +2,8 @@ package kvassert
 
 import (
 	"context"
+	"fmt"
+	"hash/maphash"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -48,3 +50,49 @@ func (noTokenCache) Replace(_ context.Context, c cache.Unmarshaler, _ cache.Repl
 
 // Export keeps nothing.
 func (noTokenCache) Export(context.Context, cache.Marshaler, cache.ExportHints) error { return nil }
+
+type clientKey struct {
+	slot int
+	cae  bool
+}
+
+// msalPoolSize is the number of MSAL clients a credential spreads tenants
+// over (for each of CAE and non-CAE), so that no one client's lock or
+// per-tenant state serves every tenant.
+const msalPoolSize = 64
+
+// msalTenantsPerClient bounds the tenants one pooled MSAL client has served:
+// MSAL keeps each tenant's endpoints (about 0.5 KB) for the life of the
+// client, so a client that reaches it is replaced by a new one, and the pool
+// holds at most 64 x 64 tenants' endpoints per CAE setting. With derived
+// discovery (the default) a new client costs no network call; with
+// FetchOpenIDConfiguration it fetches each tenant's configuration again.
+const msalTenantsPerClient = 64
+
+// msalClient returns the pooled MSAL client for tenant. The clients keep no
+// tokens (noTokenCache): the credential's cache is in front of them.
+func (c *Credential) msalClient(tenant string, cae bool) (*confidential.Client, error) {
+	k := clientKey{slot: int(maphash.String(c.cache.seed, tenant) % msalPoolSize), cae: cae}
+	c.clientsMu.Lock()
+	defer c.clientsMu.Unlock()
+	s := c.clients[k]
+	if s != nil && s.serve(tenant) {
+		return s.client, nil
+	}
+	cred, err := NewMSALCredential(c.src)
+	if err != nil {
+		return nil, err
+	}
+	opts := []confidential.Option{confidential.WithHTTPClient(c.http), confidential.WithInstanceDiscovery(false), confidential.WithCache(noTokenCache{})}
+	if cae {
+		opts = append(opts, confidential.WithClientCapabilities([]string{"cp1"}))
+	}
+	cl, err := confidential.New(c.host+c.home, c.clientID, cred, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kvassert: %w", err)
+	}
+	s = &msalSlot{client: &cl, tenants: map[string]struct{}{}}
+	s.serve(tenant)
+	c.clients[k] = s
+	return s.client, nil
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -147,13 +146,6 @@ func (t *Token) VerifySignature(pub *rsa.PublicKey) error {
 		return fmt.Errorf("assertion: alg %q is not one Entra accepts for client assertions (PS256, RS256)", t.Header.Alg)
 	}
 	return nil
-}
-
-// Thumbprints of a certificate as they appear in JWT headers.
-func Thumbprints(cert *x509.Certificate) (x5t, x5tS256 string) {
-	s1 := sha1.Sum(cert.Raw)
-	s256 := sha256.Sum256(cert.Raw)
-	return base64.RawURLEncoding.EncodeToString(s1[:]), base64.RawURLEncoding.EncodeToString(s256[:])
 }
 
 // CheckOptions tell Check what to expect. Zero fields are not checked.

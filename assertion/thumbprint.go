@@ -1,6 +1,9 @@
 package assertion
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
@@ -26,4 +29,26 @@ func ParseThumbprint(s string) ([]byte, error) {
 		}
 	}
 	return nil, inputErr("thumbprint", "thumbprint %q is neither hex (40 or 64 digits) nor base64url (27 or 43 characters)", textutil.Truncate(s, 80))
+}
+
+// Thumbprints of a certificate as they appear in JWT headers: x5t (base64url
+// SHA-1, with RS256) and x5t#S256 (base64url SHA-256, with PS256).
+func Thumbprints(cert *x509.Certificate) (x5t, x5tS256 string) {
+	s1 := sha1.Sum(cert.Raw)
+	s256 := sha256.Sum256(cert.Raw)
+	return base64.RawURLEncoding.EncodeToString(s1[:]), base64.RawURLEncoding.EncodeToString(s256[:])
+}
+
+// ThumbprintHex is the certificate's SHA-1 thumbprint in upper-case hex, as
+// the Azure portal and Graph's customKeyIdentifier show it.
+func ThumbprintHex(cert *x509.Certificate) string {
+	s := sha1.Sum(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(s[:]))
+}
+
+// ThumbprintSHA256Hex is the certificate's SHA-256 thumbprint in upper-case
+// hex.
+func ThumbprintSHA256Hex(cert *x509.Certificate) string {
+	s := sha256.Sum256(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(s[:]))
 }

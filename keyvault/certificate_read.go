@@ -117,7 +117,25 @@ func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, 
 			out = append(out, v)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	// Versions created in the same second (a create right after a renewal)
+	// tie: the vault's current version (GET without a version) comes first.
+	current := ""
+	if len(out) > 1 {
+		resp, err := s.certs.GetCertificate(ctx, s.name, "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, err)
+		}
+		if resp.ID != nil {
+			current = resp.ID.Version()
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Created.Equal(b.Created) {
+			return a.Created.After(b.Created)
+		}
+		return a.Version == current && b.Version != current
+	})
 	return out, nil
 }
 

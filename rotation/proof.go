@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -50,12 +49,12 @@ func Proof(ctx context.Context, cert *x509.Certificate, signer crypto.Signer, ap
 		return "", fmt.Errorf("rotation: the signing certificate is not valid now (valid %s to %s); Graph accepts proofs only from a currently valid certificate",
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	sha := sha1.Sum(cert.Raw)
+	x5t, _ := assertion.Thumbprints(cert)
 	header, err := json.Marshal(struct {
 		Alg string `json:"alg"`
 		Typ string `json:"typ"`
 		X5T string `json:"x5t"`
-	}{"RS256", "JWT", base64.RawURLEncoding.EncodeToString(sha[:])})
+	}{"RS256", "JWT", x5t})
 	if err != nil {
 		return "", err
 	}

@@ -2,18 +2,16 @@ package rotation
 
 import (
 	"context"
-	"crypto/sha1"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -49,10 +47,7 @@ type Version struct {
 
 // Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal
 // shows it next to a registered certificate.
-func (v *Version) Thumbprint() string {
-	s := sha1.Sum(v.Certificate.Raw)
-	return strings.ToUpper(hex.EncodeToString(s[:]))
-}
+func (v *Version) Thumbprint() string { return assertion.ThumbprintHex(v.Certificate) }
 
 // ValidAt reports whether the version is enabled and its certificate valid
 // at t.

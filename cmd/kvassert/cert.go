@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -146,15 +144,9 @@ func getCertificate(ctx context.Context, c *azcertificates.Client, name, version
 }
 
 // thumbprintHex is the SHA-1 thumbprint as the Azure portal shows it.
-func thumbprintHex(c *x509.Certificate) string {
-	s := sha1.Sum(c.Raw)
-	return strings.ToUpper(hex.EncodeToString(s[:]))
-}
+func thumbprintHex(c *x509.Certificate) string { return assertion.ThumbprintHex(c) }
 
-func sha256Hex(c *x509.Certificate) string {
-	s := sha256.Sum256(c.Raw)
-	return strings.ToUpper(hex.EncodeToString(s[:]))
-}
+func sha256Hex(c *x509.Certificate) string { return assertion.ThumbprintSHA256Hex(c) }
 
 // certSpec is what "cert create" (and the demo) make.
 type certSpec struct {

@@ -54,7 +54,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"tokn"}, `unknown command "tokn"`, "did you mean token"},
 		{[]string{"token", "--bogus"}, "unknown flag: --bogus", "kvassert token --help"},
-		{[]string{"cert", "bogus"}, `unknown command "bogus" for "kvassert cert"`, "create, show, export and audit"},
+		{[]string{"cert", "bogus"}, `unknown command "bogus" for "kvassert cert"`, "create, show, export, audit, status and roll"},
 		{[]string{"cert", "show", "--vault"}, "flag needs an argument", "--help"},
 		{[]string{"-o", "yaml", "token"}, `unknown output format "yaml"`, "json, table or tsv"},
 		{[]string{"--cloud", "mars", "token"}, `unknown cloud "mars"`, "AzureCloud"},

@@ -1,0 +1,136 @@
+package kvassert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/kvassert/kvassert/internal/flight"
+)
+
+// This file holds the shared acquisition of one token (single flight over
+// the network, through MSAL) and the background refresh of a cached one.
+
+// shared joins the acquisition in flight for key or starts one. The
+// acquisition runs detached from ctx (bounded by AcquireTimeout) so that one
+// caller's cancellation does not fail the others; each caller returns as
+// soon as its own ctx ends.
+func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
+	tok, err := c.flights.Do(ctx, key, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
+		return c.run(ctx, key)
+	})
+	// run never returns a bare context error, so this is the caller's ctx.
+	if err != nil && err == ctx.Err() {
+		if why, ok := throttled(c.src); ok {
+			return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %s: %w", key.tenant, why, ctx.Err())
+		}
+		return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, ctx.Err())
+	}
+	return tok, err
+}
+
+// run is one shared acquisition: it gets a token from the network and
+// caches it (a token for claims replaces the claims-less one of its key).
+func (c *Credential) run(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
+	tok, err := c.acquire(ctx, key, []string{key.scope})
+	if err != nil {
+		if err == context.Canceled || err == context.DeadlineExceeded {
+			err = fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
+		}
+		return azcore.AccessToken{}, err
+	}
+	now := c.now()
+	if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
+		// The token being replaced came back: keep its entry, which holds
+		// its refresh failures (refresh counts this as one).
+		return tok, nil
+	}
+	c.cache.put(key.cacheKey, newEntry(tok, now), now.UnixNano())
+	return tok, nil
+}
+
+// refresh renews a token in the background while callers keep the old one.
+// A refresh that fails, or that brings back the same token, is tried again
+// after e's back-off; the first failure is logged as a warning, later ones
+// at debug level, and the recovery at info level.
+func (c *Credential) refresh(key cacheKey, e *entry) {
+	c.refreshes.Add(1)
+	defer e.refreshing.Store(false)
+	fk := flightKey{cacheKey: key}
+	tok, err := c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
+		return c.run(ctx, fk)
+	})
+	if err == nil && tok.Token == e.tok.Token {
+		err = errors.New("kvassert: the token endpoint returned the token being refreshed")
+	}
+	b := e.failures.Load()
+	if err == nil {
+		if b != nil {
+			c.logger.Info("kvassert: background token refresh recovered", "tenant", key.tenant, "scope", key.scope, "failed_refreshes", b.Failures())
+		}
+		return
+	}
+	if b == nil {
+		b = &flight.Backoff{Base: refreshBackoff, Max: refreshBackoffMax}
+		e.failures.Store(b)
+	}
+	next := b.Failed(c.now())
+	e.nextTry.Store(next.UnixNano())
+	level := slog.LevelDebug
+	if b.Failures() == 1 {
+		level = slog.LevelWarn
+	}
+	c.logger.Log(context.Background(), level, "kvassert: background token refresh failed; the cached token is still used until 30 s before it expires",
+		"tenant", key.tenant, "scope", key.scope, "expires_on", e.tok.ExpiresOn.UTC().Format(time.RFC3339),
+		"failed_refreshes", b.Failures(), "next_try", next.UTC().Format(time.RFC3339), "error", err)
+}
+
+// Background refreshes that fail are retried after refreshBackoff, doubling
+// up to refreshBackoffMax, with jitter (flight.Backoff).
+const (
+	refreshBackoff    = 30 * time.Second
+	refreshBackoffMax = 10 * time.Minute
+)
+
+// acquire gets a token from the network through MSAL and reports Entra's
+// answer to the source (Feedback). When the answer is explained by a rotated
+// certificate and the source then signs with another version, the request
+// is retried once.
+func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string) (azcore.AccessToken, error) {
+	client, err := c.msalClient(key.tenant, key.cae)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	opts := []confidential.AcquireByCredentialOption{confidential.WithTenantID(key.tenant)}
+	if key.claims != "" {
+		opts = append(opts, confidential.WithClaims(key.claims))
+	}
+	res, err := acquireWithFeedback(ctx, c.src, func(ctx context.Context) (confidential.AuthResult, error) {
+		c.tokenRequests.Add(1)
+		return client.AcquireTokenByCredential(ctx, scopes, opts...)
+	}, func(code int) {
+		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying once", "tenant", key.tenant, "aadsts", code)
+	})
+	if err == nil {
+		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
+		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}
+		if c.clockMoved {
+			// MSAL dates the token on the real clock; tests that move the
+			// credential's clock (internal/credclock) see it on theirs.
+			skew := c.now().Sub(time.Now())
+			tok.ExpiresOn = tok.ExpiresOn.Add(skew)
+			if !tok.RefreshOn.IsZero() {
+				tok.RefreshOn = tok.RefreshOn.Add(skew)
+			}
+		}
+		return tok, nil
+	}
+	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
+		return azcore.AccessToken{}, ae
+	}
+	return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
+}

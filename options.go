@@ -1,0 +1,35 @@
+package kvassert
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// CredentialOptions configure NewCredential.
+type CredentialOptions struct {
+	// ClientOptions for token requests: Cloud (its ActiveDirectoryAuthorityHost
+	// selects the sovereign cloud), Transport, Retry, Logging. Requests go
+	// through an azcore pipeline, so 429/5xx answers are retried.
+	policy.ClientOptions
+	// AdditionallyAllowedTenants lists the tenants other than the home
+	// tenant that GetToken may be asked for; "*" allows any tenant. A tenant
+	// not allowed is refused before any network call.
+	AdditionallyAllowedTenants []string
+	// Logger receives one debug line per token acquired, a warning when a
+	// token's background refresh first fails (later failures of that token
+	// at debug level, its recovery at info level) (default slog.Default()).
+	// Tokens and assertions are never logged.
+	Logger *slog.Logger
+	// AcquireTimeout bounds one token acquisition that callers share
+	// (default 2 minutes); each caller still returns when its own context ends.
+	AcquireTimeout time.Duration
+	// FetchOpenIDConfiguration makes MSAL fetch each tenant's OpenID
+	// configuration from the network before its first token request. By
+	// default the credential answers that request itself from the documented
+	// v2.0 endpoint layout ({authority host}/{tenant}/oauth2/v2.0/token), so a
+	// new tenant costs one round trip (the token POST) instead of two; an
+	// unknown tenant is then reported by the token endpoint (AADSTS90002).
+	FetchOpenIDConfiguration bool
+}
