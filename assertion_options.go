@@ -2,7 +2,6 @@ package kvassert
 
 import (
 	"crypto/x509"
-	"fmt"
 	"time"
 
 	"github.com/kvassert/kvassert/assertion"
@@ -48,7 +47,7 @@ func (o AssertionOptions) validate() error {
 		}
 	}
 	if o.Lifetime != 0 && (o.Lifetime < assertion.MinLifetime || o.Lifetime > assertion.MaxLifetime) {
-		return fmt.Errorf("kvassert: assertion lifetime %v is outside %v..%v", o.Lifetime, assertion.MinLifetime, assertion.MaxLifetime)
+		return inputErr("assertion lifetime", "assertion lifetime %v is outside %v..%v", o.Lifetime, assertion.MinLifetime, assertion.MaxLifetime)
 	}
 	return nil
 }

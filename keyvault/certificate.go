@@ -3,7 +3,6 @@ package keyvault
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/kvassert/kvassert/internal/flight"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // Certificate is what a CertificateCache read from the vault: one version of
@@ -127,7 +127,7 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 		return nil, err
 	}
 	if v.ManagedHSM {
-		return nil, errors.New("keyvault: Managed HSM has no certificates; keep the certificate in a Key Vault, or use the key directly with its certificate (a Key source)")
+		return nil, inputErr("vault URL", "Managed HSM has no certificates; keep the certificate in a Key Vault, or use the key directly with its certificate (a Key source)")
 	}
 	if err := CheckName(name); err != nil {
 		return nil, err
@@ -137,10 +137,10 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 		o = *opts
 	}
 	if o.Version != "" && !versionRE.MatchString(o.Version) {
-		return nil, fmt.Errorf("keyvault: %q is not a certificate version", o.Version)
+		return nil, inputErr("version", "%q is not a certificate version (32 hexadecimal digits)", textutil.Truncate(o.Version, 40))
 	}
 	if o.TTL < 0 || o.ExpiryWarning < 0 || o.ReadTimeout < 0 {
-		return nil, errors.New("keyvault: TTL, ReadTimeout and ExpiryWarning must not be negative")
+		return nil, inputErr("options", "TTL, ReadTimeout and ExpiryWarning must not be negative")
 	}
 	if o.TTL == 0 {
 		o.TTL = time.Hour

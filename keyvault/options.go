@@ -1,7 +1,6 @@
 package keyvault
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
@@ -44,10 +43,10 @@ type Options struct {
 // option values.
 func (o *Options) check(v Vault) error {
 	if v.Loopback && (o == nil || !o.AllowLoopback) {
-		return fmt.Errorf("keyvault: %s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
+		return inputErr("vault URL", "%s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
 	}
 	if o != nil && o.MaxThrottleWait < 0 {
-		return fmt.Errorf("keyvault: Options.MaxThrottleWait is %v; give a positive duration, or 0 for the default (%v)", o.MaxThrottleWait, DefaultMaxThrottleWait)
+		return inputErr("MaxThrottleWait", "Options.MaxThrottleWait is %v; give a positive duration, or 0 for the default (%v)", o.MaxThrottleWait, DefaultMaxThrottleWait)
 	}
 	return nil
 }

@@ -148,14 +148,14 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 // keys. EC signatures are returned ASN.1 encoded, as crypto.Signer requires.
 func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if opts == nil {
-		return nil, errors.New("keyvault: sign options are required (crypto.SHA256 or *rsa.PSSOptions)")
+		return nil, inputErr("sign options", "sign options are required (crypto.SHA256 or *rsa.PSSOptions)")
 	}
 	alg, err := s.algorithm(opts)
 	if err != nil {
 		return nil, err
 	}
 	if len(digest) != opts.HashFunc().Size() {
-		return nil, fmt.Errorf("keyvault: digest is %d bytes, %s needs %d", len(digest), alg, opts.HashFunc().Size())
+		return nil, inputErr("digest", "digest is %d bytes, %s needs %d", len(digest), alg, opts.HashFunc().Size())
 	}
 	id := s.current()
 	resp, err := s.sign(ctx, id.Version, alg, digest)
@@ -217,20 +217,20 @@ func (s *Signer) algorithm(opts crypto.SignerOpts) (azkeys.SignatureAlgorithm, e
 	h := opts.HashFunc()
 	bits := map[crypto.Hash]string{crypto.SHA256: "256", crypto.SHA384: "384", crypto.SHA512: "512"}[h]
 	if bits == "" {
-		return "", fmt.Errorf("keyvault: hash %v is not supported (SHA-256, SHA-384 or SHA-512)", h)
+		return "", inputErr("sign options", "hash %v is not supported (SHA-256, SHA-384 or SHA-512)", h)
 	}
 	switch s.pub.(type) {
 	case *rsa.PublicKey:
 		if pss, ok := opts.(*rsa.PSSOptions); ok {
 			if pss.SaltLength != rsa.PSSSaltLengthEqualsHash && pss.SaltLength != rsa.PSSSaltLengthAuto && pss.SaltLength != h.Size() {
-				return "", fmt.Errorf("keyvault: PSS salt length %d is not supported; Key Vault uses the hash length", pss.SaltLength)
+				return "", inputErr("sign options", "PSS salt length %d is not supported; Key Vault uses the hash length", pss.SaltLength)
 			}
 			return azkeys.SignatureAlgorithm("PS" + bits), nil
 		}
 		return azkeys.SignatureAlgorithm("RS" + bits), nil
 	case *ecdsa.PublicKey:
 		if _, ok := opts.(*rsa.PSSOptions); ok {
-			return "", errors.New("keyvault: PSS options given for an EC key")
+			return "", inputErr("sign options", "PSS options given for an EC key")
 		}
 		return azkeys.SignatureAlgorithm("ES" + bits), nil
 	}

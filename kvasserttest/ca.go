@@ -24,15 +24,15 @@ var emulatedDNSNames = []string{
 	"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn",
 }
 
-// authority is a throw-away certificate authority, made per emulator, and the
+// tlsAuthority is a throw-away certificate authority, made per emulator, and the
 // TLS certificate it issued to the emulator.
-type authority struct {
+type tlsAuthority struct {
 	caPEM  []byte
 	pool   *x509.CertPool
 	server tls.Certificate
 }
 
-func newAuthority() (*authority, error) {
+func newTLSAuthority() (*tlsAuthority, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func newAuthority() (*authority, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return &authority{
+	return &tlsAuthority{
 		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pool:   pool,
 		server: tls.Certificate{Certificate: [][]byte{srvDER, caDER}, PrivateKey: srvKey},

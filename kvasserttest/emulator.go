@@ -49,7 +49,7 @@ type Scenario = scenario.Scenario
 // skip that cache, or use one emulator per test binary for those tests.
 type Emulator struct {
 	scenario *scenario.Scenario
-	ca       *authority
+	ca       *tlsAuthority
 	auth     *emu.Authority
 	faults   *emu.Faults
 	entra    *entra.Entra
@@ -106,7 +106,7 @@ func New(s *Scenario, opts ...Option) (*Emulator, error) {
 	}
 	e := &Emulator{scenario: s, faults: &emu.Faults{}, vaults: map[string]*vault.Vault{}, hsm: map[string]bool{}, logger: o.logger}
 	var err error
-	if e.ca, err = newAuthority(); err != nil {
+	if e.ca, err = newTLSAuthority(); err != nil {
 		return nil, fmt.Errorf("kvasserttest: CA: %w", err)
 	}
 	if e.auth, err = emu.NewAuthority(); err != nil {
