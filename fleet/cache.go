@@ -240,6 +240,11 @@ func (c *Cache) record(ctx context.Context, err error) {
 // fallback records a failure and acquires locally.
 func (c *Cache) fallback(ctx context.Context, err error, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	c.record(ctx, err)
+	if ctx.Err() != nil {
+		// The caller gave up (its deadline may have ended the Redis call):
+		// nobody is left to acquire for.
+		return azcore.AccessToken{}, ctx.Err()
+	}
 	c.c.fallbacks.Add(1)
 	return acquire(ctx)
 }

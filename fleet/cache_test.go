@@ -327,3 +327,18 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 		t.Fatal("the owner could not release its lock")
 	}
 }
+
+// TestCallerThatGaveUpDoesNotAcquire: when the caller's context has ended
+// (which also ends its Redis call), the cache returns the context's error
+// instead of acquiring locally for nobody, and Redis is not blamed.
+func TestCallerThatGaveUpDoesNotAcquire(t *testing.T) {
+	srv := redistest.Start(t)
+	c, _ := newCache(t, srv, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	acq := newAcquirer("gave-up")
+	_, err := c.Token(ctx, testKey(tenantN(1)), azcore.AccessToken{}, acq.acquire)
+	if !errors.Is(err, context.Canceled) || acq.n.Load() != 0 || c.Stats().Errors != 0 {
+		t.Fatalf("got %v, %d acquisitions, stats %+v; want context.Canceled, none, no Redis error", err, acq.n.Load(), c.Stats())
+	}
+}

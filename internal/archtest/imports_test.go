@@ -14,14 +14,15 @@ const module = "github.com/kvassert/kvassert"
 // module packages its non-test files may import; "" allows none. Standard
 // library and third-party imports are checked by stdlibOnly.
 var rules = map[string][]string{
-	"internal/inputerr": {},
-	"internal/textutil": {},
-	"internal/redact":   {},
-	"internal/flight":   {},
-	"assertion":         {"internal/inputerr", "internal/textutil"},
-	"keyvault":          {"assertion", "internal/inputerr", "internal/textutil", "internal/flight"},
-	".":                 {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight"},
-	"proxy":             {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
+	"internal/inputerr":  {},
+	"internal/textutil":  {},
+	"internal/redact":    {},
+	"internal/flight":    {},
+	"assertion":          {"internal/inputerr", "internal/textutil"},
+	"keyvault":           {"assertion", "internal/inputerr", "internal/textutil", "internal/flight"},
+	".":                  {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock"},
+	"internal/credclock": {},
+	"proxy":              {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":                    {".", "assertion", "keyvault"},
