@@ -271,3 +271,22 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRollProofRefused: Graph refuses the proof of possession (here its nbf
+// is an hour ahead of Graph's clock): the roll ends with Graph's
+// Authentication_MissingOrMalformed, a hint about the proof, and no change.
+func TestRollProofRefused(t *testing.T) {
+	w := renewed(t)
+	rep, err := w.roller(func(c *rotation.Config) {
+		c.Assertion.Clock = w.now                                  // probes on Entra's clock
+		c.Now = func() time.Time { return w.now().Add(time.Hour) } // proofs an hour ahead
+	}).Roll(context.Background())
+	var ge *rotation.GraphError
+	if !errors.As(err, &ge) || ge.StatusCode != http.StatusUnauthorized || ge.Code != "Authentication_MissingOrMalformed" ||
+		!strings.Contains(ge.Hint(), "proof") {
+		t.Fatalf("error %v, want Graph's refusal of the proof with a hint", err)
+	}
+	if rep.Changed || len(w.keys()) != 1 || w.version(w.newest()).Tags[rotation.TagKeyID] != "" {
+		t.Fatalf("a refused proof changed something: changed=%v keys=%d", rep.Changed, len(w.keys()))
+	}
+}
