@@ -19,8 +19,8 @@ var rules = map[string][]string{
 	"internal/redact":   {},
 	"internal/flight":   {},
 	"assertion":         {"internal/inputerr", "internal/textutil"},
-	"keyvault":          {"assertion", "internal/inputerr", "internal/textutil", "internal/flight", "internal/obs", "telemetry"},
-	".":                 {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/obs", "telemetry"},
+	"keyvault":          {"assertion", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
+	".":                 {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
 	"proxy":             {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
