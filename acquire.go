@@ -35,7 +35,9 @@ func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessTo
 
 // run is one shared acquisition: it gets a token from the network and
 // caches it (a token for claims replaces the claims-less one of its key).
-func (c *Credential) run(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
+func (c *Credential) run(ctx context.Context, key flightKey) (_ azcore.AccessToken, err error) {
+	ctx, end := c.tel.StartAcquire(ctx, key.tenant, key.scope)
+	defer func() { end(err) }()
 	tok, err := c.acquire(ctx, key, []string{key.scope})
 	if err != nil {
 		if err == context.Canceled || err == context.DeadlineExceeded {
@@ -67,6 +69,7 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	if err == nil && tok.Token == e.tok.Token {
 		err = errors.New("kvassert: the token endpoint returned the token being refreshed")
 	}
+	c.tel.Refreshed(context.Background(), key.tenant, err)
 	b := e.failures.Load()
 	if err == nil {
 		if b != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/kvassert/kvassert/internal/flight"
+	"github.com/kvassert/kvassert/internal/obs"
 )
 
 // Version of this module, sent in the User-Agent of token requests.
@@ -58,6 +59,8 @@ type Credential struct {
 
 	tokenRequests atomic.Int64
 	refreshes     atomic.Int64
+
+	tel *obs.Credential // OpenTelemetry instruments (CredentialOptions.Telemetry)
 }
 
 // flightKey identifies one acquisition: concurrent requests with the same
@@ -91,7 +94,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	c := &Credential{
 		home: strings.ToLower(tenantID), clientID: strings.ToLower(clientID), src: src,
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
-		cache: newTokenCache(), clients: map[clientKey]*msalSlot{},
+		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry),
 	}
 	for _, t := range o.AdditionallyAllowedTenants {
 		if t == "*" {
@@ -111,11 +114,13 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	}
 	// The token request body holds the client assertion: never log bodies.
 	o.ClientOptions.Logging.IncludeBody = false
+	o.Telemetry.ApplyTracing(&o.ClientOptions)
 	azc, err := azcore.NewClient("kvassert", Version, runtime.PipelineOptions{}, &o.ClientOptions)
 	if err != nil {
 		return nil, err
 	}
-	c.http = &pipelineHTTP{client: azc, deriveDiscovery: !o.FetchOpenIDConfiguration, host: strings.TrimSuffix(strings.TrimPrefix(host, "https://"), "/")}
+	c.http = &pipelineHTTP{client: azc, deriveDiscovery: !o.FetchOpenIDConfiguration, host: strings.TrimSuffix(strings.TrimPrefix(host, "https://"), "/"), tel: c.tel}
+	obs.ObserveCachedTokens(c.tel, c, func(c *Credential) int { return c.cache.len() })
 	return c, nil
 }
 
@@ -123,14 +128,19 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tenant, err := c.resolveTenant(opts.TenantID)
 	if err != nil {
+		c.tel.Served("", err) // never the caller's text as an attribute
 		return azcore.AccessToken{}, err
 	}
 	switch len(opts.Scopes) {
 	case 0:
-		return azcore.AccessToken{}, errors.New("kvassert: no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
+		err := errors.New("kvassert: no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
+		c.tel.Served(tenant, err)
+		return azcore.AccessToken{}, err
 	case 1:
 	default:
-		return azcore.AccessToken{}, checkScopes(opts.Scopes)
+		err := checkScopes(opts.Scopes)
+		c.tel.Served(tenant, err)
+		return azcore.AccessToken{}, err
 	}
 	key := cacheKey{tenant: tenant, scope: opts.Scopes[0], cae: opts.EnableCAE}
 	if opts.Claims == "" {
@@ -140,14 +150,18 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 				if now >= e.refreshAt && now >= e.nextTry.Load() && e.refreshing.CompareAndSwap(false, true) {
 					go c.refresh(key, e)
 				}
+				c.tel.Hit(tenant)
 				return e.tok, nil
 			}
 		}
 	}
 	if err := checkScopes(opts.Scopes); err != nil {
+		c.tel.Served(tenant, err)
 		return azcore.AccessToken{}, err
 	}
-	return c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
+	tok, err := c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
+	c.tel.Served(tenant, err)
+	return tok, err
 }
 
 func (c *Credential) resolveTenant(specified string) (string, error) {

@@ -69,6 +69,18 @@ func (e *AuthError) reason(oneLine bool) string {
 	return b.String()
 }
 
+// ErrorType is the error's OpenTelemetry error.type: "AADSTS<code>"
+// ("AADSTS700016"), or "http_<status>" when Entra gave no AADSTS code.
+func (e *AuthError) ErrorType() string {
+	switch {
+	case e.Code != 0:
+		return "AADSTS" + strconv.Itoa(e.Code)
+	case e.StatusCode != 0:
+		return "http_" + strconv.Itoa(e.StatusCode)
+	}
+	return ""
+}
+
 // Unwrap returns the underlying MSAL error.
 func (e *AuthError) Unwrap() error { return e.err }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert/telemetry"
 )
 
 // CredentialOptions configure NewCredential.
@@ -32,4 +34,10 @@ type CredentialOptions struct {
 	// new tenant costs one round trip (the token POST) instead of two; an
 	// unknown tenant is then reported by the token endpoint (AADSTS90002).
 	FetchOpenIDConfiguration bool
+	// Telemetry selects where the credential's OpenTelemetry metrics and
+	// spans go (default: the global providers; see package telemetry and
+	// README "Observability"). Its TracerProvider is also given to the token
+	// requests' azcore pipeline unless ClientOptions.TracingProvider is set.
+	// The Key Vault sources take their own (keyvault.Options.Telemetry).
+	Telemetry telemetry.Options
 }

@@ -4,6 +4,7 @@ package kvassert
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+
+	"github.com/kvassert/kvassert/internal/obs"
 )
 
 // pipelineHTTP sends MSAL's requests through an azcore pipeline (retries,
@@ -20,6 +23,7 @@ type pipelineHTTP struct {
 	client          *azcore.Client
 	deriveDiscovery bool
 	host            string // authority host, e.g. login.microsoftonline.com
+	tel             *obs.Credential
 }
 
 func (p *pipelineHTTP) Do(r *http.Request) (*http.Response, error) {
@@ -28,7 +32,21 @@ func (p *pipelineHTTP) Do(r *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 	}
-	req, err := runtime.NewRequest(r.Context(), r.Method, r.URL.String())
+	ctx := r.Context()
+	if r.Method == http.MethodPost {
+		// MSAL POSTs only to the token endpoint.
+		var end func(error)
+		ctx, end = p.tel.StartTokenRequest(ctx)
+		resp, err := p.send(ctx, r)
+		end(tokenRequestError(resp, err))
+		return resp, err
+	}
+	return p.send(ctx, r)
+}
+
+// send sends r through the pipeline, in ctx.
+func (p *pipelineHTTP) send(ctx context.Context, r *http.Request) (*http.Response, error) {
+	req, err := runtime.NewRequest(ctx, r.Method, r.URL.String())
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/telemetry"
 )
 
 // Options configure a Cache. Only Keyring is required.
@@ -46,6 +48,9 @@ type Options struct {
 	Logger *slog.Logger
 	// WarnEvery is the least time between two warnings. Default 1 min.
 	WarnEvery time.Duration
+	// Telemetry selects where the shared cache's metrics go (lookups, lock
+	// waits, fallbacks; default: the global OpenTelemetry providers).
+	Telemetry telemetry.Options
 }
 
 // Cache is a kvassert.SharedCache on Redis: tokens encrypted with
@@ -62,6 +67,7 @@ type Cache struct {
 	c       counters
 	ownerID string
 	seq     atomic.Uint64
+	tel     *obs.SharedCache
 }
 
 var _ kvassert.SharedCache = (*Cache)(nil)
@@ -106,6 +112,7 @@ func NewCache(client redis.UniversalClient, opts Options) (*Cache, error) {
 		warn:    newWarner(opts.Logger, opts.WarnEvery),
 		notify:  newNotifier(client, channelFor(prefix)),
 		ownerID: hex.EncodeToString(id),
+		tel:     obs.NewSharedCache(opts.Telemetry),
 	}, nil
 }
 
@@ -158,18 +165,22 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 	}
 	if !c.br.allow() {
 		c.c.fallbacks.Add(1)
+		c.tel.Fallback(ctx, errBreakerOpen)
 		return acquire(ctx)
 	}
 	v, pttl, err := c.peek(ctx, tk)
 	if err != nil {
+		c.tel.Lookup(ctx, false, err)
 		return c.fallback(ctx, err, acquire)
 	}
 	var seen rejected
 	if tok, ok := c.usable(v, tk, stale, &seen); ok {
 		c.c.hits.Add(1)
+		c.tel.Lookup(ctx, true, nil)
 		return tok, nil
 	}
 	c.c.misses.Add(1)
+	c.tel.Lookup(ctx, false, nil)
 	return c.lockOrWait(ctx, tk, stale, pttl <= 0, &seen, acquire)
 }
 
@@ -246,5 +257,6 @@ func (c *Cache) fallback(ctx context.Context, err error, acquire func(context.Co
 		return azcore.AccessToken{}, ctx.Err()
 	}
 	c.c.fallbacks.Add(1)
+	c.tel.Fallback(ctx, err)
 	return acquire(ctx)
 }

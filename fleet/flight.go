@@ -24,12 +24,20 @@ const (
 func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.AccessToken, tryLock bool, seen *rejected, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	owner := c.ownerID + "-" + fmt.Sprint(c.seq.Add(1))
 	var w *waiter
+	var waitStart time.Time // when this call began waiting for the owner
+	var waitErr error       // why the wait ended without the token
+	defer func() {
+		if w != nil {
+			c.tel.LockWait(ctx, time.Since(waitStart), waitErr)
+		}
+	}()
 	deadline := time.Now().Add(c.o.WaitTimeout)
 	delay := pollMin
 	for {
 		if tryLock {
 			won, v, err := c.lock(ctx, tk, owner)
 			if err != nil {
+				waitErr = err
 				return c.fallback(ctx, err, acquire)
 			}
 			if tok, ok := c.usable(v, tk, stale, seen); ok {
@@ -48,11 +56,14 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 		}
 		if w == nil {
 			c.c.lockWaits.Add(1)
+			waitStart = time.Now()
 			w = c.notify.register(tk.msg)
 			defer c.notify.unregister(w)
 		}
 		if time.Now().After(deadline) {
 			c.c.fallbacks.Add(1)
+			waitErr = errWaitTimeout
+			c.tel.Fallback(ctx, errWaitTimeout)
 			c.warn.warn("fleet: waited too long for another replica's token; acquiring locally", nil)
 			return acquire(ctx)
 		}
@@ -60,6 +71,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			waitErr = ctx.Err()
 			return azcore.AccessToken{}, fmt.Errorf("fleet: waiting for another replica's token: %w", ctx.Err())
 		case <-w.ch:
 			t.Stop()
@@ -68,6 +80,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 		delay = min(2*delay, pollMax)
 		v, pttl, err := c.peek(ctx, tk)
 		if err != nil {
+			waitErr = err
 			return c.fallback(ctx, err, acquire)
 		}
 		if tok, ok := c.usable(v, tk, stale, seen); ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/kvassert/kvassert/internal/flight"
+	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 
@@ -115,6 +116,8 @@ type CertificateCache struct {
 	rotatedAt time.Time               // the last re-read after a refusal
 	warned    string                  // version already warned about (expiry)
 	listWarn  bool                    // the versions list was denied (warned once)
+
+	tel *obs.KeyVault // the vault's instruments (Options.Telemetry)
 }
 
 // NewCertificateCache returns a cache for certificate name in the vault at
@@ -163,7 +166,9 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	if err := o.Options.check(v); err != nil {
 		return nil, err
 	}
-	certs, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: o.ClientOptions, DisableChallengeResourceVerification: v.Loopback})
+	co := o.ClientOptions
+	o.Telemetry.ApplyTracing(&co)
+	certs, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +176,14 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	if err != nil {
 		return nil, err
 	}
-	return &CertificateCache{
+	c := &CertificateCache{
 		certs: certs, keys: keys, vault: v, name: name, opts: o,
 		backoff: flight.Backoff{Base: readRetryBase, Max: readRetryMax},
 		known:   map[string]*Certificate{}, refused: map[string]*refusal{},
-	}, nil
+		tel: obs.NewKeyVault(o.Telemetry, v.Host),
+	}
+	c.observe()
+	return c, nil
 }
 
 // Name is the certificate name.

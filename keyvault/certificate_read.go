@@ -15,7 +15,9 @@ import (
 // fetch reads one version of the certificate (the latest when version is
 // empty) and makes a signer for its key. It refuses a certificate that is
 // disabled, pending, not RSA, or whose key is in another vault.
-func (s *CertificateCache) fetch(ctx context.Context, version string) (*Certificate, error) {
+func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certificate, err error) {
+	ctx, end := s.tel.StartCertificateRead(ctx, s.name)
+	defer func() { end(err) }()
 	resp, err := s.certs.GetCertificate(ctx, s.name, version, nil)
 	if err != nil {
 		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, err)
@@ -46,7 +48,7 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (*Certific
 	if _, ok := x.PublicKey.(*rsa.PublicKey); !ok {
 		return nil, fmt.Errorf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey)
 	}
-	signer := s.opts.Options.signer(s.keys, ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version})
+	signer := s.opts.Options.signer(s.keys, ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}, s.tel)
 	if err := signer.setPublic(x.PublicKey); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+
+	"github.com/kvassert/kvassert/telemetry"
 )
 
 // DefaultMaxThrottleWait is how long a sign waits out throttling when
@@ -37,6 +39,12 @@ type Options struct {
 	// the throttling. Zero means DefaultMaxThrottleWait; negative values
 	// are refused.
 	MaxThrottleWait time.Duration
+	// Telemetry selects where the signs', throttling's and certificate
+	// reads' metrics and spans go (default: the global OpenTelemetry
+	// providers; see package telemetry). Its TracerProvider is also given to
+	// azkeys and azcertificates unless ClientOptions.TracingProvider is set,
+	// so that their spans nest under kvassert's.
+	Telemetry telemetry.Options
 }
 
 // check refuses a loopback vault unless AllowLoopback is set, and bad
@@ -68,6 +76,14 @@ func (o *Options) maxThrottleWait() time.Duration {
 	return o.MaxThrottleWait
 }
 
+// telemetry is Telemetry, for nil options too.
+func (o *Options) telemetry() telemetry.Options {
+	if o == nil {
+		return telemetry.Options{}
+	}
+	return o.Telemetry
+}
+
 func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Client, error) {
 	if cred == nil {
 		return nil, errNoCredential
@@ -79,6 +95,7 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 	if o != nil {
 		co = o.ClientOptions
 	}
+	o.telemetry().ApplyTracing(&co)
 	co.PerRetryPolicies = append(append([]policy.Policy(nil), co.PerRetryPolicies...), statusPolicy{})
 	if co.Retry.StatusCodes == nil {
 		// 429 is left to Signer.sign and the vault's Throttle.

@@ -47,12 +47,15 @@ func (s *Signer) sign(ctx context.Context, version string, alg azkeys.SignatureA
 			// Also for a Throttle whose Wait does not watch its context.
 			return azkeys.SignResponse{}, throttleError(ctx, wctx, budget, err, throttled)
 		}
-		if err := s.gate.Wait(wctx); err != nil {
+		start := time.Now()
+		err := s.gate.Wait(wctx)
+		s.tel.GateWait(ctx, time.Since(start))
+		if err != nil {
 			return azkeys.SignResponse{}, throttleError(ctx, wctx, budget, err, throttled)
 		}
 		resp, err := s.client.Sign(ctx, s.id.Name, version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
 		if err != nil && ctx.Err() != nil && call.last.Load() == http.StatusTooManyRequests {
-			return resp, fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)
+			return resp, &throttledError{fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)}
 		}
 		var re *azcore.ResponseError
 		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
@@ -88,10 +91,21 @@ func throttleError(ctx, wctx context.Context, budget time.Duration, waitErr, las
 		msg = fmt.Errorf("waiting at the vault's throttle: %w", waitErr)
 	}
 	if last != nil {
-		return fmt.Errorf("%w; the vault's last answer: %w", msg, last)
+		msg = fmt.Errorf("%w; the vault's last answer: %w", msg, last)
 	}
-	return msg
+	return &throttledError{msg}
 }
+
+// throttledError is a sign that throttling stopped: its error.type in
+// telemetry is "throttled", whatever ended the wait.
+type throttledError struct{ err error }
+
+func (e *throttledError) Error() string { return e.err.Error() }
+
+func (e *throttledError) Unwrap() error { return e.err }
+
+// ErrorType returns "throttled" (see internal/obs.ErrorTyper).
+func (e *throttledError) ErrorType() string { return "throttled" }
 
 // lastStatusKey carries a *signCall in a request context; statusPolicy
 // records there the status of every attempt (azcore's retries included), so
@@ -112,6 +126,7 @@ func (statusPolicy) Do(req *policy.Request) (*http.Response, error) {
 	if call, ok := req.Raw().Context().Value(lastStatusKey{}).(*signCall); ok && resp != nil {
 		call.last.Store(int32(resp.StatusCode))
 		if resp.StatusCode == http.StatusTooManyRequests {
+			call.signer.tel.Throttled()
 			call.signer.throttled.CompareAndSwap(0, time.Now().UnixNano())
 		} else {
 			call.signer.throttled.Store(0)

@@ -18,6 +18,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/kvassert/kvassert/internal/obs"
 )
 
 // Signer is a crypto.Signer over a Key Vault or Managed HSM key. Each
@@ -39,12 +41,14 @@ type Signer struct {
 	throttled atomic.Int64
 	gate      Throttle
 	maxWait   time.Duration // 0: DefaultMaxThrottleWait
+	tel       *obs.KeyVault // the vault's instruments (Options.Telemetry)
 }
 
 // signer returns a Signer for the key id over client, paced by the
-// options' Throttle; its public key is set by the caller.
-func (o *Options) signer(client *azkeys.Client, id ObjectID) *Signer {
-	return &Signer{client: client, id: id, gate: o.throttle(id.Vault), maxWait: o.maxThrottleWait()}
+// options' Throttle and reporting to tel; its public key is set by the
+// caller.
+func (o *Options) signer(client *azkeys.Client, id ObjectID, tel *obs.KeyVault) *Signer {
+	return &Signer{client: client, id: id, gate: o.throttle(id.Vault), maxWait: o.maxThrottleWait(), tel: tel}
 }
 
 // ThrottledSince reports whether the vault is throttling this key's signs
@@ -76,7 +80,7 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 	if err != nil {
 		return nil, err
 	}
-	s := opts.signer(client, id)
+	s := opts.signer(client, id, obs.NewKeyVault(opts.telemetry(), id.Vault.Host))
 	if pub == nil {
 		resp, err := client.GetKey(ctx, id.Name, id.Version, nil)
 		if err != nil {
@@ -158,7 +162,9 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		return nil, inputErr("digest", "digest is %d bytes, %s needs %d", len(digest), alg, opts.HashFunc().Size())
 	}
 	id := s.current()
+	ctx, end := s.tel.StartSign(ctx)
 	resp, err := s.sign(ctx, id.Version, alg, digest)
+	end(err)
 	if err != nil {
 		return nil, fmt.Errorf("keyvault: signing with %s: %w", id, err)
 	}

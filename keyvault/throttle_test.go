@@ -219,7 +219,7 @@ func TestDefaultThrottleIsPerVaultHost(t *testing.T) {
 	if (&Options{Throttle: own}).throttle(a) != own {
 		t.Fatal("Options.Throttle is not used")
 	}
-	s := (&Options{MaxThrottleWait: time.Second}).signer(nil, ObjectID{Vault: a, Kind: "keys", Name: "k"})
+	s := (&Options{MaxThrottleWait: time.Second}).signer(nil, ObjectID{Vault: a, Kind: "keys", Name: "k"}, nil)
 	if s.gate != none.throttle(a) || s.maxWait != time.Second {
 		t.Fatalf("signer gate %p, budget %v", s.gate, s.maxWait)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -141,3 +142,23 @@ func truncateValue(s string) string {
 	}
 	return s
 }
+
+// startOTel runs setupOTel for a command (kvassert token, kvassert proxy)
+// and returns the func to defer: it flushes what is left to export, within
+// a few seconds even after Ctrl+C, and reports a failed flush on stderr.
+func startOTel(ctx context.Context, a *App) (flush func(), err error) {
+	shutdown, err := setupOTel(ctx)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, msg: "OpenTelemetry export (OTEL_* variables)", err: err}
+	}
+	return func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), otelFlushTimeout)
+		defer cancel()
+		if err := shutdown(fctx); err != nil {
+			fmt.Fprintf(a.Stderr, "kvassert: exporting telemetry failed: %v\n", err)
+		}
+	}, nil
+}
+
+// otelFlushTimeout bounds the flush on exit.
+const otelFlushTimeout = 5 * time.Second

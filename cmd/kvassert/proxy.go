@@ -94,6 +94,11 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err := a.requireAzure(); err != nil {
 		return err
 	}
+	flush, err := startOTel(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	cred, err := a.KeyVaultCredential()
 	if err != nil {
 		return err

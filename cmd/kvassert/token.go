@@ -85,6 +85,11 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
+	flush, err := startOTel(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	src, err := c.cred.source(ctx, a)
 	if err != nil {
 		return err

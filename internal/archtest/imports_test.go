@@ -19,14 +19,14 @@ var rules = map[string][]string{
 	"internal/redact":    {},
 	"internal/flight":    {},
 	"assertion":          {"internal/inputerr", "internal/textutil"},
-	"keyvault":           {"assertion", "internal/inputerr", "internal/textutil", "internal/flight"},
-	".":                  {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock"},
-	"internal/credclock": {},
+	"keyvault":           {"assertion", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
+	".":                  {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
 	"proxy":              {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
+	"internal/credclock": {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":                    {".", "assertion", "keyvault"},
-	"fleet":                       {"."},
+	"fleet":                       {".", "internal/obs", "telemetry"},
 	"telemetry":                   {},
 	"internal/obs":                {"telemetry"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},

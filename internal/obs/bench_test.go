@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/obs"
@@ -68,48 +70,9 @@ func BenchmarkHit(b *testing.B) {
 	})
 }
 
-// BenchmarkHitPathInterleaved is BenchmarkHitPath for a shared, noisy
-// machine: within each sub-benchmark it alternates blocks of 256 bare cached
-// GetToken calls and 256 GetToken+Hit calls, so that both see the same
-// load, and reports both times and their ratio (hooked/bare).
-func BenchmarkHitPathInterleaved(b *testing.B) {
-	cred, opts := cachedCredential(b)
-	ctx := context.Background()
-	const block = 256
-	for _, h := range hitHooks() {
-		b.Run(h.name, func(b *testing.B) {
-			b.ReportAllocs()
-			var bare, hooked time.Duration
-			var n int
-			for b.Loop() {
-				start := time.Now()
-				for range block {
-					if _, err := cred.GetToken(ctx, opts); err != nil {
-						b.Fatal(err)
-					}
-				}
-				mid := time.Now()
-				for range block {
-					if _, err := cred.GetToken(ctx, opts); err != nil {
-						b.Fatal(err)
-					}
-					h.c.Hit(opts.TenantID)
-				}
-				bare += mid.Sub(start)
-				hooked += time.Since(mid)
-				n += block
-			}
-			b.ReportMetric(float64(bare.Nanoseconds())/float64(n), "bare-ns/call")
-			b.ReportMetric(float64(hooked.Nanoseconds())/float64(n), "hooked-ns/call")
-			b.ReportMetric(float64(hooked)/float64(bare), "ratio")
-		})
-	}
-}
-
-// cachedCredential returns a kvassert.Credential on the emulator with one
-// token cached, and the options that hit it.
-func cachedCredential(b *testing.B) (*kvassert.Credential, policy.TokenRequestOptions) {
-	e := kvasserttest.NewTB(b, scenario.Demo())
+// cachedCredential returns a kvassert.Credential on e reporting to tel,
+// with one token cached, and the options that hit it.
+func cachedCredential(b *testing.B, e *kvasserttest.Emulator, tel telemetry.Options) (*kvassert.Credential, policy.TokenRequestOptions) {
 	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	if err != nil {
 		b.Fatal(err)
@@ -120,7 +83,7 @@ func cachedCredential(b *testing.B) (*kvassert.Credential, policy.TokenRequestOp
 		b.Fatal(err)
 	}
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, Telemetry: tel})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,31 +94,84 @@ func cachedCredential(b *testing.B) (*kvassert.Credential, policy.TokenRequestOp
 	return cred, opts
 }
 
-// BenchmarkHitPath measures a cached kvassert.Credential.GetToken (the path
-// the hook will be called on) plus the hook, side by side with the bare
-// GetToken ("baseline"). Until the hook is wired into GetToken it is called
-// here right after it; once wired, the same comparison is GetToken with a
-// MeterProvider in CredentialOptions against GetToken with none.
-func BenchmarkHitPath(b *testing.B) {
-	cred, opts := cachedCredential(b)
+// wiredConfigs are the telemetry options the cached GetToken is measured
+// with: the zero Options with no global provider installed (what an app
+// that never configured OpenTelemetry gets, the baseline), an explicit
+// no-op provider, and real SDK providers (ManualReader, in-memory spans),
+// without and with the tenant attribute.
+func wiredConfigs() []struct {
+	name string
+	tel  telemetry.Options
+} {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))
+	return []struct {
+		name string
+		tel  telemetry.Options
+	}{
+		{"global-default", telemetry.Options{}},
+		{"noop", telemetry.Options{MeterProvider: noop.NewMeterProvider()}},
+		{"sdk", telemetry.Options{MeterProvider: mp, TracerProvider: tp}},
+		{"sdk-tenant", telemetry.Options{MeterProvider: mp, TracerProvider: tp, TenantAttribute: true}},
+	}
+}
+
+// BenchmarkGetTokenHit measures the cache-hit path of the real
+// kvassert.Credential.GetToken, with the Hit hook wired in, for each
+// telemetry configuration, side by side in one run.
+func BenchmarkGetTokenHit(b *testing.B) {
+	e := kvasserttest.NewTB(b, scenario.Demo())
 	ctx := context.Background()
-	b.Run("baseline", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := cred.GetToken(ctx, opts); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	for _, h := range hitHooks() {
-		b.Run(h.name, func(b *testing.B) {
+	for _, c := range wiredConfigs() {
+		cred, opts := cachedCredential(b, e, c.tel)
+		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := cred.GetToken(ctx, opts); err != nil {
 					b.Fatal(err)
 				}
-				h.c.Hit(opts.TenantID)
 			}
+		})
+	}
+}
+
+// BenchmarkGetTokenHitInterleaved is BenchmarkGetTokenHit for a shared,
+// noisy machine: within each sub-benchmark it alternates blocks of 256
+// cached GetToken calls on a credential with the zero telemetry Options
+// (baseline) and 256 on one with the configuration measured, so that both
+// see the same load, and reports both times and their ratio
+// (configured/baseline).
+func BenchmarkGetTokenHitInterleaved(b *testing.B) {
+	e := kvasserttest.NewTB(b, scenario.Demo())
+	ctx := context.Background()
+	base, opts := cachedCredential(b, e, telemetry.Options{})
+	const block = 256
+	for _, c := range wiredConfigs() {
+		cred, _ := cachedCredential(b, e, c.tel)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var bare, wired time.Duration
+			var n int
+			for b.Loop() {
+				start := time.Now()
+				for range block {
+					if _, err := base.GetToken(ctx, opts); err != nil {
+						b.Fatal(err)
+					}
+				}
+				mid := time.Now()
+				for range block {
+					if _, err := cred.GetToken(ctx, opts); err != nil {
+						b.Fatal(err)
+					}
+				}
+				bare += mid.Sub(start)
+				wired += time.Since(mid)
+				n += block
+			}
+			b.ReportMetric(float64(bare.Nanoseconds())/float64(n), "baseline-ns/call")
+			b.ReportMetric(float64(wired.Nanoseconds())/float64(n), "config-ns/call")
+			b.ReportMetric(float64(wired)/float64(bare), "ratio")
 		})
 	}
 }

@@ -41,8 +41,10 @@ func world() *scenario.Scenario {
 	return s
 }
 
-// throttlePolicy stands in for the signer's status policy once wired: it
-// calls KeyVault.Throttled for each 429.
+// throttlePolicy calls the test's own KeyVault.Throttled for each 429, as
+// the signer's status policy does for the instruments of its
+// Options.Telemetry (tested through the real credential in the root
+// package's otel_e2e_test.go).
 type throttlePolicy struct{ k *obs.KeyVault }
 
 func (p throttlePolicy) Do(req *policy.Request) (*http.Response, error) {

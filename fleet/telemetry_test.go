@@ -1,0 +1,111 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/redistest"
+	"github.com/kvassert/kvassert/telemetry"
+)
+
+func pointOf(rm metricdata.ResourceMetrics, name, attrs string) (float64, bool) {
+	for _, p := range obstest.Points(rm, name) {
+		if obstest.Attrs(p.Attrs) == attrs {
+			return p.Value, true
+		}
+	}
+	return 0, false
+}
+
+func dumpPoints(rm metricdata.ResourceMetrics, names ...string) string {
+	var s string
+	for _, n := range names {
+		for _, p := range obstest.Points(rm, n) {
+			s += fmt.Sprintf("\n  %s {%s} = %v", n, obstest.Attrs(p.Attrs), p.Value)
+		}
+	}
+	return s
+}
+
+// TestTelemetryLookupsWaitsFallbacks: a miss then a hit are counted as
+// lookups; a replica that waits for another's acquisition records its lock
+// wait; with Redis gone the lookups fail and the fallbacks are counted.
+func TestTelemetryLookupsWaitsFallbacks(t *testing.T) {
+	srv := redistest.Start(t)
+	r := obstest.New(t)
+	a, _ := newCache(t, srv, Options{Telemetry: r.Options, OpTimeout: time.Second})
+	b, _ := newCache(t, srv, Options{Telemetry: r.Options, OpTimeout: time.Second})
+	acq := newAcquirer("tel")
+	ctx := context.Background()
+	key := testKey(tenantN(1))
+	if _, err := a.Token(ctx, key, azcore.AccessToken{}, acq.acquire); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Token(ctx, key, azcore.AccessToken{}, acq.acquire); err != nil {
+		t.Fatal(err)
+	}
+	// b waits while a holds the lock of tenant 2: a's acquisition ends
+	// only once b is waiting.
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := func(ctx context.Context) (azcore.AccessToken, error) {
+		close(started)
+		<-release
+		return acq.acquire(ctx)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Token(ctx, testKey(tenantN(2)), azcore.AccessToken{}, slow)
+		done <- err
+	}()
+	<-started
+	go func() {
+		for b.Stats().LockWaits == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(release)
+	}()
+	if _, err := b.Token(ctx, testKey(tenantN(2)), azcore.AccessToken{}, acq.acquire); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rm := r.Collect(t)
+	names := []string{telemetry.MetricSharedCacheLookups, telemetry.MetricSharedCacheLockWaitDuration, telemetry.MetricSharedCacheFallbacks}
+	if n, _ := pointOf(rm, telemetry.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=miss"); n != 3 {
+		t.Errorf("want 3 misses (tenant 1 by a, tenant 2 by a and b):%s", dumpPoints(rm, names...))
+	}
+	if n, _ := pointOf(rm, telemetry.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=hit"); n != 1 {
+		t.Errorf("want 1 hit (tenant 1 by b):%s", dumpPoints(rm, names...))
+	}
+	if n, _ := pointOf(rm, telemetry.MetricSharedCacheLockWaitDuration, ""); n != 1 {
+		t.Errorf("want 1 lock wait (b on tenant 2):%s", dumpPoints(rm, names...))
+	}
+
+	srv.Stop()
+	if _, err := a.Token(ctx, testKey(tenantN(3)), azcore.AccessToken{}, acq.acquire); err != nil {
+		t.Fatalf("with Redis down the token is acquired locally: %v", err)
+	}
+	rm = r.Collect(t)
+	var errLookups, fallbacks float64
+	for _, p := range obstest.Points(rm, telemetry.MetricSharedCacheLookups) {
+		if v, ok := p.Attrs.Value(telemetry.AttrSharedCacheOutcome); ok && v.AsString() == telemetry.SharedCacheError {
+			if v, ok := p.Attrs.Value(telemetry.AttrErrorType); !ok || v.AsString() == "" {
+				t.Errorf("failed lookup without error.type: {%s}", obstest.Attrs(p.Attrs))
+			}
+			errLookups += p.Value
+		}
+	}
+	for _, p := range obstest.Points(rm, telemetry.MetricSharedCacheFallbacks) {
+		fallbacks += p.Value
+	}
+	if errLookups != 1 || fallbacks != 1 {
+		t.Errorf("Redis down: %v failed lookups, %v fallbacks, want 1 and 1:%s", errLookups, fallbacks, dumpPoints(rm, names...))
+	}
+}

@@ -1,0 +1,433 @@
+package kvassert_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/telemetry"
+)
+
+// These tests run the real credential and Key Vault certificate source
+// against the emulator with an SDK MeterProvider (ManualReader) and
+// TracerProvider (span recorder) in their options, and check what an
+// operator would see.
+
+// otelEnv is the demo world with telemetry recorded.
+type otelEnv struct {
+	emu  *kvasserttest.Emulator
+	rec  *obstest.Recorder
+	src  *recordingSource
+	cred *kvassert.Credential
+	host string // the vault's host (server.address)
+}
+
+// recordingSource remembers every assertion it made, for the leak scan.
+type recordingSource struct {
+	*kvassert.KeyVaultCertificateSource
+	mu         sync.Mutex
+	assertions []string
+}
+
+func (s *recordingSource) Assertion(ctx context.Context, clientID, endpoint string) (string, error) {
+	a, err := s.KeyVaultCertificateSource.Assertion(ctx, clientID, endpoint)
+	if a != "" {
+		s.mu.Lock()
+		s.assertions = append(s.assertions, a)
+		s.mu.Unlock()
+	}
+	return a, err
+}
+
+// newOTelEnv builds the env; kv adjusts the source's Key Vault options
+// (each env has its own throttling gate, so that no other test waits).
+func newOTelEnv(t *testing.T, kv func(*keyvault.Options)) *otelEnv {
+	t.Helper()
+	e := kvasserttest.NewTB(t, scenario.Demo())
+	r := obstest.New(t)
+	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ko := keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff(), Telemetry: r.Options}
+	if kv != nil {
+		kv(&ko)
+	}
+	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: ko}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &recordingSource{KeyVaultCertificateSource: src}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rs,
+		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, Telemetry: r.Options})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(e.VaultURL(scenario.DemoVault), "https://"), "/")
+	return &otelEnv{emu: e, rec: r, src: rs, cred: cred, host: host}
+}
+
+func (v *otelEnv) get(tenant string) (string, error) {
+	tok, err := v.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
+	return tok.Token, err
+}
+
+// noLeaks scans everything recorded for the tokens given, every assertion
+// the source made and the vault credential's secret.
+func (v *otelEnv) noLeaks(t *testing.T, rm metricdata.ResourceMetrics, tokens ...string) {
+	t.Helper()
+	v.src.mu.Lock()
+	forbidden := append(append([]string{scenario.DemoWorkloadSecret}, tokens...), v.src.assertions...)
+	v.src.mu.Unlock()
+	if len(forbidden) < 2 {
+		t.Fatal("nothing to scan for: no token or assertion was recorded")
+	}
+	if leaks := obstest.Leaks(rm, v.rec.Spans.Ended(), forbidden...); len(leaks) != 0 {
+		t.Errorf("secrets in telemetry: %v", leaks)
+	}
+}
+
+// point returns the value of metric name's point whose attributes render
+// as attrs ("k=v,k=v", sorted).
+func point(rm metricdata.ResourceMetrics, name, attrs string) (float64, bool) {
+	for _, p := range obstest.Points(rm, name) {
+		if obstest.Attrs(p.Attrs) == attrs {
+			return p.Value, true
+		}
+	}
+	return 0, false
+}
+
+// points renders metric name's points for failure messages.
+func points(rm metricdata.ResourceMetrics, name string) string {
+	var b strings.Builder
+	for _, p := range obstest.Points(rm, name) {
+		fmt.Fprintf(&b, "\n  %s {%s} = %v (sum %v)", name, obstest.Attrs(p.Attrs), p.Value, p.Sum)
+	}
+	if b.Len() == 0 {
+		return "\n  " + name + ": no points"
+	}
+	return b.String()
+}
+
+func spanNames(spans []sdktrace.ReadOnlySpan) []string {
+	var names []string
+	for _, s := range spans {
+		names = append(names, s.Name())
+	}
+	return names
+}
+
+func childOf(child, parent sdktrace.ReadOnlySpan) bool {
+	return child != nil && parent != nil && child.Parent().SpanID() == parent.SpanContext().SpanID() &&
+		child.SpanContext().TraceID() == parent.SpanContext().TraceID()
+}
+
+func attrOf(s sdktrace.ReadOnlySpan, key string) string {
+	for _, kv := range s.Attributes() {
+		if string(kv.Key) == key {
+			return kv.Value.Emit()
+		}
+	}
+	return ""
+}
+
+// TestTelemetryCacheHit: hits are counted as cache_hit and make no span.
+func TestTelemetryCacheHit(t *testing.T) {
+	v := newOTelEnv(t, nil)
+	tok, err := v.get(scenario.DemoContosoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := len(v.rec.Spans.Ended())
+	for range 5 {
+		if _, err := v.get(scenario.DemoContosoTenant); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(v.rec.Spans.Ended()); n != spans {
+		t.Errorf("5 cache hits made %d spans: %v", n-spans, spanNames(v.rec.Spans.Ended()[spans:]))
+	}
+	rm := v.rec.Collect(t)
+	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 5 {
+		t.Errorf("want 5 cache hits:%s", points(rm, telemetry.MetricTokenRequests))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
+		t.Errorf("want 1 acquired:%s", points(rm, telemetry.MetricTokenRequests))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenCachedCount, ""); !ok || n != 1 {
+		t.Errorf("want 1 cached token:%s", points(rm, telemetry.MetricTokenCachedCount))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenAcquireDuration, ""); !ok || n != 1 {
+		t.Errorf("want 1 acquisition:%s", points(rm, telemetry.MetricTokenAcquireDuration))
+	}
+	v.noLeaks(t, rm, tok)
+}
+
+// TestTelemetryColdAcquisitionNests: one trace per acquisition, ours ->
+// Key Vault sign (azkeys' and azcore's spans under it) and token request
+// (azcore's HTTP span under it); the vault's metrics are recorded.
+func TestTelemetryColdAcquisitionNests(t *testing.T) {
+	v := newOTelEnv(t, nil)
+	tok, err := v.get(scenario.DemoContosoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := v.rec.Spans.Ended()
+	names := spanNames(ended)
+	t.Logf("spans: %v", names)
+	acquire := v.rec.Span(telemetry.SpanAcquireToken)
+	if len(acquire) != 1 || acquire[0].Parent().IsValid() {
+		t.Fatalf("want one root %s span, spans %v", telemetry.SpanAcquireToken, names)
+	}
+	root := acquire[0]
+	if attrOf(root, telemetry.AttrTenantID) != scenario.DemoContosoTenant || attrOf(root, telemetry.AttrTokenScope) != graph || root.Status().Code == codes.Error {
+		t.Errorf("acquire span attributes %v, status %v", root.Attributes(), root.Status())
+	}
+	one := func(name string) sdktrace.ReadOnlySpan {
+		s := v.rec.Span(name)
+		if len(s) != 1 {
+			t.Fatalf("%d %s spans, want 1 (spans %v)", len(s), name, names)
+		}
+		return s[0]
+	}
+	read, sign, request := one(telemetry.SpanReadCertificate), one(telemetry.SpanSign), one(telemetry.SpanTokenRequest)
+	for _, s := range []sdktrace.ReadOnlySpan{read, sign, request} {
+		if !childOf(s, root) {
+			t.Errorf("%s is not a child of %s", s.Name(), telemetry.SpanAcquireToken)
+		}
+	}
+	if attrOf(sign, telemetry.AttrServerAddress) != v.host {
+		t.Errorf("sign span attributes %v, want server.address %s", sign.Attributes(), v.host)
+	}
+	if !childOf(one("Client.GetCertificate"), read) {
+		t.Errorf("azcertificates' Client.GetCertificate is not under %s", telemetry.SpanReadCertificate)
+	}
+	azSign := one("Client.Sign")
+	if !childOf(azSign, sign) {
+		t.Errorf("azkeys' Client.Sign is not under %s", telemetry.SpanSign)
+	}
+	var signHTTP, tokenHTTP int
+	for _, s := range ended {
+		switch {
+		case s.Name() != "HTTP POST":
+		case childOf(s, azSign):
+			signHTTP++
+		case childOf(s, request):
+			tokenHTTP++
+		}
+	}
+	if signHTTP == 0 || tokenHTTP != 1 {
+		t.Errorf("HTTP POST spans: %d under Client.Sign (want >= 1), %d under %s (want 1)", signHTTP, tokenHTTP, telemetry.SpanTokenRequest)
+	}
+	for _, s := range ended {
+		if s.SpanContext().TraceID() != root.SpanContext().TraceID() {
+			t.Errorf("span %s is in another trace", s.Name())
+		}
+	}
+
+	rm := v.rec.Collect(t)
+	if n, ok := point(rm, telemetry.MetricSignDuration, "server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want 1 sign:%s", points(rm, telemetry.MetricSignDuration))
+	}
+	if n, ok := point(rm, telemetry.MetricThrottleWaitDuration, "server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want 1 wait at the gate:%s", points(rm, telemetry.MetricThrottleWaitDuration))
+	}
+	if n, ok := point(rm, telemetry.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want 1 certificate read:%s", points(rm, telemetry.MetricCertificateReads))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
+		t.Errorf("want 1 acquired:%s", points(rm, telemetry.MetricTokenRequests))
+	}
+	if p := obstest.Points(rm, telemetry.MetricThrottledResponses); len(p) != 0 {
+		t.Errorf("429s counted without throttling:%s", points(rm, telemetry.MetricThrottledResponses))
+	}
+	v.noLeaks(t, rm, tok)
+}
+
+// TestTelemetryThrottledSign: a 429 that is waited out is counted and its
+// wait recorded; a hold-off longer than the sign's budget fails the sign,
+// the acquisition and GetToken with error.type "throttled".
+func TestTelemetryThrottledSign(t *testing.T) {
+	v := newOTelEnv(t, func(o *keyvault.Options) { o.MaxThrottleWait = 3 * time.Second })
+	// Warm the certificate so that the faults below hit only signs.
+	if _, err := v.src.Certificate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
+	tok, err := v.get(scenario.DemoContosoTenant)
+	if err != nil {
+		t.Fatalf("a 1 s hold-off within a 3 s budget: %v", err)
+	}
+	rm := v.rec.Collect(t)
+	if n, ok := point(rm, telemetry.MetricThrottledResponses, "server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want one 429:%s", points(rm, telemetry.MetricThrottledResponses))
+	}
+	for _, p := range obstest.Points(rm, telemetry.MetricThrottleWaitDuration) {
+		// The gate stays shut for the answer's Retry-After (1 s).
+		if p.Value != 2 || p.Sum < 0.9 {
+			t.Errorf("want 2 waits at the gate, one of the 1 s hold-off:%s", points(rm, telemetry.MetricThrottleWaitDuration))
+		}
+	}
+	if ev := v.rec.Span(telemetry.SpanSign); len(ev) != 1 || len(ev[0].Events()) != 2 || ev[0].Events()[1].Name != telemetry.EventThrottleWait {
+		t.Errorf("sign spans %v: want one with two %s events", ev, telemetry.EventThrottleWait)
+	}
+
+	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second, Times: 1})
+	_, err = v.get(scenario.DemoFabrikamTenant)
+	if err == nil {
+		t.Fatal("a 30 s hold-off past the 3 s budget: no error")
+	}
+	rm = v.rec.Collect(t)
+	if n, ok := point(rm, telemetry.MetricSignDuration, "error.type=throttled,server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want one sign with error.type=throttled:%s", points(rm, telemetry.MetricSignDuration))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenRequests, "error.type=throttled,kvassert.token.outcome=error"); !ok || n != 1 {
+		t.Errorf("want one GetToken error throttled:%s", points(rm, telemetry.MetricTokenRequests))
+	}
+	if n, ok := point(rm, telemetry.MetricThrottledResponses, "server.address="+v.host); !ok || n != 2 {
+		t.Errorf("want two 429s in all:%s", points(rm, telemetry.MetricThrottledResponses))
+	}
+	for _, name := range []string{telemetry.SpanSign, telemetry.SpanAcquireToken} {
+		s := v.rec.Span(name)
+		if last := s[len(s)-1]; last.Status().Code != codes.Error || last.Status().Description != "throttled" || attrOf(last, telemetry.AttrErrorType) != "throttled" {
+			t.Errorf("last %s span: status %v, attributes %v; want Error \"throttled\"", name, last.Status(), last.Attributes())
+		}
+	}
+	v.noLeaks(t, rm, tok)
+}
+
+// TestTelemetryAADSTSRefusal: Entra refuses a tenant that never consented;
+// error.type AADSTS700016 on the request count, the acquisition and the
+// token request, whose span status is Error.
+func TestTelemetryAADSTSRefusal(t *testing.T) {
+	v := newOTelEnv(t, nil)
+	_, err := v.get(scenario.DemoWingtipTenant)
+	var ae *kvassert.AuthError
+	if !errors.As(err, &ae) || ae.Code != 700016 {
+		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
+	}
+	rm := v.rec.Collect(t)
+	if n, ok := point(rm, telemetry.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || n != 1 {
+		t.Errorf("want one refusal:%s", points(rm, telemetry.MetricTokenRequests))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || n != 1 {
+		t.Errorf("want one failed acquisition:%s", points(rm, telemetry.MetricTokenAcquireDuration))
+	}
+	for _, name := range []string{telemetry.SpanAcquireToken, telemetry.SpanTokenRequest} {
+		s := v.rec.Span(name)
+		if len(s) == 0 {
+			t.Fatalf("no %s span (spans %v)", name, spanNames(v.rec.Spans.Ended()))
+		}
+		if s[0].Status().Code != codes.Error || s[0].Status().Description != "AADSTS700016" || attrOf(s[0], telemetry.AttrErrorType) != "AADSTS700016" {
+			t.Errorf("%s span: status %v, attributes %v; want Error AADSTS700016", name, s[0].Status(), s[0].Attributes())
+		}
+	}
+	v.noLeaks(t, rm)
+}
+
+// TestTelemetryFailedBackgroundRefresh: a refresh that fails (the vault
+// refuses the sign) is counted with its error.type while the cached token
+// is still served.
+func TestTelemetryFailedBackgroundRefresh(t *testing.T) {
+	v := newOTelEnv(t, nil)
+	tok, err := v.get(scenario.DemoContosoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset time.Duration
+	var mu sync.Mutex
+	credclock.Set(v.cred, func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) })
+	mu.Lock()
+	offset = 56 * time.Minute // past the refresh time of the emulator's 1 h token, before its end
+	mu.Unlock()
+	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 403})
+	if got, err := v.get(scenario.DemoContosoTenant); err != nil || got != tok {
+		t.Fatalf("during the refresh: err %v, same token %v", err, got == tok)
+	}
+	var rm metricdata.ResourceMetrics
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		rm = v.rec.Collect(t)
+		if len(obstest.Points(rm, telemetry.MetricTokenRefreshes)) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n, ok := point(rm, telemetry.MetricTokenRefreshes, "error.type=Forbidden"); !ok || n != 1 {
+		t.Errorf("want one failed refresh with error.type=Forbidden:%s", points(rm, telemetry.MetricTokenRefreshes))
+	}
+	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 1 {
+		t.Errorf("the call during the refresh is a cache hit:%s", points(rm, telemetry.MetricTokenRequests))
+	}
+	v.noLeaks(t, rm, tok)
+}
+
+// TestTelemetryExpiringCertificate: the time-left gauge is the active
+// certificate's notAfter, counted from now, and no rotation is pending.
+func TestTelemetryExpiringCertificate(t *testing.T) {
+	v := newOTelEnv(t, nil)
+	ctx := context.Background()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	notAfter := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(8), Subject: pkix.Name{CommonName: "expiring"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
+	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
+	vaultCred, _ := v.emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	client, _ := azcertificates.NewClient(v.emu.VaultURL(scenario.DemoVault), vaultCred, &azcertificates.ClientOptions{ClientOptions: v.emu.ClientOptions()})
+	if _, err := client.ImportCertificate(ctx, "expiring", azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: &bundle,
+		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	src, err := kvassert.NewKeyVaultCertificateSource(v.emu.VaultURL(scenario.DemoVault), "expiring", vaultCred,
+		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := obstest.Points(v.rec.Collect(t), telemetry.MetricCertificateTimeLeft); len(p) != 0 {
+		t.Fatalf("a time left before any read:%v", p)
+	}
+	c, err := src.Certificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := v.rec.Collect(t)
+	attrs := "kvassert.certificate.name=expiring,kvassert.certificate.version=" + c.Version + ",server.address=" + v.host
+	left, ok := point(rm, telemetry.MetricCertificateTimeLeft, attrs)
+	want := time.Until(notAfter).Seconds()
+	if !ok || left > want+1 || left < want-300 {
+		t.Errorf("time left %v s (found %v), want about %v s:%s", left, ok, want, points(rm, telemetry.MetricCertificateTimeLeft))
+	}
+	pending := "kvassert.certificate.name=expiring,kvassert.certificate.newest_version=" + c.Version + ",kvassert.certificate.version=" + c.Version + ",server.address=" + v.host
+	if n, ok := point(rm, telemetry.MetricCertificateRotationPending, pending); !ok || n != 0 {
+		t.Errorf("rotation pending:%s", points(rm, telemetry.MetricCertificateRotationPending))
+	}
+	runtime.KeepAlive(src) // the gauges report for as long as the source lives
+}
