@@ -16,6 +16,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/keyvault"
@@ -89,84 +90,65 @@ type keyInfoResponse struct {
 
 func (s *Server) apiKVCertificate(w http.ResponseWriter, r *http.Request) {
 	var req kvCertificateRequest
-	if p := decodeJSON(w, r, &req); p != nil {
-		writeProblem(w, p)
+	var vaultURL string
+	if !decodeRequest(w, r, &req, func(errs *fieldErrors) {
+		req.validate(errs)
+		vaultURL = checkVaultURL("keyVaultUri", req.KeyVaultURI, errs)
+		checkCertificateName("certificateName", req.CertificateName, errs)
+	}) {
 		return
 	}
-	var errs fieldErrors
-	req.validate(&errs)
-	vaultURL := checkVaultURL("keyVaultUri", req.KeyVaultURI, &errs)
-	checkCertificateName("certificateName", req.CertificateName, &errs)
-	if len(errs) > 0 {
-		writeProblem(w, validationProblem(errs))
-		return
-	}
-	req.note(r)
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	src, err := s.creds.certSource(ctx, vaultURL, req.CertificateName)
-	if err != nil {
-		writeProblem(w, upstreamProblem(err))
-		return
-	}
-	tok, err := s.creds.token(ctx, req.TenantID, req.ClientID, req.Scopes[0], "kv-cert|"+vaultURL+"|"+strings.ToLower(req.CertificateName), src)
-	s.writeToken(w, req.tokenFields, tok, err)
+	s.serveToken(w, r, req.tokenFields, "kv-cert|"+vaultURL+"|"+strings.ToLower(req.CertificateName), func(ctx context.Context) (kvassert.Source, *Problem) {
+		src, err := s.creds.certSource(ctx, vaultURL, req.CertificateName)
+		if err != nil {
+			return nil, upstreamProblem(err)
+		}
+		return src, nil
+	})
 }
 
 func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 	var req kvKeyRequest
-	if p := decodeJSON(w, r, &req); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	var errs fieldErrors
-	req.validate(&errs)
 	var keyID string
-	if req.KeyURI == "" {
-		errs.add("keyUri", "required: the key identifier, https://{vault}.vault.azure.net/keys/{name}/{version} (kv-key-info returns it as keyId)")
-	} else if id, err := keyvault.ParseKeyID(req.KeyURI); err != nil {
-		errs.addErr("keyUri", err)
-	} else if id.Vault.Loopback {
-		errs.add("keyUri", errLoopbackVault)
-	} else {
-		keyID = id.String()
-	}
 	var thumb []byte
-	if req.KeyThumbprint == "" {
-		errs.add("keyThumbprint", "required: the certificate's thumbprint, hex as the portal shows it or base64url (kv-key-info returns it as kid)")
-	} else if b, err := assertion.ParseThumbprint(req.KeyThumbprint); err != nil {
-		errs.addErr("keyThumbprint", err)
-	} else {
-		thumb = b
-	}
-	if len(errs) > 0 {
-		writeProblem(w, validationProblem(errs))
+	if !decodeRequest(w, r, &req, func(errs *fieldErrors) {
+		req.validate(errs)
+		if req.KeyURI == "" {
+			errs.add("keyUri", "required: the key identifier, https://{vault}.vault.azure.net/keys/{name}/{version} (kv-key-info returns it as keyId)")
+		} else if id, err := keyvault.ParseKeyID(req.KeyURI); err != nil {
+			errs.addErr("keyUri", err)
+		} else if id.Vault.Loopback {
+			errs.add("keyUri", errLoopbackVault)
+		} else {
+			keyID = id.String()
+		}
+		if req.KeyThumbprint == "" {
+			errs.add("keyThumbprint", "required: the certificate's thumbprint, hex as the portal shows it or base64url (kv-key-info returns it as kid)")
+		} else if b, err := assertion.ParseThumbprint(req.KeyThumbprint); err != nil {
+			errs.addErr("keyThumbprint", err)
+		} else {
+			thumb = b
+		}
+	}) {
 		return
 	}
-	req.note(r)
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
 	thumbKey := hex.EncodeToString(thumb)
-	src, err := s.creds.keySource(ctx, keyID, req.KeyThumbprint, thumbKey)
-	if err != nil {
-		writeProblem(w, upstreamProblem(err))
-		return
-	}
-	tok, err := s.creds.token(ctx, req.TenantID, req.ClientID, req.Scopes[0], "kv-key|"+keyID+"|"+thumbKey, src)
-	s.writeToken(w, req.tokenFields, tok, err)
+	s.serveToken(w, r, req.tokenFields, "kv-key|"+keyID+"|"+thumbKey, func(ctx context.Context) (kvassert.Source, *Problem) {
+		src, err := s.creds.keySource(ctx, keyID, req.KeyThumbprint, thumbKey)
+		if err != nil {
+			return nil, upstreamProblem(err)
+		}
+		return src, nil
+	})
 }
 
 func (s *Server) apiKVKeyInfo(w http.ResponseWriter, r *http.Request) {
 	var req kvKeyInfoRequest
-	if p := decodeJSON(w, r, &req); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	var errs fieldErrors
-	vaultURL := checkVaultURL("keyVaultUri", req.KeyVaultURI, &errs)
-	checkCertificateName("certificateName", req.CertificateName, &errs)
-	if len(errs) > 0 {
-		writeProblem(w, validationProblem(errs))
+	var vaultURL string
+	if !decodeRequest(w, r, &req, func(errs *fieldErrors) {
+		vaultURL = checkVaultURL("keyVaultUri", req.KeyVaultURI, errs)
+		checkCertificateName("certificateName", req.CertificateName, errs)
+	}) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
@@ -200,32 +182,56 @@ func newKeyInfo(c *keyvault.Certificate) keyInfoResponse {
 
 func (s *Server) apiLocalCertificate(w http.ResponseWriter, r *http.Request) {
 	var req localCertificateRequest
-	if p := decodeJSON(w, r, &req); p != nil {
+	var lf *localFile
+	if !decodeRequest(w, r, &req, func(errs *fieldErrors) {
+		req.validate(errs)
+		if req.CertFile == "" {
+			errs.add("certFile", "required: the name of a certificate configured at start, or a file under the file root")
+		} else {
+			lf = s.files.resolve(req.CertFile, req.KeyFile, errs)
+		}
+	}) {
+		return
+	}
+	s.serveToken(w, r, req.tokenFields, "file|"+lf.key, func(ctx context.Context) (kvassert.Source, *Problem) {
+		src, err := s.creds.fileSource(ctx, lf)
+		if err != nil {
+			return nil, validationProblem([]FieldError{{Field: "certFile", Message: err.Error()}})
+		}
+		return src, nil
+	})
+}
+
+// decodeRequest reads the JSON body into req and runs check, which adds the
+// field errors; on a problem it writes it and returns false.
+func decodeRequest[T any](w http.ResponseWriter, r *http.Request, req *T, check func(*fieldErrors)) bool {
+	if p := decodeJSON(w, r, req); p != nil {
+		writeProblem(w, p)
+		return false
+	}
+	var errs fieldErrors
+	check(&errs)
+	if len(errs) > 0 {
+		writeProblem(w, validationProblem(errs))
+		return false
+	}
+	return true
+}
+
+// serveToken is the end of every token route: note the request for the log
+// line, get the source within the request timeout, get the token (cached per
+// source, tenant and scope) and write it.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, f tokenFields, srcKey string, source func(context.Context) (kvassert.Source, *Problem)) {
+	f.note(r)
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	src, p := source(ctx)
+	if p != nil {
 		writeProblem(w, p)
 		return
 	}
-	var errs fieldErrors
-	req.validate(&errs)
-	var lf *localFile
-	if req.CertFile == "" {
-		errs.add("certFile", "required: the name of a certificate configured at start, or a file under the file root")
-	} else {
-		lf = s.files.resolve(req.CertFile, req.KeyFile, &errs)
-	}
-	if len(errs) > 0 {
-		writeProblem(w, validationProblem(errs))
-		return
-	}
-	req.note(r)
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	src, err := s.creds.fileSource(ctx, lf)
-	if err != nil {
-		writeProblem(w, validationProblem([]FieldError{{Field: "certFile", Message: err.Error()}}))
-		return
-	}
-	tok, err := s.creds.token(ctx, req.TenantID, req.ClientID, req.Scopes[0], "file|"+lf.key, src)
-	s.writeToken(w, req.tokenFields, tok, err)
+	tok, err := s.creds.token(ctx, f.TenantID, f.ClientID, f.Scopes[0], srcKey, src)
+	s.writeToken(w, f, tok, err)
 }
 
 func (s *Server) writeToken(w http.ResponseWriter, f tokenFields, tok azcore.AccessToken, err error) {
