@@ -32,4 +32,11 @@ type CredentialOptions struct {
 	// new tenant costs one round trip (the token POST) instead of two; an
 	// unknown tenant is then reported by the token endpoint (AADSTS90002).
 	FetchOpenIDConfiguration bool
+	// SharedCache, when set, shares tokens with the other replicas of the
+	// service (package fleet implements it on Redis). It is consulted only
+	// on a local cache miss (once per replica and token: inside the single
+	// flight) and on background refresh (so that one replica refreshes and
+	// the others pick up its token); a cached GetToken never touches it.
+	// Tokens for a claims challenge are acquired locally and not shared.
+	SharedCache SharedCache
 }
