@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -182,50 +183,70 @@ func BenchmarkFleetWarmRestart(b *testing.B) {
 	b.ReportMetric(float64(restart.errors), "caller-errors")
 }
 
-// BenchmarkFleetLimited: 10,000 tenants cold across 8 replica processes
-// sharing the cache, under the emulator's sign limit of 4,000 per 10 s:
-// without a fleet throttle (each process's own 429 gate), with the fleet's
-// shared 429 hold-off, and with a fleet budget of 3,600 per 10 s. The
-// unlimited run gives the machine's rate for the floor: 20 s (two full
-// windows) plus the last 2,000 signs at that rate.
+// BenchmarkFleetLimited: tenants cold across 8 replica processes sharing
+// the cache, under an emulated sign limit: without a fleet throttle (each
+// process's own 429 gate), with the fleet's shared 429 hold-off, and with a
+// fleet budget of 90 % of the limit. The unlimited run of the same shape
+// gives the machine's rate for the floor: the limit's full windows plus the
+// last window's signs at that rate; when the machine is slower than the
+// limit (then nothing is refused), the floor is the unlimited run's time.
+//
+// tenants=10000 under Key Vault's 4,000 / 10 s is the case; on a
+// 2-core machine 8 processes make fewer than 400 tokens a second, so that
+// limit never binds here, and tenants=2000 under 100 / 1 s (a limit this
+// machine does exceed) shows the pacing.
 func BenchmarkFleetLimited(b *testing.B) {
-	const tenants, procs = 10000, 8
-	limit := kvasserttest.RateLimit{Requests: 4000, Window: 10 * time.Second}
-	var rate float64 // tokens per second without a limit
-	for _, c := range []struct {
-		name     string
-		limited  bool
-		throttle bool
-		budget   int
+	const procs = 8
+	for _, sc := range []struct {
+		tenants int
+		limit   kvasserttest.RateLimit
 	}{
-		{"nolimit", false, false, 0},
-		{"limit=4000per10s/no-fleet-throttle", true, false, 0},
-		{"limit=4000per10s/fleet-holdoff", true, true, 0},
-		{"limit=4000per10s/fleet-budget=3600", true, true, 3600},
+		{10000, kvasserttest.RateLimit{Requests: 4000, Window: 10 * time.Second}},
+		{2000, kvasserttest.RateLimit{Requests: 100, Window: time.Second}},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			once(b)
-			w := newWorld(b, tenants, true)
-			if c.limited {
-				if err := w.e.SetSignLimit(scenario.DemoVault, limit); err != nil {
-					b.Fatal(err)
+		tenants, limit := sc.tenants, sc.limit
+		var unlimited time.Duration
+		for _, c := range []struct {
+			name     string
+			limited  bool
+			throttle bool
+			budget   int
+		}{
+			{"nolimit", false, false, 0},
+			{"no-fleet-throttle", true, false, 0},
+			{"fleet-holdoff", true, true, 0},
+			{fmt.Sprintf("fleet-budget=%d", limit.Requests*9/10), true, true, limit.Requests * 9 / 10},
+		} {
+			name := fmt.Sprintf("tenants=%d/limit=%dper%s/%s", tenants, limit.Requests, limit.Window, c.name)
+			b.Run(name, func(b *testing.B) {
+				once(b)
+				w := newWorld(b, tenants, true)
+				if c.limited {
+					if err := w.e.SetSignLimit(scenario.DemoVault, limit); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			cfg := w.config(tenants)
-			cfg.Throttle, cfg.Budget = c.throttle, c.budget
-			o := w.run(b, times(procs, cfg)...)
-			o.report(b, tenants)
-			if !c.limited {
-				rate = float64(tenants) / o.slowest.Seconds()
-				b.ReportMetric(rate, "tokens/s")
-				return
-			}
-			if rate > 0 {
-				floor := 20 + float64(tenants-8000)/rate
+				cfg := w.config(tenants)
+				cfg.Throttle, cfg.Budget, cfg.Window = c.throttle, c.budget, limit.Window
+				o := w.run(b, times(procs, cfg)...)
+				o.report(b, tenants)
+				if !c.limited {
+					unlimited = o.slowest
+					b.ReportMetric(float64(tenants)/o.slowest.Seconds(), "tokens/s")
+					return
+				}
+				b.ReportMetric(100*float64(o.signs-o.requests)/float64(o.signs), "refused-%")
+				if unlimited == 0 {
+					return
+				}
+				full := (tenants - 1) / limit.Requests
+				rate := float64(tenants) / unlimited.Seconds()
+				limitFloor := float64(full)*limit.Window.Seconds() + float64(tenants-full*limit.Requests)/rate
+				floor := max(limitFloor, unlimited.Seconds())
+				b.ReportMetric(limitFloor, "limit-floor-s")
 				b.ReportMetric(floor, "floor-s")
 				b.ReportMetric(o.slowest.Seconds()/floor, "x-floor")
-			}
-			b.ReportMetric(100*float64(o.signs-o.requests)/float64(o.signs), "refused-%")
-		})
+			})
+		}
 	}
 }

@@ -59,13 +59,12 @@ func (f *tokenCacheFlags) check(a *App) error {
 		}
 		return nil
 	}
-	if u, err := url.Parse(f.url); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			a.redactor.AddSecret(p)
-		}
-	}
-	if _, err := url.Parse(f.url); err != nil {
+	u, err := url.Parse(f.url)
+	if err != nil {
 		return usageError(a.flagName("token-cache")+": not a URL", "use redis://HOST:PORT or rediss://HOST:PORT")
+	}
+	if p, ok := u.User.Password(); ok && p != "" {
+		a.redactor.AddSecret(p) // an ACL user's password never reaches stderr
 	}
 	switch keys {
 	case 0:
