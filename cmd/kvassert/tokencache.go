@@ -118,7 +118,9 @@ func (f *tokenCacheFlags) open(ctx context.Context, a *App) (kvassert.SharedCach
 		client.Close()
 		return nil, nop, failure("token cache key", err)
 	}
-	cache, err := fleet.NewCache(client, fleet.Options{Keyring: ring, Logger: a.Logger})
+	// A script's token should outlive the script's next steps, as az's
+	// does: shared tokens with less than 5 minutes left are not used.
+	cache, err := fleet.NewCache(client, fleet.Options{Keyring: ring, Logger: a.Logger, MinRemaining: 5 * time.Minute})
 	if err != nil {
 		client.Close()
 		return nil, nop, failure("token cache", err)
