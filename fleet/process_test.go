@@ -161,3 +161,44 @@ func TestLockOwnerProcessKilled(t *testing.T) {
 		t.Fatalf("the takeover took %v with a lock TTL of %v", res.Elapsed, lockTTL)
 	}
 }
+
+// TestRedisStoppedUnderProcesses: two replica processes are getting 300
+// tenants when Redis is stopped: no caller error, every token for the right
+// tenant, the rest acquired locally. After a restart, two new processes
+// share again: one sign per tenant.
+func TestRedisStoppedUnderProcesses(t *testing.T) {
+	const tenants, more = 300, 20
+	p := newProcessEnv(t, tenants+more)
+	p.e.ResetCounts()
+	cfg := p.config(tenants)
+	cfg.Callers = 4
+	a, aout := p.start(t, cfg)
+	b, bout := p.start(t, cfg)
+	deadline := time.Now().Add(time.Minute)
+	for p.e.Count(kvasserttest.OpKeySign) < 30 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replicas made fewer than 30 signs in a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.srv.Stop()
+	ra, rb := wait(t, a, aout), wait(t, b, bout)
+	signs := p.e.Count(kvasserttest.OpKeySign)
+	t.Logf("Redis stopped after 30 signs: %d signs for %d tenants on 2 replicas; stats %+v / %+v", signs, tenants, ra.Cache, rb.Cache)
+	if ra.CallerErrors+rb.CallerErrors != 0 || ra.Tokens != tenants || rb.Tokens != tenants {
+		t.Fatalf("%d caller errors, %d and %d tokens; want 0 errors and %d tokens each", ra.CallerErrors+rb.CallerErrors, ra.Tokens, rb.Tokens, tenants)
+	}
+	if ra.Cache.Fallbacks+rb.Cache.Fallbacks == 0 || signs < tenants || signs > 2*tenants {
+		t.Fatalf("%d signs, %d fallbacks; want local acquisitions after the stop", signs, ra.Cache.Fallbacks+rb.Cache.Fallbacks)
+	}
+
+	p.srv.Restart()
+	p.e.ResetCounts()
+	cfg.First, cfg.Tenants = tenants, more
+	c, cout := p.start(t, cfg)
+	d, dout := p.start(t, cfg)
+	rc, rd := wait(t, c, cout), wait(t, d, dout)
+	if n := p.e.Count(kvasserttest.OpKeySign); n != more || rc.CallerErrors+rd.CallerErrors != 0 {
+		t.Fatalf("after the restart: %d signs for %d tenants on 2 replicas, %d caller errors; want %d signs", n, more, rc.CallerErrors+rd.CallerErrors, more)
+	}
+}
