@@ -110,7 +110,9 @@ func (c *credEnv) signs() int64 { return c.e.Count(kvasserttest.OpKeySign) }
 // acquires locally) and share again once it is back.
 func TestCredentialsSurviveRedisStopAndRestart(t *testing.T) {
 	c := newCredEnv(t, 200)
-	fo := fleet.Options{OpTimeout: 75 * time.Millisecond, BreakerThreshold: 3, BreakerCoolDown: 200 * time.Millisecond}
+	// A stopped Redis refuses connections at once; the generous timeout only
+	// keeps a slow -race run on 2 shared cores from falling back while Redis is up.
+	fo := fleet.Options{OpTimeout: time.Second, BreakerThreshold: 3, BreakerCoolDown: 200 * time.Millisecond}
 	a, b := c.replica(t, c.key, fo), c.replica(t, c.key, fo)
 	batch := func(i int) []string { return c.tenants[i*10 : i*10+10] }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/redistest"
 	"github.com/kvassert/kvassert/keyvault"
@@ -79,7 +81,16 @@ func TestSignerWithFleetThrottle(t *testing.T) {
 	for s.signs() == start {
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // a's Throttled reaches Redis
+	// Wait until a's Throttled has reached Redis.
+	raw := redis.NewClient(&redis.Options{Addr: s.srv.Addr()})
+	defer raw.Close()
+	hold := fleet.DefaultPrefix + ":throttle:{" + scenario.DemoVault + ".vault.azure.net}:hold"
+	for n, _ := raw.Exists(ctx, hold).Result(); n == 0; n, _ = raw.Exists(ctx, hold).Result() {
+		if s.signs()-start > 1 {
+			t.Fatalf("a retried before its hold-off was seen in Redis (%s)", hold)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if _, err := b.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("b: %v", err)
 	}
