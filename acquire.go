@@ -21,7 +21,7 @@ import (
 // soon as its own ctx ends.
 func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
 	tok, err := c.flights.Do(ctx, key, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
-		return c.run(ctx, key)
+		return c.run(ctx, key, nil)
 	})
 	// run never returns a bare context error, so this is the caller's ctx.
 	if err != nil && err == ctx.Err() {
@@ -33,12 +33,13 @@ func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessTo
 	return tok, err
 }
 
-// run is one shared acquisition: it gets a token from the network and
-// caches it (a token for claims replaces the claims-less one of its key).
-func (c *Credential) run(ctx context.Context, key flightKey) (_ azcore.AccessToken, err error) {
+// run is one shared acquisition: it gets a token from the shared cache or
+// the network and caches it (a token for claims replaces the claims-less one
+// of its key). replacing is the entry a refresh replaces (nil on a miss).
+func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (_ azcore.AccessToken, err error) {
 	ctx, end := c.tel.StartAcquire(ctx, key.tenant, key.scope)
 	defer func() { end(err) }()
-	tok, err := c.acquire(ctx, key, []string{key.scope})
+	tok, err := c.fromSharedOrNetwork(ctx, key, replacing)
 	if err != nil {
 		if err == context.Canceled || err == context.DeadlineExceeded {
 			err = fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
@@ -51,7 +52,9 @@ func (c *Credential) run(ctx context.Context, key flightKey) (_ azcore.AccessTok
 		// its refresh failures (refresh counts this as one).
 		return tok, nil
 	}
-	c.cache.put(key.cacheKey, newEntry(tok, now), now.UnixNano())
+	e := newEntry(tok, now)
+	e.local = key.claims != ""
+	c.cache.put(key.cacheKey, e, now.UnixNano())
 	return tok, nil
 }
 
@@ -64,7 +67,7 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	defer e.refreshing.Store(false)
 	fk := flightKey{cacheKey: key}
 	tok, err := c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
-		return c.run(ctx, fk)
+		return c.run(ctx, fk, e)
 	})
 	if err == nil && tok.Token == e.tok.Token {
 		err = errors.New("kvassert: the token endpoint returned the token being refreshed")

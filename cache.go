@@ -34,6 +34,9 @@ type entry struct {
 	// failures remembers the failed background refreshes of this token
 	// (nil until the first one).
 	failures atomic.Pointer[flight.Backoff]
+	// local is set for a token obtained for a claims challenge: its
+	// refresh does not consult the shared cache (credential_shared.go).
+	local bool
 
 	key  cacheKey
 	next *entry // another key with the same 64-bit hash (practically never)
@@ -42,7 +45,7 @@ type entry struct {
 // cloneForChain copies an entry that shares a hash with a new one. The copy
 // starts with no refresh in progress.
 func (e *entry) cloneForChain() *entry {
-	cp := &entry{tok: e.tok, refreshAt: e.refreshAt, useUntil: e.useUntil, key: e.key}
+	cp := &entry{tok: e.tok, refreshAt: e.refreshAt, useUntil: e.useUntil, key: e.key, local: e.local}
 	cp.nextTry.Store(e.nextTry.Load())
 	cp.failures.Store(e.failures.Load())
 	return cp

@@ -52,6 +52,7 @@ type Credential struct {
 	clockMoved bool
 
 	cache   *tokenCache
+	shc     SharedCache // nil: no shared cache
 	flights flight.Group[flightKey, azcore.AccessToken]
 
 	clientsMu sync.Mutex
@@ -94,7 +95,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	c := &Credential{
 		home: strings.ToLower(tenantID), clientID: strings.ToLower(clientID), src: src,
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
-		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry),
+		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry), shc: o.SharedCache,
 	}
 	for _, t := range o.AdditionallyAllowedTenants {
 		if t == "*" {

@@ -40,4 +40,11 @@ type CredentialOptions struct {
 	// requests' azcore pipeline unless ClientOptions.TracingProvider is set.
 	// The Key Vault sources take their own (keyvault.Options.Telemetry).
 	Telemetry telemetry.Options
+	// SharedCache, when set, shares tokens with the other replicas of the
+	// service (package fleet implements it on Redis). It is consulted only
+	// on a local cache miss (once per replica and token: inside the single
+	// flight) and on background refresh (so that one replica refreshes and
+	// the others pick up its token); a cached GetToken never touches it.
+	// Tokens for a claims challenge are acquired locally and not shared.
+	SharedCache SharedCache
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
@@ -49,6 +50,9 @@ func BenchmarkCachedGetToken(b *testing.B) {
 	}
 
 	kv, _ := testfixture.Credential(b, e, nil)
+	// The same credential with a shared cache on Redis configured: the
+	// cached path must not change (the shared cache is only read on a miss).
+	shared, _ := testfixture.Credential(b, e, func(o *kvassert.CredentialOptions) { o.SharedCache = sharedCache(b) })
 	az := testfixture.AzidentityLocal(b, e)
 	// MSAL Go's confidential AcquireTokenSilent refuses app-only lookups
 	// ("WithSilentAccount option is required"): AcquireTokenByCredential,
@@ -61,6 +65,7 @@ func BenchmarkCachedGetToken(b *testing.B) {
 	byCred := testfixture.MSALLocal(b, e)
 	alts := []cachedAlt{
 		{"kvassert", credGetter(kv), func(ctx context.Context, i int) error { _, err := kv.GetToken(ctx, opts[i]); return err }},
+		{"kvassert-sharedcache", credGetter(shared), func(ctx context.Context, i int) error { _, err := shared.GetToken(ctx, opts[i]); return err }},
 		{"azidentity-cert", credGetter(az), func(ctx context.Context, i int) error { _, err := az.GetToken(ctx, opts[i]); return err }},
 		{"msal-bycredential", msalGetter(byCred), func(ctx context.Context, i int) error {
 			_, err := byCred.AcquireTokenByCredential(ctx, graphScopes, credOpts[i]...)

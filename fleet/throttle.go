@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kvassert/kvassert/keyvault"
 )
 
 // ThrottleOptions configure a Throttle.
@@ -121,8 +123,41 @@ func (t *Throttle) Stats() ThrottleStats {
 
 // errGateShut is returned when a known wait outlasts the caller's deadline.
 func errGateShut(why string, d time.Duration) error {
-	return fmt.Errorf("fleet: Key Vault signs are held off (%s) for %s more, past the caller's deadline", why, d.Round(time.Millisecond))
+	return &holdOffError{why: why, d: d}
 }
+
+// holdOffError is a wait that would outlast the deadline of the context
+// given to Wait: the caller's, or the one keyvault's signer derives from
+// Options.MaxThrottleWait.
+type holdOffError struct {
+	why string
+	d   time.Duration
+}
+
+func (e *holdOffError) Error() string {
+	if e.why == why429 {
+		// keyvault's signer names its own bound when that comes first (As).
+		return fmt.Sprintf("fleet: Key Vault signs are held off (%s) for %s more, past the caller's deadline", e.why, e.d.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("fleet: Key Vault signs are held off (%s) for %s more, past the wait's deadline (the caller's, or keyvault.Options.MaxThrottleWait)", e.why, e.d.Round(time.Millisecond))
+}
+
+// As lets keyvault's signer see a 429 hold-off as its own
+// *keyvault.HoldOffError, so that it tells the caller's deadline from its
+// MaxThrottleWait bound in its error.
+func (e *holdOffError) As(target any) bool {
+	if p, ok := target.(**keyvault.HoldOffError); ok && e.why == why429 {
+		*p = &keyvault.HoldOffError{Remaining: e.d}
+		return true
+	}
+	return false
+}
+
+// Why a Wait waits.
+const (
+	why429    = "429 from the vault"
+	whyBudget = "fleet sign budget spent"
+)
 
 // Wait returns nil when a sign may be sent now (and counts it against the
 // budget). It returns an error when ctx ends first, or at once when the
@@ -140,7 +175,7 @@ func (t *Throttle) Wait(ctx context.Context) error {
 				held = true
 				t.holds.Add(1)
 			}
-			if err := sleep(ctx, d, d+rand.N(250*time.Millisecond), "429 from the vault"); err != nil {
+			if err := sleep(ctx, d, d+rand.N(250*time.Millisecond), why429); err != nil {
 				return err
 			}
 			continue
@@ -168,7 +203,7 @@ func (t *Throttle) Wait(ctx context.Context) error {
 			t.holdFor(d)
 		default: // budget spent
 			t.budgetWaits.Add(1)
-			if err := sleep(ctx, d, d+rand.N(d/4+time.Millisecond), "fleet sign budget spent"); err != nil {
+			if err := sleep(ctx, d, d+rand.N(d/4+time.Millisecond), whyBudget); err != nil {
 				return err
 			}
 		}

@@ -144,6 +144,7 @@ func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey st
 			ClientOptions:              g.clientOptions(),
 			AdditionallyAllowedTenants: []string{"*"},
 			Logger:                     g.s.log,
+			SharedCache:                g.s.cfg.SharedCache,
 		})
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	// Logger receives one line per request and the library's notices
 	// (default slog.Default()). Tokens and secrets are never logged.
 	Logger *slog.Logger
+	// SharedCache, when set, is given to every credential the proxy makes
+	// (kvassert.CredentialOptions.SharedCache), so that several proxies, or
+	// a proxy and other replicas, share tokens.
+	SharedCache kvassert.SharedCache
 }
 
 // PageDefault prefills the web page's form.

@@ -25,6 +25,7 @@ type proxyCmd struct {
 	fileRoot    string
 	app         appFlags
 	vault, cert string
+	cache       tokenCacheFlags
 }
 
 func newProxyCmd(a *App) *cobra.Command {
@@ -67,6 +68,7 @@ environment variables printed for your app.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}
 	c.app.register(cmd, "tenant for the printed environment variables (ID or domain)")
+	c.cache.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&c.listen, "listen", proxy.DefaultAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address (anyone who learns the secret gets tokens)")
@@ -94,6 +96,9 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err := a.requireAzure(); err != nil {
 		return err
 	}
+	if err := c.cache.check(a); err != nil {
+		return err
+	}
 	flush, err := startOTel(ctx, a)
 	if err != nil {
 		return err
@@ -103,6 +108,11 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
+	shared, closeCache, err := c.cache.open(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
 	level := slog.LevelInfo
 	if a.Verbose {
 		level = slog.LevelDebug
@@ -113,7 +123,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		Addr: c.listen, AllowRemote: c.allowRemote,
 		KeyVaultCredential: cred, ForwardCredential: cred,
 		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
-		Files: files, FileRoot: c.fileRoot, Logger: logger,
+		Files: files, FileRoot: c.fileRoot, Logger: logger, SharedCache: shared,
 		Default: proxy.PageDefault{ClientID: c.app.clientID, TenantID: c.app.tenant, Vault: vaultName, Certificate: c.cert},
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ const expiresOnLayout = "2006-01-02 15:04:05.000000"
 type tokenCmd struct {
 	app      appFlags
 	cred     credFlags
+	cache    tokenCacheFlags
 	scope    string
 	resource string
 }
@@ -67,6 +68,7 @@ on the command line, the credential variables (KVASSERT_VAULT, KVASSERT_CERT,
 	}
 	c.app.register(cmd, "tenant to get the token in: ID or domain (contoso.onmicrosoft.com)")
 	c.cred.register(cmd)
+	c.cache.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&c.scope, "scope", defaultScope, "scope of the token; app-only tokens take RESOURCE/.default")
 	fs.StringVar(&c.resource, "resource", "", "resource URI instead of --scope, e.g. https://management.azure.com (becomes RESOURCE/.default)")
@@ -85,6 +87,9 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
+	if err := c.cache.check(a); err != nil {
+		return err
+	}
 	flush, err := startOTel(ctx, a)
 	if err != nil {
 		return err
@@ -94,9 +99,15 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
+	shared, closeCache, err := c.cache.open(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
 	cred, err := kvassert.NewCredential(c.app.tenant, c.app.clientID, src, &kvassert.CredentialOptions{
 		ClientOptions: a.ClientOptions(),
 		Logger:        a.Logger,
+		SharedCache:   shared,
 	})
 	if err != nil {
 		return failure("", err)

@@ -26,7 +26,7 @@ var rules = map[string][]string{
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":                    {".", "assertion", "keyvault"},
-	"fleet":                       {".", "internal/obs", "telemetry"},
+	"fleet":                       {".", "keyvault", "internal/obs", "telemetry"},
 	"telemetry":                   {},
 	"internal/obs":                {"telemetry"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},

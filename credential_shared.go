@@ -1,0 +1,46 @@
+package kvassert
+
+import (
+	"context"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// This file connects a Credential to its SharedCache (CredentialOptions):
+// the shared cache sits between the local cache and the network, on the
+// miss and refresh paths only.
+
+// fromSharedOrNetwork gets the token of key from the shared cache, which
+// calls back to acquire it from the network when this replica must (no
+// usable shared token, or replacing's token is still the shared one). A
+// request with claims, and the refresh of a token obtained for claims, go
+// to the network directly: such a token answers one resource's challenge
+// and a shared token could be the very token that was refused.
+func (c *Credential) fromSharedOrNetwork(ctx context.Context, key flightKey, replacing *entry) (azcore.AccessToken, error) {
+	acquire := func(ctx context.Context) (azcore.AccessToken, error) {
+		return c.acquire(ctx, key, []string{key.scope})
+	}
+	if c.shc == nil || key.claims != "" || replacing != nil && replacing.local {
+		return acquire(ctx)
+	}
+	var stale azcore.AccessToken
+	if replacing != nil {
+		stale = replacing.tok
+	}
+	return c.shc.Token(ctx, c.sharedKey(key), stale, acquire)
+}
+
+// sharedKey names key's token in the shared cache: the app (client ID and
+// authority host) is part of the name, so that two apps, or one app in two
+// clouds, never share a token.
+func (c *Credential) sharedKey(key flightKey) SharedKey {
+	return SharedKey{
+		ClientID:  c.clientID,
+		Authority: strings.TrimSuffix(strings.TrimPrefix(c.host, "https://"), "/"),
+		Tenant:    key.tenant,
+		Scope:     key.scope,
+		Claims:    key.claims,
+		CAE:       key.cae,
+	}
+}
