@@ -18,6 +18,7 @@ var urlSeeds = []string{
 	"https://myvault.vault.usgovcloudapi.net/",
 	"https://127.0.0.1:8443/",
 	"https://[::1]:1/",
+	"https://[::1]", // found by the fuzzer: an IPv6 loopback without a port
 	"https://localhost/",
 	"http://myvault.vault.azure.net/",
 	"https://user:pw@myvault.vault.azure.net/",
@@ -53,6 +54,7 @@ func checkVault(t *testing.T, raw string, v keyvault.Vault) {
 	if h, _, err := net.SplitHostPort(v.Host); err == nil {
 		host = h
 	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]") // "[::1]" without a port
 	if v.Loopback {
 		ip := net.ParseIP(host)
 		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
