@@ -206,6 +206,10 @@ func (d *demo) summary(start time.Time) {
 	d.heading("✓", "Summary")
 	fmt.Fprintf(w, "   %d tenants, %d cold tokens: %d keys/sign; %d cached tokens: 0 calls; 1 refused tenant, with the reason and the fix\n",
 		len(d.customers), len(d.rep.Cold), len(d.rep.Cold), len(d.rep.Cached))
+	if ro := d.rep.Rotation; ro != nil {
+		fmt.Fprintf(w, "   1 rotation with no human step: version %s registered and active, version %s retired (%s)\n",
+			short8(ro.NewVersion), short8(ro.OldVersion), ro.Graph.graphLine())
+	}
 	fmt.Fprintf(w, "   %s %s\n", st.dim("Key Vault totals:"), d.rep.Totals.line(true))
 	fmt.Fprintf(w, "   %s %s\n", st.dim("Entra ID totals: "), d.rep.Totals.line(false))
 	fmt.Fprintf(w, "   The private key never left the vault: it was only asked to sign (secrets/get: %d).\n", d.rep.Totals[kvasserttest.OpSecretGet])
