@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testlog"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
@@ -23,22 +25,7 @@ import (
 )
 
 // lockedLog is a log sink safe for background goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedLog = testlog.Buffer
 
 // certLife is a Key Vault certificate source with a short TTL, whose tokens
 // are fetched through a new Credential per round, so that every round makes

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testlog"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/internal/redistest"
@@ -241,23 +243,8 @@ func TestBadEntriesAreRejected(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for background goroutines.
+type syncBuffer = testlog.Buffer
 
 // TestWrongEncryptionKeyMisses: a replica with another key misses (and
 // acquires) instead of failing; one with the old key among its older keys

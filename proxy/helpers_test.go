@@ -22,29 +22,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testlog"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log sink safe for background goroutines.
+type syncBuffer = testlog.Buffer
 
 // testEnv is a proxy in front of an emulator, serving on a loopback port.
 type testEnv struct {

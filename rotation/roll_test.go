@@ -5,10 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
@@ -109,22 +110,8 @@ func actions(rep *rotation.Report) string {
 	return strings.TrimSpace(b.String())
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for background goroutines.
+type syncBuffer = testlog.Buffer
 
 // TestRollRegistersRenewedVersionThenRetiresTheOld drives one renewal: the
 // vault's AutoRenew creates a version Entra does not know, the roll

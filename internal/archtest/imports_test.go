@@ -23,6 +23,7 @@ var rules = map[string][]string{
 	".":                  {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
 	"proxy":              {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
 	"internal/credclock": {},
+	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":                    {".", "assertion", "keyvault"},
