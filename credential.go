@@ -53,6 +53,7 @@ type Credential struct {
 
 	cache   *tokenCache
 	shc     SharedCache // nil: no shared cache
+	srcID   string      // the Source's identity in SharedKey (with shc)
 	flights flight.Group[flightKey, azcore.AccessToken]
 
 	clientsMu sync.Mutex
@@ -96,6 +97,11 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 		home: strings.ToLower(tenantID), clientID: strings.ToLower(clientID), src: src,
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
 		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry), shc: o.SharedCache,
+	}
+	if c.shc != nil {
+		if c.srcID, err = sharedSourceIdentity(src); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range o.AdditionallyAllowedTenants {
 		if t == "*" {

@@ -2,8 +2,11 @@ package kvassert
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // the size of a SHA-1 thumbprint
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +36,7 @@ type KeyVaultCertificateOptions struct {
 type KeyVaultCertificateSource struct {
 	certs *keyvault.CertificateCache
 	aopts AssertionOptions
+	id    string // SourceIdentity
 
 	mu       sync.Mutex
 	builders map[string]*assertion.Builder // by certificate version
@@ -61,8 +65,17 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 	if o.AssertionOptions.Clock == nil {
 		o.AssertionOptions.Clock = o.CertificateCacheOptions.Now
 	}
-	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, builders: map[string]*assertion.Builder{}}, nil
+	v, err := keyvault.ParseVaultURL(vaultURL) // accepted by NewCertificateCache
+	if err != nil {
+		return nil, err
+	}
+	id := "keyvault-certificate:" + strings.ToLower(v.URL) + "certificates/" + strings.ToLower(name)
+	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, id: id, builders: map[string]*assertion.Builder{}}, nil
 }
+
+// SourceIdentity implements SourceIdentifier: the vault URL and the
+// certificate's name.
+func (s *KeyVaultCertificateSource) SourceIdentity() string { return s.id }
 
 // Assertion implements Source. It notes the certificate version that signs
 // (NoteSigner).
@@ -145,6 +158,17 @@ type KeyVaultKeyOptions struct {
 type KeyVaultKeySource struct {
 	builder *assertion.Builder
 	signer  *keyvault.Signer
+	id      string // SourceIdentity
+}
+
+// SourceIdentity implements SourceIdentifier: the key ID (versioned when
+// the source is pinned to a version) and the certificate's thumbprint.
+func (s *KeyVaultKeySource) SourceIdentity() string { return s.id }
+
+// keySourceIdentity is the identity of a key source: the key ID as the
+// signer uses it when the source is made, and a thumbprint.
+func keySourceIdentity(signer *keyvault.Signer, thumb string) string {
+	return "keyvault-key:" + strings.ToLower(signer.KeyID()) + "|" + thumb
 }
 
 // ThrottledSince implements ThrottleReporter: whether Key Vault is
@@ -173,7 +197,7 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultKeySource{builder: b, signer: signer}, nil
+	return &KeyVaultKeySource{builder: b, signer: signer, id: keySourceIdentity(signer, "x5t#S256:"+sha256Hex(cert.Raw))}, nil
 }
 
 // NewKeyVaultKeySourceWithThumbprint is NewKeyVaultKeySource for when only the
@@ -212,7 +236,11 @@ func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint s
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultKeySource{builder: b, signer: signer}, nil
+	kind := "x5t#S256:"
+	if len(thumb) == sha1.Size {
+		kind = "x5t:"
+	}
+	return &KeyVaultKeySource{builder: b, signer: signer, id: keySourceIdentity(signer, kind+hex.EncodeToString(thumb))}, nil
 }
 
 // Assertion implements Source.

@@ -58,6 +58,7 @@ type ManagedIdentityOptions struct {
 type ManagedIdentitySource struct {
 	cred  azcore.TokenCredential
 	scope []string
+	id    string // SourceIdentity; empty for a caller's Credential
 
 	mu  sync.Mutex
 	tok azcore.AccessToken
@@ -92,8 +93,23 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 		}
 		cred = c
 	}
-	return &ManagedIdentitySource{cred: cred, scope: []string{strings.TrimSuffix(aud, "/") + "/.default"}, now: time.Now}, nil
+	var id string
+	if o.Credential == nil {
+		who := "system-assigned"
+		if o.ClientID != "" {
+			who = "client-id:" + strings.ToLower(o.ClientID)
+		}
+		id = "managed-identity:" + who + "|" + strings.TrimSuffix(aud, "/")
+	}
+	return &ManagedIdentitySource{cred: cred, scope: []string{strings.TrimSuffix(aud, "/") + "/.default"}, id: id, now: time.Now}, nil
 }
+
+// SourceIdentity implements SourceIdentifier: the managed identity (its
+// client ID, or system-assigned) and the federated audience. It is empty
+// when ManagedIdentityOptions.Credential was given, since kvassert cannot
+// tell which identity that credential is: such a source cannot be used
+// with a SharedCache unless wrapped in a Source that names the identity.
+func (s *ManagedIdentitySource) SourceIdentity() string { return s.id }
 
 // Assertion implements Source. clientID and tokenEndpoint are not part of a
 // managed identity token; Entra matches the token's issuer and subject
