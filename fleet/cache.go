@@ -158,7 +158,7 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 		c.c.bypassed.Add(1)
 		return acquire(ctx)
 	}
-	tk, err := keysFor(c.prefix, key)
+	tk, err := keysFor(c.prefix, c.ring.nameKey(), key)
 	if err != nil {
 		c.c.bypassed.Add(1)
 		return acquire(ctx)
@@ -179,9 +179,35 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 		c.tel.Lookup(ctx, true, nil)
 		return tok, nil
 	}
+	if tok, ok := c.fromOlderNames(ctx, key, stale, &seen); ok {
+		c.c.hits.Add(1)
+		c.tel.Lookup(ctx, true, nil)
+		return tok, nil
+	}
 	c.c.misses.Add(1)
 	c.tel.Lookup(ctx, false, nil)
 	return c.lockOrWait(ctx, tk, stale, pttl <= 0, &seen, acquire)
+}
+
+// fromOlderNames looks for the token under the names of the keyring's
+// older keys: during a key rotation, the replicas that still encrypt with
+// the old key store their entries there.
+func (c *Cache) fromOlderNames(ctx context.Context, key kvassert.SharedKey, stale azcore.AccessToken, seen *rejected) (azcore.AccessToken, bool) {
+	for _, nk := range c.ring.olderNameKeys() {
+		tk, err := keysFor(c.prefix, nk, key)
+		if err != nil {
+			return azcore.AccessToken{}, false
+		}
+		v, _, err := c.peek(ctx, tk)
+		if err != nil {
+			c.record(ctx, err)
+			return azcore.AccessToken{}, false
+		}
+		if tok, ok := c.usable(v, tk, stale, seen); ok {
+			return tok, true
+		}
+	}
+	return azcore.AccessToken{}, false
 }
 
 // usable decrypts an entry and reports whether it can be served: it

@@ -115,7 +115,7 @@ func TestStoredWithTokenLife(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, _ := keysFor(DefaultPrefix, key)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	pttl, err := raw.PTTL(context.Background(), tk.value).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestStoredWithTokenLife(t *testing.T) {
 	if _, err := c.Token(context.Background(), key2, azcore.AccessToken{}, short.acquire); err != nil {
 		t.Fatal(err)
 	}
-	tk2, _ := keysFor(DefaultPrefix, key2)
+	tk2, _ := keysFor(DefaultPrefix, testNameKey, key2)
 	if n, _ := raw.Exists(context.Background(), tk2.value, tk2.lock).Result(); n != 0 {
 		t.Fatalf("a 30 s token was stored (%d keys)", n)
 	}
@@ -153,7 +153,7 @@ func TestLockOwnerDies(t *testing.T) {
 	a, ca := newCache(t, srv, Options{LockTTL: lockTTL})
 	b, _ := newCache(t, srv, Options{LockTTL: lockTTL})
 	key := testKey(tenantN(1))
-	tk, _ := keysFor(DefaultPrefix, key)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	started := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -257,8 +257,8 @@ func TestWaitHonoursContext(t *testing.T) {
 	raw := srv.Client()
 	b, _ := newCache(t, srv, Options{})
 	key := testKey(tenantN(1))
-	tk, _ := keysFor(DefaultPrefix, key)
-	raw.Set(context.Background(), tk.lock, "someone-else", time.Minute)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
+	raw.Set(context.Background(), tk.lock, "someone-else", 10*time.Second) // a live owner's (LockTTL)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	acq := newAcquirer("b")
@@ -304,7 +304,7 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 	raw := srv.Client()
 	ctx := context.Background()
 	a, _ := newCache(t, srv, Options{})
-	tk, _ := keysFor(DefaultPrefix, testKey(tenantN(1)))
+	tk, _ := keysFor(DefaultPrefix, testNameKey, testKey(tenantN(1)))
 	raw.Set(ctx, tk.lock, "new-owner", 5*time.Second)
 	a.release(ctx, tk, "old-owner")
 	// own() stores and releases; the acquire stands in for a slow one
