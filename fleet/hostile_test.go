@@ -72,7 +72,9 @@ func TestPoisonedBudgetIsBounded(t *testing.T) {
 			}
 			return raw.Persist(ctx, a.budKey).Err()
 		},
-		"inf":    func() error { return raw.ZAdd(ctx, a.budKey, redisZ(1e308, "a"), redisZ(1e307, "b"), redisZ(1e306, "c")).Err() },
+		"inf": func() error {
+			return raw.ZAdd(ctx, a.budKey, redisZ(1e308, "a"), redisZ(1e307, "b"), redisZ(1e306, "c")).Err()
+		},
 		"string": func() error { return raw.Set(ctx, a.budKey, "999999999", 0).Err() },
 		"hash":   func() error { return raw.HSet(ctx, a.budKey, "count", "999999999").Err() },
 	}
