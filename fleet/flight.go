@@ -190,6 +190,12 @@ func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
 		return nil, 0, err
 	}
 	c.br.success()
+	return parsePeek(res)
+}
+
+// parsePeek reads peekScript's answer: the value (nil when absent, garbage
+// or longer than any entry) and the lock's PTTL.
+func parsePeek(res []any) ([]byte, int64, error) {
 	if len(res) != 2 {
 		return nil, 0, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
 	}
@@ -207,6 +213,11 @@ func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (won bool,
 		return false, nil, false, err
 	}
 	c.br.success()
+	return parseLock(res)
+}
+
+// parseLock reads lockScript's answer.
+func parseLock(res []any) (won bool, v []byte, tookOver bool, err error) {
 	if len(res) != 3 {
 		return false, nil, false, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
 	}
@@ -215,12 +226,18 @@ func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (won bool,
 	return w == 1, bytesOf(res[1]), w == 1 && t == 1, nil
 }
 
+// bytesOf is a value read from Redis: nil unless a string no longer than
+// any entry.
 func bytesOf(v any) []byte {
+	var b []byte
 	switch s := v.(type) {
 	case string:
-		return []byte(s)
+		b = []byte(s)
 	case []byte:
-		return s
+		b = s
 	}
-	return nil
+	if len(b) > maxEntry {
+		return nil
+	}
+	return b
 }
