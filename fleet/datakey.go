@@ -80,8 +80,11 @@ func OpenDataKey(ctx context.Context, w *KeyVaultWrapper, id string, blob []byte
 	if err := w.check(); err != nil {
 		return nil, err
 	}
+	if len(blob) > maxWrappedBlob {
+		return nil, fmt.Errorf("fleet: wrapped data key %q is %d bytes, not a blob made by SealDataKey (at most %d)", id, len(blob), maxWrappedBlob)
+	}
 	var wk wrappedKey
-	if err := json.Unmarshal(blob, &wk); err != nil || wk.V != 1 || wk.KID == "" || len(wk.Wrapped) == 0 {
+	if err := json.Unmarshal(blob, &wk); err != nil || wk.V != 1 || wk.KID == "" || len(wk.KID) > 1024 || len(wk.Wrapped) == 0 || len(wk.Wrapped) > 1024 {
 		return nil, fmt.Errorf("fleet: wrapped data key %q is not a blob made by SealDataKey", id)
 	}
 	if wk.Alg != string(WrapAlgorithm) {
@@ -99,6 +102,11 @@ func OpenDataKey(ctx context.Context, w *KeyVaultWrapper, id string, blob []byte
 	defer clear(resp.Result)
 	return NewKey(id, resp.Result)
 }
+
+// maxWrappedBlob bounds a wrapped data key read from Redis or
+// configuration: SealDataKey's are under 2 KiB (RSA-4096 wraps to 512
+// bytes).
+const maxWrappedBlob = 8 << 10
 
 // DataKeyOptions configure LoadDataKey.
 type DataKeyOptions struct {

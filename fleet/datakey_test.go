@@ -115,6 +115,14 @@ func TestDataKeyFailures(t *testing.T) {
 	raw.Set(ctx, "kvassert:datakey:bad", "garbage", 0)
 	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "bad"})
 	check("garbage blob", err, "not a blob made by SealDataKey")
+	// Hostile blobs (issue 18, siblings): oversize, or an oversize wrapped
+	// value, are refused before any Key Vault call.
+	raw.Set(ctx, "kvassert:datakey:big", strings.Repeat("x", 1<<20), 0)
+	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "big"})
+	check("oversize blob", err, "not a blob made by SealDataKey")
+	huge := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"`+strings.Repeat("AAAA", 400), 1)
+	_, err = OpenDataKey(ctx, w, "cfg", []byte(huge))
+	check("oversize wrapped value", err, "not a blob made by SealDataKey")
 	tampered := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"AAAA`, 1)
 	_, err = OpenDataKey(ctx, w, "cfg", []byte(tampered))
 	check("tampered blob", err, "unwrapKey")
