@@ -26,7 +26,9 @@ type Options struct {
 	Prefix string
 	// LockTTL is the life of the acquisition lock. The owner renews it while
 	// it acquires; if the owner dies, another replica takes over at most
-	// LockTTL later. Default 10 s.
+	// LockTTL later. Default 10 s. Give every replica of a fleet the same
+	// LockTTL: a lock with no expiry, or one that lives longer than twice
+	// LockTTL, is not a live owner's and is taken over at once.
 	LockTTL time.Duration
 	// WaitTimeout bounds the wait for another replica's acquisition; then
 	// this replica acquires on its own. Default 60 s (the caller's context
