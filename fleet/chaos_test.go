@@ -57,6 +57,7 @@ type chaos struct {
 	hold  string // the throttle's hold-off key
 	count map[string]int
 	errs  []string
+	saved map[string][]byte // entries saved for the "stale" fault
 }
 
 // redistestServer is the part of redistest.Server the chaos uses.
@@ -76,7 +77,7 @@ func (c *chaos) run(stop <-chan struct{}) {
 		tokens, _ := c.raw.Keys(ctx, fleet.DefaultPrefix+":*:tok").Result()
 		slices.Sort(tokens)
 		pick := func() string { return tokens[c.rng.IntN(len(tokens))] }
-		kind := []string{"stop", "pause", "sleep", "delete", "lock-persist", "lock-huge-px", "hold-off-720h", "swap", "garbage"}[c.rng.IntN(9)]
+		kind := []string{"stop", "pause", "sleep", "delete", "lock-persist", "lock-huge-px", "hold-off-720h", "swap", "garbage", "stale"}[c.rng.IntN(10)]
 		var err error
 		switch kind {
 		case "stop": // Redis down for 0.3 to 1.5 s, back empty
@@ -114,6 +115,15 @@ func (c *chaos) run(stop <-chan struct{}) {
 					err = c.raw.Set(ctx, to, v, time.Hour).Err()
 				}
 			}
+		case "stale": // an entry saved earlier written back (a replay)
+			if len(tokens) > 0 {
+				name := pick()
+				if v, ok := c.saved[name]; ok {
+					err = c.raw.Set(ctx, name, v, time.Hour).Err()
+				} else if v, gerr := c.raw.Get(ctx, name).Bytes(); gerr == nil {
+					c.saved[name] = v
+				}
+			}
 		case "garbage":
 			if len(tokens) > 0 {
 				err = c.raw.Set(ctx, pick(), "\x01\x02k1garbage", time.Hour).Err()
@@ -130,8 +140,8 @@ func (c *chaos) run(stop <-chan struct{}) {
 // cold credential per call (every call goes to the fleet cache) over 4
 // tenants and two sources (the vault certificate registered on the app, and
 // a local certificate that is not), while random Redis faults (stopped,
-// paused, busy, keys deleted, dead locks, a 720 h hold-off, swapped and
-// garbage entries) hit the shared Redis. Then: no process panicked (all
+// paused, busy, keys deleted, dead locks, a 720 h hold-off, swapped, stale
+// and garbage entries) hit the shared Redis. Then: no process panicked (all
 // exit 0), no token went to the wrong tenant or to the unregistered source,
 // every call got a token or an error by its deadline, and no call cost more
 // than one Key Vault sign (signs per tenant <= calls per tenant). The seed
@@ -169,7 +179,7 @@ func TestChaos(t *testing.T) {
 	raw := redis.NewClient(&redis.Options{Addr: p.srv.Addr(), MaxRetries: -1})
 	defer raw.Close()
 	c := &chaos{srv: p.srv, raw: raw, rng: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		hold: fleet.DefaultPrefix + ":throttle:{" + vault + "}:hold", count: map[string]int{}}
+		hold: fleet.DefaultPrefix + ":throttle:{" + vault + "}:hold", count: map[string]int{}, saved: map[string][]byte{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
