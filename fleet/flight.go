@@ -33,6 +33,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 	}()
 	deadline := time.Now().Add(c.o.WaitTimeout)
 	delay := pollMin
+	var lastRead time.Time // of the value, while waiting
 	for {
 		if tryLock {
 			won, v, tookOver, err := c.lock(ctx, tk, owner)
@@ -85,9 +86,22 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 			return azcore.AccessToken{}, fmt.Errorf("fleet: waiting for another replica's token: %w", ctx.Err())
 		case <-w.ch:
 			t.Stop()
+			// Anyone who can publish could flood the channel: at most
+			// one read per pollMin, however many messages come.
+			if d := pollMin - time.Since(lastRead); d > 0 {
+				gap := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					gap.Stop()
+					waitErr = ctx.Err()
+					return azcore.AccessToken{}, fmt.Errorf("fleet: waiting for another replica's token: %w", ctx.Err())
+				case <-gap.C:
+				}
+			}
 		case <-t.C:
 		}
 		delay = min(2*delay, pollMax)
+		lastRead = time.Now()
 		v, pttl, err := c.peek(ctx, tk)
 		if err != nil {
 			waitErr = err

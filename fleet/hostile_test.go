@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,52 @@ func TestNotifierRecoversPanics(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("after the recovered panic no message woke a waiter")
 		}
+	}
+}
+
+// TestMessageFloodIsPaced (issue 18, sibling): a flood of "new value"
+// messages for a token someone waits for (anyone who can publish can send
+// them) costs at most one Redis read per pollMin, not one per message.
+func TestMessageFloodIsPaced(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := srv.Client()
+	ctx := context.Background()
+	a, _ := newCache(t, srv, Options{LockTTL: 10 * time.Second})
+	k := testKey(tenantN(1))
+	tk := a.keysFor(t, k)
+	if err := raw.Set(ctx, tk.lock, "live-owner", 10*time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Token(wctx, k, zeroToken, newAcquirer("a").acquire)
+		done <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); a.Stats().LockWaits == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never waited")
+		}
+	}
+	reads := func() int64 {
+		info := raw.Info(ctx, "commandstats").Val()
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+				n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	before, start := reads(), time.Now()
+	for range 3000 {
+		raw.Publish(ctx, channelFor(DefaultPrefix), tk.msg)
+	}
+	elapsed := time.Since(start)
+	n := reads() - before
+	cancel()
+	<-done
+	if limit := int64(elapsed/pollMin) + 10; n > limit {
+		t.Fatalf("3000 messages in %v made %d reads; want at most %d (one per %v)", elapsed, n, limit, pollMin)
 	}
 }
