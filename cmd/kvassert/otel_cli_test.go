@@ -53,7 +53,7 @@ func TestProxyExportsTelemetry(t *testing.T) {
 		vars[k] = v
 	}
 	p := startProxy(t, vars, "--listen", "127.0.0.1:0", "--tenant", "contoso.onmicrosoft.com")
-	m := proxyRequest(t, "GET", p.export("IDENTITY_ENDPOINT", 0)+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.secret)
+	m := proxyRequest(t, "GET", p.export("IDENTITY_ENDPOINT", 0)+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.export("IDENTITY_HEADER", 0))
 	if m["access_token"] == nil {
 		t.Fatalf("no token from the proxy: %v", m["error"])
 	}

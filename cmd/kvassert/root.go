@@ -290,11 +290,20 @@ func (a *App) Emulator() (string, bool) {
 
 // KeyVaultCredential is the credential that reaches Key Vault: azidentity's
 // DefaultAzureCredential (environment, workload identity, managed identity,
-// Azure CLI, ...), over ClientOptions. It is made once per process.
+// Azure CLI, ...), over ClientOptions; with KVASSERT_EMULATOR set, the
+// emulator's own identity only (emulatorCredential). It is made once per
+// process.
 func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
 	a.kvOnce.Do(func() {
 		if a.envErr != nil {
 			a.kvErr = a.envErr
+			return
+		}
+		if a.emu != nil {
+			a.kvCred, a.kvErr = a.emulatorCredential()
+			if a.kvErr == nil {
+				a.kvCred = defaultCredential{TokenCredential: a.kvCred, emulator: true}
+			}
 			return
 		}
 		a.kvCred, a.kvErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
@@ -308,7 +317,7 @@ func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
 				hint: "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run with a managed identity"}
 			return
 		}
-		a.kvCred = defaultCredential{a.kvCred}
+		a.kvCred = defaultCredential{TokenCredential: a.kvCred}
 	})
 	return a.kvCred, a.kvErr
 }
