@@ -72,3 +72,32 @@ func TestProxyExportsTelemetry(t *testing.T) {
 		t.Fatalf("collector got %d trace and %d metric exports, want at least one of each\nstderr:\n%s", n, m, p.stderrText())
 	}
 }
+
+// Issue 18, defect 12: an OTLP header entry written with a colon instead of
+// "=" makes the exporter log the entry through OpenTelemetry's own logger;
+// the CLI's logger and error handler go through the redactor, and every
+// OTLP header value is a secret: the raw value never reaches stderr.
+func TestOTLPHeaderValuesNeverPrinted(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	c := newCollector(t)
+	const secret = "otlp-header-secret-0123456789"
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"} {
+		for _, value := range []string{
+			"Authorization:Bearer " + secret,                    // colon instead of =
+			"api-key=" + secret + ",Authorization:" + secret,    // one good, one bad
+			"x-token=" + strings.ReplaceAll(secret, "-", "%ZZ"), // a bad escape
+			"bad key=" + secret,
+		} {
+			r := env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com"}, "OTEL_EXPORTER_OTLP_ENDPOINT="+c.URL, name+"="+value)
+			if r.code != 0 {
+				t.Errorf("%s=%q: exit %d\n%s", name, value, r.code, r.stderr)
+			}
+			for _, leak := range []string{secret, strings.ReplaceAll(secret, "-", "%ZZ")} {
+				if strings.Contains(r.stderr, leak) {
+					t.Errorf("%s=%q: stderr holds the header value:\n%s", name, value, r.stderr)
+				}
+			}
+		}
+	}
+}

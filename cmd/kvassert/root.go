@@ -228,6 +228,7 @@ func (a *App) setLogger() {
 		level = slog.LevelDebug
 	}
 	a.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+	a.routeOTelLogging(level)
 }
 
 // Cloud is the Azure cloud selected with --cloud.
