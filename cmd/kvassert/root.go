@@ -37,7 +37,8 @@ type App struct {
 	Stdout io.Writer
 	// Stderr receives progress, warnings and errors. Everything written to it
 	// passes through a filter that replaces JWTs and known secret values
-	// (AZURE_CLIENT_SECRET, IDENTITY_HEADER, a PFX password) with
+	// (AZURE_CLIENT_SECRET, KVASSERT_EMULATOR_CLIENT_SECRET, IDENTITY_HEADER,
+	// OTLP header values, a PFX password, the proxy's secrets) with
 	// "[redacted]".
 	Stderr io.Writer
 	// Getenv reads an environment variable (os.Getenv in the binary).
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
 		redactor: red,
 	}
-	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"} {
+	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET", envEmulatorSecret} {
 		red.AddSecret(getenv(name))
 	}
 	a.setLogger()
@@ -152,6 +153,9 @@ Environment:
   KVASSERT_EMULATOR, KVASSERT_CA_FILE  send all vault and login traffic to a
                                       "kvassert emulate" server (real Azure URLs
                                       such as https://NAME.vault.azure.net/ keep working)
+  KVASSERT_EMULATOR_TENANT_ID, KVASSERT_EMULATOR_CLIENT_ID, KVASSERT_EMULATOR_CLIENT_SECRET
+                                      the emulator's own identity, which alone reaches
+                                      its vaults (never az login or AZURE_* credentials)
   AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, IDENTITY_ENDPOINT, ...
                                       how kvassert reaches Key Vault (azidentity's
                                       DefaultAzureCredential)
