@@ -121,7 +121,7 @@ func (g *registry) certSource(ctx context.Context, vaultURL, name string) (*kvas
 	return g.certSources.get(ctx, vaultURL+"|"+strings.ToLower(name), func(context.Context) (*kvassert.KeyVaultCertificateSource, error) {
 		var o kvassert.KeyVaultCertificateOptions
 		o.ClientOptions = g.clientOptions()
-		o.Logger = g.s.log
+		o.Logger = g.s.libLog
 		return kvassert.NewKeyVaultCertificateSource(vaultURL, name, g.s.cfg.KeyVaultCredential, &o)
 	})
 }
@@ -158,7 +158,7 @@ func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey st
 		o := &kvassert.CredentialOptions{
 			ClientOptions:              g.clientOptions(),
 			AdditionallyAllowedTenants: []string{"*"},
-			Logger:                     g.s.log,
+			Logger:                     g.s.libLog,
 		}
 		if g.s.configuredSource(clientID, srcKey) {
 			o.SharedCache = g.s.cfg.SharedCache

@@ -129,6 +129,7 @@ type Server struct {
 	idKey     []byte           // derives the identity secrets (identitySecret)
 	tlsCert   *tls.Certificate // with AllowRemote
 	log       *slog.Logger
+	libLog    *slog.Logger // log for the library: error text reworded (safeErrors)
 	handler   http.Handler
 	mux       *http.ServeMux
 	creds     *registry
@@ -164,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.libLog = libraryLogger(s.log)
 	s.cloud = cfg.Cloud
 	if s.cloud.ActiveDirectoryAuthorityHost == "" {
 		s.cloud = cfg.ClientOptions.Cloud

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -127,5 +129,21 @@ func TestVaultProblemCarriesNoServerText(t *testing.T) {
 	}
 	if logs := env.logs.String(); strings.Contains(logs, marker) {
 		t.Errorf("the server's text reached the log:\n%s", logs)
+	}
+}
+
+// Issue 18, defect 5 (sibling): the logger the proxy hands to the library
+// (which logs background refresh and certificate re-read failures with
+// their error) rewords every error from its type: an error quoting a token
+// response leaves no text in the proxy's log.
+func TestLibraryLoggerRewordsErrors(t *testing.T) {
+	var buf bytes.Buffer
+	l := libraryLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	quoting := fmt.Errorf("kvassert: token for tenant x: json decode error\nraw message was: {\"access_token\":%q}", marker)
+	l.Warn("kvassert: background token refresh failed", "tenant", "t", "error", quoting)
+	l.With("error", quoting).Info("with")
+	l.WithGroup("g").Error("grouped", slog.Group("inner", "err", quoting))
+	if strings.Contains(buf.String(), marker) || strings.Count(buf.String(), "Getting the token failed") != 3 {
+		t.Errorf("log:\n%s", buf.String())
 	}
 }
