@@ -91,6 +91,11 @@ var errUnauthorized = &Problem{
 		"(App Service) or the path segment after /cloudshell/ in its MSI_ENDPOINT (Cloud Shell).",
 }
 
+var errPlainHTTP = &Problem{
+	Type: problemForbidden, Title: "TLS required", Status: http.StatusForbidden,
+	Detail: "With --allow-remote (Config.AllowRemote) the proxy answers over TLS only: use https and pin the certificate fingerprint printed at start.",
+}
+
 var errForwardOff = &Problem{
 	Type: problemNotConfig, Title: "Forwarding is off", Status: http.StatusForbidden,
 	Detail: "The proxy hands out tokens of your own identity only when started with --allow-forward (Config.AllowForward).",
@@ -240,6 +245,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 		}()
 		switch {
+		case s.cfg.AllowRemote && r.TLS == nil:
+			// Reachable from other machines: secrets and tokens travel over
+			// TLS only, whoever serves Handler.
+			writeProblem(sw, errPlainHTTP)
 		case !s.allowedHost(r.Host):
 			writeProblem(sw, errHost)
 		case crossSite(r):

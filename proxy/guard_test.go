@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -201,10 +202,23 @@ func TestNewAndServe(t *testing.T) {
 	for host, status := range map[string]int{"192.168.1.2:5616": 401, "[fe80::1]:5616": 401, "attacker.example:5616": 421} {
 		req := httptest.NewRequest("GET", "/openapi.json", nil)
 		req.Host = host
+		req.TLS = &tls.ConnectionState{}
 		rec := httptest.NewRecorder()
 		remote.Handler().ServeHTTP(rec, req)
 		if rec.Code != status {
 			t.Errorf("AllowRemote, Host %s: %d, want %d", host, rec.Code, status)
+		}
+	}
+	// Without TLS, even the page is refused: Handler served over plain HTTP
+	// by someone else's server gives nothing away either.
+	for _, path := range []string{"/", "/openapi.json"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Host = "192.168.1.2:5616"
+		req.Header.Set("Authorization", "Bearer "+remote.Secret())
+		rec := httptest.NewRecorder()
+		remote.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("AllowRemote over plain HTTP, %s: %d, want 403", path, rec.Code)
 		}
 	}
 }
