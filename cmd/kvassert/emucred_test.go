@@ -41,6 +41,9 @@ func TestEmulatorNeverUsesDeveloperCredentials(t *testing.T) {
 		r := env.run([]string{"cert", "show", "-o", "json", "--query", "kid", "-o", "tsv"})
 		wantOK(t, r)
 		keyID = strings.TrimSpace(r.stdout)
+		if !strings.HasPrefix(keyID, "https://") {
+			t.Fatalf("kid %q", keyID)
+		}
 	}
 	tenant := []string{"--tenant", "contoso.onmicrosoft.com"}
 	commands := [][]string{
@@ -50,6 +53,7 @@ func TestEmulatorNeverUsesDeveloperCredentials(t *testing.T) {
 		{"cert", "show"},
 		{"cert", "audit"},
 		{"cert", "export", "--out", filepath.Join(t.TempDir(), "c.cer")},
+		{"cert", "create", "-n", "never-created"},
 	}
 	// A developer's shell: signed in with az, no emulator identity set.
 	bare := []string{"PATH=" + path, "AZURE_CLIENT_SECRET=", "AZURE_CLIENT_ID=", "AZURE_TENANT_ID=",
