@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"unicode/utf8"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
