@@ -163,16 +163,13 @@ func upstreamProblem(err error) *Problem {
 		Detail: "Key Vault, Entra ID or the credential failed with an error the proxy does not pass on (it may quote a server's answer); run the same request with 'kvassert token --verbose' to diagnose it."}
 }
 
-// entraDetail words an Entra refusal from its codes: the tenant asked for
-// (validated input), the HTTP status, the AADSTS number and the OAuth error
-// code when it is one (a word of lower-case letters and underscores).
+// entraDetail words an Entra refusal from its codes: the HTTP status, the
+// AADSTS number and the OAuth error code when it is one (a word of
+// lower-case letters and underscores).
 // Entra's description is server text and is not passed on; Hint, in
 // kvassert's words, says what to do.
 func entraDetail(ae *kvassert.AuthError) string {
 	d := "Entra ID refused the token request"
-	if ae.Tenant != "" && kvassert.ValidTenantID(ae.Tenant) {
-		d += " for tenant " + ae.Tenant
-	}
 	var codes []string
 	if ae.StatusCode != 0 {
 		codes = append(codes, "HTTP "+strconv.Itoa(ae.StatusCode))

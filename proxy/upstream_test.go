@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert"
 
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -145,5 +151,29 @@ func TestLibraryLoggerRewordsErrors(t *testing.T) {
 	l.WithGroup("g").Error("grouped", slog.Group("inner", "err", quoting))
 	if strings.Contains(buf.String(), marker) || strings.Count(buf.String(), "Getting the token failed") != 3 {
 		t.Errorf("log:\n%s", buf.String())
+	}
+}
+
+// Issue 18, defect 5: whatever text a typed error carries from a server
+// (Entra's description and error code, a vault's error code and body, a
+// wrapped message), upstreamProblem words the problem itself.
+func TestUpstreamProblemWordsItself(t *testing.T) {
+	body := `{"error":{"code":"` + marker + `","message":"` + marker + `"}}`
+	raw := &http.Response{StatusCode: 403, Body: io.NopCloser(strings.NewReader(body)),
+		Request: &http.Request{Method: "POST", URL: &url.URL{Scheme: "https", Host: "v.vault.azure.net", Path: "/keys/k/1/sign", RawQuery: "x=" + marker}}}
+	for i, err := range []error{
+		&kvassert.AuthError{Tenant: marker, Code: 7000215, ErrorCode: marker, Description: marker, StatusCode: 400},
+		&kvassert.AuthError{Tenant: "contoso.onmicrosoft.com", ErrorCode: "invalid " + marker, Description: "AADSTS1: " + marker, StatusCode: 500},
+		fmt.Errorf("kvassert: signing: %w", &azcore.ResponseError{StatusCode: 403, ErrorCode: marker, RawResponse: raw}),
+		&azcore.ResponseError{StatusCode: 500, ErrorCode: "Forbidden " + marker},
+		fmt.Errorf("json decode error: %s: %w", marker, context.DeadlineExceeded),
+		fmt.Errorf("%s: %w", marker, context.Canceled),
+		errors.New("raw message was: " + marker),
+	} {
+		p := upstreamProblem(err)
+		data, _ := json.Marshal(p)
+		if strings.Contains(string(data), marker) || p.Status < 400 {
+			t.Errorf("error %d: problem %s", i, data)
+		}
 	}
 }
