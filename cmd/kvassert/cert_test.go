@@ -113,7 +113,7 @@ func TestCertCreateErrors(t *testing.T) {
 	// The demo scenario's managed identity lacks certificates/create: the
 	// request is refused, with the role to grant.
 	mi := []string{
-		"AZURE_CLIENT_SECRET=", "AZURE_CLIENT_ID=" + scenario.DemoIdentityClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET=", "KVASSERT_EMULATOR_CLIENT_ID=" + scenario.DemoIdentityClientID,
 		"IDENTITY_ENDPOINT=" + env.e.ManagedIdentityEndpoint(), "IDENTITY_HEADER=" + env.e.IdentityHeader(),
 	}
 	r := env.run([]string{"cert", "create", "-n", "denied"}, mi...)

@@ -236,6 +236,12 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 		if err := a.requireAzure(); err != nil {
 			return nil, err
 		}
+		if a.emu != nil && !a.emulatorIdentityEndpoint() {
+			// The managed identity's token becomes the client assertion
+			// sent to the emulator: it must be the emulator's own.
+			return nil, usageError(a.flagName("managed-identity")+" with KVASSERT_EMULATOR set needs the emulator's managed identity endpoint",
+				"set IDENTITY_ENDPOINT and IDENTITY_HEADER as 'kvassert emulate' prints them (no other endpoint's token is sent to an emulator)")
+		}
 		src, err := kvassert.NewManagedIdentitySource(&kvassert.ManagedIdentityOptions{
 			ClientID: c.managedIdentity, Cloud: a.Cloud(), ClientOptions: a.ClientOptions(),
 		})

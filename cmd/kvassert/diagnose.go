@@ -69,6 +69,10 @@ func core(err error) (msg, hint string) {
 	if errors.As(err, &afe) {
 		var kv *keyVaultCredentialError
 		if errors.As(err, &kv) {
+			if kv.emulator {
+				msg, hint := describeAuthFailed("the emulator's identity", " to reach its vaults", afe)
+				return msg, strings.ReplaceAll(hint, "AZURE_", "KVASSERT_EMULATOR_")
+			}
 			return describeAuthFailed("DefaultAzureCredential", " to reach Key Vault", afe)
 		}
 		return describeAuthFailed("the Azure credential", "", afe)

@@ -67,7 +67,7 @@ func (f fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (a
 
 func TestNoAzureCredentialByType(t *testing.T) {
 	ctx := context.Background()
-	_, err := defaultCredential{fakeCredential{errors.New("SomeChain: reworded, nothing applied")}}.GetToken(ctx, policy.TokenRequestOptions{})
+	_, err := defaultCredential{TokenCredential: fakeCredential{errors.New("SomeChain: reworded, nothing applied")}}.GetToken(ctx, policy.TokenRequestOptions{})
 	msg, hint, _ := describe(fmt.Errorf("keyvault: signing with https://v.vault.azure.net/keys/k/1: %w", err))
 	if !strings.HasPrefix(msg, "no Azure credential to reach Key Vault") || !strings.Contains(hint, "az login") {
 		t.Errorf("got %q / %q", msg, hint)
@@ -75,7 +75,7 @@ func TestNoAzureCredentialByType(t *testing.T) {
 	// A cancelled request is not "no credential".
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = defaultCredential{fakeCredential{context.Canceled}}.GetToken(cancelled, policy.TokenRequestOptions{})
+	_, err = defaultCredential{TokenCredential: fakeCredential{context.Canceled}}.GetToken(cancelled, policy.TokenRequestOptions{})
 	var nc *noAzureCredentialError
 	if errors.As(err, &nc) {
 		t.Errorf("a cancelled GetToken is reported as no credential: %v", err)
@@ -107,7 +107,7 @@ func TestKeyVaultCredentialRefusedByType(t *testing.T) {
 	body := `{"error":"invalid_client","error_description":"AADSTS7000215: some reworded text. Trace ID: x","error_codes":[7000215]}`
 	resp := &http.Response{StatusCode: 401, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
 	afe := &azidentity.AuthenticationFailedError{RawResponse: resp}
-	_, err := defaultCredential{fakeCredential{afe}}.GetToken(context.Background(), policy.TokenRequestOptions{})
+	_, err := defaultCredential{TokenCredential: fakeCredential{afe}}.GetToken(context.Background(), policy.TokenRequestOptions{})
 	msg, hint, _ := describe(fmt.Errorf("keyvault: reading certificate: %w", err))
 	if msg != "DefaultAzureCredential could not get a token to reach Key Vault: AADSTS7000215: some reworded text." || !strings.Contains(hint, "AZURE_CLIENT_SECRET is wrong") {
 		t.Errorf("got %q / %q", msg, hint)
