@@ -160,6 +160,12 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 		c.tel.Served(tenant, err)
 		return azcore.AccessToken{}, err
 	}
+	if opts.Claims != "" {
+		if err := checkClaims(opts.Claims); err != nil {
+			c.tel.Served(tenant, err)
+			return azcore.AccessToken{}, err
+		}
+	}
 	tok, err := c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
 	c.tel.Served(tenant, err)
 	return tok, err

@@ -1,9 +1,12 @@
 package kvassert
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/kvassert/kvassert/internal/textutil"
@@ -41,6 +44,69 @@ func checkScopes(scopes []string) error {
 		return fmt.Errorf("kvassert: app-only tokens need exactly one scope ending in /.default (e.g. https://graph.microsoft.com/.default), got %q", textutil.Truncate(strings.Join(scopes, " "), 200))
 	}
 	return nil
+}
+
+// maxClaimsLen and maxClaimsDepth bound a claims challenge
+// (TokenRequestOptions.Claims). Entra's CAE challenges are a few hundred
+// bytes, three or four levels deep; the bounds keep a hostile resource
+// server from making the credential parse, key its cache on, and send
+// megabytes.
+const (
+	maxClaimsLen   = 16 << 10
+	maxClaimsDepth = 16
+)
+
+// checkClaims refuses a claims challenge that is not an OpenID Connect
+// claims request: one JSON object whose members ("access_token", "id_token",
+// ...) are JSON objects, in valid UTF-8, at most maxClaimsLen bytes and
+// maxClaimsDepth levels deep. MSAL Go panics on some other shapes (the
+// literal null with CAE) and passes the rest on to Entra; azcore's bearer
+// policy hands over whatever a resource server sent. The claims are never
+// quoted: they come from a server.
+func checkClaims(claims string) error {
+	if len(claims) > maxClaimsLen {
+		return inputErr("claims", "the claims challenge (%d bytes) is longer than %d bytes; a resource server sent a challenge no token service would issue", len(claims), maxClaimsLen)
+	}
+	if !utf8.ValidString(claims) || !json.Valid([]byte(claims)) {
+		return inputErr("claims", "the claims challenge (%d bytes) is not valid JSON; it must be a JSON object such as {\"access_token\":{...}}", len(claims))
+	}
+	if d := jsonDepth(claims); d > maxClaimsDepth {
+		return inputErr("claims", "the claims challenge nests %d levels deep, more than %d", d, maxClaimsDepth)
+	}
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(claims), &req); err != nil || req == nil {
+		return inputErr("claims", "the claims challenge is not a JSON object; it must be one such as {\"access_token\":{...}}")
+	}
+	for _, v := range req {
+		if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '{' {
+			return inputErr("claims", "a member of the claims challenge is not a JSON object; each (\"access_token\", \"id_token\", ...) must be one")
+		}
+	}
+	return nil
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in the valid
+// JSON text s.
+func jsonDepth(s string) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // ValidTenantID reports whether t can name a tenant: a GUID or a domain such
