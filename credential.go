@@ -3,6 +3,7 @@ package kvassert
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -113,6 +114,8 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if c.timeout <= 0 {
 		c.timeout = 2 * time.Minute
 	}
+	c.flights.Name = "token acquisition"
+	c.flights.OnPanic = c.logPanic
 	// The token request body holds the client assertion: never log bodies.
 	o.ClientOptions.Logging.IncludeBody = false
 	o.Telemetry.ApplyTracing(&o.ClientOptions)
@@ -169,6 +172,14 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	tok, err := c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
 	c.tel.Served(tenant, err)
 	return tok, err
+}
+
+// logPanic logs a panic recovered in the credential's work (a Source, a
+// SharedCache, a Feedback hook, MSAL) at debug level: its value and stack
+// may hold anything, so they go nowhere else; callers get a PanicError.
+func (c *Credential) logPanic(pe *PanicError) {
+	defer func() { _ = recover() }() // the logger's own panic
+	c.logger.Debug("kvassert: recovered a panic in a "+pe.What+"; its callers got an error", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 }
 
 func (c *Credential) resolveTenant(specified string) (string, error) {

@@ -8,6 +8,7 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
@@ -96,6 +97,16 @@ func (e *AuthError) Unwrap() error { return e.err }
 //		fmt.Printf("--vault: %s\n", ie.Reason)
 //	}
 type InputError = inputerr.Error
+
+// PanicError is the error callers get when the work they waited for
+// panicked: a Source, a SharedCache, a Feedback hook, the vault's
+// credential, or a dependency such as MSAL. The credential and the
+// certificate cache recover such panics in the goroutines they start, so
+// the process lives and the next call runs the work again. Its message
+// names what panicked but not the panic value, whose text may hold anything;
+// Value and Stack are there for debugging (the credential logs them at
+// debug level).
+type PanicError = flight.PanicError
 
 // ErrNoPrivateKey is wrapped by the error of ParseCertificateData and
 // LoadCertificateFiles when the data holds a certificate but no usable

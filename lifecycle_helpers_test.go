@@ -98,6 +98,8 @@ type logCount struct {
 	mu    sync.Mutex
 	warns int
 	text  strings.Builder
+	// panicOnWarn makes Handle panic on warnings (a broken handler).
+	panicOnWarn atomic.Bool
 }
 
 func (h *logCount) Enabled(context.Context, slog.Level) bool { return true }
@@ -108,6 +110,9 @@ func (h *logCount) Handle(_ context.Context, r slog.Record) error {
 	defer h.mu.Unlock()
 	if r.Level >= slog.LevelWarn {
 		h.warns++
+		if h.panicOnWarn.Load() {
+			panic("logCount: SECRETMARKER panic on a warning")
+		}
 	}
 	fmt.Fprintf(&h.text, "%s %s", r.Level, r.Message)
 	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&h.text, " %s=%v", a.Key, a.Value); return true })

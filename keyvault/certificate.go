@@ -168,7 +168,7 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	}
 	co := o.ClientOptions
 	o.Telemetry.ApplyTracing(&co)
-	certs, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
+	certs, err := azcertificates.NewClient(v.URL, guard(cred), &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +181,10 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 		backoff: flight.Backoff{Base: readRetryBase, Max: readRetryMax},
 		known:   map[string]*Certificate{}, refused: map[string]*refusal{},
 		tel: obs.NewKeyVault(o.Telemetry, v.Host),
+	}
+	c.reads.Name = "certificate read"
+	c.reads.OnPanic = func(pe *flight.PanicError) {
+		o.Logger.Debug("kvassert: recovered a panic in a certificate read; its callers got an error", "vault", v.Host, "certificate", name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 	}
 	c.observe()
 	return c, nil
