@@ -133,8 +133,10 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 	if key.claims != "" {
 		opts = append(opts, confidential.WithClaims(key.claims))
 	}
+	ctx, answer := withAnswerRecord(ctx)
 	res, err := acquireWithFeedback(ctx, c.src, func(ctx context.Context) (confidential.AuthResult, error) {
 		c.tokenRequests.Add(1)
+		answer.reset() // this attempt's answer only
 		return client.AcquireTokenByCredential(ctx, scopes, opts...)
 	}, func(code int) {
 		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying once", "tenant", key.tenant, "aadsts", code)
@@ -142,6 +144,11 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 	if err == nil {
 		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
 		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}
+		if tok.Token == "" || !tok.ExpiresOn.After(time.Now()) {
+			// MSAL takes "expires_in": 0 or -5, and an empty token.
+			a, _ := answer.get()
+			return azcore.AccessToken{}, &answerError{tenant: key.tenant, a: a, what: "holds an empty or already expired token"}
+		}
 		if c.clockMoved {
 			// MSAL dates the token on the real clock; tests that move the
 			// credential's clock (internal/credclock) see it on theirs.
@@ -156,5 +163,5 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
 		return azcore.AccessToken{}, ae
 	}
-	return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
+	return azcore.AccessToken{}, tokenEndpointFailure(key.tenant, err, answer)
 }
