@@ -79,8 +79,8 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if src == nil {
 		return nil, errors.New("kvassert: nil Source")
 	}
-	if !validTenant(tenantID) {
-		return nil, inputErr("tenant", "tenant ID (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(tenantID))
+	if err := checkTenant("tenant", "tenant ID", tenantID); err != nil {
+		return nil, err
 	}
 	if !validClientID(clientID) {
 		return nil, inputErr("client ID", "client ID (%d bytes) is not a GUID", len(clientID))
@@ -103,8 +103,8 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 			c.allowAll = true
 			continue
 		}
-		if !validTenant(t) {
-			return nil, inputErr("AdditionallyAllowedTenants", "AdditionallyAllowedTenants: an entry (%d bytes) is not a tenant ID or domain", len(t))
+		if err := checkTenant("AdditionallyAllowedTenants", "AdditionallyAllowedTenants: an entry", t); err != nil {
+			return nil, err
 		}
 		c.allowed[strings.ToLower(t)] = true
 	}
@@ -186,9 +186,9 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 	if specified == "" {
 		return c.home, nil
 	}
-	if !validTenant(specified) {
+	if !validTenant(specified) || tenantAlias(specified) {
 		// Not repeated: only tenant-shaped text is ever echoed.
-		return "", inputErr("tenant", "the requested tenant (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(specified))
+		return "", checkTenant("tenant", "the requested tenant", specified)
 	}
 	t := lowerASCII(specified)
 	if t == c.home || c.allowAll || c.allowed[t] {

@@ -112,8 +112,40 @@ func jsonDepth(s string) int {
 // ValidTenantID reports whether t can name a tenant: a GUID or a domain such
 // as contoso.onmicrosoft.com: at most 256 bytes of dot-separated labels, each
 // 1 to 63 letters, digits and '-', not starting or ending with '-'. Names
-// such as ".", ".." or "contoso..com" are refused.
-func ValidTenantID(t string) bool { return validTenant(t) }
+// such as ".", ".." or "contoso..com" are refused, and so are the names that
+// are not one tenant, in any case: "common", "organizations" and
+// "consumers" (app-only tokens need a specific tenant), "adfs" and "dstsv2"
+// (which make MSAL switch to ADFS or dSTS handling).
+func ValidTenantID(t string) bool { return validTenant(t) && !tenantAlias(t) }
+
+// checkTenant is ValidTenantID as an InputError for input (what the
+// tenant was given as; the message starts with it). Only tenant-shaped
+// text is ever repeated.
+func checkTenant(input, what, t string) error {
+	if !validTenant(t) {
+		return inputErr(input, "%s (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", what, len(t))
+	}
+	if tenantAlias(t) {
+		return inputErr(input, "%s %q names no single tenant; app-only tokens need a specific tenant: give its tenant ID (a GUID) or a verified domain such as contoso.onmicrosoft.com", what, lowerASCII(t))
+	}
+	return nil
+}
+
+// tenantAlias reports whether t (a valid tenant name) is one of the names
+// Entra and MSAL give a meaning other than one tenant.
+func tenantAlias(t string) bool {
+	switch len(t) {
+	case 4:
+		return strings.EqualFold(t, "adfs")
+	case 6:
+		return strings.EqualFold(t, "common") || strings.EqualFold(t, "dstsv2")
+	case 9:
+		return strings.EqualFold(t, "consumers")
+	case 13:
+		return strings.EqualFold(t, "organizations")
+	}
+	return false
+}
 
 // ValidClientID reports whether id is a client (application) ID: a GUID.
 func ValidClientID(id string) bool { return validClientID(id) }
