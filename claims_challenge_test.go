@@ -133,3 +133,51 @@ func TestGetTokenRefusesMalformedClaims(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGetTokenClaims passes the fuzzed claims to Credential.GetToken (with
+// and without CAE) against the emulators, through the real MSAL: no panic
+// (the acquisition's goroutine would take the process down, or now return
+// a PanicError), claims that are not a claims request are an InputError
+// with no network call, and the credential keeps working.
+func FuzzGetTokenClaims(f *testing.F) {
+	for _, s := range []string{
+		"null", " null", "[]", `""`, "0", "{}", caeClaims,
+		`{"access_token":null}`, `{"access_token":{"xms_cc":null}}`, `{"access_token":{"xms_cc":{"values":null}}}`,
+		`{"access_token":{"xms_cc":{"values":["cp1"]}}}`, `{"access_token":{"xms_cc":[]}}`, `{"access_token":{"nbf":null}}`,
+		`{"id_token":{"auth_time":{"essential":true}}}`, `{"access_token":{},"access_token":null}`,
+		`{"access_token":{"nbf":{"essential":true,"value":"1732960000"},"acrs":{"essential":true,"values":["c1","c2"]}}}`,
+		strings.Repeat(`{"a":`, 15) + "{}" + strings.Repeat("}", 15),
+	} {
+		f.Add(s)
+	}
+	d := newDemo(f)
+	ctx := context.Background()
+	if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}, EnableCAE: true}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, claims string) {
+		for _, cae := range []bool{true, false} {
+			before := d.emu.Count(kvasserttest.OpToken)
+			_, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}, EnableCAE: cae, Claims: claims})
+			var pe *kvassert.PanicError
+			if errors.As(err, &pe) {
+				t.Fatalf("claims %q (CAE %v): a panic in the acquisition: %v\n%s", claims, cae, pe.Value, pe.Stack)
+			}
+			var ie *kvassert.InputError
+			if errors.As(err, &ie) {
+				if ie.Input != "claims" && claims != "" {
+					t.Fatalf("claims %q: refused as %q: %v", claims, ie.Input, err)
+				}
+				if n := d.emu.Count(kvasserttest.OpToken); n != before {
+					t.Fatalf("claims %q refused after %d token requests", claims, n-before)
+				}
+			}
+			if len(claims) > 16<<10 && err == nil {
+				t.Fatalf("claims of %d bytes accepted", len(claims))
+			}
+		}
+		if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}, EnableCAE: true}); err != nil {
+			t.Fatalf("after claims %q the credential fails: %v", claims, err)
+		}
+	})
+}

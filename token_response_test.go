@@ -25,8 +25,9 @@ const marker = "SECRETMARKER"
 // login.microsoftonline.com) that answers every POST with the body and
 // status set last, and a content type.
 type bodyEndpoint struct {
-	srv *httptest.Server
-	mu  sync.Mutex
+	srv    *httptest.Server
+	client *http.Client // to srv, for every host
+	mu     sync.Mutex
 
 	status      int
 	contentType string
@@ -49,6 +50,8 @@ func newBodyEndpoint(t testing.TB) *bodyEndpoint {
 		w.Write(body) //nolint:errcheck // the client may give up
 	}))
 	t.Cleanup(b.srv.Close)
+	b.client = b.transport()
+	t.Cleanup(b.client.CloseIdleConnections)
 	return b
 }
 
@@ -79,7 +82,7 @@ func (b *bodyEndpoint) get(t testing.TB) (error, string) {
 	t.Helper()
 	var logs testlog.Buffer
 	c, err := NewCredential(testHome, testClient, &switchSource{}, &CredentialOptions{
-		ClientOptions: policy.ClientOptions{Transport: b.transport(), Retry: policy.RetryOptions{MaxRetries: -1}},
+		ClientOptions: policy.ClientOptions{Transport: b.client, Retry: policy.RetryOptions{MaxRetries: -1}},
 		Logger:        slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
