@@ -111,6 +111,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	c.logger = flight.SafeLogger(c.logger)
 	if c.timeout <= 0 {
 		c.timeout = 2 * time.Minute
 	}

@@ -157,6 +157,9 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// The cache logs while holding its lock: a panicking handler must not
+	// leave it held.
+	o.Logger = flight.SafeLogger(o.Logger)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -160,3 +160,45 @@ func TestEndedContextStartsNoVaultCall(t *testing.T) {
 		t.Fatalf("cancelled callers made vault calls: %d certificate reads (want 1: the live one), %d signs", n, s)
 	}
 }
+
+// panicAlways is a slog handler that panics on every record while on.
+type panicAlways struct{ on atomic.Bool }
+
+func (h *panicAlways) Enabled(context.Context, slog.Level) bool { return true }
+func (h *panicAlways) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *panicAlways) WithGroup(string) slog.Handler            { return h }
+func (h *panicAlways) Handle(context.Context, slog.Record) error {
+	if h.on.Load() {
+		panic("SECRETMARKER in the logger")
+	}
+	return nil
+}
+
+// The certificate cache logs while holding its lock (a refusal's re-read
+// warns of a near expiry, for one): a Logger that panicked there left the
+// lock held, so every later call waited forever (or, before the
+// credential recovered panics, ended the process). Now a panicking handler
+// loses its record and nothing else.
+func TestCertificateCacheSurvivesAPanickingLogger(t *testing.T) {
+	e, cred, opts := setup(t)
+	h := &panicAlways{}
+	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
+		Options: *opts, Logger: slog.New(h), ExpiryWarning: 400 * 24 * time.Hour, // every read warns
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety bound: it hung
+	defer cancel()
+	first, err := c.Certificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.on.Store(true)
+	c.Accepted(first.Version)
+	c.Refused(ctx, first.Version, 700027) // re-reads under the lock, and warns
+	h.on.Store(false)
+	if _, err := c.Certificate(ctx); err != nil {
+		t.Fatalf("after the logger panicked: %v", err)
+	}
+}
