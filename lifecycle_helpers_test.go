@@ -28,6 +28,7 @@ type fakeEntra struct {
 	refreshIn int  // seconds, 0 = none
 	refuse    int  // AADSTS code to answer with, 0 = issue tokens
 	same      bool // issue the last token again (new expiry, same string)
+	raw       string // when set, answer 200 with this body
 	issued    int
 	requests  atomic.Int64
 }
@@ -39,6 +40,9 @@ func (f *fakeEntra) Do(r *http.Request) (*http.Response, error) {
 	f.requests.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.raw != "" {
+		return response(r, http.StatusOK, f.raw), nil
+	}
 	if f.refuse != 0 {
 		body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: Client assertion contains an invalid signature.","error_codes":[%d]}`, f.refuse, f.refuse)
 		return response(r, http.StatusUnauthorized, body), nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -290,5 +291,32 @@ func TestManagedIdentityAnswersLeakNoBodyText(t *testing.T) {
 				t.Fatalf("HTTP %d: %v", st, err)
 			}
 		}
+	}
+}
+
+// A background refresh that gets a 200 MSAL cannot decode logged MSAL's
+// error, with the body and so the new access token, in its WARN record.
+func TestFailedRefreshWarningHoldsNoBodyText(t *testing.T) {
+	v := newLifecycleEnv(t, 24*3600, 1)
+	if tok := v.get(t, testOther); tok != "tok-1" {
+		t.Fatalf("first token %q", tok)
+	}
+	time.Sleep(1100 * time.Millisecond) // MSAL's RefreshOn (real clock) passes
+	v.advance(13 * time.Hour)           // ours: past half of the lifetime
+	v.entra.set(func(f *fakeEntra) {
+		f.raw = `{"token_type":"Bearer","access_token":"SECRETMARKER.eyJ0eXAiOiJKV1QifQ","expires_in":"x"}`
+	})
+	if tok := v.get(t, testOther); tok != "tok-1" { // starts the refresh, which fails
+		t.Fatalf("during the failed refresh got %q", tok)
+	}
+	warns, logs := v.log.warnings()
+	if warns != 1 || !strings.Contains(logs, "background token refresh failed") {
+		t.Fatalf("%d warnings:\n%s", warns, logs)
+	}
+	if strings.Contains(logs, marker) {
+		t.Fatalf("the refresh warning holds the token response:\n%s", logs)
+	}
+	if !strings.Contains(logs, "HTTP 200") {
+		t.Fatalf("the warning does not say what came back:\n%s", logs)
 	}
 }
