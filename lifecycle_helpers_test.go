@@ -24,10 +24,10 @@ import (
 type fakeEntra struct {
 	now       func() time.Time
 	mu        sync.Mutex
-	expiresIn int  // seconds
-	refreshIn int  // seconds, 0 = none
-	refuse    int  // AADSTS code to answer with, 0 = issue tokens
-	same      bool // issue the last token again (new expiry, same string)
+	expiresIn int    // seconds
+	refreshIn int    // seconds, 0 = none
+	refuse    int    // AADSTS code to answer with, 0 = issue tokens
+	same      bool   // issue the last token again (new expiry, same string)
 	raw       string // when set, answer 200 with this body
 	issued    int
 	requests  atomic.Int64
