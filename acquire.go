@@ -24,8 +24,8 @@ func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessTo
 	tok, err := c.flights.Do(ctx, key, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
 		return c.run(ctx, key, nil)
 	})
-	var pe *PanicError
-	if errors.As(err, &pe) {
+	if _, panicked := err.(*PanicError); panicked {
+		// The flight's own (run's errors name the tenant already).
 		return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
 	}
 	// run never returns a bare context error, so this is the caller's ctx
