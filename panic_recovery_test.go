@@ -91,6 +91,9 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 			return &shared.on
 		}},
 		{"vault credential", func(_ *panickySource, _ *panickyShared, vault *panickyVaultCredential) *atomic.Bool { return &vault.on }},
+		// Entra refuses the certificate (not registered: AADSTS700027),
+		// so the credential reports it through Feedback.Refused.
+		{"Feedback.Refused", func(src *panickySource, _ *panickyShared, _ *panickyVaultCredential) *atomic.Bool { return &src.refd.on }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,6 +122,15 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 			}
 			on := tc.arm(src, shared, vault)
 			on.Store(true)
+			if tc.name == "Feedback.Refused" {
+				cert, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.RemoveCertificate(scenario.DemoAppClientID, cert); err != nil {
+					t.Fatal(err)
+				}
+			}
 			get := func() error {
 				_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
 				return err
@@ -136,6 +148,12 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 			}
 			t.Logf("the caller's error: %v", err)
 			on.Store(false)
+			if tc.name == "Feedback.Refused" {
+				cert, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+				if err := e.RegisterCertificate(scenario.DemoAppClientID, cert); err != nil {
+					t.Fatal(err)
+				}
+			}
 			offset.Store(int64(time.Minute))
 			if err := get(); err != nil {
 				t.Fatalf("GetToken once the panic stopped: %v", err)
