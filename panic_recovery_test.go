@@ -93,7 +93,9 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 		{"vault credential", func(_ *panickySource, _ *panickyShared, vault *panickyVaultCredential) *atomic.Bool { return &vault.on }},
 		// Entra refuses the certificate (not registered: AADSTS700027),
 		// so the credential reports it through Feedback.Refused.
-		{"Feedback.Refused", func(src *panickySource, _ *panickyShared, _ *panickyVaultCredential) *atomic.Bool { return &src.refd.on }},
+		{"Feedback.Refused", func(src *panickySource, _ *panickyShared, _ *panickyVaultCredential) *atomic.Bool {
+			return &src.refd.on
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
