@@ -116,6 +116,15 @@ func TestGetTokenRefusesMalformedClaims(t *testing.T) {
 			}
 		}
 	}
+	// With CAE, MSAL adds the client capabilities and failed, after the
+	// sign, on a challenge that sets them itself.
+	for _, claims := range []string{`{"access_token":{"xms_cc":{"values":["cp1"]}}}`, `{"access_token":{"xms_cc":null}}`, `{"access_token":{"xms_cc":[]}}`} {
+		_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{graph}, EnableCAE: true, Claims: claims})
+		var ie *kvassert.InputError
+		if !errors.As(err, &ie) || ie.Input != "claims" {
+			t.Errorf("%s (CAE): err = %v, want an InputError for the claims", claims, err)
+		}
+	}
 	if n := len(d.emu.Counts()); n != 0 {
 		t.Fatalf("refused claims made requests: %v", d.emu.Counts())
 	}

@@ -165,7 +165,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 		return azcore.AccessToken{}, err
 	}
 	if opts.Claims != "" {
-		if err := checkClaims(opts.Claims); err != nil {
+		if err := checkClaims(opts.Claims, opts.EnableCAE); err != nil {
 			c.tel.Served(tenant, err)
 			return azcore.AccessToken{}, err
 		}

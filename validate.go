@@ -61,9 +61,10 @@ const (
 // ...) are JSON objects, in valid UTF-8, at most maxClaimsLen bytes and
 // maxClaimsDepth levels deep. MSAL Go panics on some other shapes (the
 // literal null with CAE) and passes the rest on to Entra; azcore's bearer
-// policy hands over whatever a resource server sent. The claims are never
-// quoted: they come from a server.
-func checkClaims(claims string) error {
+// policy hands over whatever a resource server sent. With cae, the claims
+// must not set the client capabilities, which MSAL adds. The claims are
+// never quoted: they come from a server.
+func checkClaims(claims string, cae bool) error {
 	if len(claims) > maxClaimsLen {
 		return inputErr("claims", "the claims challenge (%d bytes) is longer than %d bytes; a resource server sent a challenge no token service would issue", len(claims), maxClaimsLen)
 	}
@@ -80,6 +81,20 @@ func checkClaims(claims string) error {
 	for _, v := range req {
 		if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '{' {
 			return inputErr("claims", "a member of the claims challenge is not a JSON object; each (\"access_token\", \"id_token\", ...) must be one")
+		}
+	}
+	if cae {
+		// MSAL merges the client capabilities ({"access_token":{"xms_cc":
+		// {"values":["cp1"]}}}) into the challenge and fails, after the
+		// assertion is signed, when the challenge sets them itself.
+		var at struct {
+			CC json.RawMessage `json:"xms_cc"`
+		}
+		if raw, ok := req["access_token"]; ok && json.Unmarshal(raw, &at) == nil && at.CC != nil {
+			var cc map[string]json.RawMessage
+			if json.Unmarshal(at.CC, &cc) != nil || cc == nil || cc["values"] != nil {
+				return inputErr("claims", "the claims challenge sets the client capabilities (access_token.xms_cc) itself, which CAE requests set")
+			}
 		}
 	}
 	return nil
