@@ -142,13 +142,13 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying once", "tenant", key.tenant, "aadsts", code)
 	})
 	if err == nil {
-		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
 		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}
 		if tok.Token == "" || !tok.ExpiresOn.After(time.Now()) {
 			// MSAL takes "expires_in": 0 or -5, and an empty token.
 			a, _ := answer.get()
 			return azcore.AccessToken{}, &answerError{tenant: key.tenant, a: a, what: "holds an empty or already expired token"}
 		}
+		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
 		if c.clockMoved {
 			// MSAL dates the token on the real clock; tests that move the
 			// credential's clock (internal/credclock) see it on theirs.
