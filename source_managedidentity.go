@@ -123,6 +123,17 @@ func (s *ManagedIdentitySource) Assertion(ctx context.Context, _, _ string) (str
 	}
 	tok, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: s.scope})
 	if err != nil {
+		var afe *azidentity.AuthenticationFailedError
+		if errors.As(err, &afe) {
+			// Its text quotes the endpoint's answer (the body of a
+			// refusal, values of a 200 it could not parse): a token
+			// response. Word it from the status and content type.
+			what := "the managed identity endpoint's answer is not a usable token response"
+			if r := afe.RawResponse; r != nil {
+				what = fmt.Sprintf("the managed identity endpoint answered HTTP %d (%s) without a usable token", r.StatusCode, describeBody(r.Header.Get("Content-Type"), -1))
+			}
+			return "", fmt.Errorf("kvassert: managed identity token for %s: %s", s.scope[0], what)
+		}
 		return "", fmt.Errorf("kvassert: managed identity token for %s: %w", s.scope[0], err)
 	}
 	s.mu.Lock()

@@ -159,6 +159,9 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// The cache logs while holding its lock: a panicking handler must not
+	// leave it held.
+	o.Logger = flight.SafeLogger(o.Logger)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -170,7 +173,7 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	}
 	co := o.ClientOptions
 	o.Telemetry.ApplyTracing(&co)
-	certs, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
+	certs, err := azcertificates.NewClient(v.URL, guard(cred), &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +186,10 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 		backoff: flight.Backoff{Base: readRetryBase, Max: readRetryMax},
 		known:   map[string]*Certificate{}, refused: map[string]*refusal{},
 		tel: obs.NewKeyVault(o.Telemetry, v.Host),
+	}
+	c.reads.Name = "certificate read"
+	c.reads.OnPanic = func(pe *flight.PanicError) {
+		o.Logger.Debug("kvassert: recovered a panic in a certificate read; its callers got an error", "vault", v.Host, "certificate", name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 	}
 	c.observe()
 	return c, nil

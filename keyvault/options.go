@@ -103,5 +103,5 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 	}
 	// An emulator on a loopback address cannot pass the challenge's
 	// resource-domain check; real vault hosts always keep it on.
-	return azkeys.NewClient(v.URL, cred, &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
+	return azkeys.NewClient(v.URL, guard(cred), &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 }

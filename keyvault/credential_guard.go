@@ -1,0 +1,38 @@
+package keyvault
+
+import (
+	"context"
+	"runtime/debug"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert/internal/flight"
+)
+
+// guardedCredential is the vault's credential as this package's clients
+// use it: a panic in its GetToken becomes a *flight.PanicError (what
+// kvassert.PanicError names). azcore's bearer policy is not panic-safe: a
+// panic while it acquires a token leaves its token state "being acquired"
+// for good, so every later request of that client would wait forever (the
+// credential's acquisitions then all ended at AcquireTimeout).
+type guardedCredential struct{ cred azcore.TokenCredential }
+
+// GetToken calls the wrapped credential, recovering its panic.
+func (g guardedCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (tok azcore.AccessToken, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tok, err = azcore.AccessToken{}, &flight.PanicError{What: "the vault's credential", Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return g.cred.GetToken(ctx, o)
+}
+
+// guard wraps cred (nil stays nil).
+func guard(cred azcore.TokenCredential) azcore.TokenCredential {
+	switch cred.(type) {
+	case nil, guardedCredential:
+		return cred
+	}
+	return guardedCredential{cred}
+}
