@@ -40,6 +40,12 @@ func (s *panickySource) Assertion(ctx context.Context, clientID, endpoint string
 	return s.inner.Assertion(ctx, clientID, endpoint)
 }
 
+// SourceIdentity forwards the wrapped Source's identity, so that the
+// credential may use a SharedCache.
+func (s *panickySource) SourceIdentity() string {
+	return s.inner.(kvassert.SourceIdentifier).SourceIdentity()
+}
+
 func (s *panickySource) Accepted(signer string) {
 	s.accepted.maybe("Accepted")
 	s.inner.(kvassert.Feedback).Accepted(signer)

@@ -119,8 +119,9 @@ func upstreamProblem(err error) *Problem {
 	var ae *kvassert.AuthError
 	var re *azcore.ResponseError
 	var ie *kvassert.InputError
+	var pe *kvassert.PanicError
 	switch {
-	case errors.Is(err, errPanic):
+	case errors.Is(err, errPanic), errors.As(err, &pe):
 		return &Problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError,
 			Detail: "Getting the token failed on an internal error of the proxy or its credential; the proxy keeps serving."}
 	case errors.As(err, &ae):
