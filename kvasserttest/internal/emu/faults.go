@@ -128,10 +128,9 @@ func (f *Faults) Inc(op Op) {
 	c.(*atomic.Int64).Add(1)
 }
 
-// take returns the fault to apply to one request for op, consuming a use.
-func (f *Faults) take(op Op) (Fault, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// takeLocked returns the fault to apply to one request for op, consuming a
+// use. f.mu is held.
+func (f *Faults) takeLocked(op Op) (Fault, bool) {
 	a := f.faults[op]
 	if a == nil {
 		return Fault{}, false
@@ -145,11 +144,24 @@ func (f *Faults) take(op Op) (Fault, bool) {
 	return a.Fault, true
 }
 
+// arrive decides the fault of one request for op (consuming a use) and then
+// counts the request, under one lock: once Count(op) reports a request, the
+// fault that request gets is settled, so a test that waits for the count and
+// then arms a new fault can never have that fault consumed by a request it
+// already counted, nor see requests counted in another order than they took
+// their faults.
+func (f *Faults) arrive(op Op) (Fault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fault, ok := f.takeLocked(op)
+	f.Inc(op)
+	return fault, ok
+}
+
 // Begin counts the request and applies any armed fault. It returns true when
 // the fault answered the request (the handler must then return at once).
 func (f *Faults) Begin(w http.ResponseWriter, r *http.Request, op Op, writeErr ErrorWriter) bool {
-	f.Inc(op)
-	fault, ok := f.take(op)
+	fault, ok := f.arrive(op)
 	if !ok {
 		return false
 	}
