@@ -49,6 +49,11 @@ type Fault struct {
 	// RetryAfter, when non-zero, sets the Retry-After header (whole seconds,
 	// rounded up) on a Status answer.
 	RetryAfter time.Duration
+	// Hold, when not nil, keeps each matching request waiting until Hold is
+	// closed (or the client goes away), after Latency and before the rest
+	// of the fault applies: a request that stays in flight for exactly as
+	// long as a test wants, without a timed guess.
+	Hold <-chan struct{}
 	// Drop closes the connection without any response.
 	Drop bool
 	// Times limits the fault to the next n matching requests; 0 means every
@@ -171,6 +176,13 @@ func (f *Faults) Begin(w http.ResponseWriter, r *http.Request, op Op, writeErr E
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			return true
+		}
+	}
+	if fault.Hold != nil {
+		select {
+		case <-fault.Hold:
+		case <-r.Context().Done():
 			return true
 		}
 	}
