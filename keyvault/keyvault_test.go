@@ -224,10 +224,17 @@ func TestCertificateCacheRefusals(t *testing.T) {
 	}
 	// A cancelled caller returns at once even while the read is slow.
 	slow, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
-	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 2 * time.Second, Times: 1})
+	// The read is held at the vault until the caller returned: a caller
+	// that waited for it would never return.
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release()
+	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Hold: hold, Times: 1})
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := slow.Certificate(cctx); !errors.Is(err, context.DeadlineExceeded) {
+	_, err := slow.Certificate(cctx)
+	release()
+	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("slow read: %v", err)
 	}
 }
