@@ -168,6 +168,12 @@ func TestTenantLabelsAreBounded(t *testing.T) {
 	if _, ok := sumOf(rm, telemetry.MetricTokenRefreshes, "kvassert.tenant.id=_OTHER"); !ok {
 		t.Errorf("no _OTHER tenant series past the bound")
 	}
+	// A cache hit for a tenant past the bound stays allocation-free.
+	late := fmt.Sprintf("%08x-0000-4000-8000-000000000000", tenants+1)
+	c.Hit(late)
+	if n := testing.AllocsPerRun(1000, func() { c.Hit(late) }); n != 0 {
+		t.Errorf("Hit for a tenant past the bound allocates %v times per call, want 0", n)
+	}
 }
 
 // hostileVault answers every request with a new error code, as a server

@@ -169,9 +169,13 @@ func (s *boundedSet) admit(v string) string {
 func (s *boundedSet) add(v string) string {
 	s.mu.RLock()
 	t, ok := s.m[v]
+	full := len(s.m) >= s.max
 	s.mu.RUnlock()
-	if ok {
+	switch {
+	case ok:
 		return t
+	case full: // the common case past the bound: no write lock
+		return TypeOther
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
