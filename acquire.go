@@ -81,8 +81,14 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 			c.logPanic(&PanicError{What: "background token refresh", Value: r, Stack: debug.Stack()})
 		}
 	}()
-	c.refreshes.Add(1)
 	defer e.refreshing.Store(false)
+	// A caller that read e before a refresh replaced it can win e's flag
+	// once that refresh has reset it: e is superseded, and refreshing it
+	// again would cost a second sign and token request.
+	if c.cache.get(key) != e {
+		return
+	}
+	c.refreshes.Add(1)
 	fk := flightKey{cacheKey: key}
 	tok, err := c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
 		return c.run(ctx, fk, e)

@@ -73,10 +73,12 @@ func (e *AuthError) Reason() string {
 }
 
 // ErrorType is the error's OpenTelemetry error.type: "AADSTS<code>"
-// ("AADSTS700016"), or "http_<status>" when Entra gave no AADSTS code.
+// ("AADSTS700016"), or "http_<status>" when Entra gave no AADSTS code. It
+// comes from the typed fields Code and StatusCode, never from the text
+// (which quotes the tenant the caller asked for).
 func (e *AuthError) ErrorType() string {
 	switch {
-	case e.Code != 0:
+	case e.Code > 0:
 		return "AADSTS" + strconv.Itoa(e.Code)
 	case e.StatusCode != 0:
 		return "http_" + strconv.Itoa(e.StatusCode)
