@@ -186,12 +186,13 @@ func TestLockOwnerDies(t *testing.T) {
 // the lock (renewed), so the waiting replica does not acquire too.
 func TestOwnerRenewsItsLock(t *testing.T) {
 	srv := redistest.Start(t)
-	// Renewal every 300 ms; a scheduling stall of 600 ms would be needed to
-	// lose the lock.
-	a, _ := newCache(t, srv, Options{LockTTL: 900 * time.Millisecond})
-	b, _ := newCache(t, srv, Options{LockTTL: 900 * time.Millisecond})
+	// Renewal every second; a scheduling stall of 2 s would be needed to
+	// lose the lock (600 ms, with a 900 ms TTL, was seen under -race on a
+	// busy 2-core machine).
+	a, _ := newCache(t, srv, Options{LockTTL: 3 * time.Second})
+	b, _ := newCache(t, srv, Options{LockTTL: 3 * time.Second})
 	acq := newAcquirer("slow")
-	acq.delay = 2500 * time.Millisecond // more than 2 lock TTLs
+	acq.delay = 6500 * time.Millisecond // more than 2 lock TTLs
 	key := testKey(tenantN(1))
 	var toks [2]azcore.AccessToken
 	parallel(2, func(i int) {
