@@ -129,7 +129,7 @@ const (
 // acquire gets a token from the network through MSAL and reports Entra's
 // answer to the source (Feedback). When the answer is explained by a rotated
 // certificate and the source then signs with another version, the request
-// is retried once.
+// is retried (at most twice: maxFeedbackRetries).
 func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string) (azcore.AccessToken, error) {
 	client, err := c.msalClient(key.tenant, key.cae)
 	if err != nil {
@@ -145,7 +145,7 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 		answer.reset() // this attempt's answer only
 		return client.AcquireTokenByCredential(ctx, scopes, opts...)
 	}, func(code int) {
-		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying once", "tenant", key.tenant, "aadsts", code)
+		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying", "tenant", key.tenant, "aadsts", code)
 	})
 	if err == nil {
 		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}

@@ -142,7 +142,7 @@ var hints = map[int]string{
 }
 
 // rotationCodes are the answers a rotated certificate explains: they are
-// reported to the source (Feedback.Refused), and the request is retried once
+// reported to the source (Feedback.Refused), and the request is retried (at most twice)
 // when the source then signs with another version (Microsoft.Identity.Web
 // reloads certificates on the same set).
 var rotationCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000277: true, 1000502: true}
