@@ -25,7 +25,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/telemetry"
 )
 
 // The leak tests: a vault and a token endpoint (an in-process transport)
@@ -358,4 +363,52 @@ type ctxCredential struct{}
 
 func (ctxCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{}, fmt.Errorf("%s: %w", leakMarker, context.DeadlineExceeded)
+}
+
+// TestVaultSpansHoldNoBodyText: the Azure SDK's own spans (azkeys,
+// azcertificates: the client span and the HTTP span, given kvassert's
+// TracerProvider) carry no text of the vault's answer; azcore sets their
+// status description to the error's text and to the status line.
+func TestVaultSpansHoldNoBodyText(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr := &leakTransport{}
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	digest := sha256.Sum256([]byte("x"))
+	for _, c := range leakVaultAnswers {
+		tr.set(c.answer)
+		opts := leakOptions(tr)
+		opts.Telemetry = telemetry.Options{TracerProvider: tp}
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = s.SignContext(context.Background(), digest[:], crypto.SHA256)
+		cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", staticCredential{}, &keyvault.CertificateCacheOptions{Options: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = cache.Certificate(context.Background())
+	}
+	spans := rec.Ended()
+	if len(spans) == 0 {
+		t.Fatal("no spans recorded")
+	}
+	errored := 0
+	for _, sp := range spans {
+		if sp.Status().Code == codes.Error {
+			errored++
+		}
+		text := sp.Name() + " " + sp.Status().Description + fmt.Sprint(sp.Attributes())
+		for _, ev := range sp.Events() {
+			text += ev.Name + fmt.Sprint(ev.Attributes)
+		}
+		if strings.Contains(text, leakMarker) {
+			t.Errorf("span %q holds the vault's answer: %s", sp.Name(), text)
+		}
+	}
+	if errored == 0 {
+		t.Error("no span has an error status")
+	}
 }
