@@ -412,3 +412,41 @@ func TestVaultSpansHoldNoBodyText(t *testing.T) {
 		t.Error("no span has an error status")
 	}
 }
+
+// TestVaultMalformedSuccessHoldsNoBodyText: a 200 whose body the SDK cannot
+// decode (a field of the wrong type) is an error without the body's text.
+// (A guard: the SDK's decoding errors name types, not values.)
+func TestVaultMalformedSuccessHoldsNoBodyText(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	digest := sha256.Sum256([]byte("x"))
+	bodies := []string{
+		`{"kid":"https://` + leakVault + `/keys/k/0123456789abcdef0123456789abcdef","value":"` + leakMarker + `!","attributes":{"created":"` + leakMarker + `"}}`,
+		`{"id":"` + leakMarker + `","attributes":{"created":"` + leakMarker + `","enabled":"` + leakMarker + `"}}`,
+		`{"value":[{"id":"x","attributes":{"created":"` + leakMarker + `"}}],"nextLink":5}`,
+		`{"kid":` + leakMarker + `}`,
+		leakMarker,
+		`{"key":{"kty":"RSA","n":"` + leakMarker + `","e":"AQAB"},"attributes":{"created":"` + leakMarker + `"}}`,
+	}
+	for i, b := range bodies {
+		tr := &leakTransport{}
+		tr.set(func(*http.Request) leakAnswer { return leakAnswer{status: 200, contentType: "application/json", body: b} })
+		opts := leakOptions(tr)
+		_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+		noMarker(t, fmt.Sprintf("body %d: reading the key", i), err)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.SignContext(context.Background(), digest[:], crypto.SHA256)
+		noMarker(t, fmt.Sprintf("body %d: signing", i), err)
+		cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", staticCredential{}, &keyvault.CertificateCacheOptions{Options: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cache.Certificate(context.Background())
+		noMarker(t, fmt.Sprintf("body %d: reading the certificate", i), err)
+		if _, err = cache.Versions(context.Background()); err != nil { // some bodies are a valid (empty) list
+			noMarker(t, fmt.Sprintf("body %d: listing versions", i), err)
+		}
+	}
+}
