@@ -429,7 +429,9 @@ func TestVaultMalformedSuccessHoldsNoBodyText(t *testing.T) {
 	}
 	for i, b := range bodies {
 		tr := &leakTransport{}
-		tr.set(func(*http.Request) leakAnswer { return leakAnswer{status: 200, contentType: "application/json", body: b} })
+		tr.set(func(*http.Request) leakAnswer {
+			return leakAnswer{status: 200, contentType: "application/json", body: b}
+		})
 		opts := leakOptions(tr)
 		_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
 		noMarker(t, fmt.Sprintf("body %d: reading the key", i), err)
