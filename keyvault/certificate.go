@@ -173,6 +173,7 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	}
 	co := o.ClientOptions
 	o.Telemetry.ApplyTracing(&co)
+	co.TracingProvider = quietTracing(co.TracingProvider)
 	certs, err := azcertificates.NewClient(v.URL, guard(cred), &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err

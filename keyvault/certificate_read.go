@@ -20,7 +20,7 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 	defer func() { end(err) }()
 	resp, err := s.certs.GetCertificate(ctx, s.name, version, nil)
 	if err != nil {
-		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, err)
+		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, Sanitize(err))
 	}
 	if len(resp.CER) == 0 {
 		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q has no X.509 content yet (is its creation still pending?)", s.name))
@@ -101,7 +101,7 @@ func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, 
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: %w", s.name, s.vault.Host, err)
+			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: %w", s.name, s.vault.Host, Sanitize(err))
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil {
@@ -131,7 +131,7 @@ func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, 
 	if len(out) > 1 {
 		resp, err := s.certs.GetCertificate(ctx, s.name, "", nil)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, err)
+			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, Sanitize(err))
 		}
 		if resp.ID != nil {
 			current = resp.ID.Version()

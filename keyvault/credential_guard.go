@@ -18,11 +18,20 @@ import (
 // credential's acquisitions then all ended at AcquireTimeout).
 type guardedCredential struct{ cred azcore.TokenCredential }
 
-// GetToken calls the wrapped credential, recovering its panic.
+// GetToken calls the wrapped credential, recovering its panic. Its errors
+// are *CredentialError: the credential's own text is not kept (azidentity
+// and MSAL quote the token endpoint's answer, a malformed 200 included).
 func (g guardedCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (tok azcore.AccessToken, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			tok, err = azcore.AccessToken{}, &flight.PanicError{What: "the vault's credential", Value: r, Stack: debug.Stack()}
+		}
+		if err != nil {
+			// Only a CredentialError itself is kept: one wrapped in other
+			// text would carry that text.
+			if _, ok := err.(*CredentialError); !ok {
+				err = newCredentialError(g.cred, err)
+			}
 		}
 	}()
 	return g.cred.GetToken(ctx, o)

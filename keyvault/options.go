@@ -96,6 +96,7 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 		co = o.ClientOptions
 	}
 	o.telemetry().ApplyTracing(&co)
+	co.TracingProvider = quietTracing(co.TracingProvider)
 	co.PerRetryPolicies = append(append([]policy.Policy(nil), co.PerRetryPolicies...), statusPolicy{})
 	if co.Retry.StatusCodes == nil {
 		// 429 is left to Signer.sign and the vault's Throttle.

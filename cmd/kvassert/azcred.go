@@ -59,3 +59,13 @@ func (e *noAzureCredentialError) Error() string { return e.err.Error() }
 
 // Unwrap returns azidentity's error.
 func (e *noAzureCredentialError) Unwrap() error { return e.err }
+
+// CredentialName names the credential in keyvault.CredentialError, which
+// the diagnosis reads (the keyvault package keeps no text of azidentity's
+// errors).
+func (c defaultCredential) CredentialName() string {
+	if c.emulator {
+		return credNameEmulator
+	}
+	return credNameDefault
+}
