@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +86,36 @@ func (s *KeyVaultCertificateSource) Assertion(ctx context.Context, clientID, tok
 		return "", err
 	}
 	NoteSigner(ctx, c.Version)
-	return b.Build(ctx, clientID, tokenEndpoint)
+	jwt, err := b.Build(ctx, clientID, tokenEndpoint)
+	if err == nil || !vaultRefusedKey(err) || !s.certs.Refused(ctx, c.Version, 0) {
+		return jwt, err
+	}
+	// Key Vault refused to sign with this version (disabled or deleted
+	// since it was read, e.g. a renewed version tried again after Entra
+	// refused it): the cache set it aside; sign once with what it offers
+	// now.
+	c2, b2, err2 := s.current(ctx)
+	if err2 != nil || c2.Version == c.Version {
+		return "", err
+	}
+	NoteSigner(ctx, c2.Version)
+	return b2.Build(ctx, clientID, tokenEndpoint)
+}
+
+// vaultRefusedKey reports whether err is Key Vault refusing a sign for a
+// reason of the key version itself (403: disabled or not permitted, 404:
+// deleted, 400: the key cannot do it), not throttling, an outage or the
+// caller's context.
+func vaultRefusedKey(err error) bool {
+	se := keyvault.AsServiceError(err)
+	if se == nil {
+		return false
+	}
+	switch se.StatusCode {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return false
 }
 
 // Certificate returns the certificate currently in use (reading it if needed).

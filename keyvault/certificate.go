@@ -264,7 +264,7 @@ const latestKey = "latest"
 func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
-	if s.opts.Version == "" && unusable(c, err, now) {
+	if s.opts.Version == "" && latestUnusable(c, err, now) {
 		if kept, ok := s.keepUsable(ctx, c, err, now); ok {
 			return kept, nil
 		}
@@ -291,8 +291,8 @@ func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error)
 
 // unusable reports whether the latest version's read found a version that
 // cannot sign now.
-func unusable(c *Certificate, err error, now time.Time) bool {
-	var ue unusableError
+func latestUnusable(c *Certificate, err error, now time.Time) bool {
+	var ue *unusableError
 	if err != nil {
 		return errors.As(err, &ue)
 	}
@@ -308,10 +308,15 @@ func (s *CertificateCache) keepUsable(ctx context.Context, c *Certificate, err e
 	cur := s.active
 	s.mu.Unlock()
 	latest := ""
+	var ue *unusableError
 	if c != nil {
 		latest = c.Version
+	} else if errors.As(err, &ue) {
+		latest = ue.version
 	}
-	if cur == nil || !cur.validAt(now) {
+	if cur == nil || !cur.validAt(now) || cur.Version == latest {
+		// Nothing valid in use, or what is in use is the latest version
+		// that cannot sign (disabled since it was tried): an older one.
 		if cur = s.olderVersion(ctx, latest); cur == nil {
 			return nil, false
 		}
