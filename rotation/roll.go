@@ -387,14 +387,18 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 		if v.Certificate == nil {
 			continue
 		}
-		if ai < 0 || !v.Certificate.NotBefore.Before(active.Certificate.NotBefore) || p.now.Before(v.Certificate.NotBefore) {
+		// Protected: the active version, every version listed before it
+		// (newer, or tied and the vault's current), every not-yet-valid one.
+		if ai < 0 || v == active || p.now.Before(v.Certificate.NotBefore) {
 			protected[v.Thumbprint()] = true
 		}
 	}
 	for _, v := range p.list.all {
 		if v.Certificate != nil && protected[v.Thumbprint()] {
-			if id := v.recordedKeyID(); id != "" {
-				protectedIDs[strings.ToLower(id)] = true
+			for _, id := range []string{v.recordedKeyID(), v.legacyKeyID()} {
+				if id != "" {
+					protectedIDs[strings.ToLower(id)] = true
+				}
 			}
 		}
 	}
@@ -411,7 +415,10 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			}
 		}
 		ids, why := r.keyIDsOf(ctx, p, active, same)
-		for i := 0; i < len(ids); i++ {
+		_, readable := r.appKeys(ctx, p, active)
+		for i := 0; !readable && i < len(ids); i++ {
+			// Tags are hints: a keyId also tagged on a version in use is
+			// not removed on the tag's word.
 			if protectedIDs[strings.ToLower(ids[i])] {
 				rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "its keyId tag names the key of a version in use (" + ids[i] + "): not removed; check the tags"})
 				ids = append(ids[:i], ids[i+1:]...)
@@ -424,8 +431,9 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			}
 			continue
 		}
-		expired := p.now.After(v.Certificate.NotAfter)
-		if !expired && (acceptedAt.IsZero() || p.now.Before(acceptedAt.Add(r.cfg.Grace))) {
+		now := r.cfg.Now()
+		expired := now.After(v.Certificate.NotAfter)
+		if !expired && (acceptedAt.IsZero() || now.Before(acceptedAt.Add(r.cfg.Grace))) {
 			rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "superseded; kept for the grace period (" + r.cfg.Grace.String() + " after its successor was accepted)"})
 			continue
 		}
@@ -483,9 +491,11 @@ func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same [
 	}
 	seen := map[string]bool{}
 	for _, v := range same {
-		if id := v.recordedKeyID(); id != "" && !seen[strings.ToLower(id)] {
-			seen[strings.ToLower(id)] = true
-			ids = append(ids, id)
+		for _, id := range []string{v.recordedKeyID(), v.legacyKeyID()} {
+			if id != "" && !seen[strings.ToLower(id)] {
+				seen[strings.ToLower(id)] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	if len(ids) > 0 {

@@ -77,6 +77,16 @@ func (v *Version) recordedKeyID() string {
 	return id
 }
 
+// legacyKeyID is a keyId tag in the format before issue 19 (a bare GUID),
+// bound to no certificate: used only to protect keys and, when the app
+// cannot read its keys, to find a superseded version's key.
+func (v *Version) legacyKeyID() string {
+	if id := v.Tags[TagKeyID]; kvassert.ValidClientID(id) {
+		return id
+	}
+	return ""
+}
+
 func keyIDTag(keyID string, v *Version, at time.Time) string {
 	return "keyid=" + keyID + ";x5t=" + v.Thumbprint() + ";at=" + at.UTC().Format(time.RFC3339)
 }
@@ -316,7 +326,7 @@ func (v *Version) classify(p policyFacts) {
 	}
 	v.Exportable = p.exportable
 	nbf := v.Certificate.NotBefore
-	v.Imported = (p.issuerUnknown && !v.Created.Before(p.updated.Add(-time.Minute))) ||
+	v.Imported = (p.issuerUnknown && !v.Created.Before(p.updated)) ||
 		v.Created.IsZero() || nbf.Before(v.Created.Add(-24*time.Hour)) || nbf.After(v.Created.Add(5*time.Minute))
 }
 
