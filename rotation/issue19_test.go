@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -368,5 +369,115 @@ func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
 	case <-time.After(60 * time.Second): // safety bound only
 		w.e.ClearFaults()
 		t.Fatal("the pass did not end: it has no deadline of its own")
+	}
+}
+
+// TestForgedKeyIDTagAndRefusedActiveStopRemoval (issue 19 defect 1, without
+// Graph read): a keyId tag on a superseded version that names the active
+// version's key is not followed; and when the active version is refused
+// after a removal anyway, the pass stops there.
+func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.roller(nil).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, old := st[0], st[1]
+	if active.GraphKeyID == "" {
+		t.Fatalf("no keyId recorded for the registered version: %v", active.Tags)
+	}
+	forged := "keyid=" + active.GraphKeyID + ";x5t=" + old.Thumbprint() + ";at=" + w.now().UTC().Format(time.RFC3339)
+	w.setTags(old.Version.Version, map[string]*string{rotation.TagKeyID: &forged})
+	w.advance(8 * 24 * time.Hour)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if err != nil || w.e.Count(kvasserttest.OpGraphRemoveKey) != 0 || !w.hasKey(active.Certificate) || !strings.Contains(actions(rep), "attention") {
+		t.Fatalf("a forged keyId tag: %v, removeKey %d, steps %q", err, w.e.Count(kvasserttest.OpGraphRemoveKey), actions(rep))
+	}
+
+	// The active version's own tag gone, the forged one is followed: the
+	// probe after the removal catches it and the pass stops.
+	acceptedTag := active.Tags[rotation.TagAccepted]
+	w.setTags(active.Version.Version, map[string]*string{rotation.TagAccepted: &acceptedTag})
+	rep, err = w.roller(nil).Roll(context.Background())
+	if !errors.Is(err, rotation.ErrActiveRefused) || w.e.Count(kvasserttest.OpGraphRemoveKey) != 1 {
+		t.Fatalf("removal of the active key: %v, removeKey %d, steps %q; want ErrActiveRefused after one removal", err, w.e.Count(kvasserttest.OpGraphRemoveKey), actions(rep))
+	}
+	if w.validKeys() == 0 {
+		t.Fatal("no valid key left")
+	}
+	// The next pass registers the active version again (proof from the old one).
+	rep, err = w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Active != active.Version.Version || !w.hasKey(active.Certificate) {
+		t.Fatalf("recovery: %v, active %q, steps %q", err, rep.Active, actions(rep))
+	}
+}
+
+// pendingVersion answers a version's GET as a pending create does: no
+// certificate and no key yet.
+type pendingVersion struct{ version string }
+
+func (p pendingVersion) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err != nil || req.Raw().Method != http.MethodGet || !strings.HasSuffix(req.Raw().URL.Path, "/"+p.version) {
+		return resp, err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "cer")
+	delete(m, "kid")
+	b, _ = json.Marshal(m)
+	resp.Body = io.NopCloser(strings.NewReader(string(b)))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TestPendingVersionIsSkipped (issue 19 defect 6): a version without a
+// certificate yet is skipped and reported; the pass goes on.
+func TestPendingVersionIsSkipped(t *testing.T) {
+	w := newWorld(t)
+	w.advance(time.Hour)
+	pending := w.renewNow()
+	rep, err := w.roller(func(c *rotation.Config) {
+		c.VaultOptions.ClientOptions.PerCallPolicies = append(c.VaultOptions.ClientOptions.PerCallPolicies, pendingVersion{pending})
+	}).Roll(context.Background())
+	if err != nil || rep.Active == "" || rep.Active == pending || !strings.Contains(fmt.Sprint(rep.Steps), "pending") {
+		t.Fatalf("roll with a pending version: %v, active %q, steps %v", err, rep.Active, rep.Steps)
+	}
+}
+
+// TestLaterPassFindsAnUnrecordedKeyByThumbprint (issue 19 defect 5): the
+// keyId of a key whose tag write failed is found later in Graph's list by
+// thumbprint, and the key is retired like any other.
+func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.e.InjectFault(kvasserttest.OpCertificateUpdate, kvasserttest.Fault{Status: http.StatusServiceUnavailable})
+	if _, err := w.roller(nil).Roll(context.Background()); err == nil {
+		t.Fatal("the tag write failed but the pass reports no error")
+	}
+	w.e.ClearFaults()
+	untagged := w.version(w.newest())
+	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(24 * time.Hour)
+	w.renewNow()
+	for i := 0; i < 2; i++ {
+		if rep, err := w.roller(nil).Roll(context.Background()); err != nil {
+			t.Fatalf("pass %d: %v, steps %q", i, err, actions(rep))
+		}
+		w.advance(8 * 24 * time.Hour)
+	}
+	if w.hasKey(untagged.Certificate) || w.validKeys() != 1 {
+		t.Fatalf("the untagged key was not retired: keys %d", len(w.keys()))
 	}
 }

@@ -142,9 +142,17 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 	}
 	// The target is the newest valid version that may be registered. Newer
 	// versions that may not are reported; not-yet-valid ones are waited for.
+	for _, v := range list.all {
+		if v.Unreadable != "" {
+			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + v.Unreadable})
+		}
+	}
 	var target *Version
 	for _, v := range list.all {
-		if v.Certificate != nil && v.Enabled && p.now.Before(v.Certificate.NotBefore) {
+		if v.Certificate == nil {
+			continue // unreadable (reported above) or disabled
+		}
+		if v.Enabled && p.now.Before(v.Certificate.NotBefore) {
 			if why := v.skipReason(p.now, r.cfg.RegisterImportedKeys); why != "" {
 				rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ", and will not be registered: " + why})
 			} else {
@@ -157,7 +165,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 			target = v
 			break
 		}
-		if v.Unreadable != "" || (v.Certificate != nil && v.Enabled && !p.now.After(v.Certificate.NotAfter)) {
+		if v.Enabled && !p.now.After(v.Certificate.NotAfter) {
 			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + why})
 		}
 	}
