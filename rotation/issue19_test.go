@@ -481,3 +481,33 @@ func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
 		t.Fatalf("the untagged key was not retired: keys %d", len(w.keys()))
 	}
 }
+
+// TestActiveKeyRemovedMidPassKeepsTheOldKey (issue 19 defect 1, a guard):
+// a person removes the active version's key while a pass runs; the pass
+// must not then remove the superseded key, the app's last one, and the next
+// pass registers the active version again.
+func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	active := w.version(w.newest())
+	w.advance(8 * 24 * time.Hour)
+	h := &tagOnStep{Handler: slog.NewTextHandler(io.Discard, nil), action: string(rotation.ActionAccepted), do: func() {
+		if err := w.e.RemoveCertificate(scenario.DemoAppClientID, active.Certificate); err != nil {
+			t.Error(err)
+		}
+	}}
+	rep, err := w.roller(func(c *rotation.Config) { c.Logger = slog.New(h) }).Roll(context.Background())
+	if (err != nil && !errors.Is(err, rotation.ErrActiveRefused)) || w.validKeys() == 0 || w.e.Count(kvasserttest.OpGraphRemoveKey) != 0 {
+		t.Fatalf("active key removed mid-pass: %v; valid keys %d, removeKey %d; steps %v", err, w.validKeys(), w.e.Count(kvasserttest.OpGraphRemoveKey), rep.Steps)
+	}
+	rep, err = w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Active != active.Version.Version || !w.hasKey(active.Certificate) {
+		t.Fatalf("the next pass: %v, active %q, steps %q", err, rep.Active, actions(rep))
+	}
+}

@@ -454,6 +454,14 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 				rep.add(r, step)
 				continue
 			}
+			// The active version is probed right before each removal too: a
+			// person or another roller may have removed its key meanwhile.
+			if acc, err := r.probe(ctx, active); err != nil {
+				return err
+			} else if acc != Accepted {
+				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
+				return ErrActiveRefused
+			}
 			if err := r.removeKey(ctx, active, id); err != nil {
 				return err
 			}
