@@ -511,3 +511,57 @@ func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
 		t.Fatalf("the next pass: %v, active %q, steps %q", err, rep.Active, actions(rep))
 	}
 }
+
+// TestStatusSaysWhyPerVersion: Status gives each version the roll's
+// decision and its reason.
+func TestStatusSaysWhyPerVersion(t *testing.T) {
+	w := newWorld(t)
+	w.advance(time.Hour)
+	f := newExternalCert(t, w.now().Add(30*24*time.Hour), w.now().Add(400*24*time.Hour))
+	future := w.importVersion(f, nil)
+	w.advance(time.Hour)
+	c := w.certClient()
+	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
+	if _, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+	}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ecVersion := w.newestID()
+	w.advance(time.Hour)
+	disabled := w.renewNow()
+	if _, err := c.UpdateCertificate(context.Background(), scenario.DemoCertificate, disabled, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.roller(nil).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range st {
+		got[s.Version.Version] = string(s.Decision) + ": " + s.Reason
+		if s.Active {
+			got["active"] = s.Version.Version
+		}
+	}
+	for v, want := range map[string]string{future: "waiting: not valid until", ecVersion: "skipped: EC key", disabled: "skipped: disabled", got["active"]: "accepted: active"} {
+		if !strings.HasPrefix(got[v], want) {
+			t.Errorf("version %s: %q, want %q…", v, got[v], want)
+		}
+	}
+	if got["active"] == "" || len(st) != 4 {
+		t.Fatalf("%d versions, active %q: %v", len(st), got["active"], got)
+	}
+}
+
+// newestID is the vault's current version.
+func (w *world) newestID() string {
+	w.t.Helper()
+	got, err := w.certClient().GetCertificate(context.Background(), scenario.DemoCertificate, "", nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return got.ID.Version()
+}
