@@ -356,19 +356,21 @@ func TestLoopingNextLinkEndsThePass(t *testing.T) {
 func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
 	w := newWorld(t)
 	w.e.InjectFault(kvasserttest.OpCertificateList, kvasserttest.Fault{Latency: time.Hour})
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.roller(passTimeout(2 * time.Second)).Roll(context.Background())
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "deadline") {
-			t.Fatalf("a hung vault: %v, want the pass's deadline", err)
+	for name, call := range map[string]func(*rotation.Roller) error{
+		"Roll":   func(r *rotation.Roller) error { _, err := r.Roll(context.Background()); return err },
+		"Status": func(r *rotation.Roller) error { _, err := r.Status(context.Background()); return err },
+	} {
+		done := make(chan error, 1)
+		go func() { done <- call(w.roller(passTimeout(2 * time.Second))) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "deadline") {
+				t.Fatalf("%s on a hung vault: %v, want the pass's deadline", name, err)
+			}
+		case <-time.After(60 * time.Second): // safety bound only
+			w.e.ClearFaults()
+			t.Fatalf("%s did not end: it has no deadline of its own", name)
 		}
-	case <-time.After(60 * time.Second): // safety bound only
-		w.e.ClearFaults()
-		t.Fatal("the pass did not end: it has no deadline of its own")
 	}
 }
 

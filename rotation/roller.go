@@ -270,8 +270,10 @@ type VersionStatus struct {
 
 // Status reads every version and probes the valid RSA ones (one keys/sign
 // and one token request per thumbprint), and says per version what a roll
-// does with it and why. It changes nothing.
+// does with it and why. It changes nothing. Like a pass, it ends within PassTimeout.
 func (r *Roller) Status(ctx context.Context) ([]VersionStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.PassTimeout)
+	defer cancel()
 	list, err := r.store.versions(ctx)
 	if err != nil {
 		return nil, err
