@@ -60,7 +60,7 @@ type Config struct {
 	RegisterImportedKeys bool
 	// PassTimeout bounds one pass (Roll), whatever the caller's context:
 	// a vault or Graph that never answers ends the pass with a report
-	// (default AcceptTimeout + 20 minutes).
+	// (default twice AcceptTimeout plus 10 minutes: a pass may wait twice).
 	PassTimeout time.Duration
 	// DryRun computes and reports the plan and changes nothing: no addKey,
 	// no removeKey, no tag, no new version. Probes (a token request each)
@@ -115,7 +115,7 @@ func New(cfg Config) (*Roller, error) {
 		cfg.AcceptTimeout = 10 * time.Minute
 	}
 	if cfg.PassTimeout == 0 {
-		cfg.PassTimeout = cfg.AcceptTimeout + 20*time.Minute
+		cfg.PassTimeout = 2*cfg.AcceptTimeout + 10*time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

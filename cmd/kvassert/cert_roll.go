@@ -191,7 +191,7 @@ certificates/list, certificates/get, certificates/update (tags) and keys/sign
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan; change nothing")
 	fs.DurationVar(&c.grace, "grace", 7*24*time.Hour, "how long a superseded key stays registered after its successor is accepted")
 	fs.DurationVar(&c.acceptTimeout, "accept-timeout", 10*time.Minute, "how long to wait for Entra to accept a newly registered version")
-	fs.DurationVar(&c.passTimeout, "pass-timeout", 0, "bound on the whole pass, whatever the vault or Graph do (0: --accept-timeout plus 20m)")
+	fs.DurationVar(&c.passTimeout, "pass-timeout", 0, "bound on the whole pass, whatever the vault or Graph do (0: twice --accept-timeout plus 10m)")
 	fs.DurationVar(&c.renewBefore, "renew-before", 0, "create the next version when the newest expires within this time (0: leave it to the vault's policy)")
 	return cmd
 }

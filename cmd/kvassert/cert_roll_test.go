@@ -106,6 +106,8 @@ func TestCertRollUsage(t *testing.T) {
 	wantError(t, r, exitUsage, "--app-object-id is required", "Object ID")
 	r = env.run([]string{"cert", "roll", "--app-object-id", "not-a-guid"})
 	wantError(t, r, exitUsage, "is not a GUID", "Object ID")
+	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppObjectID, "--pass-timeout", "1m"})
+	wantError(t, r, exitUsage, "--pass-timeout must be longer than --accept-timeout", "--pass-timeout 30m")
 	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppClientID})
 	wantError(t, r, exitFailure, "object ID equals the client ID", "")
 }
