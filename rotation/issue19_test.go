@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -566,4 +567,37 @@ func (w *world) newestID() string {
 		w.t.Fatal(err)
 	}
 	return got.ID.Version()
+}
+
+// TestConcurrentRollersRetireOnce: rollers that retire the same superseded
+// key at once all end well, and the app keeps the active key.
+func TestConcurrentRollersRetireOnce(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	active := w.version(w.newest())
+	w.advance(8 * 24 * time.Hour)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = w.roller(nil).Roll(context.Background())
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("roller %d: %v", i, err)
+		}
+	}
+	if k := w.keys(); len(k) != 1 || !k[0].Certificate.Equal(active.Certificate) {
+		t.Fatalf("%d keys after concurrent retiring, want only the active one", len(k))
+	}
 }
