@@ -627,3 +627,27 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 		t.Fatalf("a disguised import: addKey %d, %v; steps %v", n, err, rep.Steps)
 	}
 }
+
+// TestRemovedKeyIsNotRemovedAgain: without Graph read, a key kvassert
+// removed (recorded in the version's tags) is not removed again each pass.
+func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(24 * time.Hour)
+	w.renewNow()
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(8 * 24 * time.Hour)
+	for i := 0; i < 3; i++ {
+		if rep, err := w.roller(nil).Roll(context.Background()); err != nil {
+			t.Fatalf("pass %d: %v %q", i, err, actions(rep))
+		}
+	}
+	if n := w.e.Count(kvasserttest.OpGraphRemoveKey); n != 1 {
+		t.Fatalf("%d removeKey calls over three passes, want 1", n)
+	}
+}

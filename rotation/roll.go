@@ -424,6 +424,9 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 		}
 		ids, why := r.keyIDsOf(ctx, p, active, same)
 		_, readable := r.appKeys(ctx, p, active)
+		if !readable && removedEarlier(same) {
+			continue // kvassert removed it before; only Graph's list could say otherwise
+		}
 		for i := 0; !readable && i < len(ids); i++ {
 			// Tags are hints: a keyId also tagged on a version in use is
 			// not removed on the tag's word.
@@ -488,6 +491,17 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 		}
 	}
 	return nil
+}
+
+// removedEarlier reports whether kvassert recorded removing the key of
+// one of these versions (a TagRemoved bound to its thumbprint).
+func removedEarlier(same []*Version) bool {
+	for _, v := range same {
+		if !v.tagTime(TagRemoved).IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // keyIDsOf returns the Graph keyIds of the certificate the versions in same
