@@ -651,3 +651,84 @@ func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
 		t.Fatalf("%d removeKey calls over three passes, want 1", n)
 	}
 }
+
+// restorePolicy writes the certificate's policy back to the vault-made one
+// (issuer Self, non-exportable), as a Terraform-managed policy is after an
+// import.
+func (w *world) restorePolicy(exportable bool) {
+	w.t.Helper()
+	self := "Self"
+	if _, err := w.certClient().UpdateCertificatePolicy(context.Background(), scenario.DemoCertificate, azcertificates.CertificatePolicy{
+		IssuerParameters: &azcertificates.IssuerParameters{Name: &self},
+		KeyProperties:    &azcertificates.KeyProperties{Exportable: &exportable},
+		SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pkcs12")},
+	}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// TestImportThenPolicyRestoredIsNotRegistered (issue 19 defect 4, sim
+// finding F2): an import followed by the owner's pipeline restoring the
+// vault-made policy; the imported key is still not registered.
+func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
+	w.importVersion(x, nil)
+	w.advance(time.Minute)
+	w.restorePolicy(false)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || w.hasKey(x.cert) || err != nil {
+		t.Fatalf("import, then the policy restored: addKey %d, %v; steps %v", n, err, rep.Steps)
+	}
+}
+
+// TestExportableVersionAfterPolicyChangeIsNotRegistered (issue 19 defect 4):
+// a version made under an exportable policy, the policy then made
+// non-exportable: the version's key may have been exported and is not
+// registered.
+func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	w.restorePolicy(true)
+	w.advance(time.Minute)
+	exportable := w.renewNow()
+	w.advance(time.Minute)
+	w.restorePolicy(false)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || err != nil || rep.Active == exportable {
+		t.Fatalf("a version made exportable: addKey %d, %v; steps %v", n, err, rep.Steps)
+	}
+	// The next version made under the non-exportable policy is registered.
+	w.advance(time.Minute)
+	next := w.renewNow()
+	if rep, err := w.roller(nil).Roll(context.Background()); err != nil || rep.Active != next {
+		t.Fatalf("the next version: %v, active %q want %q; steps %v", err, rep.Active, next, rep.Steps)
+	}
+}
+
+// TestKeyAlreadyRemovedIsNotAChange (sim finding F4): a superseded key a
+// person removed already is reported as such, and the pass as unchanged.
+func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := w.version(w.newest())
+	w.advance(24 * time.Hour)
+	w.renewNow()
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, old.Certificate); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(8 * 24 * time.Hour)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Changed || !strings.Contains(fmt.Sprint(rep.Steps), "already removed") {
+		t.Fatalf("removing a key already gone: %v, changed=%v, steps %v", err, rep.Changed, rep.Steps)
+	}
+}

@@ -465,12 +465,17 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
 				return ErrActiveRefused
 			}
-			if err := r.removeKey(ctx, active, id); err != nil {
+			gone, err := r.removeKey(ctx, active, id)
+			if err != nil {
 				return err
 			}
 			step.Done = true
+			if gone {
+				step.Action, step.Why = ActionNone, "its key (Graph keyId "+id+") was already removed (by a person or another roller)"
+			} else {
+				rep.Changed = true
+			}
 			rep.add(r, step)
-			rep.Changed = true
 			acc, err := r.probe(ctx, active)
 			if err != nil {
 				return err
@@ -538,21 +543,23 @@ func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same [
 	return nil, "superseded, but kvassert did not register it and reading the app's keys failed: " + oneLine(p.lookup.err.Error(), 200)
 }
 
-func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) error {
+// removeKey removes keyID with a proof signed by current; gone reports that
+// Graph no longer held it (removed by a person or another roller).
+func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) (gone bool, err error) {
 	g, err := r.graph(ctx, current)
 	if err != nil {
-		return err
+		return false, err
 	}
 	proof, err := r.proof(ctx, current)
 	if err != nil {
-		return err
+		return false, err
 	}
 	err = g.RemoveKey(ctx, r.cfg.AppObjectID, keyID, proof)
 	var ge *GraphError
 	if errors.As(err, &ge) && ge.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(ge.Message), "key") {
-		return nil // already removed (by a person or another roller)
+		return true, nil
 	}
-	return err
+	return false, err
 }
 
 // renew creates the next version when the newest expires within

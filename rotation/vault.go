@@ -125,7 +125,8 @@ type Version struct {
 	// no certificate yet); "" otherwise.
 	Unreadable string
 
-	thumb string // the list's x5t (hex) when Certificate is nil
+	thumb         string // the list's x5t (hex) when Certificate is nil
+	policyChanged bool   // the policy was written after the version was made
 }
 
 // Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal
@@ -167,6 +168,8 @@ func (v *Version) skipReason(now time.Time, allowExternal bool) string {
 		return fmt.Sprintf("%s key: Entra client assertions and Graph proofs need RSA", keyType(v.Certificate))
 	case v.Imported && !allowExternal:
 		return "imported (or not the vault's latest created version): its key is not shown to be generated in the vault; kvassert registers only keys generated there (opt in with RegisterImportedKeys / --register-imported-keys)"
+	case v.policyChanged && !allowExternal:
+		return "the certificate policy changed after this version was made, so whether its key may be exported is not known; kvassert registers only keys known non-exportable (the next version made under the current policy is registered, or opt in with RegisterImportedKeys / --register-imported-keys)"
 	case v.Exportable && !allowExternal:
 		return "exportable: the certificate policy lets its key leave the vault; kvassert registers only non-exportable keys (set key_props.exportable=false, or opt in with RegisterImportedKeys / --register-imported-keys)"
 	}
@@ -344,6 +347,9 @@ func (v *Version) classify(p policyFacts) {
 		return
 	}
 	v.Exportable = p.exportable
+	// The policy is the certificate's current one: changed after the
+	// version was made, it does not tell how the version's key was made.
+	v.policyChanged = !p.updated.IsZero() && p.updated.After(v.Created)
 	if p.opKey != nil {
 		k, ok := v.Certificate.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 		v.Imported = !ok || !k.Equal(p.opKey)
