@@ -732,3 +732,53 @@ func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 		t.Fatalf("removing a key already gone: %v, changed=%v, steps %v", err, rep.Changed, rep.Steps)
 	}
 }
+
+// TestCAIssuedPrestagedVersionIsWaitedForThenRegistered (issue 19 defect 2,
+// with no opt-in): the vault makes a key and a CSR (issuer Unknown), a CA
+// issues a certificate valid from next week, it is merged. While the
+// operation is pending nothing is registered; once merged the version is
+// waited for, and registered once valid: its key is the operation's.
+func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	c := w.certClient()
+	unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
+	op, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: &unknown},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &rsaT, KeySize: to.Ptr[int32](2048)},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Active == "" || w.e.Count(kvasserttest.OpGraphAddKey) != 0 || !strings.Contains(fmt.Sprint(rep.Steps), "in progress") {
+		t.Fatalf("while the operation is pending: %v, active %q, addKey %d, steps %v", err, rep.Active, w.e.Count(kvasserttest.OpGraphAddKey), rep.Steps)
+	}
+	csr, err := x509.ParseCertificateRequest(op.CSR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: w.now().Add(-time.Hour), NotAfter: w.now().Add(800 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: csr.Subject, NotBefore: w.now().Add(7 * 24 * time.Hour), NotAfter: w.now().Add(400 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, csr.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := c.MergeCertificate(context.Background(), scenario.DemoCertificate, azcertificates.MergeCertificateParameters{X509Certificates: [][]byte{der}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = w.roller(nil).Roll(context.Background())
+	if err != nil || !strings.Contains(actions(rep), "wait") || w.e.Count(kvasserttest.OpGraphAddKey) != 0 {
+		t.Fatalf("a merged version valid from next week: %v, steps %v", err, rep.Steps)
+	}
+	w.advance(8 * 24 * time.Hour)
+	rep, err = w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Active != merged.ID.Version() {
+		t.Fatalf("once valid: %v, active %q want %q; steps %v", err, rep.Active, merged.ID.Version(), rep.Steps)
+	}
+}

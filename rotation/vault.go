@@ -127,6 +127,7 @@ type Version struct {
 
 	thumb         string // the list's x5t (hex) when Certificate is nil
 	policyChanged bool   // the policy was written after the version was made
+	opPending     bool   // not shown vault-generated while an operation is in progress
 }
 
 // Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal
@@ -166,6 +167,8 @@ func (v *Version) skipReason(now time.Time, allowExternal bool) string {
 		return "expired " + v.Certificate.NotAfter.UTC().Format(time.RFC3339)
 	case !v.RSA():
 		return fmt.Sprintf("%s key: Entra client assertions and Graph proofs need RSA", keyType(v.Certificate))
+	case v.opPending && !allowExternal:
+		return "a create or renewal of the certificate is in progress: only the version it makes can be shown generated in the vault; that one is registered once the operation completes"
 	case v.Imported && !allowExternal:
 		return "imported (or not the vault's latest created version): its key is not shown to be generated in the vault; kvassert registers only keys generated there (opt in with RegisterImportedKeys / --register-imported-keys)"
 	case v.policyChanged && !allowExternal:
@@ -242,6 +245,9 @@ type policyFacts struct {
 	// generated for the version it made last. nil when the vault keeps no
 	// operation.
 	opKey crypto.PublicKey
+	// opPending: that operation is still in progress (a CA has not issued
+	// the certificate yet).
+	opPending bool
 }
 
 // versions reads every version of the certificate (certificates/list, then
@@ -353,6 +359,7 @@ func (v *Version) classify(p policyFacts) {
 	if p.opKey != nil {
 		k, ok := v.Certificate.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 		v.Imported = !ok || !k.Equal(p.opKey)
+		v.opPending = v.Imported && p.opPending
 		return
 	}
 	nbf := v.Certificate.NotBefore
@@ -380,6 +387,7 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	var re *azcore.ResponseError
 	switch {
 	case err == nil:
+		f.opPending = op.Status != nil && strings.EqualFold(*op.Status, "inProgress")
 		if len(op.CSR) > 0 {
 			if csr, err := x509.ParseCertificateRequest(op.CSR); err == nil {
 				f.opKey = csr.PublicKey
