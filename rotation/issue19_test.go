@@ -144,6 +144,15 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 			t.Fatalf("roll %d: err=%v; app keys now: %d, valid: %d, holds the certificate of A and B: %v; steps %q", i, err, len(w.keys()), w.validKeys(), w.hasKey(x.cert), actions(rep))
 		}
 	}
+	st, err := w.roller(registerImported).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Version.Version == a && !strings.Contains(s.Reason, "same certificate as the active version") {
+			t.Fatalf("status of A: %s: %s", s.Decision, s.Reason)
+		}
+	}
 }
 
 // TestNotYetValidVersionIsWaitedFor (issue 19 defect 2): a pre-staged version
