@@ -791,3 +791,29 @@ func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
 		t.Fatalf("once valid: %v, active %q want %q; steps %v", err, rep.Active, merged.ID.Version(), rep.Steps)
 	}
 }
+
+// TestNoRegistrableVersionNearExpiryCreatesOne (issue 19 defect 6): the
+// vault's latest operation made a version that cannot be used (disabled),
+// so no version may be registered; as the accepted one nears expiry, a roll
+// with RenewBefore creates the next version and the next roll registers it.
+func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
+	w := newWorld(t)
+	w.emailOnlyPolicy()
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	d := w.renewNow()
+	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, d, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(340 * 24 * time.Hour)
+	renew := func(c *rotation.Config) { c.RenewBefore = 30 * 24 * time.Hour }
+	rep, err := w.roller(renew).Roll(context.Background())
+	if err != nil || !strings.Contains(actions(rep), "create") {
+		t.Fatalf("near expiry with no registrable version: %v, steps %v", err, rep.Steps)
+	}
+	next := w.newestID()
+	rep, err = w.roller(renew).Roll(context.Background())
+	if err != nil || rep.Active != next {
+		t.Fatalf("the next roll: %v, active %q want %q; steps %v", err, rep.Active, next, rep.Steps)
+	}
+}

@@ -182,7 +182,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 			if acc == Accepted {
 				rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
 				rep.Active = v.Version
-				return nil
+				return r.renewStuck(ctx, rep, v)
 			}
 		}
 		return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cfg.Certificate, ErrNoAcceptedVersion)
@@ -577,6 +577,34 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version) error 
 		return nil
 	}
 	step := Step{Action: ActionCreate, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and the policy does not renew it: creating the next version (registered on the next roll)"}
+	if !r.cfg.DryRun {
+		if err := r.store.createVersion(ctx); err != nil {
+			return err
+		}
+		step.Done = true
+		rep.Changed = true
+	}
+	rep.add(r, step)
+	return nil
+}
+
+// renewStuck: no version may be registered and active, accepted, expires
+// within RenewBefore: the next version is created even when the policy
+// auto-renews (the vault renews by its latest version, which may be one
+// that cannot be used), so that the next pass has one to register. Without
+// RenewBefore, a version about to expire is reported.
+func (r *Roller) renewStuck(ctx context.Context, rep *Report, active *Version) error {
+	left := active.Certificate.NotAfter.Sub(r.cfg.Now())
+	if r.cfg.RenewBefore <= 0 {
+		if left < 30*24*time.Hour {
+			rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "the active version expires at " + active.Certificate.NotAfter.UTC().Format(time.RFC3339) + " and no version may be registered: create a version in the vault (or set RenewBefore / --renew-before)"})
+		}
+		return nil
+	}
+	if left > r.cfg.RenewBefore {
+		return nil
+	}
+	step := Step{Action: ActionCreate, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and no version may be registered: creating the next version (registered on the next roll)"}
 	if !r.cfg.DryRun {
 		if err := r.store.createVersion(ctx); err != nil {
 			return err
