@@ -182,6 +182,9 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 			if acc == Accepted {
 				rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
 				rep.Active = v.Version
+				if list.opPending {
+					return nil // the version being made is registered once it is ready
+				}
 				return r.renewStuck(ctx, rep, v)
 			}
 		}

@@ -232,6 +232,8 @@ type versionList struct {
 	// incomplete says why the listing stopped early ("" when complete): a
 	// pass then removes no key, since a version it did not see may hold one.
 	incomplete string
+	// opPending: a create or renewal of the certificate is in progress.
+	opPending bool
 }
 
 // policyFacts are what the certificate policy and the certificate's latest
@@ -260,6 +262,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 	if err != nil {
 		return out, err
 	}
+	out.opPending = pol.opPending
 	seenLinks := map[string]bool{}
 	seen := map[string]bool{}
 	pager := s.client.NewListCertificatePropertiesVersionsPager(s.name, nil)
