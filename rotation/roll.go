@@ -215,7 +215,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 	if err := r.retire(ctx, rep, p, target); err != nil {
 		return err
 	}
-	return r.renew(ctx, rep, target)
+	return r.renew(ctx, rep, target, list.opPending)
 }
 
 // register adds target's key to the app with a proof from an accepted
@@ -567,8 +567,12 @@ func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) 
 
 // renew creates the next version when the newest expires within
 // RenewBefore and the vault's policy does not renew it.
-func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version) error {
+func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, opPending bool) error {
 	if r.cfg.RenewBefore <= 0 || newest.Certificate.NotAfter.Sub(r.cfg.Now()) > r.cfg.RenewBefore {
+		return nil
+	}
+	if opPending {
+		rep.add(r, Step{Action: ActionNone, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; a create or renewal of the certificate is in progress (registered once ready)"})
 		return nil
 	}
 	auto, err := r.store.autoRenews(ctx)
