@@ -817,3 +817,28 @@ func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
 		t.Fatalf("the next roll: %v, active %q want %q; steps %v", err, rep.Active, next, rep.Steps)
 	}
 }
+
+// TestRenewBeforeWhileACreateIsPending: a create awaiting a CA (issuer
+// Unknown) is in progress as the accepted version nears expiry; a roll with
+// RenewBefore does not try a second create (409 on every pass).
+func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
+	for _, optIn := range []bool{false, true} {
+		w := newWorld(t)
+		w.emailOnlyPolicy()
+		unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
+		if _, err := w.certClient().CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+			IssuerParameters:          &azcertificates.IssuerParameters{Name: &unknown},
+			KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &rsaT, KeySize: to.Ptr[int32](2048)},
+			X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+		}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		w.advance(340 * 24 * time.Hour)
+		rep, err := w.roller(func(c *rotation.Config) {
+			c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, optIn
+		}).Roll(context.Background())
+		if err != nil || rep.Active == "" || w.e.Count(kvasserttest.OpCertificateCreate) != 1 {
+			t.Fatalf("opt-in %v: %v, creates %d, steps %v", optIn, err, w.e.Count(kvasserttest.OpCertificateCreate), rep.Steps)
+		}
+	}
+}
