@@ -857,7 +857,13 @@ func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.advance(time.Minute)
-	w.restorePolicy(false) // issuer Self, AutoRenew at 80 % (of the latest version: X, in ~21 months)
+	w.restorePolicy(false)
+	auto, pct := azcertificates.CertificatePolicyActionAutoRenew, int32(80) // of the latest version: X, in ~21 months
+	if _, err := w.certClient().UpdateCertificatePolicy(context.Background(), scenario.DemoCertificate, azcertificates.CertificatePolicy{
+		LifetimeActions: []*azcertificates.LifetimeAction{{Action: &azcertificates.LifetimeActionType{ActionType: &auto}, Trigger: &azcertificates.LifetimeActionTrigger{LifetimePercentage: &pct}}},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
 	w.advance(340 * 24 * time.Hour)
 	cfg := func(c *rotation.Config) { c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, true }
 	rep, err := w.roller(cfg).Roll(context.Background())
