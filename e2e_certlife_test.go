@@ -143,8 +143,13 @@ func TestAutoRenewedCertificateKeepsTokensFlowing(t *testing.T) {
 	if len(callerErrors) != 0 {
 		t.Fatalf("%d caller errors in %d rounds of 3 tenants after the renewal; the first: %v", len(callerErrors), rounds, callerErrors[0])
 	}
-	if !l.using(t).Equal(old) {
-		t.Fatal("the source signs with the refused renewed version")
+	// What Entra accepts is still the old version. (Which version the
+	// source holds at this instant is not asserted: with a 300 ms TTL the
+	// refused version's next try can come between the last round and the
+	// check, which switches to it for one request; under -race on a busy
+	// machine that happened in one of five full runs.)
+	if a := l.src.Cache().AcceptedVersion(); a == nil || !a.Certificate.Equal(old) {
+		t.Fatal("the accepted version is not the old one: the source moved to the refused renewed version")
 	}
 	logs := l.logs.String()
 	if n := strings.Count(logs, refusedWarning); n != 1 {
