@@ -202,7 +202,9 @@ func (s *sim) event() {
 		{"import-new", 2, s.importNew},
 		{"import-same", 2, s.importSame},
 		{"prestaged-version", 2, s.preStaged},
-		{"disabled-version", 1, func() string { return s.addVersion(kvasserttest.CertificateVersionSpec{Disabled: true, Key: s.rsaKey()}, "disabled") }},
+		{"disabled-version", 1, func() string {
+			return s.addVersion(kvasserttest.CertificateVersionSpec{Disabled: true, Key: s.rsaKey()}, "disabled")
+		}},
 		{"ec-version", 1, func() string { return s.addVersion(kvasserttest.CertificateVersionSpec{EC: true}, "EC") }},
 		{"disable-version", 1, s.disableVersion},
 		{"enable-version", 1, s.enableVersion},
@@ -509,8 +511,12 @@ func (s *sim) armFault() string {
 		name string
 		arm  func()
 	}{
-		{"graph-addKey-429", func() { e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times}) }},
-		{"graph-addKey-503", func() { e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times}) }},
+		{"graph-addKey-429", func() {
+			e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times})
+		}},
+		{"graph-addKey-503", func() {
+			e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times})
+		}},
 		{"graph-removeKey-503", func() {
 			e.InjectFault(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times})
 		}},
@@ -542,8 +548,12 @@ func (s *sim) armFault() string {
 		{"vault-update-429", func() {
 			e.InjectFault(kvasserttest.OpCertificateUpdate, kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times})
 		}},
-		{"vault-sign-503", func() { e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times}) }},
-		{"entra-token-503", func() { e.InjectFault(kvasserttest.OpToken, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times}) }},
+		{"vault-sign-503", func() {
+			e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times})
+		}},
+		{"entra-token-503", func() {
+			e.InjectFault(kvasserttest.OpToken, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times})
+		}},
 	}
 	f := faults[s.rng.IntN(len(faults))]
 	f.arm()
