@@ -10,4 +10,20 @@
 // valid certificates (Proof builds it). An app with no valid certificate left
 // cannot use addKey, so rotation must happen while the old certificate is
 // still valid.
+//
+// The one promise: a roll never leaves the app without a key Entra accepts,
+// whatever the vault, Graph or a second roller do. To keep it, a roll
+//   - identifies keys by certificate thumbprint, never by vault version, and
+//     never removes a key whose thumbprint is the active version's, a newer
+//     version's or a not-yet-valid version's; it probes the active version
+//     before and after each removal and stops if Entra refuses it;
+//   - treats its tags in the vault as hints bound to a thumbprint: the truth
+//     is a probe (a token request signed with the version) and Graph's list
+//     of keys; a version refused after the wait, or that Graph does not list,
+//     is registered again;
+//   - registers only RSA keys generated in the vault under a non-exportable
+//     policy (imported or exportable keys only with RegisterImportedKeys),
+//     and reports every version it skips;
+//   - reads tags again before writing them, reports a key it added before
+//     recording it, and ends every pass within PassTimeout with a report.
 package rotation

@@ -36,6 +36,8 @@ type Step struct {
 	Thumbprint string
 	// Why, in one sentence.
 	Why string
+	// KeyID is the Graph keyId added or removed, when known.
+	KeyID string `json:",omitempty"`
 	// Done is false in a dry run and for steps that only report.
 	Done bool
 }
@@ -46,7 +48,7 @@ func (s Step) String() string {
 		v = v[:8]
 	}
 	done := ""
-	if !s.Done && s.Action != ActionNone && s.Action != ActionKeep && s.Action != ActionReport && s.Action != ActionAccepted {
+	if !s.Done && (s.Action == ActionRegister || s.Action == ActionRemove || s.Action == ActionCreate) {
 		done = " (not done: dry run)"
 	}
 	return fmt.Sprintf("%-9s %-8s %s%s", s.Action, v, s.Why, done)
@@ -78,68 +80,153 @@ var ErrNoAcceptedVersion = errors.New("rotation: no valid version of the certifi
 // roll is safe to re-run.
 var ErrNotAccepted = errors.New("rotation: Entra did not accept the newly registered version in time; the previous version stays active; run again later")
 
-// Roll makes one pass: register the newest valid version if Entra does not
+// ErrActiveRefused is returned when Entra refused the active version right
+// after a key was removed: the pass stops at once and removes nothing more.
+var ErrActiveRefused = errors.New("rotation: after removing a superseded key, Entra refused the active version; the pass stopped; check the app's keys (kvassert cert status) and register the active version by hand if needed")
+
+// Roll makes one pass: register the newest valid version that may be
+// registered (generated in the vault, non-exportable, RSA) if Entra does not
 // accept it yet (proof signed by an accepted version), wait until Entra
-// accepts it, remove the keys kvassert added for superseded versions past
-// the grace period, and, with RenewBefore, create the next version. It
-// never removes the key of the newest accepted version, so the app always
-// keeps a valid key. The report says what was done and why, also on error.
+// accepts it, remove the keys of versions older than the active one past the
+// grace period, and, with RenewBefore, create the next version.
+//
+// Keys are identified by certificate thumbprint, not by vault version. A
+// pass never removes a key whose thumbprint is the active version's, the
+// newest version's, a not-yet-valid version's, or any version's that is not
+// older than the active one; after each removal it probes the active version
+// again and stops if Entra refuses it. The pass has its own deadline
+// (PassTimeout). The report says what was done and why, also on error: a
+// key added is reported even when recording it in the vault failed.
 func (r *Roller) Roll(ctx context.Context) (*Report, error) {
 	rep := &Report{}
-	err := r.roll(ctx, rep)
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PassTimeout)
+	defer cancel()
+	err := r.roll(pctx, rep)
+	if err != nil && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		rep.add(r, Step{Action: ActionReport, Why: "the pass reached its deadline (" + r.cfg.PassTimeout.String() + ") and stopped; the accepted version stays active; run again"})
+		err = fmt.Errorf("rotation: the pass reached its deadline of %s: %w", r.cfg.PassTimeout, err)
+	}
 	return rep, err
 }
 
+// pass is the state of one roll.
+type pass struct {
+	list   versionList
+	now    time.Time
+	acc    map[string]Acceptance // by thumbprint
+	lookup keyLookup
+}
+
+// probeT probes v once per thumbprint per pass.
+func (r *Roller) probeT(ctx context.Context, p *pass, v *Version) (Acceptance, error) {
+	t := v.Thumbprint()
+	if a, ok := p.acc[t]; ok {
+		return a, nil
+	}
+	a, err := r.probe(ctx, v)
+	if err != nil {
+		return NotProbed, err
+	}
+	p.acc[t] = a
+	return a, nil
+}
+
 func (r *Roller) roll(ctx context.Context, rep *Report) error {
-	versions, err := r.store.versions(ctx)
+	list, err := r.store.versions(ctx)
 	if err != nil {
 		return err
 	}
-	now := r.cfg.Now()
-	var valid []*Version
-	for _, v := range versions {
-		if v.ValidAt(now) && v.Tags[TagRemoved] == "" {
-			valid = append(valid, v)
+	p := &pass{list: list, now: r.cfg.Now(), acc: map[string]Acceptance{}}
+	if list.incomplete != "" {
+		rep.add(r, Step{Action: ActionReport, Why: list.incomplete + "; no key is removed this pass"})
+	}
+	// The target is the newest valid version that may be registered. Newer
+	// versions that may not are reported; not-yet-valid ones are waited for.
+	for _, v := range list.all {
+		if v.Unreadable != "" {
+			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + v.Unreadable})
 		}
 	}
-	if len(valid) == 0 {
-		return fmt.Errorf("rotation: certificate %q has no enabled version valid now; create one and register it by hand: %w", r.cfg.Certificate, ErrNoAcceptedVersion)
+	var target *Version
+	for _, v := range list.all {
+		if v.Certificate == nil {
+			continue // unreadable (reported above) or disabled
+		}
+		if v.Enabled && p.now.Before(v.Certificate.NotBefore) {
+			if why := v.skipReason(p.now, r.cfg.RegisterImportedKeys); why != "" {
+				rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ", and will not be registered: " + why})
+			} else {
+				rep.add(r, Step{Action: ActionWait, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ": waited for; registered once valid"})
+			}
+			continue
+		}
+		why := v.skipReason(p.now, r.cfg.RegisterImportedKeys)
+		if why == "" {
+			target = v
+			break
+		}
+		if v.Enabled && !p.now.After(v.Certificate.NotAfter) {
+			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + why})
+		}
 	}
-	newest := valid[0]
-	acc, err := r.probe(ctx, newest)
+	if target == nil {
+		// Nothing may be registered: keep whatever Entra accepts.
+		for _, v := range list.all {
+			if !v.ValidAt(p.now) || !v.RSA() {
+				continue
+			}
+			acc, err := r.probeT(ctx, p, v)
+			if err != nil {
+				return err
+			}
+			if acc == Accepted {
+				rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
+				rep.Active = v.Version
+				return nil
+			}
+		}
+		return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cfg.Certificate, ErrNoAcceptedVersion)
+	}
+	acc, err := r.probeT(ctx, p, target)
 	if err != nil {
 		return err
 	}
 	if acc != Accepted {
-		if err := r.register(ctx, rep, newest, valid[1:]); err != nil {
+		if err := r.register(ctx, rep, p, target); err != nil {
 			return err
 		}
 	} else {
-		rep.add(r, Step{Action: ActionAccepted, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "Entra accepts the newest valid version", Done: true})
+		rep.add(r, Step{Action: ActionAccepted, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "Entra accepts the newest valid version", Done: true})
 	}
 	if !r.cfg.DryRun {
-		if newest.Tags[TagAccepted] == "" {
-			if err := r.store.setTags(ctx, newest, map[string]string{TagAccepted: r.cfg.Now().UTC().Format(time.RFC3339)}); err != nil {
+		if target.tagTime(TagAccepted).IsZero() {
+			if err := r.store.setTags(ctx, target, map[string]string{TagAccepted: timeTag(target, r.cfg.Now())}); err != nil {
 				return err
 			}
 		}
 		if r.cfg.OnAccepted != nil {
-			r.cfg.OnAccepted(newest.Version)
+			r.cfg.OnAccepted(target.Version)
 		}
-		rep.Active = newest.Version
+		rep.Active = target.Version
 	}
-	if err := r.retire(ctx, rep, newest, versions); err != nil {
+	if err := r.retire(ctx, rep, p, target); err != nil {
 		return err
 	}
-	return r.renew(ctx, rep, newest)
+	return r.renew(ctx, rep, target)
 }
 
-// register adds newest's key to the app with a proof from an accepted
-// version among older, then waits for Entra to accept newest.
-func (r *Roller) register(ctx context.Context, rep *Report, newest *Version, older []*Version) error {
+// register adds target's key to the app with a proof from an accepted
+// version, then waits for Entra to accept it. The keyId tag is a hint: a
+// key registered (by this or another roller) less than AcceptTimeout ago,
+// or still listed by Graph, is waited for; otherwise, and when the wait on
+// a hint ends refused, target is registered again.
+func (r *Roller) register(ctx context.Context, rep *Report, p *pass, target *Version) error {
 	var signer *Version
-	for _, v := range older {
-		acc, err := r.probe(ctx, v)
+	for _, v := range p.list.all {
+		if v == target || !v.ValidAt(p.now) || !v.RSA() || v.Thumbprint() == target.Thumbprint() {
+			continue
+		}
+		acc, err := r.probeT(ctx, p, v)
 		if err != nil {
 			return err
 		}
@@ -149,57 +236,108 @@ func (r *Roller) register(ctx context.Context, rep *Report, newest *Version, old
 		}
 	}
 	if signer == nil {
-		rep.add(r, Step{Action: ActionReport, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "the newest version is not accepted and no other valid version is: no proof can be signed"})
+		rep.add(r, Step{Action: ActionReport, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "the newest version is not accepted and no other valid version is: no proof can be signed"})
 		return ErrNoAcceptedVersion
 	}
-	if keyID := newest.Tags[TagKeyID]; keyID != "" {
-		rep.add(r, Step{Action: ActionRegister, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "registered earlier (Graph keyId " + keyID + "); waiting for Entra to accept it", Done: true})
-	} else {
-		step := Step{Action: ActionRegister, Version: newest.Version, Thumbprint: newest.Thumbprint(),
-			Why: "the newest valid version is not accepted by Entra; addKey with a proof signed by version " + short(signer.Version)}
+	pending, why := r.registeredEarlier(ctx, p, signer, target)
+	for attempt := 0; ; attempt++ {
+		added := false
+		if pending {
+			rep.add(r, Step{Action: ActionWait, Version: target.Version, Thumbprint: target.Thumbprint(), Why: why + "; waiting for Entra to accept it"})
+		} else {
+			step := Step{Action: ActionRegister, Version: target.Version, Thumbprint: target.Thumbprint(),
+				Why: "the newest valid version is not accepted by Entra; addKey with a proof signed by version " + short(signer.Version)}
+			if attempt > 0 {
+				step.Why = "still refused after the wait on an earlier registration (" + why + "); registering it again: addKey with a proof signed by version " + short(signer.Version)
+			}
+			if r.cfg.DryRun {
+				rep.add(r, step)
+				rep.add(r, Step{Action: ActionWait, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "then wait for Entra to accept it"})
+				return nil
+			}
+			dup, err := r.addKey(ctx, rep, step, target, signer)
+			if err != nil {
+				return err
+			}
+			added = !dup
+		}
 		if r.cfg.DryRun {
-			rep.add(r, step)
-			rep.add(r, Step{Action: ActionWait, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "then wait for Entra to accept it"})
 			return nil
 		}
-		if err := r.addKey(ctx, newest, signer); err != nil {
+		ok, err := r.waitAccepted(ctx, rep, target)
+		if err != nil || ok {
 			return err
 		}
-		step.Done = true
-		rep.add(r, step)
-		rep.Changed = true
+		if added || attempt > 0 || !pending {
+			rep.add(r, Step{Action: ActionReport, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "registered but not accepted within " + r.cfg.AcceptTimeout.String() + "; the previous version stays active"})
+			return ErrNotAccepted
+		}
+		pending = false // the hint was wrong: register it again
 	}
-	if r.cfg.DryRun {
-		return nil
-	}
-	return r.waitAccepted(ctx, rep, newest)
 }
 
-func (r *Roller) addKey(ctx context.Context, v, signer *Version) error {
+// registeredEarlier tells whether target's key was registered already and
+// may still be propagating: Graph lists its thumbprint (when the app may
+// read its keys), or else a keyId tag bound to its thumbprint was written
+// less than AcceptTimeout ago.
+func (r *Roller) registeredEarlier(ctx context.Context, p *pass, current, target *Version) (bool, string) {
+	keys, readable := r.appKeys(ctx, p, current)
+	if readable {
+		for _, k := range keys {
+			if sameThumbprint(k.CustomKeyIdentifier, target) {
+				return true, "registered (Graph lists keyId " + k.KeyID + " with its thumbprint)"
+			}
+		}
+		return false, "Graph does not list its thumbprint"
+	}
+	id, at := target.recordedKeyID(), target.tagTime(TagKeyID)
+	if id != "" && !at.IsZero() && p.now.Before(at.Add(r.cfg.AcceptTimeout)) {
+		return true, "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + ")"
+	}
+	if id != "" {
+		return false, "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + ") but not accepted since"
+	}
+	return false, ""
+}
+
+// errDuplicateKey: Graph already holds a key with this thumbprint.
+func isDuplicate(err error) bool {
+	var ge *GraphError
+	return errors.As(err, &ge) && ge.StatusCode == http.StatusBadRequest &&
+		(strings.Contains(strings.ToLower(ge.Message), "duplicate") || strings.Contains(strings.ToLower(ge.Message), "same key"))
+}
+
+// addKey registers v with a proof signed by signer. It records the step in
+// the report before writing the keyId tag, so a failed tag write still
+// reports the key added (with its keyId, for removal by hand). dup reports
+// that Graph already held the key (another roller, or a person).
+func (r *Roller) addKey(ctx context.Context, rep *Report, step Step, v, signer *Version) (dup bool, err error) {
 	g, err := r.graph(ctx, signer)
 	if err != nil {
-		return err
+		return false, err
 	}
 	proof, err := r.proof(ctx, signer)
 	if err != nil {
-		return err
+		return false, err
 	}
 	kc, err := g.AddKey(ctx, r.cfg.AppObjectID, v.Certificate.Raw, proof)
 	if err != nil {
-		var ge *GraphError
-		if errors.As(err, &ge) && ge.StatusCode == http.StatusBadRequest {
-			// Another roller may have added the same key a moment ago: its
-			// tag then appears on the version.
-			if err2 := r.cfg.Sleep(ctx, 2*time.Second); err2 == nil {
-				if fresh, err2 := r.store.version(ctx, v.Version); err2 == nil && fresh.Tags[TagKeyID] != "" {
-					v.Tags = fresh.Tags
-					return nil
-				}
-			}
+		if isDuplicate(err) {
+			rep.add(r, Step{Action: ActionWait, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Graph already holds a key with this thumbprint (another roller or a person added it); waiting for Entra to accept it"})
+			return true, nil
 		}
-		return err
+		return false, err
 	}
-	return r.store.setTags(ctx, v, map[string]string{TagKeyID: kc.KeyID})
+	step.Done, step.KeyID = true, kc.KeyID
+	step.Why += " (Graph keyId " + kc.KeyID + ")"
+	rep.add(r, step)
+	rep.Changed = true
+	if err := r.store.setTags(ctx, v, map[string]string{TagKeyID: keyIDTag(kc.KeyID, v, r.cfg.Now())}); err != nil {
+		rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), KeyID: kc.KeyID,
+			Why: "key added (Graph keyId " + kc.KeyID + ") but recording it in the version's tags failed; a later pass finds it by thumbprint when the app may read its keys, else remove it by hand once superseded"})
+		return false, err
+	}
+	return false, nil
 }
 
 // proof signs a Graph proof of possession with v's key.
@@ -211,80 +349,179 @@ func (r *Roller) proof(ctx context.Context, v *Version) (string, error) {
 	return Proof(ctx, v.Certificate, signer, r.cfg.AppObjectID, r.cfg.Now())
 }
 
-// waitAccepted probes v with back-off until Entra accepts it or
-// AcceptTimeout passes.
-func (r *Roller) waitAccepted(ctx context.Context, rep *Report, v *Version) error {
+// waitAccepted probes v with back-off until Entra accepts it (true) or
+// AcceptTimeout passes (false).
+func (r *Roller) waitAccepted(ctx context.Context, rep *Report, v *Version) (bool, error) {
 	deadline := r.cfg.Now().Add(r.cfg.AcceptTimeout)
 	delay := time.Second
 	for {
 		acc, err := r.probe(ctx, v)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if acc == Accepted {
 			rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts the newly registered version; it is now active", Done: true})
-			return nil
+			return true, nil
 		}
 		if !r.cfg.Now().Add(delay).Before(deadline) {
-			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "registered but not accepted within " + r.cfg.AcceptTimeout.String() + "; the previous version stays active"})
-			return ErrNotAccepted
+			return false, nil
 		}
 		if err := r.cfg.Sleep(ctx, delay+rand.N(delay/4+1)); err != nil {
-			return err
+			return false, err
 		}
 		delay = min(2*delay, 30*time.Second)
 	}
 }
 
-// retire removes the keys kvassert added for versions superseded by
-// newest once newest has been accepted for Grace (expired ones at once),
-// with a proof signed by newest. It never touches newest.
-func (r *Roller) retire(ctx context.Context, rep *Report, newest *Version, versions []*Version) error {
-	acceptedAt, _ := time.Parse(time.RFC3339, newest.Tags[TagAccepted])
-	now := r.cfg.Now()
-	var lookup keyLookup
-	for _, v := range versions {
-		if v == newest || v.Tags[TagRemoved] != "" {
+// retire removes the keys of versions older than active once active has
+// been accepted for Grace (expired ones at once), with a proof signed by
+// active. Keys are found by thumbprint: in Graph's list when the app may
+// read its keys, else by the keyId tag bound to the version's thumbprint.
+// It never removes a key whose thumbprint is protected (active's, a newer
+// or not-yet-valid version's), and after each removal it probes active and
+// stops if Entra refuses it.
+func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Version) error {
+	if p.list.incomplete != "" {
+		return nil
+	}
+	acceptedAt := active.tagTime(TagAccepted)
+	ai := -1
+	protected := map[string]bool{active.Thumbprint(): true}
+	protectedIDs := map[string]bool{}
+	for i, v := range p.list.all {
+		if v == active {
+			ai = i
+		}
+		if v.Certificate == nil {
 			continue
 		}
-		keyID := v.Tags[TagKeyID]
-		if keyID == "" {
-			// Not registered by kvassert: its keyId can be found only by
-			// reading the app's keys, which needs Application.Read.All or
-			// ownership. Without it, report instead of guessing.
-			found, why := r.lookupKeyID(ctx, newest, v, &lookup)
-			if found == "" {
-				if why != "" && v.ValidAt(now) {
-					rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: why})
-				}
-				continue
-			}
-			keyID = found
+		// Protected: the active version, every version listed before it
+		// (newer, or tied and the vault's current), every not-yet-valid one.
+		if ai < 0 || v == active || p.now.Before(v.Certificate.NotBefore) {
+			protected[v.Thumbprint()] = true
 		}
+	}
+	for _, v := range p.list.all {
+		if v.Certificate != nil && protected[v.Thumbprint()] {
+			for _, id := range []string{v.recordedKeyID(), v.legacyKeyID()} {
+				if id != "" {
+					protectedIDs[strings.ToLower(id)] = true
+				}
+			}
+		}
+	}
+	done := map[string]bool{}
+	for _, v := range p.list.all[ai+1:] {
+		if v.Certificate == nil || protected[v.Thumbprint()] || done[v.Thumbprint()] {
+			continue
+		}
+		done[v.Thumbprint()] = true
+		var same []*Version // every version holding this certificate
+		for _, o := range p.list.all {
+			if o.Certificate != nil && o.Thumbprint() == v.Thumbprint() {
+				same = append(same, o)
+			}
+		}
+		ids, why := r.keyIDsOf(ctx, p, active, same)
+		_, readable := r.appKeys(ctx, p, active)
+		for i := 0; !readable && i < len(ids); i++ {
+			// Tags are hints: a keyId also tagged on a version in use is
+			// not removed on the tag's word.
+			if protectedIDs[strings.ToLower(ids[i])] {
+				rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "its keyId tag names the key of a version in use (" + ids[i] + "): not removed; check the tags"})
+				ids = append(ids[:i], ids[i+1:]...)
+				i--
+			}
+		}
+		if len(ids) == 0 {
+			if why != "" && v.ValidAt(p.now) {
+				rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: why})
+			}
+			continue
+		}
+		now := r.cfg.Now()
 		expired := now.After(v.Certificate.NotAfter)
 		if !expired && (acceptedAt.IsZero() || now.Before(acceptedAt.Add(r.cfg.Grace))) {
 			rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "superseded; kept for the grace period (" + r.cfg.Grace.String() + " after its successor was accepted)"})
 			continue
 		}
-		step := Step{Action: ActionRemove, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "superseded by version " + short(newest.Version) + " and past the grace period"}
-		if expired {
-			step.Why = "expired and superseded by version " + short(newest.Version)
+		for _, id := range ids {
+			step := Step{Action: ActionRemove, Version: v.Version, Thumbprint: v.Thumbprint(), KeyID: id, Why: "superseded by version " + short(active.Version) + " and past the grace period (Graph keyId " + id + ")"}
+			if expired {
+				step.Why = "expired and superseded by version " + short(active.Version) + " (Graph keyId " + id + ")"
+			}
+			if r.cfg.DryRun || rep.Active == "" {
+				rep.add(r, step)
+				continue
+			}
+			// The active version is probed right before each removal too: a
+			// person or another roller may have removed its key meanwhile.
+			if acc, err := r.probe(ctx, active); err != nil {
+				return err
+			} else if acc != Accepted {
+				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
+				return ErrActiveRefused
+			}
+			if err := r.removeKey(ctx, active, id); err != nil {
+				return err
+			}
+			step.Done = true
+			rep.add(r, step)
+			rep.Changed = true
+			acc, err := r.probe(ctx, active)
+			if err != nil {
+				return err
+			}
+			p.acc[active.Thumbprint()] = acc
+			if acc != Accepted {
+				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra refused the active version after key " + id + " was removed: the pass stopped"})
+				return ErrActiveRefused
+			}
 		}
 		if r.cfg.DryRun || rep.Active == "" {
-			rep.add(r, step)
 			continue
 		}
-		if err := r.removeKey(ctx, newest, keyID); err != nil {
-			return err
+		for _, o := range same {
+			if err := r.store.setTags(ctx, o, map[string]string{TagRemoved: timeTag(o, r.cfg.Now())}); err != nil {
+				return err
+			}
 		}
-		if err := r.store.setTags(ctx, v, map[string]string{TagRemoved: now.UTC().Format(time.RFC3339)}); err != nil {
-			return err
-		}
-		step.Done = true
-		rep.add(r, step)
-		rep.Changed = true
 	}
 	return nil
+}
+
+// keyIDsOf returns the Graph keyIds of the certificate the versions in same
+// hold: every key Graph lists with its thumbprint when the app may read its
+// keys, else the keyIds tagged on them (bound to the thumbprint). It
+// returns why none is known when it cannot tell.
+func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same []*Version) ([]string, string) {
+	keys, readable := r.appKeys(ctx, p, current)
+	var ids []string
+	if readable {
+		for _, k := range keys {
+			if sameThumbprint(k.CustomKeyIdentifier, same[0]) {
+				ids = append(ids, k.KeyID)
+			}
+		}
+		return ids, ""
+	}
+	seen := map[string]bool{}
+	for _, v := range same {
+		for _, id := range []string{v.recordedKeyID(), v.legacyKeyID()} {
+			if id != "" && !seen[strings.ToLower(id)] {
+				seen[strings.ToLower(id)] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) > 0 {
+		return ids, ""
+	}
+	var ge *GraphError
+	if errors.As(p.lookup.err, &ge) && ge.StatusCode == http.StatusForbidden {
+		return nil, "superseded, but kvassert did not register it and cannot read the app's keys (Application.Read.All or ownership): if it is registered on the app, remove it by hand after the grace period"
+	}
+	return nil, "superseded, but kvassert did not register it and reading the app's keys failed: " + oneLine(p.lookup.err.Error(), 200)
 }
 
 func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) error {
@@ -337,17 +574,17 @@ func short(v string) string {
 	return v
 }
 
-// keyLookup is the app's registered keys, read at most once per roll.
+// keyLookup is the app's registered keys, read at most once per pass.
 type keyLookup struct {
 	done bool
 	keys []KeyCredential
 	err  error
 }
 
-// lookupKeyID finds the Graph keyId of version v among the app's keys
-// (Graph read permission needed). It returns "" and why not when it cannot
-// tell, or "" and "" when v is not registered.
-func (r *Roller) lookupKeyID(ctx context.Context, current, v *Version, l *keyLookup) (string, string) {
+// appKeys reads the app's keys once per pass (Graph read permission
+// needed); readable is false when they cannot be read.
+func (r *Roller) appKeys(ctx context.Context, p *pass, current *Version) (keys []KeyCredential, readable bool) {
+	l := &p.lookup
 	if !l.done {
 		l.done = true
 		g, err := r.graph(ctx, current)
@@ -357,19 +594,7 @@ func (r *Roller) lookupKeyID(ctx context.Context, current, v *Version, l *keyLoo
 			l.err = err
 		}
 	}
-	if l.err != nil {
-		var ge *GraphError
-		if errors.As(l.err, &ge) && ge.StatusCode == http.StatusForbidden {
-			return "", "superseded, but kvassert did not register it and cannot read the app's keys (Application.Read.All or ownership): if it is registered on the app, remove it by hand after the grace period"
-		}
-		return "", "superseded, but kvassert did not register it and reading the app's keys failed: " + oneLine(l.err.Error(), 200)
-	}
-	for _, k := range l.keys {
-		if sameThumbprint(k.CustomKeyIdentifier, v) {
-			return k.KeyID, ""
-		}
-	}
-	return "", ""
+	return l.keys, l.err == nil
 }
 
 // sameThumbprint compares Graph's customKeyIdentifier (the SHA-1 thumbprint,

@@ -51,6 +51,17 @@ type Config struct {
 	// and the certificate's policy does not renew it (AutoRenew). Zero
 	// leaves renewal to the vault's policy.
 	RenewBefore time.Duration
+	// RegisterImportedKeys lets a roll register versions whose key was not
+	// generated in the vault (imported certificates, including pre-staged
+	// ones) or whose policy lets the key be exported. By default such
+	// versions are skipped and reported as needing attention: whoever may
+	// import a certificate would otherwise get their own key registered on
+	// the app.
+	RegisterImportedKeys bool
+	// PassTimeout bounds one pass (Roll), whatever the caller's context:
+	// a vault or Graph that never answers ends the pass with a report
+	// (default twice AcceptTimeout plus 10 minutes: a pass may wait twice).
+	PassTimeout time.Duration
 	// DryRun computes and reports the plan and changes nothing: no addKey,
 	// no removeKey, no tag, no new version. Probes (a token request each)
 	// still run.
@@ -94,14 +105,17 @@ func New(cfg Config) (*Roller, error) {
 	if strings.EqualFold(cfg.AppObjectID, cfg.ClientID) {
 		return nil, errors.New("rotation: the application object ID equals the client ID; addKey needs the app registration's Object ID, which differs from its client (application) ID")
 	}
-	if cfg.Grace < 0 || cfg.AcceptTimeout < 0 || cfg.RenewBefore < 0 {
-		return nil, errors.New("rotation: Grace, AcceptTimeout and RenewBefore must not be negative")
+	if cfg.Grace < 0 || cfg.AcceptTimeout < 0 || cfg.RenewBefore < 0 || cfg.PassTimeout < 0 {
+		return nil, errors.New("rotation: Grace, AcceptTimeout, RenewBefore and PassTimeout must not be negative")
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = 7 * 24 * time.Hour
 	}
 	if cfg.AcceptTimeout == 0 {
 		cfg.AcceptTimeout = 10 * time.Minute
+	}
+	if cfg.PassTimeout == 0 {
+		cfg.PassTimeout = 2*cfg.AcceptTimeout + 10*time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -221,43 +235,119 @@ func (r *Roller) graph(ctx context.Context, v *Version) (*GraphClient, error) {
 	return NewGraphClient(cred, &GraphOptions{ClientOptions: r.cfg.ClientOptions})
 }
 
+// Decision is what a roll does with a version, as Status reports it.
+type Decision string
+
+// Decisions.
+const (
+	DecisionSkipped  Decision = "skipped"  // never registered: EC, exportable, imported, disabled, expired, pending
+	DecisionWaiting  Decision = "waiting"  // not yet valid, or registered and awaiting Entra's acceptance
+	DecisionRegister Decision = "register" // the next roll registers it
+	DecisionAccepted Decision = "accepted" // Entra accepts it (the active one, or superseded within the grace period)
+	DecisionRetired  Decision = "retired"  // superseded and its key is no longer on the app
+)
+
 // VersionStatus is one row of Status.
 type VersionStatus struct {
 	*Version
 	// Valid: enabled and within its validity now.
 	Valid bool
-	// Acceptance by Entra (probed for valid versions only).
+	// Acceptance by Entra (probed for valid RSA versions only).
 	Acceptance Acceptance
-	// Active is the version the app's sources use: the newest accepted one.
+	// Active is the version the roll keeps the app on: the newest accepted
+	// one that may be registered (or, when none may, the newest accepted).
 	Active bool
 	// GraphKeyID is the keyId kvassert recorded when it registered the
-	// version ("" when kvassert did not register it).
+	// version ("" when kvassert did not register it, or when the tag is not
+	// bound to this version's certificate).
 	GraphKeyID string
 	// Removed is set when kvassert removed the version's key.
 	Removed bool
+	// Decision and Reason: what a roll does with the version and why.
+	Decision Decision
+	Reason   string
 }
 
-// Status reads every version and probes the valid ones (one keys/sign and
-// one token request each). It changes nothing.
+// Status reads every version and probes the valid RSA ones (one keys/sign
+// and one token request per thumbprint), and says per version what a roll
+// does with it and why. It changes nothing. Like a pass, it ends within PassTimeout.
 func (r *Roller) Status(ctx context.Context) ([]VersionStatus, error) {
-	versions, err := r.store.versions(ctx)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.PassTimeout)
+	defer cancel()
+	list, err := r.store.versions(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := r.cfg.Now()
-	out := make([]VersionStatus, 0, len(versions))
-	active := false
-	for _, v := range versions {
-		s := VersionStatus{Version: v, Valid: v.ValidAt(now), GraphKeyID: v.Tags[TagKeyID], Removed: v.Tags[TagRemoved] != ""}
-		if s.Valid && !s.Removed {
-			if s.Acceptance, err = r.probe(ctx, v); err != nil {
-				return nil, err
+	acc := map[string]Acceptance{}
+	out := make([]VersionStatus, 0, len(list.all))
+	for _, v := range list.all {
+		s := VersionStatus{Version: v, Valid: v.ValidAt(now), GraphKeyID: v.recordedKeyID(), Removed: !v.tagTime(TagRemoved).IsZero()}
+		if s.Valid && v.RSA() {
+			a, ok := acc[v.Thumbprint()]
+			if !ok {
+				if a, err = r.probe(ctx, v); err != nil {
+					return nil, err
+				}
+				acc[v.Thumbprint()] = a
 			}
-			if s.Acceptance == Accepted && !active {
-				s.Active, active = true, true
-			}
+			s.Acceptance = a
 		}
 		out = append(out, s)
+	}
+	// The active version: the newest accepted one that may be registered,
+	// else the newest accepted.
+	active := -1
+	for pass := 0; pass < 2 && active < 0; pass++ {
+		for i, s := range out {
+			if s.Acceptance == Accepted && (pass == 1 || s.skipReason(now, r.cfg.RegisterImportedKeys) == "") {
+				active = i
+				break
+			}
+		}
+	}
+	targetSeen := false
+	for i := range out {
+		s := &out[i]
+		why := s.skipReason(now, r.cfg.RegisterImportedKeys)
+		switch {
+		case i == active:
+			s.Active, s.Decision, s.Reason = true, DecisionAccepted, "active: the newest version Entra accepts"
+			if why != "" {
+				s.Reason += "; kvassert would not register it (" + why + ")"
+			}
+			targetSeen = targetSeen || why == ""
+		case s.Certificate != nil && s.Enabled && now.Before(s.Certificate.NotBefore):
+			s.Decision, s.Reason = DecisionWaiting, "not valid until "+s.Certificate.NotBefore.UTC().Format(time.RFC3339)
+			if why != "" {
+				s.Reason += "; then skipped: " + why
+			}
+		case s.Acceptance == Accepted:
+			s.Decision, s.Reason = DecisionAccepted, "accepted, newer than the active version"
+			if active >= 0 && i > active {
+				s.Reason = "accepted, superseded by version " + short(out[active].Version.Version) + ": its key is removed after the grace period"
+			}
+		case why != "":
+			s.Decision, s.Reason = DecisionSkipped, why
+			if s.Removed {
+				s.Decision, s.Reason = DecisionRetired, "key removed by kvassert at "+s.tagTime(TagRemoved).UTC().Format(time.RFC3339)+"; now "+why
+			}
+		case active >= 0 && i > active:
+			s.Decision, s.Reason = DecisionRetired, "superseded by version "+short(out[active].Version.Version)+"; Entra does not accept its key"
+			if s.Removed {
+				s.Reason = "key removed by kvassert at " + s.tagTime(TagRemoved).UTC().Format(time.RFC3339)
+			}
+		case targetSeen:
+			s.Decision, s.Reason = DecisionSkipped, "not accepted and older than the version a roll registers"
+		default:
+			targetSeen = true
+			s.Decision, s.Reason = DecisionRegister, "valid and not accepted by Entra: the next roll registers it"
+			if id, at := s.recordedKeyID(), s.tagTime(TagKeyID); id != "" && now.Before(at.Add(r.cfg.AcceptTimeout)) {
+				s.Decision, s.Reason = DecisionWaiting, "registered at "+at.UTC().Format(time.RFC3339)+" (Graph keyId "+id+"); awaiting Entra's acceptance"
+			} else if id != "" {
+				s.Reason = "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + ") but still refused: the next roll registers it again"
+			}
+		}
 	}
 	return out, nil
 }

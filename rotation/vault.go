@@ -2,31 +2,98 @@ package rotation
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
 // Tags kvassert keeps on a certificate version in Key Vault, so that a roll
-// can be re-run at any point and needs no Graph read permission.
+// can be re-run at any point and needs no Graph read permission. They are
+// hints, never trusted over the truth (a probe, Graph's list of keys): each
+// value records the thumbprint of the certificate it was written for, and a
+// tag whose thumbprint differs from the version's (copied by a renewal or an
+// import, or written by hand in the old format) is ignored.
 const (
-	// TagKeyID holds the Graph keyId that addKey returned for the version.
+	// TagKeyID holds the Graph keyId that addKey returned for the version,
+	// as "keyid=<GUID>;x5t=<thumbprint>;at=<RFC 3339>".
 	TagKeyID = "kvassert-graph-key-id"
-	// TagAccepted holds when Entra was first seen accepting the version
-	// (RFC 3339).
+	// TagAccepted holds when Entra was first seen accepting the version, as
+	// "at=<RFC 3339>;x5t=<thumbprint>".
 	TagAccepted = "kvassert-accepted"
-	// TagRemoved holds when kvassert removed the version's key from the app
-	// (RFC 3339).
+	// TagRemoved holds when kvassert removed the version's key from the app,
+	// as "at=<RFC 3339>;x5t=<thumbprint>". It is a record only: a removed
+	// version is never excluded from use.
 	TagRemoved = "kvassert-removed"
 )
+
+// tagFields parses a kvassert tag value "k=v;k=v" and returns its fields
+// when its x5t is the version's thumbprint (nil otherwise: a copied, forged
+// or old-format tag).
+func (v *Version) tagFields(name string) map[string]string {
+	raw := v.Tags[name]
+	if raw == "" || v.Certificate == nil {
+		return nil
+	}
+	f := map[string]string{}
+	for _, kv := range strings.Split(raw, ";") {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			f[k] = val
+		}
+	}
+	if !strings.EqualFold(f["x5t"], v.Thumbprint()) {
+		return nil
+	}
+	return f
+}
+
+// tagTime is the "at" time of a kvassert tag bound to v (zero if none).
+func (v *Version) tagTime(name string) time.Time {
+	t, _ := time.Parse(time.RFC3339, v.tagFields(name)["at"])
+	return t
+}
+
+// recordedKeyID is the Graph keyId kvassert recorded for v's certificate
+// ("" when none, or when the tag is not bound to v's thumbprint).
+func (v *Version) recordedKeyID() string {
+	id := v.tagFields(TagKeyID)["keyid"]
+	if !kvassert.ValidClientID(id) {
+		return ""
+	}
+	return id
+}
+
+// legacyKeyID is a keyId tag in the format before issue 19 (a bare GUID),
+// bound to no certificate: used only to protect keys and, when the app
+// cannot read its keys, to find a superseded version's key.
+func (v *Version) legacyKeyID() string {
+	if id := v.Tags[TagKeyID]; kvassert.ValidClientID(id) {
+		return id
+	}
+	return ""
+}
+
+func keyIDTag(keyID string, v *Version, at time.Time) string {
+	return "keyid=" + keyID + ";x5t=" + v.Thumbprint() + ";at=" + at.UTC().Format(time.RFC3339)
+}
+
+func timeTag(v *Version, at time.Time) string {
+	return "at=" + at.UTC().Format(time.RFC3339) + ";x5t=" + v.Thumbprint()
+}
 
 // Version is one version of the certificate in the vault.
 type Version struct {
@@ -34,7 +101,8 @@ type Version struct {
 	Version string
 	// KeyID is the versioned key identifier (kid) that signs for it.
 	KeyID string
-	// Certificate is the parsed X.509 certificate.
+	// Certificate is the parsed X.509 certificate; nil when the version
+	// could not be read (see Unreadable) or is disabled.
 	Certificate *x509.Certificate
 	// Enabled is the version's enabled attribute.
 	Enabled bool
@@ -43,16 +111,79 @@ type Version struct {
 	// Tags are the version's tags (kvassert's are TagKeyID, TagAccepted and
 	// TagRemoved).
 	Tags map[string]string
+	// Imported reports that the certificate was imported into the vault (or
+	// may have been), not generated there: the certificate policy's issuer
+	// is "Unknown" since the version was made, or the certificate's NotBefore
+	// is not within a day before the version's creation (the vault issues a
+	// certificate when it creates the version; a pre-staged or re-imported
+	// certificate was issued elsewhere). Its key was outside the vault.
+	Imported bool
+	// Exportable reports that the certificate's policy lets the private key
+	// be exported (key_props.exportable is not false).
+	Exportable bool
+	// Unreadable is why the version could not be read (a pending create has
+	// no certificate yet); "" otherwise.
+	Unreadable string
+
+	thumb string // the list's x5t (hex) when Certificate is nil
 }
 
 // Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal
 // shows it next to a registered certificate.
-func (v *Version) Thumbprint() string { return assertion.ThumbprintHex(v.Certificate) }
+func (v *Version) Thumbprint() string {
+	if v.Certificate == nil {
+		return v.thumb
+	}
+	return assertion.ThumbprintHex(v.Certificate)
+}
 
 // ValidAt reports whether the version is enabled and its certificate valid
 // at t.
 func (v *Version) ValidAt(t time.Time) bool {
-	return v.Enabled && !t.Before(v.Certificate.NotBefore) && !t.After(v.Certificate.NotAfter)
+	return v.Certificate != nil && v.Enabled && !t.Before(v.Certificate.NotBefore) && !t.After(v.Certificate.NotAfter)
+}
+
+// RSA reports whether the version's key is RSA: Entra's client assertions
+// (PS256/RS256) and Graph's proofs (RS256) need it.
+func (v *Version) RSA() bool {
+	if v.Certificate == nil {
+		return false
+	}
+	_, ok := v.Certificate.PublicKey.(*rsa.PublicKey)
+	return ok
+}
+
+// skipReason is why a roll will not register v ("" when it may), given
+// whether imported or exportable keys may be registered.
+func (v *Version) skipReason(now time.Time, allowExternal bool) string {
+	switch {
+	case v.Unreadable != "":
+		return v.Unreadable
+	case !v.Enabled:
+		return "disabled"
+	case v.Certificate != nil && now.After(v.Certificate.NotAfter):
+		return "expired " + v.Certificate.NotAfter.UTC().Format(time.RFC3339)
+	case !v.RSA():
+		return fmt.Sprintf("%s key: Entra client assertions and Graph proofs need RSA", keyType(v.Certificate))
+	case v.Imported && !allowExternal:
+		return "imported: its key was made outside the vault; kvassert registers only keys generated in the vault (opt in with RegisterImportedKeys / --register-imported-keys)"
+	case v.Exportable && !allowExternal:
+		return "exportable: the certificate policy lets its key leave the vault; kvassert registers only non-exportable keys (set key_props.exportable=false, or opt in with RegisterImportedKeys / --register-imported-keys)"
+	}
+	return ""
+}
+
+func keyType(c *x509.Certificate) string {
+	if c == nil {
+		return "no"
+	}
+	switch c.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		return "EC"
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("%T", c.PublicKey)
 }
 
 // certStore is the Key Vault side of a roll.
@@ -83,47 +214,101 @@ func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyva
 	return &certStore{client: c, name: name, vault: v}, nil
 }
 
+// maxListPages bounds the pages of one listing of versions (25 versions a
+// page): a vault that keeps answering a nextLink does not hold a pass.
+const maxListPages = 200
+
+// versionList is what a pass knows of the vault's versions.
+type versionList struct {
+	// all versions, newest first (by NotBefore, then the vault's current
+	// version, then by creation); unreadable and disabled ones last.
+	all []*Version
+	// incomplete says why the listing stopped early ("" when complete): a
+	// pass then removes no key, since a version it did not see may hold one.
+	incomplete string
+}
+
+// policyFacts are what the certificate policy tells about its versions'
+// origin.
+type policyFacts struct {
+	exportable    bool
+	issuerUnknown bool      // the policy was last written by an import
+	updated       time.Time // when the policy was last written
+}
+
 // versions reads every version of the certificate (certificates/list, then
-// certificates/get per enabled version), newest first (by NotBefore, then
-// by creation).
-func (s *certStore) versions(ctx context.Context) ([]*Version, error) {
-	var out []*Version
+// certificates/get per enabled version, and the policy), newest first.
+// Listing is bounded: a repeated nextLink or more than maxListPages pages
+// end it with versionList.incomplete set.
+func (s *certStore) versions(ctx context.Context) (versionList, error) {
+	var out versionList
+	pol, err := s.policyFacts(ctx)
+	if err != nil {
+		return out, err
+	}
+	seenLinks := map[string]bool{}
+	seen := map[string]bool{}
 	pager := s.client.NewListCertificatePropertiesVersionsPager(s.name, nil)
-	for pager.More() {
+	for pages := 0; pager.More(); pages++ {
+		if pages == maxListPages {
+			out.incomplete = fmt.Sprintf("the vault's list of versions has more than %d pages; read the first %d only", maxListPages, maxListPages)
+			break
+		}
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, err)
+			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, err)
 		}
 		for _, p := range page.Value {
-			if p == nil || p.ID == nil {
+			if p == nil || p.ID == nil || seen[p.ID.Version()] {
 				continue
 			}
+			seen[p.ID.Version()] = true
 			if a := p.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
-				continue // a disabled version cannot sign; nothing to do with it
+				// A disabled version cannot sign: not read, listed for status.
+				v := &Version{Version: p.ID.Version(), Tags: map[string]string{}}
+				if len(p.X509Thumbprint) > 0 {
+					v.thumb = strings.ToUpper(hex.EncodeToString(p.X509Thumbprint))
+				}
+				if a.Created != nil {
+					v.Created = *a.Created
+				}
+				out.all = append(out.all, v)
+				continue
 			}
 			v, err := s.version(ctx, p.ID.Version())
 			if err != nil {
-				return nil, err
+				return out, err
 			}
-			out = append(out, v)
+			v.classify(pol)
+			out.all = append(out.all, v)
+		}
+		if next := page.NextLink; next != nil && *next != "" {
+			if seenLinks[*next] {
+				out.incomplete = "the vault's list of versions loops (a nextLink repeats); read up to the loop only"
+				break
+			}
+			seenLinks[*next] = true
 		}
 	}
 	// Versions made in the same second (tests, or a create right after a
 	// renewal) tie on NotBefore and creation time: the vault's current
 	// version (what GET without a version returns) is the newest then.
 	current := ""
-	if len(out) > 1 {
+	if len(out.all) > 1 {
 		resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
 		if err != nil {
-			return nil, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, err)
+			return out, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, err)
 		}
 		if resp.ID != nil {
 			current = resp.ID.Version()
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.Certificate.NotBefore.Equal(b.Certificate.NotBefore) {
+	sort.SliceStable(out.all, func(i, j int) bool {
+		a, b := out.all[i], out.all[j]
+		if (a.Certificate == nil) != (b.Certificate == nil) {
+			return b.Certificate == nil
+		}
+		if a.Certificate != nil && !a.Certificate.NotBefore.Equal(b.Certificate.NotBefore) {
 			return a.Certificate.NotBefore.After(b.Certificate.NotBefore)
 		}
 		if (a.Version == current) != (b.Version == current) {
@@ -134,19 +319,49 @@ func (s *certStore) versions(ctx context.Context) ([]*Version, error) {
 	return out, nil
 }
 
+// classify sets Imported and Exportable from the policy and the version.
+func (v *Version) classify(p policyFacts) {
+	if v.Certificate == nil {
+		return
+	}
+	v.Exportable = p.exportable
+	nbf := v.Certificate.NotBefore
+	v.Imported = (p.issuerUnknown && !v.Created.Before(p.updated)) ||
+		v.Created.IsZero() || nbf.Before(v.Created.Add(-24*time.Hour)) || nbf.After(v.Created.Add(5*time.Minute))
+}
+
+// policyFacts reads the certificate policy (certificates/get).
+func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
+	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
+	if err != nil {
+		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, err)
+	}
+	f := policyFacts{exportable: true} // unknown counts as exportable
+	if k := resp.KeyProperties; k != nil && k.Exportable != nil {
+		f.exportable = *k.Exportable
+	}
+	if i := resp.IssuerParameters; i != nil && i.Name != nil {
+		f.issuerUnknown = strings.EqualFold(*i.Name, "Unknown")
+	}
+	if a := resp.Attributes; a != nil && a.Updated != nil {
+		f.updated = *a.Updated
+	}
+	return f, nil
+}
+
+// version reads one version. A version without a certificate or key yet (a
+// pending create) or whose certificate does not parse is returned with
+// Unreadable set: it is skipped and reported, and does not stop the pass.
 func (s *certStore) version(ctx context.Context, version string) (*Version, error) {
 	resp, err := s.client.GetCertificate(ctx, s.name, version, nil)
 	if err != nil {
+		var re *azcore.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			return &Version{Version: version, Tags: map[string]string{}, Unreadable: "not found (deleted while the pass read the list)"}, nil
+		}
 		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, err)
 	}
-	if len(resp.CER) == 0 || resp.KID == nil {
-		return nil, fmt.Errorf("rotation: version %s of certificate %q has no certificate or key yet (pending?)", version, s.name)
-	}
-	x, err := x509.ParseCertificate(resp.CER)
-	if err != nil {
-		return nil, fmt.Errorf("rotation: version %s of certificate %q: %w", version, s.name, err)
-	}
-	v := &Version{Version: version, KeyID: string(*resp.KID), Certificate: x, Enabled: true, Tags: map[string]string{}}
+	v := &Version{Version: version, Enabled: true, Tags: map[string]string{}}
 	if a := resp.Attributes; a != nil {
 		if a.Enabled != nil {
 			v.Enabled = *a.Enabled
@@ -160,24 +375,44 @@ func (s *certStore) version(ctx context.Context, version string) (*Version, erro
 			v.Tags[k] = *p
 		}
 	}
+	if len(resp.CER) == 0 || resp.KID == nil {
+		v.Unreadable = "pending: no certificate or key yet"
+		return v, nil
+	}
+	x, err := x509.ParseCertificate(resp.CER)
+	if err != nil {
+		v.Unreadable = "its certificate does not parse"
+		return v, nil
+	}
+	v.KeyID, v.Certificate = string(*resp.KID), x
 	return v, nil
 }
 
-// setTags merges tags into the version's tags (certificates/update).
+// setTags merges tags into the version's tags (certificates/update). It
+// reads the version's tags again just before writing, so that a tag another
+// roller (or a person) wrote since this pass read the version is kept; Key
+// Vault offers no conditional update of certificate tags, so the window is
+// the time between that read and the write.
 func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]string) error {
+	resp, err := s.client.GetCertificate(ctx, s.name, v.Version, nil)
+	if err != nil {
+		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, err)
+	}
 	merged := map[string]*string{}
-	for k, val := range v.Tags {
-		merged[k] = to(val)
+	fresh := map[string]string{}
+	for k, p := range resp.Tags {
+		if p != nil {
+			merged[k], fresh[k] = to(*p), *p
+		}
 	}
 	for k, val := range tags {
 		merged[k] = to(val)
+		fresh[k] = val
 	}
 	if _, err := s.client.UpdateCertificate(ctx, s.name, v.Version, azcertificates.UpdateCertificateParameters{Tags: merged}, nil); err != nil {
 		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, err)
 	}
-	for k, val := range tags {
-		v.Tags[k] = val
-	}
+	v.Tags = fresh
 	return nil
 }
 

@@ -16,9 +16,10 @@ import (
 // rollFlags are what "cert status" and "cert roll" need: the vault
 // certificate, the app (client ID, home tenant) and its object ID.
 type rollFlags struct {
-	vc          vaultCertFlags
-	app         appFlags
-	appObjectID string
+	vc               vaultCertFlags
+	app              appFlags
+	appObjectID      string
+	registerImported bool
 }
 
 func (f *rollFlags) register(cmd *cobra.Command) {
@@ -27,6 +28,7 @@ func (f *rollFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.appObjectID, "app-object-id", "", "the app registration's Object ID (not its client ID)")
 	bindEnv(cmd, fs, "app-object-id", "KVASSERT_APP_OBJECT_ID")
+	fs.BoolVar(&f.registerImported, "register-imported-keys", false, "also register versions whose key was imported or may be exported (by default they are skipped and reported: only keys generated in the vault, non-exportable, are registered)")
 }
 
 func (f *rollFlags) check(a *App) error {
@@ -62,6 +64,7 @@ func (f *rollFlags) roller(a *App, cfg rotation.Config) (*rotation.Roller, error
 	cfg.TenantID, cfg.ClientID, cfg.AppObjectID = f.app.tenant, f.app.clientID, f.appObjectID
 	cfg.ClientOptions = a.ClientOptions()
 	cfg.Logger = a.Logger
+	cfg.RegisterImportedKeys = f.registerImported
 	r, err := rotation.New(cfg)
 	if err != nil {
 		return nil, failure("", err)
@@ -75,12 +78,18 @@ func newCertStatusCmd(a *App) *cobra.Command {
 	c := &certStatusCmd{}
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show every version of the certificate: validity, registered, accepted, active",
+		Short: "Show every version of the certificate and what a roll does with it, and why",
 		Long: `Show the vault's versions of the certificate, newest first: thumbprint, validity
 and days left, whether Entra accepts it (a token request in the home tenant signed
 with that version: the ground truth, no Graph permission needed), which one is
-active (the newest accepted), and the Graph keyId kvassert recorded when it
-registered the version (in the version's tags).
+active, the Graph keyId kvassert recorded when it registered the version (in the
+version's tags, bound to its thumbprint), and the roll's decision with its reason:
+
+  skipped   never registered: EC key, exportable, imported, disabled, expired, pending
+  waiting   not yet valid, or registered and awaiting Entra's acceptance
+  register  valid and not accepted: the next roll registers it
+  accepted  Entra accepts it (the active one, or superseded within the grace period)
+  retired   superseded and its key is no longer on the app
 
 Each valid version costs one keys/sign and one token request. Needs
 certificates/list, certificates/get and keys/sign. Changes nothing.`,
@@ -108,17 +117,24 @@ func (c *certStatusCmd) run(ctx context.Context, a *App) error {
 	now := time.Now()
 	rows := make([]record, 0, len(st))
 	for _, s := range st {
+		var nbf, exp any
+		days := 0
+		if s.Certificate != nil {
+			nbf, exp, days = s.Certificate.NotBefore.UTC(), s.Certificate.NotAfter.UTC(), daysLeft(s.Certificate, now)
+		}
 		rows = append(rows, record{
 			{"version", s.Version.Version},
 			{"thumbprint", s.Thumbprint()},
-			{"notBefore", s.Certificate.NotBefore.UTC()},
-			{"notAfter", s.Certificate.NotAfter.UTC()},
-			{"daysLeft", daysLeft(s.Certificate, now)},
+			{"notBefore", nbf},
+			{"notAfter", exp},
+			{"daysLeft", days},
 			{"valid", s.Valid},
 			{"accepted", s.Acceptance.String()},
 			{"active", s.Active},
 			{"graphKeyId", s.GraphKeyID},
 			{"removed", s.Removed},
+			{"decision", string(s.Decision)},
+			{"reason", s.Reason},
 		})
 	}
 	return a.printTable(rows, "table")
@@ -130,6 +146,7 @@ type certRollCmd struct {
 	grace         time.Duration
 	acceptTimeout time.Duration
 	renewBefore   time.Duration
+	passTimeout   time.Duration
 }
 
 func newCertRollCmd(a *App) *cobra.Command {
@@ -142,14 +159,20 @@ Kubernetes CronJob or a CI pipeline):
 
   1. read the vault's versions; probe which one Entra accepts (a token request
      in the home tenant: no Graph read permission needed);
-  2. if the newest valid version is not accepted: sign a proof of possession with
+  2. if the newest valid version that may be registered (RSA, generated in the
+     vault, non-exportable; imported or exportable keys only with
+     --register-imported-keys) is not accepted: sign a proof of possession with
      an accepted version's key in Key Vault and register the newest through
      Microsoft Graph's addKey (an app needs no permission to roll its own keys);
      record the returned keyId in the version's tags;
   3. wait until Entra accepts it (--accept-timeout); the app's sources switch to it;
-  4. remove the keys kvassert added for superseded versions once the newest has
-     been accepted for --grace (removeKey, proof from the newest); never the last
-     valid key; keys a person added are reported, not removed;
+  4. remove the keys of versions older than the active one once it has been
+     accepted for --grace (removeKey, proof from the active version); keys are
+     identified by thumbprint (Graph's list when the app may read its keys, else
+     the keyId tag bound to the thumbprint); never a key whose thumbprint is the
+     active, the newest or a not-yet-valid version's; after each removal the
+     active version is probed again and the pass stops if Entra refuses it;
+     keys a person added are reported, not removed;
   5. with --renew-before, create the next version when the newest expires within
      that time and the vault's policy does not renew it (AutoRenew).
 
@@ -168,6 +191,7 @@ certificates/list, certificates/get, certificates/update (tags) and keys/sign
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan; change nothing")
 	fs.DurationVar(&c.grace, "grace", 7*24*time.Hour, "how long a superseded key stays registered after its successor is accepted")
 	fs.DurationVar(&c.acceptTimeout, "accept-timeout", 10*time.Minute, "how long to wait for Entra to accept a newly registered version")
+	fs.DurationVar(&c.passTimeout, "pass-timeout", 0, "bound on the whole pass, whatever the vault or Graph do (0: twice --accept-timeout plus 10m)")
 	fs.DurationVar(&c.renewBefore, "renew-before", 0, "create the next version when the newest expires within this time (0: leave it to the vault's policy)")
 	return cmd
 }
@@ -176,17 +200,20 @@ func (c *certRollCmd) run(ctx context.Context, a *App) error {
 	if err := c.f.check(a); err != nil {
 		return err
 	}
-	if c.grace <= 0 || c.acceptTimeout <= 0 || c.renewBefore < 0 {
-		return usageError("--grace and --accept-timeout must be positive, --renew-before not negative", "e.g. --grace 168h --accept-timeout 10m")
+	if c.grace <= 0 || c.acceptTimeout <= 0 || c.renewBefore < 0 || c.passTimeout < 0 {
+		return usageError("--grace and --accept-timeout must be positive, --renew-before and --pass-timeout not negative", "e.g. --grace 168h --accept-timeout 10m")
 	}
-	r, err := c.f.roller(a, rotation.Config{DryRun: c.dryRun, Grace: c.grace, AcceptTimeout: c.acceptTimeout, RenewBefore: c.renewBefore})
+	if c.passTimeout > 0 && c.passTimeout <= c.acceptTimeout {
+		return usageError("--pass-timeout must be longer than --accept-timeout", "e.g. --accept-timeout 10m --pass-timeout 30m")
+	}
+	r, err := c.f.roller(a, rotation.Config{DryRun: c.dryRun, Grace: c.grace, AcceptTimeout: c.acceptTimeout, RenewBefore: c.renewBefore, PassTimeout: c.passTimeout})
 	if err != nil {
 		return err
 	}
 	rep, rollErr := r.Roll(ctx)
 	rows := make([]record, 0, len(rep.Steps))
 	for _, s := range rep.Steps {
-		rows = append(rows, record{{"action", string(s.Action)}, {"version", s.Version}, {"thumbprint", s.Thumbprint}, {"done", s.Done}, {"why", s.Why}})
+		rows = append(rows, record{{"action", string(s.Action)}, {"version", s.Version}, {"thumbprint", s.Thumbprint}, {"keyId", s.KeyID}, {"done", s.Done}, {"why", s.Why}})
 	}
 	if len(rows) > 0 {
 		if err := a.printTable(rows, "table"); err != nil {
@@ -205,6 +232,9 @@ func rollFailure(doing string, err error) error {
 	case errors.Is(err, rotation.ErrNoAcceptedVersion):
 		return &exitError{code: exitFailure, msg: doing + ": no valid version of the certificate is accepted by Entra, so no proof of possession can be signed",
 			hint: "register the newest version on the app by hand (kvassert cert export --format keycredential), then run again"}
+	case errors.Is(err, rotation.ErrActiveRefused):
+		return &exitError{code: exitFailure, msg: doing + ": Entra refused the active version after a superseded key was removed; the pass stopped",
+			hint: "check the app's keys (kvassert cert status) and register the active version by hand if needed (kvassert cert export --format keycredential)"}
 	case errors.Is(err, rotation.ErrNotAccepted):
 		return &exitError{code: exitFailure, msg: doing + ": Entra did not accept the newly registered version within --accept-timeout; the previous version stays active",
 			hint: "replication can take minutes: run again later (the roll resumes where it stopped)"}

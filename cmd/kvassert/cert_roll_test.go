@@ -2,9 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
@@ -57,6 +64,9 @@ func TestCertStatusAndRoll(t *testing.T) {
 		rows[1]["accepted"] != "accepted" || rows[1]["active"] != true {
 		t.Fatalf("before the roll: %v", rows)
 	}
+	if rows[0]["decision"] != "register" || rows[1]["decision"] != "accepted" || !strings.Contains(rows[0]["reason"].(string), "next roll registers it") {
+		t.Fatalf("before the roll, decisions: %v", rows)
+	}
 
 	r := env.run([]string{"cert", "roll", "--dry-run"})
 	wantOK(t, r)
@@ -73,6 +83,9 @@ func TestCertStatusAndRoll(t *testing.T) {
 	rows = status()
 	if rows[0]["accepted"] != "accepted" || rows[0]["active"] != true || rows[0]["graphKeyId"] == "" {
 		t.Fatalf("after the roll: %v", rows)
+	}
+	if rows[0]["decision"] != "accepted" || rows[1]["decision"] != "accepted" || !strings.Contains(rows[1]["reason"].(string), "superseded") {
+		t.Fatalf("after the roll, decisions: %v", rows)
 	}
 	if n := env.e.Count(kvasserttest.OpGraphAddKey); n != 2 { // the refused one and the one that worked
 		t.Fatalf("%d addKey calls, want 2", n)
@@ -93,6 +106,68 @@ func TestCertRollUsage(t *testing.T) {
 	wantError(t, r, exitUsage, "--app-object-id is required", "Object ID")
 	r = env.run([]string{"cert", "roll", "--app-object-id", "not-a-guid"})
 	wantError(t, r, exitUsage, "is not a GUID", "Object ID")
+	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppObjectID, "--pass-timeout", "1m"})
+	wantError(t, r, exitUsage, "--pass-timeout must be longer than --accept-timeout", "--pass-timeout 30m")
 	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppClientID})
 	wantError(t, r, exitFailure, "object ID equals the client ID", "")
+}
+
+// TestCertStatusShowsWhyAVersionIsSkipped: an imported certificate (its key
+// made outside the vault) is shown as skipped with the reason, in the table
+// and in JSON; cert roll reports it and registers it only with
+// --register-imported-keys.
+func TestCertStatusShowsWhyAVersionIsSkipped(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	env.e.SetGraphPropagationDelay(0)
+	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
+	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "imported"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
+	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
+	ct := "application/x-pem-file"
+	imp, err := env.certClient().ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: &bundle, CertificatePolicy: &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: &ct}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := env.run([]string{"cert", "status", "-o", "json"})
+	wantOK(t, r)
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("cert status -o json: %v\n%s", err, r.stdout)
+	}
+	if rows[0]["version"] != imp.ID.Version() {
+		t.Fatalf("the imported version is not the newest: %v", rows)
+	}
+	rows[0], rows[1] = rows[1], rows[0]
+	if rows[1]["decision"] != "skipped" || !strings.Contains(rows[1]["reason"].(string), "imported") || rows[0]["decision"] != "accepted" || rows[0]["active"] != true {
+		t.Fatalf("status of an imported version: %v", rows)
+	}
+	r = env.run([]string{"cert", "status"})
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, "skipped") || !strings.Contains(r.stdout, "imported") {
+		t.Fatalf("cert status table without the decision and reason:\n%s", r.stdout)
+	}
+	r = env.run([]string{"cert", "roll"})
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, "attention") || env.e.Count(kvasserttest.OpGraphAddKey) != 0 {
+		t.Fatalf("roll with an imported newest version: addKey %d\n%s", env.e.Count(kvasserttest.OpGraphAddKey), r.stdout)
+	}
+	r = env.run([]string{"cert", "roll", "--register-imported-keys"})
+	wantOK(t, r)
+	if env.e.Count(kvasserttest.OpGraphAddKey) != 1 {
+		t.Fatalf("roll --register-imported-keys: addKey %d\n%s", env.e.Count(kvasserttest.OpGraphAddKey), r.stdout)
+	}
 }
