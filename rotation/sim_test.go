@@ -34,7 +34,11 @@ import (
 //	go test -race -count=1 -run TestRotationSimulation ./rotation/ -args -sim.seed=7
 //	KVASSERT_SIM_SEED=7 go test -race -count=1 -run TestRotationSimulation ./rotation/
 //
-// A longer run (seeds 1..N, after the CI ones):
+// KVASSERT_SIM_SKIP=import-new,prestaged-version turns event kinds off (to
+// isolate a finding), KVASSERT_SIM_VERBOSE=1 logs everything that happened,
+// KVASSERT_SIM_DAYS=N shortens the span.
+//
+// A longer run (seeds 1..N):
 //
 //	KVASSERT_SIM_SEEDS=200 go test -count=1 -timeout 0 -run TestRotationSimulation ./rotation/
 
@@ -104,7 +108,7 @@ const simDays = 365
 type simStats struct {
 	runs, steps, checks, rolls, rollErrors, callerErrors, callerErrorsNoKey int
 	tokenCalls, violations                                                  int
-	addKey, removeKey                                                       int64
+	addKey, removeKey, tokenRequests, keySigns, vaultReads                  int64
 	events, faults                                                          map[string]int
 }
 
@@ -120,6 +124,9 @@ func (s *simStats) add(o *simStats) {
 	s.violations += o.violations
 	s.addKey += o.addKey
 	s.removeKey += o.removeKey
+	s.tokenRequests += o.tokenRequests
+	s.keySigns += o.keySigns
+	s.vaultReads += o.vaultReads
 	for k, v := range o.events {
 		s.events[k] += v
 	}
@@ -136,8 +143,9 @@ func (s *simStats) String() string {
 		}
 		return n
 	}
-	return fmt.Sprintf("%d runs, %d steps (simulated hours), %d invariant checks, %d violations; %d rolls (%d ended in an error), addKey %d, removeKey %d; %d token calls, %d caller errors (%d while the vault held no valid key); %d events %s; %d faults %s",
+	return fmt.Sprintf("%d runs, %d steps (simulated hours), %d invariant checks, %d violations; %d rolls (%d ended in an error), addKey %d, removeKey %d; %d token calls, %d caller errors (%d while the vault held no valid key); emulator: %d token requests, %d keys/sign, %d certificate reads; %d events %s; %d faults %s",
 		s.runs, s.steps, s.checks, s.violations, s.rolls, s.rollErrors, s.addKey, s.removeKey, s.tokenCalls, s.callerErrors, s.callerErrorsNoKey,
+		s.tokenRequests, s.keySigns, s.vaultReads,
 		sum(s.events), fmtCounts(s.events), sum(s.faults), fmtCounts(s.faults))
 }
 
@@ -193,8 +201,14 @@ func runSimulation(t *testing.T, seed int64, days int) simStats {
 	s.st.events, s.st.faults = map[string]int{}, map[string]int{}
 	s.setUp()
 	s.run(days)
-	s.st.addKey, s.st.removeKey = s.w.e.Count(kvasserttest.OpGraphAddKey), s.w.e.Count(kvasserttest.OpGraphRemoveKey)
+	e := s.w.e
+	s.st.addKey, s.st.removeKey = e.Count(kvasserttest.OpGraphAddKey), e.Count(kvasserttest.OpGraphRemoveKey)
+	s.st.tokenRequests, s.st.keySigns = e.Count(kvasserttest.OpToken), e.Count(kvasserttest.OpKeySign)
+	s.st.vaultReads = e.Count(kvasserttest.OpCertificateGet) + e.Count(kvasserttest.OpCertificateList) + e.Count(kvasserttest.OpCertificatePolicy)
 	t.Logf("seed %d: %s; violations by kind %s", seed, s.st.String(), fmtCounts(s.kinds))
+	if os.Getenv("KVASSERT_SIM_VERBOSE") != "" {
+		t.Logf("seed %d: everything that happened:\n  %s\nstate: %s", seed, strings.Join(s.history, "\n  "), s.state())
+	}
 	return s.st
 }
 
@@ -300,7 +314,7 @@ func (s *sim) setUp() {
 		}
 		s.rollers = append(s.rollers, r)
 		s.phase = append(s.phase, s.rng.IntN(24))
-		s.every = append(s.every, 1+s.rng.IntN(3))
+		s.every = append(s.every, 2+s.rng.IntN(4))
 	}
 	s.logf("setup: %d rollers (every %v days at hours %v), Graph read %v, propagation %v, source TTL %v", n, s.every, s.phase, graphRead, w.e.GraphPropagationDelay(), ttl)
 }
@@ -308,7 +322,7 @@ func (s *sim) setUp() {
 // rolls runs the rollers due this hour at once, under at most one fault.
 func (s *sim) rolls() {
 	var due []int
-	together := s.rng.IntN(24*7) == 0 // now and then every roller at the same moment
+	together := s.rng.IntN(24*14) == 0 // now and then every roller at the same moment
 	for i := range s.rollers {
 		if together || (s.hr == s.phase[i] && s.day%s.every[i] == i%s.every[i]) {
 			due = append(due, i)

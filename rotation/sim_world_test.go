@@ -214,8 +214,11 @@ func (s *sim) event() {
 		{"person-removes-key", 2, s.personRemoves},
 	}
 	total := 0
-	for _, k := range kinds {
-		total += k.weight
+	for i, k := range kinds {
+		if simSkipped(k.name) {
+			kinds[i].weight = 0
+		}
+		total += kinds[i].weight
 	}
 	n := s.rng.IntN(total)
 	for _, k := range kinds {
@@ -228,6 +231,17 @@ func (s *sim) event() {
 		}
 		n -= k.weight
 	}
+}
+
+// simSkipped reports whether KVASSERT_SIM_SKIP (comma-separated event
+// kinds) turns an event kind off, to isolate a finding when replaying.
+func simSkipped(kind string) bool {
+	for _, k := range strings.Split(os.Getenv("KVASSERT_SIM_SKIP"), ",") {
+		if strings.TrimSpace(k) == kind {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *sim) manualRenew() string {
