@@ -601,3 +601,29 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 		t.Fatalf("%d keys after concurrent retiring, want only the active one", len(k))
 	}
 }
+
+// TestImportDisguisedAsVaultMadeIsNotRegistered (issue 19 defect 4): an
+// insider imports a certificate with a policy that claims a self-signed,
+// non-exportable vault certificate and a NotBefore just before the import;
+// its key is still not the one the vault generated, and is not registered.
+func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
+	self := "Self"
+	if _, err := w.certClient().ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: &x.pem,
+		CertificatePolicy: &azcertificates.CertificatePolicy{
+			SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")},
+			KeyProperties:    &azcertificates.KeyProperties{Exportable: to.Ptr(false)},
+			IssuerParameters: &azcertificates.IssuerParameters{Name: &self},
+		},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.roller(nil).Roll(context.Background())
+	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || w.hasKey(x.cert) || err != nil {
+		t.Fatalf("a disguised import: addKey %d, %v; steps %v", n, err, rep.Steps)
+	}
+}

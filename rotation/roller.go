@@ -313,9 +313,6 @@ func (r *Roller) Status(ctx context.Context) ([]VersionStatus, error) {
 		switch {
 		case i == active:
 			s.Active, s.Decision, s.Reason = true, DecisionAccepted, "active: the newest version Entra accepts"
-			if why != "" {
-				s.Reason += "; kvassert would not register it (" + why + ")"
-			}
 			targetSeen = targetSeen || why == ""
 		case s.Certificate != nil && s.Enabled && now.Before(s.Certificate.NotBefore):
 			s.Decision, s.Reason = DecisionWaiting, "not valid until "+s.Certificate.NotBefore.UTC().Format(time.RFC3339)

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -111,12 +112,11 @@ type Version struct {
 	// Tags are the version's tags (kvassert's are TagKeyID, TagAccepted and
 	// TagRemoved).
 	Tags map[string]string
-	// Imported reports that the certificate was imported into the vault (or
-	// may have been), not generated there: the certificate policy's issuer
-	// is "Unknown" since the version was made, or the certificate's NotBefore
-	// is not within a day before the version's creation (the vault issues a
-	// certificate when it creates the version; a pre-staged or re-imported
-	// certificate was issued elsewhere). Its key was outside the vault.
+	// Imported reports that the version's key is not shown to be generated
+	// in the vault: its public key is not the one of the certificate's
+	// latest create or renewal operation (an imported certificate, or a
+	// version made by an earlier operation). Without an operation, the
+	// policy and the version decide (see classify).
 	Imported bool
 	// Exportable reports that the certificate's policy lets the private key
 	// be exported (key_props.exportable is not false).
@@ -166,7 +166,7 @@ func (v *Version) skipReason(now time.Time, allowExternal bool) string {
 	case !v.RSA():
 		return fmt.Sprintf("%s key: Entra client assertions and Graph proofs need RSA", keyType(v.Certificate))
 	case v.Imported && !allowExternal:
-		return "imported: its key was made outside the vault; kvassert registers only keys generated in the vault (opt in with RegisterImportedKeys / --register-imported-keys)"
+		return "imported (or not the vault's latest created version): its key is not shown to be generated in the vault; kvassert registers only keys generated there (opt in with RegisterImportedKeys / --register-imported-keys)"
 	case v.Exportable && !allowExternal:
 		return "exportable: the certificate policy lets its key leave the vault; kvassert registers only non-exportable keys (set key_props.exportable=false, or opt in with RegisterImportedKeys / --register-imported-keys)"
 	}
@@ -228,12 +228,17 @@ type versionList struct {
 	incomplete string
 }
 
-// policyFacts are what the certificate policy tells about its versions'
-// origin.
+// policyFacts are what the certificate policy and the certificate's latest
+// operation tell about its versions' origin.
 type policyFacts struct {
 	exportable    bool
 	issuerUnknown bool      // the policy was last written by an import
 	updated       time.Time // when the policy was last written
+	// opKey is the public key of the CSR of the certificate's latest
+	// create or renewal operation (GET .../pending): the key the vault
+	// generated for the version it made last. nil when the vault keeps no
+	// operation.
+	opKey crypto.PublicKey
 }
 
 // versions reads every version of the certificate (certificates/list, then
@@ -319,12 +324,31 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 	return out, nil
 }
 
-// classify sets Imported and Exportable from the policy and the version.
+// classify sets Imported and Exportable from the policy, the latest
+// operation and the version.
+//
+// Key Vault records no origin per version. The proof that a version's key
+// was generated in the vault is the CSR of the certificate's latest
+// operation (a create or a renewal): the vault made that key pair and keeps
+// the private key; an import has no operation, and whoever imports cannot
+// produce a version with that public key. So a version whose public key is
+// the operation's is vault-generated; any other version (imported, or made
+// by an earlier operation) is not shown to be, and counts as Imported. When
+// the vault keeps no operation, the policy and the version decide: the
+// issuer "Unknown" since the version was made (an import wrote the policy),
+// or a NotBefore not within a day before the version's creation (the vault
+// issues the certificate when it makes the version; a pre-staged or
+// re-imported certificate was issued elsewhere) mean Imported.
 func (v *Version) classify(p policyFacts) {
 	if v.Certificate == nil {
 		return
 	}
 	v.Exportable = p.exportable
+	if p.opKey != nil {
+		k, ok := v.Certificate.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		v.Imported = !ok || !k.Equal(p.opKey)
+		return
+	}
 	nbf := v.Certificate.NotBefore
 	v.Imported = (p.issuerUnknown && !v.Created.Before(p.updated)) ||
 		v.Created.IsZero() || nbf.Before(v.Created.Add(-24*time.Hour)) || nbf.After(v.Created.Add(5*time.Minute))
@@ -345,6 +369,20 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	}
 	if a := resp.Attributes; a != nil && a.Updated != nil {
 		f.updated = *a.Updated
+	}
+	op, err := s.client.GetCertificateOperation(ctx, s.name, nil)
+	var re *azcore.ResponseError
+	switch {
+	case err == nil:
+		if len(op.CSR) > 0 {
+			if csr, err := x509.ParseCertificateRequest(op.CSR); err == nil {
+				f.opKey = csr.PublicKey
+			}
+		}
+	case errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusForbidden):
+		// No operation kept (or not readable): the policy decides.
+	default:
+		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, err)
 	}
 	return f, nil
 }

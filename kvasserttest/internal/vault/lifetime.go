@@ -90,7 +90,12 @@ func (v *Vault) renew(item *certItem, latest *certVersion) *certVersion {
 	if e != nil || op.ready == nil {
 		return nil
 	}
-	return v.publish(item, op.ready, op.policy, true, nil)
+	// As the service does, the renewal is the certificate's latest
+	// operation (GET .../pending answers it, completed, with its CSR).
+	op.enabled = true
+	item.pending = op
+	v.complete(item, op)
+	return item.versions[len(item.versions)-1]
 }
 
 // lifetimeChanged makes the next request recompute the renewal triggers;
