@@ -6,6 +6,7 @@ package kvasserttest_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -65,6 +66,19 @@ func TestAddCertificateVersionAndGroundTruth(t *testing.T) {
 	got, err := c.GetCertificate(context.Background(), scenario.DemoCertificate, future, nil)
 	if err != nil || got.Attributes == nil || got.Attributes.NotBefore == nil || !got.Attributes.NotBefore.Equal(start) {
 		t.Fatalf("GET of the pre-staged version: %+v %v", got.Attributes, err)
+	}
+	// The added version is the certificate's latest operation, with its key
+	// in the CSR (the latest one added here is the EC version).
+	op, err := c.GetCertificateOperation(context.Background(), scenario.DemoCertificate, nil)
+	if err != nil || op.Status == nil || *op.Status != "completed" || len(op.CSR) == 0 {
+		t.Fatalf("latest operation: %+v %v", op.Status, err)
+	}
+	csr, err := x509.ParseCertificateRequest(op.CSR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(vs[2].Certificate.PublicKey) {
+		t.Fatal("the operation's CSR does not hold the added version's key")
 	}
 	key, cert := entraLocalCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	pemText := pemCert(cert) + pemKey(t, key)

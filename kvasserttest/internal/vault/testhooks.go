@@ -38,8 +38,9 @@ type VersionSpec struct {
 
 // AddVersion publishes a new version of an existing certificate, with a
 // key generated in the vault and a self-signed certificate shaped by s,
-// as the latest version. The certificate's policy is not changed. It
-// returns the new version's ID.
+// as the latest version and as the certificate's latest (completed)
+// operation, whose CSR holds the key. The certificate's policy is not
+// changed. It returns the new version's ID.
 func (v *Vault) AddVersion(name string, s VersionSpec) (string, error) {
 	v.renewDue() // renewals due before now come first, as on a request
 	if e := checkTags(s.Tags); e != nil {
@@ -85,8 +86,20 @@ func (v *Vault) AddVersion(name string, s VersionSpec) (string, error) {
 	if e != nil {
 		return "", errors.New(e.message)
 	}
-	cv := v.publish(item, pc, pol, !s.Disabled, s.Tags)
-	return cv.version, nil
+	csr, e := csrFor(pol, priv)
+	if e != nil {
+		return "", errors.New(e.message)
+	}
+	// As in the service, where such a version comes from a create (or a
+	// create merged with a CA's certificate), it is the certificate's
+	// latest operation: GET .../pending answers it, completed, with its CSR.
+	op := &pendingOp{
+		requestID: newVersion(), csr: csr, issuer: pol.Issuer.Name, status: "inProgress", created: v.now(),
+		priv: priv, policy: pol, enabled: !s.Disabled, tags: cloneTags(s.Tags), ready: pc,
+	}
+	item.pending = op
+	v.complete(item, op)
+	return item.versions[len(item.versions)-1].version, nil
 }
 
 // VersionInfo is the vault's ground truth about one certificate version.
