@@ -236,7 +236,11 @@ func (s *sim) run(days int) {
 						s.st.callerErrorsNoKey++
 						continue
 					}
-					s.violation("caller-error", "caller error in tenant %s while the vault holds a valid non-exportable key: %v", tenant, oneLineErr(err))
+					kind := "caller-error"
+					if strings.Contains(err.Error(), "not yet valid") {
+						kind = "caller-error-not-yet-valid"
+					}
+					s.violation(kind, "caller error in tenant %s while the vault holds a valid non-exportable key: %v", tenant, oneLineErr(err))
 				}
 			}
 			// The promise.
