@@ -144,6 +144,15 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 			t.Fatalf("roll %d: err=%v; app keys now: %d, valid: %d, holds the certificate of A and B: %v; steps %q", i, err, len(w.keys()), w.validKeys(), w.hasKey(x.cert), actions(rep))
 		}
 	}
+	st, err := w.roller(registerImported).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Version.Version == a && !strings.Contains(s.Reason, "same certificate as the active version") {
+			t.Fatalf("status of A: %s: %s", s.Decision, s.Reason)
+		}
+	}
 }
 
 // TestNotYetValidVersionIsWaitedFor (issue 19 defect 2): a pre-staged version
@@ -625,5 +634,211 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 	rep, err := w.roller(nil).Roll(context.Background())
 	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || w.hasKey(x.cert) || err != nil {
 		t.Fatalf("a disguised import: addKey %d, %v; steps %v", n, err, rep.Steps)
+	}
+}
+
+// TestRemovedKeyIsNotRemovedAgain: without Graph read, a key kvassert
+// removed (recorded in the version's tags) is not removed again each pass.
+func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(24 * time.Hour)
+	w.renewNow()
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(8 * 24 * time.Hour)
+	for i := 0; i < 3; i++ {
+		if rep, err := w.roller(nil).Roll(context.Background()); err != nil {
+			t.Fatalf("pass %d: %v %q", i, err, actions(rep))
+		}
+	}
+	if n := w.e.Count(kvasserttest.OpGraphRemoveKey); n != 1 {
+		t.Fatalf("%d removeKey calls over three passes, want 1", n)
+	}
+}
+
+// restorePolicy writes the certificate's policy back to the vault-made one
+// (issuer Self, non-exportable), as a Terraform-managed policy is after an
+// import.
+func (w *world) restorePolicy(exportable bool) {
+	w.t.Helper()
+	self := "Self"
+	if _, err := w.certClient().UpdateCertificatePolicy(context.Background(), scenario.DemoCertificate, azcertificates.CertificatePolicy{
+		IssuerParameters: &azcertificates.IssuerParameters{Name: &self},
+		KeyProperties:    &azcertificates.KeyProperties{Exportable: &exportable},
+		SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pkcs12")},
+	}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// TestImportThenPolicyRestoredIsNotRegistered (issue 19 defect 4, sim
+// finding F2): an import followed by the owner's pipeline restoring the
+// vault-made policy; the imported key is still not registered.
+func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
+	w.importVersion(x, nil)
+	w.advance(time.Minute)
+	w.restorePolicy(false)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || w.hasKey(x.cert) || err != nil {
+		t.Fatalf("import, then the policy restored: addKey %d, %v; steps %v", n, err, rep.Steps)
+	}
+}
+
+// TestExportableVersionAfterPolicyChangeIsNotRegistered (issue 19 defect 4):
+// a version made under an exportable policy, the policy then made
+// non-exportable: the version's key may have been exported and is not
+// registered.
+func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	w.restorePolicy(true)
+	w.advance(time.Minute)
+	exportable := w.renewNow()
+	w.advance(time.Minute)
+	w.restorePolicy(false)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || err != nil || rep.Active == exportable {
+		t.Fatalf("a version made exportable: addKey %d, %v; steps %v", n, err, rep.Steps)
+	}
+	// The next version made under the non-exportable policy is registered.
+	w.advance(time.Minute)
+	next := w.renewNow()
+	if rep, err := w.roller(nil).Roll(context.Background()); err != nil || rep.Active != next {
+		t.Fatalf("the next version: %v, active %q want %q; steps %v", err, rep.Active, next, rep.Steps)
+	}
+}
+
+// TestKeyAlreadyRemovedIsNotAChange (sim finding F4): a superseded key a
+// person removed already is reported as such, and the pass as unchanged.
+func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
+	w := renewed(t)
+	w.e.SetGraphPropagationDelay(0)
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := w.version(w.newest())
+	w.advance(24 * time.Hour)
+	w.renewNow()
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, old.Certificate); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(8 * 24 * time.Hour)
+	rep, err := w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Changed || !strings.Contains(fmt.Sprint(rep.Steps), "already removed") {
+		t.Fatalf("removing a key already gone: %v, changed=%v, steps %v", err, rep.Changed, rep.Steps)
+	}
+}
+
+// TestCAIssuedPrestagedVersionIsWaitedForThenRegistered (issue 19 defect 2,
+// with no opt-in): the vault makes a key and a CSR (issuer Unknown), a CA
+// issues a certificate valid from next week, it is merged. While the
+// operation is pending nothing is registered; once merged the version is
+// waited for, and registered once valid: its key is the operation's.
+func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	c := w.certClient()
+	unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
+	op, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: &unknown},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &rsaT, KeySize: to.Ptr[int32](2048)},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Active == "" || w.e.Count(kvasserttest.OpGraphAddKey) != 0 || !strings.Contains(fmt.Sprint(rep.Steps), "in progress") {
+		t.Fatalf("while the operation is pending: %v, active %q, addKey %d, steps %v", err, rep.Active, w.e.Count(kvasserttest.OpGraphAddKey), rep.Steps)
+	}
+	csr, err := x509.ParseCertificateRequest(op.CSR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: w.now().Add(-time.Hour), NotAfter: w.now().Add(800 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: csr.Subject, NotBefore: w.now().Add(7 * 24 * time.Hour), NotAfter: w.now().Add(400 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, csr.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := c.MergeCertificate(context.Background(), scenario.DemoCertificate, azcertificates.MergeCertificateParameters{X509Certificates: [][]byte{der}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = w.roller(nil).Roll(context.Background())
+	if err != nil || !strings.Contains(actions(rep), "wait") || w.e.Count(kvasserttest.OpGraphAddKey) != 0 {
+		t.Fatalf("a merged version valid from next week: %v, steps %v", err, rep.Steps)
+	}
+	w.advance(8 * 24 * time.Hour)
+	rep, err = w.roller(nil).Roll(context.Background())
+	if err != nil || rep.Active != merged.ID.Version() {
+		t.Fatalf("once valid: %v, active %q want %q; steps %v", err, rep.Active, merged.ID.Version(), rep.Steps)
+	}
+}
+
+// TestNoRegistrableVersionNearExpiryCreatesOne (issue 19 defect 6): the
+// vault's latest operation made a version that cannot be used (disabled),
+// so no version may be registered; as the accepted one nears expiry, a roll
+// with RenewBefore creates the next version and the next roll registers it.
+func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
+	w := newWorld(t)
+	w.emailOnlyPolicy()
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	d := w.renewNow()
+	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, d, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(340 * 24 * time.Hour)
+	renew := func(c *rotation.Config) { c.RenewBefore = 30 * 24 * time.Hour }
+	rep, err := w.roller(renew).Roll(context.Background())
+	if err != nil || !strings.Contains(actions(rep), "create") {
+		t.Fatalf("near expiry with no registrable version: %v, steps %v", err, rep.Steps)
+	}
+	next := w.newestID()
+	rep, err = w.roller(renew).Roll(context.Background())
+	if err != nil || rep.Active != next {
+		t.Fatalf("the next roll: %v, active %q want %q; steps %v", err, rep.Active, next, rep.Steps)
+	}
+}
+
+// TestRenewBeforeWhileACreateIsPending: a create awaiting a CA (issuer
+// Unknown) is in progress as the accepted version nears expiry; a roll with
+// RenewBefore does not try a second create (409 on every pass).
+func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
+	for _, optIn := range []bool{false, true} {
+		w := newWorld(t)
+		w.emailOnlyPolicy()
+		unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
+		if _, err := w.certClient().CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+			IssuerParameters:          &azcertificates.IssuerParameters{Name: &unknown},
+			KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &rsaT, KeySize: to.Ptr[int32](2048)},
+			X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+		}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		w.advance(340 * 24 * time.Hour)
+		rep, err := w.roller(func(c *rotation.Config) {
+			c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, optIn
+		}).Roll(context.Background())
+		if err != nil || rep.Active == "" || w.e.Count(kvasserttest.OpCertificateCreate) != 1 {
+			t.Fatalf("opt-in %v: %v, creates %d, steps %v", optIn, err, w.e.Count(kvasserttest.OpCertificateCreate), rep.Steps)
+		}
 	}
 }

@@ -182,7 +182,10 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 			if acc == Accepted {
 				rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
 				rep.Active = v.Version
-				return nil
+				if list.opPending {
+					return nil // the version being made is registered once it is ready
+				}
+				return r.renewStuck(ctx, rep, v)
 			}
 		}
 		return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cfg.Certificate, ErrNoAcceptedVersion)
@@ -212,7 +215,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 	if err := r.retire(ctx, rep, p, target); err != nil {
 		return err
 	}
-	return r.renew(ctx, rep, target)
+	return r.renew(ctx, rep, target, list.opPending)
 }
 
 // register adds target's key to the app with a proof from an accepted
@@ -424,6 +427,9 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 		}
 		ids, why := r.keyIDsOf(ctx, p, active, same)
 		_, readable := r.appKeys(ctx, p, active)
+		if !readable && removedEarlier(same) {
+			continue // kvassert removed it before; only Graph's list could say otherwise
+		}
 		for i := 0; !readable && i < len(ids); i++ {
 			// Tags are hints: a keyId also tagged on a version in use is
 			// not removed on the tag's word.
@@ -462,12 +468,17 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
 				return ErrActiveRefused
 			}
-			if err := r.removeKey(ctx, active, id); err != nil {
+			gone, err := r.removeKey(ctx, active, id)
+			if err != nil {
 				return err
 			}
 			step.Done = true
+			if gone {
+				step.Action, step.Why = ActionNone, "its key (Graph keyId "+id+") was already removed (by a person or another roller)"
+			} else {
+				rep.Changed = true
+			}
 			rep.add(r, step)
-			rep.Changed = true
 			acc, err := r.probe(ctx, active)
 			if err != nil {
 				return err
@@ -488,6 +499,17 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 		}
 	}
 	return nil
+}
+
+// removedEarlier reports whether kvassert recorded removing the key of
+// one of these versions (a TagRemoved bound to its thumbprint).
+func removedEarlier(same []*Version) bool {
+	for _, v := range same {
+		if !v.tagTime(TagRemoved).IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // keyIDsOf returns the Graph keyIds of the certificate the versions in same
@@ -524,27 +546,33 @@ func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same [
 	return nil, "superseded, but kvassert did not register it and reading the app's keys failed: " + oneLine(p.lookup.err.Error(), 200)
 }
 
-func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) error {
+// removeKey removes keyID with a proof signed by current; gone reports that
+// Graph no longer held it (removed by a person or another roller).
+func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) (gone bool, err error) {
 	g, err := r.graph(ctx, current)
 	if err != nil {
-		return err
+		return false, err
 	}
 	proof, err := r.proof(ctx, current)
 	if err != nil {
-		return err
+		return false, err
 	}
 	err = g.RemoveKey(ctx, r.cfg.AppObjectID, keyID, proof)
 	var ge *GraphError
 	if errors.As(err, &ge) && ge.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(ge.Message), "key") {
-		return nil // already removed (by a person or another roller)
+		return true, nil
 	}
-	return err
+	return false, err
 }
 
 // renew creates the next version when the newest expires within
 // RenewBefore and the vault's policy does not renew it.
-func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version) error {
+func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, opPending bool) error {
 	if r.cfg.RenewBefore <= 0 || newest.Certificate.NotAfter.Sub(r.cfg.Now()) > r.cfg.RenewBefore {
+		return nil
+	}
+	if opPending {
+		rep.add(r, Step{Action: ActionNone, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; a create or renewal of the certificate is in progress (registered once ready)"})
 		return nil
 	}
 	auto, err := r.store.autoRenews(ctx)
@@ -556,6 +584,34 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version) error 
 		return nil
 	}
 	step := Step{Action: ActionCreate, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and the policy does not renew it: creating the next version (registered on the next roll)"}
+	if !r.cfg.DryRun {
+		if err := r.store.createVersion(ctx); err != nil {
+			return err
+		}
+		step.Done = true
+		rep.Changed = true
+	}
+	rep.add(r, step)
+	return nil
+}
+
+// renewStuck: no version may be registered and active, accepted, expires
+// within RenewBefore: the next version is created even when the policy
+// auto-renews (the vault renews by its latest version, which may be one
+// that cannot be used), so that the next pass has one to register. Without
+// RenewBefore, a version about to expire is reported.
+func (r *Roller) renewStuck(ctx context.Context, rep *Report, active *Version) error {
+	left := active.Certificate.NotAfter.Sub(r.cfg.Now())
+	if r.cfg.RenewBefore <= 0 {
+		if left < 30*24*time.Hour {
+			rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "the active version expires at " + active.Certificate.NotAfter.UTC().Format(time.RFC3339) + " and no version may be registered: create a version in the vault (or set RenewBefore / --renew-before)"})
+		}
+		return nil
+	}
+	if left > r.cfg.RenewBefore {
+		return nil
+	}
+	step := Step{Action: ActionCreate, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and no version may be registered: creating the next version (registered on the next roll)"}
 	if !r.cfg.DryRun {
 		if err := r.store.createVersion(ctx); err != nil {
 			return err

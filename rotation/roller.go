@@ -270,7 +270,8 @@ type VersionStatus struct {
 
 // Status reads every version and probes the valid RSA ones (one keys/sign
 // and one token request per thumbprint), and says per version what a roll
-// does with it and why. It changes nothing. Like a pass, it ends within PassTimeout.
+// does with it and why. It changes nothing. Like a pass, it ends within
+// PassTimeout.
 func (r *Roller) Status(ctx context.Context) ([]VersionStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PassTimeout)
 	defer cancel()
@@ -321,8 +322,14 @@ func (r *Roller) Status(ctx context.Context) ([]VersionStatus, error) {
 			}
 		case s.Acceptance == Accepted:
 			s.Decision, s.Reason = DecisionAccepted, "accepted, newer than the active version"
+			if why != "" {
+				s.Reason += ", but not used: " + why
+			}
 			if active >= 0 && i > active {
 				s.Reason = "accepted, superseded by version " + short(out[active].Version.Version) + ": its key is removed after the grace period"
+				if s.Thumbprint() == out[active].Thumbprint() {
+					s.Reason = "accepted: the same certificate as the active version " + short(out[active].Version.Version) + ", so its key is kept"
+				}
 			}
 		case why != "":
 			s.Decision, s.Reason = DecisionSkipped, why

@@ -125,7 +125,9 @@ type Version struct {
 	// no certificate yet); "" otherwise.
 	Unreadable string
 
-	thumb string // the list's x5t (hex) when Certificate is nil
+	thumb         string // the list's x5t (hex) when Certificate is nil
+	policyChanged bool   // the policy was written after the version was made
+	opPending     bool   // not shown vault-generated while an operation is in progress
 }
 
 // Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal
@@ -165,8 +167,12 @@ func (v *Version) skipReason(now time.Time, allowExternal bool) string {
 		return "expired " + v.Certificate.NotAfter.UTC().Format(time.RFC3339)
 	case !v.RSA():
 		return fmt.Sprintf("%s key: Entra client assertions and Graph proofs need RSA", keyType(v.Certificate))
+	case v.opPending && !allowExternal:
+		return "a create or renewal of the certificate is in progress: only the version it makes can be shown generated in the vault; that one is registered once the operation completes"
 	case v.Imported && !allowExternal:
 		return "imported (or not the vault's latest created version): its key is not shown to be generated in the vault; kvassert registers only keys generated there (opt in with RegisterImportedKeys / --register-imported-keys)"
+	case v.policyChanged && !allowExternal:
+		return "the certificate policy changed after this version was made, so whether its key may be exported is not known; kvassert registers only keys known non-exportable (the next version made under the current policy is registered, or opt in with RegisterImportedKeys / --register-imported-keys)"
 	case v.Exportable && !allowExternal:
 		return "exportable: the certificate policy lets its key leave the vault; kvassert registers only non-exportable keys (set key_props.exportable=false, or opt in with RegisterImportedKeys / --register-imported-keys)"
 	}
@@ -226,6 +232,8 @@ type versionList struct {
 	// incomplete says why the listing stopped early ("" when complete): a
 	// pass then removes no key, since a version it did not see may hold one.
 	incomplete string
+	// opPending: a create or renewal of the certificate is in progress.
+	opPending bool
 }
 
 // policyFacts are what the certificate policy and the certificate's latest
@@ -239,6 +247,9 @@ type policyFacts struct {
 	// generated for the version it made last. nil when the vault keeps no
 	// operation.
 	opKey crypto.PublicKey
+	// opPending: that operation is still in progress (a CA has not issued
+	// the certificate yet).
+	opPending bool
 }
 
 // versions reads every version of the certificate (certificates/list, then
@@ -251,6 +262,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 	if err != nil {
 		return out, err
 	}
+	out.opPending = pol.opPending
 	seenLinks := map[string]bool{}
 	seen := map[string]bool{}
 	pager := s.client.NewListCertificatePropertiesVersionsPager(s.name, nil)
@@ -344,9 +356,13 @@ func (v *Version) classify(p policyFacts) {
 		return
 	}
 	v.Exportable = p.exportable
+	// The policy is the certificate's current one: changed after the
+	// version was made, it does not tell how the version's key was made.
+	v.policyChanged = !p.updated.IsZero() && p.updated.After(v.Created)
 	if p.opKey != nil {
 		k, ok := v.Certificate.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 		v.Imported = !ok || !k.Equal(p.opKey)
+		v.opPending = v.Imported && p.opPending
 		return
 	}
 	nbf := v.Certificate.NotBefore
@@ -374,6 +390,7 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	var re *azcore.ResponseError
 	switch {
 	case err == nil:
+		f.opPending = op.Status != nil && strings.EqualFold(*op.Status, "inProgress")
 		if len(op.CSR) > 0 {
 			if csr, err := x509.ParseCertificateRequest(op.CSR); err == nil {
 				f.opKey = csr.PublicKey
