@@ -3,6 +3,7 @@ package keyvault
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -104,18 +105,19 @@ type CertificateCache struct {
 	reads   flight.Group[string, *Certificate]
 	backoff flight.Backoff // after a failed read of the latest version
 
-	mu        sync.Mutex
-	active    *Certificate            // signs assertions
-	newest    *Certificate            // the latest version as last read
-	accepted  *Certificate            // the newest version Entra accepted; nil while unknown
-	known     map[string]*Certificate // versions read, by version (a few)
-	refused   map[string]*refusal     // versions never accepted that Entra refused
-	checked   time.Time               // last successful read of the latest version
-	stale     bool                    // Invalidate: the next caller waits for a read
-	lastErr   error                   // the last failed read
-	rotatedAt time.Time               // the last re-read after a refusal
-	warned    string                  // version already warned about (expiry)
-	listWarn  bool                    // the versions list was denied (warned once)
+	mu            sync.Mutex
+	active        *Certificate            // signs assertions
+	newest        *Certificate            // the latest version as last read
+	accepted      *Certificate            // the newest version Entra accepted; nil while unknown
+	known         map[string]*Certificate // versions read, by version (a few)
+	refused       map[string]*refusal     // versions never accepted that Entra refused
+	checked       time.Time               // last successful read of the latest version
+	stale         bool                    // Invalidate: the next caller waits for a read
+	lastErr       error                   // the last failed read
+	rotatedAt     time.Time               // the last re-read after a refusal
+	warned        string                  // version already warned about (expiry)
+	listWarn      bool                    // the versions list was denied (warned once)
+	unusableNoted string                  // the last unusable latest version logged (once each)
 
 	tel *obs.KeyVault // the vault's instruments (Options.Telemetry)
 }
@@ -248,9 +250,17 @@ func (s *CertificateCache) Certificate(ctx context.Context) (*Certificate, error
 const latestKey = "latest"
 
 // readLatest reads the latest version (or the pinned one) and adopts it.
+// A latest version that cannot sign now (not yet valid, expired, disabled,
+// pending, not RSA) does not replace a valid version: the one in use is
+// kept, or, with none, the newest older version that can sign is found.
 func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
+	if s.opts.Version == "" && unusable(c, err, now) {
+		if kept, ok := s.keepUsable(ctx, c, err, now); ok {
+			return kept, nil
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -269,6 +279,61 @@ func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error)
 	}
 	s.adoptLatestLocked(c, now)
 	return c, nil
+}
+
+// unusable reports whether the latest version's read found a version that
+// cannot sign now.
+func unusable(c *Certificate, err error, now time.Time) bool {
+	var ue unusableError
+	if err != nil {
+		return errors.As(err, &ue)
+	}
+	return !c.validAt(now)
+}
+
+// keepUsable handles a latest version that cannot sign now (c, or the
+// refusal err): it keeps the valid version in use, or, with none, adopts
+// the newest older version that is valid. It reports false when there is
+// no such version (the caller then adopts or reports the latest as before).
+func (s *CertificateCache) keepUsable(ctx context.Context, c *Certificate, err error, now time.Time) (*Certificate, bool) {
+	s.mu.Lock()
+	cur := s.active
+	s.mu.Unlock()
+	latest := ""
+	if c != nil {
+		latest = c.Version
+	}
+	if cur == nil || !cur.validAt(now) {
+		if cur = s.olderVersion(ctx, latest); cur == nil {
+			return nil, false
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.backoff.Succeeded()
+	s.checked, s.stale, s.lastErr = now, false, nil
+	why := ""
+	if c != nil {
+		s.rememberLocked(c)
+		s.newest = c
+		why = "valid from " + c.Certificate.NotBefore.UTC().Format(time.RFC3339) + " to " + c.Certificate.NotAfter.UTC().Format(time.RFC3339)
+	} else {
+		why = err.Error()
+	}
+	s.rememberLocked(cur)
+	if s.active == nil || s.active.Version != cur.Version {
+		s.switchLocked(cur)
+	}
+	if s.unusableNoted != why {
+		s.unusableNoted = why
+		level := slog.LevelDebug // a pre-staged version is routine
+		if c == nil || now.After(c.Certificate.NotAfter) {
+			level = slog.LevelWarn // disabled, pending, not RSA or expired: someone should look
+		}
+		s.opts.Logger.Log(ctx, level, "kvassert: the latest certificate version cannot sign now; signing with the newest version that can",
+			"vault", s.vault.Host, "certificate", s.name, "latest", why, "signing_with_version", cur.Version)
+	}
+	return s.active, true
 }
 
 // adoptLatestLocked records c as the latest version and decides what to

@@ -23,10 +23,10 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, err)
 	}
 	if len(resp.CER) == 0 {
-		return nil, fmt.Errorf("keyvault: certificate %q has no X.509 content yet (is its creation still pending?)", s.name)
+		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q has no X.509 content yet (is its creation still pending?)", s.name))
 	}
 	if a := resp.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
-		return nil, fmt.Errorf("keyvault: certificate %q is disabled in %s", s.name, s.vault.Host)
+		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q is disabled in %s", s.name, s.vault.Host))
 	}
 	x, err := x509.ParseCertificate(resp.CER)
 	if err != nil {
@@ -46,7 +46,7 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 		return nil, fmt.Errorf("keyvault: certificate %q has an unversioned kid", s.name)
 	}
 	if _, ok := x.PublicKey.(*rsa.PublicKey); !ok {
-		return nil, fmt.Errorf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey)
+		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey))
 	}
 	signer := s.opts.Options.signer(s.keys, ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}, s.tel)
 	if err := signer.setPublic(x.PublicKey); err != nil {
@@ -69,6 +69,12 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 	}
 	return c, nil
 }
+
+// unusableError is fetch's refusal of a version that exists but cannot
+// sign (pending, disabled, not RSA): an older version may still serve.
+type unusableError string
+
+func (e unusableError) Error() string { return string(e) }
 
 // CertificateVersion is one entry of a certificate's versions list.
 type CertificateVersion struct {
