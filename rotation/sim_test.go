@@ -193,6 +193,20 @@ type sim struct {
 	kinds    map[string]int // violations by kind
 	keyOrder []int          // order in which this run takes simKeys
 	keysUsed int
+	seen     int // versions known to the simulation (see noteRenewals)
+}
+
+// noteRenewals records the versions the vault made on its own (AutoRenew)
+// since the simulation last looked.
+func (s *sim) noteRenewals() {
+	vs := s.versions()
+	for _, v := range vs[min(s.seen, len(vs)):] {
+		if s.seen > 0 {
+			s.st.events["vault-autorenew"]++
+			s.logf("event vault-autorenew: new version %s (thumb %s)", short8(v.Version), thumb(v.Certificate)[:8])
+		}
+	}
+	s.seen = len(vs)
 }
 
 func runSimulation(t *testing.T, seed int64, days int) simStats {
@@ -221,12 +235,15 @@ func (s *sim) run(days int) {
 			s.st.steps++
 			// People and the vault.
 			if s.rng.Float64() < simEventRate {
+				s.noteRenewals()
 				s.event()
+				s.seen = len(s.versions())
 			}
 			// Rollers due this hour, concurrently, under at most one fault.
 			s.rolls()
 			// An hour passes; the service asks for tokens in each tenant.
 			s.w.advance(time.Hour)
+			s.noteRenewals()
 			hasKey := s.vaultHasGoodKey()
 			for _, tenant := range tenants {
 				s.st.tokenCalls++
