@@ -46,7 +46,7 @@ func validNow(c *x509.Certificate, now time.Time) bool {
 	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
 }
 
-// createCertificate creates the simulation's certificate: 6 months, RSA
+// createCertificate creates the simulation's certificate: 3 months, RSA
 // 2048 non-exportable, AutoRenew at 80 %; it returns its first version.
 func (s *sim) createCertificate() *x509.Certificate {
 	t := s.t
@@ -54,7 +54,7 @@ func (s *sim) createCertificate() *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, months, pct, size := false, int32(6), int32(80), int32(2048)
+	f, months, pct, size := false, int32(3), int32(80), int32(2048)
 	self, subject, kty := "Self", "CN=kvassert sim", azcertificates.KeyTypeRSA
 	auto := azcertificates.CertificatePolicyActionAutoRenew
 	pol := azcertificates.CertificatePolicy{
@@ -258,7 +258,7 @@ func (s *sim) importNew() string {
 	key := s.rsaKey()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(s.rng.Int64N(1<<62) + 1), Subject: pkix.Name{CommonName: "kvassert sim"},
-		NotBefore: now.Add(-10 * time.Minute).Truncate(time.Second), NotAfter: now.AddDate(0, 3+s.rng.IntN(6), 0).Truncate(time.Second),
+		NotBefore: now.Add(-10 * time.Minute).Truncate(time.Second), NotAfter: now.AddDate(0, 2+s.rng.IntN(4), 0).Truncate(time.Second),
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
