@@ -333,6 +333,11 @@ func (s *sim) setUp() {
 	for i := 0; i < n; i++ {
 		cfg := w.config()
 		cfg.Certificate, cfg.VaultCredential, cfg.Logger = simCert, s.vcred, discard()
+		// The recommended zero-touch setup: the roller creates the next
+		// version itself when the one in use expires within three weeks
+		// and nothing has replaced it (the vault's AutoRenew counts from
+		// the latest version, which a person may have made unusable).
+		cfg.RenewBefore = 21 * 24 * time.Hour
 		cfg.ClientOptions.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond, MaxRetryDelay: 2 * time.Millisecond}
 		cfg.VaultOptions.ClientOptions.Retry = cfg.ClientOptions.Retry
 		if i == 0 {

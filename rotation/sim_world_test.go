@@ -1,6 +1,7 @@
 package rotation_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/assertion"
@@ -26,6 +29,21 @@ import (
 // The simulation's world: the certificate, the oracle (the vault's and
 // Entra's ground truth, read from the emulator, not through the APIs the
 // roller uses), the events of people and the vault, and the faults.
+
+// freshCred gets a new token for every request: the people and pipelines of
+// the simulation act a few times a month, on a clock that moves by hours
+// while azcore and MSAL cache tokens by the real one.
+type freshCred struct{ w *world }
+
+func (c freshCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	cred, err := c.w.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	tok, err := cred.GetToken(ctx, o)
+	tok.ExpiresOn = time.Now().Add(time.Second) // asked again for the next request
+	return tok, err
+}
 
 // simPolicy is the certificate's policy as its owner keeps it (an import
 // replaces a certificate's policy; the owner's pipeline puts it back).
@@ -50,7 +68,7 @@ func validNow(c *x509.Certificate, now time.Time) bool {
 // 2048 non-exportable, AutoRenew at 80 %; it returns its first version.
 func (s *sim) createCertificate() *x509.Certificate {
 	t := s.t
-	c, err := azcertificates.NewClient(s.w.e.VaultURL(scenario.DemoVault), s.vcred, &azcertificates.ClientOptions{ClientOptions: s.w.e.ClientOptions()})
+	c, err := azcertificates.NewClient(s.w.e.VaultURL(scenario.DemoVault), freshCred{s.w}, &azcertificates.ClientOptions{ClientOptions: s.w.e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
