@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -203,6 +204,7 @@ type sim struct {
 	keysUsed int
 	seen     int // versions known to the simulation (see noteRenewals)
 	days     int // simulated span
+	mu       sync.Mutex // guards history against the service's background logging
 }
 
 // noteRenewals records the versions the vault made on its own (AutoRenew)
@@ -314,14 +316,14 @@ func (s *sim) setUp() {
 	co := w.e.ClientOptions()
 	ttl := time.Duration(1+s.rng.IntN(24)) * time.Hour
 	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), simCert, s.vcred, &kvassert.KeyVaultCertificateOptions{
-		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}, TTL: ttl, Now: w.now, Logger: discard()},
+		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}, TTL: ttl, Now: w.now, Logger: s.serviceLogger()},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tenants := []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions: co, AdditionallyAllowedTenants: tenants, Logger: discard(),
+		ClientOptions: co, AdditionallyAllowedTenants: tenants, Logger: s.serviceLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -352,6 +354,26 @@ func (s *sim) setUp() {
 		s.every = append(s.every, 3+s.rng.IntN(5))
 	}
 	s.logf("setup: %d rollers (every %v days at hours %v), Graph read %v, propagation %v, source TTL %v", n, s.every, s.phase, graphRead, w.e.GraphPropagationDelay(), ttl)
+}
+
+// serviceLogger is where the service's source and credential log: into
+// the history with KVASSERT_SIM_VERBOSE=2, else nowhere.
+func (s *sim) serviceLogger() *slog.Logger {
+	if os.Getenv("KVASSERT_SIM_VERBOSE") != "2" {
+		return discard()
+	}
+	return slog.New(slog.NewTextHandler(simLogWriter{s}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// simLogWriter appends log lines to the history (the sim's loop is the
+// only writer that matters; a background read may log concurrently).
+type simLogWriter struct{ s *sim }
+
+func (l simLogWriter) Write(p []byte) (int, error) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	l.s.history = append(l.s.history, fmt.Sprintf("d%03d h%02d service log: %s", l.s.day, l.s.hr, strings.TrimSpace(string(p))))
+	return len(p), nil
 }
 
 // rolls runs the rollers due this hour at once, under at most one fault.
@@ -445,6 +467,8 @@ func oneLineErr(err error) string {
 
 // logf records what happened, stamped with the simulated day and hour.
 func (s *sim) logf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.history = append(s.history, fmt.Sprintf("d%03d h%02d ", s.day, s.hr)+fmt.Sprintf(format, args...))
 }
 
