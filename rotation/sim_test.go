@@ -202,8 +202,8 @@ type sim struct {
 	kinds    map[string]int // violations by kind
 	keyOrder []int          // order in which this run takes simKeys
 	keysUsed int
-	seen     int // versions known to the simulation (see noteRenewals)
-	days     int // simulated span
+	seen     int        // versions known to the simulation (see noteRenewals)
+	days     int        // simulated span
 	mu       sync.Mutex // guards history against the service's background logging
 }
 
