@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,9 +203,10 @@ type sim struct {
 	kinds    map[string]int // violations by kind
 	keyOrder []int          // order in which this run takes simKeys
 	keysUsed int
-	seen     int        // versions known to the simulation (see noteRenewals)
-	days     int        // simulated span
-	mu       sync.Mutex // guards history against the service's background logging
+	seen     int          // versions known to the simulation (see noteRenewals)
+	days     int          // simulated span
+	mu       sync.Mutex   // guards history against the service's background logging
+	at       atomic.Int64 // day*24+hour, for that logging
 }
 
 // noteRenewals records the versions the vault made on its own (AutoRenew)
@@ -232,7 +234,10 @@ func runSimulation(t *testing.T, seed int64, days int) simStats {
 	s.st.vaultReads = e.Count(kvasserttest.OpCertificateGet) + e.Count(kvasserttest.OpCertificateList) + e.Count(kvasserttest.OpCertificatePolicy)
 	t.Logf("seed %d: %s; violations by kind %s", seed, s.st.String(), fmtCounts(s.kinds))
 	if os.Getenv("KVASSERT_SIM_VERBOSE") != "" {
-		t.Logf("seed %d: everything that happened:\n  %s\nstate: %s", seed, strings.Join(s.history, "\n  "), s.state())
+		s.mu.Lock()
+		all := strings.Join(s.history, "\n  ")
+		s.mu.Unlock()
+		t.Logf("seed %d: everything that happened:\n  %s\nstate: %s", seed, all, s.state())
 	}
 	return s.st
 }
@@ -244,6 +249,7 @@ func (s *sim) run(days int) {
 		for s.hr = 0; s.hr < 24; s.hr++ {
 			s.step++
 			s.st.steps++
+			s.at.Store(int64(s.day*24 + s.hr))
 			// People and the vault.
 			if s.rng.Float64() < simEventRate {
 				s.noteRenewals()
@@ -372,7 +378,8 @@ type simLogWriter struct{ s *sim }
 func (l simLogWriter) Write(p []byte) (int, error) {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
-	l.s.history = append(l.s.history, fmt.Sprintf("d%03d h%02d service log: %s", l.s.day, l.s.hr, strings.TrimSpace(string(p))))
+	at := l.s.at.Load()
+	l.s.history = append(l.s.history, fmt.Sprintf("d%03d h%02d service log: %s", at/24, at%24, strings.TrimSpace(string(p))))
 	return len(p), nil
 }
 
@@ -484,7 +491,10 @@ func (s *sim) violation(kind, format string, args ...any) {
 	if s.kinds[kind] > 1 {
 		return
 	}
+	s.mu.Lock()
 	from := max(0, len(s.history)-60)
+	last, n := strings.Join(s.history[from:], "\n  "), len(s.history)
+	s.mu.Unlock()
 	s.t.Errorf("SIMULATION VIOLATION %s seed=%d step=%d (day %d hour %d): %s\nreplay: KVASSERT_SIM_DAYS=%d go test -race -count=1 -run 'TestRotationSimulation' ./rotation/ -args -sim.seed=%d\nstate: %s\nlast %d of %d recorded happenings:\n  %s",
-		kind, s.seed, s.step, s.day, s.hr, fmt.Sprintf(format, args...), s.days, s.seed, s.state(), len(s.history)-from, len(s.history), strings.Join(s.history[from:], "\n  "))
+		kind, s.seed, s.step, s.day, s.hr, fmt.Sprintf(format, args...), s.days, s.seed, s.state(), n-from, n, last)
 }
