@@ -47,7 +47,8 @@ func NoteSigner(ctx context.Context, signer string) {
 // AcquireTokenByCredential when the client's credential is
 // NewMSALCredential(src). A token that came from Entra (not from MSAL's
 // cache) reports Accepted; a refusal with a rotation code reports Refused
-// and, when src then signs with something else, acquire runs once more.
+// and, when src then signs with something else, acquire runs again (at
+// most twice).
 //
 //	res, err := kvassert.AcquireWithFeedback(ctx, src, func(ctx context.Context) (confidential.AuthResult, error) {
 //		return client.AcquireTokenByCredential(ctx, scopes, confidential.WithTenantID(tenant))
@@ -81,7 +82,7 @@ func acquireWithFeedback(ctx context.Context, src Source, acquire func(context.C
 			}
 			return res, nil
 		}
-		if attempt > 0 || !noted {
+		if attempt >= maxFeedbackRetries || !noted {
 			return res, err
 		}
 		ae, ok := newAuthError("", "", err)
@@ -93,6 +94,13 @@ func acquireWithFeedback(ctx context.Context, src Source, acquire func(context.C
 		}
 	}
 }
+
+// maxFeedbackRetries bounds the retries after refusals: the newest version
+// refused (not registered yet), then the accepted one it fell back to
+// refused too (its key removed since by a roller elsewhere), then the
+// version the vault's list offers. Each try costs one sign and one token
+// request.
+const maxFeedbackRetries = 2
 
 // throttled says, for a caller who gave up, whether and for how long the
 // Source's vault has been throttling signs.

@@ -106,7 +106,9 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 		t.Fatalf("refused %v, accepted %v", src.refused, src.accepted)
 	}
 
-	// Not moved on: no retry. Refused again on the retry: no third request.
+	// Not moved on: no retry. Refused on every retry while the source says
+	// it moved on: two retries (the newest version, the accepted one it fell
+	// back to, the version the list offers), no fourth request.
 	src = &verdicts{version: "v1"}
 	acquire, calls = fakeMSAL(src, refusedWith(7000274))
 	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 1 || fmt.Sprint(src.refused) != "[v1/7000274]" {
@@ -114,8 +116,8 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 	}
 	src = &verdicts{version: "v1", retry: true}
 	acquire, calls = fakeMSAL(src, refusedWith(700027))
-	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 2 {
-		t.Fatalf("refused twice: err %v, calls %d", err, *calls)
+	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 3 {
+		t.Fatalf("refused three times: err %v, calls %d, want 3", err, *calls)
 	}
 
 	// Codes a rotation does not explain are not reported.

@@ -168,7 +168,9 @@ func thumbprintHex(c *Certificate) string {
 }
 
 // rotate is the re-read after a refusal of version: the latest version,
-// and when that is the refused one, an older valid version from the list.
+// and when that is the refused one or was refused moments ago (the
+// fallback to the accepted version was refused in turn: its key was
+// removed since), an older valid version from the list.
 func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
@@ -185,7 +187,9 @@ func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certifi
 	s.rememberLocked(c)
 	s.newest = c
 	s.maybeWarnLocked(c)
-	if c.Version != refused || s.opts.Version != "" {
+	r := s.refused[c.Version]
+	recentlyRefused := r != nil && now.Before(r.probe)
+	if s.opts.Version != "" || c.Version != refused && !recentlyRefused {
 		delete(s.refused, c.Version) // a version newer than the refusal: try it
 		s.switchLocked(c)
 		s.rotatedAt = now
