@@ -305,7 +305,7 @@ func (s *sim) importSame() string {
 func (s *sim) importPEM(ic importedCert, what string) string {
 	exportable := s.rng.IntN(2) == 0
 	ct := "application/x-pem-file"
-	_, err := s.pol.client.ImportCertificate(s.ctx, simCert, azcertificates.ImportCertificateParameters{
+	resp, err := s.pol.client.ImportCertificate(s.ctx, simCert, azcertificates.ImportCertificateParameters{
 		Base64EncodedCertificate: &ic.pem,
 		CertificatePolicy: &azcertificates.CertificatePolicy{
 			KeyProperties:    &azcertificates.KeyProperties{Exportable: &exportable},
@@ -319,8 +319,11 @@ func (s *sim) importPEM(ic importedCert, what string) string {
 	if _, err := s.pol.client.UpdateCertificatePolicy(s.ctx, simCert, s.pol.policy, nil); err != nil {
 		s.t.Fatalf("restoring the policy: %v", err)
 	}
-	vs := s.versions()
-	return fmt.Sprintf("%s (thumb %s, exportable %v) as version %s", what, thumb(ic.cert)[:8], exportable, short8(vs[len(vs)-1].Version))
+	version := ""
+	if resp.ID != nil {
+		version = resp.ID.Version()
+	}
+	return fmt.Sprintf("%s (thumb %s, exportable %v) as version %s", what, thumb(ic.cert)[:8], exportable, short8(version))
 }
 
 func (s *sim) preStaged() string {
