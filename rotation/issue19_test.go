@@ -842,3 +842,36 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion (sim finding F6):
+// the vault's latest version is an unusable one (disabled) whose AutoRenew
+// trigger comes after the active version expires; a roll with RenewBefore
+// creates the next version instead of waiting for AutoRenew.
+func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
+	w := newWorld(t)
+	w.e.SetGraphPropagationDelay(0)
+	w.advance(time.Hour)
+	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(800*24*time.Hour))
+	xv := w.importVersion(x, nil)
+	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, xv, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(time.Minute)
+	w.restorePolicy(false)
+	auto, pct := azcertificates.CertificatePolicyActionAutoRenew, int32(80) // of the latest version: X, in ~21 months
+	if _, err := w.certClient().UpdateCertificatePolicy(context.Background(), scenario.DemoCertificate, azcertificates.CertificatePolicy{
+		LifetimeActions: []*azcertificates.LifetimeAction{{Action: &azcertificates.LifetimeActionType{ActionType: &auto}, Trigger: &azcertificates.LifetimeActionTrigger{LifetimePercentage: &pct}}},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(340 * 24 * time.Hour)
+	cfg := func(c *rotation.Config) { c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, true }
+	rep, err := w.roller(cfg).Roll(context.Background())
+	if err != nil || !strings.Contains(actions(rep), "create") {
+		t.Fatalf("active version near expiry, AutoRenew counting from another: %v, steps %v", err, rep.Steps)
+	}
+	next := w.newestID()
+	if rep, err := w.roller(cfg).Roll(context.Background()); err != nil || rep.Active != next {
+		t.Fatalf("the next roll: %v, active %q want %q; steps %v", err, rep.Active, next, rep.Steps)
+	}
+}

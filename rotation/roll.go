@@ -215,7 +215,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 	if err := r.retire(ctx, rep, p, target); err != nil {
 		return err
 	}
-	return r.renew(ctx, rep, target, list.opPending)
+	return r.renew(ctx, rep, target, list)
 }
 
 // register adds target's key to the app with a proof from an accepted
@@ -565,13 +565,15 @@ func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) 
 	return false, err
 }
 
-// renew creates the next version when the newest expires within
-// RenewBefore and the vault's policy does not renew it.
-func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, opPending bool) error {
+// renew creates the next version when the newest version that may be
+// registered expires within RenewBefore and the vault's policy will not
+// renew it: no AutoRenew, or an AutoRenew that counts from another version
+// (the vault's latest, e.g. an unusable one), which may come too late.
+func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, list versionList) error {
 	if r.cfg.RenewBefore <= 0 || newest.Certificate.NotAfter.Sub(r.cfg.Now()) > r.cfg.RenewBefore {
 		return nil
 	}
-	if opPending {
+	if list.opPending {
 		rep.add(r, Step{Action: ActionNone, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; a create or renewal of the certificate is in progress (registered once ready)"})
 		return nil
 	}
@@ -579,11 +581,15 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, opPend
 	if err != nil {
 		return err
 	}
-	if auto {
+	if auto && newest.Version == list.current {
 		rep.add(r, Step{Action: ActionNone, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; the vault's AutoRenew lifetime action will create the next version"})
 		return nil
 	}
-	step := Step{Action: ActionCreate, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and the policy does not renew it: creating the next version (registered on the next roll)"}
+	why := "expires within " + r.cfg.RenewBefore.String() + " and the policy does not renew it: creating the next version (registered on the next roll)"
+	if auto {
+		why = "expires within " + r.cfg.RenewBefore.String() + " and the vault's AutoRenew counts from its latest version " + short(list.current) + ", not this one: creating the next version (registered on the next roll)"
+	}
+	step := Step{Action: ActionCreate, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: why}
 	if !r.cfg.DryRun {
 		if err := r.store.createVersion(ctx); err != nil {
 			return err

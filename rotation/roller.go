@@ -47,9 +47,13 @@ type Config struct {
 	// version (default 10 minutes; replication takes seconds to minutes).
 	AcceptTimeout time.Duration
 	// RenewBefore, when positive, makes the roll create the next version in
-	// the vault when the newest valid version expires within RenewBefore
-	// and the certificate's policy does not renew it (AutoRenew). Zero
-	// leaves renewal to the vault's policy.
+	// the vault when the version it keeps the app on expires within
+	// RenewBefore and the vault will not renew it in time: the policy has no
+	// AutoRenew, or AutoRenew counts from another version (the vault's
+	// latest, which may be unusable), or no version may be registered. Not
+	// while a create is in progress. Zero leaves renewal to the vault's
+	// policy (a pass then reports an active version that expires within 30
+	// days with nothing to register).
 	RenewBefore time.Duration
 	// RegisterImportedKeys lets a roll register versions whose key was not
 	// generated in the vault (imported certificates, including pre-staged

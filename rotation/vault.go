@@ -234,6 +234,9 @@ type versionList struct {
 	incomplete string
 	// opPending: a create or renewal of the certificate is in progress.
 	opPending bool
+	// current is the vault's current (latest) version, the one its
+	// AutoRenew lifetime action counts from.
+	current string
 }
 
 // policyFacts are what the certificate policy and the certificate's latest
@@ -319,7 +322,10 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 		if resp.ID != nil {
 			current = resp.ID.Version()
 		}
+	} else if len(out.all) == 1 {
+		current = out.all[0].Version
 	}
+	out.current = current
 	sort.SliceStable(out.all, func(i, j int) bool {
 		a, b := out.all[i], out.all[j]
 		if (a.Certificate == nil) != (b.Certificate == nil) {

@@ -173,8 +173,9 @@ Kubernetes CronJob or a CI pipeline):
      active, the newest or a not-yet-valid version's; after each removal the
      active version is probed again and the pass stops if Entra refuses it;
      keys a person added are reported, not removed;
-  5. with --renew-before, create the next version when the newest expires within
-     that time and the vault's policy does not renew it (AutoRenew).
+  5. with --renew-before, create the next version when the active one expires
+     within that time and the vault will not renew it in time (no AutoRenew, or
+     AutoRenew counting from another, unusable version, or nothing registrable).
 
 Exit code 0 when done or nothing to do, 1 on failure (with the Entra or Graph
 error and a hint). --dry-run prints the plan and changes nothing. Needs
@@ -192,7 +193,7 @@ certificates/list, certificates/get, certificates/update (tags) and keys/sign
 	fs.DurationVar(&c.grace, "grace", 7*24*time.Hour, "how long a superseded key stays registered after its successor is accepted")
 	fs.DurationVar(&c.acceptTimeout, "accept-timeout", 10*time.Minute, "how long to wait for Entra to accept a newly registered version")
 	fs.DurationVar(&c.passTimeout, "pass-timeout", 0, "bound on the whole pass, whatever the vault or Graph do (0: twice --accept-timeout plus 10m)")
-	fs.DurationVar(&c.renewBefore, "renew-before", 0, "create the next version when the newest expires within this time (0: leave it to the vault's policy)")
+	fs.DurationVar(&c.renewBefore, "renew-before", 0, "create the next version when the active one expires within this time and the vault will not renew it in time (0: leave it to the vault's policy)")
 	return cmd
 }
 
