@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -23,7 +24,12 @@ func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessTo
 	tok, err := c.flights.Do(ctx, key, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
 		return c.run(ctx, key, nil)
 	})
-	// run never returns a bare context error, so this is the caller's ctx.
+	if _, panicked := err.(*PanicError); panicked {
+		// The flight's own (run's errors name the tenant already).
+		return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
+	}
+	// run never returns a bare context error, so this is the caller's ctx
+	// (which may have ended before the call: then no acquisition started).
 	if err != nil && err == ctx.Err() {
 		if why, ok := throttled(c.src); ok {
 			return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %s: %w", key.tenant, why, ctx.Err())
@@ -41,6 +47,11 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 	defer func() { end(err) }()
 	tok, err := c.fromSharedOrNetwork(ctx, key, replacing)
 	if err != nil {
+		if pe := (*PanicError)(nil); errors.As(err, &pe) {
+			// Recovered below (the vault's credential): log it as the
+			// flight logs its own.
+			c.logPanic(pe)
+		}
 		if err == context.Canceled || err == context.DeadlineExceeded {
 			err = fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
 		}
@@ -63,8 +74,21 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 // after e's back-off; the first failure is logged as a warning, later ones
 // at debug level, and the recovery at info level.
 func (c *Credential) refresh(key cacheKey, e *entry) {
-	c.refreshes.Add(1)
+	// The acquisition itself recovers its panics (flight.Group); this
+	// goroutine also calls the Logger and the telemetry, user code too.
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic(&PanicError{What: "background token refresh", Value: r, Stack: debug.Stack()})
+		}
+	}()
 	defer e.refreshing.Store(false)
+	// A caller that read e before a refresh replaced it can win e's flag
+	// once that refresh has reset it: e is superseded, and refreshing it
+	// again would cost a second sign and token request.
+	if c.cache.get(key) != e {
+		return
+	}
+	c.refreshes.Add(1)
 	fk := flightKey{cacheKey: key}
 	tok, err := c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
 		return c.run(ctx, fk, e)
@@ -105,7 +129,7 @@ const (
 // acquire gets a token from the network through MSAL and reports Entra's
 // answer to the source (Feedback). When the answer is explained by a rotated
 // certificate and the source then signs with another version, the request
-// is retried once.
+// is retried (at most twice: maxFeedbackRetries).
 func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string) (azcore.AccessToken, error) {
 	client, err := c.msalClient(key.tenant, key.cae)
 	if err != nil {
@@ -115,15 +139,22 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 	if key.claims != "" {
 		opts = append(opts, confidential.WithClaims(key.claims))
 	}
+	ctx, answer := withAnswerRecord(ctx)
 	res, err := acquireWithFeedback(ctx, c.src, func(ctx context.Context) (confidential.AuthResult, error) {
 		c.tokenRequests.Add(1)
+		answer.reset() // this attempt's answer only
 		return client.AcquireTokenByCredential(ctx, scopes, opts...)
 	}, func(code int) {
-		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying once", "tenant", key.tenant, "aadsts", code)
+		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying", "tenant", key.tenant, "aadsts", code)
 	})
 	if err == nil {
-		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
 		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}
+		if tok.Token == "" || !tok.ExpiresOn.After(time.Now()) {
+			// MSAL takes "expires_in": 0 or -5, and an empty token.
+			a, _ := answer.get()
+			return azcore.AccessToken{}, &answerError{tenant: key.tenant, a: a, what: "holds an empty or already expired token"}
+		}
+		c.logger.Debug("kvassert: token acquired", "tenant", key.tenant, "scope", key.scope, "expires_on", res.ExpiresOn.UTC().Format(time.RFC3339))
 		if c.clockMoved {
 			// MSAL dates the token on the real clock; tests that move the
 			// credential's clock (internal/credclock) see it on theirs.
@@ -138,5 +169,5 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
 		return azcore.AccessToken{}, ae
 	}
-	return azcore.AccessToken{}, fmt.Errorf("kvassert: token for tenant %s: %w", key.tenant, err)
+	return azcore.AccessToken{}, tokenEndpointFailure(key.tenant, err, answer)
 }

@@ -3,6 +3,7 @@ package kvassert
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ type Credential struct {
 
 	cache   *tokenCache
 	shc     SharedCache // nil: no shared cache
+	srcID   string      // the Source's identity in SharedKey (with shc)
 	flights flight.Group[flightKey, azcore.AccessToken]
 
 	clientsMu sync.Mutex
@@ -78,8 +80,8 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if src == nil {
 		return nil, errors.New("kvassert: nil Source")
 	}
-	if !validTenant(tenantID) {
-		return nil, inputErr("tenant", "tenant ID (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(tenantID))
+	if err := checkTenant("tenant", "tenant ID", tenantID); err != nil {
+		return nil, err
 	}
 	if !validClientID(clientID) {
 		return nil, inputErr("client ID", "client ID (%d bytes) is not a GUID", len(clientID))
@@ -97,22 +99,30 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
 		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry), shc: o.SharedCache,
 	}
+	if c.shc != nil {
+		if c.srcID, err = sharedSourceIdentity(src); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range o.AdditionallyAllowedTenants {
 		if t == "*" {
 			c.allowAll = true
 			continue
 		}
-		if !validTenant(t) {
-			return nil, inputErr("AdditionallyAllowedTenants", "AdditionallyAllowedTenants: an entry (%d bytes) is not a tenant ID or domain", len(t))
+		if err := checkTenant("AdditionallyAllowedTenants", "AdditionallyAllowedTenants: an entry", t); err != nil {
+			return nil, err
 		}
 		c.allowed[strings.ToLower(t)] = true
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	c.logger = flight.SafeLogger(c.logger)
 	if c.timeout <= 0 {
 		c.timeout = 2 * time.Minute
 	}
+	c.flights.Name = "token acquisition"
+	c.flights.OnPanic = c.logPanic
 	// The token request body holds the client assertion: never log bodies.
 	o.ClientOptions.Logging.IncludeBody = false
 	o.Telemetry.ApplyTracing(&o.ClientOptions)
@@ -160,18 +170,32 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 		c.tel.Served(tenant, err)
 		return azcore.AccessToken{}, err
 	}
+	if opts.Claims != "" {
+		if err := checkClaims(opts.Claims, opts.EnableCAE); err != nil {
+			c.tel.Served(tenant, err)
+			return azcore.AccessToken{}, err
+		}
+	}
 	tok, err := c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
 	c.tel.Served(tenant, err)
 	return tok, err
+}
+
+// logPanic logs a panic recovered in the credential's work (a Source, a
+// SharedCache, a Feedback hook, MSAL) at debug level: its value and stack
+// may hold anything, so they go nowhere else; callers get a PanicError.
+func (c *Credential) logPanic(pe *PanicError) {
+	defer func() { _ = recover() }() // the logger's own panic
+	c.logger.Debug("kvassert: recovered a panic in a "+pe.What+"; its callers got an error", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 }
 
 func (c *Credential) resolveTenant(specified string) (string, error) {
 	if specified == "" {
 		return c.home, nil
 	}
-	if !validTenant(specified) {
+	if !validTenant(specified) || tenantAlias(specified) {
 		// Not repeated: only tenant-shaped text is ever echoed.
-		return "", inputErr("tenant", "the requested tenant (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", len(specified))
+		return "", checkTenant("tenant", "the requested tenant", specified)
 	}
 	t := lowerASCII(specified)
 	if t == c.home || c.allowAll || c.allowed[t] {

@@ -2,6 +2,13 @@ package kvassert
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,4 +125,98 @@ func TestSharedCacheNotForClaims(t *testing.T) {
 	if keys, _ := fake.calls(); len(keys) != 1 {
 		t.Fatalf("%d shared-cache calls, want only the first miss", len(keys))
 	}
+}
+
+// anonymousSource is a Source that does not name the credential it proves.
+type anonymousSource struct{}
+
+func (anonymousSource) Assertion(context.Context, string, string) (string, error) { return "", nil }
+
+// namedSource is a user Source that names its credential.
+type namedSource struct {
+	anonymousSource
+	id string
+}
+
+func (s namedSource) SourceIdentity() string { return s.id }
+
+// A SharedCache with a Source that cannot name the credential it proves is
+// refused (issue 18, defect 3: fail closed, never share), with an
+// InputError saying how to fix it; the identity of a Source that has one
+// is part of every SharedKey.
+func TestSharedCacheNeedsSourceIdentity(t *testing.T) {
+	o := &CredentialOptions{SharedCache: &fakeShared{}}
+	for _, src := range []Source{anonymousSource{}, namedSource{}, namedSource{id: strings.Repeat("x", 2000)}} {
+		_, err := NewCredential(testHome, testClient, src, o)
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "SourceIdentifier") && !strings.Contains(err.Error(), "identity") {
+			t.Fatalf("%T: %v; want an InputError naming SourceIdentifier", src, err)
+		}
+	}
+	if _, err := NewCredential(testHome, testClient, anonymousSource{}, nil); err != nil {
+		t.Fatalf("without a SharedCache any Source will do: %v", err)
+	}
+	fake := &fakeShared{}
+	c, err := NewCredential(testHome, testClient, namedSource{id: "mine"}, &CredentialOptions{SharedCache: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.sharedKey(flightKey{cacheKey: cacheKey{tenant: testOther, scope: testScope}}); k.Source != "mine" {
+		t.Fatalf("shared key %+v; want Source %q", k, "mine")
+	}
+}
+
+// Every kvassert Source names its credential: two local certificates, or
+// a local and a Key Vault certificate, never share an identity.
+func TestSourcesHaveIdentities(t *testing.T) {
+	ids := map[string]bool{}
+	for range 2 {
+		cert, key := newTestCertificate(t)
+		s, err := NewLocalSource(cert, key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[s.SourceIdentity()] = true
+	}
+	kv, err := NewKeyVaultCertificateSource("https://Demo.vault.azure.net", "App-Cert", fakeTokenCredential{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids[kv.SourceIdentity()] = true
+	mi, err := NewManagedIdentitySource(&ManagedIdentityOptions{ClientID: "6D2F4A8B-1C3E-4F5A-9B7D-2E4F6A8C0B16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids[mi.SourceIdentity()] = true
+	if len(ids) != 4 || ids[""] {
+		t.Fatalf("identities %v; want 4 distinct, none empty", ids)
+	}
+	if want := "keyvault-certificate:https://demo.vault.azure.net/certificates/app-cert"; !ids[want] {
+		t.Fatalf("identities %v; want %q", ids, want)
+	}
+}
+
+func newTestCertificate(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "identity test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+type fakeTokenCredential struct{}
+
+func (fakeTokenCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, errors.New("not used")
 }

@@ -191,9 +191,15 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 		t.Fatal(err)
 	}
 	offset.Store(int64(56 * time.Minute))
-	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Latency: 500 * time.Millisecond, Times: 1})
+	// The refresh's sign is held at the vault until the caller returned: a
+	// caller that waited for the refresh would never return.
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release()
+	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Hold: hold, Times: 1})
 	signs := e.Count(kvasserttest.OpKeySign)
 	got, err := cred.GetToken(ctx, opts)
+	release()
 	if err != nil {
 		t.Fatal(err)
 	}

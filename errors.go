@@ -8,32 +8,40 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
 // AuthError is a token request that Entra ID refused. Its message names the
-// tenant, the AADSTS code, Entra's one-line description and a hint; it never
-// holds an assertion or a token.
+// tenant, the HTTP status, the AADSTS code with kvassert's own wording of
+// it, and a hint. It holds no text of Entra's answer: the answer's
+// error_description (names, IDs, and whatever the endpoint put there) is
+// not kept, only the numbers and identifiers parsed from it.
 type AuthError struct {
 	// Tenant the token was requested for.
 	Tenant string
 	// Code is the AADSTS number (e.g. 700016), 0 when Entra gave none.
 	Code int
-	// ErrorCode is the OAuth error ("invalid_client", "unauthorized_client", ...).
+	// ErrorCode is the OAuth error ("invalid_client", "unauthorized_client",
+	// ...) when it is one that OAuth 2.0 or Entra defines; empty otherwise.
 	ErrorCode string
-	// Description is the first line of Entra's error_description.
+	// Description is kvassert's one-line wording of the refusal, e.g.
+	// "AADSTS700016: the application was not found in the tenant". It is
+	// never Entra's error_description.
 	Description string
 	// StatusCode is the HTTP status of the token response.
 	StatusCode int
 	// Hint says in one line what usually fixes it.
 	Hint string
-	err  error
+	// TraceID and CorrelationID are Entra's IDs of the request, to quote
+	// in a support case; set only when Entra gave them as GUIDs.
+	TraceID, CorrelationID string
 }
 
-// Error returns the tenant, HTTP status, Entra's one-line description and a
-// hint line; never an assertion or a token.
+// Error returns the tenant, HTTP status, the AADSTS code and its wording,
+// and a hint line; never an assertion, a token or Entra's text.
 func (e *AuthError) Error() string {
-	s := "kvassert: " + e.reason(false)
+	s := "kvassert: " + e.Reason()
 	if e.Hint != "" {
 		s += "\nhint: " + e.Hint
 	}
@@ -41,12 +49,9 @@ func (e *AuthError) Error() string {
 }
 
 // Reason is the one-line message without the package name and the hint:
-// the tenant, the HTTP status and Entra's description, for a program that
+// the tenant, the HTTP status and the Description, for a program that
 // formats the error and the Hint itself.
-func (e *AuthError) Reason() string { return e.reason(true) }
-
-// reason is Reason, cut to its first line when oneLine is set.
-func (e *AuthError) reason(oneLine bool) string {
+func (e *AuthError) Reason() string {
 	var b strings.Builder
 	b.WriteString("token request for tenant ")
 	b.WriteString(e.Tenant)
@@ -57,32 +62,29 @@ func (e *AuthError) reason(oneLine bool) string {
 	b.WriteString(": ")
 	switch {
 	case e.Description != "":
-		b.WriteString(e.Description)
+		desc, _, _ := strings.Cut(e.Description, "\n")
+		b.WriteString(desc)
 	case e.ErrorCode != "":
-		b.WriteString(e.ErrorCode)
-	case oneLine:
-		msg, _, _ := strings.Cut(e.err.Error(), "\n")
-		b.WriteString(msg)
+		b.WriteString("Entra refused the token request (" + e.ErrorCode + ")")
 	default:
-		b.WriteString(e.err.Error())
+		b.WriteString("Entra refused the token request")
 	}
 	return b.String()
 }
 
 // ErrorType is the error's OpenTelemetry error.type: "AADSTS<code>"
-// ("AADSTS700016"), or "http_<status>" when Entra gave no AADSTS code.
+// ("AADSTS700016"), or "http_<status>" when Entra gave no AADSTS code. It
+// comes from the typed fields Code and StatusCode, never from the text
+// (which quotes the tenant the caller asked for).
 func (e *AuthError) ErrorType() string {
 	switch {
-	case e.Code != 0:
+	case e.Code > 0:
 		return "AADSTS" + strconv.Itoa(e.Code)
 	case e.StatusCode != 0:
 		return "http_" + strconv.Itoa(e.StatusCode)
 	}
 	return ""
 }
-
-// Unwrap returns the underlying MSAL error.
-func (e *AuthError) Unwrap() error { return e.err }
 
 // InputError is input that kvassert, keyvault or assertion refused before
 // any network call: a malformed vault URL or key ID, an invalid name,
@@ -96,6 +98,16 @@ func (e *AuthError) Unwrap() error { return e.err }
 //		fmt.Printf("--vault: %s\n", ie.Reason)
 //	}
 type InputError = inputerr.Error
+
+// PanicError is the error callers get when the work they waited for
+// panicked: a Source, a SharedCache, a Feedback hook, the vault's
+// credential, or a dependency such as MSAL. The credential and the
+// certificate cache recover such panics in the goroutines they start, so
+// the process lives and the next call runs the work again. Its message
+// names what panicked but not the panic value, whose text may hold anything;
+// Value and Stack are there for debugging (the credential logs them at
+// debug level).
+type PanicError = flight.PanicError
 
 // ErrNoPrivateKey is wrapped by the error of ParseCertificateData and
 // LoadCertificateFiles when the data holds a certificate but no usable
@@ -130,43 +142,112 @@ var hints = map[int]string{
 }
 
 // rotationCodes are the answers a rotated certificate explains: they are
-// reported to the source (Feedback.Refused), and the request is retried once
+// reported to the source (Feedback.Refused), and the request is retried (at most twice)
 // when the source then signs with another version (Microsoft.Identity.Web
 // reloads certificates on the same set).
 var rotationCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000277: true, 1000502: true}
 
-// entraBody is the error body of the token endpoint.
-type entraBody struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-	Codes       []int  `json:"error_codes"`
+// descriptions word the AADSTS codes kvassert recognises (an AuthError's
+// Description); other codes get a generic wording.
+var descriptions = map[int]string{
+	700016:  "the application was not found in the tenant",
+	700027:  "the client assertion's key is not registered on the application, or the signature is invalid",
+	7000274: "the client assertion's signature is invalid",
+	700024:  "the client assertion is not within its valid time range",
+	7000214: "the certificate has been revoked",
+	7000277: "the certificate has been revoked",
+	1000502: "the certificate is outside its validity period",
+	90002:   "the tenant was not found",
+	700236:  "the federated credential is not valid for this application or tenant",
+	70021:   "no federated identity credential of the application matches the assertion",
+	7000215: "the client secret is invalid",
+	700211:  "no federated identity credential of the application matches the token's issuer",
+	700212:  "no federated identity credential of the application matches the token's audience",
+	700213:  "no federated identity credential of the application matches the token's subject",
+	7000112: "the application is disabled",
+	50034:   "the account or tenant does not exist",
+	1002012: "the scope is not valid for an app-only token",
+	700021:  "the client assertion's issuer or subject is not the client ID",
+	900023:  "the tenant identifier is not valid",
+	53003:   "access was blocked by a Conditional Access policy",
+	7000229: "the application has no service principal in the tenant",
+	500011:  "the resource was not found in the tenant",
+	9001023: "the grant type is not supported on the common or consumers endpoint",
+	50059:   "the request names no tenant",
+	50049:   "the authority is unknown or invalid",
+}
+
+// oauthErrors are the OAuth "error" values kept in an AuthError (RFC 6749
+// section 5.2, and the ones Entra adds); any other text is dropped.
+var oauthErrors = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "access_denied": true, "server_error": true,
+	"temporarily_unavailable": true, "interaction_required": true, "invalid_resource": true,
+	"consent_required": true, "login_required": true, "invalid_instance": true, "unsupported_response_type": true,
 }
 
 // newAuthError interprets an MSAL error; ok is false when it is not an
 // answer from the token endpoint (a transport error, a cancelled context,
-// a source failure).
+// a source failure). The AuthError keeps numbers and identifiers parsed
+// from the answer, never its text, and not MSAL's error (whose message
+// holds the whole body).
 func newAuthError(tenant, clientID string, err error) (*AuthError, bool) {
 	var call msalerrors.CallErr
 	if !errors.As(err, &call) {
 		return nil, false
 	}
-	ae := &AuthError{Tenant: tenant, err: err}
+	ae := &AuthError{Tenant: tenant}
 	if call.Resp != nil {
 		ae.StatusCode = call.Resp.StatusCode
 	}
 	// MSAL puts the response body after the first line of its message.
-	msg := call.Err.Error()
-	if i := strings.IndexByte(msg, '{'); i >= 0 {
-		var body entraBody
-		if json.Unmarshal([]byte(msg[i:]), &body) == nil {
-			ae.ErrorCode = body.Error
-			ae.Description, _, _ = strings.Cut(strings.TrimSpace(body.Description), "\n")
-			ae.Description = strings.TrimSpace(ae.Description)
-			if len(body.Codes) > 0 {
-				ae.Code = body.Codes[0]
-			} else if code, ok := aadstsCode(ae.Description); ok {
-				ae.Code = code
+	var body map[string]json.RawMessage
+	if call.Err != nil {
+		if _, rest, ok := strings.Cut(call.Err.Error(), "\n"); ok {
+			if json.Unmarshal([]byte(rest), &body) != nil {
+				body = nil
 			}
+		}
+	}
+	var oauthErr, desc, traceID, corrID string
+	var codes []int
+	field := func(name string, v any) {
+		if raw, ok := body[name]; ok {
+			_ = json.Unmarshal(raw, v) // a field of another type is ignored
+		}
+	}
+	field("error", &oauthErr)
+	field("error_codes", &codes)
+	field("error_description", &desc)
+	field("trace_id", &traceID)
+	field("correlation_id", &corrID)
+	if oauthErrors[oauthErr] {
+		ae.ErrorCode = oauthErr
+	}
+	if len(codes) > 0 && codes[0] > 0 {
+		ae.Code = codes[0]
+	} else if code, ok := aadstsCode(strings.TrimSpace(desc)); ok {
+		ae.Code = code
+	}
+	if validClientID(traceID) {
+		ae.TraceID = strings.ToLower(traceID)
+	}
+	if validClientID(corrID) {
+		ae.CorrelationID = strings.ToLower(corrID)
+	}
+	switch d, known := descriptions[ae.Code]; {
+	case known:
+		ae.Description = "AADSTS" + strconv.Itoa(ae.Code) + ": " + d
+	case ae.Code != 0 && ae.ErrorCode != "":
+		ae.Description = "AADSTS" + strconv.Itoa(ae.Code) + ": Entra refused the token request (" + ae.ErrorCode + ")"
+	case ae.Code != 0:
+		ae.Description = "AADSTS" + strconv.Itoa(ae.Code) + ": Entra refused the token request"
+	case ae.ErrorCode != "":
+		ae.Description = "Entra refused the token request (" + ae.ErrorCode + ")"
+	default:
+		ae.Description = "the token endpoint's answer holds no Entra error"
+		if call.Resp != nil {
+			ae.Description += " (" + describeBody(call.Resp.Header.Get("Content-Type"), -1) + ")"
 		}
 	}
 	if h, ok := hints[ae.Code]; ok {

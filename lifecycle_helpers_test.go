@@ -24,10 +24,11 @@ import (
 type fakeEntra struct {
 	now       func() time.Time
 	mu        sync.Mutex
-	expiresIn int  // seconds
-	refreshIn int  // seconds, 0 = none
-	refuse    int  // AADSTS code to answer with, 0 = issue tokens
-	same      bool // issue the last token again (new expiry, same string)
+	expiresIn int    // seconds
+	refreshIn int    // seconds, 0 = none
+	refuse    int    // AADSTS code to answer with, 0 = issue tokens
+	same      bool   // issue the last token again (new expiry, same string)
+	raw       string // when set, answer 200 with this body
 	issued    int
 	requests  atomic.Int64
 }
@@ -39,6 +40,9 @@ func (f *fakeEntra) Do(r *http.Request) (*http.Response, error) {
 	f.requests.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.raw != "" {
+		return response(r, http.StatusOK, f.raw), nil
+	}
 	if f.refuse != 0 {
 		body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: Client assertion contains an invalid signature.","error_codes":[%d]}`, f.refuse, f.refuse)
 		return response(r, http.StatusUnauthorized, body), nil
@@ -98,6 +102,8 @@ type logCount struct {
 	mu    sync.Mutex
 	warns int
 	text  strings.Builder
+	// panicOnWarn makes Handle panic on warnings (a broken handler).
+	panicOnWarn atomic.Bool
 }
 
 func (h *logCount) Enabled(context.Context, slog.Level) bool { return true }
@@ -108,6 +114,9 @@ func (h *logCount) Handle(_ context.Context, r slog.Record) error {
 	defer h.mu.Unlock()
 	if r.Level >= slog.LevelWarn {
 		h.warns++
+		if h.panicOnWarn.Load() {
+			panic("logCount: SECRETMARKER panic on a warning")
+		}
 	}
 	fmt.Fprintf(&h.text, "%s %s", r.Level, r.Message)
 	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&h.text, " %s=%v", a.Key, a.Value); return true })

@@ -25,6 +25,10 @@ func NewMSALCredential(src Source) (confidential.Credential, error) {
 		return confidential.Credential{}, errors.New("kvassert: nil Source")
 	}
 	return confidential.NewCredFromAssertionCallback(func(ctx context.Context, o confidential.AssertionRequestOptions) (string, error) {
+		if err := ctx.Err(); err != nil {
+			// The request was given up: no sign for it.
+			return "", err
+		}
 		return src.Assertion(ctx, o.ClientID, o.TokenEndpoint)
 	}), nil
 }

@@ -46,5 +46,8 @@ type CredentialOptions struct {
 	// flight) and on background refresh (so that one replica refreshes and
 	// the others pick up its token); a cached GetToken never touches it.
 	// Tokens for a claims challenge are acquired locally and not shared.
+	// Tokens are shared only between credentials of the same Source
+	// identity (SourceIdentifier); NewCredential refuses a Source without
+	// one.
 	SharedCache SharedCache
 }

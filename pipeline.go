@@ -39,9 +39,12 @@ func (p *pipelineHTTP) Do(r *http.Request) (*http.Response, error) {
 		ctx, end = p.tel.StartTokenRequest(ctx)
 		resp, err := p.send(ctx, r)
 		end(tokenRequestError(resp, err))
+		recordAnswer(ctx, resp)
 		return resp, err
 	}
-	return p.send(ctx, r)
+	resp, err := p.send(ctx, r)
+	recordAnswer(ctx, resp)
+	return resp, err
 }
 
 // send sends r through the pipeline, in ctx.

@@ -23,9 +23,10 @@ type SharedCache interface {
 
 // SharedKey names one token in a SharedCache: the app (client ID and
 // authority host), the tenant, the scope (scopes joined by spaces), the
-// claims challenge and whether the token is CAE-capable. Every field is part
-// of the identity of the token: implementations must never hand out a token
-// stored under another key.
+// claims challenge, whether the token is CAE-capable, and the Source whose
+// assertion obtained it. Every field is part of the identity of the token:
+// implementations must never hand out a token stored under another key, and
+// must not share a token whose key has no Source.
 type SharedKey struct {
 	// ClientID is the application (client) ID.
 	ClientID string
@@ -39,4 +40,26 @@ type SharedKey struct {
 	Claims string
 	// CAE reports whether the token was requested CAE-capable.
 	CAE bool
+	// Source is the identity of the credential that proves the app's key
+	// (SourceIdentifier): the vault and certificate, the key and its
+	// certificate, the managed identity, or the local certificate's
+	// thumbprint. A credential is served only tokens that its own Source
+	// obtained, so a certificate that is not (or no longer) registered on
+	// the app never gets a token another replica's Source got.
+	Source string
+}
+
+// SourceIdentifier is implemented by Sources whose tokens may be shared
+// through a SharedCache (CredentialOptions.SharedCache). NewCredential
+// refuses a SharedCache with a Source that does not implement it, or whose
+// identity is empty: such tokens would be served to a credential that never
+// proved it holds the app's key. Every kvassert Source implements it; a
+// Source that wraps another forwards it.
+type SourceIdentifier interface {
+	// SourceIdentity names the credential the Source's assertions prove,
+	// the same in every replica and across restarts, and different for
+	// any two credentials Entra may accept or refuse independently (for a
+	// certificate: its thumbprint, or the vault object that holds it). It
+	// is never a secret, and at most 1 KiB of UTF-8.
+	SourceIdentity() string
 }

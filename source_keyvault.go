@@ -2,8 +2,12 @@ package kvassert
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // the size of a SHA-1 thumbprint
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +37,7 @@ type KeyVaultCertificateOptions struct {
 type KeyVaultCertificateSource struct {
 	certs *keyvault.CertificateCache
 	aopts AssertionOptions
+	id    string // SourceIdentity
 
 	mu       sync.Mutex
 	builders map[string]*assertion.Builder // by certificate version
@@ -61,8 +66,17 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 	if o.AssertionOptions.Clock == nil {
 		o.AssertionOptions.Clock = o.CertificateCacheOptions.Now
 	}
-	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, builders: map[string]*assertion.Builder{}}, nil
+	v, err := keyvault.ParseVaultURL(vaultURL) // accepted by NewCertificateCache
+	if err != nil {
+		return nil, err
+	}
+	id := "keyvault-certificate:" + strings.ToLower(v.URL) + "certificates/" + strings.ToLower(name)
+	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, id: id, builders: map[string]*assertion.Builder{}}, nil
 }
+
+// SourceIdentity implements SourceIdentifier: the vault URL and the
+// certificate's name.
+func (s *KeyVaultCertificateSource) SourceIdentity() string { return s.id }
 
 // Assertion implements Source. It notes the certificate version that signs
 // (NoteSigner).
@@ -72,7 +86,36 @@ func (s *KeyVaultCertificateSource) Assertion(ctx context.Context, clientID, tok
 		return "", err
 	}
 	NoteSigner(ctx, c.Version)
-	return b.Build(ctx, clientID, tokenEndpoint)
+	jwt, err := b.Build(ctx, clientID, tokenEndpoint)
+	if err == nil || !vaultRefusedKey(err) || !s.certs.Refused(ctx, c.Version, 0) {
+		return jwt, err
+	}
+	// Key Vault refused to sign with this version (disabled or deleted
+	// since it was read, e.g. a renewed version tried again after Entra
+	// refused it): the cache set it aside; sign once with what it offers
+	// now.
+	c2, b2, err2 := s.current(ctx)
+	if err2 != nil || c2.Version == c.Version {
+		return "", err
+	}
+	NoteSigner(ctx, c2.Version)
+	return b2.Build(ctx, clientID, tokenEndpoint)
+}
+
+// vaultRefusedKey reports whether err is Key Vault refusing a sign for a
+// reason of the key version itself (403: disabled or not permitted, 404:
+// deleted, 400: the key cannot do it), not throttling, an outage or the
+// caller's context.
+func vaultRefusedKey(err error) bool {
+	se := keyvault.AsServiceError(err)
+	if se == nil {
+		return false
+	}
+	switch se.StatusCode {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return false
 }
 
 // Certificate returns the certificate currently in use (reading it if needed).
@@ -145,6 +188,17 @@ type KeyVaultKeyOptions struct {
 type KeyVaultKeySource struct {
 	builder *assertion.Builder
 	signer  *keyvault.Signer
+	id      string // SourceIdentity
+}
+
+// SourceIdentity implements SourceIdentifier: the key ID (versioned when
+// the source is pinned to a version) and the certificate's thumbprint.
+func (s *KeyVaultKeySource) SourceIdentity() string { return s.id }
+
+// keySourceIdentity is the identity of a key source: the key ID as the
+// signer uses it when the source is made, and a thumbprint.
+func keySourceIdentity(signer *keyvault.Signer, thumb string) string {
+	return "keyvault-key:" + strings.ToLower(signer.KeyID()) + "|" + thumb
 }
 
 // ThrottledSince implements ThrottleReporter: whether Key Vault is
@@ -173,7 +227,7 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultKeySource{builder: b, signer: signer}, nil
+	return &KeyVaultKeySource{builder: b, signer: signer, id: keySourceIdentity(signer, "x5t#S256:"+sha256Hex(cert.Raw))}, nil
 }
 
 // NewKeyVaultKeySourceWithThumbprint is NewKeyVaultKeySource for when only the
@@ -212,7 +266,11 @@ func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint s
 	if err != nil {
 		return nil, err
 	}
-	return &KeyVaultKeySource{builder: b, signer: signer}, nil
+	kind := "x5t#S256:"
+	if len(thumb) == sha1.Size {
+		kind = "x5t:"
+	}
+	return &KeyVaultKeySource{builder: b, signer: signer, id: keySourceIdentity(signer, kind+hex.EncodeToString(thumb))}, nil
 }
 
 // Assertion implements Source.

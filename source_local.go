@@ -3,7 +3,9 @@ package kvassert
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 // stolen.
 type LocalSource struct {
 	builder *assertion.Builder
+	id      string
 }
 
 // NewLocalSource returns a source for cert and its private key signer.
@@ -38,7 +41,16 @@ func NewLocalSource(cert *x509.Certificate, signer crypto.Signer, opts *Assertio
 	if err != nil {
 		return nil, err
 	}
-	return &LocalSource{builder: b}, nil
+	return &LocalSource{builder: b, id: "local:x5t#S256:" + sha256Hex(cert.Raw)}, nil
+}
+
+// SourceIdentity implements SourceIdentifier: the certificate's SHA-256
+// thumbprint.
+func (s *LocalSource) SourceIdentity() string { return s.id }
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Assertion implements Source.

@@ -58,6 +58,7 @@ type ManagedIdentityOptions struct {
 type ManagedIdentitySource struct {
 	cred  azcore.TokenCredential
 	scope []string
+	id    string // SourceIdentity; empty for a caller's Credential
 
 	mu  sync.Mutex
 	tok azcore.AccessToken
@@ -92,8 +93,23 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 		}
 		cred = c
 	}
-	return &ManagedIdentitySource{cred: cred, scope: []string{strings.TrimSuffix(aud, "/") + "/.default"}, now: time.Now}, nil
+	var id string
+	if o.Credential == nil {
+		who := "system-assigned"
+		if o.ClientID != "" {
+			who = "client-id:" + strings.ToLower(o.ClientID)
+		}
+		id = "managed-identity:" + who + "|" + strings.TrimSuffix(aud, "/")
+	}
+	return &ManagedIdentitySource{cred: cred, scope: []string{strings.TrimSuffix(aud, "/") + "/.default"}, id: id, now: time.Now}, nil
 }
+
+// SourceIdentity implements SourceIdentifier: the managed identity (its
+// client ID, or system-assigned) and the federated audience. It is empty
+// when ManagedIdentityOptions.Credential was given, since kvassert cannot
+// tell which identity that credential is: such a source cannot be used
+// with a SharedCache unless wrapped in a Source that names the identity.
+func (s *ManagedIdentitySource) SourceIdentity() string { return s.id }
 
 // Assertion implements Source. clientID and tokenEndpoint are not part of a
 // managed identity token; Entra matches the token's issuer and subject
@@ -107,6 +123,17 @@ func (s *ManagedIdentitySource) Assertion(ctx context.Context, _, _ string) (str
 	}
 	tok, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: s.scope})
 	if err != nil {
+		var afe *azidentity.AuthenticationFailedError
+		if errors.As(err, &afe) {
+			// Its text quotes the endpoint's answer (the body of a
+			// refusal, values of a 200 it could not parse): a token
+			// response. Word it from the status and content type.
+			what := "the managed identity endpoint's answer is not a usable token response"
+			if r := afe.RawResponse; r != nil {
+				what = fmt.Sprintf("the managed identity endpoint answered HTTP %d (%s) without a usable token", r.StatusCode, describeBody(r.Header.Get("Content-Type"), -1))
+			}
+			return "", fmt.Errorf("kvassert: managed identity token for %s: %s", s.scope[0], what)
+		}
 		return "", fmt.Errorf("kvassert: managed identity token for %s: %w", s.scope[0], err)
 	}
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package kvassert
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 // network call; GUIDs and domains still pass.
 func TestTenantNamesThatCannotBeTenants(t *testing.T) {
 	bad := []string{".", "..", "...", ".contoso.com", "contoso.com.", "contoso..com", "-", "contoso-.com", "-contoso.com", strings.Repeat("a", 64) + ".com"}
-	good := []string{testHome, strings.ToUpper(testOther), "contoso.onmicrosoft.com", "Contoso.OnMicrosoft.com", "organizations", "xn--bcher-kva.example", "a", "a-b.c-d.e1"}
+	good := []string{testHome, strings.ToUpper(testOther), "contoso.onmicrosoft.com", "Contoso.OnMicrosoft.com", "adfs.contoso.com", "common.example", "xn--bcher-kva.example", "a", "a-b.c-d.e1"}
 	for _, tn := range bad {
 		if ValidTenantID(tn) {
 			t.Errorf("ValidTenantID(%q) = true", tn)
@@ -38,6 +39,42 @@ func TestTenantNamesThatCannotBeTenants(t *testing.T) {
 		}
 		if _, err := NewCredential(tn, testClient, src, nil); err == nil {
 			t.Errorf("NewCredential(%q) accepted", tn)
+		}
+	}
+	if src.calls != 0 || tr.calls != 0 {
+		t.Fatalf("refused tenants made %d assertions and %d HTTP calls", src.calls, tr.calls)
+	}
+}
+
+// Names that are not one tenant: "common", "organizations" and
+// "consumers" (any tenant), "adfs" and "dstsv2", which make MSAL switch to
+// ADFS or dSTS handling (an extra discovery GET, confusing errors). They
+// passed validation; now ValidTenantID, NewCredential,
+// AdditionallyAllowedTenants and GetToken refuse them, in any case, with an
+// InputError before any network call.
+func TestTenantAliasesAreRefused(t *testing.T) {
+	aliases := []string{"common", "Common", "organizations", "ORGANIZATIONS", "consumers", "adfs", "ADFS", "dstsv2", "DSTSv2"}
+	src, tr := &countingSource{}, &failingTransport{}
+	cred, err := NewCredential(testHome, testClient, src, &CredentialOptions{
+		ClientOptions: policy.ClientOptions{Transport: tr}, AdditionallyAllowedTenants: []string{"*"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range aliases {
+		if ValidTenantID(tn) {
+			t.Errorf("ValidTenantID(%q) = true", tn)
+		}
+		_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tn, Scopes: []string{testScope}})
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Input != "tenant" || !strings.Contains(err.Error(), "specific tenant") {
+			t.Errorf("GetToken(tenant %q): %v, want an InputError asking for a specific tenant", tn, err)
+		}
+		if _, err := NewCredential(tn, testClient, src, nil); err == nil {
+			t.Errorf("NewCredential(%q) accepted", tn)
+		}
+		if _, err := NewCredential(testHome, testClient, src, &CredentialOptions{AdditionallyAllowedTenants: []string{tn}}); err == nil {
+			t.Errorf("AdditionallyAllowedTenants %q accepted", tn)
 		}
 	}
 	if src.calls != 0 || tr.calls != 0 {

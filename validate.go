@@ -1,9 +1,12 @@
 package kvassert
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/kvassert/kvassert/internal/textutil"
@@ -43,11 +46,121 @@ func checkScopes(scopes []string) error {
 	return nil
 }
 
+// maxClaimsLen and maxClaimsDepth bound a claims challenge
+// (TokenRequestOptions.Claims). Entra's CAE challenges are a few hundred
+// bytes, three or four levels deep; the bounds keep a hostile resource
+// server from making the credential parse, key its cache on, and send
+// megabytes.
+const (
+	maxClaimsLen   = 16 << 10
+	maxClaimsDepth = 16
+)
+
+// checkClaims refuses a claims challenge that is not an OpenID Connect
+// claims request: one JSON object whose members ("access_token", "id_token",
+// ...) are JSON objects, in valid UTF-8, at most maxClaimsLen bytes and
+// maxClaimsDepth levels deep. MSAL Go panics on some other shapes (the
+// literal null with CAE) and passes the rest on to Entra; azcore's bearer
+// policy hands over whatever a resource server sent. With cae, the claims
+// must not set the client capabilities, which MSAL adds. The claims are
+// never quoted: they come from a server.
+func checkClaims(claims string, cae bool) error {
+	if len(claims) > maxClaimsLen {
+		return inputErr("claims", "the claims challenge (%d bytes) is longer than %d bytes; a resource server sent a challenge no token service would issue", len(claims), maxClaimsLen)
+	}
+	if !utf8.ValidString(claims) || !json.Valid([]byte(claims)) {
+		return inputErr("claims", "the claims challenge (%d bytes) is not valid JSON; it must be a JSON object such as {\"access_token\":{...}}", len(claims))
+	}
+	if d := jsonDepth(claims); d > maxClaimsDepth {
+		return inputErr("claims", "the claims challenge nests %d levels deep, more than %d", d, maxClaimsDepth)
+	}
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(claims), &req); err != nil || req == nil {
+		return inputErr("claims", "the claims challenge is not a JSON object; it must be one such as {\"access_token\":{...}}")
+	}
+	for _, v := range req {
+		if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '{' {
+			return inputErr("claims", "a member of the claims challenge is not a JSON object; each (\"access_token\", \"id_token\", ...) must be one")
+		}
+	}
+	if cae {
+		// MSAL merges the client capabilities ({"access_token":{"xms_cc":
+		// {"values":["cp1"]}}}) into the challenge and fails, after the
+		// assertion is signed, when the challenge sets them itself.
+		var at struct {
+			CC json.RawMessage `json:"xms_cc"`
+		}
+		if raw, ok := req["access_token"]; ok && json.Unmarshal(raw, &at) == nil && at.CC != nil {
+			var cc map[string]json.RawMessage
+			if json.Unmarshal(at.CC, &cc) != nil || cc == nil || cc["values"] != nil {
+				return inputErr("claims", "the claims challenge sets the client capabilities (access_token.xms_cc) itself, which CAE requests set")
+			}
+		}
+	}
+	return nil
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in the valid
+// JSON text s.
+func jsonDepth(s string) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
 // ValidTenantID reports whether t can name a tenant: a GUID or a domain such
 // as contoso.onmicrosoft.com: at most 256 bytes of dot-separated labels, each
 // 1 to 63 letters, digits and '-', not starting or ending with '-'. Names
-// such as ".", ".." or "contoso..com" are refused.
-func ValidTenantID(t string) bool { return validTenant(t) }
+// such as ".", ".." or "contoso..com" are refused, and so are the names that
+// are not one tenant, in any case: "common", "organizations" and
+// "consumers" (app-only tokens need a specific tenant), "adfs" and "dstsv2"
+// (which make MSAL switch to ADFS or dSTS handling).
+func ValidTenantID(t string) bool { return validTenant(t) && !tenantAlias(t) }
+
+// checkTenant is ValidTenantID as an InputError for input (what the
+// tenant was given as; the message starts with it). Only tenant-shaped
+// text is ever repeated.
+func checkTenant(input, what, t string) error {
+	if !validTenant(t) {
+		return inputErr(input, "%s (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", what, len(t))
+	}
+	if tenantAlias(t) {
+		return inputErr(input, "%s %q names no single tenant; app-only tokens need a specific tenant: give its tenant ID (a GUID) or a verified domain such as contoso.onmicrosoft.com", what, lowerASCII(t))
+	}
+	return nil
+}
+
+// tenantAlias reports whether t (a valid tenant name) is one of the names
+// Entra and MSAL give a meaning other than one tenant.
+func tenantAlias(t string) bool {
+	switch len(t) {
+	case 4:
+		return strings.EqualFold(t, "adfs")
+	case 6:
+		return strings.EqualFold(t, "common") || strings.EqualFold(t, "dstsv2")
+	case 9:
+		return strings.EqualFold(t, "consumers")
+	case 13:
+		return strings.EqualFold(t, "organizations")
+	}
+	return false
+}
 
 // ValidClientID reports whether id is a client (application) ID: a GUID.
 func ValidClientID(id string) bool { return validClientID(id) }

@@ -29,7 +29,7 @@ func BenchmarkRedisServedMiss(b *testing.B) {
 	if _, err := cache.Token(ctx, key, azcore.AccessToken{}, func(context.Context) (azcore.AccessToken, error) { return tok, nil }); err != nil {
 		b.Fatal(err)
 	}
-	tk, _ := keysFor(DefaultPrefix, key)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	mem, err := srv.Client().MemoryUsage(ctx, tk.value).Result()
 	if err != nil {
 		b.Fatal(err)

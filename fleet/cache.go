@@ -26,7 +26,9 @@ type Options struct {
 	Prefix string
 	// LockTTL is the life of the acquisition lock. The owner renews it while
 	// it acquires; if the owner dies, another replica takes over at most
-	// LockTTL later. Default 10 s.
+	// LockTTL later. Default 10 s. Give every replica of a fleet the same
+	// LockTTL: a lock with no expiry, or one that lives longer than twice
+	// LockTTL, is not a live owner's and is taken over at once.
 	LockTTL time.Duration
 	// WaitTimeout bounds the wait for another replica's acquisition; then
 	// this replica acquires on its own. Default 60 s (the caller's context
@@ -158,7 +160,7 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 		c.c.bypassed.Add(1)
 		return acquire(ctx)
 	}
-	tk, err := keysFor(c.prefix, key)
+	tk, err := keysFor(c.prefix, c.ring.nameKey(), key)
 	if err != nil {
 		c.c.bypassed.Add(1)
 		return acquire(ctx)
@@ -179,9 +181,35 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 		c.tel.Lookup(ctx, true, nil)
 		return tok, nil
 	}
+	if tok, ok := c.fromOlderNames(ctx, key, stale, &seen); ok {
+		c.c.hits.Add(1)
+		c.tel.Lookup(ctx, true, nil)
+		return tok, nil
+	}
 	c.c.misses.Add(1)
 	c.tel.Lookup(ctx, false, nil)
 	return c.lockOrWait(ctx, tk, stale, pttl <= 0, &seen, acquire)
+}
+
+// fromOlderNames looks for the token under the names of the keyring's
+// older keys: during a key rotation, the replicas that still encrypt with
+// the old key store their entries there.
+func (c *Cache) fromOlderNames(ctx context.Context, key kvassert.SharedKey, stale azcore.AccessToken, seen *rejected) (azcore.AccessToken, bool) {
+	for _, nk := range c.ring.olderNameKeys() {
+		tk, err := keysFor(c.prefix, nk, key)
+		if err != nil {
+			return azcore.AccessToken{}, false
+		}
+		v, _, err := c.peek(ctx, tk)
+		if err != nil {
+			c.record(ctx, err)
+			return azcore.AccessToken{}, false
+		}
+		if tok, ok := c.usable(v, tk, stale, seen); ok {
+			return tok, true
+		}
+	}
+	return azcore.AccessToken{}, false
 }
 
 // usable decrypts an entry and reports whether it can be served: it

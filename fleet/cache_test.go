@@ -115,7 +115,7 @@ func TestStoredWithTokenLife(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, _ := keysFor(DefaultPrefix, key)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	pttl, err := raw.PTTL(context.Background(), tk.value).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestStoredWithTokenLife(t *testing.T) {
 	if _, err := c.Token(context.Background(), key2, azcore.AccessToken{}, short.acquire); err != nil {
 		t.Fatal(err)
 	}
-	tk2, _ := keysFor(DefaultPrefix, key2)
+	tk2, _ := keysFor(DefaultPrefix, testNameKey, key2)
 	if n, _ := raw.Exists(context.Background(), tk2.value, tk2.lock).Result(); n != 0 {
 		t.Fatalf("a 30 s token was stored (%d keys)", n)
 	}
@@ -153,7 +153,7 @@ func TestLockOwnerDies(t *testing.T) {
 	a, ca := newCache(t, srv, Options{LockTTL: lockTTL})
 	b, _ := newCache(t, srv, Options{LockTTL: lockTTL})
 	key := testKey(tenantN(1))
-	tk, _ := keysFor(DefaultPrefix, key)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	started := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -186,12 +186,13 @@ func TestLockOwnerDies(t *testing.T) {
 // the lock (renewed), so the waiting replica does not acquire too.
 func TestOwnerRenewsItsLock(t *testing.T) {
 	srv := redistest.Start(t)
-	// Renewal every 300 ms; a scheduling stall of 600 ms would be needed to
-	// lose the lock.
-	a, _ := newCache(t, srv, Options{LockTTL: 900 * time.Millisecond})
-	b, _ := newCache(t, srv, Options{LockTTL: 900 * time.Millisecond})
+	// Renewal every second; a scheduling stall of 2 s would be needed to
+	// lose the lock (600 ms, with a 900 ms TTL, was seen under -race on a
+	// busy 2-core machine).
+	a, _ := newCache(t, srv, Options{LockTTL: 3 * time.Second})
+	b, _ := newCache(t, srv, Options{LockTTL: 3 * time.Second})
 	acq := newAcquirer("slow")
-	acq.delay = 2500 * time.Millisecond // more than 2 lock TTLs
+	acq.delay = 6500 * time.Millisecond // more than 2 lock TTLs
 	key := testKey(tenantN(1))
 	var toks [2]azcore.AccessToken
 	parallel(2, func(i int) {
@@ -257,8 +258,8 @@ func TestWaitHonoursContext(t *testing.T) {
 	raw := srv.Client()
 	b, _ := newCache(t, srv, Options{})
 	key := testKey(tenantN(1))
-	tk, _ := keysFor(DefaultPrefix, key)
-	raw.Set(context.Background(), tk.lock, "someone-else", time.Minute)
+	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
+	raw.Set(context.Background(), tk.lock, "someone-else", 10*time.Second) // a live owner's (LockTTL)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	acq := newAcquirer("b")
@@ -304,7 +305,7 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 	raw := srv.Client()
 	ctx := context.Background()
 	a, _ := newCache(t, srv, Options{})
-	tk, _ := keysFor(DefaultPrefix, testKey(tenantN(1)))
+	tk, _ := keysFor(DefaultPrefix, testNameKey, testKey(tenantN(1)))
 	raw.Set(ctx, tk.lock, "new-owner", 5*time.Second)
 	a.release(ctx, tk, "old-owner")
 	// own() stores and releases; the acquire stands in for a slow one

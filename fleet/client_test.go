@@ -84,7 +84,7 @@ func TestThroughSentinel(t *testing.T) {
 
 // fleetACL is the least an ACL user needs for the cache and the throttle
 // under the default prefix (documented in the README).
-const fleetACL = "+@connection +get +set +del +pttl +pexpire +eval +evalsha +publish +subscribe +time +zadd +zcard +zrange +zremrangebyscore ~kvassert:* &kvassert:*"
+const fleetACL = "+@connection +get +set +del +pttl +pexpire +strlen +eval +evalsha +publish +subscribe +time +zadd +zcard +zrange +zremrangebyscore ~kvassert:* &kvassert:*"
 
 // TestACLUser: an ACL user limited to the fleet's keys, channels and
 // commands runs the cache and the throttle; a wrong password degrades to

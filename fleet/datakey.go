@@ -10,6 +10,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kvassert/kvassert/keyvault"
 )
 
 // WrapAlgorithm is the key-wrapping algorithm used with Key Vault.
@@ -62,7 +64,7 @@ func SealDataKey(ctx context.Context, w *KeyVaultWrapper, id string) (*Key, []by
 	alg := WrapAlgorithm
 	resp, err := w.Client.WrapKey(ctx, w.Name, w.Version, azkeys.KeyOperationParameters{Algorithm: &alg, Value: secret}, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fleet: Key Vault wrapKey with key %q: %w", w.Name, err)
+		return nil, nil, fmt.Errorf("fleet: Key Vault wrapKey with key %q: %w", w.Name, keyvault.Sanitize(err))
 	}
 	if resp.KID == nil || len(resp.Result) == 0 {
 		return nil, nil, fmt.Errorf("fleet: Key Vault wrapKey with key %q returned no key ID or no result", w.Name)
@@ -80,8 +82,11 @@ func OpenDataKey(ctx context.Context, w *KeyVaultWrapper, id string, blob []byte
 	if err := w.check(); err != nil {
 		return nil, err
 	}
+	if len(blob) > maxWrappedBlob {
+		return nil, fmt.Errorf("fleet: wrapped data key %q is %d bytes, not a blob made by SealDataKey (at most %d)", id, len(blob), maxWrappedBlob)
+	}
 	var wk wrappedKey
-	if err := json.Unmarshal(blob, &wk); err != nil || wk.V != 1 || wk.KID == "" || len(wk.Wrapped) == 0 {
+	if err := json.Unmarshal(blob, &wk); err != nil || wk.V != 1 || wk.KID == "" || len(wk.KID) > 1024 || len(wk.Wrapped) == 0 || len(wk.Wrapped) > 1024 {
 		return nil, fmt.Errorf("fleet: wrapped data key %q is not a blob made by SealDataKey", id)
 	}
 	if wk.Alg != string(WrapAlgorithm) {
@@ -94,11 +99,16 @@ func OpenDataKey(ctx context.Context, w *KeyVaultWrapper, id string, blob []byte
 	alg := WrapAlgorithm
 	resp, err := w.Client.UnwrapKey(ctx, w.Name, kid.Version(), azkeys.KeyOperationParameters{Algorithm: &alg, Value: wk.Wrapped}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: Key Vault unwrapKey of data key %q with key %q: %w", id, w.Name, err)
+		return nil, fmt.Errorf("fleet: Key Vault unwrapKey of data key %q with key %q: %w", id, w.Name, keyvault.Sanitize(err))
 	}
 	defer clear(resp.Result)
 	return NewKey(id, resp.Result)
 }
+
+// maxWrappedBlob bounds a wrapped data key read from Redis or
+// configuration: SealDataKey's are under 2 KiB (RSA-4096 wraps to 512
+// bytes).
+const maxWrappedBlob = 8 << 10
 
 // DataKeyOptions configure LoadDataKey.
 type DataKeyOptions struct {

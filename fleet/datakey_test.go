@@ -2,8 +2,12 @@ package fleet
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
@@ -115,6 +119,14 @@ func TestDataKeyFailures(t *testing.T) {
 	raw.Set(ctx, "kvassert:datakey:bad", "garbage", 0)
 	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "bad"})
 	check("garbage blob", err, "not a blob made by SealDataKey")
+	// Hostile blobs (issue 18, siblings): oversize, or an oversize wrapped
+	// value, are refused before any Key Vault call.
+	raw.Set(ctx, "kvassert:datakey:big", strings.Repeat("x", 1<<20), 0)
+	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "big"})
+	check("oversize blob", err, "not a blob made by SealDataKey")
+	huge := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"`+strings.Repeat("AAAA", 400), 1)
+	_, err = OpenDataKey(ctx, w, "cfg", []byte(huge))
+	check("oversize wrapped value", err, "not a blob made by SealDataKey")
 	tampered := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"AAAA`, 1)
 	_, err = OpenDataKey(ctx, w, "cfg", []byte(tampered))
 	check("tampered blob", err, "unwrapKey")
@@ -135,4 +147,32 @@ func TestDataKeyFailures(t *testing.T) {
 	defer c.Close()
 	_, err = LoadDataKey(ctx, c, DataKeyOptions{Wrapper: w})
 	check("Redis down", err, "from Redis")
+}
+
+// Issue 18 (defect 5, sibling found by hvault): a Key Vault refusal of
+// wrapKey or unwrapKey reaches the error without the vault's answer text
+// (azcore's ResponseError prints the whole body), keeping its status.
+func TestDataKeyVaultErrorsHoldNoBodyText(t *testing.T) {
+	e, kc := kekEnv(t)
+	ctx := context.Background()
+	w := &KeyVaultWrapper{Client: kc, Name: "fleet-kek"}
+	_, blob, err := SealDataKey(ctx, w, "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []kvasserttest.Op{kvasserttest.OpKeyWrap, kvasserttest.OpKeyUnwrap} {
+		e.InjectFault(op, kvasserttest.Fault{Status: http.StatusForbidden})
+	}
+	_, _, werr := SealDataKey(ctx, w, "cfg2")
+	_, uerr := OpenDataKey(ctx, w, "cfg", blob)
+	e.ClearFaults()
+	for name, err := range map[string]error{"wrapKey": werr, "unwrapKey": uerr} {
+		var re *azcore.ResponseError
+		if err == nil || !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %v, want a 403 ResponseError in the chain", name, err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "RESPONSE 403") || strings.Contains(msg, `"message"`) || strings.Contains(msg, "{") {
+			t.Errorf("%s: the vault's answer reaches the error: %s", name, msg)
+		}
+	}
 }

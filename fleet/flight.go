@@ -33,12 +33,17 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 	}()
 	deadline := time.Now().Add(c.o.WaitTimeout)
 	delay := pollMin
+	var lastRead time.Time // of the value, while waiting
 	for {
 		if tryLock {
-			won, v, err := c.lock(ctx, tk, owner)
+			won, v, tookOver, err := c.lock(ctx, tk, owner)
 			if err != nil {
 				waitErr = err
 				return c.fallback(ctx, err, acquire)
+			}
+			if tookOver {
+				c.c.takeovers.Add(1)
+				c.warn.warn("fleet: took over a lock with no or an overlong expiry (not a live replica's)", nil)
 			}
 			if tok, ok := c.usable(v, tk, stale, seen); ok {
 				if won {
@@ -48,7 +53,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 				return tok, nil
 			}
 			if won {
-				if w != nil {
+				if w != nil && !tookOver {
 					c.c.takeovers.Add(1)
 				}
 				return c.own(ctx, tk, owner, acquire)
@@ -65,7 +70,13 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 			waitErr = errWaitTimeout
 			c.tel.Fallback(ctx, errWaitTimeout)
 			c.warn.warn("fleet: waited too long for another replica's token; acquiring locally", nil)
-			return acquire(ctx)
+			tok, err := acquire(ctx)
+			if err == nil {
+				// Shared all the same: the other waiters find it
+				// instead of each acquiring after its own wait.
+				c.store(ctx, tk, owner, tok)
+			}
+			return tok, err
 		}
 		t := time.NewTimer(delay + rand.N(delay/2))
 		select {
@@ -75,9 +86,22 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 			return azcore.AccessToken{}, fmt.Errorf("fleet: waiting for another replica's token: %w", ctx.Err())
 		case <-w.ch:
 			t.Stop()
+			// Anyone who can publish could flood the channel: at most
+			// one read per pollMin, however many messages come.
+			if d := pollMin - time.Since(lastRead); d > 0 {
+				gap := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					gap.Stop()
+					waitErr = ctx.Err()
+					return azcore.AccessToken{}, fmt.Errorf("fleet: waiting for another replica's token: %w", ctx.Err())
+				case <-gap.C:
+				}
+			}
 		case <-t.C:
 		}
 		delay = min(2*delay, pollMax)
+		lastRead = time.Now()
 		v, pttl, err := c.peek(ctx, tk)
 		if err != nil {
 			waitErr = err
@@ -87,9 +111,14 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 			c.c.hits.Add(1)
 			return tok, nil
 		}
-		tryLock = pttl <= 0
+		tryLock = pttl <= 0 || pttl > c.maxLockMillis()
 	}
 }
+
+// maxLockMillis is the longest life a live owner's lock can have: owners
+// set and renew it to LockTTL. A longer-lived lock (or one with no expiry)
+// is taken over by lockScript.
+func (c *Cache) maxLockMillis() int64 { return 2 * c.o.LockTTL.Milliseconds() }
 
 // own acquires the token as the lock owner, renewing the lock meanwhile,
 // then stores it (when it lives long enough), releases the lock and wakes
@@ -106,17 +135,29 @@ func (c *Cache) own(ctx context.Context, tk tokenKeys, owner string, acquire fun
 		c.release(ctx, tk, owner)
 		return tok, err
 	}
-	ttl := time.Until(tok.ExpiresOn)
-	if ttl <= c.o.MinRemaining || tok.Token == "" {
+	if !c.store(ctx, tk, owner, tok) {
 		c.release(ctx, tk, owner)
-		return tok, nil
+	}
+	return tok, nil
+}
+
+// store puts tok in Redis (when it lives long enough, and not absurdly
+// long), releases the lock if owner holds it, and wakes the waiting
+// replicas. It reports whether it stored.
+func (c *Cache) store(ctx context.Context, tk tokenKeys, owner string, tok azcore.AccessToken) bool {
+	ttl := time.Until(tok.ExpiresOn)
+	if ttl <= c.o.MinRemaining || ttl > maxTokenLife || tok.Token == "" {
+		return false
 	}
 	entry := c.ring.seal(encodeToken(tok), adFor(tk.key))
+	if len(entry) > maxEntry {
+		return false
+	}
 	octx, cancel := c.opCtx(context.WithoutCancel(ctx))
 	defer cancel()
-	err = storeScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, entry, ttl.Milliseconds(), channelFor(c.prefix), tk.msg).Err()
+	err := storeScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, entry, ttl.Milliseconds(), channelFor(c.prefix), tk.msg).Err()
 	c.record(ctx, err)
-	return tok, nil
+	return true
 }
 
 // renew keeps the lock alive while its owner acquires; the returned func
@@ -126,6 +167,9 @@ func (c *Cache) renew(ctx context.Context, tk tokenKeys, owner string) func() {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
+		// A panic here must not end the process; the lock then expires
+		// and another replica takes over.
+		defer func() { _ = recover() }()
 		t := time.NewTicker(c.o.LockTTL / 3)
 		defer t.Stop()
 		for {
@@ -160,6 +204,12 @@ func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
 		return nil, 0, err
 	}
 	c.br.success()
+	return parsePeek(res)
+}
+
+// parsePeek reads peekScript's answer: the value (nil when absent, garbage
+// or longer than any entry) and the lock's PTTL.
+func parsePeek(res []any) ([]byte, int64, error) {
 	if len(res) != 2 {
 		return nil, 0, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
 	}
@@ -167,28 +217,41 @@ func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
 	return bytesOf(res[0]), pttl, nil
 }
 
-// lock tries to take the lock and reads the value in one round trip.
-func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (bool, []byte, error) {
+// lock tries to take the lock and reads the value in one round trip. It
+// reports whether it took over a lock no live owner holds.
+func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (won bool, v []byte, tookOver bool, err error) {
 	octx, cancel := c.opCtx(ctx)
 	defer cancel()
-	res, err := lockScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, c.o.LockTTL.Milliseconds()).Slice()
+	res, err := lockScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, c.o.LockTTL.Milliseconds(), c.maxLockMillis()).Slice()
 	if err != nil {
-		return false, nil, err
+		return false, nil, false, err
 	}
 	c.br.success()
-	if len(res) != 2 {
-		return false, nil, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
-	}
-	won, _ := res[0].(int64)
-	return won == 1, bytesOf(res[1]), nil
+	return parseLock(res)
 }
 
+// parseLock reads lockScript's answer.
+func parseLock(res []any) (won bool, v []byte, tookOver bool, err error) {
+	if len(res) != 3 {
+		return false, nil, false, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
+	}
+	w, _ := res[0].(int64)
+	t, _ := res[2].(int64)
+	return w == 1, bytesOf(res[1]), w == 1 && t == 1, nil
+}
+
+// bytesOf is a value read from Redis: nil unless a string no longer than
+// any entry.
 func bytesOf(v any) []byte {
+	var b []byte
 	switch s := v.(type) {
 	case string:
-		return []byte(s)
+		b = []byte(s)
 	case []byte:
-		return s
+		b = s
 	}
-	return nil
+	if len(b) > maxEntry {
+		return nil
+	}
+	return b
 }

@@ -21,7 +21,7 @@ const (
 )
 
 func testKey(tenant string) kvassert.SharedKey {
-	return kvassert.SharedKey{ClientID: testClientID, Authority: "login.microsoftonline.com", Tenant: tenant, Scope: testScope}
+	return kvassert.SharedKey{ClientID: testClientID, Authority: "login.microsoftonline.com", Tenant: tenant, Scope: testScope, Source: "test-source"}
 }
 
 func tenantN(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
@@ -122,3 +122,19 @@ func parallel(n int, f func(i int)) {
 func newUnboundedClient(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr})
 }
+
+// testNameKey names entries as a cache with the default test keyring
+// (newCache: key "k1", 32 bytes of 1) does.
+var testNameKey = func() []byte {
+	secret := make([]byte, KeySize)
+	for i := range secret {
+		secret[i] = 1
+	}
+	k, err := NewKey("k1", secret)
+	if err != nil {
+		panic(err)
+	}
+	return k.names
+}()
+
+func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }

@@ -3,7 +3,9 @@ package fleet
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,8 +17,9 @@ const KeySize = 32
 // Key is one AES-256-GCM data key with its ID. Its String method shows only
 // the ID, so a Key can be logged or printed without disclosing it.
 type Key struct {
-	id   string
-	aead cipher.AEAD
+	id    string
+	aead  cipher.AEAD
+	names []byte // HMAC key of the Redis names (HKDF of the secret)
 }
 
 // NewKey makes a Key from a 32-byte secret. id names the key in every entry
@@ -38,7 +41,11 @@ func NewKey(id string, secret []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: key %q: %w", id, err)
 	}
-	return &Key{id: id, aead: aead}, nil
+	names, err := hkdf.Key(sha256.New, secret, nil, "kvassert/fleet/names/v1", sha256.Size)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: key %q: %w", id, err)
+	}
+	return &Key{id: id, aead: aead, names: names}, nil
 }
 
 // ID is the key's ID.
@@ -68,6 +75,7 @@ func validKeyID(id string) bool {
 // old one for as long as its entries live (at most a token lifetime).
 type Keyring struct {
 	active *Key
+	older  []*Key
 	byID   map[string]*Key
 }
 
@@ -86,8 +94,26 @@ func NewKeyring(active *Key, older ...*Key) (*Keyring, error) {
 			return nil, fmt.Errorf("fleet: key ID %q appears twice in the keyring", k.id)
 		}
 		r.byID[k.id] = k
+		r.older = append(r.older, k)
 	}
 	return r, nil
+}
+
+// nameKey is the HMAC key that names entries in Redis: derived from the
+// active key, so that every replica of a fleet names a token alike and
+// nobody without the key can tell which tenants have entries. During a key
+// rotation the older keys' names are read too (olderNameKeys), so that a
+// replica with the new active key still finds the entries of the replicas
+// that encrypt with the old one.
+func (r *Keyring) nameKey() []byte { return r.active.names }
+
+// olderNameKeys are the name keys of the keys that only decrypt.
+func (r *Keyring) olderNameKeys() [][]byte {
+	out := make([][]byte, len(r.older))
+	for i, k := range r.older {
+		out[i] = k.names
+	}
+	return out
 }
 
 // entryVersion is the first byte of every entry.

@@ -143,14 +143,14 @@ func TestKeysForRefusesUnnameableApps(t *testing.T) {
 	for _, k := range []struct{ id, auth string }{{"", "login.microsoftonline.com"}, {"a{b}", "login.microsoftonline.com"}, {testClientID, ""}, {testClientID, "host with space"}} {
 		key := testKey(tenantN(1))
 		key.ClientID, key.Authority = k.id, k.auth
-		if _, err := keysFor(DefaultPrefix, key); err == nil {
+		if _, err := keysFor(DefaultPrefix, testNameKey, key); err == nil {
 			t.Errorf("%q @ %q accepted", k.id, k.auth)
 		}
 	}
-	a, _ := keysFor(DefaultPrefix, testKey(tenantN(1)))
+	a, _ := keysFor(DefaultPrefix, testNameKey, testKey(tenantN(1)))
 	upper := testKey(strings.ToUpper(tenantN(1)))
 	upper.Authority = "https://LOGIN.microsoftonline.com/"
-	b, _ := keysFor(DefaultPrefix, upper)
+	b, _ := keysFor(DefaultPrefix, testNameKey, upper)
 	if a.value != b.value {
 		t.Fatalf("case and URL form change the name: %q vs %q", a.value, b.value)
 	}

@@ -1,9 +1,11 @@
 package fleet
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,27 +65,40 @@ func appName(k kvassert.SharedKey) (string, error) {
 	return k.ClientID + "@" + k.Authority, nil
 }
 
-// keysFor names the token of k under prefix.
-func keysFor(prefix string, k kvassert.SharedKey) (tokenKeys, error) {
+// keysFor names the token of k under prefix. The name hides the tenant,
+// scope, claims and source behind an HMAC keyed with nameKey (derived from
+// the keyring's active key), so that reading Redis tells nothing about who
+// the customers are: an unkeyed hash of a known tenant would find its keys.
+// A key without a Source is refused: its token must not be shared.
+func keysFor(prefix string, nameKey []byte, k kvassert.SharedKey) (tokenKeys, error) {
 	k = normalize(k)
 	app, err := appName(k)
 	if err != nil {
 		return tokenKeys{}, err
 	}
-	h := sha256.New()
-	var b []byte
-	b = appendField(b, k.Tenant)
-	b = appendField(b, k.Scope)
-	b = appendField(b, k.Claims)
-	if k.CAE {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
+	if k.Source == "" {
+		return tokenKeys{}, errNoSource
 	}
-	h.Write(b)
+	h := hmac.New(sha256.New, nameKey)
+	h.Write(identity(nil, k))
 	sum := hex.EncodeToString(h.Sum(nil)[:16])
 	base := prefix + ":" + app + ":{" + sum + "}"
 	return tokenKeys{value: base + ":tok", lock: base + ":lock", msg: base, key: k}, nil
+}
+
+// errNoSource refuses to share a token whose key does not name its Source.
+var errNoSource = errors.New("fleet: the shared key names no Source; the token is not shared")
+
+// identity appends every part of a token's identity but the app, each
+// length-prefixed so that two identities never give the same bytes.
+func identity(b []byte, k kvassert.SharedKey) []byte {
+	for _, f := range []string{k.Tenant, k.Scope, k.Claims, k.Source} {
+		b = appendField(b, f)
+	}
+	if k.CAE {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 // channelFor is the pub/sub channel of the "new value" messages under a
@@ -91,19 +106,24 @@ func keysFor(prefix string, k kvassert.SharedKey) (tokenKeys, error) {
 func channelFor(prefix string) string { return prefix + ":ready" }
 
 // adFor is the associated data bound to an entry: the key ID and every part
-// of the token's identity.
+// of the token's identity, the Source's included.
 func adFor(k kvassert.SharedKey) func(keyID string) []byte {
 	return func(keyID string) []byte {
-		b := []byte("kvassert/fleet/v1\x00")
-		for _, f := range []string{keyID, k.ClientID, k.Authority, k.Tenant, k.Scope, k.Claims} {
+		b := []byte("kvassert/fleet/v2\x00")
+		for _, f := range []string{keyID, k.ClientID, k.Authority} {
 			b = appendField(b, f)
 		}
-		if k.CAE {
-			return append(b, 1)
-		}
-		return append(b, 0)
+		return identity(b, k)
 	}
 }
+
+// maxEntry bounds an entry read from Redis: a token is a few KiB; a longer
+// value is not ours and is not even transferred.
+const maxEntry = 64 << 10
+
+// maxTokenLife bounds the life of a shared token (Entra's are at most about
+// a day): a longer one is neither stored nor served.
+const maxTokenLife = 48 * time.Hour
 
 // encodeToken is the plaintext of an entry: expires on and refresh on (unix
 // ms, 0 for none), then the token.
@@ -118,16 +138,22 @@ func encodeToken(t azcore.AccessToken) []byte {
 	return append(b, t.Token...)
 }
 
+// decodeToken parses an entry's plaintext. Even an authentic entry is
+// checked: a token must be printable, expire within maxTokenLife, and
+// refresh (when set) before it expires.
 func decodeToken(b []byte) (azcore.AccessToken, bool) {
-	if len(b) <= 16 {
+	if len(b) <= 16 || len(b) > maxEntry || !printable(string(b[16:])) {
 		return azcore.AccessToken{}, false
 	}
-	t := azcore.AccessToken{
-		ExpiresOn: time.UnixMilli(int64(binary.BigEndian.Uint64(b))),
-		Token:     string(b[16:]),
+	exp := int64(binary.BigEndian.Uint64(b))
+	ref := int64(binary.BigEndian.Uint64(b[8:]))
+	limit := time.Now().Add(maxTokenLife).UnixMilli()
+	if exp <= 0 || exp > limit || ref < 0 || ref > exp {
+		return azcore.AccessToken{}, false
 	}
-	if r := int64(binary.BigEndian.Uint64(b[8:])); r != 0 {
-		t.RefreshOn = time.UnixMilli(r)
+	t := azcore.AccessToken{ExpiresOn: time.UnixMilli(exp), Token: string(b[16:])}
+	if ref != 0 {
+		t.RefreshOn = time.UnixMilli(ref)
 	}
 	return t, true
 }

@@ -21,7 +21,8 @@ type notifier struct {
 	closed  bool
 	waiters map[string]map[*waiter]struct{}
 
-	woken atomic.Int64 // waiters woken by a message (tests)
+	woken  atomic.Int64 // waiters woken by a message (tests)
+	panics atomic.Int64 // panics recovered in run (tests)
 }
 
 // waiter is one waiting call; ch has room for one wake-up.
@@ -65,14 +66,40 @@ func (n *notifier) unregister(w *waiter) {
 	}
 }
 
+// run delivers the messages of ps. A panic in it (a bug of ours or of
+// go-redis) must not take the process down: it is recovered, the
+// subscription dropped (waiters keep polling), and the next wait
+// subscribes again.
 func (n *notifier) run(ps *redis.PubSub) {
+	defer func() {
+		if r := recover(); r != nil {
+			n.panics.Add(1)
+			n.mu.Lock()
+			if n.ps == ps {
+				n.ps = nil
+			}
+			n.mu.Unlock()
+			ps.Close() //nolint:errcheck // dropping it
+		}
+	}()
 	ps.Subscribe(context.Background(), n.channel) //nolint:errcheck // retried by the Channel goroutine
 	for m := range ps.Channel() {
+		if len(m.Payload) > maxMessage {
+			continue // not a name of ours
+		}
 		n.wake(m.Payload)
 	}
 }
 
+// maxMessage bounds the messages read: each is the base name of a token's
+// keys (prefix, app, hash: well under 1 KiB).
+const maxMessage = 1024
+
+// onWake is called with every message delivered (tests).
+var onWake = func(string) {}
+
 func (n *notifier) wake(msg string) {
+	onWake(msg)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for w := range n.waiters[msg] {

@@ -1,6 +1,10 @@
 package fleet
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Lua scripts. Every script touches only keys of one token (or one vault),
 // which share a Cluster hash tag, so they run on one node. A value of
@@ -8,21 +12,51 @@ import "github.com/redis/go-redis/v9"
 // that the next store's SET replaces), never as a Redis failure.
 
 // lockScript tries to take the acquisition lock and reads the value in the
-// same step: KEYS = value, lock; ARGV = owner, lock TTL (ms). It returns
-// {1 if the lock was taken else 0, value or nil}.
+// same step: KEYS = value, lock; ARGV = owner, lock TTL (ms), longest TTL a
+// live lock can have (ms). It returns {1 if the lock was taken else 0, value
+// or nil, 1 if an abandoned lock was taken over else 0}. A lock that has no
+// expiry, or lives longer than any owner renews it for, was not written by
+// a live owner (a bug, an operator, an attacker): the script, having
+// observed it, deletes it and takes the lock (compare-and-delete, atomic as
+// every script), instead of letting every replica wait for it.
 var lockScript = redis.NewScript(`
-local v = redis.pcall('GET', KEYS[1])
-if type(v) == 'table' then v = '!' end
+` + readValue() + `
 local won = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
-if won then return {1, v} end
-return {0, v}
+if won then return {1, v, 0} end
+local p = redis.call('PTTL', KEYS[2])
+if p == -1 or p > tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {1, v, 1}
+end
+return {0, v, 0}
 `)
+
+// readValue reads KEYS[1] into v: false (nil in Go) when absent, '!'
+// (garbage: a miss that the next store replaces) when it is of another
+// Redis type or longer than any entry (maxEntry bytes), so that a hostile
+// value never costs a large transfer. A user whose ACL does not allow
+// STRLEN (the fleet's before issue 18) reads the value unbounded.
+func readValue() string {
+	return `
+local v = false
+local n = redis.pcall('STRLEN', KEYS[1])
+if type(n) == 'table' then
+  if string.find(tostring(n['err']), 'WRONGTYPE', 1, true) then n = -1 else n = 0 end
+end
+if n == -1 or n > ` + strconv.Itoa(maxEntry) + ` then
+  v = '!'
+else
+  v = redis.pcall('GET', KEYS[1])
+  if type(v) == 'table' then v = '!' end
+end
+`
+}
 
 // peekScript reads the value and the lock's remaining life:
 // KEYS = value, lock. It returns {value or nil, lock PTTL in ms (-2: none)}.
 var peekScript = redis.NewScript(`
-local v = redis.pcall('GET', KEYS[1])
-if type(v) == 'table' then v = '!' end
+` + readValue() + `
 return {v, redis.call('PTTL', KEYS[2])}
 `)
 
@@ -55,34 +89,57 @@ return 0
 `)
 
 // gateScript is the fleet throttle: KEYS = hold-off, budget; ARGV = budget
-// (signs per window, 0 for none), window (ms), unique member. It returns
-// {0, 0} when a sign may go now (and counts it), {1, ms} while a 429
-// hold-off lasts, {2, ms} when the budget is spent (ms until a slot frees).
-// The budget is a sliding log of sign times (Redis's clock) in a sorted set.
+// (signs per window, 0 for none), window (ms), unique member, longest
+// hold-off (ms). It returns {0, 0} when a sign may go now (and counts it),
+// {1, ms} while a 429 hold-off lasts, {2, ms} when the budget is spent (ms
+// until a slot frees). The budget is a sliding log of sign times (Redis's
+// clock) in a sorted set.
+//
+// Whatever another client wrote is bounded here: a hold-off with no expiry
+// or one longer than the bound is cut to the bound (on the key itself, so
+// every replica sees the same), a budget key of another type is dropped,
+// entries dated in the future are dropped (they would never leave the
+// window), and the wait for a budget slot is at most the window.
 var gateScript = redis.NewScript(`
+local maxhold = tonumber(ARGV[4])
 local hold = redis.call('PTTL', KEYS[1])
+if hold == -1 or hold > maxhold then
+  redis.call('PEXPIRE', KEYS[1], maxhold)
+  hold = maxhold
+end
 if hold > 0 then return {1, hold} end
 local limit = tonumber(ARGV[1])
 if limit <= 0 then return {0, 0} end
 local window = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+local r = redis.pcall('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+if type(r) == 'table' then redis.call('DEL', KEYS[2]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%d', now + 1000), '+inf')
 if redis.call('ZCARD', KEYS[2]) < limit then
   redis.call('ZADD', KEYS[2], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[2], window + 1000)
   return {0, 0}
 end
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
+local wait = window
+if oldest[2] then wait = tonumber(oldest[2]) + window - now end
 if wait < 1 then wait = 1 end
+if wait > window then wait = window end
 return {2, wait}
 `)
 
-// holdScript extends the shared 429 hold-off to at least ARGV[1] ms:
-// KEYS = hold-off.
+// holdScript extends the shared 429 hold-off to at least ARGV[1] ms, and
+// cuts one that has no expiry or lives longer than ARGV[2] ms (the bound)
+// to the bound: KEYS = hold-off.
 var holdScript = redis.NewScript(`
 local ms = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
+local maxhold = tonumber(ARGV[2])
+local cur = redis.call('PTTL', KEYS[1])
+if cur < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+elseif cur > maxhold then
+  redis.call('PEXPIRE', KEYS[1], maxhold)
+end
 return 1
 `)

@@ -34,6 +34,11 @@ type ThrottleOptions struct {
 	Window time.Duration
 	// OpTimeout bounds each Redis operation. Default 100 ms.
 	OpTimeout time.Duration
+	// MaxHoldOff bounds a 429 hold-off, stored or read from Redis: a
+	// hold-off key with a longer TTL (written by a bug or an attacker) holds
+	// signers off for at most this long. Default and maximum 60 s, the
+	// order of magnitude of Key Vault's longest Retry-After.
+	MaxHoldOff time.Duration
 	// BreakerThreshold and BreakerCoolDown configure the circuit breaker as
 	// in Options. Defaults 5 and 5 s.
 	BreakerThreshold int
@@ -104,6 +109,9 @@ func NewThrottle(client redis.UniversalClient, opts ThrottleOptions) (*Throttle,
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = 100 * time.Millisecond
 	}
+	if opts.MaxHoldOff <= 0 || opts.MaxHoldOff > maxHoldOff {
+		opts.MaxHoldOff = maxHoldOff
+	}
 	id := make([]byte, 8)
 	crand.Read(id) //nolint:errcheck // crypto/rand never fails
 	base := prefix + ":throttle:{" + vault + "}"
@@ -153,6 +161,13 @@ func (e *holdOffError) As(target any) bool {
 	return false
 }
 
+// maxHoldOff is the default and the largest ThrottleOptions.MaxHoldOff.
+const maxHoldOff = time.Minute
+
+// holdRecheck is how often a signer held off by the fleet's hold-off reads
+// it again: deleting the key (or a shorter one) releases it this soon.
+const holdRecheck = time.Second
+
 // Why a Wait waits.
 const (
 	why429    = "429 from the vault"
@@ -199,8 +214,14 @@ func (t *Throttle) Wait(ctx context.Context) error {
 		switch kind {
 		case 0:
 			return nil
-		case 1: // the fleet's hold-off: adopt it locally
-			t.holdFor(d)
+		case 1: // the fleet's hold-off: wait, reading it again now and then
+			if !held {
+				held = true
+				t.holds.Add(1)
+			}
+			if err := sleep(ctx, d, min(d, holdRecheck)+rand.N(holdRecheck/4), why429); err != nil {
+				return err
+			}
 		default: // budget spent
 			t.budgetWaits.Add(1)
 			if err := sleep(ctx, d, d+rand.N(d/4+time.Millisecond), whyBudget); err != nil {
@@ -230,14 +251,32 @@ func (t *Throttle) gate(ctx context.Context) (int64, int64, error) {
 	octx, cancel := context.WithTimeout(ctx, t.o.OpTimeout)
 	defer cancel()
 	member := t.member + "-" + fmt.Sprint(t.seq.Add(1))
-	res, err := gateScript.Run(octx, t.client, []string{t.holdKey, t.budKey}, t.o.Budget, t.o.Window.Milliseconds(), member).Int64Slice()
+	res, err := gateScript.Run(octx, t.client, []string{t.holdKey, t.budKey}, t.o.Budget, t.o.Window.Milliseconds(), member, t.o.MaxHoldOff.Milliseconds()).Int64Slice()
 	if err != nil {
 		return 0, 0, err
 	}
+	return checkGate(res, t.o.MaxHoldOff, t.o.Window)
+}
+
+// checkGate validates the gate's answer: a known kind, and a wait within
+// the bounds the script applies (a hostile or broken server gets no longer
+// wait out of us).
+func checkGate(res []int64, maxHold, window time.Duration) (int64, int64, error) {
 	if len(res) != 2 {
 		return 0, 0, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
 	}
-	return res[0], res[1], nil
+	kind, ms := res[0], res[1]
+	limit := maxHold
+	switch kind {
+	case 0:
+		return 0, 0, nil
+	case 1:
+	case 2:
+		limit = window
+	default:
+		return 0, 0, fmt.Errorf("fleet: unexpected answer from Redis (kind %d)", kind)
+	}
+	return kind, max(1, min(ms, limit.Milliseconds())), nil
 }
 
 // Throttled records a 429 from the vault: this replica holds off at once,
@@ -247,13 +286,14 @@ func (t *Throttle) Throttled(retryAfter time.Duration) {
 	if retryAfter <= 0 {
 		retryAfter = time.Second
 	}
+	retryAfter = min(retryAfter, t.o.MaxHoldOff)
 	t.holdFor(retryAfter)
 	if !t.br.allow() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.o.OpTimeout)
 	defer cancel()
-	if err := holdScript.Run(ctx, t.client, []string{t.holdKey}, retryAfter.Milliseconds()).Err(); err != nil {
+	if err := holdScript.Run(ctx, t.client, []string{t.holdKey}, retryAfter.Milliseconds(), t.o.MaxHoldOff.Milliseconds()).Err(); err != nil {
 		t.failed(err)
 		return
 	}

@@ -159,6 +159,9 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// The cache logs while holding its lock: a panicking handler must not
+	// leave it held.
+	o.Logger = flight.SafeLogger(o.Logger)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -170,7 +173,8 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	}
 	co := o.ClientOptions
 	o.Telemetry.ApplyTracing(&co)
-	certs, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
+	co.TracingProvider = quietTracing(co.TracingProvider)
+	certs, err := azcertificates.NewClient(v.URL, guard(cred), &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +187,10 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 		backoff: flight.Backoff{Base: readRetryBase, Max: readRetryMax},
 		known:   map[string]*Certificate{}, refused: map[string]*refusal{},
 		tel: obs.NewKeyVault(o.Telemetry, v.Host),
+	}
+	c.reads.Name = "certificate read"
+	c.reads.OnPanic = func(pe *flight.PanicError) {
+		o.Logger.Debug("kvassert: recovered a panic in a certificate read; its callers got an error", "vault", v.Host, "certificate", name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 	}
 	c.observe()
 	return c, nil
@@ -256,7 +264,7 @@ const latestKey = "latest"
 func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
-	if s.opts.Version == "" && unusable(c, err, now) {
+	if s.opts.Version == "" && latestUnusable(c, err, now) {
 		if kept, ok := s.keepUsable(ctx, c, err, now); ok {
 			return kept, nil
 		}
@@ -283,8 +291,8 @@ func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error)
 
 // unusable reports whether the latest version's read found a version that
 // cannot sign now.
-func unusable(c *Certificate, err error, now time.Time) bool {
-	var ue unusableError
+func latestUnusable(c *Certificate, err error, now time.Time) bool {
+	var ue *unusableError
 	if err != nil {
 		return errors.As(err, &ue)
 	}
@@ -300,10 +308,15 @@ func (s *CertificateCache) keepUsable(ctx context.Context, c *Certificate, err e
 	cur := s.active
 	s.mu.Unlock()
 	latest := ""
+	var ue *unusableError
 	if c != nil {
 		latest = c.Version
+	} else if errors.As(err, &ue) {
+		latest = ue.version
 	}
-	if cur == nil || !cur.validAt(now) {
+	if cur == nil || !cur.validAt(now) || cur.Version == latest {
+		// Nothing valid in use, or what is in use is the latest version
+		// that cannot sign (disabled since it was tried): an older one.
 		if cur = s.olderVersion(ctx, latest); cur == nil {
 			return nil, false
 		}

@@ -20,13 +20,17 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 	defer func() { end(err) }()
 	resp, err := s.certs.GetCertificate(ctx, s.name, version, nil)
 	if err != nil {
-		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, err)
+		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, Sanitize(err))
+	}
+	respVersion := ""
+	if resp.ID != nil {
+		respVersion = resp.ID.Version()
 	}
 	if len(resp.CER) == 0 {
-		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q has no X.509 content yet (is its creation still pending?)", s.name))
+		return nil, unusable(respVersion, fmt.Sprintf("keyvault: certificate %q has no X.509 content yet (is its creation still pending?)", s.name))
 	}
 	if a := resp.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
-		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q is disabled in %s", s.name, s.vault.Host))
+		return nil, unusable(respVersion, fmt.Sprintf("keyvault: certificate %q is disabled in %s", s.name, s.vault.Host))
 	}
 	x, err := x509.ParseCertificate(resp.CER)
 	if err != nil {
@@ -46,7 +50,7 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 		return nil, fmt.Errorf("keyvault: certificate %q has an unversioned kid", s.name)
 	}
 	if _, ok := x.PublicKey.(*rsa.PublicKey); !ok {
-		return nil, unusableError(fmt.Sprintf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey))
+		return nil, unusable(respVersion, fmt.Sprintf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey))
 	}
 	signer := s.opts.Options.signer(s.keys, ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}, s.tel)
 	if err := signer.setPublic(x.PublicKey); err != nil {
@@ -72,9 +76,14 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 
 // unusableError is fetch's refusal of a version that exists but cannot
 // sign (pending, disabled, not RSA): an older version may still serve.
-type unusableError string
+type unusableError struct {
+	version string // the version read, when the vault said
+	msg     string
+}
 
-func (e unusableError) Error() string { return string(e) }
+func (e *unusableError) Error() string { return e.msg }
+
+func unusable(version, msg string) error { return &unusableError{version: version, msg: msg} }
 
 // CertificateVersion is one entry of a certificate's versions list.
 type CertificateVersion struct {
@@ -93,15 +102,22 @@ type CertificateVersion struct {
 	Tags map[string]string
 }
 
+// maxVersionPages bounds a versions listing (Key Vault pages hold 25
+// versions): a vault whose nextLink loops must not keep a caller listing.
+const maxVersionPages = 200
+
 // Versions lists the certificate's versions, newest first (by creation).
 // It needs the certificates/list permission.
 func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, error) {
 	var out []CertificateVersion
 	pager := s.certs.NewListCertificatePropertiesVersionsPager(s.name, nil)
-	for pager.More() {
+	for pages := 0; pager.More(); pages++ {
+		if pages == maxVersionPages {
+			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: stopped after %d pages (a nextLink that loops?)", s.name, s.vault.Host, maxVersionPages)
+		}
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: %w", s.name, s.vault.Host, err)
+			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: %w", s.name, s.vault.Host, Sanitize(err))
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil {
@@ -131,7 +147,7 @@ func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, 
 	if len(out) > 1 {
 		resp, err := s.certs.GetCertificate(ctx, s.name, "", nil)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, err)
+			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, Sanitize(err))
 		}
 		if resp.ID != nil {
 			current = resp.ID.Version()

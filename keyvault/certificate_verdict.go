@@ -55,6 +55,8 @@ func (s *CertificateCache) Accepted(version string) {
 // explains (700027, 7000274, 7000214, 7000277, 1000502), and picks what to
 // sign with next. It reports whether the certificate to sign with is now a
 // different version, so that one retry of the token request may succeed.
+// Code 0 says that Key Vault itself refused to sign with version (disabled
+// or deleted since it was read); it is handled the same way.
 //
 // A version Entra never accepted is set aside while an accepted version is
 // still valid: the cache signs with that one again, at once, and warns once
@@ -154,6 +156,10 @@ func (s *CertificateCache) warnRefusedLocked(version string, using *Certificate)
 		"fix", "kvassert cert export --vault " + s.vault.URL + " --name " + s.name + " --format keycredential, then add it to the app registration's keyCredentials (or upload the certificate)"}
 	if c := s.known[version]; c != nil {
 		args = append(args, "thumbprint", thumbprintHex(c), "not_after", c.Certificate.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if r.code == 0 {
+		s.opts.Logger.Warn("kvassert: Key Vault refused to sign with a certificate version (disabled or deleted?); signing with the version Entra accepts meanwhile, and trying the other one again after the TTL", args...)
+		return
 	}
 	s.opts.Logger.Warn("kvassert: Entra refused a certificate version it has never accepted (a renewed certificate not registered on the app?); signing with the version it accepts meanwhile, and trying the new one again after the TTL", args...)
 }

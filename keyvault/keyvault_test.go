@@ -1,7 +1,6 @@
 package keyvault_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -122,13 +121,14 @@ func TestSignerErrorsAreClear(t *testing.T) {
 func TestCertificateCacheCachesAndRereads(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	var logs bytes.Buffer
+	logs := &safeBuffer{} // written by the background re-reads
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
 		Options: *opts, TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: clock,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,31 +150,45 @@ func TestCertificateCacheCachesAndRereads(t *testing.T) {
 	if n := e.Count(kvasserttest.OpCertificateGet); n != 1 {
 		t.Fatalf("reads = %d, want 1", n)
 	}
+	// cached asserts that Certificate serves a valid cached certificate.
+	cached := func() *keyvault.Certificate {
+		t.Helper()
+		c, err := src.Certificate(ctx)
+		if err != nil || !c.Certificate.Equal(want) {
+			t.Fatalf("not the cached certificate: %v", err)
+		}
+		return c
+	}
 	// TTL passes: the cached certificate is served and read again in the
-	// background.
-	mu.Lock()
-	now = now.Add(2 * time.Hour)
-	mu.Unlock()
-	if c, err := src.Certificate(ctx); err != nil || c != c1 {
-		t.Fatalf("after TTL: %v, or not the cached certificate", err)
+	// background. The re-read is over when its certificate is the one
+	// served (the emulator's count only says the request arrived; the
+	// clock must not move before the re-read has noted when it read).
+	advance(2 * time.Hour)
+	if c := cached(); c != c1 {
+		t.Fatal("after TTL: not the cached certificate")
 	}
-	waitUntil(t, func() bool { return e.Count(kvasserttest.OpCertificateGet) == 2 })
-	// The vault fails a re-read: the cached, still valid certificate is used.
-	mu.Lock()
-	now = now.Add(2 * time.Hour)
-	mu.Unlock()
+	waitUntil(t, func() bool { return cached() != c1 })
+	if n := e.Count(kvasserttest.OpCertificateGet); n != 2 {
+		t.Fatalf("reads = %d, want 2", n)
+	}
+	// The vault fails a re-read: the cached, still valid certificate is
+	// used. Each call starts the re-read when none is in flight, so the
+	// wait does not depend on when the previous one let go of its flight.
+	advance(2 * time.Hour)
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 403, Times: 1})
-	if c, err := src.Certificate(ctx); err != nil || !c.Certificate.Equal(want) {
-		t.Fatalf("fallback to the cached certificate failed: %v", err)
-	}
-	waitUntil(t, func() bool { return e.Count(kvasserttest.OpCertificateGet) == 3 })
+	waitUntil(t, func() bool { cached(); return e.Count(kvasserttest.OpCertificateGet) >= 3 })
 	// Invalidate forces a read, and its failure is reported (the cached one
-	// was declared wrong).
+	// was declared wrong). The failed background re-read may still be in
+	// flight, and the forced read may join it (Invalidate does not cancel
+	// it): the fault stays armed until the failure is seen, whichever read
+	// took it, and is then cleared, so that no armed fault outlives this
+	// step.
 	src.Invalidate()
-	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 403, Times: 1})
+	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 403})
 	if _, err := src.Certificate(ctx); err == nil {
 		t.Fatal("a failed read after Invalidate returned the invalidated certificate")
 	}
+	e.ClearFaults(kvasserttest.OpCertificateGet)
 	if _, err := src.Certificate(ctx); err != nil {
 		t.Fatalf("recovery: %v", err)
 	}
@@ -210,10 +224,17 @@ func TestCertificateCacheRefusals(t *testing.T) {
 	}
 	// A cancelled caller returns at once even while the read is slow.
 	slow, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
-	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 2 * time.Second, Times: 1})
+	// The read is held at the vault until the caller returned: a caller
+	// that waited for it would never return.
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release()
+	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Hold: hold, Times: 1})
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := slow.Certificate(cctx); !errors.Is(err, context.DeadlineExceeded) {
+	_, err := slow.Certificate(cctx)
+	release()
+	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("slow read: %v", err)
 	}
 }

@@ -96,6 +96,7 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 		co = o.ClientOptions
 	}
 	o.telemetry().ApplyTracing(&co)
+	co.TracingProvider = quietTracing(co.TracingProvider)
 	co.PerRetryPolicies = append(append([]policy.Policy(nil), co.PerRetryPolicies...), statusPolicy{})
 	if co.Retry.StatusCodes == nil {
 		// 429 is left to Signer.sign and the vault's Throttle.
@@ -103,5 +104,5 @@ func (o *Options) keysClient(v Vault, cred azcore.TokenCredential) (*azkeys.Clie
 	}
 	// An emulator on a loopback address cannot pass the challenge's
 	// resource-domain check; real vault hosts always keep it on.
-	return azkeys.NewClient(v.URL, cred, &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
+	return azkeys.NewClient(v.URL, guard(cred), &azkeys.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 }

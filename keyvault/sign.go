@@ -54,6 +54,7 @@ func (s *Signer) sign(ctx context.Context, version string, alg azkeys.SignatureA
 			return azkeys.SignResponse{}, throttleError(ctx, wctx, budget, err, throttled)
 		}
 		resp, err := s.client.Sign(ctx, s.id.Name, version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
+		err = Sanitize(err) // the answer's body never reaches the error
 		if err != nil && ctx.Err() != nil && call.last.Load() == http.StatusTooManyRequests {
 			return resp, &throttledError{fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)}
 		}

@@ -84,7 +84,7 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 	if pub == nil {
 		resp, err := client.GetKey(ctx, id.Name, id.Version, nil)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: reading key %s: %w", id, err)
+			return nil, fmt.Errorf("keyvault: reading key %s: %w", id, Sanitize(err))
 		}
 		if pub, err = publicKey(resp.Key); err != nil {
 			return nil, fmt.Errorf("keyvault: key %s: %w", id, err)

@@ -92,14 +92,45 @@ type holdOff struct {
 
 func newHoldOff() *holdOff { return &holdOff{} }
 
-// gates holds the process-wide *holdOff of each vault host.
-var gates sync.Map
+// gates holds the process-wide *holdOff of each vault host. Hosts can come
+// from callers (the developer proxy's kv-key route), so the map is bounded
+// by maxGates: when full, the gates that are open (not holding off) are
+// dropped, which forgets only their learned capacity; signers keep the gate
+// they hold.
+var gates struct {
+	sync.Mutex
+	m map[string]*holdOff
+}
+
+// maxGates bounds the process-wide gates.
+const maxGates = 1024
 
 // gateFor returns the process-wide gate of a vault host (what a nil
 // Options.Throttle means).
 func gateFor(host string) Throttle {
-	g, _ := gates.LoadOrStore(strings.ToLower(host), newHoldOff())
-	return g.(*holdOff)
+	host = strings.ToLower(host)
+	gates.Lock()
+	defer gates.Unlock()
+	if g := gates.m[host]; g != nil {
+		return g
+	}
+	if gates.m == nil {
+		gates.m = map[string]*holdOff{}
+	}
+	if len(gates.m) >= maxGates {
+		now := time.Now().UnixNano()
+		for h, g := range gates.m {
+			if g.open.Load() <= now {
+				delete(gates.m, h)
+			}
+		}
+		if len(gates.m) >= maxGates {
+			return newHoldOff() // every gate is holding off: this host's is not kept
+		}
+	}
+	g := newHoldOff()
+	gates.m[host] = g
+	return g
 }
 
 // Throttled shuts the gate for retryAfter (DefaultHoldOff when 0) from now,

@@ -98,7 +98,7 @@ func (s *Server) apiKVCertificate(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	s.serveToken(w, r, req.tokenFields, "kv-cert|"+vaultURL+"|"+strings.ToLower(req.CertificateName), func(ctx context.Context) (kvassert.Source, *Problem) {
+	s.serveToken(w, r, req.tokenFields, kvCertKey(vaultURL, req.CertificateName), func(ctx context.Context) (kvassert.Source, *Problem) {
 		src, err := s.creds.certSource(ctx, vaultURL, req.CertificateName)
 		if err != nil {
 			return nil, upstreamProblem(err)

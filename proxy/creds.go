@@ -42,7 +42,7 @@ func (l *lazyMap[V]) get(ctx context.Context, key string, create func(context.Co
 		if v, ok := l.lookup(key); ok {
 			return v, nil
 		}
-		v, err := create(cctx)
+		v, err := safeCreate(cctx, create)
 		if err != nil {
 			return v, err
 		}
@@ -60,6 +60,19 @@ func (l *lazyMap[V]) get(ctx context.Context, key string, create func(context.Co
 		l.m[key] = v
 		return v, nil
 	})
+}
+
+// safeCreate runs create, turning a panic (a credential or source with a
+// bug) into errPanic: the creation runs on a goroutine of its own, where
+// nothing else would recover it and the whole proxy would exit.
+func safeCreate[V any](ctx context.Context, create func(context.Context) (V, error)) (v V, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			var zero V
+			v, err = zero, errPanic
+		}
+	}()
+	return create(ctx)
 }
 
 func (l *lazyMap[V]) lookup(key string) (V, bool) {
@@ -108,7 +121,7 @@ func (g *registry) certSource(ctx context.Context, vaultURL, name string) (*kvas
 	return g.certSources.get(ctx, vaultURL+"|"+strings.ToLower(name), func(context.Context) (*kvassert.KeyVaultCertificateSource, error) {
 		var o kvassert.KeyVaultCertificateOptions
 		o.ClientOptions = g.clientOptions()
-		o.Logger = g.s.log
+		o.Logger = g.s.libLog
 		return kvassert.NewKeyVaultCertificateSource(vaultURL, name, g.s.cfg.KeyVaultCredential, &o)
 	})
 }
@@ -134,23 +147,61 @@ func (g *registry) fileSource(ctx context.Context, lf *localFile) (kvassert.Sour
 }
 
 // token gets an app-only token for clientID in tenant with the source named
-// srcKey, through the credential of (clientID, srcKey).
+// srcKey, through the credential of (clientID, srcKey). Only the credential
+// of the configured source (configuredSource) gets Config.SharedCache: a
+// source the request picks must prove its key to Entra itself, never be
+// served a token another credential stored.
 func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey string, src kvassert.Source) (azcore.AccessToken, error) {
 	clientID = strings.ToLower(clientID)
-	cred, err := g.creds.get(ctx, clientID+"|"+srcKey, func(context.Context) (*kvassert.Credential, error) {
-		// The home tenant only matters when no tenant is named; every call
-		// here names one, and "*" allows them all.
-		return kvassert.NewCredential(tenant, clientID, src, &kvassert.CredentialOptions{
+	key := clientID + "|" + srcKey
+	cred, err := g.creds.get(ctx, key, func(context.Context) (*kvassert.Credential, error) {
+		o := &kvassert.CredentialOptions{
 			ClientOptions:              g.clientOptions(),
 			AdditionallyAllowedTenants: []string{"*"},
-			Logger:                     g.s.log,
-			SharedCache:                g.s.cfg.SharedCache,
-		})
+			Logger:                     g.s.libLog,
+		}
+		if g.s.configuredSource(clientID, srcKey) {
+			o.SharedCache = g.s.cfg.SharedCache
+		}
+		// The home tenant only matters when no tenant is named; every call
+		// here names one, and "*" allows them all.
+		return kvassert.NewCredential(tenant, clientID, src, o)
 	})
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
-	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: tenant})
+	return safeGetToken(ctx, cred, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: tenant})
+}
+
+// kvCertKey names the source of a vault certificate in the credential
+// cache; vaultURL is normalised (keyvault.ParseVaultURL).
+func kvCertKey(vaultURL, name string) string {
+	return "kv-cert|" + vaultURL + "|" + strings.ToLower(name)
+}
+
+// configuredSource reports whether (clientID, srcKey) is the proxy's
+// configured source: the Key Vault certificate of Config.Default, for
+// Default.ClientID when one is set. Its tokens may be shared.
+func (s *Server) configuredSource(clientID, srcKey string) bool {
+	d := s.page
+	if s.cfg.SharedCache == nil || d.KeyVaultURI == "" || d.CertificateName == "" {
+		return false
+	}
+	if d.ClientID != "" && !strings.EqualFold(d.ClientID, clientID) {
+		return false
+	}
+	return srcKey == kvCertKey(d.KeyVaultURI, d.CertificateName)
+}
+
+// safeGetToken is cred.GetToken with a panic (a credential with a bug)
+// turned into errPanic on the request's goroutine.
+func safeGetToken(ctx context.Context, cred azcore.TokenCredential, opts policy.TokenRequestOptions) (tok azcore.AccessToken, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			tok, err = azcore.AccessToken{}, errPanic
+		}
+	}()
+	return cred.GetToken(ctx, opts)
 }
 
 // vaultURL is the URL of a vault of the configured cloud.

@@ -12,7 +12,7 @@
 //	POST /api/token/local-certificate   {clientId, tenantId, scopes, certFile, keyFile}
 //	GET  /msi/{tenant}/{clientId}/kv/{vault}/{certificate}       App Service protocol
 //	GET  /msi/{tenant}/{clientId}/file/{name}
-//	GET  /msi/forward
+//	GET  /msi/forward                                            with AllowForward only
 //	POST /cloudshell/{secret}/{tenant}/{clientId}/kv/{vault}/{certificate}   Cloud Shell protocol
 //	POST /cloudshell/{secret}/{tenant}/{clientId}/file/{name}
 //	POST /cloudshell/{secret}/forward
@@ -29,14 +29,28 @@
 // The proxy hands out tokens, so it is locked down even though it is a
 // development tool:
 //
-//   - It listens on loopback addresses only, unless Config.AllowRemote.
-//   - Every request presents the per-run secret (Config.Secret, random by
-//     default), compared in constant time: as "Authorization: Bearer" or
-//     X-Kvassert-Secret on the token API, /api/config and /openapi.json; as
-//     X-IDENTITY-HEADER (IDENTITY_HEADER) on App Service routes; as the path
-//     segment after /cloudshell/ (inside MSI_ENDPOINT) on Cloud Shell routes,
-//     whose protocol has no secret header. Only the page and its script and
-//     style sheet, which hold no data, are served without it.
+//   - It listens on loopback addresses only, unless Config.AllowRemote;
+//     then it speaks TLS only, with a self-signed ECDSA P-256 certificate
+//     made at start for the listen address (Server.Fingerprint,
+//     Server.PublicKeyPin: clients pin it).
+//   - Every request presents a secret, compared in constant time. The API
+//     secret (Config.Secret, random by default) opens the token API,
+//     /api/config and /openapi.json, as "Authorization: Bearer" or
+//     X-Kvassert-Secret. Each emulated identity has a secret of its own
+//     (Server.AppServiceEnv, Server.CloudShellEnv): X-IDENTITY-HEADER
+//     (IDENTITY_HEADER) on its App Service route, the path segment after
+//     /cloudshell/ (inside MSI_ENDPOINT) on its Cloud Shell route. A secret
+//     opens only the route it was given for: not another identity, not the
+//     token API, not forwarding. Only the page and its script and style
+//     sheet, which hold no data, are served without one.
+//   - Forwarding the developer's own credential (/msi/forward) is off
+//     unless Config.AllowForward, and then has its own secret.
+//   - Config.SharedCache serves only the configured source
+//     (Config.Default's vault certificate): a source a request picks never
+//     gets a token another credential stored.
+//   - Problems are worded by the proxy from typed errors; no text of a
+//     token response, a vault answer or a panic reaches them. A panicking
+//     credential or source costs its request a 500, not the process.
 //   - The Host header must be 127.0.0.1, [::1] or localhost (any loopback or,
 //     with AllowRemote, any IP literal, but never another name): a DNS
 //     rebinding attack cannot reach it.

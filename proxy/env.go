@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 )
@@ -16,10 +17,14 @@ type Target struct {
 	Forward            bool
 }
 
-// path is the route path of t after /msi or /cloudshell/{secret}.
-func (s *Server) targetPath(t Target) (string, error) {
+// targetPath is the route path of t after /msi or /cloudshell/{secret},
+// and the name of its identity (identityKey).
+func (s *Server) targetPath(t Target) (path, id string, err error) {
 	if t.Forward {
-		return "/forward", nil
+		if !s.cfg.AllowForward {
+			return "", "", errors.New("proxy: forwarding is off; set Config.AllowForward (kvassert proxy --allow-forward)")
+		}
+		return "/forward", identityKey(targetForward, "", "", "", "", ""), nil
 	}
 	var errs fieldErrors
 	checkTenant("Tenant", t.Tenant, &errs)
@@ -31,45 +36,49 @@ func (s *Server) targetPath(t Target) (string, error) {
 			errs.add("File", "no certificate of this name is configured")
 		}
 		tail = "/file/" + url.PathEscape(t.File)
+		id = identityKey(targetFile, t.Tenant, t.ClientID, "", "", t.File)
 	case t.Vault != "" || t.Certificate != "":
 		checkVaultName("Vault", t.Vault, &errs)
 		checkCertificateName("Certificate", t.Certificate, &errs)
 		tail = "/kv/" + t.Vault + "/" + t.Certificate
+		id = identityKey(targetKV, t.Tenant, t.ClientID, t.Vault, t.Certificate, "")
 	default:
 		errs.add("Target", "name a vault and certificate, a configured file, or Forward")
 	}
 	if err := errs.err(); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return "/" + t.Tenant + "/" + t.ClientID + tail, nil
+	return "/" + t.Tenant + "/" + t.ClientID + tail, id, nil
 }
 
 // AppServiceEnv returns the environment variables that make an app's
 // ManagedIdentityCredential (any Azure SDK) use the App Service protocol
-// route of t: IDENTITY_ENDPOINT and IDENTITY_HEADER (the secret). baseURL is
-// the proxy's base URL, e.g. "http://127.0.0.1:5616".
+// route of t: IDENTITY_ENDPOINT and IDENTITY_HEADER, the secret of this
+// identity alone (it opens no other identity, no forwarding, not the token
+// API). baseURL is the proxy's base URL, e.g. "http://127.0.0.1:5616".
+// Forward targets need Config.AllowForward.
 func (s *Server) AppServiceEnv(baseURL string, t Target) ([]string, error) {
-	p, err := s.targetPath(t)
+	p, id, err := s.targetPath(t)
 	if err != nil {
 		return nil, err
 	}
 	return []string{
 		"IDENTITY_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/msi" + p,
-		"IDENTITY_HEADER=" + s.secret,
+		"IDENTITY_HEADER=" + s.identitySecret(appService, id),
 	}, nil
 }
 
 // CloudShellEnv returns the environment variable that selects the Cloud
-// Shell protocol route of t: MSI_ENDPOINT, whose path holds the secret (the
-// protocol has no secret header). Use it for SDKs or tools that do not
-// speak the App Service protocol; unset IDENTITY_ENDPOINT, which takes
-// precedence.
+// Shell protocol route of t: MSI_ENDPOINT, whose path holds the secret of
+// this identity on this protocol (the protocol has no secret header). Use it
+// for SDKs or tools that do not speak the App Service protocol; unset
+// IDENTITY_ENDPOINT, which takes precedence.
 func (s *Server) CloudShellEnv(baseURL string, t Target) ([]string, error) {
-	p, err := s.targetPath(t)
+	p, id, err := s.targetPath(t)
 	if err != nil {
 		return nil, err
 	}
-	return []string{"MSI_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/cloudshell/" + s.secret + p}, nil
+	return []string{"MSI_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/cloudshell/" + s.identitySecret(cloudShell, id) + p}, nil
 }
 
 // Files lists the names of the certificates configured at start, sorted.

@@ -59,7 +59,8 @@ func ExampleNew() {
 	}
 	for _, v := range vars {
 		name, value, _ := strings.Cut(v, "=")
-		fmt.Println(name, strings.HasPrefix(value, base+"/msi/") || value == s.Secret())
+		// IDENTITY_HEADER is this identity's own secret, not the API secret.
+		fmt.Println(name, strings.HasPrefix(value, base+"/msi/") || len(value) == 43 && value != s.Secret())
 	}
 
 	// The token API.

@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -19,6 +23,51 @@ func (s *Server) secretEqual(got string) bool {
 	}
 	sum := sha256.Sum256([]byte(got))
 	return subtle.ConstantTimeCompare(sum[:], s.secretSum[:]) == 1
+}
+
+// identityKey names the identity of a managed identity route: the same
+// string for every spelling of its path (tenant, client ID, vault and
+// certificate names are case-insensitive).
+func identityKey(kind targetKind, tenant, clientID, vault, cert, file string) string {
+	switch kind {
+	case targetKV:
+		return "kv\x00" + strings.ToLower(tenant) + "\x00" + strings.ToLower(clientID) + "\x00" + strings.ToLower(vault) + "\x00" + strings.ToLower(cert)
+	case targetFile:
+		return "file\x00" + strings.ToLower(tenant) + "\x00" + strings.ToLower(clientID) + "\x00" + file
+	}
+	return "forward"
+}
+
+// identitySecret is the secret of one emulated identity on one protocol:
+// HMAC-SHA256 under a random per-run key of the identity's name, 256 bits
+// in base64url. Each identity (and each protocol of it, since the Cloud
+// Shell secret travels in a URL path) has its own secret, which can be
+// neither guessed nor derived from another one or from the API secret.
+func (s *Server) identitySecret(p protocol, id string) string {
+	return base64.RawURLEncoding.EncodeToString(s.identityMAC(p, id))
+}
+
+func (s *Server) identityMAC(p protocol, id string) []byte {
+	m := hmac.New(sha256.New, s.idKey)
+	m.Write([]byte("kvassert-proxy-identity\x00"))
+	if p == cloudShell {
+		m.Write([]byte("cloudshell\x00"))
+	} else {
+		m.Write([]byte("appservice\x00"))
+	}
+	m.Write([]byte(id))
+	return m.Sum(nil)
+}
+
+// identitySecretEqual compares a presented secret with the identity's in
+// constant time.
+func (s *Server) identitySecretEqual(got string, p protocol, id string) bool {
+	if got == "" {
+		return false
+	}
+	want := sha256.Sum256([]byte(s.identitySecret(p, id)))
+	sum := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }
 
 // apiSecret returns the secret a token API request presents, from
@@ -36,10 +85,20 @@ func apiSecret(r *http.Request) string {
 
 var errUnauthorized = &Problem{
 	Type: problemUnauthorized, Title: "Missing or wrong secret", Status: http.StatusUnauthorized,
-	Detail: "Every request needs the secret that kvassert proxy printed at start: " +
-		"\"Authorization: Bearer <secret>\" or \"X-Kvassert-Secret: <secret>\" for the token API, " +
-		"X-IDENTITY-HEADER (IDENTITY_HEADER) for App Service managed identity routes, " +
-		"the path segment after /cloudshell/ (MSI_ENDPOINT) for Cloud Shell routes.",
+	Detail: "Every request needs its secret, printed by kvassert proxy at start: the API secret as " +
+		"\"Authorization: Bearer <secret>\" or \"X-Kvassert-Secret: <secret>\" for the token API; " +
+		"each managed identity route has its own secret, the IDENTITY_HEADER printed with its IDENTITY_ENDPOINT " +
+		"(App Service) or the path segment after /cloudshell/ in its MSI_ENDPOINT (Cloud Shell).",
+}
+
+var errPlainHTTP = &Problem{
+	Type: problemForbidden, Title: "TLS required", Status: http.StatusForbidden,
+	Detail: "With --allow-remote (Config.AllowRemote) the proxy answers over TLS only: use https and pin the certificate fingerprint printed at start.",
+}
+
+var errForwardOff = &Problem{
+	Type: problemNotConfig, Title: "Forwarding is off", Status: http.StatusForbidden,
+	Detail: "The proxy hands out tokens of your own identity only when started with --allow-forward (Config.AllowForward).",
 }
 
 // allowedHost reports whether the Host header names this machine: a
@@ -87,7 +146,11 @@ func crossSite(r *http.Request) bool {
 	if len(origin) != 1 {
 		return true
 	}
-	return !strings.EqualFold(origin[0], "http://"+r.Host)
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	return !strings.EqualFold(origin[0], scheme+r.Host)
 }
 
 var (
@@ -165,7 +228,27 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.log.Info("request", "method", r.Method, "route", route, "tenant", ri.tenant, "client_id", ri.clientID,
 				"status", status, "duration", time.Since(start).Round(time.Microsecond))
 		}()
+		defer func() {
+			// A panic in a handler (a credential or source with a bug)
+			// costs its request a 500, never the process or a stack trace
+			// with values in it; the panic's value is not logged.
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Debug("kvassert proxy: recovered a panic", "route", r.Pattern, "panic_type", fmt.Sprintf("%T", p), "stack", string(debug.Stack()))
+			if sw.status == 0 {
+				writeProblem(sw, upstreamProblem(errPanic))
+			}
+		}()
 		switch {
+		case s.cfg.AllowRemote && r.TLS == nil:
+			// Reachable from other machines: secrets and tokens travel over
+			// TLS only, whoever serves Handler.
+			writeProblem(sw, errPlainHTTP)
 		case !s.allowedHost(r.Host):
 			writeProblem(sw, errHost)
 		case crossSite(r):

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -201,17 +202,30 @@ func TestNewAndServe(t *testing.T) {
 	for host, status := range map[string]int{"192.168.1.2:5616": 401, "[fe80::1]:5616": 401, "attacker.example:5616": 421} {
 		req := httptest.NewRequest("GET", "/openapi.json", nil)
 		req.Host = host
+		req.TLS = &tls.ConnectionState{}
 		rec := httptest.NewRecorder()
 		remote.Handler().ServeHTTP(rec, req)
 		if rec.Code != status {
 			t.Errorf("AllowRemote, Host %s: %d, want %d", host, rec.Code, status)
 		}
 	}
+	// Without TLS, even the page is refused: Handler served over plain HTTP
+	// by someone else's server gives nothing away either.
+	for _, path := range []string{"/", "/openapi.json"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Host = "192.168.1.2:5616"
+		req.Header.Set("Authorization", "Bearer "+remote.Secret())
+		rec := httptest.NewRecorder()
+		remote.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("AllowRemote over plain HTTP, %s: %d, want 403", path, rec.Code)
+		}
+	}
 }
 
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Logger: discardLogger()})
+	s, err := New(Config{Logger: discardLogger(), AllowForward: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,13 +236,20 @@ func TestEnvironment(t *testing.T) {
 	}
 	want := []string{
 		"IDENTITY_ENDPOINT=http://127.0.0.1:5616/msi/" + scenario.DemoContosoTenant + "/" + scenario.DemoAppClientID + "/kv/" + scenario.DemoVault + "/" + scenario.DemoCertificate,
-		"IDENTITY_HEADER=" + s.Secret(),
+		"IDENTITY_HEADER=" + s.identitySecret(appService, identityKey(targetKV, scenario.DemoContosoTenant, scenario.DemoAppClientID, scenario.DemoVault, scenario.DemoCertificate, "")),
 	}
 	if strings.Join(vars, "\n") != strings.Join(want, "\n") {
 		t.Errorf("App Service env:\n%v\nwant\n%v", vars, want)
 	}
+	// The same identity spelled in another case has the same secret.
+	upper := kv
+	upper.Vault, upper.Certificate = strings.ToUpper(kv.Vault), strings.ToUpper(kv.Certificate)
+	if v2, err := s.AppServiceEnv("http://127.0.0.1:5616/", upper); err != nil || envValue(v2, "IDENTITY_HEADER") != envValue(vars, "IDENTITY_HEADER") {
+		t.Errorf("the secret depends on the case of the names: %v", err)
+	}
 	vars, err = s.CloudShellEnv("http://127.0.0.1:5616", Target{Forward: true})
-	if err != nil || len(vars) != 1 || vars[0] != "MSI_ENDPOINT=http://127.0.0.1:5616/cloudshell/"+s.Secret()+"/forward" {
+	fwd := s.identitySecret(cloudShell, "forward")
+	if err != nil || len(vars) != 1 || vars[0] != "MSI_ENDPOINT=http://127.0.0.1:5616/cloudshell/"+fwd+"/forward" || fwd == s.Secret() {
 		t.Errorf("Cloud Shell env %v %v", vars, err)
 	}
 	for _, bad := range []Target{{}, {Tenant: "t", ClientID: "x", Vault: scenario.DemoVault, Certificate: "c"}, {Tenant: "t", ClientID: scenario.DemoAppClientID, File: "nope"}, {Tenant: "t", ClientID: scenario.DemoAppClientID, Vault: "a/b", Certificate: "c"}} {

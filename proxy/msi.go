@@ -130,7 +130,7 @@ func (s *Server) msiHandler(p protocol, kind targetKind) http.HandlerFunc {
 					Detail: "The proxy was started without a credential to forward to."})
 				return
 			}
-			tok, err = s.cfg.ForwardCredential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+			tok, err = safeGetToken(ctx, s.cfg.ForwardCredential, policy.TokenRequestOptions{Scopes: []string{scope}})
 		}
 		if err != nil {
 			writeProblem(w, upstreamProblem(err))
@@ -152,7 +152,7 @@ func (s *Server) kvToken(ctx context.Context, tenant, clientID, scope, vaultURL,
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
-	return s.creds.token(ctx, tenant, clientID, scope, "kv-cert|"+vaultURL+"|"+strings.ToLower(certName), src)
+	return s.creds.token(ctx, tenant, clientID, scope, kvCertKey(vaultURL, certName), src)
 }
 
 // resourceScope turns a managed identity resource into its .default scope.

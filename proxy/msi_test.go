@@ -105,8 +105,11 @@ func TestManagedIdentityAppServiceFile(t *testing.T) {
 	}
 }
 
+// allowForward turns forwarding on.
+func allowForward(c *Config, _ *kvasserttest.Emulator) { c.AllowForward = true }
+
 func TestManagedIdentityAppServiceForward(t *testing.T) {
-	env := newEnv(t)
+	env := newEnv(t, allowForward)
 	vars, err := env.s.AppServiceEnv(env.url, Target{Forward: true})
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +141,7 @@ func TestManagedIdentityCloudShellFileAndForward(t *testing.T) {
 	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
 		lc = newLocalCert(t, e)
 		c.Files = map[string]CertificateFiles{"app": {CertFile: lc.certFile, KeyFile: lc.keyFile}}
+		c.AllowForward = true
 	})
 	vars, err := env.s.CloudShellEnv(env.url, Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, File: "app"})
 	if err != nil {
@@ -188,7 +192,17 @@ func TestManagedIdentityAppServiceProtocol(t *testing.T) {
 	env := newEnv(t)
 	path := "/msi/" + scenario.DemoContosoTenant + "/" + scenario.DemoAppClientID + "/kv/" + scenario.DemoVault + "/" + scenario.DemoCertificate
 	good := url.Values{"api-version": {"2019-08-01"}, "resource": {"https://vault.azure.net"}}
-	hdr := []string{"X-IDENTITY-HEADER", env.s.Secret()}
+	secret := func(tail string) string {
+		parts := strings.Split(strings.TrimPrefix(tail, "/msi/"), "/")
+		if len(parts) == 5 && parts[2] == "kv" {
+			return env.s.identitySecret(appService, identityKey(targetKV, parts[0], parts[1], parts[3], parts[4], ""))
+		}
+		if len(parts) == 4 && parts[2] == "file" {
+			return env.s.identitySecret(appService, identityKey(targetFile, parts[0], parts[1], "", "", parts[3]))
+		}
+		return ""
+	}
+	hdr := []string{"X-IDENTITY-HEADER", secret(path)}
 
 	resp := decode[map[string]string](t, env.do("GET", path+"?"+good.Encode(), "", nil, hdr...), http.StatusOK)
 	env.sawToken(resp["access_token"])
@@ -209,8 +223,9 @@ func TestManagedIdentityAppServiceProtocol(t *testing.T) {
 		field             string
 	}{
 		{"no header", path, good.Encode(), nil, 401, ""},
-		{"wrong header", path, good.Encode(), []string{"X-IDENTITY-HEADER", env.s.Secret() + "x"}, 401, ""},
+		{"wrong header", path, good.Encode(), []string{"X-IDENTITY-HEADER", secret(path) + "x"}, 401, ""},
 		{"token API secret is not the identity header", path, good.Encode(), []string{"Authorization", "Bearer " + env.s.Secret()}, 401, ""},
+		{"token API secret as identity header", path, good.Encode(), []string{"X-IDENTITY-HEADER", env.s.Secret()}, 401, ""},
 		{"api-version", path, "api-version=2017-09-01&resource=https://vault.azure.net", hdr, 400, "api-version"},
 		{"no resource", path, "api-version=2019-08-01", hdr, 400, "resource"},
 		{"resource with space", path, "api-version=2019-08-01&resource=a+b", hdr, 400, "resource"},
@@ -227,7 +242,11 @@ func TestManagedIdentityAppServiceProtocol(t *testing.T) {
 			if tc.name == "POST" {
 				method = "POST"
 			}
-			p := problemOf(t, env.do(method, tc.path+"?"+tc.query, "", nil, tc.headers...), tc.status)
+			headers := tc.headers
+			if len(headers) == 2 && headers[0] == "X-IDENTITY-HEADER" && headers[1] == hdr[1] {
+				headers = []string{"X-IDENTITY-HEADER", secret(tc.path)} // each path its own secret
+			}
+			p := problemOf(t, env.do(method, tc.path+"?"+tc.query, "", nil, headers...), tc.status)
 			if tc.field != "" && !hasField(p, tc.field) {
 				t.Errorf("problem %+v does not name %s", p, tc.field)
 			}
@@ -238,7 +257,7 @@ func TestManagedIdentityAppServiceProtocol(t *testing.T) {
 func TestManagedIdentityCloudShellProtocol(t *testing.T) {
 	env := newEnv(t)
 	tail := "/" + scenario.DemoContosoTenant + "/" + scenario.DemoAppClientID + "/kv/" + scenario.DemoVault + "/" + scenario.DemoCertificate
-	path := "/cloudshell/" + env.s.Secret() + tail
+	path := "/cloudshell/" + env.s.identitySecret(cloudShell, identityKey(targetKV, scenario.DemoContosoTenant, scenario.DemoAppClientID, scenario.DemoVault, scenario.DemoCertificate, "")) + tail
 	form := "application/x-www-form-urlencoded"
 	body := func() *strings.Reader { return strings.NewReader("resource=https%3A%2F%2Fmanagement.azure.com%2F") }
 
@@ -266,6 +285,10 @@ func TestManagedIdentityCloudShellProtocol(t *testing.T) {
 }
 
 func TestManagedIdentityForwardNotConfigured(t *testing.T) {
-	env := newEnv(t, func(c *Config, _ *kvasserttest.Emulator) { c.ForwardCredential = nil })
-	problemOf(t, env.do("GET", "/msi/forward?api-version=2019-08-01&resource=https://vault.azure.net", "", nil, "X-IDENTITY-HEADER", env.s.Secret()), 501)
+	env := newEnv(t, func(c *Config, _ *kvasserttest.Emulator) { c.ForwardCredential, c.AllowForward = nil, true })
+	vars, err := env.s.AppServiceEnv(env.url, Target{Forward: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	problemOf(t, env.do("GET", "/msi/forward?api-version=2019-08-01&resource=https://vault.azure.net", "", nil, "X-IDENTITY-HEADER", envValue(vars, "IDENTITY_HEADER")), 501)
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/textutil"
@@ -60,6 +59,7 @@ const (
 	problemUpstream     = "urn:kvassert:problem:upstream"
 	problemTimeout      = "urn:kvassert:problem:timeout"
 	problemNotConfig    = "urn:kvassert:problem:not-configured"
+	problemInternal     = "urn:kvassert:problem:internal"
 )
 
 func writeProblem(w http.ResponseWriter, p *Problem) {
@@ -102,21 +102,31 @@ func encode(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
+// errPanic is what a recovered panic becomes: a bug in a credential, a
+// source or the proxy, never worded from the panic's value.
+var errPanic = errors.New("proxy: internal error")
+
 // upstreamProblem describes a failure to get a token or read a
 // certificate. Entra ID and Key Vault refusals that retrying cannot fix get
 // a 4xx status (so SDK clients of the managed identity routes do not retry
-// them); transient failures get 502/503/504. Library errors never hold a
-// token, an assertion or a secret, so their text is passed on.
+// them); transient failures get 502/503/504.
+//
+// The problem is worded by the proxy alone, keyed on the error's type and
+// codes (kvassert.AuthError, kvassert.InputError, azcore.ResponseError):
+// no text of an error, whose message may quote a token response, a vault
+// answer or a panic, ever reaches it.
 func upstreamProblem(err error) *Problem {
 	var ae *kvassert.AuthError
 	var re *azcore.ResponseError
+	var ie *kvassert.InputError
+	var pe *kvassert.PanicError
 	switch {
+	case errors.Is(err, errPanic), errors.As(err, &pe):
+		return &Problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+			Detail: "Getting the token failed on an internal error of the proxy or its credential; the proxy keeps serving."}
 	case errors.As(err, &ae):
 		p := &Problem{Type: problemEntra, Title: "Entra ID refused the token request", Status: http.StatusBadRequest,
-			Detail: ae.Description, Code: ae.Code, Hint: ae.Hint}
-		if p.Detail == "" {
-			p.Detail = ae.ErrorCode
-		}
+			Detail: entraDetail(ae), Code: ae.Code, Hint: ae.Hint}
 		if ae.StatusCode == http.StatusTooManyRequests || ae.StatusCode >= 500 {
 			p.Status, p.Title = http.StatusBadGateway, "Entra ID failed"
 		}
@@ -135,35 +145,78 @@ func upstreamProblem(err error) *Problem {
 			p.Status, p.Title = http.StatusBadGateway, "Key Vault failed"
 		}
 		return p
+	case errors.As(err, &ie):
+		// The library refused a value of the request: its reason is
+		// kvassert's own wording about the caller's input.
+		return &Problem{Type: problemValidation, Title: "The request is not valid", Status: http.StatusBadRequest,
+			Detail: textutil.Truncate(ie.Reason, 500)}
 	case errors.Is(err, errNoVaultCredential):
 		return &Problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusNotImplemented,
 			Detail: "The proxy was started without a credential for Key Vault."}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout, Detail: textutil.Truncate(err.Error(), 2000)}
+		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout,
+			Detail: "Getting the token took longer than " + requestTimeout.String() + " (Key Vault or Entra ID did not answer in time)."}
+	case errors.Is(err, context.Canceled):
+		return &Problem{Type: problemTimeout, Title: "Canceled", Status: http.StatusServiceUnavailable,
+			Detail: "The request was canceled before the token arrived."}
 	}
-	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway, Detail: textutil.Truncate(err.Error(), 2000)}
+	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway,
+		Detail: "Key Vault, Entra ID or the credential failed with an error the proxy does not pass on (it may quote a server's answer); run the same request with 'kvassert token --verbose' to diagnose it."}
 }
 
-// vaultDetail summarises a Key Vault error answer in one line: status,
-// error code, operation and the first line of the vault's message.
+// entraDetail words an Entra refusal from its codes: the HTTP status, the
+// AADSTS number and the OAuth error code when it is one (a word of
+// lower-case letters and underscores).
+// Entra's description is server text and is not passed on; Hint, in
+// kvassert's words, says what to do.
+func entraDetail(ae *kvassert.AuthError) string {
+	d := "Entra ID refused the token request"
+	var codes []string
+	if ae.StatusCode != 0 {
+		codes = append(codes, "HTTP "+strconv.Itoa(ae.StatusCode))
+	}
+	if ae.Code != 0 {
+		codes = append(codes, "AADSTS"+strconv.Itoa(ae.Code))
+	}
+	if isCodeWord(ae.ErrorCode, false) {
+		codes = append(codes, ae.ErrorCode)
+	}
+	if len(codes) > 0 {
+		d += " (" + strings.Join(codes, ", ") + ")"
+	}
+	return d + "."
+}
+
+// isCodeWord reports whether s looks like a protocol error code (1-64
+// letters, digits or underscores; upper-case letters only when upper is
+// set), so that a server's free text never passes for one.
+func isCodeWord(s string, upper bool) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || upper && 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// vaultDetail summarises a Key Vault error answer in one line, in the
+// proxy's words: the status, the error code when it is one, and the
+// operation (the method and the URL the proxy itself built, without query).
+// The vault's message is server text and is not passed on.
 func vaultDetail(re *azcore.ResponseError) string {
 	d := "Key Vault answered " + strconv.Itoa(re.StatusCode)
-	if re.ErrorCode != "" {
-		d += " " + re.ErrorCode
+	if t := http.StatusText(re.StatusCode); t != "" {
+		d += " " + t
+	}
+	if isCodeWord(re.ErrorCode, true) {
+		d += " (" + re.ErrorCode + ")"
 	}
 	if r := re.RawResponse; r != nil && r.Request != nil && r.Request.URL != nil {
 		d += " to " + r.Request.Method + " https://" + r.Request.URL.Host + r.Request.URL.Path
-		if body, err := runtime.Payload(r); err == nil {
-			var e struct {
-				Error struct {
-					Message string `json:"message"`
-				} `json:"error"`
-			}
-			if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-				msg, _, _ := strings.Cut(strings.ReplaceAll(e.Error.Message, "\r", ""), "\n")
-				d += ": " + strings.TrimSpace(msg)
-			}
-		}
 	}
 	return textutil.Truncate(d, 1000)
 }

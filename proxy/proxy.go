@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,22 +33,32 @@ type Config struct {
 	// a loopback address (127.0.0.1, [::1] or localhost) unless AllowRemote is
 	// set.
 	Addr string
-	// Secret is the per-run secret every request must present (see the
-	// package documentation). Empty means a fresh random one; when given it
-	// must be 32-128 characters from [A-Za-z0-9._~-] so it fits in a header
-	// and a URL path segment.
+	// Secret is the per-run API secret: it opens the token API, /api/config
+	// and /openapi.json, and nothing else (the managed identity routes each
+	// have their own secret, see AppServiceEnv). Empty means a fresh random
+	// one; when given it must be 32-128 characters from [A-Za-z0-9._~-] so
+	// it fits in a header.
 	Secret string
 	// AllowRemote lets the server listen on and answer for non-loopback
-	// addresses (a warning is logged). Requests still need the secret, and
-	// the Host header must still be a loopback name or an IP address.
+	// addresses (a warning is logged). The server then speaks TLS only, with
+	// a self-signed ECDSA P-256 certificate made by New for the listen
+	// address and valid for TLSCertificateLifetime; clients pin it by its
+	// Fingerprint. Requests still need their secret, and the Host header
+	// must still be a loopback name or an IP address.
 	AllowRemote bool
+	// AllowForward enables /msi/forward and /cloudshell/{secret}/forward,
+	// which hand out tokens of ForwardCredential (the developer's own
+	// identity) for any resource. Off by default; when on, forwarding has a
+	// secret of its own (AppServiceEnv with Target.Forward).
+	AllowForward bool
 	// KeyVaultCredential reaches the vaults (certificates/get, keys/get,
 	// keys/sign); typically azidentity.NewDefaultAzureCredential. Without
 	// it, Key Vault routes answer 501 (not retried by SDK clients).
 	KeyVaultCredential azcore.TokenCredential
-	// ForwardCredential serves /msi/forward and /cloudshell/{secret}/forward:
-	// the developer's own identity, typically azidentity's
-	// DefaultAzureCredential. Without it, those routes answer 501.
+	// ForwardCredential serves /msi/forward and /cloudshell/{secret}/forward
+	// when AllowForward is set: the developer's own identity, typically
+	// azidentity's DefaultAzureCredential. Without it, those routes answer
+	// 501.
 	ForwardCredential azcore.TokenCredential
 	// ClientOptions are used for all Key Vault and login traffic (transport,
 	// retries, cloud).
@@ -73,9 +84,13 @@ type Config struct {
 	// Logger receives one line per request and the library's notices
 	// (default slog.Default()). Tokens and secrets are never logged.
 	Logger *slog.Logger
-	// SharedCache, when set, is given to every credential the proxy makes
-	// (kvassert.CredentialOptions.SharedCache), so that several proxies, or
-	// a proxy and other replicas, share tokens.
+	// SharedCache, when set, is given to the credentials of the proxy's
+	// configured source only: the Key Vault certificate of Default (Vault
+	// and Certificate, for Default.ClientID when set), so that several
+	// proxies, or a proxy and other replicas, share its tokens. Credentials
+	// of sources a request picks (another vault certificate, a key, a local
+	// certificate file) never share: a certificate that Entra would refuse
+	// must not get a token another credential stored.
 	SharedCache kvassert.SharedCache
 }
 
@@ -111,7 +126,10 @@ type Server struct {
 	cloud     cloud.Configuration
 	secret    string
 	secretSum [sha256.Size]byte
+	idKey     []byte           // derives the identity secrets (identitySecret)
+	tlsCert   *tls.Certificate // with AllowRemote
 	log       *slog.Logger
+	libLog    *slog.Logger // log for the library: error text reworded (safeErrors)
 	handler   http.Handler
 	mux       *http.ServeMux
 	creds     *registry
@@ -133,10 +151,21 @@ func New(cfg Config) (*Server, error) {
 	} else if err := checkSecret(cfg.Secret); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, secret: cfg.Secret, secretSum: sha256.Sum256([]byte(cfg.Secret)), log: cfg.Logger}
+	s := &Server{cfg: cfg, secret: cfg.Secret, secretSum: sha256.Sum256([]byte(cfg.Secret)), log: cfg.Logger, idKey: make([]byte, 32)}
+	if _, err := rand.Read(s.idKey); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if cfg.AllowRemote {
+		c, err := selfSignedCertificate(cfg.Addr, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.tlsCert = c
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.libLog = libraryLogger(s.log)
 	s.cloud = cfg.Cloud
 	if s.cloud.ActiveDirectoryAuthorityHost == "" {
 		s.cloud = cfg.ClientOptions.Cloud
@@ -162,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/", s.notFound)
 	s.handler = s.guard(s.mux)
 	if cfg.AllowRemote {
-		s.log.Warn("kvassert proxy: --allow-remote: other machines may reach the proxy; anyone who learns the secret gets tokens", "addr", cfg.Addr)
+		s.log.Warn("kvassert proxy: --allow-remote: other machines may reach the proxy over TLS; anyone who learns a secret gets tokens", "addr", cfg.Addr, "tls_sha256", s.Fingerprint())
 	}
 	return s, nil
 }
@@ -209,8 +238,17 @@ func isLoopbackName(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Secret is the per-run secret.
+// Secret is the per-run API secret (the token API, /api/config,
+// /openapi.json). It opens no managed identity route.
 func (s *Server) Secret() string { return s.secret }
+
+// Scheme is "https" with AllowRemote (TLS only), else "http".
+func (s *Server) Scheme() string {
+	if s.tlsCert != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // Addr is the configured listen address.
 func (s *Server) Addr() string { return s.cfg.Addr }
@@ -230,7 +268,9 @@ func (s *Server) Listen() (net.Listener, error) {
 
 // Serve answers requests on ln until ctx ends, then shuts down gracefully
 // (in-flight requests get 5 seconds) and returns nil. It refuses a listener
-// that is not on a loopback address unless AllowRemote is set.
+// that is not on a loopback address unless AllowRemote is set; with
+// AllowRemote it speaks TLS only (plain HTTP requests get a 400 from the
+// TLS layer and reach no route).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !s.cfg.AllowRemote && !tcp.IP.IsLoopback() {
 		return fmt.Errorf("proxy: refusing to serve on %s: not a loopback address", ln.Addr())
@@ -245,8 +285,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          log.New(io.Discard, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if s.tlsCert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.tlsCert}, MinVersion: tls.VersionTLS12}
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				errc <- errors.New("proxy: internal error while serving")
+			}
+		}()
+		if s.tlsCert != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -265,7 +319,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // PageURL is the address of the web page with the secret in the fragment,
 // which the page's script reads (browsers never send fragments to servers).
-// base is the proxy's base URL, e.g. "http://127.0.0.1:5616".
+// base is the proxy's base URL, e.g. "http://127.0.0.1:5616". The fragment
+// holds the API secret.
 func (s *Server) PageURL(base string) string {
 	return strings.TrimSuffix(base, "/") + "/#secret=" + s.secret
 }

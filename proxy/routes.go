@@ -26,6 +26,19 @@ type route struct {
 	method, path string
 	auth         auth
 	handler      http.HandlerFunc
+	// proto and kind name the managed identity route (authIdentityHeader,
+	// authPathSecret), whose secret is that of the identity in the path.
+	proto protocol
+	kind  targetKind
+}
+
+// msiRoute is a managed identity route: its handler, its secret.
+func (s *Server) msiRoute(method, path string, p protocol, kind targetKind) route {
+	a := authIdentityHeader
+	if p == cloudShell {
+		a = authPathSecret
+	}
+	return route{method: method, path: path, auth: a, handler: s.msiHandler(p, kind), proto: p, kind: kind}
 }
 
 func (rt route) pattern() string { return rt.method + " " + rt.path }
@@ -34,42 +47,53 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 // each one; a test keeps them in step).
 func (s *Server) routes() []route {
 	return []route{
-		{"GET", "/{$}", authNone, s.servePage},
-		{"GET", "/static/{file}", authNone, s.serveStatic},
-		{"GET", "/openapi.json", authAPI, s.serveOpenAPI},
-		{"GET", "/api/config", authAPI, s.apiConfig},
+		{method: "GET", path: "/{$}", auth: authNone, handler: s.servePage},
+		{method: "GET", path: "/static/{file}", auth: authNone, handler: s.serveStatic},
+		{method: "GET", path: "/openapi.json", auth: authAPI, handler: s.serveOpenAPI},
+		{method: "GET", path: "/api/config", auth: authAPI, handler: s.apiConfig},
 
-		{"POST", "/api/token/kv-certificate", authAPI, s.apiKVCertificate},
-		{"POST", "/api/token/kv-key", authAPI, s.apiKVKey},
-		{"POST", "/api/token/kv-key-info", authAPI, s.apiKVKeyInfo},
-		{"POST", "/api/token/local-certificate", authAPI, s.apiLocalCertificate},
+		{method: "POST", path: "/api/token/kv-certificate", auth: authAPI, handler: s.apiKVCertificate},
+		{method: "POST", path: "/api/token/kv-key", auth: authAPI, handler: s.apiKVKey},
+		{method: "POST", path: "/api/token/kv-key-info", auth: authAPI, handler: s.apiKVKeyInfo},
+		{method: "POST", path: "/api/token/local-certificate", auth: authAPI, handler: s.apiLocalCertificate},
 
-		{"GET", "/msi/{tenant}/{clientId}/kv/{vault}/{certificate}", authIdentityHeader, s.msiHandler(appService, targetKV)},
-		{"GET", "/msi/{tenant}/{clientId}/file/{name}", authIdentityHeader, s.msiHandler(appService, targetFile)},
-		{"GET", "/msi/forward", authIdentityHeader, s.msiHandler(appService, targetForward)},
+		s.msiRoute("GET", "/msi/{tenant}/{clientId}/kv/{vault}/{certificate}", appService, targetKV),
+		s.msiRoute("GET", "/msi/{tenant}/{clientId}/file/{name}", appService, targetFile),
+		s.msiRoute("GET", "/msi/forward", appService, targetForward),
 
-		{"POST", "/cloudshell/{secret}/{tenant}/{clientId}/kv/{vault}/{certificate}", authPathSecret, s.msiHandler(cloudShell, targetKV)},
-		{"POST", "/cloudshell/{secret}/{tenant}/{clientId}/file/{name}", authPathSecret, s.msiHandler(cloudShell, targetFile)},
-		{"POST", "/cloudshell/{secret}/forward", authPathSecret, s.msiHandler(cloudShell, targetForward)},
+		s.msiRoute("POST", "/cloudshell/{secret}/{tenant}/{clientId}/kv/{vault}/{certificate}", cloudShell, targetKV),
+		s.msiRoute("POST", "/cloudshell/{secret}/{tenant}/{clientId}/file/{name}", cloudShell, targetFile),
+		s.msiRoute("POST", "/cloudshell/{secret}/forward", cloudShell, targetForward),
 	}
 }
 
-// authenticate checks a route's secret before its handler runs.
+// authenticate checks a route's secret before its handler runs: the API
+// secret on the token API, the page's API and the OpenAPI document; on a
+// managed identity route, the secret of the identity its path names (see
+// identitySecret), so that the secret handed to one identity opens no
+// other route.
 func (s *Server) authenticate(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var presented string
+		ok := false
 		switch rt.auth {
 		case authNone:
 			rt.handler(w, r)
 			return
 		case authAPI:
-			presented = apiSecret(r)
-		case authIdentityHeader:
-			presented = r.Header.Get("X-IDENTITY-HEADER")
-		case authPathSecret:
-			presented = r.PathValue("secret")
+			ok = s.secretEqual(apiSecret(r))
+		case authIdentityHeader, authPathSecret:
+			if rt.kind == targetForward && !s.cfg.AllowForward {
+				writeProblem(w, errForwardOff)
+				return
+			}
+			presented := r.Header.Get("X-IDENTITY-HEADER")
+			if rt.auth == authPathSecret {
+				presented = r.PathValue("secret")
+			}
+			id := identityKey(rt.kind, r.PathValue("tenant"), r.PathValue("clientId"), r.PathValue("vault"), r.PathValue("certificate"), r.PathValue("name"))
+			ok = s.identitySecretEqual(presented, rt.proto, id)
 		}
-		if !s.secretEqual(presented) {
+		if !ok {
 			writeProblem(w, errUnauthorized)
 			return
 		}

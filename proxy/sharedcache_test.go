@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/redistest"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -29,12 +35,13 @@ func (c *servingCache) Token(_ context.Context, key kvassert.SharedKey, _ azcore
 	return azcore.AccessToken{Token: sharedToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-// Config.SharedCache reaches the proxy's credentials: a token another
-// replica shared is served without a sign or a token request.
+// Config.SharedCache reaches the credential of the proxy's configured
+// source: a token another replica shared is served without a sign or a
+// token request.
 func TestProxyUsesTheSharedCache(t *testing.T) {
 	t.Parallel()
 	shared := &servingCache{}
-	env := newEnv(t, func(c *Config, _ *kvasserttest.Emulator) { c.SharedCache = shared })
+	env := newEnv(t, withDefault(scenario.DemoVault), func(c *Config, _ *kvasserttest.Emulator) { c.SharedCache = shared })
 	signs, posts := env.e.Count(kvasserttest.OpKeySign), env.e.Count(kvasserttest.OpToken)
 	tr := env.token(env.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)))
 	if tr.AccessToken != sharedToken {
@@ -47,5 +54,99 @@ func TestProxyUsesTheSharedCache(t *testing.T) {
 	defer shared.mu.Unlock()
 	if len(shared.keys) != 1 || shared.keys[0].ClientID != scenario.DemoAppClientID || shared.keys[0].Tenant != scenario.DemoContosoTenant {
 		t.Fatalf("shared-cache keys %+v", shared.keys)
+	}
+}
+
+// redisCache is a fleet cache on a real redis-server (one per test).
+func redisCache(t *testing.T) *fleet.Cache {
+	t.Helper()
+	srv := redistest.Start(t)
+	client, err := fleet.NewClient(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	key, err := fleet.NewKey("k1", bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := fleet.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A generous operation timeout: a busy machine must not turn a store
+	// into a miss.
+	c, err := fleet.NewCache(client, fleet.Options{Keyring: ring, Logger: discardLogger(), OpTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Issue 18, defect 3: through the local-certificate route (the request
+// picks the certificate), a certificate that is not registered on the app
+// must not get the app's token out of the shared cache: the proxy shares
+// tokens only for the source it was configured with.
+func TestSharedCacheNotForCallerChosenSources(t *testing.T) {
+	t.Parallel()
+	shared := redisCache(t)
+	var good, stranger *localCert
+	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+		good = newLocalCert(t, e)
+		stranger = newLocalCert(t, e)
+		if err := e.RemoveCertificate(scenario.DemoAppClientID, stranger.cert); err != nil {
+			t.Fatal(err)
+		}
+		c.Files = map[string]CertificateFiles{"good": {CertFile: good.certFile, KeyFile: good.keyFile}}
+		c.FileRoot = stranger.dir
+		c.SharedCache = shared
+	})
+	body := func(cert, key string) map[string]any {
+		b := map[string]any{"clientId": scenario.DemoAppClientID, "tenantId": scenario.DemoContosoTenant, "scopes": []string{graph}, "certFile": cert}
+		if key != "" {
+			b["keyFile"] = key
+		}
+		return b
+	}
+	// The registered certificate gets a token (and, before the fix, put it
+	// into Redis for every credential of the app).
+	env.token(env.api("local-certificate", body("good", "")))
+	// The unregistered one must be refused by Entra, not served from Redis.
+	resp := env.api("local-certificate", body("app.crt", "app.key"))
+	if resp.StatusCode == http.StatusOK {
+		tr := decode[tokenResponse](t, resp, 200)
+		env.sawToken(tr.AccessToken)
+		t.Fatal("an unregistered certificate got the app's token from the shared cache")
+	}
+	if p := problemOf(t, resp, http.StatusBadRequest); p.Code != 700027 {
+		t.Errorf("problem %+v, want AADSTS700027", p)
+	}
+}
+
+// Issue 18, defect 3: the proxy's configured source (Default.Vault and
+// Default.Certificate) still shares tokens through Redis: a second proxy
+// serves the first one's token without a sign.
+func TestSharedCacheForTheConfiguredSource(t *testing.T) {
+	t.Parallel()
+	shared := redisCache(t)
+	first := newEnv(t, withDefault(scenario.DemoVault), func(c *Config, _ *kvasserttest.Emulator) { c.SharedCache = shared })
+	tr := first.token(first.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)))
+	second, err := New(first.s.cfg) // same emulator, same Redis, fresh credentials
+	if err != nil {
+		t.Fatal(err)
+	}
+	signs := first.e.Count(kvasserttest.OpKeySign)
+	body, _ := json.Marshal(kvCertBody(scenario.DemoContosoTenant))
+	req := httptest.NewRequest("POST", "/api/token/kv-certificate", bytes.NewReader(body))
+	req.Host = "127.0.0.1"
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+second.Secret())
+	rec := httptest.NewRecorder()
+	second.Handler().ServeHTTP(rec, req)
+	got := decode[tokenResponse](t, rec.Result(), 200)
+	first.sawToken(got.AccessToken)
+	if got.AccessToken != tr.AccessToken || first.e.Count(kvasserttest.OpKeySign) != signs {
+		t.Error("the configured source did not share its token through Redis")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -45,19 +46,20 @@ type GraphError struct {
 	StatusCode int
 	// Code is Graph's error code, e.g. Authorization_RequestDenied.
 	Code string
-	// Message is Graph's one-line message.
+	// Message is Graph's message, at most 300 bytes on one line: server
+	// text, for matching (a duplicate key, a missing key); kvassert never
+	// prints it, and Error leaves it out.
 	Message string
 	// Operation is what was asked: "addKey", "removeKey" or "read keys".
 	Operation string
 }
 
+// The message names the operation, the status and Graph's error code, never
+// Graph's Message: no text of a server's answer reaches an error.
 func (e *GraphError) Error() string {
 	s := fmt.Sprintf("rotation: Microsoft Graph %s failed (HTTP %d)", e.Operation, e.StatusCode)
 	if e.Code != "" {
 		s += ": " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + oneLine(e.Message, 300)
 	}
 	if h := e.Hint(); h != "" {
 		s += "\nhint: " + h
@@ -211,17 +213,7 @@ func (g *GraphClient) do(ctx context.Context, op, method, appObjectID, suffix st
 		return fmt.Errorf("rotation: Microsoft Graph %s: reading the answer: %w", op, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		ge := &GraphError{StatusCode: resp.StatusCode, Operation: op}
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil {
-			ge.Code, ge.Message = oneLine(e.Error.Code, 100), e.Error.Message
-		}
-		return ge
+		return graphErrorFrom(resp.StatusCode, op, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -240,4 +232,26 @@ func oneLine(s string, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
+}
+
+// graphCodePattern is what an error code of Graph looks like; anything
+// else is not repeated.
+var graphCodePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`)
+
+// graphErrorFrom is the GraphError of an error answer with body b.
+func graphErrorFrom(status int, op string, b []byte) *GraphError {
+	ge := &GraphError{StatusCode: status, Operation: op}
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil {
+		if graphCodePattern.MatchString(e.Error.Code) {
+			ge.Code = e.Error.Code
+		}
+		ge.Message = oneLine(e.Error.Message, 300)
+	}
+	return ge
 }

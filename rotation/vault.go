@@ -276,7 +276,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 		}
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, err)
+			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, keyvault.Sanitize(err))
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil || seen[p.ID.Version()] {
@@ -317,7 +317,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 	if len(out.all) > 1 {
 		resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
 		if err != nil {
-			return out, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, err)
+			return out, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, keyvault.Sanitize(err))
 		}
 		if resp.ID != nil {
 			current = resp.ID.Version()
@@ -380,7 +380,7 @@ func (v *Version) classify(p policyFacts) {
 func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, err)
+		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, keyvault.Sanitize(err))
 	}
 	f := policyFacts{exportable: true} // unknown counts as exportable
 	if k := resp.KeyProperties; k != nil && k.Exportable != nil {
@@ -405,7 +405,7 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	case errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusForbidden):
 		// No operation kept (or not readable): the policy decides.
 	default:
-		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, err)
+		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, keyvault.Sanitize(err))
 	}
 	return f, nil
 }
@@ -420,7 +420,7 @@ func (s *certStore) version(ctx context.Context, version string) (*Version, erro
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 			return &Version{Version: version, Tags: map[string]string{}, Unreadable: "not found (deleted while the pass read the list)"}, nil
 		}
-		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, err)
+		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, keyvault.Sanitize(err))
 	}
 	v := &Version{Version: version, Enabled: true, Tags: map[string]string{}}
 	if a := resp.Attributes; a != nil {
@@ -457,7 +457,7 @@ func (s *certStore) version(ctx context.Context, version string) (*Version, erro
 func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]string) error {
 	resp, err := s.client.GetCertificate(ctx, s.name, v.Version, nil)
 	if err != nil {
-		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, err)
+		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, keyvault.Sanitize(err))
 	}
 	merged := map[string]*string{}
 	fresh := map[string]string{}
@@ -471,7 +471,7 @@ func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]str
 		fresh[k] = val
 	}
 	if _, err := s.client.UpdateCertificate(ctx, s.name, v.Version, azcertificates.UpdateCertificateParameters{Tags: merged}, nil); err != nil {
-		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, err)
+		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, keyvault.Sanitize(err))
 	}
 	v.Tags = fresh
 	return nil
@@ -482,7 +482,7 @@ func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]str
 func (s *certStore) autoRenews(ctx context.Context) (bool, error) {
 	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return false, fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, err)
+		return false, fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, keyvault.Sanitize(err))
 	}
 	for _, a := range resp.LifetimeActions {
 		if a != nil && a.Action != nil && a.Action.ActionType != nil && *a.Action.ActionType == azcertificates.CertificatePolicyActionAutoRenew {
@@ -498,10 +498,10 @@ func (s *certStore) autoRenews(ctx context.Context) (bool, error) {
 func (s *certStore) createVersion(ctx context.Context) error {
 	pol, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, err)
+		return fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, keyvault.Sanitize(err))
 	}
 	if _, err := s.client.CreateCertificate(ctx, s.name, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
-		return fmt.Errorf("rotation: creating a new version of certificate %q (needs certificates/create): %w", s.name, err)
+		return fmt.Errorf("rotation: creating a new version of certificate %q (needs certificates/create): %w", s.name, keyvault.Sanitize(err))
 	}
 	return nil
 }

@@ -34,9 +34,20 @@
 // reported at each collection (an asynchronous counter): a cache hit then
 // costs one striped atomic add and no allocation, whatever the provider.
 //
-// error.type is an AADSTS code ("AADSTS700016"), "throttled", "timeout",
-// "canceled", a Key Vault error code ("Forbidden", "KeyNotFound"),
-// "network", or "_OTHER".
+// error.type is an AADSTS code ("AADSTS700016", from kvassert.AuthError's
+// Code), "input" (any kvassert.InputError: input refused before a network
+// call), "throttled", "timeout", "canceled", a documented Key Vault error
+// code ("Forbidden", "KeyNotFound"), "http_<status>", "network", or
+// "_OTHER". It is taken from typed errors only, never from an error's text
+// (which may quote a caller's tenant or a server's message), and its set of
+// values is bounded: error codes a server makes up are reported by HTTP
+// status, and past 128 distinct typed values new ones are "_OTHER".
+//
+// Every label set is bounded: with Options.TenantAttribute, a credential
+// reports at most 512 tenants (later ones as kvassert.tenant.id=_OTHER), and
+// kvassert.token.requests at most 1024 series per credential (the rest
+// counted in one series per outcome with otel.metric.overflow=true), below
+// the OpenTelemetry SDK's default cardinality limit of 2000.
 //
 // # Spans
 //

@@ -46,9 +46,10 @@ const (
 // semantic conventions; the others are kvassert's own.
 const (
 	// AttrErrorType classifies a failure: an AADSTS code ("AADSTS700016"),
-	// "throttled", "timeout", "canceled", a Key Vault error code
-	// ("Forbidden", "KeyNotFound"), "network", or "_OTHER". It is absent on
-	// success.
+	// "input", "throttled", "timeout", "canceled", a documented Key Vault
+	// error code ("Forbidden", "KeyNotFound"), "http_<status>", "network",
+	// or "_OTHER"; from typed errors only, never from an error's text. It is
+	// absent on success.
 	AttrErrorType = "error.type"
 	// AttrServerAddress is the vault host (myvault.vault.azure.net).
 	AttrServerAddress = "server.address"

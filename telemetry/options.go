@@ -27,7 +27,10 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// TenantAttribute adds the tenant ID (AttrTenantID) to the credential's
 	// metrics. Off by default: every tenant is a new time series, and a
-	// multi-tenant app may serve thousands. Spans always carry the tenant.
+	// multi-tenant app may serve thousands. A credential reports at most 512
+	// tenants this way, the later ones as "_OTHER", so that tenants chosen
+	// by callers cannot grow the label set without bound. Spans always carry
+	// the tenant.
 	TenantAttribute bool
 }
 

@@ -15,7 +15,12 @@ import (
 // environment variables, no managed identity, no 'az login'; azidentity's
 // type for it is unexported) becomes a *noAzureCredentialError, a refused
 // token request a *keyVaultCredentialError.
-type defaultCredential struct{ azcore.TokenCredential }
+type defaultCredential struct {
+	azcore.TokenCredential
+	// emulator marks the emulator's own identity (emulatorCredential): its
+	// failures name the KVASSERT_EMULATOR_* variables.
+	emulator bool
+}
 
 // GetToken implements azcore.TokenCredential.
 func (c defaultCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -28,14 +33,17 @@ func (c defaultCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	// when none applied.
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
-		return tok, &keyVaultCredentialError{err: err}
+		return tok, &keyVaultCredentialError{err: err, emulator: c.emulator}
 	}
 	return tok, &noAzureCredentialError{err: err}
 }
 
 // keyVaultCredentialError is a token request of the Key Vault credential
 // that Entra ID refused (it wraps an azidentity.AuthenticationFailedError).
-type keyVaultCredentialError struct{ err error }
+type keyVaultCredentialError struct {
+	err      error
+	emulator bool // the emulator's identity, not DefaultAzureCredential
+}
 
 // Error returns azidentity's message.
 func (e *keyVaultCredentialError) Error() string { return e.err.Error() }
@@ -51,3 +59,13 @@ func (e *noAzureCredentialError) Error() string { return e.err.Error() }
 
 // Unwrap returns azidentity's error.
 func (e *noAzureCredentialError) Unwrap() error { return e.err }
+
+// CredentialName names the credential in keyvault.CredentialError, which
+// the diagnosis reads (the keyvault package keeps no text of azidentity's
+// errors).
+func (c defaultCredential) CredentialName() string {
+	if c.emulator {
+		return credNameEmulator
+	}
+	return credNameDefault
+}

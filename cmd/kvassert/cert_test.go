@@ -113,13 +113,17 @@ func TestCertCreateErrors(t *testing.T) {
 	// The demo scenario's managed identity lacks certificates/create: the
 	// request is refused, with the role to grant.
 	mi := []string{
-		"AZURE_CLIENT_SECRET=", "AZURE_CLIENT_ID=" + scenario.DemoIdentityClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET=", "KVASSERT_EMULATOR_CLIENT_ID=" + scenario.DemoIdentityClientID,
 		"IDENTITY_ENDPOINT=" + env.e.ManagedIdentityEndpoint(), "IDENTITY_HEADER=" + env.e.IdentityHeader(),
 	}
 	r := env.run([]string{"cert", "create", "-n", "denied"}, mi...)
 	wantError(t, r, exitFailure, "403 Forbidden/ForbiddenByRbac", "Key Vault Certificates Officer", true)
 	if !strings.Contains(r.stderr, "certificates/create/action") || !strings.Contains(r.stderr, "appid="+scenario.DemoIdentityClientID) {
 		t.Errorf("the denial names neither the action nor the caller:\n%s", r.stderr)
+	}
+	// The vault's message is server text: it is not shown (issue 18).
+	if strings.Contains(r.stderr, "Caller is not authorized") || strings.Contains(r.stderr, "DeniedWithNoValidRBAC") {
+		t.Errorf("the vault's answer reaches stderr:\n%s", r.stderr)
 	}
 	// The same identity may read it.
 	wantOK(t, env.run([]string{"cert", "show"}, mi...))

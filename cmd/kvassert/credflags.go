@@ -49,12 +49,12 @@ func (f *appFlags) checkTenant(a *App) error {
 	if f.tenant == "" {
 		return usageError("--tenant is required", "give the tenant ID or domain (contoso.onmicrosoft.com) to get the token in, or set KVASSERT_TENANT_ID")
 	}
+	switch strings.ToLower(f.tenant) {
+	case "common", "organizations", "consumers", "adfs", "dstsv2":
+		return usageError(fmt.Sprintf("%s %q: app-only tokens need a specific tenant", a.flagName("tenant"), f.tenant), "give the customer's tenant ID or domain")
+	}
 	if !kvassert.ValidTenantID(f.tenant) {
 		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(f.tenant, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
-	}
-	switch strings.ToLower(f.tenant) {
-	case "common", "organizations", "consumers":
-		return usageError(fmt.Sprintf("%s %q: app-only tokens need a specific tenant", a.flagName("tenant"), f.tenant), "give the customer's tenant ID or domain")
 	}
 	return nil
 }
@@ -235,6 +235,12 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	case credManagedIdentity:
 		if err := a.requireAzure(); err != nil {
 			return nil, err
+		}
+		if a.emu != nil && !a.emulatorIdentityEndpoint() {
+			// The managed identity's token becomes the client assertion
+			// sent to the emulator: it must be the emulator's own.
+			return nil, usageError(a.flagName("managed-identity")+" with KVASSERT_EMULATOR set needs the emulator's managed identity endpoint",
+				"set IDENTITY_ENDPOINT and IDENTITY_HEADER as 'kvassert emulate' prints them (no other endpoint's token is sent to an emulator)")
 		}
 		src, err := kvassert.NewManagedIdentitySource(&kvassert.ManagedIdentityOptions{
 			ClientID: c.managedIdentity, Cloud: a.Cloud(), ClientOptions: a.ClientOptions(),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,13 +9,13 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
@@ -61,17 +60,26 @@ func core(err error) (msg, hint string) {
 	if errors.As(err, &ae) {
 		return firstLine(ae.Reason()), ae.Hint
 	}
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return describeResponse(re)
+	var ce *keyvault.CredentialError
+	if errors.As(err, &ce) {
+		if msg, hint, ok := describeCredential(ce); ok {
+			return msg, hint
+		}
+	}
+	if se := keyvault.AsServiceError(err); se != nil {
+		return describeService(se)
 	}
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
+		status, code := authFailedCodes(afe)
 		var kv *keyVaultCredentialError
 		if errors.As(err, &kv) {
-			return describeAuthFailed("DefaultAzureCredential", " to reach Key Vault", afe)
+			if kv.emulator {
+				return describeEmulatorAuthFailed(status, code)
+			}
+			return describeAuthFailed("DefaultAzureCredential", " to reach Key Vault", status, code)
 		}
-		return describeAuthFailed("the Azure credential", "", afe)
+		return describeAuthFailed("the Azure credential", "", status, code)
 	}
 	var nc *noAzureCredentialError
 	if errors.As(err, &nc) {
@@ -87,9 +95,9 @@ func core(err error) (msg, hint string) {
 		return text, "check the host name (for a vault: https://NAME.vault.azure.net/)"
 	}
 	var ue *url.Error
-	var ce *tls.CertificateVerificationError
+	var cve *tls.CertificateVerificationError
 	var ua x509.UnknownAuthorityError
-	if errors.As(err, &ue) && (errors.As(err, &ce) || errors.As(err, &ua)) {
+	if errors.As(err, &ue) && (errors.As(err, &cve) || errors.As(err, &ua)) {
 		return text, "the server's TLS certificate is not trusted; with the emulator, set " + envCAFile + " to the CA file it wrote"
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -134,84 +142,49 @@ func firstLine(s string) string {
 	return s
 }
 
-// serviceError is the error body of Key Vault and most Azure services.
-type serviceError struct {
-	Error struct {
-		Code       string `json:"code"`
-		Message    string `json:"message"`
-		InnerError *struct {
-			Code string `json:"code"`
-		} `json:"innererror"`
-	} `json:"error"`
-	// OAuthError is the error_description of Entra ID's token endpoint.
-	OAuthError string `json:"error_description"`
-	// ErrorCodes are the AADSTS codes of Entra ID's token endpoint.
-	ErrorCodes []int `json:"error_codes"`
-}
-
-var (
-	rbacActionRE = regexp.MustCompile(`Action: '([^']+)'`)
-	rbacCallerRE = regexp.MustCompile(`Caller: (appid=[0-9a-fA-F-]+)`)
-)
-
-// describeResponse describes an error answer of an Azure service.
-func describeResponse(re *azcore.ResponseError) (string, string) {
-	service, host := "the service", ""
-	if r := re.RawResponse; r != nil && r.Request != nil {
-		host = r.Request.URL.Host
-		switch {
-		case keyvault.IsVaultHost(host):
-			service = "Key Vault " + host
-		case strings.HasPrefix(strings.ToLower(host), "login."):
-			service = "Entra ID " + host
-		default:
-			service = host
+// describeService describes an error answer of an Azure service from
+// kvassert's typed fields only (keyvault.ServiceError): the status, the
+// error code, and for an RBAC refusal the action and the caller. No text of
+// the answer's body is shown.
+func describeService(se *keyvault.ServiceError) (string, string) {
+	service, host := "the service", se.Host
+	switch {
+	case host == "":
+	case keyvault.IsVaultHost(host):
+		service = "Key Vault " + host
+	case strings.HasPrefix(strings.ToLower(host), "login."):
+		service = "Entra ID " + host
+	default:
+		service = host
+	}
+	status := se.StatusCode
+	msg := fmt.Sprintf("%s answered %d", service, status)
+	if se.ErrorCode != "" {
+		msg += " " + se.ErrorCode
+		if se.InnerCode != "" {
+			msg += "/" + se.InnerCode
 		}
-	}
-	status := re.StatusCode
-	var body []byte
-	if re.RawResponse != nil {
-		body, _ = runtime.Payload(re.RawResponse)
-	}
-	var se serviceError
-	message := ""
-	if json.Unmarshal(body, &se) == nil && se.Error.Message != "" {
-		message = se.Error.Message
-	} else if len(body) > 0 && len(body) < 300 && !bytes.ContainsAny(body, "{<") {
-		message = string(body)
-	}
-	code := re.ErrorCode
-	if se.Error.InnerError != nil && se.Error.InnerError.Code != "" {
-		code += "/" + se.Error.InnerError.Code
-	}
-	head := fmt.Sprintf("%s answered %d", service, status)
-	if code != "" {
-		head += " " + code
-	}
-	msg := head
-	if m := firstSentence(firstLine(message)); m != "" {
-		msg += ": " + m
+	} else if t := http.StatusText(status); t != "" {
+		msg += " " + t
 	}
 	var hint string
 	switch {
 	case status == 403:
-		action := ""
-		if m := rbacActionRE.FindStringSubmatch(message); m != nil {
-			action = m[1]
-			msg += " (action " + action + ")"
+		if se.Action != "" {
+			msg += " (action " + se.Action + ")"
 		}
-		if m := rbacCallerRE.FindStringSubmatch(message); m != nil {
-			msg += " (caller " + m[1] + ")"
+		if se.Caller != "" {
+			msg += " (caller appid=" + se.Caller + ")"
 		}
-		hint = roleHint(action)
+		hint = roleHint(se.Action)
 	case status == 401:
 		hint = "the vault did not accept the identity's token: the identity must be in the vault's tenant (check AZURE_TENANT_ID)"
-	case status == 404 && strings.HasSuffix(re.ErrorCode, "NotFound") && re.ErrorCode != "NotFound":
+	case status == 404 && strings.HasSuffix(se.ErrorCode, "NotFound") && se.ErrorCode != "NotFound":
 		vault, _, _ := strings.Cut(host, ".")
 		if vault == "" || !keyvault.IsVaultHost(host) {
 			vault = "VAULT"
 		}
-		kind := strings.ToLower(strings.TrimSuffix(re.ErrorCode, "NotFound"))
+		kind := strings.ToLower(strings.TrimSuffix(se.ErrorCode, "NotFound"))
 		if kind != "key" && kind != "secret" {
 			kind = "certificate"
 		}
@@ -220,7 +193,7 @@ func describeResponse(re *azcore.ResponseError) (string, string) {
 		hint = "check the vault URL (https://NAME.vault.azure.net/) and the object name"
 	case status == 429:
 		hint = "the vault is throttling requests; wait a little and retry (tokens are cached, so steady use needs few signatures)"
-	case status == 400 && re.ErrorCode == "BadParameter":
+	case status == 400 && se.ErrorCode == "BadParameter":
 		hint = "check the values of the flags"
 	}
 	return msg, hint
@@ -248,44 +221,86 @@ func roleHint(action string) string {
 	return "grant the identity that reaches Key Vault the " + role + " role on the vault (or the matching access policy permission)"
 }
 
-// aadstsRE finds an Entra error description ("AADSTS<code>: <text>", the
-// token endpoint's format) inside a message that quotes the answer.
-var aadstsRE = regexp.MustCompile(`AADSTS\d+: [^"\\\r\n]*`)
+// CLI names of the Key Vault credential (defaultCredential.CredentialName).
+const (
+	credNameDefault  = "DefaultAzureCredential"
+	credNameEmulator = "the emulator's identity"
+)
 
-// describeAuthFailed describes an azidentity authentication failure: who
-// is the credential ("DefaultAzureCredential", for Key Vault), purpose what
-// its token was for. The reason and the AADSTS code come from the token
-// endpoint's JSON answer (error_description, error_codes) or, when the
-// body was consumed, from the Entra description azidentity's message
-// quotes; azidentity's own wording is never matched.
-func describeAuthFailed(who, purpose string, afe *azidentity.AuthenticationFailedError) (string, string) {
-	msg := who + " could not get a token" + purpose
-	reason, code := "", 0
-	if afe.RawResponse != nil {
-		body, _ := runtime.Payload(afe.RawResponse)
-		var se serviceError
-		if json.Unmarshal(body, &se) == nil {
-			reason = firstLine(se.OAuthError)
-			if len(se.ErrorCodes) > 0 {
-				code = se.ErrorCodes[0]
-			} else {
-				code = aadstsCode(reason)
-			}
-		}
-	}
-	if reason == "" {
-		if m := aadstsRE.FindString(afe.Error()); m != "" {
-			reason = strings.TrimSpace(m)
-			code = aadstsCode(reason)
-		}
+// describeCredential describes a failure of the Key Vault credential as
+// the keyvault package reports it (its typed fields; the credential's own
+// text, which quotes the token endpoint's answer, is not kept). ok is false
+// for a context error or a panic, described from the error's own line.
+func describeCredential(ce *keyvault.CredentialError) (msg, hint string, ok bool) {
+	if ce.Unwrap() != nil {
+		return "", "", false
 	}
 	switch {
-	case reason != "":
-		msg += ": " + firstSentence(reason)
-	case afe.RawResponse != nil:
-		msg += fmt.Sprintf(" (HTTP %d)", afe.RawResponse.StatusCode)
+	case ce.AuthenticationFailed && ce.Credential == credNameEmulator:
+		msg, hint = describeEmulatorAuthFailed(ce.StatusCode, ce.Code)
+	case ce.AuthenticationFailed && ce.Credential == credNameDefault:
+		msg, hint = describeAuthFailed(credNameDefault, " to reach Key Vault", ce.StatusCode, ce.Code)
+	case ce.AuthenticationFailed:
+		msg, hint = describeAuthFailed("the Azure credential", " to reach Key Vault", ce.StatusCode, ce.Code)
+	case ce.Credential == credNameDefault || ce.Credential == credNameEmulator:
+		// The CLI's credential reports every other failure as "no
+		// credential applied" (see defaultCredential).
+		return "no Azure credential to reach Key Vault: DefaultAzureCredential found none (environment, workload identity, managed identity, Azure CLI)",
+			"set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run where a managed identity is available", true
 	default:
-		msg += ": " + firstLine(afe.Error())
+		return "", "", false
+	}
+	return msg, hint, true
+}
+
+// describeEmulatorAuthFailed is describeAuthFailed for the emulator's own
+// identity, whose variables are KVASSERT_EMULATOR_*.
+func describeEmulatorAuthFailed(status, code int) (string, string) {
+	msg, hint := describeAuthFailed(credNameEmulator, " to reach its vaults", status, code)
+	return msg, strings.ReplaceAll(hint, "AZURE_", "KVASSERT_EMULATOR_")
+}
+
+// authFailedCodes reads the status and the AADSTS code of an azidentity
+// failure: the code from the token endpoint's error_codes, else from an
+// "AADSTS<digits>" in the message. Nothing else of the answer is read.
+func authFailedCodes(afe *azidentity.AuthenticationFailedError) (status, code int) {
+	if r := afe.RawResponse; r != nil {
+		status = r.StatusCode
+		body, _ := runtime.Payload(r)
+		var doc struct {
+			ErrorCodes []int `json:"error_codes"`
+		}
+		if json.Unmarshal(body, &doc) == nil && len(doc.ErrorCodes) > 0 && doc.ErrorCodes[0] > 0 && doc.ErrorCodes[0] < 1e9 {
+			code = doc.ErrorCodes[0]
+		}
+	}
+	if code == 0 {
+		if m := aadstsRE.FindStringSubmatch(afe.Error()); m != nil {
+			code, _ = strconv.Atoi(m[1])
+		}
+	}
+	return status, code
+}
+
+// aadstsRE finds an AADSTS code (digits only) in a message.
+var aadstsRE = regexp.MustCompile(`AADSTS([0-9]{1,9})`)
+
+// describeAuthFailed describes a credential's failure to get a token: who
+// is the credential ("DefaultAzureCredential", for Key Vault), purpose what
+// its token was for, status and code (AADSTS) what is known of the token
+// endpoint's answer. The answer's text is never shown: the hint, keyed by
+// the code, says what to do.
+func describeAuthFailed(who, purpose string, status, code int) (string, string) {
+	msg := who + " could not get a token" + purpose
+	switch {
+	case code != 0 && status != 0:
+		msg += fmt.Sprintf(": AADSTS%d (HTTP %d)", code, status)
+	case code != 0:
+		msg += fmt.Sprintf(": AADSTS%d", code)
+	case status != 0:
+		msg += fmt.Sprintf(" (HTTP %d)", status)
+	default:
+		msg += ": the token endpoint's answer was refused or unusable"
 	}
 	hint := "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the managed identity) of the identity that reaches Key Vault"
 	switch code {
@@ -297,21 +312,6 @@ func describeAuthFailed(who, purpose string, afe *azidentity.AuthenticationFaile
 		hint = "AZURE_TENANT_ID names no tenant"
 	}
 	return msg, hint
-}
-
-// aadstsCode reads the code of an Entra error_description, which starts
-// "AADSTS<code>: " (the protocol's format), or 0.
-func aadstsCode(desc string) int {
-	rest, ok := strings.CutPrefix(desc, "AADSTS")
-	if !ok {
-		return 0
-	}
-	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
-	if end <= 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(rest[:end])
-	return n
 }
 
 func firstSentence(s string) string {

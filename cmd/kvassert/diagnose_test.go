@@ -13,9 +13,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/keyvault"
 )
 
 // The diagnosis recognises the library's errors by type: these tests give
@@ -67,15 +69,15 @@ func (f fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (a
 
 func TestNoAzureCredentialByType(t *testing.T) {
 	ctx := context.Background()
-	_, err := defaultCredential{fakeCredential{errors.New("SomeChain: reworded, nothing applied")}}.GetToken(ctx, policy.TokenRequestOptions{})
-	msg, hint, _ := describe(fmt.Errorf("keyvault: signing with https://v.vault.azure.net/keys/k/1: %w", err))
+	_, err := defaultCredential{TokenCredential: fakeCredential{errors.New("SomeChain: reworded, nothing applied")}}.GetToken(ctx, policy.TokenRequestOptions{})
+	msg, hint, _ := describe(fmt.Errorf("keyvault: signing with https://myvault.vault.azure.net/keys/k/1: %w", err))
 	if !strings.HasPrefix(msg, "no Azure credential to reach Key Vault") || !strings.Contains(hint, "az login") {
 		t.Errorf("got %q / %q", msg, hint)
 	}
 	// A cancelled request is not "no credential".
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = defaultCredential{fakeCredential{context.Canceled}}.GetToken(cancelled, policy.TokenRequestOptions{})
+	_, err = defaultCredential{TokenCredential: fakeCredential{context.Canceled}}.GetToken(cancelled, policy.TokenRequestOptions{})
 	var nc *noAzureCredentialError
 	if errors.As(err, &nc) {
 		t.Errorf("a cancelled GetToken is reported as no credential: %v", err)
@@ -107,9 +109,11 @@ func TestKeyVaultCredentialRefusedByType(t *testing.T) {
 	body := `{"error":"invalid_client","error_description":"AADSTS7000215: some reworded text. Trace ID: x","error_codes":[7000215]}`
 	resp := &http.Response{StatusCode: 401, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
 	afe := &azidentity.AuthenticationFailedError{RawResponse: resp}
-	_, err := defaultCredential{fakeCredential{afe}}.GetToken(context.Background(), policy.TokenRequestOptions{})
+	_, err := defaultCredential{TokenCredential: fakeCredential{afe}}.GetToken(context.Background(), policy.TokenRequestOptions{})
 	msg, hint, _ := describe(fmt.Errorf("keyvault: reading certificate: %w", err))
-	if msg != "DefaultAzureCredential could not get a token to reach Key Vault: AADSTS7000215: some reworded text." || !strings.Contains(hint, "AZURE_CLIENT_SECRET is wrong") {
+	// The description is the endpoint's text: it is not shown (issue 18),
+	// the code and the hint are.
+	if msg != "DefaultAzureCredential could not get a token to reach Key Vault: AADSTS7000215 (HTTP 401)" || !strings.Contains(hint, "AZURE_CLIENT_SECRET is wrong") {
 		t.Errorf("got %q / %q", msg, hint)
 	}
 	// The same failure of another azidentity credential is not blamed on
@@ -117,5 +121,81 @@ func TestKeyVaultCredentialRefusedByType(t *testing.T) {
 	resp.Body = io.NopCloser(strings.NewReader(body))
 	if msg, _, _ := describe(afe); !strings.HasPrefix(msg, "the Azure credential could not get a token: AADSTS7000215") {
 		t.Errorf("unmarked: %q", msg)
+	}
+}
+
+const leakMarker = "LEAKMARKER"
+
+// TestDescribeVaultAnswerHoldsNoBodyText: a Key Vault refusal is described
+// from its status, codes and the RBAC action and caller (strictly matched),
+// never from the answer's text; the role hint stays.
+func TestDescribeVaultAnswerHoldsNoBodyText(t *testing.T) {
+	const caller = "66666666-7777-8888-9999-000000000000"
+	msgText := "Caller is not authorized to perform action on resource. " + leakMarker + "\\r\\nCaller: appid=" + caller + ";oid=x;iss=y\\r\\nAction: 'Microsoft.KeyVault/vaults/keys/sign/action'\\r\\nResource: '" + leakMarker + "'"
+	cases := []struct {
+		status      int
+		body, want  string
+		hint        string
+		contentType string
+	}{
+		{403, `{"error":{"code":"Forbidden","message":"` + msgText + `","innererror":{"code":"ForbiddenByRbac"}}}`,
+			"Key Vault myvault.vault.azure.net answered 403 Forbidden/ForbiddenByRbac (action Microsoft.KeyVault/vaults/keys/sign/action) (caller appid=" + caller + ")", "Key Vault Crypto User", "application/json"},
+		{404, `{"error":{"code":"KeyNotFound","message":"` + leakMarker + `. More."}}`, "Key Vault myvault.vault.azure.net answered 404 KeyNotFound", "az keyvault key list --vault-name myvault", "application/json"},
+		{404, leakMarker + " plain", "Key Vault myvault.vault.azure.net answered 404 Not Found", "check the vault URL", "text/plain"},
+		{429, `{"error":{"code":"Throttled","message":"` + leakMarker + `"}}`, "Key Vault myvault.vault.azure.net answered 429 Throttled", "throttling", "application/json"},
+		{500, leakMarker, "Key Vault myvault.vault.azure.net answered 500 Internal Server Error", "", "text/plain"},
+		{400, `{"error":{"code":"` + leakMarker + ` x","message":"` + leakMarker + `"}}`, "Key Vault myvault.vault.azure.net answered 400 Bad Request", "", "application/json"},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest("GET", "https://myvault.vault.azure.net/keys/k?api-version="+leakMarker, nil)
+		resp := &http.Response{StatusCode: c.status, Status: fmt.Sprintf("%d %s", c.status, leakMarker), Request: req,
+			Header: http.Header{"Content-Type": {c.contentType}}, Body: io.NopCloser(strings.NewReader(c.body))}
+		err := runtime.NewResponseError(resp)
+		msg, hint, _ := describe(failure("signing", fmt.Errorf("keyvault: signing: %w", err)))
+		if strings.Contains(msg+hint, leakMarker) {
+			t.Errorf("%d: the answer's text is shown: %q / %q", c.status, msg, hint)
+		}
+		if msg != "signing: "+c.want || !strings.Contains(hint, c.hint) {
+			t.Errorf("%d: got %q / %q, want %q / ...%q...", c.status, msg, hint, c.want, c.hint)
+		}
+	}
+}
+
+// TestDescribeKeyVaultCredentialError: the keyvault package reports the
+// vault credential's failures as a CredentialError (no azidentity error in
+// the chain); the diagnosis keeps its hints from the typed fields.
+func TestDescribeKeyVaultCredentialError(t *testing.T) {
+	ce := &keyvault.CredentialError{Credential: defaultCredential{}.CredentialName(), AuthenticationFailed: true, StatusCode: 401, Code: 7000215}
+	msg, hint, _ := describe(fmt.Errorf("keyvault: signing: %w", ce))
+	if msg != "DefaultAzureCredential could not get a token to reach Key Vault: AADSTS7000215 (HTTP 401)" || !strings.Contains(hint, "AZURE_CLIENT_SECRET is wrong") {
+		t.Errorf("refused: %q / %q", msg, hint)
+	}
+	ce = &keyvault.CredentialError{Credential: defaultCredential{emulator: true}.CredentialName(), AuthenticationFailed: true, StatusCode: 400, Code: 700016}
+	msg, hint, _ = describe(fmt.Errorf("keyvault: signing: %w", ce))
+	if !strings.HasPrefix(msg, "the emulator's identity could not get a token to reach its vaults: AADSTS700016") || !strings.Contains(hint, "KVASSERT_EMULATOR_CLIENT_ID") {
+		t.Errorf("emulator: %q / %q", msg, hint)
+	}
+	ce = &keyvault.CredentialError{Credential: defaultCredential{}.CredentialName()}
+	msg, hint, _ = describe(fmt.Errorf("keyvault: signing: %w", ce))
+	if !strings.HasPrefix(msg, "no Azure credential to reach Key Vault") || !strings.Contains(hint, "az login") {
+		t.Errorf("none applied: %q / %q", msg, hint)
+	}
+	// A malformed 200 (no status, no code): no text, the generic hint.
+	ce = &keyvault.CredentialError{Credential: defaultCredential{}.CredentialName(), AuthenticationFailed: true}
+	msg, hint, _ = describe(ce)
+	if msg != "DefaultAzureCredential could not get a token to reach Key Vault: the token endpoint's answer was refused or unusable" || !strings.Contains(hint, "AZURE_TENANT_ID") {
+		t.Errorf("malformed answer: %q / %q", msg, hint)
+	}
+}
+
+// TestDescribeAuthFailedHoldsNoBodyText: an azidentity failure (of a
+// credential the CLI uses directly) is described without its text.
+func TestDescribeAuthFailedHoldsNoBodyText(t *testing.T) {
+	body := `{"error":"invalid_client","error_description":"AADSTS7000215: ` + leakMarker + `","error_codes":[7000215]}`
+	resp := &http.Response{StatusCode: 401, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+	_, err := defaultCredential{TokenCredential: fakeCredential{&azidentity.AuthenticationFailedError{RawResponse: resp}}}.GetToken(context.Background(), policy.TokenRequestOptions{})
+	msg, hint, _ := describe(err)
+	if strings.Contains(msg+hint, leakMarker) || !strings.Contains(hint, "AZURE_CLIENT_SECRET is wrong") {
+		t.Errorf("got %q / %q", msg, hint)
 	}
 }

@@ -39,7 +39,10 @@ On start it prints the environment to use in another shell. With
 KVASSERT_EMULATOR and KVASSERT_CA_FILE set, every kvassert command sends all
 its vault and login traffic to the emulator, so real Azure URLs such as
 https://kvassert-demo.vault.azure.net/ work unchanged, and nothing reaches
-Azure. The workload secret printed is an emulator-only value from the scenario.
+Azure. The vaults are reached with the emulator's own workload identity
+(KVASSERT_EMULATOR_TENANT_ID, KVASSERT_EMULATOR_CLIENT_ID,
+KVASSERT_EMULATOR_CLIENT_SECRET: emulator-only values from the scenario), or
+its managed identity endpoint: never with az login or AZURE_* credentials.
 
 Each request is logged to stderr (method, host, path, status, duration; never
 headers, bodies or query strings).`,
@@ -120,11 +123,11 @@ func (a *App) printEmulatorEnv(e *kvasserttest.Emulator, label, caFile string) {
 
 	app, workload := pickApps(s)
 	if workload != nil {
-		comment("The workload identity that reaches Key Vault, for azidentity's DefaultAzureCredential.")
+		comment("The emulator's workload identity, which kvassert uses to reach its vaults (never your az login or AZURE_* credentials).")
 		comment("Emulator-only secret from the scenario: not a real credential, accepted nowhere else.")
-		export("AZURE_TENANT_ID", workload.HomeTenant)
-		export("AZURE_CLIENT_ID", workload.ClientID)
-		export("AZURE_CLIENT_SECRET", workload.Secrets[0])
+		export(envEmulatorTenant, workload.HomeTenant)
+		export(envEmulatorClient, workload.ClientID)
+		export(envEmulatorSecret, workload.Secrets[0])
 	}
 	if app != nil {
 		comment(fmt.Sprintf("The multi-tenant app %q and its certificate:", app.DisplayName))

@@ -125,13 +125,13 @@ func TestEmulate(t *testing.T) {
 		t.Errorf("CA file: %v", err)
 	}
 	want := map[string]string{
-		"AZURE_TENANT_ID":     scenario.DemoHomeTenant,
-		"AZURE_CLIENT_ID":     scenario.DemoWorkloadClientID,
-		"AZURE_CLIENT_SECRET": scenario.DemoWorkloadSecret,
-		"KVASSERT_CLIENT_ID":  scenario.DemoAppClientID,
-		"KVASSERT_VAULT":      "https://kvassert-demo.vault.azure.net/",
-		"KVASSERT_CERT":       scenario.DemoCertificate,
-		"IDENTITY_ENDPOINT":   em.env["KVASSERT_EMULATOR"] + "/msi/token",
+		"KVASSERT_EMULATOR_TENANT_ID":     scenario.DemoHomeTenant,
+		"KVASSERT_EMULATOR_CLIENT_ID":     scenario.DemoWorkloadClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET": scenario.DemoWorkloadSecret,
+		"KVASSERT_CLIENT_ID":              scenario.DemoAppClientID,
+		"KVASSERT_VAULT":                  "https://kvassert-demo.vault.azure.net/",
+		"KVASSERT_CERT":                   scenario.DemoCertificate,
+		"IDENTITY_ENDPOINT":               em.env["KVASSERT_EMULATOR"] + "/msi/token",
 	}
 	for k, v := range want {
 		if em.env[k] != v {

@@ -65,8 +65,9 @@ type cliEnv struct {
 }
 
 // newCLIEnv starts the demo scenario's emulators and sets the variables a
-// user would after "kvassert emulate": the emulator, its CA, the workload
-// identity for DefaultAzureCredential, and the app and its certificate.
+// user would after "kvassert emulate": the emulator, its CA, the emulator's
+// workload identity (KVASSERT_EMULATOR_*; AZURE_TENANT_ID and
+// AZURE_CLIENT_ID stay as flag defaults), and the app and its certificate.
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	e := kvasserttest.NewTB(t, scenario.Demo())
@@ -76,14 +77,17 @@ func newCLIEnv(t *testing.T) *cliEnv {
 		t.Fatal(err)
 	}
 	return &cliEnv{t: t, e: e, caFile: ca, vars: map[string]string{
-		"KVASSERT_EMULATOR":   e.URL(),
-		"KVASSERT_CA_FILE":    ca,
-		"AZURE_TENANT_ID":     scenario.DemoHomeTenant,
-		"AZURE_CLIENT_ID":     scenario.DemoWorkloadClientID,
-		"AZURE_CLIENT_SECRET": scenario.DemoWorkloadSecret,
-		"KVASSERT_CLIENT_ID":  scenario.DemoAppClientID,
-		"KVASSERT_VAULT":      e.VaultURL(scenario.DemoVault),
-		"KVASSERT_CERT":       scenario.DemoCertificate,
+		"KVASSERT_EMULATOR":  e.URL(),
+		"KVASSERT_CA_FILE":   ca,
+		"AZURE_TENANT_ID":    scenario.DemoHomeTenant,
+		"AZURE_CLIENT_ID":    scenario.DemoWorkloadClientID,
+		"KVASSERT_CLIENT_ID": scenario.DemoAppClientID,
+		"KVASSERT_VAULT":     e.VaultURL(scenario.DemoVault),
+		"KVASSERT_CERT":      scenario.DemoCertificate,
+		// The emulator's own identity, which reaches its vaults.
+		"KVASSERT_EMULATOR_TENANT_ID":     scenario.DemoHomeTenant,
+		"KVASSERT_EMULATOR_CLIENT_ID":     scenario.DemoWorkloadClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET": scenario.DemoWorkloadSecret,
 	}}
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
@@ -18,6 +21,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/redact"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // otelProviders are the SDK providers the CLI exports with; a nil one is a
@@ -135,12 +140,75 @@ func otlpSignal(signal string) (bool, error) {
 	return true, nil
 }
 
-// truncateValue keeps an echoed environment value short.
-func truncateValue(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+// truncateValue keeps an echoed environment value short (whole UTF-8
+// characters only).
+func truncateValue(s string) string { return textutil.Truncate(s, 40) }
+
+// otlpHeaderVars are the variables whose values the OTLP exporters send as
+// HTTP headers: API keys and Authorization values.
+var otlpHeaderVars = []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"}
+
+// addOTLPHeaderSecrets registers every OTLP header value with the
+// redactor, in every spelling the exporter may echo: the whole variable,
+// each entry, each value raw and unescaped, and, for an entry written
+// without "=" (a colon instead), everything after the name and each word of
+// it.
+func addOTLPHeaderSecrets(getenv func(string) string, r *redact.Writer) {
+	for _, name := range otlpHeaderVars {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		r.AddSecret(v)
+		for _, entry := range strings.Split(v, ",") {
+			entry = strings.TrimSpace(entry)
+			r.AddSecret(entry)
+			_, value, ok := strings.Cut(entry, "=")
+			if !ok {
+				_, value, _ = strings.Cut(entry, ":")
+			}
+			for _, x := range append([]string{value, strings.TrimSpace(value)}, strings.Fields(value)...) {
+				r.AddSecret(x)
+				if u, err := url.PathUnescape(x); err == nil {
+					r.AddSecret(u)
+				}
+				if u, err := url.QueryUnescape(x); err == nil {
+					r.AddSecret(u)
+				}
+			}
+		}
 	}
-	return s
+}
+
+// otelValueKeys are the attributes OpenTelemetry's own log lines use for
+// the text they could not parse: never printed, whatever they hold.
+var otelValueKeys = map[string]bool{"input": true, "value": true, "header": true, "headers": true}
+
+// routeOTelLogging sends OpenTelemetry's own diagnostics (its global logr
+// logger and its error handler, which by default write straight to the
+// process's stderr) through the CLI's redacting stderr: the values it
+// could not parse are left out, every attribute is redacted before it is
+// formatted, and OTLP header values are registered as secrets first. level
+// is the CLI's log level (warnings; debug with --verbose).
+func (a *App) routeOTelLogging(level slog.Leveler) {
+	addOTLPHeaderSecrets(os.Getenv, a.redactor)
+	red := a.redactor
+	h := slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+		if at.Key == slog.TimeKey || at.Key == slog.LevelKey || at.Key == slog.MessageKey {
+			return at
+		}
+		if otelValueKeys[strings.ToLower(at.Key)] {
+			return slog.String(at.Key, redact.Secret)
+		}
+		return slog.String(at.Key, truncate(red.String(at.Value.String()), 300))
+	}})
+	logger := slog.New(h).With("component", "opentelemetry")
+	otel.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		if err != nil {
+			logger.Error("OpenTelemetry", "error", err)
+		}
+	}))
 }
 
 // startOTel runs setupOTel for a command (kvassert token, kvassert proxy)

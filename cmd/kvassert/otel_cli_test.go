@@ -53,7 +53,7 @@ func TestProxyExportsTelemetry(t *testing.T) {
 		vars[k] = v
 	}
 	p := startProxy(t, vars, "--listen", "127.0.0.1:0", "--tenant", "contoso.onmicrosoft.com")
-	m := proxyRequest(t, "GET", p.export("IDENTITY_ENDPOINT", 0)+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.secret)
+	m := proxyRequest(t, "GET", p.export("IDENTITY_ENDPOINT", 0)+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.export("IDENTITY_HEADER", 0))
 	if m["access_token"] == nil {
 		t.Fatalf("no token from the proxy: %v", m["error"])
 	}
@@ -70,5 +70,34 @@ func TestProxyExportsTelemetry(t *testing.T) {
 	}
 	if n, m := c.count("/v1/traces"), c.count("/v1/metrics"); n == 0 || m == 0 {
 		t.Fatalf("collector got %d trace and %d metric exports, want at least one of each\nstderr:\n%s", n, m, p.stderrText())
+	}
+}
+
+// Issue 18, defect 12: an OTLP header entry written with a colon instead of
+// "=" makes the exporter log the entry through OpenTelemetry's own logger;
+// the CLI's logger and error handler go through the redactor, and every
+// OTLP header value is a secret: the raw value never reaches stderr.
+func TestOTLPHeaderValuesNeverPrinted(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	c := newCollector(t)
+	const secret = "otlp-header-secret-0123456789"
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"} {
+		for _, value := range []string{
+			"Authorization:Bearer " + secret,                    // colon instead of =
+			"api-key=" + secret + ",Authorization:" + secret,    // one good, one bad
+			"x-token=" + strings.ReplaceAll(secret, "-", "%ZZ"), // a bad escape
+			"bad key=" + secret,
+		} {
+			r := env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com"}, "OTEL_EXPORTER_OTLP_ENDPOINT="+c.URL, name+"="+value)
+			if r.code != 0 {
+				t.Errorf("%s=%q: exit %d\n%s", name, value, r.code, r.stderr)
+			}
+			for _, leak := range []string{secret, strings.ReplaceAll(secret, "-", "%ZZ")} {
+				if strings.Contains(r.stderr, leak) {
+					t.Errorf("%s=%q: stderr holds the header value:\n%s", name, value, r.stderr)
+				}
+			}
+		}
 	}
 }

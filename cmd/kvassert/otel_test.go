@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -183,5 +184,15 @@ func TestSetupOTelInstallsGlobals(t *testing.T) {
 	}
 	if c.count("/v1/traces") != 1 {
 		t.Fatalf("POSTs: %v, want the global span flushed to /v1/traces", c.posts)
+	}
+}
+
+// Issue 18, defect 12 (sibling): an echoed OTEL_* value is cut on a
+// character boundary, never inside a UTF-8 sequence.
+func TestTruncateValueKeepsUTF8(t *testing.T) {
+	v := "a" + strings.Repeat("é", 30)
+	got := truncateValue(v)
+	if !utf8.ValidString(got) || len(got) > 44 {
+		t.Errorf("truncateValue(%q) = %q: not valid UTF-8 or too long", v, got)
 	}
 }

@@ -20,6 +20,7 @@ func init() { extraCommands = append(extraCommands, newProxyCmd) }
 type proxyCmd struct {
 	listen      string
 	allowRemote bool
+	allowFwd    bool
 	secretFile  string
 	files       []string
 	fileRoot    string
@@ -44,19 +45,31 @@ locally as the multi-tenant app in a chosen tenant, unchanged:
   App Service protocol (IDENTITY_ENDPOINT + IDENTITY_HEADER):
     /msi/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE   the app, with a Key Vault certificate
     /msi/TENANT/CLIENT_ID/file/NAME              the app, with a certificate given by --file
-    /msi/forward                                 your own identity (DefaultAzureCredential)
+    /msi/forward                                 your own identity (DefaultAzureCredential),
+                                                 only with --allow-forward
   Cloud Shell protocol (MSI_ENDPOINT): the same under /cloudshell/SECRET/...
 
-Every request needs the secret printed at start (a new one each run): as
-"Authorization: Bearer SECRET" or "X-Kvassert-Secret: SECRET" on the token API,
-as IDENTITY_HEADER for App Service routes, inside MSI_ENDPOINT for Cloud Shell
-routes. The proxy answers only requests addressed to 127.0.0.1, [::1] or
-localhost, refuses cross-site browser requests, and logs one line per request
-to stderr (never a token or the secret).
+Every request needs a secret printed at start (new ones each run). The API
+secret opens the token API ("Authorization: Bearer SECRET" or
+"X-Kvassert-Secret: SECRET"), the page and /openapi.json. Each managed identity
+printed gets a secret of its own (its IDENTITY_HEADER, or the path segment of
+its MSI_ENDPOINT), which opens that identity's route and nothing else: give an
+app only its own lines. The proxy answers only requests addressed to
+127.0.0.1, [::1] or localhost, refuses cross-site browser requests, and logs
+one line per request to stderr (never a token or a secret).
+
+With --allow-remote it serves TLS only, with a self-signed certificate made at
+start (ECDSA P-256, valid 7 days, for the --listen address): its SHA-256
+fingerprint and public-key pin are printed for clients to pin.
+
+With --token-cache, only the proxy's configured source (--vault and --cert,
+for --client-id when given) shares tokens through Redis; certificates a
+request picks always prove their key to Entra ID themselves.
 
 Key Vault is reached with azidentity's DefaultAzureCredential (az login,
 AZURE_* variables, ...), which needs certificates/get, keys/get and keys/sign.
-With KVASSERT_EMULATOR set, everything goes to "kvassert emulate".
+With KVASSERT_EMULATOR set, everything goes to "kvassert emulate", with the
+emulator's own identity (KVASSERT_EMULATOR_CLIENT_*), never yours.
 
 Give --tenant and --client-id (and --vault, --cert) to have the exact
 environment variables printed for your app.`,
@@ -71,7 +84,8 @@ environment variables printed for your app.`,
 	c.cache.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&c.listen, "listen", proxy.DefaultAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
-	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address (anyone who learns the secret gets tokens)")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address; the proxy then serves TLS only, with a self-signed certificate whose fingerprint is printed (anyone who learns a secret gets tokens)")
+	fs.BoolVar(&c.allowFwd, "allow-forward", false, "serve /msi/forward: tokens of your own identity (DefaultAzureCredential) for any resource, with a secret of its own")
 	fs.StringVar(&c.secretFile, "secret-file", "", "also write the per-run secret to this file (mode 0600)")
 	fs.StringArrayVar(&c.files, "file", nil, "a local certificate the proxy may use, NAME=CERT.pem[,KEY.pem] (PEM, or PKCS#12 without password); repeatable")
 	fs.StringVar(&c.fileRoot, "file-root", "", "directory under which the local-certificate token API may read certificate files named in requests")
@@ -120,7 +134,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 	vaultName, _ := c.vaultName(a) // checked; "" without --vault
 	s, err := proxy.New(proxy.Config{
-		Addr: c.listen, AllowRemote: c.allowRemote,
+		Addr: c.listen, AllowRemote: c.allowRemote, AllowForward: c.allowFwd,
 		KeyVaultCredential: cred, ForwardCredential: cred,
 		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
 		Files: files, FileRoot: c.fileRoot, Logger: logger, SharedCache: shared,
@@ -145,7 +159,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 			return failure("writing the secret file", err)
 		}
 	}
-	base := "http://" + ln.Addr().String()
+	base := s.Scheme() + "://" + ln.Addr().String()
 	c.printStart(a, s, base)
 	if err := s.Serve(ctx, ln); err != nil {
 		return failure("serving", err)
@@ -170,7 +184,10 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(fmt.Sprintf("%s %q is not a loopback address: the proxy hands out tokens, so it serves this machine only", a.flagName("listen"), c.listen),
 				"use 127.0.0.1:PORT or [::1]:PORT, or add --allow-remote if other machines must reach it")
 		}
-		fmt.Fprintf(a.Stderr, "warning: --allow-remote: the proxy listens on %s; anyone on the network who learns the secret gets tokens\n", c.listen)
+		fmt.Fprintf(a.Stderr, "warning: --allow-remote: the proxy listens on %s over TLS; anyone on the network who learns a secret gets tokens\n", c.listen)
+	}
+	if c.cache.url != "" && (c.vault == "" || c.cert == "") {
+		fmt.Fprintln(a.Stderr, "warning: --token-cache shares only the tokens of the configured source (--vault and --cert); without them nothing is shared")
 	}
 	if c.app.clientID != "" {
 		if err := c.app.checkClientID(a); err != nil {
@@ -270,14 +287,25 @@ func (c *proxyCmd) parseFiles() (map[string]proxy.CertificateFiles, error) {
 	return out, nil
 }
 
-// printStart prints where the proxy is, its secret, and the environment
-// variables for each managed identity target.
+// printStart prints where the proxy is, its API secret, and the
+// environment variables (each with its own secret) for each managed
+// identity target. Every secret printed is registered with the redactor:
+// stdout only, never stderr.
 func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 	st := a.style()
 	w := a.Stdout
 	comment := func(t string) { fmt.Fprintln(w, st.dim("# "+t)) }
 	export := func(kv string) {
 		k, v, _ := strings.Cut(kv, "=")
+		if k == "IDENTITY_HEADER" || k == "MSI_ENDPOINT" {
+			a.redactor.AddSecret(v)
+			if k == "MSI_ENDPOINT" {
+				if _, rest, ok := strings.Cut(v, "/cloudshell/"); ok {
+					secret, _, _ := strings.Cut(rest, "/")
+					a.redactor.AddSecret(secret)
+				}
+			}
+		}
 		fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v))
 	}
 	target := "Azure (DefaultAzureCredential)"
@@ -285,16 +313,20 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 		target = "the emulator at " + u
 	}
 	fmt.Fprintf(w, "%s %s, reaching %s\n", st.bold("kvassert proxy:"), st.cyan(base), target)
-	fmt.Fprintf(w, "secret (new each run): %s\n", s.Secret())
+	if fp := s.Fingerprint(); fp != "" {
+		fmt.Fprintf(w, "TLS certificate (self-signed, new each run, valid %s): SHA-256 fingerprint %s\n", proxy.TLSCertificateLifetime, fp)
+		fmt.Fprintf(w, "public key pin (curl --pinnedpubkey): %s\n", s.PublicKeyPin())
+	}
+	fmt.Fprintf(w, "API secret (new each run; token API, page, OpenAPI): %s\n", s.Secret())
 	if c.secretFile != "" {
 		if abs, err := filepath.Abs(c.secretFile); err == nil {
 			fmt.Fprintf(w, "secret file: %s\n", abs)
 		}
 	}
 	fmt.Fprintf(w, "web page: %s\n", s.PageURL(base))
-	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the secret)\n\n", base)
+	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the API secret)\n\n", base)
 
-	comment("Token API (curl, Postman): send the secret as a bearer token.")
+	comment("Token API (curl, Postman): send the API secret as a bearer token.")
 	export("KVASSERT_PROXY_SECRET=" + s.Secret())
 	tenant, client := c.app.tenant, c.app.clientID
 	if tenant == "" {
@@ -312,9 +344,14 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 		}
 	}
 	body := fmt.Sprintf(`{"clientId":"%s","tenantId":"%s","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"%s","certificateName":"%s"}`, client, tenant, vaultURL, certName)
-	fmt.Fprintf(w, "curl -sS %s/api/token/kv-certificate -H \"Authorization: Bearer $KVASSERT_PROXY_SECRET\" \\\n    -H 'Content-Type: application/json' -d %s\n\n", base, shellQuote(body))
+	pin := ""
+	if s.Fingerprint() != "" {
+		pin = " -k --pinnedpubkey '" + s.PublicKeyPin() + "'"
+	}
+	fmt.Fprintf(w, "curl -sS%s %s/api/token/kv-certificate -H \"Authorization: Bearer $KVASSERT_PROXY_SECRET\" \\\n    -H 'Content-Type: application/json' -d %s\n\n", pin, base, shellQuote(body))
 
 	comment("Managed identity for an app run locally (App Service protocol: ManagedIdentityCredential, DefaultAzureCredential).")
+	comment("Each identity has its own IDENTITY_HEADER, which opens its route only: give an app its own lines.")
 	concrete := c.app.tenant != "" && c.app.clientID != ""
 	appTarget := func(t proxy.Target) {
 		if !concrete {
@@ -334,7 +371,7 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 		comment(fmt.Sprintf("App %s in tenant %s, certificate %s in vault %s:", client, tenant, c.cert, vaultName))
 		appTarget(proxy.Target{Vault: vaultName, Certificate: c.cert})
 	case !concrete:
-		comment("Give --tenant and --client-id (and --vault, --cert) for the exact lines; the routes are:")
+		comment("Give --tenant and --client-id (and --vault, --cert) for the exact lines and their secrets; the routes are:")
 		comment("  " + base + "/msi/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE")
 	}
 	for _, name := range s.Files() {
@@ -345,21 +382,23 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 			comment("  " + base + "/msi/TENANT/CLIENT_ID/file/" + name)
 		}
 	}
-	comment("Or your own identity (this shell's DefaultAzureCredential):")
-	if vars, err := s.AppServiceEnv(base, proxy.Target{Forward: true}); err == nil {
-		for _, v := range vars {
-			export(v)
-		}
-	}
-	comment("Or the Cloud Shell protocol, for tools that read only MSI_ENDPOINT (unset IDENTITY_ENDPOINT; the path holds the secret):")
-	if concrete && vaultName != "" {
-		if vars, err := s.CloudShellEnv(base, proxy.Target{Tenant: c.app.tenant, ClientID: c.app.clientID, Vault: vaultName, Certificate: c.cert}); err == nil {
+	if c.allowFwd {
+		comment("Or your own identity (this shell's DefaultAzureCredential, any resource: keep this secret to yourself):")
+		if vars, err := s.AppServiceEnv(base, proxy.Target{Forward: true}); err == nil {
 			for _, v := range vars {
 				export(v)
 			}
 		}
 	} else {
-		comment("  " + base + "/cloudshell/" + s.Secret() + "/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE")
+		comment("Tokens of your own identity (/msi/forward) are off; start with --allow-forward to serve them.")
+	}
+	if concrete && vaultName != "" {
+		comment("Or the Cloud Shell protocol, for tools that read only MSI_ENDPOINT (unset IDENTITY_ENDPOINT; the path holds this identity's secret):")
+		if vars, err := s.CloudShellEnv(base, proxy.Target{Tenant: c.app.tenant, ClientID: c.app.clientID, Vault: vaultName, Certificate: c.cert}); err == nil {
+			for _, v := range vars {
+				export(v)
+			}
+		}
 	}
 	fmt.Fprintln(w, "\nServing until Ctrl+C or SIGTERM; requests are logged to stderr.")
 }

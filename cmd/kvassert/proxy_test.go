@@ -3,10 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -89,7 +93,7 @@ func startProxy(t *testing.T, vars map[string]string, args ...string) *proxyProc
 				k, v, _ := strings.Cut(kv, "=")
 				p.exports = append(p.exports, [2]string{k, strings.Trim(v, "'")})
 			}
-			if s, ok := strings.CutPrefix(line, "secret (new each run): "); ok {
+			if s, ok := strings.CutPrefix(line, "API secret (new each run; token API, page, OpenAPI): "); ok {
 				p.secret = s
 			}
 			if strings.HasPrefix(line, "Serving until") {
@@ -175,11 +179,20 @@ func TestProxy(t *testing.T) {
 	}
 	secretFile := filepath.Join(dir, "secret")
 	p := startProxy(t, env.vars, "--listen", "127.0.0.1:0", "--tenant", "contoso.onmicrosoft.com",
-		"--secret-file", secretFile, "--file", "dev="+certFile+","+keyFile)
+		"--secret-file", secretFile, "--file", "dev="+certFile+","+keyFile, "--allow-forward")
 
-	// The secret: printed, and in the secret file (0600).
-	if len(p.secret) < 32 || p.export("KVASSERT_PROXY_SECRET", 0) != p.secret || p.export("IDENTITY_HEADER", 0) != p.secret {
+	// The API secret: printed, and in the secret file (0600); each identity
+	// has a secret of its own.
+	if len(p.secret) < 32 || p.export("KVASSERT_PROXY_SECRET", 0) != p.secret {
 		t.Fatalf("secret %q; output:\n%s", p.secret, strings.Join(p.stdout, "\n"))
+	}
+	seen := map[string]bool{p.secret: true}
+	for i := 0; i < 3; i++ {
+		h := p.export("IDENTITY_HEADER", i)
+		if len(h) < 32 || seen[h] {
+			t.Fatalf("IDENTITY_HEADER %d is missing or shared; output:\n%s", i, strings.Join(p.stdout, "\n"))
+		}
+		seen[h] = true
 	}
 	data, err := os.ReadFile(secretFile)
 	if err != nil || strings.TrimSpace(string(data)) != p.secret {
@@ -201,12 +214,12 @@ func TestProxy(t *testing.T) {
 		file != base+"/msi/contoso.onmicrosoft.com/"+scenario.DemoAppClientID+"/file/dev" || forward != base+"/msi/forward" {
 		t.Fatalf("IDENTITY_ENDPOINT lines:\n%s", out)
 	}
-	for _, c := range []struct{ endpoint, tid, appid string }{
+	for i, c := range []struct{ endpoint, tid, appid string }{
 		{kv, scenario.DemoContosoTenant, scenario.DemoAppClientID},
 		{file, scenario.DemoContosoTenant, scenario.DemoAppClientID},
 		{forward, scenario.DemoHomeTenant, scenario.DemoWorkloadClientID},
 	} {
-		m := proxyRequest(t, "GET", c.endpoint+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.secret)
+		m := proxyRequest(t, "GET", c.endpoint+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.export("IDENTITY_HEADER", i))
 		if cl := tokenClaims(t, m); cl["tid"] != c.tid || cl["appid"] != c.appid {
 			t.Errorf("%s: tid %v appid %v", c.endpoint, cl["tid"], cl["appid"])
 		}
@@ -244,6 +257,121 @@ func TestProxy(t *testing.T) {
 	}
 	if jwtPattern.MatchString(logs) || strings.Contains(logs, p.secret) || strings.Contains(logs, scenario.DemoWorkloadSecret) {
 		t.Errorf("stderr holds a token or secret:\n%s", logs)
+	}
+	for i := 0; i < 3; i++ {
+		if strings.Contains(logs, p.export("IDENTITY_HEADER", i)) {
+			t.Errorf("stderr holds an identity secret:\n%s", logs)
+		}
+	}
+}
+
+// stopProxy stops a proxy with SIGINT and waits for it.
+func stopProxy(t *testing.T, p *proxyProc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("kvassert proxy did not stop within 15 s of SIGINT")
+	}
+}
+
+// Issue 18, defect 10: kvassert proxy serves /msi/forward only with
+// --allow-forward, and an identity's secret opens no other route.
+func TestProxyForwardOffAndSecretsSeparate(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	p := startProxy(t, env.vars, "--listen", "127.0.0.1:0", "--tenant", "contoso.onmicrosoft.com")
+	defer stopProxy(t, p)
+	out := strings.Join(p.stdout, "\n")
+	kv, hdr := p.export("IDENTITY_ENDPOINT", 0), p.export("IDENTITY_HEADER", 0)
+	if p.export("IDENTITY_ENDPOINT", 1) != "" || strings.Contains(out, "/msi/forward\n") || !strings.Contains(out, "--allow-forward") {
+		t.Fatalf("forward printed without --allow-forward:\n%s", out)
+	}
+	base, _, _ := strings.Cut(kv, "/msi/")
+	status := func(method, url string, headers ...string) int {
+		req, _ := http.NewRequest(method, url, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "access_token") {
+			t.Errorf("%s %s answered a token", method, url)
+		}
+		return resp.StatusCode
+	}
+	q := "?api-version=2019-08-01&resource=https://vault.azure.net"
+	for _, secret := range []string{hdr, p.secret} {
+		if st := status("GET", base+"/msi/forward"+q, "X-IDENTITY-HEADER", secret); st != 403 {
+			t.Errorf("forward without --allow-forward: %d, want 403", st)
+		}
+	}
+	if st := status("GET", base+"/api/config", "Authorization", "Bearer "+hdr); st != 401 {
+		t.Errorf("the identity secret on /api/config: %d, want 401", st)
+	}
+	if st := status("GET", strings.Replace(kv, "contoso.onmicrosoft.com", "fabrikam.onmicrosoft.com", 1)+q, "X-IDENTITY-HEADER", hdr); st != 401 {
+		t.Errorf("the identity secret on another tenant's route: %d, want 401", st)
+	}
+	if st := status("GET", kv+q, "X-IDENTITY-HEADER", p.secret); st != 401 {
+		t.Errorf("the API secret on an identity route: %d, want 401", st)
+	}
+}
+
+// Issue 18, defect 10: with --allow-remote the proxy serves TLS only, prints
+// its certificate's SHA-256 fingerprint, and a client pinned to it works;
+// plain HTTP gets nothing.
+func TestProxyAllowRemoteTLS(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	p := startProxy(t, env.vars, "--listen", "127.0.0.1:0", "--allow-remote")
+	defer stopProxy(t, p)
+	out := strings.Join(p.stdout, "\n")
+	fp := ""
+	for _, l := range p.stdout {
+		if _, after, ok := strings.Cut(l, "SHA-256 fingerprint "); ok {
+			fp = strings.TrimSpace(after)
+		}
+	}
+	web := strings.SplitN(strings.SplitN(out, "web page: ", 2)[1], "/#secret=", 2)[0]
+	if len(strings.ReplaceAll(fp, ":", "")) != 64 || !strings.HasPrefix(web, "https://127.0.0.1:") {
+		t.Fatalf("no fingerprint or no https address:\n%s", out)
+	}
+	plain := "http://" + strings.TrimPrefix(web, "https://") + "/api/config"
+	req, _ := http.NewRequest("GET", plain, nil)
+	req.Header.Set("Authorization", "Bearer "+p.secret)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP answered 200 with --allow-remote")
+		}
+	}
+	want := strings.ToLower(strings.ReplaceAll(fp, ":", ""))
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // the pin below replaces chain verification
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if hex.EncodeToString(sum[:]) != want {
+				return errors.New("certificate does not match the printed fingerprint")
+			}
+			return nil
+		},
+	}}}
+	req, _ = http.NewRequest("GET", web+"/api/config", nil)
+	req.Header.Set("Authorization", "Bearer "+p.secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("pinned client: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("pinned client: status %d", resp.StatusCode)
 	}
 }
 

@@ -37,7 +37,8 @@ type App struct {
 	Stdout io.Writer
 	// Stderr receives progress, warnings and errors. Everything written to it
 	// passes through a filter that replaces JWTs and known secret values
-	// (AZURE_CLIENT_SECRET, IDENTITY_HEADER, a PFX password) with
+	// (AZURE_CLIENT_SECRET, KVASSERT_EMULATOR_CLIENT_SECRET, IDENTITY_HEADER,
+	// OTLP header values, a PFX password, the proxy's secrets) with
 	// "[redacted]".
 	Stderr io.Writer
 	// Getenv reads an environment variable (os.Getenv in the binary).
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
 		redactor: red,
 	}
-	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"} {
+	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET", envEmulatorSecret} {
 		red.AddSecret(getenv(name))
 	}
 	a.setLogger()
@@ -152,6 +153,9 @@ Environment:
   KVASSERT_EMULATOR, KVASSERT_CA_FILE  send all vault and login traffic to a
                                       "kvassert emulate" server (real Azure URLs
                                       such as https://NAME.vault.azure.net/ keep working)
+  KVASSERT_EMULATOR_TENANT_ID, KVASSERT_EMULATOR_CLIENT_ID, KVASSERT_EMULATOR_CLIENT_SECRET
+                                      the emulator's own identity, which alone reaches
+                                      its vaults (never az login or AZURE_* credentials)
   AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, IDENTITY_ENDPOINT, ...
                                       how kvassert reaches Key Vault (azidentity's
                                       DefaultAzureCredential)
@@ -228,6 +232,7 @@ func (a *App) setLogger() {
 		level = slog.LevelDebug
 	}
 	a.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+	a.routeOTelLogging(level)
 }
 
 // Cloud is the Azure cloud selected with --cloud.
@@ -290,11 +295,20 @@ func (a *App) Emulator() (string, bool) {
 
 // KeyVaultCredential is the credential that reaches Key Vault: azidentity's
 // DefaultAzureCredential (environment, workload identity, managed identity,
-// Azure CLI, ...), over ClientOptions. It is made once per process.
+// Azure CLI, ...), over ClientOptions; with KVASSERT_EMULATOR set, the
+// emulator's own identity only (emulatorCredential). It is made once per
+// process.
 func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
 	a.kvOnce.Do(func() {
 		if a.envErr != nil {
 			a.kvErr = a.envErr
+			return
+		}
+		if a.emu != nil {
+			a.kvCred, a.kvErr = a.emulatorCredential()
+			if a.kvErr == nil {
+				a.kvCred = defaultCredential{TokenCredential: a.kvCred, emulator: true}
+			}
 			return
 		}
 		a.kvCred, a.kvErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
@@ -308,7 +322,7 @@ func (a *App) KeyVaultCredential() (azcore.TokenCredential, error) {
 				hint: "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, sign in with 'az login', or run with a managed identity"}
 			return
 		}
-		a.kvCred = defaultCredential{a.kvCred}
+		a.kvCred = defaultCredential{TokenCredential: a.kvCred}
 	})
 	return a.kvCred, a.kvErr
 }

@@ -317,7 +317,7 @@ func TestTokenErrors(t *testing.T) {
 		{"unknown vault", append(contoso, "--vault", "https://nope.vault.azure.net/", "--cert", "x"), nil, exitFailure, "answered 404", "vault URL"},
 		{"tenant without consent", []string{"token", "--tenant", scenario.DemoWingtipTenant}, nil, exitFailure, "AADSTS700016", "admin consent"},
 		{"unknown tenant", []string{"token", "--tenant", "nowhere.onmicrosoft.com"}, nil, exitFailure, "AADSTS90002", "tenant does not exist"},
-		{"wrong workload secret", contoso, []string{"AZURE_CLIENT_SECRET=definitely-wrong-secret"}, exitFailure, "AADSTS7000215", "AZURE_CLIENT_SECRET is wrong"},
+		{"wrong workload secret", contoso, []string{"KVASSERT_EMULATOR_CLIENT_SECRET=definitely-wrong-secret"}, exitFailure, "AADSTS7000215", "KVASSERT_EMULATOR_CLIENT_SECRET is wrong"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -29,7 +29,7 @@ var rules = map[string][]string{
 	"rotation":                    {".", "assertion", "keyvault"},
 	"fleet":                       {".", "keyvault", "internal/obs", "telemetry"},
 	"telemetry":                   {},
-	"internal/obs":                {"telemetry"},
+	"internal/obs":                {"telemetry", "internal/inputerr"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
 	"kvasserttest/scenario":       {},

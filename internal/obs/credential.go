@@ -24,20 +24,24 @@ type Credential struct {
 	acquire    metric.Float64Histogram
 	refreshes  metric.Int64Counter
 	cached     metric.Int64ObservableUpDownCounter
-	tenantAttr bool
+	tenants    *boundedSet // tenant label values (at most maxTenants); nil without TenantAttribute
 }
 
 // NewCredential creates the credential's instruments from o.
 func NewCredential(o telemetry.Options) *Credential {
 	in := meterFor(o)
+	var tenants *boundedSet
+	if o.TenantAttribute {
+		tenants = &boundedSet{max: maxTenants}
+	}
 	c := &Credential{
 		tracer:     tracerFor(o),
 		httpTracer: httpOnlyTracer(o.AzureTracingProvider().NewTracer(telemetry.ScopeName, "")),
 		meter:      in.m,
-		counts:     newRequests(o.TenantAttribute),
+		counts:     newRequests(tenants),
 		acquire:    in.duration(telemetry.MetricTokenAcquireDuration, "Duration of one network token acquisition: assertion, Key Vault sign and token request."),
 		refreshes:  in.counter(telemetry.MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
-		tenantAttr: o.TenantAttribute,
+		tenants:    tenants,
 	}
 	requests, _ := in.m.Int64ObservableCounter(telemetry.MetricTokenRequests, metric.WithUnit("{request}"),
 		metric.WithDescription("GetToken calls, by outcome: cache_hit, acquired (waited for the network) or error."))
@@ -120,10 +124,11 @@ func (c *Credential) StartTokenRequest(ctx context.Context) (context.Context, fu
 	return ctx, func(err error) { endSpan(span, err) }
 }
 
-// base returns the metric attributes every token measurement has.
+// base returns the metric attributes every token measurement has: with
+// TenantAttribute, the tenant, or "_OTHER" past maxTenants distinct ones.
 func (c *Credential) base(tenant string, kv ...attribute.KeyValue) []attribute.KeyValue {
-	if c.tenantAttr {
-		kv = append(kv, attribute.String(telemetry.AttrTenantID, tenant))
+	if c.tenants != nil {
+		kv = append(kv, attribute.String(telemetry.AttrTenantID, c.tenants.add(tenant)))
 	}
 	return kv
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
 	"github.com/kvassert/kvassert/telemetry"
@@ -86,7 +87,7 @@ func TestTenantAttributeIsOptIn(t *testing.T) {
 	r = obstest.New(t)
 	c = obs.NewCredential(r.Options)
 	c.Hit(tenantA)
-	c.Served(tenantA, errors.New("AADSTS90002: Tenant not found"))
+	c.Served(tenantA, &kvassert.AuthError{Code: 90002, StatusCode: 400})
 	c.Refreshed(context.Background(), tenantA, nil)
 	_, end := c.StartAcquire(context.Background(), tenantA, graph)
 	end(nil)
@@ -115,8 +116,8 @@ func TestServedAndFailedBackgroundRefresh(t *testing.T) {
 	c.Served(tenantA, nil)
 	c.Served(tenantA, fmt.Errorf("kvassert: token for tenant %s: %w", tenantA, context.DeadlineExceeded))
 	c.Refreshed(ctx, tenantA, nil)
-	c.Refreshed(ctx, tenantA, errors.New("kvassert: token request for tenant x failed (HTTP 401): AADSTS7000274: invalid signature"))
-	c.Refreshed(ctx, tenantA, errors.New("kvassert: token request for tenant x failed (HTTP 401): AADSTS7000274: invalid signature"))
+	c.Refreshed(ctx, tenantA, &kvassert.AuthError{Code: 7000274, StatusCode: 401, Description: "AADSTS7000274: invalid signature"})
+	c.Refreshed(ctx, tenantA, fmt.Errorf("refresh: %w", &kvassert.AuthError{Code: 7000274, StatusCode: 401}))
 	rm := r.Collect(t)
 	for _, want := range []struct {
 		name, attrs string
@@ -137,7 +138,7 @@ func TestAcquireSpanStatusAndDuration(t *testing.T) {
 	r := obstest.New(t)
 	c := obs.NewCredential(r.Options)
 	_, end := c.StartAcquire(context.Background(), tenantA, graph)
-	end(errors.New("kvassert: token request for tenant x failed (HTTP 400): AADSTS700016: Application not found"))
+	end(&kvassert.AuthError{Code: 700016, StatusCode: 400, Description: "AADSTS700016: Application not found"})
 	spans := r.Span(telemetry.SpanAcquireToken)
 	if len(spans) != 1 {
 		t.Fatalf("%d acquire spans, want 1", len(spans))

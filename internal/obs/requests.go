@@ -37,21 +37,38 @@ func (s *striped) load() int64 {
 }
 
 // requestKey identifies one series of kvassert.token.requests other than
-// the cache hits without tenant.
+// the cache hits without tenant. An overflow key stands for every series
+// of its outcome past maxSeries.
 type requestKey struct {
 	outcome, errorType, tenant string
+	overflow                   bool
 }
+
+// maxSeries bounds the series of kvassert.token.requests one credential
+// reports (below the OpenTelemetry SDK's default cardinality limit of 2000,
+// so that the SDK's own overflow series is never needed). Past it, new
+// series are counted in one series per outcome marked
+// otel.metric.overflow=true, as the SDK does.
+const maxSeries = 1024
+
+// maxTenants bounds the distinct tenant label values of one credential
+// (with Options.TenantAttribute); later tenants are reported as "_OTHER".
+const maxTenants = 512
+
+// attrOverflow marks the series that counts what did not fit (the
+// OpenTelemetry SDK's name for it).
+const attrOverflow = "otel.metric.overflow"
 
 // requests counts GetToken outcomes.
 type requests struct {
 	hits    striped                 // outcome=cache_hit, no tenant
 	hitSet  metric.ObserveOption    // its attributes, built once
 	mu      sync.RWMutex            // guards byKey's map, not the counts
-	byKey   map[requestKey]*striped // every other series
-	tenants bool
+	byKey   map[requestKey]*striped // every other series, at most maxSeries+3
+	tenants *boundedSet             // tenant label values; nil without TenantAttribute
 }
 
-func newRequests(tenants bool) *requests {
+func newRequests(tenants *boundedSet) *requests {
 	return &requests{
 		hitSet:  metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrTokenOutcome, telemetry.OutcomeCacheHit))),
 		byKey:   map[requestKey]*striped{},
@@ -61,7 +78,7 @@ func newRequests(tenants bool) *requests {
 
 // hit counts a cache hit; no allocation (with tenants: once per tenant).
 func (r *requests) hit(tenant string) {
-	if !r.tenants {
+	if r.tenants == nil {
 		r.hits.add()
 		return
 	}
@@ -75,18 +92,36 @@ func (r *requests) counter(k requestKey) *striped {
 	if s != nil {
 		return s
 	}
+	if r.tenants != nil {
+		// The key's tenant is the caller's string: keep the set's copy
+		// (bounded; "_OTHER" past maxTenants), never the caller's.
+		k.tenant = r.tenants.add(k.tenant)
+		r.mu.RLock()
+		s = r.byKey[k]
+		r.mu.RUnlock()
+		if s != nil {
+			return s
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s = r.byKey[k]; s == nil {
-		s = new(striped)
-		r.byKey[k] = s
+	if s = r.byKey[k]; s != nil {
+		return s
 	}
+	if len(r.byKey) >= maxSeries {
+		k = requestKey{outcome: k.outcome, overflow: true}
+		if s = r.byKey[k]; s != nil {
+			return s
+		}
+	}
+	s = new(striped)
+	r.byKey[k] = s
 	return s
 }
 
 // observe reports every series.
 func (r *requests) observe(o metric.Observer, inst metric.Int64Observable) {
-	if !r.tenants {
+	if r.tenants == nil {
 		o.ObserveInt64(inst, r.hits.load(), r.hitSet)
 	}
 	r.mu.RLock()
@@ -96,7 +131,10 @@ func (r *requests) observe(o metric.Observer, inst metric.Int64Observable) {
 		if k.errorType != "" {
 			kv = append(kv, attribute.String(telemetry.AttrErrorType, k.errorType))
 		}
-		if r.tenants {
+		switch {
+		case k.overflow:
+			kv = append(kv, attribute.Bool(attrOverflow, true))
+		case r.tenants != nil:
 			kv = append(kv, attribute.String(telemetry.AttrTenantID, k.tenant))
 		}
 		o.ObserveInt64(inst, s.load(), metric.WithAttributes(kv...))
@@ -109,7 +147,7 @@ func (r *requests) served(tenant string, err error) {
 	if err != nil {
 		k = requestKey{outcome: telemetry.OutcomeError, errorType: ErrorType(err)}
 	}
-	if r.tenants {
+	if r.tenants != nil {
 		k.tenant = tenant
 	}
 	r.counter(k).add()

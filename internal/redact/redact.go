@@ -77,6 +77,19 @@ func (r *Writer) AddSecret(s string) {
 	r.mu.Unlock()
 }
 
+// String returns s with everything Write would redact replaced: for text
+// that is formatted (quoted, escaped) after redaction, where a registered
+// secret would no longer match byte for byte.
+func (r *Writer) String(s string) string {
+	out := Bytes([]byte(s))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sec := range r.secrets {
+		out = bytes.ReplaceAll(out, sec, []byte(Secret))
+	}
+	return string(out)
+}
+
 // Write forwards p redacted. It reports len(p) on success, whatever the
 // length of the redacted text.
 func (r *Writer) Write(p []byte) (int, error) {

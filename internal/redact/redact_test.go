@@ -107,3 +107,13 @@ func TestWriterConcurrent(t *testing.T) {
 		t.Errorf("%d redacted lines, want 8: %q", got, buf.String())
 	}
 }
+
+func TestWriterString(t *testing.T) {
+	var buf bytes.Buffer
+	w := redact.NewWriter(&buf)
+	w.AddSecret("s3cr3t-value-1")
+	got := w.String(`a "s3cr3t-value-1" and Bearer abcdefghijkl`)
+	if strings.Contains(got, "s3cr3t") || strings.Contains(got, "abcdefghijkl") || buf.Len() != 0 {
+		t.Errorf("String = %q (wrote %d bytes)", got, buf.Len())
+	}
+}

@@ -165,3 +165,10 @@ func (s *Server) FlushAll() {
 		s.t.Fatalf("redistest: FLUSHALL: %v", err)
 	}
 }
+
+// TryRestart is Restart for goroutines other than the test's (chaos
+// tests): it reports a failure to start instead of failing the test.
+func (s *Server) TryRestart() error {
+	s.Stop()
+	return s.start()
+}

@@ -360,6 +360,10 @@ func TestBadInputKvassert(t *testing.T) {
 		{"client with unicode digits", home, "٦d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", src, nil},
 		{"client oversized", home, strings.Repeat("c", 100000), src, nil},
 		{"allowed tenant invalid", home, client, src, &kvassert.CredentialOptions{AdditionallyAllowedTenants: []string{"a/b"}}},
+		{"tenant common", "common", client, src, nil},
+		{"tenant adfs", "ADFS", client, src, nil},
+		{"tenant dstsv2", "dstsv2", client, src, nil},
+		{"allowed tenant organizations", home, client, src, &kvassert.CredentialOptions{AdditionallyAllowedTenants: []string{"organizations"}}},
 		{"authority http", home, client, src, &kvassert.CredentialOptions{ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "http://login.microsoftonline.com/"}}}},
 		{"authority with userinfo", home, client, src, &kvassert.CredentialOptions{ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "https://user:" + pwSecret + "@login.microsoftonline.com/"}}}},
 		{"authority with query", home, client, src, &kvassert.CredentialOptions{ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.microsoftonline.com/?sig=" + querySecret}}}},
@@ -388,6 +392,14 @@ func TestBadInputKvassert(t *testing.T) {
 		{"tenant invalid", policy.TokenRequestOptions{TenantID: "../common", Scopes: []string{fixtureGraph}}},
 		{"tenant with query", policy.TokenRequestOptions{TenantID: "t?x=" + querySecret, Scopes: []string{fixtureGraph}}},
 		{"tenant oversized", policy.TokenRequestOptions{TenantID: strings.Repeat("t", 100000), Scopes: []string{fixtureGraph}}},
+		{"tenant adfs", policy.TokenRequestOptions{TenantID: "adfs", Scopes: []string{fixtureGraph}}},
+		{"tenant consumers", policy.TokenRequestOptions{TenantID: "Consumers", Scopes: []string{fixtureGraph}}},
+		{"claims null (CAE)", policy.TokenRequestOptions{Scopes: []string{fixtureGraph}, Claims: "null", EnableCAE: true}},
+		{"claims array", policy.TokenRequestOptions{Scopes: []string{fixtureGraph}, Claims: `[{"access_token":{}}]`}},
+		{"claims member null", policy.TokenRequestOptions{Scopes: []string{fixtureGraph}, Claims: `{"access_token":null}`, EnableCAE: true}},
+		{"claims not JSON", policy.TokenRequestOptions{Scopes: []string{fixtureGraph}, Claims: "bnVsbA=="}},
+		{"claims oversized", policy.TokenRequestOptions{Scopes: []string{fixtureGraph}, Claims: `{"access_token":{"x":"` + strings.Repeat("c", 100000) + `"}}`}},
+		{"claims too deep", policy.TokenRequestOptions{Scopes: []string{fixtureGraph}, Claims: `{"access_token":` + strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 101)}},
 	} {
 		// No network: the credential has no emulator; a refusal must come
 		// before any request (the default transport would fail anyway).

@@ -63,6 +63,8 @@ type Config struct {
 	// WarmAll makes the replica read the certificate before the clock
 	// starts, so Elapsed is token work only.
 	WarmAll bool
+	// Chaos, when set, makes the replica a chaos-test replica (RunChaos).
+	Chaos *Chaos
 }
 
 // Result is what a replica reports.
@@ -75,7 +77,9 @@ type Result struct {
 	Elapsed     time.Duration
 	Cache       fleet.Stats
 	Throttle    fleet.ThrottleStats
-	Err         string `json:",omitempty"`
+	// Chaos is a chaos replica's report (Config.Chaos).
+	Chaos *ChaosResult `json:",omitempty"`
+	Err   string       `json:",omitempty"`
 }
 
 // Command returns the command that runs exe (a test binary whose TestMain
@@ -112,7 +116,15 @@ func Main() int {
 		fmt.Fprintln(os.Stderr, "replica: bad config:", err)
 		return 2
 	}
-	res, err := Run(context.Background(), cfg)
+	var res Result
+	var err error
+	if cfg.Chaos != nil {
+		var cr ChaosResult
+		cr, err = RunChaos(context.Background(), cfg)
+		res.Chaos = &cr
+	} else {
+		res, err = Run(context.Background(), cfg)
+	}
 	if err != nil {
 		res.Err = err.Error()
 	}

@@ -3,6 +3,7 @@ package emu
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,39 @@ func TestAuthorityIssueVerify(t *testing.T) {
 	}
 	if !strings.Contains(string(a.JWKS()), a.KeyID()) {
 		t.Fatal("JWKS lacks the key ID")
+	}
+}
+
+// TestFaultsHoldAndSettledCount: a held request waits until Hold is closed;
+// once Count reports it, its fault is settled, so a fault armed after the
+// count applies to the next request only.
+func TestFaultsHoldAndSettledCount(t *testing.T) {
+	var f Faults
+	writeErr := func(w http.ResponseWriter, status int) { w.WriteHeader(status) }
+	hold := make(chan struct{})
+	f.Set(OpCertificateGet, Fault{Hold: hold, Status: 503, Times: 1})
+	done := make(chan int)
+	go func() {
+		rec := httptest.NewRecorder()
+		f.Begin(rec, httptest.NewRequest("GET", "/certificates/c", nil), OpCertificateGet, writeErr)
+		done <- rec.Code
+	}()
+	for f.Count(OpCertificateGet) != 1 {
+		runtime.Gosched()
+	}
+	// The held request's fault is settled: this one is for the next request.
+	f.Set(OpCertificateGet, Fault{Status: 403, Times: 1})
+	select {
+	case code := <-done:
+		t.Fatalf("the held request returned (%d) before Hold was closed", code)
+	default:
+	}
+	close(hold)
+	if code := <-done; code != 503 {
+		t.Errorf("held request answered %d, want its own fault's 503", code)
+	}
+	rec := httptest.NewRecorder()
+	if !f.Begin(rec, httptest.NewRequest("GET", "/certificates/c", nil), OpCertificateGet, writeErr) || rec.Code != 403 {
+		t.Errorf("next request answered %d, want the fault armed after the count (403)", rec.Code)
 	}
 }

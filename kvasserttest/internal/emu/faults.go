@@ -49,6 +49,11 @@ type Fault struct {
 	// RetryAfter, when non-zero, sets the Retry-After header (whole seconds,
 	// rounded up) on a Status answer.
 	RetryAfter time.Duration
+	// Hold, when not nil, keeps each matching request waiting until Hold is
+	// closed (or the client goes away), after Latency and before the rest
+	// of the fault applies: a request that stays in flight for exactly as
+	// long as a test wants, without a timed guess.
+	Hold <-chan struct{}
 	// Drop closes the connection without any response.
 	Drop bool
 	// Times limits the fault to the next n matching requests; 0 means every
@@ -128,10 +133,9 @@ func (f *Faults) Inc(op Op) {
 	c.(*atomic.Int64).Add(1)
 }
 
-// take returns the fault to apply to one request for op, consuming a use.
-func (f *Faults) take(op Op) (Fault, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// takeLocked returns the fault to apply to one request for op, consuming a
+// use. f.mu is held.
+func (f *Faults) takeLocked(op Op) (Fault, bool) {
 	a := f.faults[op]
 	if a == nil {
 		return Fault{}, false
@@ -145,11 +149,24 @@ func (f *Faults) take(op Op) (Fault, bool) {
 	return a.Fault, true
 }
 
+// arrive decides the fault of one request for op (consuming a use) and then
+// counts the request, under one lock: once Count(op) reports a request, the
+// fault that request gets is settled, so a test that waits for the count and
+// then arms a new fault can never have that fault consumed by a request it
+// already counted, nor see requests counted in another order than they took
+// their faults.
+func (f *Faults) arrive(op Op) (Fault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fault, ok := f.takeLocked(op)
+	f.Inc(op)
+	return fault, ok
+}
+
 // Begin counts the request and applies any armed fault. It returns true when
 // the fault answered the request (the handler must then return at once).
 func (f *Faults) Begin(w http.ResponseWriter, r *http.Request, op Op, writeErr ErrorWriter) bool {
-	f.Inc(op)
-	fault, ok := f.take(op)
+	fault, ok := f.arrive(op)
 	if !ok {
 		return false
 	}
@@ -159,6 +176,13 @@ func (f *Faults) Begin(w http.ResponseWriter, r *http.Request, op Op, writeErr E
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			return true
+		}
+	}
+	if fault.Hold != nil {
+		select {
+		case <-fault.Hold:
+		case <-r.Context().Done():
 			return true
 		}
 	}

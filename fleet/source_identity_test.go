@@ -1,0 +1,141 @@
+package fleet_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// unregisteredLocal makes a local certificate that is not registered on
+// the demo app: Entra refuses its assertions (AADSTS700027).
+func unregisteredLocal(t *testing.T) *kvassert.LocalSource {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "not registered"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := kvassert.NewLocalSource(cert, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// localCred is a credential of the demo app over src with the fleet cache.
+func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cache) *kvassert.Credential {
+	t.Helper()
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
+		ClientOptions: c.e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, SharedCache: cache,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// TestUnprovenSourceGetsNoSharedToken (issue 18, defect 3): replica A, with
+// the Key Vault certificate registered on the app, puts a tenant's token in
+// the fleet cache; credential B, with a local certificate that is not
+// registered and the same cache, must not be served it: Entra refuses B
+// (AADSTS700027), as it would without the cache.
+func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
+	c := newCredEnv(t, 1)
+	tenant := c.tenants[0]
+	a := c.replica(t, c.key, fleet.Options{})
+	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.localCred(t, unregisteredLocal(t), a.cache)
+	tok, err := b.GetToken(context.Background(), testfixture.Opts(tenant))
+	if err == nil {
+		same := tok.Token == tokA.Token
+		t.Fatalf("an unregistered certificate got a token from the shared cache (A's token: %v); want Entra's AADSTS700027", same)
+	}
+	if !strings.Contains(err.Error(), "AADSTS700027") {
+		t.Fatalf("unregistered certificate: %v; want AADSTS700027", err)
+	}
+}
+
+// TestSwappedSourceEntryMisses (issue 18, defect 3): an entry written under
+// one source's identity, copied onto the name of another source's entry in
+// Redis, does not decrypt there: the other source misses and gets its own
+// token, never the first source's.
+func TestSwappedSourceEntryMisses(t *testing.T) {
+	c := newCredEnv(t, 1)
+	tenant := c.tenants[0]
+	a := c.replica(t, c.key, fleet.Options{})
+	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysA := c.tokenKeys(t)
+	if len(keysA) != 1 {
+		t.Fatalf("%d token entries after A, want 1", len(keysA))
+	}
+	cert, key := testfixture.LocalKey(t, c.e) // registered
+	local, err := kvassert.NewLocalSource(cert, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokL, err := c.localCred(t, local, a.cache).GetToken(context.Background(), testfixture.Opts(tenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tokL.Token == tokA.Token {
+		t.Fatal("a registered local certificate was served the Key Vault source's token from the shared cache; want its own")
+	}
+	all := c.tokenKeys(t)
+	if len(all) != 2 {
+		t.Fatalf("%d token entries after two sources, want 2", len(all))
+	}
+	// Copy A's entry onto the local source's name.
+	var nameL string
+	for _, k := range all {
+		if k != keysA[0] {
+			nameL = k
+		}
+	}
+	ctx := context.Background()
+	v, err := c.raw.Get(ctx, keysA[0]).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.raw.Set(ctx, nameL, v, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := a.cache.Stats().DecryptFailures
+	tok, err := c.localCred(t, local, a.cache).GetToken(ctx, testfixture.Opts(tenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Token == tokA.Token {
+		t.Fatal("the Key Vault source's entry, copied onto the local source's name, was served to the local source")
+	}
+	if n := a.cache.Stats().DecryptFailures - before; n != 1 {
+		t.Fatalf("%d entries rejected, want the swapped one", n)
+	}
+}
