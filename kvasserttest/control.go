@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
+	"github.com/kvassert/kvassert/kvasserttest/internal/vault"
 )
 
 // Op names an emulated operation for fault injection and counters.
@@ -184,3 +185,36 @@ func (e *Emulator) ClientSecretCredential(clientID string) (azcore.TokenCredenti
 }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// CertificateVersionSpec shapes a version AddCertificateVersion publishes:
+// a validity window (e.g. starting in the future), an EC key, disabled,
+// exportable, tags. Zero values take the certificate's policy.
+type CertificateVersionSpec = vault.VersionSpec
+
+// CertificateVersionInfo is the vault's ground truth about one version of a
+// certificate: its certificate, enabled attribute, whether its key was
+// published exportable or came from an import, its key type and tags.
+type CertificateVersionInfo = vault.VersionInfo
+
+// AddCertificateVersion publishes a new latest version of an existing vault
+// certificate with a key generated in the vault, shaped by spec, without
+// changing the certificate's policy (a test hook: the service makes such
+// versions by merging a CA-signed certificate, or with another policy). It
+// returns the version ID.
+func (e *Emulator) AddCertificateVersion(vaultName, certName string, spec CertificateVersionSpec) (string, error) {
+	v, err := e.vault(vaultName)
+	if err != nil {
+		return "", err
+	}
+	return v.AddVersion(certName, spec)
+}
+
+// CertificateVersions returns every version of a vault certificate, oldest
+// first, as the vault holds it (for test oracles; no request is counted).
+func (e *Emulator) CertificateVersions(vaultName, certName string) ([]CertificateVersionInfo, error) {
+	v, err := e.vault(vaultName)
+	if err != nil {
+		return nil, err
+	}
+	return v.Versions(certName)
+}

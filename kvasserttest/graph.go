@@ -103,3 +103,21 @@ func truncateID(s string) string {
 	}
 	return s
 }
+
+// InjectGraphFaultAfterCommit arms a fault for a Graph action (OpGraphAddKey
+// or OpGraphRemoveKey) that strikes after the action took effect: the key is
+// added or removed, and the caller gets f's status (504 when zero) or, with
+// f.Drop, a cut connection instead of the answer, as when a timeout or a
+// network failure loses Graph's answer. Times limits it to the next n
+// successful actions (0: until cleared); actions that fail on their own do
+// not consume it. Latency is ignored.
+func (e *Emulator) InjectGraphFaultAfterCommit(op Op, f Fault) { e.graph.SetFaultAfterCommit(op, f) }
+
+// ClearGraphFaultsAfterCommit disarms the after-commit faults of ops, or all.
+func (e *Emulator) ClearGraphFaultsAfterCommit(ops ...Op) { e.graph.ClearFaultsAfterCommit(ops...) }
+
+// OnGraphAddKey sets a function the emulator calls each time Graph's addKey
+// has added a key, before the answer is written (e.g. to arm a fault on the
+// caller's next request, such as its tag write: InjectFault of
+// OpCertificateUpdate). nil removes it. It must not call Graph.
+func (e *Emulator) OnGraphAddKey(fn func(KeyCredential)) { e.graph.OnAddKey(fn) }

@@ -207,6 +207,9 @@ func (g *Graph) addKey(rw *responder, r *http.Request, c *emu.AccessClaims, app 
 		rw.fail(notFound(app.ObjectID))
 		return
 	}
+	if fn := g.addKeyHook(); fn != nil {
+		fn(added)
+	}
 	out := struct {
 		Context string `json:"@odata.context"`
 		keyCredentialJSON

@@ -70,6 +70,7 @@ type Graph struct {
 	auth   *emu.Authority
 	faults *emu.Faults
 	dir    *entra.Entra
+	hooks  hooks // test hooks (hooks.go)
 }
 
 // New returns the emulated Graph.
@@ -114,6 +115,15 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if rq.action != "" && g.armedAfter(rq.op) {
+		g.serveCommitted(w, r, rq.op, func(rw *responder) { g.serveAction(rw, r, rq, claims, app) })
+		return
+	}
+	g.serveAction(rw, r, rq, claims, app)
+}
+
+// serveAction answers a routed, authenticated request.
+func (g *Graph) serveAction(rw *responder, r *http.Request, rq request, claims *emu.AccessClaims, app entra.App) {
 	switch rq.action {
 	case "":
 		g.getApplication(rw, r, claims, app)

@@ -25,15 +25,21 @@ type preparedCert struct {
 
 // issue creates a self-signed certificate for the policy.
 func (v *Vault) issue(p *certPolicy, priv crypto.Signer) (*preparedCert, *apiError) {
-	xp := p.X509Props
 	now := v.now().Truncate(time.Second)
+	return v.issueWindow(p, priv, now.Add(-10*time.Minute), now.AddDate(0, *p.X509Props.ValidityMonths, 0))
+}
+
+// issueWindow creates a self-signed certificate for the policy, valid from
+// nbf to exp.
+func (v *Vault) issueWindow(p *certPolicy, priv crypto.Signer, nbf, exp time.Time) (*preparedCert, *apiError) {
+	xp := p.X509Props
 	serial := make([]byte, 16)
 	rand.Read(serial) //nolint:errcheck // crypto/rand never fails
 	serial[0] &= 0x7f
 	tmpl := &x509.Certificate{
 		SerialNumber: new(big.Int).SetBytes(serial),
-		NotBefore:    now.Add(-10 * time.Minute),
-		NotAfter:     now.AddDate(0, *xp.ValidityMonths, 0),
+		NotBefore:    nbf,
+		NotAfter:     exp,
 		KeyUsage:     keyUsage(xp.KeyUsage),
 	}
 	if xp.Subject != "" {

@@ -20,6 +20,10 @@ type certVersion struct {
 	tags             map[string]string
 	key              *keyVersion
 	secret           *secretVersion
+	// exportable is the policy's key_props.exportable when the version was
+	// published; imported is set for versions made by an import (their key
+	// was generated outside the vault). Both only for VersionInfo.
+	exportable, imported bool
 }
 
 type certItem struct {
@@ -73,6 +77,7 @@ func (v *Vault) publish(item *certItem, pc *preparedCert, p *certPolicy, enabled
 	cv := &certVersion{
 		version: version, der: pc.der, cert: pc.cert, enabled: enabled,
 		created: now, updated: now, tags: cloneTags(tags), key: kv, secret: sv,
+		exportable: p.KeyProps.Exportable != nil && *p.KeyProps.Exportable,
 	}
 	item.versions = append(item.versions, cv)
 	v.lifetimeChanged()

@@ -62,6 +62,7 @@ func (v *Vault) importCertificate(name string) http.HandlerFunc {
 		item := v.certItemFor(name)
 		v.setPolicy(item, pol)
 		cv := v.publish(item, pc, pol, enabled, p.Tags)
+		cv.imported = true
 		b := v.certBundleOf(item, cv)
 		v.mu.Unlock()
 		v.writeJSON(w, http.StatusOK, b)
