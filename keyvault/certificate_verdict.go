@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -180,6 +181,12 @@ func thumbprintHex(c *Certificate) string {
 func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
+	var ue *unusableError
+	if err != nil && s.opts.Version == "" && errors.As(err, &ue) {
+		// The latest version cannot sign (EC, disabled, pending): the
+		// version Entra accepts is among the older ones.
+		return s.switchToOlder(ctx, refused, ue.version)
+	}
 	s.mu.Lock()
 	if err != nil {
 		s.rotatedAt, s.lastErr = now, err
@@ -215,9 +222,36 @@ func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certifi
 	return c, nil
 }
 
-// olderVersion finds the newest version other than refused that is
-// enabled, valid and not refused itself, reading at most three.
-func (s *CertificateCache) olderVersion(ctx context.Context, refused string) *Certificate {
+// switchToOlder signs with the newest older version that can (see
+// olderVersion) after a refusal of refused, when the latest version
+// (latest) cannot sign at all. It returns the version now in use.
+func (s *CertificateCache) switchToOlder(ctx context.Context, refused, latest string) (*Certificate, error) {
+	alt := s.olderVersion(ctx, refused, latest)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotatedAt, s.checked, s.stale, s.lastErr = s.opts.Now(), s.opts.Now(), false, nil
+	if alt == nil {
+		return s.active, nil
+	}
+	s.rememberLocked(alt)
+	s.warnRefusedLocked(refused, alt)
+	s.switchLocked(alt)
+	return alt, nil
+}
+
+// maxOlderReads bounds the versions olderVersion reads: usable candidates
+// (valid, enabled, RSA) and, in all, versions read.
+const (
+	maxOlderCandidates = 3
+	maxOlderReads      = 10
+)
+
+// olderVersion finds the newest version other than those in skip that is
+// enabled, valid, able to sign (RSA, not pending) and not refused itself.
+// Versions that cannot sign do not count against the three candidates it
+// tries (ten reads at most): an EC or pending latest version must not hide
+// the registered one below it.
+func (s *CertificateCache) olderVersion(ctx context.Context, skip ...string) *Certificate {
 	vs, err := s.Versions(ctx)
 	if err != nil {
 		var re *azcore.ResponseError
@@ -228,7 +262,7 @@ func (s *CertificateCache) olderVersion(ctx context.Context, refused string) *Ce
 			s.mu.Unlock()
 			if first {
 				s.opts.Logger.Warn("kvassert: Entra refused the latest certificate version, and the versions list is denied (certificates/list), so an older version Entra still accepts cannot be found; grant certificates/list on the vault, or register the latest version on the app",
-					"vault", s.vault.Host, "certificate", s.name, "version", refused)
+					"vault", s.vault.Host, "certificate", s.name, "versions", skip)
 			}
 			return nil
 		}
@@ -236,18 +270,25 @@ func (s *CertificateCache) olderVersion(ctx context.Context, refused string) *Ce
 		return nil
 	}
 	now := s.opts.Now()
-	tries := 0
+	candidates, reads := 0, 0
 	for _, v := range vs {
 		s.mu.Lock()
 		_, bad := s.refused[v.Version]
 		s.mu.Unlock()
-		if v.Version == refused || bad || !v.Enabled || (!v.NotBefore.IsZero() && now.Before(v.NotBefore)) || (!v.Expires.IsZero() && now.After(v.Expires)) {
+		if bad || slices.Contains(skip, v.Version) || !v.Enabled || (!v.NotBefore.IsZero() && now.Before(v.NotBefore)) || (!v.Expires.IsZero() && now.After(v.Expires)) {
 			continue
 		}
-		if tries++; tries > 3 {
+		if reads++; reads > maxOlderReads {
 			return nil
 		}
 		c, err := s.fetch(ctx, v.Version)
+		var ue *unusableError
+		if errors.As(err, &ue) {
+			continue // cannot sign: not a candidate
+		}
+		if candidates++; candidates > maxOlderCandidates {
+			return nil
+		}
 		if err != nil {
 			s.opts.Logger.Warn("kvassert: reading an older certificate version failed", "vault", s.vault.Host, "certificate", s.name, "version", v.Version, "error", err)
 			continue
