@@ -104,12 +104,13 @@ func TestNotifierRecoversPanics(t *testing.T) {
 	raw := srv.Client()
 	ctx := context.Background()
 	a, _ := newCache(t, srv, Options{})
-	onWake = func(msg string) {
+	hook := func(msg string) {
 		if msg == "boom" {
 			panic("listener bug")
 		}
 	}
-	t.Cleanup(func() { onWake = func(string) {} })
+	onWake.Store(&hook)
+	t.Cleanup(func() { onWake.Store(nil) })
 	w := a.notify.register("x")
 	for deadline := time.Now().Add(30 * time.Second); a.notify.panics.Load() == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -95,11 +95,15 @@ func (n *notifier) run(ps *redis.PubSub) {
 // keys (prefix, app, hash: well under 1 KiB).
 const maxMessage = 1024
 
-// onWake is called with every message delivered (tests).
-var onWake = func(string) {}
+// onWake, when set, is called with every message delivered (tests). It is
+// atomic: the listeners of other caches may be delivering while a test
+// sets or clears it.
+var onWake atomic.Pointer[func(string)]
 
 func (n *notifier) wake(msg string) {
-	onWake(msg)
+	if f := onWake.Load(); f != nil {
+		(*f)(msg)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for w := range n.waiters[msg] {
