@@ -52,6 +52,9 @@ type PanicError struct {
 // Error returns "panic in <what> (recovered)".
 func (e *PanicError) Error() string { return "panic in " + e.What + " (recovered)" }
 
+// ErrorType is the error.type of telemetry: "panic".
+func (e *PanicError) ErrorType() string { return "panic" }
+
 type call[V any] struct {
 	done chan struct{}
 	v    V

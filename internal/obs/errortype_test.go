@@ -11,6 +11,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
@@ -57,6 +58,7 @@ func TestErrorType(t *testing.T) {
 		{"typed value with spaces", typedErr("not a label"), TypeOther},
 		{"typed value too long", typedErr(strings.Repeat("A", 33)), TypeOther},
 		{"typed empty value falls through", fmt.Errorf("%w %w", typedErr(""), context.DeadlineExceeded), "timeout"},
+		{"recovered panic", fmt.Errorf("token: %w", &flight.PanicError{What: "token acquisition", Value: "AADSTS700016 secret"}), "panic"},
 		{"429", fmt.Errorf("Key Vault is throttling: %w", throttled), "throttled"},
 		{"deadline with a 429 inside", fmt.Errorf("deadline with a 429 inside: %w %w", context.DeadlineExceeded, throttled), "throttled"},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), "timeout"},
