@@ -23,6 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -320,37 +321,13 @@ func TestECNewestVersionIsSkipped(t *testing.T) {
 	}
 }
 
-// loopNextLink makes every certificate-versions list answer point back at
-// itself: a nextLink that loops.
-type loopNextLink struct{}
-
-func (loopNextLink) Do(req *policy.Request) (*http.Response, error) {
-	resp, err := req.Next()
-	if err != nil || !strings.HasSuffix(req.Raw().URL.Path, "/versions") {
-		return resp, err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	m["nextLink"] = req.Raw().URL.String()
-	b, _ = json.Marshal(m)
-	s := string(b)
-	resp.Body = io.NopCloser(strings.NewReader(s))
-	resp.ContentLength = int64(len(s))
-	resp.Header.Del("Content-Length")
-	return resp, nil
-}
-
 // TestLoopingNextLinkEndsThePass (issue 19 defect 6).
 func TestLoopingNextLinkEndsThePass(t *testing.T) {
 	w := newWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // safety bound only
 	defer cancel()
 	rep, err := w.roller(func(c *rotation.Config) {
-		c.VaultOptions.ClientOptions.PerCallPolicies = append(c.VaultOptions.ClientOptions.PerCallPolicies, loopNextLink{})
+		c.VaultOptions.ClientOptions.PerCallPolicies = append(c.VaultOptions.ClientOptions.PerCallPolicies, testfixture.LoopingNextLink{})
 	}).Roll(ctx)
 	if ctx.Err() != nil {
 		t.Fatalf("the pass looped on a nextLink until the test's safety bound: %v", err)
