@@ -66,9 +66,16 @@ func (w *world) certClient() *azcertificates.Client {
 // tags, and returns the version.
 func (w *world) importVersion(c externalCert, tags map[string]*string) string {
 	w.t.Helper()
+	return w.importWithPolicy(c, tags, &azcertificates.CertificatePolicy{})
+}
+
+// importWithPolicy imports c as a new version with the given import
+// policy (its PEM content type is set here).
+func (w *world) importWithPolicy(c externalCert, tags map[string]*string, pol *azcertificates.CertificatePolicy) string {
+	w.t.Helper()
+	pol.SecretProperties = &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}
 	resp, err := w.certClient().ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &c.pem, Tags: tags,
-		CertificatePolicy: &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
+		Base64EncodedCertificate: &c.pem, Tags: tags, CertificatePolicy: pol,
 	}, nil)
 	if err != nil {
 		w.t.Fatal(err)
@@ -597,17 +604,10 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 	w.e.SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
-	self := "Self"
-	if _, err := w.certClient().ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &x.pem,
-		CertificatePolicy: &azcertificates.CertificatePolicy{
-			SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")},
-			KeyProperties:    &azcertificates.KeyProperties{Exportable: to.Ptr(false)},
-			IssuerParameters: &azcertificates.IssuerParameters{Name: &self},
-		},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.importWithPolicy(x, nil, &azcertificates.CertificatePolicy{
+		KeyProperties:    &azcertificates.KeyProperties{Exportable: to.Ptr(false)},
+		IssuerParameters: &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
+	})
 	rep, err := w.roller(nil).Roll(context.Background())
 	if n := w.e.Count(kvasserttest.OpGraphAddKey); n != 0 || w.hasKey(x.cert) || err != nil {
 		t.Fatalf("a disguised import: addKey %d, %v; steps %v", n, err, rep.Steps)
