@@ -3,19 +3,17 @@ package rotation_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
 
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
 )
 
 // One roll pass, as a cron job would run it. Here the vault and Entra are the
-// emulators; in production VaultCredential is the workload's identity (for
-// example azidentity.NewDefaultAzureCredential) and ClientOptions is empty.
+// emulators; in production the vault credential is the workload's identity
+// (for example azidentity.NewDefaultAzureCredential) and ClientOptions is
+// left empty.
 func ExampleRoller_Roll() {
 	emu, err := kvasserttest.New(scenario.Demo())
 	if err != nil {
@@ -24,17 +22,13 @@ func ExampleRoller_Roll() {
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 
-	r, err := rotation.New(rotation.Config{
-		VaultURL:        "https://kvassert-demo.vault.azure.net/",
-		Certificate:     "saas-app-auth",
-		VaultCredential: vaultCred,
-		VaultOptions:    keyvault.Options{ClientOptions: emu.ClientOptions()},
-		TenantID:        scenario.DemoHomeTenant,
-		ClientID:        scenario.DemoAppClientID,
-		AppObjectID:     scenario.DemoAppObjectID, // the app registration's Object ID
-		ClientOptions:   emu.ClientOptions(),
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	r, err := rotation.New("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
+		rotation.Application{
+			TenantID: scenario.DemoHomeTenant,
+			ClientID: scenario.DemoAppClientID,
+			ObjectID: scenario.DemoAppObjectID, // the app registration's Object ID
+		},
+		&rotation.Options{ClientOptions: emu.ClientOptions()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,4 +43,31 @@ func ExampleRoller_Roll() {
 	// Output:
 	// accepted - Entra accepts the newest valid version
 	// changed: false
+}
+
+// Status says per version what a roll does with it and why; it changes
+// nothing.
+func ExampleRoller_Status() {
+	emu, err := kvasserttest.New(scenario.Demo())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer emu.Close()
+	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+
+	r, err := rotation.New("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
+		rotation.Application{TenantID: scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, ObjectID: scenario.DemoAppObjectID},
+		&rotation.Options{ClientOptions: emu.ClientOptions()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := r.Status(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range st {
+		fmt.Println(s.Action, s.Active, "-", s.Reason)
+	}
+	// Output:
+	// accepted true - active: the newest version Entra accepts
 }

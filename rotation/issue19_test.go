@@ -157,8 +157,8 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range st {
-		if s.Version.Version == a && !strings.Contains(s.Reason, "same certificate as the active version") {
-			t.Fatalf("status of A: %s: %s", s.Decision, s.Reason)
+		if s.Version == a && !strings.Contains(s.Reason, "same certificate as the active version") {
+			t.Fatalf("status of A: %s: %s", s.Action, s.Reason)
 		}
 	}
 }
@@ -207,7 +207,7 @@ func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 	}
 	w.advance(24 * time.Hour)
 	rep, err := w.roller(nil).Roll(context.Background())
-	if err != nil || !w.hasKey(newest.Certificate) || rep.Active != newest.Version.Version {
+	if err != nil || !w.hasKey(newest.Certificate) || rep.Active != newest.Version {
 		t.Fatalf("roll after a person removed the key: %v; registered again: %v; steps %q", err, w.hasKey(newest.Certificate), actions(rep))
 	}
 }
@@ -300,7 +300,7 @@ func TestConcurrentTagWriteIsNotLost(t *testing.T) {
 	h := &tagOnStep{Handler: slog.NewTextHandler(io.Discard, nil), action: string(rotation.ActionAccepted), do: func() {
 		w.setTags(newest, map[string]*string{"other-roller": to.Ptr("was here")})
 	}}
-	if _, err := w.roller(func(c *rotation.Config) { c.Logger = slog.New(h) }).Roll(context.Background()); err != nil {
+	if _, err := w.roller(func(c *config) { c.Logger = slog.New(h) }).Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !h.done || w.tags(newest)["other-roller"] == nil {
@@ -333,8 +333,8 @@ func TestLoopingNextLinkEndsThePass(t *testing.T) {
 	w := newWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // safety bound only
 	defer cancel()
-	rep, err := w.roller(func(c *rotation.Config) {
-		c.VaultOptions.ClientOptions.PerCallPolicies = append(c.VaultOptions.ClientOptions.PerCallPolicies, testfixture.LoopingNextLink{})
+	rep, err := w.roller(func(c *config) {
+		c.ClientOptions.PerCallPolicies = append(c.ClientOptions.PerCallPolicies, testfixture.LoopingNextLink{})
 	}).Roll(ctx)
 	if ctx.Err() != nil {
 		t.Fatalf("the pass looped on a nextLink until the test's safety bound: %v", err)
@@ -386,8 +386,8 @@ func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
 	if active.GraphKeyID == "" {
 		t.Fatalf("no keyId recorded for the registered version: %v", active.Tags)
 	}
-	forged := "keyid=" + active.GraphKeyID + ";x5t=" + old.Thumbprint() + ";at=" + w.now().UTC().Format(time.RFC3339)
-	w.setTags(old.Version.Version, map[string]*string{rotation.TagKeyID: &forged})
+	forged := "keyid=" + active.GraphKeyID + ";x5t=" + old.Thumbprint + ";at=" + w.now().UTC().Format(time.RFC3339)
+	w.setTags(old.Version, map[string]*string{rotation.TagKeyID: &forged})
 	w.advance(8 * 24 * time.Hour)
 	rep, err := w.roller(nil).Roll(context.Background())
 	if err != nil || w.e.Count(kvasserttest.OpGraphRemoveKey) != 0 || !w.hasKey(active.Certificate) || !strings.Contains(actions(rep), "attention") {
@@ -397,7 +397,7 @@ func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
 	// The active version's own tag gone, the forged one is followed: the
 	// probe after the removal catches it and the pass stops.
 	acceptedTag := active.Tags[rotation.TagAccepted]
-	w.setTags(active.Version.Version, map[string]*string{rotation.TagAccepted: &acceptedTag})
+	w.setTags(active.Version, map[string]*string{rotation.TagAccepted: &acceptedTag})
 	rep, err = w.roller(nil).Roll(context.Background())
 	if !errors.Is(err, rotation.ErrActiveRefused) || w.e.Count(kvasserttest.OpGraphRemoveKey) != 1 {
 		t.Fatalf("removal of the active key: %v, removeKey %d, steps %q; want ErrActiveRefused after one removal", err, w.e.Count(kvasserttest.OpGraphRemoveKey), actions(rep))
@@ -407,7 +407,7 @@ func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
 	}
 	// The next pass registers the active version again (proof from the old one).
 	rep, err = w.roller(nil).Roll(context.Background())
-	if err != nil || rep.Active != active.Version.Version || !w.hasKey(active.Certificate) {
+	if err != nil || rep.Active != active.Version || !w.hasKey(active.Certificate) {
 		t.Fatalf("recovery: %v, active %q, steps %q", err, rep.Active, actions(rep))
 	}
 }
@@ -442,8 +442,8 @@ func TestPendingVersionIsSkipped(t *testing.T) {
 	w := newWorld(t)
 	w.advance(time.Hour)
 	pending := w.renewNow()
-	rep, err := w.roller(func(c *rotation.Config) {
-		c.VaultOptions.ClientOptions.PerCallPolicies = append(c.VaultOptions.ClientOptions.PerCallPolicies, pendingVersion{pending})
+	rep, err := w.roller(func(c *config) {
+		c.ClientOptions.PerCallPolicies = append(c.ClientOptions.PerCallPolicies, pendingVersion{pending})
 	}).Roll(context.Background())
 	if err != nil || rep.Active == "" || rep.Active == pending || !strings.Contains(fmt.Sprint(rep.Steps), "pending") {
 		t.Fatalf("roll with a pending version: %v, active %q, steps %v", err, rep.Active, rep.Steps)
@@ -498,12 +498,12 @@ func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	rep, err := w.roller(func(c *rotation.Config) { c.Logger = slog.New(h) }).Roll(context.Background())
+	rep, err := w.roller(func(c *config) { c.Logger = slog.New(h) }).Roll(context.Background())
 	if (err != nil && !errors.Is(err, rotation.ErrActiveRefused)) || w.validKeys() == 0 || w.e.Count(kvasserttest.OpGraphRemoveKey) != 0 {
 		t.Fatalf("active key removed mid-pass: %v; valid keys %d, removeKey %d; steps %v", err, w.validKeys(), w.e.Count(kvasserttest.OpGraphRemoveKey), rep.Steps)
 	}
 	rep, err = w.roller(nil).Roll(context.Background())
-	if err != nil || rep.Active != active.Version.Version || !w.hasKey(active.Certificate) {
+	if err != nil || rep.Active != active.Version || !w.hasKey(active.Certificate) {
 		t.Fatalf("the next pass: %v, active %q, steps %q", err, rep.Active, actions(rep))
 	}
 }
@@ -537,12 +537,12 @@ func TestStatusSaysWhyPerVersion(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, s := range st {
-		got[s.Version.Version] = string(s.Decision) + ": " + s.Reason
+		got[s.Version] = string(s.Action) + ": " + s.Reason
 		if s.Active {
-			got["active"] = s.Version.Version
+			got["active"] = s.Version
 		}
 	}
-	for v, want := range map[string]string{future: "waiting: not valid until", ecVersion: "skipped: EC key", disabled: "skipped: disabled", got["active"]: "accepted: active"} {
+	for v, want := range map[string]string{future: "wait: not valid until", ecVersion: "skipped: EC key", disabled: "skipped: disabled", got["active"]: "accepted: active"} {
 		if !strings.HasPrefix(got[v], want) {
 			t.Errorf("version %s: %q, want %q…", v, got[v], want)
 		}
@@ -783,7 +783,7 @@ func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.advance(340 * 24 * time.Hour)
-	renew := func(c *rotation.Config) { c.RenewBefore = 30 * 24 * time.Hour }
+	renew := func(c *config) { c.RenewBefore = 30 * 24 * time.Hour }
 	rep, err := w.roller(renew).Roll(context.Background())
 	if err != nil || !strings.Contains(actions(rep), "create") {
 		t.Fatalf("near expiry with no registrable version: %v, steps %v", err, rep.Steps)
@@ -811,7 +811,7 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.advance(340 * 24 * time.Hour)
-		rep, err := w.roller(func(c *rotation.Config) {
+		rep, err := w.roller(func(c *config) {
 			c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, optIn
 		}).Roll(context.Background())
 		if err != nil || rep.Active == "" || w.e.Count(kvasserttest.OpCertificateCreate) != 1 {
@@ -842,7 +842,7 @@ func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.advance(340 * 24 * time.Hour)
-	cfg := func(c *rotation.Config) { c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, true }
+	cfg := func(c *config) { c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, true }
 	rep, err := w.roller(cfg).Roll(context.Background())
 	if err != nil || !strings.Contains(actions(rep), "create") {
 		t.Fatalf("active version near expiry, AutoRenew counting from another: %v, steps %v", err, rep.Steps)

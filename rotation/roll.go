@@ -7,25 +7,30 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/graphapi"
 )
 
-// Action is what one step of a roll did or, in a dry run, would do.
+// Action is what a roll does with a version: in a Step, what a pass did
+// (or, in a dry run, would do); in a VersionStatus, what the next pass does.
 type Action string
 
 // Actions.
 const (
-	ActionNone     Action = "none"      // nothing to do for this version
-	ActionRegister Action = "register"  // addKey of the version
-	ActionWait     Action = "wait"      // wait for Entra to accept the version
-	ActionAccepted Action = "accepted"  // the version is accepted and active
-	ActionRemove   Action = "remove"    // removeKey of a superseded version
-	ActionKeep     Action = "keep"      // a superseded key kept (grace, or not kvassert's)
-	ActionCreate   Action = "create"    // a new version created in the vault
-	ActionReport   Action = "attention" // needs a person: see Why
+	ActionSkipped   Action = "skipped"   // nothing to do for this version (Status: never registered)
+	ActionRegister  Action = "register"  // addKey of the version
+	ActionWait      Action = "wait"      // wait for the version to be valid, or for Entra to accept it
+	ActionAccepted  Action = "accepted"  // Entra accepts the version (the active one, or superseded within the grace period)
+	ActionRemove    Action = "remove"    // removeKey of a superseded version
+	ActionKeep      Action = "keep"      // a superseded key kept (grace, or not kvassert's)
+	ActionRetired   Action = "retired"   // Status: superseded and its key is no longer on the app
+	ActionCreate    Action = "create"    // a new version created in the vault
+	ActionAttention Action = "attention" // needs a person: see Why
 )
 
 // Step is one thing a roll did (or would do), and why.
@@ -42,18 +47,6 @@ type Step struct {
 	Done bool
 }
 
-func (s Step) String() string {
-	v := s.Version
-	if len(v) > 8 {
-		v = v[:8]
-	}
-	done := ""
-	if !s.Done && (s.Action == ActionRegister || s.Action == ActionRemove || s.Action == ActionCreate) {
-		done = " (not done: dry run)"
-	}
-	return fmt.Sprintf("%-9s %-8s %s%s", s.Action, v, s.Why, done)
-}
-
 // Report is the outcome of one roll.
 type Report struct {
 	// Steps in the order they happened.
@@ -67,7 +60,11 @@ type Report struct {
 
 func (rep *Report) add(r *Roller, s Step) {
 	rep.Steps = append(rep.Steps, s)
-	r.cfg.Logger.Info("kvassert rotation: "+string(s.Action), "certificate", r.cfg.Certificate, "version", s.Version, "thumbprint", s.Thumbprint, "why", s.Why, "done", s.Done)
+	level := r.stepLevel
+	if s.Action == ActionAttention {
+		level = slog.LevelWarn // needs a person
+	}
+	r.cfg.Logger.Log(context.Background(), level, "kvassert rotation: "+string(s.Action), "certificate", r.cert, "version", s.Version, "thumbprint", s.Thumbprint, "why", s.Why, "done", s.Done)
 }
 
 // ErrNoAcceptedVersion is returned when no valid version of the
@@ -103,7 +100,7 @@ func (r *Roller) Roll(ctx context.Context) (*Report, error) {
 	defer cancel()
 	err := r.roll(pctx, rep)
 	if err != nil && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
-		rep.add(r, Step{Action: ActionReport, Why: "the pass reached its deadline (" + r.cfg.PassTimeout.String() + ") and stopped; the accepted version stays active; run again"})
+		rep.add(r, Step{Action: ActionAttention, Why: "the pass reached its deadline (" + r.cfg.PassTimeout.String() + ") and stopped; the accepted version stays active; run again"})
 		err = fmt.Errorf("rotation: the pass reached its deadline of %s: %w", r.cfg.PassTimeout, err)
 	}
 	return rep, err
@@ -113,19 +110,19 @@ func (r *Roller) Roll(ctx context.Context) (*Report, error) {
 type pass struct {
 	list   versionList
 	now    time.Time
-	acc    map[string]Acceptance // by thumbprint
+	acc    map[string]acceptance // by thumbprint
 	lookup keyLookup
 }
 
 // probeT probes v once per thumbprint per pass.
-func (r *Roller) probeT(ctx context.Context, p *pass, v *Version) (Acceptance, error) {
+func (r *Roller) probeT(ctx context.Context, p *pass, v *certVersion) (acceptance, error) {
 	t := v.Thumbprint()
 	if a, ok := p.acc[t]; ok {
 		return a, nil
 	}
 	a, err := r.probe(ctx, v)
 	if err != nil {
-		return NotProbed, err
+		return accNotProbed, err
 	}
 	p.acc[t] = a
 	return a, nil
@@ -136,25 +133,25 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	p := &pass{list: list, now: r.cfg.Now(), acc: map[string]Acceptance{}}
+	p := &pass{list: list, now: r.cfg.now(), acc: map[string]acceptance{}}
 	if list.incomplete != "" {
-		rep.add(r, Step{Action: ActionReport, Why: list.incomplete + "; no key is removed this pass"})
+		rep.add(r, Step{Action: ActionAttention, Why: list.incomplete + "; no key is removed this pass"})
 	}
 	// The target is the newest valid version that may be registered. Newer
 	// versions that may not are reported; not-yet-valid ones are waited for.
 	for _, v := range list.all {
 		if v.Unreadable != "" {
-			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + v.Unreadable})
+			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + v.Unreadable})
 		}
 	}
-	var target *Version
+	var target *certVersion
 	for _, v := range list.all {
 		if v.Certificate == nil {
 			continue // unreadable (reported above) or disabled
 		}
 		if v.Enabled && p.now.Before(v.Certificate.NotBefore) {
 			if why := v.skipReason(p.now, r.cfg.RegisterImportedKeys); why != "" {
-				rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ", and will not be registered: " + why})
+				rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ", and will not be registered: " + why})
 			} else {
 				rep.add(r, Step{Action: ActionWait, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ": waited for; registered once valid"})
 			}
@@ -166,7 +163,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 			break
 		}
 		if v.Enabled && !p.now.After(v.Certificate.NotAfter) {
-			rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + why})
+			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + why})
 		}
 	}
 	if target == nil {
@@ -179,7 +176,7 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 			if err != nil {
 				return err
 			}
-			if acc == Accepted {
+			if acc == accAccepted {
 				rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
 				rep.Active = v.Version
 				if list.opPending {
@@ -188,13 +185,13 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 				return r.renewStuck(ctx, rep, v)
 			}
 		}
-		return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cfg.Certificate, ErrNoAcceptedVersion)
+		return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cert, ErrNoAcceptedVersion)
 	}
 	acc, err := r.probeT(ctx, p, target)
 	if err != nil {
 		return err
 	}
-	if acc != Accepted {
+	if acc != accAccepted {
 		if err := r.register(ctx, rep, p, target); err != nil {
 			return err
 		}
@@ -202,14 +199,12 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 		rep.add(r, Step{Action: ActionAccepted, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "Entra accepts the newest valid version", Done: true})
 	}
 	if !r.cfg.DryRun {
-		if target.tagTime(TagAccepted).IsZero() {
-			if err := r.store.setTags(ctx, target, map[string]string{TagAccepted: timeTag(target, r.cfg.Now())}); err != nil {
+		if target.tagTime(tagAccepted).IsZero() {
+			if err := r.store.setTags(ctx, target, map[string]string{tagAccepted: timeTag(target, r.cfg.now())}); err != nil {
 				return err
 			}
 		}
-		if r.cfg.OnAccepted != nil {
-			r.cfg.OnAccepted(target.Version)
-		}
+		r.notifyAccepted(target.Version)
 		rep.Active = target.Version
 	}
 	if err := r.retire(ctx, rep, p, target); err != nil {
@@ -223,8 +218,8 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 // key registered (by this or another roller) less than AcceptTimeout ago,
 // or still listed by Graph, is waited for; otherwise, and when the wait on
 // a hint ends refused, target is registered again.
-func (r *Roller) register(ctx context.Context, rep *Report, p *pass, target *Version) error {
-	var signer *Version
+func (r *Roller) register(ctx context.Context, rep *Report, p *pass, target *certVersion) error {
+	var signer *certVersion
 	for _, v := range p.list.all {
 		if v == target || !v.ValidAt(p.now) || !v.RSA() || v.Thumbprint() == target.Thumbprint() {
 			continue
@@ -233,13 +228,13 @@ func (r *Roller) register(ctx context.Context, rep *Report, p *pass, target *Ver
 		if err != nil {
 			return err
 		}
-		if acc == Accepted {
+		if acc == accAccepted {
 			signer = v
 			break
 		}
 	}
 	if signer == nil {
-		rep.add(r, Step{Action: ActionReport, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "the newest version is not accepted and no other valid version is: no proof can be signed"})
+		rep.add(r, Step{Action: ActionAttention, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "the newest version is not accepted and no other valid version is: no proof can be signed"})
 		return ErrNoAcceptedVersion
 	}
 	pending, why := r.registeredEarlier(ctx, p, signer, target)
@@ -272,7 +267,7 @@ func (r *Roller) register(ctx context.Context, rep *Report, p *pass, target *Ver
 			return err
 		}
 		if added || attempt > 0 || !pending {
-			rep.add(r, Step{Action: ActionReport, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "registered but not accepted within " + r.cfg.AcceptTimeout.String() + "; the previous version stays active"})
+			rep.add(r, Step{Action: ActionAttention, Version: target.Version, Thumbprint: target.Thumbprint(), Why: "registered but not accepted within " + r.cfg.AcceptTimeout.String() + "; the previous version stays active"})
 			return ErrNotAccepted
 		}
 		pending = false // the hint was wrong: register it again
@@ -283,7 +278,7 @@ func (r *Roller) register(ctx context.Context, rep *Report, p *pass, target *Ver
 // may still be propagating: Graph lists its thumbprint (when the app may
 // read its keys), or else a keyId tag bound to its thumbprint was written
 // less than AcceptTimeout ago.
-func (r *Roller) registeredEarlier(ctx context.Context, p *pass, current, target *Version) (bool, string) {
+func (r *Roller) registeredEarlier(ctx context.Context, p *pass, current, target *certVersion) (bool, string) {
 	keys, readable := r.appKeys(ctx, p, current)
 	if readable {
 		for _, k := range keys {
@@ -293,7 +288,7 @@ func (r *Roller) registeredEarlier(ctx context.Context, p *pass, current, target
 		}
 		return false, "Graph does not list its thumbprint"
 	}
-	id, at := target.recordedKeyID(), target.tagTime(TagKeyID)
+	id, at := target.recordedKeyID(), target.tagTime(tagKeyID)
 	if id != "" && !at.IsZero() && p.now.Before(at.Add(r.cfg.AcceptTimeout)) {
 		return true, "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + ")"
 	}
@@ -305,7 +300,7 @@ func (r *Roller) registeredEarlier(ctx context.Context, p *pass, current, target
 
 // errDuplicateKey: Graph already holds a key with this thumbprint.
 func isDuplicate(err error) bool {
-	var ge *GraphError
+	var ge *graphapi.Error
 	return errors.As(err, &ge) && ge.StatusCode == http.StatusBadRequest &&
 		(strings.Contains(strings.ToLower(ge.Message), "duplicate") || strings.Contains(strings.ToLower(ge.Message), "same key"))
 }
@@ -314,7 +309,7 @@ func isDuplicate(err error) bool {
 // the report before writing the keyId tag, so a failed tag write still
 // reports the key added (with its keyId, for removal by hand). dup reports
 // that Graph already held the key (another roller, or a person).
-func (r *Roller) addKey(ctx context.Context, rep *Report, step Step, v, signer *Version) (dup bool, err error) {
+func (r *Roller) addKey(ctx context.Context, rep *Report, step Step, v, signer *certVersion) (dup bool, err error) {
 	g, err := r.graph(ctx, signer)
 	if err != nil {
 		return false, err
@@ -323,7 +318,7 @@ func (r *Roller) addKey(ctx context.Context, rep *Report, step Step, v, signer *
 	if err != nil {
 		return false, err
 	}
-	kc, err := g.AddKey(ctx, r.cfg.AppObjectID, v.Certificate.Raw, proof)
+	kc, err := g.AddKey(ctx, r.app.ObjectID, v.Certificate.Raw, proof)
 	if err != nil {
 		if isDuplicate(err) {
 			rep.add(r, Step{Action: ActionWait, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Graph already holds a key with this thumbprint (another roller or a person added it); waiting for Entra to accept it"})
@@ -335,8 +330,8 @@ func (r *Roller) addKey(ctx context.Context, rep *Report, step Step, v, signer *
 	step.Why += " (Graph keyId " + kc.KeyID + ")"
 	rep.add(r, step)
 	rep.Changed = true
-	if err := r.store.setTags(ctx, v, map[string]string{TagKeyID: keyIDTag(kc.KeyID, v, r.cfg.Now())}); err != nil {
-		rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), KeyID: kc.KeyID,
+	if err := r.store.setTags(ctx, v, map[string]string{tagKeyID: keyIDTag(kc.KeyID, v, r.cfg.now())}); err != nil {
+		rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), KeyID: kc.KeyID,
 			Why: "key added (Graph keyId " + kc.KeyID + ") but recording it in the version's tags failed; a later pass finds it by thumbprint when the app may read its keys, else remove it by hand once superseded"})
 		return false, err
 	}
@@ -344,32 +339,32 @@ func (r *Roller) addKey(ctx context.Context, rep *Report, step Step, v, signer *
 }
 
 // proof signs a Graph proof of possession with v's key.
-func (r *Roller) proof(ctx context.Context, v *Version) (string, error) {
+func (r *Roller) proof(ctx context.Context, v *certVersion) (string, error) {
 	signer, err := r.signer(ctx, v)
 	if err != nil {
 		return "", err
 	}
-	return Proof(ctx, v.Certificate, signer, r.cfg.AppObjectID, r.cfg.Now())
+	return graphapi.Proof(ctx, v.Certificate, signer, r.app.ObjectID, r.cfg.now())
 }
 
 // waitAccepted probes v with back-off until Entra accepts it (true) or
 // AcceptTimeout passes (false).
-func (r *Roller) waitAccepted(ctx context.Context, rep *Report, v *Version) (bool, error) {
-	deadline := r.cfg.Now().Add(r.cfg.AcceptTimeout)
+func (r *Roller) waitAccepted(ctx context.Context, rep *Report, v *certVersion) (bool, error) {
+	deadline := r.cfg.now().Add(r.cfg.AcceptTimeout)
 	delay := time.Second
 	for {
 		acc, err := r.probe(ctx, v)
 		if err != nil {
 			return false, err
 		}
-		if acc == Accepted {
+		if acc == accAccepted {
 			rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts the newly registered version; it is now active", Done: true})
 			return true, nil
 		}
-		if !r.cfg.Now().Add(delay).Before(deadline) {
+		if !r.cfg.now().Add(delay).Before(deadline) {
 			return false, nil
 		}
-		if err := r.cfg.Sleep(ctx, delay+rand.N(delay/4+1)); err != nil {
+		if err := r.cfg.sleep(ctx, delay+rand.N(delay/4+1)); err != nil {
 			return false, err
 		}
 		delay = min(2*delay, 30*time.Second)
@@ -383,11 +378,11 @@ func (r *Roller) waitAccepted(ctx context.Context, rep *Report, v *Version) (boo
 // It never removes a key whose thumbprint is protected (active's, a newer
 // or not-yet-valid version's), and after each removal it probes active and
 // stops if Entra refuses it.
-func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Version) error {
+func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *certVersion) error {
 	if p.list.incomplete != "" {
 		return nil
 	}
-	acceptedAt := active.tagTime(TagAccepted)
+	acceptedAt := active.tagTime(tagAccepted)
 	ai := -1
 	protected := map[string]bool{active.Thumbprint(): true}
 	protectedIDs := map[string]bool{}
@@ -419,7 +414,7 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			continue
 		}
 		done[v.Thumbprint()] = true
-		var same []*Version // every version holding this certificate
+		var same []*certVersion // every version holding this certificate
 		for _, o := range p.list.all {
 			if o.Certificate != nil && o.Thumbprint() == v.Thumbprint() {
 				same = append(same, o)
@@ -434,7 +429,7 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			// Tags are hints: a keyId also tagged on a version in use is
 			// not removed on the tag's word.
 			if protectedIDs[strings.ToLower(ids[i])] {
-				rep.add(r, Step{Action: ActionReport, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "its keyId tag names the key of a version in use (" + ids[i] + "): not removed; check the tags"})
+				rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "its keyId tag names the key of a version in use (" + ids[i] + "): not removed; check the tags"})
 				ids = append(ids[:i], ids[i+1:]...)
 				i--
 			}
@@ -445,7 +440,7 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			}
 			continue
 		}
-		now := r.cfg.Now()
+		now := r.cfg.now()
 		expired := now.After(v.Certificate.NotAfter)
 		if !expired && (acceptedAt.IsZero() || now.Before(acceptedAt.Add(r.cfg.Grace))) {
 			rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "superseded; kept for the grace period (" + r.cfg.Grace.String() + " after its successor was accepted)"})
@@ -464,8 +459,8 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			// person or another roller may have removed its key meanwhile.
 			if acc, err := r.probe(ctx, active); err != nil {
 				return err
-			} else if acc != Accepted {
-				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
+			} else if acc != accAccepted {
+				rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
 				return ErrActiveRefused
 			}
 			gone, err := r.removeKey(ctx, active, id)
@@ -474,7 +469,7 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			}
 			step.Done = true
 			if gone {
-				step.Action, step.Why = ActionNone, "its key (Graph keyId "+id+") was already removed (by a person or another roller)"
+				step.Action, step.Why = ActionSkipped, "its key (Graph keyId "+id+") was already removed (by a person or another roller)"
 			} else {
 				rep.Changed = true
 			}
@@ -484,8 +479,8 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 				return err
 			}
 			p.acc[active.Thumbprint()] = acc
-			if acc != Accepted {
-				rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra refused the active version after key " + id + " was removed: the pass stopped"})
+			if acc != accAccepted {
+				rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra refused the active version after key " + id + " was removed: the pass stopped"})
 				return ErrActiveRefused
 			}
 		}
@@ -493,7 +488,7 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 			continue
 		}
 		for _, o := range same {
-			if err := r.store.setTags(ctx, o, map[string]string{TagRemoved: timeTag(o, r.cfg.Now())}); err != nil {
+			if err := r.store.setTags(ctx, o, map[string]string{tagRemoved: timeTag(o, r.cfg.now())}); err != nil {
 				return err
 			}
 		}
@@ -502,10 +497,10 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *Versi
 }
 
 // removedEarlier reports whether kvassert recorded removing the key of
-// one of these versions (a TagRemoved bound to its thumbprint).
-func removedEarlier(same []*Version) bool {
+// one of these versions (a tagRemoved bound to its thumbprint).
+func removedEarlier(same []*certVersion) bool {
 	for _, v := range same {
-		if !v.tagTime(TagRemoved).IsZero() {
+		if !v.tagTime(tagRemoved).IsZero() {
 			return true
 		}
 	}
@@ -516,7 +511,7 @@ func removedEarlier(same []*Version) bool {
 // hold: every key Graph lists with its thumbprint when the app may read its
 // keys, else the keyIds tagged on them (bound to the thumbprint). It
 // returns why none is known when it cannot tell.
-func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same []*Version) ([]string, string) {
+func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *certVersion, same []*certVersion) ([]string, string) {
 	keys, readable := r.appKeys(ctx, p, current)
 	var ids []string
 	if readable {
@@ -539,7 +534,7 @@ func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same [
 	if len(ids) > 0 {
 		return ids, ""
 	}
-	var ge *GraphError
+	var ge *graphapi.Error
 	if errors.As(p.lookup.err, &ge) && ge.StatusCode == http.StatusForbidden {
 		return nil, "superseded, but kvassert did not register it and cannot read the app's keys (Application.Read.All or ownership): if it is registered on the app, remove it by hand after the grace period"
 	}
@@ -548,7 +543,7 @@ func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *Version, same [
 
 // removeKey removes keyID with a proof signed by current; gone reports that
 // Graph no longer held it (removed by a person or another roller).
-func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) (gone bool, err error) {
+func (r *Roller) removeKey(ctx context.Context, current *certVersion, keyID string) (gone bool, err error) {
 	g, err := r.graph(ctx, current)
 	if err != nil {
 		return false, err
@@ -557,8 +552,8 @@ func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) 
 	if err != nil {
 		return false, err
 	}
-	err = g.RemoveKey(ctx, r.cfg.AppObjectID, keyID, proof)
-	var ge *GraphError
+	err = g.RemoveKey(ctx, r.app.ObjectID, keyID, proof)
+	var ge *graphapi.Error
 	if errors.As(err, &ge) && ge.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(ge.Message), "key") {
 		return true, nil
 	}
@@ -569,12 +564,12 @@ func (r *Roller) removeKey(ctx context.Context, current *Version, keyID string) 
 // registered expires within RenewBefore and the vault's policy will not
 // renew it: no AutoRenew, or an AutoRenew that counts from another version
 // (the vault's latest, e.g. an unusable one), which may come too late.
-func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, list versionList) error {
-	if r.cfg.RenewBefore <= 0 || newest.Certificate.NotAfter.Sub(r.cfg.Now()) > r.cfg.RenewBefore {
+func (r *Roller) renew(ctx context.Context, rep *Report, newest *certVersion, list versionList) error {
+	if r.cfg.RenewBefore <= 0 || newest.Certificate.NotAfter.Sub(r.cfg.now()) > r.cfg.RenewBefore {
 		return nil
 	}
 	if list.opPending {
-		rep.add(r, Step{Action: ActionNone, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; a create or renewal of the certificate is in progress (registered once ready)"})
+		rep.add(r, Step{Action: ActionSkipped, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; a create or renewal of the certificate is in progress (registered once ready)"})
 		return nil
 	}
 	auto, err := r.store.autoRenews(ctx)
@@ -582,7 +577,7 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, list v
 		return err
 	}
 	if auto && newest.Version == list.current {
-		rep.add(r, Step{Action: ActionNone, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; the vault's AutoRenew lifetime action will create the next version"})
+		rep.add(r, Step{Action: ActionSkipped, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: "expires soon; the vault's AutoRenew lifetime action will create the next version"})
 		return nil
 	}
 	why := "expires within " + r.cfg.RenewBefore.String() + " and the policy does not renew it: creating the next version (registered on the next roll)"
@@ -606,11 +601,11 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *Version, list v
 // auto-renews (the vault renews by its latest version, which may be one
 // that cannot be used), so that the next pass has one to register. Without
 // RenewBefore, a version about to expire is reported.
-func (r *Roller) renewStuck(ctx context.Context, rep *Report, active *Version) error {
-	left := active.Certificate.NotAfter.Sub(r.cfg.Now())
+func (r *Roller) renewStuck(ctx context.Context, rep *Report, active *certVersion) error {
+	left := active.Certificate.NotAfter.Sub(r.cfg.now())
 	if r.cfg.RenewBefore <= 0 {
 		if left < 30*24*time.Hour {
-			rep.add(r, Step{Action: ActionReport, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "the active version expires at " + active.Certificate.NotAfter.UTC().Format(time.RFC3339) + " and no version may be registered: create a version in the vault (or set RenewBefore / --renew-before)"})
+			rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "the active version expires at " + active.Certificate.NotAfter.UTC().Format(time.RFC3339) + " and no version may be registered: create a version in the vault (or set RenewBefore / --renew-before)"})
 		}
 		return nil
 	}
@@ -639,19 +634,19 @@ func short(v string) string {
 // keyLookup is the app's registered keys, read at most once per pass.
 type keyLookup struct {
 	done bool
-	keys []KeyCredential
+	keys []graphapi.KeyCredential
 	err  error
 }
 
 // appKeys reads the app's keys once per pass (Graph read permission
 // needed); readable is false when they cannot be read.
-func (r *Roller) appKeys(ctx context.Context, p *pass, current *Version) (keys []KeyCredential, readable bool) {
+func (r *Roller) appKeys(ctx context.Context, p *pass, current *certVersion) (keys []graphapi.KeyCredential, readable bool) {
 	l := &p.lookup
 	if !l.done {
 		l.done = true
 		g, err := r.graph(ctx, current)
 		if err == nil {
-			l.keys, l.err = g.KeyCredentials(ctx, r.cfg.AppObjectID)
+			l.keys, l.err = g.KeyCredentials(ctx, r.app.ObjectID)
 		} else {
 			l.err = err
 		}
@@ -661,7 +656,7 @@ func (r *Roller) appKeys(ctx context.Context, p *pass, current *Version) (keys [
 
 // sameThumbprint compares Graph's customKeyIdentifier (the SHA-1 thumbprint,
 // as hex or as base64 of its bytes) with version v's.
-func sameThumbprint(id string, v *Version) bool {
+func sameThumbprint(id string, v *certVersion) bool {
 	hexThumb := v.Thumbprint()
 	if strings.EqualFold(id, hexThumb) {
 		return true
@@ -672,4 +667,15 @@ func sameThumbprint(id string, v *Version) bool {
 	}
 	sum := sha1.Sum(v.Certificate.Raw)
 	return bytes.Equal(b, sum[:]) || strings.EqualFold(string(b), hexThumb)
+}
+
+// oneLine keeps the first line of s, at most n bytes.
+func oneLine(s string, n int) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -53,26 +52,40 @@ func (w *world) vaultCred() azcore.TokenCredential {
 	return cred
 }
 
-func (w *world) config() rotation.Config {
-	co := w.e.ClientOptions()
-	co.Retry.MaxRetries = -1 // failure tests see each answer at once
-	return rotation.Config{
-		VaultURL: w.e.VaultURL(scenario.DemoVault), Certificate: scenario.DemoCertificate, VaultCredential: w.vaultCred(),
-		VaultOptions: keyvault.Options{ClientOptions: co},
-		TenantID:     scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, AppObjectID: scenario.DemoAppObjectID,
-		ClientOptions: co,
-		Grace:         7 * 24 * time.Hour, AcceptTimeout: 10 * time.Minute,
-		Logger: slog.New(slog.NewTextHandler(w.logs, nil)),
-		Now:    w.now, Sleep: w.sleep,
-	}
+// config is rotation.New's arguments, for tests that change one.
+type config struct {
+	vaultURL, certificate string
+	cred                  azcore.TokenCredential
+	app                   rotation.Application
+	rotation.Options
 }
 
-func (w *world) roller(mod func(*rotation.Config)) *rotation.Roller {
+func (c *config) new() (*rotation.Roller, error) {
+	return rotation.New(c.vaultURL, c.certificate, c.cred, c.app, &c.Options)
+}
+
+func (w *world) config() config {
+	co := w.e.ClientOptions()
+	co.Retry.MaxRetries = -1 // failure tests see each answer at once
+	c := config{
+		vaultURL: w.e.VaultURL(scenario.DemoVault), certificate: scenario.DemoCertificate, cred: w.vaultCred(),
+		app: rotation.Application{TenantID: scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, ObjectID: scenario.DemoAppObjectID},
+		Options: rotation.Options{
+			ClientOptions: co,
+			Grace:         7 * 24 * time.Hour, AcceptTimeout: 10 * time.Minute,
+			Logger: slog.New(slog.NewTextHandler(w.logs, nil)),
+		},
+	}
+	rotation.SetClock(&c.Options, w.now, w.sleep)
+	return c
+}
+
+func (w *world) roller(mod func(*config)) *rotation.Roller {
 	cfg := w.config()
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := rotation.New(cfg)
+	r, err := cfg.new()
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -134,7 +147,7 @@ func TestRollRegistersRenewedVersionThenRetiresTheOld(t *testing.T) {
 
 	w.advance(300 * 24 * time.Hour) // past 80 % of the 12-month lifetime: the vault renews
 	accepted := ""
-	r = w.roller(func(c *rotation.Config) { c.OnAccepted = func(v string) { accepted = v } })
+	r = w.roller(func(c *config) { c.OnAccepted = func(v string) { accepted = v } })
 	rep, err = r.Roll(context.Background())
 	if err != nil {
 		t.Fatalf("roll after renewal: %v\nsteps: %q", err, actions(rep))
@@ -206,7 +219,7 @@ func (w *world) version(v string) rotation.VersionStatus {
 		w.t.Fatal(err)
 	}
 	for _, s := range st {
-		if s.Version.Version == v {
+		if s.Version == v {
 			return s
 		}
 	}

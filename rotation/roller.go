@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,31 +14,40 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/graphapi"
+	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/telemetry"
 )
 
-// Config configures a Roller.
-type Config struct {
-	// VaultURL and Certificate name the Key Vault certificate the app
-	// authenticates with.
-	VaultURL, Certificate string
-	// VaultCredential reaches the vault. A roll needs certificates/get,
-	// certificates/list, certificates/update (tags), keys/sign, and
-	// certificates/create only when RenewBefore is set.
-	VaultCredential azcore.TokenCredential
-	// VaultOptions configure the Key Vault clients.
-	VaultOptions keyvault.Options
+// Application is the app registration whose keys a Roller rolls.
+type Application struct {
+	// TenantID is the app's home tenant (ID or domain): probes and the Graph
+	// token are requested there.
+	TenantID string
+	// ClientID is the app's client (application) ID.
+	ClientID string
+	// ObjectID is the app registration's Object ID (addKey and removeKey
+	// address the application object); it differs from ClientID.
+	ObjectID string
+}
 
-	// TenantID is the app's home tenant, ClientID its client (application)
-	// ID, AppObjectID the app registration's object ID (addKey and removeKey
-	// address the application object).
-	TenantID, ClientID, AppObjectID string
-	// ClientOptions for the token requests (probes and the Graph token) and
-	// Graph calls: Cloud selects the authority and Graph hosts.
+// Options configure a Roller. A nil *Options means the defaults.
+type Options struct {
+	// ClientOptions for every call a roll makes: Key Vault (certificates and
+	// keys), the token requests (probes and the Graph token) and Microsoft
+	// Graph. Cloud selects the authority and Graph hosts; an emulator's
+	// Transport is given here once.
 	ClientOptions policy.ClientOptions
-	// Assertion shapes the probe assertions, like the app's own (default
-	// PS256 with x5t#S256).
-	Assertion kvassert.AssertionOptions
+	// AllowLoopback accepts an https vault URL on this machine (127.0.0.1,
+	// [::1], localhost), for emulators reached without a re-routing
+	// transport. Off by default.
+	AllowLoopback bool
+	// Algorithm and Lifetime shape the probe assertions, like the app's own
+	// (default PS256 with x5t#S256, 10 minutes).
+	Algorithm assertion.Algorithm
+	Lifetime  time.Duration
 
 	// Grace is how long a superseded version's key stays registered after
 	// its successor was accepted (default 7 days), so that replicas still
@@ -70,48 +80,66 @@ type Config struct {
 	// no removeKey, no tag, no new version. Probes (a token request each)
 	// still run.
 	DryRun bool
-	// OnAccepted is called when a version is known to be accepted by Entra,
-	// e.g. to tell an in-process source to switch to it.
+
+	// Source, when set, is switched to a version as soon as a roll knows
+	// Entra accepts it, instead of at its next re-read of the vault: give
+	// the source the service in this process signs with.
+	Source *kvassert.KeyVaultCertificateSource
+	// OnAccepted, when set, is called with a version as soon as a roll
+	// knows Entra accepts it (after Source is switched), e.g. to tell other
+	// processes.
 	OnAccepted func(version string)
-	// Logger receives one line per step (default slog.Default()).
+
+	// Logger receives the roll's lines. Steps that need a person (Action
+	// "attention") and a failed roll in Run are logged at Warn. The other
+	// steps are logged at Info when Logger is set, and at Debug on
+	// slog.Default() when it is nil: a library does not write routine lines
+	// to a program's log unasked; every step is in the Report anyway.
 	Logger *slog.Logger
-	// Now and Sleep replace time.Now and a context-aware sleep (tests on an
-	// emulator clock).
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Telemetry selects where the Key Vault signs' metrics and spans go
+	// (default: the global OpenTelemetry providers).
+	Telemetry telemetry.Options
+
+	// Test hooks (see export_test.go): the roll's clock, the probes'
+	// assertion clock and a context-aware sleep.
+	now      func() time.Time
+	probeNow func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
 }
 
 // Roller registers the newest version of a Key Vault certificate on the app
 // and retires the keys of versions it superseded. A roll is idempotent and
 // safe to re-run at any point; its state lives in the vault's tags.
 type Roller struct {
-	cfg   Config
-	store *certStore
+	cfg       Options
+	app       Application
+	cert      string // the certificate's name
+	cred      azcore.TokenCredential
+	stepLevel slog.Level // Info with a caller's Logger, else Debug
+	store     *certStore
 
 	mu      sync.Mutex
 	signers map[string]*keyvault.Signer // by versioned key ID: one Key Vault client (and challenge) per version
 }
 
-// New checks cfg and returns a Roller. It makes no call.
-func New(cfg Config) (*Roller, error) {
-	if cfg.VaultCredential == nil {
-		return nil, errors.New("rotation: no vault credential")
+// New returns a Roller for the Key Vault certificate certificate in the
+// vault at vaultURL (https://{vault}.vault.azure.net/), reached with
+// vaultCredential, and the app registration app. It checks its input (an
+// *InputError, alias kvassert.InputError, names what it refused) and makes
+// no call. opts may be nil.
+//
+// vaultCredential needs certificates/get, certificates/list,
+// certificates/update (tags), keys/sign, and certificates/create only with
+// RenewBefore.
+func New(vaultURL, certificate string, vaultCredential azcore.TokenCredential, app Application, opts *Options) (*Roller, error) {
+	var cfg Options
+	if opts != nil {
+		cfg = *opts
 	}
-	if !kvassert.ValidTenantID(cfg.TenantID) {
-		return nil, fmt.Errorf("rotation: the tenant ID (%d bytes) is not a tenant ID or domain", len(cfg.TenantID))
+	if err := checkInput(vaultCredential, app, &cfg); err != nil {
+		return nil, err
 	}
-	if !kvassert.ValidClientID(cfg.ClientID) {
-		return nil, fmt.Errorf("rotation: the client ID (%d bytes) is not a GUID", len(cfg.ClientID))
-	}
-	if !kvassert.ValidClientID(cfg.AppObjectID) {
-		return nil, fmt.Errorf("rotation: the application object ID (%d bytes) is not a GUID: use the app registration's Object ID", len(cfg.AppObjectID))
-	}
-	if strings.EqualFold(cfg.AppObjectID, cfg.ClientID) {
-		return nil, errors.New("rotation: the application object ID equals the client ID; addKey needs the app registration's Object ID, which differs from its client (application) ID")
-	}
-	if cfg.Grace < 0 || cfg.AcceptTimeout < 0 || cfg.RenewBefore < 0 || cfg.PassTimeout < 0 {
-		return nil, errors.New("rotation: Grace, AcceptTimeout, RenewBefore and PassTimeout must not be negative")
-	}
+	r := &Roller{app: app, cert: certificate, cred: vaultCredential, stepLevel: slog.LevelInfo, signers: map[string]*keyvault.Signer{}}
 	if cfg.Grace == 0 {
 		cfg.Grace = 7 * 24 * time.Hour
 	}
@@ -122,25 +150,76 @@ func New(cfg Config) (*Roller, error) {
 		cfg.PassTimeout = 2*cfg.AcceptTimeout + 10*time.Minute
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger, r.stepLevel = slog.Default(), slog.LevelDebug
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+	if cfg.sleep == nil {
+		cfg.sleep = sleep
 	}
-	if cfg.Assertion.Clock == nil {
-		cfg.Assertion.Clock = cfg.Now
+	if cfg.probeNow == nil {
+		cfg.probeNow = cfg.now
 	}
-	if _, err := GraphHost(cfg.ClientOptions.Cloud); err != nil {
-		return nil, err
-	}
-	store, err := newCertStore(cfg.VaultURL, cfg.Certificate, cfg.VaultCredential, cfg.VaultOptions)
+	r.cfg = cfg
+	store, err := newCertStore(vaultURL, certificate, vaultCredential, r.vaultOptions())
 	if err != nil {
 		return nil, err
 	}
-	return &Roller{cfg: cfg, store: store, signers: map[string]*keyvault.Signer{}}, nil
+	r.store = store
+	return r, nil
+}
+
+// checkInput refuses bad input to New with an *inputerr.Error naming it.
+func checkInput(cred azcore.TokenCredential, app Application, o *Options) error {
+	switch {
+	case cred == nil:
+		return inputErr("vaultCredential", "no vault credential (vaultCredential is nil)")
+	case !kvassert.ValidTenantID(app.TenantID):
+		return inputErr("Application.TenantID", "Application.TenantID (%d bytes) is not a tenant ID or domain", len(app.TenantID))
+	case !kvassert.ValidClientID(app.ClientID):
+		return inputErr("Application.ClientID", "Application.ClientID (%d bytes) is not a GUID", len(app.ClientID))
+	case !kvassert.ValidClientID(app.ObjectID):
+		return inputErr("Application.ObjectID", "Application.ObjectID (%d bytes) is not a GUID: use the app registration's Object ID", len(app.ObjectID))
+	case strings.EqualFold(app.ObjectID, app.ClientID):
+		return inputErr("Application.ObjectID", "Application.ObjectID equals Application.ClientID; addKey needs the app registration's Object ID, which differs from its client (application) ID\nhint: copy the Object ID from the app registration's overview page")
+	case o.Algorithm != "" && o.Algorithm != assertion.PS256 && o.Algorithm != assertion.RS256:
+		return inputErr("Options.Algorithm", "Options.Algorithm %q is not PS256 or RS256", oneLine(string(o.Algorithm), 20))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Grace", o.Grace}, {"AcceptTimeout", o.AcceptTimeout}, {"RenewBefore", o.RenewBefore}, {"PassTimeout", o.PassTimeout}, {"Lifetime", o.Lifetime}} {
+		if d.v < 0 {
+			return inputErr("Options."+d.name, "Options.%s is %v; it must not be negative (0 means the default)", d.name, d.v)
+		}
+	}
+	if _, err := graphapi.Host(o.ClientOptions.Cloud); err != nil {
+		return &inputerr.Error{Package: "rotation", Input: "Options.ClientOptions.Cloud", Reason: strings.TrimPrefix(err.Error(), "rotation: ") + " (Options.ClientOptions.Cloud)"}
+	}
+	return nil
+}
+
+func inputErr(input, format string, args ...any) error {
+	return inputerr.New("rotation", input, format, args...)
+}
+
+// vaultOptions are the Key Vault clients' options.
+func (r *Roller) vaultOptions() keyvault.Options {
+	return keyvault.Options{ClientOptions: r.cfg.ClientOptions, AllowLoopback: r.cfg.AllowLoopback, Telemetry: r.cfg.Telemetry}
+}
+
+// notifyAccepted tells Options.Source and Options.OnAccepted that Entra accepts
+// version.
+func (r *Roller) notifyAccepted(version string) {
+	if src := r.cfg.Source; src != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_ = src.Cache().Accept(ctx, version) // on failure the source finds it on its own
+		cancel()
+	}
+	if r.cfg.OnAccepted != nil {
+		r.cfg.OnAccepted(version)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -154,43 +233,44 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Acceptance is what a probe found out about a version.
-type Acceptance int
+// acceptance is what a probe found out about a version.
+type acceptance int
 
-// Acceptance values.
+// acceptance values.
 const (
-	// NotProbed: the version was not tried (expired, disabled, or not
+	// accNotProbed: the version was not tried (expired, disabled, or not
 	// needed).
-	NotProbed Acceptance = iota
-	// Accepted: a token request signed with the version succeeded.
-	Accepted
-	// Refused: Entra refused the version's key (not registered yet, or
+	accNotProbed acceptance = iota
+	// accAccepted: a token request signed with the version succeeded.
+	accAccepted
+	// accRefused: Entra refused the version's key (not registered yet, or
 	// revoked).
-	Refused
+	accRefused
 )
 
-func (a Acceptance) String() string {
+func (a acceptance) String() string {
 	return [...]string{"not probed", "accepted", "refused"}[a]
 }
 
 // source returns a source that signs with version v's key.
-func (r *Roller) source(ctx context.Context, v *Version) (kvassert.Source, error) {
+func (r *Roller) source(ctx context.Context, v *certVersion) (kvassert.Source, error) {
 	signer, err := r.signer(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	return kvassert.NewLocalSource(v.Certificate, signer, &r.cfg.Assertion) // any crypto.Signer; the builder uses SignContext
+	return kvassert.NewLocalSource(v.Certificate, signer, &kvassert.AssertionOptions{Algorithm: r.cfg.Algorithm, Lifetime: r.cfg.Lifetime, Clock: r.cfg.probeNow}) // any crypto.Signer; the builder uses SignContext
 }
 
 // signer returns a crypto.Signer over version v's key in the vault
 // (keys/sign only; no lookup), one per version for the Roller's life.
-func (r *Roller) signer(ctx context.Context, v *Version) (*keyvault.Signer, error) {
+func (r *Roller) signer(ctx context.Context, v *certVersion) (*keyvault.Signer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s := r.signers[v.KeyID]; s != nil {
 		return s, nil
 	}
-	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cfg.VaultCredential, v.Certificate.PublicKey, &r.cfg.VaultOptions)
+	vo := r.vaultOptions()
+	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cred, v.Certificate.PublicKey, &vo)
 	if err != nil {
 		return nil, err
 	}
@@ -199,12 +279,12 @@ func (r *Roller) signer(ctx context.Context, v *Version) (*keyvault.Signer, erro
 }
 
 // credential returns a fresh credential (no cached token) that signs with v.
-func (r *Roller) credential(ctx context.Context, v *Version) (*kvassert.Credential, error) {
+func (r *Roller) credential(ctx context.Context, v *certVersion) (*kvassert.Credential, error) {
 	src, err := r.source(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	return kvassert.NewCredential(r.cfg.TenantID, r.cfg.ClientID, src, &kvassert.CredentialOptions{ClientOptions: r.cfg.ClientOptions})
+	return kvassert.NewCredential(r.app.TenantID, r.app.ClientID, src, &kvassert.CredentialOptions{ClientOptions: r.cfg.ClientOptions})
 }
 
 // refusedCodes are Entra's answers that mean "this key is not (or no
@@ -213,51 +293,72 @@ var refusedCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000
 
 // probe asks Entra for a token in the home tenant signed with v: the ground
 // truth of whether v is registered, with no Graph read permission.
-func (r *Roller) probe(ctx context.Context, v *Version) (Acceptance, error) {
+func (r *Roller) probe(ctx context.Context, v *certVersion) (acceptance, error) {
 	cred, err := r.credential(ctx, v)
 	if err != nil {
-		return NotProbed, err
+		return accNotProbed, err
 	}
-	host, _ := GraphHost(r.cfg.ClientOptions.Cloud)
+	host, _ := graphapi.Host(r.cfg.ClientOptions.Cloud)
 	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://" + host + "/.default"}})
 	var ae *kvassert.AuthError
 	switch {
 	case err == nil:
-		return Accepted, nil
+		return accAccepted, nil
 	case errors.As(err, &ae) && refusedCodes[ae.Code]:
-		return Refused, nil
+		return accRefused, nil
 	}
-	return NotProbed, fmt.Errorf("rotation: probing version %s: %w", v.Version, err)
+	return accNotProbed, fmt.Errorf("rotation: probing version %s: %w", v.Version, err)
 }
 
 // graph returns a Graph client authenticated as the app with version v.
-func (r *Roller) graph(ctx context.Context, v *Version) (*GraphClient, error) {
+func (r *Roller) graph(ctx context.Context, v *certVersion) (*graphapi.Client, error) {
 	cred, err := r.credential(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	return NewGraphClient(cred, &GraphOptions{ClientOptions: r.cfg.ClientOptions})
+	return graphapi.New(cred, &r.cfg.ClientOptions)
 }
 
-// Decision is what a roll does with a version, as Status reports it.
-type Decision string
-
-// Decisions.
-const (
-	DecisionSkipped  Decision = "skipped"  // never registered: EC, exportable, imported, disabled, expired, pending
-	DecisionWaiting  Decision = "waiting"  // not yet valid, or registered and awaiting Entra's acceptance
-	DecisionRegister Decision = "register" // the next roll registers it
-	DecisionAccepted Decision = "accepted" // Entra accepts it (the active one, or superseded within the grace period)
-	DecisionRetired  Decision = "retired"  // superseded and its key is no longer on the app
-)
-
-// VersionStatus is one row of Status.
+// VersionStatus is one row of Status: a version of the certificate, what
+// Entra thinks of it, and what a roll does with it and why.
 type VersionStatus struct {
-	*Version
+	// Version is the Key Vault version identifier.
+	Version string
+	// KeyID is the versioned key identifier (kid) that signs for it.
+	KeyID string
+	// Certificate is the parsed X.509 certificate; nil when the version
+	// could not be read (see Unreadable) or is disabled.
+	Certificate *x509.Certificate
+	// Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure
+	// portal shows it next to a registered certificate.
+	Thumbprint string
+	// Enabled is the version's enabled attribute.
+	Enabled bool
+	// Created is when the vault created the version.
+	Created time.Time
+	// Tags are the version's tags. kvassert keeps three, each bound to the
+	// version's thumbprint (a tag copied to another certificate is
+	// ignored): kvassert-graph-key-id (the Graph keyId addKey returned,
+	// "keyid=<GUID>;x5t=<thumbprint>;at=<RFC 3339>"), kvassert-accepted
+	// (when Entra was first seen accepting it) and kvassert-removed (when
+	// kvassert removed its key; a record only), both "at=<RFC 3339>;x5t=<thumbprint>".
+	Tags map[string]string
+	// Imported reports that the version's key is not shown to be generated
+	// in the vault (an imported certificate, or a version made by an
+	// earlier operation than the certificate's latest create or renewal).
+	Imported bool
+	// Exportable reports that the certificate's policy lets the private key
+	// be exported.
+	Exportable bool
+	// Unreadable is why the version could not be read (a pending create has
+	// no certificate yet); "" otherwise.
+	Unreadable string
+
 	// Valid: enabled and within its validity now.
 	Valid bool
-	// Acceptance by Entra (probed for valid RSA versions only).
-	Acceptance Acceptance
+	// Probed reports that a token request signed with the version was made
+	// (valid RSA versions only); Accepted that Entra accepted it.
+	Probed, Accepted bool
 	// Active is the version the roll keeps the app on: the newest accepted
 	// one that may be registered (or, when none may, the newest accepted).
 	Active bool
@@ -267,9 +368,27 @@ type VersionStatus struct {
 	GraphKeyID string
 	// Removed is set when kvassert removed the version's key.
 	Removed bool
-	// Decision and Reason: what a roll does with the version and why.
-	Decision Decision
-	Reason   string
+	// Action and Reason: what the next roll does with the version and why:
+	// ActionSkipped (never registered: EC, exportable, imported, disabled,
+	// expired, pending), ActionWait (not yet valid, or registered and
+	// awaiting Entra's acceptance), ActionRegister (the next roll registers
+	// it), ActionAccepted (Entra accepts it: the active one, or superseded
+	// within the grace period) or ActionRetired (superseded and its key is
+	// no longer on the app).
+	Action Action
+	Reason string
+}
+
+// statusRow is one version while Status decides.
+type statusRow struct {
+	v       *certVersion
+	valid   bool
+	acc     acceptance
+	removed bool
+	active  bool
+	action  Action
+	reason  string
+	skip    string // skipReason
 }
 
 // Status reads every version and probes the valid RSA ones (one keys/sign
@@ -283,79 +402,121 @@ func (r *Roller) Status(ctx context.Context) ([]VersionStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := r.cfg.Now()
-	acc := map[string]Acceptance{}
-	out := make([]VersionStatus, 0, len(list.all))
-	for _, v := range list.all {
-		s := VersionStatus{Version: v, Valid: v.ValidAt(now), GraphKeyID: v.recordedKeyID(), Removed: !v.tagTime(TagRemoved).IsZero()}
-		if s.Valid && v.RSA() {
+	now := r.cfg.now()
+	rows, err := r.statusRows(ctx, list.all, now)
+	if err != nil {
+		return nil, err
+	}
+	active := activeRow(rows)
+	targetSeen := false
+	for i := range rows {
+		r.decide(rows, i, active, now, &targetSeen)
+	}
+	out := make([]VersionStatus, 0, len(rows))
+	for _, s := range rows {
+		v := s.v
+		out = append(out, VersionStatus{
+			Version: v.Version, KeyID: v.KeyID, Certificate: v.Certificate, Thumbprint: v.Thumbprint(), Enabled: v.Enabled,
+			Created: v.Created, Tags: v.Tags, Imported: v.Imported, Exportable: v.Exportable, Unreadable: v.Unreadable,
+			Valid: s.valid, Probed: s.acc != accNotProbed, Accepted: s.acc == accAccepted, Active: s.active,
+			GraphKeyID: v.recordedKeyID(), Removed: s.removed, Action: s.action, Reason: s.reason,
+		})
+	}
+	return out, nil
+}
+
+// statusRows probes the valid RSA versions, once per thumbprint.
+func (r *Roller) statusRows(ctx context.Context, all []*certVersion, now time.Time) ([]statusRow, error) {
+	acc := map[string]acceptance{}
+	rows := make([]statusRow, 0, len(all))
+	for _, v := range all {
+		s := statusRow{v: v, valid: v.ValidAt(now), removed: !v.tagTime(tagRemoved).IsZero(), skip: v.skipReason(now, r.cfg.RegisterImportedKeys)}
+		if s.valid && v.RSA() {
 			a, ok := acc[v.Thumbprint()]
 			if !ok {
+				var err error
 				if a, err = r.probe(ctx, v); err != nil {
 					return nil, err
 				}
 				acc[v.Thumbprint()] = a
 			}
-			s.Acceptance = a
+			s.acc = a
 		}
-		out = append(out, s)
+		rows = append(rows, s)
 	}
-	// The active version: the newest accepted one that may be registered,
-	// else the newest accepted.
-	active := -1
-	for pass := 0; pass < 2 && active < 0; pass++ {
-		for i, s := range out {
-			if s.Acceptance == Accepted && (pass == 1 || s.skipReason(now, r.cfg.RegisterImportedKeys) == "") {
-				active = i
-				break
-			}
-		}
-	}
-	targetSeen := false
-	for i := range out {
-		s := &out[i]
-		why := s.skipReason(now, r.cfg.RegisterImportedKeys)
-		switch {
-		case i == active:
-			s.Active, s.Decision, s.Reason = true, DecisionAccepted, "active: the newest version Entra accepts"
-			targetSeen = targetSeen || why == ""
-		case s.Certificate != nil && s.Enabled && now.Before(s.Certificate.NotBefore):
-			s.Decision, s.Reason = DecisionWaiting, "not valid until "+s.Certificate.NotBefore.UTC().Format(time.RFC3339)
-			if why != "" {
-				s.Reason += "; then skipped: " + why
-			}
-		case s.Acceptance == Accepted:
-			s.Decision, s.Reason = DecisionAccepted, "accepted, newer than the active version"
-			if why != "" {
-				s.Reason += ", but not used: " + why
-			}
-			if active >= 0 && i > active {
-				s.Reason = "accepted, superseded by version " + short(out[active].Version.Version) + ": its key is removed after the grace period"
-				if s.Thumbprint() == out[active].Thumbprint() {
-					s.Reason = "accepted: the same certificate as the active version " + short(out[active].Version.Version) + ", so its key is kept"
-				}
-			}
-		case why != "":
-			s.Decision, s.Reason = DecisionSkipped, why
-			if s.Removed {
-				s.Decision, s.Reason = DecisionRetired, "key removed by kvassert at "+s.tagTime(TagRemoved).UTC().Format(time.RFC3339)+"; now "+why
-			}
-		case active >= 0 && i > active:
-			s.Decision, s.Reason = DecisionRetired, "superseded by version "+short(out[active].Version.Version)+"; Entra does not accept its key"
-			if s.Removed {
-				s.Reason = "key removed by kvassert at " + s.tagTime(TagRemoved).UTC().Format(time.RFC3339)
-			}
-		case targetSeen:
-			s.Decision, s.Reason = DecisionSkipped, "not accepted and older than the version a roll registers"
-		default:
-			targetSeen = true
-			s.Decision, s.Reason = DecisionRegister, "valid and not accepted by Entra: the next roll registers it"
-			if id, at := s.recordedKeyID(), s.tagTime(TagKeyID); id != "" && now.Before(at.Add(r.cfg.AcceptTimeout)) {
-				s.Decision, s.Reason = DecisionWaiting, "registered at "+at.UTC().Format(time.RFC3339)+" (Graph keyId "+id+"); awaiting Entra's acceptance"
-			} else if id != "" {
-				s.Reason = "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + ") but still refused: the next roll registers it again"
+	return rows, nil
+}
+
+// activeRow is the active version: the newest accepted one that may be
+// registered, else the newest accepted (-1 when none is accepted).
+func activeRow(rows []statusRow) int {
+	for pass := 0; pass < 2; pass++ {
+		for i, s := range rows {
+			if s.acc == accAccepted && (pass == 1 || s.skip == "") {
+				return i
 			}
 		}
 	}
-	return out, nil
+	return -1
+}
+
+// decide sets rows[i]'s action and reason; targetSeen is whether a newer
+// row is the version a roll registers (or keeps).
+func (r *Roller) decide(rows []statusRow, i, active int, now time.Time, targetSeen *bool) {
+	s := &rows[i]
+	why := s.skip
+	switch {
+	case i == active:
+		s.active, s.action, s.reason = true, ActionAccepted, "active: the newest version Entra accepts"
+		*targetSeen = *targetSeen || why == ""
+	case s.v.Certificate != nil && s.v.Enabled && now.Before(s.v.Certificate.NotBefore):
+		s.action, s.reason = ActionWait, "not valid until "+s.v.Certificate.NotBefore.UTC().Format(time.RFC3339)
+		if why != "" {
+			s.reason += "; then skipped: " + why
+		}
+	case s.acc == accAccepted:
+		s.action, s.reason = ActionAccepted, acceptedReason(rows, i, active)
+	case why != "":
+		s.action, s.reason = ActionSkipped, why
+		if s.removed {
+			s.action, s.reason = ActionRetired, "key removed by kvassert at "+s.v.tagTime(tagRemoved).UTC().Format(time.RFC3339)+"; now "+why
+		}
+	case active >= 0 && i > active:
+		s.action, s.reason = ActionRetired, "superseded by version "+short(rows[active].v.Version)+"; Entra does not accept its key"
+		if s.removed {
+			s.reason = "key removed by kvassert at " + s.v.tagTime(tagRemoved).UTC().Format(time.RFC3339)
+		}
+	case *targetSeen:
+		s.action, s.reason = ActionSkipped, "not accepted and older than the version a roll registers"
+	default:
+		*targetSeen = true
+		s.action, s.reason = r.registerDecision(s.v, now)
+	}
+}
+
+// acceptedReason is why rows[i], accepted but not active, is kept.
+func acceptedReason(rows []statusRow, i, active int) string {
+	s := rows[i]
+	if active >= 0 && i > active {
+		if s.v.Thumbprint() == rows[active].v.Thumbprint() {
+			return "accepted: the same certificate as the active version " + short(rows[active].v.Version) + ", so its key is kept"
+		}
+		return "accepted, superseded by version " + short(rows[active].v.Version) + ": its key is removed after the grace period"
+	}
+	if s.skip != "" {
+		return "accepted, newer than the active version, but not used: " + s.skip
+	}
+	return "accepted, newer than the active version"
+}
+
+// registerDecision is what Status says of the version a roll registers.
+func (r *Roller) registerDecision(v *certVersion, now time.Time) (Action, string) {
+	id, at := v.recordedKeyID(), v.tagTime(tagKeyID)
+	switch {
+	case id != "" && now.Before(at.Add(r.cfg.AcceptTimeout)):
+		return ActionWait, "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + "); awaiting Entra's acceptance"
+	case id != "":
+		return ActionRegister, "registered at " + at.UTC().Format(time.RFC3339) + " (Graph keyId " + id + ") but still refused: the next roll registers it again"
+	}
+	return ActionRegister, "valid and not accepted by Entra: the next roll registers it"
 }

@@ -2,11 +2,8 @@ package rotation
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"time"
-
-	"github.com/kvassert/kvassert"
 )
 
 // Run rolls once at once and then every interval (plus up to 10 % random
@@ -21,27 +18,17 @@ import (
 // the old one expires.
 func (r *Roller) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
-		return errors.New("rotation: Run needs a positive interval")
+		return inputErr("interval", "Run needs a positive interval (got %v)", interval)
 	}
 	for {
 		rep, err := r.Roll(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Warn("kvassert rotation: roll failed; the accepted version stays active; trying again at the next interval",
-				"certificate", r.cfg.Certificate, "error", oneLine(err.Error(), 300), "steps", len(rep.Steps))
+				"certificate", r.cert, "error", oneLine(err.Error(), 300), "steps", len(rep.Steps))
 		}
 		wait := interval + rand.N(interval/10+1)
-		if err := r.cfg.Sleep(ctx, wait); err != nil {
+		if err := r.cfg.sleep(ctx, wait); err != nil {
 			return err
 		}
-	}
-}
-
-// SwitchSource returns an OnAccepted callback that makes src sign with the
-// version a roll proved accepted, at once instead of at its next re-read.
-func SwitchSource(src *kvassert.KeyVaultCertificateSource) func(version string) {
-	return func(version string) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = src.Cache().Accept(ctx, version) // on failure the source finds it on its own
 	}
 }

@@ -340,18 +340,17 @@ func (s *sim) setUp() {
 	n := 2 + s.rng.IntN(2)
 	for i := 0; i < n; i++ {
 		cfg := w.config()
-		cfg.Certificate, cfg.VaultCredential, cfg.Logger = simCert, s.vcred, discard()
+		cfg.certificate, cfg.cred, cfg.Logger = simCert, s.vcred, discard()
 		// The recommended zero-touch setup: the roller creates the next
 		// version itself when the one in use expires within three weeks
 		// and nothing has replaced it (the vault's AutoRenew counts from
 		// the latest version, which a person may have made unusable).
 		cfg.RenewBefore = 21 * 24 * time.Hour
 		cfg.ClientOptions.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond, MaxRetryDelay: 2 * time.Millisecond}
-		cfg.VaultOptions.ClientOptions.Retry = cfg.ClientOptions.Retry
 		if i == 0 {
-			cfg.OnAccepted = rotation.SwitchSource(src) // the in-process roller; the others are cron jobs
+			cfg.Source = src // the in-process roller; the others are cron jobs
 		}
-		r, err := rotation.New(cfg)
+		r, err := cfg.new()
 		if err != nil {
 			t.Fatal(err)
 		}

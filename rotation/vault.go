@@ -20,6 +20,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -30,22 +31,22 @@ import (
 // tag whose thumbprint differs from the version's (copied by a renewal or an
 // import, or written by hand in the old format) is ignored.
 const (
-	// TagKeyID holds the Graph keyId that addKey returned for the version,
+	// tagKeyID holds the Graph keyId that addKey returned for the version,
 	// as "keyid=<GUID>;x5t=<thumbprint>;at=<RFC 3339>".
-	TagKeyID = "kvassert-graph-key-id"
-	// TagAccepted holds when Entra was first seen accepting the version, as
+	tagKeyID = "kvassert-graph-key-id"
+	// tagAccepted holds when Entra was first seen accepting the version, as
 	// "at=<RFC 3339>;x5t=<thumbprint>".
-	TagAccepted = "kvassert-accepted"
-	// TagRemoved holds when kvassert removed the version's key from the app,
+	tagAccepted = "kvassert-accepted"
+	// tagRemoved holds when kvassert removed the version's key from the app,
 	// as "at=<RFC 3339>;x5t=<thumbprint>". It is a record only: a removed
 	// version is never excluded from use.
-	TagRemoved = "kvassert-removed"
+	tagRemoved = "kvassert-removed"
 )
 
 // tagFields parses a kvassert tag value "k=v;k=v" and returns its fields
 // when its x5t is the version's thumbprint (nil otherwise: a copied, forged
 // or old-format tag).
-func (v *Version) tagFields(name string) map[string]string {
+func (v *certVersion) tagFields(name string) map[string]string {
 	raw := v.Tags[name]
 	if raw == "" || v.Certificate == nil {
 		return nil
@@ -63,15 +64,15 @@ func (v *Version) tagFields(name string) map[string]string {
 }
 
 // tagTime is the "at" time of a kvassert tag bound to v (zero if none).
-func (v *Version) tagTime(name string) time.Time {
+func (v *certVersion) tagTime(name string) time.Time {
 	t, _ := time.Parse(time.RFC3339, v.tagFields(name)["at"])
 	return t
 }
 
 // recordedKeyID is the Graph keyId kvassert recorded for v's certificate
 // ("" when none, or when the tag is not bound to v's thumbprint).
-func (v *Version) recordedKeyID() string {
-	id := v.tagFields(TagKeyID)["keyid"]
+func (v *certVersion) recordedKeyID() string {
+	id := v.tagFields(tagKeyID)["keyid"]
 	if !kvassert.ValidClientID(id) {
 		return ""
 	}
@@ -81,23 +82,23 @@ func (v *Version) recordedKeyID() string {
 // legacyKeyID is a keyId tag in the format before issue 19 (a bare GUID),
 // bound to no certificate: used only to protect keys and, when the app
 // cannot read its keys, to find a superseded version's key.
-func (v *Version) legacyKeyID() string {
-	if id := v.Tags[TagKeyID]; kvassert.ValidClientID(id) {
+func (v *certVersion) legacyKeyID() string {
+	if id := v.Tags[tagKeyID]; kvassert.ValidClientID(id) {
 		return id
 	}
 	return ""
 }
 
-func keyIDTag(keyID string, v *Version, at time.Time) string {
+func keyIDTag(keyID string, v *certVersion, at time.Time) string {
 	return "keyid=" + keyID + ";x5t=" + v.Thumbprint() + ";at=" + at.UTC().Format(time.RFC3339)
 }
 
-func timeTag(v *Version, at time.Time) string {
+func timeTag(v *certVersion, at time.Time) string {
 	return "at=" + at.UTC().Format(time.RFC3339) + ";x5t=" + v.Thumbprint()
 }
 
-// Version is one version of the certificate in the vault.
-type Version struct {
+// certVersion is one version of the certificate in the vault.
+type certVersion struct {
 	// Version is the Key Vault version identifier.
 	Version string
 	// KeyID is the versioned key identifier (kid) that signs for it.
@@ -109,8 +110,8 @@ type Version struct {
 	Enabled bool
 	// Created is when the vault created the version.
 	Created time.Time
-	// Tags are the version's tags (kvassert's are TagKeyID, TagAccepted and
-	// TagRemoved).
+	// Tags are the version's tags (kvassert's are tagKeyID, tagAccepted and
+	// tagRemoved).
 	Tags map[string]string
 	// Imported reports that the version's key is not shown to be generated
 	// in the vault: its public key is not the one of the certificate's
@@ -132,7 +133,7 @@ type Version struct {
 
 // Thumbprint is the SHA-1 thumbprint in upper-case hex, as the Azure portal
 // shows it next to a registered certificate.
-func (v *Version) Thumbprint() string {
+func (v *certVersion) Thumbprint() string {
 	if v.Certificate == nil {
 		return v.thumb
 	}
@@ -141,13 +142,13 @@ func (v *Version) Thumbprint() string {
 
 // ValidAt reports whether the version is enabled and its certificate valid
 // at t.
-func (v *Version) ValidAt(t time.Time) bool {
+func (v *certVersion) ValidAt(t time.Time) bool {
 	return v.Certificate != nil && v.Enabled && !t.Before(v.Certificate.NotBefore) && !t.After(v.Certificate.NotAfter)
 }
 
 // RSA reports whether the version's key is RSA: Entra's client assertions
 // (PS256/RS256) and Graph's proofs (RS256) need it.
-func (v *Version) RSA() bool {
+func (v *certVersion) RSA() bool {
 	if v.Certificate == nil {
 		return false
 	}
@@ -157,7 +158,7 @@ func (v *Version) RSA() bool {
 
 // skipReason is why a roll will not register v ("" when it may), given
 // whether imported or exportable keys may be registered.
-func (v *Version) skipReason(now time.Time, allowExternal bool) string {
+func (v *certVersion) skipReason(now time.Time, allowExternal bool) string {
 	switch {
 	case v.Unreadable != "":
 		return v.Unreadable
@@ -202,16 +203,16 @@ type certStore struct {
 func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyvault.Options) (*certStore, error) {
 	v, err := keyvault.ParseVaultURL(vaultURL)
 	if err != nil {
-		return nil, err
+		return nil, &inputerr.Error{Package: "rotation", Input: "vaultURL", Reason: "vaultURL: " + strings.TrimPrefix(err.Error(), "keyvault: "), Err: err}
 	}
 	if v.ManagedHSM {
-		return nil, errors.New("rotation: Managed HSM has no certificates; rotation works on a Key Vault certificate")
+		return nil, inputErr("vaultURL", "Managed HSM has no certificates; rotation works on a Key Vault certificate (vaultURL)")
 	}
 	if v.Loopback && !opts.AllowLoopback {
-		return nil, fmt.Errorf("rotation: %s is an address on this machine; only Azure vault hosts are used unless keyvault.Options.AllowLoopback is set (for emulators)", v.Host)
+		return nil, inputErr("vaultURL", "%s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
 	}
 	if err := keyvault.CheckName(name); err != nil {
-		return nil, err
+		return nil, &inputerr.Error{Package: "rotation", Input: "certificate", Reason: "certificate name: " + strings.TrimPrefix(err.Error(), "keyvault: "), Err: err}
 	}
 	c, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: opts.ClientOptions, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
@@ -228,7 +229,7 @@ const maxListPages = 200
 type versionList struct {
 	// all versions, newest first (by NotBefore, then the vault's current
 	// version, then by creation); unreadable and disabled ones last.
-	all []*Version
+	all []*certVersion
 	// incomplete says why the listing stopped early ("" when complete): a
 	// pass then removes no key, since a version it did not see may hold one.
 	incomplete string
@@ -285,7 +286,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 			seen[p.ID.Version()] = true
 			if a := p.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
 				// A disabled version cannot sign: not read, listed for status.
-				v := &Version{Version: p.ID.Version(), Tags: map[string]string{}}
+				v := &certVersion{Version: p.ID.Version(), Tags: map[string]string{}}
 				if len(p.X509Thumbprint) > 0 {
 					v.thumb = strings.ToUpper(hex.EncodeToString(p.X509Thumbprint))
 				}
@@ -357,7 +358,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 // or a NotBefore not within a day before the version's creation (the vault
 // issues the certificate when it makes the version; a pre-staged or
 // re-imported certificate was issued elsewhere) mean Imported.
-func (v *Version) classify(p policyFacts) {
+func (v *certVersion) classify(p policyFacts) {
 	if v.Certificate == nil {
 		return
 	}
@@ -413,16 +414,16 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 // version reads one version. A version without a certificate or key yet (a
 // pending create) or whose certificate does not parse is returned with
 // Unreadable set: it is skipped and reported, and does not stop the pass.
-func (s *certStore) version(ctx context.Context, version string) (*Version, error) {
+func (s *certStore) version(ctx context.Context, version string) (*certVersion, error) {
 	resp, err := s.client.GetCertificate(ctx, s.name, version, nil)
 	if err != nil {
 		var re *azcore.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
-			return &Version{Version: version, Tags: map[string]string{}, Unreadable: "not found (deleted while the pass read the list)"}, nil
+			return &certVersion{Version: version, Tags: map[string]string{}, Unreadable: "not found (deleted while the pass read the list)"}, nil
 		}
 		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, keyvault.Sanitize(err))
 	}
-	v := &Version{Version: version, Enabled: true, Tags: map[string]string{}}
+	v := &certVersion{Version: version, Enabled: true, Tags: map[string]string{}}
 	if a := resp.Attributes; a != nil {
 		if a.Enabled != nil {
 			v.Enabled = *a.Enabled
@@ -454,7 +455,7 @@ func (s *certStore) version(ctx context.Context, version string) (*Version, erro
 // roller (or a person) wrote since this pass read the version is kept; Key
 // Vault offers no conditional update of certificate tags, so the window is
 // the time between that read and the write.
-func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]string) error {
+func (s *certStore) setTags(ctx context.Context, v *certVersion, tags map[string]string) error {
 	resp, err := s.client.GetCertificate(ctx, s.name, v.Version, nil)
 	if err != nil {
 		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, keyvault.Sanitize(err))

@@ -110,8 +110,8 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	credclock.Set(cred, w.now)
 
 	roller := func() *rotation.Roller {
-		return w.roller(func(c *rotation.Config) {
-			c.Certificate, c.VaultCredential, c.OnAccepted, c.Logger = yearCert, vaultCred, rotation.SwitchSource(src), discard()
+		return w.roller(func(c *config) {
+			c.certificate, c.cred, c.Source, c.Logger = yearCert, vaultCred, src, discard()
 		})
 	}
 
@@ -148,7 +148,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range st {
-		versionsSeen[s.Version.Version] = true
+		versionsSeen[s.Version] = true
 	}
 	t.Logf("%d simulated hours, %d token calls (%d token requests, %d keys/sign in all), %d caller errors, %d rolls, %d versions, signed with %d, addKey %d, removeKey %d, min valid keys %d",
 		hours, hours*len(tenants), w.e.Count(kvasserttest.OpToken), w.e.Count(kvasserttest.OpKeySign), callerErrors, rolls, len(versionsSeen), len(signedWith),

@@ -1,4 +1,4 @@
-package rotation
+package graphapi
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 )
 
 // Issue 18's rule for every server answer, in the Graph client: an error
-// answer's message (server text) never reaches GraphError.Error, and a code
+// answer's message (server text) never reaches Error.Error, and a code
 // that is not code-shaped is not repeated; the message stays available for
 // matching.
 func TestGraphErrorHoldsNoServerText(t *testing.T) {

@@ -1,4 +1,7 @@
-package rotation
+// Package graphapi calls the three Microsoft Graph operations key rolling
+// needs (addKey, removeKey, reading keyCredentials) and builds their proof of
+// possession. It is internal: package rotation and the CLI use it.
+package graphapi
 
 import (
 	"context"
@@ -40,8 +43,8 @@ type KeyCredential struct {
 	EndDateTime   time.Time `json:"endDateTime"`
 }
 
-// GraphError is an error answer of Microsoft Graph.
-type GraphError struct {
+// Error is an error answer of Microsoft Graph.
+type Error struct {
 	// StatusCode is the HTTP status.
 	StatusCode int
 	// Code is Graph's error code, e.g. Authorization_RequestDenied.
@@ -56,7 +59,7 @@ type GraphError struct {
 
 // The message names the operation, the status and Graph's error code, never
 // Graph's Message: no text of a server's answer reaches an error.
-func (e *GraphError) Error() string {
+func (e *Error) Error() string {
 	s := fmt.Sprintf("rotation: Microsoft Graph %s failed (HTTP %d)", e.Operation, e.StatusCode)
 	if e.Code != "" {
 		s += ": " + e.Code
@@ -68,7 +71,7 @@ func (e *GraphError) Error() string {
 }
 
 // Hint says what to do about the error, or "".
-func (e *GraphError) Hint() string {
+func (e *Error) Hint() string {
 	switch {
 	case e.Code == "Authentication_MissingOrMalformed":
 		return "Graph refused the proof of possession: it must be signed by a currently valid certificate registered on the app, with iss = the app's object ID"
@@ -85,39 +88,35 @@ func (e *GraphError) Hint() string {
 }
 
 // Temporary reports whether re-running later may succeed.
-func (e *GraphError) Temporary() bool {
+func (e *Error) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
-// GraphOptions configure NewGraphClient.
-type GraphOptions struct {
-	// ClientOptions for the Graph pipeline: Cloud selects the Graph host
-	// (graph.microsoft.com, graph.microsoft.us, microsoftgraph.chinacloudapi.cn),
-	// Transport, Retry (429 and 5xx are retried), Logging (bodies, which hold
-	// proofs, are never logged).
-	policy.ClientOptions
-}
-
-// GraphClient calls the three Microsoft Graph operations key rolling needs.
+// Client calls the three Microsoft Graph operations key rolling needs.
 // Safe for concurrent use.
-type GraphClient struct {
+type Client struct {
 	pl       runtime.Pipeline
 	endpoint string // https://graph.microsoft.com/v1.0/
 }
 
-// NewGraphClient returns a client that authenticates with cred, which must
+// New returns a client that authenticates with cred, which must
 // give the app's own app-only token in its home tenant for
 // https://{graph host}/.default (a kvassert.Credential does: an application
 // needs no permission to roll its own keys).
-func NewGraphClient(cred azcore.TokenCredential, opts *GraphOptions) (*GraphClient, error) {
+//
+// opts are the Graph pipeline's: Cloud selects the Graph host
+// (graph.microsoft.com, graph.microsoft.us, microsoftgraph.chinacloudapi.cn),
+// Transport, Retry (429 and 5xx are retried), Logging (bodies, which hold
+// proofs, are never logged).
+func New(cred azcore.TokenCredential, opts *policy.ClientOptions) (*Client, error) {
 	if cred == nil {
 		return nil, errors.New("rotation: nil credential")
 	}
-	var o GraphOptions
+	var o policy.ClientOptions
 	if opts != nil {
 		o = *opts
 	}
-	host, err := GraphHost(o.Cloud)
+	host, err := Host(o.Cloud)
 	if err != nil {
 		return nil, err
 	}
@@ -125,13 +124,13 @@ func NewGraphClient(cred azcore.TokenCredential, opts *GraphOptions) (*GraphClie
 	scope := "https://" + host + "/.default"
 	pl := runtime.NewPipeline("kvassert-rotation", kvassert.Version, runtime.PipelineOptions{
 		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil)},
-	}, &o.ClientOptions)
-	return &GraphClient{pl: pl, endpoint: "https://" + host + "/v1.0/"}, nil
+	}, &o)
+	return &Client{pl: pl, endpoint: "https://" + host + "/v1.0/"}, nil
 }
 
-// GraphHost returns the Microsoft Graph host of the cloud whose authority
+// Host returns the Microsoft Graph host of the cloud whose authority
 // host c names (the public cloud when empty).
-func GraphHost(c cloud.Configuration) (string, error) {
+func Host(c cloud.Configuration) (string, error) {
 	h := strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(c.ActiveDirectoryAuthorityHost), "https://"), "/")
 	switch h {
 	case "", "login.microsoftonline.com":
@@ -146,7 +145,7 @@ func GraphHost(c cloud.Configuration) (string, error) {
 
 // AddKey registers the certificate (DER) on the application appObjectID,
 // authorised by proof (see Proof), and returns the new key credential.
-func (g *GraphClient) AddKey(ctx context.Context, appObjectID string, certDER []byte, proof string) (KeyCredential, error) {
+func (g *Client) AddKey(ctx context.Context, appObjectID string, certDER []byte, proof string) (KeyCredential, error) {
 	body := map[string]any{
 		"keyCredential": map[string]string{
 			"type":  "AsymmetricX509Cert",
@@ -169,7 +168,7 @@ func (g *GraphClient) AddKey(ctx context.Context, appObjectID string, certDER []
 // RemoveKey removes the key credential keyID from the application,
 // authorised by proof, which must be signed by another valid registered
 // certificate.
-func (g *GraphClient) RemoveKey(ctx context.Context, appObjectID, keyID, proof string) error {
+func (g *Client) RemoveKey(ctx context.Context, appObjectID, keyID, proof string) error {
 	if !kvassert.ValidClientID(keyID) {
 		return fmt.Errorf("rotation: key ID (%d bytes) is not a GUID", len(keyID))
 	}
@@ -178,8 +177,8 @@ func (g *GraphClient) RemoveKey(ctx context.Context, appObjectID, keyID, proof s
 
 // KeyCredentials reads the application's registered certificates. It needs
 // Application.Read.All or ownership of the app, which rolling does not; a
-// 403 is a *GraphError with StatusCode 403.
-func (g *GraphClient) KeyCredentials(ctx context.Context, appObjectID string) ([]KeyCredential, error) {
+// 403 is a *Error with StatusCode 403.
+func (g *Client) KeyCredentials(ctx context.Context, appObjectID string) ([]KeyCredential, error) {
 	var out struct {
 		KeyCredentials []KeyCredential `json:"keyCredentials"`
 	}
@@ -189,7 +188,7 @@ func (g *GraphClient) KeyCredentials(ctx context.Context, appObjectID string) ([
 	return out.KeyCredentials, nil
 }
 
-func (g *GraphClient) do(ctx context.Context, op, method, appObjectID, suffix string, in, out any) error {
+func (g *Client) do(ctx context.Context, op, method, appObjectID, suffix string, in, out any) error {
 	if !kvassert.ValidClientID(appObjectID) {
 		return fmt.Errorf("rotation: the application object ID (%d bytes) is not a GUID", len(appObjectID))
 	}
@@ -238,9 +237,9 @@ func oneLine(s string, n int) string {
 // else is not repeated.
 var graphCodePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`)
 
-// graphErrorFrom is the GraphError of an error answer with body b.
-func graphErrorFrom(status int, op string, b []byte) *GraphError {
-	ge := &GraphError{StatusCode: status, Operation: op}
+// graphErrorFrom is the Error of an error answer with body b.
+func graphErrorFrom(status int, op string, b []byte) *Error {
+	ge := &Error{StatusCode: status, Operation: op}
 	var e struct {
 		Error struct {
 			Code    string `json:"code"`
