@@ -176,13 +176,13 @@ func checkInput(cred azcore.TokenCredential, app Application, o *Options) error 
 	case cred == nil:
 		return inputErr("vaultCredential", "no vault credential (vaultCredential is nil)")
 	case !kvassert.ValidTenantID(app.TenantID):
-		return inputErr("Application.TenantID", "Application.TenantID (%d bytes) is not a tenant ID or domain", len(app.TenantID))
+		return inputErr("Application.TenantID", "the tenant ID (Application.TenantID, %d bytes) is not a tenant ID or domain", len(app.TenantID))
 	case !kvassert.ValidClientID(app.ClientID):
-		return inputErr("Application.ClientID", "Application.ClientID (%d bytes) is not a GUID", len(app.ClientID))
+		return inputErr("Application.ClientID", "the client ID (Application.ClientID, %d bytes) is not a GUID", len(app.ClientID))
 	case !kvassert.ValidClientID(app.ObjectID):
-		return inputErr("Application.ObjectID", "Application.ObjectID (%d bytes) is not a GUID: use the app registration's Object ID", len(app.ObjectID))
+		return inputErr("Application.ObjectID", "the application object ID (Application.ObjectID, %d bytes) is not a GUID: use the app registration's Object ID", len(app.ObjectID))
 	case strings.EqualFold(app.ObjectID, app.ClientID):
-		return inputErr("Application.ObjectID", "Application.ObjectID equals Application.ClientID; addKey needs the app registration's Object ID, which differs from its client (application) ID\nhint: copy the Object ID from the app registration's overview page")
+		return inputErr("Application.ObjectID", "the application object ID equals the client ID (Application.ObjectID = Application.ClientID); addKey needs the app registration's Object ID, which differs from its client (application) ID\nhint: copy the Object ID from the app registration's overview page")
 	case o.Algorithm != "" && o.Algorithm != assertion.PS256 && o.Algorithm != assertion.RS256:
 		return inputErr("Options.Algorithm", "Options.Algorithm %q is not PS256 or RS256", oneLine(string(o.Algorithm), 20))
 	}

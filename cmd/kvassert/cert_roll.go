@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/rotation"
 )
 
@@ -51,7 +51,7 @@ func (f *rollFlags) check(a *App) error {
 }
 
 // roller builds a rotation.Roller from the flags, over the CLI's clients.
-func (f *rollFlags) roller(a *App, cfg rotation.Config) (*rotation.Roller, error) {
+func (f *rollFlags) roller(a *App, opts rotation.Options) (*rotation.Roller, error) {
 	if err := a.requireAzure(); err != nil {
 		return nil, err
 	}
@@ -59,13 +59,11 @@ func (f *rollFlags) roller(a *App, cfg rotation.Config) (*rotation.Roller, error
 	if err != nil {
 		return nil, err
 	}
-	cfg.VaultURL, cfg.Certificate, cfg.VaultCredential = f.vc.vault, f.vc.name, cred
-	cfg.VaultOptions = keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
-	cfg.TenantID, cfg.ClientID, cfg.AppObjectID = f.app.tenant, f.app.clientID, f.appObjectID
-	cfg.ClientOptions = a.ClientOptions()
-	cfg.Logger = a.Logger
-	cfg.RegisterImportedKeys = f.registerImported
-	r, err := rotation.New(cfg)
+	opts.ClientOptions, opts.AllowLoopback = a.ClientOptions(), a.allowLoopbackVault()
+	opts.Logger = a.Logger
+	opts.RegisterImportedKeys = f.registerImported
+	app := rotation.Application{TenantID: f.app.tenant, ClientID: f.app.clientID, ObjectID: f.appObjectID}
+	r, err := rotation.New(f.vc.vault, f.vc.name, cred, app, &opts)
 	if err != nil {
 		return nil, failure("", err)
 	}
@@ -86,7 +84,7 @@ active, the Graph keyId kvassert recorded when it registered the version (in the
 version's tags, bound to its thumbprint), and the roll's decision with its reason:
 
   skipped   never registered: EC key, exportable, imported, disabled, expired, pending
-  waiting   not yet valid, or registered and awaiting Entra's acceptance
+  wait      not yet valid, or registered and awaiting Entra's acceptance
   register  valid and not accepted: the next roll registers it
   accepted  Entra accepts it (the active one, or superseded within the grace period)
   retired   superseded and its key is no longer on the app
@@ -106,7 +104,7 @@ func (c *certStatusCmd) run(ctx context.Context, a *App) error {
 	if err := c.f.check(a); err != nil {
 		return err
 	}
-	r, err := c.f.roller(a, rotation.Config{})
+	r, err := c.f.roller(a, rotation.Options{})
 	if err != nil {
 		return err
 	}
@@ -123,21 +121,32 @@ func (c *certStatusCmd) run(ctx context.Context, a *App) error {
 			nbf, exp, days = s.Certificate.NotBefore.UTC(), s.Certificate.NotAfter.UTC(), daysLeft(s.Certificate, now)
 		}
 		rows = append(rows, record{
-			{"version", s.Version.Version},
-			{"thumbprint", s.Thumbprint()},
+			{"version", s.Version},
+			{"thumbprint", s.Thumbprint},
 			{"notBefore", nbf},
 			{"notAfter", exp},
 			{"daysLeft", days},
 			{"valid", s.Valid},
-			{"accepted", s.Acceptance.String()},
+			{"accepted", acceptance(s)},
 			{"active", s.Active},
 			{"graphKeyId", s.GraphKeyID},
 			{"removed", s.Removed},
-			{"decision", string(s.Decision)},
+			{"decision", string(s.Action)},
 			{"reason", s.Reason},
 		})
 	}
 	return a.printTable(rows, "table")
+}
+
+// acceptance is the status table's "accepted" column.
+func acceptance(s rotation.VersionStatus) string {
+	switch {
+	case !s.Probed:
+		return "not probed"
+	case s.Accepted:
+		return "accepted"
+	}
+	return "refused"
 }
 
 type certRollCmd struct {
@@ -207,7 +216,7 @@ func (c *certRollCmd) run(ctx context.Context, a *App) error {
 	if c.passTimeout > 0 && c.passTimeout <= c.acceptTimeout {
 		return usageError("--pass-timeout must be longer than --accept-timeout", "e.g. --accept-timeout 10m --pass-timeout 30m")
 	}
-	r, err := c.f.roller(a, rotation.Config{DryRun: c.dryRun, Grace: c.grace, AcceptTimeout: c.acceptTimeout, RenewBefore: c.renewBefore, PassTimeout: c.passTimeout})
+	r, err := c.f.roller(a, rotation.Options{DryRun: c.dryRun, Grace: c.grace, AcceptTimeout: c.acceptTimeout, RenewBefore: c.renewBefore, PassTimeout: c.passTimeout})
 	if err != nil {
 		return err
 	}
@@ -240,7 +249,7 @@ func rollFailure(doing string, err error) error {
 		return &exitError{code: exitFailure, msg: doing + ": Entra did not accept the newly registered version within --accept-timeout; the previous version stays active",
 			hint: "replication can take minutes: run again later (the roll resumes where it stopped)"}
 	}
-	var ge *rotation.GraphError
+	var ge *graphapi.Error
 	if errors.As(err, &ge) {
 		return &exitError{code: exitFailure, msg: doing + ": " + firstLine(ge.Error()), hint: ge.Hint()}
 	}

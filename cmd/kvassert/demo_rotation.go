@@ -10,7 +10,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -67,15 +66,14 @@ func (d *demo) rotate(ctx context.Context) error {
 	keysBefore, _ := d.e.AppKeyCredentials(scenario.DemoAppClientID)
 	before := d.e.Counts()
 	start := time.Now()
-	r, err := rotation.New(rotation.Config{
-		VaultURL: d.vaultURL, Certificate: demoCertificate, VaultCredential: d.kvCred,
-		VaultOptions: keyvault.Options{ClientOptions: d.opts},
-		TenantID:     scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, AppObjectID: scenario.DemoAppObjectID,
-		ClientOptions: d.opts,
-		Grace:         time.Nanosecond, // the demo does not wait the default week before retiring
-		OnAccepted:    rotation.SwitchSource(src),
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	r, err := rotation.New(d.vaultURL, demoCertificate, d.kvCred,
+		rotation.Application{TenantID: scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, ObjectID: scenario.DemoAppObjectID},
+		&rotation.Options{
+			ClientOptions: d.opts,
+			Grace:         time.Nanosecond, // the demo does not wait the default week before retiring
+			Source:        src,
+			Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
 	if err != nil {
 		return failure("", err)
 	}
