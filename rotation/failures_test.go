@@ -225,7 +225,7 @@ func TestRollRenewsWhenThePolicyDoesNot(t *testing.T) {
 	renew := func(c *config) { c.RenewBefore = 30 * 24 * time.Hour }
 	rep, err := w.roller(renew).Roll(context.Background())
 	if err != nil || actions(rep) != "accepted create" || !rep.Changed {
-		t.Fatalf("roll near expiry: %q %v", actions(rep), err)
+		t.Fatalf("roll near expiry: %q %v %v", actions(rep), err, rep.Steps)
 	}
 	rep, err = w.roller(renew).Roll(context.Background())
 	if err != nil || actions(rep) != "register accepted keep" {

@@ -137,55 +137,9 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 	if list.incomplete != "" {
 		rep.add(r, Step{Action: ActionAttention, Why: list.incomplete + "; no key is removed this pass"})
 	}
-	// The target is the newest valid version that may be registered. Newer
-	// versions that may not are reported; not-yet-valid ones are waited for.
-	for _, v := range list.all {
-		if v.Unreadable != "" {
-			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + v.Unreadable})
-		}
-	}
-	var target *certVersion
-	for _, v := range list.all {
-		if v.Certificate == nil {
-			continue // unreadable (reported above) or disabled
-		}
-		if v.Enabled && p.now.Before(v.Certificate.NotBefore) {
-			if why := v.skipReason(p.now, r.cfg.RegisterImportedKeys); why != "" {
-				rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ", and will not be registered: " + why})
-			} else {
-				rep.add(r, Step{Action: ActionWait, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ": waited for; registered once valid"})
-			}
-			continue
-		}
-		why := v.skipReason(p.now, r.cfg.RegisterImportedKeys)
-		if why == "" {
-			target = v
-			break
-		}
-		if v.Enabled && !p.now.After(v.Certificate.NotAfter) {
-			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + why})
-		}
-	}
+	target := r.target(rep, p)
 	if target == nil {
-		// Nothing may be registered: keep whatever Entra accepts.
-		for _, v := range list.all {
-			if !v.ValidAt(p.now) || !v.RSA() {
-				continue
-			}
-			acc, err := r.probeT(ctx, p, v)
-			if err != nil {
-				return err
-			}
-			if acc == accAccepted {
-				rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
-				rep.Active = v.Version
-				if list.opPending {
-					return nil // the version being made is registered once it is ready
-				}
-				return r.renewStuck(ctx, rep, v)
-			}
-		}
-		return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cert, ErrNoAcceptedVersion)
+		return r.keepAccepted(ctx, rep, p)
 	}
 	acc, err := r.probeT(ctx, p, target)
 	if err != nil {
@@ -211,6 +165,61 @@ func (r *Roller) roll(ctx context.Context, rep *Report) error {
 		return err
 	}
 	return r.renew(ctx, rep, target, list)
+}
+
+// target is the newest valid version that may be registered (nil when
+// none). Newer versions that may not are reported; not-yet-valid ones are
+// waited for.
+func (r *Roller) target(rep *Report, p *pass) *certVersion {
+	for _, v := range p.list.all {
+		if v.Unreadable != "" {
+			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + v.Unreadable})
+		}
+	}
+	for _, v := range p.list.all {
+		if v.Certificate == nil {
+			continue // unreadable (reported above) or disabled
+		}
+		if v.Enabled && p.now.Before(v.Certificate.NotBefore) {
+			if why := v.skipReason(p.now, r.cfg.RegisterImportedKeys); why != "" {
+				rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ", and will not be registered: " + why})
+			} else {
+				rep.add(r, Step{Action: ActionWait, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "not valid until " + v.Certificate.NotBefore.UTC().Format(time.RFC3339) + ": waited for; registered once valid"})
+			}
+			continue
+		}
+		why := v.skipReason(p.now, r.cfg.RegisterImportedKeys)
+		if why == "" {
+			return v
+		}
+		if v.Enabled && !p.now.After(v.Certificate.NotAfter) {
+			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "skipped: " + why})
+		}
+	}
+	return nil
+}
+
+// keepAccepted: nothing may be registered, so the pass keeps whatever
+// Entra accepts (and, with RenewBefore, renews it).
+func (r *Roller) keepAccepted(ctx context.Context, rep *Report, p *pass) error {
+	for _, v := range p.list.all {
+		if !v.ValidAt(p.now) || !v.RSA() {
+			continue
+		}
+		acc, err := r.probeT(ctx, p, v)
+		if err != nil {
+			return err
+		}
+		if acc == accAccepted {
+			rep.add(r, Step{Action: ActionAccepted, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "Entra accepts this version; no newer version may be registered", Done: true})
+			rep.Active = v.Version
+			if p.list.opPending {
+				return nil // the version being made is registered once it is ready
+			}
+			return r.renewStuck(ctx, rep, v)
+		}
+	}
+	return fmt.Errorf("rotation: certificate %q has no enabled RSA version valid now that kvassert may register or that Entra accepts; create one and register it by hand: %w", r.cert, ErrNoAcceptedVersion)
 }
 
 // register adds target's key to the app with a proof from an accepted
@@ -382,10 +391,28 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *certV
 	if p.list.incomplete != "" {
 		return nil
 	}
-	acceptedAt := active.tagTime(tagAccepted)
-	ai := -1
-	protected := map[string]bool{active.Thumbprint(): true}
-	protectedIDs := map[string]bool{}
+	ai, protected, protectedIDs := protection(p, active)
+	done := map[string]bool{}
+	for _, v := range p.list.all[ai+1:] {
+		if v.Certificate == nil || protected[v.Thumbprint()] || done[v.Thumbprint()] {
+			continue
+		}
+		done[v.Thumbprint()] = true
+		if err := r.retireCert(ctx, rep, p, active, v, protectedIDs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// protection returns active's index in the pass's list and the thumbprints
+// and keyIds a roll never removes: the active version, every version listed
+// before it (newer, or tied and the vault's current), every not-yet-valid
+// one, and the keyIds tagged on them.
+func protection(p *pass, active *certVersion) (ai int, protected, protectedIDs map[string]bool) {
+	ai = -1
+	protected = map[string]bool{active.Thumbprint(): true}
+	protectedIDs = map[string]bool{}
 	for i, v := range p.list.all {
 		if v == active {
 			ai = i
@@ -393,8 +420,6 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *certV
 		if v.Certificate == nil {
 			continue
 		}
-		// Protected: the active version, every version listed before it
-		// (newer, or tied and the vault's current), every not-yet-valid one.
 		if ai < 0 || v == active || p.now.Before(v.Certificate.NotBefore) {
 			protected[v.Thumbprint()] = true
 		}
@@ -408,90 +433,107 @@ func (r *Roller) retire(ctx context.Context, rep *Report, p *pass, active *certV
 			}
 		}
 	}
-	done := map[string]bool{}
-	for _, v := range p.list.all[ai+1:] {
-		if v.Certificate == nil || protected[v.Thumbprint()] || done[v.Thumbprint()] {
+	return ai, protected, protectedIDs
+}
+
+// retireCert removes the keys of v's certificate (every version holding it)
+// once past the grace period.
+func (r *Roller) retireCert(ctx context.Context, rep *Report, p *pass, active, v *certVersion, protectedIDs map[string]bool) error {
+	var same []*certVersion // every version holding this certificate
+	for _, o := range p.list.all {
+		if o.Certificate != nil && o.Thumbprint() == v.Thumbprint() {
+			same = append(same, o)
+		}
+	}
+	ids, why := r.keyIDsOf(ctx, p, active, same)
+	_, readable := r.appKeys(ctx, p, active)
+	if !readable && removedEarlier(same) {
+		return nil // kvassert removed it before; only Graph's list could say otherwise
+	}
+	if !readable {
+		ids = r.dropProtected(rep, v, ids, protectedIDs)
+	}
+	if len(ids) == 0 {
+		if why != "" && v.ValidAt(p.now) {
+			rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: why})
+		}
+		return nil
+	}
+	now := r.cfg.now()
+	expired := now.After(v.Certificate.NotAfter)
+	if acceptedAt := active.tagTime(tagAccepted); !expired && (acceptedAt.IsZero() || now.Before(acceptedAt.Add(r.cfg.Grace))) {
+		rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "superseded; kept for the grace period (" + r.cfg.Grace.String() + " after its successor was accepted)"})
+		return nil
+	}
+	for _, id := range ids {
+		if err := r.removeOne(ctx, rep, p, active, v, id, expired); err != nil {
+			return err
+		}
+	}
+	if r.cfg.DryRun || rep.Active == "" {
+		return nil
+	}
+	for _, o := range same {
+		if err := r.store.setTags(ctx, o, map[string]string{tagRemoved: timeTag(o, r.cfg.now())}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropProtected leaves out of ids (keyIds from tags) those also tagged on a
+// version in use: tags are hints, and such a key is not removed on the
+// tag's word.
+func (r *Roller) dropProtected(rep *Report, v *certVersion, ids []string, protectedIDs map[string]bool) []string {
+	kept := ids[:0:0]
+	for _, id := range ids {
+		if protectedIDs[strings.ToLower(id)] {
+			rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "its keyId tag names the key of a version in use (" + id + "): not removed; check the tags"})
 			continue
 		}
-		done[v.Thumbprint()] = true
-		var same []*certVersion // every version holding this certificate
-		for _, o := range p.list.all {
-			if o.Certificate != nil && o.Thumbprint() == v.Thumbprint() {
-				same = append(same, o)
-			}
-		}
-		ids, why := r.keyIDsOf(ctx, p, active, same)
-		_, readable := r.appKeys(ctx, p, active)
-		if !readable && removedEarlier(same) {
-			continue // kvassert removed it before; only Graph's list could say otherwise
-		}
-		for i := 0; !readable && i < len(ids); i++ {
-			// Tags are hints: a keyId also tagged on a version in use is
-			// not removed on the tag's word.
-			if protectedIDs[strings.ToLower(ids[i])] {
-				rep.add(r, Step{Action: ActionAttention, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "its keyId tag names the key of a version in use (" + ids[i] + "): not removed; check the tags"})
-				ids = append(ids[:i], ids[i+1:]...)
-				i--
-			}
-		}
-		if len(ids) == 0 {
-			if why != "" && v.ValidAt(p.now) {
-				rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: why})
-			}
-			continue
-		}
-		now := r.cfg.now()
-		expired := now.After(v.Certificate.NotAfter)
-		if !expired && (acceptedAt.IsZero() || now.Before(acceptedAt.Add(r.cfg.Grace))) {
-			rep.add(r, Step{Action: ActionKeep, Version: v.Version, Thumbprint: v.Thumbprint(), Why: "superseded; kept for the grace period (" + r.cfg.Grace.String() + " after its successor was accepted)"})
-			continue
-		}
-		for _, id := range ids {
-			step := Step{Action: ActionRemove, Version: v.Version, Thumbprint: v.Thumbprint(), KeyID: id, Why: "superseded by version " + short(active.Version) + " and past the grace period (Graph keyId " + id + ")"}
-			if expired {
-				step.Why = "expired and superseded by version " + short(active.Version) + " (Graph keyId " + id + ")"
-			}
-			if r.cfg.DryRun || rep.Active == "" {
-				rep.add(r, step)
-				continue
-			}
-			// The active version is probed right before each removal too: a
-			// person or another roller may have removed its key meanwhile.
-			if acc, err := r.probe(ctx, active); err != nil {
-				return err
-			} else if acc != accAccepted {
-				rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
-				return ErrActiveRefused
-			}
-			gone, err := r.removeKey(ctx, active, id)
-			if err != nil {
-				return err
-			}
-			step.Done = true
-			if gone {
-				step.Action, step.Why = ActionSkipped, "its key (Graph keyId "+id+") was already removed (by a person or another roller)"
-			} else {
-				rep.Changed = true
-			}
-			rep.add(r, step)
-			acc, err := r.probe(ctx, active)
-			if err != nil {
-				return err
-			}
-			p.acc[active.Thumbprint()] = acc
-			if acc != accAccepted {
-				rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra refused the active version after key " + id + " was removed: the pass stopped"})
-				return ErrActiveRefused
-			}
-		}
-		if r.cfg.DryRun || rep.Active == "" {
-			continue
-		}
-		for _, o := range same {
-			if err := r.store.setTags(ctx, o, map[string]string{tagRemoved: timeTag(o, r.cfg.now())}); err != nil {
-				return err
-			}
-		}
+		kept = append(kept, id)
+	}
+	return kept
+}
+
+// removeOne removes key id of superseded version v, probing active before
+// and after: it stops the pass when Entra refuses active.
+func (r *Roller) removeOne(ctx context.Context, rep *Report, p *pass, active, v *certVersion, id string, expired bool) error {
+	step := Step{Action: ActionRemove, Version: v.Version, Thumbprint: v.Thumbprint(), KeyID: id, Why: "superseded by version " + short(active.Version) + " and past the grace period (Graph keyId " + id + ")"}
+	if expired {
+		step.Why = "expired and superseded by version " + short(active.Version) + " (Graph keyId " + id + ")"
+	}
+	if r.cfg.DryRun || rep.Active == "" {
+		rep.add(r, step)
+		return nil
+	}
+	// The active version is probed right before each removal too: a
+	// person or another roller may have removed its key meanwhile.
+	if acc, err := r.probe(ctx, active); err != nil {
+		return err
+	} else if acc != accAccepted {
+		rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra no longer accepts the active version: no key is removed; the pass stopped"})
+		return ErrActiveRefused
+	}
+	gone, err := r.removeKey(ctx, active, id)
+	if err != nil {
+		return err
+	}
+	step.Done = true
+	if gone {
+		step.Action, step.Why = ActionSkipped, "its key (Graph keyId "+id+") was already removed (by a person or another roller)"
+	} else {
+		rep.Changed = true
+	}
+	rep.add(r, step)
+	acc, err := r.probe(ctx, active)
+	if err != nil {
+		return err
+	}
+	p.acc[active.Thumbprint()] = acc
+	if acc != accAccepted {
+		rep.add(r, Step{Action: ActionAttention, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "Entra refused the active version after key " + id + " was removed: the pass stopped"})
+		return ErrActiveRefused
 	}
 	return nil
 }

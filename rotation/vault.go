@@ -279,29 +279,8 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 		if err != nil {
 			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, keyvault.Sanitize(err))
 		}
-		for _, p := range page.Value {
-			if p == nil || p.ID == nil || seen[p.ID.Version()] {
-				continue
-			}
-			seen[p.ID.Version()] = true
-			if a := p.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
-				// A disabled version cannot sign: not read, listed for status.
-				v := &certVersion{Version: p.ID.Version(), Tags: map[string]string{}}
-				if len(p.X509Thumbprint) > 0 {
-					v.thumb = strings.ToUpper(hex.EncodeToString(p.X509Thumbprint))
-				}
-				if a.Created != nil {
-					v.Created = *a.Created
-				}
-				out.all = append(out.all, v)
-				continue
-			}
-			v, err := s.version(ctx, p.ID.Version())
-			if err != nil {
-				return out, err
-			}
-			v.classify(pol)
-			out.all = append(out.all, v)
+		if out.all, err = s.pageVersions(ctx, out.all, page.Value, seen, pol); err != nil {
+			return out, err
 		}
 		if next := page.NextLink; next != nil && *next != "" {
 			if seenLinks[*next] {
@@ -311,24 +290,71 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 			seenLinks[*next] = true
 		}
 	}
-	// Versions made in the same second (tests, or a create right after a
-	// renewal) tie on NotBefore and creation time: the vault's current
-	// version (what GET without a version returns) is the newest then.
-	current := ""
-	if len(out.all) > 1 {
-		resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
-		if err != nil {
-			return out, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, keyvault.Sanitize(err))
-		}
-		if resp.ID != nil {
-			current = resp.ID.Version()
-		}
-	} else if len(out.all) == 1 {
-		current = out.all[0].Version
+	current, err := s.currentVersion(ctx, out.all)
+	if err != nil {
+		return out, err
 	}
 	out.current = current
-	sort.SliceStable(out.all, func(i, j int) bool {
-		a, b := out.all[i], out.all[j]
+	sortVersions(out.all, current)
+	return out, nil
+}
+
+// pageVersions appends the versions of one page of the list to all, each
+// once: a disabled version is listed (for status) but not read, since it
+// cannot sign.
+func (s *certStore) pageVersions(ctx context.Context, all []*certVersion, page []*azcertificates.CertificateProperties, seen map[string]bool, pol policyFacts) ([]*certVersion, error) {
+	for _, p := range page {
+		if p == nil || p.ID == nil || seen[p.ID.Version()] {
+			continue
+		}
+		seen[p.ID.Version()] = true
+		if a := p.Attributes; a != nil && a.Enabled != nil && !*a.Enabled {
+			v := &certVersion{Version: p.ID.Version(), Tags: map[string]string{}}
+			if len(p.X509Thumbprint) > 0 {
+				v.thumb = strings.ToUpper(hex.EncodeToString(p.X509Thumbprint))
+			}
+			if a.Created != nil {
+				v.Created = *a.Created
+			}
+			all = append(all, v)
+			continue
+		}
+		v, err := s.version(ctx, p.ID.Version())
+		if err != nil {
+			return all, err
+		}
+		v.classify(pol)
+		all = append(all, v)
+	}
+	return all, nil
+}
+
+// currentVersion is the vault's current version (what GET without a
+// version returns). Versions made in the same second (tests, or a create
+// right after a renewal) tie on NotBefore and creation time: the current
+// one is the newest then.
+func (s *certStore) currentVersion(ctx context.Context, all []*certVersion) (string, error) {
+	switch len(all) {
+	case 0:
+		return "", nil
+	case 1:
+		return all[0].Version, nil
+	}
+	resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
+	if err != nil {
+		return "", fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, keyvault.Sanitize(err))
+	}
+	if resp.ID != nil {
+		return resp.ID.Version(), nil
+	}
+	return "", nil
+}
+
+// sortVersions orders all newest first: by NotBefore, then the vault's
+// current version, then by creation; unreadable and disabled ones last.
+func sortVersions(all []*certVersion, current string) {
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
 		if (a.Certificate == nil) != (b.Certificate == nil) {
 			return b.Certificate == nil
 		}
@@ -340,7 +366,6 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 		}
 		return a.Created.After(b.Created)
 	})
-	return out, nil
 }
 
 // classify sets Imported and Exportable from the policy, the latest
