@@ -7,7 +7,7 @@
 // Microsoft Graph lets an application roll its own keys without any admin
 // permission: POST /applications/{object id}/addKey and /removeKey accept a
 // proof, a JWT signed with the private key of one of the app's current,
-// valid certificates (Proof builds it). An app with no valid certificate left
+// valid certificates (a Roller signs it in Key Vault). An app with no valid certificate left
 // cannot use addKey, so rotation must happen while the old certificate is
 // still valid.
 //
@@ -26,4 +26,15 @@
 //     and reports every version it skips;
 //   - reads tags again before writing them, reports a key it added before
 //     recording it, and ends every pass within PassTimeout with a report.
+//
+// Use: New(vaultURL, certificate, vaultCredential, Application{...}, opts)
+// and call Roll from a cron job, or Run in one replica of a service; Status
+// says per version what a roll does and why, and changes nothing. A roll's
+// state lives in three tags on each version (see VersionStatus.Tags).
+//
+// Logging: every step is in the Report. The roll logs steps that need a
+// person (Action "attention") and a failed roll in Run at Warn. Routine
+// steps go to Options.Logger at Info when one is given, and otherwise to
+// slog.Default() at Debug: by default the library writes nothing routine to
+// a program's log.
 package rotation
