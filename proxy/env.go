@@ -3,8 +3,6 @@ package proxy
 import (
 	"net/url"
 	"strings"
-
-	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
 // Target names what a managed identity route hands out tokens for: the app
@@ -24,7 +22,7 @@ type Target struct {
 func (s *Server) targetPath(t Target) (path, id string, err error) {
 	if t.Forward {
 		if !s.cfg.AllowForward {
-			return "", "", inputerr.New("proxy", "Target.Forward", "Target.Forward: forwarding is off; set Options.AllowForward (kvassert proxy --allow-forward)")
+			return "", "", optionError("Target.Forward", "Target.Forward: forwarding is off; set Options.AllowForward (kvassert proxy --allow-forward)")
 		}
 		return "/forward", identityKey(targetForward, "", "", "", "", ""), nil
 	}

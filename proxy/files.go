@@ -14,7 +14,6 @@ import (
 	"strconv"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 
@@ -61,7 +60,7 @@ func newFileStore(files, keyFiles map[string]string, root string) (*fileStore, e
 		}
 		nf, err := loadNamedFile(name, certFiles{CertFile: cleanPath(certFile), KeyFile: cleanPath(keyFiles[name])})
 		if err != nil {
-			return nil, &inputerr.Error{Package: "proxy", Input: "Files", Reason: fmt.Sprintf("Options.Files[%q]: %v", name, err), Err: err}
+			return nil, wrapOptionError("Files", err, "Options.Files[%q]: %v", name, err)
 		}
 		fs.named[name] = nf
 		fs.byPath[nf.files.CertFile] = nf
@@ -93,13 +92,13 @@ func (fs *fileStore) openRoot(root string) error {
 	abs := cleanPath(root)
 	st, err := os.Stat(abs)
 	if err != nil {
-		return &inputerr.Error{Package: "proxy", Input: "FileRoot", Reason: fmt.Sprintf("Options.FileRoot: %v", err), Err: err}
+		return wrapOptionError("FileRoot", err, "Options.FileRoot: %v", err)
 	}
 	if !st.IsDir() {
 		return optionError("FileRoot", "Options.FileRoot %s is not a directory", abs)
 	}
 	if fs.root, err = os.OpenRoot(abs); err != nil {
-		return &inputerr.Error{Package: "proxy", Input: "FileRoot", Reason: fmt.Sprintf("Options.FileRoot: %v", err), Err: err}
+		return wrapOptionError("FileRoot", err, "Options.FileRoot: %v", err)
 	}
 	fs.rootPath = abs
 	return nil

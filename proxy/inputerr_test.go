@@ -10,7 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 
-	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -84,7 +84,7 @@ func TestInputErrorTable(t *testing.T) {
 
 func checkInputError(t *testing.T, name string, err error, param, secret string) {
 	t.Helper()
-	var ie *inputerr.Error
+	var ie *kvassert.InputError
 	switch {
 	case err == nil:
 		t.Errorf("%s: accepted", name)

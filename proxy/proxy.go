@@ -21,7 +21,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/keyvault"
 )
@@ -207,9 +206,15 @@ func (s *Server) setCloud() error {
 	return nil
 }
 
-// optionError is the *kvassert.InputError of a refused option; reason names it.
-func optionError(option, format string, args ...any) error {
-	return inputerr.New("proxy", option, format, args...)
+// optionError is the *kvassert.InputError of a refused option or field;
+// the reason (format, args) names it.
+func optionError(input, format string, args ...any) error {
+	return &kvassert.InputError{Package: "proxy", Input: input, Reason: fmt.Sprintf(format, args...)}
+}
+
+// wrapOptionError is optionError wrapping err.
+func wrapOptionError(input string, err error, format string, args ...any) error {
+	return &kvassert.InputError{Package: "proxy", Input: input, Reason: fmt.Sprintf(format, args...), Err: err}
 }
 
 // newSecret returns a fresh random per-run secret (256 bits, base64url).
@@ -237,9 +242,7 @@ func checkSecret(s string) error {
 func checkAddr(addr string, allowRemote bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		e := inputerr.New("proxy", "Addr", "Options.Addr %q is not host:port", textutil.Truncate(addr, 100))
-		e.Err = err
-		return e
+		return wrapOptionError("Addr", err, "Options.Addr %q is not host:port", textutil.Truncate(addr, 100))
 	}
 	if allowRemote || isLoopbackName(host) {
 		return nil

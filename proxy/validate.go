@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -36,7 +35,7 @@ func (f fieldErrors) err() error {
 	for i, e := range f {
 		msgs[i] = e.Field + ": " + e.Message
 	}
-	return &inputerr.Error{Package: "proxy", Input: f[0].Field, Reason: strings.Join(msgs, "; ")}
+	return &kvassert.InputError{Package: "proxy", Input: f[0].Field, Reason: strings.Join(msgs, "; ")}
 }
 
 func checkClientID(field, v string, errs *fieldErrors) {
