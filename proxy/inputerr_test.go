@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -47,7 +48,7 @@ func TestInputErrorTable(t *testing.T) {
 		{"DefaultVault name", Options{DefaultVault: "a--b"}, "Options.DefaultVault"},
 		{"DefaultVault http", Options{DefaultVault: "http://x.vault.azure.net/"}, "Options.DefaultVault"},
 		{"DefaultCertificate", Options{DefaultCertificate: "bad_name"}, "Options.DefaultCertificate"},
-		{"Cloud not https", Options{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "http://login.example/"}}, "Options.Cloud"},
+		{"Cloud not https", Options{ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "http://login.example/"}}}, "Options.ClientOptions.Cloud"},
 	}
 	for _, r := range rows {
 		r.opts.Logger = discardLogger()

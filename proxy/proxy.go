@@ -66,12 +66,9 @@ type Options struct {
 	// 501.
 	ForwardCredential azcore.TokenCredential
 	// ClientOptions are used for all Key Vault and login traffic (transport,
-	// retries, cloud).
+	// retries). Its Cloud selects the authority host and the vault DNS
+	// suffix of /msi/.../kv/{vault}/... routes (zero: the public cloud).
 	ClientOptions policy.ClientOptions
-	// Cloud selects the authority host and the vault DNS suffix of
-	// /msi/.../kv/{vault}/... routes. The zero value means
-	// ClientOptions.Cloud, or the public cloud when that is zero too.
-	Cloud cloud.Configuration
 	// Files are certificates configured at start: name -> certificate file
 	// (PEM, optionally with the private key, or PKCS#12 without a password).
 	// They are the targets of /msi/{tenant}/{clientId}/file/{name} and names
@@ -190,18 +187,14 @@ func New(opts *Options) (*Server, error) {
 	return s, nil
 }
 
-// setCloud picks the cloud of Options.Cloud, ClientOptions.Cloud or the
-// public cloud.
+// setCloud picks the cloud of ClientOptions.Cloud or the public cloud.
 func (s *Server) setCloud() error {
-	s.cloud = s.cfg.Cloud
-	if s.cloud.ActiveDirectoryAuthorityHost == "" {
-		s.cloud = s.cfg.ClientOptions.Cloud
-	}
+	s.cloud = s.cfg.ClientOptions.Cloud
 	if s.cloud.ActiveDirectoryAuthorityHost == "" {
 		s.cloud = cloud.AzurePublic
 	}
 	if !strings.HasPrefix(s.cloud.ActiveDirectoryAuthorityHost, "https://") {
-		return optionError("Cloud", "Options.Cloud: the authority host %q is not https", textutil.Truncate(s.cloud.ActiveDirectoryAuthorityHost, 100))
+		return optionError("ClientOptions.Cloud", "Options.ClientOptions.Cloud: the authority host %q is not https", textutil.Truncate(s.cloud.ActiveDirectoryAuthorityHost, 100))
 	}
 	return nil
 }

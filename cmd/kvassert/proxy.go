@@ -143,8 +143,8 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	s, err := proxy.New(&proxy.Options{
 		Addr: c.listen, AllowRemote: c.allowRemote, AllowForward: c.allowFwd,
 		KeyVaultCredential: cred, ForwardCredential: cred,
-		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
-		Files: files, KeyFiles: keyFiles, FileRoot: c.fileRoot,
+		ClientOptions: a.ClientOptions(),
+		Files:         files, KeyFiles: keyFiles, FileRoot: c.fileRoot,
 		Logger: logger, LogRequests: true, SharedCache: shared,
 		DefaultClientID: c.app.clientID, DefaultTenantID: c.app.tenant, DefaultVault: vaultName, DefaultCertificate: c.cert,
 	})
