@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +76,11 @@ func TestInputErrorTable(t *testing.T) {
 		{"certificate", Target{Tenant: tenant, ClientID: app, Vault: scenario.DemoVault, Certificate: "bad_name"}, "Target.Certificate"},
 		{"nothing", Target{Tenant: tenant, ClientID: app}, "Target"},
 		{"forward off", Target{Forward: true}, "Target.Forward"},
+	}
+	// Serve refuses a listener on every interface without AllowRemote.
+	if ln, err := net.Listen("tcp", "0.0.0.0:0"); err == nil {
+		checkInputError(t, "Serve on 0.0.0.0", s.Serve(context.Background(), ln), "ln", s.Secret())
+		ln.Close()
 	}
 	for _, r := range targets {
 		_, err := s.AppServiceEnv("http://127.0.0.1:5616", r.target)

@@ -278,7 +278,7 @@ func (s *Server) Listen() (net.Listener, error) {
 // TLS layer and reach no route).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !s.cfg.AllowRemote && !tcp.IP.IsLoopback() {
-		return fmt.Errorf("proxy: refusing to serve on %s: not a loopback address", ln.Addr())
+		return optionError("ln", "refusing to serve on ln (%s): not a loopback address (set Options.AllowRemote to serve other machines)", ln.Addr())
 	}
 	srv := &http.Server{
 		Handler:           s.handler,
