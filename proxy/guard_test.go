@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -255,6 +256,25 @@ func TestEnvironment(t *testing.T) {
 	for _, bad := range []Target{{}, {Tenant: "t", ClientID: "x", Vault: scenario.DemoVault, Certificate: "c"}, {Tenant: "t", ClientID: scenario.DemoAppClientID, File: "nope"}, {Tenant: "t", ClientID: scenario.DemoAppClientID, Vault: "a/b", Certificate: "c"}} {
 		if _, err := s.AppServiceEnv("http://127.0.0.1:5616", bad); err == nil {
 			t.Errorf("target %+v accepted", bad)
+		}
+	}
+}
+
+// By default the request lines are Debug: a program's logger at Info sees
+// none; with LogRequests (kvassert proxy) they are Info.
+func TestRequestLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, logRequests := range []bool{false, true} {
+		logs := &syncBuffer{}
+		s, err := New(&Options{LogRequests: logRequests, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", "/openapi.json", nil)
+		req.Host = "127.0.0.1:5616"
+		s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		if got := strings.Contains(logs.String(), "msg=request"); got != logRequests {
+			t.Errorf("LogRequests %v: request line at Info %v:\n%s", logRequests, got, logs)
 		}
 	}
 }
