@@ -98,7 +98,7 @@ func (s *Server) apiKVCertificate(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	s.serveToken(w, r, req.tokenFields, kvCertKey(vaultURL, req.CertificateName), func(ctx context.Context) (kvassert.Source, *Problem) {
+	s.serveToken(w, r, req.tokenFields, kvCertKey(vaultURL, req.CertificateName), func(ctx context.Context) (kvassert.Source, *problem) {
 		src, err := s.creds.certSource(ctx, vaultURL, req.CertificateName)
 		if err != nil {
 			return nil, upstreamProblem(err)
@@ -133,7 +133,7 @@ func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	thumbKey := hex.EncodeToString(thumb)
-	s.serveToken(w, r, req.tokenFields, "kv-key|"+keyID+"|"+thumbKey, func(ctx context.Context) (kvassert.Source, *Problem) {
+	s.serveToken(w, r, req.tokenFields, "kv-key|"+keyID+"|"+thumbKey, func(ctx context.Context) (kvassert.Source, *problem) {
 		src, err := s.creds.keySource(ctx, keyID, req.KeyThumbprint, thumbKey)
 		if err != nil {
 			return nil, upstreamProblem(err)
@@ -193,10 +193,10 @@ func (s *Server) apiLocalCertificate(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	s.serveToken(w, r, req.tokenFields, "file|"+lf.key, func(ctx context.Context) (kvassert.Source, *Problem) {
+	s.serveToken(w, r, req.tokenFields, "file|"+lf.key, func(ctx context.Context) (kvassert.Source, *problem) {
 		src, err := s.creds.fileSource(ctx, lf)
 		if err != nil {
-			return nil, validationProblem([]FieldError{{Field: "certFile", Message: err.Error()}})
+			return nil, validationProblem([]fieldError{{Field: "certFile", Message: err.Error()}})
 		}
 		return src, nil
 	})
@@ -221,7 +221,7 @@ func decodeRequest[T any](w http.ResponseWriter, r *http.Request, req *T, check 
 // serveToken is the end of every token route: note the request for the log
 // line, get the source within the request timeout, get the token (cached per
 // source, tenant and scope) and write it.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, f tokenFields, srcKey string, source func(context.Context) (kvassert.Source, *Problem)) {
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, f tokenFields, srcKey string, source func(context.Context) (kvassert.Source, *problem)) {
 	f.note(r)
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
@@ -270,37 +270,37 @@ func (f *tokenFields) note(r *http.Request) {
 // struct): application/json only, at most maxBody bytes, member names
 // exactly as documented (no unknown, differently cased or repeated
 // members), nothing after the object.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *Problem {
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *problem {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return &Problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+		return &problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
 			Detail: "Send the request body as Content-Type: application/json."}
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &Problem{Type: problemTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+			return &problem{Type: problemTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 				Detail: "Request bodies are limited to " + strconv.Itoa(maxBody) + " bytes."}
 		}
-		return validationProblem([]FieldError{{Field: "body", Message: "could not be read"}})
+		return validationProblem([]fieldError{{Field: "body", Message: "could not be read"}})
 	}
 	allowed := jsonFields(reflect.TypeOf(dst).Elem())
 	var errs fieldErrors
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return validationProblem([]FieldError{{Field: "body", Message: "must be a JSON object"}})
+		return validationProblem([]fieldError{{Field: "body", Message: "must be a JSON object"}})
 	}
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+			return validationProblem([]fieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
 		}
 		name, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+			return validationProblem([]fieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
 		}
 		switch {
 		case !allowed[name]:
@@ -311,10 +311,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *Problem {
 		seen[name] = true
 	}
 	if _, err := dec.Token(); err != nil {
-		return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+		return validationProblem([]fieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return validationProblem([]FieldError{{Field: "body", Message: "unexpected data after the JSON object"}})
+		return validationProblem([]fieldError{{Field: "body", Message: "unexpected data after the JSON object"}})
 	}
 	if len(errs) > 0 {
 		return validationProblem(errs)
@@ -324,9 +324,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *Problem {
 		if errors.As(err, &te) && te.Field != "" {
 			// Field is a Go-side path ("tokenFields.scopes"); members are flat.
 			field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
-			return validationProblem([]FieldError{{Field: field, Message: "must be " + jsonKind(te.Type)}})
+			return validationProblem([]fieldError{{Field: field, Message: "must be " + jsonKind(te.Type)}})
 		}
-		return validationProblem([]FieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
+		return validationProblem([]fieldError{{Field: "body", Message: "not valid JSON: " + err.Error()}})
 	}
 	return nil
 }

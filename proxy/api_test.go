@@ -125,10 +125,10 @@ func TestAPILocalCertificate(t *testing.T) {
 	t.Parallel()
 	var named, rooted *localCert
 	outside := t.TempDir()
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		named = newLocalCert(t, e)
 		rooted = newLocalCert(t, e)
-		c.Files = map[string]CertificateFiles{"dev": {CertFile: named.certFile, KeyFile: named.keyFile}}
+		addFile(c, "dev", named)
 		c.FileRoot = rooted.dir
 	})
 	// A file outside the root, and a link to it inside.

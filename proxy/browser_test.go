@@ -313,7 +313,7 @@ func TestPageInChromium(t *testing.T) {
 
 	// The URL printed at start carries the secret in the fragment; the
 	// script takes it and removes it from the address bar.
-	c.call("Page.navigate", map[string]any{"url": env.s.PageURL(env.url)})
+	c.call("Page.navigate", map[string]any{"url": env.url + "/#secret=" + env.s.Secret()})
 	c.waitFor("document.readyState === 'complete' && document.body.dataset.ready === 'true'")
 	var state struct {
 		Secret, Hash string

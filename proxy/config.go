@@ -16,30 +16,31 @@ type pageConfig struct {
 	Files           []string `json:"files"`
 }
 
-// pageConfig checks d as the token API would check the same values and
-// normalises the vault to its URL.
-func (s *Server) pageConfig(d PageDefault) (pageConfig, error) {
+// pageConfig checks the Default* options as the token API would check the
+// same values and normalises the vault to its URL.
+func (s *Server) pageConfig() (pageConfig, error) {
+	o := &s.cfg
 	var errs fieldErrors
-	if d.ClientID != "" {
-		checkClientID("Default.ClientID", d.ClientID, &errs)
+	if o.DefaultClientID != "" {
+		checkClientID("Options.DefaultClientID", o.DefaultClientID, &errs)
 	}
-	if d.TenantID != "" {
-		checkTenant("Default.TenantID", d.TenantID, &errs)
+	if o.DefaultTenantID != "" {
+		checkTenant("Options.DefaultTenantID", o.DefaultTenantID, &errs)
 	}
-	c := pageConfig{ClientID: strings.ToLower(d.ClientID), TenantID: d.TenantID, CertificateName: d.Certificate, Files: []string{}}
-	switch v := strings.TrimSpace(d.Vault); {
+	c := pageConfig{ClientID: strings.ToLower(o.DefaultClientID), TenantID: o.DefaultTenantID, CertificateName: o.DefaultCertificate, Files: []string{}}
+	switch v := strings.TrimSpace(o.DefaultVault); {
 	case v == "":
 	case strings.Contains(v, "/"):
-		c.KeyVaultURI = checkVaultURL("Default.Vault", v, &errs)
-	case checkVaultName("Default.Vault", v, &errs):
+		c.KeyVaultURI = checkVaultURL("Options.DefaultVault", v, &errs)
+	case checkVaultName("Options.DefaultVault", v, &errs):
 		u, err := s.vaultURL(v)
 		if err != nil {
-			errs.addErr("Default.Vault", err)
+			errs.addErr("Options.DefaultVault", err)
 		}
 		c.KeyVaultURI = u
 	}
-	if d.Certificate != "" {
-		checkCertificateName("Default.Certificate", d.Certificate, &errs)
+	if o.DefaultCertificate != "" {
+		checkCertificateName("Options.DefaultCertificate", o.DefaultCertificate, &errs)
 	}
 	if err := errs.err(); err != nil {
 		return pageConfig{}, err

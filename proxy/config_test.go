@@ -12,9 +12,9 @@ import (
 // withDefault starts the proxy for the demo app, as "kvassert proxy
 // --client-id --tenant --vault --cert" does.
 func withDefault(vault string) envOption {
-	return func(c *Config, _ *kvasserttest.Emulator) {
-		c.Default = PageDefault{ClientID: strings.ToUpper(scenario.DemoAppClientID), TenantID: scenario.DemoContosoTenant,
-			Vault: vault, Certificate: scenario.DemoCertificate}
+	return func(c *Options, _ *kvasserttest.Emulator) {
+		c.DefaultClientID, c.DefaultTenantID = strings.ToUpper(scenario.DemoAppClientID), scenario.DemoContosoTenant
+		c.DefaultVault, c.DefaultCertificate = vault, scenario.DemoCertificate
 	}
 }
 
@@ -43,15 +43,16 @@ func TestAPIConfig(t *testing.T) {
 
 func TestPageDefaultRefused(t *testing.T) {
 	t.Parallel()
-	for _, d := range []PageDefault{
-		{ClientID: "not-a-guid"},
-		{TenantID: "common"},
-		{Vault: "a--b"},
-		{Vault: "http://x.vault.azure.net/"},
-		{Vault: "https://127.0.0.1:8443/"},
-		{Certificate: "bad_name"},
+	for _, d := range []Options{
+		{DefaultClientID: "not-a-guid"},
+		{DefaultTenantID: "common"},
+		{DefaultVault: "a--b"},
+		{DefaultVault: "http://x.vault.azure.net/"},
+		{DefaultVault: "https://127.0.0.1:8443/"},
+		{DefaultCertificate: "bad_name"},
 	} {
-		if _, err := New(Config{Logger: discardLogger(), Default: d}); err == nil || !strings.Contains(err.Error(), "Default.") {
+		d.Logger = discardLogger()
+		if _, err := New(&d); err == nil || !strings.Contains(err.Error(), "Options.Default") {
 			t.Errorf("default %+v: %v, want an error naming the field", d, err)
 		}
 	}

@@ -104,7 +104,10 @@ type registry struct {
 
 func newRegistry(s *Server) *registry { return &registry{s: s} }
 
-var errNoVaultCredential = errors.New("the proxy has no Key Vault credential")
+var (
+	errNoVaultCredential   = errors.New("the proxy has no Key Vault credential")
+	errNoForwardCredential = errors.New("the proxy has no credential to forward to")
+)
 
 func (g *registry) clientOptions() policy.ClientOptions {
 	co := g.s.cfg.ClientOptions
@@ -148,7 +151,7 @@ func (g *registry) fileSource(ctx context.Context, lf *localFile) (kvassert.Sour
 
 // token gets an app-only token for clientID in tenant with the source named
 // srcKey, through the credential of (clientID, srcKey). Only the credential
-// of the configured source (configuredSource) gets Config.SharedCache: a
+// of the configured source (configuredSource) gets Options.SharedCache: a
 // source the request picks must prove its key to Entra itself, never be
 // served a token another credential stored.
 func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey string, src kvassert.Source) (azcore.AccessToken, error) {
@@ -180,8 +183,8 @@ func kvCertKey(vaultURL, name string) string {
 }
 
 // configuredSource reports whether (clientID, srcKey) is the proxy's
-// configured source: the Key Vault certificate of Config.Default, for
-// Default.ClientID when one is set. Its tokens may be shared.
+// configured source: the Key Vault certificate of Options.DefaultVault and
+// DefaultCertificate, for DefaultClientID when one is set. Its tokens may be shared.
 func (s *Server) configuredSource(clientID, srcKey string) bool {
 	d := s.page
 	if s.cfg.SharedCache == nil || d.KeyVaultURI == "" || d.CertificateName == "" {

@@ -17,8 +17,12 @@
 //	POST /cloudshell/{secret}/{tenant}/{clientId}/file/{name}
 //	POST /cloudshell/{secret}/forward
 //	GET  /openapi.json
-//	GET  /api/config                     the page's defaults (Config.Default)
+//	GET  /api/config                     the page's defaults (Options.Default*)
 //	GET  /                               web page (holds no data)
+//
+// Open the web page as BASE/#secret=SECRET (BASE the proxy's base URL,
+// SECRET Server.Secret): its script reads the API secret from the
+// fragment, which browsers never send to a server.
 //
 // Tokens come from one kvassert.Credential per (client ID, certificate),
 // which serves every tenant ("*") and caches tokens per tenant and scope;
@@ -29,12 +33,12 @@
 // The proxy hands out tokens, so it is locked down even though it is a
 // development tool:
 //
-//   - It listens on loopback addresses only, unless Config.AllowRemote;
+//   - It listens on loopback addresses only, unless Options.AllowRemote;
 //     then it speaks TLS only, with a self-signed ECDSA P-256 certificate
 //     made at start for the listen address (Server.Fingerprint,
 //     Server.PublicKeyPin: clients pin it).
 //   - Every request presents a secret, compared in constant time. The API
-//     secret (Config.Secret, random by default) opens the token API,
+//     secret (Options.Secret, random by default) opens the token API,
 //     /api/config and /openapi.json, as "Authorization: Bearer" or
 //     X-Kvassert-Secret. Each emulated identity has a secret of its own
 //     (Server.AppServiceEnv, Server.CloudShellEnv): X-IDENTITY-HEADER
@@ -44,9 +48,9 @@
 //     token API, not forwarding. Only the page and its script and style
 //     sheet, which hold no data, are served without one.
 //   - Forwarding the developer's own credential (/msi/forward) is off
-//     unless Config.AllowForward, and then has its own secret.
-//   - Config.SharedCache serves only the configured source
-//     (Config.Default's vault certificate): a source a request picks never
+//     unless Options.AllowForward, and then has its own secret.
+//   - Options.SharedCache serves only the configured source
+//     (Options.DefaultVault's DefaultCertificate): a source a request picks never
 //     gets a token another credential stored.
 //   - Problems are worded by the proxy from typed errors; no text of a
 //     token response, a vault answer or a panic reaches them. A panicking
@@ -60,7 +64,7 @@
 //   - Request bodies are capped at 64 KiB; JSON members must be exactly the
 //     documented ones.
 //   - The local-certificate route reads only certificates configured at
-//     start (Config.Files) or regular files under Config.FileRoot, through
+//     start (Options.Files) or regular files under Options.FileRoot, through
 //     os.Root so that neither ".." nor symbolic links can leave it.
 //   - Logs carry one line per request (route pattern, tenant, client ID,
 //     status, duration), never a token, an assertion, a secret or a path.

@@ -1,14 +1,14 @@
 package proxy
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 )
 
 // Target names what a managed identity route hands out tokens for: the app
-// ClientID in Tenant with a Key Vault certificate (Vault, Certificate) or a
-// certificate configured at start (File), or the developer's own identity
+// ClientID in Tenant with a Key Vault certificate (Vault, a vault name in the
+// configured cloud, and Certificate) or a certificate configured at start
+// (File, a name in Options.Files), or the developer's own identity
 // (Forward).
 type Target struct {
 	Tenant, ClientID   string
@@ -22,24 +22,24 @@ type Target struct {
 func (s *Server) targetPath(t Target) (path, id string, err error) {
 	if t.Forward {
 		if !s.cfg.AllowForward {
-			return "", "", errors.New("proxy: forwarding is off; set Config.AllowForward (kvassert proxy --allow-forward)")
+			return "", "", optionError("Target.Forward", "Target.Forward: forwarding is off; set Options.AllowForward (kvassert proxy --allow-forward)")
 		}
 		return "/forward", identityKey(targetForward, "", "", "", "", ""), nil
 	}
 	var errs fieldErrors
-	checkTenant("Tenant", t.Tenant, &errs)
-	checkClientID("ClientID", t.ClientID, &errs)
+	checkTenant("Target.Tenant", t.Tenant, &errs)
+	checkClientID("Target.ClientID", t.ClientID, &errs)
 	var tail string
 	switch {
 	case t.File != "":
 		if s.files.named[t.File] == nil {
-			errs.add("File", "no certificate of this name is configured")
+			errs.add("Target.File", "no certificate of this name is configured")
 		}
 		tail = "/file/" + url.PathEscape(t.File)
 		id = identityKey(targetFile, t.Tenant, t.ClientID, "", "", t.File)
 	case t.Vault != "" || t.Certificate != "":
-		checkVaultName("Vault", t.Vault, &errs)
-		checkCertificateName("Certificate", t.Certificate, &errs)
+		checkVaultName("Target.Vault", t.Vault, &errs)
+		checkCertificateName("Target.Certificate", t.Certificate, &errs)
 		tail = "/kv/" + t.Vault + "/" + t.Certificate
 		id = identityKey(targetKV, t.Tenant, t.ClientID, t.Vault, t.Certificate, "")
 	default:
@@ -56,7 +56,7 @@ func (s *Server) targetPath(t Target) (path, id string, err error) {
 // route of t: IDENTITY_ENDPOINT and IDENTITY_HEADER, the secret of this
 // identity alone (it opens no other identity, no forwarding, not the token
 // API). baseURL is the proxy's base URL, e.g. "http://127.0.0.1:5616".
-// Forward targets need Config.AllowForward.
+// Forward targets need Options.AllowForward.
 func (s *Server) AppServiceEnv(baseURL string, t Target) ([]string, error) {
 	p, id, err := s.targetPath(t)
 	if err != nil {
@@ -80,6 +80,3 @@ func (s *Server) CloudShellEnv(baseURL string, t Target) ([]string, error) {
 	}
 	return []string{"MSI_ENDPOINT=" + strings.TrimSuffix(baseURL, "/") + "/cloudshell/" + s.identitySecret(cloudShell, id) + p}, nil
 }
-
-// Files lists the names of the certificates configured at start, sorted.
-func (s *Server) Files() []string { return s.files.names() }

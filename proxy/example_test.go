@@ -31,7 +31,7 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 
-	s, err := proxy.New(proxy.Config{
+	s, err := proxy.New(&proxy.Options{
 		Addr:               "127.0.0.1:0", // default 127.0.0.1:5616
 		KeyVaultCredential: vaultCred,
 		ClientOptions:      e.ClientOptions(),

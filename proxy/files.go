@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // maxFileSize bounds certificate and key files (as kvassert.LoadCertificateFiles does).
@@ -25,7 +25,7 @@ var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // namedFile is a certificate configured at start.
 type namedFile struct {
 	name  string
-	files CertificateFiles // absolute paths
+	files certFiles // absolute paths
 	src   *kvassert.LocalSource
 }
 
@@ -40,53 +40,68 @@ type fileStore struct {
 	rootPath string
 }
 
-func newFileStore(files map[string]CertificateFiles, root string) (*fileStore, error) {
+// certFiles names a certificate file and, when not empty, its PEM private
+// key file.
+type certFiles struct{ CertFile, KeyFile string }
+
+func newFileStore(files, keyFiles map[string]string, root string) (*fileStore, error) {
 	fs := &fileStore{named: map[string]*namedFile{}, byPath: map[string]*namedFile{}}
-	for name, f := range files {
+	for name := range keyFiles {
+		if _, ok := files[name]; !ok {
+			return nil, optionError("KeyFiles", "Options.KeyFiles[%q]: no certificate of this name in Options.Files", textutil.Truncate(name, 64))
+		}
+	}
+	for name, certFile := range files {
 		if !fileNameRE.MatchString(name) {
-			return nil, fmt.Errorf("proxy: certificate name %q: use 1-64 letters, digits, '.', '_' and '-' (it becomes a URL path segment)", name)
+			return nil, optionError("Files", "Options.Files: certificate name %q: use 1-64 letters, digits, '.', '_' and '-' (it becomes a URL path segment)", textutil.Truncate(name, 64))
 		}
-		if f.CertFile == "" {
-			return nil, fmt.Errorf("proxy: certificate %q has no certificate file", name)
+		if certFile == "" {
+			return nil, optionError("Files", "Options.Files[%q] has no certificate file", name)
 		}
-		abs := CertificateFiles{CertFile: cleanPath(f.CertFile), KeyFile: cleanPath(f.KeyFile)}
-		cert, signer, err := kvassert.LoadCertificateFiles(abs.CertFile, abs.KeyFile, nil)
+		nf, err := loadNamedFile(name, certFiles{CertFile: cleanPath(certFile), KeyFile: cleanPath(keyFiles[name])})
 		if err != nil {
-			return nil, fmt.Errorf("proxy: certificate %q: %w", name, err)
+			return nil, wrapOptionError("Files", err, "Options.Files[%q]: %v", name, err)
 		}
-		src, err := kvassert.NewLocalSource(cert, signer, nil)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: certificate %q: %w", name, err)
-		}
-		nf := &namedFile{name: name, files: abs, src: src}
 		fs.named[name] = nf
-		fs.byPath[abs.CertFile] = nf
+		fs.byPath[nf.files.CertFile] = nf
 	}
 	if root != "" {
-		abs := cleanPath(root)
-		st, err := os.Stat(abs)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: file root: %w", err)
+		if err := fs.openRoot(root); err != nil {
+			return nil, err
 		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("proxy: file root %s is not a directory", abs)
-		}
-		if fs.root, err = os.OpenRoot(abs); err != nil {
-			return nil, fmt.Errorf("proxy: file root: %w", err)
-		}
-		fs.rootPath = abs
 	}
 	return fs, nil
 }
 
-// names lists the configured certificate names, sorted.
-func (fs *fileStore) names() []string {
-	out := make([]string, 0, len(fs.named))
-	for n := range fs.named {
-		out = append(out, n)
+// loadNamedFile reads a certificate configured at start (abs: absolute
+// paths).
+func loadNamedFile(name string, abs certFiles) (*namedFile, error) {
+	cert, signer, err := kvassert.LoadCertificateFiles(abs.CertFile, abs.KeyFile, nil)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(out)
-	return out
+	src, err := kvassert.NewLocalSource(cert, signer, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &namedFile{name: name, files: abs, src: src}, nil
+}
+
+// openRoot opens Options.FileRoot.
+func (fs *fileStore) openRoot(root string) error {
+	abs := cleanPath(root)
+	st, err := os.Stat(abs)
+	if err != nil {
+		return wrapOptionError("FileRoot", err, "Options.FileRoot: %v", err)
+	}
+	if !st.IsDir() {
+		return optionError("FileRoot", "Options.FileRoot %s is not a directory", abs)
+	}
+	if fs.root, err = os.OpenRoot(abs); err != nil {
+		return wrapOptionError("FileRoot", err, "Options.FileRoot: %v", err)
+	}
+	fs.rootPath = abs
+	return nil
 }
 
 // localFile is what a local-certificate request resolved to.

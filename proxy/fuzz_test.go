@@ -26,7 +26,7 @@ var fuzzRoutes = []string{
 // credential is configured), never a token, never a 5xx otherwise, and
 // never more than a few KB.
 func FuzzTokenAPIRequest(f *testing.F) {
-	s, err := proxy.New(proxy.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := proxy.New(&proxy.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}

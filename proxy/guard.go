@@ -83,7 +83,7 @@ func apiSecret(r *http.Request) string {
 	return ""
 }
 
-var errUnauthorized = &Problem{
+var errUnauthorized = &problem{
 	Type: problemUnauthorized, Title: "Missing or wrong secret", Status: http.StatusUnauthorized,
 	Detail: "Every request needs its secret, printed by kvassert proxy at start: the API secret as " +
 		"\"Authorization: Bearer <secret>\" or \"X-Kvassert-Secret: <secret>\" for the token API; " +
@@ -91,14 +91,14 @@ var errUnauthorized = &Problem{
 		"(App Service) or the path segment after /cloudshell/ in its MSI_ENDPOINT (Cloud Shell).",
 }
 
-var errPlainHTTP = &Problem{
+var errPlainHTTP = &problem{
 	Type: problemForbidden, Title: "TLS required", Status: http.StatusForbidden,
-	Detail: "With --allow-remote (Config.AllowRemote) the proxy answers over TLS only: use https and pin the certificate fingerprint printed at start.",
+	Detail: "With --allow-remote (Options.AllowRemote) the proxy answers over TLS only: use https and pin the certificate fingerprint printed at start.",
 }
 
-var errForwardOff = &Problem{
+var errForwardOff = &problem{
 	Type: problemNotConfig, Title: "Forwarding is off", Status: http.StatusForbidden,
-	Detail: "The proxy hands out tokens of your own identity only when started with --allow-forward (Config.AllowForward).",
+	Detail: "The proxy hands out tokens of your own identity only when started with --allow-forward (Options.AllowForward).",
 }
 
 // allowedHost reports whether the Host header names this machine: a
@@ -154,11 +154,11 @@ func crossSite(r *http.Request) bool {
 }
 
 var (
-	errHost = &Problem{
+	errHost = &problem{
 		Type: problemHost, Title: "Host not allowed", Status: http.StatusMisdirectedRequest,
 		Detail: "kvassert proxy answers only requests addressed to 127.0.0.1, [::1] or localhost (DNS-rebinding protection).",
 	}
-	errCrossSite = &Problem{
+	errCrossSite = &problem{
 		Type: problemForbidden, Title: "Cross-site request refused", Status: http.StatusForbidden,
 		Detail: "kvassert proxy refuses requests made by web pages of other origins.",
 	}
@@ -225,7 +225,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.log.Info("request", "method", r.Method, "route", route, "tenant", ri.tenant, "client_id", ri.clientID,
+			s.log.Log(r.Context(), s.requestLevel, "request", "method", r.Method, "route", route, "tenant", ri.tenant, "client_id", ri.clientID,
 				"status", status, "duration", time.Since(start).Round(time.Microsecond))
 		}()
 		defer func() {

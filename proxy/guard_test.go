@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -154,34 +155,34 @@ func TestPageServedWithoutSecret(t *testing.T) {
 func TestNewAndServe(t *testing.T) {
 	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:5616", ":5616", "192.168.1.2:80", "example.com:80", "nope"} {
-		if _, err := New(Config{Addr: addr}); err == nil {
+		if _, err := New(&Options{Addr: addr}); err == nil {
 			t.Errorf("New accepted address %q", addr)
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:5616", "localhost:5616"} {
-		if _, err := New(Config{Addr: addr}); err != nil {
+		if _, err := New(&Options{Addr: addr}); err != nil {
 			t.Errorf("New(%q): %v", addr, err)
 		}
 	}
-	if _, err := New(Config{Secret: "short"}); err == nil {
+	if _, err := New(&Options{Secret: "short"}); err == nil {
 		t.Error("short secret accepted")
 	}
-	if _, err := New(Config{Secret: strings.Repeat("a", 40) + "/"}); err == nil {
+	if _, err := New(&Options{Secret: strings.Repeat("a", 40) + "/"}); err == nil {
 		t.Error("secret with '/' accepted")
 	}
-	if _, err := New(Config{Files: map[string]CertificateFiles{"a/b": {CertFile: "x"}}}); err == nil {
+	if _, err := New(&Options{Files: map[string]string{"a/b": "x"}}); err == nil {
 		t.Error("bad file name accepted")
 	}
-	if _, err := New(Config{Files: map[string]CertificateFiles{"a": {CertFile: "/nonexistent/x.pem"}}}); err == nil {
+	if _, err := New(&Options{Files: map[string]string{"a": "/nonexistent/x.pem"}}); err == nil {
 		t.Error("missing certificate file accepted")
 	}
-	if _, err := New(Config{FileRoot: "/nonexistent/dir"}); err == nil {
+	if _, err := New(&Options{FileRoot: "/nonexistent/dir"}); err == nil {
 		t.Error("missing file root accepted")
 	}
-	s1, _ := New(Config{})
-	s2, _ := New(Config{})
-	if s1.Secret() == s2.Secret() || len(s1.Secret()) != 43 || s1.Addr() != DefaultAddr {
-		t.Errorf("secrets %q %q, addr %q", s1.Secret(), s2.Secret(), s1.Addr())
+	s1, _ := New(nil)
+	s2, _ := New(&Options{})
+	if s1.Secret() == s2.Secret() || len(s1.Secret()) != 43 || s1.cfg.Addr != "127.0.0.1:5616" {
+		t.Errorf("secrets %q %q, addr %q", s1.Secret(), s2.Secret(), s1.cfg.Addr)
 	}
 
 	// Serve refuses a listener on every interface unless AllowRemote.
@@ -195,7 +196,7 @@ func TestNewAndServe(t *testing.T) {
 	}
 
 	// With AllowRemote, an IP literal Host is served; a name never is.
-	remote, err := New(Config{Addr: "0.0.0.0:0", AllowRemote: true, Logger: discardLogger()})
+	remote, err := New(&Options{Addr: "0.0.0.0:0", AllowRemote: true, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestNewAndServe(t *testing.T) {
 
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Logger: discardLogger(), AllowForward: true})
+	s, err := New(&Options{Logger: discardLogger(), AllowForward: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,23 @@ func TestEnvironment(t *testing.T) {
 			t.Errorf("target %+v accepted", bad)
 		}
 	}
-	if got := s.PageURL("http://127.0.0.1:5616/"); got != "http://127.0.0.1:5616/#secret="+s.Secret() {
-		t.Errorf("PageURL %q", got)
+}
+
+// By default the request lines are Debug: a program's logger at Info sees
+// none; with LogRequests (kvassert proxy) they are Info.
+func TestRequestLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, logRequests := range []bool{false, true} {
+		logs := &syncBuffer{}
+		s, err := New(&Options{LogRequests: logRequests, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", "/openapi.json", nil)
+		req.Host = "127.0.0.1:5616"
+		s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		if got := strings.Contains(logs.String(), "msg=request"); got != logRequests {
+			t.Errorf("LogRequests %v: request line at Info %v:\n%s", logRequests, got, logs)
+		}
 	}
 }

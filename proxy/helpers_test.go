@@ -46,7 +46,16 @@ type testEnv struct {
 }
 
 // envOption adjusts the proxy's configuration; it may use the emulator.
-type envOption func(*Config, *kvasserttest.Emulator)
+type envOption func(*Options, *kvasserttest.Emulator)
+
+// addFile configures lc at start as the certificate file name
+// (Options.Files, Options.KeyFiles).
+func addFile(c *Options, name string, lc *localCert) {
+	if c.Files == nil {
+		c.Files, c.KeyFiles = map[string]string{}, map[string]string{}
+	}
+	c.Files[name], c.KeyFiles[name] = lc.certFile, lc.keyFile
+}
 
 // localCert is a self-signed certificate registered on the demo app.
 type localCert struct {
@@ -66,7 +75,7 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	cfg := Config{
+	cfg := &Options{
 		Addr:               "127.0.0.1:0",
 		KeyVaultCredential: vaultCred,
 		ForwardCredential:  vaultCred,
@@ -74,7 +83,7 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {
-		o(&cfg, e)
+		o(cfg, e)
 	}
 	s, err := New(cfg)
 	if err != nil {
@@ -186,16 +195,16 @@ func decode[T any](t *testing.T, resp *http.Response, status int) T {
 }
 
 // problemOf reads a problem answer with the expected status.
-func problemOf(t *testing.T, resp *http.Response, status int) Problem {
+func problemOf(t *testing.T, resp *http.Response, status int) problem {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type %q, want application/problem+json", ct)
 	}
-	return decode[Problem](t, resp, status)
+	return decode[problem](t, resp, status)
 }
 
 // hasField reports whether a problem names a field.
-func hasField(p Problem, field string) bool {
+func hasField(p problem, field string) bool {
 	for _, e := range p.Errors {
 		if e.Field == field {
 			return true

@@ -56,12 +56,10 @@ func refused(t *testing.T, what string, resp *http.Response, secrets ...string) 
 // secret is not an identity secret either.
 func TestIdentitySecretsAreSeparate(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		a, b := newLocalCert(t, e), newLocalCert(t, e)
-		c.Files = map[string]CertificateFiles{
-			"a": {CertFile: a.certFile, KeyFile: a.keyFile},
-			"b": {CertFile: b.certFile, KeyFile: b.keyFile},
-		}
+		addFile(c, "a", a)
+		addFile(c, "b", b)
 		c.AllowForward = true
 	})
 	tA := Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, File: "a"}
@@ -140,7 +138,7 @@ func TestIdentitySecretsAreSeparate(t *testing.T) {
 }
 
 // Issue 18, defect 10: forwarding the developer's own credential is off
-// unless Config.AllowForward: no secret opens it, and no environment is
+// unless Options.AllowForward: no secret opens it, and no environment is
 // handed out for it.
 func TestForwardOffByDefault(t *testing.T) {
 	t.Parallel()
@@ -195,7 +193,7 @@ func TestAllowRemoteServesTLSOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Addr: "127.0.0.1:0", AllowRemote: true, KeyVaultCredential: vaultCred, ClientOptions: e.ClientOptions(), Logger: discardLogger()})
+	s, err := New(&Options{Addr: "127.0.0.1:0", AllowRemote: true, KeyVaultCredential: vaultCred, ClientOptions: e.ClientOptions(), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,98 +53,115 @@ type msiResponse struct {
 func (s *Server) msiHandler(p protocol, kind targetKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var errs fieldErrors
-		var resource string
-		switch p {
-		case appService:
-			q := r.URL.Query()
-			if v := q.Get("api-version"); v != appServiceAPIVersion {
-				errs.add("api-version", "must be "+appServiceAPIVersion+" (the App Service managed identity protocol)")
-			}
-			resource = q.Get("resource")
-		case cloudShell:
-			if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
-				errs.add("Metadata", "the header Metadata: true is required")
-			}
-			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-				writeProblem(w, &Problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
-					Detail: "Send resource=... as Content-Type: application/x-www-form-urlencoded."})
-				return
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-			if err := r.ParseForm(); err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					writeProblem(w, &Problem{Type: problemTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-						Detail: "Request bodies are limited to " + strconv.Itoa(maxBody) + " bytes."})
-					return
-				}
-				errs.add("body", "not a valid form")
-			}
-			resource = r.PostForm.Get("resource")
+		resource, prob := msiResource(p, w, r, &errs)
+		if prob != nil {
+			writeProblem(w, prob)
+			return
 		}
 		scope := resourceScope(resource, &errs)
-
-		tenant, clientID := r.PathValue("tenant"), r.PathValue("clientId")
-		var vaultURL, certName, fileName string
-		switch kind {
-		case targetKV, targetFile:
-			checkTenant("tenant", tenant, &errs)
-			checkClientID("clientId", clientID, &errs)
-			if kind == targetKV {
-				certName = r.PathValue("certificate")
-				if v := r.PathValue("vault"); checkVaultName("vault", v, &errs) {
-					if u, err := s.vaultURL(v); err != nil {
-						errs.addErr("vault", err)
-					} else {
-						vaultURL = u
-					}
-				}
-				checkCertificateName("certificate", certName, &errs)
-			} else {
-				fileName = r.PathValue("name")
-				if s.files.named[fileName] == nil {
-					errs.add("name", "no certificate of this name was configured at start (--file name=cert.pem[,key.pem])")
-				}
-			}
-		}
+		t := s.msiTarget(kind, r, &errs)
 		if len(errs) > 0 {
 			writeProblem(w, validationProblem(errs))
 			return
 		}
 		ri := info(r.Context())
-		ri.tenant, ri.clientID = strings.ToLower(tenant), strings.ToLower(clientID)
+		ri.tenant, ri.clientID = strings.ToLower(t.tenant), strings.ToLower(t.clientID)
 
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
-		var tok azcore.AccessToken
-		var err error
-		switch kind {
-		case targetKV:
-			tok, err = s.kvToken(ctx, tenant, clientID, scope, vaultURL, certName)
-		case targetFile:
-			nf := s.files.named[fileName]
-			tok, err = s.creds.token(ctx, tenant, clientID, scope, "file|named:"+nf.name, nf.src)
-		case targetForward:
-			if s.cfg.ForwardCredential == nil {
-				writeProblem(w, &Problem{Type: problemNotConfig, Title: "No forward credential", Status: http.StatusNotImplemented,
-					Detail: "The proxy was started without a credential to forward to."})
-				return
-			}
-			tok, err = safeGetToken(ctx, s.cfg.ForwardCredential, policy.TokenRequestOptions{Scopes: []string{scope}})
-		}
+		tok, err := s.msiToken(ctx, t, scope)
 		if err != nil {
 			writeProblem(w, upstreamProblem(err))
 			return
 		}
 		resp := msiResponse{
 			AccessToken: tok.Token, ExpiresOn: strconv.FormatInt(tok.ExpiresOn.Unix(), 10),
-			Resource: resource, TokenType: "Bearer", ClientID: strings.ToLower(clientID),
+			Resource: resource, TokenType: "Bearer", ClientID: strings.ToLower(t.clientID),
 		}
 		if p == cloudShell {
 			resp.ExpiresIn = strconv.FormatInt(max(int64(time.Until(tok.ExpiresOn).Seconds()), 0), 10)
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// msiResource reads the resource of a managed identity request in protocol
+// p, adding field errors; a request it cannot read at all gets a problem.
+func msiResource(p protocol, w http.ResponseWriter, r *http.Request, errs *fieldErrors) (string, *problem) {
+	if p == appService {
+		q := r.URL.Query()
+		if v := q.Get("api-version"); v != appServiceAPIVersion {
+			errs.add("api-version", "must be "+appServiceAPIVersion+" (the App Service managed identity protocol)")
+		}
+		return q.Get("resource"), nil
+	}
+	// Cloud Shell.
+	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
+		errs.add("Metadata", "the header Metadata: true is required")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return "", &problem{Type: problemMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Detail: "Send resource=... as Content-Type: application/x-www-form-urlencoded."}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", &problem{Type: problemTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+				Detail: "Request bodies are limited to " + strconv.Itoa(maxBody) + " bytes."}
+		}
+		errs.add("body", "not a valid form")
+	}
+	return r.PostForm.Get("resource"), nil
+}
+
+// msiTarget is the identity a managed identity route names in its path.
+type msiTarget struct {
+	kind               targetKind
+	tenant, clientID   string
+	vaultURL, certName string     // targetKV
+	file               *namedFile // targetFile
+}
+
+// msiTarget reads and checks the identity in the path of r, adding field
+// errors.
+func (s *Server) msiTarget(kind targetKind, r *http.Request, errs *fieldErrors) msiTarget {
+	t := msiTarget{kind: kind, tenant: r.PathValue("tenant"), clientID: r.PathValue("clientId")}
+	if kind == targetForward {
+		return t
+	}
+	checkTenant("tenant", t.tenant, errs)
+	checkClientID("clientId", t.clientID, errs)
+	if kind == targetFile {
+		if t.file = s.files.named[r.PathValue("name")]; t.file == nil {
+			errs.add("name", "no certificate of this name was configured at start (--file name=cert.pem[,key.pem])")
+		}
+		return t
+	}
+	t.certName = r.PathValue("certificate")
+	if v := r.PathValue("vault"); checkVaultName("vault", v, errs) {
+		if u, err := s.vaultURL(v); err != nil {
+			errs.addErr("vault", err)
+		} else {
+			t.vaultURL = u
+		}
+	}
+	checkCertificateName("certificate", t.certName, errs)
+	return t
+}
+
+// msiToken gets the token of a checked target for scope.
+func (s *Server) msiToken(ctx context.Context, t msiTarget, scope string) (azcore.AccessToken, error) {
+	switch t.kind {
+	case targetKV:
+		return s.kvToken(ctx, t.tenant, t.clientID, scope, t.vaultURL, t.certName)
+	case targetFile:
+		return s.creds.token(ctx, t.tenant, t.clientID, scope, "file|named:"+t.file.name, t.file.src)
+	}
+	if s.cfg.ForwardCredential == nil {
+		return azcore.AccessToken{}, errNoForwardCredential
+	}
+	return safeGetToken(ctx, s.cfg.ForwardCredential, policy.TokenRequestOptions{Scopes: []string{scope}})
 }
 
 func (s *Server) kvToken(ctx context.Context, tenant, clientID, scope, vaultURL, certName string) (azcore.AccessToken, error) {

@@ -86,9 +86,9 @@ func TestManagedIdentityAppServiceKeyVault(t *testing.T) {
 
 func TestManagedIdentityAppServiceFile(t *testing.T) {
 	var lc *localCert
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		lc = newLocalCert(t, e)
-		c.Files = map[string]CertificateFiles{"app": {CertFile: lc.certFile, KeyFile: lc.keyFile}}
+		addFile(c, "app", lc)
 	})
 	vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: scenario.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, File: "app"})
 	if err != nil {
@@ -106,7 +106,7 @@ func TestManagedIdentityAppServiceFile(t *testing.T) {
 }
 
 // allowForward turns forwarding on.
-func allowForward(c *Config, _ *kvasserttest.Emulator) { c.AllowForward = true }
+func allowForward(c *Options, _ *kvasserttest.Emulator) { c.AllowForward = true }
 
 func TestManagedIdentityAppServiceForward(t *testing.T) {
 	env := newEnv(t, allowForward)
@@ -138,9 +138,9 @@ func TestManagedIdentityCloudShellKeyVault(t *testing.T) {
 
 func TestManagedIdentityCloudShellFileAndForward(t *testing.T) {
 	var lc *localCert
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		lc = newLocalCert(t, e)
-		c.Files = map[string]CertificateFiles{"app": {CertFile: lc.certFile, KeyFile: lc.keyFile}}
+		addFile(c, "app", lc)
 		c.AllowForward = true
 	})
 	vars, err := env.s.CloudShellEnv(env.url, Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, File: "app"})
@@ -285,7 +285,7 @@ func TestManagedIdentityCloudShellProtocol(t *testing.T) {
 }
 
 func TestManagedIdentityForwardNotConfigured(t *testing.T) {
-	env := newEnv(t, func(c *Config, _ *kvasserttest.Emulator) { c.ForwardCredential, c.AllowForward = nil, true })
+	env := newEnv(t, func(c *Options, _ *kvasserttest.Emulator) { c.ForwardCredential, c.AllowForward = nil, true })
 	vars, err := env.s.AppServiceEnv(env.url, Target{Forward: true})
 	if err != nil {
 		t.Fatal(err)

@@ -11,9 +11,6 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// OpenAPI returns the OpenAPI 3.1 document describing the proxy's routes.
-func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
-
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

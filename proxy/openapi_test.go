@@ -39,13 +39,13 @@ func TestOpenAPI(t *testing.T) {
 			} `json:"schemas"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi %q", doc.OpenAPI)
 	}
-	s, err := New(Config{Logger: discardLogger()})
+	s, err := New(&Options{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +124,8 @@ func TestOpenAPI(t *testing.T) {
 		"TokenResponse":           reflect.TypeFor[tokenResponse](),
 		"KeyInfo":                 reflect.TypeFor[keyInfoResponse](),
 		"ManagedIdentityResponse": reflect.TypeFor[msiResponse](),
-		"Problem":                 reflect.TypeFor[Problem](),
-		"FieldError":              reflect.TypeFor[FieldError](),
+		"Problem":                 reflect.TypeFor[problem](),
+		"FieldError":              reflect.TypeFor[fieldError](),
 	} {
 		var props, fields []string
 		for p := range doc.Components.Schemas[name].Properties {
@@ -145,7 +145,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	// Every $ref resolves.
 	var all map[string]any
-	_ = json.Unmarshal(OpenAPI(), &all)
+	_ = json.Unmarshal(openAPI, &all)
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {

@@ -26,7 +26,7 @@ func (panicCredential) GetToken(context.Context, policy.TokenRequestOptions) (az
 // problem; the proxy lives and answers the next request.
 func TestPanickingCredentialDoesNotKillTheProxy(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(c *Config, _ *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, _ *kvasserttest.Emulator) {
 		c.KeyVaultCredential = panicCredential{}
 		c.ForwardCredential = panicCredential{}
 		c.AllowForward = true

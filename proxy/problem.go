@@ -14,10 +14,10 @@ import (
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 
-// Problem is an RFC 9457 problem details object, the body of every error
+// problem is an RFC 9457 problem details object, the body of every error
 // answer (Content-Type application/problem+json). It never holds a token, an
 // assertion or the secret.
-type Problem struct {
+type problem struct {
 	// Type is a URN naming the kind of problem, e.g. "urn:kvassert:problem:validation".
 	Type string `json:"type"`
 	// Title is a short summary of the kind of problem.
@@ -27,17 +27,17 @@ type Problem struct {
 	// Detail explains this occurrence.
 	Detail string `json:"detail,omitempty"`
 	// Errors lists the fields of the request that were refused.
-	Errors []FieldError `json:"errors,omitempty"`
+	Errors []fieldError `json:"errors,omitempty"`
 	// Code is the AADSTS number when Entra ID refused the token request.
 	Code int `json:"aadsts,omitempty"`
 	// Hint says what usually fixes the problem.
 	Hint string `json:"hint,omitempty"`
 }
 
-// FieldError is one refused field of a request: its name as it appears in
+// fieldError is one refused field of a request: its name as it appears in
 // the request (JSON member, query parameter, form field or path segment)
 // and why it was refused.
-type FieldError struct {
+type fieldError struct {
 	// Field names the refused field; "body" stands for the whole body.
 	Field string `json:"field"`
 	// Message says why it was refused and what is expected.
@@ -62,7 +62,7 @@ const (
 	problemInternal     = "urn:kvassert:problem:internal"
 )
 
-func writeProblem(w http.ResponseWriter, p *Problem) {
+func writeProblem(w http.ResponseWriter, p *problem) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
@@ -74,17 +74,17 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	encode(w, p)
 }
 
-func validationProblem(errs []FieldError) *Problem {
-	return &Problem{
+func validationProblem(errs []fieldError) *problem {
+	return &problem{
 		Type: problemValidation, Title: "The request is not valid", Status: http.StatusBadRequest,
 		Detail: "Fix the fields listed in errors and send the request again.", Errors: errs,
 	}
 }
 
 // fieldErrors collects field-level errors in the order they are found.
-type fieldErrors []FieldError
+type fieldErrors []fieldError
 
-func (f *fieldErrors) add(field, msg string) { *f = append(*f, FieldError{Field: field, Message: msg}) }
+func (f *fieldErrors) add(field, msg string) { *f = append(*f, fieldError{Field: field, Message: msg}) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
@@ -115,24 +115,24 @@ var errPanic = errors.New("proxy: internal error")
 // codes (kvassert.AuthError, kvassert.InputError, azcore.ResponseError):
 // no text of an error, whose message may quote a token response, a vault
 // answer or a panic, ever reaches it.
-func upstreamProblem(err error) *Problem {
+func upstreamProblem(err error) *problem {
 	var ae *kvassert.AuthError
 	var re *azcore.ResponseError
 	var ie *kvassert.InputError
 	var pe *kvassert.PanicError
 	switch {
 	case errors.Is(err, errPanic), errors.As(err, &pe):
-		return &Problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+		return &problem{Type: problemInternal, Title: "Internal error", Status: http.StatusInternalServerError,
 			Detail: "Getting the token failed on an internal error of the proxy or its credential; the proxy keeps serving."}
 	case errors.As(err, &ae):
-		p := &Problem{Type: problemEntra, Title: "Entra ID refused the token request", Status: http.StatusBadRequest,
+		p := &problem{Type: problemEntra, Title: "Entra ID refused the token request", Status: http.StatusBadRequest,
 			Detail: entraDetail(ae), Code: ae.Code, Hint: ae.Hint}
 		if ae.StatusCode == http.StatusTooManyRequests || ae.StatusCode >= 500 {
 			p.Status, p.Title = http.StatusBadGateway, "Entra ID failed"
 		}
 		return p
 	case errors.As(err, &re):
-		p := &Problem{Type: problemVault, Title: "Key Vault refused the request", Detail: vaultDetail(re)}
+		p := &problem{Type: problemVault, Title: "Key Vault refused the request", Detail: vaultDetail(re)}
 		switch {
 		case re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden:
 			p.Status = http.StatusForbidden
@@ -148,19 +148,22 @@ func upstreamProblem(err error) *Problem {
 	case errors.As(err, &ie):
 		// The library refused a value of the request: its reason is
 		// kvassert's own wording about the caller's input.
-		return &Problem{Type: problemValidation, Title: "The request is not valid", Status: http.StatusBadRequest,
+		return &problem{Type: problemValidation, Title: "The request is not valid", Status: http.StatusBadRequest,
 			Detail: textutil.Truncate(ie.Reason, 500)}
 	case errors.Is(err, errNoVaultCredential):
-		return &Problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusNotImplemented,
+		return &problem{Type: problemNotConfig, Title: "No Key Vault credential", Status: http.StatusNotImplemented,
 			Detail: "The proxy was started without a credential for Key Vault."}
+	case errors.Is(err, errNoForwardCredential):
+		return &problem{Type: problemNotConfig, Title: "No forward credential", Status: http.StatusNotImplemented,
+			Detail: "The proxy was started without a credential to forward to."}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout,
+		return &problem{Type: problemTimeout, Title: "Timed out", Status: http.StatusGatewayTimeout,
 			Detail: "Getting the token took longer than " + requestTimeout.String() + " (Key Vault or Entra ID did not answer in time)."}
 	case errors.Is(err, context.Canceled):
-		return &Problem{Type: problemTimeout, Title: "Canceled", Status: http.StatusServiceUnavailable,
+		return &problem{Type: problemTimeout, Title: "Canceled", Status: http.StatusServiceUnavailable,
 			Detail: "The request was canceled before the token arrived."}
 	}
-	return &Problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway,
+	return &problem{Type: problemUpstream, Title: "Getting the token failed", Status: http.StatusBadGateway,
 		Detail: "Key Vault, Entra ID or the credential failed with an error the proxy does not pass on (it may quote a server's answer); run the same request with 'kvassert token --verbose' to diagnose it."}
 }
 

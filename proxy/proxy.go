@@ -21,30 +21,35 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
-// DefaultAddr is the address kvassert proxy listens on by default.
-const DefaultAddr = "127.0.0.1:5616"
+// defaultAddr is the address the proxy listens on when Options.Addr is empty.
+const defaultAddr = "127.0.0.1:5616"
 
-// Config configures a Server.
-type Config struct {
-	// Addr is the listen address for Listen (default DefaultAddr). It must be
-	// a loopback address (127.0.0.1, [::1] or localhost) unless AllowRemote is
-	// set.
+// Options configures a Server. A nil *Options means the defaults: the
+// default loopback address, a random secret, no Key Vault credential (Key
+// Vault routes answer 501), no forwarding, no certificate files.
+type Options struct {
+	// Addr is the listen address for Listen (default "127.0.0.1:5616"). It
+	// must be a loopback address (127.0.0.1, [::1] or localhost) unless
+	// AllowRemote is set.
 	Addr string
 	// Secret is the per-run API secret: it opens the token API, /api/config
 	// and /openapi.json, and nothing else (the managed identity routes each
 	// have their own secret, see AppServiceEnv). Empty means a fresh random
-	// one; when given it must be 32-128 characters from [A-Za-z0-9._~-] so
-	// it fits in a header.
+	// one (256 bits, base64url; read it with Server.Secret); when given it
+	// must be 32-128 characters from [A-Za-z0-9._~-] so it fits in a header.
 	Secret string
 	// AllowRemote lets the server listen on and answer for non-loopback
-	// addresses (a warning is logged). The server then speaks TLS only, with
-	// a self-signed ECDSA P-256 certificate made by New for the listen
-	// address and valid for TLSCertificateLifetime; clients pin it by its
-	// Fingerprint. Requests still need their secret, and the Host header
-	// must still be a loopback name or an IP address.
+	// addresses (a warning is logged). The server then speaks TLS only, so
+	// its base URL is https://, with a self-signed ECDSA P-256 certificate
+	// made by New for the listen address and valid for 7 days (restart the
+	// proxy at least that often: a new certificate, new secrets); clients
+	// pin it by Server.Fingerprint or Server.PublicKeyPin. Requests still
+	// need their secret, and the Host header must still be a loopback name
+	// or an IP address.
 	AllowRemote bool
 	// AllowForward enables /msi/forward and /cloudshell/{secret}/forward,
 	// which hand out tokens of ForwardCredential (the developer's own
@@ -61,32 +66,41 @@ type Config struct {
 	// 501.
 	ForwardCredential azcore.TokenCredential
 	// ClientOptions are used for all Key Vault and login traffic (transport,
-	// retries, cloud).
+	// retries). Its Cloud selects the authority host and the vault DNS
+	// suffix of /msi/.../kv/{vault}/... routes (zero: the public cloud).
 	ClientOptions policy.ClientOptions
-	// Cloud selects the authority host and the vault DNS suffix of
-	// /msi/.../kv/{vault}/... routes. The zero value means
-	// ClientOptions.Cloud, or the public cloud when that is zero too.
-	Cloud cloud.Configuration
-	// Files are certificates configured at start, by name: the targets of
-	// /msi/{tenant}/{clientId}/file/{name} and names usable as certFile in
-	// the local-certificate token API. They are read by New.
-	Files map[string]CertificateFiles
+	// Files are certificates configured at start: name -> certificate file
+	// (PEM, optionally with the private key, or PKCS#12 without a password).
+	// They are the targets of /msi/{tenant}/{clientId}/file/{name} and names
+	// usable as certFile in the local-certificate token API, and are read by
+	// New. Names have 1-64 letters, digits, '.', '_' and '-'.
+	Files map[string]string
+	// KeyFiles are the PEM private key files of Files whose key is not in
+	// the certificate file: name (as in Files) -> key file.
+	KeyFiles map[string]string
 	// FileRoot, when not empty, is a directory under which the
 	// local-certificate token API may read certificate and key files named
 	// in requests. Nothing outside it (or Files) is ever read; symbolic links
 	// may not leave it.
 	FileRoot string
-	// Default is what the web page's form starts with: the app, tenant,
-	// vault and certificate the proxy was started for. Every field is
-	// optional. The page reads it from GET /api/config, behind the secret
-	// like all data.
-	Default PageDefault
-	// Logger receives one line per request and the library's notices
-	// (default slog.Default()). Tokens and secrets are never logged.
+	// DefaultClientID, DefaultTenantID, DefaultVault (a vault URL, or a
+	// vault name in the configured cloud) and DefaultCertificate (a
+	// certificate in DefaultVault) say what the proxy was started for: the
+	// web page's form starts with them (it reads them from GET /api/config,
+	// behind the secret like all data), and DefaultVault with
+	// DefaultCertificate (for DefaultClientID when set) is the configured
+	// source that SharedCache serves. Every one is optional.
+	DefaultClientID, DefaultTenantID, DefaultVault, DefaultCertificate string
+	// Logger receives the library's notices and, at Debug (at Info with
+	// LogRequests), one line per request (default slog.Default()). Tokens
+	// and secrets are never logged.
 	Logger *slog.Logger
+	// LogRequests logs the line of each request at Info rather than Debug
+	// (kvassert proxy sets it).
+	LogRequests bool
 	// SharedCache, when set, is given to the credentials of the proxy's
-	// configured source only: the Key Vault certificate of Default (Vault
-	// and Certificate, for Default.ClientID when set), so that several
+	// configured source only: the Key Vault certificate of DefaultVault and
+	// DefaultCertificate (for DefaultClientID when set), so that several
 	// proxies, or a proxy and other replicas, share its tokens. Credentials
 	// of sources a request picks (another vault certificate, a key, a local
 	// certificate file) never share: a certificate that Entra would refuse
@@ -94,35 +108,12 @@ type Config struct {
 	SharedCache kvassert.SharedCache
 }
 
-// PageDefault prefills the web page's form.
-type PageDefault struct {
-	// ClientID is the multi-tenant app's application (client) ID.
-	ClientID string
-	// TenantID is a tenant ID or domain to get tokens in.
-	TenantID string
-	// Vault is the Key Vault of the app's certificate: its URL, or its name
-	// in the configured cloud.
-	Vault string
-	// Certificate is the name of the certificate in Vault.
-	Certificate string
-}
-
-// CertificateFiles names a certificate and its private key on disk: PEM (the
-// certificate, optionally with the key) or PKCS#12 without a password, and,
-// when not empty, a PEM private key file.
-type CertificateFiles struct {
-	// CertFile is the certificate (PEM, optionally with the key, or PKCS#12).
-	CertFile string
-	// KeyFile is the PEM private key, when not in CertFile.
-	KeyFile string
-}
-
 // Server is the developer proxy: a token API for tools such as curl and
 // Postman, an emulation of the App Service and Cloud Shell managed identity
 // endpoints for apps that use ManagedIdentityCredential, an OpenAPI document
 // and a web page. Create it with New.
 type Server struct {
-	cfg       Config
+	cfg       Options
 	cloud     cloud.Configuration
 	secret    string
 	secretSum [sha256.Size]byte
@@ -135,53 +126,53 @@ type Server struct {
 	creds     *registry
 	files     *fileStore
 	page      pageConfig
+	// requestLevel is the level of the per-request log line.
+	requestLevel slog.Level
 }
 
-// New checks cfg, reads the configured certificate files and returns a
-// Server. It makes no network call.
-func New(cfg Config) (*Server, error) {
+// New checks opts (nil means the defaults), reads the configured
+// certificate files and returns a Server. It makes no network call. Bad
+// options are refused with a *kvassert.InputError naming the option.
+func New(opts *Options) (*Server, error) {
+	var cfg Options
+	if opts != nil {
+		cfg = *opts
+	}
 	if cfg.Addr == "" {
-		cfg.Addr = DefaultAddr
+		cfg.Addr = defaultAddr
 	}
 	if err := checkAddr(cfg.Addr, cfg.AllowRemote); err != nil {
 		return nil, err
 	}
 	if cfg.Secret == "" {
-		cfg.Secret = NewSecret()
+		cfg.Secret = newSecret()
 	} else if err := checkSecret(cfg.Secret); err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, secret: cfg.Secret, secretSum: sha256.Sum256([]byte(cfg.Secret)), log: cfg.Logger, idKey: make([]byte, 32)}
-	if _, err := rand.Read(s.idKey); err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	if cfg.AllowRemote {
-		c, err := selfSignedCertificate(cfg.Addr, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		s.tlsCert = c
-	}
+	_, _ = rand.Read(s.idKey) // never fails (crypto/rand, Go 1.24+)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	s.libLog = libraryLogger(s.log)
-	s.cloud = cfg.Cloud
-	if s.cloud.ActiveDirectoryAuthorityHost == "" {
-		s.cloud = cfg.ClientOptions.Cloud
+	s.requestLevel = slog.LevelDebug
+	if cfg.LogRequests {
+		s.requestLevel = slog.LevelInfo
 	}
-	if s.cloud.ActiveDirectoryAuthorityHost == "" {
-		s.cloud = cloud.AzurePublic
-	}
-	if !strings.HasPrefix(s.cloud.ActiveDirectoryAuthorityHost, "https://") {
-		return nil, fmt.Errorf("proxy: authority host %q is not https", s.cloud.ActiveDirectoryAuthorityHost)
+	if err := s.setCloud(); err != nil {
+		return nil, err
 	}
 	var err error
-	if s.files, err = newFileStore(cfg.Files, cfg.FileRoot); err != nil {
+	if s.files, err = newFileStore(cfg.Files, cfg.KeyFiles, cfg.FileRoot); err != nil {
 		return nil, err
 	}
-	if s.page, err = s.pageConfig(cfg.Default); err != nil {
+	if s.page, err = s.pageConfig(); err != nil {
 		return nil, err
+	}
+	if cfg.AllowRemote {
+		if s.tlsCert, err = selfSignedCertificate(cfg.Addr, time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	s.creds = newRegistry(s)
 	s.mux = http.NewServeMux()
@@ -196,23 +187,45 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// NewSecret returns a fresh random per-run secret (256 bits, base64url).
-func NewSecret() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
+// setCloud picks the cloud of ClientOptions.Cloud or the public cloud.
+func (s *Server) setCloud() error {
+	s.cloud = s.cfg.ClientOptions.Cloud
+	if s.cloud.ActiveDirectoryAuthorityHost == "" {
+		s.cloud = cloud.AzurePublic
 	}
+	if !strings.HasPrefix(s.cloud.ActiveDirectoryAuthorityHost, "https://") {
+		return optionError("ClientOptions.Cloud", "Options.ClientOptions.Cloud: the authority host %q is not https", textutil.Truncate(s.cloud.ActiveDirectoryAuthorityHost, 100))
+	}
+	return nil
+}
+
+// optionError is the *kvassert.InputError of a refused option or field;
+// the reason (format, args) names it.
+func optionError(input, format string, args ...any) error {
+	return &kvassert.InputError{Package: "proxy", Input: input, Reason: fmt.Sprintf(format, args...)}
+}
+
+// wrapOptionError is optionError wrapping err.
+func wrapOptionError(input string, err error, format string, args ...any) error {
+	return &kvassert.InputError{Package: "proxy", Input: input, Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// newSecret returns a fresh random per-run secret (256 bits, base64url).
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand, Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// checkSecret checks Options.Secret; it never quotes the secret.
 func checkSecret(s string) error {
 	if len(s) < 32 || len(s) > 128 {
-		return errors.New("proxy: the secret must be 32-128 characters long")
+		return optionError("Secret", "Options.Secret must be 32-128 characters long")
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
-			return errors.New("proxy: the secret may hold only letters, digits and - _ . ~")
+			return optionError("Secret", "Options.Secret may hold only letters, digits and - _ . ~")
 		}
 	}
 	return nil
@@ -222,12 +235,12 @@ func checkSecret(s string) error {
 func checkAddr(addr string, allowRemote bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("proxy: listen address %q is not host:port: %w", addr, err)
+		return wrapOptionError("Addr", err, "Options.Addr %q is not host:port", textutil.Truncate(addr, 100))
 	}
 	if allowRemote || isLoopbackName(host) {
 		return nil
 	}
-	return fmt.Errorf("proxy: listen address %q is not a loopback address; use 127.0.0.1 or [::1] (or allow remote access explicitly)", addr)
+	return optionError("Addr", "Options.Addr %q is not a loopback address; use 127.0.0.1 or [::1] (or set AllowRemote to allow remote access explicitly)", textutil.Truncate(addr, 100))
 }
 
 func isLoopbackName(host string) bool {
@@ -242,22 +255,14 @@ func isLoopbackName(host string) bool {
 // /openapi.json). It opens no managed identity route.
 func (s *Server) Secret() string { return s.secret }
 
-// Scheme is "https" with AllowRemote (TLS only), else "http".
-func (s *Server) Scheme() string {
-	if s.tlsCert != nil {
-		return "https"
-	}
-	return "http"
-}
-
-// Addr is the configured listen address.
-func (s *Server) Addr() string { return s.cfg.Addr }
-
 // Handler returns the HTTP handler of the proxy: all routes behind the
-// Host, cross-site and secret checks, with one log line per request.
+// Host, cross-site and secret checks, with one log line per request. Serve
+// uses it; a program serving it itself keeps the proxy on loopback (or
+// behind TLS).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Listen opens the configured address.
+// Listen opens Options.Addr. Port 0 picks a free port: the proxy's base URL
+// is then "http://" (https:// with AllowRemote) and the listener's address.
 func (s *Server) Listen() (net.Listener, error) {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -273,7 +278,7 @@ func (s *Server) Listen() (net.Listener, error) {
 // TLS layer and reach no route).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !s.cfg.AllowRemote && !tcp.IP.IsLoopback() {
-		return fmt.Errorf("proxy: refusing to serve on %s: not a loopback address", ln.Addr())
+		return optionError("ln", "refusing to serve on ln (%s): not a loopback address (set Options.AllowRemote to serve other machines)", ln.Addr())
 	}
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -315,14 +320,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
-}
-
-// PageURL is the address of the web page with the secret in the fragment,
-// which the page's script reads (browsers never send fragments to servers).
-// base is the proxy's base URL, e.g. "http://127.0.0.1:5616". The fragment
-// holds the API secret.
-func (s *Server) PageURL(base string) string {
-	return strings.TrimSuffix(base, "/") + "/#secret=" + s.secret
 }
 
 // vaultSuffix is the vault DNS suffix of the configured cloud.

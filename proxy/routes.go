@@ -118,10 +118,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	if len(allow) > 0 {
 		slices.Sort(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeProblem(w, &Problem{Type: problemMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+		writeProblem(w, &problem{Type: problemMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
 			Detail: "This route accepts " + strings.Join(allow, ", ") + "."})
 		return
 	}
-	writeProblem(w, &Problem{Type: problemNotFound, Title: "Not found", Status: http.StatusNotFound,
+	writeProblem(w, &problem{Type: problemNotFound, Title: "Not found", Status: http.StatusNotFound,
 		Detail: "No such route; /openapi.json describes them all."})
 }

@@ -35,13 +35,13 @@ func (c *servingCache) Token(_ context.Context, key kvassert.SharedKey, _ azcore
 	return azcore.AccessToken{Token: sharedToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-// Config.SharedCache reaches the credential of the proxy's configured
+// Options.SharedCache reaches the credential of the proxy's configured
 // source: a token another replica shared is served without a sign or a
 // token request.
 func TestProxyUsesTheSharedCache(t *testing.T) {
 	t.Parallel()
 	shared := &servingCache{}
-	env := newEnv(t, withDefault(scenario.DemoVault), func(c *Config, _ *kvasserttest.Emulator) { c.SharedCache = shared })
+	env := newEnv(t, withDefault(scenario.DemoVault), func(c *Options, _ *kvasserttest.Emulator) { c.SharedCache = shared })
 	signs, posts := env.e.Count(kvasserttest.OpKeySign), env.e.Count(kvasserttest.OpToken)
 	tr := env.token(env.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)))
 	if tr.AccessToken != sharedToken {
@@ -92,13 +92,13 @@ func TestSharedCacheNotForCallerChosenSources(t *testing.T) {
 	t.Parallel()
 	shared := redisCache(t)
 	var good, stranger *localCert
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		good = newLocalCert(t, e)
 		stranger = newLocalCert(t, e)
 		if err := e.RemoveCertificate(scenario.DemoAppClientID, stranger.cert); err != nil {
 			t.Fatal(err)
 		}
-		c.Files = map[string]CertificateFiles{"good": {CertFile: good.certFile, KeyFile: good.keyFile}}
+		addFile(c, "good", good)
 		c.FileRoot = stranger.dir
 		c.SharedCache = shared
 	})
@@ -124,15 +124,15 @@ func TestSharedCacheNotForCallerChosenSources(t *testing.T) {
 	}
 }
 
-// Issue 18, defect 3: the proxy's configured source (Default.Vault and
-// Default.Certificate) still shares tokens through Redis: a second proxy
+// Issue 18, defect 3: the proxy's configured source (DefaultVault and
+// DefaultCertificate) still shares tokens through Redis: a second proxy
 // serves the first one's token without a sign.
 func TestSharedCacheForTheConfiguredSource(t *testing.T) {
 	t.Parallel()
 	shared := redisCache(t)
-	first := newEnv(t, withDefault(scenario.DemoVault), func(c *Config, _ *kvasserttest.Emulator) { c.SharedCache = shared })
+	first := newEnv(t, withDefault(scenario.DemoVault), func(c *Options, _ *kvasserttest.Emulator) { c.SharedCache = shared })
 	tr := first.token(first.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)))
-	second, err := New(first.s.cfg) // same emulator, same Redis, fresh credentials
+	second, err := New(&first.s.cfg) // same emulator, same Redis, fresh credentials
 	if err != nil {
 		t.Fatal(err)
 	}

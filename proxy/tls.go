@@ -17,14 +17,15 @@ import (
 	"time"
 )
 
-// TLSCertificateLifetime is how long the self-signed certificate of a proxy
-// started with AllowRemote is valid: restart the proxy (a new certificate,
-// a new fingerprint, new secrets) at least this often.
-const TLSCertificateLifetime = 7 * 24 * time.Hour
+// tlsCertificateLifetime is how long the self-signed certificate of a proxy
+// started with AllowRemote is valid (Options.AllowRemote says "7 days"):
+// restart the proxy (a new certificate, a new fingerprint, new secrets) at
+// least this often.
+const tlsCertificateLifetime = 7 * 24 * time.Hour
 
 // selfSignedCertificate makes the TLS certificate of a proxy reachable from
 // other machines: a fresh ECDSA P-256 key, valid from a few minutes ago for
-// TLSCertificateLifetime, with the listen address as subject alternative
+// tlsCertificateLifetime, with the listen address as subject alternative
 // name (every address of this machine when it listens on all of them).
 // Clients cannot chain it to a root: they pin its SHA-256 fingerprint.
 func selfSignedCertificate(addr string, now time.Time) (*tls.Certificate, error) {
@@ -35,7 +36,7 @@ func selfSignedCertificate(addr string, now time.Time) (*tls.Certificate, error)
 	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "kvassert proxy"},
 		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.Add(TLSCertificateLifetime),
+		NotAfter:              now.Add(tlsCertificateLifetime),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,

@@ -87,7 +87,7 @@ func TestProblemCarriesNoUpstreamText(t *testing.T) {
 	for i, a := range shapes {
 		tokens["api://hostile-"+strconv.Itoa(i)+"/.default"] = a
 	}
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		c.ClientOptions.Transport = &hostileTransport{next: c.ClientOptions.Transport, tokens: tokens}
 		c.ClientOptions.Retry.MaxRetries = -1 // the 5xx shapes: no back-off
 	})
@@ -124,7 +124,7 @@ func TestProblemCarriesNoUpstreamText(t *testing.T) {
 // text too; the problem names the status and the operation, in our words.
 func TestVaultProblemCarriesNoServerText(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(c *Config, e *kvasserttest.Emulator) {
+	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		c.ClientOptions.Transport = &hostileTransport{next: c.ClientOptions.Transport,
 			sign: &answer{403, `{"error":{"code":"Forbidden ` + marker + `","message":"` + marker + `\nsecond line"}}`}}
 	})

@@ -25,8 +25,8 @@ func (f *fieldErrors) addErr(field string, err error) {
 	f.add(field, err.Error())
 }
 
-// err is the configuration error of errs ("proxy: Field: message; ..."),
-// or nil.
+// err is the *kvassert.InputError of errs ("proxy: Field: message;
+// ..."), naming the first field as its Input, or nil.
 func (f fieldErrors) err() error {
 	if len(f) == 0 {
 		return nil
@@ -35,7 +35,7 @@ func (f fieldErrors) err() error {
 	for i, e := range f {
 		msgs[i] = e.Field + ": " + e.Message
 	}
-	return errors.New("proxy: " + strings.Join(msgs, "; "))
+	return &kvassert.InputError{Package: "proxy", Input: f[0].Field, Reason: strings.Join(msgs, "; ")}
 }
 
 func checkClientID(field, v string, errs *fieldErrors) {

@@ -16,7 +16,7 @@ import (
 // work).
 func TestTargetVaultNameAsKeyVault(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Logger: discardLogger()})
+	s, err := New(&Options{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

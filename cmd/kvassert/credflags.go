@@ -131,91 +131,124 @@ func (c *credFlags) register(cmd *cobra.Command) {
 
 // kind checks that the flags name exactly one credential.
 func (c *credFlags) kind(a *App) (int, error) {
-	n := a.flagName
-	hint := fmt.Sprintf("see '%s --help' for the credential flags", c.cmdName)
 	if c.password != "" {
 		return 0, usageError("--password is not accepted: a password on the command line ends up in shell history and process lists",
 			"put the PKCS#12 password in an environment variable and name it with --password-env VAR")
 	}
-	var k int
+	hint := fmt.Sprintf("see '%s --help' for the credential flags", c.cmdName)
+	k, err := c.pickKind(a, hint)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.checkAssertionFlags(a, k, hint); err != nil {
+		return 0, err
+	}
+	return k, nil
+}
+
+// pickKind finds the one credential the flags name and checks its flags.
+func (c *credFlags) pickKind(a *App, hint string) (int, error) {
+	n := a.flagName
 	switch {
 	case c.managedIdentity != "":
-		for _, o := range []string{c.vault, c.cert, c.keyID, c.certFile, c.keyFile, c.thumbprint} {
-			if o != "" {
-				return 0, usageError(n("managed-identity")+" cannot be combined with certificate flags (--vault, --cert, --key-id, --cert-file, --key-file, --thumbprint)", hint)
-			}
-		}
-		if !kvassert.ValidClientID(c.managedIdentity) {
-			return 0, usageError(fmt.Sprintf("%s %q is not a client ID (GUID)", n("managed-identity"), truncate(c.managedIdentity, 60)), "give the client ID of the user-assigned managed identity")
-		}
-		k = credManagedIdentity
+		return c.managedIdentityKind(a, hint)
 	case c.vault != "" || c.cert != "":
-		switch {
-		case c.vault == "":
-			return 0, usageError(n("cert")+" needs --vault", "give the vault that holds the certificate: --vault https://NAME.vault.azure.net/")
-		case c.cert == "":
-			return 0, usageError(n("vault")+" needs --cert NAME", "give the name of the certificate in the vault")
-		case c.keyID != "" || c.certFile != "" || c.keyFile != "" || c.thumbprint != "":
-			return 0, usageError("--vault/--cert cannot be combined with --key-id, --cert-file, --key-file or --thumbprint", hint)
-		}
-		if err := checkVaultURL(a, "vault", c.vault); err != nil {
-			return 0, err
-		}
-		if err := keyvault.CheckName(c.cert); err != nil {
-			return 0, flagError(n("cert"), err, "certificate names have 1-127 letters, digits and '-'")
-		}
-		k = credVault
+		return c.vaultKind(a, hint)
 	case c.keyID != "":
-		id, err := keyvault.ParseKeyID(c.keyID)
-		if err != nil {
-			return 0, flagError(n("key-id"), err, "use the key's identifier, https://NAME.vault.azure.net/keys/KEY/VERSION (a certificate's kid)")
-		}
-		if err := checkLoopbackVault(a, "key-id", id.Vault); err != nil {
-			return 0, err
-		}
-		switch {
-		case c.keyFile != "":
-			return 0, usageError("--key-file cannot be used with --key-id: the key is in the vault", hint)
-		case c.certFile != "" && c.thumbprint != "":
-			return 0, usageError("give either --cert-file or --thumbprint with --key-id, not both", hint)
-		case c.certFile != "":
-			k = credKeyCert
-		case c.thumbprint != "":
-			if _, err := assertion.ParseThumbprint(c.thumbprint); err != nil {
-				return 0, flagError(n("thumbprint"), err, "copy the thumbprint from the app registration's Certificates & secrets page")
-			}
-			k = credKeyThumbprint
-		default:
-			return 0, usageError(n("key-id")+" needs the certificate registered on the app: --cert-file FILE or --thumbprint HEX", hint)
-		}
+		return c.keyIDKind(a, hint)
 	case c.certFile != "":
 		if c.thumbprint != "" {
 			return 0, usageError(n("thumbprint")+" needs --key-id", hint)
 		}
-		k = credLocal
+		return credLocal, nil
 	case c.thumbprint != "":
 		return 0, usageError(n("thumbprint")+" needs --key-id", hint)
 	case c.keyFile != "":
 		return 0, usageError(n("key-file")+" needs --cert-file", hint)
-	default:
-		return 0, usageError("no credential given",
-			"give --vault URL --cert NAME (or --key-id, --cert-file, --managed-identity), or set KVASSERT_VAULT and KVASSERT_CERT")
 	}
+	return 0, usageError("no credential given",
+		"give --vault URL --cert NAME (or --key-id, --cert-file, --managed-identity), or set KVASSERT_VAULT and KVASSERT_CERT")
+}
+
+// managedIdentityKind checks --managed-identity, which stands alone.
+func (c *credFlags) managedIdentityKind(a *App, hint string) (int, error) {
+	n := a.flagName
+	for _, o := range []string{c.vault, c.cert, c.keyID, c.certFile, c.keyFile, c.thumbprint} {
+		if o != "" {
+			return 0, usageError(n("managed-identity")+" cannot be combined with certificate flags (--vault, --cert, --key-id, --cert-file, --key-file, --thumbprint)", hint)
+		}
+	}
+	if !kvassert.ValidClientID(c.managedIdentity) {
+		return 0, usageError(fmt.Sprintf("%s %q is not a client ID (GUID)", n("managed-identity"), truncate(c.managedIdentity, 60)), "give the client ID of the user-assigned managed identity")
+	}
+	return credManagedIdentity, nil
+}
+
+// vaultKind checks --vault and --cert.
+func (c *credFlags) vaultKind(a *App, hint string) (int, error) {
+	n := a.flagName
+	switch {
+	case c.vault == "":
+		return 0, usageError(n("cert")+" needs --vault", "give the vault that holds the certificate: --vault https://NAME.vault.azure.net/")
+	case c.cert == "":
+		return 0, usageError(n("vault")+" needs --cert NAME", "give the name of the certificate in the vault")
+	case c.keyID != "" || c.certFile != "" || c.keyFile != "" || c.thumbprint != "":
+		return 0, usageError("--vault/--cert cannot be combined with --key-id, --cert-file, --key-file or --thumbprint", hint)
+	}
+	if err := checkVaultURL(a, "vault", c.vault); err != nil {
+		return 0, err
+	}
+	if err := keyvault.CheckName(c.cert); err != nil {
+		return 0, flagError(n("cert"), err, "certificate names have 1-127 letters, digits and '-'")
+	}
+	return credVault, nil
+}
+
+// keyIDKind checks --key-id with --cert-file or --thumbprint.
+func (c *credFlags) keyIDKind(a *App, hint string) (int, error) {
+	n := a.flagName
+	id, err := keyvault.ParseKeyID(c.keyID)
+	if err != nil {
+		return 0, flagError(n("key-id"), err, "use the key's identifier, https://NAME.vault.azure.net/keys/KEY/VERSION (a certificate's kid)")
+	}
+	if err := checkLoopbackVault(a, "key-id", id.Vault); err != nil {
+		return 0, err
+	}
+	switch {
+	case c.keyFile != "":
+		return 0, usageError("--key-file cannot be used with --key-id: the key is in the vault", hint)
+	case c.certFile != "" && c.thumbprint != "":
+		return 0, usageError("give either --cert-file or --thumbprint with --key-id, not both", hint)
+	case c.certFile != "":
+		return credKeyCert, nil
+	case c.thumbprint != "":
+		if _, err := assertion.ParseThumbprint(c.thumbprint); err != nil {
+			return 0, flagError(n("thumbprint"), err, "copy the thumbprint from the app registration's Certificates & secrets page")
+		}
+		return credKeyThumbprint, nil
+	}
+	return 0, usageError(n("key-id")+" needs the certificate registered on the app: --cert-file FILE or --thumbprint HEX", hint)
+}
+
+// checkAssertionFlags checks the flags that shape the assertion of kind k:
+// --password-env, --alg and --lifetime.
+func (c *credFlags) checkAssertionFlags(a *App, k int, hint string) error {
+	n := a.flagName
 	if c.passwordEnv != "" && k != credLocal {
-		return 0, usageError(n("password-env")+" only applies to a PKCS#12 --cert-file", hint)
+		return usageError(n("password-env")+" only applies to a PKCS#12 --cert-file", hint)
 	}
 	if k == credManagedIdentity && !a.fromEnv("alg") && c.alg != "PS256" {
-		return 0, usageError("--alg applies to certificate credentials, not to --managed-identity", hint)
+		return usageError("--alg applies to certificate credentials, not to --managed-identity", hint)
 	}
 	if k != credManagedIdentity {
 		if _, err := assertion.ParseAlgorithm(c.alg); err != nil {
-			return 0, flagError(n("alg"), err, "use PS256 (default) or RS256")
+			return flagError(n("alg"), err, "use PS256 (default) or RS256")
 		}
 	}
 	if c.lifetime < assertion.MinLifetime || c.lifetime > assertion.MaxLifetime {
-		return 0, usageError(fmt.Sprintf("--lifetime %v is outside 1m..60m", c.lifetime), "Entra recommends 5m to 10m")
+		return usageError(fmt.Sprintf("--lifetime %v is outside 1m..60m", c.lifetime), "Entra recommends 5m to 10m")
 	}
-	return k, nil
+	return nil
 }
 
 // source makes the Source the flags describe. Nothing is read from the

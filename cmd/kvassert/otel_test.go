@@ -195,4 +195,10 @@ func TestTruncateValueKeepsUTF8(t *testing.T) {
 	if !utf8.ValidString(got) || len(got) > 44 {
 		t.Errorf("truncateValue(%q) = %q: not valid UTF-8 or too long", v, got)
 	}
+	// The error that echoes such a value stays valid text.
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+	t.Setenv("OTEL_TRACES_EXPORTER", v)
+	if _, err := otlpSignal("TRACES"); err == nil || !utf8.ValidString(err.Error()) {
+		t.Errorf("otlpSignal: %v, want an error in valid UTF-8", err)
+	}
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +20,9 @@ import (
 )
 
 func init() { extraCommands = append(extraCommands, newProxyCmd) }
+
+// defaultProxyAddr is the proxy's default listen address (proxy.Options.Addr).
+const defaultProxyAddr = "127.0.0.1:5616"
 
 type proxyCmd struct {
 	listen      string
@@ -83,7 +90,7 @@ environment variables printed for your app.`,
 	c.app.register(cmd, "tenant for the printed environment variables (ID or domain)")
 	c.cache.register(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&c.listen, "listen", proxy.DefaultAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
+	fs.StringVar(&c.listen, "listen", defaultProxyAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address; the proxy then serves TLS only, with a self-signed certificate whose fingerprint is printed (anyone who learns a secret gets tokens)")
 	fs.BoolVar(&c.allowFwd, "allow-forward", false, "serve /msi/forward: tokens of your own identity (DefaultAzureCredential) for any resource, with a secret of its own")
 	fs.StringVar(&c.secretFile, "secret-file", "", "also write the per-run secret to this file (mode 0600)")
@@ -103,7 +110,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err := c.check(a); err != nil {
 		return err
 	}
-	files, err := c.parseFiles()
+	files, keyFiles, err := c.parseFiles()
 	if err != nil {
 		return err
 	}
@@ -133,12 +140,13 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	}
 	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 	vaultName, _ := c.vaultName(a) // checked; "" without --vault
-	s, err := proxy.New(proxy.Config{
+	s, err := proxy.New(&proxy.Options{
 		Addr: c.listen, AllowRemote: c.allowRemote, AllowForward: c.allowFwd,
 		KeyVaultCredential: cred, ForwardCredential: cred,
-		ClientOptions: a.ClientOptions(), Cloud: a.Cloud(),
-		Files: files, FileRoot: c.fileRoot, Logger: logger, SharedCache: shared,
-		Default: proxy.PageDefault{ClientID: c.app.clientID, TenantID: c.app.tenant, Vault: vaultName, Certificate: c.cert},
+		ClientOptions: a.ClientOptions(),
+		Files:         files, KeyFiles: keyFiles, FileRoot: c.fileRoot,
+		Logger: logger, LogRequests: true, SharedCache: shared,
+		DefaultClientID: c.app.clientID, DefaultTenantID: c.app.tenant, DefaultVault: vaultName, DefaultCertificate: c.cert,
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}
@@ -159,8 +167,12 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 			return failure("writing the secret file", err)
 		}
 	}
-	base := s.Scheme() + "://" + ln.Addr().String()
-	c.printStart(a, s, base)
+	scheme := "http"
+	if c.allowRemote {
+		scheme = "https" // TLS only
+	}
+	base := scheme + "://" + ln.Addr().String()
+	c.printStart(a, s, base, slices.Sorted(maps.Keys(files)))
 	if err := s.Serve(ctx, ln); err != nil {
 		return failure("serving", err)
 	}
@@ -267,54 +279,87 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 	return name, nil
 }
 
-// parseFiles reads --file NAME=CERT[,KEY] flags.
-func (c *proxyCmd) parseFiles() (map[string]proxy.CertificateFiles, error) {
+// parseFiles reads --file NAME=CERT[,KEY] flags: the certificate and key
+// files by name (proxy.Options.Files and KeyFiles).
+func (c *proxyCmd) parseFiles() (files, keyFiles map[string]string, err error) {
 	if len(c.files) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	out := map[string]proxy.CertificateFiles{}
+	files, keyFiles = map[string]string{}, map[string]string{}
 	for _, f := range c.files {
 		name, paths, ok := strings.Cut(f, "=")
 		cert, key, _ := strings.Cut(paths, ",")
 		if !ok || name == "" || cert == "" {
-			return nil, usageError(fmt.Sprintf("--file %q is not NAME=CERT.pem[,KEY.pem]", truncate(f, 80)), "for example --file dev=./dev-cert.pem,./dev-key.pem")
+			return nil, nil, usageError(fmt.Sprintf("--file %q is not NAME=CERT.pem[,KEY.pem]", truncate(f, 80)), "for example --file dev=./dev-cert.pem,./dev-key.pem")
 		}
-		if _, dup := out[name]; dup {
-			return nil, usageError(fmt.Sprintf("--file: the name %q is given twice", name), "give each certificate its own name")
+		if _, dup := files[name]; dup {
+			return nil, nil, usageError(fmt.Sprintf("--file: the name %q is given twice", name), "give each certificate its own name")
 		}
-		out[name] = proxy.CertificateFiles{CertFile: cert, KeyFile: key}
+		files[name] = cert
+		if key != "" {
+			keyFiles[name] = key
+		}
 	}
-	return out, nil
+	return files, keyFiles, nil
+}
+
+// startPrinter writes the start banner of the proxy to stdout.
+type startPrinter struct {
+	a  *App
+	w  io.Writer
+	st style
+}
+
+func (p *startPrinter) comment(t string) { fmt.Fprintln(p.w, p.st.dim("# "+t)) }
+
+// export prints an export line; the secrets in it (IDENTITY_HEADER, the
+// path segment of MSI_ENDPOINT) are registered with the redactor.
+func (p *startPrinter) export(kv string) {
+	k, v, _ := strings.Cut(kv, "=")
+	if k == "IDENTITY_HEADER" || k == "MSI_ENDPOINT" {
+		p.a.redactor.AddSecret(v)
+		if k == "MSI_ENDPOINT" {
+			if _, rest, ok := strings.Cut(v, "/cloudshell/"); ok {
+				secret, _, _ := strings.Cut(rest, "/")
+				p.a.redactor.AddSecret(secret)
+			}
+		}
+	}
+	fmt.Fprintf(p.w, "export %s=%s\n", k, shellQuote(v))
+}
+
+// exportAll prints the export lines of vars, unless err.
+func (p *startPrinter) exportAll(vars []string, err error) {
+	if err != nil {
+		return
+	}
+	for _, v := range vars {
+		p.export(v)
+	}
 }
 
 // printStart prints where the proxy is, its API secret, and the
 // environment variables (each with its own secret) for each managed
 // identity target. Every secret printed is registered with the redactor:
-// stdout only, never stderr.
-func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
-	st := a.style()
-	w := a.Stdout
-	comment := func(t string) { fmt.Fprintln(w, st.dim("# "+t)) }
-	export := func(kv string) {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "IDENTITY_HEADER" || k == "MSI_ENDPOINT" {
-			a.redactor.AddSecret(v)
-			if k == "MSI_ENDPOINT" {
-				if _, rest, ok := strings.Cut(v, "/cloudshell/"); ok {
-					secret, _, _ := strings.Cut(rest, "/")
-					a.redactor.AddSecret(secret)
-				}
-			}
-		}
-		fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v))
-	}
+// stdout only, never stderr. fileNames are the names of --file.
+func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string, fileNames []string) {
+	p := &startPrinter{a: a, w: a.Stdout, st: a.style()}
+	c.printWhere(p, s, base)
+	c.printTokenAPI(p, s, base)
+	c.printIdentities(p, s, base, fileNames)
+	fmt.Fprintln(p.w, "\nServing until Ctrl+C or SIGTERM; requests are logged to stderr.")
+}
+
+// printWhere prints the proxy's address, TLS pins, API secret and page.
+func (c *proxyCmd) printWhere(p *startPrinter, s *proxy.Server, base string) {
+	w := p.w
 	target := "Azure (DefaultAzureCredential)"
-	if u, ok := a.Emulator(); ok {
+	if u, ok := p.a.Emulator(); ok {
 		target = "the emulator at " + u
 	}
-	fmt.Fprintf(w, "%s %s, reaching %s\n", st.bold("kvassert proxy:"), st.cyan(base), target)
+	fmt.Fprintf(w, "%s %s, reaching %s\n", p.st.bold("kvassert proxy:"), p.st.cyan(base), target)
 	if fp := s.Fingerprint(); fp != "" {
-		fmt.Fprintf(w, "TLS certificate (self-signed, new each run, valid %s): SHA-256 fingerprint %s\n", proxy.TLSCertificateLifetime, fp)
+		fmt.Fprintf(w, "TLS certificate (self-signed, new each run, valid 7 days): SHA-256 fingerprint %s\n", fp)
 		fmt.Fprintf(w, "public key pin (curl --pinnedpubkey): %s\n", s.PublicKeyPin())
 	}
 	fmt.Fprintf(w, "API secret (new each run; token API, page, OpenAPI): %s\n", s.Secret())
@@ -323,24 +368,22 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 			fmt.Fprintf(w, "secret file: %s\n", abs)
 		}
 	}
-	fmt.Fprintf(w, "web page: %s\n", s.PageURL(base))
+	// The page's script reads the secret from the fragment, which browsers
+	// never send to a server.
+	fmt.Fprintf(w, "web page: %s/#secret=%s\n", base, s.Secret())
 	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the API secret)\n\n", base)
+}
 
-	comment("Token API (curl, Postman): send the API secret as a bearer token.")
-	export("KVASSERT_PROXY_SECRET=" + s.Secret())
-	tenant, client := c.app.tenant, c.app.clientID
-	if tenant == "" {
-		tenant = "TENANT"
-	}
-	if client == "" {
-		client = "CLIENT_ID"
-	}
+// printTokenAPI prints the curl command of the token API.
+func (c *proxyCmd) printTokenAPI(p *startPrinter, s *proxy.Server, base string) {
+	p.comment("Token API (curl, Postman): send the API secret as a bearer token.")
+	p.export("KVASSERT_PROXY_SECRET=" + s.Secret())
+	tenant, client := cmp.Or(c.app.tenant, "TENANT"), cmp.Or(c.app.clientID, "CLIENT_ID")
 	vaultURL, certName := "https://VAULT.vault.azure.net/", "CERTIFICATE"
-	vaultName, _ := c.vaultName(a)
-	if vaultName != "" {
+	if vaultName, _ := c.vaultName(p.a); vaultName != "" {
 		vaultURL, certName = c.vault, c.cert
 		if !strings.Contains(vaultURL, "/") {
-			vaultURL = "https://" + vaultName + "." + keyvault.VaultDomain(a.Cloud()) + "/"
+			vaultURL = "https://" + vaultName + "." + keyvault.VaultDomain(p.a.Cloud()) + "/"
 		}
 	}
 	body := fmt.Sprintf(`{"clientId":"%s","tenantId":"%s","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"%s","certificateName":"%s"}`, client, tenant, vaultURL, certName)
@@ -348,57 +391,46 @@ func (c *proxyCmd) printStart(a *App, s *proxy.Server, base string) {
 	if s.Fingerprint() != "" {
 		pin = " -k --pinnedpubkey '" + s.PublicKeyPin() + "'"
 	}
-	fmt.Fprintf(w, "curl -sS%s %s/api/token/kv-certificate -H \"Authorization: Bearer $KVASSERT_PROXY_SECRET\" \\\n    -H 'Content-Type: application/json' -d %s\n\n", pin, base, shellQuote(body))
+	fmt.Fprintf(p.w, "curl -sS%s %s/api/token/kv-certificate -H \"Authorization: Bearer $KVASSERT_PROXY_SECRET\" \\\n    -H 'Content-Type: application/json' -d %s\n\n", pin, base, shellQuote(body))
+}
 
-	comment("Managed identity for an app run locally (App Service protocol: ManagedIdentityCredential, DefaultAzureCredential).")
-	comment("Each identity has its own IDENTITY_HEADER, which opens its route only: give an app its own lines.")
-	concrete := c.app.tenant != "" && c.app.clientID != ""
-	appTarget := func(t proxy.Target) {
-		if !concrete {
-			return
-		}
-		t.Tenant, t.ClientID = c.app.tenant, c.app.clientID
-		vars, err := s.AppServiceEnv(base, t)
-		if err != nil {
-			return
-		}
-		for _, v := range vars {
-			export(v)
-		}
+// printIdentities prints the managed identity environment of each target:
+// the configured vault certificate, each --file, forwarding, and the Cloud
+// Shell protocol. Without --tenant and --client-id it prints the routes.
+func (c *proxyCmd) printIdentities(p *startPrinter, s *proxy.Server, base string, fileNames []string) {
+	p.comment("Managed identity for an app run locally (App Service protocol: ManagedIdentityCredential, DefaultAzureCredential).")
+	p.comment("Each identity has its own IDENTITY_HEADER, which opens its route only: give an app its own lines.")
+	tenant, client := c.app.tenant, c.app.clientID
+	concrete := tenant != "" && client != ""
+	vaultName, _ := c.vaultName(p.a)
+	appEnv := func(t proxy.Target) {
+		t.Tenant, t.ClientID = tenant, client
+		p.exportAll(s.AppServiceEnv(base, t))
 	}
 	switch {
 	case concrete && vaultName != "":
-		comment(fmt.Sprintf("App %s in tenant %s, certificate %s in vault %s:", client, tenant, c.cert, vaultName))
-		appTarget(proxy.Target{Vault: vaultName, Certificate: c.cert})
+		p.comment(fmt.Sprintf("App %s in tenant %s, certificate %s in vault %s:", client, tenant, c.cert, vaultName))
+		appEnv(proxy.Target{Vault: vaultName, Certificate: c.cert})
 	case !concrete:
-		comment("Give --tenant and --client-id (and --vault, --cert) for the exact lines and their secrets; the routes are:")
-		comment("  " + base + "/msi/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE")
+		p.comment("Give --tenant and --client-id (and --vault, --cert) for the exact lines and their secrets; the routes are:")
+		p.comment("  " + base + "/msi/TENANT/CLIENT_ID/kv/VAULT/CERTIFICATE")
 	}
-	for _, name := range s.Files() {
+	for _, name := range fileNames {
 		if concrete {
-			comment(fmt.Sprintf("App %s in tenant %s, certificate file %q:", client, tenant, name))
-			appTarget(proxy.Target{File: name})
+			p.comment(fmt.Sprintf("App %s in tenant %s, certificate file %q:", client, tenant, name))
+			appEnv(proxy.Target{File: name})
 		} else {
-			comment("  " + base + "/msi/TENANT/CLIENT_ID/file/" + name)
+			p.comment("  " + base + "/msi/TENANT/CLIENT_ID/file/" + name)
 		}
 	}
 	if c.allowFwd {
-		comment("Or your own identity (this shell's DefaultAzureCredential, any resource: keep this secret to yourself):")
-		if vars, err := s.AppServiceEnv(base, proxy.Target{Forward: true}); err == nil {
-			for _, v := range vars {
-				export(v)
-			}
-		}
+		p.comment("Or your own identity (this shell's DefaultAzureCredential, any resource: keep this secret to yourself):")
+		p.exportAll(s.AppServiceEnv(base, proxy.Target{Forward: true}))
 	} else {
-		comment("Tokens of your own identity (/msi/forward) are off; start with --allow-forward to serve them.")
+		p.comment("Tokens of your own identity (/msi/forward) are off; start with --allow-forward to serve them.")
 	}
 	if concrete && vaultName != "" {
-		comment("Or the Cloud Shell protocol, for tools that read only MSI_ENDPOINT (unset IDENTITY_ENDPOINT; the path holds this identity's secret):")
-		if vars, err := s.CloudShellEnv(base, proxy.Target{Tenant: c.app.tenant, ClientID: c.app.clientID, Vault: vaultName, Certificate: c.cert}); err == nil {
-			for _, v := range vars {
-				export(v)
-			}
-		}
+		p.comment("Or the Cloud Shell protocol, for tools that read only MSI_ENDPOINT (unset IDENTITY_ENDPOINT; the path holds this identity's secret):")
+		p.exportAll(s.CloudShellEnv(base, proxy.Target{Tenant: tenant, ClientID: client, Vault: vaultName, Certificate: c.cert}))
 	}
-	fmt.Fprintln(w, "\nServing until Ctrl+C or SIGTERM; requests are logged to stderr.")
 }

@@ -188,6 +188,30 @@ func checkTimes(j *jws, now time.Time) *oauthError {
 // tenant t, in the order Entra reports problems, and records its jti.
 func (e *Entra) certificateAssertion(j *jws, a *appView, t *tenant, reqHost string) *oauthError {
 	now := e.now()
+	if oe := e.assertionClaims(j, a, t, reqHost, now); oe != nil {
+		return oe
+	}
+	kc, oe := assertionKey(j, a, now)
+	if oe != nil {
+		return oe
+	}
+	if oe := verifyAssertionKey(j, kc, now); oe != nil {
+		return oe
+	}
+	if !e.noReplay.Load() {
+		exp, _ := j.numericDate("exp")
+		if !e.jtis.add(a.clientID+"\x00"+j.str("jti"), exp.Add(clockSkew), now) {
+			e.replays.Add(1)
+			return newErr(http.StatusUnauthorized, "invalid_client", 50013,
+				"Assertion is invalid: the client assertion with this 'jti' has already been used. Build a new assertion (with a fresh jti) for every token request. %s", certDocs)
+		}
+	}
+	return nil
+}
+
+// assertionClaims checks the algorithm, issuer, subject, audience, times
+// and jti of a certificate client assertion.
+func (e *Entra) assertionClaims(j *jws, a *appView, t *tenant, reqHost string, now time.Time) *oauthError {
 	if j.header.Alg != "RS256" && j.header.Alg != "PS256" {
 		return newErr(http.StatusBadRequest, "invalid_request", 5002730,
 			"Invalid JWT token. Unsupported key for the signing algorithm. The client assertion alg '%s' is not supported: use PS256 (or RS256).",
@@ -213,13 +237,17 @@ func (e *Entra) certificateAssertion(j *jws, a *appView, t *tenant, reqHost stri
 	if oe := checkTimes(j, now); oe != nil {
 		return oe
 	}
-	jti := j.str("jti")
-	if jti == "" {
+	if j.str("jti") == "" {
 		return newErr(http.StatusBadRequest, "invalid_request", 90014,
 			"The required field 'jti' is missing from the credential. Ensure that you have all the necessary parameters for the login request.")
 	}
+	return nil
+}
 
-	// Find the key by thumbprint.
+// assertionKey finds the app's certificate named by the assertion's
+// thumbprint header (x5t#S256 or x5t) among those the token service knows
+// now.
+func assertionKey(j *jws, a *appView, now time.Time) (*keyCredential, *oauthError) {
 	var s256, s1 []byte
 	var okS256, okS1 bool
 	if j.header.X5tS256 != "" {
@@ -228,33 +256,34 @@ func (e *Entra) certificateAssertion(j *jws, a *appView, t *tenant, reqHost stri
 	if j.header.X5t != "" {
 		s1, okS1 = decodeThumbprint(j.header.X5t, 20)
 	}
-	var kc *keyCredential
 	for i := range a.certs {
 		c := &a.certs[i]
 		if now.Before(c.activeAt) {
 			continue // added through Graph, not yet propagated to the token service
 		}
 		if (okS256 && bytes.Equal(c.sha256[:], s256)) || (okS1 && bytes.Equal(c.sha1[:], s1)) {
-			kc = c
-			break
+			return c, nil
 		}
 	}
-	if kc == nil {
-		thumb := ""
-		switch {
-		case okS256:
-			thumb = strings.ToUpper(hex.EncodeToString(s256))
-		case okS1:
-			thumb = strings.ToUpper(hex.EncodeToString(s1))
-		}
-		reason := "The key was not found."
-		if thumb != "" {
-			reason += ", Thumbprint of key used by client: '" + thumb + "'"
-		}
-		return newErr(http.StatusUnauthorized, "invalid_client", 700027,
-			"The certificate with identifier used to sign the client assertion is not registered on application. [Reason - %s, Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/%s']",
-			reason, a.clientID, a.clientID)
+	thumb := ""
+	switch {
+	case okS256:
+		thumb = strings.ToUpper(hex.EncodeToString(s256))
+	case okS1:
+		thumb = strings.ToUpper(hex.EncodeToString(s1))
 	}
+	reason := "The key was not found."
+	if thumb != "" {
+		reason += ", Thumbprint of key used by client: '" + thumb + "'"
+	}
+	return nil, newErr(http.StatusUnauthorized, "invalid_client", 700027,
+		"The certificate with identifier used to sign the client assertion is not registered on application. [Reason - %s, Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/%s']",
+		reason, a.clientID, a.clientID)
+}
+
+// verifyAssertionKey checks the assertion's signature with kc, then that kc
+// is neither revoked nor outside its validity window.
+func verifyAssertionKey(j *jws, kc *keyCredential, now time.Time) *oauthError {
 	thumb := strings.ToUpper(hex.EncodeToString(kc.sha1[:]))
 	pub, ok := kc.cert.PublicKey.(*rsa.PublicKey)
 	if !ok {
@@ -281,14 +310,6 @@ func (e *Entra) certificateAssertion(j *jws, a *appView, t *tenant, reqHost stri
 		return newErr(http.StatusUnauthorized, "invalid_client", 1000502,
 			"The provided certificate is not within its specified validity window. Current time: %s, certificate valid from %s, certificate expiry %s. Thumbprint of key used by client: '%s'.",
 			isoTime(now), isoTime(kc.cert.NotBefore), isoTime(kc.cert.NotAfter), thumb)
-	}
-	if !e.noReplay.Load() {
-		exp, _ := j.numericDate("exp")
-		if !e.jtis.add(a.clientID+"\x00"+jti, exp.Add(clockSkew), now) {
-			e.replays.Add(1)
-			return newErr(http.StatusUnauthorized, "invalid_client", 50013,
-				"Assertion is invalid: the client assertion with this 'jti' has already been used. Build a new assertion (with a fresh jti) for every token request. %s", certDocs)
-		}
 	}
 	return nil
 }

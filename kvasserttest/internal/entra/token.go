@@ -81,48 +81,11 @@ func missingParam(name string) *oauthError {
 
 // token runs the client-credentials grant.
 func (e *Entra) token(r *http.Request, seg string) (*tokenResponse, *oauthError) {
-	if r.Method != http.MethodPost {
-		return nil, newErr(http.StatusBadRequest, "invalid_request", 900561,
-			"The endpoint only accepts POST, OPTIONS requests. Received a %s request.", r.Method)
-	}
-	t, kind := e.resolveTenant(seg)
-	if kind == tenantUnknown {
-		return nil, tenantNotFound(seg)
-	}
-	form, oe := readForm(r)
+	t, form, oe := e.grantRequest(r, seg)
 	if oe != nil {
 		return nil, oe
 	}
-	grant := form.Get("grant_type")
-	if grant == "" {
-		return nil, missingParam("grant_type")
-	}
-	if grant != "client_credentials" {
-		return nil, newErr(http.StatusBadRequest, "unsupported_grant_type", 70003,
-			"The app requested an unsupported grant type '%s'.", grant)
-	}
-	switch kind {
-	case tenantCommon, tenantConsumers:
-		return nil, newErr(http.StatusBadRequest, "invalid_request", 9001023,
-			"The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.")
-	case tenantOrgs:
-		return nil, newErr(http.StatusBadRequest, "invalid_request", 50059,
-			"No tenant-identifying information found in either the request or implied by any provided credentials.")
-	}
-
-	clientID, secret := form.Get("client_id"), form.Get("client_secret")
-	if user, pass, ok := r.BasicAuth(); ok { // client_secret_basic
-		u, err1 := url.QueryUnescape(user)
-		p, err2 := url.QueryUnescape(pass)
-		if err1 == nil && err2 == nil {
-			if clientID == "" {
-				clientID = u
-			}
-			if strings.EqualFold(clientID, u) && secret == "" {
-				secret = p
-			}
-		}
-	}
+	clientID, secret := clientCredentials(r, form)
 	if clientID == "" {
 		return nil, missingParam("client_id")
 	}
@@ -140,40 +103,96 @@ func (e *Entra) token(r *http.Request, seg string) (*tokenResponse, *oauthError)
 			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
 			clientID, t.display())
 	}
+	if oe := e.authenticateClient(r, form, a, t, secret); oe != nil {
+		return nil, oe
+	}
+	return e.issueAppToken(a, t, resource)
+}
 
+// grantRequest checks the method, the tenant and the grant type of a token
+// request and returns its tenant and form.
+func (e *Entra) grantRequest(r *http.Request, seg string) (*tenant, url.Values, *oauthError) {
+	if r.Method != http.MethodPost {
+		return nil, nil, newErr(http.StatusBadRequest, "invalid_request", 900561,
+			"The endpoint only accepts POST, OPTIONS requests. Received a %s request.", r.Method)
+	}
+	t, kind := e.resolveTenant(seg)
+	if kind == tenantUnknown {
+		return nil, nil, tenantNotFound(seg)
+	}
+	form, oe := readForm(r)
+	if oe != nil {
+		return nil, nil, oe
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		return nil, nil, missingParam("grant_type")
+	}
+	if grant != "client_credentials" {
+		return nil, nil, newErr(http.StatusBadRequest, "unsupported_grant_type", 70003,
+			"The app requested an unsupported grant type '%s'.", grant)
+	}
+	switch kind {
+	case tenantCommon, tenantConsumers:
+		return nil, nil, newErr(http.StatusBadRequest, "invalid_request", 9001023,
+			"The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.")
+	case tenantOrgs:
+		return nil, nil, newErr(http.StatusBadRequest, "invalid_request", 50059,
+			"No tenant-identifying information found in either the request or implied by any provided credentials.")
+	}
+	return t, form, nil
+}
+
+// clientCredentials returns the client ID and secret of a token request:
+// from the form (client_secret_post) or the Authorization header
+// (client_secret_basic).
+func clientCredentials(r *http.Request, form url.Values) (clientID, secret string) {
+	clientID, secret = form.Get("client_id"), form.Get("client_secret")
+	if user, pass, ok := r.BasicAuth(); ok { // client_secret_basic
+		u, err1 := url.QueryUnescape(user)
+		p, err2 := url.QueryUnescape(pass)
+		if err1 == nil && err2 == nil {
+			if clientID == "" {
+				clientID = u
+			}
+			if strings.EqualFold(clientID, u) && secret == "" {
+				secret = p
+			}
+		}
+	}
+	return clientID, secret
+}
+
+// authenticateClient checks the client's secret or assertion.
+func (e *Entra) authenticateClient(r *http.Request, form url.Values, a *appView, t *tenant, secret string) *oauthError {
 	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
 	switch {
 	case secret == "" && assertion == "":
-		return nil, newErr(http.StatusUnauthorized, "invalid_client", 7000216,
+		return newErr(http.StatusUnauthorized, "invalid_client", 7000216,
 			"'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
 	case secret != "" && assertion != "":
-		return nil, newErr(http.StatusBadRequest, "invalid_request", 9002313,
+		return newErr(http.StatusBadRequest, "invalid_request", 9002313,
 			"Invalid request. Request is malformed or invalid: give either 'client_secret' or 'client_assertion', not both.")
 	case secret != "":
 		if !secretMatches(a.secrets, secret) {
-			return nil, newErr(http.StatusUnauthorized, "invalid_client", 7000215,
+			return newErr(http.StatusUnauthorized, "invalid_client", 7000215,
 				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
 				a.clientID)
 		}
-	default:
-		if assertionType != jwtBearer {
-			return nil, newErr(http.StatusBadRequest, "invalid_request", 9002313,
-				"Invalid request. Request is malformed or invalid: 'client_assertion_type' must be '%s'.", jwtBearer)
-		}
-		j, oe := parseJWS(assertion)
-		if oe != nil {
-			return nil, oe
-		}
-		if j.hasThumb {
-			oe = e.certificateAssertion(j, a, t, r.Host)
-		} else {
-			oe = e.federatedAssertion(j, a)
-		}
-		if oe != nil {
-			return nil, oe
-		}
+		return nil
 	}
-	return e.issueAppToken(a, t, resource)
+	if assertionType != jwtBearer {
+		return newErr(http.StatusBadRequest, "invalid_request", 9002313,
+			"Invalid request. Request is malformed or invalid: 'client_assertion_type' must be '%s'.", jwtBearer)
+	}
+	j, oe := parseJWS(assertion)
+	if oe != nil {
+		return oe
+	}
+	if j.hasThumb {
+		return e.certificateAssertion(j, a, t, r.Host)
+	}
+	return e.federatedAssertion(j, a)
 }
 
 // readForm reads the url-encoded body, capped at maxBody.

@@ -43,6 +43,41 @@ type proofClaims struct {
 // are creds, and returns the credential that signed it. Messages name the
 // defect but never echo the proof.
 func checkProof(raw string, app entra.App, creds []entra.KeyCredential, now time.Time) (*entra.KeyCredential, *graphError) {
+	p, gerr := parseProof(raw)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if p.header.Alg != "RS256" {
+		return nil, badProof("alg %q is not supported: sign the proof with RS256.", truncate(p.header.Alg))
+	}
+	if gerr := checkProofClaims(p.claims, app, now); gerr != nil {
+		return nil, gerr
+	}
+	kc, gerr := proofCredential(p.header, creds, now)
+	if gerr != nil {
+		return nil, gerr
+	}
+	pub, ok := kc.Certificate.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return nil, badProof("the signing certificate's key is not RSA.")
+	}
+	digest := sha256.Sum256([]byte(p.signed))
+	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], p.sig) != nil {
+		return nil, badProof("the signature does not verify with the certificate named by x5t.")
+	}
+	return kc, nil
+}
+
+// parsedProof is a proof split into its parts.
+type parsedProof struct {
+	header proofHeader
+	claims proofClaims
+	signed string // header.payload, as sent
+	sig    []byte
+}
+
+// parseProof decodes the JWS compact serialization of a proof.
+func parseProof(raw string) (*parsedProof, *graphError) {
 	if raw == "" {
 		return nil, badProof("the proof is missing: give a JWT signed with the key of one of the application's current certificates.")
 	}
@@ -53,39 +88,48 @@ func checkProof(raw string, app entra.App, creds []entra.KeyCredential, now time
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
 		return nil, badProof("not a JWS compact serialization (header.payload.signature).")
 	}
-	var h proofHeader
-	var c proofClaims
+	p := &parsedProof{signed: parts[0] + "." + parts[1]}
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
 	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &h) != nil || json.Unmarshal(pb, &c) != nil {
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &p.header) != nil || json.Unmarshal(pb, &p.claims) != nil {
 		return nil, badProof("the JWT parts are not base64url-encoded JSON.")
 	}
-	if h.Alg != "RS256" {
-		return nil, badProof("alg %q is not supported: sign the proof with RS256.", truncate(h.Alg))
-	}
+	p.sig = sig
+	return p, nil
+}
+
+// checkProofClaims checks the audience, the issuer and the validity
+// window of a proof.
+func checkProofClaims(c proofClaims, app entra.App, now time.Time) *graphError {
 	var aud string
 	if json.Unmarshal(c.Aud, &aud) != nil || !strings.EqualFold(aud, ProofAudience) {
-		return nil, badProof("aud must be %s.", ProofAudience)
+		return badProof("aud must be %s.", ProofAudience)
 	}
 	if !strings.EqualFold(c.Iss, app.ObjectID) {
 		if strings.EqualFold(c.Iss, app.ClientID) {
-			return nil, badProof("iss is the application (client) ID: it must be the application's object ID.")
+			return badProof("iss is the application (client) ID: it must be the application's object ID.")
 		}
-		return nil, badProof("iss must be the application's object ID.")
+		return badProof("iss must be the application's object ID.")
 	}
 	nbf, okN := numericDate(c.Nbf)
 	exp, okE := numericDate(c.Exp)
 	switch {
 	case !okN || !okE:
-		return nil, badProof("nbf and exp are required (NumericDate).")
+		return badProof("nbf and exp are required (NumericDate).")
 	case !exp.After(nbf) || exp.Sub(nbf) > MaxProofLifetime:
-		return nil, badProof("exp - nbf must be positive and at most 10 minutes.")
+		return badProof("exp - nbf must be positive and at most 10 minutes.")
 	case now.Add(clockSkew).Before(nbf):
-		return nil, badProof("the proof is not yet valid (nbf is in the future).")
+		return badProof("the proof is not yet valid (nbf is in the future).")
 	case now.After(exp.Add(clockSkew)):
-		return nil, badProof("the proof has expired.")
+		return badProof("the proof has expired.")
 	}
+	return nil
+}
+
+// proofCredential finds the application's credential named by the
+// header's x5t and checks that it may prove possession now.
+func proofCredential(h proofHeader, creds []entra.KeyCredential, now time.Time) (*entra.KeyCredential, *graphError) {
 	thumb, ok := decodeX5t(h.X5t)
 	if !ok {
 		return nil, badProof("the header has no x5t (SHA-1 thumbprint of the signing certificate).")
@@ -105,14 +149,6 @@ func checkProof(raw string, app entra.App, creds []entra.KeyCredential, now time
 		return nil, badProof("the signing certificate was revoked.")
 	case now.Before(kc.Certificate.NotBefore) || now.After(kc.Certificate.NotAfter):
 		return nil, badProof("the signing certificate is not within its validity period: only a currently valid certificate can prove possession.")
-	}
-	pub, ok := kc.Certificate.PublicKey.(*rsa.PublicKey)
-	if !ok {
-		return nil, badProof("the signing certificate's key is not RSA.")
-	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil {
-		return nil, badProof("the signature does not verify with the certificate named by x5t.")
 	}
 	return kc, nil
 }
