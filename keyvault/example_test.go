@@ -24,7 +24,7 @@ func ExampleNewSigner() {
 	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 
 	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, nil,
-		&keyvault.Options{ClientOptions: emu.ClientOptions()})
+		&keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
 		log.Fatal(err)
 	}

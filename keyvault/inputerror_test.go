@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -20,7 +21,7 @@ import (
 func TestRefusedInputIsAnInputError(t *testing.T) {
 	e := kvasserttest.NewTB(t, world())
 	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	opts := keyvault.Options{ClientOptions: e.ClientOptions()}
+	opts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	signer, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, &key.PublicKey, &opts)
 	if err != nil {
@@ -29,17 +30,17 @@ func TestRefusedInputIsAnInputError(t *testing.T) {
 	cases := map[string]func() error{
 		"MaxThrottleWait": func() error {
 			_, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, &key.PublicKey,
-				&keyvault.Options{ClientOptions: e.ClientOptions(), MaxThrottleWait: -time.Second})
+				&keyvault.SignerOptions{ClientOptions: e.ClientOptions(), MaxThrottleWait: -time.Second})
 			return err
 		},
 		"version": func() error {
-			_, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred,
-				&keyvault.CertificateCacheOptions{Options: opts, Version: "not-a-version"})
+			_, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred,
+				(&certcache.Options{Version: "not-a-version"}).WithSigner(opts))
 			return err
 		},
 		"options": func() error {
-			_, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred,
-				&keyvault.CertificateCacheOptions{Options: opts, TTL: -time.Second})
+			_, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred,
+				(&certcache.Options{TTL: -time.Second}).WithSigner(opts))
 			return err
 		},
 		"digest": func() error {
@@ -51,7 +52,7 @@ func TestRefusedInputIsAnInputError(t *testing.T) {
 			return err
 		},
 		"vault URL": func() error {
-			_, err := keyvault.NewCertificateCache("https://kvassert-hsm.managedhsm.azure.net/", "c", cred, &keyvault.CertificateCacheOptions{Options: opts})
+			_, err := certcache.New("https://kvassert-hsm.managedhsm.azure.net/", "c", cred, (&certcache.Options{}).WithSigner(opts))
 			return err
 		},
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -30,7 +32,7 @@ func world() *scenario.Scenario {
 	return s
 }
 
-func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.Options) {
+func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.SignerOptions) {
 	t.Helper()
 	e := kvasserttest.NewTB(t, world())
 	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
@@ -38,7 +40,7 @@ func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyva
 		t.Fatal(err)
 	}
 	// Each test paces its signs with a gate of its own.
-	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
+	return e, cred, &keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New()}
 }
 
 func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
@@ -126,10 +128,8 @@ func TestCertificateCacheCachesAndRereads(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: *opts, TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
-		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock,
-	})
+	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestCertificateCacheCachesAndRereads(t *testing.T) {
 		t.Fatalf("reads = %d, want 1", n)
 	}
 	// cached asserts that Certificate serves a valid cached certificate.
-	cached := func() *keyvault.Certificate {
+	cached := func() *certcache.Certificate {
 		t.Helper()
 		c, err := src.Certificate(ctx)
 		if err != nil || !c.Certificate.Equal(want) {
@@ -208,22 +208,22 @@ func TestCertificateCacheRefusals(t *testing.T) {
 		{e.VaultURL(scenario.DemoVault), "bad_name", "not a valid name"},
 		{"http://kvassert-demo.vault.azure.net/", "c", "uses http"},
 	} {
-		if _, err := keyvault.NewCertificateCache(c.url, c.name, cred, &keyvault.CertificateCacheOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := certcache.New(c.url, c.name, cred, (&certcache.Options{}).WithSigner(*opts)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("NewCertificateCache(%s, %s) = %v, want %q", c.url, c.name, err, c.want)
 		}
 	}
-	if _, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
+	if _, err := certcache.New(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
 		t.Error("nil credential accepted")
 	}
-	if _, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "c", cred, &keyvault.CertificateCacheOptions{Version: "../x"}); err == nil {
+	if _, err := certcache.New(e.VaultURL(scenario.DemoVault), "c", cred, &certcache.Options{Version: "../x"}); err == nil {
 		t.Error("bad version accepted")
 	}
-	missing, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "missing", cred, &keyvault.CertificateCacheOptions{Options: *opts})
+	missing, _ := certcache.New(e.VaultURL(scenario.DemoVault), "missing", cred, (&certcache.Options{}).WithSigner(*opts))
 	if _, err := missing.Certificate(ctx); err == nil || !strings.Contains(err.Error(), "CertificateNotFound") {
 		t.Fatalf("missing certificate: %v", err)
 	}
 	// A cancelled caller returns at once even while the read is slow.
-	slow, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
+	slow, _ := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts))
 	// The read is held at the vault until the caller returned: a caller
 	// that waited for it would never return.
 	hold := make(chan struct{})
@@ -249,7 +249,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	if _, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback key without opt-in: %v", err)
 	}
-	if _, err := keyvault.NewCertificateCache(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+	if _, err := certcache.New(e.URL(), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts)); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback vault without opt-in: %v", err)
 	}
 	if n := len(e.Counts()); n != 0 {
@@ -265,7 +265,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("opted-in loopback sign: %v", err)
 	}
-	src, err := keyvault.NewCertificateCache(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: in})
+	src, err := certcache.New(e.URL(), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestSignerThrottleBudget(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign); n < 1 || n > 4 {
 		t.Fatalf("sign requests = %d, want 1-4 (one per second of hold-off within 1.5s)", n)
 	}
-	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &keyvault.Options{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &keyvault.SignerOptions{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
 		t.Fatalf("negative MaxThrottleWait: %v", err)
 	}
 }
@@ -466,7 +466,7 @@ func TestCertificateSourceUsesItsThrottle(t *testing.T) {
 	r := &recordingThrottle{}
 	o := *opts
 	o.Throttle = r
-	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: o})
+	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(o))
 	if err != nil {
 		t.Fatal(err)
 	}

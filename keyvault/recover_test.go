@@ -95,9 +95,7 @@ func TestCertificateCacheBackgroundRereadRecovers(t *testing.T) {
 	h := &panicOnWarn{}
 	opts := e.ClientOptions()
 	opts.Retry = policy.RetryOptions{MaxRetries: -1}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: keyvault.Options{ClientOptions: opts}, TTL: time.Hour, Now: clock.Now, Logger: slog.New(h),
-	})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts, TTL: time.Hour, Now: clock.Now, Logger: slog.New(h)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +127,7 @@ func TestCertificateCacheBackgroundRereadRecovers(t *testing.T) {
 // before), and a sign sends nothing.
 func TestEndedContextStartsNoVaultCall(t *testing.T) {
 	e, cred, opts := setup(t)
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +180,7 @@ func (h *panicAlways) Handle(context.Context, slog.Record) error {
 func TestCertificateCacheSurvivesAPanickingLogger(t *testing.T) {
 	e, cred, opts := setup(t)
 	h := &panicAlways{}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: *opts, Logger: slog.New(h), ExpiryWarning: 400 * 24 * time.Hour, // every read warns
-	})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{Logger: slog.New(h), ExpiryWarning: 400 * 24 * time.Hour, // every read warns}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
 	}

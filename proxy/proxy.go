@@ -21,7 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // DefaultAddr is the address kvassert proxy listens on by default.
@@ -326,7 +326,7 @@ func (s *Server) PageURL(base string) string {
 }
 
 // vaultSuffix is the vault DNS suffix of the configured cloud.
-func (s *Server) vaultSuffix() string { return "." + keyvault.VaultDomain(s.cloud) }
+func (s *Server) vaultSuffix() string { return "." + kvid.VaultDomain(s.cloud) }
 
 func cleanPath(p string) string {
 	if p == "" {

@@ -28,7 +28,7 @@ func ExampleRoller_Roll() {
 		VaultURL:        "https://kvassert-demo.vault.azure.net/",
 		Certificate:     "saas-app-auth",
 		VaultCredential: vaultCred,
-		VaultOptions:    keyvault.Options{ClientOptions: emu.ClientOptions()},
+		VaultOptions:    keyvault.SignerOptions{ClientOptions: emu.ClientOptions()},
 		TenantID:        scenario.DemoHomeTenant,
 		ClientID:        scenario.DemoAppClientID,
 		AppObjectID:     scenario.DemoAppObjectID, // the app registration's Object ID

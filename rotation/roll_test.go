@@ -58,7 +58,7 @@ func (w *world) config() rotation.Config {
 	co.Retry.MaxRetries = -1 // failure tests see each answer at once
 	return rotation.Config{
 		VaultURL: w.e.VaultURL(scenario.DemoVault), Certificate: scenario.DemoCertificate, VaultCredential: w.vaultCred(),
-		VaultOptions: keyvault.Options{ClientOptions: co},
+		VaultOptions: keyvault.SignerOptions{ClientOptions: co},
 		TenantID:     scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, AppObjectID: scenario.DemoAppObjectID,
 		ClientOptions: co,
 		Grace:         7 * 24 * time.Hour, AcceptTimeout: 10 * time.Minute,

@@ -26,7 +26,7 @@ type Config struct {
 	// certificates/create only when RenewBefore is set.
 	VaultCredential azcore.TokenCredential
 	// VaultOptions configure the Key Vault clients.
-	VaultOptions keyvault.Options
+	VaultOptions keyvault.SignerOptions
 
 	// TenantID is the app's home tenant, ClientID its client (application)
 	// ID, AppObjectID the app registration's object ID (addKey and removeKey
@@ -190,7 +190,9 @@ func (r *Roller) signer(ctx context.Context, v *Version) (*keyvault.Signer, erro
 	if s := r.signers[v.KeyID]; s != nil {
 		return s, nil
 	}
-	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cfg.VaultCredential, v.Certificate.PublicKey, &r.cfg.VaultOptions)
+	so := r.cfg.VaultOptions
+	so.PublicKey = v.Certificate.PublicKey
+	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cfg.VaultCredential, &so)
 	if err != nil {
 		return nil, err
 	}

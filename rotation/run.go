@@ -42,6 +42,6 @@ func SwitchSource(src *kvassert.KeyVaultCertificateSource) func(version string) 
 	return func(version string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = src.Cache().Accept(ctx, version) // on failure the source finds it on its own
+		_ = src.Cache().Adopt(ctx, version) // on failure the source finds it on its own
 	}
 }

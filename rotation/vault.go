@@ -19,7 +19,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -136,7 +138,7 @@ func (v *Version) Thumbprint() string {
 	if v.Certificate == nil {
 		return v.thumb
 	}
-	return assertion.ThumbprintHex(v.Certificate)
+	return jwtassert.ThumbprintHex(v.Certificate)
 }
 
 // ValidAt reports whether the version is enabled and its certificate valid
@@ -196,11 +198,11 @@ func keyType(c *x509.Certificate) string {
 type certStore struct {
 	client *azcertificates.Client
 	name   string
-	vault  keyvault.Vault
+	vault  kvid.Vault
 }
 
-func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyvault.Options) (*certStore, error) {
-	v, err := keyvault.ParseVaultURL(vaultURL)
+func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyvault.SignerOptions) (*certStore, error) {
+	v, err := kvid.ParseVaultURL(vaultURL)
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +210,9 @@ func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyva
 		return nil, errors.New("rotation: Managed HSM has no certificates; rotation works on a Key Vault certificate")
 	}
 	if v.Loopback && !opts.AllowLoopback {
-		return nil, fmt.Errorf("rotation: %s is an address on this machine; only Azure vault hosts are used unless keyvault.Options.AllowLoopback is set (for emulators)", v.Host)
+		return nil, fmt.Errorf("rotation: %s is an address on this machine; only Azure vault hosts are used unless keyvault.SignerOptions.AllowLoopback is set (for emulators)", v.Host)
 	}
-	if err := keyvault.CheckName(name); err != nil {
+	if err := kvid.CheckName(name); err != nil {
 		return nil, err
 	}
 	c, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: opts.ClientOptions, DisableChallengeResourceVerification: v.Loopback})
@@ -276,7 +278,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 		}
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, keyvault.Sanitize(err))
+			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, kvclient.Sanitize(err))
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil || seen[p.ID.Version()] {
@@ -317,7 +319,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 	if len(out.all) > 1 {
 		resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
 		if err != nil {
-			return out, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, keyvault.Sanitize(err))
+			return out, fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, kvclient.Sanitize(err))
 		}
 		if resp.ID != nil {
 			current = resp.ID.Version()
@@ -380,7 +382,7 @@ func (v *Version) classify(p policyFacts) {
 func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, keyvault.Sanitize(err))
+		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, kvclient.Sanitize(err))
 	}
 	f := policyFacts{exportable: true} // unknown counts as exportable
 	if k := resp.KeyProperties; k != nil && k.Exportable != nil {
@@ -405,7 +407,7 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	case errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusForbidden):
 		// No operation kept (or not readable): the policy decides.
 	default:
-		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, keyvault.Sanitize(err))
+		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, kvclient.Sanitize(err))
 	}
 	return f, nil
 }
@@ -420,7 +422,7 @@ func (s *certStore) version(ctx context.Context, version string) (*Version, erro
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 			return &Version{Version: version, Tags: map[string]string{}, Unreadable: "not found (deleted while the pass read the list)"}, nil
 		}
-		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, keyvault.Sanitize(err))
+		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, kvclient.Sanitize(err))
 	}
 	v := &Version{Version: version, Enabled: true, Tags: map[string]string{}}
 	if a := resp.Attributes; a != nil {
@@ -457,7 +459,7 @@ func (s *certStore) version(ctx context.Context, version string) (*Version, erro
 func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]string) error {
 	resp, err := s.client.GetCertificate(ctx, s.name, v.Version, nil)
 	if err != nil {
-		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, kvclient.Sanitize(err))
 	}
 	merged := map[string]*string{}
 	fresh := map[string]string{}
@@ -471,7 +473,7 @@ func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]str
 		fresh[k] = val
 	}
 	if _, err := s.client.UpdateCertificate(ctx, s.name, v.Version, azcertificates.UpdateCertificateParameters{Tags: merged}, nil); err != nil {
-		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, kvclient.Sanitize(err))
 	}
 	v.Tags = fresh
 	return nil
@@ -482,7 +484,7 @@ func (s *certStore) setTags(ctx context.Context, v *Version, tags map[string]str
 func (s *certStore) autoRenews(ctx context.Context) (bool, error) {
 	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return false, fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, keyvault.Sanitize(err))
+		return false, fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, kvclient.Sanitize(err))
 	}
 	for _, a := range resp.LifetimeActions {
 		if a != nil && a.Action != nil && a.Action.ActionType != nil && *a.Action.ActionType == azcertificates.CertificatePolicyActionAutoRenew {
@@ -498,10 +500,10 @@ func (s *certStore) autoRenews(ctx context.Context) (bool, error) {
 func (s *certStore) createVersion(ctx context.Context) error {
 	pol, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, kvclient.Sanitize(err))
 	}
 	if _, err := s.client.CreateCertificate(ctx, s.name, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
-		return fmt.Errorf("rotation: creating a new version of certificate %q (needs certificates/create): %w", s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: creating a new version of certificate %q (needs certificates/create): %w", s.name, kvclient.Sanitize(err))
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func (f *rollFlags) roller(a *App, cfg rotation.Config) (*rotation.Roller, error
 		return nil, err
 	}
 	cfg.VaultURL, cfg.Certificate, cfg.VaultCredential = f.vc.vault, f.vc.name, cred
-	cfg.VaultOptions = keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
+	cfg.VaultOptions = keyvault.SignerOptions{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
 	cfg.TenantID, cfg.ClientID, cfg.AppObjectID = f.app.tenant, f.app.clientID, f.appObjectID
 	cfg.ClientOptions = a.ClientOptions()
 	cfg.Logger = a.Logger

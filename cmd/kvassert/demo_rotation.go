@@ -69,7 +69,7 @@ func (d *demo) rotate(ctx context.Context) error {
 	start := time.Now()
 	r, err := rotation.New(rotation.Config{
 		VaultURL: d.vaultURL, Certificate: demoCertificate, VaultCredential: d.kvCred,
-		VaultOptions: keyvault.Options{ClientOptions: d.opts},
+		VaultOptions: keyvault.SignerOptions{ClientOptions: d.opts},
 		TenantID:     scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, AppObjectID: scenario.DemoAppObjectID,
 		ClientOptions: d.opts,
 		Grace:         time.Nanosecond, // the demo does not wait the default week before retiring

@@ -24,6 +24,9 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -190,7 +193,7 @@ func acceptedIfCancelled(err error) error {
 func TestBadInputKeyVaultParsing(t *testing.T) {
 	_, rsaKey := testCert(t, 2048, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	for _, u := range hostileVaultURLs {
-		refused(t, "ParseVaultURL("+short(u)+")", func() error { _, err := keyvault.ParseVaultURL(u); return err })
+		refused(t, "ParseVaultURL("+short(u)+")", func() error { _, err := kvid.ParseVaultURL(u); return err })
 		refused(t, "NewCertificateCache("+short(u)+")", func() error {
 			_, err := keyvault.NewCertificateCache(u, "cert", nopCred{t}, nil)
 			return err
@@ -201,7 +204,7 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 		})
 	}
 	for _, id := range hostileKeyIDs {
-		refused(t, "ParseKeyID("+short(id)+")", func() error { _, err := keyvault.ParseKeyID(id); return err })
+		refused(t, "ParseKeyID("+short(id)+")", func() error { _, err := kvid.ParseKeyID(id); return err })
 		refused(t, "NewSigner("+short(id)+")", func() error {
 			_, err := keyvault.NewSigner(context.Background(), id, nopCred{t}, &rsaKey.PublicKey, nil)
 			return err
@@ -228,11 +231,11 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 		return err
 	})
 	refused(t, "NewCertificateCache(bad version)", func() error {
-		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &keyvault.CertificateCacheOptions{Version: "../x"})
+		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &certcache.Options{Version: "../x"})
 		return err
 	})
 	refused(t, "NewCertificateCache(negative TTL)", func() error {
-		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &keyvault.CertificateCacheOptions{TTL: -time.Second})
+		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &certcache.Options{TTL: -time.Second})
 		return err
 	})
 	refused(t, "NewSigner(nil credential)", func() error {
@@ -290,7 +293,7 @@ func TestBadInputAssertion(t *testing.T) {
 			noteErr(err)
 			continue
 		}
-		tok, err := assertion.Parse(a)
+		tok, err := jwtassert.Parse(a)
 		if err != nil || tok.Claims.Iss != c.client || tok.Claims.Sub != c.client || len(tok.Claims.Aud) != 1 || tok.Claims.Aud[0] != c.aud {
 			t.Errorf("Build(%q, %q) did not round-trip: %+v, %v", c.client, c.aud, tok, err)
 		}
@@ -311,17 +314,17 @@ func TestBadInputAssertion(t *testing.T) {
 		"eyJhbGciOjF9.e30.AA",        // alg a number
 		"e30=.e30.AA",                // padding
 		"e30.e30.AA==",
-		strings.Repeat("A", assertion.MaxTokenSize+1),
+		strings.Repeat("A", jwtassert.MaxTokenSize+1),
 		"\xff\xfe.\xff.\xff",
 	} {
 		// Parse decodes; Check judges. Either Parse refuses, or Check finds
 		// problems.
 		refused(t, "Parse+Check("+short(s)+")", func() error {
-			tok, err := assertion.Parse(s)
+			tok, err := jwtassert.Parse(s)
 			if err != nil {
 				return err
 			}
-			if p := tok.Check(assertion.CheckOptions{}); len(p) > 0 {
+			if p := tok.Check(jwtassert.CheckOptions{}); len(p) > 0 {
 				return fmt.Errorf("%s", strings.Join(p, "; "))
 			}
 			return nil
@@ -329,7 +332,7 @@ func TestBadInputAssertion(t *testing.T) {
 	}
 	for _, s := range []string{"", "zz", strings.Repeat("g", 40), strings.Repeat("a", 39), strings.Repeat("a", 63),
 		strings.Repeat("a", 41), strings.Repeat("A", 28), strings.Repeat("=", 43), strings.Repeat("ab", 100000), "ab:cd", "\u0661\u0662"} {
-		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := assertion.ParseThumbprint(s); return err })
+		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := jwtassert.ParseThumbprint(s); return err })
 	}
 	refused(t, "NewWithThumbprint(16 bytes)", func() error { _, err := assertion.NewWithThumbprint(make([]byte, 16), key); return err })
 	refused(t, "NewWithThumbprint(nil signer)", func() error { _, err := assertion.NewWithThumbprint(make([]byte, 20), nil); return err })

@@ -1,4 +1,4 @@
-package keyvault_test
+package certcache_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -54,7 +55,7 @@ func waitUntil(t testing.TB, cond func() bool) {
 
 // newCache is a cache of the demo certificate on a fake clock; retries
 // are short so that a faulted read ends quickly.
-func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyvault.CertificateCache, *fakeClock, *safeBuffer) {
+func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certcache.Cache, *fakeClock, *safeBuffer) {
 	t.Helper()
 	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	if err != nil {
@@ -64,10 +65,7 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyva
 	logs := &safeBuffer{}
 	opts := e.ClientOptions()
 	opts.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 10 * time.Millisecond}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: keyvault.Options{ClientOptions: opts}, TTL: ttl, Now: clock.Now,
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
+	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts, TTL: ttl, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +396,7 @@ func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) 
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "expired", cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}})
+	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "expired", cred, &certcache.Options{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package keyvault_test
+package certcache_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -57,7 +58,7 @@ func TestSignerPinsTheVersionItRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, _ := keyvault.ParseKeyID(s.KeyID()); id.Version == "" {
+	if id, _ := kvid.ParseKeyID(s.KeyID()); id.Version == "" {
 		t.Fatalf("KeyID() = %s, want the version read", s.KeyID())
 	}
 	pinned := s.KeyID()

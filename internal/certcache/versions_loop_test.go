@@ -1,4 +1,4 @@
-package keyvault_test
+package certcache_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -24,7 +25,7 @@ func TestVersionsStopsAtALoopingNextLink(t *testing.T) {
 	}
 	opts := e.ClientOptions()
 	opts.PerCallPolicies = append(opts.PerCallPolicies, testfixture.LoopingNextLink{})
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: opts}})
+	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts})
 	if err != nil {
 		t.Fatal(err)
 	}

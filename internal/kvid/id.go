@@ -1,7 +1,9 @@
-package keyvault
+// Package kvid parses and checks Key Vault and Managed HSM URLs, object
+// identifiers and names: the one set of rules the library, the proxy, the
+// CLI and rotation use. Its errors are *kvassert.InputError.
+package kvid
 
 import (
-	"errors"
 	"net"
 	"net/url"
 	"regexp"
@@ -49,7 +51,7 @@ type Vault struct {
 // no user info, query or fragment, no path other than "/", and a host that is
 // a Key Vault or Managed HSM host of an Azure cloud, or a loopback address
 // (reported in Vault.Loopback; the signer and certificate source refuse it
-// unless Options.AllowLoopback is set). Its errors, like those of every
+// unless their options' AllowLoopback is set). Its errors, like those of every
 // check in this file, are *kvassert.InputError (read them with errors.As).
 func ParseVaultURL(raw string) (Vault, error) {
 	u, err := parseHTTPS("vault URL", raw)
@@ -107,6 +109,18 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
 	}
 	return Vault{}, inputErr("vault URL", "host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
+}
+
+// ValidVersion reports whether v has the form of a Key Vault object version.
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
+// CheckLoopback refuses a loopback vault unless allowed (the options'
+// AllowLoopback, for emulators).
+func (v Vault) CheckLoopback(allowed bool) error {
+	if v.Loopback && !allowed {
+		return inputErr("vault URL", "%s is an address on this machine; only Azure vault hosts are used unless the options' AllowLoopback is set (for emulators)", v.Host)
+	}
+	return nil
 }
 
 // ObjectID is a parsed key or certificate identifier,
@@ -233,5 +247,3 @@ func redact(raw string) string {
 	}
 	return textutil.Truncate(raw, 200)
 }
-
-var errNoCredential = errors.New("keyvault: no credential (pass an azcore.TokenCredential, e.g. azidentity.NewDefaultAzureCredential)")

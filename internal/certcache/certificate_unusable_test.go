@@ -1,4 +1,4 @@
-package keyvault_test
+package certcache_test
 
 import (
 	"context"
