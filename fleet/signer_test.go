@@ -51,7 +51,7 @@ func (s *signerEnv) signer(t *testing.T, maxWait time.Duration) (*keyvault.Signe
 	if err != nil {
 		t.Fatal(err)
 	}
-	sg, err := keyvault.NewSigner(context.Background(), s.keyID, cred, nil, &keyvault.SignerOptions{ClientOptions: s.e.ClientOptions(), Throttle: thr, MaxThrottleWait: maxWait})
+	sg, err := keyvault.NewSigner(context.Background(), s.keyID, cred, &keyvault.SignerOptions{ClientOptions: s.e.ClientOptions(), Throttle: thr, MaxThrottleWait: maxWait})
 	if err != nil {
 		t.Fatal(err)
 	}

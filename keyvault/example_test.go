@@ -23,8 +23,7 @@ func ExampleNewSigner() {
 	defer emu.Close()
 	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 
-	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, nil,
-		&keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
+	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -23,14 +23,13 @@ func TestRefusedInputIsAnInputError(t *testing.T) {
 	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	opts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	signer, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, &key.PublicKey, &opts)
+	signer, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, withPublicKey(&opts, &key.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cases := map[string]func() error{
 		"MaxThrottleWait": func() error {
-			_, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, &key.PublicKey,
-				&keyvault.SignerOptions{ClientOptions: e.ClientOptions(), MaxThrottleWait: -time.Second})
+			_, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, withPublicKey(&keyvault.SignerOptions{ClientOptions: e.ClientOptions(), MaxThrottleWait: -time.Second}, &key.PublicKey))
 			return err
 		},
 		"version": func() error {

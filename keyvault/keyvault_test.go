@@ -49,7 +49,7 @@ func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
 	msg := []byte("kvassert")
 	d256, d384 := sha256.Sum256(msg), sha512.Sum384(msg)
 
-	rsaSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	rsaSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
 		t.Fatalf("RS256: %v", err)
 	}
 
-	ecSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, nil, opts)
+	ecSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +103,14 @@ func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
 func TestSignerErrorsAreClear(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	if _, err := keyvault.NewSigner(ctx, e.VaultURL(scenario.DemoVault)+"keys/missing", cred, nil, opts); err == nil || !strings.Contains(err.Error(), "KeyNotFound") {
+	if _, err := keyvault.NewSigner(ctx, e.VaultURL(scenario.DemoVault)+"keys/missing", cred, opts); err == nil || !strings.Contains(err.Error(), "KeyNotFound") {
 		t.Fatalf("missing key: %v", err)
 	}
-	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", nil, nil, opts); err == nil || !strings.Contains(err.Error(), "no credential") {
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", nil, opts); err == nil || !strings.Contains(err.Error(), "no credential") {
 		t.Fatalf("nil credential: %v", err)
 	}
 	e.Revoke("kvassert-hsm", scenario.DemoWorkloadClientID, "keys/sign")
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestCertificateCacheCachesAndRereads(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
+	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, /* a 12-month certificate is "near expiry": warns once */
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	keyID := e.URL() + "/keys/signing"
-	if _, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+	if _, err := keyvault.NewSigner(ctx, keyID, cred, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback key without opt-in: %v", err)
 	}
 	if _, err := certcache.New(e.URL(), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts)); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
@@ -257,7 +257,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	}
 	in := *opts
 	in.AllowLoopback = true
-	s, err := keyvault.NewSigner(ctx, keyID, cred, nil, &in)
+	s, err := keyvault.NewSigner(ctx, keyID, cred, &in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 func TestSignerWaitsOutThrottling(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,8 +320,8 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 func TestThrottleIsSharedBySigners(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
-	b, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, nil, opts)
+	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
+	b, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, opts)
 	d := sha256.Sum256([]byte("x"))
 	d384 := sha512.Sum384([]byte("x"))
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
@@ -346,7 +346,7 @@ func TestSignerThrottleBudget(t *testing.T) {
 	ctx := context.Background()
 	bounded := *opts
 	bounded.MaxThrottleWait = 1500 * time.Millisecond
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &bounded)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &bounded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestSignerThrottleBudget(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign); n < 1 || n > 4 {
 		t.Fatalf("sign requests = %d, want 1-4 (one per second of hold-off within 1.5s)", n)
 	}
-	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &keyvault.SignerOptions{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &keyvault.SignerOptions{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
 		t.Fatalf("negative MaxThrottleWait: %v", err)
 	}
 }
@@ -400,7 +400,7 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 	r := &recordingThrottle{}
 	o := *opts
 	o.Throttle = r
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 	// A Throttle that never holds anyone off still cannot make a sign loop
 	// for ever: the budget ends it.
 	o.Throttle, o.MaxThrottleWait = &recordingThrottle{}, 200*time.Millisecond
-	lax, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	lax, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,4 +483,14 @@ func TestCertificateSourceUsesItsThrottle(t *testing.T) {
 	if r.waits != 1 {
 		t.Fatalf("Throttle.Wait calls = %d, want 1", r.waits)
 	}
+}
+
+// withPublicKey is o (nil: none) with PublicKey set to pub.
+func withPublicKey(o *keyvault.SignerOptions, pub crypto.PublicKey) *keyvault.SignerOptions {
+	var c keyvault.SignerOptions
+	if o != nil {
+		c = *o
+	}
+	c.PublicKey = pub
+	return &c
 }

@@ -203,9 +203,9 @@ func TestVaultErrorsHoldNoBodyText(t *testing.T) {
 	for _, c := range leakVaultAnswers {
 		tr.set(c.answer)
 		opts := leakOptions(tr) // a Throttle of its own: the 429 cases hold it off
-		_, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+		_, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
 		noMarker(t, c.name+": reading the key", err)
-		s, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestVaultRBACRefusalTypedFields(t *testing.T) {
 	tr := &leakTransport{}
 	tr.set(leakVaultAnswers[0].answer)
 	opts := leakOptions(tr)
-	_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+	_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
 	se := kvclient.AsServiceError(err)
 	if se == nil || se.StatusCode != 403 || se.ErrorCode != "Forbidden" || se.InnerCode != "ForbiddenByRbac" ||
 		se.Action != "Microsoft.KeyVault/vaults/keys/sign/action" || se.Caller != leakClient || se.Host != leakVault || se.Method != "GET" {
@@ -238,7 +238,7 @@ func TestVaultRBACRefusalTypedFields(t *testing.T) {
 	}
 	// Hostile values are left out.
 	tr.set(leakVaultAnswers[5].answer)
-	_, err = keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+	_, err = keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
 	if se := kvclient.AsServiceError(err); se == nil || se.Action != "" || se.Caller != "" {
 		t.Errorf("hostile RBAC message: %+v", se)
 	}
@@ -320,7 +320,7 @@ func TestVaultCredentialErrorsHoldNoTokenText(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts := leakOptions(tr)
-		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", cred, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", cred, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func TestVaultSpansHoldNoBodyText(t *testing.T) {
 		tr.set(c.answer)
 		opts := leakOptions(tr)
 		opts.Telemetry = telemetry.Options{TracerProvider: tp}
-		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -432,9 +432,9 @@ func TestVaultMalformedSuccessHoldsNoBodyText(t *testing.T) {
 			return leakAnswer{status: 200, contentType: "application/json", body: b}
 		})
 		opts := leakOptions(tr)
-		_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+		_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
 		noMarker(t, fmt.Sprintf("body %d: reading the key", i), err)
-		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}

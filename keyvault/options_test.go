@@ -30,7 +30,7 @@ func TestDefaultThrottleIsPerVaultHost(t *testing.T) {
 	if s.gate != none.throttle(a) || s.maxWait != time.Second {
 		t.Fatalf("signer gate %p, budget %v", s.gate, s.maxWait)
 	}
-	if none.maxThrottleWait() != DefaultMaxThrottleWait {
+	if none.maxThrottleWait() != defaultMaxThrottleWait {
 		t.Fatal("no default budget")
 	}
 }

@@ -88,7 +88,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := assertion.New(c.Certificate, c.Signer)
+	b, err := assertion.New(c.Certificate, c.Signer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestThrottledSign(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, nil, &keyvault.SignerOptions{ClientOptions: co})
+	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, &keyvault.SignerOptions{ClientOptions: co})
 	if err != nil {
 		t.Fatal(err)
 	}

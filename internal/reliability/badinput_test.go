@@ -195,7 +195,7 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 	for _, u := range hostileVaultURLs {
 		refused(t, "ParseVaultURL("+short(u)+")", func() error { _, err := kvid.ParseVaultURL(u); return err })
 		refused(t, "NewCertificateCache("+short(u)+")", func() error {
-			_, err := keyvault.NewCertificateCache(u, "cert", nopCred{t}, nil)
+			_, err := certcache.New(u, "cert", nopCred{t}, nil)
 			return err
 		})
 		refused(t, "kvassert.NewKeyVaultCertificateSource("+short(u)+")", func() error {
@@ -206,7 +206,7 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 	for _, id := range hostileKeyIDs {
 		refused(t, "ParseKeyID("+short(id)+")", func() error { _, err := kvid.ParseKeyID(id); return err })
 		refused(t, "NewSigner("+short(id)+")", func() error {
-			_, err := keyvault.NewSigner(context.Background(), id, nopCred{t}, &rsaKey.PublicKey, nil)
+			_, err := keyvault.NewSigner(context.Background(), id, nopCred{t}, &keyvault.SignerOptions{PublicKey: &rsaKey.PublicKey})
 			return err
 		})
 		// This one reads the key (one keys/get): with a cancelled context, an
@@ -221,34 +221,34 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 	good := "https://myvault.vault.azure.net/"
 	for _, name := range []string{"", "a/b", "../secrets/x", "a b", "ké", "a\x00", strings.Repeat("n", 128), "%2e%2e", "a?b", "a#b"} {
 		refused(t, "NewCertificateCache(name "+short(name)+")", func() error {
-			_, err := keyvault.NewCertificateCache(good, name, nopCred{t}, nil)
+			_, err := certcache.New(good, name, nopCred{t}, nil)
 			return err
 		})
 	}
-	refused(t, "NewCertificateCache(nil credential)", func() error { _, err := keyvault.NewCertificateCache(good, "c", nil, nil); return err })
+	refused(t, "NewCertificateCache(nil credential)", func() error { _, err := certcache.New(good, "c", nil, nil); return err })
 	refused(t, "NewCertificateCache(Managed HSM)", func() error {
-		_, err := keyvault.NewCertificateCache("https://myhsm.managedhsm.azure.net/", "c", nopCred{t}, nil)
+		_, err := certcache.New("https://myhsm.managedhsm.azure.net/", "c", nopCred{t}, nil)
 		return err
 	})
 	refused(t, "NewCertificateCache(bad version)", func() error {
-		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &certcache.Options{Version: "../x"})
+		_, err := certcache.New(good, "c", nopCred{t}, &certcache.Options{Version: "../x"})
 		return err
 	})
 	refused(t, "NewCertificateCache(negative TTL)", func() error {
-		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &certcache.Options{TTL: -time.Second})
+		_, err := certcache.New(good, "c", nopCred{t}, &certcache.Options{TTL: -time.Second})
 		return err
 	})
 	refused(t, "NewSigner(nil credential)", func() error {
-		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nil, nil, nil)
+		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nil, nil)
 		return err
 	})
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	refused(t, "NewSigner(unsupported public key)", func() error {
-		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, []byte("not a key"), nil)
+		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &keyvault.SignerOptions{PublicKey: []byte("not a key")})
 		return err
 	})
 	// An EC public key is a valid signer key (ES256), so that one is accepted.
-	if _, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &ec.PublicKey, nil); err != nil {
+	if _, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &keyvault.SignerOptions{PublicKey: &ec.PublicKey}); err != nil {
 		t.Errorf("NewSigner(EC public key): %v", err)
 	}
 }
@@ -260,18 +260,21 @@ func TestBadInputAssertion(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecCert := selfSign(t, &ecKey.PublicKey, ecKey)
 
-	refused(t, "New(nil cert)", func() error { _, err := assertion.New(nil, key); return err })
-	refused(t, "New(nil signer)", func() error { _, err := assertion.New(cert, nil); return err })
-	refused(t, "New(mismatched key)", func() error { _, err := assertion.New(other, key); return err })
-	refused(t, "New(1024-bit key)", func() error { _, err := assertion.New(small, smallKey); return err })
-	refused(t, "New(EC certificate)", func() error { _, err := assertion.New(ecCert, ecKey); return err })
-	refused(t, "New(bad algorithm)", func() error { _, err := assertion.New(cert, key, assertion.WithAlgorithm("none")); return err })
-	refused(t, "New(HS256)", func() error { _, err := assertion.New(cert, key, assertion.WithAlgorithm("HS256")); return err })
-	refused(t, "New(lifetime 0)", func() error { _, err := assertion.New(cert, key, assertion.WithLifetime(0)); return err })
-	refused(t, "New(lifetime 1 day)", func() error { _, err := assertion.New(cert, key, assertion.WithLifetime(24*time.Hour)); return err })
-	refused(t, "New(nil clock)", func() error { _, err := assertion.New(cert, key, assertion.WithClock(nil)); return err })
+	refused(t, "New(nil cert)", func() error { _, err := assertion.New(nil, key, nil); return err })
+	refused(t, "New(nil signer)", func() error { _, err := assertion.New(cert, nil, nil); return err })
+	refused(t, "New(mismatched key)", func() error { _, err := assertion.New(other, key, nil); return err })
+	refused(t, "New(1024-bit key)", func() error { _, err := assertion.New(small, smallKey, nil); return err })
+	refused(t, "New(EC certificate)", func() error { _, err := assertion.New(ecCert, ecKey, nil); return err })
+	refused(t, "New(bad algorithm)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Algorithm: "none"}); return err })
+	refused(t, "New(HS256)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Algorithm: "HS256"}); return err })
+	refused(t, "New(negative lifetime)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Lifetime: -time.Second}); return err })
+	refused(t, "New(lifetime 1 day)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Lifetime: 24 * time.Hour}); return err })
+	refused(t, "New(certificate and thumbprint)", func() error {
+		_, err := assertion.New(cert, key, &assertion.Options{Thumbprint: make([]byte, 20)})
+		return err
+	})
 
-	b, err := assertion.New(cert, key)
+	b, err := assertion.New(cert, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +302,7 @@ func TestBadInputAssertion(t *testing.T) {
 		}
 	}
 	expired, expiredKey := testCert(t, 2048, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
-	eb, err := assertion.New(expired, expiredKey)
+	eb, err := assertion.New(expired, expiredKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +337,8 @@ func TestBadInputAssertion(t *testing.T) {
 		strings.Repeat("a", 41), strings.Repeat("A", 28), strings.Repeat("=", 43), strings.Repeat("ab", 100000), "ab:cd", "\u0661\u0662"} {
 		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := jwtassert.ParseThumbprint(s); return err })
 	}
-	refused(t, "NewWithThumbprint(16 bytes)", func() error { _, err := assertion.NewWithThumbprint(make([]byte, 16), key); return err })
-	refused(t, "NewWithThumbprint(nil signer)", func() error { _, err := assertion.NewWithThumbprint(make([]byte, 20), nil); return err })
+	refused(t, "NewWithThumbprint(16 bytes)", func() error { _, err := assertion.New(nil, key, &assertion.Options{Thumbprint: make([]byte, 16)}); return err })
+	refused(t, "NewWithThumbprint(nil signer)", func() error { _, err := assertion.New(nil, nil, &assertion.Options{Thumbprint: make([]byte, 20)}); return err })
 }
 
 func TestBadInputKvassert(t *testing.T) {

@@ -1,4 +1,4 @@
-package certcache_test
+package keyvault_test
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func verifies(s *keyvault.Signer, pub *rsa.PublicKey, t *testing.T) {
 func TestSignerPinsTheVersionItRead(t *testing.T) {
 	e, cred, opts := setup(t)
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/signing"
-	s, err := keyvault.NewSigner(context.Background(), keyID, cred, nil, opts)
+	s, err := keyvault.NewSigner(context.Background(), keyID, cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,14 +84,14 @@ func TestSignerWithPublicKeyPinsTheVersionOfItsFirstSignature(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/signing"
-	probe, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts)
+	probe, err := keyvault.NewSigner(ctx, keyID, cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := probe.Public().(*rsa.PublicKey)
 	e.ResetCounts()
 
-	s, err := keyvault.NewSigner(ctx, keyID, cred, pub, opts)
+	s, err := keyvault.NewSigner(ctx, keyID, cred, withPublicKey(opts, pub))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestSignerWithPublicKeyPinsTheVersionOfItsFirstSignature(t *testing.T) {
 	}
 
 	// Made after the rotation with the old public key: refused, and told why.
-	late, err := keyvault.NewSigner(ctx, keyID, cred, pub, opts)
+	late, err := keyvault.NewSigner(ctx, keyID, cred, withPublicKey(opts, pub))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package certcache_test
+package keyvault_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -25,7 +24,7 @@ func TestVersionsStopsAtALoopingNextLink(t *testing.T) {
 	}
 	opts := e.ClientOptions()
 	opts.PerCallPolicies = append(opts.PerCallPolicies, testfixture.LoopingNextLink{})
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts})
 	if err != nil {
 		t.Fatal(err)
 	}

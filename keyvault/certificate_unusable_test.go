@@ -1,4 +1,4 @@
-package certcache_test
+package keyvault_test
 
 import (
 	"context"
