@@ -167,11 +167,13 @@ func New(vaultURL, name string, cred azcore.TokenCredential, opts *Options) (*Ca
 	if o.Version != "" && !kvid.ValidVersion(o.Version) {
 		return nil, inputErr("version", "%q is not a certificate version (32 hexadecimal digits)", textutil.Truncate(o.Version, 40))
 	}
-	if o.TTL < 0 || o.ExpiryWarning < 0 || o.ReadTimeout < 0 {
-		return nil, inputErr("options", "TTL, ReadTimeout and ExpiryWarning must not be negative")
-	}
-	if o.MaxThrottleWait < 0 {
-		return nil, inputErr("MaxThrottleWait", "MaxThrottleWait is %v; give a positive duration, or 0 for the default (2m0s)", o.MaxThrottleWait)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TTL", o.TTL}, {"ReadTimeout", o.ReadTimeout}, {"ExpiryWarning", o.ExpiryWarning}, {"MaxThrottleWait", o.MaxThrottleWait}} {
+		if d.v < 0 {
+			return nil, inputErr(d.name, "%s is %v; it must not be negative (0 means the default)", d.name, d.v)
+		}
 	}
 	if o.TTL == 0 {
 		o.TTL = time.Hour

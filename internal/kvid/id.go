@@ -108,7 +108,7 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		}
 		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
 	}
-	return Vault{}, inputErr("vault URL", "host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
+	return Vault{}, inputErr("vault URL", "vault URL host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
 }
 
 // ValidVersion reports whether v has the form of a Key Vault object version.
@@ -160,11 +160,11 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 		return ObjectID{}, err
 	}
 	if u.RawPath != "" || strings.Contains(u.Path, "..") || strings.Contains(u.Path, "//") {
-		return ObjectID{}, inputErr(what, "%q is not a %s identifier (escaped or '..' segments)", redact(raw), kind)
+		return ObjectID{}, inputErr(what, "%s %q is not a %s identifier (escaped or '..' segments)", what, redact(raw), kind)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] != kind {
-		return ObjectID{}, inputErr(what, "%q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", redact(raw), kind, kind)
+		return ObjectID{}, inputErr(what, "%s %q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", what, redact(raw), kind, kind)
 	}
 	id := ObjectID{Vault: v, Kind: kind, Name: parts[1]}
 	if err := CheckName(id.Name); err != nil {
@@ -172,7 +172,7 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 	}
 	if len(parts) == 3 {
 		if !versionRE.MatchString(parts[2]) {
-			return ObjectID{}, inputErr(what, "version %q in %q is not a Key Vault version", textutil.Truncate(parts[2], 64), redact(raw))
+			return ObjectID{}, inputErr(what, "version %q in %s %q is not a Key Vault version", textutil.Truncate(parts[2], 64), what, redact(raw))
 		}
 		id.Version = parts[2]
 	}

@@ -267,8 +267,14 @@ func TestBadInputAssertion(t *testing.T) {
 	refused(t, "New(EC certificate)", func() error { _, err := assertion.New(ecCert, ecKey, nil); return err })
 	refused(t, "New(bad algorithm)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Algorithm: "none"}); return err })
 	refused(t, "New(HS256)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Algorithm: "HS256"}); return err })
-	refused(t, "New(negative lifetime)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Lifetime: -time.Second}); return err })
-	refused(t, "New(lifetime 1 day)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Lifetime: 24 * time.Hour}); return err })
+	refused(t, "New(negative lifetime)", func() error {
+		_, err := assertion.New(cert, key, &assertion.Options{Lifetime: -time.Second})
+		return err
+	})
+	refused(t, "New(lifetime 1 day)", func() error {
+		_, err := assertion.New(cert, key, &assertion.Options{Lifetime: 24 * time.Hour})
+		return err
+	})
 	refused(t, "New(certificate and thumbprint)", func() error {
 		_, err := assertion.New(cert, key, &assertion.Options{Thumbprint: make([]byte, 20)})
 		return err
@@ -337,8 +343,14 @@ func TestBadInputAssertion(t *testing.T) {
 		strings.Repeat("a", 41), strings.Repeat("A", 28), strings.Repeat("=", 43), strings.Repeat("ab", 100000), "ab:cd", "\u0661\u0662"} {
 		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := jwtassert.ParseThumbprint(s); return err })
 	}
-	refused(t, "NewWithThumbprint(16 bytes)", func() error { _, err := assertion.New(nil, key, &assertion.Options{Thumbprint: make([]byte, 16)}); return err })
-	refused(t, "NewWithThumbprint(nil signer)", func() error { _, err := assertion.New(nil, nil, &assertion.Options{Thumbprint: make([]byte, 20)}); return err })
+	refused(t, "NewWithThumbprint(16 bytes)", func() error {
+		_, err := assertion.New(nil, key, &assertion.Options{Thumbprint: make([]byte, 16)})
+		return err
+	})
+	refused(t, "NewWithThumbprint(nil signer)", func() error {
+		_, err := assertion.New(nil, nil, &assertion.Options{Thumbprint: make([]byte, 20)})
+		return err
+	})
 }
 
 func TestBadInputKvassert(t *testing.T) {
