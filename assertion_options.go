@@ -20,7 +20,7 @@ type AssertionOptions struct {
 	IncludeX5C bool
 	// Clock replaces time.Now for the assertions' nbf, iat and exp: for
 	// simulations and tests on an emulator's clock. Leave it nil otherwise.
-	// A KeyVaultCertificateSource defaults it to its CertificateCacheOptions.Now.
+	// A KeyVaultCertificateSource defaults it to its Options.Now.
 	Clock func() time.Time
 }
 

@@ -343,11 +343,11 @@ func TestBadInputAssertion(t *testing.T) {
 		strings.Repeat("a", 41), strings.Repeat("A", 28), strings.Repeat("=", 43), strings.Repeat("ab", 100000), "ab:cd", "\u0661\u0662"} {
 		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := jwtassert.ParseThumbprint(s); return err })
 	}
-	refused(t, "NewWithThumbprint(16 bytes)", func() error {
+	refused(t, "New(thumbprint of 16 bytes)", func() error {
 		_, err := assertion.New(nil, key, &assertion.Options{Thumbprint: make([]byte, 16)})
 		return err
 	})
-	refused(t, "NewWithThumbprint(nil signer)", func() error {
+	refused(t, "New(thumbprint, nil signer)", func() error {
 		_, err := assertion.New(nil, nil, &assertion.Options{Thumbprint: make([]byte, 20)})
 		return err
 	})
