@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
 // AssertionOptions shape the assertions a source makes.
@@ -19,35 +20,26 @@ type AssertionOptions struct {
 	IncludeX5C bool
 	// Clock replaces time.Now for the assertions' nbf, iat and exp: for
 	// simulations and tests on an emulator's clock. Leave it nil otherwise.
-	// A KeyVaultCertificateSource defaults it to its CertificateCacheOptions.Now.
+	// A KeyVaultCertificateSource defaults it to its Options.Now.
 	Clock func() time.Time
 }
 
-func (o AssertionOptions) builderOptions(cert *x509.Certificate) []assertion.Option {
-	var opts []assertion.Option
-	if o.Algorithm != "" {
-		opts = append(opts, assertion.WithAlgorithm(o.Algorithm))
-	}
-	if o.Lifetime != 0 {
-		opts = append(opts, assertion.WithLifetime(o.Lifetime))
-	}
+func (o AssertionOptions) builderOptions(cert *x509.Certificate) *assertion.Options {
+	opts := &assertion.Options{Algorithm: o.Algorithm, Lifetime: o.Lifetime, Now: o.Clock}
 	if o.IncludeX5C && cert != nil {
-		opts = append(opts, assertion.WithX5C(cert))
-	}
-	if o.Clock != nil {
-		opts = append(opts, assertion.WithClock(o.Clock))
+		opts.X5C = []*x509.Certificate{cert}
 	}
 	return opts
 }
 
 func (o AssertionOptions) validate() error {
 	if o.Algorithm != "" {
-		if _, err := assertion.ParseAlgorithm(string(o.Algorithm)); err != nil {
+		if _, err := jwtassert.ParseAlgorithm(string(o.Algorithm)); err != nil {
 			return err
 		}
 	}
-	if o.Lifetime != 0 && (o.Lifetime < assertion.MinLifetime || o.Lifetime > assertion.MaxLifetime) {
-		return inputErr("assertion lifetime", "assertion lifetime %v is outside %v..%v", o.Lifetime, assertion.MinLifetime, assertion.MaxLifetime)
+	if o.Lifetime != 0 && (o.Lifetime < jwtassert.MinLifetime || o.Lifetime > jwtassert.MaxLifetime) {
+		return inputErr("assertion lifetime", "assertion lifetime %v is outside %v..%v", o.Lifetime, jwtassert.MinLifetime, jwtassert.MaxLifetime)
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	c.flights.OnPanic = c.logPanic
 	// The token request body holds the client assertion: never log bodies.
 	o.ClientOptions.Logging.IncludeBody = false
-	o.Telemetry.ApplyTracing(&o.ClientOptions)
+	obs.ApplyTracing(o.Telemetry, &o.ClientOptions)
 	azc, err := azcore.NewClient("kvassert", Version, runtime.PipelineOptions{}, &o.ClientOptions)
 	if err != nil {
 		return nil, err

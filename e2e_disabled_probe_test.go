@@ -29,7 +29,7 @@ func TestDisabledNewestVersionFallsBackToTheAcceptedOne(t *testing.T) {
 	if errs := l.round(ctx, t); len(errs) != 0 { // refused, set aside, the accepted version signs
 		t.Fatalf("after the renewal: %v", errs[0])
 	}
-	v2 := l.src.Cache().AcceptedVersion()
+	v2 := l.src.Cache().AcceptedCertificate()
 	if v2 == nil || !v2.Certificate.Equal(accepted) {
 		t.Fatalf("accepted version %v, want the first one", v2)
 	}

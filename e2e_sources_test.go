@@ -17,6 +17,8 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -52,7 +54,7 @@ func sourcesScenario() *scenario.Scenario {
 // checkAssertion verifies an assertion field by field.
 func checkAssertion(t *testing.T, jwt, aud string, alg assertion.Algorithm, thumbField string) {
 	t.Helper()
-	tok, err := assertion.Parse(jwt)
+	tok, err := jwtassert.Parse(jwt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +80,10 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	}
 	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	signerOnly, _ := e.ClientSecretCredential(signerOnlyClientID)
-	vaultOpts := keyvault.Options{ClientOptions: e.ClientOptions()}
+	vaultOpts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
 	certSrc := func(alg assertion.Algorithm) kvassert.Source {
 		s, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-			&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: vaultOpts}, AssertionOptions: kvassert.AssertionOptions{Algorithm: alg}})
+			&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{}).WithSigner(vaultOpts), AssertionOptions: kvassert.AssertionOptions{Algorithm: alg}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,14 +91,14 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	}
 	// The certificate's kid: what an operator pins for the key source.
 	kvc, _ := certSrc("").(*kvassert.KeyVaultCertificateSource).Certificate(ctx)
-	keySrc, err := kvassert.NewKeyVaultKeySource(kvc.KeyID, cert, signerOnly, &kvassert.KeyVaultKeyOptions{Options: vaultOpts})
+	keySrc, err := kvassert.NewKeyVaultKeySource(kvc.KeyID, cert, signerOnly, &kvassert.KeyVaultKeyOptions{SignerOptions: vaultOpts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha1.Sum(cert.Raw)
 	e.Grant(scenario.DemoVault, signerOnlyClientID, "keys/get") // the thumbprint variant reads the public key once
 	thumbSrc, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, kvc.KeyID, strings.ToUpper(hex.EncodeToString(sum[:])), signerOnly,
-		&kvassert.KeyVaultKeyOptions{Options: vaultOpts, AssertionOptions: kvassert.AssertionOptions{Algorithm: assertion.RS256}})
+		&kvassert.KeyVaultKeyOptions{SignerOptions: vaultOpts, AssertionOptions: kvassert.AssertionOptions{Algorithm: assertion.RS256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +139,8 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 				t.Fatalf("MSAL passed aud %q, want %q", rec.auds[0], wantAud)
 			}
 			checkAssertion(t, rec.jwts[0], wantAud, c.alg, c.thumb)
-			parsed, _ := assertion.Parse(rec.jwts[0])
-			if p := parsed.Check(assertion.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID, Audience: wantAud}); len(p) > 0 {
+			parsed, _ := jwtassert.Parse(rec.jwts[0])
+			if p := parsed.Check(jwtassert.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID, Audience: wantAud}); len(p) > 0 {
 				t.Fatalf("problems: %v", p)
 			}
 			if strings.HasPrefix(c.name, "KeyVaultKey") {
@@ -192,7 +194,7 @@ func TestMSALCredentialPerTenant(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo())
 	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -63,7 +63,7 @@ func newDemo(t testing.TB, allowed ...string) demoEnv {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,15 +227,15 @@ func TestExpiredCertificateRefusedLocally(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(d.emu.VaultURL(scenario.DemoVault), "expired", cred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: d.emu.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: d.emu.ClientOptions()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{ClientOptions: d.emu.ClientOptions()})
 	signs, posts := d.emu.Count(kvasserttest.OpKeySign), d.emu.Count(kvasserttest.OpToken)
 	_, err = c.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}})
-	if !errors.Is(err, assertion.ErrCertificateExpired) {
-		t.Fatalf("err = %v, want ErrCertificateExpired", err)
+	if !errors.Is(err, assertion.ErrCertificateNotValid) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("err = %v, want ErrCertificateNotValid (expired)", err)
 	}
 	if d.emu.Count(kvasserttest.OpKeySign) != signs || d.emu.Count(kvasserttest.OpToken) != posts {
 		t.Fatal("an expired certificate still caused a sign or a token request")

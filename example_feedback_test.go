@@ -10,7 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -58,8 +58,7 @@ func ExampleFeedback() {
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	kv, err := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
-			Options: keyvault.Options{ClientOptions: emu.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func ExampleFeedback() {
 		log.Fatal(err)
 	}
 	inUse, _ := kv.Certificate(context.Background())
-	accepted := kv.Cache().AcceptedVersion()
+	accepted := kv.Cache().AcceptedCertificate()
 	fmt.Println(src.assertions.Load(), accepted != nil && accepted.Version == inUse.Version)
 	// Output: 1 true
 }

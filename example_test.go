@@ -11,6 +11,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -29,8 +30,7 @@ func ExampleNewCredential() {
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 
 	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
-			Options: keyvault.Options{ClientOptions: emu.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,8 +65,7 @@ func ExampleNewMSALCredential() {
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	src, _ := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{
-			Options: keyvault.Options{ClientOptions: emu.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
 
 	cred, err := kvassert.NewMSALCredential(src)
 	if err != nil {
@@ -96,18 +95,18 @@ func ExampleNewKeyVaultKeySource() {
 	}
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	opts := keyvault.Options{ClientOptions: emu.ClientOptions()}
+	opts := keyvault.SignerOptions{ClientOptions: emu.ClientOptions()}
 
 	// What the operator looked up once (kvassert cert show / cert export).
-	certs, _ := keyvault.NewCertificateCache(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&keyvault.CertificateCacheOptions{Options: opts})
+	certs, _ := certcache.New(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		(&certcache.Options{}).WithSigner(opts))
 	c, err := certs.Certificate(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
 	emu.ResetCounts()
 
-	src, err := kvassert.NewKeyVaultKeySource(c.KeyID, c.Certificate, vaultCred, &kvassert.KeyVaultKeyOptions{Options: opts})
+	src, err := kvassert.NewKeyVaultKeySource(c.KeyID, c.Certificate, vaultCred, &kvassert.KeyVaultKeyOptions{SignerOptions: opts})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // TestInputErrors: every input check of the library returns an
@@ -24,15 +24,15 @@ func TestInputErrors(t *testing.T) {
 		pkg, input string
 		err        error
 	}{
-		{"keyvault", "vault URL", errOf(keyvault.ParseVaultURL("http://myvault.vault.azure.net/"))},
-		{"keyvault", "vault URL", errOf(keyvault.ParseVaultURL("https://example.com/"))},
-		{"keyvault", "vault name", errOf(keyvault.ParseVaultURL("https://a--b.vault.azure.net/"))},
-		{"keyvault", "vault name", keyvault.CheckVaultName("1abc")},
-		{"keyvault", "key ID", errOf(keyvault.ParseKeyID("https://myvault.vault.azure.net/secrets/x"))},
-		{"keyvault", "name", keyvault.CheckName("bad_name")},
-		{"assertion", "thumbprint", errOf(assertion.ParseThumbprint("xyz"))},
-		{"assertion", "algorithm", errOf(assertion.ParseAlgorithm("HS256"))},
-		{"assertion", "JWT", errOf(assertion.Parse("a.b"))},
+		{"keyvault", "vault URL", errOf(kvid.ParseVaultURL("http://myvault.vault.azure.net/"))},
+		{"keyvault", "vault URL", errOf(kvid.ParseVaultURL("https://example.com/"))},
+		{"keyvault", "vault name", errOf(kvid.ParseVaultURL("https://a--b.vault.azure.net/"))},
+		{"keyvault", "vault name", kvid.CheckVaultName("1abc")},
+		{"keyvault", "key ID", errOf(kvid.ParseKeyID("https://myvault.vault.azure.net/secrets/x"))},
+		{"keyvault", "name", kvid.CheckName("bad_name")},
+		{"assertion", "thumbprint", errOf(jwtassert.ParseThumbprint("xyz"))},
+		{"assertion", "algorithm", errOf(jwtassert.ParseAlgorithm("HS256"))},
+		{"assertion", "JWT", errOf(jwtassert.Parse("a.b"))},
 		{"kvassert", "certificate data", errOf2(kvassert.ParseCertificateData([]byte("junk"), nil))},
 		{"kvassert", "certificate data", errOf2(kvassert.ParseCertificateData(certPEM, nil))},
 		{"kvassert", "tenant", errOf(kvassert.NewCredential("bad/tenant", "00000000-0000-0000-0000-000000000001", nopSource{}, nil))},
@@ -85,7 +85,7 @@ func errOf2[A, B any](_ A, _ B, err error) error { return err }
 // boundary, never inside a UTF-8 sequence (which %q shows as a \x escape).
 func TestInputErrorQuotesValidUTF8(t *testing.T) {
 	long := "a" + strings.Repeat("é", 60)
-	for _, err := range []error{keyvault.CheckName(long), errOf(assertion.ParseThumbprint(long)), errOf(assertion.ParseAlgorithm(long))} {
+	for _, err := range []error{kvid.CheckName(long), errOf(jwtassert.ParseThumbprint(long)), errOf(jwtassert.ParseAlgorithm(long))} {
 		if err == nil || !utf8.ValidString(err.Error()) || strings.Contains(err.Error(), `\x`) {
 			t.Errorf("%v quotes a cut UTF-8 sequence", err)
 		}

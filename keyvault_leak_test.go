@@ -22,8 +22,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/testlog"
-	"github.com/kvassert/kvassert/keyvault"
 )
 
 // vaultLeakTransport plays a vault that answers with a marker in its
@@ -106,7 +107,7 @@ func TestVaultAnswersNeverReachCredentialErrors(t *testing.T) {
 		logs := &testlog.Buffer{}
 		logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		src, err := kvassert.NewKeyVaultCertificateSource("https://"+vaultLeakHost+"/", "c", vcred, &kvassert.KeyVaultCertificateOptions{
-			CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co, Throttle: keyvault.NewHoldOff()}, Logger: logger},
+			Options: certcache.Options{ClientOptions: co, Throttle: holdoff.New(), Logger: logger},
 		})
 		if err != nil {
 			t.Fatal(err)

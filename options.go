@@ -38,7 +38,7 @@ type CredentialOptions struct {
 	// spans go (default: the global providers; see package telemetry and
 	// README "Observability"). Its TracerProvider is also given to the token
 	// requests' azcore pipeline unless ClientOptions.TracingProvider is set.
-	// The Key Vault sources take their own (keyvault.Options.Telemetry).
+	// The Key Vault sources take their own (keyvault.SignerOptions.Telemetry).
 	Telemetry telemetry.Options
 	// SharedCache, when set, shares tokens with the other replicas of the
 	// service (package fleet implements it on Redis). It is consulted only

@@ -24,12 +24,14 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/holdoff"
+	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // These tests run the real credential and Key Vault certificate source
@@ -65,7 +67,7 @@ func (s *recordingSource) Assertion(ctx context.Context, clientID, endpoint stri
 
 // newOTelEnv builds the env; kv adjusts the source's Key Vault options
 // (each env has its own throttling gate, so that no other test waits).
-func newOTelEnv(t *testing.T, kv func(*keyvault.Options)) *otelEnv {
+func newOTelEnv(t *testing.T, kv func(*keyvault.SignerOptions)) *otelEnv {
 	t.Helper()
 	e := kvasserttest.NewTB(t, scenario.Demo())
 	r := obstest.New(t)
@@ -73,12 +75,12 @@ func newOTelEnv(t *testing.T, kv func(*keyvault.Options)) *otelEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ko := keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff(), Telemetry: r.Options}
+	ko := keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New(), Telemetry: r.Options}
 	if kv != nil {
 		kv(&ko)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: ko}})
+		&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{}).WithSigner(ko)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,17 +176,17 @@ func TestTelemetryCacheHit(t *testing.T) {
 		t.Errorf("5 cache hits made %d spans: %v", n-spans, spanNames(v.rec.Spans.Ended()[spans:]))
 	}
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 5 {
-		t.Errorf("want 5 cache hits:%s", points(rm, telemetry.MetricTokenRequests))
+	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 5 {
+		t.Errorf("want 5 cache hits:%s", points(rm, obs.MetricTokenRequests))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
-		t.Errorf("want 1 acquired:%s", points(rm, telemetry.MetricTokenRequests))
+	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
+		t.Errorf("want 1 acquired:%s", points(rm, obs.MetricTokenRequests))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenCachedCount, ""); !ok || n != 1 {
-		t.Errorf("want 1 cached token:%s", points(rm, telemetry.MetricTokenCachedCount))
+	if n, ok := point(rm, obs.MetricTokenCachedCount, ""); !ok || n != 1 {
+		t.Errorf("want 1 cached token:%s", points(rm, obs.MetricTokenCachedCount))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenAcquireDuration, ""); !ok || n != 1 {
-		t.Errorf("want 1 acquisition:%s", points(rm, telemetry.MetricTokenAcquireDuration))
+	if n, ok := point(rm, obs.MetricTokenAcquireDuration, ""); !ok || n != 1 {
+		t.Errorf("want 1 acquisition:%s", points(rm, obs.MetricTokenAcquireDuration))
 	}
 	v.noLeaks(t, rm, tok)
 }
@@ -201,12 +203,12 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 	ended := v.rec.Spans.Ended()
 	names := spanNames(ended)
 	t.Logf("spans: %v", names)
-	acquire := v.rec.Span(telemetry.SpanAcquireToken)
+	acquire := v.rec.Span(obs.SpanAcquireToken)
 	if len(acquire) != 1 || acquire[0].Parent().IsValid() {
-		t.Fatalf("want one root %s span, spans %v", telemetry.SpanAcquireToken, names)
+		t.Fatalf("want one root %s span, spans %v", obs.SpanAcquireToken, names)
 	}
 	root := acquire[0]
-	if attrOf(root, telemetry.AttrTenantID) != scenario.DemoContosoTenant || attrOf(root, telemetry.AttrTokenScope) != graph || root.Status().Code == codes.Error {
+	if attrOf(root, obs.AttrTenantID) != scenario.DemoContosoTenant || attrOf(root, obs.AttrTokenScope) != graph || root.Status().Code == codes.Error {
 		t.Errorf("acquire span attributes %v, status %v", root.Attributes(), root.Status())
 	}
 	one := func(name string) sdktrace.ReadOnlySpan {
@@ -216,21 +218,21 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 		}
 		return s[0]
 	}
-	read, sign, request := one(telemetry.SpanReadCertificate), one(telemetry.SpanSign), one(telemetry.SpanTokenRequest)
+	read, sign, request := one(obs.SpanReadCertificate), one(obs.SpanSign), one(obs.SpanTokenRequest)
 	for _, s := range []sdktrace.ReadOnlySpan{read, sign, request} {
 		if !childOf(s, root) {
-			t.Errorf("%s is not a child of %s", s.Name(), telemetry.SpanAcquireToken)
+			t.Errorf("%s is not a child of %s", s.Name(), obs.SpanAcquireToken)
 		}
 	}
-	if attrOf(sign, telemetry.AttrServerAddress) != v.host {
+	if attrOf(sign, obs.AttrServerAddress) != v.host {
 		t.Errorf("sign span attributes %v, want server.address %s", sign.Attributes(), v.host)
 	}
 	if !childOf(one("Client.GetCertificate"), read) {
-		t.Errorf("azcertificates' Client.GetCertificate is not under %s", telemetry.SpanReadCertificate)
+		t.Errorf("azcertificates' Client.GetCertificate is not under %s", obs.SpanReadCertificate)
 	}
 	azSign := one("Client.Sign")
 	if !childOf(azSign, sign) {
-		t.Errorf("azkeys' Client.Sign is not under %s", telemetry.SpanSign)
+		t.Errorf("azkeys' Client.Sign is not under %s", obs.SpanSign)
 	}
 	var signHTTP, tokenHTTP int
 	for _, s := range ended {
@@ -243,7 +245,7 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 		}
 	}
 	if signHTTP == 0 || tokenHTTP != 1 {
-		t.Errorf("HTTP POST spans: %d under Client.Sign (want >= 1), %d under %s (want 1)", signHTTP, tokenHTTP, telemetry.SpanTokenRequest)
+		t.Errorf("HTTP POST spans: %d under Client.Sign (want >= 1), %d under %s (want 1)", signHTTP, tokenHTTP, obs.SpanTokenRequest)
 	}
 	for _, s := range ended {
 		if s.SpanContext().TraceID() != root.SpanContext().TraceID() {
@@ -252,20 +254,20 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 	}
 
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, telemetry.MetricSignDuration, "server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want 1 sign:%s", points(rm, telemetry.MetricSignDuration))
+	if n, ok := point(rm, obs.MetricSignDuration, "server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want 1 sign:%s", points(rm, obs.MetricSignDuration))
 	}
-	if n, ok := point(rm, telemetry.MetricThrottleWaitDuration, "server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want 1 wait at the gate:%s", points(rm, telemetry.MetricThrottleWaitDuration))
+	if n, ok := point(rm, obs.MetricThrottleWaitDuration, "server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want 1 wait at the gate:%s", points(rm, obs.MetricThrottleWaitDuration))
 	}
-	if n, ok := point(rm, telemetry.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want 1 certificate read:%s", points(rm, telemetry.MetricCertificateReads))
+	if n, ok := point(rm, obs.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want 1 certificate read:%s", points(rm, obs.MetricCertificateReads))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
-		t.Errorf("want 1 acquired:%s", points(rm, telemetry.MetricTokenRequests))
+	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
+		t.Errorf("want 1 acquired:%s", points(rm, obs.MetricTokenRequests))
 	}
-	if p := obstest.Points(rm, telemetry.MetricThrottledResponses); len(p) != 0 {
-		t.Errorf("429s counted without throttling:%s", points(rm, telemetry.MetricThrottledResponses))
+	if p := obstest.Points(rm, obs.MetricThrottledResponses); len(p) != 0 {
+		t.Errorf("429s counted without throttling:%s", points(rm, obs.MetricThrottledResponses))
 	}
 	v.noLeaks(t, rm, tok)
 }
@@ -274,7 +276,7 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 // wait recorded; a hold-off longer than the sign's budget fails the sign,
 // the acquisition and GetToken with error.type "throttled".
 func TestTelemetryThrottledSign(t *testing.T) {
-	v := newOTelEnv(t, func(o *keyvault.Options) { o.MaxThrottleWait = 3 * time.Second })
+	v := newOTelEnv(t, func(o *keyvault.SignerOptions) { o.MaxThrottleWait = 3 * time.Second })
 	// Warm the certificate so that the faults below hit only signs.
 	if _, err := v.src.Certificate(context.Background()); err != nil {
 		t.Fatal(err)
@@ -285,17 +287,17 @@ func TestTelemetryThrottledSign(t *testing.T) {
 		t.Fatalf("a 1 s hold-off within a 3 s budget: %v", err)
 	}
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, telemetry.MetricThrottledResponses, "server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want one 429:%s", points(rm, telemetry.MetricThrottledResponses))
+	if n, ok := point(rm, obs.MetricThrottledResponses, "server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want one 429:%s", points(rm, obs.MetricThrottledResponses))
 	}
-	for _, p := range obstest.Points(rm, telemetry.MetricThrottleWaitDuration) {
+	for _, p := range obstest.Points(rm, obs.MetricThrottleWaitDuration) {
 		// The gate stays shut for the answer's Retry-After (1 s).
 		if p.Value != 2 || p.Sum < 0.9 {
-			t.Errorf("want 2 waits at the gate, one of the 1 s hold-off:%s", points(rm, telemetry.MetricThrottleWaitDuration))
+			t.Errorf("want 2 waits at the gate, one of the 1 s hold-off:%s", points(rm, obs.MetricThrottleWaitDuration))
 		}
 	}
-	if ev := v.rec.Span(telemetry.SpanSign); len(ev) != 1 || len(ev[0].Events()) != 2 || ev[0].Events()[1].Name != telemetry.EventThrottleWait {
-		t.Errorf("sign spans %v: want one with two %s events", ev, telemetry.EventThrottleWait)
+	if ev := v.rec.Span(obs.SpanSign); len(ev) != 1 || len(ev[0].Events()) != 2 || ev[0].Events()[1].Name != obs.EventThrottleWait {
+		t.Errorf("sign spans %v: want one with two %s events", ev, obs.EventThrottleWait)
 	}
 
 	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second, Times: 1})
@@ -304,18 +306,18 @@ func TestTelemetryThrottledSign(t *testing.T) {
 		t.Fatal("a 30 s hold-off past the 3 s budget: no error")
 	}
 	rm = v.rec.Collect(t)
-	if n, ok := point(rm, telemetry.MetricSignDuration, "error.type=throttled,server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want one sign with error.type=throttled:%s", points(rm, telemetry.MetricSignDuration))
+	if n, ok := point(rm, obs.MetricSignDuration, "error.type=throttled,server.address="+v.host); !ok || n != 1 {
+		t.Errorf("want one sign with error.type=throttled:%s", points(rm, obs.MetricSignDuration))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenRequests, "error.type=throttled,kvassert.token.outcome=error"); !ok || n != 1 {
-		t.Errorf("want one GetToken error throttled:%s", points(rm, telemetry.MetricTokenRequests))
+	if n, ok := point(rm, obs.MetricTokenRequests, "error.type=throttled,kvassert.token.outcome=error"); !ok || n != 1 {
+		t.Errorf("want one GetToken error throttled:%s", points(rm, obs.MetricTokenRequests))
 	}
-	if n, ok := point(rm, telemetry.MetricThrottledResponses, "server.address="+v.host); !ok || n != 2 {
-		t.Errorf("want two 429s in all:%s", points(rm, telemetry.MetricThrottledResponses))
+	if n, ok := point(rm, obs.MetricThrottledResponses, "server.address="+v.host); !ok || n != 2 {
+		t.Errorf("want two 429s in all:%s", points(rm, obs.MetricThrottledResponses))
 	}
-	for _, name := range []string{telemetry.SpanSign, telemetry.SpanAcquireToken} {
+	for _, name := range []string{obs.SpanSign, obs.SpanAcquireToken} {
 		s := v.rec.Span(name)
-		if last := s[len(s)-1]; last.Status().Code != codes.Error || last.Status().Description != "throttled" || attrOf(last, telemetry.AttrErrorType) != "throttled" {
+		if last := s[len(s)-1]; last.Status().Code != codes.Error || last.Status().Description != "throttled" || attrOf(last, obs.AttrErrorType) != "throttled" {
 			t.Errorf("last %s span: status %v, attributes %v; want Error \"throttled\"", name, last.Status(), last.Attributes())
 		}
 	}
@@ -333,18 +335,18 @@ func TestTelemetryAADSTSRefusal(t *testing.T) {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
 	}
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, telemetry.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || n != 1 {
-		t.Errorf("want one refusal:%s", points(rm, telemetry.MetricTokenRequests))
+	if n, ok := point(rm, obs.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || n != 1 {
+		t.Errorf("want one refusal:%s", points(rm, obs.MetricTokenRequests))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || n != 1 {
-		t.Errorf("want one failed acquisition:%s", points(rm, telemetry.MetricTokenAcquireDuration))
+	if n, ok := point(rm, obs.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || n != 1 {
+		t.Errorf("want one failed acquisition:%s", points(rm, obs.MetricTokenAcquireDuration))
 	}
-	for _, name := range []string{telemetry.SpanAcquireToken, telemetry.SpanTokenRequest} {
+	for _, name := range []string{obs.SpanAcquireToken, obs.SpanTokenRequest} {
 		s := v.rec.Span(name)
 		if len(s) == 0 {
 			t.Fatalf("no %s span (spans %v)", name, spanNames(v.rec.Spans.Ended()))
 		}
-		if s[0].Status().Code != codes.Error || s[0].Status().Description != "AADSTS700016" || attrOf(s[0], telemetry.AttrErrorType) != "AADSTS700016" {
+		if s[0].Status().Code != codes.Error || s[0].Status().Description != "AADSTS700016" || attrOf(s[0], obs.AttrErrorType) != "AADSTS700016" {
 			t.Errorf("%s span: status %v, attributes %v; want Error AADSTS700016", name, s[0].Status(), s[0].Attributes())
 		}
 	}
@@ -373,15 +375,15 @@ func TestTelemetryFailedBackgroundRefresh(t *testing.T) {
 	var rm metricdata.ResourceMetrics
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		rm = v.rec.Collect(t)
-		if len(obstest.Points(rm, telemetry.MetricTokenRefreshes)) > 0 || time.Now().After(deadline) {
+		if len(obstest.Points(rm, obs.MetricTokenRefreshes)) > 0 || time.Now().After(deadline) {
 			break
 		}
 	}
-	if n, ok := point(rm, telemetry.MetricTokenRefreshes, "error.type=Forbidden"); !ok || n != 1 {
-		t.Errorf("want one failed refresh with error.type=Forbidden:%s", points(rm, telemetry.MetricTokenRefreshes))
+	if n, ok := point(rm, obs.MetricTokenRefreshes, "error.type=Forbidden"); !ok || n != 1 {
+		t.Errorf("want one failed refresh with error.type=Forbidden:%s", points(rm, obs.MetricTokenRefreshes))
 	}
-	if n, ok := point(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 1 {
-		t.Errorf("the call during the refresh is a cache hit:%s", points(rm, telemetry.MetricTokenRequests))
+	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 1 {
+		t.Errorf("the call during the refresh is a cache hit:%s", points(rm, obs.MetricTokenRequests))
 	}
 	v.noLeaks(t, rm, tok)
 }
@@ -407,11 +409,11 @@ func TestTelemetryExpiringCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(v.emu.VaultURL(scenario.DemoVault), "expiring", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := obstest.Points(v.rec.Collect(t), telemetry.MetricCertificateTimeLeft); len(p) != 0 {
+	if p := obstest.Points(v.rec.Collect(t), obs.MetricCertificateTimeLeft); len(p) != 0 {
 		t.Fatalf("a time left before any read:%v", p)
 	}
 	c, err := src.Certificate(ctx)
@@ -420,14 +422,14 @@ func TestTelemetryExpiringCertificate(t *testing.T) {
 	}
 	rm := v.rec.Collect(t)
 	attrs := "kvassert.certificate.name=expiring,kvassert.certificate.version=" + c.Version + ",server.address=" + v.host
-	left, ok := point(rm, telemetry.MetricCertificateTimeLeft, attrs)
+	left, ok := point(rm, obs.MetricCertificateTimeLeft, attrs)
 	want := time.Until(notAfter).Seconds()
 	if !ok || left > want+1 || left < want-300 {
-		t.Errorf("time left %v s (found %v), want about %v s:%s", left, ok, want, points(rm, telemetry.MetricCertificateTimeLeft))
+		t.Errorf("time left %v s (found %v), want about %v s:%s", left, ok, want, points(rm, obs.MetricCertificateTimeLeft))
 	}
 	pending := "kvassert.certificate.name=expiring,kvassert.certificate.newest_version=" + c.Version + ",kvassert.certificate.version=" + c.Version + ",server.address=" + v.host
-	if n, ok := point(rm, telemetry.MetricCertificateRotationPending, pending); !ok || n != 0 {
-		t.Errorf("rotation pending:%s", points(rm, telemetry.MetricCertificateRotationPending))
+	if n, ok := point(rm, obs.MetricCertificateRotationPending, pending); !ok || n != 0 {
+		t.Errorf("rotation pending:%s", points(rm, obs.MetricCertificateRotationPending))
 	}
 	runtime.KeepAlive(src) // the gauges report for as long as the source lives
 }

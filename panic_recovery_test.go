@@ -13,8 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testlog"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -118,7 +118,7 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 			var offset atomic.Int64
 			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 			kv, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vault,
-				&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Logger: logger, Now: now, Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+				&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{Logger: logger, Now: now, ClientOptions: e.ClientOptions()}})
 			if err != nil {
 				t.Fatal(err)
 			}

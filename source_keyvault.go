@@ -14,18 +14,22 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
 // KeyVaultCertificateOptions configure NewKeyVaultCertificateSource.
 type KeyVaultCertificateOptions struct {
-	keyvault.CertificateCacheOptions
+	certcache.Options
 	AssertionOptions
 }
 
 // KeyVaultCertificateSource signs assertions with a Key Vault certificate's
 // key (the .NET library's WithKeyVaultCertificate). The certificate is read
-// once and cached (see keyvault.CertificateCache); every assertion after
+// once and cached (see certcache.Cache); every assertion after
 // that is exactly one keys/sign call.
 //
 // It implements Feedback: it notes the certificate version that signed each
@@ -35,7 +39,7 @@ type KeyVaultCertificateOptions struct {
 // while that is valid, warns once, and takes the new version as soon as
 // Entra accepts it (tried again after each TTL, doubling to 8 TTLs).
 type KeyVaultCertificateSource struct {
-	certs *keyvault.CertificateCache
+	certs *certcache.Cache
 	aopts AssertionOptions
 	id    string // SourceIdentity
 
@@ -59,14 +63,14 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 	if err := o.AssertionOptions.validate(); err != nil {
 		return nil, err
 	}
-	certs, err := keyvault.NewCertificateCache(vaultURL, name, cred, &o.CertificateCacheOptions)
+	certs, err := certcache.New(vaultURL, name, cred, &o.Options)
 	if err != nil {
 		return nil, err
 	}
 	if o.AssertionOptions.Clock == nil {
-		o.AssertionOptions.Clock = o.CertificateCacheOptions.Now
+		o.AssertionOptions.Clock = o.Options.Now
 	}
-	v, err := keyvault.ParseVaultURL(vaultURL) // accepted by NewCertificateCache
+	v, err := kvid.ParseVaultURL(vaultURL) // accepted by NewCertificateCache
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +91,7 @@ func (s *KeyVaultCertificateSource) Assertion(ctx context.Context, clientID, tok
 	}
 	NoteSigner(ctx, c.Version)
 	jwt, err := b.Build(ctx, clientID, tokenEndpoint)
-	if err == nil || !vaultRefusedKey(err) || !s.certs.Refused(ctx, c.Version, 0) {
+	if err == nil || !vaultRefusedKey(err) || !s.certs.NoteRefused(ctx, c.Version, 0) {
 		return jwt, err
 	}
 	// Key Vault refused to sign with this version (disabled or deleted
@@ -107,7 +111,7 @@ func (s *KeyVaultCertificateSource) Assertion(ctx context.Context, clientID, tok
 // deleted, 400: the key cannot do it), not throttling, an outage or the
 // caller's context.
 func vaultRefusedKey(err error) bool {
-	se := keyvault.AsServiceError(err)
+	se := kvclient.AsServiceError(err)
 	if se == nil {
 		return false
 	}
@@ -119,29 +123,29 @@ func vaultRefusedKey(err error) bool {
 }
 
 // Certificate returns the certificate currently in use (reading it if needed).
-func (s *KeyVaultCertificateSource) Certificate(ctx context.Context) (*keyvault.Certificate, error) {
+func (s *KeyVaultCertificateSource) Certificate(ctx context.Context) (*certcache.Certificate, error) {
 	return s.certs.Certificate(ctx)
 }
 
 // Cache is the certificate cache behind the source: the versions, the one
 // Entra accepts, and Accept for a roller that registered a new version.
-func (s *KeyVaultCertificateSource) Cache() *keyvault.CertificateCache { return s.certs }
+func (s *KeyVaultCertificateSource) Cache() *certcache.Cache { return s.certs }
 
 // Invalidate makes the next assertion wait for a fresh read of the latest
-// certificate version and use it (see keyvault.CertificateCache.Invalidate).
+// certificate version and use it (see certcache.Cache.Invalidate).
 func (s *KeyVaultCertificateSource) Invalidate() { s.certs.Invalidate() }
 
 // Accepted implements Feedback: Entra accepted an assertion signed with
 // certificate version signer.
-func (s *KeyVaultCertificateSource) Accepted(signer string) { s.certs.Accepted(signer) }
+func (s *KeyVaultCertificateSource) Accepted(signer string) { s.certs.NoteAccepted(signer) }
 
 // Refused implements Feedback: Entra refused an assertion signed with
-// certificate version signer (see keyvault.CertificateCache.Refused).
+// certificate version signer (see certcache.Cache.Refused).
 func (s *KeyVaultCertificateSource) Refused(ctx context.Context, signer string, code int) bool {
-	return s.certs.Refused(ctx, signer, code)
+	return s.certs.NoteRefused(ctx, signer, code)
 }
 
-func (s *KeyVaultCertificateSource) current(ctx context.Context) (*keyvault.Certificate, *assertion.Builder, error) {
+func (s *KeyVaultCertificateSource) current(ctx context.Context) (*certcache.Certificate, *assertion.Builder, error) {
 	c, err := s.certs.Certificate(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -152,7 +156,7 @@ func (s *KeyVaultCertificateSource) current(ctx context.Context) (*keyvault.Cert
 	if b := s.builders[c.Version]; b != nil {
 		return c, b, nil
 	}
-	b, err := assertion.New(c.Certificate, c.Signer, s.aopts.builderOptions(c.Certificate)...)
+	b, err := assertion.New(c.Certificate, c.Signer, s.aopts.builderOptions(c.Certificate))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,7 +181,7 @@ func (s *KeyVaultCertificateSource) ThrottledSince() (time.Time, bool) {
 
 // KeyVaultKeyOptions configure NewKeyVaultKeySource.
 type KeyVaultKeyOptions struct {
-	keyvault.Options
+	keyvault.SignerOptions
 	AssertionOptions
 }
 
@@ -219,11 +223,13 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 	if err := o.AssertionOptions.validate(); err != nil {
 		return nil, err
 	}
-	signer, err := keyvault.NewSigner(context.Background(), keyID, cred, cert.PublicKey, &o.Options)
+	so := o.SignerOptions
+	so.PublicKey = cert.PublicKey
+	signer, err := keyvault.NewSigner(context.Background(), keyID, cred, &so)
 	if err != nil {
 		return nil, err
 	}
-	b, err := assertion.New(cert, signer, o.AssertionOptions.builderOptions(cert)...)
+	b, err := assertion.New(cert, signer, o.AssertionOptions.builderOptions(cert))
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +242,7 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 // goes with one thumbprint: a SHA-1 thumbprint makes RS256 assertions with
 // x5t, a SHA-256 one PS256 assertions with x5t#S256; AssertionOptions.Algorithm
 // may confirm that choice, and the other algorithm is refused (see
-// assertion.NewWithThumbprint). The key is read once here (keys/get) for its
+// assertion.Options.Thumbprint). The key is read once here (keys/get) for its
 // public half, and the source is pinned to the version read: give the
 // version of the certificate's key in keyID, or, unversioned, the key's
 // current version at this call is the one used from then on, even after the
@@ -244,7 +250,7 @@ func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.Toke
 // it). The certificate's validity cannot be checked locally; Entra still
 // checks it.
 func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint string, cred azcore.TokenCredential, opts *KeyVaultKeyOptions) (*KeyVaultKeySource, error) {
-	thumb, err := assertion.ParseThumbprint(thumbprint)
+	thumb, err := jwtassert.ParseThumbprint(thumbprint)
 	if err != nil {
 		return nil, err
 	}
@@ -258,11 +264,15 @@ func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint s
 	// Without a certificate the signer needs the key's public half to size
 	// signatures: one keys/get call here, none per assertion. The signer
 	// pins the version read, so the thumbprint keeps naming its key.
-	signer, err := keyvault.NewSigner(ctx, keyID, cred, nil, &o.Options)
+	so := o.SignerOptions
+	so.PublicKey = nil
+	signer, err := keyvault.NewSigner(ctx, keyID, cred, &so)
 	if err != nil {
 		return nil, err
 	}
-	b, err := assertion.NewWithThumbprint(thumb, signer, o.AssertionOptions.builderOptions(nil)...)
+	bo := o.AssertionOptions.builderOptions(nil)
+	bo.Thumbprint = thumb
+	b, err := assertion.New(nil, signer, bo)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/holdoff"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -36,8 +37,8 @@ func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
 	}
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/" + scenario.DemoCertificate // unversioned
 	sum := sha1.Sum(cert.Raw)
-	vaultOpts := keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
-	src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, keyID, hex.EncodeToString(sum[:]), workload, &kvassert.KeyVaultKeyOptions{Options: vaultOpts})
+	vaultOpts := keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New()}
+	src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, keyID, hex.EncodeToString(sum[:]), workload, &kvassert.KeyVaultKeyOptions{SignerOptions: vaultOpts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +64,11 @@ func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := assertion.Parse(jwt)
+	tok, err := jwtassert.Parse(jwt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := tok.Check(assertion.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID}); len(p) != 0 {
+	if p := tok.Check(jwtassert.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID}); len(p) != 0 {
 		t.Fatalf("after the renewal the assertion does not match the registered certificate: %s", strings.Join(p, "; "))
 	}
 	// And Entra takes it.

@@ -37,7 +37,7 @@ func NewLocalSource(cert *x509.Certificate, signer crypto.Signer, opts *Assertio
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	b, err := assertion.New(cert, signer, o.builderOptions(cert)...)
+	b, err := assertion.New(cert, signer, o.builderOptions(cert))
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func (nullMethod) Sign(signingString string, _ any) ([]byte, error) {
 // stubbed.
 func BenchmarkBuildNoSign(b *testing.B) {
 	cert, key := validCert(b)
-	bl, err := New(cert, nullSigner{pub: &key.PublicKey})
+	bl, err := New(cert, nullSigner{pub: &key.PublicKey}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kvassert/kvassert/internal/textutil"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
 // Algorithm is a JWS signature algorithm Entra accepts for client assertions.
@@ -34,22 +34,6 @@ const (
 	RS256 Algorithm = "RS256"
 )
 
-// ParseAlgorithm accepts "PS256" or "RS256" (any case).
-func ParseAlgorithm(s string) (Algorithm, error) {
-	switch a := Algorithm(toUpperASCII(s)); a {
-	case PS256, RS256:
-		return a, nil
-	}
-	return "", inputErr("algorithm", "algorithm %q is not supported; use PS256 (default) or RS256", textutil.Truncate(s, 40))
-}
-
-// Lifetime bounds. Entra recommends 5 to 10 minutes.
-const (
-	DefaultLifetime = 10 * time.Minute
-	MinLifetime     = 1 * time.Minute
-	MaxLifetime     = 60 * time.Minute
-)
-
 // ContextSigner is implemented by signers that do I/O (such as a Key Vault
 // key) so that Build can pass its context. Builders prefer it to
 // crypto.Signer.Sign when both exist.
@@ -57,51 +41,31 @@ type ContextSigner interface {
 	SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error)
 }
 
-// Option configures a Builder.
-type Option func(*Builder) error
-
-// WithAlgorithm selects PS256 (with x5t#S256; the default for New) or RS256
-// (with x5t). For NewWithThumbprint the algorithm must be the one of the
-// thumbprint given; without WithAlgorithm the thumbprint picks it.
-func WithAlgorithm(a Algorithm) Option {
-	return func(b *Builder) error {
-		if a != PS256 && a != RS256 {
-			return fmt.Errorf("assertion: algorithm %q is not supported; use PS256 or RS256", a)
-		}
-		b.alg, b.algSet = a, true
-		return nil
-	}
-}
-
-// WithLifetime sets exp - nbf (default 10 minutes, 1 to 60 minutes allowed).
-func WithLifetime(d time.Duration) Option {
-	return func(b *Builder) error {
-		if d < MinLifetime || d > MaxLifetime {
-			return fmt.Errorf("assertion: lifetime %v is outside %v..%v (Entra recommends 5-10 minutes)", d, MinLifetime, MaxLifetime)
-		}
-		b.lifetime = d
-		return nil
-	}
-}
-
-// WithX5C adds the x5c header (standard base64 DER of chain, leaf first), for
-// apps that trust certificates by subject name and issuer (SNI).
-func WithX5C(chain ...*x509.Certificate) Option {
-	return func(b *Builder) error {
-		b.x5c = chain
-		return nil
-	}
-}
-
-// WithClock replaces time.Now (for tests).
-func WithClock(now func() time.Time) Option {
-	return func(b *Builder) error {
-		if now == nil {
-			return errors.New("assertion: nil clock")
-		}
-		b.now = now
-		return nil
-	}
+// Options configure a Builder. A nil *Options means the defaults: PS256 with
+// x5t#S256, a 10-minute lifetime, no x5c.
+type Options struct {
+	// Algorithm is PS256 (with x5t#S256; the default) or RS256 (with x5t);
+	// any case is accepted. In thumbprint mode the algorithm must be the
+	// thumbprint's (see Thumbprint); empty lets the thumbprint pick it.
+	Algorithm Algorithm
+	// Lifetime is exp - nbf: 1 to 60 minutes, 0 for the default of 10
+	// minutes (Entra recommends 5 to 10).
+	Lifetime time.Duration
+	// X5C adds the x5c header (standard base64 DER of the chain, leaf
+	// first), for apps that trust certificates by subject name and issuer
+	// (SNI).
+	X5C []*x509.Certificate
+	// Thumbprint selects thumbprint mode, for when only the key and the
+	// certificate's thumbprint are at hand (a Key Vault key whose
+	// certificate is registered on the app): New is then given a nil
+	// certificate, and the assertions name the certificate by this
+	// thumbprint alone. Its length decides the header's form, as each
+	// algorithm goes with one thumbprint: a 20-byte SHA-1 thumbprint makes
+	// RS256 assertions with x5t, a 32-byte SHA-256 one PS256 assertions with
+	// x5t#S256. The certificate's validity cannot be checked locally then.
+	Thumbprint []byte
+	// Now replaces time.Now (tests); nil means time.Now.
+	Now func() time.Time
 }
 
 // Builder makes signed client assertions for one certificate. It is
@@ -114,8 +78,7 @@ type Builder struct {
 	x5c      []*x509.Certificate
 	now      func() time.Time
 
-	thumb  []byte // thumbprint-only builders: SHA-1 (20 bytes) or SHA-256 (32)
-	algSet bool   // WithAlgorithm was given
+	thumb []byte // thumbprint-only builders: SHA-1 (20 bytes) or SHA-256 (32)
 
 	header   string // base64url of the header JSON, computed once
 	hash     crypto.Hash
@@ -124,77 +87,107 @@ type Builder struct {
 
 // New returns a Builder for cert whose private key is held by signer. The
 // certificate must hold an RSA key of at least 2048 bits that matches
-// signer.Public() (when the signer can tell it).
-func New(cert *x509.Certificate, signer crypto.Signer, opts ...Option) (*Builder, error) {
-	if cert == nil {
-		return nil, errors.New("assertion: no certificate")
+// signer.Public() (when the signer can tell it). With opts.Thumbprint set,
+// cert must be nil (thumbprint mode, see Options.Thumbprint). Bad input is
+// refused with a *kvassert.InputError naming it.
+func New(cert *x509.Certificate, signer crypto.Signer, opts *Options) (*Builder, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
 	if signer == nil {
-		return nil, errors.New("assertion: no signer")
+		return nil, inputErr("signer", "no signer")
+	}
+	b := &Builder{cert: cert, signer: signer}
+	if o.Thumbprint != nil {
+		if err := b.setThumbprint(cert, o.Thumbprint); err != nil {
+			return nil, err
+		}
+	} else if err := checkCertificate(cert, signer); err != nil {
+		return nil, err
+	}
+	return newBuilder(b, o)
+}
+
+// checkCertificate checks cert's key and that signer holds it.
+func checkCertificate(cert *x509.Certificate, signer crypto.Signer) error {
+	if cert == nil {
+		return inputErr("certificate", "no certificate (give one, or Options.Thumbprint for thumbprint mode)")
 	}
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("assertion: the certificate holds a %T key; Entra client assertions need RSA", cert.PublicKey)
+		return inputErr("certificate", "the certificate holds a %T key; Entra client assertions need RSA", cert.PublicKey)
 	}
 	if pub.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("assertion: the certificate's RSA key has %d bits; Entra requires at least 2048", pub.N.BitLen())
+		return inputErr("certificate", "the certificate's RSA key has %d bits; Entra requires at least 2048", pub.N.BitLen())
 	}
 	if sp, ok := signer.Public().(*rsa.PublicKey); ok && !sp.Equal(pub) {
-		return nil, errors.New("assertion: the signer's public key does not match the certificate")
+		return inputErr("signer", "the signer's public key does not match the certificate")
 	}
-	return newBuilder(&Builder{cert: cert, signer: signer}, opts)
+	return nil
 }
 
-// NewWithThumbprint returns a Builder that names its certificate by
-// thumbprint alone, for when only the key and the thumbprint are at hand (a
-// Key Vault key whose certificate is registered on the app). The thumbprint
-// decides the header's form, as each algorithm goes with one thumbprint: a
-// 20-byte SHA-1 thumbprint makes RS256 assertions with x5t, a 32-byte SHA-256
-// one PS256 assertions with x5t#S256. WithAlgorithm may confirm that choice;
-// the other algorithm is refused with an error that says which thumbprint
-// to give instead (PS256 needs the SHA-256 thumbprint, RS256 the SHA-1 one).
-// The certificate's validity cannot be checked locally.
-func NewWithThumbprint(thumbprint []byte, signer crypto.Signer, opts ...Option) (*Builder, error) {
+// setThumbprint checks thumbprint mode's input and keeps the thumbprint.
+func (b *Builder) setThumbprint(cert *x509.Certificate, thumbprint []byte) error {
+	if cert != nil {
+		return inputErr("Thumbprint", "Options.Thumbprint is set and a certificate is given; give one of them (the certificate names itself)")
+	}
 	if len(thumbprint) != sha1.Size && len(thumbprint) != sha256.Size {
-		return nil, fmt.Errorf("assertion: a thumbprint is 20 (SHA-1) or 32 (SHA-256) bytes, not %d", len(thumbprint))
+		return inputErr("Thumbprint", "a thumbprint is 20 (SHA-1) or 32 (SHA-256) bytes, not %d", len(thumbprint))
 	}
-	if signer == nil {
-		return nil, errors.New("assertion: no signer")
+	if pub, ok := b.signer.Public().(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
+		return inputErr("signer", "the signer's RSA key has %d bits; Entra requires at least 2048", pub.N.BitLen())
 	}
-	if pub, ok := signer.Public().(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("assertion: the signer's RSA key has %d bits; Entra requires at least 2048", pub.N.BitLen())
-	}
-	return newBuilder(&Builder{signer: signer, thumb: append([]byte(nil), thumbprint...)}, opts)
+	b.thumb = append([]byte(nil), thumbprint...)
+	return nil
 }
 
 // thumbprintAlgorithm picks or checks the algorithm of a thumbprint-only
 // Builder: RS256 for a SHA-1 thumbprint (x5t), PS256 for a SHA-256 one
-// (x5t#S256).
-func (b *Builder) thumbprintAlgorithm() error {
+// (x5t#S256). set tells whether Options.Algorithm was given.
+func (b *Builder) thumbprintAlgorithm(set bool) error {
 	want := PS256
 	if len(b.thumb) == sha1.Size {
 		want = RS256
 	}
 	switch {
-	case !b.algSet:
+	case !set:
 		b.alg = want
 	case b.alg == PS256 && want == RS256:
-		return errors.New("assertion: PS256 assertions name the certificate by its SHA-256 thumbprint (x5t#S256), but a SHA-1 thumbprint was given; give the SHA-256 thumbprint (64 hex digits, or the 43-character x5t#S256 that 'kvassert cert show' prints), or use RS256 with the SHA-1 thumbprint (x5t)")
+		return inputErr("Algorithm", "PS256 assertions name the certificate by its SHA-256 thumbprint (x5t#S256), but a SHA-1 thumbprint was given; give the SHA-256 thumbprint (64 hex digits, or the 43-character x5t#S256 that 'kvassert cert show' prints), or use RS256 with the SHA-1 thumbprint (x5t)")
 	case b.alg == RS256 && want == PS256:
-		return errors.New("assertion: RS256 assertions name the certificate by its SHA-1 thumbprint (x5t, which ADFS needs), but a SHA-256 thumbprint was given; give the SHA-1 thumbprint (40 hex digits, as the Azure portal shows it), or use PS256 with the SHA-256 thumbprint (x5t#S256)")
+		return inputErr("Algorithm", "RS256 assertions name the certificate by its SHA-1 thumbprint (x5t, which ADFS needs), but a SHA-256 thumbprint was given; give the SHA-1 thumbprint (40 hex digits, as the Azure portal shows it), or use PS256 with the SHA-256 thumbprint (x5t#S256)")
 	}
 	return nil
 }
 
-func newBuilder(b *Builder, opts []Option) (*Builder, error) {
-	b.alg, b.lifetime, b.now, b.hash = PS256, DefaultLifetime, time.Now, crypto.SHA256
-	for _, o := range opts {
-		if err := o(b); err != nil {
+// newBuilder applies o to b and encodes the header once.
+func newBuilder(b *Builder, o Options) (*Builder, error) {
+	b.alg, b.lifetime, b.now, b.hash = PS256, jwtassert.DefaultLifetime, time.Now, crypto.SHA256
+	if o.Algorithm != "" {
+		a, err := jwtassert.ParseAlgorithm(string(o.Algorithm))
+		if err != nil {
 			return nil, err
 		}
+		b.alg = Algorithm(a)
+	}
+	if o.Lifetime != 0 {
+		if o.Lifetime < jwtassert.MinLifetime || o.Lifetime > jwtassert.MaxLifetime {
+			return nil, inputErr("Lifetime", "lifetime %v is outside %v..%v (Entra recommends 5-10 minutes)", o.Lifetime, jwtassert.MinLifetime, jwtassert.MaxLifetime)
+		}
+		b.lifetime = o.Lifetime
+	}
+	for _, c := range o.X5C {
+		if c == nil {
+			return nil, inputErr("X5C", "nil certificate in the x5c chain")
+		}
+	}
+	b.x5c = o.X5C
+	if o.Now != nil {
+		b.now = o.Now
 	}
 	if b.thumb != nil {
-		if err := b.thumbprintAlgorithm(); err != nil {
+		if err := b.thumbprintAlgorithm(o.Algorithm != ""); err != nil {
 			return nil, err
 		}
 	}
@@ -202,15 +195,11 @@ func newBuilder(b *Builder, opts []Option) (*Builder, error) {
 	if b.alg == PS256 {
 		b.signOpts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 	}
-	h, err := b.encodeHeader()
-	if err != nil {
-		return nil, err
-	}
-	b.header = h
+	b.header = b.encodeHeader()
 	return b, nil
 }
 
-func (b *Builder) encodeHeader() (string, error) {
+func (b *Builder) encodeHeader() string {
 	// Field order is fixed for stable output: alg, typ, thumbprint, x5c.
 	buf := []byte(`{"alg":"` + string(b.alg) + `","typ":"JWT",`)
 	switch {
@@ -233,9 +222,6 @@ func (b *Builder) encodeHeader() (string, error) {
 	if len(b.x5c) > 0 {
 		chain := make([]string, len(b.x5c))
 		for i, c := range b.x5c {
-			if c == nil {
-				return "", errors.New("assertion: nil certificate in x5c chain")
-			}
 			chain[i] = base64.StdEncoding.EncodeToString(c.Raw)
 		}
 		x5c, _ := json.Marshal(chain)
@@ -243,20 +229,15 @@ func (b *Builder) encodeHeader() (string, error) {
 		buf = append(buf, x5c...)
 	}
 	buf = append(buf, '}')
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	return base64.RawURLEncoding.EncodeToString(buf)
 }
-
-// Certificate is the certificate the assertions name (nil for a
-// thumbprint-only Builder).
-func (b *Builder) Certificate() *x509.Certificate { return b.cert }
-
-// Algorithm is the signature algorithm in use.
-func (b *Builder) Algorithm() Algorithm { return b.alg }
 
 // Build returns a signed client assertion for clientID with aud = audience
 // (the token endpoint the assertion will be sent to). It makes exactly one
 // call to the signer. It refuses a certificate that is expired or not yet
-// valid, since Entra would reject it (AADSTS1000502).
+// valid, since Entra would reject it (AADSTS1000502): that error wraps
+// ErrCertificateNotValid. A bad clientID or audience is refused with a
+// *kvassert.InputError.
 func (b *Builder) Build(ctx context.Context, clientID, audience string) (string, error) {
 	if err := checkClaimValue("client ID", clientID); err != nil {
 		return "", err
@@ -267,10 +248,10 @@ func (b *Builder) Build(ctx context.Context, clientID, audience string) (string,
 	now := b.now()
 	if b.cert != nil {
 		if now.Before(b.cert.NotBefore) {
-			return "", fmt.Errorf("%w: valid from %s", ErrCertificateNotYetValid, b.cert.NotBefore.UTC().Format(time.RFC3339))
+			return "", fmt.Errorf("%w: not valid before %s", ErrCertificateNotValid, b.cert.NotBefore.UTC().Format(time.RFC3339))
 		}
 		if !now.Before(b.cert.NotAfter) {
-			return "", fmt.Errorf("%w: expired %s", ErrCertificateExpired, b.cert.NotAfter.UTC().Format(time.RFC3339))
+			return "", fmt.Errorf("%w: expired %s", ErrCertificateNotValid, b.cert.NotAfter.UTC().Format(time.RFC3339))
 		}
 	}
 	signingInput, err := b.signingInput(clientID, audience, now)
@@ -297,11 +278,10 @@ func (b *Builder) Build(ctx context.Context, clientID, audience string) (string,
 	return string(out), nil
 }
 
-// Errors for certificates outside their validity window.
-var (
-	ErrCertificateExpired     = errors.New("assertion: certificate expired")
-	ErrCertificateNotYetValid = errors.New("assertion: certificate not yet valid")
-)
+// ErrCertificateNotValid is wrapped by Build's error when the certificate
+// is outside its validity period (expired, or not valid yet); the message
+// says which and when. Read it with errors.Is.
+var ErrCertificateNotValid = errors.New("assertion: certificate outside its validity period")
 
 // signingInput returns base64url(header) "." base64url(claims).
 func (b *Builder) signingInput(clientID, audience string, now time.Time) ([]byte, error) {
@@ -345,15 +325,15 @@ const maxClaimLen = 2048
 func checkClaimValue(what, s string) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("assertion: empty %s", what)
+		return inputErr(what, "empty %s", what)
 	case len(s) > maxClaimLen:
-		return fmt.Errorf("assertion: %s is longer than %d bytes", what, maxClaimLen)
+		return inputErr(what, "%s is longer than %d bytes", what, maxClaimLen)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("assertion: %s is not valid UTF-8", what)
+		return inputErr(what, "%s is not valid UTF-8", what)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("assertion: %s contains a control character", what)
+			return inputErr(what, "%s contains a control character", what)
 		}
 	}
 	return nil
@@ -391,14 +371,4 @@ func newUUID(dst *[36]byte) error {
 		j += 2
 	}
 	return nil
-}
-
-func toUpperASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - 32
-		}
-	}
-	return string(b)
 }

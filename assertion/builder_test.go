@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
 var (
@@ -90,7 +92,7 @@ func TestBuildFieldByField(t *testing.T) {
 	now := time.Unix(time.Now().Unix(), 0)
 	for _, alg := range []Algorithm{PS256, RS256} {
 		t.Run(string(alg), func(t *testing.T) {
-			b, err := New(cert, key, WithAlgorithm(alg), WithClock(func() time.Time { return now }))
+			b, err := New(cert, key, &Options{Algorithm: alg, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,11 +146,11 @@ func TestBuildFieldByField(t *testing.T) {
 			if err != nil {
 				t.Fatalf("signature does not verify: %v", err)
 			}
-			tok, err := Parse(jwt)
+			tok, err := jwtassert.Parse(jwt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p := tok.Check(CheckOptions{Certificate: cert, ClientID: clientID, Audience: audience, Now: now}); len(p) != 0 {
+			if p := tok.Check(jwtassert.CheckOptions{Certificate: cert, ClientID: clientID, Audience: audience, Now: now}); len(p) != 0 {
 				t.Fatalf("Check found problems in a good assertion: %v", p)
 			}
 		})
@@ -157,14 +159,14 @@ func TestBuildFieldByField(t *testing.T) {
 
 func TestJTIIsFreshEachTime(t *testing.T) {
 	cert, key := validCert(t)
-	b, _ := New(cert, key)
+	b, _ := New(cert, key, nil)
 	seen := map[string]bool{}
 	for range 50 {
 		jwt, err := b.Build(context.Background(), clientID, audience)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, _ := Parse(jwt)
+		tok, _ := jwtassert.Parse(jwt)
 		if seen[tok.Claims.Jti] {
 			t.Fatalf("jti %s repeated", tok.Claims.Jti)
 		}
@@ -174,7 +176,7 @@ func TestJTIIsFreshEachTime(t *testing.T) {
 
 func TestX5CAndLifetime(t *testing.T) {
 	cert, key := validCert(t)
-	b, err := New(cert, key, WithX5C(cert), WithLifetime(5*time.Minute))
+	b, err := New(cert, key, &Options{X5C: []*x509.Certificate{cert}, Lifetime: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +184,7 @@ func TestX5CAndLifetime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := Parse(jwt)
+	tok, _ := jwtassert.Parse(jwt)
 	if len(tok.Header.X5c) != 1 || tok.Header.X5c[0] != base64.StdEncoding.EncodeToString(cert.Raw) {
 		t.Fatalf("x5c = %v, want the standard-base64 DER of the leaf", tok.Header.X5c)
 	}
@@ -202,7 +204,7 @@ func TestNewRejects(t *testing.T) {
 		name   string
 		cert   *x509.Certificate
 		signer crypto.Signer
-		opts   []Option
+		opts   *Options
 		want   string
 	}{
 		{"nil cert", nil, key, nil, "no certificate"},
@@ -210,15 +212,16 @@ func TestNewRejects(t *testing.T) {
 		{"EC certificate", ecCert, ec, nil, "need RSA"},
 		{"1024-bit key", smallCert, small, nil, "at least 2048"},
 		{"mismatched signer", cert, other, nil, "does not match"},
-		{"bad alg", cert, key, []Option{WithAlgorithm("HS256")}, "not supported"},
-		{"lifetime too long", cert, key, []Option{WithLifetime(2 * time.Hour)}, "outside"},
-		{"lifetime too short", cert, key, []Option{WithLifetime(time.Second)}, "outside"},
-		{"nil clock", cert, key, []Option{WithClock(nil)}, "nil clock"},
-		{"nil x5c entry", cert, key, []Option{WithX5C(nil)}, "nil certificate"},
+		{"bad alg", cert, key, &Options{Algorithm: "HS256"}, "not supported"},
+		{"lifetime too long", cert, key, &Options{Lifetime: 2 * time.Hour}, "outside"},
+		{"lifetime too short", cert, key, &Options{Lifetime: time.Second}, "outside"},
+		{"negative lifetime", cert, key, &Options{Lifetime: -time.Minute}, "outside"},
+		{"certificate and thumbprint", cert, key, &Options{Thumbprint: make([]byte, 20)}, "give one of them"},
+		{"nil x5c entry", cert, key, &Options{X5C: []*x509.Certificate{nil}}, "nil certificate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := New(c.cert, c.signer, c.opts...); err == nil || !strings.Contains(err.Error(), c.want) {
+			if _, err := New(c.cert, c.signer, c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("New error = %v, want %q", err, c.want)
 			}
 		})
@@ -227,7 +230,7 @@ func TestNewRejects(t *testing.T) {
 
 func TestBuildRejectsBadInputAndCertificateWindow(t *testing.T) {
 	cert, key := validCert(t)
-	b, _ := New(cert, key)
+	b, _ := New(cert, key, nil)
 	for _, c := range []struct{ client, aud, want string }{
 		{"", audience, "empty client ID"},
 		{clientID, "", "empty audience"},
@@ -240,13 +243,13 @@ func TestBuildRejectsBadInputAndCertificateWindow(t *testing.T) {
 		}
 	}
 	expired := selfSigned(t, key, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
-	b2, _ := New(expired, key)
-	if _, err := b2.Build(context.Background(), clientID, audience); !errors.Is(err, ErrCertificateExpired) {
+	b2, _ := New(expired, key, nil)
+	if _, err := b2.Build(context.Background(), clientID, audience); !errors.Is(err, ErrCertificateNotValid) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired certificate: err = %v", err)
 	}
 	future := selfSigned(t, key, time.Now().Add(time.Hour), time.Now().Add(48*time.Hour))
-	b3, _ := New(future, key)
-	if _, err := b3.Build(context.Background(), clientID, audience); !errors.Is(err, ErrCertificateNotYetValid) {
+	b3, _ := New(future, key, nil)
+	if _, err := b3.Build(context.Background(), clientID, audience); !errors.Is(err, ErrCertificateNotValid) || !strings.Contains(err.Error(), "not valid before") {
 		t.Fatalf("future certificate: err = %v", err)
 	}
 	// Quotes are escaped, so the claims stay valid JSON.
@@ -254,7 +257,7 @@ func TestBuildRejectsBadInputAndCertificateWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok, err := Parse(jwt); err != nil || tok.Claims.Iss != `a"b\c` {
+	if tok, err := jwtassert.Parse(jwt); err != nil || tok.Claims.Iss != `a"b\c` {
 		t.Fatalf("escaped claim round trip: %v %+v", err, tok)
 	}
 }
@@ -289,7 +292,7 @@ type ctxKey struct{}
 func TestContextSignerGetsContextAndOneCall(t *testing.T) {
 	cert, key := validCert(t)
 	s := &ctxSigner{key: key}
-	b, _ := New(cert, s)
+	b, _ := New(cert, s, nil)
 	ctx := context.WithValue(context.Background(), ctxKey{}, "v")
 	if _, err := b.Build(ctx, clientID, audience); err != nil {
 		t.Fatal(err)
@@ -309,22 +312,11 @@ func TestContextSignerGetsContextAndOneCall(t *testing.T) {
 
 func TestBuildHonoursCancelledContextForLocalSigner(t *testing.T) {
 	cert, key := validCert(t)
-	b, _ := New(cert, key)
+	b, _ := New(cert, key, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := b.Build(ctx, clientID, audience); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-}
-
-func TestParseAlgorithm(t *testing.T) {
-	for in, want := range map[string]Algorithm{"PS256": PS256, "ps256": PS256, "RS256": RS256} {
-		if got, err := ParseAlgorithm(in); err != nil || got != want {
-			t.Errorf("ParseAlgorithm(%q) = %v, %v", in, got, err)
-		}
-	}
-	if _, err := ParseAlgorithm("ES256"); err == nil {
-		t.Error("ES256 accepted")
 	}
 }
 
@@ -336,16 +328,16 @@ func TestThumbprintOnlyBuilder(t *testing.T) {
 	s1, s256 := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
 	for _, c := range []struct {
 		thumb []byte
-		opts  []Option
+		opts  *Options
 		field string
 		alg   Algorithm
 	}{
-		{s1[:], []Option{WithAlgorithm(RS256)}, "x5t", RS256},
-		{s256[:], []Option{WithAlgorithm(PS256)}, "x5t#S256", PS256},
+		{s1[:], &Options{Algorithm: RS256}, "x5t", RS256},
+		{s256[:], &Options{Algorithm: PS256}, "x5t#S256", PS256},
 		{s1[:], nil, "x5t", RS256},
 		{s256[:], nil, "x5t#S256", PS256},
 	} {
-		b, err := NewWithThumbprint(c.thumb, key, c.opts...)
+		b, err := newThumbprint(c.thumb, key, c.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,12 +345,12 @@ func TestThumbprintOnlyBuilder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, _ := Parse(jwt)
-		if p := tok.Check(CheckOptions{Certificate: cert}); len(p) != 0 {
+		tok, _ := jwtassert.Parse(jwt)
+		if p := tok.Check(jwtassert.CheckOptions{Certificate: cert}); len(p) != 0 {
 			t.Fatalf("%s/%s: %v", c.field, c.alg, p)
 		}
 		h := decodeJSON(t, strings.Split(jwt, ".")[0])
-		if h[c.field] != base64.RawURLEncoding.EncodeToString(c.thumb) || h["alg"] != string(c.alg) || len(h) != 3 || b.Algorithm() != c.alg {
+		if h[c.field] != base64.RawURLEncoding.EncodeToString(c.thumb) || h["alg"] != string(c.alg) || len(h) != 3 || b.alg != c.alg {
 			t.Fatalf("header %v, want alg %s with %s", h, c.alg, c.field)
 		}
 	}
@@ -370,11 +362,11 @@ func TestThumbprintOnlyBuilder(t *testing.T) {
 		{s256[:], RS256, "give the SHA-1 thumbprint"},
 		{s1[:], PS256, "give the SHA-256 thumbprint"},
 	} {
-		if _, err := NewWithThumbprint(c.thumb, key, WithAlgorithm(c.alg)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := New(nil, key, &Options{Thumbprint: c.thumb, Algorithm: c.alg}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%d-byte thumbprint with %s: %v, want %q", len(c.thumb), c.alg, err, c.want)
 		}
 	}
-	if _, err := NewWithThumbprint(make([]byte, 19), key); err == nil {
+	if _, err := New(nil, key, &Options{Thumbprint: make([]byte, 19)}); err == nil {
 		t.Fatal("19-byte thumbprint accepted")
 	}
 }
@@ -383,9 +375,9 @@ func TestThumbprintOnlyBuilder(t *testing.T) {
 // with x5t#S256, RS256 with x5t.
 func TestCertificateBuilderThumbprintFollowsAlgorithm(t *testing.T) {
 	cert, key := validCert(t)
-	x5t, x5tS256 := Thumbprints(cert)
+	x5t, x5tS256 := jwtassert.Thumbprints(cert)
 	for alg, want := range map[Algorithm][2]string{PS256: {"x5t#S256", x5tS256}, RS256: {"x5t", x5t}} {
-		b, err := New(cert, key, WithAlgorithm(alg))
+		b, err := New(cert, key, &Options{Algorithm: alg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,17 +392,12 @@ func TestCertificateBuilderThumbprintFollowsAlgorithm(t *testing.T) {
 	}
 }
 
-func TestParseThumbprint(t *testing.T) {
-	want := []byte{0xd4, 0x9a, 0xf6, 0x10, 0x33, 0x4d, 0xdf, 0x40, 0xea, 0x3c, 0xbe, 0x0f, 0x38, 0xb4, 0xe2, 0x9b, 0x8b, 0xa9, 0xb1, 0x3a}
-	for _, in := range []string{"D49AF610334DDF40EA3CBE0F38B4E29B8BA9B13A", "d4:9a:f6:10:33:4d:df:40:ea:3c:be:0f:38:b4:e2:9b:8b:a9:b1:3a", "1Jr2EDNN30DqPL4POLTim4upsTo"} {
-		got, err := ParseThumbprint(in)
-		if err != nil || string(got) != string(want) {
-			t.Errorf("ParseThumbprint(%q) = %x, %v", in, got, err)
-		}
+// newThumbprint is New in thumbprint mode with opts (nil: none) plus the thumbprint.
+func newThumbprint(thumb []byte, signer crypto.Signer, opts *Options) (*Builder, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
 	}
-	for _, in := range []string{"", "xyz", strings.Repeat("g", 40), "1Jr2EDNN30DqPL4POLTim4upsT="} {
-		if _, err := ParseThumbprint(in); err == nil {
-			t.Errorf("ParseThumbprint(%q) accepted", in)
-		}
-	}
+	o.Thumbprint = thumb
+	return New(nil, signer, &o)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
 func TestParseRejectsMalformed(t *testing.T) {
@@ -21,10 +23,10 @@ func TestParseRejectsMalformed(t *testing.T) {
 		{"empty signature", good + "." + good + ".", "signature part is empty"},
 		{"not json", enc([]byte("nope")) + "." + good + ".c2ln", "header is not a JSON"},
 		{"claims wrong type", good + "." + enc([]byte(`{"exp":"soon"}`)) + ".c2ln", "claims are not a JSON"},
-		{"oversized", strings.Repeat("a", MaxTokenSize+1), "more than"},
+		{"oversized", strings.Repeat("a", jwtassert.MaxTokenSize+1), "more than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := Parse(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			if _, err := jwtassert.Parse(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Parse error = %v, want %q", err, c.want)
 			}
 		})
@@ -33,23 +35,23 @@ func TestParseRejectsMalformed(t *testing.T) {
 
 func TestCheckFindsEachProblem(t *testing.T) {
 	cert, key := validCert(t)
-	b, _ := New(cert, key)
+	b, _ := New(cert, key, nil)
 	jwt, _ := b.Build(context.Background(), clientID, audience)
-	tok, _ := Parse(jwt)
+	tok, _ := jwtassert.Parse(jwt)
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	otherCert := selfSigned(t, other, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 
 	cases := []struct {
 		name string
-		o    CheckOptions
+		o    jwtassert.CheckOptions
 		want string
 	}{
-		{"expired", CheckOptions{Now: time.Now().Add(time.Hour)}, "expired"},
-		{"future", CheckOptions{Now: time.Now().Add(-time.Hour)}, "not valid until"},
-		{"wrong audience", CheckOptions{Audience: "https://login.microsoftonline.com/other/oauth2/v2.0/token"}, "aud is"},
-		{"wrong client", CheckOptions{ClientID: "someone-else"}, "not the client ID"},
-		{"wrong certificate", CheckOptions{Certificate: otherCert}, "thumbprint"},
-		{"signature by another key", CheckOptions{Certificate: otherCert}, "does not verify"},
+		{"expired", jwtassert.CheckOptions{Now: time.Now().Add(time.Hour)}, "expired"},
+		{"future", jwtassert.CheckOptions{Now: time.Now().Add(-time.Hour)}, "not valid until"},
+		{"wrong audience", jwtassert.CheckOptions{Audience: "https://login.microsoftonline.com/other/oauth2/v2.0/token"}, "aud is"},
+		{"wrong client", jwtassert.CheckOptions{ClientID: "someone-else"}, "not the client ID"},
+		{"wrong certificate", jwtassert.CheckOptions{Certificate: otherCert}, "thumbprint"},
+		{"signature by another key", jwtassert.CheckOptions{Certificate: otherCert}, "does not verify"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -59,8 +61,8 @@ func TestCheckFindsEachProblem(t *testing.T) {
 			}
 		})
 	}
-	bad, _ := Parse(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"aud":["a","b"],"iss":"x","sub":"y"}`)) + ".c2ln")
-	p := strings.Join(bad.Check(CheckOptions{}), "\n")
+	bad, _ := jwtassert.Parse(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"aud":["a","b"],"iss":"x","sub":"y"}`)) + ".c2ln")
+	p := strings.Join(bad.Check(jwtassert.CheckOptions{}), "\n")
 	for _, want := range []string{"alg is \"HS256\"", "neither x5t", "exactly one value", "iss (\"x\") and sub (\"y\")", "jti is missing", "exp is missing"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("Check of a bad token misses %q in:\n%s", want, p)
@@ -74,13 +76,13 @@ func FuzzParse(f *testing.F) {
 	f.Add("..")
 	f.Add("eyJhbGciOiJQUzI1NiJ9.eyJhdWQiOlsieCIsInkiXX0.c2ln")
 	f.Fuzz(func(t *testing.T, s string) {
-		tok, err := Parse(s)
+		tok, err := jwtassert.Parse(s)
 		if err != nil {
 			if strings.Contains(err.Error(), s) && len(s) > 8 {
 				t.Fatalf("error echoes the token: %v", err)
 			}
 			return
 		}
-		_ = tok.Check(CheckOptions{})
+		_ = tok.Check(jwtassert.CheckOptions{})
 	})
 }

@@ -9,9 +9,8 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/kvassert/kvassert/internal/kvclient"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/kvassert/kvassert/keyvault"
 )
 
 // WrapAlgorithm is the key-wrapping algorithm used with Key Vault.
@@ -64,7 +63,7 @@ func SealDataKey(ctx context.Context, w *KeyVaultWrapper, id string) (*Key, []by
 	alg := WrapAlgorithm
 	resp, err := w.Client.WrapKey(ctx, w.Name, w.Version, azkeys.KeyOperationParameters{Algorithm: &alg, Value: secret}, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fleet: Key Vault wrapKey with key %q: %w", w.Name, keyvault.Sanitize(err))
+		return nil, nil, fmt.Errorf("fleet: Key Vault wrapKey with key %q: %w", w.Name, kvclient.Sanitize(err))
 	}
 	if resp.KID == nil || len(resp.Result) == 0 {
 		return nil, nil, fmt.Errorf("fleet: Key Vault wrapKey with key %q returned no key ID or no result", w.Name)
@@ -99,7 +98,7 @@ func OpenDataKey(ctx context.Context, w *KeyVaultWrapper, id string, blob []byte
 	alg := WrapAlgorithm
 	resp, err := w.Client.UnwrapKey(ctx, w.Name, kid.Version(), azkeys.KeyOperationParameters{Algorithm: &alg, Value: wk.Wrapped}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: Key Vault unwrapKey of data key %q with key %q: %w", id, w.Name, keyvault.Sanitize(err))
+		return nil, fmt.Errorf("fleet: Key Vault unwrapKey of data key %q with key %q: %w", id, w.Name, kvclient.Sanitize(err))
 	}
 	defer clear(resp.Result)
 	return NewKey(id, resp.Result)

@@ -19,7 +19,7 @@ import (
 )
 
 // fleet.Throttle has keyvault.Throttle's method set: it is what
-// keyvault.Options.Throttle takes.
+// keyvault.SignerOptions.Throttle takes.
 var _ keyvault.Throttle = (*fleet.Throttle)(nil)
 
 // signerEnv is the emulator, a Redis, and signers for the demo vault's key,
@@ -51,7 +51,7 @@ func (s *signerEnv) signer(t *testing.T, maxWait time.Duration) (*keyvault.Signe
 	if err != nil {
 		t.Fatal(err)
 	}
-	sg, err := keyvault.NewSigner(context.Background(), s.keyID, cred, nil, &keyvault.Options{ClientOptions: s.e.ClientOptions(), Throttle: thr, MaxThrottleWait: maxWait})
+	sg, err := keyvault.NewSigner(context.Background(), s.keyID, cred, &keyvault.SignerOptions{ClientOptions: s.e.ClientOptions(), Throttle: thr, MaxThrottleWait: maxWait})
 	if err != nil {
 		t.Fatal(err)
 	}

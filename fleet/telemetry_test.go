@@ -9,9 +9,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
 	"github.com/kvassert/kvassert/internal/redistest"
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 func pointOf(rm metricdata.ResourceMetrics, name, attrs string) (float64, bool) {
@@ -77,14 +77,14 @@ func TestTelemetryLookupsWaitsFallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	rm := r.Collect(t)
-	names := []string{telemetry.MetricSharedCacheLookups, telemetry.MetricSharedCacheLockWaitDuration, telemetry.MetricSharedCacheFallbacks}
-	if n, _ := pointOf(rm, telemetry.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=miss"); n != 3 {
+	names := []string{obs.MetricSharedCacheLookups, obs.MetricSharedCacheLockWaitDuration, obs.MetricSharedCacheFallbacks}
+	if n, _ := pointOf(rm, obs.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=miss"); n != 3 {
 		t.Errorf("want 3 misses (tenant 1 by a, tenant 2 by a and b):%s", dumpPoints(rm, names...))
 	}
-	if n, _ := pointOf(rm, telemetry.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=hit"); n != 1 {
+	if n, _ := pointOf(rm, obs.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=hit"); n != 1 {
 		t.Errorf("want 1 hit (tenant 1 by b):%s", dumpPoints(rm, names...))
 	}
-	if n, _ := pointOf(rm, telemetry.MetricSharedCacheLockWaitDuration, ""); n != 1 {
+	if n, _ := pointOf(rm, obs.MetricSharedCacheLockWaitDuration, ""); n != 1 {
 		t.Errorf("want 1 lock wait (b on tenant 2):%s", dumpPoints(rm, names...))
 	}
 
@@ -94,15 +94,15 @@ func TestTelemetryLookupsWaitsFallbacks(t *testing.T) {
 	}
 	rm = r.Collect(t)
 	var errLookups, fallbacks float64
-	for _, p := range obstest.Points(rm, telemetry.MetricSharedCacheLookups) {
-		if v, ok := p.Attrs.Value(telemetry.AttrSharedCacheOutcome); ok && v.AsString() == telemetry.SharedCacheError {
-			if v, ok := p.Attrs.Value(telemetry.AttrErrorType); !ok || v.AsString() == "" {
+	for _, p := range obstest.Points(rm, obs.MetricSharedCacheLookups) {
+		if v, ok := p.Attrs.Value(obs.AttrSharedCacheOutcome); ok && v.AsString() == obs.SharedCacheError {
+			if v, ok := p.Attrs.Value(obs.AttrErrorType); !ok || v.AsString() == "" {
 				t.Errorf("failed lookup without error.type: {%s}", obstest.Attrs(p.Attrs))
 			}
 			errLookups += p.Value
 		}
 	}
-	for _, p := range obstest.Points(rm, telemetry.MetricSharedCacheFallbacks) {
+	for _, p := range obstest.Points(rm, obs.MetricSharedCacheFallbacks) {
 		fallbacks += p.Value
 	}
 	if errLookups != 1 || fallbacks != 1 {

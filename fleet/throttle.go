@@ -147,7 +147,7 @@ func (e *holdOffError) Error() string {
 		// keyvault's signer names its own bound when that comes first (As).
 		return fmt.Sprintf("fleet: Key Vault signs are held off (%s) for %s more, past the caller's deadline", e.why, e.d.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("fleet: Key Vault signs are held off (%s) for %s more, past the wait's deadline (the caller's, or keyvault.Options.MaxThrottleWait)", e.why, e.d.Round(time.Millisecond))
+	return fmt.Sprintf("fleet: Key Vault signs are held off (%s) for %s more, past the wait's deadline (the caller's, or keyvault.SignerOptions.MaxThrottleWait)", e.why, e.d.Round(time.Millisecond))
 }
 
 // As lets keyvault's signer see a 429 hold-off as its own

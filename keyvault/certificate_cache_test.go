@@ -16,13 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -54,7 +54,7 @@ func waitUntil(t testing.TB, cond func() bool) {
 
 // newCache is a cache of the demo certificate on a fake clock; retries
 // are short so that a faulted read ends quickly.
-func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyvault.CertificateCache, *fakeClock, *safeBuffer) {
+func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certcache.Cache, *fakeClock, *safeBuffer) {
 	t.Helper()
 	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	if err != nil {
@@ -64,10 +64,7 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyva
 	logs := &safeBuffer{}
 	opts := e.ClientOptions()
 	opts.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 10 * time.Millisecond}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: keyvault.Options{ClientOptions: opts}, TTL: ttl, Now: clock.Now,
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts, TTL: ttl, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +189,8 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Accepted(v1.Version)
-	if a := c.AcceptedVersion(); a == nil || a.Version != v1.Version {
+	c.NoteAccepted(v1.Version)
+	if a := c.AcceptedCertificate(); a == nil || a.Version != v1.Version {
 		t.Fatal("Accepted did not record the version")
 	}
 	v2 := renew(t, e)
@@ -213,7 +210,7 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !c.Refused(ctx, v2, 700027) {
+			if !c.NoteRefused(ctx, v2, 700027) {
 				t.Error("Refused of the renewed version did not ask for a retry")
 			}
 		}()
@@ -248,7 +245,7 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 	if got, _ := c.Certificate(ctx); got.Version != v2 {
 		t.Fatalf("the refused version was not tried again after the TTL: %s", got.Version)
 	}
-	if !c.Refused(ctx, v2, 700027) {
+	if !c.NoteRefused(ctx, v2, 700027) {
 		t.Fatal("second refusal: no retry")
 	}
 	if got, _ := c.Certificate(ctx); got.Version != v1.Version {
@@ -263,9 +260,9 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 		t.Fatal("no try after two TTLs")
 	}
 	// Registered meanwhile: accepted, and kept.
-	c.Accepted(v2)
+	c.NoteAccepted(v2)
 	clock.Add(10 * time.Hour)
-	if got, _ := c.Certificate(ctx); got.Version != v2 || c.AcceptedVersion().Version != v2 {
+	if got, _ := c.Certificate(ctx); got.Version != v2 || c.AcceptedCertificate().Version != v2 {
 		t.Fatal("the accepted renewed version was not kept")
 	}
 	if w := strings.Count(logs.String(), "refused a certificate version it has never accepted"); w != 1 {
@@ -291,14 +288,14 @@ func TestCertificateCacheRefusalsShareOneReread(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c.Refused(ctx, v1.Version, 700027) {
+			if c.NoteRefused(ctx, v1.Version, 700027) {
 				t.Error("retry asked for although nothing else can sign")
 			}
 		}()
 	}
 	wg.Wait()
 	for range 10 {
-		c.Refused(ctx, v1.Version, 700027)
+		c.NoteRefused(ctx, v1.Version, 700027)
 	}
 	if n := e.Count(kvasserttest.OpCertificateGet) - reads; n != 1 {
 		t.Fatalf("30 refusals made %d certificate reads, want 1", n)
@@ -322,7 +319,7 @@ func TestCertificateCacheFindsAnOlderVersionAfterARestart(t *testing.T) {
 		t.Fatalf("latest = %v, %v", got, err)
 	}
 	e.InjectFault(kvasserttest.OpCertificateList, kvasserttest.Fault{Status: 403})
-	if denied.Refused(ctx, v2, 700027) {
+	if denied.NoteRefused(ctx, v2, 700027) {
 		t.Fatal("retry asked for although the list was denied")
 	}
 	if !strings.Contains(logs.String(), "certificates/list") {
@@ -334,7 +331,7 @@ func TestCertificateCacheFindsAnOlderVersionAfterARestart(t *testing.T) {
 	if _, err := c.Certificate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Refused(ctx, v2, 700027) {
+	if !c.NoteRefused(ctx, v2, 700027) {
 		t.Fatal("no retry although an older valid version exists")
 	}
 	got, _ := c.Certificate(ctx)
@@ -364,10 +361,10 @@ func TestCertificateCacheAcceptAndVersion(t *testing.T) {
 	if cur, _ := c.Certificate(ctx); cur.Version != v1.Version {
 		t.Fatal("reading a version changed the one in use")
 	}
-	if err := c.Accept(ctx, v2); err != nil {
+	if err := c.Adopt(ctx, v2); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := c.Certificate(ctx); cur.Version != v2 || c.AcceptedVersion().Version != v2 {
+	if cur, _ := c.Certificate(ctx); cur.Version != v2 || c.AcceptedCertificate().Version != v2 {
 		t.Fatal("Accept did not switch to the version")
 	}
 	vs, err := c.Versions(ctx)
@@ -398,7 +395,7 @@ func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) 
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "expired", cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), "expired", cred, &certcache.Options{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}

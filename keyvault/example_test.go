@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log"
 
@@ -23,8 +24,7 @@ func ExampleNewSigner() {
 	defer emu.Close()
 	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
 
-	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, nil,
-		&keyvault.Options{ClientOptions: emu.ClientOptions()})
+	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,4 +36,23 @@ func ExampleNewSigner() {
 	}
 	fmt.Println(rsa.VerifyPSS(signer.Public().(*rsa.PublicKey), crypto.SHA256, digest[:], sig, pss) == nil)
 	// Output: true
+}
+
+// Key Vault's refusals are *keyvault.ServiceError (worded by kvassert: the
+// answer's body never reaches the error); read the status and the codes
+// with errors.As.
+func ExampleServiceError() {
+	emu, err := kvasserttest.New(scenario.Demo())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer emu.Close()
+	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+
+	_, err = keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/missing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
+	var se *keyvault.ServiceError
+	if errors.As(err, &se) {
+		fmt.Println(se.StatusCode, se.ErrorCode)
+	}
+	// Output: 404 KeyNotFound
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -30,7 +32,7 @@ func world() *scenario.Scenario {
 	return s
 }
 
-func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.Options) {
+func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.SignerOptions) {
 	t.Helper()
 	e := kvasserttest.NewTB(t, world())
 	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
@@ -38,7 +40,7 @@ func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyva
 		t.Fatal(err)
 	}
 	// Each test paces its signs with a gate of its own.
-	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
+	return e, cred, &keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New()}
 }
 
 func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
@@ -47,7 +49,7 @@ func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
 	msg := []byte("kvassert")
 	d256, d384 := sha256.Sum256(msg), sha512.Sum384(msg)
 
-	rsaSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	rsaSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
 		t.Fatalf("RS256: %v", err)
 	}
 
-	ecSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, nil, opts)
+	ecSigner, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +103,14 @@ func TestSignerAllAlgorithmsVerifyLocally(t *testing.T) {
 func TestSignerErrorsAreClear(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	if _, err := keyvault.NewSigner(ctx, e.VaultURL(scenario.DemoVault)+"keys/missing", cred, nil, opts); err == nil || !strings.Contains(err.Error(), "KeyNotFound") {
+	if _, err := keyvault.NewSigner(ctx, e.VaultURL(scenario.DemoVault)+"keys/missing", cred, opts); err == nil || !strings.Contains(err.Error(), "KeyNotFound") {
 		t.Fatalf("missing key: %v", err)
 	}
-	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", nil, nil, opts); err == nil || !strings.Contains(err.Error(), "no credential") {
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", nil, opts); err == nil || !strings.Contains(err.Error(), "no credential") {
 		t.Fatalf("nil credential: %v", err)
 	}
 	e.Revoke("kvassert-hsm", scenario.DemoWorkloadClientID, "keys/sign")
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +128,8 @@ func TestCertificateCacheCachesAndRereads(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: *opts, TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, // a 12-month certificate is "near expiry": warns once
-		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock,
-	})
+	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{TTL: time.Hour, ExpiryWarning: 400 * 24 * time.Hour, /* a 12-month certificate is "near expiry": warns once */
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), Now: clock}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestCertificateCacheCachesAndRereads(t *testing.T) {
 		t.Fatalf("reads = %d, want 1", n)
 	}
 	// cached asserts that Certificate serves a valid cached certificate.
-	cached := func() *keyvault.Certificate {
+	cached := func() *certcache.Certificate {
 		t.Helper()
 		c, err := src.Certificate(ctx)
 		if err != nil || !c.Certificate.Equal(want) {
@@ -208,22 +208,22 @@ func TestCertificateCacheRefusals(t *testing.T) {
 		{e.VaultURL(scenario.DemoVault), "bad_name", "not a valid name"},
 		{"http://kvassert-demo.vault.azure.net/", "c", "uses http"},
 	} {
-		if _, err := keyvault.NewCertificateCache(c.url, c.name, cred, &keyvault.CertificateCacheOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := certcache.New(c.url, c.name, cred, (&certcache.Options{}).WithSigner(*opts)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("NewCertificateCache(%s, %s) = %v, want %q", c.url, c.name, err, c.want)
 		}
 	}
-	if _, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
+	if _, err := certcache.New(e.VaultURL(scenario.DemoVault), "c", nil, nil); err == nil {
 		t.Error("nil credential accepted")
 	}
-	if _, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "c", cred, &keyvault.CertificateCacheOptions{Version: "../x"}); err == nil {
+	if _, err := certcache.New(e.VaultURL(scenario.DemoVault), "c", cred, &certcache.Options{Version: "../x"}); err == nil {
 		t.Error("bad version accepted")
 	}
-	missing, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "missing", cred, &keyvault.CertificateCacheOptions{Options: *opts})
+	missing, _ := certcache.New(e.VaultURL(scenario.DemoVault), "missing", cred, (&certcache.Options{}).WithSigner(*opts))
 	if _, err := missing.Certificate(ctx); err == nil || !strings.Contains(err.Error(), "CertificateNotFound") {
 		t.Fatalf("missing certificate: %v", err)
 	}
 	// A cancelled caller returns at once even while the read is slow.
-	slow, _ := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
+	slow, _ := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts))
 	// The read is held at the vault until the caller returned: a caller
 	// that waited for it would never return.
 	hold := make(chan struct{})
@@ -246,10 +246,10 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	keyID := e.URL() + "/keys/signing"
-	if _, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+	if _, err := keyvault.NewSigner(ctx, keyID, cred, opts); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback key without opt-in: %v", err)
 	}
-	if _, err := keyvault.NewCertificateCache(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts}); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
+	if _, err := certcache.New(e.URL(), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts)); err == nil || !strings.Contains(err.Error(), "AllowLoopback") {
 		t.Fatalf("loopback vault without opt-in: %v", err)
 	}
 	if n := len(e.Counts()); n != 0 {
@@ -257,7 +257,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	}
 	in := *opts
 	in.AllowLoopback = true
-	s, err := keyvault.NewSigner(ctx, keyID, cred, nil, &in)
+	s, err := keyvault.NewSigner(ctx, keyID, cred, &in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("opted-in loopback sign: %v", err)
 	}
-	src, err := keyvault.NewCertificateCache(e.URL(), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: in})
+	src, err := certcache.New(e.URL(), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestLoopbackVaultsAreOptIn(t *testing.T) {
 func TestSignerWaitsOutThrottling(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,8 +320,8 @@ func TestSignerWaitsOutThrottling(t *testing.T) {
 func TestThrottleIsSharedBySigners(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
-	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, opts)
-	b, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, nil, opts)
+	a, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
+	b, _ := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/ec", cred, opts)
 	d := sha256.Sum256([]byte("x"))
 	d384 := sha512.Sum384([]byte("x"))
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
@@ -346,7 +346,7 @@ func TestSignerThrottleBudget(t *testing.T) {
 	ctx := context.Background()
 	bounded := *opts
 	bounded.MaxThrottleWait = 1500 * time.Millisecond
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &bounded)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &bounded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestSignerThrottleBudget(t *testing.T) {
 	if n := e.Count(kvasserttest.OpKeySign); n < 1 || n > 4 {
 		t.Fatalf("sign requests = %d, want 1-4 (one per second of hold-off within 1.5s)", n)
 	}
-	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &keyvault.Options{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
+	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &keyvault.SignerOptions{ClientOptions: opts.ClientOptions, MaxThrottleWait: -time.Second}); err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
 		t.Fatalf("negative MaxThrottleWait: %v", err)
 	}
 }
@@ -400,7 +400,7 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 	r := &recordingThrottle{}
 	o := *opts
 	o.Throttle = r
-	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 	// A Throttle that never holds anyone off still cannot make a sign loop
 	// for ever: the budget ends it.
 	o.Throttle, o.MaxThrottleWait = &recordingThrottle{}, 200*time.Millisecond
-	lax, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, nil, &o)
+	lax, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +466,7 @@ func TestCertificateSourceUsesItsThrottle(t *testing.T) {
 	r := &recordingThrottle{}
 	o := *opts
 	o.Throttle = r
-	src, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: o})
+	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(o))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,4 +483,14 @@ func TestCertificateSourceUsesItsThrottle(t *testing.T) {
 	if r.waits != 1 {
 		t.Fatalf("Throttle.Wait calls = %d, want 1", r.waits)
 	}
+}
+
+// withPublicKey is o (nil: none) with PublicKey set to pub.
+func withPublicKey(o *keyvault.SignerOptions, pub crypto.PublicKey) *keyvault.SignerOptions {
+	var c keyvault.SignerOptions
+	if o != nil {
+		c = *o
+	}
+	c.PublicKey = pub
+	return &c
 }

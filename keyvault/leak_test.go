@@ -29,6 +29,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/kvclient"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/telemetry"
 )
@@ -144,8 +146,8 @@ var leakVaultAnswers = []struct {
 	{"500 html", rawBody(500, "<html>"+leakMarker+"</html>"), 500},
 }
 
-func leakOptions(tr *leakTransport) keyvault.Options {
-	return keyvault.Options{
+func leakOptions(tr *leakTransport) keyvault.SignerOptions {
+	return keyvault.SignerOptions{
 		ClientOptions: policy.ClientOptions{Transport: tr, Retry: policy.RetryOptions{MaxRetries: -1}},
 		Throttle:      &oneShotThrottle{},
 	}
@@ -201,9 +203,9 @@ func TestVaultErrorsHoldNoBodyText(t *testing.T) {
 	for _, c := range leakVaultAnswers {
 		tr.set(c.answer)
 		opts := leakOptions(tr) // a Throttle of its own: the 429 cases hold it off
-		_, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+		_, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
 		noMarker(t, c.name+": reading the key", err)
-		s, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(ctx, "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +215,7 @@ func TestVaultErrorsHoldNoBodyText(t *testing.T) {
 		if !errors.As(err, &re) || re.StatusCode != c.status {
 			t.Errorf("%s: signing: no *azcore.ResponseError with status %d in the chain: %v", c.name, c.status, err)
 		}
-		cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", staticCredential{}, &keyvault.CertificateCacheOptions{Options: opts})
+		cache, err := certcache.New("https://"+leakVault+"/", "c", staticCredential{}, (&certcache.Options{}).WithSigner(opts))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,16 +230,16 @@ func TestVaultRBACRefusalTypedFields(t *testing.T) {
 	tr := &leakTransport{}
 	tr.set(leakVaultAnswers[0].answer)
 	opts := leakOptions(tr)
-	_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
-	se := keyvault.AsServiceError(err)
+	_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
+	se := kvclient.AsServiceError(err)
 	if se == nil || se.StatusCode != 403 || se.ErrorCode != "Forbidden" || se.InnerCode != "ForbiddenByRbac" ||
 		se.Action != "Microsoft.KeyVault/vaults/keys/sign/action" || se.Caller != leakClient || se.Host != leakVault || se.Method != "GET" {
 		t.Errorf("typed fields: %+v (%v)", se, err)
 	}
 	// Hostile values are left out.
 	tr.set(leakVaultAnswers[5].answer)
-	_, err = keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
-	if se := keyvault.AsServiceError(err); se == nil || se.Action != "" || se.Caller != "" {
+	_, err = keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
+	if se := kvclient.AsServiceError(err); se == nil || se.Action != "" || se.Caller != "" {
 		t.Errorf("hostile RBAC message: %+v", se)
 	}
 }
@@ -264,10 +266,7 @@ func TestCertificateCacheLogsHoldNoBodyText(t *testing.T) {
 	tr.set(testCertificate(t))
 	logs := &safeBuffer{}
 	clock := &fakeClock{now: time.Now()}
-	cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", staticCredential{}, &keyvault.CertificateCacheOptions{
-		Options: leakOptions(tr), TTL: time.Minute, Now: clock.Now,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	cache, err := certcache.New("https://"+leakVault+"/", "c", staticCredential{}, (&certcache.Options{TTL: time.Minute, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}).WithSigner(leakOptions(tr)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +320,7 @@ func TestVaultCredentialErrorsHoldNoTokenText(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts := leakOptions(tr)
-		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", cred, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", cred, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +334,7 @@ func TestVaultCredentialErrorsHoldNoTokenText(t *testing.T) {
 		if errors.As(err, &afe) {
 			t.Errorf("%s: azidentity's error (its text quotes the answer) is still in the chain", c.name)
 		}
-		cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", cred, &keyvault.CertificateCacheOptions{Options: opts})
+		cache, err := certcache.New("https://"+leakVault+"/", "c", cred, (&certcache.Options{}).WithSigner(opts))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,7 +348,7 @@ func TestVaultCredentialErrorsHoldNoTokenText(t *testing.T) {
 func TestVaultCredentialContextErrors(t *testing.T) {
 	tr := &leakTransport{}
 	tr.set(testCertificate(t))
-	cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", ctxCredential{}, &keyvault.CertificateCacheOptions{Options: leakOptions(tr)})
+	cache, err := certcache.New("https://"+leakVault+"/", "c", ctxCredential{}, (&certcache.Options{}).WithSigner(leakOptions(tr)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,12 +379,12 @@ func TestVaultSpansHoldNoBodyText(t *testing.T) {
 		tr.set(c.answer)
 		opts := leakOptions(tr)
 		opts.Telemetry = telemetry.Options{TracerProvider: tp}
-		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, _ = s.SignContext(context.Background(), digest[:], crypto.SHA256)
-		cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", staticCredential{}, &keyvault.CertificateCacheOptions{Options: opts})
+		cache, err := certcache.New("https://"+leakVault+"/", "c", staticCredential{}, (&certcache.Options{}).WithSigner(opts))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -433,15 +432,15 @@ func TestVaultMalformedSuccessHoldsNoBodyText(t *testing.T) {
 			return leakAnswer{status: 200, contentType: "application/json", body: b}
 		})
 		opts := leakOptions(tr)
-		_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, nil, &opts)
+		_, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &opts)
 		noMarker(t, fmt.Sprintf("body %d: reading the key", i), err)
-		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, &key.PublicKey, &opts)
+		s, err := keyvault.NewSigner(context.Background(), "https://"+leakVault+"/keys/k/0123456789abcdef0123456789abcdef", staticCredential{}, withPublicKey(&opts, &key.PublicKey))
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.SignContext(context.Background(), digest[:], crypto.SHA256)
 		noMarker(t, fmt.Sprintf("body %d: signing", i), err)
-		cache, err := keyvault.NewCertificateCache("https://"+leakVault+"/", "c", staticCredential{}, &keyvault.CertificateCacheOptions{Options: opts})
+		cache, err := certcache.New("https://"+leakVault+"/", "c", staticCredential{}, (&certcache.Options{}).WithSigner(opts))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -53,11 +54,11 @@ func verifies(s *keyvault.Signer, pub *rsa.PublicKey, t *testing.T) {
 func TestSignerPinsTheVersionItRead(t *testing.T) {
 	e, cred, opts := setup(t)
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/signing"
-	s, err := keyvault.NewSigner(context.Background(), keyID, cred, nil, opts)
+	s, err := keyvault.NewSigner(context.Background(), keyID, cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, _ := keyvault.ParseKeyID(s.KeyID()); id.Version == "" {
+	if id, _ := kvid.ParseKeyID(s.KeyID()); id.Version == "" {
 		t.Fatalf("KeyID() = %s, want the version read", s.KeyID())
 	}
 	pinned := s.KeyID()
@@ -83,14 +84,14 @@ func TestSignerWithPublicKeyPinsTheVersionOfItsFirstSignature(t *testing.T) {
 	e, cred, opts := setup(t)
 	ctx := context.Background()
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/signing"
-	probe, err := keyvault.NewSigner(ctx, keyID, cred, nil, opts)
+	probe, err := keyvault.NewSigner(ctx, keyID, cred, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := probe.Public().(*rsa.PublicKey)
 	e.ResetCounts()
 
-	s, err := keyvault.NewSigner(ctx, keyID, cred, pub, opts)
+	s, err := keyvault.NewSigner(ctx, keyID, cred, withPublicKey(opts, pub))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestSignerWithPublicKeyPinsTheVersionOfItsFirstSignature(t *testing.T) {
 	}
 
 	// Made after the rotation with the old public key: refused, and told why.
-	late, err := keyvault.NewSigner(ctx, keyID, cred, pub, opts)
+	late, err := keyvault.NewSigner(ctx, keyID, cred, withPublicKey(opts, pub))
 	if err != nil {
 		t.Fatal(err)
 	}

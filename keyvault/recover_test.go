@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -50,7 +51,7 @@ func TestSignerSurvivesAPanickingVaultCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyID := strings.TrimSuffix(e.VaultURL(scenario.DemoVault), "/") + "/keys/" + scenario.DemoCertificate
-	s, err := keyvault.NewSigner(context.Background(), keyID, cred, cert.PublicKey, opts)
+	s, err := keyvault.NewSigner(context.Background(), keyID, cred, withPublicKey(opts, cert.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +96,7 @@ func TestCertificateCacheBackgroundRereadRecovers(t *testing.T) {
 	h := &panicOnWarn{}
 	opts := e.ClientOptions()
 	opts.Retry = policy.RetryOptions{MaxRetries: -1}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: keyvault.Options{ClientOptions: opts}, TTL: time.Hour, Now: clock.Now, Logger: slog.New(h),
-	})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts, TTL: time.Hour, Now: clock.Now, Logger: slog.New(h)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +128,7 @@ func TestCertificateCacheBackgroundRereadRecovers(t *testing.T) {
 // before), and a sign sends nothing.
 func TestEndedContextStartsNoVaultCall(t *testing.T) {
 	e, cred, opts := setup(t)
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: *opts})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +143,7 @@ func TestEndedContextStartsNoVaultCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := keyvault.NewSigner(context.Background(), strings.TrimSuffix(e.VaultURL(scenario.DemoVault), "/")+"/keys/"+scenario.DemoCertificate, cred, cert.PublicKey, opts)
+	s, err := keyvault.NewSigner(context.Background(), strings.TrimSuffix(e.VaultURL(scenario.DemoVault), "/")+"/keys/"+scenario.DemoCertificate, cred, withPublicKey(opts, cert.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +181,7 @@ func (h *panicAlways) Handle(context.Context, slog.Record) error {
 func TestCertificateCacheSurvivesAPanickingLogger(t *testing.T) {
 	e, cred, opts := setup(t)
 	h := &panicAlways{}
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{
-		Options: *opts, Logger: slog.New(h), ExpiryWarning: 400 * 24 * time.Hour, // every read warns
-	})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{Logger: slog.New(h), ExpiryWarning: 400 * 24 * time.Hour /* every read warns */}).WithSigner(*opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +192,8 @@ func TestCertificateCacheSurvivesAPanickingLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.on.Store(true)
-	c.Accepted(first.Version)
-	c.Refused(ctx, first.Version, 700027) // re-reads under the lock, and warns
+	c.NoteAccepted(first.Version)
+	c.NoteRefused(ctx, first.Version, 700027) // re-reads under the lock, and warns
 	h.on.Store(false)
 	if _, err := c.Certificate(ctx); err != nil {
 		t.Fatalf("after the logger panicked: %v", err)

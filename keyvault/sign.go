@@ -12,25 +12,26 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/kvassert/kvassert/internal/kvclient"
 )
 
 // errThrottleBudget is the cause of the end of a sign's throttling budget.
-var errThrottleBudget = errors.New("the sign's throttling budget (Options.MaxThrottleWait) is spent")
+var errThrottleBudget = errors.New("the sign's throttling budget (SignerOptions.MaxThrottleWait) is spent")
 
 // sign calls keys/sign for the key version given ("" for the current one),
 // waiting out throttling for as long as ctx and the signer's budget
-// (Options.MaxThrottleWait) allow. The vault's sign limit is shared by every
+// (SignerOptions.MaxThrottleWait) allow. The vault's sign limit is shared by every
 // client of the vault, so the signers of a vault share a Throttle: the
 // signer asks it before every attempt and tells it of every 429, and the
-// Throttle decides when the next attempt may go (NewHoldOff: after the
-// hold-off, released gradually). The keys client leaves 429 to this loop
+// Throttle decides when the next attempt may go (the in-process gate:
+// after the hold-off, released gradually). The keys client leaves 429 to this loop
 // (see keysClient); other transient answers are retried by azcore.
 func (s *Signer) sign(ctx context.Context, version string, alg azkeys.SignatureAlgorithm, digest []byte) (azkeys.SignResponse, error) {
 	call := &signCall{signer: s}
 	ctx = context.WithValue(ctx, lastStatusKey{}, call)
 	budget := s.maxWait
 	if budget <= 0 {
-		budget = DefaultMaxThrottleWait
+		budget = defaultMaxThrottleWait
 	}
 	// Waiting at the Throttle ends at the caller's deadline or at the end of
 	// the budget, whichever comes first; the sign requests themselves run
@@ -54,7 +55,7 @@ func (s *Signer) sign(ctx context.Context, version string, alg azkeys.SignatureA
 			return azkeys.SignResponse{}, throttleError(ctx, wctx, budget, err, throttled)
 		}
 		resp, err := s.client.Sign(ctx, s.id.Name, version, azkeys.SignParameters{Algorithm: &alg, Value: digest}, nil)
-		err = Sanitize(err) // the answer's body never reaches the error
+		err = kvclient.Sanitize(err) // the answer's body never reaches the error
 		if err != nil && ctx.Err() != nil && call.last.Load() == http.StatusTooManyRequests {
 			return resp, &throttledError{fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", err)}
 		}
@@ -83,9 +84,9 @@ func throttleError(ctx, wctx context.Context, budget time.Duration, waitErr, las
 	case ctx.Err() != nil:
 		msg = fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) until the caller's deadline: %w", ctx.Err())
 	case budgetFirst && hold != nil:
-		msg = fmt.Errorf("Key Vault is throttling this vault (429: the vault's request limit) for %s more, past the %v a sign waits out throttling (Options.MaxThrottleWait)", hold.Remaining.Round(100*time.Millisecond), budget)
+		msg = fmt.Errorf("Key Vault is throttling this vault (429: the vault's request limit) for %s more, past the %v a sign waits out throttling (SignerOptions.MaxThrottleWait)", hold.Remaining.Round(100*time.Millisecond), budget)
 	case budgetFirst:
-		msg = fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) for the %v a sign waits out throttling (Options.MaxThrottleWait)", budget)
+		msg = fmt.Errorf("Key Vault kept throttling (429: the vault's request limit) for the %v a sign waits out throttling (SignerOptions.MaxThrottleWait)", budget)
 	case hold != nil:
 		msg = waitErr
 	default:

@@ -19,18 +19,21 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/obs"
 )
 
 // Signer is a crypto.Signer over a Key Vault or Managed HSM key. Each
 // signature is one keys/sign call; the private key never leaves the service.
 // Throttling (429) is waited out at the vault's Throttle within the caller's
-// context and at most Options.MaxThrottleWait. A signer always signs with one
+// context and at most SignerOptions.MaxThrottleWait. A signer always signs with one
 // key version, the one its public key belongs to (see NewSigner). Safe for
 // concurrent use.
 type Signer struct {
 	client  *azkeys.Client
-	id      ObjectID
+	id      kvid.ObjectID
 	pub     crypto.PublicKey
 	keySize int // RSA modulus bytes or EC field bytes
 	// learned is the key version the first signature was made with, when
@@ -40,14 +43,14 @@ type Signer struct {
 	// when the last answer was not a 429.
 	throttled atomic.Int64
 	gate      Throttle
-	maxWait   time.Duration // 0: DefaultMaxThrottleWait
-	tel       *obs.KeyVault // the vault's instruments (Options.Telemetry)
+	maxWait   time.Duration // 0: defaultMaxThrottleWait
+	tel       *obs.KeyVault // the vault's instruments (SignerOptions.Telemetry)
 }
 
 // signer returns a Signer for the key id over client, paced by the
 // options' Throttle and reporting to tel; its public key is set by the
 // caller.
-func (o *Options) signer(client *azkeys.Client, id ObjectID, tel *obs.KeyVault) *Signer {
+func (o *SignerOptions) signer(client *azkeys.Client, id kvid.ObjectID, tel *obs.KeyVault) *Signer {
 	return &Signer{client: client, id: id, gate: o.throttle(id.Vault), maxWait: o.maxThrottleWait(), tel: tel}
 }
 
@@ -60,19 +63,25 @@ func (s *Signer) ThrottledSince() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// NewSigner returns a signer for the key keyID ("https://{vault}/keys/{name}[/{version}]").
-// When pub is nil, the public key is read from the vault (one keys/get call,
-// needing the keys/get permission) and the signer is pinned to the version
-// read, so that a later rotation of the key does not make it sign with a key
-// other than the one it reports. Give pub (e.g. from the certificate) to need
-// only keys/sign and make no call at all here; with an unversioned keyID the
-// signer then learns the version from its first signature, which it checks
-// against pub (a rotated key whose current version does not match pub is
-// refused with an error), and keeps signing with it. Pin the version in
-// keyID in production all the same: that is the one form that does not
-// depend on what the vault's current version is when the process starts.
-func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, pub crypto.PublicKey, opts *Options) (*Signer, error) {
-	id, err := ParseKeyID(keyID)
+// NewSigner returns a signer for the key keyID ("https://{vault}/keys/{name}[/{version}]")
+// in a Key Vault or Managed HSM (https on an Azure cloud's vault domains;
+// https on this machine only with AllowLoopback). cred needs keys/sign on
+// the key (and keys/get without PublicKey). Bad input is refused with a
+// *kvassert.InputError naming it.
+//
+// Without opts.PublicKey, the public key is read from the vault (one
+// keys/get call, needing the keys/get permission) and the signer is pinned
+// to the version read, so that a later rotation of the key does not make it
+// sign with a key other than the one it reports. Give PublicKey (e.g. from
+// the certificate) to need only keys/sign and make no call at all here;
+// with an unversioned keyID the signer then learns the version from its
+// first signature, which it checks against PublicKey (a rotated key whose
+// current version does not match is refused with an error), and keeps
+// signing with it. Pin the version in keyID in production all the same:
+// that is the one form that does not depend on what the vault's current
+// version is when the process starts.
+func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, opts *SignerOptions) (*Signer, error) {
+	id, err := kvid.ParseKeyID(keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +90,11 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 		return nil, err
 	}
 	s := opts.signer(client, id, obs.NewKeyVault(opts.telemetry(), id.Vault.Host))
+	pub := opts.publicKey()
 	if pub == nil {
 		resp, err := client.GetKey(ctx, id.Name, id.Version, nil)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: reading key %s: %w", id, Sanitize(err))
+			return nil, fmt.Errorf("keyvault: reading key %s: %w", id, kvclient.Sanitize(err))
 		}
 		if pub, err = publicKey(resp.Key); err != nil {
 			return nil, fmt.Errorf("keyvault: key %s: %w", id, err)
@@ -102,8 +112,8 @@ func NewSigner(ctx context.Context, keyID string, cred azcore.TokenCredential, p
 }
 
 // readVersion is the version of the key the vault answered for id.
-func readVersion(id ObjectID, kid *azkeys.ID) (string, error) {
-	if kid == nil || kid.Version() == "" || !strings.EqualFold(kid.Name(), id.Name) || !versionRE.MatchString(kid.Version()) {
+func readVersion(id kvid.ObjectID, kid *azkeys.ID) (string, error) {
+	if kid == nil || kid.Version() == "" || !strings.EqualFold(kid.Name(), id.Name) || !kvid.ValidVersion(kid.Version()) {
 		return "", fmt.Errorf("keyvault: the vault did not name the version of key %s it returned; give the versioned key ID (https://{vault}/keys/%s/{version})", id, id.Name)
 	}
 	return kid.Version(), nil
@@ -116,7 +126,7 @@ func (s *Signer) setPublic(pub crypto.PublicKey) error {
 	case *ecdsa.PublicKey:
 		s.keySize = (k.Curve.Params().BitSize + 7) / 8
 	default:
-		return fmt.Errorf("keyvault: unsupported public key type %T (RSA or EC only)", pub)
+		return inputerr.New("keyvault", "PublicKey", "unsupported public key type %T (RSA or EC only)", pub)
 	}
 	s.pub = pub
 	return nil
@@ -127,7 +137,7 @@ func (s *Signer) setPublic(pub crypto.PublicKey) error {
 func (s *Signer) KeyID() string { return s.current().String() }
 
 // current is the signer's key ID with the version it signs with, when known.
-func (s *Signer) current() ObjectID {
+func (s *Signer) current() kvid.ObjectID {
 	id := s.id
 	if id.Version == "" {
 		if v := s.learned.Load(); v != nil {
@@ -197,7 +207,7 @@ func (s *Signer) pinFrom(kid *azkeys.ID, digest, sig []byte, opts crypto.SignerO
 		}
 		return fmt.Errorf("keyvault: key %s signed with its current version %s, whose public key is not the one this signer was given (the certificate's): the key was rotated after the certificate was made; give the certificate's versioned key ID (its kid, https://{vault}/keys/%s/{version})", s.id, v, s.id.Name)
 	}
-	if kid == nil || !strings.EqualFold(kid.Name(), s.id.Name) || !versionRE.MatchString(kid.Version()) {
+	if kid == nil || !strings.EqualFold(kid.Name(), s.id.Name) || !kvid.ValidVersion(kid.Version()) {
 		return nil // nothing to pin to; the signature itself is good
 	}
 	v := kid.Version()

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -24,7 +24,7 @@ func TestVersionsStopsAtALoopingNextLink(t *testing.T) {
 	}
 	opts := e.ClientOptions()
 	opts.PerCallPolicies = append(opts.PerCallPolicies, testfixture.LoopingNextLink{})
-	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: opts}})
+	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/textutil"
-	"github.com/kvassert/kvassert/keyvault"
 )
 
 // maxBody caps request bodies of the token API and the Cloud Shell routes.
@@ -115,7 +116,7 @@ func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 		req.validate(errs)
 		if req.KeyURI == "" {
 			errs.add("keyUri", "required: the key identifier, https://{vault}.vault.azure.net/keys/{name}/{version} (kv-key-info returns it as keyId)")
-		} else if id, err := keyvault.ParseKeyID(req.KeyURI); err != nil {
+		} else if id, err := kvid.ParseKeyID(req.KeyURI); err != nil {
 			errs.addErr("keyUri", err)
 		} else if id.Vault.Loopback {
 			errs.add("keyUri", errLoopbackVault)
@@ -124,7 +125,7 @@ func (s *Server) apiKVKey(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.KeyThumbprint == "" {
 			errs.add("keyThumbprint", "required: the certificate's thumbprint, hex as the portal shows it or base64url (kv-key-info returns it as kid)")
-		} else if b, err := assertion.ParseThumbprint(req.KeyThumbprint); err != nil {
+		} else if b, err := jwtassert.ParseThumbprint(req.KeyThumbprint); err != nil {
 			errs.addErr("keyThumbprint", err)
 		} else {
 			thumb = b
@@ -169,7 +170,7 @@ func (s *Server) apiKVKeyInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, newKeyInfo(c))
 }
 
-func newKeyInfo(c *keyvault.Certificate) keyInfoResponse {
+func newKeyInfo(c *certcache.Certificate) keyInfoResponse {
 	sha1Sum, sha256Sum := thumbprints(c.Certificate.Raw)
 	return keyInfoResponse{
 		KeyID: c.KeyID, Kid: c.X5T, CertificateID: c.ID, Version: c.Version,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/flight"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // maxEntries bounds each cache of the registry: a developer tool uses a
@@ -116,7 +116,7 @@ func (g *registry) clientOptions() policy.ClientOptions {
 }
 
 // certSource returns the shared source of a vault certificate; vaultURL is
-// normalised (keyvault.ParseVaultURL).
+// normalised (kvid.ParseVaultURL).
 func (g *registry) certSource(ctx context.Context, vaultURL, name string) (*kvassert.KeyVaultCertificateSource, error) {
 	if g.s.cfg.KeyVaultCredential == nil {
 		return nil, errNoVaultCredential
@@ -177,7 +177,7 @@ func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey st
 }
 
 // kvCertKey names the source of a vault certificate in the credential
-// cache; vaultURL is normalised (keyvault.ParseVaultURL).
+// cache; vaultURL is normalised (kvid.ParseVaultURL).
 func kvCertKey(vaultURL, name string) string {
 	return "kv-cert|" + vaultURL + "|" + strings.ToLower(name)
 }
@@ -209,7 +209,7 @@ func safeGetToken(ctx context.Context, cred azcore.TokenCredential, opts policy.
 
 // vaultURL is the URL of a vault of the configured cloud.
 func (s *Server) vaultURL(name string) (string, error) {
-	v, err := keyvault.ParseVaultURL("https://" + strings.ToLower(name) + s.vaultSuffix() + "/")
+	v, err := kvid.ParseVaultURL("https://" + strings.ToLower(name) + s.vaultSuffix() + "/")
 	if err != nil {
 		return "", err
 	}

@@ -20,9 +20,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/textutil"
-	"github.com/kvassert/kvassert/keyvault"
 )
 
 // defaultAddr is the address the proxy listens on when Options.Addr is empty.
@@ -323,7 +324,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // vaultSuffix is the vault DNS suffix of the configured cloud.
-func (s *Server) vaultSuffix() string { return "." + keyvault.VaultDomain(s.cloud) }
+func (s *Server) vaultSuffix() string { return "." + kvid.VaultDomain(s.cloud) }
 
 func cleanPath(p string) string {
 	if p == "" {

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // The field checks of the token API, the managed identity routes and
@@ -79,7 +79,7 @@ func checkVaultURL(field, v string, errs *fieldErrors) string {
 		errs.add(field, "required: the vault URL, https://{vault}.vault.azure.net/")
 		return ""
 	}
-	vault, err := keyvault.ParseVaultURL(v)
+	vault, err := kvid.ParseVaultURL(v)
 	switch {
 	case err != nil:
 		errs.addErr(field, err)
@@ -97,7 +97,7 @@ func checkVaultURL(field, v string, errs *fieldErrors) string {
 // checkVaultName checks a vault named by its name (the managed identity
 // routes, Target.Vault) as keyvault does; names are case-insensitive.
 func checkVaultName(field, v string, errs *fieldErrors) bool {
-	if err := keyvault.CheckVaultName(strings.ToLower(v)); err != nil {
+	if err := kvid.CheckVaultName(strings.ToLower(v)); err != nil {
 		errs.addErr(field, err)
 		return false
 	}
@@ -107,7 +107,7 @@ func checkVaultName(field, v string, errs *fieldErrors) bool {
 func checkCertificateName(field, v string, errs *fieldErrors) {
 	if v == "" {
 		errs.add(field, "required: the name of the certificate in the vault")
-	} else if err := keyvault.CheckName(v); err != nil {
+	} else if err := kvid.CheckName(v); err != nil {
 		errs.addErr(field, err)
 	}
 }

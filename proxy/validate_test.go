@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -24,7 +24,7 @@ func TestTargetVaultNameAsKeyVault(t *testing.T) {
 		target := Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, Vault: name, Certificate: "c"}
 		_, err := s.AppServiceEnv("http://127.0.0.1:5616", target)
 		if err == nil {
-			t.Errorf("vault name %q accepted; keyvault.CheckVaultName says %v", name, keyvault.CheckVaultName(name))
+			t.Errorf("vault name %q accepted; kvid.CheckVaultName says %v", name, kvid.CheckVaultName(name))
 		}
 	}
 	for _, name := range []string{"abc", "kvassert-demo", "A-Vault-1", strings.Repeat("a", 24)} {

@@ -205,8 +205,8 @@ func inputErr(input, format string, args ...any) error {
 }
 
 // vaultOptions are the Key Vault clients' options.
-func (r *Roller) vaultOptions() keyvault.Options {
-	return keyvault.Options{ClientOptions: r.cfg.ClientOptions, AllowLoopback: r.cfg.AllowLoopback, Telemetry: r.cfg.Telemetry}
+func (r *Roller) vaultOptions() keyvault.SignerOptions {
+	return keyvault.SignerOptions{ClientOptions: r.cfg.ClientOptions, AllowLoopback: r.cfg.AllowLoopback, Telemetry: r.cfg.Telemetry}
 }
 
 // notifyAccepted tells Options.Source and Options.OnAccepted that Entra accepts
@@ -214,7 +214,7 @@ func (r *Roller) vaultOptions() keyvault.Options {
 func (r *Roller) notifyAccepted(version string) {
 	if src := r.cfg.Source; src != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_ = src.Cache().Accept(ctx, version) // on failure the source finds it on its own
+		_ = src.Cache().Adopt(ctx, version) // on failure the source finds it on its own
 		cancel()
 	}
 	if r.cfg.OnAccepted != nil {
@@ -270,7 +270,8 @@ func (r *Roller) signer(ctx context.Context, v *certVersion) (*keyvault.Signer, 
 		return s, nil
 	}
 	vo := r.vaultOptions()
-	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cred, v.Certificate.PublicKey, &vo)
+	vo.PublicKey = v.Certificate.PublicKey
+	s, err := keyvault.NewSigner(ctx, v.KeyID, r.cred, &vo)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -58,7 +58,7 @@ type importedCert struct {
 	pem  string
 }
 
-func thumb(c *x509.Certificate) string { return assertion.ThumbprintHex(c) }
+func thumb(c *x509.Certificate) string { return jwtassert.ThumbprintHex(c) }
 
 func validNow(c *x509.Certificate, now time.Time) bool {
 	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
@@ -159,7 +159,7 @@ func (s *sim) checkInvariant() (string, string) {
 	if len(s.goodRegistered()) == 0 {
 		return "no-key", "the app holds no key that Entra accepts of an enabled, valid RSA version the vault holds non-exportable"
 	}
-	if acc := s.src.Cache().AcceptedVersion(); acc != nil {
+	if acc := s.src.Cache().AcceptedCertificate(); acc != nil {
 		tp := thumb(acc.Certificate)
 		for _, v := range s.versions() {
 			if thumb(v.Certificate) != tp {
@@ -191,7 +191,7 @@ func (s *sim) state() string {
 		fmt.Fprintf(&b, "\n    keyId %s thumb %s valid %s..%s revoked=%v activeAt=%s", short8(k.KeyID), thumb(k.Certificate)[:8],
 			k.Certificate.NotBefore.UTC().Format("2006-01-02"), k.Certificate.NotAfter.UTC().Format("2006-01-02"), k.Revoked, k.ActiveAt.UTC().Format(time.RFC3339))
 	}
-	if acc := s.src.Cache().AcceptedVersion(); acc != nil {
+	if acc := s.src.Cache().AcceptedCertificate(); acc != nil {
 		fmt.Fprintf(&b, "\n  credential's accepted version: %s thumb %s", short8(acc.Version), thumb(acc.Certificate)[:8])
 	}
 	return b.String()
@@ -341,7 +341,7 @@ func (s *sim) addVersion(spec kvasserttest.CertificateVersionSpec, what string) 
 
 // inUse is the thumbprint of the version the credential last had accepted.
 func (s *sim) inUse() string {
-	if acc := s.src.Cache().AcceptedVersion(); acc != nil {
+	if acc := s.src.Cache().AcceptedCertificate(); acc != nil {
 		return thumb(acc.Certificate)
 	}
 	return ""

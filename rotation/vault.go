@@ -19,8 +19,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -137,7 +139,7 @@ func (v *certVersion) Thumbprint() string {
 	if v.Certificate == nil {
 		return v.thumb
 	}
-	return assertion.ThumbprintHex(v.Certificate)
+	return jwtassert.ThumbprintHex(v.Certificate)
 }
 
 // ValidAt reports whether the version is enabled and its certificate valid
@@ -197,11 +199,11 @@ func keyType(c *x509.Certificate) string {
 type certStore struct {
 	client *azcertificates.Client
 	name   string
-	vault  keyvault.Vault
+	vault  kvid.Vault
 }
 
-func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyvault.Options) (*certStore, error) {
-	v, err := keyvault.ParseVaultURL(vaultURL)
+func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyvault.SignerOptions) (*certStore, error) {
+	v, err := kvid.ParseVaultURL(vaultURL)
 	if err != nil {
 		return nil, &inputerr.Error{Package: "rotation", Input: "vaultURL", Reason: "vaultURL: " + strings.TrimPrefix(err.Error(), "keyvault: "), Err: err}
 	}
@@ -211,7 +213,7 @@ func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyva
 	if v.Loopback && !opts.AllowLoopback {
 		return nil, inputErr("vaultURL", "vaultURL: %s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
 	}
-	if err := keyvault.CheckName(name); err != nil {
+	if err := kvid.CheckName(name); err != nil {
 		return nil, &inputerr.Error{Package: "rotation", Input: "certificate", Reason: "certificate name: " + strings.TrimPrefix(err.Error(), "keyvault: "), Err: err}
 	}
 	c, err := azcertificates.NewClient(v.URL, cred, &azcertificates.ClientOptions{ClientOptions: opts.ClientOptions, DisableChallengeResourceVerification: v.Loopback})
@@ -277,7 +279,7 @@ func (s *certStore) versions(ctx context.Context) (versionList, error) {
 		}
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, keyvault.Sanitize(err))
+			return out, fmt.Errorf("rotation: listing the versions of certificate %q in %s (needs certificates/list): %w", s.name, s.vault.Host, kvclient.Sanitize(err))
 		}
 		if out.all, err = s.pageVersions(ctx, out.all, page.Value, seen, pol); err != nil {
 			return out, err
@@ -342,7 +344,7 @@ func (s *certStore) currentVersion(ctx context.Context, all []*certVersion) (str
 	}
 	resp, err := s.client.GetCertificate(ctx, s.name, "", nil)
 	if err != nil {
-		return "", fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, keyvault.Sanitize(err))
+		return "", fmt.Errorf("rotation: reading the current version of certificate %q: %w", s.name, kvclient.Sanitize(err))
 	}
 	if resp.ID != nil {
 		return resp.ID.Version(), nil
@@ -406,7 +408,7 @@ func (v *certVersion) classify(p policyFacts) {
 func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, keyvault.Sanitize(err))
+		return policyFacts{}, fmt.Errorf("rotation: reading the policy of certificate %q (needs certificates/get): %w", s.name, kvclient.Sanitize(err))
 	}
 	f := policyFacts{exportable: true} // unknown counts as exportable
 	if k := resp.KeyProperties; k != nil && k.Exportable != nil {
@@ -431,7 +433,7 @@ func (s *certStore) policyFacts(ctx context.Context) (policyFacts, error) {
 	case errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.StatusCode == http.StatusForbidden):
 		// No operation kept (or not readable): the policy decides.
 	default:
-		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, keyvault.Sanitize(err))
+		return policyFacts{}, fmt.Errorf("rotation: reading the latest operation of certificate %q (needs certificates/get): %w", s.name, kvclient.Sanitize(err))
 	}
 	return f, nil
 }
@@ -446,7 +448,7 @@ func (s *certStore) version(ctx context.Context, version string) (*certVersion, 
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 			return &certVersion{Version: version, Tags: map[string]string{}, Unreadable: "not found (deleted while the pass read the list)"}, nil
 		}
-		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, keyvault.Sanitize(err))
+		return nil, fmt.Errorf("rotation: reading version %s of certificate %q: %w", version, s.name, kvclient.Sanitize(err))
 	}
 	v := &certVersion{Version: version, Enabled: true, Tags: map[string]string{}}
 	if a := resp.Attributes; a != nil {
@@ -483,7 +485,7 @@ func (s *certStore) version(ctx context.Context, version string) (*certVersion, 
 func (s *certStore) setTags(ctx context.Context, v *certVersion, tags map[string]string) error {
 	resp, err := s.client.GetCertificate(ctx, s.name, v.Version, nil)
 	if err != nil {
-		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: reading version %s of certificate %q before tagging it: %w", v.Version, s.name, kvclient.Sanitize(err))
 	}
 	merged := map[string]*string{}
 	fresh := map[string]string{}
@@ -497,7 +499,7 @@ func (s *certStore) setTags(ctx context.Context, v *certVersion, tags map[string
 		fresh[k] = val
 	}
 	if _, err := s.client.UpdateCertificate(ctx, s.name, v.Version, azcertificates.UpdateCertificateParameters{Tags: merged}, nil); err != nil {
-		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: tagging version %s of certificate %q (needs certificates/update): %w", v.Version, s.name, kvclient.Sanitize(err))
 	}
 	v.Tags = fresh
 	return nil
@@ -508,7 +510,7 @@ func (s *certStore) setTags(ctx context.Context, v *certVersion, tags map[string
 func (s *certStore) autoRenews(ctx context.Context) (bool, error) {
 	resp, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return false, fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, keyvault.Sanitize(err))
+		return false, fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, kvclient.Sanitize(err))
 	}
 	for _, a := range resp.LifetimeActions {
 		if a != nil && a.Action != nil && a.Action.ActionType != nil && *a.Action.ActionType == azcertificates.CertificatePolicyActionAutoRenew {
@@ -524,10 +526,10 @@ func (s *certStore) autoRenews(ctx context.Context) (bool, error) {
 func (s *certStore) createVersion(ctx context.Context) error {
 	pol, err := s.client.GetCertificatePolicy(ctx, s.name, nil)
 	if err != nil {
-		return fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: reading the policy of certificate %q: %w", s.name, kvclient.Sanitize(err))
 	}
 	if _, err := s.client.CreateCertificate(ctx, s.name, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
-		return fmt.Errorf("rotation: creating a new version of certificate %q (needs certificates/create): %w", s.name, keyvault.Sanitize(err))
+		return fmt.Errorf("rotation: creating a new version of certificate %q (needs certificates/create): %w", s.name, kvclient.Sanitize(err))
 	}
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -95,7 +95,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	// The service: one source and one credential for the whole year.
 	co := w.e.ClientOptions()
 	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), yearCert, vaultCred, &kvassert.KeyVaultCertificateOptions{
-		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}, TTL: 24 * time.Hour, Now: w.now, Logger: discard()},
+		Options: certcache.Options{ClientOptions: co, TTL: 24 * time.Hour, Now: w.now, Logger: discard()},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
 type assertionCmd struct {
@@ -76,7 +76,7 @@ func (c *assertionCmd) run(ctx context.Context, cmd *cobra.Command, a *App) erro
 		return err
 	}
 	r := record{{"assertion", jwt}, {"audience", aud}, {"clientId", c.app.clientID}}
-	if t, perr := assertion.Parse(jwt); perr == nil && t.Claims.Exp != 0 {
+	if t, perr := jwtassert.Parse(jwt); perr == nil && t.Claims.Exp != 0 {
 		exp := time.Unix(t.Claims.Exp, 0)
 		r = append(r, field{"expiresOn", exp.Local().Format(expiresOnLayout)}, field{"expires_on", t.Claims.Exp})
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -18,7 +18,7 @@ func TestAssertion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x5t, x5tS256 := assertion.Thumbprints(cert)
+	x5t, x5tS256 := jwtassert.Thumbprints(cert)
 
 	// Default: PS256, x5t#S256, aud = the tenant's token endpoint, 10 minutes.
 	r := env.run([]string{"assertion", "--tenant", "contoso.onmicrosoft.com"})
@@ -27,12 +27,12 @@ func TestAssertion(t *testing.T) {
 	if strings.Count(r.stdout, "\n") != 1 || !jwtPattern.MatchString(jwt) {
 		t.Fatalf("stdout is not one JWT line: %q", r.stdout)
 	}
-	tok, err := assertion.Parse(jwt)
+	tok, err := jwtassert.Parse(jwt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	aud := "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
-	if p := tok.Check(assertion.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID, Audience: aud}); len(p) > 0 {
+	if p := tok.Check(jwtassert.CheckOptions{Certificate: cert, ClientID: scenario.DemoAppClientID, Audience: aud}); len(p) > 0 {
 		t.Errorf("problems: %v", p)
 	}
 	if tok.Header.Alg != "PS256" || tok.Header.X5tS256 != x5tS256 || tok.Header.X5t != "" {
@@ -46,7 +46,7 @@ func TestAssertion(t *testing.T) {
 	adfs := "https://adfs.contoso.com/adfs/oauth2/token"
 	r = env.run([]string{"assertion", "--audience", adfs, "--alg", "RS256", "--lifetime", "5m", "--x5c"})
 	wantOK(t, r)
-	tok, err = assertion.Parse(r.stdout)
+	tok, err = jwtassert.Parse(r.stdout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/spf13/cobra"
 
-	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 func newCertCmd(a *App) *cobra.Command {
@@ -73,7 +73,7 @@ func (f *vaultCertFlags) check(a *App) error {
 	if f.name == "" {
 		return usageError("--name is required", "give the certificate name, or set KVASSERT_CERT")
 	}
-	if err := keyvault.CheckName(f.name); err != nil {
+	if err := kvid.CheckName(f.name); err != nil {
 		return flagError(a.flagName("name"), err, "certificate names have 1-127 letters, digits and '-'")
 	}
 	if f.version != "" && !isHex(f.version) {
@@ -88,7 +88,7 @@ func (a *App) certClient(vaultURL string) (*azcertificates.Client, error) {
 	if err := a.requireAzure(); err != nil {
 		return nil, err
 	}
-	v, err := keyvault.ParseVaultURL(vaultURL)
+	v, err := kvid.ParseVaultURL(vaultURL)
 	if err != nil {
 		return nil, flagError(a.flagName("vault"), err, "use https://NAME.vault.azure.net/")
 	}
@@ -144,9 +144,9 @@ func getCertificate(ctx context.Context, c *azcertificates.Client, name, version
 }
 
 // thumbprintHex is the SHA-1 thumbprint as the Azure portal shows it.
-func thumbprintHex(c *x509.Certificate) string { return assertion.ThumbprintHex(c) }
+func thumbprintHex(c *x509.Certificate) string { return jwtassert.ThumbprintHex(c) }
 
-func sha256Hex(c *x509.Certificate) string { return assertion.ThumbprintSHA256Hex(c) }
+func sha256Hex(c *x509.Certificate) string { return jwtassert.ThumbprintSHA256Hex(c) }
 
 // certSpec is what "cert create" (and the demo) make.
 type certSpec struct {
@@ -249,7 +249,7 @@ func isHex(s string) bool {
 
 // certThumbprints are the identifiers of a certificate.
 func certThumbprints(c *x509.Certificate) record {
-	x5t, x5tS256 := assertion.Thumbprints(c)
+	x5t, x5tS256 := jwtassert.Thumbprints(c)
 	return record{
 		{"thumbprint", thumbprintHex(c)},
 		{"x5t", x5t},

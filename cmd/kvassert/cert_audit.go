@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/spf13/cobra"
 
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -233,7 +234,7 @@ func (c *certAuditCmd) auditSign(ctx context.Context, a *App, vc *vaultCert) aud
 		f.status, f.detail = auditFail, "cannot reach the vault: "+errText(err)
 		return f
 	}
-	signer, err := keyvault.NewSigner(ctx, kid, cred, pub, &keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()})
+	signer, err := keyvault.NewSigner(ctx, kid, cred, &keyvault.SignerOptions{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault(), PublicKey: pub})
 	if err != nil {
 		f.status, f.detail = auditFail, errText(err)
 		return f
@@ -266,7 +267,7 @@ func (c *certAuditCmd) auditPrivateKey(ctx context.Context, a *App, vc *vaultCer
 		f.status, f.detail = auditPass, "the certificate has no secret"
 		return f
 	}
-	v, err := keyvault.ParseVaultURL(c.vc.vault)
+	v, err := kvid.ParseVaultURL(c.vc.vault)
 	if err != nil {
 		f.status, f.detail = auditWarn, errText(err)
 		return f

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 type certCreateCmd struct {
@@ -88,7 +88,7 @@ func (c *certCreateCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	v, _ := keyvault.ParseVaultURL(c.vc.vault)
+	v, _ := kvid.ParseVaultURL(c.vc.vault)
 	p := a.newProgress(fmt.Sprintf("Creating certificate %s in %s (RSA %d, key not exportable)", c.vc.name, v.Host, spec.KeySize))
 	vc, err := createCertificate(ctx, client, c.vc.name, spec, p.update)
 	p.done(err)

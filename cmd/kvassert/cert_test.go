@@ -7,14 +7,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/kvassert/kvassert"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert"
+
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -46,7 +47,7 @@ func TestCertCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x5t, x5tS256 := assertion.Thumbprints(cert)
+	x5t, x5tS256 := jwtassert.Thumbprints(cert)
 	if got["thumbprint"] != thumbprintHex(cert) || got["x5t"] != x5t || got["x5t#S256"] != x5tS256 || got["exportable"] != false || got["file"] != out {
 		t.Errorf("create output = %v", got)
 	}
@@ -136,7 +137,7 @@ func TestCertShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x5t, x5tS256 := assertion.Thumbprints(cert)
+	x5t, x5tS256 := jwtassert.Thumbprints(cert)
 	r := env.run([]string{"cert", "show", "-o", "json"})
 	wantOK(t, r)
 	var got map[string]any

@@ -16,6 +16,9 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -105,7 +108,7 @@ func (c *credFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&c.managedIdentity, "managed-identity", "", "client ID of a user-assigned managed identity the app trusts as a federated credential (in the app's home tenant)")
 	fs.StringVar(&c.alg, "alg", "PS256", "assertion algorithm: PS256 (x5t#S256 header) or RS256 (x5t header, for ADFS); with --thumbprint the thumbprint's own unless given")
 	c.algFlag = fs.Lookup("alg")
-	fs.DurationVar(&c.lifetime, "lifetime", assertion.DefaultLifetime, "assertion lifetime, 1m to 60m (Entra recommends 5m-10m)")
+	fs.DurationVar(&c.lifetime, "lifetime", jwtassert.DefaultLifetime, "assertion lifetime, 1m to 60m (Entra recommends 5m-10m)")
 	fs.BoolVar(&c.x5c, "x5c", false, "send the certificate in the x5c header (apps that trust subject name and issuer)")
 	fs.StringVar(&c.password, "password", "", "refused: use --password-env")
 	_ = fs.MarkHidden("password")
@@ -198,7 +201,7 @@ func (c *credFlags) vaultKind(a *App, hint string) (int, error) {
 	if err := checkVaultURL(a, "vault", c.vault); err != nil {
 		return 0, err
 	}
-	if err := keyvault.CheckName(c.cert); err != nil {
+	if err := kvid.CheckName(c.cert); err != nil {
 		return 0, flagError(n("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 	}
 	return credVault, nil
@@ -207,7 +210,7 @@ func (c *credFlags) vaultKind(a *App, hint string) (int, error) {
 // keyIDKind checks --key-id with --cert-file or --thumbprint.
 func (c *credFlags) keyIDKind(a *App, hint string) (int, error) {
 	n := a.flagName
-	id, err := keyvault.ParseKeyID(c.keyID)
+	id, err := kvid.ParseKeyID(c.keyID)
 	if err != nil {
 		return 0, flagError(n("key-id"), err, "use the key's identifier, https://NAME.vault.azure.net/keys/KEY/VERSION (a certificate's kid)")
 	}
@@ -222,7 +225,7 @@ func (c *credFlags) keyIDKind(a *App, hint string) (int, error) {
 	case c.certFile != "":
 		return credKeyCert, nil
 	case c.thumbprint != "":
-		if _, err := assertion.ParseThumbprint(c.thumbprint); err != nil {
+		if _, err := jwtassert.ParseThumbprint(c.thumbprint); err != nil {
 			return 0, flagError(n("thumbprint"), err, "copy the thumbprint from the app registration's Certificates & secrets page")
 		}
 		return credKeyThumbprint, nil
@@ -241,11 +244,11 @@ func (c *credFlags) checkAssertionFlags(a *App, k int, hint string) error {
 		return usageError("--alg applies to certificate credentials, not to --managed-identity", hint)
 	}
 	if k != credManagedIdentity {
-		if _, err := assertion.ParseAlgorithm(c.alg); err != nil {
+		if _, err := jwtassert.ParseAlgorithm(c.alg); err != nil {
 			return flagError(n("alg"), err, "use PS256 (default) or RS256")
 		}
 	}
-	if c.lifetime < assertion.MinLifetime || c.lifetime > assertion.MaxLifetime {
+	if c.lifetime < jwtassert.MinLifetime || c.lifetime > jwtassert.MaxLifetime {
 		return usageError(fmt.Sprintf("--lifetime %v is outside 1m..60m", c.lifetime), "Entra recommends 5m to 10m")
 	}
 	return nil
@@ -258,12 +261,12 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	if err != nil {
 		return nil, err
 	}
-	alg, _ := assertion.ParseAlgorithm(c.alg)
+	alg, _ := jwtassert.ParseAlgorithm(c.alg)
 	if k == credKeyThumbprint && !c.algFlag.Changed {
 		alg = "" // the thumbprint picks it: SHA-1 RS256 (x5t), SHA-256 PS256 (x5t#S256)
 	}
-	aopts := kvassert.AssertionOptions{Algorithm: alg, Lifetime: c.lifetime, IncludeX5C: c.x5c}
-	kvOpts := keyvault.Options{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
+	aopts := kvassert.AssertionOptions{Algorithm: assertion.Algorithm(alg), Lifetime: c.lifetime, IncludeX5C: c.x5c}
+	kvOpts := keyvault.SignerOptions{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
 	switch k {
 	case credManagedIdentity:
 		if err := a.requireAzure(); err != nil {
@@ -314,8 +317,8 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	switch k {
 	case credVault:
 		src, err := kvassert.NewKeyVaultCertificateSource(c.vault, c.cert, cred, &kvassert.KeyVaultCertificateOptions{
-			CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: kvOpts, Logger: a.Logger},
-			AssertionOptions:        aopts,
+			Options:          *(&certcache.Options{Logger: a.Logger}).WithSigner(kvOpts),
+			AssertionOptions: aopts,
 		})
 		if err != nil {
 			return nil, failure("certificate "+c.cert, err)
@@ -326,13 +329,13 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 		if err != nil {
 			return nil, err
 		}
-		src, err := kvassert.NewKeyVaultKeySource(c.keyID, cert, cred, &kvassert.KeyVaultKeyOptions{Options: kvOpts, AssertionOptions: aopts})
+		src, err := kvassert.NewKeyVaultKeySource(c.keyID, cert, cred, &kvassert.KeyVaultKeyOptions{SignerOptions: kvOpts, AssertionOptions: aopts})
 		if err != nil {
 			return nil, failure("key "+c.keyID, err)
 		}
 		return src, nil
 	default: // credKeyThumbprint
-		src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, c.keyID, c.thumbprint, cred, &kvassert.KeyVaultKeyOptions{Options: kvOpts, AssertionOptions: aopts})
+		src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, c.keyID, c.thumbprint, cred, &kvassert.KeyVaultKeyOptions{SignerOptions: kvOpts, AssertionOptions: aopts})
 		if err != nil {
 			return nil, failure("key "+c.keyID, err)
 		}
@@ -359,7 +362,7 @@ func certFileError(certFile string, err error) error {
 // checkVaultURL validates a vault URL flag: https, a vault host (or the
 // emulator's loopback address), nothing else.
 func checkVaultURL(a *App, flag, raw string) error {
-	v, err := keyvault.ParseVaultURL(raw)
+	v, err := kvid.ParseVaultURL(raw)
 	if err != nil {
 		hint := "use https://NAME.vault.azure.net/ (or the vault's URL in another cloud)"
 		if strings.HasPrefix(strings.ToLower(raw), "http://") {
@@ -384,7 +387,7 @@ func (a *App) allowLoopbackVault() bool { return a.emu != nil }
 // checkLoopbackVault refuses a vault on this machine unless the emulator
 // is configured: a URL from a flag or the environment must never make
 // kvassert send a real Key Vault token to a local listener.
-func checkLoopbackVault(a *App, flag string, v keyvault.Vault) error {
+func checkLoopbackVault(a *App, flag string, v kvid.Vault) error {
 	if v.Loopback && !a.allowLoopbackVault() {
 		return usageError(fmt.Sprintf("%s: %s is an address on this machine; kvassert sends its Key Vault token there only to the emulator", a.flagName(flag), v.Host),
 			"use the vault's https://NAME.vault.azure.net/ URL, or set "+envEmulator+" and "+envCAFile+" to use the emulator")

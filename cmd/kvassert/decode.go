@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 type decodeCmd struct {
@@ -75,7 +75,7 @@ func (c *decodeCmd) run(ctx context.Context, a *App, args []string) error {
 			return usageError("give either --cert-file or --vault and --cert, not both", "both name the certificate to check the assertion against")
 		}
 	}
-	tok, err := assertion.Parse(jwt)
+	tok, err := jwtassert.Parse(jwt)
 	if err != nil {
 		return &exitError{code: exitFailure, msg: "not a JWT", err: err, hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
 	}
@@ -83,7 +83,7 @@ func (c *decodeCmd) run(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	problems := tok.Check(assertion.CheckOptions{Certificate: cert, ClientID: c.clientID, Audience: c.audience})
+	problems := tok.Check(jwtassert.CheckOptions{Certificate: cert, ClientID: c.clientID, Audience: c.audience})
 	for i, p := range problems {
 		if strings.Contains(p, "signature does not verify") {
 			problems[i] = p + ": the token was changed after it was signed, or another key signed it"
@@ -107,7 +107,7 @@ func (c *decodeCmd) read(a *App, args []string) (string, error) {
 		if src == "" && isTerminal(a.Stdin) {
 			return "", usageError("no JWT given", "pass the JWT as the argument, or - and pipe it in (kvassert assertion ... | kvassert decode -)")
 		}
-		data, err := io.ReadAll(io.LimitReader(a.Stdin, 4*assertion.MaxTokenSize))
+		data, err := io.ReadAll(io.LimitReader(a.Stdin, 4*jwtassert.MaxTokenSize))
 		if err != nil {
 			return "", failure("reading stdin", err)
 		}
@@ -135,7 +135,7 @@ func (c *decodeCmd) certificate(ctx context.Context, a *App) (*x509.Certificate,
 		if err := checkVaultURL(a, "vault", c.vault); err != nil {
 			return nil, "", err
 		}
-		if err := keyvault.CheckName(c.cert); err != nil {
+		if err := kvid.CheckName(c.cert); err != nil {
 			return nil, "", flagError(a.flagName("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 		}
 		client, err := a.certClient(c.vault)
@@ -151,7 +151,7 @@ func (c *decodeCmd) certificate(ctx context.Context, a *App) (*x509.Certificate,
 	return nil, "", nil
 }
 
-func (c *decodeCmd) print(a *App, tok *assertion.Token, cert *x509.Certificate, certLabel string, problems []string) error {
+func (c *decodeCmd) print(a *App, tok *jwtassert.Token, cert *x509.Certificate, certLabel string, problems []string) error {
 	sigNote := "not checked: give the certificate with --cert-file, or --vault and --cert"
 	if cert != nil {
 		sigNote = fmt.Sprintf("checked against %s: %s, thumbprint %s", certLabel, cert.Subject, thumbprintHex(cert))

@@ -12,8 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -42,7 +42,7 @@ func (d *demo) createCertificate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	x5t, x5tS256 := assertion.Thumbprints(vc.cert)
+	x5t, x5tS256 := jwtassert.Thumbprints(vc.cert)
 	d.kv("vault", d.vaultURL)
 	d.kv("certificate", vc.name+st.dim(" version "+vc.version))
 	d.kv("policy", "RSA 2048, exportable=false, key usage digitalSignature, issuer Self, lifetime action EmailContacts")
@@ -57,7 +57,7 @@ func (d *demo) createCertificate(ctx context.Context) error {
 	d.rep.Certificate = record{{"name", vc.name}, {"version", vc.version}, {"thumbprint", thumbprintHex(vc.cert)}, {"x5t", x5t}, {"x5t#S256", x5tS256}, {"kid", idString(vc.bundle.KID)}, {"exportable", false}}
 
 	src, err := kvassert.NewKeyVaultCertificateSource(d.vaultURL, demoCertificate, d.kvCred, &kvassert.KeyVaultCertificateOptions{
-		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: d.opts}, Logger: d.a.Logger}, // real vault URL, routed to the emulator
+		Options: certcache.Options{ClientOptions: d.opts, Logger: d.a.Logger}, // real vault URL, routed to the emulator
 	})
 	if err != nil {
 		return failure("", err)
@@ -128,7 +128,7 @@ func (d *demo) coldTokens(ctx context.Context) error {
 func (d *demo) showAssertion(context.Context) error {
 	w, st := d.w, d.st
 	d.section("The client assertion kvassert built for " + d.names[d.customers[0]] + " (decoded; its signature came from keys/sign and is not shown)")
-	tok, err := assertion.Parse(d.capture.captured())
+	tok, err := jwtassert.Parse(d.capture.captured())
 	if err != nil {
 		return failure("decoding the captured assertion", err)
 	}

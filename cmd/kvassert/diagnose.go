@@ -20,6 +20,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -66,7 +68,7 @@ func core(err error) (msg, hint string) {
 			return msg, hint
 		}
 	}
-	if se := keyvault.AsServiceError(err); se != nil {
+	if se := kvclient.AsServiceError(err); se != nil {
 		return describeService(se)
 	}
 	var afe *azidentity.AuthenticationFailedError
@@ -150,7 +152,7 @@ func describeService(se *keyvault.ServiceError) (string, string) {
 	service, host := "the service", se.Host
 	switch {
 	case host == "":
-	case keyvault.IsVaultHost(host):
+	case kvid.IsVaultHost(host):
 		service = "Key Vault " + host
 	case strings.HasPrefix(strings.ToLower(host), "login."):
 		service = "Entra ID " + host
@@ -181,7 +183,7 @@ func describeService(se *keyvault.ServiceError) (string, string) {
 		hint = "the vault did not accept the identity's token: the identity must be in the vault's tenant (check AZURE_TENANT_ID)"
 	case status == 404 && strings.HasSuffix(se.ErrorCode, "NotFound") && se.ErrorCode != "NotFound":
 		vault, _, _ := strings.Cut(host, ".")
-		if vault == "" || !keyvault.IsVaultHost(host) {
+		if vault == "" || !kvid.IsVaultHost(host) {
 			vault = "VAULT"
 		}
 		kind := strings.ToLower(strings.TrimSuffix(se.ErrorCode, "NotFound"))

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/proxy"
 )
 
@@ -218,7 +218,7 @@ func (c *proxyCmd) check(a *App) error {
 		if c.cert == "" {
 			return usageError(a.flagName("vault")+" needs --cert NAME", "give the name of the certificate in the vault")
 		}
-		if err := keyvault.CheckName(c.cert); err != nil {
+		if err := kvid.CheckName(c.cert); err != nil {
 			return flagError(a.flagName("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 		}
 	}
@@ -261,7 +261,7 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 		return "", usageError("--cert needs --vault", "give the vault that holds the certificate: --vault https://NAME.vault.azure.net/")
 	}
 	if !strings.Contains(v, "/") && !strings.Contains(v, ".") {
-		if err := keyvault.CheckVaultName(strings.ToLower(v)); err != nil {
+		if err := kvid.CheckVaultName(strings.ToLower(v)); err != nil {
 			return "", flagError(a.flagName("vault"), err, "use the vault's name (3-24 letters, digits and single '-', starting with a letter) or URL")
 		}
 		return strings.ToLower(v), nil
@@ -269,9 +269,9 @@ func (c *proxyCmd) vaultName(a *App) (string, error) {
 	if err := checkVaultURL(a, "vault", v); err != nil {
 		return "", err
 	}
-	parsed, _ := keyvault.ParseVaultURL(v)
+	parsed, _ := kvid.ParseVaultURL(v)
 	name, suffix, _ := strings.Cut(parsed.Host, ".")
-	want := keyvault.VaultDomain(a.Cloud())
+	want := kvid.VaultDomain(a.Cloud())
 	if parsed.Loopback || suffix != want {
 		return "", usageError(fmt.Sprintf("%s %q is not a Key Vault of the selected cloud (*.%s)", a.flagName("vault"), truncate(v, 80), want),
 			"managed identity routes name vaults of the --cloud given; use --cloud for another cloud")
@@ -383,7 +383,7 @@ func (c *proxyCmd) printTokenAPI(p *startPrinter, s *proxy.Server, base string) 
 	if vaultName, _ := c.vaultName(p.a); vaultName != "" {
 		vaultURL, certName = c.vault, c.cert
 		if !strings.Contains(vaultURL, "/") {
-			vaultURL = "https://" + vaultName + "." + keyvault.VaultDomain(p.a.Cloud()) + "/"
+			vaultURL = "https://" + vaultName + "." + kvid.VaultDomain(p.a.Cloud()) + "/"
 		}
 	}
 	body := fmt.Sprintf(`{"clientId":"%s","tenantId":"%s","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"%s","certificateName":"%s"}`, client, tenant, vaultURL, certName)

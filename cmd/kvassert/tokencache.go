@@ -12,7 +12,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // tokenCacheFlags configure the shared token cache on Redis (package fleet)
@@ -76,7 +76,7 @@ func (f *tokenCacheFlags) check(a *App) error {
 		return usageError("give one of --token-cache-key-env, --token-cache-key-file and --token-cache-wrap-key", "all replicas sharing the cache must use the same key")
 	}
 	if f.wrapKey != "" {
-		id, err := keyvault.ParseKeyID(f.wrapKey)
+		id, err := kvid.ParseKeyID(f.wrapKey)
 		if err != nil {
 			return flagError(a.flagName("token-cache-wrap-key"), err, "use https://NAME.vault.azure.net/keys/KEY[/VERSION]")
 		}
@@ -151,7 +151,7 @@ func (f *tokenCacheFlags) key(ctx context.Context, a *App, client redis.Universa
 	if err != nil {
 		return nil, err
 	}
-	id, _ := keyvault.ParseKeyID(f.wrapKey) // checked
+	id, _ := kvid.ParseKeyID(f.wrapKey) // checked
 	kc, err := azkeys.NewClient(id.Vault.URL, cred, &azkeys.ClientOptions{ClientOptions: a.ClientOptions(), DisableChallengeResourceVerification: id.Vault.Loopback})
 	if err != nil {
 		return nil, failure("token cache wrap key", err)

@@ -18,17 +18,22 @@ var rules = map[string][]string{
 	"internal/textutil":  {},
 	"internal/redact":    {},
 	"internal/flight":    {},
-	"assertion":          {"internal/inputerr", "internal/textutil"},
-	"keyvault":           {"assertion", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
-	".":                  {"assertion", "keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
-	"proxy":              {".", "assertion", "keyvault", "internal/textutil", "internal/flight", "internal/redact"},
+	"assertion":          {"internal/inputerr", "internal/jwtassert"},
+	"internal/jwtassert": {"internal/inputerr", "internal/textutil"},
+	"internal/kvid":      {"internal/inputerr", "internal/textutil"},
+	"internal/holdoff":   {},
+	"internal/kvclient":  {"internal/inputerr", "internal/flight", "internal/obs", "telemetry"},
+	"keyvault":           {"internal/inputerr", "internal/holdoff", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
+	"internal/certcache": {"keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
+	".":                  {"assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
+	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact"},
 	"internal/credclock": {},
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
-	"rotation":                    {".", "assertion", "keyvault", "internal/graphapi", "internal/inputerr", "telemetry"},
-	"internal/graphapi":           {".", "assertion"}, // rotation's Graph client (addKey/removeKey) and proof
-	"fleet":                       {".", "keyvault", "internal/obs", "telemetry"},
+	"rotation":                    {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry"},
+	"internal/graphapi":           {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid"}, // rotation's Graph client (addKey/removeKey) and proof
+	"fleet":                       {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry"},
 	"telemetry":                   {},
 	"internal/obs":                {"telemetry", "internal/inputerr"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
@@ -40,7 +45,7 @@ var rules = map[string][]string{
 }
 
 // stdlibOnly packages import nothing outside the standard library.
-var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true}
+var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true, "internal/jwtassert": true, "internal/holdoff": true}
 
 func TestImportRules(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)

@@ -54,7 +54,8 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // Lifetime is the .NET library's assertion lifetime (300 seconds).
@@ -96,7 +97,7 @@ func NewKeyStrategy(keyID, x5t string, cred azcore.TokenCredential, o *Options) 
 	if o == nil {
 		o = &Options{}
 	}
-	thumb, err := assertion.ParseThumbprint(x5t)
+	thumb, err := jwtassert.ParseThumbprint(x5t)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func NewKeyStrategy(keyID, x5t string, cred azcore.TokenCredential, o *Options) 
 	if err != nil {
 		return nil, err
 	}
-	b, err := assertion.NewWithThumbprint(thumb, s, assertion.WithAlgorithm(assertion.RS256), assertion.WithLifetime(Lifetime))
+	b, err := assertion.New(nil, s, &assertion.Options{Thumbprint: thumb, Algorithm: assertion.RS256, Lifetime: Lifetime})
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +136,11 @@ func NewCertificateStrategy(vaultURL, name string, cred azcore.TokenCredential, 
 	if o == nil {
 		o = &Options{}
 	}
-	v, err := keyvault.ParseVaultURL(vaultURL)
+	v, err := kvid.ParseVaultURL(vaultURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := keyvault.CheckName(name); err != nil {
+	if err := kvid.CheckName(name); err != nil {
 		return nil, err
 	}
 	if cred == nil {
@@ -169,12 +170,12 @@ func (c *CertificateStrategy) Assertion(ctx context.Context, clientID, tokenEndp
 		return "", fmt.Errorf("dotnetref: certificate %s: %w", c.name, err)
 	}
 	thumb := sha1.Sum(resp.CER) //nolint:gosec // x5t
-	id, err := keyvault.ParseKeyID(string(*resp.KID))
+	id, err := kvid.ParseKeyID(string(*resp.KID))
 	if err != nil {
 		return "", err
 	}
 	s := &remoteSigner{client: c.keys, name: id.Name, version: id.Version, probe: !c.opts.SkipKeyProbe}
-	b, err := assertion.NewWithThumbprint(thumb[:], s, assertion.WithAlgorithm(assertion.RS256), assertion.WithLifetime(Lifetime))
+	b, err := assertion.New(nil, s, &assertion.Options{Thumbprint: thumb[:], Algorithm: assertion.RS256, Lifetime: Lifetime})
 	if err != nil {
 		return "", err
 	}
@@ -190,7 +191,7 @@ type remoteSigner struct {
 }
 
 func newRemoteSigner(keyID string, cred azcore.TokenCredential, o *Options) (*remoteSigner, error) {
-	id, err := keyvault.ParseKeyID(keyID)
+	id, err := kvid.ParseKeyID(keyID)
 	if err != nil {
 		return nil, err
 	}

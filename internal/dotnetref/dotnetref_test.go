@@ -6,8 +6,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/dotnetref"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -49,7 +49,7 @@ func TestStrategiesCallForCall(t *testing.T) {
 			if n := testfixture.Sum(e, testfixture.VaultOps); n != c.vaultCallsPA {
 				t.Fatalf("%d Key Vault calls per assertion, want %d (%v)", n, c.vaultCallsPA, e.Counts())
 			}
-			tok, err := assertion.Parse(a)
+			tok, err := jwtassert.Parse(a)
 			if err != nil {
 				t.Fatal(err)
 			}

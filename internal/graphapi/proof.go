@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
 // ProofAudience is the audience of every proof of possession: the ID of the
@@ -49,7 +50,7 @@ func Proof(ctx context.Context, cert *x509.Certificate, signer crypto.Signer, ap
 		return "", fmt.Errorf("rotation: the signing certificate is not valid now (valid %s to %s); Graph accepts proofs only from a currently valid certificate",
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	x5t, _ := assertion.Thumbprints(cert)
+	x5t, _ := jwtassert.Thumbprints(cert)
 	header, err := json.Marshal(struct {
 		Alg string `json:"alg"`
 		Typ string `json:"typ"`

@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/telemetry"
@@ -57,11 +57,11 @@ func BenchmarkHit(b *testing.B) {
 	}
 	b.Run("sdk-sync-add", func(b *testing.B) {
 		sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		c, err := sdk.Meter("bench").Int64Counter(telemetry.MetricTokenRequests)
+		c, err := sdk.Meter("bench").Int64Counter(obs.MetricTokenRequests)
 		if err != nil {
 			b.Fatal(err)
 		}
-		opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrTokenOutcome, telemetry.OutcomeCacheHit)))}
+		opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(obs.AttrTokenOutcome, obs.OutcomeCacheHit)))}
 		ctx := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
@@ -78,7 +78,7 @@ func cachedCredential(b *testing.B, e *kvasserttest.Emulator, tel telemetry.Opti
 		b.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,12 +15,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // values returns the distinct values of attribute key on the points of
@@ -66,7 +65,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +89,13 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 	}
 	rm := r.Collect(t)
 	after := heapInUse()
-	if got := values(rm, telemetry.MetricTokenRequests, telemetry.AttrErrorType); len(got) != 1 || got[0] != obs.TypeInput {
+	if got := values(rm, obs.MetricTokenRequests, obs.AttrErrorType); len(got) != 1 || got[0] != obs.TypeInput {
 		t.Errorf("%d refused tenants made %d error.type values (first: %q), want only %q", n, len(got), got[:min(len(got), 3)], obs.TypeInput)
 	}
-	if v, ok := sumOf(rm, telemetry.MetricTokenRequests, "error.type=input,kvassert.token.outcome=error"); !ok || v != n {
+	if v, ok := sumOf(rm, obs.MetricTokenRequests, "error.type=input,kvassert.token.outcome=error"); !ok || v != n {
 		t.Errorf("requests {error.type=input} = %v (found %v), want %d", v, ok, n)
 	}
-	if ps := obstest.Points(rm, telemetry.MetricTokenRequests); len(ps) > 3 {
+	if ps := obstest.Points(rm, obs.MetricTokenRequests); len(ps) > 3 {
 		t.Errorf("kvassert.token.requests has %d series after %d refusals", len(ps), n)
 	}
 	// Generous: one series is a few hundred bytes; 20,000 were megabytes.
@@ -111,11 +110,11 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
 	}
 	rm = r.Collect(t)
-	if v, ok := sumOf(rm, telemetry.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || v != 1 {
+	if v, ok := sumOf(rm, obs.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || v != 1 {
 		t.Errorf("Entra's refusal not counted as AADSTS700016 (found %v)", ok)
 	}
-	if v, ok := sumOf(rm, telemetry.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || v != 1 {
-		t.Errorf("acquisitions:%s", dump(rm, telemetry.MetricTokenAcquireDuration))
+	if v, ok := sumOf(rm, obs.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || v != 1 {
+		t.Errorf("acquisitions:%s", dump(rm, obs.MetricTokenAcquireDuration))
 	}
 	runtime.KeepAlive(cred)
 }
@@ -142,7 +141,7 @@ func TestTenantLabelsAreBounded(t *testing.T) {
 		end(nil)
 	}
 	rm := r.Collect(t)
-	for _, name := range []string{telemetry.MetricTokenRequests, telemetry.MetricTokenRefreshes, telemetry.MetricTokenAcquireDuration} {
+	for _, name := range []string{obs.MetricTokenRequests, obs.MetricTokenRefreshes, obs.MetricTokenAcquireDuration} {
 		ps := obstest.Points(rm, name)
 		if len(ps) >= 2000 {
 			t.Errorf("%s: %d series, want fewer than the SDK's limit of 2000", name, len(ps))
@@ -155,17 +154,17 @@ func TestTenantLabelsAreBounded(t *testing.T) {
 			total += p.Value
 		}
 		want := float64(tenants)
-		if name == telemetry.MetricTokenRequests {
+		if name == obs.MetricTokenRequests {
 			want = 3 * tenants // hit, acquired, error
 		}
 		if total != want {
 			t.Errorf("%s: counts add up to %v, want %v (none lost to the bound)", name, total, want)
 		}
-		if got := values(rm, name, telemetry.AttrTenantID); len(got) > 600 {
+		if got := values(rm, name, obs.AttrTenantID); len(got) > 600 {
 			t.Errorf("%s: %d tenant label values, want them bounded", name, len(got))
 		}
 	}
-	if _, ok := sumOf(rm, telemetry.MetricTokenRefreshes, "kvassert.tenant.id=_OTHER"); !ok {
+	if _, ok := sumOf(rm, obs.MetricTokenRefreshes, "kvassert.tenant.id=_OTHER"); !ok {
 		t.Errorf("no _OTHER tenant series past the bound")
 	}
 	// A cache hit for a tenant past the bound stays allocation-free.
@@ -198,11 +197,11 @@ func TestServerCodesAreBounded(t *testing.T) {
 	_, end := k.StartSign(context.Background())
 	end(&azcore.ResponseError{StatusCode: http.StatusForbidden, ErrorCode: "Forbidden"})
 	rm := r.Collect(t)
-	got := values(rm, telemetry.MetricSignDuration, telemetry.AttrErrorType)
+	got := values(rm, obs.MetricSignDuration, obs.AttrErrorType)
 	if len(got) > 40 {
 		t.Errorf("a server's made-up codes made %d error.type values (first: %q), want a small fixed set", len(got), got[:min(len(got), 3)])
 	}
-	if _, ok := sumOf(rm, telemetry.MetricSignDuration, "error.type=Forbidden,server.address="+vaultHost); !ok {
+	if _, ok := sumOf(rm, obs.MetricSignDuration, "error.type=Forbidden,server.address="+vaultHost); !ok {
 		t.Errorf("Key Vault's Forbidden not reported as such (%d values)", len(got))
 	}
 }

@@ -5,8 +5,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // CertificateState is what a certificate source reports at each collection.
@@ -32,20 +30,20 @@ func ObserveCertificate[T any](k *KeyVault, name string, owner *T, state func(*T
 	if k == nil || k.timeLeft == nil || k.pending == nil {
 		return func() {}
 	}
-	nameKV := attribute.String(telemetry.AttrCertificateName, name)
+	nameKV := attribute.String(AttrCertificateName, name)
 	return observe(k.meter, owner, func(p *T, o metric.Observer) {
 		s, ok := state(p)
 		if !ok {
 			return
 		}
-		version := attribute.String(telemetry.AttrCertificateVersion, s.Version)
+		version := attribute.String(AttrCertificateVersion, s.Version)
 		o.ObserveFloat64(k.timeLeft, time.Until(s.NotAfter).Seconds(), metric.WithAttributes(k.host, nameKV, version))
 		if s.NewestVersion != "" {
 			var v int64
 			if s.NewestVersion != s.Version {
 				v = 1
 			}
-			o.ObserveInt64(k.pending, v, metric.WithAttributes(k.host, nameKV, version, attribute.String(telemetry.AttrCertificateNewestVersion, s.NewestVersion)))
+			o.ObserveInt64(k.pending, v, metric.WithAttributes(k.host, nameKV, version, attribute.String(AttrCertificateNewestVersion, s.NewestVersion)))
 		}
 	}, k.timeLeft, k.pending)
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // source stands in for a certificate source: what ObserveCertificate watches.
@@ -34,7 +33,7 @@ func TestExpiringCertificateGauge(t *testing.T) {
 	unregister := obs.ObserveCertificate(k, "app-auth", src, (*source).observed)
 
 	// Nothing reported before the first read.
-	if ps := obstest.Points(r.Collect(t), telemetry.MetricCertificateTimeLeft); len(ps) != 0 {
+	if ps := obstest.Points(r.Collect(t), obs.MetricCertificateTimeLeft); len(ps) != 0 {
 		t.Fatalf("time_left before any read: %v", ps)
 	}
 
@@ -42,35 +41,35 @@ func TestExpiringCertificateGauge(t *testing.T) {
 	src.state, src.read = obs.CertificateState{Version: "v1", NotAfter: notAfter, NewestVersion: "v1"}, true
 	rm := r.Collect(t)
 	base := "kvassert.certificate.name=app-auth,kvassert.certificate.version=v1,server.address=" + vaultHost
-	left, ok := sumOf(rm, telemetry.MetricCertificateTimeLeft, base)
+	left, ok := sumOf(rm, obs.MetricCertificateTimeLeft, base)
 	if !ok {
-		t.Fatalf("no time_left {%s}; points:%s", base, dump(rm, telemetry.MetricCertificateTimeLeft))
+		t.Fatalf("no time_left {%s}; points:%s", base, dump(rm, obs.MetricCertificateTimeLeft))
 	}
 	// Measured against the clock at collection: within a minute of 10 days.
 	if want := (10 * 24 * time.Hour).Seconds(); left > want || left < want-60 {
 		t.Errorf("time_left = %v s, want about %v s (10 days)", left, want)
 	}
-	m, _ := obstest.Metric(rm, telemetry.MetricCertificateTimeLeft)
+	m, _ := obstest.Metric(rm, obs.MetricCertificateTimeLeft)
 	if m.Unit != "s" {
 		t.Errorf("time_left unit %q, want s", m.Unit)
 	}
-	if v, ok := sumOf(rm, telemetry.MetricCertificateRotationPending, "kvassert.certificate.name=app-auth,kvassert.certificate.newest_version=v1,kvassert.certificate.version=v1,server.address="+vaultHost); !ok || v != 0 {
-		t.Errorf("rotation_pending = %v (found %v), want 0; points:%s", v, ok, dump(rm, telemetry.MetricCertificateRotationPending))
+	if v, ok := sumOf(rm, obs.MetricCertificateRotationPending, "kvassert.certificate.name=app-auth,kvassert.certificate.newest_version=v1,kvassert.certificate.version=v1,server.address="+vaultHost); !ok || v != 0 {
+		t.Errorf("rotation_pending = %v (found %v), want 0; points:%s", v, ok, dump(rm, obs.MetricCertificateRotationPending))
 	}
 
 	// The vault renewed the certificate (v2) while v1 is still in use; v1
 	// has expired: time_left goes negative.
 	src.state = obs.CertificateState{Version: "v1", NotAfter: time.Now().Add(-time.Hour), NewestVersion: "v2"}
 	rm = r.Collect(t)
-	if left, _ := sumOf(rm, telemetry.MetricCertificateTimeLeft, base); left > -3600 || math.IsNaN(left) {
+	if left, _ := sumOf(rm, obs.MetricCertificateTimeLeft, base); left > -3600 || math.IsNaN(left) {
 		t.Errorf("expired time_left = %v, want <= -3600", left)
 	}
-	if v, ok := sumOf(rm, telemetry.MetricCertificateRotationPending, "kvassert.certificate.name=app-auth,kvassert.certificate.newest_version=v2,kvassert.certificate.version=v1,server.address="+vaultHost); !ok || v != 1 {
-		t.Errorf("rotation_pending = %v (found %v), want 1; points:%s", v, ok, dump(rm, telemetry.MetricCertificateRotationPending))
+	if v, ok := sumOf(rm, obs.MetricCertificateRotationPending, "kvassert.certificate.name=app-auth,kvassert.certificate.newest_version=v2,kvassert.certificate.version=v1,server.address="+vaultHost); !ok || v != 1 {
+		t.Errorf("rotation_pending = %v (found %v), want 1; points:%s", v, ok, dump(rm, obs.MetricCertificateRotationPending))
 	}
 
 	unregister()
-	if ps := obstest.Points(r.Collect(t), telemetry.MetricCertificateTimeLeft); len(ps) != 0 {
+	if ps := obstest.Points(r.Collect(t), obs.MetricCertificateTimeLeft); len(ps) != 0 {
 		t.Errorf("time_left after unregister: %d points", len(ps))
 	}
 }
@@ -88,10 +87,10 @@ func TestObservedOwnerIsNotKeptAlive(t *testing.T) {
 		owner := &credential{n: 7} // not a tiny allocation: those may share a block and outlive their last use
 		obs.ObserveCachedTokens(c, owner, func(o *credential) int { return o.n })
 		rm := r.Collect(t)
-		if len(obstest.Points(rm, telemetry.MetricCertificateTimeLeft)) != 1 {
+		if len(obstest.Points(rm, obs.MetricCertificateTimeLeft)) != 1 {
 			t.Fatal("time_left not reported while the source lives")
 		}
-		if v, ok := sumOf(rm, telemetry.MetricTokenCachedCount, ""); !ok || v != 7 {
+		if v, ok := sumOf(rm, obs.MetricTokenCachedCount, ""); !ok || v != 7 {
 			t.Fatalf("cached tokens = %v (found %v), want 7", v, ok)
 		}
 		runtime.KeepAlive(src)
@@ -99,7 +98,7 @@ func TestObservedOwnerIsNotKeptAlive(t *testing.T) {
 	}()
 	runtime.GC()
 	rm := r.Collect(t)
-	if n := len(obstest.Points(rm, telemetry.MetricCertificateTimeLeft)) + len(obstest.Points(rm, telemetry.MetricTokenCachedCount)); n != 0 {
-		t.Errorf("%d points still reported for collected owners: time_left%s cached%s", n, dump(rm, telemetry.MetricCertificateTimeLeft), dump(rm, telemetry.MetricTokenCachedCount))
+	if n := len(obstest.Points(rm, obs.MetricCertificateTimeLeft)) + len(obstest.Points(rm, obs.MetricTokenCachedCount)); n != 0 {
+		t.Errorf("%d points still reported for collected owners: time_left%s cached%s", n, dump(rm, obs.MetricCertificateTimeLeft), dump(rm, obs.MetricTokenCachedCount))
 	}
 }

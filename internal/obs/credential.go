@@ -36,21 +36,21 @@ func NewCredential(o telemetry.Options) *Credential {
 	}
 	c := &Credential{
 		tracer:     tracerFor(o),
-		httpTracer: httpOnlyTracer(o.AzureTracingProvider().NewTracer(telemetry.ScopeName, "")),
+		httpTracer: httpOnlyTracer(AzureTracingProvider(o).NewTracer(ScopeName, "")),
 		meter:      in.m,
 		counts:     newRequests(tenants),
-		acquire:    in.duration(telemetry.MetricTokenAcquireDuration, "Duration of one network token acquisition: assertion, Key Vault sign and token request."),
-		refreshes:  in.counter(telemetry.MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
+		acquire:    in.duration(MetricTokenAcquireDuration, "Duration of one network token acquisition: assertion, Key Vault sign and token request."),
+		refreshes:  in.counter(MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
 		tenants:    tenants,
 	}
-	requests, _ := in.m.Int64ObservableCounter(telemetry.MetricTokenRequests, metric.WithUnit("{request}"),
+	requests, _ := in.m.Int64ObservableCounter(MetricTokenRequests, metric.WithUnit("{request}"),
 		metric.WithDescription("GetToken calls, by outcome: cache_hit, acquired (waited for the network) or error."))
 	if requests != nil {
 		c.requests = requests
 		// c is the owner: the registration ends when c is collected.
 		observe(in.m, c, func(c *Credential, o metric.Observer) { c.counts.observe(o, c.requests) }, requests)
 	}
-	if cached, _ := in.m.Int64ObservableUpDownCounter(telemetry.MetricTokenCachedCount, metric.WithUnit("{token}"),
+	if cached, _ := in.m.Int64ObservableUpDownCounter(MetricTokenCachedCount, metric.WithUnit("{token}"),
 		metric.WithDescription("Tokens in the credential's cache.")); cached != nil {
 		c.cached = cached
 	}
@@ -102,8 +102,8 @@ func (c *Credential) StartAcquire(ctx context.Context, tenant, scope string) (co
 		return ctx, func(error) {}
 	}
 	start := time.Now()
-	ctx, span := c.tracer.Start(ctx, telemetry.SpanAcquireToken, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attribute.String(telemetry.AttrTenantID, tenant), attribute.String(telemetry.AttrTokenScope, scope)))
+	ctx, span := c.tracer.Start(ctx, SpanAcquireToken, trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String(AttrTenantID, tenant), attribute.String(AttrTokenScope, scope)))
 	return ctx, func(err error) {
 		c.acquire.Record(ctx, seconds(time.Since(start)), metric.WithAttributes(withError(c.base(tenant), err)...))
 		endSpan(span, err)
@@ -117,10 +117,10 @@ func (c *Credential) StartTokenRequest(ctx context.Context) (context.Context, fu
 	if c == nil {
 		return ctx, func(error) {}
 	}
-	ctx, span := c.tracer.Start(ctx, telemetry.SpanTokenRequest, trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := c.tracer.Start(ctx, SpanTokenRequest, trace.WithSpanKind(trace.SpanKindInternal))
 	// runtime.StartSpan puts the tracer where azcore's HTTP trace policy
 	// looks for it; httpOnlyTracer makes no span of its own here.
-	ctx, _ = runtime.StartSpan(ctx, telemetry.SpanTokenRequest, c.httpTracer, nil)
+	ctx, _ = runtime.StartSpan(ctx, SpanTokenRequest, c.httpTracer, nil)
 	return ctx, func(err error) { endSpan(span, err) }
 }
 
@@ -128,17 +128,17 @@ func (c *Credential) StartTokenRequest(ctx context.Context) (context.Context, fu
 // TenantAttribute, the tenant, or "_OTHER" past maxTenants distinct ones.
 func (c *Credential) base(tenant string, kv ...attribute.KeyValue) []attribute.KeyValue {
 	if c.tenants != nil {
-		kv = append(kv, attribute.String(telemetry.AttrTenantID, c.tenants.add(tenant)))
+		kv = append(kv, attribute.String(AttrTenantID, c.tenants.add(tenant)))
 	}
 	return kv
 }
 
 // httpOnlyTracer wraps an azcore tracer so that it makes no span for
-// telemetry.SpanTokenRequest (kvassert's own span is already there) and
+// SpanTokenRequest (kvassert's own span is already there) and
 // delegates every other span (azcore's HTTP spans) to t.
 func httpOnlyTracer(t tracing.Tracer) tracing.Tracer {
 	return tracing.NewTracer(func(ctx context.Context, name string, o *tracing.SpanOptions) (context.Context, tracing.Span) {
-		if name == telemetry.SpanTokenRequest {
+		if name == SpanTokenRequest {
 			return ctx, tracing.Span{}
 		}
 		return t.Start(ctx, name, o)

@@ -23,12 +23,12 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // world is the demo scenario plus a Managed HSM used only for throttling,
@@ -64,13 +64,13 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	e := kvasserttest.NewTB(t, world())
 	r := obstest.New(t)
 	co := e.ClientOptions()
-	co.TracingProvider = r.Options.AzureTracingProvider()
+	co.TracingProvider = obs.AzureTracingProvider(r.Options)
 	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}})
+	certs, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
+		&certcache.Options{ClientOptions: co})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := assertion.New(c.Certificate, c.Signer)
+	b, err := assertion.New(c.Certificate, c.Signer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,25 +116,25 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 		}
 	}
 	t.Logf("spans: %v", names)
-	acquire := byName[telemetry.SpanAcquireToken]
+	acquire := byName[obs.SpanAcquireToken]
 	if acquire == nil || acquire.Parent().IsValid() {
-		t.Fatalf("no root %s span among %v", telemetry.SpanAcquireToken, names)
+		t.Fatalf("no root %s span among %v", obs.SpanAcquireToken, names)
 	}
 	childOf := func(child, parent sdktrace.ReadOnlySpan) bool {
 		return child != nil && parent != nil && child.Parent().SpanID() == parent.SpanContext().SpanID() && child.SpanContext().TraceID() == acquire.SpanContext().TraceID()
 	}
-	read, sign, request := byName[telemetry.SpanReadCertificate], byName[telemetry.SpanSign], byName[telemetry.SpanTokenRequest]
+	read, sign, request := byName[obs.SpanReadCertificate], byName[obs.SpanSign], byName[obs.SpanTokenRequest]
 	for _, s := range []sdktrace.ReadOnlySpan{read, sign, request} {
 		if !childOf(s, acquire) {
-			t.Errorf("span %v is not a child of %s", s, telemetry.SpanAcquireToken)
+			t.Errorf("span %v is not a child of %s", s, obs.SpanAcquireToken)
 		}
 	}
 	if g := byName["Client.GetCertificate"]; !childOf(g, read) {
-		t.Errorf("azcertificates' Client.GetCertificate is not a child of %s (spans %v)", telemetry.SpanReadCertificate, names)
+		t.Errorf("azcertificates' Client.GetCertificate is not a child of %s (spans %v)", obs.SpanReadCertificate, names)
 	}
 	azSign := byName["Client.Sign"]
 	if !childOf(azSign, sign) {
-		t.Errorf("azkeys' Client.Sign is not a child of %s (spans %v)", telemetry.SpanSign, names)
+		t.Errorf("azkeys' Client.Sign is not a child of %s (spans %v)", obs.SpanSign, names)
 	}
 	// azcore's HTTP spans: the sign's POSTs under Client.Sign, the token POST
 	// under kvassert.token_request.
@@ -154,7 +154,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 		}
 	}
 	if signHTTP == 0 || tokenHTTP != 1 {
-		t.Errorf("HTTP POST spans: %d under Client.Sign (want >= 1), %d under %s (want 1)", signHTTP, tokenHTTP, telemetry.SpanTokenRequest)
+		t.Errorf("HTTP POST spans: %d under Client.Sign (want >= 1), %d under %s (want 1)", signHTTP, tokenHTTP, obs.SpanTokenRequest)
 	}
 	for _, s := range r.Spans.Ended() {
 		if s.Status().Code == codes.Error && !strings.HasPrefix(s.Name(), "HTTP ") { // the vault's 401 challenges are HTTP errors
@@ -163,14 +163,14 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	}
 
 	rm := r.Collect(t)
-	if v, ok := sumOf(rm, telemetry.MetricSignDuration, "server.address="+host); !ok || v != 1 {
-		t.Errorf("signs:%s", dump(rm, telemetry.MetricSignDuration))
+	if v, ok := sumOf(rm, obs.MetricSignDuration, "server.address="+host); !ok || v != 1 {
+		t.Errorf("signs:%s", dump(rm, obs.MetricSignDuration))
 	}
-	if v, ok := sumOf(rm, telemetry.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+host); !ok || v != 1 {
-		t.Errorf("certificate reads:%s", dump(rm, telemetry.MetricCertificateReads))
+	if v, ok := sumOf(rm, obs.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+host); !ok || v != 1 {
+		t.Errorf("certificate reads:%s", dump(rm, obs.MetricCertificateReads))
 	}
-	if v, ok := sumOf(rm, telemetry.MetricTokenAcquireDuration, ""); !ok || v != 1 {
-		t.Errorf("acquisitions:%s", dump(rm, telemetry.MetricTokenAcquireDuration))
+	if v, ok := sumOf(rm, obs.MetricTokenAcquireDuration, ""); !ok || v != 1 {
+		t.Errorf("acquisitions:%s", dump(rm, obs.MetricTokenAcquireDuration))
 	}
 
 	// No token, assertion or secret anywhere; the scan itself is tested in obstest.
@@ -227,14 +227,14 @@ func TestThrottledSign(t *testing.T) {
 	const host = "kvassert-obs-throttled.managedhsm.azure.net"
 	kv := obs.NewKeyVault(r.Options, host)
 	co := e.ClientOptions()
-	co.TracingProvider = r.Options.AzureTracingProvider()
+	co.TracingProvider = obs.AzureTracingProvider(r.Options)
 	co.PerRetryPolicies = []policy.Policy{throttlePolicy{kv}}
 	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, nil, &keyvault.Options{ClientOptions: co})
+	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, &keyvault.SignerOptions{ClientOptions: co})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,13 +250,13 @@ func TestThrottledSign(t *testing.T) {
 		t.Fatal("the sign succeeded; the fault did not apply")
 	}
 	rm := r.Collect(t)
-	if v, ok := sumOf(rm, telemetry.MetricSignDuration, "error.type=throttled,server.address="+host); !ok || v != 1 {
-		t.Errorf("sign durations:%s; want one with error.type=throttled", dump(rm, telemetry.MetricSignDuration))
+	if v, ok := sumOf(rm, obs.MetricSignDuration, "error.type=throttled,server.address="+host); !ok || v != 1 {
+		t.Errorf("sign durations:%s; want one with error.type=throttled", dump(rm, obs.MetricSignDuration))
 	}
-	if v, ok := sumOf(rm, telemetry.MetricThrottledResponses, "server.address="+host); !ok || v != 1 {
-		t.Errorf("429s:%s; want 1", dump(rm, telemetry.MetricThrottledResponses))
+	if v, ok := sumOf(rm, obs.MetricThrottledResponses, "server.address="+host); !ok || v != 1 {
+		t.Errorf("429s:%s; want 1", dump(rm, obs.MetricThrottledResponses))
 	}
-	spans := r.Span(telemetry.SpanSign)
+	spans := r.Span(obs.SpanSign)
 	if len(spans) != 1 || spans[0].Status().Code != codes.Error || spans[0].Status().Description != "throttled" {
 		t.Fatalf("sign spans %v, want one with status Error \"throttled\"", spans)
 	}
@@ -273,7 +273,7 @@ func TestAADSTSRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,13 +293,13 @@ func TestAADSTSRefusal(t *testing.T) {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
 	}
 	rm := r.Collect(t)
-	if v, ok := sumOf(rm, telemetry.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || v != 1 {
-		t.Errorf("requests:%s", dump(rm, telemetry.MetricTokenRequests))
+	if v, ok := sumOf(rm, obs.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || v != 1 {
+		t.Errorf("requests:%s", dump(rm, obs.MetricTokenRequests))
 	}
-	if v, ok := sumOf(rm, telemetry.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || v != 1 {
-		t.Errorf("acquisitions:%s", dump(rm, telemetry.MetricTokenAcquireDuration))
+	if v, ok := sumOf(rm, obs.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || v != 1 {
+		t.Errorf("acquisitions:%s", dump(rm, obs.MetricTokenAcquireDuration))
 	}
-	s := r.Span(telemetry.SpanAcquireToken)
+	s := r.Span(obs.SpanAcquireToken)
 	if len(s) != 1 || s[0].Status().Code != codes.Error || s[0].Status().Description != "AADSTS700016" {
 		t.Fatalf("acquire spans %v, want status Error AADSTS700016", s)
 	}

@@ -48,10 +48,10 @@ func TestHitCountsWithoutTenantOrSpan(t *testing.T) {
 		c.Hit(tenantA)
 	}
 	rm := r.Collect(t)
-	if v, ok := sumOf(rm, telemetry.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || v != 3 {
-		t.Fatalf("cache hits: got %v (found %v); points:%s", v, ok, dump(rm, telemetry.MetricTokenRequests))
+	if v, ok := sumOf(rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || v != 3 {
+		t.Fatalf("cache hits: got %v (found %v); points:%s", v, ok, dump(rm, obs.MetricTokenRequests))
 	}
-	m, _ := obstest.Metric(rm, telemetry.MetricTokenRequests)
+	m, _ := obstest.Metric(rm, obs.MetricTokenRequests)
 	if sum, ok := m.Data.(metricdata.Sum[int64]); !ok || !sum.IsMonotonic || m.Unit != "{request}" {
 		t.Errorf("%s is %T (unit %q), want a monotonic int64 counter in {request}", m.Name, m.Data, m.Unit)
 	}
@@ -71,15 +71,15 @@ func TestTenantAttributeIsOptIn(t *testing.T) {
 	c.Refreshed(context.Background(), tenantA, nil)
 	rm := r.Collect(t)
 	for _, want := range []struct{ name, attrs string }{
-		{telemetry.MetricTokenRequests, "kvassert.tenant.id=" + tenantA + ",kvassert.token.outcome=cache_hit"},
-		{telemetry.MetricTokenRequests, "kvassert.tenant.id=" + tenantA + ",kvassert.token.outcome=acquired"},
-		{telemetry.MetricTokenRefreshes, "kvassert.tenant.id=" + tenantA},
+		{obs.MetricTokenRequests, "kvassert.tenant.id=" + tenantA + ",kvassert.token.outcome=cache_hit"},
+		{obs.MetricTokenRequests, "kvassert.tenant.id=" + tenantA + ",kvassert.token.outcome=acquired"},
+		{obs.MetricTokenRefreshes, "kvassert.tenant.id=" + tenantA},
 	} {
 		if _, ok := sumOf(rm, want.name, want.attrs); !ok {
 			t.Errorf("no %s point {%s}; points:%s", want.name, want.attrs, dump(rm, want.name))
 		}
 	}
-	if v, _ := sumOf(rm, telemetry.MetricTokenRequests, "kvassert.tenant.id="+tenantA+",kvassert.token.outcome=cache_hit"); v != 2 {
+	if v, _ := sumOf(rm, obs.MetricTokenRequests, "kvassert.tenant.id="+tenantA+",kvassert.token.outcome=cache_hit"); v != 2 {
 		t.Errorf("hits for the tenant = %v, want 2", v)
 	}
 
@@ -92,19 +92,19 @@ func TestTenantAttributeIsOptIn(t *testing.T) {
 	_, end := c.StartAcquire(context.Background(), tenantA, graph)
 	end(nil)
 	rm = r.Collect(t)
-	for _, name := range []string{telemetry.MetricTokenRequests, telemetry.MetricTokenRefreshes, telemetry.MetricTokenAcquireDuration} {
+	for _, name := range []string{obs.MetricTokenRequests, obs.MetricTokenRefreshes, obs.MetricTokenAcquireDuration} {
 		ps := obstest.Points(rm, name)
 		if len(ps) == 0 {
 			t.Errorf("no %s point", name)
 		}
 		for _, p := range ps {
-			if p.Attrs.HasValue(telemetry.AttrTenantID) {
+			if p.Attrs.HasValue(obs.AttrTenantID) {
 				t.Errorf("%s {%s} carries the tenant without TenantAttribute", name, obstest.Attrs(p.Attrs))
 			}
 		}
 	}
 	// Spans carry the tenant either way (no cardinality cost there).
-	if s := r.Span(telemetry.SpanAcquireToken); len(s) != 1 || !hasAttr(s[0].Attributes(), telemetry.AttrTenantID, tenantA) {
+	if s := r.Span(obs.SpanAcquireToken); len(s) != 1 || !hasAttr(s[0].Attributes(), obs.AttrTenantID, tenantA) {
 		t.Errorf("acquire span without the tenant: %v", s)
 	}
 }
@@ -123,10 +123,10 @@ func TestServedAndFailedBackgroundRefresh(t *testing.T) {
 		name, attrs string
 		v           float64
 	}{
-		{telemetry.MetricTokenRequests, "kvassert.token.outcome=acquired", 1},
-		{telemetry.MetricTokenRequests, "error.type=timeout,kvassert.token.outcome=error", 1},
-		{telemetry.MetricTokenRefreshes, "", 1},
-		{telemetry.MetricTokenRefreshes, "error.type=AADSTS7000274", 2},
+		{obs.MetricTokenRequests, "kvassert.token.outcome=acquired", 1},
+		{obs.MetricTokenRequests, "error.type=timeout,kvassert.token.outcome=error", 1},
+		{obs.MetricTokenRefreshes, "", 1},
+		{obs.MetricTokenRefreshes, "error.type=AADSTS7000274", 2},
 	} {
 		if v, ok := sumOf(rm, want.name, want.attrs); !ok || v != want.v {
 			t.Errorf("%s {%s} = %v (found %v), want %v; points:%s", want.name, want.attrs, v, ok, want.v, dump(rm, want.name))
@@ -139,20 +139,20 @@ func TestAcquireSpanStatusAndDuration(t *testing.T) {
 	c := obs.NewCredential(r.Options)
 	_, end := c.StartAcquire(context.Background(), tenantA, graph)
 	end(&kvassert.AuthError{Code: 700016, StatusCode: 400, Description: "AADSTS700016: Application not found"})
-	spans := r.Span(telemetry.SpanAcquireToken)
+	spans := r.Span(obs.SpanAcquireToken)
 	if len(spans) != 1 {
 		t.Fatalf("%d acquire spans, want 1", len(spans))
 	}
 	s := spans[0]
-	if s.Status().Code != codes.Error || s.Status().Description != "AADSTS700016" || !hasAttr(s.Attributes(), telemetry.AttrErrorType, "AADSTS700016") {
+	if s.Status().Code != codes.Error || s.Status().Description != "AADSTS700016" || !hasAttr(s.Attributes(), obs.AttrErrorType, "AADSTS700016") {
 		t.Errorf("span status %v %q, attributes %v; want Error, AADSTS700016 and error.type", s.Status().Code, s.Status().Description, s.Attributes())
 	}
 	rm := r.Collect(t)
-	ps := obstest.Points(rm, telemetry.MetricTokenAcquireDuration)
+	ps := obstest.Points(rm, obs.MetricTokenAcquireDuration)
 	if len(ps) != 1 || obstest.Attrs(ps[0].Attrs) != "error.type=AADSTS700016" || ps[0].Value != 1 {
-		t.Errorf("acquire duration points:%s", dump(rm, telemetry.MetricTokenAcquireDuration))
+		t.Errorf("acquire duration points:%s", dump(rm, obs.MetricTokenAcquireDuration))
 	}
-	m, _ := obstest.Metric(rm, telemetry.MetricTokenAcquireDuration)
+	m, _ := obstest.Metric(rm, obs.MetricTokenAcquireDuration)
 	h, ok := m.Data.(metricdata.Histogram[float64])
 	if !ok || m.Unit != "s" || len(h.DataPoints) != 1 || h.DataPoints[0].Bounds[0] != 0.005 {
 		t.Errorf("%s: %T unit %q, want a float64 histogram in s with second-scale buckets", m.Name, m.Data, m.Unit)
@@ -169,18 +169,18 @@ func TestGateWaitAndThrottled(t *testing.T) {
 	end(nil)
 	rm := r.Collect(t)
 	host := "server.address=myvault.vault.azure.net"
-	if v, ok := sumOf(rm, telemetry.MetricThrottledResponses, host); !ok || v != 2 {
-		t.Errorf("429s = %v, want 2; points:%s", v, dump(rm, telemetry.MetricThrottledResponses))
+	if v, ok := sumOf(rm, obs.MetricThrottledResponses, host); !ok || v != 2 {
+		t.Errorf("429s = %v, want 2; points:%s", v, dump(rm, obs.MetricThrottledResponses))
 	}
-	ps := obstest.Points(rm, telemetry.MetricThrottleWaitDuration)
+	ps := obstest.Points(rm, obs.MetricThrottleWaitDuration)
 	if len(ps) != 1 || ps[0].Sum != 1.5 || obstest.Attrs(ps[0].Attrs) != host {
-		t.Errorf("gate waits:%s (sum %v), want one of 1.5 s", dump(rm, telemetry.MetricThrottleWaitDuration), ps)
+		t.Errorf("gate waits:%s (sum %v), want one of 1.5 s", dump(rm, obs.MetricThrottleWaitDuration), ps)
 	}
-	if v, ok := sumOf(rm, telemetry.MetricSignDuration, host); !ok || v != 1 {
-		t.Errorf("signs:%s", dump(rm, telemetry.MetricSignDuration))
+	if v, ok := sumOf(rm, obs.MetricSignDuration, host); !ok || v != 1 {
+		t.Errorf("signs:%s", dump(rm, obs.MetricSignDuration))
 	}
-	s := r.Span(telemetry.SpanSign)
-	if len(s) != 1 || len(s[0].Events()) != 1 || s[0].Events()[0].Name != telemetry.EventThrottleWait {
+	s := r.Span(obs.SpanSign)
+	if len(s) != 1 || len(s[0].Events()) != 1 || s[0].Events()[0].Name != obs.EventThrottleWait {
 		t.Fatalf("sign span events: %v", s)
 	}
 }
@@ -201,12 +201,12 @@ func TestSharedCache(t *testing.T) {
 		name, attrs string
 		v           float64
 	}{
-		{telemetry.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=hit", 2},
-		{telemetry.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=miss", 1},
-		{telemetry.MetricSharedCacheLookups, "error.type=timeout,kvassert.shared_cache.outcome=error", 1},
-		{telemetry.MetricSharedCacheLockWaitDuration, "", 1},
-		{telemetry.MetricSharedCacheLockWaitDuration, "error.type=timeout", 1},
-		{telemetry.MetricSharedCacheFallbacks, "error.type=timeout", 1},
+		{obs.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=hit", 2},
+		{obs.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=miss", 1},
+		{obs.MetricSharedCacheLookups, "error.type=timeout,kvassert.shared_cache.outcome=error", 1},
+		{obs.MetricSharedCacheLockWaitDuration, "", 1},
+		{obs.MetricSharedCacheLockWaitDuration, "error.type=timeout", 1},
+		{obs.MetricSharedCacheFallbacks, "error.type=timeout", 1},
 	} {
 		if v, ok := sumOf(rm, want.name, want.attrs); !ok || v != want.v {
 			t.Errorf("%s {%s} = %v (found %v), want %v; points:%s", want.name, want.attrs, v, ok, want.v, dump(rm, want.name))

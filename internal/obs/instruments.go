@@ -30,11 +30,11 @@ type instruments struct {
 }
 
 func meterFor(o telemetry.Options) instruments {
-	return instruments{m: o.Meters().Meter(telemetry.ScopeName)}
+	return instruments{m: Meters(o).Meter(ScopeName)}
 }
 
 func tracerFor(o telemetry.Options) trace.Tracer {
-	return o.Tracers().Tracer(telemetry.ScopeName)
+	return Tracers(o).Tracer(ScopeName)
 }
 
 func (in instruments) counter(name, unit, desc string) metric.Int64Counter {
@@ -63,7 +63,7 @@ func withError(base []attribute.KeyValue, err error) []attribute.KeyValue {
 	if err == nil {
 		return base
 	}
-	return append(base[:len(base):len(base)], attribute.String(telemetry.AttrErrorType, ErrorType(err)))
+	return append(base[:len(base):len(base)], attribute.String(AttrErrorType, ErrorType(err)))
 }
 
 // endSpan records err on span (status Error described by its error.type,
@@ -71,7 +71,7 @@ func withError(base []attribute.KeyValue, err error) []attribute.KeyValue {
 func endSpan(span trace.Span, err error) {
 	if err != nil {
 		t := ErrorType(err)
-		span.SetAttributes(attribute.String(telemetry.AttrErrorType, t))
+		span.SetAttributes(attribute.String(AttrErrorType, t))
 		span.SetStatus(codes.Error, t)
 	}
 	span.End()

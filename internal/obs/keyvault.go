@@ -35,25 +35,25 @@ type KeyVault struct {
 func NewKeyVault(o telemetry.Options, host string) *KeyVault {
 	in := meterFor(o)
 	host = strings.ToLower(host)
-	kv := attribute.String(telemetry.AttrServerAddress, host)
+	kv := attribute.String(AttrServerAddress, host)
 	set := metric.WithAttributeSet(attribute.NewSet(kv))
 	k := &KeyVault{
 		tracer:     tracerFor(o),
 		meter:      in.m,
 		host:       kv,
-		sign:       in.duration(telemetry.MetricSignDuration, "Duration of one Key Vault sign, throttling waits and retries included."),
-		wait:       in.duration(telemetry.MetricThrottleWaitDuration, "Time one sign waited at the vault's shared throttling gate."),
-		throttled:  in.counter(telemetry.MetricThrottledResponses, "{response}", "429 (throttled) answers from Key Vault."),
-		reads:      in.counter(telemetry.MetricCertificateReads, "{read}", "Certificate reads from Key Vault; error.type is set on the failed ones."),
+		sign:       in.duration(MetricSignDuration, "Duration of one Key Vault sign, throttling waits and retries included."),
+		wait:       in.duration(MetricThrottleWaitDuration, "Time one sign waited at the vault's shared throttling gate."),
+		throttled:  in.counter(MetricThrottledResponses, "{response}", "429 (throttled) answers from Key Vault."),
+		reads:      in.counter(MetricCertificateReads, "{read}", "Certificate reads from Key Vault; error.type is set on the failed ones."),
 		hostAdd:    []metric.AddOption{set},
 		hostRecord: []metric.RecordOption{set},
 		spanHost:   trace.WithAttributes(kv),
 	}
-	if g, _ := in.m.Float64ObservableGauge(telemetry.MetricCertificateTimeLeft, metric.WithUnit("s"),
+	if g, _ := in.m.Float64ObservableGauge(MetricCertificateTimeLeft, metric.WithUnit("s"),
 		metric.WithDescription("Seconds until the active certificate's notAfter (negative once expired).")); g != nil {
 		k.timeLeft = g
 	}
-	if g, _ := in.m.Int64ObservableGauge(telemetry.MetricCertificateRotationPending, metric.WithUnit("1"),
+	if g, _ := in.m.Int64ObservableGauge(MetricCertificateRotationPending, metric.WithUnit("1"),
 		metric.WithDescription("1 while the vault holds a newer certificate version than the one in use, else 0.")); g != nil {
 		k.pending = g
 	}
@@ -71,13 +71,13 @@ func (k *KeyVault) StartSign(ctx context.Context) (context.Context, func(error))
 		return ctx, func(error) {}
 	}
 	start := time.Now()
-	ctx, span := k.tracer.Start(ctx, telemetry.SpanSign, trace.WithSpanKind(trace.SpanKindInternal), k.spanHost)
+	ctx, span := k.tracer.Start(ctx, SpanSign, trace.WithSpanKind(trace.SpanKindInternal), k.spanHost)
 	return ctx, func(err error) {
 		d := seconds(time.Since(start))
 		if err == nil {
 			k.sign.Record(ctx, d, k.hostRecord...)
 		} else {
-			k.sign.Record(ctx, d, metric.WithAttributes(k.host, attribute.String(telemetry.AttrErrorType, ErrorType(err))))
+			k.sign.Record(ctx, d, metric.WithAttributes(k.host, attribute.String(AttrErrorType, ErrorType(err))))
 		}
 		endSpan(span, err)
 	}
@@ -93,7 +93,7 @@ func (k *KeyVault) GateWait(ctx context.Context, d time.Duration) {
 	}
 	k.wait.Record(background, seconds(d), k.hostRecord...)
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent(telemetry.EventThrottleWait, trace.WithAttributes(attribute.Float64("kvassert.wait.seconds", seconds(d))))
+		span.AddEvent(EventThrottleWait, trace.WithAttributes(attribute.Float64("kvassert.wait.seconds", seconds(d))))
 	}
 }
 
@@ -115,8 +115,8 @@ func (k *KeyVault) StartCertificateRead(ctx context.Context, name string) (conte
 	if k == nil {
 		return ctx, func(error) {}
 	}
-	nameKV := attribute.String(telemetry.AttrCertificateName, name)
-	ctx, span := k.tracer.Start(ctx, telemetry.SpanReadCertificate, trace.WithSpanKind(trace.SpanKindInternal), k.spanHost, trace.WithAttributes(nameKV))
+	nameKV := attribute.String(AttrCertificateName, name)
+	ctx, span := k.tracer.Start(ctx, SpanReadCertificate, trace.WithSpanKind(trace.SpanKindInternal), k.spanHost, trace.WithAttributes(nameKV))
 	return ctx, func(err error) {
 		k.reads.Add(ctx, 1, metric.WithAttributes(withError([]attribute.KeyValue{k.host, nameKV}, err)...))
 		endSpan(span, err)

@@ -7,8 +7,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // The token requests counter is counted here and reported by an
@@ -70,7 +68,7 @@ type requests struct {
 
 func newRequests(tenants *boundedSet) *requests {
 	return &requests{
-		hitSet:  metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrTokenOutcome, telemetry.OutcomeCacheHit))),
+		hitSet:  metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrTokenOutcome, OutcomeCacheHit))),
 		byKey:   map[requestKey]*striped{},
 		tenants: tenants,
 	}
@@ -82,7 +80,7 @@ func (r *requests) hit(tenant string) {
 		r.hits.add()
 		return
 	}
-	r.counter(requestKey{outcome: telemetry.OutcomeCacheHit, tenant: tenant}).add()
+	r.counter(requestKey{outcome: OutcomeCacheHit, tenant: tenant}).add()
 }
 
 func (r *requests) counter(k requestKey) *striped {
@@ -127,15 +125,15 @@ func (r *requests) observe(o metric.Observer, inst metric.Int64Observable) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for k, s := range r.byKey {
-		kv := []attribute.KeyValue{attribute.String(telemetry.AttrTokenOutcome, k.outcome)}
+		kv := []attribute.KeyValue{attribute.String(AttrTokenOutcome, k.outcome)}
 		if k.errorType != "" {
-			kv = append(kv, attribute.String(telemetry.AttrErrorType, k.errorType))
+			kv = append(kv, attribute.String(AttrErrorType, k.errorType))
 		}
 		switch {
 		case k.overflow:
 			kv = append(kv, attribute.Bool(attrOverflow, true))
 		case r.tenants != nil:
-			kv = append(kv, attribute.String(telemetry.AttrTenantID, k.tenant))
+			kv = append(kv, attribute.String(AttrTenantID, k.tenant))
 		}
 		o.ObserveInt64(inst, s.load(), metric.WithAttributes(kv...))
 	}
@@ -143,9 +141,9 @@ func (r *requests) observe(o metric.Observer, inst metric.Int64Observable) {
 
 // served counts a GetToken that missed the cache.
 func (r *requests) served(tenant string, err error) {
-	k := requestKey{outcome: telemetry.OutcomeAcquired}
+	k := requestKey{outcome: OutcomeAcquired}
 	if err != nil {
-		k = requestKey{outcome: telemetry.OutcomeError, errorType: ErrorType(err)}
+		k = requestKey{outcome: OutcomeError, errorType: ErrorType(err)}
 	}
 	if r.tenants != nil {
 		k.tenant = tenant

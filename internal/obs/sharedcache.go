@@ -23,11 +23,11 @@ type SharedCache struct {
 func NewSharedCache(o telemetry.Options) *SharedCache {
 	in := meterFor(o)
 	return &SharedCache{
-		lookups:   in.counter(telemetry.MetricSharedCacheLookups, "{lookup}", "Shared-cache lookups, by outcome: hit, miss or error."),
-		lockWait:  in.duration(telemetry.MetricSharedCacheLockWaitDuration, "Time spent waiting for the shared cache's acquisition lock."),
-		fallbacks: in.counter(telemetry.MetricSharedCacheFallbacks, "{fallback}", "Acquisitions made locally because the shared cache failed."),
-		hit:       addOpts(attribute.String(telemetry.AttrSharedCacheOutcome, telemetry.SharedCacheHit)),
-		miss:      addOpts(attribute.String(telemetry.AttrSharedCacheOutcome, telemetry.SharedCacheMiss)),
+		lookups:   in.counter(MetricSharedCacheLookups, "{lookup}", "Shared-cache lookups, by outcome: hit, miss or error."),
+		lockWait:  in.duration(MetricSharedCacheLockWaitDuration, "Time spent waiting for the shared cache's acquisition lock."),
+		fallbacks: in.counter(MetricSharedCacheFallbacks, "{fallback}", "Acquisitions made locally because the shared cache failed."),
+		hit:       addOpts(attribute.String(AttrSharedCacheOutcome, SharedCacheHit)),
+		miss:      addOpts(attribute.String(AttrSharedCacheOutcome, SharedCacheMiss)),
 	}
 }
 
@@ -39,7 +39,7 @@ func (s *SharedCache) Lookup(ctx context.Context, hit bool, err error) {
 	switch {
 	case s == nil:
 	case err != nil:
-		s.lookups.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrSharedCacheOutcome, telemetry.SharedCacheError), attribute.String(telemetry.AttrErrorType, ErrorType(err))))
+		s.lookups.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrSharedCacheOutcome, SharedCacheError), attribute.String(AttrErrorType, ErrorType(err))))
 	case hit:
 		s.lookups.Add(ctx, 1, s.hit...)
 	default:

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
-	"github.com/kvassert/kvassert/telemetry"
 )
 
 // TestMetricTable: every metric of the documented table is produced by the
@@ -49,19 +48,19 @@ func TestMetricTable(t *testing.T) {
 		gauge     = "Gauge"
 	)
 	for _, want := range []struct{ name, kind, unit string }{
-		{telemetry.MetricTokenRequests, counter, "{request}"},
-		{telemetry.MetricTokenAcquireDuration, histogram, "s"},
-		{telemetry.MetricTokenRefreshes, counter, "{refresh}"},
-		{telemetry.MetricTokenCachedCount, updown, "{token}"},
-		{telemetry.MetricSignDuration, histogram, "s"},
-		{telemetry.MetricThrottleWaitDuration, histogram, "s"},
-		{telemetry.MetricThrottledResponses, counter, "{response}"},
-		{telemetry.MetricCertificateReads, counter, "{read}"},
-		{telemetry.MetricCertificateTimeLeft, gauge, "s"},
-		{telemetry.MetricCertificateRotationPending, gauge, "1"},
-		{telemetry.MetricSharedCacheLookups, counter, "{lookup}"},
-		{telemetry.MetricSharedCacheLockWaitDuration, histogram, "s"},
-		{telemetry.MetricSharedCacheFallbacks, counter, "{fallback}"},
+		{obs.MetricTokenRequests, counter, "{request}"},
+		{obs.MetricTokenAcquireDuration, histogram, "s"},
+		{obs.MetricTokenRefreshes, counter, "{refresh}"},
+		{obs.MetricTokenCachedCount, updown, "{token}"},
+		{obs.MetricSignDuration, histogram, "s"},
+		{obs.MetricThrottleWaitDuration, histogram, "s"},
+		{obs.MetricThrottledResponses, counter, "{response}"},
+		{obs.MetricCertificateReads, counter, "{read}"},
+		{obs.MetricCertificateTimeLeft, gauge, "s"},
+		{obs.MetricCertificateRotationPending, gauge, "1"},
+		{obs.MetricSharedCacheLookups, counter, "{lookup}"},
+		{obs.MetricSharedCacheLockWaitDuration, histogram, "s"},
+		{obs.MetricSharedCacheFallbacks, counter, "{fallback}"},
 	} {
 		m, ok := obstest.Metric(rm, want.name)
 		if !ok {

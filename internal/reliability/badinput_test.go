@@ -24,6 +24,9 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -190,9 +193,9 @@ func acceptedIfCancelled(err error) error {
 func TestBadInputKeyVaultParsing(t *testing.T) {
 	_, rsaKey := testCert(t, 2048, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	for _, u := range hostileVaultURLs {
-		refused(t, "ParseVaultURL("+short(u)+")", func() error { _, err := keyvault.ParseVaultURL(u); return err })
+		refused(t, "ParseVaultURL("+short(u)+")", func() error { _, err := kvid.ParseVaultURL(u); return err })
 		refused(t, "NewCertificateCache("+short(u)+")", func() error {
-			_, err := keyvault.NewCertificateCache(u, "cert", nopCred{t}, nil)
+			_, err := certcache.New(u, "cert", nopCred{t}, nil)
 			return err
 		})
 		refused(t, "kvassert.NewKeyVaultCertificateSource("+short(u)+")", func() error {
@@ -201,9 +204,9 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 		})
 	}
 	for _, id := range hostileKeyIDs {
-		refused(t, "ParseKeyID("+short(id)+")", func() error { _, err := keyvault.ParseKeyID(id); return err })
+		refused(t, "ParseKeyID("+short(id)+")", func() error { _, err := kvid.ParseKeyID(id); return err })
 		refused(t, "NewSigner("+short(id)+")", func() error {
-			_, err := keyvault.NewSigner(context.Background(), id, nopCred{t}, &rsaKey.PublicKey, nil)
+			_, err := keyvault.NewSigner(context.Background(), id, nopCred{t}, &keyvault.SignerOptions{PublicKey: &rsaKey.PublicKey})
 			return err
 		})
 		// This one reads the key (one keys/get): with a cancelled context, an
@@ -218,34 +221,34 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 	good := "https://myvault.vault.azure.net/"
 	for _, name := range []string{"", "a/b", "../secrets/x", "a b", "ké", "a\x00", strings.Repeat("n", 128), "%2e%2e", "a?b", "a#b"} {
 		refused(t, "NewCertificateCache(name "+short(name)+")", func() error {
-			_, err := keyvault.NewCertificateCache(good, name, nopCred{t}, nil)
+			_, err := certcache.New(good, name, nopCred{t}, nil)
 			return err
 		})
 	}
-	refused(t, "NewCertificateCache(nil credential)", func() error { _, err := keyvault.NewCertificateCache(good, "c", nil, nil); return err })
+	refused(t, "NewCertificateCache(nil credential)", func() error { _, err := certcache.New(good, "c", nil, nil); return err })
 	refused(t, "NewCertificateCache(Managed HSM)", func() error {
-		_, err := keyvault.NewCertificateCache("https://myhsm.managedhsm.azure.net/", "c", nopCred{t}, nil)
+		_, err := certcache.New("https://myhsm.managedhsm.azure.net/", "c", nopCred{t}, nil)
 		return err
 	})
 	refused(t, "NewCertificateCache(bad version)", func() error {
-		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &keyvault.CertificateCacheOptions{Version: "../x"})
+		_, err := certcache.New(good, "c", nopCred{t}, &certcache.Options{Version: "../x"})
 		return err
 	})
 	refused(t, "NewCertificateCache(negative TTL)", func() error {
-		_, err := keyvault.NewCertificateCache(good, "c", nopCred{t}, &keyvault.CertificateCacheOptions{TTL: -time.Second})
+		_, err := certcache.New(good, "c", nopCred{t}, &certcache.Options{TTL: -time.Second})
 		return err
 	})
 	refused(t, "NewSigner(nil credential)", func() error {
-		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nil, nil, nil)
+		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nil, nil)
 		return err
 	})
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	refused(t, "NewSigner(unsupported public key)", func() error {
-		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, []byte("not a key"), nil)
+		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &keyvault.SignerOptions{PublicKey: []byte("not a key")})
 		return err
 	})
 	// An EC public key is a valid signer key (ES256), so that one is accepted.
-	if _, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &ec.PublicKey, nil); err != nil {
+	if _, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &keyvault.SignerOptions{PublicKey: &ec.PublicKey}); err != nil {
 		t.Errorf("NewSigner(EC public key): %v", err)
 	}
 }
@@ -257,18 +260,27 @@ func TestBadInputAssertion(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecCert := selfSign(t, &ecKey.PublicKey, ecKey)
 
-	refused(t, "New(nil cert)", func() error { _, err := assertion.New(nil, key); return err })
-	refused(t, "New(nil signer)", func() error { _, err := assertion.New(cert, nil); return err })
-	refused(t, "New(mismatched key)", func() error { _, err := assertion.New(other, key); return err })
-	refused(t, "New(1024-bit key)", func() error { _, err := assertion.New(small, smallKey); return err })
-	refused(t, "New(EC certificate)", func() error { _, err := assertion.New(ecCert, ecKey); return err })
-	refused(t, "New(bad algorithm)", func() error { _, err := assertion.New(cert, key, assertion.WithAlgorithm("none")); return err })
-	refused(t, "New(HS256)", func() error { _, err := assertion.New(cert, key, assertion.WithAlgorithm("HS256")); return err })
-	refused(t, "New(lifetime 0)", func() error { _, err := assertion.New(cert, key, assertion.WithLifetime(0)); return err })
-	refused(t, "New(lifetime 1 day)", func() error { _, err := assertion.New(cert, key, assertion.WithLifetime(24*time.Hour)); return err })
-	refused(t, "New(nil clock)", func() error { _, err := assertion.New(cert, key, assertion.WithClock(nil)); return err })
+	refused(t, "New(nil cert)", func() error { _, err := assertion.New(nil, key, nil); return err })
+	refused(t, "New(nil signer)", func() error { _, err := assertion.New(cert, nil, nil); return err })
+	refused(t, "New(mismatched key)", func() error { _, err := assertion.New(other, key, nil); return err })
+	refused(t, "New(1024-bit key)", func() error { _, err := assertion.New(small, smallKey, nil); return err })
+	refused(t, "New(EC certificate)", func() error { _, err := assertion.New(ecCert, ecKey, nil); return err })
+	refused(t, "New(bad algorithm)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Algorithm: "none"}); return err })
+	refused(t, "New(HS256)", func() error { _, err := assertion.New(cert, key, &assertion.Options{Algorithm: "HS256"}); return err })
+	refused(t, "New(negative lifetime)", func() error {
+		_, err := assertion.New(cert, key, &assertion.Options{Lifetime: -time.Second})
+		return err
+	})
+	refused(t, "New(lifetime 1 day)", func() error {
+		_, err := assertion.New(cert, key, &assertion.Options{Lifetime: 24 * time.Hour})
+		return err
+	})
+	refused(t, "New(certificate and thumbprint)", func() error {
+		_, err := assertion.New(cert, key, &assertion.Options{Thumbprint: make([]byte, 20)})
+		return err
+	})
 
-	b, err := assertion.New(cert, key)
+	b, err := assertion.New(cert, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +302,13 @@ func TestBadInputAssertion(t *testing.T) {
 			noteErr(err)
 			continue
 		}
-		tok, err := assertion.Parse(a)
+		tok, err := jwtassert.Parse(a)
 		if err != nil || tok.Claims.Iss != c.client || tok.Claims.Sub != c.client || len(tok.Claims.Aud) != 1 || tok.Claims.Aud[0] != c.aud {
 			t.Errorf("Build(%q, %q) did not round-trip: %+v, %v", c.client, c.aud, tok, err)
 		}
 	}
 	expired, expiredKey := testCert(t, 2048, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
-	eb, err := assertion.New(expired, expiredKey)
+	eb, err := assertion.New(expired, expiredKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,17 +323,17 @@ func TestBadInputAssertion(t *testing.T) {
 		"eyJhbGciOjF9.e30.AA",        // alg a number
 		"e30=.e30.AA",                // padding
 		"e30.e30.AA==",
-		strings.Repeat("A", assertion.MaxTokenSize+1),
+		strings.Repeat("A", jwtassert.MaxTokenSize+1),
 		"\xff\xfe.\xff.\xff",
 	} {
 		// Parse decodes; Check judges. Either Parse refuses, or Check finds
 		// problems.
 		refused(t, "Parse+Check("+short(s)+")", func() error {
-			tok, err := assertion.Parse(s)
+			tok, err := jwtassert.Parse(s)
 			if err != nil {
 				return err
 			}
-			if p := tok.Check(assertion.CheckOptions{}); len(p) > 0 {
+			if p := tok.Check(jwtassert.CheckOptions{}); len(p) > 0 {
 				return fmt.Errorf("%s", strings.Join(p, "; "))
 			}
 			return nil
@@ -329,10 +341,16 @@ func TestBadInputAssertion(t *testing.T) {
 	}
 	for _, s := range []string{"", "zz", strings.Repeat("g", 40), strings.Repeat("a", 39), strings.Repeat("a", 63),
 		strings.Repeat("a", 41), strings.Repeat("A", 28), strings.Repeat("=", 43), strings.Repeat("ab", 100000), "ab:cd", "\u0661\u0662"} {
-		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := assertion.ParseThumbprint(s); return err })
+		refused(t, "ParseThumbprint("+short(s)+")", func() error { _, err := jwtassert.ParseThumbprint(s); return err })
 	}
-	refused(t, "NewWithThumbprint(16 bytes)", func() error { _, err := assertion.NewWithThumbprint(make([]byte, 16), key); return err })
-	refused(t, "NewWithThumbprint(nil signer)", func() error { _, err := assertion.NewWithThumbprint(make([]byte, 20), nil); return err })
+	refused(t, "New(thumbprint of 16 bytes)", func() error {
+		_, err := assertion.New(nil, key, &assertion.Options{Thumbprint: make([]byte, 16)})
+		return err
+	})
+	refused(t, "New(thumbprint, nil signer)", func() error {
+		_, err := assertion.New(nil, nil, &assertion.Options{Thumbprint: make([]byte, 20)})
+		return err
+	})
 }
 
 func TestBadInputKvassert(t *testing.T) {

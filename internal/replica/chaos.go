@@ -16,6 +16,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -133,9 +134,9 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	if err != nil {
 		return res, err
 	}
-	kvo := keyvault.Options{ClientOptions: co, Throttle: thr}
+	kvo := keyvault.SignerOptions{ClientOptions: co, Throttle: thr}
 	kv, err := kvassert.NewKeyVaultCertificateSource(cfg.VaultURL, scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: kvo, Logger: logger}})
+		&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{Logger: logger}).WithSigner(kvo)})
 	if err != nil {
 		return res, err
 	}

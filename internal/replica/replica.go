@@ -29,6 +29,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -150,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	kvo := keyvault.Options{ClientOptions: co}
+	kvo := keyvault.SignerOptions{ClientOptions: co}
 	var cache *fleet.Cache
 	var thr *fleet.Throttle
 	if cfg.RedisURL != "" {
@@ -183,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(cfg.VaultURL, scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: kvo, Logger: logger}})
+		&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{Logger: logger}).WithSigner(kvo)})
 	if err != nil {
 		return res, err
 	}

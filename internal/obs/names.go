@@ -1,10 +1,10 @@
-package telemetry
+package obs
 
 // ScopeName is the instrumentation scope of kvassert's meters and tracers.
 const ScopeName = "github.com/kvassert/kvassert"
 
-// Metric names. The package documentation has the full table (type, unit,
-// attributes, meaning).
+// Metric names. docs/telemetry.md has the full table (type, unit,
+// attributes, meaning); TestDocListsEveryName keeps it complete.
 const (
 	// MetricTokenRequests counts GetToken calls by AttrTokenOutcome.
 	MetricTokenRequests = "kvassert.token.requests"
@@ -56,7 +56,7 @@ const (
 	// AttrTokenOutcome is "cache_hit", "acquired" or "error".
 	AttrTokenOutcome = "kvassert.token.outcome"
 	// AttrTenantID is the tenant a token is for: always on spans, on metrics
-	// only with Options.TenantAttribute.
+	// only with telemetry.Options.TenantAttribute.
 	AttrTenantID = "kvassert.tenant.id"
 	// AttrTokenScope is the requested scope (spans only).
 	AttrTokenScope = "kvassert.token.scope"

@@ -1,4 +1,4 @@
-package keyvault_test
+package kvid_test
 
 import (
 	"net"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 var urlSeeds = []string{
@@ -45,7 +45,7 @@ var (
 // checkVault asserts what every accepted vault must be: an https URL of a
 // Key Vault / Managed HSM host of an Azure cloud on 443, or a loopback
 // address, in normal form.
-func checkVault(t *testing.T, raw string, v keyvault.Vault) {
+func checkVault(t *testing.T, raw string, v kvid.Vault) {
 	t.Helper()
 	if v.URL != "https://"+v.Host+"/" || v.Host != strings.ToLower(v.Host) {
 		t.Fatalf("%q: URL %q host %q not in normal form", raw, v.URL, v.Host)
@@ -75,7 +75,7 @@ func checkVault(t *testing.T, raw string, v keyvault.Vault) {
 		t.Fatalf("%q: accepted host %q (hsm %v)", raw, host, v.ManagedHSM)
 	}
 	// The normal form parses to itself.
-	again, err := keyvault.ParseVaultURL(v.URL)
+	again, err := kvid.ParseVaultURL(v.URL)
 	if err != nil || again != v {
 		t.Fatalf("%q: normal form %q reparses to %+v, %v", raw, v.URL, again, err)
 	}
@@ -88,7 +88,7 @@ func FuzzParseVaultURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		v, err := keyvault.ParseVaultURL(raw)
+		v, err := kvid.ParseVaultURL(raw)
 		if err != nil {
 			checkErr(t, raw, err)
 			return
@@ -104,7 +104,7 @@ func FuzzParseKeyID(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		id, err := keyvault.ParseKeyID(raw)
+		id, err := kvid.ParseKeyID(raw)
 		if err != nil {
 			checkErr(t, raw, err)
 			return
@@ -113,11 +113,11 @@ func FuzzParseKeyID(f *testing.F) {
 		if id.Kind != "keys" || !nameRE.MatchString(id.Name) || !versionRE.MatchString(id.Version) {
 			t.Fatalf("%q: accepted %+v", raw, id)
 		}
-		again, err := keyvault.ParseKeyID(id.String())
+		again, err := kvid.ParseKeyID(id.String())
 		if err != nil || again != id {
 			t.Fatalf("%q: String() %q reparses to %+v, %v", raw, id.String(), again, err)
 		}
-		if _, err := keyvault.ParseCertificateID(id.String()); err == nil {
+		if _, err := kvid.ParseCertificateID(id.String()); err == nil {
 			t.Fatalf("%q: a key ID parses as a certificate ID", raw)
 		}
 	})

@@ -1,4 +1,4 @@
-package keyvault
+package kvclient
 
 import (
 	"context"
@@ -37,8 +37,9 @@ func (g guardedCredential) GetToken(ctx context.Context, o policy.TokenRequestOp
 	return g.cred.GetToken(ctx, o)
 }
 
-// guard wraps cred (nil stays nil).
-func guard(cred azcore.TokenCredential) azcore.TokenCredential {
+// Guard wraps cred (nil stays nil) so that a panic in its GetToken
+// becomes a *flight.PanicError and its errors *CredentialError.
+func Guard(cred azcore.TokenCredential) azcore.TokenCredential {
 	switch cred.(type) {
 	case nil, guardedCredential:
 		return cred

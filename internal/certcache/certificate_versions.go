@@ -1,14 +1,17 @@
-package keyvault
+package certcache
 
 import (
 	"context"
 	"encoding/base64"
 	"fmt"
+
+	"github.com/kvassert/kvassert/internal/kvid"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
-// AcceptedVersion is the newest version Entra has accepted (see Accepted
-// and Accept), or nil while none is known.
-func (s *CertificateCache) AcceptedVersion() *Certificate {
+// AcceptedCertificate is the newest version Entra has accepted (see
+// NoteAccepted and Adopt), or nil while none is known.
+func (s *Cache) AcceptedCertificate() *Certificate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accepted
@@ -17,7 +20,7 @@ func (s *CertificateCache) AcceptedVersion() *Certificate {
 // Newest is the latest version as last read from the vault (reading it if
 // the cache has not yet). It may differ from the version Certificate
 // returns, when Entra refused the newest.
-func (s *CertificateCache) Newest(ctx context.Context) (*Certificate, error) {
+func (s *Cache) Newest(ctx context.Context) (*Certificate, error) {
 	s.mu.Lock()
 	n := s.newest
 	s.mu.Unlock()
@@ -34,9 +37,9 @@ func (s *CertificateCache) Newest(ctx context.Context) (*Certificate, error) {
 
 // Version returns one version of the certificate and a signer for its key,
 // from the cache or read from the vault (certificates/get of that version).
-func (s *CertificateCache) Version(ctx context.Context, version string) (*Certificate, error) {
-	if !versionRE.MatchString(version) {
-		return nil, fmt.Errorf("keyvault: %q is not a certificate version", version)
+func (s *Cache) Version(ctx context.Context, version string) (*Certificate, error) {
+	if !kvid.ValidVersion(version) {
+		return nil, inputErr("version", "%q is not a certificate version", textutil.Truncate(version, 40))
 	}
 	s.mu.Lock()
 	c := s.known[version]
@@ -56,10 +59,10 @@ func (s *CertificateCache) Version(ctx context.Context, version string) (*Certif
 	})
 }
 
-// Accept tells the cache that Entra accepts version (for example after a
+// Adopt tells the cache that Entra accepts version (for example after a
 // roller registered it on the app and proved it with a token request): the
 // cache signs with it from now on and remembers it as the accepted one.
-func (s *CertificateCache) Accept(ctx context.Context, version string) error {
+func (s *Cache) Adopt(ctx context.Context, version string) error {
 	c, err := s.Version(ctx, version)
 	if err != nil {
 		return err

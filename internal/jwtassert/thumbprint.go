@@ -1,4 +1,4 @@
-package assertion
+package jwtassert
 
 import (
 	"crypto/sha1"
@@ -14,8 +14,8 @@ import (
 // ParseThumbprint accepts a certificate thumbprint as the Azure portal shows
 // it (hex, SHA-1: 40 digits, or SHA-256: 64 digits; colons and spaces are
 // ignored) or as it appears in a JWT header (base64url, 27 or 43 characters).
-// Its length tells the hash, and with it the assertion's form in
-// NewWithThumbprint: SHA-1 makes RS256 with x5t, SHA-256 PS256 with x5t#S256.
+// Its length tells the hash, and with it the assertion's form of a
+// thumbprint-only assertion.Builder (assertion.Options.Thumbprint): SHA-1 makes RS256 with x5t, SHA-256 PS256 with x5t#S256.
 func ParseThumbprint(s string) ([]byte, error) {
 	clean := strings.NewReplacer(":", "", " ", "").Replace(strings.TrimSpace(s))
 	switch len(clean) {

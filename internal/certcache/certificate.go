@@ -1,4 +1,4 @@
-package keyvault
+package certcache
 
 import (
 	"context"
@@ -10,15 +10,20 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/kvassert/kvassert/internal/flight"
+	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/textutil"
+	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/telemetry"
 )
 
-// Certificate is what a CertificateCache read from the vault: one version of
+// Certificate is what a Cache read from the vault: one version of
 // a certificate and a signer for its key.
 type Certificate struct {
 	// Certificate is the parsed X.509 certificate (DER in Certificate.Raw).
@@ -35,7 +40,7 @@ type Certificate struct {
 	// the policy.
 	Exportable *bool
 	// Signer signs with the certificate's key (keys/sign only; no lookups).
-	Signer *Signer
+	Signer *keyvault.Signer
 	// ReadAt is when the certificate was read from the vault.
 	ReadAt time.Time
 }
@@ -45,9 +50,29 @@ func (c *Certificate) validAt(now time.Time) bool {
 	return !now.Before(c.Certificate.NotBefore) && !now.After(c.Certificate.NotAfter)
 }
 
-// CertificateCacheOptions configure a CertificateCache.
-type CertificateCacheOptions struct {
-	Options
+// Options configure a Cache. A nil *Options means the defaults. The
+// fields are flat: kvassert.KeyVaultCertificateOptions maps onto them.
+type Options struct {
+	// ClientOptions for azcertificates and the signers' azkeys clients:
+	// transport, retries, logging, cloud (see keyvault.SignerOptions).
+	ClientOptions policy.ClientOptions
+	// AllowLoopback accepts https vault URLs on this machine, for emulators
+	// (see keyvault.SignerOptions.AllowLoopback).
+	AllowLoopback bool
+	// Throttle paces the signers' signs (see keyvault.Throttle); nil means
+	// the process-wide gate of the vault's host.
+	Throttle keyvault.Throttle
+	// MaxThrottleWait bounds how long one sign waits out throttling (see
+	// keyvault.SignerOptions); zero means 2 minutes, negative is refused.
+	MaxThrottleWait time.Duration
+	// Telemetry selects where the certificate reads', the signs' and
+	// throttling's metrics and spans go (see docs/telemetry.md).
+	Telemetry telemetry.Options
+	// Logger receives what an operator must act on (Warn: expiry, a
+	// refused version, failing reads) and, at Debug, the routine notes
+	// (version switches, Entra accepting a version). Nil means
+	// slog.Default(). Nothing secret is ever logged.
+	Logger *slog.Logger
 	// Version pins a certificate version; empty means the latest, re-read
 	// in the background when TTL passes, at once on Invalidate, and when
 	// Entra refuses the version in use (rotation without a restart).
@@ -62,9 +87,6 @@ type CertificateCacheOptions struct {
 	// ExpiryWarning is how close to its expiry a certificate must be for a
 	// warning to be logged (default 30 days).
 	ExpiryWarning time.Duration
-	// Logger receives the expiry warning and rotation notices (default
-	// slog.Default()). Nothing secret is ever logged.
-	Logger *slog.Logger
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 }
@@ -76,7 +98,7 @@ const (
 	readRetryMax  = 5 * time.Minute
 )
 
-// CertificateCache reads a Key Vault certificate and caches it. Safe for
+// Cache reads a Key Vault certificate and caches it. Safe for
 // concurrent use.
 //
 // Serving: Certificate returns the cached certificate at once while it is
@@ -87,7 +109,7 @@ const (
 // to 5 min, with jitter).
 //
 // Accepted-version memory: the cache remembers which version Entra has
-// accepted (Accepted, or Accept) and which it refused (Refused). When Key
+// accepted (NoteAccepted, or Adopt) and which it refused (NoteRefused). When Key
 // Vault renews the certificate (an AutoRenew lifetime action) the new
 // version has a new key that is not registered on the app yet: Entra
 // refuses it, and the cache goes back to the accepted version, warns once
@@ -95,12 +117,12 @@ const (
 // after TTL, doubling to 8 TTLs, until Entra accepts it. With no accepted
 // version known (a restart after the renewal), it looks for an older
 // valid, enabled version in the versions list (certificates/list).
-type CertificateCache struct {
+type Cache struct {
 	certs *azcertificates.Client
-	keys  *azkeys.Client
-	vault Vault
+	cred  azcore.TokenCredential
+	vault kvid.Vault
 	name  string
-	opts  CertificateCacheOptions
+	opts  Options
 
 	reads   flight.Group[string, *Certificate]
 	backoff flight.Backoff // after a failed read of the latest version
@@ -122,30 +144,36 @@ type CertificateCache struct {
 	tel *obs.KeyVault // the vault's instruments (Options.Telemetry)
 }
 
-// NewCertificateCache returns a cache for certificate name in the vault at
-// vaultURL. It makes no call until Certificate is first used. cred needs
+// New returns a cache for certificate name in the vault at vaultURL. It
+// makes no call until Certificate is first used. cred needs
 // certificates/get and keys/sign on the vault, and certificates/list to go
-// back to an older version after a restart (see CertificateCache).
-func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opts *CertificateCacheOptions) (*CertificateCache, error) {
-	v, err := ParseVaultURL(vaultURL)
+// back to an older version after a restart (see Cache). Bad input is
+// refused with a *kvassert.InputError naming it.
+func New(vaultURL, name string, cred azcore.TokenCredential, opts *Options) (*Cache, error) {
+	v, err := kvid.ParseVaultURL(vaultURL)
 	if err != nil {
 		return nil, err
 	}
 	if v.ManagedHSM {
 		return nil, inputErr("vault URL", "Managed HSM has no certificates; keep the certificate in a Key Vault, or use the key directly with its certificate (a Key source)")
 	}
-	if err := CheckName(name); err != nil {
+	if err := kvid.CheckName(name); err != nil {
 		return nil, err
 	}
-	var o CertificateCacheOptions
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.Version != "" && !versionRE.MatchString(o.Version) {
+	if o.Version != "" && !kvid.ValidVersion(o.Version) {
 		return nil, inputErr("version", "%q is not a certificate version (32 hexadecimal digits)", textutil.Truncate(o.Version, 40))
 	}
-	if o.TTL < 0 || o.ExpiryWarning < 0 || o.ReadTimeout < 0 {
-		return nil, inputErr("options", "TTL, ReadTimeout and ExpiryWarning must not be negative")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TTL", o.TTL}, {"ReadTimeout", o.ReadTimeout}, {"ExpiryWarning", o.ExpiryWarning}, {"MaxThrottleWait", o.MaxThrottleWait}} {
+		if d.v < 0 {
+			return nil, inputErr(d.name, "%s is %v; it must not be negative (0 means the default)", d.name, d.v)
+		}
 	}
 	if o.TTL == 0 {
 		o.TTL = time.Hour
@@ -165,25 +193,19 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if cred == nil {
-		return nil, errNoCredential
-	}
-	if err := o.Options.check(v); err != nil {
+	if err := kvclient.CheckCredential(cred); err != nil {
 		return nil, err
 	}
-	co := o.ClientOptions
-	o.Telemetry.ApplyTracing(&co)
-	co.TracingProvider = quietTracing(co.TracingProvider)
-	certs, err := azcertificates.NewClient(v.URL, guard(cred), &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
+	if err := v.CheckLoopback(o.AllowLoopback); err != nil {
+		return nil, err
+	}
+	co := kvclient.ClientOptions(o.ClientOptions, o.Telemetry)
+	certs, err := azcertificates.NewClient(v.URL, kvclient.Guard(cred), &azcertificates.ClientOptions{ClientOptions: co, DisableChallengeResourceVerification: v.Loopback})
 	if err != nil {
 		return nil, err
 	}
-	keys, err := o.keysClient(v, cred)
-	if err != nil {
-		return nil, err
-	}
-	c := &CertificateCache{
-		certs: certs, keys: keys, vault: v, name: name, opts: o,
+	c := &Cache{
+		certs: certs, cred: cred, vault: v, name: name, opts: o,
 		backoff: flight.Backoff{Base: readRetryBase, Max: readRetryMax},
 		known:   map[string]*Certificate{}, refused: map[string]*refusal{},
 		tel: obs.NewKeyVault(o.Telemetry, v.Host),
@@ -197,16 +219,16 @@ func NewCertificateCache(vaultURL, name string, cred azcore.TokenCredential, opt
 }
 
 // Name is the certificate name.
-func (s *CertificateCache) Name() string { return s.name }
+func (s *Cache) Name() string { return s.name }
 
 // VaultURL is the normalised vault URL.
-func (s *CertificateCache) VaultURL() string { return s.vault.URL }
+func (s *Cache) VaultURL() string { return s.vault.URL }
 
 // Invalidate makes the next Certificate call wait for a fresh read of the
 // latest version and use it, and forgets Entra's refusals, so a version
 // registered on the app since it was refused is used at once. A failure of
 // that read is returned, not masked by the cached certificate.
-func (s *CertificateCache) Invalidate() {
+func (s *Cache) Invalidate() {
 	s.mu.Lock()
 	s.stale = true
 	clear(s.refused)
@@ -217,7 +239,7 @@ func (s *CertificateCache) Invalidate() {
 // the cache while valid, even when TTL has passed or a read is failing (the
 // vault being slow or briefly unavailable must not stop token acquisition);
 // only a caller with no valid certificate waits for a read.
-func (s *CertificateCache) Certificate(ctx context.Context) (*Certificate, error) {
+func (s *Cache) Certificate(ctx context.Context) (*Certificate, error) {
 	now := s.opts.Now()
 	s.mu.Lock()
 	s.probeLocked(now)
@@ -261,7 +283,7 @@ const latestKey = "latest"
 // A latest version that cannot sign now (not yet valid, expired, disabled,
 // pending, not RSA) does not replace a valid version: the one in use is
 // kept, or, with none, the newest older version that can sign is found.
-func (s *CertificateCache) readLatest(ctx context.Context) (*Certificate, error) {
+func (s *Cache) readLatest(ctx context.Context) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
 	if s.opts.Version == "" && latestUnusable(c, err, now) {
@@ -303,7 +325,7 @@ func latestUnusable(c *Certificate, err error, now time.Time) bool {
 // refusal err): it keeps the valid version in use, or, with none, adopts
 // the newest older version that is valid. It reports false when there is
 // no such version (the caller then adopts or reports the latest as before).
-func (s *CertificateCache) keepUsable(ctx context.Context, c *Certificate, err error, now time.Time) (*Certificate, bool) {
+func (s *Cache) keepUsable(ctx context.Context, c *Certificate, err error, now time.Time) (*Certificate, bool) {
 	s.mu.Lock()
 	cur := s.active
 	s.mu.Unlock()
@@ -352,7 +374,7 @@ func (s *CertificateCache) keepUsable(ctx context.Context, c *Certificate, err e
 // adoptLatestLocked records c as the latest version and decides what to
 // sign with: c, unless Entra refused it, an accepted version is still
 // usable, and c's next try has not come yet.
-func (s *CertificateCache) adoptLatestLocked(c *Certificate, now time.Time) {
+func (s *Cache) adoptLatestLocked(c *Certificate, now time.Time) {
 	s.checked, s.stale, s.lastErr = now, false, nil
 	s.rememberLocked(c)
 	s.newest = c
@@ -367,16 +389,16 @@ func (s *CertificateCache) adoptLatestLocked(c *Certificate, now time.Time) {
 }
 
 // switchLocked makes c the certificate to sign with.
-func (s *CertificateCache) switchLocked(c *Certificate) {
+func (s *Cache) switchLocked(c *Certificate) {
 	if prev := s.active; prev != nil && prev.Version != c.Version {
-		s.opts.Logger.Info("kvassert: certificate version in use changed", "vault", s.vault.Host, "certificate", s.name, "from_version", prev.Version, "to_version", c.Version)
+		s.opts.Logger.Debug("kvassert: certificate version in use changed", "vault", s.vault.Host, "certificate", s.name, "from_version", prev.Version, "to_version", c.Version)
 	}
 	s.active = c
 }
 
 // rememberLocked keeps c among the known versions (and replaces the copies
 // of its version held as active, newest or accepted by this fresher read).
-func (s *CertificateCache) rememberLocked(c *Certificate) {
+func (s *Cache) rememberLocked(c *Certificate) {
 	if len(s.known) >= 8 {
 		for v := range s.known {
 			if !s.inUseLocked(v) {
@@ -392,7 +414,7 @@ func (s *CertificateCache) rememberLocked(c *Certificate) {
 	}
 }
 
-func (s *CertificateCache) inUseLocked(v string) bool {
+func (s *Cache) inUseLocked(v string) bool {
 	for _, c := range []*Certificate{s.active, s.newest, s.accepted} {
 		if c != nil && c.Version == v {
 			return true
@@ -401,7 +423,7 @@ func (s *CertificateCache) inUseLocked(v string) bool {
 	return false
 }
 
-func (s *CertificateCache) maybeWarnLocked(c *Certificate) {
+func (s *Cache) maybeWarnLocked(c *Certificate) {
 	left := c.Certificate.NotAfter.Sub(s.opts.Now())
 	if left > s.opts.ExpiryWarning || s.warned == c.Version {
 		return
@@ -410,4 +432,20 @@ func (s *CertificateCache) maybeWarnLocked(c *Certificate) {
 	s.opts.Logger.Warn("kvassert: certificate expires soon; create a new version and register it on the app",
 		"vault", s.vault.Host, "certificate", s.name, "version", c.Version,
 		"not_after", c.Certificate.NotAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
+}
+
+// inputErr is the error for input the cache refuses (a kvassert.InputError).
+func inputErr(input, format string, args ...any) error {
+	return inputerr.New("keyvault", input, format, args...)
+}
+
+// WithSigner sets the fields o shares with keyvault.SignerOptions
+// (ClientOptions, AllowLoopback, Throttle, MaxThrottleWait, Telemetry and,
+// when so has one, Logger) from so, and returns o.
+func (o *Options) WithSigner(so keyvault.SignerOptions) *Options {
+	o.ClientOptions, o.AllowLoopback, o.Throttle, o.MaxThrottleWait, o.Telemetry = so.ClientOptions, so.AllowLoopback, so.Throttle, so.MaxThrottleWait, so.Telemetry
+	if so.Logger != nil {
+		o.Logger = so.Logger
+	}
+	return o
 }

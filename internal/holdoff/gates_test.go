@@ -1,4 +1,4 @@
-package keyvault
+package holdoff
 
 import (
 	"fmt"
@@ -10,18 +10,18 @@ import (
 // callers (the developer proxy's kv-key route): the map of gates stays
 // bounded, and a host keeps its gate while it is held off.
 func TestProcessGatesAreBounded(t *testing.T) {
-	held := gateFor("held.vault.azure.net").(*holdOff)
+	held := For("held.vault.azure.net")
 	held.Throttled(30 * time.Second)
 	for i := range 5 * maxGates {
-		gateFor(fmt.Sprintf("v%d.vault.azure.net", i))
+		For(fmt.Sprintf("v%d.vault.azure.net", i))
 	}
 	if n := gateCount(); n > maxGates {
 		t.Fatalf("%d gates after %d vault hosts, want at most %d", n, 5*maxGates, maxGates)
 	}
-	if gateFor("HELD.vault.azure.net") != held {
+	if For("HELD.vault.azure.net") != held {
 		t.Fatal("a held-off host lost its gate: its signers would not wait")
 	}
-	a, b := gateFor("same.vault.azure.net"), gateFor("same.vault.azure.net")
+	a, b := For("same.vault.azure.net"), For("same.vault.azure.net")
 	if a != b {
 		t.Fatal("one host, two gates")
 	}

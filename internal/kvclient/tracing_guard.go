@@ -1,4 +1,4 @@
-package keyvault
+package kvclient
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 )
 
-// quietTracing wraps the tracing provider given to azkeys and
+// QuietTracing wraps the tracing provider given to azkeys and
 // azcertificates so that the Azure SDK's spans carry no text of the vault's
 // answers: azcore sets a client span's status description to the error's
 // text (an *azcore.ResponseError's holds the whole answer) and an HTTP
@@ -14,7 +14,7 @@ import (
 // x-ms-request-id as an attribute. Status descriptions are dropped (the
 // status code stays; kvassert's own spans say what failed), and a request
 // ID that is not a plain ID is left out.
-func quietTracing(p tracing.Provider) tracing.Provider {
+func QuietTracing(p tracing.Provider) tracing.Provider {
 	return tracing.NewProvider(func(name, version string) tracing.Tracer {
 		t := p.NewTracer(name, version)
 		if !t.Enabled() {

@@ -1,4 +1,4 @@
-package keyvault
+package holdoff
 
 import (
 	"context"
@@ -138,7 +138,7 @@ func TestHoldOffLearnsThePace(t *testing.T) {
 // is released in the end.
 func TestHoldOffReleasesGradually(t *testing.T) {
 	const waiters = 1000
-	g := NewHoldOff()
+	g := New()
 	t0 := time.Now()
 	g.Throttled(0) // reopens at t0 + 1 s or later
 	reopen := t0.Add(DefaultHoldOff)
@@ -181,49 +181,22 @@ func TestHoldOffReleasesGradually(t *testing.T) {
 // A waiter whose turn is past its deadline is told at once, with how long it
 // would have waited; one whose context is cancelled returns its error.
 func TestHoldOffDeadlines(t *testing.T) {
-	g := NewHoldOff()
+	g := New()
 	g.Throttled(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := g.Wait(ctx)
 	// (Had it waited, it would return context.DeadlineExceeded.)
-	var hold *HoldOffError
+	var hold *Error
 	if !errors.As(err, &hold) || hold.Remaining < 8*time.Second || hold.Remaining > 10*time.Second {
-		t.Fatalf("Wait = %v, want at once a HoldOffError of about 10s", err)
+		t.Fatalf("Wait = %v, want at once a Error of about 10s", err)
 	}
 	cctx, ccancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); ccancel() }()
 	if err := g.Wait(cctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Wait = %v", err)
 	}
-	if err := NewHoldOff().Wait(context.Background()); err != nil {
+	if err := New().Wait(context.Background()); err != nil {
 		t.Fatalf("open gate: %v", err)
-	}
-}
-
-// Without Options.Throttle, the signers of one vault host share the
-// process-wide gate of that host (whatever the case of its name); another
-// host has its own, and Options.Throttle replaces it.
-func TestDefaultThrottleIsPerVaultHost(t *testing.T) {
-	a, _ := ParseVaultURL("https://kvassert-default-a.vault.azure.net/")
-	upper, _ := ParseVaultURL("https://KVASSERT-DEFAULT-A.vault.azure.net/")
-	b, _ := ParseVaultURL("https://kvassert-default-b.vault.azure.net/")
-	var none *Options
-	if none.throttle(a) != (&Options{}).throttle(upper) {
-		t.Fatal("two signers of one vault host do not share its gate")
-	}
-	if none.throttle(a) == none.throttle(b) {
-		t.Fatal("two vault hosts share a gate")
-	}
-	own := NewHoldOff()
-	if (&Options{Throttle: own}).throttle(a) != own {
-		t.Fatal("Options.Throttle is not used")
-	}
-	s := (&Options{MaxThrottleWait: time.Second}).signer(nil, ObjectID{Vault: a, Kind: "keys", Name: "k"}, nil)
-	if s.gate != none.throttle(a) || s.maxWait != time.Second {
-		t.Fatalf("signer gate %p, budget %v", s.gate, s.maxWait)
-	}
-	if none.maxThrottleWait() != DefaultMaxThrottleWait {
-		t.Fatal("no default budget")
 	}
 }

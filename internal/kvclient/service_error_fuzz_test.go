@@ -1,4 +1,4 @@
-package keyvault_test
+package kvclient_test
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvclient"
 )
 
 var (
@@ -36,7 +36,7 @@ func FuzzServiceErrorBody(f *testing.F) {
 		req, _ := http.NewRequest(http.MethodGet, "https://v1.vault.azure.net/keys/k?api-version=x", nil)
 		resp := &http.Response{StatusCode: status, Status: statusLine, Request: req, Header: http.Header{"X-Ms-Error-Code": {codeHeader}, "Retry-After": {codeHeader}, "X-Ms-Request-Id": {codeHeader}},
 			Body: io.NopCloser(strings.NewReader(body))}
-		se := keyvault.AsServiceError(runtime.NewResponseError(resp))
+		se := kvclient.AsServiceError(runtime.NewResponseError(resp))
 		if se == nil {
 			t.Fatal("no ServiceError")
 		}

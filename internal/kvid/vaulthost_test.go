@@ -1,11 +1,11 @@
-package keyvault_test
+package kvid_test
 
 import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 func TestVaultDomain(t *testing.T) {
@@ -18,11 +18,11 @@ func TestVaultDomain(t *testing.T) {
 		{cloud.AzureGovernment, "vault.usgovcloudapi.net"},
 		{cloud.Configuration{}, "vault.azure.net"},
 	} {
-		if got := keyvault.VaultDomain(tc.c); got != tc.want {
+		if got := kvid.VaultDomain(tc.c); got != tc.want {
 			t.Errorf("VaultDomain(%q) = %q, want %q", tc.c.ActiveDirectoryAuthorityHost, got, tc.want)
 		}
 		// Every domain it names is one ParseVaultURL accepts.
-		if _, err := keyvault.ParseVaultURL("https://myvault." + keyvault.VaultDomain(tc.c) + "/"); err != nil {
+		if _, err := kvid.ParseVaultURL("https://myvault." + kvid.VaultDomain(tc.c) + "/"); err != nil {
 			t.Errorf("%s: %v", tc.want, err)
 		}
 	}
@@ -40,17 +40,17 @@ func TestIsVaultHost(t *testing.T) {
 		"login.microsoftonline.com":        false,
 		"127.0.0.1:8443":                   false,
 	} {
-		if got := keyvault.IsVaultHost(host); got != want {
+		if got := kvid.IsVaultHost(host); got != want {
 			t.Errorf("IsVaultHost(%q) = %v, want %v", host, got, want)
 		}
 	}
 	for _, name := range []string{"abc", "my-vault-1", "a23456789012345678901234"} {
-		if err := keyvault.CheckVaultName(name); err != nil {
+		if err := kvid.CheckVaultName(name); err != nil {
 			t.Errorf("CheckVaultName(%q): %v", name, err)
 		}
 	}
 	for _, name := range []string{"ab", "a--b", "1abc", "abc-", "-abc", "ABC", "a_b", "a234567890123456789012345"} {
-		if keyvault.CheckVaultName(name) == nil {
+		if kvid.CheckVaultName(name) == nil {
 			t.Errorf("CheckVaultName(%q) accepted", name)
 		}
 	}

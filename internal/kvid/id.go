@@ -1,7 +1,9 @@
-package keyvault
+// Package kvid parses and checks Key Vault and Managed HSM URLs, object
+// identifiers and names: the one set of rules the library, the proxy, the
+// CLI and rotation use. Its errors are *kvassert.InputError.
+package kvid
 
 import (
-	"errors"
 	"net"
 	"net/url"
 	"regexp"
@@ -49,7 +51,7 @@ type Vault struct {
 // no user info, query or fragment, no path other than "/", and a host that is
 // a Key Vault or Managed HSM host of an Azure cloud, or a loopback address
 // (reported in Vault.Loopback; the signer and certificate source refuse it
-// unless Options.AllowLoopback is set). Its errors, like those of every
+// unless their options' AllowLoopback is set). Its errors, like those of every
 // check in this file, are *kvassert.InputError (read them with errors.As).
 func ParseVaultURL(raw string) (Vault, error) {
 	u, err := parseHTTPS("vault URL", raw)
@@ -106,7 +108,19 @@ func checkHost(raw string, u *url.URL) (Vault, error) {
 		}
 		return Vault{URL: "https://" + host + "/", Host: host, ManagedHSM: d.hsm}, nil
 	}
-	return Vault{}, inputErr("vault URL", "host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
+	return Vault{}, inputErr("vault URL", "vault URL host %q is not a Key Vault or Managed HSM host (*.vault.azure.net, *.managedhsm.azure.net or a sovereign cloud's)", textutil.Truncate(host, 200))
+}
+
+// ValidVersion reports whether v has the form of a Key Vault object version.
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
+// CheckLoopback refuses a loopback vault unless allowed (the options'
+// AllowLoopback, for emulators).
+func (v Vault) CheckLoopback(allowed bool) error {
+	if v.Loopback && !allowed {
+		return inputErr("vault URL", "%s is an address on this machine; only Azure vault hosts are used unless the options' AllowLoopback is set (for emulators)", v.Host)
+	}
+	return nil
 }
 
 // ObjectID is a parsed key or certificate identifier,
@@ -146,11 +160,11 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 		return ObjectID{}, err
 	}
 	if u.RawPath != "" || strings.Contains(u.Path, "..") || strings.Contains(u.Path, "//") {
-		return ObjectID{}, inputErr(what, "%q is not a %s identifier (escaped or '..' segments)", redact(raw), kind)
+		return ObjectID{}, inputErr(what, "%s %q is not a %s identifier (escaped or '..' segments)", what, redact(raw), kind)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] != kind {
-		return ObjectID{}, inputErr(what, "%q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", redact(raw), kind, kind)
+		return ObjectID{}, inputErr(what, "%s %q is not a %s identifier; expected https://{vault}/%s/{name}[/{version}]", what, redact(raw), kind, kind)
 	}
 	id := ObjectID{Vault: v, Kind: kind, Name: parts[1]}
 	if err := CheckName(id.Name); err != nil {
@@ -158,7 +172,7 @@ func parseObjectID(raw, kind string) (ObjectID, error) {
 	}
 	if len(parts) == 3 {
 		if !versionRE.MatchString(parts[2]) {
-			return ObjectID{}, inputErr(what, "version %q in %q is not a Key Vault version", textutil.Truncate(parts[2], 64), redact(raw))
+			return ObjectID{}, inputErr(what, "version %q in %s %q is not a Key Vault version", textutil.Truncate(parts[2], 64), what, redact(raw))
 		}
 		id.Version = parts[2]
 	}
@@ -233,5 +247,3 @@ func redact(raw string) string {
 	}
 	return textutil.Truncate(raw, 200)
 }
-
-var errNoCredential = errors.New("keyvault: no credential (pass an azcore.TokenCredential, e.g. azidentity.NewDefaultAzureCredential)")

@@ -1,4 +1,4 @@
-package telemetry_test
+package obs_test
 
 import (
 	"context"
@@ -10,18 +10,19 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/telemetry"
 )
 
 func TestOptionsDefaultToTheGlobalProviders(t *testing.T) {
 	var o telemetry.Options
-	if o.Meters() != otel.GetMeterProvider() || o.Tracers() != otel.GetTracerProvider() {
+	if obs.Meters(o) != otel.GetMeterProvider() || obs.Tracers(o) != otel.GetTracerProvider() {
 		t.Fatal("the zero Options do not use the global providers")
 	}
 	mp := sdkmetric.NewMeterProvider()
 	tp := sdktrace.NewTracerProvider()
 	o = telemetry.Options{MeterProvider: mp, TracerProvider: tp}
-	if o.Meters() != mp || o.Tracers() != tp {
+	if obs.Meters(o) != mp || obs.Tracers(o) != tp {
 		t.Fatal("the Options' providers are not used")
 	}
 }
@@ -33,7 +34,7 @@ func TestAzureTracingProviderUsesTheTracerProvider(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	o := telemetry.Options{TracerProvider: tp}
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "parent")
-	az := o.AzureTracingProvider().NewTracer("azkeys", "v1.5.0")
+	az := obs.AzureTracingProvider(o).NewTracer("azkeys", "v1.5.0")
 	_, span := az.Start(ctx, "Client.Sign", nil)
 	span.End()
 	parent.End()
@@ -47,7 +48,7 @@ func TestApplyTracingKeepsTheCallersProvider(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	o := telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))}
 	var co policy.ClientOptions
-	o.ApplyTracing(&co)
+	obs.ApplyTracing(o, &co)
 	_, s := co.TracingProvider.NewTracer("azkeys", "").Start(context.Background(), "Client.Sign", nil)
 	s.End()
 	if len(rec.Ended()) != 1 {
@@ -55,12 +56,12 @@ func TestApplyTracingKeepsTheCallersProvider(t *testing.T) {
 	}
 
 	mine := tracetest.NewSpanRecorder()
-	co = policy.ClientOptions{TracingProvider: telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(mine))}.AzureTracingProvider()}
-	o.ApplyTracing(&co)
+	co = policy.ClientOptions{TracingProvider: obs.AzureTracingProvider(telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(mine))})}
+	obs.ApplyTracing(o, &co)
 	_, s = co.TracingProvider.NewTracer("azkeys", "").Start(context.Background(), "Client.Sign", nil)
 	s.End()
 	if len(mine.Ended()) != 1 || len(rec.Ended()) != 1 {
 		t.Fatalf("ApplyTracing replaced the caller's TracingProvider (caller's spans %d, ours %d)", len(mine.Ended()), len(rec.Ended()))
 	}
-	o.ApplyTracing(nil) // no panic
+	obs.ApplyTracing(o, nil) // no panic
 }

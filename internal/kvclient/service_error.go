@@ -1,4 +1,4 @@
-package keyvault
+package kvclient
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package keyvault
+package certcache
 
 import (
 	"context"
@@ -28,12 +28,12 @@ const rotationWindow = 10 * time.Second
 // rotationKey is the flight key of re-reads caused by Entra's refusals.
 const rotationKey = "rotation"
 
-// Accepted records that Entra issued a token for a request authenticated
+// NoteAccepted records that Entra issued a token for a request authenticated
 // by an assertion signed with version: that version is registered on the
 // app. The newest accepted version is what the cache goes back to when a
 // newer one is refused. Cheap; the credential calls it for every token it
 // gets from the network.
-func (s *CertificateCache) Accepted(version string) {
+func (s *Cache) NoteAccepted(version string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.known[version]
@@ -45,13 +45,13 @@ func (s *CertificateCache) Accepted(version string) {
 		return // already known, or an older version's answer arriving late
 	}
 	s.accepted = c
-	s.opts.Logger.Info("kvassert: Entra accepts this certificate version", "vault", s.vault.Host, "certificate", s.name, "version", version)
+	s.opts.Logger.Debug("kvassert: Entra accepts this certificate version", "vault", s.vault.Host, "certificate", s.name, "version", version)
 	if s.active != nil && s.active.Version != version && s.active.Certificate.NotBefore.Before(c.Certificate.NotBefore) {
 		s.switchLocked(c)
 	}
 }
 
-// Refused records that Entra refused an assertion signed with version with
+// NoteRefused records that Entra refused an assertion signed with version with
 // an AADSTS code that a rotated, unregistered or revoked certificate
 // explains (700027, 7000274, 7000214, 7000277, 1000502), and picks what to
 // sign with next. It reports whether the certificate to sign with is now a
@@ -62,12 +62,12 @@ func (s *CertificateCache) Accepted(version string) {
 // A version Entra never accepted is set aside while an accepted version is
 // still valid: the cache signs with that one again, at once, and warns once
 // naming the refused version's thumbprint and how to register it. Otherwise
-// Refused waits (within ctx) for a re-read of the latest version, and, when
+// NoteRefused waits (within ctx) for a re-read of the latest version, and, when
 // that is the refused one, for a look at the versions list
 // (certificates/list) for an older valid, enabled version. Concurrent
 // refusals share one re-read, and refusals of the same version within 10 s
 // of it read nothing.
-func (s *CertificateCache) Refused(ctx context.Context, version string, code int) bool {
+func (s *Cache) NoteRefused(ctx context.Context, version string, code int) bool {
 	now := s.opts.Now()
 	s.mu.Lock()
 	if s.active == nil || version == "" {
@@ -105,7 +105,7 @@ func (s *CertificateCache) Refused(ctx context.Context, version string, code int
 
 // refuseLocked remembers a refusal and schedules the version's next try:
 // after TTL, then doubling up to 8 TTLs.
-func (s *CertificateCache) refuseLocked(version string, code int, now time.Time) {
+func (s *Cache) refuseLocked(version string, code int, now time.Time) {
 	r := s.refused[version]
 	if r == nil {
 		r = &refusal{delay: s.opts.TTL}
@@ -118,7 +118,7 @@ func (s *CertificateCache) refuseLocked(version string, code int, now time.Time)
 
 // fallbackLocked is the accepted version, when it is not the refused one
 // and still valid.
-func (s *CertificateCache) fallbackLocked(now time.Time, refused string) *Certificate {
+func (s *Cache) fallbackLocked(now time.Time, refused string) *Certificate {
 	if a := s.accepted; a != nil && a.Version != refused && a.validAt(now) {
 		return a
 	}
@@ -128,8 +128,8 @@ func (s *CertificateCache) fallbackLocked(now time.Time, refused string) *Certif
 // probeLocked tries the newest version again once its time has come, while
 // an older one is in use because Entra refused the newest: a version
 // registered on the app since is picked up without a restart. If Entra
-// refuses it again, Refused goes back and doubles the wait.
-func (s *CertificateCache) probeLocked(now time.Time) {
+// refuses it again, NoteRefused goes back and doubles the wait.
+func (s *Cache) probeLocked(now time.Time) {
 	n := s.newest
 	if n == nil || s.active == nil || s.active.Version == n.Version {
 		return
@@ -139,14 +139,14 @@ func (s *CertificateCache) probeLocked(now time.Time) {
 		return
 	}
 	r.probe = now.Add(r.delay)
-	s.opts.Logger.Info("kvassert: trying the newest certificate version again (Entra refused it before)",
+	s.opts.Logger.Debug("kvassert: trying the newest certificate version again (Entra refused it before)",
 		"vault", s.vault.Host, "certificate", s.name, "version", n.Version)
 	s.active = n
 }
 
 // warnRefusedLocked warns once per version that Entra refused it while an
 // older version is used instead, naming the thumbprint and the fix.
-func (s *CertificateCache) warnRefusedLocked(version string, using *Certificate) {
+func (s *Cache) warnRefusedLocked(version string, using *Certificate) {
 	r := s.refused[version]
 	if r == nil || r.warned {
 		return
@@ -178,7 +178,7 @@ func thumbprintHex(c *Certificate) string {
 // and when that is the refused one or was refused moments ago (the
 // fallback to the accepted version was refused in turn: its key was
 // removed since), an older valid version from the list.
-func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certificate, error) {
+func (s *Cache) rotate(ctx context.Context, refused string) (*Certificate, error) {
 	c, err := s.fetch(ctx, s.opts.Version)
 	now := s.opts.Now()
 	var ue *unusableError
@@ -225,7 +225,7 @@ func (s *CertificateCache) rotate(ctx context.Context, refused string) (*Certifi
 // switchToOlder signs with the newest older version that can (see
 // olderVersion) after a refusal of refused, when the latest version
 // (latest) cannot sign at all. It returns the version now in use.
-func (s *CertificateCache) switchToOlder(ctx context.Context, refused, latest string) (*Certificate, error) {
+func (s *Cache) switchToOlder(ctx context.Context, refused, latest string) (*Certificate, error) {
 	alt := s.olderVersion(ctx, refused, latest)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,7 +251,7 @@ const (
 // Versions that cannot sign do not count against the three candidates it
 // tries (ten reads at most): an EC or pending latest version must not hide
 // the registered one below it.
-func (s *CertificateCache) olderVersion(ctx context.Context, skip ...string) *Certificate {
+func (s *Cache) olderVersion(ctx context.Context, skip ...string) *Certificate {
 	vs, err := s.Versions(ctx)
 	if err != nil {
 		var re *azcore.ResponseError

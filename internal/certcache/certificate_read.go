@@ -1,4 +1,4 @@
-package keyvault
+package certcache
 
 import (
 	"context"
@@ -9,18 +9,21 @@ import (
 	"sort"
 	"time"
 
-	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/kvid"
+	"github.com/kvassert/kvassert/keyvault"
 )
 
 // fetch reads one version of the certificate (the latest when version is
 // empty) and makes a signer for its key. It refuses a certificate that is
 // disabled, pending, not RSA, or whose key is in another vault.
-func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certificate, err error) {
+func (s *Cache) fetch(ctx context.Context, version string) (_ *Certificate, err error) {
 	ctx, end := s.tel.StartCertificateRead(ctx, s.name)
 	defer func() { end(err) }()
 	resp, err := s.certs.GetCertificate(ctx, s.name, version, nil)
 	if err != nil {
-		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, Sanitize(err))
+		return nil, fmt.Errorf("keyvault: reading certificate %q from %s: %w", s.name, s.vault.Host, kvclient.Sanitize(err))
 	}
 	respVersion := ""
 	if resp.ID != nil {
@@ -39,7 +42,7 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 	if resp.KID == nil {
 		return nil, fmt.Errorf("keyvault: certificate %q has no key ID (kid)", s.name)
 	}
-	kid, err := ParseKeyID(string(*resp.KID))
+	kid, err := kvid.ParseKeyID(string(*resp.KID))
 	if err != nil {
 		return nil, fmt.Errorf("keyvault: certificate %q: %w", s.name, err)
 	}
@@ -52,11 +55,15 @@ func (s *CertificateCache) fetch(ctx context.Context, version string) (_ *Certif
 	if _, ok := x.PublicKey.(*rsa.PublicKey); !ok {
 		return nil, unusable(respVersion, fmt.Sprintf("keyvault: certificate %q has a %T key; Entra client assertions need RSA", s.name, x.PublicKey))
 	}
-	signer := s.opts.Options.signer(s.keys, ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}, s.tel)
-	if err := signer.setPublic(x.PublicKey); err != nil {
+	keyID := kvid.ObjectID{Vault: s.vault, Kind: "keys", Name: kid.Name, Version: kid.Version}.String()
+	signer, err := keyvault.NewSigner(ctx, keyID, s.cred, &keyvault.SignerOptions{
+		ClientOptions: s.opts.ClientOptions, AllowLoopback: s.opts.AllowLoopback, PublicKey: x.PublicKey,
+		Throttle: s.opts.Throttle, MaxThrottleWait: s.opts.MaxThrottleWait, Telemetry: s.opts.Telemetry, Logger: s.opts.Logger,
+	})
+	if err != nil {
 		return nil, err
 	}
-	x5t, x5tS256 := assertion.Thumbprints(x)
+	x5t, x5tS256 := jwtassert.Thumbprints(x)
 	c := &Certificate{
 		Certificate: x, KeyID: signer.KeyID(), Version: kid.Version,
 		X5T: x5t, X5TS256: x5tS256, Signer: signer, ReadAt: s.opts.Now(),
@@ -85,8 +92,8 @@ func (e *unusableError) Error() string { return e.msg }
 
 func unusable(version, msg string) error { return &unusableError{version: version, msg: msg} }
 
-// CertificateVersion is one entry of a certificate's versions list.
-type CertificateVersion struct {
+// VersionInfo is one entry of a certificate's versions list.
+type VersionInfo struct {
 	// Version identifier.
 	Version string
 	// Enabled is false for a disabled version.
@@ -108,8 +115,8 @@ const maxVersionPages = 200
 
 // Versions lists the certificate's versions, newest first (by creation).
 // It needs the certificates/list permission.
-func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, error) {
-	var out []CertificateVersion
+func (s *Cache) Versions(ctx context.Context) ([]VersionInfo, error) {
+	var out []VersionInfo
 	pager := s.certs.NewListCertificatePropertiesVersionsPager(s.name, nil)
 	for pages := 0; pager.More(); pages++ {
 		if pages == maxVersionPages {
@@ -117,13 +124,13 @@ func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, 
 		}
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: %w", s.name, s.vault.Host, Sanitize(err))
+			return nil, fmt.Errorf("keyvault: listing the versions of certificate %q in %s: %w", s.name, s.vault.Host, kvclient.Sanitize(err))
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil {
 				continue
 			}
-			v := CertificateVersion{Version: p.ID.Version(), Enabled: true, Tags: map[string]string{}}
+			v := VersionInfo{Version: p.ID.Version(), Enabled: true, Tags: map[string]string{}}
 			if a := p.Attributes; a != nil {
 				if a.Enabled != nil {
 					v.Enabled = *a.Enabled
@@ -147,7 +154,7 @@ func (s *CertificateCache) Versions(ctx context.Context) ([]CertificateVersion, 
 	if len(out) > 1 {
 		resp, err := s.certs.GetCertificate(ctx, s.name, "", nil)
 		if err != nil {
-			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, Sanitize(err))
+			return nil, fmt.Errorf("keyvault: reading the current version of certificate %q in %s: %w", s.name, s.vault.Host, kvclient.Sanitize(err))
 		}
 		if resp.ID != nil {
 			current = resp.ID.Version()

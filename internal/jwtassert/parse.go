@@ -1,4 +1,4 @@
-package assertion
+package jwtassert
 
 import (
 	"bytes"
@@ -134,11 +134,11 @@ func (t *Token) Signature() []byte { return append([]byte(nil), t.signature...) 
 func (t *Token) VerifySignature(pub *rsa.PublicKey) error {
 	digest := sha256.Sum256([]byte(t.signing))
 	switch t.Header.Alg {
-	case string(PS256):
+	case "PS256":
 		if err := rsa.VerifyPSS(pub, crypto.SHA256, digest[:], t.signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}); err != nil {
 			return errors.New("assertion: PS256 signature does not verify with this certificate's key")
 		}
-	case string(RS256):
+	case "RS256":
 		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], t.signature); err != nil {
 			return errors.New("assertion: RS256 signature does not verify with this certificate's key")
 		}
@@ -164,69 +164,94 @@ type CheckOptions struct {
 // Check inspects a client assertion as Entra would and returns each problem
 // found as one plain sentence; none means it would be accepted.
 func (t *Token) Check(o CheckOptions) []string {
-	var p []string
-	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	var p problems
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	h, c := t.Header, t.Claims
-	if h.Alg != string(PS256) && h.Alg != string(RS256) {
-		add("alg is %q; Entra accepts PS256 or RS256 for certificate credentials", h.Alg)
-	}
-	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
-		add("typ is %q; expected JWT", h.Typ)
-	}
-	if h.X5t == "" && h.X5tS256 == "" {
-		add("the header has neither x5t nor x5t#S256, so Entra cannot find the certificate")
-	}
-	if len(c.Aud) != 1 || c.Aud[0] == "" {
-		add("aud must be exactly one value, the token endpoint")
-	} else if o.Audience != "" && c.Aud[0] != o.Audience {
-		add("aud is %q but the token endpoint is %q", c.Aud[0], o.Audience)
-	} else if !strings.HasPrefix(c.Aud[0], "https://") {
-		add("aud %q is not an https token endpoint", c.Aud[0])
-	}
-	if c.Iss == "" || c.Iss != c.Sub {
-		add("iss (%q) and sub (%q) must both be the client ID", c.Iss, c.Sub)
-	}
-	if o.ClientID != "" && c.Iss != o.ClientID {
-		add("iss is %q, not the client ID %q", c.Iss, o.ClientID)
-	}
-	if c.Jti == "" {
-		add("jti is missing; Entra needs a unique ID per assertion")
-	}
-	switch {
-	case c.Exp == 0:
-		add("exp is missing")
-	case now.Unix() >= c.Exp:
-		add("expired %s ago (exp %s)", now.Sub(time.Unix(c.Exp, 0)).Round(time.Second), time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
-	}
-	if c.Nbf != 0 && now.Unix()+300 < c.Nbf {
-		add("not valid until %s (nbf is in the future: check the clock)", time.Unix(c.Nbf, 0).UTC().Format(time.RFC3339))
-	}
-	if c.Exp != 0 && c.Nbf != 0 && time.Duration(c.Exp-c.Nbf)*time.Second > MaxLifetime {
-		add("lifetime is %v; Entra recommends 5-10 minutes", time.Duration(c.Exp-c.Nbf)*time.Second)
-	}
-	if cert := o.Certificate; cert != nil {
-		x5t, x5tS256 := Thumbprints(cert)
-		if h.X5t != "" && h.X5t != x5t {
-			add("x5t %s is not this certificate's SHA-1 thumbprint (%s)", h.X5t, x5t)
-		}
-		if h.X5tS256 != "" && h.X5tS256 != x5tS256 {
-			add("x5t#S256 %s is not this certificate's SHA-256 thumbprint (%s)", h.X5tS256, x5tS256)
-		}
-		if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
-			add("the certificate holds a %T key; client assertions need RSA", cert.PublicKey)
-		} else if err := t.VerifySignature(pub); err != nil {
-			add("%s", strings.TrimPrefix(err.Error(), "assertion: "))
-		}
-		if now.Before(cert.NotBefore) {
-			add("the certificate is not valid before %s", cert.NotBefore.UTC().Format(time.RFC3339))
-		}
-		if now.After(cert.NotAfter) {
-			add("the certificate expired %s", cert.NotAfter.UTC().Format(time.RFC3339))
-		}
+	p.header(t.Header)
+	p.claims(t.Claims, o, now)
+	if o.Certificate != nil {
+		p.certificate(t, o.Certificate, now)
 	}
 	return p
+}
+
+// problems collects Check's sentences.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// header checks alg, typ and the thumbprint.
+func (p *problems) header(h Header) {
+	if h.Alg != "PS256" && h.Alg != "RS256" {
+		p.add("alg is %q; Entra accepts PS256 or RS256 for certificate credentials", h.Alg)
+	}
+	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
+		p.add("typ is %q; expected JWT", h.Typ)
+	}
+	if h.X5t == "" && h.X5tS256 == "" {
+		p.add("the header has neither x5t nor x5t#S256, so Entra cannot find the certificate")
+	}
+}
+
+// claims checks aud, iss, sub, jti and the time claims.
+func (p *problems) claims(c Claims, o CheckOptions, now time.Time) {
+	if len(c.Aud) != 1 || c.Aud[0] == "" {
+		p.add("aud must be exactly one value, the token endpoint")
+	} else if o.Audience != "" && c.Aud[0] != o.Audience {
+		p.add("aud is %q but the token endpoint is %q", c.Aud[0], o.Audience)
+	} else if !strings.HasPrefix(c.Aud[0], "https://") {
+		p.add("aud %q is not an https token endpoint", c.Aud[0])
+	}
+	if c.Iss == "" || c.Iss != c.Sub {
+		p.add("iss (%q) and sub (%q) must both be the client ID", c.Iss, c.Sub)
+	}
+	if o.ClientID != "" && c.Iss != o.ClientID {
+		p.add("iss is %q, not the client ID %q", c.Iss, o.ClientID)
+	}
+	if c.Jti == "" {
+		p.add("jti is missing; Entra needs a unique ID per assertion")
+	}
+	p.times(c, now)
+}
+
+// times checks exp, nbf and the lifetime.
+func (p *problems) times(c Claims, now time.Time) {
+	switch {
+	case c.Exp == 0:
+		p.add("exp is missing")
+	case now.Unix() >= c.Exp:
+		p.add("expired %s ago (exp %s)", now.Sub(time.Unix(c.Exp, 0)).Round(time.Second), time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
+	}
+	if c.Nbf != 0 && now.Unix()+300 < c.Nbf {
+		p.add("not valid until %s (nbf is in the future: check the clock)", time.Unix(c.Nbf, 0).UTC().Format(time.RFC3339))
+	}
+	if c.Exp != 0 && c.Nbf != 0 && time.Duration(c.Exp-c.Nbf)*time.Second > MaxLifetime {
+		p.add("lifetime is %v; Entra recommends 5-10 minutes", time.Duration(c.Exp-c.Nbf)*time.Second)
+	}
+}
+
+// certificate checks the thumbprints, the signature and the certificate's
+// validity against cert.
+func (p *problems) certificate(t *Token, cert *x509.Certificate, now time.Time) {
+	h := t.Header
+	x5t, x5tS256 := Thumbprints(cert)
+	if h.X5t != "" && h.X5t != x5t {
+		p.add("x5t %s is not this certificate's SHA-1 thumbprint (%s)", h.X5t, x5t)
+	}
+	if h.X5tS256 != "" && h.X5tS256 != x5tS256 {
+		p.add("x5t#S256 %s is not this certificate's SHA-256 thumbprint (%s)", h.X5tS256, x5tS256)
+	}
+	if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
+		p.add("the certificate holds a %T key; client assertions need RSA", cert.PublicKey)
+	} else if err := t.VerifySignature(pub); err != nil {
+		p.add("%s", strings.TrimPrefix(err.Error(), "assertion: "))
+	}
+	if now.Before(cert.NotBefore) {
+		p.add("the certificate is not valid before %s", cert.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if now.After(cert.NotAfter) {
+		p.add("the certificate expired %s", cert.NotAfter.UTC().Format(time.RFC3339))
+	}
 }
