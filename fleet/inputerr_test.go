@@ -48,7 +48,10 @@ func TestInputErrorTable(t *testing.T) {
 		{"NewKey short secret", "secret", func() error { _, err := NewKey("k1", []byte(secret)); return err }},
 		{"KeyFromBase64 not base64", "b64", func() error { _, err := KeyFromBase64("k1", secret+"!"); return err }},
 		{"KeyFromBase64 16 bytes", "b64", func() error { _, err := KeyFromBase64("k1", "AQEBAQEBAQEBAQEBAQEBAQ=="); return err }},
-		{"KeyFromBase64 bad id", "id", func() error { _, err := KeyFromBase64("k 1", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="); return err }},
+		{"KeyFromBase64 bad id", "id", func() error {
+			_, err := KeyFromBase64("k 1", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+			return err
+		}},
 		{"NewCache nil client", "client", func() error { _, err := NewCache(nil, key, nil); return err }},
 		{"NewCache unbounded client", "client", func() error { _, err := NewCache(unbounded, key, nil); return err }},
 		{"NewCache nil key", "key", func() error { _, err := NewCache(client, nil, nil); return err }},
