@@ -138,7 +138,7 @@ func errGateShut(why string, d time.Duration) error {
 
 // holdOffError is a wait that would outlast the deadline of the context
 // given to Wait: the caller's, or the one keyvault's signer derives from
-// Options.MaxThrottleWait.
+// its MaxThrottleWait.
 type holdOffError struct {
 	why string
 	d   time.Duration
