@@ -27,7 +27,8 @@ var rules = map[string][]string{
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":                    {".", "assertion", "keyvault"},
-	"fleet":                       {".", "keyvault", "internal/obs", "telemetry"},
+	"fleet":                       {".", "keyvault", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
+	"internal/fleetstats":         {},
 	"telemetry":                   {},
 	"internal/obs":                {"telemetry", "internal/inputerr"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
@@ -39,7 +40,7 @@ var rules = map[string][]string{
 }
 
 // stdlibOnly packages import nothing outside the standard library.
-var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true}
+var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true, "internal/fleetstats": true}
 
 func TestImportRules(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
