@@ -18,17 +18,13 @@ func sharedCache(b *testing.B) *fleet.Cache {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { client.Close() })
-	secret := make([]byte, fleet.KeySize)
+	secret := make([]byte, 32)
 	rand.Read(secret)
 	key, err := fleet.NewKey("k1", secret)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ring, err := fleet.NewKeyring(key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cache, err := fleet.NewCache(client, fleet.Options{Keyring: ring, OpTimeout: 2 * time.Second})
+	cache, err := fleet.NewCache(client, key, &fleet.CacheOptions{OpTimeout: 2 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

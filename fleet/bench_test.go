@@ -22,7 +22,7 @@ var realisticToken = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + strings.Repeat("a
 // bytes one token takes in Redis (MEMORY USAGE of its entry).
 func BenchmarkRedisServedMiss(b *testing.B) {
 	srv := redistest.Start(b)
-	cache, _ := newCache(b, srv, Options{OpTimeout: 100 * time.Millisecond})
+	cache, _ := newCache(b, srv, CacheOptions{OpTimeout: 100 * time.Millisecond})
 	ctx := context.Background()
 	key := testKey(tenantN(1))
 	tok := azcore.AccessToken{Token: realisticToken, ExpiresOn: time.Now().Add(time.Hour)}
@@ -59,7 +59,7 @@ func BenchmarkRedisServedMiss(b *testing.B) {
 // lock, acquire (free here), store with release and publish.
 func BenchmarkFleetAcquire(b *testing.B) {
 	srv := redistest.Start(b)
-	cache, _ := newCache(b, srv, Options{OpTimeout: 100 * time.Millisecond})
+	cache, _ := newCache(b, srv, CacheOptions{OpTimeout: 100 * time.Millisecond})
 	ctx := context.Background()
 	tok := azcore.AccessToken{Token: realisticToken, ExpiresOn: time.Now().Add(time.Hour)}
 	acquire := func(context.Context) (azcore.AccessToken, error) { return tok, nil }

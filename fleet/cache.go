@@ -5,8 +5,8 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -14,21 +14,27 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/telemetry"
 )
 
-// Options configure a Cache. Only Keyring is required.
-type Options struct {
-	// Keyring encrypts and decrypts the entries. Required.
-	Keyring *Keyring
-	// Prefix namespaces every Redis key; DefaultPrefix when empty.
+// CacheOptions configure a Cache; nil means defaults. A zero field takes
+// its default; a negative duration or count is refused.
+type CacheOptions struct {
+	// OlderKeys only decrypt: during a key rotation, give the new key to
+	// NewCache and keep the old one here for as long as its entries live (at
+	// most a token lifetime). Key IDs must be distinct.
+	OlderKeys []*Key
+	// Prefix namespaces every Redis key; "kvassert" when empty. Up to 64
+	// printable characters without spaces or braces.
 	Prefix string
 	// LockTTL is the life of the acquisition lock. The owner renews it while
 	// it acquires; if the owner dies, another replica takes over at most
-	// LockTTL later. Default 10 s. Give every replica of a fleet the same
-	// LockTTL: a lock with no expiry, or one that lives longer than twice
-	// LockTTL, is not a live owner's and is taken over at once.
+	// LockTTL later. Default 10 s, at least 100 ms. Give every replica of a
+	// fleet the same LockTTL: a lock with no expiry, or one that lives
+	// longer than twice LockTTL, is not a live owner's and is taken over at
+	// once.
 	LockTTL time.Duration
 	// WaitTimeout bounds the wait for another replica's acquisition; then
 	// this replica acquires on its own. Default 60 s (the caller's context
@@ -46,7 +52,9 @@ type Options struct {
 	// BreakerCoolDown is how long the breaker stays open before one probe.
 	// Default 5 s.
 	BreakerCoolDown time.Duration
-	// Logger receives the (rate-limited) warnings; slog.Default() when nil.
+	// Logger receives the (rate-limited) warnings an operator acts on:
+	// Redis failing, the breaker opening, rejected entries. Nothing is
+	// logged below Warn. slog.Default() when nil.
 	Logger *slog.Logger
 	// WarnEvery is the least time between two warnings. Default 1 min.
 	WarnEvery time.Duration
@@ -60,9 +68,9 @@ type Options struct {
 // for concurrent use. Close it when done.
 type Cache struct {
 	client  redis.UniversalClient
-	ring    *Keyring
+	ring    *keyring
 	prefix  string
-	o       Options
+	o       CacheOptions
 	br      *breaker
 	warn    *warner
 	notify  *notifier
@@ -74,48 +82,87 @@ type Cache struct {
 
 var _ kvassert.SharedCache = (*Cache)(nil)
 
-// NewCache makes a Cache on client. The client must have
-// ContextTimeoutEnabled set, so that the per-operation timeouts bound a slow
-// Redis (NewClient sets it).
-func NewCache(client redis.UniversalClient, opts Options) (*Cache, error) {
+// NewCache makes a Cache on client whose entries key encrypts (and
+// decrypts; see CacheOptions.OlderKeys for a rotation). The client must
+// have ContextTimeoutEnabled set, so that the per-operation timeouts bound
+// a slow Redis (NewClient sets it). Bad input is a *kvassert.InputError.
+func NewCache(client redis.UniversalClient, key *Key, opts *CacheOptions) (*Cache, error) {
 	if client == nil {
-		return nil, errors.New("fleet: NewCache needs a Redis client")
+		return nil, inputerr.New("fleet", "client", "client is nil: NewCache needs a Redis client (NewClient)")
 	}
-	if opts.Keyring == nil {
-		return nil, errors.New("fleet: NewCache needs a Keyring (LoadDataKey, OpenDataKey or KeyFromEnv/KeyFromFile, then NewKeyring)")
+	var o CacheOptions
+	if opts != nil {
+		o = *opts
+	}
+	ring, err := newKeyring(key, o.OlderKeys...)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkContextTimeouts(client); err != nil {
 		return nil, err
 	}
-	prefix, err := checkPrefix(opts.Prefix)
+	prefix, err := checkPrefix(o.Prefix)
 	if err != nil {
 		return nil, err
 	}
-	if opts.LockTTL <= 0 {
-		opts.LockTTL = 10 * time.Second
-	}
-	if opts.LockTTL < 100*time.Millisecond {
-		return nil, fmt.Errorf("fleet: LockTTL %s is too short (at least 100ms)", opts.LockTTL)
-	}
-	if opts.WaitTimeout <= 0 {
-		opts.WaitTimeout = time.Minute
-	}
-	if opts.OpTimeout <= 0 {
-		opts.OpTimeout = 100 * time.Millisecond
-	}
-	if opts.MinRemaining <= 0 {
-		opts.MinRemaining = time.Minute
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	id := make([]byte, 12)
 	crand.Read(id) //nolint:errcheck // crypto/rand never fails
 	return &Cache{
-		client: client, ring: opts.Keyring, prefix: prefix, o: opts,
-		br:      newBreaker(opts.BreakerThreshold, opts.BreakerCoolDown),
-		warn:    newWarner(opts.Logger, opts.WarnEvery),
+		client: client, ring: ring, prefix: prefix, o: o,
+		br:      newBreaker(o.BreakerThreshold, o.BreakerCoolDown),
+		warn:    newWarner(o.Logger, o.WarnEvery),
 		notify:  newNotifier(client, channelFor(prefix)),
 		ownerID: hex.EncodeToString(id),
-		tel:     obs.NewSharedCache(opts.Telemetry),
+		tel:     obs.NewSharedCache(o.Telemetry),
 	}, nil
+}
+
+// defaults refuses negative settings and fills in the zero ones.
+func (o *CacheOptions) defaults() error {
+	if err := nonNegative(map[string]time.Duration{
+		"opts.LockTTL": o.LockTTL, "opts.WaitTimeout": o.WaitTimeout, "opts.OpTimeout": o.OpTimeout,
+		"opts.MinRemaining": o.MinRemaining, "opts.BreakerCoolDown": o.BreakerCoolDown, "opts.WarnEvery": o.WarnEvery,
+	}); err != nil {
+		return err
+	}
+	if o.BreakerThreshold < 0 {
+		return inputerr.New("fleet", "opts.BreakerThreshold", "opts.BreakerThreshold is negative (%d); use 0 for the default (5)", o.BreakerThreshold)
+	}
+	if o.LockTTL == 0 {
+		o.LockTTL = 10 * time.Second
+	}
+	if o.LockTTL < 100*time.Millisecond {
+		return inputerr.New("fleet", "opts.LockTTL", "opts.LockTTL %s is too short (at least 100ms)", o.LockTTL)
+	}
+	if o.WaitTimeout == 0 {
+		o.WaitTimeout = time.Minute
+	}
+	if o.OpTimeout == 0 {
+		o.OpTimeout = 100 * time.Millisecond
+	}
+	if o.MinRemaining == 0 {
+		o.MinRemaining = time.Minute
+	}
+	return nil
+}
+
+// nonNegative refuses the first negative duration (in name order), naming
+// its option.
+func nonNegative(ds map[string]time.Duration) error {
+	names := make([]string, 0, len(ds))
+	for n := range ds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if ds[n] < 0 {
+			return inputerr.New("fleet", n, "%s is negative (%s); use 0 for the default", n, ds[n])
+		}
+	}
+	return nil
 }
 
 // checkContextTimeouts refuses clients whose operations would ignore the
@@ -131,26 +178,13 @@ func checkContextTimeouts(client redis.UniversalClient) error {
 		return nil
 	}
 	if !on {
-		return errors.New("fleet: the Redis client must set ContextTimeoutEnabled: true, so that a slow Redis costs at most OpTimeout (or build it with fleet.NewClient)")
+		return inputerr.New("fleet", "client", "the Redis client must set ContextTimeoutEnabled: true, so that a slow Redis costs at most OpTimeout (or build it with fleet.NewClient)")
 	}
 	return nil
 }
 
 // Close stops the cache's subscription. It does not close the client.
 func (c *Cache) Close() error { return c.notify.close() }
-
-// Stats returns the counters.
-func (c *Cache) Stats() Stats {
-	c.br.mu.Lock()
-	opens := c.br.opens
-	c.br.mu.Unlock()
-	return Stats{
-		Hits: c.c.hits.Load(), Misses: c.c.misses.Load(), Acquired: c.c.acquired.Load(),
-		LockWaits: c.c.lockWaits.Load(), Takeovers: c.c.takeovers.Load(), Fallbacks: c.c.fallbacks.Load(),
-		DecryptFailures: c.c.decryptFailures.Load(), Errors: c.c.errors.Load(), Bypassed: c.c.bypassed.Load(),
-		BreakerOpens: opens,
-	}
-}
 
 // Token implements kvassert.SharedCache. Tokens for a claims challenge are
 // not shared: they answer one resource's challenge to one caller, and are

@@ -21,7 +21,7 @@ func TestReplicasShareOneAcquisition(t *testing.T) {
 	acq.delay = 30 * time.Millisecond // acquisitions overlap the waiters
 	var caches []*Cache
 	for range 3 {
-		c, _ := newCache(t, srv, Options{})
+		c, _ := newCache(t, srv, CacheOptions{})
 		caches = append(caches, c)
 	}
 	const tenants, callers = 20, 4
@@ -75,9 +75,9 @@ func TestReplicasShareOneAcquisition(t *testing.T) {
 // get one new token; a replica asking later picks it up.
 func TestRefreshIsFleetWide(t *testing.T) {
 	srv := redistest.Start(t)
-	a, _ := newCache(t, srv, Options{})
-	b, _ := newCache(t, srv, Options{})
-	c, _ := newCache(t, srv, Options{})
+	a, _ := newCache(t, srv, CacheOptions{})
+	b, _ := newCache(t, srv, CacheOptions{})
+	c, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("r")
 	acq.delay = 30 * time.Millisecond
 	key := testKey(tenantN(1))
@@ -108,7 +108,7 @@ func TestRefreshIsFleetWide(t *testing.T) {
 func TestStoredWithTokenLife(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
-	c, _ := newCache(t, srv, Options{})
+	c, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("px")
 	key := testKey(tenantN(1))
 	tok, err := c.Token(context.Background(), key, azcore.AccessToken{}, acq.acquire)
@@ -150,8 +150,8 @@ func TestLockOwnerDies(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	const lockTTL = 600 * time.Millisecond
-	a, ca := newCache(t, srv, Options{LockTTL: lockTTL})
-	b, _ := newCache(t, srv, Options{LockTTL: lockTTL})
+	a, ca := newCache(t, srv, CacheOptions{LockTTL: lockTTL})
+	b, _ := newCache(t, srv, CacheOptions{LockTTL: lockTTL})
 	key := testKey(tenantN(1))
 	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	started := make(chan struct{})
@@ -189,8 +189,8 @@ func TestOwnerRenewsItsLock(t *testing.T) {
 	// Renewal every second; a scheduling stall of 2 s would be needed to
 	// lose the lock (600 ms, with a 900 ms TTL, was seen under -race on a
 	// busy 2-core machine).
-	a, _ := newCache(t, srv, Options{LockTTL: 3 * time.Second})
-	b, _ := newCache(t, srv, Options{LockTTL: 3 * time.Second})
+	a, _ := newCache(t, srv, CacheOptions{LockTTL: 3 * time.Second})
+	b, _ := newCache(t, srv, CacheOptions{LockTTL: 3 * time.Second})
 	acq := newAcquirer("slow")
 	acq.delay = 6500 * time.Millisecond // more than 2 lock TTLs
 	key := testKey(tenantN(1))
@@ -210,8 +210,8 @@ func TestOwnerRenewsItsLock(t *testing.T) {
 // a waiting replica then tries itself.
 func TestFailedAcquisitionIsNotShared(t *testing.T) {
 	srv := redistest.Start(t)
-	a, _ := newCache(t, srv, Options{})
-	b, _ := newCache(t, srv, Options{})
+	a, _ := newCache(t, srv, CacheOptions{})
+	b, _ := newCache(t, srv, CacheOptions{})
 	key := testKey(tenantN(1))
 	boom := errors.New("AADSTS700016: not consented")
 	var errA, errB error
@@ -238,7 +238,7 @@ func TestFailedAcquisitionIsNotShared(t *testing.T) {
 func TestClaimsTokensAreNotShared(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
-	a, _ := newCache(t, srv, Options{})
+	a, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("claims")
 	key := testKey(tenantN(1))
 	key.Claims = `{"access_token":{"nbf":{"essential":true,"value":"1"}}}`
@@ -256,7 +256,7 @@ func TestClaimsTokensAreNotShared(t *testing.T) {
 func TestWaitHonoursContext(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
-	b, _ := newCache(t, srv, Options{})
+	b, _ := newCache(t, srv, CacheOptions{})
 	key := testKey(tenantN(1))
 	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
 	raw.Set(context.Background(), tk.lock, "someone-else", 10*time.Second) // a live owner's (LockTTL)
@@ -268,7 +268,7 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatalf("got %v, %d acquisitions", err, acq.n.Load())
 	}
 	// With a short WaitTimeout it acquires locally instead.
-	c, _ := newCache(t, srv, Options{WaitTimeout: 100 * time.Millisecond})
+	c, _ := newCache(t, srv, CacheOptions{WaitTimeout: 100 * time.Millisecond})
 	if _, err := c.Token(context.Background(), key, azcore.AccessToken{}, acq.acquire); err != nil || acq.n.Load() != 1 || c.Stats().Fallbacks != 1 {
 		t.Fatalf("wait timeout: %v, %d acquisitions, %+v", err, acq.n.Load(), c.Stats())
 	}
@@ -278,8 +278,8 @@ func TestWaitHonoursContext(t *testing.T) {
 // and the lock is no longer renewed, so another replica takes over.
 func TestPanickingAcquireStopsRenewing(t *testing.T) {
 	srv := redistest.Start(t)
-	a, _ := newCache(t, srv, Options{LockTTL: 300 * time.Millisecond})
-	b, _ := newCache(t, srv, Options{LockTTL: 300 * time.Millisecond})
+	a, _ := newCache(t, srv, CacheOptions{LockTTL: 300 * time.Millisecond})
+	b, _ := newCache(t, srv, CacheOptions{LockTTL: 300 * time.Millisecond})
 	key := testKey(tenantN(1))
 	func() {
 		defer func() {
@@ -304,7 +304,7 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	a, _ := newCache(t, srv, Options{})
+	a, _ := newCache(t, srv, CacheOptions{})
 	tk, _ := keysFor(DefaultPrefix, testNameKey, testKey(tenantN(1)))
 	raw.Set(ctx, tk.lock, "new-owner", 5*time.Second)
 	a.release(ctx, tk, "old-owner")
@@ -334,7 +334,7 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 // instead of acquiring locally for nobody, and Redis is not blamed.
 func TestCallerThatGaveUpDoesNotAcquire(t *testing.T) {
 	srv := redistest.Start(t)
-	c, _ := newCache(t, srv, Options{})
+	c, _ := newCache(t, srv, CacheOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	acq := newAcquirer("gave-up")

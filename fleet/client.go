@@ -1,12 +1,13 @@
 package fleet
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
 // NewClient makes a Redis client from a URL, for the CLI and simple setups:
@@ -21,11 +22,12 @@ import (
 // (ContextTimeoutEnabled), dial and I/O timeouts are short, and failed
 // commands are not retried (the cache falls back to local acquisition
 // instead). Other go-redis URL parameters (dial_timeout, read_timeout,
-// pool_size, ...) are honoured by standalone URLs.
+// pool_size, ...) are honoured by standalone URLs. A bad URL is a
+// *kvassert.InputError that never shows the URL's password.
 func NewClient(rawURL string) (redis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return nil, fmt.Errorf("fleet: invalid Redis URL %q: want redis://host:port or rediss://host:port", redactURL(rawURL))
+		return nil, inputerr.New("fleet", "rawURL", "invalid Redis URL (rawURL) %q: want redis://host:port or rediss://host:port", redactURL(rawURL))
 	}
 	q := u.Query()
 	cluster := q.Get("cluster") == "true"
@@ -38,7 +40,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	first.RawQuery = q.Encode()
 	o, err := redis.ParseURL(first.String())
 	if err != nil {
-		return nil, fmt.Errorf("fleet: invalid Redis URL %q: %v", redactURL(rawURL), redactErr(err, u))
+		return nil, inputerr.New("fleet", "rawURL", "invalid Redis URL (rawURL) %q: %v", redactURL(rawURL), redactErr(err, u))
 	}
 	o.ContextTimeoutEnabled = true
 	o.MaxRetries = -1
@@ -61,7 +63,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		return redis.NewClient(o), nil
 	}
 	if cluster && o.DB != 0 {
-		return nil, fmt.Errorf("fleet: invalid Redis URL %q: Redis Cluster has only database 0", redactURL(rawURL))
+		return nil, inputerr.New("fleet", "rawURL", "invalid Redis URL (rawURL) %q: Redis Cluster has only database 0", redactURL(rawURL))
 	}
 	return redis.NewUniversalClient(uo), nil
 }

@@ -63,7 +63,7 @@ func TestThroughSentinel(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		cache, err := NewCache(c, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), OpTimeout: 5 * time.Second})
+		cache, err := NewCache(c, mustKey(t, "k1", 1), &CacheOptions{OpTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestACLUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cache, err := NewCache(c, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), OpTimeout: 5 * time.Second})
+	cache, err := NewCache(c, mustKey(t, "k1", 1), &CacheOptions{OpTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestACLUser(t *testing.T) {
 	if s := cache.Stats(); acq.n.Load() != 1 || s.Errors != 0 || s.Fallbacks != 0 {
 		t.Fatalf("under the ACL: %d acquisitions, %+v", acq.n.Load(), s)
 	}
-	th, err := NewThrottle(c, ThrottleOptions{Vault: "v.vault.azure.net", Budget: 10, OpTimeout: 5 * time.Second})
+	th, err := NewThrottle(c, "v.vault.azure.net", &ThrottleOptions{Budget: 10, OpTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestACLUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bad.Close()
-	badCache, err := NewCache(bad, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	badCache, err := NewCache(bad, mustKey(t, "k1", 1), &CacheOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func TestOnRedisCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		cache, err := NewCache(c, Options{Keyring: mustRing(t, mustKey(t, "k1", 1)), OpTimeout: time.Second})
+		cache, err := NewCache(c, mustKey(t, "k1", 1), &CacheOptions{OpTimeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestOnRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	th, err := NewThrottle(c, ThrottleOptions{Vault: "v.vault.azure.net", Budget: 2, Window: time.Minute, OpTimeout: time.Second})
+	th, err := NewThrottle(c, "v.vault.azure.net", &ThrottleOptions{Budget: 2, Window: time.Minute, OpTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

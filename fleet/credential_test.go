@@ -55,25 +55,20 @@ type replicaCred struct {
 	cache *fleet.Cache
 }
 
-func (c *credEnv) replica(t *testing.T, key *fleet.Key, o fleet.Options) replicaCred {
+func (c *credEnv) replica(t *testing.T, key *fleet.Key, o fleet.CacheOptions) replicaCred {
 	t.Helper()
 	client, err := fleet.NewClient(c.srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	ring, err := fleet.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Keyring = ring
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.OpTimeout == 0 {
 		o.OpTimeout = 5 * time.Second // -race on 2 shared cores
 	}
-	cache, err := fleet.NewCache(client, o)
+	cache, err := fleet.NewCache(client, key, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +107,7 @@ func TestCredentialsSurviveRedisStopAndRestart(t *testing.T) {
 	c := newCredEnv(t, 200)
 	// A stopped Redis refuses connections at once; the generous timeout only
 	// keeps a slow -race run on 2 shared cores from falling back while Redis is up.
-	fo := fleet.Options{OpTimeout: time.Second, BreakerThreshold: 3, BreakerCoolDown: 200 * time.Millisecond}
+	fo := fleet.CacheOptions{OpTimeout: time.Second, BreakerThreshold: 3, BreakerCoolDown: 200 * time.Millisecond}
 	a, b := c.replica(t, c.key, fo), c.replica(t, c.key, fo)
 	batch := func(i int) []string { return c.tenants[i*10 : i*10+10] }
 
@@ -171,7 +166,7 @@ func (c *credEnv) tokenKeys(t *testing.T) []string {
 func TestCredentialRejectsBadEntries(t *testing.T) {
 	c := newCredEnv(t, 2)
 	ctx := context.Background()
-	a := c.replica(t, c.key, fleet.Options{})
+	a := c.replica(t, c.key, fleet.CacheOptions{})
 	victim, other := c.tenants[0], c.tenants[1]
 	a.get(t, []string{victim})
 	keys := c.tokenKeys(t)
@@ -201,7 +196,7 @@ func TestCredentialRejectsBadEntries(t *testing.T) {
 		if err := c.raw.Set(ctx, victimKey, entry, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		r := c.replica(t, c.key, fleet.Options{})
+		r := c.replica(t, c.key, fleet.CacheOptions{})
 		s := c.signs()
 		if e := r.get(t, []string{victim}); e != 0 { // fails on a token for another tenant
 			t.Fatalf("%s: caller error", name)
@@ -218,9 +213,9 @@ func TestCredentialRejectsBadEntries(t *testing.T) {
 // error and no Redis error.
 func TestCredentialWithWrongKeyMisses(t *testing.T) {
 	c := newCredEnv(t, 3)
-	a := c.replica(t, c.key, fleet.Options{})
+	a := c.replica(t, c.key, fleet.CacheOptions{})
 	a.get(t, c.tenants)
-	wrong := c.replica(t, randomKey(t, "k1"), fleet.Options{})
+	wrong := c.replica(t, randomKey(t, "k1"), fleet.CacheOptions{})
 	s := c.signs()
 	if e := wrong.get(t, c.tenants); e != 0 {
 		t.Fatalf("%d caller errors with the wrong key", e)

@@ -54,17 +54,16 @@ func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
 	srv := redistest.Start(t)
 	e, kc := kekEnv(t)
 	ctx := context.Background()
-	w := &KeyVaultWrapper{Client: kc, Name: "fleet-kek"}
 	var keys [4]*Key
 	var errs [4]error
 	parallel(4, func(i int) {
-		keys[i], errs[i] = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w})
+		keys[i], errs[i] = LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", nil)
 	})
 	for i := range keys {
 		if errs[i] != nil {
 			t.Fatalf("replica %d: %v", i, errs[i])
 		}
-		if keys[i].ID() != "k1" || !sameKey(t, keys[0], keys[i]) {
+		if keys[i].id != "k1" || !sameKey(t, keys[0], keys[i]) {
 			t.Fatalf("replica %d has another data key", i)
 		}
 	}
@@ -76,7 +75,7 @@ func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
 		t.Fatalf("%d wraps, %d unwraps for 4 replicas", wraps, unwraps)
 	}
 	e.ResetCounts()
-	again, err := LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w})
+	again, err := LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", &DataKeyOptions{})
 	if err != nil || !sameKey(t, keys[0], again) {
 		t.Fatalf("restart: %v", err)
 	}
@@ -84,8 +83,8 @@ func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
 		t.Fatalf("restart: %v", e.Counts())
 	}
 	// A second ID is another key (rotation).
-	k2, err := LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "k2"})
-	if err != nil || k2.ID() != "k2" {
+	k2, err := LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", &DataKeyOptions{ID: "k2"})
+	if err != nil || k2.id != "k2" {
 		t.Fatal(err)
 	}
 	// The blob in Redis names the vault key and is not the key.
@@ -99,13 +98,15 @@ func TestDataKeyFailures(t *testing.T) {
 	srv := redistest.Start(t)
 	e, kc := kekEnv(t)
 	ctx := context.Background()
-	w := &KeyVaultWrapper{Client: kc, Name: "fleet-kek"}
-	// A blob kept in configuration instead of Redis.
-	k, blob, err := SealDataKey(ctx, w, "cfg")
+	// A blob kept in configuration instead of Redis: no Redis client.
+	k, blob, err := SealDataKey(ctx, kc, "fleet-kek", &DataKeyOptions{ID: "cfg"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opened, err := OpenDataKey(ctx, w, "cfg", blob)
+	open := func(keyName string, blob []byte) (*Key, error) {
+		return LoadDataKey(ctx, nil, kc, keyName, &DataKeyOptions{ID: "cfg", Wrapped: blob})
+	}
+	opened, err := open("fleet-kek", blob)
 	if err != nil || !sameKey(t, k, opened) {
 		t.Fatalf("open: %v", err)
 	}
@@ -117,35 +118,37 @@ func TestDataKeyFailures(t *testing.T) {
 		}
 	}
 	raw.Set(ctx, "kvassert:datakey:bad", "garbage", 0)
-	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "bad"})
+	_, err = LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", &DataKeyOptions{ID: "bad"})
 	check("garbage blob", err, "not a blob made by SealDataKey")
 	// Hostile blobs (issue 18, siblings): oversize, or an oversize wrapped
 	// value, are refused before any Key Vault call.
 	raw.Set(ctx, "kvassert:datakey:big", strings.Repeat("x", 1<<20), 0)
-	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "big"})
+	_, err = LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", &DataKeyOptions{ID: "big"})
 	check("oversize blob", err, "not a blob made by SealDataKey")
 	huge := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"`+strings.Repeat("AAAA", 400), 1)
-	_, err = OpenDataKey(ctx, w, "cfg", []byte(huge))
+	_, err = open("fleet-kek", []byte(huge))
 	check("oversize wrapped value", err, "not a blob made by SealDataKey")
 	tampered := strings.Replace(string(blob), `"wrapped":"`, `"wrapped":"AAAA`, 1)
-	_, err = OpenDataKey(ctx, w, "cfg", []byte(tampered))
+	_, err = open("fleet-kek", []byte(tampered))
 	check("tampered blob", err, "unwrapKey")
-	_, err = OpenDataKey(ctx, &KeyVaultWrapper{Client: kc, Name: "other-kek"}, "cfg", blob)
+	_, err = open("other-kek", blob)
 	check("other key name", err, "was wrapped by Key Vault key")
-	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{})
-	check("no wrapper", err, "KeyVaultWrapper")
-	_, err = LoadDataKey(ctx, newClient(t, srv), DataKeyOptions{Wrapper: w, ID: "no spaces"})
-	check("bad ID", err, "invalid data key ID")
+	_, err = LoadDataKey(ctx, newClient(t, srv), nil, "fleet-kek", nil)
+	check("no keys client", err, "vault")
+	_, err = LoadDataKey(ctx, newClient(t, srv), kc, "", nil)
+	check("no key name", err, "keyName")
+	_, err = LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", &DataKeyOptions{ID: "no spaces"})
+	check("bad ID", err, "invalid opts.ID")
 	if err := e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = OpenDataKey(ctx, w, "cfg", blob)
+	_, err = open("fleet-kek", blob)
 	check("no unwrapKey permission", err, "ForbiddenByRbac")
 	// Redis down at start: a clear error (the caller runs without sharing).
 	srv.Stop()
 	c, _ := NewClient(srv.URL())
 	defer c.Close()
-	_, err = LoadDataKey(ctx, c, DataKeyOptions{Wrapper: w})
+	_, err = LoadDataKey(ctx, c, kc, "fleet-kek", nil)
 	check("Redis down", err, "from Redis")
 }
 
@@ -155,16 +158,15 @@ func TestDataKeyFailures(t *testing.T) {
 func TestDataKeyVaultErrorsHoldNoBodyText(t *testing.T) {
 	e, kc := kekEnv(t)
 	ctx := context.Background()
-	w := &KeyVaultWrapper{Client: kc, Name: "fleet-kek"}
-	_, blob, err := SealDataKey(ctx, w, "cfg")
+	_, blob, err := SealDataKey(ctx, kc, "fleet-kek", &DataKeyOptions{ID: "cfg"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, op := range []kvasserttest.Op{kvasserttest.OpKeyWrap, kvasserttest.OpKeyUnwrap} {
 		e.InjectFault(op, kvasserttest.Fault{Status: http.StatusForbidden})
 	}
-	_, _, werr := SealDataKey(ctx, w, "cfg2")
-	_, uerr := OpenDataKey(ctx, w, "cfg", blob)
+	_, _, werr := SealDataKey(ctx, kc, "fleet-kek", &DataKeyOptions{ID: "cfg2"})
+	_, uerr := LoadDataKey(ctx, nil, kc, "fleet-kek", &DataKeyOptions{ID: "cfg", Wrapped: blob})
 	e.ClearFaults()
 	for name, err := range map[string]error{"wrapKey": werr, "unwrapKey": uerr} {
 		var re *azcore.ResponseError

@@ -14,8 +14,23 @@
 // per-operation timeouts and a circuit breaker, and resumes sharing when
 // Redis recovers.
 //
-// Encryption keys come from a Keyring: a data key wrapped by a Key Vault key
-// (LoadDataKey, OpenDataKey) or a static key (KeyFromBase64, KeyFromEnv,
-// KeyFromFile). Nothing here ever logs or returns in an error a token or a
-// key.
+// Entries are encrypted with a Key: the fleet's data key wrapped by a Key
+// Vault key (LoadDataKey; SealDataKey to give it by configuration
+// instead) or a static key (NewKey, KeyFromBase64). Nothing here ever logs
+// or returns in an error a token or a key.
+//
+// Wiring, every option struct one level deep (nil options mean defaults):
+//
+//	rdb, _ := fleet.NewClient("rediss://app:secret@cache.example.com:6380")
+//	dk, _ := fleet.LoadDataKey(ctx, rdb, keysClient, "fleet-kek", nil)
+//	cache, _ := fleet.NewCache(rdb, dk, nil)
+//	throttle, _ := fleet.NewThrottle(rdb, "myvault.vault.azure.net", &fleet.ThrottleOptions{Budget: 3600})
+//
+// then give the cache to the credential (CredentialOptions.SharedCache) and
+// the throttle to the Key Vault source that signs in that vault (its
+// options' Throttle). Bad input to every constructor is a
+// *kvassert.InputError naming the parameter; the package logs only
+// warnings an operator acts on (Redis failing, rejected entries), at most
+// once per CacheOptions.WarnEvery, to CacheOptions.Logger (slog.Default()
+// when nil).
 package fleet

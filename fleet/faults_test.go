@@ -18,8 +18,8 @@ import (
 )
 
 // faultOpts are the production-like timeouts the fault tests exercise.
-func faultOpts() Options {
-	return Options{OpTimeout: 75 * time.Millisecond, BreakerThreshold: 3, BreakerCoolDown: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+func faultOpts() CacheOptions {
+	return CacheOptions{OpTimeout: 75 * time.Millisecond, BreakerThreshold: 3, BreakerCoolDown: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 }
 
 // TestRedisStoppedMidRun: callers of two replicas keep asking for new
@@ -124,8 +124,8 @@ func TestRedisFull(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	a, _ := newCache(t, srv, Options{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
-	b, _ := newCache(t, srv, Options{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
+	a, _ := newCache(t, srv, CacheOptions{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
+	b, _ := newCache(t, srv, CacheOptions{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
 	if err := raw.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestBadEntriesAreRejected(t *testing.T) {
 	raw := srv.Client()
 	ctx := context.Background()
 	var logs syncBuffer
-	a, _ := newCache(t, srv, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), WarnEvery: time.Nanosecond})
+	a, _ := newCache(t, srv, CacheOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil)), WarnEvery: time.Nanosecond})
 	seed := newAcquirer("seed")
 	victim, other := testKey(tenantN(1)), testKey(tenantN(2))
 	tkV, _ := keysFor(DefaultPrefix, testNameKey, victim)
@@ -253,9 +253,9 @@ func TestWrongEncryptionKeyMisses(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	k1 := mustKey(t, "k1", 1)
-	a, _ := newCache(t, srv, Options{Keyring: mustRing(t, k1)})
-	wrong, _ := newCache(t, srv, Options{Keyring: mustRing(t, mustKey(t, "k1", 2)), Logger: slog.New(slog.DiscardHandler)})
-	rotated, _ := newCache(t, srv, Options{Keyring: mustRing(t, mustKey(t, "k2", 3), k1)})
+	a, _ := newCache(t, srv, CacheOptions{}, k1)
+	wrong, _ := newCache(t, srv, CacheOptions{Logger: slog.New(slog.DiscardHandler)}, mustKey(t, "k1", 2))
+	rotated, _ := newCache(t, srv, CacheOptions{}, mustKey(t, "k2", 3), k1)
 	acq := newAcquirer("w")
 	key := testKey(tenantN(1))
 	ta, err := a.Token(ctx, key, azcore.AccessToken{}, acq.acquire)
@@ -281,16 +281,16 @@ func TestWrongEncryptionKeyMisses(t *testing.T) {
 func TestNewCacheRefusesUnboundedClients(t *testing.T) {
 	srv := redistest.Start(t)
 	_ = srv
-	ring := mustRing(t, mustKey(t, "k1", 1))
+	key := mustKey(t, "k1", 1)
 	plain := newUnboundedClient(srv.Addr())
 	defer plain.Close()
-	if _, err := NewCache(plain, Options{Keyring: ring}); err == nil || !strings.Contains(err.Error(), "ContextTimeoutEnabled") {
+	if _, err := NewCache(plain, key, nil); err == nil || !strings.Contains(err.Error(), "ContextTimeoutEnabled") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := NewCache(newClient(t, srv), Options{}); err == nil || !strings.Contains(err.Error(), "Keyring") {
-		t.Fatalf("no keyring: %v", err)
+	if _, err := NewCache(newClient(t, srv), nil, nil); err == nil || !strings.Contains(err.Error(), "key") {
+		t.Fatalf("no key: %v", err)
 	}
-	if _, err := NewCache(newClient(t, srv), Options{Keyring: ring, Prefix: "a{b}"}); err == nil {
+	if _, err := NewCache(newClient(t, srv), key, &CacheOptions{Prefix: "a{b}"}); err == nil {
 		t.Fatal("a prefix with braces was accepted")
 	}
 }

@@ -28,7 +28,7 @@ func FuzzSharedEntry(f *testing.F) {
 	f.Add([]byte{1, 2, 'k', '1'}, "", "", "", false)
 	f.Add([]byte("!"), key0.Tenant, key0.Scope, key0.Source, false)
 	f.Add(good[:len(good)-1], key0.Tenant, key0.Scope, key0.Source, false)
-	c := &Cache{ring: ring, warn: newWarner(slog.New(slog.DiscardHandler), time.Minute), o: Options{MinRemaining: time.Minute}}
+	c := &Cache{ring: ring, warn: newWarner(slog.New(slog.DiscardHandler), time.Minute), o: CacheOptions{MinRemaining: time.Minute}}
 	f.Fuzz(func(t *testing.T, entry []byte, tenant, scope, source string, cae bool) {
 		k := key0
 		k.Tenant, k.Scope, k.Source, k.CAE = tenant, scope, source, cae

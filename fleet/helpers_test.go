@@ -40,9 +40,9 @@ func mustKey(t testing.TB, id string, b byte) *Key {
 	return k
 }
 
-func mustRing(t testing.TB, active *Key, older ...*Key) *Keyring {
+func mustRing(t testing.TB, active *Key, older ...*Key) *keyring {
 	t.Helper()
-	r, err := NewKeyring(active, older...)
+	r, err := newKeyring(active, older...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +60,14 @@ func newClient(t testing.TB, srv *redistest.Server) redis.UniversalClient {
 	return c
 }
 
-// newCache is one replica: its own client and cache.
-func newCache(t testing.TB, srv *redistest.Server, o Options) (*Cache, redis.UniversalClient) {
+// newCache is one replica: its own client and cache. keys[0] encrypts (key
+// "k1", 32 bytes of 1, when none), the others only decrypt.
+func newCache(t testing.TB, srv *redistest.Server, o CacheOptions, keys ...*Key) (*Cache, redis.UniversalClient) {
 	t.Helper()
-	if o.Keyring == nil {
-		o.Keyring = mustRing(t, mustKey(t, "k1", 1))
+	if len(keys) == 0 {
+		keys = []*Key{mustKey(t, "k1", 1)}
 	}
+	o.OlderKeys = keys[1:]
 	if o.OpTimeout == 0 {
 		// Generous: -race on two cores shared with other jobs (load
 		// average above 10) is slow, and a burst of first operations
@@ -73,7 +75,7 @@ func newCache(t testing.TB, srv *redistest.Server, o Options) (*Cache, redis.Uni
 		o.OpTimeout = 5 * time.Second
 	}
 	c := newClient(t, srv)
-	cache, err := NewCache(c, o)
+	cache, err := NewCache(c, keys[0], &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestHostileValuesAreMisses(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	a, _ := newCache(t, srv, Options{LockTTL: time.Second, WaitTimeout: 10 * time.Second})
+	a, _ := newCache(t, srv, CacheOptions{LockTTL: time.Second, WaitTimeout: 10 * time.Second})
 	big := strings.Repeat("x", 1<<20)
 	writes := map[string]func(value, lock string) error{
 		"garbage":      func(v, _ string) error { return raw.Set(ctx, v, "\x01\x02garbage", 0).Err() },
@@ -103,7 +103,7 @@ func TestNotifierRecoversPanics(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	a, _ := newCache(t, srv, Options{})
+	a, _ := newCache(t, srv, CacheOptions{})
 	hook := func(msg string) {
 		if msg == "boom" {
 			panic("listener bug")
@@ -142,7 +142,7 @@ func TestMessageFloodIsPaced(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	a, _ := newCache(t, srv, Options{LockTTL: 10 * time.Second})
+	a, _ := newCache(t, srv, CacheOptions{LockTTL: 10 * time.Second})
 	k := testKey(tenantN(1))
 	tk := a.keysFor(t, k)
 	if err := raw.Set(ctx, tk.lock, "live-owner", 10*time.Second).Err(); err != nil {

@@ -9,10 +9,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
-// KeySize is the size of a data key: AES-256.
-const KeySize = 32
+// keySize is the size of a data key: AES-256.
+const keySize = 32
 
 // Key is one AES-256-GCM data key with its ID. Its String method shows only
 // the ID, so a Key can be logged or printed without disclosing it.
@@ -22,16 +25,17 @@ type Key struct {
 	names []byte // HMAC key of the Redis names (HKDF of the secret)
 }
 
-// NewKey makes a Key from a 32-byte secret. id names the key in every entry
-// it encrypts (1 to 32 characters of A-Z a-z 0-9 . _ -), so that a keyring
-// can hold several keys during a rotation. The secret is copied into the
-// cipher; the caller may clear its slice.
+// NewKey makes a Key from a 32-byte (AES-256) secret. id names the key in
+// every entry it encrypts (1 to 32 characters of A-Z a-z 0-9 . _ -), so
+// that a cache can decrypt with several keys during a rotation
+// (CacheOptions.OlderKeys). The secret is copied into the cipher; the
+// caller may clear its slice. Bad input is a *kvassert.InputError.
 func NewKey(id string, secret []byte) (*Key, error) {
 	if !validKeyID(id) {
-		return nil, fmt.Errorf("fleet: invalid key ID %q: use 1 to 32 characters of A-Z a-z 0-9 . _ -", id)
+		return nil, badKeyID("id", id)
 	}
-	if len(secret) != KeySize {
-		return nil, fmt.Errorf("fleet: key %q has %d bytes; AES-256 needs exactly %d", id, len(secret), KeySize)
+	if len(secret) != keySize {
+		return nil, inputerr.New("fleet", "secret", "secret of key %q has %d bytes; AES-256 needs exactly %d", id, len(secret), keySize)
 	}
 	block, err := aes.NewCipher(secret)
 	if err != nil {
@@ -48,14 +52,19 @@ func NewKey(id string, secret []byte) (*Key, error) {
 	return &Key{id: id, aead: aead, names: names}, nil
 }
 
-// ID is the key's ID.
-func (k *Key) ID() string { return k.id }
-
 // String shows the key's ID only.
 func (k *Key) String() string { return "fleet.Key(" + k.id + ")" }
 
 // GoString shows the key's ID only.
 func (k *Key) GoString() string { return k.String() }
+
+// badKeyID refuses a key ID given as the parameter param.
+func badKeyID(param, id string) error {
+	return inputerr.New("fleet", param, "invalid %s %q: a key ID is 1 to 32 characters of A-Z a-z 0-9 . _ -", param, truncate(id))
+}
+
+// truncate shortens an echoed input.
+func truncate(s string) string { return textutil.Truncate(s, 64) }
 
 func validKeyID(id string) bool {
 	if len(id) == 0 || len(id) > 32 {
@@ -70,28 +79,28 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// Keyring holds the key that encrypts new entries and the keys that may
+// keyring holds the key that encrypts new entries and the keys that may
 // still decrypt older ones: to rotate, make the new key active and keep the
 // old one for as long as its entries live (at most a token lifetime).
-type Keyring struct {
+type keyring struct {
 	active *Key
 	older  []*Key
 	byID   map[string]*Key
 }
 
-// NewKeyring makes a keyring in which active encrypts and decrypts, and
+// newKeyring makes a keyring in which active encrypts and decrypts, and
 // older keys only decrypt. Key IDs must be distinct.
-func NewKeyring(active *Key, older ...*Key) (*Keyring, error) {
+func newKeyring(active *Key, older ...*Key) (*keyring, error) {
 	if active == nil {
-		return nil, errors.New("fleet: a keyring needs an active key")
+		return nil, inputerr.New("fleet", "key", "key is nil: NewCache needs the key that encrypts (NewKey, KeyFromBase64 or LoadDataKey)")
 	}
-	r := &Keyring{active: active, byID: map[string]*Key{active.id: active}}
+	r := &keyring{active: active, byID: map[string]*Key{active.id: active}}
 	for _, k := range older {
 		if k == nil {
-			return nil, errors.New("fleet: nil key in keyring")
+			return nil, inputerr.New("fleet", "opts.OlderKeys", "opts.OlderKeys holds a nil key")
 		}
 		if _, dup := r.byID[k.id]; dup {
-			return nil, fmt.Errorf("fleet: key ID %q appears twice in the keyring", k.id)
+			return nil, inputerr.New("fleet", "opts.OlderKeys", "key ID %q appears twice in key and opts.OlderKeys", k.id)
 		}
 		r.byID[k.id] = k
 		r.older = append(r.older, k)
@@ -105,10 +114,10 @@ func NewKeyring(active *Key, older ...*Key) (*Keyring, error) {
 // rotation the older keys' names are read too (olderNameKeys), so that a
 // replica with the new active key still finds the entries of the replicas
 // that encrypt with the old one.
-func (r *Keyring) nameKey() []byte { return r.active.names }
+func (r *keyring) nameKey() []byte { return r.active.names }
 
 // olderNameKeys are the name keys of the keys that only decrypt.
-func (r *Keyring) olderNameKeys() [][]byte {
+func (r *keyring) olderNameKeys() [][]byte {
 	out := make([][]byte, len(r.older))
 	for i, k := range r.older {
 		out[i] = k.names
@@ -121,7 +130,7 @@ const entryVersion = 1
 
 // seal encrypts plaintext with the active key; the entry is
 // version | len(id) | id | nonce | ciphertext+tag, and ad is bound to it.
-func (r *Keyring) seal(plaintext []byte, ad func(keyID string) []byte) []byte {
+func (r *keyring) seal(plaintext []byte, ad func(keyID string) []byte) []byte {
 	k := r.active
 	ns := k.aead.NonceSize()
 	out := make([]byte, 0, 2+len(k.id)+ns+len(plaintext)+k.aead.Overhead())
@@ -138,7 +147,7 @@ func (r *Keyring) seal(plaintext []byte, ad func(keyID string) []byte) []byte {
 var errBadEntry = errors.New("fleet: shared entry cannot be decrypted (unknown key, tampered, truncated or stored under another key)")
 
 // open decrypts an entry made by seal with any key of the ring.
-func (r *Keyring) open(entry []byte, ad func(keyID string) []byte) ([]byte, error) {
+func (r *keyring) open(entry []byte, ad func(keyID string) []byte) ([]byte, error) {
 	if len(entry) < 2 || entry[0] != entryVersion {
 		return nil, errBadEntry
 	}

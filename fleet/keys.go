@@ -13,20 +13,22 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
-// DefaultPrefix namespaces every Redis key when Options.Prefix is empty.
-const DefaultPrefix = "kvassert"
+// defaultPrefix namespaces every Redis key when an options' Prefix is
+// empty.
+const defaultPrefix = "kvassert"
 
 // checkPrefix validates a user prefix (and applies the default). Braces
 // would change Cluster hash tags; spaces and control characters make keys
 // hard to inspect.
 func checkPrefix(p string) (string, error) {
 	if p == "" {
-		return DefaultPrefix, nil
+		return defaultPrefix, nil
 	}
 	if len(p) > 64 || strings.ContainsAny(p, "{} \t\r\n") || !printable(p) {
-		return "", fmt.Errorf("fleet: invalid prefix %q: use up to 64 printable characters without spaces or braces", p)
+		return "", inputerr.New("fleet", "opts.Prefix", "invalid opts.Prefix %q: use up to 64 printable characters without spaces or braces", truncate(p))
 	}
 	return p, nil
 }

@@ -2,48 +2,26 @@ package fleet
 
 import (
 	"encoding/base64"
-	"fmt"
-	"os"
 	"strings"
+
+	"github.com/kvassert/kvassert/internal/inputerr"
 )
 
 // KeyFromBase64 makes a Key from a 32-byte secret in standard or URL-safe
-// base64 (padded or not), e.g. the output of `openssl rand -base64 32`.
+// base64 (padded or not; surrounding whitespace is ignored), e.g. the output
+// of `openssl rand -base64 32` kept in an environment variable or a mounted
+// Kubernetes secret. Bad input is a *kvassert.InputError that never shows
+// the secret.
 func KeyFromBase64(id, b64 string) (*Key, error) {
 	s := strings.TrimSpace(b64)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if secret, err := enc.DecodeString(s); err == nil {
 			defer clear(secret)
+			if len(secret) != keySize && validKeyID(id) {
+				return nil, inputerr.New("fleet", "b64", "b64 of key %q decodes to %d bytes; AES-256 needs exactly %d", id, len(secret), keySize)
+			}
 			return NewKey(id, secret)
 		}
 	}
-	return nil, fmt.Errorf("fleet: key %q is not base64 (want 32 random bytes, e.g. `openssl rand -base64 32`)", id)
-}
-
-// KeyFromEnv reads a base64 key from the environment variable name.
-func KeyFromEnv(id, name string) (*Key, error) {
-	v, ok := os.LookupEnv(name)
-	if !ok || strings.TrimSpace(v) == "" {
-		return nil, fmt.Errorf("fleet: environment variable %s (key %q) is not set", name, id)
-	}
-	k, err := KeyFromBase64(id, v)
-	if err != nil {
-		return nil, fmt.Errorf("%w (from environment variable %s)", err, name)
-	}
-	return k, nil
-}
-
-// KeyFromFile reads a base64 key from a file (surrounding whitespace is
-// ignored), e.g. a mounted Kubernetes secret.
-func KeyFromFile(id, path string) (*Key, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("fleet: key %q: %w", id, err)
-	}
-	defer clear(data)
-	k, err := KeyFromBase64(id, string(data))
-	if err != nil {
-		return nil, fmt.Errorf("%w (from file %s)", err, path)
-	}
-	return k, nil
+	return nil, inputerr.New("fleet", "b64", "b64 of key %q is not base64 (want 32 random bytes, e.g. `openssl rand -base64 32`)", truncate(id))
 }

@@ -56,8 +56,8 @@ func TestRedisRevealsNoTenant(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	a := c.replica(t, c.key, fleet.Options{})
-	b := c.replica(t, c.key, fleet.Options{})
+	a := c.replica(t, c.key, fleet.CacheOptions{})
+	b := c.replica(t, c.key, fleet.CacheOptions{})
 	if n := a.get(t, c.tenants) + b.get(t, c.tenants); n != 0 {
 		t.Fatalf("%d caller errors", n)
 	}

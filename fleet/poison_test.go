@@ -96,7 +96,7 @@ func TestLockWithoutExpiryIsTakenOver(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	o := Options{LockTTL: time.Second, WaitTimeout: 10 * time.Second}
+	o := CacheOptions{LockTTL: time.Second, WaitTimeout: 10 * time.Second}
 	a, _ := newCache(t, srv, o)
 	b, _ := newCache(t, srv, o)
 	for i, ttl := range []time.Duration{0, 720 * time.Hour} {
@@ -129,7 +129,7 @@ func TestWaitTimeoutTokenIsStored(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := srv.Client()
 	ctx := context.Background()
-	o := Options{LockTTL: 5 * time.Second, WaitTimeout: 300 * time.Millisecond}
+	o := CacheOptions{LockTTL: 5 * time.Second, WaitTimeout: 300 * time.Millisecond}
 	a, _ := newCache(t, srv, o)
 	b, _ := newCache(t, srv, o)
 	k := testKey(tenantN(7))
@@ -159,8 +159,8 @@ func TestWaitTimeoutTokenIsStored(t *testing.T) {
 // is written to Redis.
 func TestKeyWithoutSourceIsNotShared(t *testing.T) {
 	srv := redistest.Start(t)
-	a, _ := newCache(t, srv, Options{})
-	b, _ := newCache(t, srv, Options{})
+	a, _ := newCache(t, srv, CacheOptions{})
+	b, _ := newCache(t, srv, CacheOptions{})
 	k := testKey(tenantN(1))
 	k.Source = ""
 	acq := newAcquirer("x")

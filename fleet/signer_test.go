@@ -43,7 +43,7 @@ func (s *signerEnv) signer(t *testing.T, maxWait time.Duration) (*keyvault.Signe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	thr, err := fleet.NewThrottle(client, fleet.ThrottleOptions{Vault: scenario.DemoVault + ".vault.azure.net", OpTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	thr, err := fleet.NewThrottle(client, scenario.DemoVault+".vault.azure.net", &fleet.ThrottleOptions{OpTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cach
 func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
 	c := newCredEnv(t, 1)
 	tenant := c.tenants[0]
-	a := c.replica(t, c.key, fleet.Options{})
+	a := c.replica(t, c.key, fleet.CacheOptions{})
 	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
 func TestSwappedSourceEntryMisses(t *testing.T) {
 	c := newCredEnv(t, 1)
 	tenant := c.tenants[0]
-	a := c.replica(t, c.key, fleet.Options{})
+	a := c.replica(t, c.key, fleet.CacheOptions{})
 	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
 	if err != nil {
 		t.Fatal(err)

@@ -1,39 +1,52 @@
 package fleet
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// Stats are a Cache's counters since it was made.
-type Stats struct {
-	// Hits counts tokens served from Redis (at once or after a wait).
-	Hits int64
-	// Misses counts calls that found no usable shared token at first:
-	// absent, expiring, the stale one, or undecryptable.
-	Misses int64
-	// Acquired counts calls of acquire made as the fleet's lock owner.
-	Acquired int64
-	// LockWaits counts calls that waited for another replica's acquisition.
-	LockWaits int64
-	// Takeovers counts locks taken after waiting: the owner failed, or died
-	// and its lock expired.
-	Takeovers int64
-	// Fallbacks counts calls of acquire made locally because Redis failed,
-	// the circuit breaker was open, or the wait for another replica outlasted
-	// Options.WaitTimeout.
-	Fallbacks int64
-	// DecryptFailures counts entries rejected: unknown key, tampered,
-	// truncated, stored under another token's name, or not ours at all.
-	DecryptFailures int64
-	// Errors counts failed Redis operations (timeouts, refused connections,
-	// OOM, ...).
-	Errors int64
-	// Bypassed counts calls not shared by design (tokens for a claims
-	// challenge) or with a key that cannot be named in Redis.
-	Bypassed int64
-	// BreakerOpens counts the times the circuit breaker opened.
-	BreakerOpens int64
+	"github.com/kvassert/kvassert/internal/fleetstats"
+)
+
+// Stats and ThrottleStats are internal (internal/fleetstats): users watch
+// a fleet through OpenTelemetry (CacheOptions.Telemetry).
+type (
+	stats         = fleetstats.Cache
+	throttleStats = fleetstats.Throttle
+)
+
+func init() {
+	fleetstats.OfCache = func(c any) fleetstats.Cache {
+		if c, ok := c.(*Cache); ok && c != nil {
+			return c.stats()
+		}
+		return fleetstats.Cache{}
+	}
+	fleetstats.OfThrottle = func(t any) fleetstats.Throttle {
+		if t, ok := t.(*Throttle); ok && t != nil {
+			return t.stats()
+		}
+		return fleetstats.Throttle{}
+	}
 }
 
-// counters are the live Stats.
+// counters are the live stats.
 type counters struct {
 	hits, misses, acquired, lockWaits, takeovers, fallbacks, decryptFailures, errors, bypassed atomic.Int64
+}
+
+// stats returns the cache's counters.
+func (c *Cache) stats() stats {
+	c.br.mu.Lock()
+	opens := c.br.opens
+	c.br.mu.Unlock()
+	return stats{
+		Hits: c.c.hits.Load(), Misses: c.c.misses.Load(), Acquired: c.c.acquired.Load(),
+		LockWaits: c.c.lockWaits.Load(), Takeovers: c.c.takeovers.Load(), Fallbacks: c.c.fallbacks.Load(),
+		DecryptFailures: c.c.decryptFailures.Load(), Errors: c.c.errors.Load(), Bypassed: c.c.bypassed.Load(),
+		BreakerOpens: opens,
+	}
+}
+
+// stats returns the throttle's counters.
+func (t *Throttle) stats() throttleStats {
+	return throttleStats{Waits: t.waits.Load(), HoldOffs: t.holds.Load(), BudgetWaits: t.budgetWaits.Load(), Fallbacks: t.fallbacks.Load(), Errors: t.errs.Load()}
 }

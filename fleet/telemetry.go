@@ -5,7 +5,7 @@ package fleet
 var errBreakerOpen = typedError{"fleet: Redis circuit breaker open", "breaker_open"}
 
 // errWaitTimeout ends a wait for another replica's token after
-// Options.WaitTimeout (error.type "timeout").
+// CacheOptions.WaitTimeout (error.type "timeout").
 var errWaitTimeout = typedError{"fleet: waited too long for another replica's token", "timeout"}
 
 // typedError is an error with a fixed OpenTelemetry error.type.

@@ -39,8 +39,8 @@ func dumpPoints(rm metricdata.ResourceMetrics, names ...string) string {
 func TestTelemetryLookupsWaitsFallbacks(t *testing.T) {
 	srv := redistest.Start(t)
 	r := obstest.New(t)
-	a, _ := newCache(t, srv, Options{Telemetry: r.Options, OpTimeout: time.Second})
-	b, _ := newCache(t, srv, Options{Telemetry: r.Options, OpTimeout: time.Second})
+	a, _ := newCache(t, srv, CacheOptions{Telemetry: r.Options, OpTimeout: time.Second})
+	b, _ := newCache(t, srv, CacheOptions{Telemetry: r.Options, OpTimeout: time.Second})
 	acq := newAcquirer("tel")
 	ctx := context.Background()
 	key := testKey(tenantN(1))

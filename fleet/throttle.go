@@ -4,7 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -15,16 +14,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
-// ThrottleOptions configure a Throttle.
+// ThrottleOptions configure a Throttle; nil means defaults. A zero field
+// takes its default; a negative one is refused.
 type ThrottleOptions struct {
-	// Vault names the vault whose signs are paced (its host, e.g.
-	// "myvault.vault.azure.net"). Required: every replica signing with the
-	// vault must use the same name.
-	Vault string
-	// Prefix namespaces the Redis keys; DefaultPrefix when empty.
+	// Prefix namespaces the Redis keys; "kvassert" when empty. Up to 64
+	// printable characters without spaces or braces.
 	Prefix string
 	// Budget is the most signs the whole fleet sends to the vault per
 	// Window; 0 for no budget (the 429 hold-off is still shared). Keep it
@@ -40,10 +38,12 @@ type ThrottleOptions struct {
 	// order of magnitude of Key Vault's longest Retry-After.
 	MaxHoldOff time.Duration
 	// BreakerThreshold and BreakerCoolDown configure the circuit breaker as
-	// in Options. Defaults 5 and 5 s.
+	// in CacheOptions. Defaults 5 and 5 s.
 	BreakerThreshold int
 	BreakerCoolDown  time.Duration
-	// Logger receives the (rate-limited) warnings; slog.Default() when nil.
+	// Logger receives the (rate-limited) warnings an operator acts on
+	// (Redis failing); nothing is logged below Warn. slog.Default() when
+	// nil.
 	Logger *slog.Logger
 }
 
@@ -68,65 +68,67 @@ type Throttle struct {
 	waits, holds, budgetWaits, fallbacks, errs atomic.Int64
 }
 
-// ThrottleStats are a Throttle's counters.
-type ThrottleStats struct {
-	// Waits counts Wait calls.
-	Waits int64
-	// HoldOffs counts Wait calls held off by a 429 (this replica's or the
-	// fleet's).
-	HoldOffs int64
-	// BudgetWaits counts the times a Wait found the fleet budget spent.
-	BudgetWaits int64
-	// Fallbacks counts Wait calls decided locally because Redis failed.
-	Fallbacks int64
-	// Errors counts failed Redis operations.
-	Errors int64
-}
-
-// NewThrottle makes a fleet Throttle for one vault. The client must have
-// ContextTimeoutEnabled set (NewClient sets it).
-func NewThrottle(client redis.UniversalClient, opts ThrottleOptions) (*Throttle, error) {
+// NewThrottle makes a fleet Throttle for the vault named vault: its host,
+// e.g. "myvault.vault.azure.net"; every replica signing with the vault must
+// use the same name. The client must have ContextTimeoutEnabled set
+// (NewClient sets it). Bad input is a *kvassert.InputError.
+func NewThrottle(client redis.UniversalClient, vault string, opts *ThrottleOptions) (*Throttle, error) {
 	if client == nil {
-		return nil, errors.New("fleet: NewThrottle needs a Redis client")
+		return nil, inputerr.New("fleet", "client", "client is nil: NewThrottle needs a Redis client (NewClient)")
+	}
+	var o ThrottleOptions
+	if opts != nil {
+		o = *opts
 	}
 	if err := checkContextTimeouts(client); err != nil {
 		return nil, err
 	}
-	prefix, err := checkPrefix(opts.Prefix)
+	prefix, err := checkPrefix(o.Prefix)
 	if err != nil {
 		return nil, err
 	}
-	vault := strings.ToLower(opts.Vault)
-	if vault == "" || !printable(vault) || strings.ContainsAny(vault, "{}") {
-		return nil, fmt.Errorf("fleet: invalid vault name %q for the throttle", opts.Vault)
+	name := strings.ToLower(vault)
+	if name == "" || !printable(name) || strings.ContainsAny(name, "{}") {
+		return nil, inputerr.New("fleet", "vault", "invalid vault %q for the throttle: want the vault's host, e.g. myvault.vault.azure.net", truncate(vault))
 	}
-	if opts.Budget < 0 {
-		return nil, fmt.Errorf("fleet: negative sign budget %d", opts.Budget)
-	}
-	if opts.Window <= 0 {
-		opts.Window = 10 * time.Second
-	}
-	if opts.OpTimeout <= 0 {
-		opts.OpTimeout = 100 * time.Millisecond
-	}
-	if opts.MaxHoldOff <= 0 || opts.MaxHoldOff > maxHoldOff {
-		opts.MaxHoldOff = maxHoldOff
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	id := make([]byte, 8)
 	crand.Read(id) //nolint:errcheck // crypto/rand never fails
-	base := prefix + ":throttle:{" + vault + "}"
+	base := prefix + ":throttle:{" + name + "}"
 	t := &Throttle{
-		client: client, o: opts, holdKey: base + ":hold", budKey: base + ":budget",
-		br: newBreaker(opts.BreakerThreshold, opts.BreakerCoolDown), warn: newWarner(opts.Logger, time.Minute),
+		client: client, o: o, holdKey: base + ":hold", budKey: base + ":budget",
+		br: newBreaker(o.BreakerThreshold, o.BreakerCoolDown), warn: newWarner(o.Logger, time.Minute),
 		member: hex.EncodeToString(id),
 	}
-	t.local.init(opts.Budget, opts.Window)
+	t.local.init(o.Budget, o.Window)
 	return t, nil
 }
 
-// Stats returns the counters.
-func (t *Throttle) Stats() ThrottleStats {
-	return ThrottleStats{Waits: t.waits.Load(), HoldOffs: t.holds.Load(), BudgetWaits: t.budgetWaits.Load(), Fallbacks: t.fallbacks.Load(), Errors: t.errs.Load()}
+// defaults refuses negative settings and fills in the zero ones.
+func (o *ThrottleOptions) defaults() error {
+	if err := nonNegative(map[string]time.Duration{
+		"opts.Window": o.Window, "opts.OpTimeout": o.OpTimeout, "opts.MaxHoldOff": o.MaxHoldOff, "opts.BreakerCoolDown": o.BreakerCoolDown,
+	}); err != nil {
+		return err
+	}
+	if o.Budget < 0 {
+		return inputerr.New("fleet", "opts.Budget", "opts.Budget is negative (%d); use 0 for no budget", o.Budget)
+	}
+	if o.BreakerThreshold < 0 {
+		return inputerr.New("fleet", "opts.BreakerThreshold", "opts.BreakerThreshold is negative (%d); use 0 for the default (5)", o.BreakerThreshold)
+	}
+	if o.Window == 0 {
+		o.Window = 10 * time.Second
+	}
+	if o.OpTimeout == 0 {
+		o.OpTimeout = 100 * time.Millisecond
+	}
+	if o.MaxHoldOff == 0 || o.MaxHoldOff > maxHoldOff {
+		o.MaxHoldOff = maxHoldOff
+	}
+	return nil
 }
 
 // errGateShut is returned when a known wait outlasts the caller's deadline.
@@ -136,7 +138,7 @@ func errGateShut(why string, d time.Duration) error {
 
 // holdOffError is a wait that would outlast the deadline of the context
 // given to Wait: the caller's, or the one keyvault's signer derives from
-// Options.MaxThrottleWait.
+// its MaxThrottleWait.
 type holdOffError struct {
 	why string
 	d   time.Duration

@@ -10,16 +10,18 @@ import (
 	"github.com/kvassert/kvassert/internal/redistest"
 )
 
-func newThrottle(t *testing.T, srv *redistest.Server, o ThrottleOptions) *Throttle {
+// newThrottle is one replica's throttle for vault ("kvassert-demo.vault.azure.net"
+// when none).
+func newThrottle(t *testing.T, srv *redistest.Server, o ThrottleOptions, vault ...string) *Throttle {
 	t.Helper()
-	if o.Vault == "" {
-		o.Vault = "kvassert-demo.vault.azure.net"
+	if len(vault) == 0 {
+		vault = []string{"kvassert-demo.vault.azure.net"}
 	}
 	if o.OpTimeout == 0 {
 		o.OpTimeout = time.Second
 	}
 	o.Logger = slog.New(slog.DiscardHandler)
-	th, err := NewThrottle(newClient(t, srv), o)
+	th, err := NewThrottle(newClient(t, srv), vault[0], &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +49,8 @@ func TestThrottleSharesHoldOff(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	// A short hold-off is waited out.
-	c := newThrottle(t, srv, ThrottleOptions{Vault: "other.vault.azure.net"})
-	d := newThrottle(t, srv, ThrottleOptions{Vault: "other.vault.azure.net"})
+	c := newThrottle(t, srv, ThrottleOptions{}, "other.vault.azure.net")
+	d := newThrottle(t, srv, ThrottleOptions{}, "other.vault.azure.net")
 	c.Throttled(200 * time.Millisecond)
 	if err := d.Wait(context.Background()); err != nil {
 		t.Fatal(err)
@@ -57,7 +59,7 @@ func TestThrottleSharesHoldOff(t *testing.T) {
 		t.Fatalf("d did not see c's hold-off: %+v", d.Stats())
 	}
 	// The hold-off is per vault: another vault is not held off.
-	if err := newThrottle(t, srv, ThrottleOptions{Vault: "third.vault.azure.net"}).Wait(ctx); err != nil {
+	if err := newThrottle(t, srv, ThrottleOptions{}, "third.vault.azure.net").Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -86,8 +88,8 @@ func TestThrottleBudgetCapsTheFleet(t *testing.T) {
 		t.Fatalf("%d signs recorded, want 5", n)
 	}
 	// A short window frees slots: 3 per 300 ms lets the 4th through after a wait.
-	s := ThrottleOptions{Vault: "short.vault.azure.net", Budget: 3, Window: 300 * time.Millisecond}
-	c, d := newThrottle(t, srv, s), newThrottle(t, srv, s)
+	s := ThrottleOptions{Budget: 3, Window: 300 * time.Millisecond}
+	c, d := newThrottle(t, srv, s, "short.vault.azure.net"), newThrottle(t, srv, s, "short.vault.azure.net")
 	for i := range 4 {
 		if err := []*Throttle{c, d}[i%2].Wait(context.Background()); err != nil {
 			t.Fatal(err)
@@ -126,12 +128,15 @@ func TestThrottleDegradesToLocal(t *testing.T) {
 func TestNewThrottleRefusesBadInput(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newClient(t, srv)
-	for name, o := range map[string]ThrottleOptions{
+	for name, in := range map[string]struct {
+		vault string
+		o     ThrottleOptions
+	}{
 		"no vault":        {},
-		"braces in vault": {Vault: "a{b}"},
-		"negative budget": {Vault: "v", Budget: -1},
+		"braces in vault": {vault: "a{b}"},
+		"negative budget": {vault: "v", o: ThrottleOptions{Budget: -1}},
 	} {
-		if _, err := NewThrottle(c, o); err == nil {
+		if _, err := NewThrottle(c, in.vault, &in.o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

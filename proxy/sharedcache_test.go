@@ -70,13 +70,9 @@ func redisCache(t *testing.T) *fleet.Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := fleet.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A generous operation timeout: a busy machine must not turn a store
 	// into a miss.
-	c, err := fleet.NewCache(client, fleet.Options{Keyring: ring, Logger: discardLogger(), OpTimeout: 10 * time.Second})
+	c, err := fleet.NewCache(client, key, &fleet.CacheOptions{Logger: discardLogger(), OpTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

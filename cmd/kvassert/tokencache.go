@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
@@ -113,14 +115,9 @@ func (f *tokenCacheFlags) open(ctx context.Context, a *App) (kvassert.SharedCach
 		client.Close()
 		return nil, nop, err
 	}
-	ring, err := fleet.NewKeyring(key)
-	if err != nil {
-		client.Close()
-		return nil, nop, failure("token cache key", err)
-	}
 	// A script's token should outlive the script's next steps, as az's
 	// does: shared tokens with less than 5 minutes left are not used.
-	cache, err := fleet.NewCache(client, fleet.Options{Keyring: ring, Logger: a.Logger, MinRemaining: 5 * time.Minute})
+	cache, err := fleet.NewCache(client, key, &fleet.CacheOptions{Logger: a.Logger, MinRemaining: 5 * time.Minute})
 	if err != nil {
 		client.Close()
 		return nil, nop, failure("token cache", err)
@@ -132,13 +129,13 @@ func (f *tokenCacheFlags) open(ctx context.Context, a *App) (kvassert.SharedCach
 func (f *tokenCacheFlags) key(ctx context.Context, a *App, client redis.UniversalClient) (*fleet.Key, error) {
 	switch {
 	case f.keyEnv != "":
-		k, err := fleet.KeyFromEnv(f.cacheKey, f.keyEnv)
+		k, err := keyFromEnv(f.cacheKey, f.keyEnv)
 		if err != nil {
 			return nil, usageError(a.flagName("token-cache-key-env")+": "+err.Error(), "export base64 of 32 random bytes in it: openssl rand -base64 32")
 		}
 		return k, nil
 	case f.keyFile != "":
-		k, err := fleet.KeyFromFile(f.cacheKey, f.keyFile)
+		k, err := keyFromFile(f.cacheKey, f.keyFile)
 		if err != nil {
 			return nil, &exitError{code: exitFailure, msg: "reading the token cache key", err: err, hint: "the file holds base64 of 32 random bytes: openssl rand -base64 32 > FILE"}
 		}
@@ -156,10 +153,38 @@ func (f *tokenCacheFlags) key(ctx context.Context, a *App, client redis.Universa
 	if err != nil {
 		return nil, failure("token cache wrap key", err)
 	}
-	k, err := fleet.LoadDataKey(ctx, client, fleet.DataKeyOptions{ID: f.cacheKey, Wrapper: &fleet.KeyVaultWrapper{Client: kc, Name: id.Name, Version: id.Version}})
+	k, err := fleet.LoadDataKey(ctx, client, kc, id.Name, &fleet.DataKeyOptions{ID: f.cacheKey, KeyVersion: id.Version})
 	if err != nil {
 		return nil, &exitError{code: exitFailure, msg: "loading the token cache's data key", err: err,
 			hint: fmt.Sprintf("the identity needs keys/wrapKey (first use) and keys/unwrapKey on %s, an RSA key", id.Name)}
+	}
+	return k, nil
+}
+
+// keyFromEnv reads a base64 cache key from the environment variable name.
+func keyFromEnv(id, name string) (*fleet.Key, error) {
+	v, ok := os.LookupEnv(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil, fmt.Errorf("environment variable %s (key %q) is not set", name, id)
+	}
+	k, err := fleet.KeyFromBase64(id, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w (from environment variable %s)", err, name)
+	}
+	return k, nil
+}
+
+// keyFromFile reads a base64 cache key from a file (surrounding whitespace
+// is ignored), e.g. a mounted Kubernetes secret.
+func keyFromFile(id, path string) (*fleet.Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", id, err)
+	}
+	defer clear(data)
+	k, err := fleet.KeyFromBase64(id, string(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w (from file %s)", err, path)
 	}
 	return k, nil
 }

@@ -33,7 +33,8 @@ var rules = map[string][]string{
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":                    {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry"},
 	"internal/graphapi":           {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid"}, // rotation's Graph client (addKey/removeKey) and proof
-	"fleet":                       {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry"},
+	"fleet":                       {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
+	"internal/fleetstats":         {},
 	"telemetry":                   {},
 	"internal/obs":                {"telemetry", "internal/inputerr"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
@@ -45,7 +46,7 @@ var rules = map[string][]string{
 }
 
 // stdlibOnly packages import nothing outside the standard library.
-var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true, "internal/jwtassert": true, "internal/holdoff": true}
+var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true, "internal/jwtassert": true, "internal/holdoff": true, "internal/fleetstats": true}
 
 func TestImportRules(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)

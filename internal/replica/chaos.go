@@ -17,6 +17,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/fleetstats"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -59,7 +60,7 @@ type ChaosResult struct {
 	// ErrorSamples are up to 5 distinct error texts (registered source).
 	ErrorSamples []string
 	// Cache and LocalCache are the two fleet caches' counters.
-	Cache, LocalCache fleet.Stats
+	Cache, LocalCache fleetstats.Cache
 }
 
 // countingSource counts its inner Key Vault source's assertions per
@@ -114,23 +115,19 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	if err != nil {
 		return res, err
 	}
-	ring, err := fleet.NewKeyring(key)
-	if err != nil {
-		return res, err
-	}
-	fo := fleet.Options{Keyring: ring, LockTTL: cfg.LockTTL, OpTimeout: time.Second, WaitTimeout: 5 * time.Second, Logger: logger}
-	cacheKV, err := fleet.NewCache(rdb, fo)
+	fo := &fleet.CacheOptions{LockTTL: cfg.LockTTL, OpTimeout: time.Second, WaitTimeout: 5 * time.Second, Logger: logger}
+	cacheKV, err := fleet.NewCache(rdb, key, fo)
 	if err != nil {
 		return res, err
 	}
 	defer cacheKV.Close()
-	cacheLocal, err := fleet.NewCache(rdb, fo)
+	cacheLocal, err := fleet.NewCache(rdb, key, fo)
 	if err != nil {
 		return res, err
 	}
 	defer cacheLocal.Close()
 	host := strings.TrimSuffix(strings.TrimPrefix(cfg.VaultURL, "https://"), "/")
-	thr, err := fleet.NewThrottle(rdb, fleet.ThrottleOptions{Vault: host, OpTimeout: time.Second, MaxHoldOff: ch.MaxHoldOff, Logger: logger})
+	thr, err := fleet.NewThrottle(rdb, host, &fleet.ThrottleOptions{OpTimeout: time.Second, MaxHoldOff: ch.MaxHoldOff, Logger: logger})
 	if err != nil {
 		return res, err
 	}
@@ -226,7 +223,7 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	for s := range samples {
 		res.ErrorSamples = append(res.ErrorSamples, s)
 	}
-	res.Cache, res.LocalCache = cacheKV.Stats(), cacheLocal.Stats()
+	res.Cache, res.LocalCache = fleetstats.OfCache(cacheKV), fleetstats.OfCache(cacheLocal)
 	if res.Calls == 0 {
 		return res, errors.New("replica: no calls made")
 	}

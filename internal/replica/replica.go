@@ -30,6 +30,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/fleetstats"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -76,8 +77,8 @@ type Result struct {
 	// WrongTenant counts tokens whose tid was not the tenant asked for.
 	WrongTenant int64
 	Elapsed     time.Duration
-	Cache       fleet.Stats
-	Throttle    fleet.ThrottleStats
+	Cache       fleetstats.Cache
+	Throttle    fleetstats.Throttle
 	// Chaos is a chaos replica's report (Config.Chaos).
 	Chaos *ChaosResult `json:",omitempty"`
 	Err   string       `json:",omitempty"`
@@ -164,19 +165,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		ring, err := fleet.NewKeyring(key)
-		if err != nil {
-			return res, err
-		}
 		// Generous operation timeouts: 8 replicas share 2 cores.
-		cache, err = fleet.NewCache(rdb, fleet.Options{Keyring: ring, LockTTL: cfg.LockTTL, OpTimeout: 2 * time.Second, Logger: logger})
+		cache, err = fleet.NewCache(rdb, key, &fleet.CacheOptions{LockTTL: cfg.LockTTL, OpTimeout: 2 * time.Second, Logger: logger})
 		if err != nil {
 			return res, err
 		}
 		defer cache.Close()
 		if cfg.Budget > 0 || cfg.Throttle {
 			host := strings.TrimSuffix(strings.TrimPrefix(cfg.VaultURL, "https://"), "/")
-			thr, err = fleet.NewThrottle(rdb, fleet.ThrottleOptions{Vault: host, Budget: cfg.Budget, Window: cfg.Window, OpTimeout: 2 * time.Second, Logger: logger})
+			thr, err = fleet.NewThrottle(rdb, host, &fleet.ThrottleOptions{Budget: cfg.Budget, Window: cfg.Window, OpTimeout: 2 * time.Second, Logger: logger})
 			if err != nil {
 				return res, err
 			}
@@ -238,10 +235,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Tokens = len(tenants)
 	res.TokenRequests = cred.Stats().TokenRequests
 	if cache != nil {
-		res.Cache = cache.Stats()
+		res.Cache = fleetstats.OfCache(cache)
 	}
 	if thr != nil {
-		res.Throttle = thr.Stats()
+		res.Throttle = fleetstats.OfThrottle(thr)
 	}
 	return res, nil
 }
