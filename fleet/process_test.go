@@ -14,7 +14,7 @@ import (
 
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/redistest"
-	"github.com/kvassert/kvassert/internal/replica"
+	"github.com/kvassert/kvassert/fleet/internal/replica"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"

@@ -25,7 +25,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
-	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"

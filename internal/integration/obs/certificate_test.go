@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/telemetry"
 )
 
