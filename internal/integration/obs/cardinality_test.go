@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
+	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"

@@ -23,8 +23,8 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
+	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
