@@ -3,7 +3,7 @@ package telemetry
 import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
-	"github.com/Azure/azure-sdk-for-go/sdk/tracing/azotel"
+	"github.com/kvassert/kvassert/internal/azotel"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -56,7 +56,7 @@ func (o Options) Tracers() trace.TracerProvider {
 // pipelines nest under kvassert's. kvassert sets it on the clients it creates
 // unless ClientOptions.TracingProvider is already set.
 func (o Options) AzureTracingProvider() tracing.Provider {
-	return azotel.NewTracingProvider(o.Tracers(), nil)
+	return azotel.NewTracingProvider(o.Tracers())
 }
 
 // ApplyTracing sets co.TracingProvider to AzureTracingProvider unless the
