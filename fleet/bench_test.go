@@ -30,7 +30,7 @@ func BenchmarkRedisServedMiss(b *testing.B) {
 		b.Fatal(err)
 	}
 	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
-	mem, err := srv.Client().MemoryUsage(ctx, tk.value).Result()
+	mem, err := rawClient(srv).MemoryUsage(ctx, tk.value).Result()
 	if err != nil {
 		b.Fatal(err)
 	}

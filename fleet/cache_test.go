@@ -107,7 +107,7 @@ func TestRefreshIsFleetWide(t *testing.T) {
 // and tokens too short-lived are not stored at all.
 func TestStoredWithTokenLife(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	c, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("px")
 	key := testKey(tenantN(1))
@@ -148,7 +148,7 @@ func TestStoredWithTokenLife(t *testing.T) {
 // once the lock expires.
 func TestLockOwnerDies(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	const lockTTL = 600 * time.Millisecond
 	a, ca := newCache(t, srv, CacheOptions{LockTTL: lockTTL})
 	b, _ := newCache(t, srv, CacheOptions{LockTTL: lockTTL})
@@ -237,7 +237,7 @@ func TestFailedAcquisitionIsNotShared(t *testing.T) {
 // locally each time and never written to Redis.
 func TestClaimsTokensAreNotShared(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	a, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("claims")
 	key := testKey(tenantN(1))
@@ -255,7 +255,7 @@ func TestClaimsTokensAreNotShared(t *testing.T) {
 // TestWaitHonoursContext: a waiter whose context ends gets its error.
 func TestWaitHonoursContext(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	b, _ := newCache(t, srv, CacheOptions{})
 	key := testKey(tenantN(1))
 	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
@@ -302,7 +302,7 @@ func TestPanickingAcquireStopsRenewing(t *testing.T) {
 // stores its token.
 func TestOnlyTheOwnerReleases(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{})
 	tk, _ := keysFor(DefaultPrefix, testNameKey, testKey(tenantN(1)))

@@ -23,7 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/internal/replica"
+	"github.com/kvassert/kvassert/fleet/internal/replica"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )

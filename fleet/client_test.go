@@ -77,7 +77,7 @@ func TestThroughSentinel(t *testing.T) {
 		t.Fatalf("%v %v, %d acquisitions, %+v", errA, errB, acq.n.Load(), caches[0].Stats())
 	}
 	// The token is on the master the sentinel named.
-	if n, _ := srv.Client().DBSize(context.Background()).Result(); n != 1 {
+	if n, _ := rawClient(srv).DBSize(context.Background()).Result(); n != 1 {
 		t.Fatalf("%d keys on the master", n)
 	}
 }
@@ -96,7 +96,7 @@ func TestACLUser(t *testing.T) {
 	for _, r := range strings.Fields(fleetACL) {
 		args = append(args, r)
 	}
-	if err := srv.Client().Do(ctx, args...).Err(); err != nil {
+	if err := rawClient(srv).Do(ctx, args...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	c, err := NewClient("redis://fleet:fleet-pw@" + srv.Addr())

@@ -48,7 +48,7 @@ func TestOnRedisCluster(t *testing.T) {
 	}
 	holding := 0
 	for _, n := range cl.Nodes {
-		if k, _ := n.Client().DBSize(context.Background()).Result(); k > 0 {
+		if k, _ := rawClient(n).DBSize(context.Background()).Result(); k > 0 {
 			holding++
 		}
 	}

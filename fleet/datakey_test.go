@@ -88,7 +88,7 @@ func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The blob in Redis names the vault key and is not the key.
-	blob, err := srv.Client().Get(ctx, "kvassert:datakey:k1").Result()
+	blob, err := rawClient(srv).Get(ctx, "kvassert:datakey:k1").Result()
 	if err != nil || !strings.Contains(blob, `"kid":"`) || !strings.Contains(blob, "fleet-kek") || !strings.Contains(blob, `"alg":"RSA-OAEP-256"`) {
 		t.Fatalf("stored blob %q: %v", blob, err)
 	}
@@ -110,7 +110,7 @@ func TestDataKeyFailures(t *testing.T) {
 	if err != nil || !sameKey(t, k, opened) {
 		t.Fatalf("open: %v", err)
 	}
-	raw := srv.Client()
+	raw := rawClient(srv)
 	check := func(name string, err error, want string) {
 		t.Helper()
 		if err == nil || !strings.Contains(err.Error(), want) {

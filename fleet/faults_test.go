@@ -122,7 +122,7 @@ func TestRedisPaused(t *testing.T) {
 // memory is available.
 func TestRedisFull(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
 	b, _ := newCache(t, srv, CacheOptions{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
@@ -158,7 +158,7 @@ func TestRedisFull(t *testing.T) {
 // counted, and the caller gets a freshly acquired token without error.
 func TestBadEntriesAreRejected(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	var logs syncBuffer
 	a, _ := newCache(t, srv, CacheOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil)), WarnEvery: time.Nanosecond})

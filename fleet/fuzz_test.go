@@ -59,7 +59,7 @@ func FuzzSharedEntry(f *testing.F) {
 // an overlong TTL is always taken over.
 func FuzzRedisState(f *testing.F) {
 	srv := redistest.Start(f)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	f.Add(uint8(0), int64(720*3600*1000), []byte("1"), 1e15)
 	f.Add(uint8(1), int64(-1), []byte("x"), math.Inf(1))

@@ -17,7 +17,7 @@ import (
 // next call is a hit.
 func TestHostileValuesAreMisses(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{LockTTL: time.Second, WaitTimeout: 10 * time.Second})
 	big := strings.Repeat("x", 1<<20)
@@ -61,7 +61,7 @@ func TestHostileValuesAreMisses(t *testing.T) {
 // cost at most one window, never a wait beyond it.
 func TestPoisonedBudgetIsBounded(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a := newThrottle(t, srv, ThrottleOptions{Budget: 3, Window: time.Second})
 	poisons := map[string]func() error{
@@ -101,7 +101,7 @@ func TestPoisonedBudgetIsBounded(t *testing.T) {
 // wait subscribes again and is woken by messages.
 func TestNotifierRecoversPanics(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{})
 	hook := func(msg string) {
@@ -140,7 +140,7 @@ func TestNotifierRecoversPanics(t *testing.T) {
 // them) costs at most one Redis read per pollMin, not one per message.
 func TestMessageFloodIsPaced(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{LockTTL: 10 * time.Second})
 	k := testKey(tenantN(1))

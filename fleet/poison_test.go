@@ -30,7 +30,7 @@ func (c *Cache) keysFor(t *testing.T, k kvassert.SharedKey) tokenKeys {
 // once (it re-reads Redis instead of trusting a copied deadline).
 func TestPoisonedHoldOffIsBoundedAndReleased(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	a := newThrottle(t, srv, ThrottleOptions{MaxHoldOff: 2 * time.Second})
 	month := 720 * time.Hour
@@ -94,7 +94,7 @@ func TestPoisonedHoldOffIsBoundedAndReleased(t *testing.T) {
 // stored for the other replicas.
 func TestLockWithoutExpiryIsTakenOver(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	o := CacheOptions{LockTTL: time.Second, WaitTimeout: 10 * time.Second}
 	a, _ := newCache(t, srv, o)
@@ -127,7 +127,7 @@ func TestLockWithoutExpiryIsTakenOver(t *testing.T) {
 // token, so that the other replicas do not each wait and acquire too.
 func TestWaitTimeoutTokenIsStored(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	ctx := context.Background()
 	o := CacheOptions{LockTTL: 5 * time.Second, WaitTimeout: 300 * time.Millisecond}
 	a, _ := newCache(t, srv, o)
@@ -175,7 +175,7 @@ func TestKeyWithoutSourceIsNotShared(t *testing.T) {
 	if n := acq.n.Load(); n != 2 {
 		t.Fatalf("%d acquisitions, want 2", n)
 	}
-	if keys := srv.Client().Keys(context.Background(), "*").Val(); len(keys) != 0 {
+	if keys := rawClient(srv).Keys(context.Background(), "*").Val(); len(keys) != 0 {
 		t.Fatalf("Redis holds %v; want nothing", keys)
 	}
 }

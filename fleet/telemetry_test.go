@@ -7,27 +7,26 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/obs/obsrec"
 	"github.com/kvassert/kvassert/internal/redistest"
 )
 
-func pointOf(rm metricdata.ResourceMetrics, name, attrs string) (float64, bool) {
-	for _, p := range obstest.Points(rm, name) {
-		if obstest.Attrs(p.Attrs) == attrs {
+func pointOf(rm obsrec.Metrics, name, attrs string) (float64, bool) {
+	for _, p := range obsrec.Points(rm, name) {
+		if obsrec.Attrs(p.Attrs) == attrs {
 			return p.Value, true
 		}
 	}
 	return 0, false
 }
 
-func dumpPoints(rm metricdata.ResourceMetrics, names ...string) string {
+func dumpPoints(rm obsrec.Metrics, names ...string) string {
 	var s string
 	for _, n := range names {
-		for _, p := range obstest.Points(rm, n) {
-			s += fmt.Sprintf("\n  %s {%s} = %v", n, obstest.Attrs(p.Attrs), p.Value)
+		for _, p := range obsrec.Points(rm, n) {
+			s += fmt.Sprintf("\n  %s {%s} = %v", n, obsrec.Attrs(p.Attrs), p.Value)
 		}
 	}
 	return s
@@ -38,7 +37,7 @@ func dumpPoints(rm metricdata.ResourceMetrics, names ...string) string {
 // wait; with Redis gone the lookups fail and the fallbacks are counted.
 func TestTelemetryLookupsWaitsFallbacks(t *testing.T) {
 	srv := redistest.Start(t)
-	r := obstest.New(t)
+	r := obsrec.New(t)
 	a, _ := newCache(t, srv, CacheOptions{Telemetry: r.Options, OpTimeout: time.Second})
 	b, _ := newCache(t, srv, CacheOptions{Telemetry: r.Options, OpTimeout: time.Second})
 	acq := newAcquirer("tel")
@@ -94,15 +93,15 @@ func TestTelemetryLookupsWaitsFallbacks(t *testing.T) {
 	}
 	rm = r.Collect(t)
 	var errLookups, fallbacks float64
-	for _, p := range obstest.Points(rm, obs.MetricSharedCacheLookups) {
+	for _, p := range obsrec.Points(rm, obs.MetricSharedCacheLookups) {
 		if v, ok := p.Attrs.Value(obs.AttrSharedCacheOutcome); ok && v.AsString() == obs.SharedCacheError {
 			if v, ok := p.Attrs.Value(obs.AttrErrorType); !ok || v.AsString() == "" {
-				t.Errorf("failed lookup without error.type: {%s}", obstest.Attrs(p.Attrs))
+				t.Errorf("failed lookup without error.type: {%s}", obsrec.Attrs(p.Attrs))
 			}
 			errLookups += p.Value
 		}
 	}
-	for _, p := range obstest.Points(rm, obs.MetricSharedCacheFallbacks) {
+	for _, p := range obsrec.Points(rm, obs.MetricSharedCacheFallbacks) {
 		fallbacks += p.Value
 	}
 	if errLookups != 1 || fallbacks != 1 {

@@ -68,7 +68,7 @@ func TestThrottleSharesHoldOff(t *testing.T) {
 // per window.
 func TestThrottleBudgetCapsTheFleet(t *testing.T) {
 	srv := redistest.Start(t)
-	raw := srv.Client()
+	raw := rawClient(srv)
 	o := ThrottleOptions{Budget: 5, Window: time.Minute}
 	a, b := newThrottle(t, srv, o), newThrottle(t, srv, o)
 	for i := range 5 {

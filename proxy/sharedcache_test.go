@@ -13,8 +13,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/internal/redistest"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -57,27 +55,36 @@ func TestProxyUsesTheSharedCache(t *testing.T) {
 	}
 }
 
-// redisCache is a fleet cache on a real redis-server (one per test).
-func redisCache(t *testing.T) *fleet.Cache {
-	t.Helper()
-	srv := redistest.Start(t)
-	client, err := fleet.NewClient(srv.URL())
-	if err != nil {
-		t.Fatal(err)
+// memoryCache is a SharedCache that keeps tokens in memory by their full
+// SharedKey, as the fleet's Redis cache does (fleet's own tests check that
+// its Redis keys hold every SharedKey field, the Source included): the
+// proxy's part, which SharedKey and which credentials reach the cache, is
+// what these tests check. Several proxies may share one.
+type memoryCache struct {
+	mu     sync.Mutex
+	tokens map[kvassert.SharedKey]azcore.AccessToken
+}
+
+func (c *memoryCache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	c.mu.Lock()
+	tok, ok := c.tokens[key]
+	c.mu.Unlock()
+	if ok && tok.Token != stale.Token && time.Until(tok.ExpiresOn) > time.Minute {
+		return tok, nil
 	}
-	t.Cleanup(func() { client.Close() })
-	key, err := fleet.NewKey("k1", bytes.Repeat([]byte{7}, 32))
+	tok, err := acquire(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return tok, err
 	}
-	// A generous operation timeout: a busy machine must not turn a store
-	// into a miss.
-	c, err := fleet.NewCache(client, key, &fleet.CacheOptions{Logger: discardLogger(), OpTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	c.mu.Lock()
+	c.tokens[key] = tok
+	c.mu.Unlock()
+	return tok, nil
+}
+
+// sharedMemoryCache is an empty memoryCache for one test.
+func sharedMemoryCache(*testing.T) *memoryCache {
+	return &memoryCache{tokens: map[kvassert.SharedKey]azcore.AccessToken{}}
 }
 
 // Issue 18, defect 3: through the local-certificate route (the request
@@ -86,7 +93,7 @@ func redisCache(t *testing.T) *fleet.Cache {
 // tokens only for the source it was configured with.
 func TestSharedCacheNotForCallerChosenSources(t *testing.T) {
 	t.Parallel()
-	shared := redisCache(t)
+	shared := sharedMemoryCache(t)
 	var good, stranger *localCert
 	env := newEnv(t, func(c *Options, e *kvasserttest.Emulator) {
 		good = newLocalCert(t, e)
@@ -106,9 +113,9 @@ func TestSharedCacheNotForCallerChosenSources(t *testing.T) {
 		return b
 	}
 	// The registered certificate gets a token (and, before the fix, put it
-	// into Redis for every credential of the app).
+	// into the shared cache for every credential of the app).
 	env.token(env.api("local-certificate", body("good", "")))
-	// The unregistered one must be refused by Entra, not served from Redis.
+	// The unregistered one must be refused by Entra, not served from the shared cache.
 	resp := env.api("local-certificate", body("app.crt", "app.key"))
 	if resp.StatusCode == http.StatusOK {
 		tr := decode[tokenResponse](t, resp, 200)
@@ -121,14 +128,14 @@ func TestSharedCacheNotForCallerChosenSources(t *testing.T) {
 }
 
 // Issue 18, defect 3: the proxy's configured source (DefaultVault and
-// DefaultCertificate) still shares tokens through Redis: a second proxy
+// DefaultCertificate) still shares tokens through the shared cache: a second proxy
 // serves the first one's token without a sign.
 func TestSharedCacheForTheConfiguredSource(t *testing.T) {
 	t.Parallel()
-	shared := redisCache(t)
+	shared := sharedMemoryCache(t)
 	first := newEnv(t, withDefault(scenario.DemoVault), func(c *Options, _ *kvasserttest.Emulator) { c.SharedCache = shared })
 	tr := first.token(first.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)))
-	second, err := New(&first.s.cfg) // same emulator, same Redis, fresh credentials
+	second, err := New(&first.s.cfg) // same emulator, same shared cache, fresh credentials
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +150,6 @@ func TestSharedCacheForTheConfiguredSource(t *testing.T) {
 	got := decode[tokenResponse](t, rec.Result(), 200)
 	first.sawToken(got.AccessToken)
 	if got.AccessToken != tr.AccessToken || first.e.Count(kvasserttest.OpKeySign) != signs {
-		t.Error("the configured source did not share its token through Redis")
+		t.Error("the configured source did not share its token through the shared cache")
 	}
 }

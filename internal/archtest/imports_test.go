@@ -31,11 +31,18 @@ var rules = map[string][]string{
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
-	"rotation":                    {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry"},
-	"internal/graphapi":           {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid"}, // rotation's Graph client (addKey/removeKey) and proof
-	"fleet":                       {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
-	"internal/fleetstats":         {},
-	"telemetry":                   {},
+	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry"},
+	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid"}, // rotation's Graph client (addKey/removeKey) and proof
+	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
+	"internal/fleetstats": {},
+	"telemetry":           {},
+	"internal/azotel":     {},
+	"internal/obs/obsrec": {"telemetry"},
+	// Test helpers: redistest uses the standard library only, so that
+	// every module may import it without a Redis client; the replica is in
+	// the fleet module (it builds on the fleet and go-redis).
+	"internal/redistest":          {},
+	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario"},
 	"internal/obs":                {"telemetry", "internal/inputerr"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
@@ -46,7 +53,7 @@ var rules = map[string][]string{
 }
 
 // stdlibOnly packages import nothing outside the standard library.
-var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true, "internal/jwtassert": true, "internal/holdoff": true, "internal/fleetstats": true}
+var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true, "internal/jwtassert": true, "internal/holdoff": true, "internal/fleetstats": true, "internal/redistest": true}
 
 func TestImportRules(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)

@@ -3,7 +3,7 @@ package obs
 import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
-	"github.com/Azure/azure-sdk-for-go/sdk/tracing/azotel"
+	"github.com/kvassert/kvassert/internal/azotel"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -32,7 +32,7 @@ func Tracers(o telemetry.Options) trace.TracerProvider {
 // as TracingProvider, so that the spans of azkeys, azcertificates and azcore
 // pipelines nest under kvassert's.
 func AzureTracingProvider(o telemetry.Options) tracing.Provider {
-	return azotel.NewTracingProvider(Tracers(o), nil)
+	return azotel.NewTracingProvider(Tracers(o))
 }
 
 // ApplyTracing sets co.TracingProvider to AzureTracingProvider(o) unless

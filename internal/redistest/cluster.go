@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Cluster is a Redis Cluster of masters (no replicas) on loopback, each a
@@ -58,29 +56,19 @@ func (c *Cluster) Addrs() []string {
 // fleet.NewClient reads).
 func (c *Cluster) URL() string { return "redis://" + strings.Join(c.Addrs(), ",") + "?cluster=true" }
 
-// Client returns a new raw cluster client, closed when the test ends.
-func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
-	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
-	t.Cleanup(func() { cl.Close() })
-	return cl
-}
-
 func (c *Cluster) waitOK(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for _, s := range c.Nodes {
-		cl := redis.NewClient(&redis.Options{Addr: s.Addr()})
 		for {
-			info, err := cl.ClusterInfo(context.Background()).Result()
+			info, err := Do(context.Background(), s.Addr(), "CLUSTER", "INFO")
 			if err == nil && strings.Contains(info, "cluster_state:ok") {
 				break
 			}
 			if time.Now().After(deadline) {
-				cl.Close()
 				return fmt.Errorf("redistest: cluster node %s not ok after %s: %v %q", s.Addr(), within, err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		cl.Close()
 	}
 	return nil
 }

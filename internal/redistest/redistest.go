@@ -1,5 +1,8 @@
 // Package redistest starts real redis-server processes on loopback for tests:
-// no persistence, a free port, stopped when the test ends. Tests that need
+// no persistence, a free port, stopped when the test ends. It uses the
+// standard library only (Do speaks just enough RESP), so that any module of
+// this repository may import it without a Redis client: the fleet's tests
+// open their own go-redis clients on Addr. Tests that need
 // Redis fail when it is missing and the environment says it is required
 // (CI=true or KVASSERT_REQUIRE_REDIS=1), and skip with a message otherwise.
 package redistest
@@ -14,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Required reports whether tests must fail rather than skip when
@@ -92,12 +93,10 @@ func (s *Server) start() error {
 
 // waitReady polls PING until the server answers.
 func waitReady(addr string, within time.Duration) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
 	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		_, err := Do(ctx, addr, "PING")
 		cancel()
 		if err == nil {
 			return nil
@@ -115,13 +114,9 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 // URL is the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr() }
 
-// Client returns a new raw client (closed when the test ends) for setting
-// up and inspecting the server directly.
-func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
-	s.t.Cleanup(func() { c.Close() })
-	return c
-}
+// Cleanup registers f to run when the server's test ends (before the
+// server stops), e.g. to close a client opened on Addr.
+func (s *Server) Cleanup(f func()) { s.t.Cleanup(f) }
 
 // Stop kills the server (as a crash would) and waits for it to exit.
 func (s *Server) Stop() {
@@ -149,9 +144,7 @@ func (s *Server) Restart() {
 // It returns at once.
 func (s *Server) Pause(d time.Duration) {
 	s.t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
-	defer c.Close()
-	if err := c.Do(context.Background(), "CLIENT", "PAUSE", d.Milliseconds(), "ALL").Err(); err != nil {
+	if _, err := Do(context.Background(), s.Addr(), "CLIENT", "PAUSE", strconv.FormatInt(d.Milliseconds(), 10), "ALL"); err != nil {
 		s.t.Fatalf("redistest: CLIENT PAUSE: %v", err)
 	}
 }
@@ -159,9 +152,7 @@ func (s *Server) Pause(d time.Duration) {
 // FlushAll deletes every key.
 func (s *Server) FlushAll() {
 	s.t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
-	defer c.Close()
-	if err := c.FlushAll(context.Background()).Err(); err != nil {
+	if _, err := Do(context.Background(), s.Addr(), "FLUSHALL"); err != nil {
 		s.t.Fatalf("redistest: FLUSHALL: %v", err)
 	}
 }

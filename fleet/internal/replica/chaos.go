@@ -185,30 +185,7 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 					}
 				}
 				mu.Lock()
-				if late {
-					res.Late++
-				}
-				switch {
-				case registered:
-					res.Calls++
-					res.CallsPerTenant[tenant]++
-					if err == nil {
-						res.Tokens++
-					} else {
-						res.Errors++
-						if len(samples) < 5 {
-							samples[err.Error()] = true
-						}
-					}
-				default:
-					res.UnregisteredCalls++
-					switch {
-					case err == nil:
-						res.WrongSource++
-					case strings.Contains(err.Error(), "AADSTS700027"):
-						res.Refused++
-					}
-				}
+				res.record(samples, registered, tenant, late, err)
 				mu.Unlock()
 				time.Sleep(ch.Pause)
 			}
@@ -228,4 +205,35 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 		return res, errors.New("replica: no calls made")
 	}
 	return res, nil
+}
+
+// record counts one call's outcome (the caller holds the lock over res
+// and samples): registered tells the registered source's callers from the
+// unregistered one's, late a call that returned more than 5 s after its
+// deadline; samples collects up to 5 distinct error texts.
+func (res *ChaosResult) record(samples map[string]bool, registered bool, tenant string, late bool, err error) {
+	if late {
+		res.Late++
+	}
+	switch {
+	case registered:
+		res.Calls++
+		res.CallsPerTenant[tenant]++
+		if err == nil {
+			res.Tokens++
+		} else {
+			res.Errors++
+			if len(samples) < 5 {
+				samples[err.Error()] = true
+			}
+		}
+	default:
+		res.UnregisteredCalls++
+		switch {
+		case err == nil:
+			res.WrongSource++
+		case strings.Contains(err.Error(), "AADSTS700027"):
+			res.Refused++
+		}
+	}
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/internal/obs/obstest"
 )
 
 // source stands in for a certificate source: what ObserveCertificate watches.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/fleet/internal/replica"
 	"github.com/kvassert/kvassert/internal/redistest"
-	"github.com/kvassert/kvassert/internal/replica"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"

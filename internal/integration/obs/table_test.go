@@ -9,8 +9,8 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/internal/obs/obstest"
 )
 
 // TestMetricTable: every metric of the documented table is produced by the

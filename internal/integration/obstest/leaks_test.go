@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/integration/obstest"
 )
 
 const secret = "eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlLW5vdC1yZWFs"
