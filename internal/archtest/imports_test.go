@@ -43,7 +43,7 @@ var rules = map[string][]string{
 	// the fleet module (it builds on the fleet and go-redis).
 	"internal/redistest":          {},
 	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario"},
-	"internal/obs":                {"telemetry", "internal/inputerr"},
+	"internal/obs":                {"telemetry", "internal/inputerr", "internal/azotel"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
 	"kvasserttest/scenario":       {},
