@@ -13,6 +13,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -24,9 +25,9 @@ import (
 // signs with the key of the registered certificate its thumbprint names, so
 // tokens keep coming instead of AADSTS7000274 until a restart.
 func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	ctx := context.Background()
-	workload, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	workload, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
 		t.Fatalf("the renewal made no new key: %v", err)
 	}
 
-	jwt, err := src.Assertion(ctx, scenario.DemoAppClientID, e.TokenEndpoint(scenario.DemoContosoTenant))
+	jwt, err := src.Assertion(ctx, scenario.DemoAppClientID, emuhook.TokenEndpoint(scenario.DemoContosoTenant))
 	if err != nil {
 		t.Fatal(err)
 	}

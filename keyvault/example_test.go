@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -16,12 +17,12 @@ import (
 // A crypto.Signer whose private key stays in Key Vault. In production cred is
 // e.g. azidentity.NewDefaultAzureCredential(nil) and opts is nil.
 func ExampleNewSigner() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, nil,
 		&keyvault.Options{ClientOptions: emu.ClientOptions()})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -18,8 +19,8 @@ import (
 // Input the caller gave and the package refused is a typed error (what the
 // CLI and the proxy read with errors.As), naming the input.
 func TestRefusedInputIsAnInputError(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, world(), nil)
+	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	opts := keyvault.Options{ClientOptions: e.ClientOptions()}
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	signer, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, &key.PublicKey, &opts)

@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -16,13 +17,13 @@ import (
 // The real azkeys client signs in an emulated vault, reached by its real
 // URL; a fault makes the vault throttle once and the SDK retries.
 func ExampleNew() {
-	emu, err := kvasserttest.New(scenario.Demo()) // in tests: kvasserttest.NewTB(t, ...)
+	emu, err := kvasserttest.New(scenario.Demo(), nil) // in tests: kvasserttest.NewTB(t, ...)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
 
-	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	client, err := azkeys.NewClient("https://kvassert-demo.vault.azure.net/", cred,
 		&azkeys.ClientOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {

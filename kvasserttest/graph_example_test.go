@@ -5,6 +5,7 @@ import (
 	"log"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -14,16 +15,16 @@ import (
 // registered keys, and the delay before Entra accepts a key added through
 // Graph.
 func ExampleEmulator_AppKeyCredentials() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	emu.SetGraphPropagationDelay(30 * time.Second) // on the emulator's clock (SetClock)
+	emuhook.Of(emu).SetGraphPropagationDelay(30 * time.Second) // on the emulator's clock (SetClock)
 
-	objectID, _ := emu.AppObjectID(scenario.DemoAppClientID)
+	objectID, _ := emuhook.Of(emu).AppObjectID(scenario.DemoAppClientID)
 	keys, _ := emu.AppKeyCredentials(scenario.DemoAppClientID)
-	fmt.Println("POST", emu.GraphURL()+"applications/"+objectID+"/addKey")
+	fmt.Println("POST", emuhook.GraphURL+"applications/"+objectID+"/addKey")
 	fmt.Println(len(keys), "key:", keys[0].DisplayName, "- accepted at once:", keys[0].ActiveAt.IsZero())
 	// Output:
 	// POST https://graph.microsoft.com/v1.0/applications/b2d4f6a8-0c1e-4a3b-8d5f-7a9c1e3b5d70/addKey

@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -17,12 +18,12 @@ import (
 // emulators; in production VaultCredential is the workload's identity (for
 // example azidentity.NewDefaultAzureCredential) and ClientOptions is empty.
 func ExampleRoller_Roll() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	r, err := rotation.New(rotation.Config{
 		VaultURL:        "https://kvassert-demo.vault.azure.net/",

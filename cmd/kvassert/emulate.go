@@ -81,7 +81,7 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 		caOut = filepath.Join(os.TempDir(), "kvassert-emulator-ca.pem")
 	}
 	logger := slog.New(slog.NewTextHandler(a.Stderr, nil))
-	e, err := kvasserttest.New(s, kvasserttest.WithAddr(c.listen), kvasserttest.WithLogger(logger))
+	e, err := kvasserttest.New(s, &kvasserttest.Options{Addr: c.listen, Logger: logger})
 	if err != nil {
 		hint := ""
 		if addrInUse(err) {

@@ -26,20 +26,24 @@ var rules = map[string][]string{
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
-	"rotation":                    {".", "assertion", "keyvault"},
-	"fleet":                       {".", "keyvault", "internal/obs", "telemetry"},
-	"telemetry":                   {},
-	"internal/obs":                {"telemetry", "internal/inputerr"},
-	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
+	"rotation":     {".", "assertion", "keyvault"},
+	"fleet":        {".", "keyvault", "internal/obs", "telemetry"},
+	"telemetry":    {},
+	"internal/obs": {"telemetry", "internal/inputerr"},
+	// internal/emuhook: what kvassert's own tests and CLI use of the emulators
+	// beyond kvasserttest's API (standard library only).
+	"internal/emuhook":            {},
+	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario", "internal/emuhook", "internal/inputerr", "internal/textutil"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
-	"kvasserttest/scenario":       {},
-	"kvasserttest/internal/emu":   {},
-	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
-	"kvasserttest/internal/vault": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
+	"kvasserttest/scenario":       {"kvasserttest/internal/names", "internal/emuhook", "internal/inputerr"},
+	"kvasserttest/internal/names": {},
+	"kvasserttest/internal/emu":   {"internal/emuhook"},
+	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario", "internal/emuhook"},
+	"kvasserttest/internal/vault": {"kvasserttest/internal/emu", "kvasserttest/internal/names", "kvasserttest/scenario", "internal/emuhook"},
 }
 
 // stdlibOnly packages import nothing outside the standard library.
-var stdlibOnly = map[string]bool{"internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true}
+var stdlibOnly = map[string]bool{"internal/emuhook": true, "kvasserttest/internal/names": true, "internal/inputerr": true, "internal/textutil": true, "internal/redact": true, "internal/flight": true, "assertion": true}
 
 func TestImportRules(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
