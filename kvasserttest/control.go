@@ -2,8 +2,10 @@ package kvasserttest
 
 import (
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 )
 
 // Op names an emulated operation for fault injection (InjectFault) and
@@ -92,10 +95,13 @@ func (e *Emulator) SetSignLimit(vaultName string, requests int, window time.Dura
 }
 
 // Grant gives a principal (client ID or object ID) permissions on a vault,
-// e.g. "keys/sign".
+// e.g. "keys/sign" (see scenario.Access for the names and wildcards).
 func (e *Emulator) Grant(vaultName, principal string, permissions ...string) error {
 	v, err := e.vault(vaultName)
 	if err != nil {
+		return err
+	}
+	if err := checkAccess(principal, permissions); err != nil {
 		return err
 	}
 	v.Grant(principal, permissions...)
@@ -108,7 +114,23 @@ func (e *Emulator) Revoke(vaultName, principal string, permissions ...string) er
 	if err != nil {
 		return err
 	}
+	if err := checkAccess(principal, permissions); err != nil {
+		return err
+	}
 	v.Revoke(principal, permissions...)
+	return nil
+}
+
+// checkAccess refuses an empty principal and unknown permissions.
+func checkAccess(principal string, permissions []string) error {
+	if principal == "" {
+		return inputerr.New("kvasserttest", "principal", "empty principal: give a client ID or object ID")
+	}
+	for _, p := range permissions {
+		if p != "*" && !strings.HasSuffix(p, "/*") && !slices.Contains(names.Permissions, p) {
+			return inputerr.New("kvasserttest", "permissions", "unknown permission %q in permissions (known: %s)", textutil.Truncate(p, 64), strings.Join(names.Permissions, ", "))
+		}
+	}
 	return nil
 }
 
@@ -118,7 +140,11 @@ func (e *Emulator) certificateDER(vaultName, certName string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.CertificateDER(certName)
+	der, err := v.CertificateDER(certName)
+	if err != nil {
+		return nil, &inputerr.Error{Package: "kvasserttest", Input: "certName", Reason: fmt.Sprintf("no certificate %q (certName) in vault %s", textutil.Truncate(certName, 64), vaultName), Err: err}
+	}
+	return der, nil
 }
 
 // Certificate returns the current version of a vault certificate.
@@ -133,31 +159,65 @@ func (e *Emulator) Certificate(vaultName, certName string) (*x509.Certificate, e
 // RegisterCertificate adds a certificate credential to an app registration
 // (as uploading it in the portal does).
 func (e *Emulator) RegisterCertificate(clientID string, cert *x509.Certificate) error {
-	if cert == nil {
-		return inputerr.New("kvasserttest", "cert", "RegisterCertificate: nil cert")
+	if err := e.checkAppCert(clientID, cert); err != nil {
+		return err
 	}
 	return e.entra.RegisterCertificate(clientID, cert)
 }
 
 // RemoveCertificate removes a certificate credential from an app.
 func (e *Emulator) RemoveCertificate(clientID string, cert *x509.Certificate) error {
-	if cert == nil {
-		return inputerr.New("kvasserttest", "cert", "RemoveCertificate: nil cert")
+	if err := e.checkAppCert(clientID, cert); err != nil {
+		return err
 	}
-	return e.entra.RemoveCertificate(clientID, cert)
+	return certErr(e.entra.RemoveCertificate(clientID, cert))
 }
 
 // RevokeCertificate marks an app's certificate credential as revoked.
 func (e *Emulator) RevokeCertificate(clientID string, cert *x509.Certificate) error {
-	if cert == nil {
-		return inputerr.New("kvasserttest", "cert", "RevokeCertificate: nil cert")
+	if err := e.checkAppCert(clientID, cert); err != nil {
+		return err
 	}
-	return e.entra.RevokeCertificate(clientID, cert)
+	return certErr(e.entra.RevokeCertificate(clientID, cert))
 }
 
-// SetConsent adds or removes the app's service principal in a tenant.
+// SetConsent adds or removes the app's service principal in a tenant (ID
+// or name) other than its home tenant; a single-tenant app cannot be
+// consented.
 func (e *Emulator) SetConsent(clientID, tenant string, consented bool) error {
-	return e.entra.SetConsent(clientID, tenant, consented)
+	if err := e.checkApp(clientID); err != nil {
+		return err
+	}
+	if _, ok := e.scenario.Tenant(tenant); !ok {
+		return inputerr.New("kvasserttest", "tenant", "no tenant %q (tenant) in the scenario", textutil.Truncate(tenant, 64))
+	}
+	if err := e.entra.SetConsent(clientID, tenant, consented); err != nil {
+		return &inputerr.Error{Package: "kvasserttest", Input: "clientID", Reason: fmt.Sprintf("app %s (clientID) cannot be consented in tenant %s: it is single-tenant", clientID, tenant), Err: err}
+	}
+	return nil
+}
+
+// checkApp refuses a client ID that is not an app of the scenario.
+func (e *Emulator) checkApp(clientID string) error {
+	if a, ok := e.entra.AppByID(clientID); !ok || a.ClientID != strings.ToLower(clientID) {
+		return errNoApp(clientID)
+	}
+	return nil
+}
+
+func (e *Emulator) checkAppCert(clientID string, cert *x509.Certificate) error {
+	if cert == nil {
+		return inputerr.New("kvasserttest", "cert", "nil cert")
+	}
+	return e.checkApp(clientID)
+}
+
+// certErr words entra's "no such certificate" as an input error.
+func certErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &inputerr.Error{Package: "kvasserttest", Input: "cert", Reason: "the app has no such certificate (cert)", Err: err}
 }
 
 // ClientOptions returns azcore client options that send traffic to the
@@ -168,7 +228,7 @@ func (e *Emulator) SetConsent(clientID, tenant string, consented bool) error {
 //
 //	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: emu.ClientOptions()})
 //
-// gets tokens from the emulated IMDS as the scenario's first managed
+// gets tokens from the emulated IMDS as the scenario's only managed
 // identity (in the demo, the identity that may sign with the demo
 // certificate) when no AZURE_* environment selects another credential.
 func (e *Emulator) ClientOptions() policy.ClientOptions {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -42,12 +43,11 @@ import (
 // (IMDS, http://169.254.169.254) in this process, as the scenario's first
 // managed identity (see IMDS below).
 //
-// Managed identity tokens: MSAL Go (behind azidentity's
-// ManagedIdentityCredential) keeps one process-wide cache of them. A test
-// binary that starts several emulators may get a managed identity token that
-// an earlier emulator signed, which the current one rejects; create the
-// credential per emulator and pass TokenRequestOptions.Claims (any value) to
-// skip that cache, or use one emulator per test binary for those tests.
+// The emulators of one process sign their access tokens with one key, so a
+// token an earlier emulator issued is valid at a later one while its claims
+// fit the later one's scenario: MSAL Go (behind azidentity's
+// ManagedIdentityCredential) keeps one process-wide cache of managed
+// identity tokens, which a test binary with several emulators shares.
 type Emulator struct {
 	scenario *scenario.Scenario
 	ca       *tlsAuthority
@@ -119,9 +119,11 @@ func (e *Emulator) build(o Options) error {
 	if e.ca, err = newTLSAuthority(); err != nil {
 		return fmt.Errorf("kvasserttest: CA: %w", err)
 	}
-	if e.auth, err = emu.NewAuthority(); err != nil {
+	key, err := tokenKey()
+	if err != nil {
 		return fmt.Errorf("kvasserttest: token authority: %w", err)
 	}
+	e.auth = emu.NewAuthorityWithKey(key)
 	e.header = randomHex(16)
 	for _, v := range e.scenario.Vaults {
 		suffix := ".vault.azure.net"
@@ -210,6 +212,9 @@ func checkOptions(o Options) error {
 	}
 	return nil
 }
+
+// tokenKey is the process's token signing key (see Emulator).
+var tokenKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 func randomHex(n int) string {
 	b := make([]byte, n)

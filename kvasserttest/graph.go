@@ -30,6 +30,9 @@ type KeyCredential = entra.KeyCredential
 // (scenario ones, RegisterCertificate and addKey additions, minus removals),
 // oldest first: for assertions in tests.
 func (e *Emulator) AppKeyCredentials(clientID string) ([]KeyCredential, error) {
+	if err := e.checkApp(clientID); err != nil {
+		return nil, err
+	}
 	return e.entra.KeyCredentials(clientID)
 }
 
@@ -38,15 +41,23 @@ func (e *Emulator) AppKeyCredentials(clientID string) ([]KeyCredential, error) {
 // /applications/{id}, also for the app itself); tokens issued afterwards
 // carry them.
 func (e *Emulator) GrantAppRoles(clientID string, roles ...string) error {
+	if err := e.checkApp(clientID); err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if r == "" || strings.ContainsAny(r, " \t\n") {
+			return inputerr.New("kvasserttest", "roles", "role %q in roles is empty or holds white space", textutil.Truncate(r, 64))
+		}
+	}
 	return e.entra.AddRoles(clientID, roles...)
 }
 
 // appObjectID returns the application object ID of a scenario app.
 func (e *Emulator) appObjectID(clientID string) (string, error) {
-	a, ok := e.entra.AppByID(clientID)
-	if !ok || a.ClientID != strings.ToLower(clientID) {
-		return "", errNoApp(clientID)
+	if err := e.checkApp(clientID); err != nil {
+		return "", err
 	}
+	a, _ := e.entra.AppByID(clientID)
 	return a.ObjectID, nil
 }
 
