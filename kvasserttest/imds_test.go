@@ -47,8 +47,8 @@ func TestDefaultAzureCredentialThroughIMDS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	// Claims skip MSAL's process-wide managed identity token cache, which may
-	// hold a token another emulator of this test binary signed.
+	// Claims skip MSAL's process-wide managed identity token cache, so this
+	// request reaches the emulated IMDS (counted below).
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}, Claims: `{"access_token":{"nbf":{"essential":true}}}`})
 	if err != nil {
 		t.Fatalf("DefaultAzureCredential through the emulated IMDS: %v", err)

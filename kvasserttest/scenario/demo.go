@@ -29,13 +29,15 @@ const (
 	demoIdentityObjectID = emuhook.DemoIdentityObjectID
 )
 
-// Demo returns the scenario that `kvassert demo` and `kvassert emulate` use
-// when given no file: a multi-tenant app in a home tenant, consented in three
-// customer tenants (and not in a fourth), whose credential is a
+// Demo returns the scenario that kvasserttest.New(nil, nil), `kvassert demo`
+// and `kvassert emulate` use when given no scenario: a multi-tenant app
+// (Apps[0]) in a home tenant, consented in three customer tenants
+// (Tenants[1:4]) and not in a fourth (Tenants[4]), whose credential is a
 // non-exportable certificate in a vault of the home tenant. A workload app
-// (with a client secret) and a managed identity may sign with the vault key
-// but cannot read the private key; the managed identity is also a federated
-// credential of the app.
+// (Apps[1], with a client secret) and a managed identity
+// (ManagedIdentities[0], the identity the emulated IMDS answers as) may sign
+// with the vault key but cannot read the private key; the managed identity is
+// also a federated credential of the app.
 func Demo() *Scenario {
 	return &Scenario{
 		Tenants: []Tenant{
