@@ -76,9 +76,9 @@ type Options struct {
 	Addr string
 	// TokenLifetime is the lifetime of issued access tokens (default 1h).
 	TokenLifetime time.Duration
-	// Logger, when set, gets one Info line per request (method, host, path,
-	// status, duration). Headers, bodies and query strings are never logged.
-	// nil logs nothing.
+	// Logger gets one Debug line per request (method, host, path, status,
+	// duration); nil is slog.Default(). Headers, bodies and query strings
+	// are never logged.
 	Logger *slog.Logger
 }
 
@@ -102,6 +102,9 @@ func New(s *scenario.Scenario, opts *Options) (*Emulator, error) {
 	}
 	if err := checkOptions(o); err != nil {
 		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	e := &Emulator{scenario: s, faults: &emu.Faults{}, vaults: map[string]*vault.Vault{}, hsm: map[string]bool{}, logger: o.Logger}
 	if err := e.build(o); err != nil {
@@ -294,11 +297,11 @@ func (e *Emulator) vault(name string) (*vault.Vault, error) {
 // serve routes a request to Entra, the managed identity endpoint or a vault
 // (see Emulator).
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
-	if e.logger != nil {
+	if e.logger.Enabled(r.Context(), slog.LevelDebug) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {
-			e.logger.Info("request", "method", r.Method, "host", r.Host, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+			e.logger.Debug("request", "method", r.Method, "host", r.Host, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
 		}()
 		w = rec
 	}
