@@ -28,26 +28,45 @@ import (
 )
 
 // Emulator serves an emulated Entra ID token service, managed identity
-// endpoint and the scenario's Key Vaults / Managed HSMs over HTTPS on one
-// loopback address, like net/http/httptest serves a handler.
+// endpoint, Microsoft Graph and the scenario's Key Vaults / Managed HSMs over
+// HTTPS on one loopback address, like net/http/httptest serves a handler.
 //
 // Requests are routed by Host: "login.microsoftonline.com" (and the sovereign
 // login hosts) go to Entra, "graph.microsoft.com" (and the sovereign Graph
-// hosts) to the Microsoft Graph emulation (see graph.go),
-// "{name}.vault.azure.net" and "{name}.managedhsm.azure.net" to that vault.
-// On the bare loopback address, /keys, /certificates and /secrets go to the
-// first (default) vault, /v1.0 and /beta to Graph, /msi/token to the managed
-// identity endpoint and everything else to Entra.
-// Use Client or ClientOptions to reach it with real Azure URLs; they also
-// answer the Azure instance metadata service's managed identity endpoint
-// (IMDS, http://169.254.169.254) in this process, as the scenario's first
-// managed identity (see IMDS below).
+// hosts) to Graph, "{name}.vault.azure.net" and "{name}.managedhsm.azure.net"
+// to that vault. On the bare loopback address, /keys, /certificates and
+// /secrets go to the first (default) vault, /v1.0 and /beta to Graph,
+// /msi/token to the managed identity endpoint and everything else to Entra.
+// Use Client or ClientOptions to reach it with real Azure URLs.
+//
+// Managed identity: ManagedIdentityEndpoint serves the App Service
+// (IDENTITY_ENDPOINT + IDENTITY_HEADER) and Cloud Shell (MSI_ENDPOINT)
+// protocols. Client and ClientOptions also answer, in this process and
+// without a connection, the Azure instance metadata service's endpoint
+// (IMDS, http://169.254.169.254/metadata/identity/oauth2/token) that
+// azidentity's ManagedIdentityCredential and DefaultAzureCredential call when
+// no environment variable names another one: with header "Metadata: true",
+// as the identity named by client_id, object_id or msi_res_id, or, with none
+// named, the scenario's only managed identity (the demo's may sign with the
+// demo certificate). A request without the header (azidentity's availability
+// probe) is answered 400, as IMDS does. Both count as OpManagedIdentity.
+//
+// Graph: the application's keyCredentials and the addKey / removeKey actions
+// that let an app roll its own certificates with a proof of possession, with
+// an app-only token for https://graph.microsoft.com/.default from the
+// emulator's token service in the app's home tenant. Reading an application
+// (GET /v1.0/applications/{objectId}) needs the app role
+// "Application.Read.All" (GrantAppRoles); addKey/removeKey on another app
+// need "Application.ReadWrite.All" (an app rolling its own keys needs none).
+// A key added through addKey is accepted at the token endpoint 5 s later on
+// the emulator's clock (SetClock), as Entra replicates; removeKey takes
+// effect at once.
 //
 // The emulators of one process sign their access tokens with one key, so a
 // token an earlier emulator issued is valid at a later one while its claims
 // fit the later one's scenario: MSAL Go (behind azidentity's
-// ManagedIdentityCredential) keeps one process-wide cache of managed
-// identity tokens, which a test binary with several emulators shares.
+// ManagedIdentityCredential) keeps one process-wide cache of managed identity
+// tokens, which a test binary with several emulators shares.
 type Emulator struct {
 	scenario *scenario.Scenario
 	ca       *tlsAuthority

@@ -8,18 +8,7 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest/internal/entra"
 )
 
-// Microsoft Graph emulation: the application's keyCredentials and the
-// addKey / removeKey actions that let an app roll its own certificates with a
-// proof of possession. Graph is reached at https://graph.microsoft.com/v1.0/
-// through Client (and graph.microsoft.us, microsoftgraph.chinacloudapi.cn),
-// with an app-only token for scope https://graph.microsoft.com/.default from
-// the emulator's token service in the app's home tenant. Reading an
-// application (GET /v1.0/applications/{objectId}) needs the app role
-// "Application.Read.All"; addKey/removeKey on another app need
-// "Application.ReadWrite.All" (an app rolling its own keys needs none). A key
-// added through addKey is accepted at the token endpoint 5 s later on the
-// emulator's clock (SetClock), as Entra replicates; removeKey takes effect
-// at once.
+// Microsoft Graph emulation: see Emulator.
 
 // KeyCredential is a certificate credential of an app registration (its
 // keyId, display name, certificate, revocation and the time the token

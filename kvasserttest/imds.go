@@ -10,18 +10,7 @@ import (
 	"strings"
 )
 
-// IMDS: the Azure instance metadata service's managed identity endpoint,
-// http://169.254.169.254/metadata/identity/oauth2/token, is what azidentity's
-// ManagedIdentityCredential (and so DefaultAzureCredential) calls when no
-// environment variable names another endpoint. Client and ClientOptions
-// answer it in this process, without a network connection: GET with header
-// "Metadata: true", api-version and resource, optionally client_id,
-// object_id or msi_res_id naming a user-assigned identity of the scenario;
-// with none named, the scenario's only managed identity (the demo's may sign
-// with the demo certificate). Tokens and errors are those of the managed
-// identity endpoint (ManagedIdentityEndpoint), counted and faulted as
-// OpManagedIdentity. A request without the Metadata header (azidentity's
-// availability probe) is answered 400, as IMDS does.
+// IMDS (see Emulator): served in process by the client's round tripper.
 
 const imdsHost = "169.254.169.254"
 
