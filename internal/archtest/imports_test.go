@@ -33,7 +33,7 @@ var rules = map[string][]string{
 	// internal/emuhook: what kvassert's own tests and CLI use of the emulators
 	// beyond kvasserttest's API (standard library only).
 	"internal/emuhook":            {},
-	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario", "internal/emuhook", "internal/inputerr", "internal/textutil"},
+	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/names", "kvasserttest/internal/vault", "kvasserttest/scenario", "internal/emuhook", "internal/inputerr", "internal/textutil"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
 	"kvasserttest/scenario":       {"kvasserttest/internal/names", "internal/emuhook", "internal/inputerr"},
 	"kvasserttest/internal/names": {},
