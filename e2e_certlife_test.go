@@ -20,6 +20,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -36,11 +37,11 @@ type certLife struct {
 	logs *lockedLog
 }
 
-var customerTenants = []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
+var customerTenants = []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
 
 func newCertLife(t *testing.T, ttl time.Duration, retries int32) certLife {
 	t.Helper()
-	return newCertLifeWith(t, kvasserttest.NewTB(t, scenario.Demo()), ttl, retries)
+	return newCertLifeWith(t, kvasserttest.NewTB(t, scenario.Demo(), nil), ttl, retries)
 }
 
 func newCertLifeOn(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) certLife {
@@ -50,7 +51,7 @@ func newCertLifeOn(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) ce
 
 func newCertLifeWith(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration, retries int32) certLife {
 	t.Helper()
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := confidential.New(l.emu.AuthorityHost()+scenario.DemoHomeTenant, scenario.DemoAppClientID, cred,
+	client, err := confidential.New(emuhook.AuthorityHost+scenario.DemoHomeTenant, scenario.DemoAppClientID, cred,
 		confidential.WithHTTPClient(l.emu.Client()), confidential.WithInstanceDiscovery(false))
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +264,7 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 	var calls atomic.Int32
 	res, err := kvassert.AcquireWithFeedback(ctx, l.src, func(ctx context.Context) (confidential.AuthResult, error) {
 		calls.Add(1)
-		return client.AcquireTokenByCredential(ctx, []string{graph}, confidential.WithTenantID(scenario.DemoFabrikamTenant))
+		return client.AcquireTokenByCredential(ctx, []string{graph}, confidential.WithTenantID(emuhook.DemoFabrikamTenant))
 	})
 	if err != nil || res.AccessToken == "" {
 		t.Fatal(err)
@@ -274,7 +275,7 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 	}
 	// A token from MSAL's cache proves nothing and is not reported again.
 	if _, err := kvassert.AcquireWithFeedback(ctx, l.src, func(ctx context.Context) (confidential.AuthResult, error) {
-		return client.AcquireTokenByCredential(ctx, []string{graph}, confidential.WithTenantID(scenario.DemoFabrikamTenant))
+		return client.AcquireTokenByCredential(ctx, []string{graph}, confidential.WithTenantID(emuhook.DemoFabrikamTenant))
 	}); err != nil || calls.Load() != 1 {
 		t.Fatalf("cached call: %v", err)
 	}
@@ -285,7 +286,7 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 // the versions list (certificates/list), and tokens come with the older
 // version that is still registered.
 func TestRestartAfterAutoRenewFindsTheRegisteredVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	old, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 	renewed := rotate(t, e, scenario.DemoVault, scenario.DemoCertificate) // not registered on the app
 	l := newCertLifeOn(t, e, time.Hour)

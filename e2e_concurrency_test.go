@@ -13,6 +13,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -31,7 +32,7 @@ func manyTenants(n int) (*scenario.Scenario, []string) {
 
 func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credential, *kvassert.KeyVaultCertificateSource) {
 	t.Helper()
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credenti
 // 1,000 concurrent cold calls for one tenant and scope: one sign, one token
 // request.
 func TestConcurrentMissesShareOneAcquisition(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	cred, src := newCredentialOn(t, e)
 	if _, err := src.Certificate(context.Background()); err != nil { // certificate read once per process
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func TestConcurrentMissesShareOneAcquisition(t *testing.T) {
 // A cached call for another tenant or scope returns while a miss is blocked
 // at the token service.
 func TestCachedCallsNeverWaitForMisses(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	cred, _ := newCredentialOn(t, e)
 	ctx := context.Background()
 	warm := func(tenant, scope string) {
@@ -114,7 +115,7 @@ func TestCachedCallsNeverWaitForMisses(t *testing.T) {
 	missCtx, cancelMiss := context.WithCancel(ctx)
 	defer cancelMiss()
 	go func() {
-		_, err := cred.GetToken(missCtx, policy.TokenRequestOptions{TenantID: scenario.DemoFabrikamTenant, Scopes: []string{graph}})
+		_, err := cred.GetToken(missCtx, policy.TokenRequestOptions{TenantID: emuhook.DemoFabrikamTenant, Scopes: []string{graph}})
 		missDone <- err
 	}()
 	waitFor(t, func() bool { return e.Count(kvasserttest.OpToken) > posts }) // the miss is at the token service
@@ -135,7 +136,7 @@ func TestCachedCallsNeverWaitForMisses(t *testing.T) {
 // for, and Key Vault signs equal the tokens actually fetched.
 func TestTenantIsolationUnderConcurrency(t *testing.T) {
 	s, tenants := manyTenants(100)
-	e := kvasserttest.NewTB(t, s)
+	e := kvasserttest.NewTB(t, s, nil)
 	cred, src := newCredentialOn(t, e)
 	if _, err := src.Certificate(context.Background()); err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 	// One-hour tokens; the credential's clock moves 56 minutes ahead, past
 	// the refresh point (5 minutes before expiry).
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	cred, _ := newCredentialOn(t, e)
 	var offset atomic.Int64
 	credclock.Set(cred, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })

@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -35,7 +36,7 @@ func TestDisabledNewestVersionFallsBackToTheAcceptedOne(t *testing.T) {
 	}
 
 	// A person disables the renewed version.
-	cred, err := l.emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := l.emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -72,13 +73,13 @@ func checkAssertion(t *testing.T, jwt, aud string, alg assertion.Algorithm, thum
 }
 
 func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
-	e := kvasserttest.NewTB(t, sourcesScenario())
+	e := kvasserttest.NewTB(t, sourcesScenario(), nil)
 	ctx := context.Background()
 	cert, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	workload, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	signerOnly, _ := e.ClientSecretCredential(signerOnlyClientID)
 	vaultOpts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
 	certSrc := func(alg assertion.Algorithm) kvassert.Source {
@@ -124,17 +125,17 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 				t.Fatal(err)
 			}
 			gets := e.Count(kvasserttest.OpKeyGet) + e.Count(kvasserttest.OpCertificateGet)
-			tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoNorthwindTenant, Scopes: []string{graph}})
+			tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoNorthwindTenant, Scopes: []string{graph}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if claimsOf(t, tok.Token)["tid"] != scenario.DemoNorthwindTenant {
+			if claimsOf(t, tok.Token)["tid"] != emuhook.DemoNorthwindTenant {
 				t.Fatal("wrong tenant")
 			}
 			if len(rec.jwts) != 1 {
 				t.Fatalf("%d assertions made, want 1", len(rec.jwts))
 			}
-			wantAud := "https://login.microsoftonline.com/" + scenario.DemoNorthwindTenant + "/oauth2/v2.0/token"
+			wantAud := "https://login.microsoftonline.com/" + emuhook.DemoNorthwindTenant + "/oauth2/v2.0/token"
 			if rec.auds[0] != wantAud {
 				t.Fatalf("MSAL passed aud %q, want %q", rec.auds[0], wantAud)
 			}
@@ -156,7 +157,7 @@ func TestLocalSourceFromFiles(t *testing.T) {
 	s := scenario.Demo()
 	certPEM, keyPEM, cert := localCertificate(t)
 	s.Apps[0].Certificates = append(s.Apps[0].Certificates, scenario.CertificateRef{PEM: string(certPEM)})
-	e := kvasserttest.NewTB(t, s)
+	e := kvasserttest.NewTB(t, s, nil)
 	dir := t.TempDir()
 	writeFile(t, dir+"/app.pem", certPEM)
 	writeFile(t, dir+"/app.key", keyPEM)
@@ -191,8 +192,8 @@ func TestLocalSourceFromFiles(t *testing.T) {
 // The MSAL Go integration: MSAL's per-request TokenEndpoint becomes aud, so
 // WithTenantID works for each tenant.
 func TestMSALCredentialPerTenant(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	workload, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
 		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
@@ -207,7 +208,7 @@ func TestMSALCredentialPerTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant} {
 		res, err := app.AcquireTokenByCredential(context.Background(), []string{graph}, confidential.WithTenantID(tenant))
 		if err != nil {
 			t.Fatalf("%s: %v", tenant, err)
@@ -229,7 +230,7 @@ func TestAzureSDKClientAcrossTenants(t *testing.T) {
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "contoso-vault", Tenant: scenario.DemoContosoTenant,
 		Keys:   []scenario.VaultKey{{Name: "customer-key"}},
 		Access: []scenario.Access{{Principal: scenario.DemoAppClientID, Permissions: []string{"keys/get"}}}})
-	e := kvasserttest.NewTB(t, s)
+	e := kvasserttest.NewTB(t, s, nil)
 	cred, _ := newCredentialOn(t, e)
 	client, err := azkeys.NewClient(e.VaultURL("contoso-vault"), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
@@ -255,11 +256,11 @@ func (f freshMI) GetToken(ctx context.Context, opts policy.TokenRequestOptions) 
 
 // Managed identity as a federated credential: no certificate at all.
 func TestManagedIdentityFederatedCredential(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	t.Setenv("IDENTITY_ENDPOINT", e.ManagedIdentityEndpoint())
 	t.Setenv("IDENTITY_HEADER", e.IdentityHeader())
 	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-		ClientOptions: e.ClientOptions(), ID: azidentity.ClientID(scenario.DemoIdentityClientID)})
+		ClientOptions: e.ClientOptions(), ID: azidentity.ClientID(emuhook.DemoIdentityClientID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestManagedIdentityFederatedCredential(t *testing.T) {
 	}
 	rec := &recorder{Source: src}
 	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec, &kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
+	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant} {
 		tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 		if err != nil {
 			t.Fatalf("%s: %v", tenant, err)
@@ -282,7 +283,7 @@ func TestManagedIdentityFederatedCredential(t *testing.T) {
 		}
 	}
 	fic := claimsOf(t, rec.jwts[0])
-	if fic["aud"] != kvassert.FederatedAudiencePublic || fic["oid"] != scenario.DemoIdentityObjectID {
+	if fic["aud"] != kvassert.FederatedAudiencePublic || fic["oid"] != emuhook.DemoIdentityObjectID {
 		t.Fatalf("federated assertion claims %v", fic)
 	}
 	if rec.jwts[0] != rec.jwts[1] {

@@ -24,6 +24,7 @@ import (
 	"github.com/kvassert/kvassert/internal/certcache"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -57,8 +58,8 @@ type demoEnv struct {
 
 func newDemo(t testing.TB, allowed ...string) demoEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func newDemo(t testing.TB, allowed ...string) demoEnv {
 func TestTokensForThreeTenants(t *testing.T) {
 	d := newDemo(t)
 	ctx := context.Background()
-	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant} {
 		tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 		if err != nil {
 			t.Fatalf("tenant %s: %v", tenant, err)
@@ -96,7 +97,7 @@ func TestTokensForThreeTenants(t *testing.T) {
 
 func TestTenantNotAllowedMakesNoCall(t *testing.T) {
 	d := newDemo(t, scenario.DemoContosoTenant)
-	_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoFabrikamTenant, Scopes: []string{graph}})
+	_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: emuhook.DemoFabrikamTenant, Scopes: []string{graph}})
 	if err == nil || !strings.Contains(err.Error(), "AdditionallyAllowedTenants") {
 		t.Fatalf("err = %v", err)
 	}
@@ -107,7 +108,7 @@ func TestTenantNotAllowedMakesNoCall(t *testing.T) {
 
 func TestTenantWithoutConsentGetsHint(t *testing.T) {
 	d := newDemo(t)
-	_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoWingtipTenant, Scopes: []string{graph}})
+	_, err := d.cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: emuhook.DemoWingtipTenant, Scopes: []string{graph}})
 	var ae *kvassert.AuthError
 	if !errors.As(err, &ae) || ae.Code != 700016 {
 		t.Fatalf("err = %v, want AuthError 700016", err)
@@ -127,7 +128,7 @@ func TestTenantWithoutConsentGetsHint(t *testing.T) {
 // assertNoSecrets fails if s looks like it holds a JWT or a client secret.
 func assertNoSecrets(t testing.TB, s string) {
 	t.Helper()
-	if strings.Contains(s, "eyJ") || strings.Contains(s, scenario.DemoWorkloadSecret) {
+	if strings.Contains(s, "eyJ") || strings.Contains(s, emuhook.DemoWorkloadSecret) {
 		t.Fatalf("output holds a token, assertion or secret:\n%s", s)
 	}
 }
@@ -151,11 +152,11 @@ func TestRotationRecoversWithoutRestart(t *testing.T) {
 	}
 	// The source still holds the old version (TTL not reached): Entra answers
 	// AADSTS700027, the source re-reads and the request is retried once.
-	tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoFabrikamTenant, Scopes: []string{graph}})
+	tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoFabrikamTenant, Scopes: []string{graph}})
 	if err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
-	if claimsOf(t, tok.Token)["tid"] != scenario.DemoFabrikamTenant {
+	if claimsOf(t, tok.Token)["tid"] != emuhook.DemoFabrikamTenant {
 		t.Fatal("wrong tenant")
 	}
 	if n := d.emu.Count(kvasserttest.OpCertificateGet); n != 2 {
@@ -172,7 +173,7 @@ func TestRotationRecoversWithoutRestart(t *testing.T) {
 func rotate(t testing.TB, e *kvasserttest.Emulator, vault, name string) *x509.Certificate {
 	t.Helper()
 	ctx := context.Background()
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestExpiredCertificateRefusedLocally(t *testing.T) {
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
 	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	cred, _ := d.emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := d.emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	client, _ := azcertificates.NewClient(d.emu.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: d.emu.ClientOptions()})
 	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
 		Base64EncodedCertificate: &bundle,
@@ -310,7 +311,7 @@ func TestColdTokenCostsOneSignAndOneRoundTrip(t *testing.T) {
 	if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
+	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant} {
 		d.emu.ResetCounts()
 		if _, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}}); err != nil {
 			t.Fatal(err)
@@ -330,10 +331,10 @@ func TestColdTokenCostsOneSignAndOneRoundTrip(t *testing.T) {
 	c2, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, d.src,
 		&kvassert.CredentialOptions{ClientOptions: d.emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, FetchOpenIDConfiguration: true})
 	d.emu.ResetCounts()
-	if _, err := c2.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoNorthwindTenant, Scopes: []string{graph}}); err != nil {
+	if _, err := c2.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoNorthwindTenant, Scopes: []string{graph}}); err != nil {
 		t.Fatal(err)
 	}
-	if d.emu.Count(kvasserttest.OpDiscovery) != 1 || d.emu.Count(kvasserttest.OpToken) != 1 {
+	if d.emu.Count(kvasserttest.Op("entra/discovery")) != 1 || d.emu.Count(kvasserttest.OpToken) != 1 {
 		t.Fatalf("FetchOpenIDConfiguration: %v", d.emu.Counts())
 	}
 }
@@ -351,7 +352,7 @@ func TestForTenantPinsTheTenant(t *testing.T) {
 	if claimsOf(t, tok.Token)["tid"] != scenario.DemoContosoTenant {
 		t.Fatal("the view did not pin its tenant")
 	}
-	if _, err := kvassert.ForTenant(d.cred, scenario.DemoFabrikamTenant); err == nil {
+	if _, err := kvassert.ForTenant(d.cred, emuhook.DemoFabrikamTenant); err == nil {
 		t.Fatal("a view on a tenant the credential does not allow was created")
 	}
 }

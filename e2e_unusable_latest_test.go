@@ -2,11 +2,10 @@ package kvassert_test
 
 import (
 	"context"
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"testing"
 	"time"
-
-	"github.com/kvassert/kvassert/kvasserttest"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // Issue 19 (found by the rotation simulation, finding F8): Entra refuses
@@ -27,7 +26,7 @@ func TestRefusalWithAnUnusableLatestVersionFindsTheRegisteredOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 { // three unusable versions on top: EC keys
-		if _, err := l.emu.AddCertificateVersion(scenario.DemoVault, scenario.DemoCertificate, kvasserttest.CertificateVersionSpec{EC: true}); err != nil {
+		if _, err := emuhook.Of(l.emu).AddCertificateVersion(scenario.DemoVault, scenario.DemoCertificate, emuhook.VersionSpec{EC: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

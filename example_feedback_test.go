@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -51,12 +52,12 @@ func (s *countingSource) ThrottledSince() (time.Time, bool) {
 // wrapped Key Vault source still learns which certificate version Entra
 // accepts.
 func ExampleFeedback() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	kv, err := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
 		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
 	if err != nil {

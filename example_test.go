@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -22,12 +23,12 @@ import (
 // azidentity.NewDefaultAzureCredential(nil) and no ClientOptions are needed;
 // here everything runs against the kvasserttest emulators.
 func ExampleNewCredential() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
 		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
@@ -42,7 +43,7 @@ func ExampleNewCredential() {
 		log.Fatal(err)
 	}
 	// Any Azure SDK client or the Graph SDK takes cred; here we ask directly.
-	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
+	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant} {
 		tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{
 			TenantID: tenant, Scopes: []string{"https://graph.microsoft.com/.default"}})
 		if err != nil {
@@ -58,12 +59,12 @@ func ExampleNewCredential() {
 // With MSAL Go directly: MSAL passes each tenant's token endpoint to the
 // callback, which becomes the assertion's audience.
 func ExampleNewMSALCredential() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	src, _ := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
 		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
 
@@ -77,7 +78,7 @@ func ExampleNewMSALCredential() {
 		log.Fatal(err)
 	}
 	res, err := app.AcquireTokenByCredential(context.Background(), []string{"https://graph.microsoft.com/.default"},
-		confidential.WithTenantID(scenario.DemoNorthwindTenant))
+		confidential.WithTenantID(emuhook.DemoNorthwindTenant))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,12 +90,12 @@ func ExampleNewMSALCredential() {
 // certificate's kid) and ships the public certificate with the app. No
 // lookups are made; each new token costs one sign.
 func ExampleNewKeyVaultKeySource() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	opts := keyvault.SignerOptions{ClientOptions: emu.ClientOptions()}
 
 	// What the operator looked up once (kvassert cert show / cert export).
@@ -125,7 +126,7 @@ func ExampleNewKeyVaultKeySource() {
 // certificate or key at all. In Azure, ManagedIdentityOptions{ClientID: ...}
 // is all it takes; here the identity comes from the emulator's endpoint.
 func ExampleNewManagedIdentitySource() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func ExampleNewManagedIdentitySource() {
 	defer os.Unsetenv("IDENTITY_ENDPOINT")
 	defer os.Unsetenv("IDENTITY_HEADER")
 	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-		ClientOptions: emu.ClientOptions(), ID: azidentity.ClientID(scenario.DemoIdentityClientID)})
+		ClientOptions: emu.ClientOptions(), ID: azidentity.ClientID(emuhook.DemoIdentityClientID)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func ExampleNewManagedIdentitySource() {
 	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
 		ClientOptions: emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
 	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{
-		TenantID: scenario.DemoFabrikamTenant, Scopes: []string{"https://graph.microsoft.com/.default"}})
+		TenantID: emuhook.DemoFabrikamTenant, Scopes: []string{"https://graph.microsoft.com/.default"}})
 	if err != nil {
 		log.Fatal(err)
 	}

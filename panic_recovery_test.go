@@ -14,6 +14,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -105,8 +106,8 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := kvasserttest.NewTB(t, scenario.Demo())
-			inner, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+			e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+			inner, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/keyvault"
@@ -25,9 +26,9 @@ import (
 // signs with the key of the registered certificate its thumbprint names, so
 // tokens keep coming instead of AADSTS7000274 until a restart.
 func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	ctx := context.Background()
-	workload, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	workload, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
 		t.Fatalf("the renewal made no new key: %v", err)
 	}
 
-	jwt, err := src.Assertion(ctx, scenario.DemoAppClientID, e.TokenEndpoint(scenario.DemoContosoTenant))
+	jwt, err := src.Assertion(ctx, scenario.DemoAppClientID, emuhook.TokenEndpoint(scenario.DemoContosoTenant))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func BenchmarkCachedGetToken(b *testing.B) {
 	}
 	const maxTenants = 10000
 	s, tenants := testfixture.ManyTenants(maxTenants)
-	e := kvasserttest.NewTB(b, s)
+	e := kvasserttest.NewTB(b, s, nil)
 	ctx := context.Background()
 
 	opts := make([]policy.TokenRequestOptions, maxTenants)

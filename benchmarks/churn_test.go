@@ -40,7 +40,7 @@ func BenchmarkTenantChurn(b *testing.B) {
 	}
 	const churnTenants = 400
 	s, tenants := fixture.ManyTenants(30 * 2 * churnTenants)
-	e := kvasserttest.NewTB(b, s)
+	e := kvasserttest.NewTB(b, s, nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	next := 0
 

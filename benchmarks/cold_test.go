@@ -47,7 +47,7 @@ const forceNetwork = `{"access_token":{"xms_cc":{"values":["cp1"]}}}`
 // exportable key (msal-localkey, the insecure baseline).
 func BenchmarkColdToken(b *testing.B) {
 	s, tenants := testfixture.ManyTenants(3000)
-	e := kvasserttest.NewTB(b, s)
+	e := kvasserttest.NewTB(b, s, nil)
 	var next atomic.Int64
 	fresh := func() string { return tenants[int(next.Add(1))%len(tenants)] }
 

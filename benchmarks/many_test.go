@@ -57,14 +57,14 @@ func BenchmarkManyTenantsCold(b *testing.B) {
 			if b.N != 1 {
 				b.Fatal("run with -benchtime=1x: each run needs 10,000 new tenants")
 			}
-			e := kvasserttest.NewTB(b, s)
+			e := kvasserttest.NewTB(b, s, nil)
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			cred, src := fixture.Credential(b, e, func(o *kvassert.CredentialOptions) { o.Logger = logger })
 			if _, err := src.Certificate(context.Background()); err != nil { // certificate read and vault token, once
 				b.Fatal(err)
 			}
 			if limit > 0 {
-				if err := e.SetSignLimit(scenario.DemoVault, kvasserttest.RateLimit{Requests: limit, Window: window}); err != nil {
+				if err := e.SetSignLimit(scenario.DemoVault, limit, window); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -112,7 +112,7 @@ func BenchmarkManyTenantsCold(b *testing.B) {
 			b.ReportMetric(float64(callerErrors.Load()), "caller-errors")
 			b.ReportMetric(float64(signs)/float64(n), "signs/token")
 			b.ReportMetric(float64(posts)/float64(n), "posts/token")
-			b.ReportMetric(float64(e.Count(kvasserttest.OpDiscovery))/float64(n), "discovery/token")
+			b.ReportMetric(float64(e.Count(kvasserttest.Op("entra/discovery")))/float64(n), "discovery/token")
 			if got := cred.Stats().CachedTokens; got != n {
 				b.Errorf("%d tokens cached, want %d", got, n)
 			}

@@ -20,7 +20,7 @@ func BenchmarkMemoryPerTenant(b *testing.B) {
 	}
 	const n = 2000
 	s, tenants := testfixture.ManyTenants(n)
-	e := kvasserttest.NewTB(b, s)
+	e := kvasserttest.NewTB(b, s, nil)
 	alts := []struct {
 		name string
 		make func() (getter, any)

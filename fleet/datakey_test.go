@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/redistest"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -21,12 +22,12 @@ import (
 // that the workload identity may wrap and unwrap with.
 func kekEnv(t *testing.T) (*kvasserttest.Emulator, *azkeys.Client) {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
+	if err := e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
 	kc, err := azkeys.NewClient(e.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})
@@ -67,7 +68,7 @@ func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
 			t.Fatalf("replica %d has another data key", i)
 		}
 	}
-	wraps, unwraps := e.Count(kvasserttest.OpKeyWrap), e.Count(kvasserttest.OpKeyUnwrap)
+	wraps, unwraps := e.Count(kvasserttest.Op("keys/wrapKey")), e.Count(kvasserttest.Op("keys/unwrapKey"))
 	// Each replica wraps (it found no key) or unwraps (it found one); a
 	// replica that lost the SET NX race unwraps the winner's. The winner
 	// never unwraps.
@@ -79,7 +80,7 @@ func TestLoadDataKeyBootstrapsOneFleetKey(t *testing.T) {
 	if err != nil || !sameKey(t, keys[0], again) {
 		t.Fatalf("restart: %v", err)
 	}
-	if e.Count(kvasserttest.OpKeyWrap) != 0 || e.Count(kvasserttest.OpKeyUnwrap) != 1 {
+	if e.Count(kvasserttest.Op("keys/wrapKey")) != 0 || e.Count(kvasserttest.Op("keys/unwrapKey")) != 1 {
 		t.Fatalf("restart: %v", e.Counts())
 	}
 	// A second ID is another key (rotation).
@@ -139,7 +140,7 @@ func TestDataKeyFailures(t *testing.T) {
 	check("no key name", err, "keyName")
 	_, err = LoadDataKey(ctx, newClient(t, srv), kc, "fleet-kek", &DataKeyOptions{ID: "no spaces"})
 	check("bad ID", err, "invalid opts.ID")
-	if err := e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/unwrapKey"); err != nil {
+	if err := e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = open("fleet-kek", blob)
@@ -162,7 +163,7 @@ func TestDataKeyVaultErrorsHoldNoBodyText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []kvasserttest.Op{kvasserttest.OpKeyWrap, kvasserttest.OpKeyUnwrap} {
+	for _, op := range []kvasserttest.Op{kvasserttest.Op("keys/wrapKey"), kvasserttest.Op("keys/unwrapKey")} {
 		e.InjectFault(op, kvasserttest.Fault{Status: http.StatusForbidden})
 	}
 	_, _, werr := SealDataKey(ctx, kc, "fleet-kek", &DataKeyOptions{ID: "cfg2"})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -49,13 +50,13 @@ func ExampleNewCache() {
 // with the vault's key-encryption key, LoadDataKey unwraps the blob (here
 // against the Key Vault emulator, without Redis).
 func ExampleSealDataKey() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	_ = emu.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey")
+	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	_ = emu.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey")
 	keys, err := azkeys.NewClient(emu.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
 		log.Fatal(err)

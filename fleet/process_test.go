@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,11 +44,11 @@ func newProcessEnv(t *testing.T, n int) *processEnv {
 	s, tenants := testfixture.ManyTenants(n)
 	secret := make([]byte, fleet.KeySize)
 	rand.Read(secret)
-	return &processEnv{e: kvasserttest.NewTB(t, s), srv: redistest.Start(t), key: base64.StdEncoding.EncodeToString(secret), tenants: tenants}
+	return &processEnv{e: kvasserttest.NewTB(t, s, nil), srv: redistest.Start(t), key: base64.StdEncoding.EncodeToString(secret), tenants: tenants}
 }
 
 func (p *processEnv) config(tenants int) replica.Config {
-	return replica.Config{EmulatorAddr: p.e.Addr(), CAPEM: p.e.CAPEM(), VaultURL: p.e.VaultURL(scenario.DemoVault),
+	return replica.Config{EmulatorAddr: strings.TrimPrefix(p.e.URL(), "https://"), CAPEM: p.e.CAPEM(), VaultURL: p.e.VaultURL(scenario.DemoVault),
 		Tenants: tenants, Callers: 8, RedisURL: p.srv.URL(), Key: p.key}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/redistest"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -32,7 +33,7 @@ type signerEnv struct {
 
 func newSignerEnv(t *testing.T) *signerEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	return &signerEnv{e: e, srv: redistest.Start(t), keyID: e.VaultURL(scenario.DemoVault) + "keys/" + scenario.DemoCertificate}
 }
 
@@ -47,7 +48,7 @@ func (s *signerEnv) signer(t *testing.T, maxWait time.Duration) (*keyvault.Signe
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := s.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := s.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -56,7 +57,7 @@ func waitUntil(t testing.TB, cond func() bool) {
 // are short so that a faulted read ends quickly.
 func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certcache.Cache, *fakeClock, *safeBuffer) {
 	t.Helper()
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certc
 func renew(t *testing.T, e *kvasserttest.Emulator) string {
 	t.Helper()
 	ctx := context.Background()
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func renew(t *testing.T, e *kvasserttest.Emulator) string {
 // (a caller with a 1 s deadline too); one read runs in the background, and
 // after it failed no other starts before the back-off ends.
 func TestCertificateCacheServesCachedWhileRereadIsSlowAndFailing(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	c, clock, logs := newCache(t, e, 200*time.Millisecond)
 	ctx := context.Background()
 	first, err := c.Certificate(ctx)
@@ -154,7 +155,7 @@ func TestCertificateCacheServesCachedWhileRereadIsSlowAndFailing(t *testing.T) {
 // remembered, so the next callers get the error without another read until
 // the back-off ends.
 func TestCertificateCacheColdFailureIsRemembered(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	c, clock, _ := newCache(t, e, time.Hour)
 	ctx := context.Background()
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 503})
@@ -182,7 +183,7 @@ func TestCertificateCacheColdFailureIsRemembered(t *testing.T) {
 // thumbprint and the fix, tried again after the TTL, and taken once
 // accepted.
 func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	c, clock, logs := newCache(t, e, time.Hour)
 	ctx := context.Background()
 	v1, err := c.Certificate(ctx)
@@ -274,7 +275,7 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 // share one re-read (and one look at the versions list), and more refusals
 // soon after read nothing.
 func TestCertificateCacheRefusalsShareOneReread(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	c, _, _ := newCache(t, e, time.Hour)
 	ctx := context.Background()
 	v1, err := c.Certificate(ctx)
@@ -309,7 +310,7 @@ func TestCertificateCacheRefusalsShareOneReread(t *testing.T) {
 // cache to the versions list for an older valid version; when the list is
 // denied it says what to grant, once.
 func TestCertificateCacheFindsAnOlderVersionAfterARestart(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	old, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 	v2 := renew(t, e)
 	ctx := context.Background()
@@ -346,7 +347,7 @@ func TestCertificateCacheFindsAnOlderVersionAfterARestart(t *testing.T) {
 // What zero-touch rotation builds on: reading a given version, and telling
 // the cache that a version is accepted.
 func TestCertificateCacheAcceptAndVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	c, _, _ := newCache(t, e, time.Hour)
 	ctx := context.Background()
 	v1, err := c.Certificate(ctx)
@@ -379,7 +380,7 @@ func TestCertificateCacheAcceptAndVersion(t *testing.T) {
 // An expired latest version is not read again on every call: the callers
 // get it at once (the assertion builder refuses it) until the back-off ends.
 func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	ctx := context.Background()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "expired"},
@@ -387,7 +388,7 @@ func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) 
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
 	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	client, _ := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
 	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
 		Base64EncodedCertificate: &bundle,

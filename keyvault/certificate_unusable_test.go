@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -21,7 +22,7 @@ import (
 // demoCertificates is an azcertificates client on the demo vault.
 func demoCertificates(t *testing.T, e *kvasserttest.Emulator) *azcertificates.Client {
 	t.Helper()
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func importPrestaged(t *testing.T, e *kvasserttest.Emulator, notBefore time.Time
 // date. The cache keeps signing with the valid version and switches once
 // the new one is valid.
 func TestCertificateCacheKeepsTheValidVersionWhileTheLatestIsNotYetValid(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	ctx := context.Background()
 	c, clock, _ := newCache(t, e, time.Hour)
 	v1, err := c.Certificate(ctx)
@@ -104,7 +105,7 @@ func TestCertificateCacheKeepsTheValidVersionWhileTheLatestIsNotYetValid(t *test
 // disabled) signs with the newest older version that can.
 func TestCertificateCacheStartsOnAnOlderVersionWhenTheLatestCannotSign(t *testing.T) {
 	t.Run("not yet valid", func(t *testing.T) {
-		e := kvasserttest.NewTB(t, world())
+		e := kvasserttest.NewTB(t, world(), nil)
 		old, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 		importPrestaged(t, e, time.Now().Add(48*time.Hour))
 		c, _, _ := newCache(t, e, time.Hour)
@@ -117,7 +118,7 @@ func TestCertificateCacheStartsOnAnOlderVersionWhenTheLatestCannotSign(t *testin
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		e := kvasserttest.NewTB(t, world())
+		e := kvasserttest.NewTB(t, world(), nil)
 		old, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 		v2 := renew(t, e)
 		if _, err := demoCertificates(t, e).UpdateCertificate(context.Background(), scenario.DemoCertificate, v2,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -17,12 +18,12 @@ import (
 // A crypto.Signer whose private key stays in Key Vault. In production cred is
 // e.g. azidentity.NewDefaultAzureCredential(nil) and opts is nil.
 func ExampleNewSigner() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
@@ -42,12 +43,12 @@ func ExampleNewSigner() {
 // answer's body never reaches the error); read the status and the codes
 // with errors.As.
 func ExampleServiceError() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	_, err = keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/missing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	var se *keyvault.ServiceError

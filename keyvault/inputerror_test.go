@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -23,8 +25,8 @@ import (
 // is a typed error (what the CLI and the proxy read with errors.As) naming
 // the input, in its Input field and in its message.
 func TestInputErrorTable(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, world(), nil)
+	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	opts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/signing"

@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -28,14 +29,14 @@ func world() *scenario.Scenario {
 	s := scenario.Demo()
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
 		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
-		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
+		Access: []scenario.Access{{Principal: emuhook.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
 	return s
 }
 
 func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.SignerOptions) {
 	t.Helper()
-	e := kvasserttest.NewTB(t, world())
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, world(), nil)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestSignerErrorsAreClear(t *testing.T) {
 	if _, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", nil, opts); err == nil || !strings.Contains(err.Error(), "no credential") {
 		t.Fatalf("nil credential: %v", err)
 	}
-	e.Revoke("kvassert-hsm", scenario.DemoWorkloadClientID, "keys/sign")
+	e.Revoke("kvassert-hsm", emuhook.DemoWorkloadClientID, "keys/sign")
 	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, opts)
 	if err != nil {
 		t.Fatal(err)

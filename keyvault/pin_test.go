@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -22,7 +23,7 @@ import (
 // rotation does) and returns its key ID.
 func rotateKey(t *testing.T, e *kvasserttest.Emulator, cred azcore.TokenCredential, name string) string {
 	t.Helper()
-	if err := e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create"); err != nil {
+	if err := e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create"); err != nil {
 		t.Fatal(err)
 	}
 	c, err := azkeys.NewClient(e.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})

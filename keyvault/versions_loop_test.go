@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -17,8 +18,8 @@ import (
 // caller's deadline (forever with context.Background). It stops with an
 // error after a bounded number of pages.
 func TestVersionsStopsAtALoopingNextLink(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, world(), nil)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,6 @@ var emulatedDNSNames = []string{
 // TLS certificate it issued to the emulator.
 type tlsAuthority struct {
 	caPEM  []byte
-	pool   *x509.CertPool
 	server tls.Certificate
 }
 
@@ -74,11 +73,8 @@ func newTLSAuthority() (*tlsAuthority, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
 	return &tlsAuthority{
 		caPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pool:   pool,
 		server: tls.Certificate{Certificate: [][]byte{srvDER, caDER}, PrivateKey: srvKey},
 	}, nil
 }

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/internal/entra"
 	"github.com/kvassert/kvassert/kvasserttest/internal/graph"
@@ -24,29 +27,46 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// Scenario is the world an emulator serves; see package scenario.
-type Scenario = scenario.Scenario
-
 // Emulator serves an emulated Entra ID token service, managed identity
-// endpoint and the scenario's Key Vaults / Managed HSMs over HTTPS on one
-// loopback address, like net/http/httptest serves a handler.
+// endpoint, Microsoft Graph and the scenario's Key Vaults / Managed HSMs over
+// HTTPS on one loopback address, like net/http/httptest serves a handler.
 //
 // Requests are routed by Host: "login.microsoftonline.com" (and the sovereign
 // login hosts) go to Entra, "graph.microsoft.com" (and the sovereign Graph
-// hosts) to the Microsoft Graph emulation (see graph.go),
-// "{name}.vault.azure.net" and "{name}.managedhsm.azure.net" to that vault.
-// On the bare loopback address, /keys, /certificates and /secrets go to the
-// first (default) vault, /v1.0 and /beta to Graph, /msi/token to the managed
-// identity endpoint and everything else to Entra.
-// Use Client (or NewTransport from another process) to reach it with real
-// Azure URLs.
+// hosts) to Graph, "{name}.vault.azure.net" and "{name}.managedhsm.azure.net"
+// to that vault. On the bare loopback address, /keys, /certificates and
+// /secrets go to the first (default) vault, /v1.0 and /beta to Graph,
+// /msi/token to the managed identity endpoint and everything else to Entra.
+// Use Client or ClientOptions to reach it with real Azure URLs.
 //
-// Managed identity tokens: MSAL Go (behind azidentity's
-// ManagedIdentityCredential) keeps one process-wide cache of them. A test
-// binary that starts several emulators may get a managed identity token that
-// an earlier emulator signed, which the current one rejects; create the
-// credential per emulator and pass TokenRequestOptions.Claims (any value) to
-// skip that cache, or use one emulator per test binary for those tests.
+// Managed identity: ManagedIdentityEndpoint serves the App Service
+// (IDENTITY_ENDPOINT + IDENTITY_HEADER) and Cloud Shell (MSI_ENDPOINT)
+// protocols. Client and ClientOptions also answer, in this process and
+// without a connection, the Azure instance metadata service's endpoint
+// (IMDS, http://169.254.169.254/metadata/identity/oauth2/token) that
+// azidentity's ManagedIdentityCredential and DefaultAzureCredential call when
+// no environment variable names another one: with header "Metadata: true",
+// as the identity named by client_id, object_id or msi_res_id, or, with none
+// named, the scenario's only managed identity (the demo's may sign with the
+// demo certificate). A request without the header (azidentity's availability
+// probe) is answered 400, as IMDS does. Both count as OpManagedIdentity.
+//
+// Graph: the application's keyCredentials and the addKey / removeKey actions
+// that let an app roll its own certificates with a proof of possession, with
+// an app-only token for https://graph.microsoft.com/.default from the
+// emulator's token service in the app's home tenant. Reading an application
+// (GET /v1.0/applications/{objectId}) needs the app role
+// "Application.Read.All" (GrantAppRoles); addKey/removeKey on another app
+// need "Application.ReadWrite.All" (an app rolling its own keys needs none).
+// A key added through addKey is accepted at the token endpoint 5 s later on
+// the emulator's clock (SetClock), as Entra replicates; removeKey takes
+// effect at once.
+//
+// The emulators of one process sign their access tokens with one key, so a
+// token an earlier emulator issued is valid at a later one while its claims
+// fit the later one's scenario: MSAL Go (behind azidentity's
+// ManagedIdentityCredential) keeps one process-wide cache of managed identity
+// tokens, which a test binary with several emulators shares.
 type Emulator struct {
 	scenario *scenario.Scenario
 	ca       *tlsAuthority
@@ -68,52 +88,66 @@ type Emulator struct {
 	closeOnce sync.Once
 }
 
-// Option configures an Emulator.
-type Option func(*options)
-
-type options struct {
-	addr          string
-	tokenLifetime time.Duration
-	logger        *slog.Logger
+// Options configure an Emulator. The zero value (or nil) is the default.
+type Options struct {
+	// Addr is the listening address (default "127.0.0.1:0", a free port).
+	// Only loopback addresses are accepted.
+	Addr string
+	// TokenLifetime is the lifetime of issued access tokens (default 1h).
+	TokenLifetime time.Duration
+	// Logger gets one Debug line per request (method, host, path, status,
+	// duration); nil is slog.Default(). Headers, bodies and query strings
+	// are never logged.
+	Logger *slog.Logger
 }
 
-// WithAddr makes the emulator listen on addr (default "127.0.0.1:0", a free
-// port). Only loopback addresses are accepted.
-func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
-
-// WithTokenLifetime sets the lifetime of issued access tokens (default 1h).
-func WithTokenLifetime(d time.Duration) Option { return func(o *options) { o.tokenLifetime = d } }
-
-// WithLogger logs one line per request (method, host, path, status,
-// duration) at Info level. Headers, bodies and query strings are never logged.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// New validates the scenario, creates its keys and certificates and starts
-// serving. Call Close when done.
-func New(s *Scenario, opts ...Option) (*Emulator, error) {
+// New validates the scenario (nil: scenario.Demo()), creates its keys and
+// certificates and starts serving. Call Close when done. A scenario or
+// option it refuses is an *inputerr.Error (kvassert.InputError) naming the
+// field.
+func New(s *scenario.Scenario, opts *Options) (*Emulator, error) {
 	if s == nil {
-		return nil, errors.New("kvasserttest: nil scenario (use scenario.Demo() for the built-in one)")
+		s = scenario.Demo()
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{addr: "127.0.0.1:0"}
-	for _, opt := range opts {
-		opt(&o)
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	if err := checkLoopback(o.addr); err != nil {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if err := checkOptions(o); err != nil {
 		return nil, err
 	}
-	e := &Emulator{scenario: s, faults: &emu.Faults{}, vaults: map[string]*vault.Vault{}, hsm: map[string]bool{}, logger: o.logger}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	e := &Emulator{scenario: s, faults: &emu.Faults{}, vaults: map[string]*vault.Vault{}, hsm: map[string]bool{}, logger: o.Logger}
+	if err := e.build(o); err != nil {
+		return nil, err
+	}
+	if err := e.listen(o.Addr); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// build makes the emulated services.
+func (e *Emulator) build(o Options) error {
 	var err error
 	if e.ca, err = newTLSAuthority(); err != nil {
-		return nil, fmt.Errorf("kvasserttest: CA: %w", err)
+		return fmt.Errorf("kvasserttest: CA: %w", err)
 	}
-	if e.auth, err = emu.NewAuthority(); err != nil {
-		return nil, fmt.Errorf("kvasserttest: token authority: %w", err)
+	key, err := tokenKey()
+	if err != nil {
+		return fmt.Errorf("kvasserttest: token authority: %w", err)
 	}
+	e.auth = emu.NewAuthorityWithKey(key)
 	e.header = randomHex(16)
-	for _, v := range s.Vaults {
+	for _, v := range e.scenario.Vaults {
 		suffix := ".vault.azure.net"
 		if v.ManagedHSM {
 			suffix = ".managedhsm.azure.net"
@@ -127,7 +161,7 @@ func New(s *Scenario, opts ...Option) (*Emulator, error) {
 			Faults:        e.faults,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("kvasserttest: vault %q: %w", v.Name, err)
+			return fmt.Errorf("kvasserttest: vault %q: %w", v.Name, err)
 		}
 		e.vaults[name] = vv
 		e.hsm[name] = v.ManagedHSM
@@ -136,45 +170,50 @@ func New(s *Scenario, opts ...Option) (*Emulator, error) {
 		}
 	}
 	e.entra, err = entra.New(entra.Config{
-		Scenario:       s,
+		Scenario:       e.scenario,
 		Authority:      e.auth,
 		Faults:         e.faults,
-		CertificateDER: e.CertificateDER,
+		CertificateDER: e.certificateDER,
 		IdentityHeader: e.header,
-		TokenLifetime:  o.tokenLifetime,
+		TokenLifetime:  o.TokenLifetime,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kvasserttest: entra: %w", err)
+		return fmt.Errorf("kvasserttest: entra: %w", err)
 	}
 	e.graph = graph.New(graph.Config{Authority: e.auth, Faults: e.faults, Directory: e.entra})
+	return nil
+}
 
-	e.listener, err = net.Listen("tcp", o.addr)
+// listen starts serving on addr.
+func (e *Emulator) listen(addr string) error {
+	var err error
+	e.listener, err = net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("kvasserttest: listen: %w", err)
+		return fmt.Errorf("kvasserttest: listen: %w", err)
 	}
 	e.url = "https://" + e.listener.Addr().String()
-	transport, err := NewTransport(e.listener.Addr().String(), e.ca.caPEM, e.knownVault)
+	transport, err := emuhook.NewTransport(e.listener.Addr().String(), e.ca.caPEM, e.knownVault)
 	if err != nil {
 		e.listener.Close()
-		return nil, err
+		return err
 	}
-	e.client = &http.Client{Transport: transport, Timeout: 2 * time.Minute}
+	e.client = &http.Client{Transport: &imdsRoundTripper{base: transport, imds: http.HandlerFunc(e.serveIMDS)}, Timeout: 2 * time.Minute}
 	e.server = &http.Server{
-		Handler:           e,
+		Handler:           http.HandlerFunc(e.serve),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{e.ca.server}, MinVersion: tls.VersionTLS12},
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // HTTP/1.1: faults can drop connections
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          discardLogger(),
 	}
 	go e.server.ServeTLS(e.listener, "", "") //nolint:errcheck // returns ErrServerClosed on Close
-	return e, nil
+	return nil
 }
 
-// NewTB starts an emulator for a test or benchmark and closes it in
+// NewTB starts an emulator for a test or benchmark (New) and closes it in
 // tb.Cleanup. It fails the test if the emulator cannot start.
-func NewTB(tb testing.TB, s *Scenario, opts ...Option) *Emulator {
+func NewTB(tb testing.TB, s *scenario.Scenario, opts *Options) *Emulator {
 	tb.Helper()
-	e, err := New(s, opts...)
+	e, err := New(s, opts)
 	if err != nil {
 		tb.Fatalf("kvasserttest: %v", err)
 	}
@@ -182,16 +221,22 @@ func NewTB(tb testing.TB, s *Scenario, opts ...Option) *Emulator {
 	return e
 }
 
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("kvasserttest: listen address %q is not host:port: %w", addr, err)
+func checkOptions(o Options) error {
+	if o.TokenLifetime < 0 {
+		return inputerr.New("kvasserttest", "Options.TokenLifetime", "Options.TokenLifetime %v is negative", o.TokenLifetime)
 	}
-	if !isLoopbackHost(host) {
-		return fmt.Errorf("kvasserttest: listen address %q is not a loopback address; the emulator only serves this machine (use 127.0.0.1 or [::1])", addr)
+	host, _, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return &inputerr.Error{Package: "kvasserttest", Input: "Options.Addr", Reason: fmt.Sprintf("Options.Addr %q is not host:port", textutil.Truncate(o.Addr, 64)), Err: err}
+	}
+	if !emuhook.IsLoopbackHost(host) {
+		return inputerr.New("kvasserttest", "Options.Addr", "Options.Addr %q is not a loopback address; the emulator only serves this machine (use 127.0.0.1 or [::1])", textutil.Truncate(o.Addr, 64))
 	}
 	return nil
 }
+
+// tokenKey is the process's token signing key (see Emulator).
+var tokenKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -219,35 +264,18 @@ func (e *Emulator) Close() error {
 // URL is the base URL of the server, "https://127.0.0.1:PORT".
 func (e *Emulator) URL() string { return e.url }
 
-// Addr is the listening address, "127.0.0.1:PORT".
-func (e *Emulator) Addr() string { return e.listener.Addr().String() }
-
 // Scenario returns the scenario the emulator was started with. Treat it as
 // read-only.
-func (e *Emulator) Scenario() *Scenario { return e.scenario }
+func (e *Emulator) Scenario() *scenario.Scenario { return e.scenario }
 
 // CAPEM is the PEM certificate of the emulator's CA.
 func (e *Emulator) CAPEM() []byte { return append([]byte(nil), e.ca.caPEM...) }
 
-// CertPool is a pool holding the emulator's CA.
-func (e *Emulator) CertPool() *x509.CertPool { return e.ca.pool.Clone() }
-
 // Client returns an HTTP client that trusts the emulator and sends every
-// emulated Azure host (vaults, Managed HSMs, login, Microsoft Graph) to it. Pass it (or its
-// Transport) as the transport of Azure SDK and MSAL clients.
+// emulated Azure host (vaults, Managed HSMs, login, Microsoft Graph, the
+// IMDS managed identity endpoint) to it, and refuses any other host. Pass it
+// as the transport of Azure SDK (ClientOptions does) and MSAL clients.
 func (e *Emulator) Client() *http.Client { return e.client }
-
-// Transport is Client's transport.
-func (e *Emulator) Transport() *http.Transport { return e.client.Transport.(*http.Transport) }
-
-// AuthorityHost is the Entra host to configure in clients, with a trailing
-// slash: "https://login.microsoftonline.com/".
-func (e *Emulator) AuthorityHost() string { return "https://login.microsoftonline.com/" }
-
-// TokenEndpoint is the v2.0 token endpoint of a tenant.
-func (e *Emulator) TokenEndpoint(tenant string) string {
-	return e.AuthorityHost() + tenant + "/oauth2/v2.0/token"
-}
 
 // VaultURL is the URL of a vault of the scenario, with a trailing slash:
 // "https://{name}.vault.azure.net/" (Managed HSM: ".managedhsm.azure.net").
@@ -280,19 +308,19 @@ func (e *Emulator) knownVault(name string, hsm bool) bool {
 func (e *Emulator) vault(name string) (*vault.Vault, error) {
 	v := e.vaults[strings.ToLower(name)]
 	if v == nil {
-		return nil, fmt.Errorf("kvasserttest: no vault %q in the scenario", name)
+		return nil, inputerr.New("kvasserttest", "vaultName", "no vault %q (vaultName) in the scenario", textutil.Truncate(name, 64))
 	}
 	return v, nil
 }
 
-// ServeHTTP routes a request to Entra, the managed identity endpoint or a
-// vault (see Emulator).
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if e.logger != nil {
+// serve routes a request to Entra, the managed identity endpoint or a vault
+// (see Emulator).
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
+	if e.logger.Enabled(r.Context(), slog.LevelDebug) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {
-			e.logger.Info("request", "method", r.Method, "host", r.Host, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+			e.logger.Debug("request", "method", r.Method, "host", r.Host, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
 		}()
 		w = rec
 	}
@@ -300,18 +328,18 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	switch name, hsm, isVault := vaultLabel(host); {
+	switch name, hsm, isVault := emuhook.VaultLabel(host); {
 	case isVault:
 		if v := e.vaults[name]; v != nil && e.hsm[name] == hsm {
 			v.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "no such vault in the emulator's scenario", http.StatusNotFound)
-	case isLoginHost(host):
+	case emuhook.IsLoginHost(host):
 		e.entra.ServeHTTP(w, r)
-	case graph.IsGraphHost(host):
+	case emuhook.IsGraphHost(host):
 		e.graph.ServeHTTP(w, r)
-	case isLoopbackHost(host):
+	case emuhook.IsLoopbackHost(host):
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		switch {
 		case r.URL.Path == "/msi/token":

@@ -29,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -61,7 +62,7 @@ func entraDecode(t *testing.T, tok string) entraClaims {
 // tenant serves at /{tenant}/discovery/v2.0/keys.
 func entraVerifyJWKS(t *testing.T, e *kvasserttest.Emulator, tenant, tok string) {
 	t.Helper()
-	resp, err := e.Client().Get(e.AuthorityHost() + tenant + "/discovery/v2.0/keys")
+	resp, err := e.Client().Get(emuhook.AuthorityHost + tenant + "/discovery/v2.0/keys")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ type vaultAssertion struct {
 
 func newVaultAssertion(t *testing.T, e *kvasserttest.Emulator) *vaultAssertion {
 	t.Helper()
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func entraJTI() string {
 
 func entraMSAL(t *testing.T, e *kvasserttest.Emulator, clientID string, cred confidential.Credential) confidential.Client {
 	t.Helper()
-	c, err := confidential.New(e.AuthorityHost()+scenario.DemoHomeTenant, clientID, cred,
+	c, err := confidential.New(emuhook.AuthorityHost+scenario.DemoHomeTenant, clientID, cred,
 		confidential.WithHTTPClient(e.Client()), confidential.WithInstanceDiscovery(false))
 	if err != nil {
 		t.Fatal(err)
@@ -154,11 +155,11 @@ const entraVaultScope = "https://vault.azure.net/.default"
 // assertion callback signs with the vault key, one client gets tokens in
 // three customer tenants, and each token verifies against the JWKS.
 func TestEntraVaultSignedAssertionManyTenants(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	va := newVaultAssertion(t, e)
 	c := entraMSAL(t, e, scenario.DemoAppClientID, confidential.NewCredFromAssertionCallback(va.callback))
 	ctx := context.Background()
-	for _, tid := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+	for _, tid := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant} {
 		r, err := c.AcquireTokenByCredential(ctx, []string{entraVaultScope}, confidential.WithTenantID(tid))
 		if err != nil {
 			t.Fatalf("%s: %v", tid, err)
@@ -182,7 +183,7 @@ func TestEntraVaultSignedAssertionManyTenants(t *testing.T) {
 		t.Error("a cached token request reached the token endpoint or the vault")
 	}
 	// Never consented.
-	_, err := c.AcquireTokenByCredential(ctx, []string{entraVaultScope}, confidential.WithTenantID(scenario.DemoWingtipTenant))
+	_, err := c.AcquireTokenByCredential(ctx, []string{entraVaultScope}, confidential.WithTenantID(emuhook.DemoWingtipTenant))
 	if err == nil || !strings.Contains(err.Error(), "AADSTS700016") {
 		t.Errorf("wingtip: %v, want AADSTS700016", err)
 	}
@@ -223,9 +224,9 @@ func entraLocalCert(t *testing.T, notBefore, notAfter time.Time) (*rsa.PrivateKe
 // TestEntraAzidentity runs azidentity's secret and certificate credentials
 // against the emulator, and the clock-dependent rejections.
 func TestEntraAzidentity(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	ctx := context.Background()
-	sec, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	sec, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestEntraAzidentity(t *testing.T) {
 		}
 		return cc
 	}
-	for _, tid := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+	for _, tid := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant} {
 		tok, err := newCred().GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{entraVaultScope}, TenantID: tid})
 		if err != nil {
 			t.Fatal(err)
@@ -266,7 +267,7 @@ func TestEntraAzidentity(t *testing.T) {
 	th := sha256.Sum256(cert.Raw)
 	later := now.Add(31 * 24 * time.Hour)
 	assertion := entraSign(t, key, map[string]any{"alg": "PS256", "x5t#S256": base64.RawURLEncoding.EncodeToString(th[:])},
-		map[string]any{"aud": e.TokenEndpoint(scenario.DemoContosoTenant), "iss": scenario.DemoAppClientID, "sub": scenario.DemoAppClientID,
+		map[string]any{"aud": emuhook.TokenEndpoint(scenario.DemoContosoTenant), "iss": scenario.DemoAppClientID, "sub": scenario.DemoAppClientID,
 			"jti": entraJTI(), "nbf": later.Unix(), "exp": later.Add(5 * time.Minute).Unix()})
 	status, body := entraPost(t, e, scenario.DemoContosoTenant, url.Values{"grant_type": {"client_credentials"}, "client_id": {scenario.DemoAppClientID},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}, "scope": {entraVaultScope}})
@@ -296,7 +297,7 @@ func entraSign(t *testing.T, key *rsa.PrivateKey, header, claims map[string]any)
 
 func entraPost(t *testing.T, e *kvasserttest.Emulator, tenant string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	resp, err := e.Client().PostForm(e.TokenEndpoint(tenant), form)
+	resp, err := e.Client().PostForm(emuhook.TokenEndpoint(tenant), form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func entraPost(t *testing.T, e *kvasserttest.Emulator, tenant string, form url.V
 // Service protocol, through azidentity) gets an api://AzureADTokenExchange
 // token, which is the client assertion of the multi-tenant app.
 func TestEntraManagedIdentityAsFederatedCredential(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	t.Setenv("IDENTITY_ENDPOINT", e.ManagedIdentityEndpoint())
 	t.Setenv("IDENTITY_HEADER", e.IdentityHeader())
 	t.Setenv("MSI_ENDPOINT", "")
@@ -321,7 +322,7 @@ func TestEntraManagedIdentityAsFederatedCredential(t *testing.T) {
 	t.Setenv("IDENTITY_SERVER_THUMBPRINT", "")
 	ctx := context.Background()
 	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-		ClientOptions: e.ClientOptions(), ID: azidentity.ClientID(scenario.DemoIdentityClientID)})
+		ClientOptions: e.ClientOptions(), ID: azidentity.ClientID(emuhook.DemoIdentityClientID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestEntraManagedIdentityAsFederatedCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := entraDecode(t, fic.Token)
-	if cl.Aud != "api://AzureADTokenExchange" || cl.Sub != scenario.DemoIdentityObjectID || cl.Tid != scenario.DemoHomeTenant {
+	if cl.Aud != "api://AzureADTokenExchange" || cl.Sub != emuhook.DemoIdentityObjectID || cl.Tid != scenario.DemoHomeTenant {
 		t.Errorf("managed identity token claims %+v", cl)
 	}
 	c := entraMSAL(t, e, scenario.DemoAppClientID, confidential.NewCredFromAssertionCallback(
@@ -341,7 +342,7 @@ func TestEntraManagedIdentityAsFederatedCredential(t *testing.T) {
 			tok, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://AzureADTokenExchange/.default"}})
 			return tok.Token, err
 		}))
-	for _, tid := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+	for _, tid := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant} {
 		r, err := c.AcquireTokenByCredential(ctx, []string{entraVaultScope}, confidential.WithTenantID(tid))
 		if err != nil {
 			t.Fatalf("%s: %v", tid, err)
@@ -351,7 +352,7 @@ func TestEntraManagedIdentityAsFederatedCredential(t *testing.T) {
 		}
 	}
 	// The workload app has no federated credential.
-	status, body := entraPost(t, e, scenario.DemoHomeTenant, url.Values{"grant_type": {"client_credentials"}, "client_id": {scenario.DemoWorkloadClientID},
+	status, body := entraPost(t, e, scenario.DemoHomeTenant, url.Values{"grant_type": {"client_credentials"}, "client_id": {emuhook.DemoWorkloadClientID},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {fic.Token}, "scope": {entraVaultScope}})
 	if status != 400 || !strings.HasPrefix(body["error_description"].(string), "AADSTS700211: ") {
 		t.Errorf("no FIC: %d %v", status, body)
@@ -369,9 +370,9 @@ func TestEntraManagedIdentityAsFederatedCredential(t *testing.T) {
 // TestEntraFaults: an injected 503 on the token endpoint is retried by
 // azcore's pipeline (azidentity) and counted.
 func TestEntraFaults(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	e.InjectFault(kvasserttest.OpToken, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: 1})
-	cred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, scenario.DemoWorkloadClientID, scenario.DemoWorkloadSecret,
+	cred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: e.Client(),
 			Retry: policy.RetryOptions{RetryDelay: time.Millisecond, MaxRetryDelay: 10 * time.Millisecond}}, DisableInstanceDiscovery: true})
 	if err != nil {

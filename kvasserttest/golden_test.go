@@ -19,6 +19,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/internal/vault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -98,7 +99,7 @@ type replayer struct {
 
 func newReplayer(t *testing.T) *replayer {
 	k := newKVEnv(t)
-	if err := k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "*"); err != nil {
+	if err := k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "*"); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := k.cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})

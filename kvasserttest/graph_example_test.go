@@ -3,27 +3,23 @@ package kvasserttest_test
 import (
 	"fmt"
 	"log"
-	"time"
 
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // The Graph side of certificate rotation: the application object ID that
-// addKey/removeKey address (and that proofs name as iss), the app's
-// registered keys, and the delay before Entra accepts a key added through
-// Graph.
+// addKey/removeKey address (and that proofs name as iss), and the app's
+// registered keys.
 func ExampleEmulator_AppKeyCredentials() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(nil, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	emu.SetGraphPropagationDelay(30 * time.Second) // on the emulator's clock (SetClock)
 
-	objectID, _ := emu.AppObjectID(scenario.DemoAppClientID)
 	keys, _ := emu.AppKeyCredentials(scenario.DemoAppClientID)
-	fmt.Println("POST", emu.GraphURL()+"applications/"+objectID+"/addKey")
+	fmt.Println("POST https://graph.microsoft.com/v1.0/applications/" + scenario.DemoAppObjectID + "/addKey")
 	fmt.Println(len(keys), "key:", keys[0].DisplayName, "- accepted at once:", keys[0].ActiveAt.IsZero())
 	// Output:
 	// POST https://graph.microsoft.com/v1.0/applications/b2d4f6a8-0c1e-4a3b-8d5f-7a9c1e3b5d70/addKey

@@ -25,7 +25,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -65,7 +67,7 @@ func newRollEnv(t *testing.T) *rollEnv {
 			{ClientID: otherClientID, HomeTenant: scenario.DemoHomeTenant, Secrets: []string{"other-secret"}},
 		},
 	}
-	r.e = kvasserttest.NewTB(t, s)
+	r.e = kvasserttest.NewTB(t, s, nil)
 	r.e.SetClock(func() time.Time { return time.Now().Add(time.Duration(r.offset.Load())) })
 	return r
 }
@@ -77,8 +79,13 @@ func (r *rollEnv) now() time.Time { return time.Now().Add(time.Duration(r.offset
 // newly granted roles show.
 func (r *rollEnv) token(clientID, tenant, scope string) string {
 	r.t.Helper()
-	app, _ := r.e.Scenario().App(clientID)
-	cred, err := azidentity.NewClientSecretCredential(tenant, clientID, app.Secrets[0],
+	var secret string
+	for _, a := range r.e.Scenario().Apps {
+		if a.ClientID == clientID && len(a.Secrets) > 0 {
+			secret = a.Secrets[0]
+		}
+	}
+	cred, err := azidentity.NewClientSecretCredential(tenant, clientID, secret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: r.e.ClientOptions(), DisableInstanceDiscovery: true, AdditionallyAllowedTenants: []string{"*"}})
 	if err != nil {
 		r.t.Fatal(err)
@@ -91,7 +98,7 @@ func (r *rollEnv) token(clientID, tenant, scope string) string {
 }
 
 func (r *rollEnv) graphToken() string {
-	return r.token(rollClientID, scenario.DemoHomeTenant, r.e.GraphScope())
+	return r.token(rollClientID, scenario.DemoHomeTenant, emuhook.GraphScope)
 }
 
 // graphError is Graph's error body.
@@ -138,7 +145,7 @@ func (r *rollEnv) call(method, url, token string, body any) (int, []byte, graphE
 }
 
 func (r *rollEnv) appURL(suffix string) string {
-	return r.e.GraphURL() + "applications/" + rollObjectID + suffix
+	return emuhook.GraphURL + "applications/" + rollObjectID + suffix
 }
 
 func x5tOf(c *x509.Certificate) string {
@@ -202,7 +209,7 @@ func (r *rollEnv) certToken(key *rsa.PrivateKey, cert *x509.Certificate, tenant 
 
 func TestGraphAddKeyRemoveKey(t *testing.T) {
 	r := newRollEnv(t)
-	r.e.SetGraphPropagationDelay(0)
+	emuhook.Of(r.e).SetGraphPropagationDelay(0)
 	tok := r.graphToken()
 	newKey, newCert := entraLocalCert(t, r.now().Add(-time.Minute), r.now().Add(365*24*time.Hour))
 
@@ -224,7 +231,7 @@ func TestGraphAddKeyRemoveKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha1.Sum(newCert.Raw) //nolint:gosec
-	if !scenario.IsGUID(added.KeyID) || added.Type != "AsymmetricX509Cert" || added.Usage != "Verify" || added.Key != nil ||
+	if !names.IsGUID(added.KeyID) || added.Type != "AsymmetricX509Cert" || added.Usage != "Verify" || added.Key != nil ||
 		added.CustomKeyIdentifier != strings.ToUpper(hex.EncodeToString(sum[:])) || added.DisplayName != "CN=local" ||
 		added.EndDateTime != newCert.NotAfter.UTC().Format("2006-01-02T15:04:05Z") ||
 		added.Context != "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.keyCredential" {
@@ -266,12 +273,12 @@ func TestGraphAddKeyRemoveKey(t *testing.T) {
 	}
 	// Addressed by appId, as Graph also allows.
 	_, anotherCert := entraLocalCert(t, r.now().Add(-time.Minute), r.now().Add(24*time.Hour))
-	status, _, ge, _ = r.call("POST", r.e.GraphURL()+"applications(appId='"+rollClientID+"')/addKey", tok, addKeyBody(anotherCert, proof(t, newKey, newCert, r.now(), nil)))
+	status, _, ge, _ = r.call("POST", emuhook.GraphURL+"applications(appId='"+rollClientID+"')/addKey", tok, addKeyBody(anotherCert, proof(t, newKey, newCert, r.now(), nil)))
 	if status != 200 {
 		t.Fatalf("addKey by appId: %d %+v", status, ge)
 	}
 	// The client ID in place of the object ID: 404, as Graph answers.
-	status, _, ge, _ = r.call("POST", r.e.GraphURL()+"applications/"+rollClientID+"/addKey", tok, addKeyBody(newCert, proof(t, newKey, newCert, r.now(), nil)))
+	status, _, ge, _ = r.call("POST", emuhook.GraphURL+"applications/"+rollClientID+"/addKey", tok, addKeyBody(newCert, proof(t, newKey, newCert, r.now(), nil)))
 	if status != 404 || ge.Error.Code != "Request_ResourceNotFound" {
 		t.Fatalf("addKey at /applications/{clientId}: %d %+v", status, ge)
 	}
@@ -326,7 +333,7 @@ func TestGraphProofDefects(t *testing.T) {
 				if sig := c.proof[strings.LastIndexByte(c.proof, '.')+1:]; len(sig) > 16 && strings.Contains(string(raw), sig) {
 					t.Fatalf("%s: the error echoes the proof", action)
 				}
-				if ge.Error.InnerError.ClientRequestID != "11111111-2222-4333-8444-555555555555" || !scenario.IsGUID(ge.Error.InnerError.RequestID) ||
+				if ge.Error.InnerError.ClientRequestID != "11111111-2222-4333-8444-555555555555" || !names.IsGUID(ge.Error.InnerError.RequestID) ||
 					h.Get("request-id") != ge.Error.InnerError.RequestID || ge.Error.InnerError.Date == "" {
 					t.Fatalf("%s: innerError %+v", action, ge.Error.InnerError)
 				}
@@ -369,7 +376,7 @@ func TestGraphBodyAndPermissions(t *testing.T) {
 	}
 
 	// Another app may not roll this app's keys, even with a valid proof.
-	other := r.token(otherClientID, scenario.DemoHomeTenant, r.e.GraphScope())
+	other := r.token(otherClientID, scenario.DemoHomeTenant, emuhook.GraphScope)
 	status, _, ge, _ = r.call("POST", r.appURL("/addKey"), other, addKeyBody(newCert, good))
 	if status != 403 || ge.Error.Code != "Authorization_RequestDenied" {
 		t.Fatalf("addKey by another app: %d %+v", status, ge)
@@ -380,7 +387,7 @@ func TestGraphBodyAndPermissions(t *testing.T) {
 	if status != 403 || ge.Error.Code != "Authorization_RequestDenied" {
 		t.Fatalf("GET without read permission: %d %+v", status, ge)
 	}
-	if err := r.e.GrantGraphRead(rollClientID); err != nil {
+	if err := r.e.GrantAppRoles(rollClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	tok = r.graphToken()
@@ -435,7 +442,7 @@ func TestGraphBearerTokens(t *testing.T) {
 	}
 	// A token of another tenant (where the app is consented) does not see
 	// the application object, which lives in its home tenant.
-	foreign := r.token(rollClientID, scenario.DemoContosoTenant, r.e.GraphScope())
+	foreign := r.token(rollClientID, scenario.DemoContosoTenant, emuhook.GraphScope)
 	status, _, ge, _ = r.call("POST", r.appURL("/addKey"), foreign, body)
 	if status != 404 || ge.Error.Code != "Request_ResourceNotFound" {
 		t.Errorf("token of a customer tenant: %d %+v", status, ge)
@@ -448,7 +455,7 @@ func TestGraphBearerTokens(t *testing.T) {
 	}
 	// Unknown paths and methods.
 	r.offset.Store(0)
-	if status, _, ge, _ = r.call("GET", r.e.GraphURL()+"users", tok, nil); status != 400 || ge.Error.Code != "BadRequest" {
+	if status, _, ge, _ = r.call("GET", emuhook.GraphURL+"users", tok, nil); status != 400 || ge.Error.Code != "BadRequest" {
 		t.Errorf("GET /users: %d %+v", status, ge)
 	}
 	if status, _, ge, _ = r.call("GET", r.appURL("/addKey"), tok, nil); status != 405 {
@@ -462,7 +469,7 @@ func TestGraphFaults(t *testing.T) {
 	_, newCert := entraLocalCert(t, r.now().Add(-time.Minute), r.now().Add(365*24*time.Hour))
 	r.e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: 429, RetryAfter: 1500 * time.Millisecond, Times: 1})
 	r.e.InjectFault(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Status: 503, Times: 1})
-	r.e.InjectFault(kvasserttest.OpGraphGetApplication, kvasserttest.Fault{Status: 403})
+	r.e.InjectFault(kvasserttest.Op("graph/applications/get"), kvasserttest.Fault{Status: 403})
 	status, _, ge, h := r.call("POST", r.appURL("/addKey"), tok, addKeyBody(newCert, proof(t, r.key, r.cert, r.now(), nil)))
 	if status != 429 || ge.Error.Code != "Request_ThrottledTemporarily" || h.Get("Retry-After") != "2" {
 		t.Fatalf("429 fault: %d %+v Retry-After=%q", status, ge, h.Get("Retry-After"))
@@ -480,7 +487,7 @@ func TestGraphFaults(t *testing.T) {
 			t.Fatalf("403 fault: %d %+v", status, ge)
 		}
 	}
-	if r.e.Count(kvasserttest.OpGraphAddKey) != 2 || r.e.Count(kvasserttest.OpGraphRemoveKey) != 1 || r.e.Count(kvasserttest.OpGraphGetApplication) != 2 {
+	if r.e.Count(kvasserttest.OpGraphAddKey) != 2 || r.e.Count(kvasserttest.OpGraphRemoveKey) != 1 || r.e.Count(kvasserttest.Op("graph/applications/get")) != 2 {
 		t.Fatalf("counts: %v", r.e.Counts())
 	}
 }
@@ -490,10 +497,10 @@ func TestGraphFaults(t *testing.T) {
 // the emulator's clock, then accepted.
 func TestGraphPropagationDelay(t *testing.T) {
 	r := newRollEnv(t)
-	if r.e.GraphPropagationDelay() != kvasserttest.DefaultGraphPropagationDelay {
-		t.Fatalf("default delay %v", r.e.GraphPropagationDelay())
+	if emuhook.Of(r.e).GraphPropagationDelay() != emuhook.DefaultGraphPropagationDelay {
+		t.Fatalf("default delay %v", emuhook.Of(r.e).GraphPropagationDelay())
 	}
-	r.e.SetGraphPropagationDelay(90 * time.Second)
+	emuhook.Of(r.e).SetGraphPropagationDelay(90 * time.Second)
 	tok := r.graphToken()
 	newKey, newCert := entraLocalCert(t, r.now().Add(-time.Minute), r.now().Add(365*24*time.Hour))
 	t0 := r.now()

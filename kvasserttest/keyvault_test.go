@@ -24,9 +24,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"golang.org/x/crypto/pkcs12"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/internal/vault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -43,8 +43,8 @@ type kvEnv struct {
 
 func newKVEnv(t *testing.T) *kvEnv {
 	t.Helper()
-	e := NewTB(t, scenario.Demo())
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := NewTB(t, scenario.Demo(), nil)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +77,8 @@ func (k *kvEnv) certs() *azcertificates.Client {
 	return c
 }
 
-func (k *kvEnv) secrets() *azsecrets.Client {
-	c, err := azsecrets.NewClient(k.e.VaultURL(scenario.DemoVault), k.cred, &azsecrets.ClientOptions{ClientOptions: k.opts(3)})
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	return c
+func (k *kvEnv) secrets() secretClient {
+	return secretClient{url: k.e.VaultURL(scenario.DemoVault), cred: k.cred, http: k.e.Client()}
 }
 
 func asResponseError(t *testing.T, err error) *azcore.ResponseError {
@@ -162,7 +158,7 @@ func jwkPublicKey(t *testing.T, k *azkeys.JSONWebKey) crypto.PublicKey {
 func TestKeyVaultKeysWithRealSDK(t *testing.T) {
 	k := newKVEnv(t)
 	ctx := context.Background()
-	if err := k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create", "keys/verify", "keys/list"); err != nil {
+	if err := k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/verify", "keys/list"); err != nil {
 		t.Fatal(err)
 	}
 	kc := k.keys(k.cred, 3)
@@ -243,7 +239,7 @@ func TestKeyVaultKeysWithRealSDK(t *testing.T) {
 	if re := asResponseError(t, err); re.StatusCode != 404 || re.ErrorCode != "KeyNotFound" || !strings.Contains(err.Error(), "A key with (name/id) no-such-key was not found in this key vault") {
 		t.Fatalf("missing key: %v", err)
 	}
-	if n := k.e.Count(OpChallenge); n != 1 {
+	if n := k.e.Count(Op("keyvault/challenge")); n != 1 {
 		t.Fatalf("%d challenges for one client, want 1", n)
 	}
 }
@@ -259,7 +255,7 @@ func TestKeyVaultSignWithDemoCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := k.e.CertificateDER(scenario.DemoVault, scenario.DemoCertificate)
+	der, err := k.e.certificateDER(scenario.DemoVault, scenario.DemoCertificate)
 	if err != nil || !bytes.Equal(der, got.CER) {
 		t.Fatalf("CertificateDER differs from the served certificate: %v", err)
 	}
@@ -276,7 +272,7 @@ func TestKeyVaultSignWithDemoCertificate(t *testing.T) {
 func TestKeyVaultForbiddenByRBAC(t *testing.T) {
 	k := newKVEnv(t)
 	ctx := context.Background()
-	if err := k.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/sign"); err != nil {
+	if err := k.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/sign"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := k.keys(k.cred, 3).Sign(ctx, "signing", "", azkeys.SignParameters{Algorithm: to.Ptr(azkeys.SignatureAlgorithmRS256), Value: digestFor(crypto.SHA256, "x")}, nil)
@@ -284,12 +280,12 @@ func TestKeyVaultForbiddenByRBAC(t *testing.T) {
 	if re.StatusCode != 403 || re.ErrorCode != "Forbidden" || innerCode(t, re) != "ForbiddenByRbac" {
 		t.Fatalf("got %v", err)
 	}
-	for _, want := range []string{"appid=" + scenario.DemoWorkloadClientID, "Action: 'Microsoft.KeyVault/vaults/keys/sign/action'", "Caller is not authorized to perform action on resource."} {
+	for _, want := range []string{"appid=" + emuhook.DemoWorkloadClientID, "Action: 'Microsoft.KeyVault/vaults/keys/sign/action'", "Caller is not authorized to perform action on resource."} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("403 message lacks %q", want)
 		}
 	}
-	if err := k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/sign"); err != nil {
+	if err := k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/sign"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := k.keys(k.cred, 3).Sign(ctx, "signing", "", azkeys.SignParameters{Algorithm: to.Ptr(azkeys.SignatureAlgorithmRS256), Value: digestFor(crypto.SHA256, "x")}, nil); err != nil {
@@ -336,10 +332,10 @@ func TestKeyVaultRetriesAndLimits(t *testing.T) {
 	})
 
 	t.Run("sign limit answers 429 without Retry-After", func(t *testing.T) {
-		if err := k.e.SetSignLimit(scenario.DemoVault, RateLimit{Requests: 3, Window: time.Minute}); err != nil {
+		if err := k.e.SetSignLimit(scenario.DemoVault, 3, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		defer k.e.SetSignLimit(scenario.DemoVault, RateLimit{}) //nolint:errcheck // known vault
+		defer k.e.SetSignLimit(scenario.DemoVault, 0, 0) //nolint:errcheck // known vault
 		noRetry := k.keys(k.cred, -1)
 		ok, throttled := 0, 0
 		for range 6 {
@@ -382,7 +378,7 @@ func TestKeyVaultRejectsBadTokens(t *testing.T) {
 	k := newKVEnv(t)
 	ctx := context.Background()
 	now := time.Now().Unix()
-	base := emu.AccessClaims{Aud: "https://vault.azure.net", Tid: scenario.DemoHomeTenant, AppID: scenario.DemoWorkloadClientID,
+	base := emu.AccessClaims{Aud: "https://vault.azure.net", Tid: scenario.DemoHomeTenant, AppID: emuhook.DemoWorkloadClientID,
 		Iss: "https://sts.windows.net/" + scenario.DemoHomeTenant + "/", Iat: now, Nbf: now, Exp: now + 3600}
 	wrongTenant := base
 	wrongTenant.Tid, wrongTenant.Iss = scenario.DemoContosoTenant, "https://sts.windows.net/"+scenario.DemoContosoTenant+"/"
@@ -430,7 +426,7 @@ func TestKeyVaultRejectsBadTokens(t *testing.T) {
 func TestKeyVaultCertificatesWithRealSDK(t *testing.T) {
 	k := newKVEnv(t)
 	ctx := context.Background()
-	if err := k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "secrets/get"); err != nil {
+	if err := k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "secrets/get"); err != nil {
 		t.Fatal(err)
 	}
 	k.v.SetPendingPolls(1)

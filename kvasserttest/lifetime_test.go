@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -53,7 +54,7 @@ func TestAutoRenewOnEmulatorClock(t *testing.T) {
 	setOffset := func(d time.Duration) {
 		offset.Store(int64(d))
 		var err error // tokens cached on the process clock are stale now: a fresh credential
-		if k.cred, err = k.e.ClientSecretCredential(scenario.DemoWorkloadClientID); err != nil {
+		if k.cred, err = k.e.ClientSecretCredential(emuhook.DemoWorkloadClientID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +78,7 @@ func TestAutoRenewOnEmulatorClock(t *testing.T) {
 	}
 	// Past 80 %: a new version, issued now on the emulator clock, new key.
 	setOffset(first.NotBefore.Add(life * 81 / 100).Sub(time.Now()))
-	k.e.SetListPageSize(scenario.DemoVault, 1) // the pager must follow nextLink
+	emuhook.Of(k.e).SetListPageSize(scenario.DemoVault, 1) // the pager must follow nextLink
 	vs, err := k.listVersions(scenario.DemoCertificate)
 	if err != nil || len(vs) != 2 {
 		t.Fatalf("at 81 %%: %d versions, %v", len(vs), err)
@@ -128,13 +129,13 @@ func TestAutoRenewOnEmulatorClock(t *testing.T) {
 		t.Fatal("AutoRenew with reuse_key did not keep the key")
 	}
 	// The control API sees the renewed version too.
-	if der, _ := k.e.CertificateDER(scenario.DemoVault, scenario.DemoCertificate); string(der) != string(third.Raw) {
+	if der, _ := k.e.certificateDER(scenario.DemoVault, scenario.DemoCertificate); string(der) != string(third.Raw) {
 		t.Fatal("CertificateDER is not the latest version")
 	}
 
 	// Listing versions needs certificates/list: 403 ForbiddenByRbac.
-	k.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "certificates/*")
-	k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "certificates/get")
+	k.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/*")
+	k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/get")
 	_, err = k.listVersions(scenario.DemoCertificate)
 	if re := asResponseError(t, err); re.StatusCode != 403 || innerCode(t, re) != "ForbiddenByRbac" {
 		t.Fatalf("list versions without certificates/list: %v", err)

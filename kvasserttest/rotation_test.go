@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -47,7 +48,7 @@ func (r *rotation) now() time.Time { return time.Now().Add(time.Duration(r.offse
 // and read the vault certificate): fresh so that no token cached on the
 // process clock outlives the emulator's.
 func (r *rotation) workload() azcore.TokenCredential {
-	cred, err := r.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := r.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (r *rotation) assertion(v vaultVersion, tenant string) string {
 	th := sha256.Sum256(v.cert.Raw)
 	now := r.now()
 	return r.sign(v, azkeys.SignatureAlgorithmPS256, map[string]any{"typ": "JWT", "x5t#S256": base64.RawURLEncoding.EncodeToString(th[:])},
-		map[string]any{"aud": r.e.TokenEndpoint(tenant), "iss": scenario.DemoAppClientID, "sub": scenario.DemoAppClientID,
+		map[string]any{"aud": emuhook.TokenEndpoint(tenant), "iss": scenario.DemoAppClientID, "sub": scenario.DemoAppClientID,
 			"jti": entraJTI(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
 }
 
@@ -125,14 +126,14 @@ func (r *rotation) proof(v vaultVersion, objectID string) string {
 }
 
 func TestRotationOnEmulatorClock(t *testing.T) {
-	r := &rotation{t: t, e: kvasserttest.NewTB(t, scenario.Demo())}
+	r := &rotation{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), nil)}
 	r.e.SetClock(r.now)
-	r.e.SetGraphPropagationDelay(45 * time.Second)
-	objectID, err := r.e.AppObjectID(scenario.DemoAppClientID)
+	emuhook.Of(r.e).SetGraphPropagationDelay(45 * time.Second)
+	objectID, err := emuhook.Of(r.e).AppObjectID(scenario.DemoAppClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.e.AppObjectID("00000000-0000-4000-8000-000000000000"); err == nil {
+	if _, err := emuhook.Of(r.e).AppObjectID("00000000-0000-4000-8000-000000000000"); err == nil {
 		t.Fatal("AppObjectID of an unknown app")
 	}
 	vs := r.versions()
@@ -153,19 +154,19 @@ func TestRotationOnEmulatorClock(t *testing.T) {
 	}
 
 	// The app's Graph token, from an assertion signed with the old version.
-	c, err := confidential.New(r.e.AuthorityHost()+scenario.DemoHomeTenant, scenario.DemoAppClientID,
+	c, err := confidential.New(emuhook.AuthorityHost+scenario.DemoHomeTenant, scenario.DemoAppClientID,
 		confidential.NewCredFromAssertionCallback(func(ctx context.Context, o confidential.AssertionRequestOptions) (string, error) {
 			return r.assertion(old, scenario.DemoHomeTenant), nil
 		}), confidential.WithHTTPClient(r.e.Client()), confidential.WithInstanceDiscovery(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ar, err := c.AcquireTokenByCredential(context.Background(), []string{r.e.GraphScope()})
+	ar, err := c.AcquireTokenByCredential(context.Background(), []string{emuhook.GraphScope})
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &rollEnv{t: t, e: r.e}
-	status, raw, ge, _ := g.call("POST", r.e.GraphURL()+"applications/"+objectID+"/addKey", ar.AccessToken, addKeyBody(renewed.cert, r.proof(old, objectID)))
+	status, raw, ge, _ := g.call("POST", emuhook.GraphURL+"applications/"+objectID+"/addKey", ar.AccessToken, addKeyBody(renewed.cert, r.proof(old, objectID)))
 	if status != 200 {
 		t.Fatalf("addKey with a vault-signed proof: %d %+v", status, ge)
 	}
@@ -177,7 +178,7 @@ func TestRotationOnEmulatorClock(t *testing.T) {
 		t.Fatalf("before propagation: %d %v", status, body["error_description"])
 	}
 	r.offset.Add(int64(46 * time.Second))
-	for _, tenant := range []string{scenario.DemoHomeTenant, scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
+	for _, tenant := range []string{scenario.DemoHomeTenant, scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant} {
 		if status, body := r.tokenWith(renewed, tenant, entraVaultScope); status != 200 {
 			t.Fatalf("after propagation in %s: %d %v", tenant, status, body["error_description"])
 		}
@@ -188,7 +189,7 @@ func TestRotationOnEmulatorClock(t *testing.T) {
 	if len(creds) != 2 || creds[1].KeyID != added.KeyID || !creds[0].Certificate.Equal(old.cert) {
 		t.Fatalf("keys before removeKey: %+v", creds)
 	}
-	status, _, ge, _ = g.call("POST", r.e.GraphURL()+"applications/"+objectID+"/removeKey", ar.AccessToken,
+	status, _, ge, _ = g.call("POST", emuhook.GraphURL+"applications/"+objectID+"/removeKey", ar.AccessToken,
 		map[string]any{"keyId": creds[0].KeyID, "proof": r.proof(renewed, objectID)})
 	if status != 204 {
 		t.Fatalf("removeKey: %d %+v", status, ge)

@@ -17,13 +17,14 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 func TestAddCertificateVersionAndGroundTruth(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	before, err := e.CertificateVersions(scenario.DemoVault, scenario.DemoCertificate)
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	before, err := emuhook.Of(e).CertificateVersions(scenario.DemoVault, scenario.DemoCertificate)
 	if err != nil || len(before) != 1 {
 		t.Fatalf("versions before: %d, %v", len(before), err)
 	}
@@ -31,18 +32,18 @@ func TestAddCertificateVersionAndGroundTruth(t *testing.T) {
 		t.Fatalf("scenario version: %+v", v)
 	}
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
-	future, err := e.AddCertificateVersion(scenario.DemoVault, scenario.DemoCertificate, kvasserttest.CertificateVersionSpec{NotBefore: start, Tags: map[string]string{"a": "b"}})
+	future, err := emuhook.Of(e).AddCertificateVersion(scenario.DemoVault, scenario.DemoCertificate, emuhook.VersionSpec{NotBefore: start, Tags: map[string]string{"a": "b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec, err := e.AddCertificateVersion(scenario.DemoVault, scenario.DemoCertificate, kvasserttest.CertificateVersionSpec{EC: true, Disabled: true})
+	ec, err := emuhook.Of(e).AddCertificateVersion(scenario.DemoVault, scenario.DemoCertificate, emuhook.VersionSpec{EC: true, Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.AddCertificateVersion(scenario.DemoVault, "no-such-certificate", kvasserttest.CertificateVersionSpec{}); err == nil {
+	if _, err := emuhook.Of(e).AddCertificateVersion(scenario.DemoVault, "no-such-certificate", emuhook.VersionSpec{}); err == nil {
 		t.Fatal("a version of a certificate that does not exist")
 	}
-	vs, err := e.CertificateVersions(scenario.DemoVault, scenario.DemoCertificate)
+	vs, err := emuhook.Of(e).CertificateVersions(scenario.DemoVault, scenario.DemoCertificate)
 	if err != nil || len(vs) != 3 {
 		t.Fatalf("versions after: %d, %v", len(vs), err)
 	}
@@ -55,7 +56,7 @@ func TestAddCertificateVersionAndGroundTruth(t *testing.T) {
 
 	// Through the REST API: the pre-staged version as the service shows it,
 	// and an import is marked as such.
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestAddCertificateVersionAndGroundTruth(t *testing.T) {
 	if _, err := c.ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{Base64EncodedCertificate: &pemText}, nil); err != nil {
 		t.Fatal(err)
 	}
-	vs, _ = e.CertificateVersions(scenario.DemoVault, scenario.DemoCertificate)
+	vs, _ = emuhook.Of(e).CertificateVersions(scenario.DemoVault, scenario.DemoCertificate)
 	if v := vs[len(vs)-1]; !v.Imported || !v.Exportable || !v.Certificate.Equal(cert) {
 		t.Fatalf("imported version: imported=%v exportable=%v", v.Imported, v.Exportable)
 	}
@@ -95,8 +96,8 @@ func TestGraphFaultAfterCommitAndOnAddKey(t *testing.T) {
 	r := newRollEnv(t)
 	tok := r.graphToken()
 	var added []kvasserttest.KeyCredential
-	r.e.OnGraphAddKey(func(kc kvasserttest.KeyCredential) { added = append(added, kc) })
-	r.e.InjectGraphFaultAfterCommit(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusGatewayTimeout, Times: 1})
+	emuhook.Of(r.e).OnGraphAddKey(func(kc kvasserttest.KeyCredential) { added = append(added, kc) })
+	emuhook.Of(r.e).InjectGraphFaultAfterCommit(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusGatewayTimeout, Times: 1})
 
 	// A request that fails on its own passes through and does not consume it.
 	status, _, ge, _ := r.call("POST", r.appURL("/addKey"), tok, addKeyBody(r.cert, proof(t, r.key, r.cert, r.now(), nil)))
@@ -125,7 +126,7 @@ func TestGraphFaultAfterCommitAndOnAddKey(t *testing.T) {
 		t.Fatalf("addKey after the fault was used: %d %+v", status, ge)
 	}
 	// Dropped after commit; then cleared.
-	r.e.InjectGraphFaultAfterCommit(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Drop: true})
+	emuhook.Of(r.e).InjectGraphFaultAfterCommit(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Drop: true})
 	req, _ := http.NewRequest("POST", r.appURL("/removeKey"), strings.NewReader(`{"keyId":"`+added[0].KeyID+`","proof":"`+proof(t, r.key, r.cert, r.now(), nil)+`"}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
@@ -139,8 +140,8 @@ func TestGraphFaultAfterCommitAndOnAddKey(t *testing.T) {
 			t.Fatal("the key is still there behind the dropped answer")
 		}
 	}
-	r.e.ClearGraphFaultsAfterCommit()
-	r.e.OnGraphAddKey(nil)
+	emuhook.Of(r.e).ClearGraphFaultsAfterCommit()
+	emuhook.Of(r.e).OnGraphAddKey(nil)
 	_, fourth := entraLocalCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	if status, _, ge, _ = r.call("POST", r.appURL("/addKey"), tok, addKeyBody(fourth, proof(t, r.key, r.cert, r.now(), nil))); status != http.StatusOK || len(added) != 2 {
 		t.Fatalf("addKey after clearing: %d %+v, hook calls %d (want 2: the hook was removed)", status, ge, len(added))

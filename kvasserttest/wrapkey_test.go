@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestKeyVaultWrapUnwrapWithRealSDK(t *testing.T) {
 	k := newKVEnv(t)
 	ctx := context.Background()
-	if err := k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
+	if err := k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
 	kc := k.keys(k.cred, 0)
@@ -108,7 +109,7 @@ func TestKeyVaultWrapUnwrapWithRealSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/wrapKey", "keys/unwrapKey"); err != nil {
+	if err := k.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/wrapKey", "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = kc.WrapKey(ctx, "kek", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: dek}, nil)
@@ -119,19 +120,19 @@ func TestKeyVaultWrapUnwrapWithRealSDK(t *testing.T) {
 	if re := asResponseError(t, err); re.StatusCode != 403 || innerCode(t, re) != "ForbiddenByRbac" || !strings.Contains(err.Error(), "Microsoft.KeyVault/vaults/keys/unwrap/action") {
 		t.Fatalf("unwrap without permission: %v", err)
 	}
-	if k.e.Count(OpKeyWrap) == 0 || k.e.Count(OpKeyUnwrap) == 0 {
+	if k.e.Count(Op("keys/wrapKey")) == 0 || k.e.Count(Op("keys/unwrapKey")) == 0 {
 		t.Fatalf("wrap/unwrap not counted: %v", k.e.Counts())
 	}
 	// Faults apply to the new operations.
-	if err := k.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/unwrapKey"); err != nil {
+	if err := k.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
-	k.e.InjectFault(OpKeyUnwrap, Fault{Status: 503})
+	k.e.InjectFault(Op("keys/unwrapKey"), Fault{Status: 503})
 	_, err = k.keys(k.cred, -1).UnwrapKey(ctx, "kek", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: wrapped.Result}, nil)
 	if re := asResponseError(t, err); re.StatusCode != 503 {
 		t.Fatalf("injected fault: %v", err)
 	}
-	k.e.ClearFaults(OpKeyUnwrap)
+	k.e.ClearFaults(Op("keys/unwrapKey"))
 	if un, err := kc.UnwrapKey(ctx, "kek", "", azkeys.KeyOperationParameters{Algorithm: to.Ptr(azkeys.EncryptionAlgorithmRSAOAEP256), Value: wrapped.Result}, nil); err != nil || !bytes.Equal(un.Result, dek) {
 		t.Fatalf("unwrap after the fault: %v", err)
 	}
@@ -145,8 +146,8 @@ func TestScenarioGrantsWrapUnwrap(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	e := NewTB(t, s)
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := NewTB(t, s, nil)
+	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

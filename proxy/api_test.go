@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -45,7 +46,7 @@ func checkTokenClaims(t *testing.T, tr tokenResponse, tid, appid string) {
 func TestAPIKVCertificate(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
+	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant} {
 		tr := env.token(env.api("kv-certificate", kvCertBody(tenant)))
 		checkTokenClaims(t, tr, tenant, scenario.DemoAppClientID)
 		if len(tr.Scopes) != 1 || tr.Scopes[0] != graph {
@@ -67,7 +68,7 @@ func TestAPIKVCertificate(t *testing.T) {
 	}
 
 	// Entra's refusal comes back with its AADSTS code and hint.
-	p := problemOf(t, env.api("kv-certificate", kvCertBody(scenario.DemoWingtipTenant)), http.StatusBadRequest)
+	p := problemOf(t, env.api("kv-certificate", kvCertBody(emuhook.DemoWingtipTenant)), http.StatusBadRequest)
 	if p.Type != problemEntra || p.Code != 700016 || p.Hint == "" {
 		t.Errorf("problem %+v", p)
 	}
@@ -111,10 +112,10 @@ func TestAPIKVKeyInfoAndKVKey(t *testing.T) {
 	// kv-key takes keyId and kid, or the hex thumbprint as the portal shows it.
 	for _, thumb := range []string{info.Kid, info.Thumbprint, strings.ToLower(info.ThumbprintSHA256)} {
 		tr := env.token(env.api("kv-key", map[string]any{
-			"clientId": scenario.DemoAppClientID, "tenantId": scenario.DemoNorthwindTenant, "scopes": []string{graph},
+			"clientId": scenario.DemoAppClientID, "tenantId": emuhook.DemoNorthwindTenant, "scopes": []string{graph},
 			"keyUri": info.KeyID, "keyThumbprint": thumb,
 		}))
-		checkTokenClaims(t, tr, scenario.DemoNorthwindTenant, scenario.DemoAppClientID)
+		checkTokenClaims(t, tr, emuhook.DemoNorthwindTenant, scenario.DemoAppClientID)
 	}
 	if n := env.e.Count(kvasserttest.OpKeyGet); n != 2 {
 		t.Errorf("%d keys/get calls, want 2 (SHA-1 spellings share one source, SHA-256 has its own)", n)
@@ -280,7 +281,7 @@ func TestAPIValidation(t *testing.T) {
 func TestAPIVaultForbidden(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	if err := env.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/sign"); err != nil {
+	if err := env.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/sign"); err != nil {
 		t.Fatal(err)
 	}
 	p := problemOf(t, env.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant)), http.StatusForbidden)

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -415,9 +416,9 @@ func TestPageInChromium(t *testing.T) {
 	if route != "kv-key" {
 		t.Fatalf("route after 'Use with kv-key': %q", route)
 	}
-	c.typeInto("tenantId", scenario.DemoFabrikamTenant)
+	c.typeInto("tenantId", emuhook.DemoFabrikamTenant)
 	c.submit()
-	if s := c.text("status"); s != "Token received" || c.text("token-tenant") != scenario.DemoFabrikamTenant {
+	if s := c.text("status"); s != "Token received" || c.text("token-tenant") != emuhook.DemoFabrikamTenant {
 		t.Errorf("kv-key: status %q tenant %q: %s", s, c.text("token-tenant"), c.text("problem-detail"))
 	}
 

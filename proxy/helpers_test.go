@@ -26,6 +26,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -69,8 +70,8 @@ type localCert struct {
 // same credential (its tokens say appid = workload, tid = home).
 func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

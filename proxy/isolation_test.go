@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -63,7 +64,7 @@ func TestIdentitySecretsAreSeparate(t *testing.T) {
 		c.AllowForward = true
 	})
 	tA := Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, File: "a"}
-	tB := Target{Tenant: scenario.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, File: "b"}
+	tB := Target{Tenant: emuhook.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, File: "b"}
 	tKV := Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate}
 	varsA, err := env.s.AppServiceEnv(env.url, tA)
 	if err != nil {
@@ -115,9 +116,9 @@ func TestIdentitySecretsAreSeparate(t *testing.T) {
 	refused(t, "A's secret on B's route", get(pathOf(varsB), secretA), secretB)
 	refused(t, "A's secret on the Key Vault identity", get(pathOf(varsKV), secretA), secretKV)
 	refused(t, "A's secret on forward", get("/msi/forward", secretA), secretF)
-	refused(t, "A's secret on A's route for another tenant", get(strings.Replace(pathOf(varsA), scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, 1), secretA))
+	refused(t, "A's secret on A's route for another tenant", get(strings.Replace(pathOf(varsA), scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, 1), secretA))
 	refused(t, "A's secret on A's route for another file", get(strings.TrimSuffix(pathOf(varsA), "/a")+"/b", secretA))
-	refused(t, "A's secret as a Cloud Shell path secret", env.do("POST", "/cloudshell/"+secretA+"/"+scenario.DemoFabrikamTenant+"/"+scenario.DemoAppClientID+"/file/b",
+	refused(t, "A's secret as a Cloud Shell path secret", env.do("POST", "/cloudshell/"+secretA+"/"+emuhook.DemoFabrikamTenant+"/"+scenario.DemoAppClientID+"/file/b",
 		"application/x-www-form-urlencoded", strings.NewReader("resource=https://vault.azure.net"), "Metadata", "true"))
 	for _, h := range [][]string{{"Authorization", "Bearer " + secretA}, {"X-Kvassert-Secret", secretA}} {
 		refused(t, "A's secret on the token API", env.api("kv-certificate", kvCertBody(scenario.DemoContosoTenant), h...))
@@ -188,8 +189,8 @@ func pinnedClient(fp string) *http.Client {
 // fingerprint known); plain HTTP gets nothing.
 func TestAllowRemoteServesTLSOnly(t *testing.T) {
 	t.Parallel()
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}

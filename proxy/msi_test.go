@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -71,7 +72,7 @@ func TestManagedIdentityAppServiceKeyVault(t *testing.T) {
 
 	// A user-assigned identity selector (client_id) is accepted; the path
 	// names the identity.
-	tok, err = miToken(t, env, &azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(scenario.DemoIdentityClientID)}, uniqueResource("appservice-kv"))
+	tok, err = miToken(t, env, &azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(emuhook.DemoIdentityClientID)}, uniqueResource("appservice-kv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestManagedIdentityAppServiceFile(t *testing.T) {
 		lc = newLocalCert(t, e)
 		addFile(c, "app", lc)
 	})
-	vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: scenario.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, File: "app"})
+	vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: emuhook.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, File: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestManagedIdentityAppServiceFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkClaims(t, tok, scenario.DemoFabrikamTenant, scenario.DemoAppClientID)
+	checkClaims(t, tok, emuhook.DemoFabrikamTenant, scenario.DemoAppClientID)
 	if n := env.e.Count(kvasserttest.OpKeySign); n != 0 {
 		t.Errorf("%d vault signs for a local certificate", n)
 	}
@@ -119,12 +120,12 @@ func TestManagedIdentityAppServiceForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkClaims(t, tok, scenario.DemoHomeTenant, scenario.DemoWorkloadClientID)
+	checkClaims(t, tok, scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID)
 }
 
 func TestManagedIdentityCloudShellKeyVault(t *testing.T) {
 	env := newEnv(t)
-	vars, err := env.s.CloudShellEnv(env.url, Target{Tenant: scenario.DemoNorthwindTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
+	vars, err := env.s.CloudShellEnv(env.url, Target{Tenant: emuhook.DemoNorthwindTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestManagedIdentityCloudShellKeyVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkClaims(t, tok, scenario.DemoNorthwindTenant, scenario.DemoAppClientID)
+	checkClaims(t, tok, emuhook.DemoNorthwindTenant, scenario.DemoAppClientID)
 }
 
 func TestManagedIdentityCloudShellFileAndForward(t *testing.T) {
@@ -163,13 +164,13 @@ func TestManagedIdentityCloudShellFileAndForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkClaims(t, tok, scenario.DemoHomeTenant, scenario.DemoWorkloadClientID)
+	checkClaims(t, tok, scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID)
 }
 
 // The real credential reports the proxy's refusals without retrying them.
 func TestManagedIdentityRefusals(t *testing.T) {
 	env := newEnv(t)
-	vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: scenario.DemoWingtipTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
+	vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: emuhook.DemoWingtipTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -107,7 +108,7 @@ func TestProblemCarriesNoUpstreamText(t *testing.T) {
 		b := kvCertBody(scenario.DemoContosoTenant)
 		b["scopes"] = []string{scope}
 		check("token API, shape "+strconv.Itoa(i), env.api("kv-certificate", b))
-		vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: scenario.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
+		vars, err := env.s.AppServiceEnv(env.url, Target{Tenant: emuhook.DemoFabrikamTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -15,12 +16,12 @@ import (
 // (for example azidentity.NewDefaultAzureCredential) and ClientOptions is
 // left empty.
 func ExampleRoller_Roll() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	r, err := rotation.New("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
 		rotation.Application{
@@ -48,12 +49,12 @@ func ExampleRoller_Roll() {
 // Status says per version what a roll does with it and why; it changes
 // nothing.
 func ExampleRoller_Status() {
-	emu, err := kvasserttest.New(scenario.Demo())
+	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 
 	r, err := rotation.New("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
 		rotation.Application{TenantID: scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, ObjectID: scenario.DemoAppObjectID},

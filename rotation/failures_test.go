@@ -12,6 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -35,7 +36,7 @@ func TestRollDryRunChangesNothing(t *testing.T) {
 	if got := actions(rep); got != "register? wait keep" || rep.Changed || rep.Active != "" {
 		t.Fatalf("dry run: %q changed=%v active=%q", got, rep.Changed, rep.Active)
 	}
-	if n := w.e.Count(kvasserttest.OpGraphAddKey) + w.e.Count(kvasserttest.OpGraphRemoveKey) + w.e.Count(kvasserttest.OpCertificateUpdate); n != 0 {
+	if n := w.e.Count(kvasserttest.OpGraphAddKey) + w.e.Count(kvasserttest.OpGraphRemoveKey) + w.e.Count(kvasserttest.Op("certificates/update")); n != 0 {
 		t.Fatalf("a dry run made %d changing calls", n)
 	}
 	if after := w.version(w.newest()).Tags; len(after) != len(before) {
@@ -108,7 +109,7 @@ func TestRollGraphFailuresLeaveASafeState(t *testing.T) {
 // version stays active, and a later run finishes without adding it twice.
 func TestRollNotAcceptedInTimeKeepsTheOldVersion(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(time.Hour)
+	emuhook.Of(w.e).SetGraphPropagationDelay(time.Hour)
 	rep, err := w.roller(func(c *config) { c.AcceptTimeout = 5 * time.Minute }).Roll(context.Background())
 	if !errors.Is(err, rotation.ErrNotAccepted) {
 		t.Fatalf("error %v, want ErrNotAccepted", err)
@@ -137,7 +138,7 @@ func TestRollNotAcceptedInTimeKeepsTheOldVersion(t *testing.T) {
 // cron job and an in-process roller) register the new version once.
 func TestTwoRollersAtOnceAddOneKey(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -184,10 +185,10 @@ func TestRollWithoutAnAcceptedVersion(t *testing.T) {
 func TestRollVaultDenials(t *testing.T) {
 	t.Run("list", func(t *testing.T) {
 		w := renewed(t)
-		if err := w.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "certificates/*"); err != nil {
+		if err := w.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/*"); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "certificates/get", "certificates/update"); err != nil {
+		if err := w.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/get", "certificates/update"); err != nil {
 			t.Fatal(err)
 		}
 		_, err := w.roller(nil).Roll(context.Background())
@@ -198,10 +199,10 @@ func TestRollVaultDenials(t *testing.T) {
 	t.Run("create", func(t *testing.T) {
 		w := newWorld(t)
 		w.emailOnlyPolicy()
-		if err := w.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "certificates/*"); err != nil {
+		if err := w.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/*"); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "certificates/get", "certificates/list", "certificates/update"); err != nil {
+		if err := w.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/get", "certificates/list", "certificates/update"); err != nil {
 			t.Fatal(err)
 		}
 		w.advance(350 * 24 * time.Hour)
@@ -220,7 +221,7 @@ func TestRollVaultDenials(t *testing.T) {
 func TestRollRenewsWhenThePolicyDoesNot(t *testing.T) {
 	w := newWorld(t)
 	w.emailOnlyPolicy()
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(350 * 24 * time.Hour)
 	renew := func(c *config) { c.RenewBefore = 30 * 24 * time.Hour }
 	rep, err := w.roller(renew).Roll(context.Background())
@@ -231,7 +232,7 @@ func TestRollRenewsWhenThePolicyDoesNot(t *testing.T) {
 	if err != nil || actions(rep) != "register accepted keep" {
 		t.Fatalf("next roll: %q %v", actions(rep), err)
 	}
-	if n := w.e.Count(kvasserttest.OpCertificateCreate); n != 1 {
+	if n := w.e.Count(kvasserttest.Op("certificates/create")); n != 1 {
 		t.Fatalf("%d creates, want 1", n)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -133,8 +134,8 @@ func (w *world) hasKey(cert *x509.Certificate) bool {
 // A's key; retiring superseded versions must not remove that key.
 func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	w.advance(time.Hour)
@@ -168,8 +169,8 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 // superseded, and is used once valid.
 func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	f := newExternalCert(t, w.now().Add(30*24*time.Hour), w.now().Add(400*24*time.Hour))
@@ -197,7 +198,7 @@ func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
 // registering it again.
 func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 // previous version's tags; the new version must still be registered.
 func TestCopiedTagIsNotTrusted(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestCopiedTagIsNotTrusted(t *testing.T) {
 // registered, unless the caller opts in.
 func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(300*24*time.Hour))
 	xv := w.importVersion(x, nil)
@@ -257,8 +258,8 @@ func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
 // with its keyId.
 func TestTagWriteFailureAfterAddKeyIsReported(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
-	w.e.InjectFault(kvasserttest.OpCertificateUpdate, kvasserttest.Fault{Status: http.StatusServiceUnavailable})
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w.e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable})
 	rep, err := w.roller(nil).Roll(context.Background())
 	w.e.ClearFaults()
 	keys := w.keys()
@@ -374,7 +375,7 @@ func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
 // after a removal anyway, the pass stops there.
 func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -455,14 +456,14 @@ func TestPendingVersionIsSkipped(t *testing.T) {
 // thumbprint, and the key is retired like any other.
 func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
-	w.e.InjectFault(kvasserttest.OpCertificateUpdate, kvasserttest.Fault{Status: http.StatusServiceUnavailable})
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w.e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable})
 	if _, err := w.roller(nil).Roll(context.Background()); err == nil {
 		t.Fatal("the tag write failed but the pass reports no error")
 	}
 	w.e.ClearFaults()
 	untagged := w.version(w.newest())
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	w.advance(24 * time.Hour)
@@ -484,8 +485,8 @@ func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
 // pass registers the active version again.
 func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
@@ -566,8 +567,8 @@ func (w *world) newestID() string {
 // key at once all end well, and the app keeps the active key.
 func TestConcurrentRollersRetireOnce(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
@@ -601,7 +602,7 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 // its key is still not the one the vault generated, and is not registered.
 func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
 	w.importWithPolicy(x, nil, &azcertificates.CertificatePolicy{
@@ -618,7 +619,7 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 // removed (recorded in the version's tags) is not removed again each pass.
 func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -658,7 +659,7 @@ func (w *world) restorePolicy(exportable bool) {
 // vault-made policy; the imported key is still not registered.
 func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
 	w.importVersion(x, nil)
@@ -676,7 +677,7 @@ func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
 // registered.
 func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	w.restorePolicy(true)
 	w.advance(time.Minute)
@@ -699,7 +700,7 @@ func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
 // person removed already is reported as such, and the pass as unchanged.
 func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +727,7 @@ func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 // waited for, and registered once valid: its key is the operation's.
 func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	c := w.certClient()
 	unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
@@ -776,7 +777,7 @@ func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
 func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
 	w := newWorld(t)
 	w.emailOnlyPolicy()
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	d := w.renewNow()
 	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, d, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
@@ -814,8 +815,8 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 		rep, err := w.roller(func(c *config) {
 			c.RenewBefore, c.RegisterImportedKeys = 30*24*time.Hour, optIn
 		}).Roll(context.Background())
-		if err != nil || rep.Active == "" || w.e.Count(kvasserttest.OpCertificateCreate) != 1 {
-			t.Fatalf("opt-in %v: %v, creates %d, steps %v", optIn, err, w.e.Count(kvasserttest.OpCertificateCreate), rep.Steps)
+		if err != nil || rep.Active == "" || w.e.Count(kvasserttest.Op("certificates/create")) != 1 {
+			t.Fatalf("opt-in %v: %v, creates %d, steps %v", optIn, err, w.e.Count(kvasserttest.Op("certificates/create")), rep.Steps)
 		}
 	}
 }
@@ -826,7 +827,7 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 // creates the next version instead of waiting for AutoRenew.
 func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(800*24*time.Hour))
 	xv := w.importVersion(x, nil)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // recordHandler records the level and message of every record.
@@ -50,7 +52,7 @@ func TestRollLogsNoRoutineLineByDefault(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(old) })
 
 	w := newWorld(t)
-	w.e.SetGraphPropagationDelay(0)
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(300 * 24 * time.Hour) // the vault has renewed: the roll registers the new version
 	rep, err := w.roller(func(c *config) { c.Logger = nil }).Roll(context.Background())
 	if err != nil || !rep.Changed {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -28,7 +29,7 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo()), logs: &syncBuffer{}}
+	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), nil), logs: &syncBuffer{}}
 	w.e.SetClock(w.now)
 	return w
 }
@@ -45,7 +46,7 @@ func (w *world) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (w *world) vaultCred() azcore.TokenCredential {
-	cred, err := w.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := w.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestRollRegistersRenewedVersionThenRetiresTheOld(t *testing.T) {
 	}
 	// With Application.Read.All the roll finds its keyId by thumbprint and
 	// removes it, with a proof from the new version.
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 	r = w.roller(nil)

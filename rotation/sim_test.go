@@ -20,6 +20,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -231,7 +232,7 @@ func runSimulation(t *testing.T, seed int64, days int) simStats {
 	e := s.w.e
 	s.st.addKey, s.st.removeKey = e.Count(kvasserttest.OpGraphAddKey), e.Count(kvasserttest.OpGraphRemoveKey)
 	s.st.tokenRequests, s.st.keySigns = e.Count(kvasserttest.OpToken), e.Count(kvasserttest.OpKeySign)
-	s.st.vaultReads = e.Count(kvasserttest.OpCertificateGet) + e.Count(kvasserttest.OpCertificateList) + e.Count(kvasserttest.OpCertificatePolicy)
+	s.st.vaultReads = e.Count(kvasserttest.OpCertificateGet) + e.Count(kvasserttest.OpCertificateList) + e.Count(kvasserttest.Op("certificates/policy"))
 	t.Logf("seed %d: %s; violations by kind %s", seed, s.st.String(), fmtCounts(s.kinds))
 	if os.Getenv("KVASSERT_SIM_VERBOSE") != "" {
 		s.mu.Lock()
@@ -244,7 +245,7 @@ func runSimulation(t *testing.T, seed int64, days int) simStats {
 
 // run simulates days, hour by hour, until the end or a violation.
 func (s *sim) run(days int) {
-	tenants := []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
+	tenants := []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
 	for s.day = 0; s.day < days; s.day++ {
 		for s.hr = 0; s.hr < 24; s.hr++ {
 			s.step++
@@ -298,7 +299,7 @@ const simFaultRate = 0.3
 
 func (s *sim) setUp() {
 	t := s.t
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), kvasserttest.WithTokenLifetime(24*time.Hour)), logs: &syncBuffer{}}
+	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), &kvasserttest.Options{TokenLifetime: 24 * time.Hour}), logs: &syncBuffer{}}
 	w.e.SetClock(w.now)
 	s.w = w
 	s.vcred = newEmuClockCred(w)
@@ -313,11 +314,11 @@ func (s *sim) setUp() {
 	}
 	graphRead := s.rng.IntN(4) != 0
 	if graphRead {
-		if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+		if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w.e.SetGraphPropagationDelay(time.Duration(s.rng.IntN(120)) * time.Second)
+	emuhook.Of(w.e).SetGraphPropagationDelay(time.Duration(s.rng.IntN(120)) * time.Second)
 
 	co := w.e.ClientOptions()
 	ttl := time.Duration(1+s.rng.IntN(24)) * time.Hour
@@ -327,7 +328,7 @@ func (s *sim) setUp() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenants := []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
+	tenants := []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
 		ClientOptions: co, AdditionallyAllowedTenants: tenants, Logger: s.serviceLogger(),
 	})
@@ -358,7 +359,7 @@ func (s *sim) setUp() {
 		s.phase = append(s.phase, s.rng.IntN(24))
 		s.every = append(s.every, 3+s.rng.IntN(5))
 	}
-	s.logf("setup: %d rollers (every %v days at hours %v), Graph read %v, propagation %v, source TTL %v", n, s.every, s.phase, graphRead, w.e.GraphPropagationDelay(), ttl)
+	s.logf("setup: %d rollers (every %v days at hours %v), Graph read %v, propagation %v, source TTL %v", n, s.every, s.phase, graphRead, emuhook.Of(w.e).GraphPropagationDelay(), ttl)
 }
 
 // serviceLogger is where the service's source and credential log: into

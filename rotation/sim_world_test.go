@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -36,7 +37,7 @@ import (
 type freshCred struct{ w *world }
 
 func (c freshCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	cred, err := c.w.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := c.w.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
@@ -98,8 +99,8 @@ func (s *sim) createCertificate() *x509.Certificate {
 	return vs[0].Certificate
 }
 
-func (s *sim) versions() []kvasserttest.CertificateVersionInfo {
-	vs, err := s.w.e.CertificateVersions(scenario.DemoVault, simCert)
+func (s *sim) versions() []emuhook.VersionInfo {
+	vs, err := emuhook.Of(s.w.e).CertificateVersions(scenario.DemoVault, simCert)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -108,13 +109,13 @@ func (s *sim) versions() []kvasserttest.CertificateVersionInfo {
 
 // good reports whether a version is what the app should authenticate with
 // now: generated in the vault, non-exportable, RSA, enabled and valid.
-func good(v kvasserttest.CertificateVersionInfo, now time.Time) bool {
+func good(v emuhook.VersionInfo, now time.Time) bool {
 	return v.Enabled && !v.Imported && !v.Exportable && strings.HasPrefix(v.KeyType, "RSA") && validNow(v.Certificate, now)
 }
 
 // keptInVault reports whether a version's key never left the vault's
 // keeping: generated there and non-exportable.
-func keptInVault(v kvasserttest.CertificateVersionInfo) bool { return !v.Imported && !v.Exportable }
+func keptInVault(v emuhook.VersionInfo) bool { return !v.Imported && !v.Exportable }
 
 func (s *sim) vaultHasGoodKey() bool {
 	now := s.w.now()
@@ -221,9 +222,9 @@ func (s *sim) event() {
 		{"import-same", 2, s.importSame},
 		{"prestaged-version", 2, s.preStaged},
 		{"disabled-version", 1, func() string {
-			return s.addVersion(kvasserttest.CertificateVersionSpec{Disabled: true, Key: s.rsaKey()}, "disabled")
+			return s.addVersion(emuhook.VersionSpec{Disabled: true, Key: s.rsaKey()}, "disabled")
 		}},
-		{"ec-version", 1, func() string { return s.addVersion(kvasserttest.CertificateVersionSpec{EC: true}, "EC") }},
+		{"ec-version", 1, func() string { return s.addVersion(emuhook.VersionSpec{EC: true}, "EC") }},
 		{"disable-version", 1, s.disableVersion},
 		{"enable-version", 1, s.enableVersion},
 		{"tags-copied", 2, s.copyTags},
@@ -328,11 +329,11 @@ func (s *sim) importPEM(ic importedCert, what string) string {
 
 func (s *sim) preStaged() string {
 	start := s.w.now().Add(time.Duration(1+s.rng.IntN(30*24)) * time.Hour)
-	return s.addVersion(kvasserttest.CertificateVersionSpec{NotBefore: start, Key: s.rsaKey()}, "valid from "+start.UTC().Format("2006-01-02T15"))
+	return s.addVersion(emuhook.VersionSpec{NotBefore: start, Key: s.rsaKey()}, "valid from "+start.UTC().Format("2006-01-02T15"))
 }
 
-func (s *sim) addVersion(spec kvasserttest.CertificateVersionSpec, what string) string {
-	v, err := s.w.e.AddCertificateVersion(scenario.DemoVault, simCert, spec)
+func (s *sim) addVersion(spec emuhook.VersionSpec, what string) string {
+	v, err := emuhook.Of(s.w.e).AddCertificateVersion(scenario.DemoVault, simCert, spec)
 	if err != nil {
 		s.t.Fatalf("adding a version: %v", err)
 	}
@@ -352,7 +353,7 @@ func (s *sim) inUse() string {
 // person who does that stops the service whatever the roller does).
 func (s *sim) disableVersion() string {
 	vs := s.versions()
-	var cand []kvasserttest.CertificateVersionInfo
+	var cand []emuhook.VersionInfo
 	for _, v := range vs {
 		if v.Enabled && thumb(v.Certificate) != s.inUse() {
 			cand = append(cand, v)
@@ -403,7 +404,7 @@ func (s *sim) setEnabled(version string, on bool) {
 // a renewal pipeline that carries tags over).
 func (s *sim) copyTags() string {
 	vs := s.versions()
-	var from []kvasserttest.CertificateVersionInfo
+	var from []emuhook.VersionInfo
 	for _, v := range vs {
 		if v.Tags[rotation.TagKeyID] != "" || v.Tags[rotation.TagAccepted] != "" {
 			from = append(from, v)
@@ -435,7 +436,7 @@ func (s *sim) copyTags() string {
 
 // removeTags removes kvassert's tags from a version (a person tidying up).
 func (s *sim) removeTags() string {
-	var cand []kvasserttest.CertificateVersionInfo
+	var cand []emuhook.VersionInfo
 	for _, v := range s.versions() {
 		for k := range v.Tags {
 			if strings.HasPrefix(k, "kvassert-") {
@@ -473,7 +474,7 @@ func (s *sim) personAdds() string {
 	for _, k := range s.w.keys() {
 		onApp[thumb(k.Certificate)] = true
 	}
-	var cand []kvasserttest.CertificateVersionInfo
+	var cand []emuhook.VersionInfo
 	for _, v := range s.versions() {
 		if keptInVault(v) && !onApp[thumb(v.Certificate)] && v.Certificate.NotAfter.After(s.w.now()) {
 			cand = append(cand, v)
@@ -556,21 +557,21 @@ func (s *sim) armFault() string {
 			e.InjectFault(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times})
 		}},
 		{"graph-read-429", func() {
-			e.InjectFault(kvasserttest.OpGraphGetApplication, kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times})
+			e.InjectFault(kvasserttest.Op("graph/applications/get"), kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times})
 		}},
 		{"graph-addKey-timeout", func() { e.InjectFault(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Drop: true, Times: times}) }},
 		{"graph-addKey-answer-lost", func() {
-			e.InjectGraphFaultAfterCommit(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusGatewayTimeout, Times: 1})
+			emuhook.Of(e).InjectGraphFaultAfterCommit(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Status: http.StatusGatewayTimeout, Times: 1})
 		}},
 		{"graph-addKey-answer-dropped", func() {
-			e.InjectGraphFaultAfterCommit(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Drop: true, Times: 1})
+			emuhook.Of(e).InjectGraphFaultAfterCommit(kvasserttest.OpGraphAddKey, kvasserttest.Fault{Drop: true, Times: 1})
 		}},
 		{"graph-removeKey-answer-lost", func() {
-			e.InjectGraphFaultAfterCommit(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Status: http.StatusGatewayTimeout, Times: 1})
+			emuhook.Of(e).InjectGraphFaultAfterCommit(kvasserttest.OpGraphRemoveKey, kvasserttest.Fault{Status: http.StatusGatewayTimeout, Times: 1})
 		}},
 		{"tag-write-fails-after-addKey", func() {
-			e.OnGraphAddKey(func(kvasserttest.KeyCredential) {
-				e.InjectFault(kvasserttest.OpCertificateUpdate, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: 2})
+			emuhook.Of(e).OnGraphAddKey(func(kvasserttest.KeyCredential) {
+				e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: 2})
 			})
 		}},
 		{"vault-list-503", func() {
@@ -581,7 +582,7 @@ func (s *sim) armFault() string {
 		}},
 		{"vault-get-timeout", func() { e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Drop: true, Times: times}) }},
 		{"vault-update-429", func() {
-			e.InjectFault(kvasserttest.OpCertificateUpdate, kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times})
+			e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusTooManyRequests, Times: times})
 		}},
 		{"vault-sign-503", func() {
 			e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: http.StatusServiceUnavailable, Times: times})
@@ -598,8 +599,8 @@ func (s *sim) armFault() string {
 
 func (s *sim) clearFaults() {
 	s.w.e.ClearFaults()
-	s.w.e.ClearGraphFaultsAfterCommit()
-	s.w.e.OnGraphAddKey(nil)
+	emuhook.Of(s.w.e).ClearGraphFaultsAfterCommit()
+	emuhook.Of(s.w.e).OnGraphAddKey(nil)
 }
 
 // simKeys are throw-away RSA keys made once for these tests: generating

@@ -15,6 +15,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -39,7 +40,7 @@ func (c emuClockCred) GetToken(ctx context.Context, o policy.TokenRequestOptions
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tok.Token == "" || c.w.now().After(c.tok.ExpiresOn.Add(-5*time.Minute)) {
-		cred, err := c.w.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+		cred, err := c.w.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 		if err != nil {
 			return azcore.AccessToken{}, err
 		}
@@ -70,7 +71,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a simulated year")
 	}
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), kvasserttest.WithTokenLifetime(24*time.Hour)), logs: &syncBuffer{}}
+	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), &kvasserttest.Options{TokenLifetime: 24 * time.Hour}), logs: &syncBuffer{}}
 	w.e.SetClock(w.now)
 	ctx := context.Background()
 	vaultCred := newEmuClockCred(w)
@@ -88,7 +89,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	if err := w.e.RegisterCertificate(scenario.DemoAppClientID, v1); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -100,7 +101,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenants := []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
+	tenants := []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
 		ClientOptions: co, AdditionallyAllowedTenants: tenants, Logger: discard(),
 	})

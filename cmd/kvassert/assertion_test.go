@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -58,7 +59,7 @@ func TestAssertion(t *testing.T) {
 	}
 
 	// JSON.
-	r = env.run([]string{"assertion", "--tenant", scenario.DemoFabrikamTenant, "-o", "json"})
+	r = env.run([]string{"assertion", "--tenant", emuhook.DemoFabrikamTenant, "-o", "json"})
 	wantOK(t, r)
 	var out struct {
 		Assertion, Audience, ClientID string
@@ -68,7 +69,7 @@ func TestAssertion(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatal(err)
 	}
-	if !jwtPattern.MatchString(out.Assertion) || out.Audience != "https://login.microsoftonline.com/"+scenario.DemoFabrikamTenant+"/oauth2/v2.0/token" ||
+	if !jwtPattern.MatchString(out.Assertion) || out.Audience != "https://login.microsoftonline.com/"+emuhook.DemoFabrikamTenant+"/oauth2/v2.0/token" ||
 		out.ClientID != scenario.DemoAppClientID || time.Until(time.Unix(out.ExpiresOnTS, 0)) > 11*time.Minute {
 		t.Errorf("json = %+v", out)
 	}

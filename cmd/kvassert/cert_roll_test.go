@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -41,7 +42,7 @@ func (c *cliEnv) renewDemoCertificate() string {
 func TestCertStatusAndRoll(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	env.e.SetGraphPropagationDelay(0)
+	emuhook.Of(env.e).SetGraphPropagationDelay(0)
 	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
 	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
 	renewed := env.renewDemoCertificate()
@@ -119,7 +120,7 @@ func TestCertRollUsage(t *testing.T) {
 func TestCertStatusShowsWhyAVersionIsSkipped(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	env.e.SetGraphPropagationDelay(0)
+	emuhook.Of(env.e).SetGraphPropagationDelay(0)
 	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
 	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
 	key, err := rsa.GenerateKey(rand.Reader, 2048)

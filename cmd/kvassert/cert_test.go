@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -114,12 +115,12 @@ func TestCertCreateErrors(t *testing.T) {
 	// The demo scenario's managed identity lacks certificates/create: the
 	// request is refused, with the role to grant.
 	mi := []string{
-		"KVASSERT_EMULATOR_CLIENT_SECRET=", "KVASSERT_EMULATOR_CLIENT_ID=" + scenario.DemoIdentityClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET=", "KVASSERT_EMULATOR_CLIENT_ID=" + emuhook.DemoIdentityClientID,
 		"IDENTITY_ENDPOINT=" + env.e.ManagedIdentityEndpoint(), "IDENTITY_HEADER=" + env.e.IdentityHeader(),
 	}
 	r := env.run([]string{"cert", "create", "-n", "denied"}, mi...)
 	wantError(t, r, exitFailure, "403 Forbidden/ForbiddenByRbac", "Key Vault Certificates Officer", true)
-	if !strings.Contains(r.stderr, "certificates/create/action") || !strings.Contains(r.stderr, "appid="+scenario.DemoIdentityClientID) {
+	if !strings.Contains(r.stderr, "certificates/create/action") || !strings.Contains(r.stderr, "appid="+emuhook.DemoIdentityClientID) {
 		t.Errorf("the denial names neither the action nor the caller:\n%s", r.stderr)
 	}
 	// The vault's message is server text: it is not shown (issue 18).
@@ -281,7 +282,7 @@ func TestCertAudit(t *testing.T) {
 	if got := auditLines(t, r); got["exportable"] != auditFail || got["private-key"] != auditPass {
 		t.Errorf("exportable, no secrets/get: %v", got)
 	}
-	if err := env.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "secrets/get"); err != nil {
+	if err := env.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "secrets/get"); err != nil {
 		t.Fatal(err)
 	}
 	r = env.run([]string{"cert", "audit", "-n", "exportable", "-o", "json"})
@@ -302,7 +303,7 @@ func TestCertAudit(t *testing.T) {
 	wantOK(t, r)
 
 	// Without keys/sign the sign check fails.
-	if err := env.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/sign"); err != nil {
+	if err := env.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/sign"); err != nil {
 		t.Fatal(err)
 	}
 	r = env.run([]string{"cert", "audit", "-n", "clean", "-o", "tsv"})
@@ -329,7 +330,7 @@ func TestLoopbackVaultNeedsEmulator(t *testing.T) {
 	} {
 		wantError(t, env.run(args, noEmu...), exitUsage, "is an address on this machine", "KVASSERT_EMULATOR")
 	}
-	if env.e.Count(kvasserttest.OpChallenge)+env.e.Count(kvasserttest.OpCertificateGet) != 0 {
+	if env.e.Count(kvasserttest.Op("keyvault/challenge"))+env.e.Count(kvasserttest.OpCertificateGet) != 0 {
 		t.Error("a request reached the emulator without KVASSERT_EMULATOR")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -88,7 +89,7 @@ func TestDecode(t *testing.T) {
 		t.Errorf("other certificate:\n%s", r.stdout)
 	}
 	// Wrong expectations.
-	r = env.runIn(jwt, []string{"decode", "--client-id", scenario.DemoWorkloadClientID, "-"})
+	r = env.runIn(jwt, []string{"decode", "--client-id", emuhook.DemoWorkloadClientID, "-"})
 	wantError(t, r, exitFailure, "found 1 problem", "")
 
 	// Not a JWT; nothing given.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -120,7 +121,7 @@ func runDemo(ctx context.Context, a *App) error {
 	if jsonOut {
 		d.w = io.Discard
 	}
-	e, err := kvasserttest.New(scenario.Demo())
+	e, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		return failure("starting the emulators", err)
 	}
@@ -166,10 +167,10 @@ func (d *demo) setup(e *kvasserttest.Emulator) error {
 	fmt.Fprintln(w, st.dim("Everything runs in this process against emulated Entra ID and Key Vault: no Azure, no network."))
 	fmt.Fprintf(w, "\n   %-12s %s\n", "emulators", e.URL()+st.dim(" (Entra ID, managed identity endpoint, Key Vault "+scenario.DemoVault+")"))
 	d.kv("app", scenario.DemoAppClientID+st.dim(` "kvassert demo SaaS", multi-tenant, home tenant kvassert-saas`))
-	d.kv("vault access", scenario.DemoWorkloadClientID+st.dim(" (workload identity with keys/sign, keys/get, certificates/*; no secrets/get)"))
+	d.kv("vault access", emuhook.DemoWorkloadClientID+st.dim(" (workload identity with keys/sign, keys/get, certificates/*; no secrets/get)"))
 
 	d.opts = e.ClientOptions()
-	kvCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	kvCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		return failure("workload credential", err)
 	}

@@ -68,11 +68,11 @@ var demoOps = []struct {
 }{
 	{kvasserttest.OpKeySign, "keys/sign", true},
 	{kvasserttest.OpCertificateGet, "certificates/get", true},
-	{kvasserttest.OpChallenge, "auth challenge", true},
-	{kvasserttest.OpSecretGet, "secrets/get", true},
+	{kvasserttest.Op("keyvault/challenge"), "auth challenge", true},
+	{kvasserttest.Op("secrets/get"), "secrets/get", true},
 	{kvasserttest.OpToken, "token", false},
-	{kvasserttest.OpDiscovery, "discovery", false},
-	{kvasserttest.OpInstance, "instance discovery", false},
+	{kvasserttest.Op("entra/discovery"), "discovery", false},
+	{kvasserttest.Op("entra/instance"), "instance discovery", false},
 }
 
 // calls is a difference of the emulator's counters.

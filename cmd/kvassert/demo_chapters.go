@@ -13,6 +13,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -63,10 +64,10 @@ func (d *demo) createCertificate(ctx context.Context) error {
 		return failure("", err)
 	}
 	d.capture = &capturingSource{Source: src}
-	d.customers = []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
+	d.customers = []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
 	d.cred, err = kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, d.capture, &kvassert.CredentialOptions{
 		ClientOptions:              d.opts,
-		AdditionallyAllowedTenants: append(append([]string{}, d.customers...), scenario.DemoWingtipTenant),
+		AdditionallyAllowedTenants: append(append([]string{}, d.customers...), emuhook.DemoWingtipTenant),
 		Logger:                     d.a.Logger,
 	})
 	if err != nil {
@@ -182,7 +183,7 @@ func (d *demo) cachedTokens(ctx context.Context) error {
 func (d *demo) noConsent(ctx context.Context) error {
 	w, st := d.w, d.st
 	d.section("wingtip, where no administrator has consented to the app")
-	dt, err := d.token(ctx, scenario.DemoWingtipTenant, false)
+	dt, err := d.token(ctx, emuhook.DemoWingtipTenant, false)
 	var ae *kvassert.AuthError
 	switch {
 	case err == nil:
@@ -212,6 +213,6 @@ func (d *demo) summary(start time.Time) {
 	}
 	fmt.Fprintf(w, "   %s %s\n", st.dim("Key Vault totals:"), d.rep.Totals.line(true))
 	fmt.Fprintf(w, "   %s %s\n", st.dim("Entra ID totals: "), d.rep.Totals.line(false))
-	fmt.Fprintf(w, "   The private key never left the vault: it was only asked to sign (secrets/get: %d).\n", d.rep.Totals[kvasserttest.OpSecretGet])
+	fmt.Fprintf(w, "   The private key never left the vault: it was only asked to sign (secrets/get: %d).\n", d.rep.Totals[kvasserttest.Op("secrets/get")])
 	fmt.Fprintf(w, "\nDone in %s. Next: run %s and follow what it prints, or see %s.\n", d.rep.Elapsed, st.bold("kvassert emulate"), st.bold("kvassert token --help"))
 }

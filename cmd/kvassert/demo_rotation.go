@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -59,10 +60,10 @@ func (d *demo) rotate(ctx context.Context) error {
 	// The app may read its own keys here, so the roll can also retire the
 	// first version, which a person registered (its keyId is not in the
 	// vault's tags).
-	if err := d.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
+	if err := d.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		return failure("", err)
 	}
-	d.e.SetGraphPropagationDelay(demoPropagation)
+	emuhook.Of(d.e).SetGraphPropagationDelay(demoPropagation)
 	keysBefore, _ := d.e.AppKeyCredentials(scenario.DemoAppClientID)
 	before := d.e.Counts()
 	start := time.Now()
@@ -109,7 +110,7 @@ func (d *demo) rotate(ctx context.Context) error {
 // graphCalls is the difference of the Graph counters.
 func graphCalls(after, before map[kvasserttest.Op]int64) calls {
 	c := calls{}
-	for _, op := range []kvasserttest.Op{kvasserttest.OpGraphAddKey, kvasserttest.OpGraphRemoveKey, kvasserttest.OpGraphGetApplication} {
+	for _, op := range []kvasserttest.Op{kvasserttest.OpGraphAddKey, kvasserttest.OpGraphRemoveKey, kvasserttest.Op("graph/applications/get")} {
 		if n := after[op] - before[op]; n != 0 {
 			c[op] = n
 		}
@@ -118,7 +119,7 @@ func graphCalls(after, before map[kvasserttest.Op]int64) calls {
 }
 
 func (c calls) graphLine() string {
-	return fmt.Sprintf("%d addKey, %d removeKey, %d read", c[kvasserttest.OpGraphAddKey], c[kvasserttest.OpGraphRemoveKey], c[kvasserttest.OpGraphGetApplication])
+	return fmt.Sprintf("%d addKey, %d removeKey, %d read", c[kvasserttest.OpGraphAddKey], c[kvasserttest.OpGraphRemoveKey], c[kvasserttest.Op("graph/applications/get")])
 }
 
 func short8(v string) string {

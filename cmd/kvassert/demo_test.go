@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -26,7 +27,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Create a certificate", "exportable=false", "EmailContacts", "registered on the app registration",
-		"tid " + scenario.DemoContosoTenant, "tid " + scenario.DemoFabrikamTenant, "tid " + scenario.DemoNorthwindTenant,
+		"tid " + scenario.DemoContosoTenant, "tid " + emuhook.DemoFabrikamTenant, "tid " + emuhook.DemoNorthwindTenant,
 		`"alg":"PS256"`, `"x5t#S256":`, "aud ", "jti ",
 		"cached · 0 calls",
 		"AADSTS700016", "hint:", "adminconsent?client_id=" + scenario.DemoAppClientID,

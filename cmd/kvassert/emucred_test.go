@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -75,7 +76,7 @@ func TestEmulatorNeverUsesDeveloperCredentials(t *testing.T) {
 	}
 	// --managed-identity with an endpoint that is not the emulator's: its
 	// token would become the assertion sent to the emulator.
-	r = env.run(append([]string{"token", "--managed-identity", scenario.DemoIdentityClientID}, tenant...),
+	r = env.run(append([]string{"token", "--managed-identity", emuhook.DemoIdentityClientID}, tenant...),
 		append(bare, "IDENTITY_ENDPOINT=http://127.0.0.1:1/msi/forward", "IDENTITY_HEADER=developer-proxy-secret")...)
 	wantError(t, r, exitUsage, "needs the emulator's managed identity endpoint", "IDENTITY_ENDPOINT")
 

@@ -80,8 +80,8 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	if caOut == "" {
 		caOut = filepath.Join(os.TempDir(), "kvassert-emulator-ca.pem")
 	}
-	logger := slog.New(slog.NewTextHandler(a.Stderr, nil))
-	e, err := kvasserttest.New(s, kvasserttest.WithAddr(c.listen), kvasserttest.WithLogger(logger))
+	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})) // the emulator logs each request at Debug
+	e, err := kvasserttest.New(s, &kvasserttest.Options{Addr: c.listen, Logger: logger})
 	if err != nil {
 		hint := ""
 		if addrInUse(err) {

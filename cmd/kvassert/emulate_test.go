@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -126,8 +127,8 @@ func TestEmulate(t *testing.T) {
 	}
 	want := map[string]string{
 		"KVASSERT_EMULATOR_TENANT_ID":     scenario.DemoHomeTenant,
-		"KVASSERT_EMULATOR_CLIENT_ID":     scenario.DemoWorkloadClientID,
-		"KVASSERT_EMULATOR_CLIENT_SECRET": scenario.DemoWorkloadSecret,
+		"KVASSERT_EMULATOR_CLIENT_ID":     emuhook.DemoWorkloadClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET": emuhook.DemoWorkloadSecret,
 		"KVASSERT_CLIENT_ID":              scenario.DemoAppClientID,
 		"KVASSERT_VAULT":                  "https://kvassert-demo.vault.azure.net/",
 		"KVASSERT_CERT":                   scenario.DemoCertificate,
@@ -154,9 +155,9 @@ func TestEmulate(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &tok); err != nil || tok.Tenant != scenario.DemoContosoTenant {
 		t.Errorf("token: tenant %q (%v)\n%s", tok.Tenant, err, r.stdout)
 	}
-	r = runBin(t, em.env, "", []string{"token", "--tenant", "fabrikam.onmicrosoft.com", "--managed-identity", scenario.DemoIdentityClientID, "-o", "tsv"})
+	r = runBin(t, em.env, "", []string{"token", "--tenant", "fabrikam.onmicrosoft.com", "--managed-identity", emuhook.DemoIdentityClientID, "-o", "tsv"})
 	wantOK(t, r)
-	if f := strings.Split(strings.TrimSpace(r.stdout), "\t"); len(f) != 5 || f[3] != scenario.DemoFabrikamTenant {
+	if f := strings.Split(strings.TrimSpace(r.stdout), "\t"); len(f) != 5 || f[3] != emuhook.DemoFabrikamTenant {
 		t.Errorf("managed identity token: %q", r.stdout)
 	}
 
@@ -169,7 +170,7 @@ func TestEmulate(t *testing.T) {
 	if !strings.Contains(logs, "Stopping the emulator") {
 		t.Errorf("emulate did not say it stopped:\n%s", logs)
 	}
-	if jwtPattern.MatchString(logs) || strings.Contains(logs, scenario.DemoWorkloadSecret) || strings.Contains(logs, em.env["IDENTITY_HEADER"]) {
+	if jwtPattern.MatchString(logs) || strings.Contains(logs, emuhook.DemoWorkloadSecret) || strings.Contains(logs, em.env["IDENTITY_HEADER"]) {
 		t.Errorf("emulate logged a token or secret:\n%s", logs)
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/textutil"
-	"github.com/kvassert/kvassert/kvasserttest"
 )
 
 // Environment variables kvassert reads itself (azidentity reads AZURE_* and
@@ -153,7 +153,7 @@ func (a *App) loadEmulator() error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: envCAFile, err: err, hint: "point " + envCAFile + " at the CA file that 'kvassert emulate' wrote"}
 	}
-	t, err := kvasserttest.NewTransport(u.Host, caPEM, nil)
+	t, err := emuhook.NewTransport(u.Host, caPEM, nil)
 	if err != nil {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%s=%s", envCAFile, caFile), err: err, hint: "the file must hold the emulator's CA certificate (PEM)"}
 	}

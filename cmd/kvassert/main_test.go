@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -70,7 +71,7 @@ type cliEnv struct {
 // AZURE_CLIENT_ID stay as flag defaults), and the app and its certificate.
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, e.CAPEM(), 0o600); err != nil {
@@ -80,14 +81,14 @@ func newCLIEnv(t *testing.T) *cliEnv {
 		"KVASSERT_EMULATOR":  e.URL(),
 		"KVASSERT_CA_FILE":   ca,
 		"AZURE_TENANT_ID":    scenario.DemoHomeTenant,
-		"AZURE_CLIENT_ID":    scenario.DemoWorkloadClientID,
+		"AZURE_CLIENT_ID":    emuhook.DemoWorkloadClientID,
 		"KVASSERT_CLIENT_ID": scenario.DemoAppClientID,
 		"KVASSERT_VAULT":     e.VaultURL(scenario.DemoVault),
 		"KVASSERT_CERT":      scenario.DemoCertificate,
 		// The emulator's own identity, which reaches its vaults.
 		"KVASSERT_EMULATOR_TENANT_ID":     scenario.DemoHomeTenant,
-		"KVASSERT_EMULATOR_CLIENT_ID":     scenario.DemoWorkloadClientID,
-		"KVASSERT_EMULATOR_CLIENT_SECRET": scenario.DemoWorkloadSecret,
+		"KVASSERT_EMULATOR_CLIENT_ID":     emuhook.DemoWorkloadClientID,
+		"KVASSERT_EMULATOR_CLIENT_SECRET": emuhook.DemoWorkloadSecret,
 	}}
 }
 
@@ -166,7 +167,7 @@ func checkStderr(t *testing.T, r result, vars map[string]string, extra []string)
 	if jwtPattern.MatchString(r.stderr) {
 		t.Errorf("%s: stderr holds a JWT:\n%s", what, r.stderr)
 	}
-	secrets := []string{scenario.DemoWorkloadSecret, vars["IDENTITY_HEADER"]}
+	secrets := []string{emuhook.DemoWorkloadSecret, vars["IDENTITY_HEADER"]}
 	for _, kv := range extra {
 		if k, v, _ := strings.Cut(kv, "="); (k == "IDENTITY_HEADER" || strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET")) && len(v) >= 8 {
 			secrets = append(secrets, v)
@@ -234,7 +235,7 @@ func wantError(t *testing.T, r result, code int, msg, hint string, progress ...b
 // workload identity (certificates/*).
 func (c *cliEnv) certClient() *azcertificates.Client {
 	c.t.Helper()
-	cred, err := c.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := c.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -217,7 +218,7 @@ func TestProxy(t *testing.T) {
 	for i, c := range []struct{ endpoint, tid, appid string }{
 		{kv, scenario.DemoContosoTenant, scenario.DemoAppClientID},
 		{file, scenario.DemoContosoTenant, scenario.DemoAppClientID},
-		{forward, scenario.DemoHomeTenant, scenario.DemoWorkloadClientID},
+		{forward, scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID},
 	} {
 		m := proxyRequest(t, "GET", c.endpoint+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.export("IDENTITY_HEADER", i))
 		if cl := tokenClaims(t, m); cl["tid"] != c.tid || cl["appid"] != c.appid {
@@ -232,7 +233,7 @@ func TestProxy(t *testing.T) {
 	// The token API, as the printed curl line does it.
 	body := `{"clientId":"` + scenario.DemoAppClientID + `","tenantId":"fabrikam.onmicrosoft.com","scopes":["https://graph.microsoft.com/.default"],"certFile":"dev"}`
 	m = proxyRequest(t, "POST", base+"/api/token/local-certificate", "application/json", body, "Authorization", "Bearer "+p.secret)
-	if cl := tokenClaims(t, m); cl["tid"] != scenario.DemoFabrikamTenant {
+	if cl := tokenClaims(t, m); cl["tid"] != emuhook.DemoFabrikamTenant {
 		t.Errorf("local-certificate: tid %v", cl["tid"])
 	}
 	if !strings.Contains(out, "curl -sS "+base+"/api/token/kv-certificate") {
@@ -255,7 +256,7 @@ func TestProxy(t *testing.T) {
 	if n := strings.Count(logs, "msg=request"); n != 5 || !strings.Contains(logs, "Stopping the proxy.") {
 		t.Errorf("%d request lines:\n%s", n, logs)
 	}
-	if jwtPattern.MatchString(logs) || strings.Contains(logs, p.secret) || strings.Contains(logs, scenario.DemoWorkloadSecret) {
+	if jwtPattern.MatchString(logs) || strings.Contains(logs, p.secret) || strings.Contains(logs, emuhook.DemoWorkloadSecret) {
 		t.Errorf("stderr holds a token or secret:\n%s", logs)
 	}
 	for i := 0; i < 3; i++ {

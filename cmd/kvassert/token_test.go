@@ -20,6 +20,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -78,15 +79,15 @@ func TestToken(t *testing.T) {
 	checkToken(t, out, scenario.DemoContosoTenant)
 
 	// All flags, no KVASSERT_* variables (only the Key Vault identity).
-	r := env.run([]string{"token", "--tenant", scenario.DemoFabrikamTenant, "--client-id", scenario.DemoAppClientID,
+	r := env.run([]string{"token", "--tenant", emuhook.DemoFabrikamTenant, "--client-id", scenario.DemoAppClientID,
 		"--vault", env.vaultURL(), "--cert", scenario.DemoCertificate, "--scope", "https://graph.microsoft.com/.default"},
 		"KVASSERT_CLIENT_ID=", "KVASSERT_VAULT=", "KVASSERT_CERT=")
-	checkToken(t, parseToken(t, r), scenario.DemoFabrikamTenant)
+	checkToken(t, parseToken(t, r), emuhook.DemoFabrikamTenant)
 
 	// --resource, RS256 with x5t, x5c.
 	r = env.run([]string{"token", "--tenant", "northwind.onmicrosoft.com", "--resource", "https://management.azure.com/", "--alg", "RS256", "--x5c", "--lifetime", "5m"})
 	out = parseToken(t, r)
-	checkToken(t, out, scenario.DemoNorthwindTenant)
+	checkToken(t, out, emuhook.DemoNorthwindTenant)
 	if aud := jwtClaims(out.AccessToken)["aud"]; aud != "https://management.azure.com" {
 		t.Errorf("aud = %v", aud)
 	}
@@ -118,11 +119,11 @@ func TestTokenEnvPrecedence(t *testing.T) {
 	env := newCLIEnv(t)
 	const other = "00000000-0000-4000-8000-000000000001"
 	// KVASSERT_CLIENT_ID beats AZURE_CLIENT_ID (the workload's); KVASSERT_TENANT_ID beats AZURE_TENANT_ID.
-	out := parseToken(t, env.run([]string{"token"}, "KVASSERT_TENANT_ID="+scenario.DemoNorthwindTenant))
-	checkToken(t, out, scenario.DemoNorthwindTenant)
+	out := parseToken(t, env.run([]string{"token"}, "KVASSERT_TENANT_ID="+emuhook.DemoNorthwindTenant))
+	checkToken(t, out, emuhook.DemoNorthwindTenant)
 	// The flag beats KVASSERT_*.
 	out = parseToken(t, env.run([]string{"token", "--client-id", scenario.DemoAppClientID, "--tenant", scenario.DemoContosoTenant},
-		"KVASSERT_CLIENT_ID="+other, "KVASSERT_TENANT_ID="+scenario.DemoWingtipTenant))
+		"KVASSERT_CLIENT_ID="+other, "KVASSERT_TENANT_ID="+emuhook.DemoWingtipTenant))
 	checkToken(t, out, scenario.DemoContosoTenant)
 	// Without KVASSERT_TENANT_ID, AZURE_TENANT_ID (the home tenant) is used.
 	out = parseToken(t, env.run([]string{"token"}))
@@ -139,10 +140,11 @@ func TestTokenEnvPrecedence(t *testing.T) {
 // exportPEM writes a vault certificate's PEM to a temp file.
 func (c *cliEnv) exportPEM(t *testing.T, name string) string {
 	t.Helper()
-	der, err := c.e.CertificateDER(scenario.DemoVault, name)
+	cert, err := c.e.Certificate(scenario.DemoVault, name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	der := cert.Raw
 	p := filepath.Join(t.TempDir(), name+".pem")
 	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -183,11 +185,11 @@ func TestTokenKeyVaultKey(t *testing.T) {
 		{"--key-id", kid, "--cert-file", certFile, "--alg", "rs256"},
 	} {
 		r := env.run(append([]string{"token", "--tenant", "fabrikam.onmicrosoft.com"}, args...), noVault...)
-		checkToken(t, parseToken(t, r), scenario.DemoFabrikamTenant)
+		checkToken(t, parseToken(t, r), emuhook.DemoFabrikamTenant)
 	}
 	// From the environment alone.
 	r := env.run([]string{"token", "--tenant", "fabrikam.onmicrosoft.com"}, "KVASSERT_VAULT=", "KVASSERT_CERT=", "KVASSERT_KEY_ID="+kid, "KVASSERT_THUMBPRINT="+thumbprintHex(cert))
-	checkToken(t, parseToken(t, r), scenario.DemoFabrikamTenant)
+	checkToken(t, parseToken(t, r), emuhook.DemoFabrikamTenant)
 }
 
 // selfSigned makes a 2048-bit RSA certificate and its key.
@@ -237,10 +239,10 @@ func TestTokenLocalFiles(t *testing.T) {
 
 	// A PKCS#12 file: the secret of an exportable vault certificate.
 	env.createExportable("exportable-pfx")
-	if err := env.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "secrets/get"); err != nil {
+	if err := env.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "secrets/get"); err != nil {
 		t.Fatal(err)
 	}
-	cred, _ := env.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, _ := env.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	sc, err := azsecrets.NewClient(env.vaultURL(), cred, &azsecrets.ClientOptions{ClientOptions: env.e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
@@ -279,14 +281,14 @@ func TestTokenManagedIdentity(t *testing.T) {
 	env := newCLIEnv(t)
 	mi := []string{"IDENTITY_ENDPOINT=" + env.e.ManagedIdentityEndpoint(), "IDENTITY_HEADER=" + env.e.IdentityHeader()}
 	for _, tenant := range []string{scenario.DemoHomeTenant, scenario.DemoContosoTenant} {
-		r := env.run([]string{"token", "--tenant", tenant, "--managed-identity", scenario.DemoIdentityClientID}, mi...)
+		r := env.run([]string{"token", "--tenant", tenant, "--managed-identity", emuhook.DemoIdentityClientID}, mi...)
 		checkToken(t, parseToken(t, r), tenant)
 	}
-	r := env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", scenario.DemoIdentityClientID, "--alg", "RS256"}, mi...)
+	r := env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", emuhook.DemoIdentityClientID, "--alg", "RS256"}, mi...)
 	wantError(t, r, exitUsage, "--alg applies to certificate credentials", "")
 	r = env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", "not-a-guid"}, mi...)
 	wantError(t, r, exitUsage, "is not a client ID", "")
-	r = env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", scenario.DemoIdentityClientID, "--vault", env.vaultURL()}, mi...)
+	r = env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", emuhook.DemoIdentityClientID, "--vault", env.vaultURL()}, mi...)
 	wantError(t, r, exitUsage, "cannot be combined", "")
 }
 
@@ -315,7 +317,7 @@ func TestTokenErrors(t *testing.T) {
 		{"thumbprint without key", append(contoso, "--thumbprint", "AB"), []string{"KVASSERT_VAULT=", "KVASSERT_CERT="}, exitUsage, "--thumbprint needs --key-id", ""},
 		{"unknown certificate", append(contoso, "--cert", "nope"), nil, exitFailure, "CertificateNotFound", "az keyvault certificate list --vault-name kvassert-demo"},
 		{"unknown vault", append(contoso, "--vault", "https://nope.vault.azure.net/", "--cert", "x"), nil, exitFailure, "answered 404", "vault URL"},
-		{"tenant without consent", []string{"token", "--tenant", scenario.DemoWingtipTenant}, nil, exitFailure, "AADSTS700016", "admin consent"},
+		{"tenant without consent", []string{"token", "--tenant", emuhook.DemoWingtipTenant}, nil, exitFailure, "AADSTS700016", "admin consent"},
 		{"unknown tenant", []string{"token", "--tenant", "nowhere.onmicrosoft.com"}, nil, exitFailure, "AADSTS90002", "tenant does not exist"},
 		{"wrong workload secret", contoso, []string{"KVASSERT_EMULATOR_CLIENT_SECRET=definitely-wrong-secret"}, exitFailure, "AADSTS7000215", "KVASSERT_EMULATOR_CLIENT_SECRET is wrong"},
 	}
@@ -330,7 +332,7 @@ func TestTokenErrors(t *testing.T) {
 func TestTokenSignDenied(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	if err := env.e.Revoke(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/sign"); err != nil {
+	if err := env.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/sign"); err != nil {
 		t.Fatal(err)
 	}
 	r := env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com"})

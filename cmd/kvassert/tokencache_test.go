@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/redistest"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -44,10 +45,10 @@ func TestTokenCacheSignsOnce(t *testing.T) {
 	if err := writeFileAtomic(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.e.Grant(scenario.DemoVault, scenario.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
+	if err := c.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
-	cred, err := c.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	cred, err := c.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestTokenCacheSignsOnce(t *testing.T) {
 		{"wrapped by Key Vault", []string{"--token-cache-wrap-key", c.vaultURL() + "keys/cache-kek"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tenant := []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}[i]
+			tenant := []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}[i]
 			c.e.ResetCounts()
 			args := append([]string{"token", "--tenant", tenant}, tc.args...)
 			extra := append([]string{envTokenCache + "=" + srv.URL()}, tc.extra...)
@@ -83,7 +84,7 @@ func TestTokenCacheSignsOnce(t *testing.T) {
 				t.Fatalf("two runs: %d signs, %d token POSTs, same token %v; want 1 sign and the first run's token", signs, posts, b.AccessToken == a.AccessToken)
 			}
 			if tc.name == "wrapped by Key Vault" {
-				if w, u := c.e.Count(kvasserttest.OpKeyWrap), c.e.Count(kvasserttest.OpKeyUnwrap); w != 1 || u != 1 {
+				if w, u := c.e.Count(kvasserttest.Op("keys/wrapKey")), c.e.Count(kvasserttest.Op("keys/unwrapKey")); w != 1 || u != 1 {
 					t.Fatalf("%d wrapKey and %d unwrapKey calls, want 1 each (the first run wraps, the second unwraps)", w, u)
 				}
 			}

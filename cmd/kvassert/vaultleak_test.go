@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -90,8 +91,8 @@ func TestVaultCredentialMalformedAnswerNeverPrinted(t *testing.T) {
 			"KVASSERT_EMULATOR": url, "KVASSERT_CA_FILE": ca,
 			"KVASSERT_CLIENT_ID": scenario.DemoAppClientID, "KVASSERT_VAULT": "https://" + scenario.DemoVault + ".vault.azure.net/",
 			"KVASSERT_CERT":               scenario.DemoCertificate,
-			"KVASSERT_EMULATOR_TENANT_ID": scenario.DemoHomeTenant, "KVASSERT_EMULATOR_CLIENT_ID": scenario.DemoWorkloadClientID,
-			"KVASSERT_EMULATOR_CLIENT_SECRET": scenario.DemoWorkloadSecret,
+			"KVASSERT_EMULATOR_TENANT_ID": scenario.DemoHomeTenant, "KVASSERT_EMULATOR_CLIENT_ID": emuhook.DemoWorkloadClientID,
+			"KVASSERT_EMULATOR_CLIENT_SECRET": emuhook.DemoWorkloadSecret,
 		}
 		for _, args := range [][]string{{"assertion", "--tenant", "contoso.onmicrosoft.com"}, {"cert", "show"}} {
 			r := runBin(t, vars, "", args)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ type world struct {
 func newWorld(b *testing.B, n int, redis bool) *world {
 	b.Helper()
 	s, _ := testfixture.ManyTenants(n)
-	w := &world{e: kvasserttest.NewTB(b, s)}
+	w := &world{e: kvasserttest.NewTB(b, s, nil)}
 	if redis {
 		w.srv = redistest.Start(b)
 		k := make([]byte, 32)
@@ -47,7 +48,7 @@ func newWorld(b *testing.B, n int, redis bool) *world {
 }
 
 func (w *world) config(tenants int) replica.Config {
-	cfg := replica.Config{EmulatorAddr: w.e.Addr(), CAPEM: w.e.CAPEM(), VaultURL: w.e.VaultURL(scenario.DemoVault),
+	cfg := replica.Config{EmulatorAddr: strings.TrimPrefix(w.e.URL(), "https://"), CAPEM: w.e.CAPEM(), VaultURL: w.e.VaultURL(scenario.DemoVault),
 		Tenants: tenants, Callers: 32, WarmAll: true}
 	if w.srv != nil {
 		cfg.RedisURL, cfg.Key = w.srv.URL(), w.key
@@ -202,11 +203,11 @@ func BenchmarkFleetLimited(b *testing.B) {
 	const procs = 8
 	for _, sc := range []struct {
 		tenants int
-		limit   kvasserttest.RateLimit
+		limit   signLimit
 	}{
-		{10000, kvasserttest.RateLimit{Requests: 4000, Window: 10 * time.Second}},
-		{2000, kvasserttest.RateLimit{Requests: 400, Window: 10 * time.Second}},
-		{2000, kvasserttest.RateLimit{Requests: 100, Window: time.Second}},
+		{10000, signLimit{Requests: 4000, Window: 10 * time.Second}},
+		{2000, signLimit{Requests: 400, Window: 10 * time.Second}},
+		{2000, signLimit{Requests: 100, Window: time.Second}},
 	} {
 		tenants, limit := sc.tenants, sc.limit
 		var unlimited time.Duration
@@ -226,7 +227,7 @@ func BenchmarkFleetLimited(b *testing.B) {
 				once(b)
 				w := newWorld(b, tenants, true)
 				if c.limited {
-					if err := w.e.SetSignLimit(scenario.DemoVault, limit); err != nil {
+					if err := w.e.SetSignLimit(scenario.DemoVault, limit.Requests, limit.Window); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -253,4 +254,10 @@ func BenchmarkFleetLimited(b *testing.B) {
 			})
 		}
 	}
+}
+
+// signLimit is an emulated vault sign limit: Requests per Window.
+type signLimit struct {
+	Requests int
+	Window   time.Duration
 }

@@ -42,14 +42,18 @@ var rules = map[string][]string{
 	// every module may import it without a Redis client; the replica is in
 	// the fleet module (it builds on the fleet and go-redis).
 	"internal/redistest":          {},
-	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario"},
+	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/emuhook", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario"},
 	"internal/obs":                {"telemetry", "internal/inputerr", "internal/azotel"},
-	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/vault", "kvasserttest/scenario"},
+	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/names", "kvasserttest/internal/vault", "kvasserttest/scenario", "internal/emuhook", "internal/inputerr", "internal/textutil"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},
-	"kvasserttest/scenario":       {},
-	"kvasserttest/internal/emu":   {},
-	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
-	"kvasserttest/internal/vault": {"kvasserttest/internal/emu", "kvasserttest/scenario"},
+	"kvasserttest/scenario":       {"kvasserttest/internal/names", "internal/emuhook", "internal/inputerr"},
+	"kvasserttest/internal/names": {},
+	// internal/emuhook: what kvassert's own tests and CLI use of the emulators
+	// beyond kvasserttest's API (standard library only).
+	"internal/emuhook":            {},
+	"kvasserttest/internal/emu":   {"internal/emuhook"},
+	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario", "internal/emuhook"},
+	"kvasserttest/internal/vault": {"kvasserttest/internal/emu", "kvasserttest/internal/names", "kvasserttest/scenario", "internal/emuhook"},
 }
 
 // stdlibOnly packages import nothing outside the standard library.

@@ -7,6 +7,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert/internal/dotnetref"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -17,7 +18,7 @@ import (
 // exactly the Key Vault calls the .NET library makes, and its assertion has
 // the .NET library's header and aud.
 func TestStrategiesCallForCall(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	vault := func(op kvasserttest.Op) int64 { return e.Count(op) }
 	cases := []struct {
 		name                string
@@ -35,11 +36,11 @@ func TestStrategiesCallForCall(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			src := c.src()
 			// Warm the vault client (challenge + vault token) once.
-			if _, err := src.Assertion(ctx, scenario.DemoAppClientID, e.TokenEndpoint(scenario.DemoHomeTenant)); err != nil {
+			if _, err := src.Assertion(ctx, scenario.DemoAppClientID, emuhook.TokenEndpoint(scenario.DemoHomeTenant)); err != nil {
 				t.Fatal(err)
 			}
 			e.ResetCounts()
-			a, err := src.Assertion(ctx, scenario.DemoAppClientID, e.TokenEndpoint(scenario.DemoContosoTenant))
+			a, err := src.Assertion(ctx, scenario.DemoAppClientID, emuhook.TokenEndpoint(scenario.DemoContosoTenant))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +61,7 @@ func TestStrategiesCallForCall(t *testing.T) {
 			if tok.Header.Alg != "RS256" || tok.Header.X5t != testfixture.X5T(cert) || tok.Header.X5tS256 != "" {
 				t.Fatalf("header %+v, want RS256 with the SHA-1 x5t only", tok.Header)
 			}
-			if len(tok.Claims.Aud) != 1 || tok.Claims.Aud[0] != e.TokenEndpoint(scenario.DemoContosoTenant) {
+			if len(tok.Claims.Aud) != 1 || tok.Claims.Aud[0] != emuhook.TokenEndpoint(scenario.DemoContosoTenant) {
 				t.Fatalf("aud %v", tok.Claims.Aud)
 			}
 			if got := tok.Claims.Exp - tok.Claims.Nbf; got != int64(dotnetref.Lifetime.Seconds()) {
@@ -70,11 +71,11 @@ func TestStrategiesCallForCall(t *testing.T) {
 			// Through MSAL: one token request, the callback's calls once.
 			client := testfixture.MSAL(t, e, dotnetref.Credential(src))
 			e.ResetCounts()
-			res, err := client.AcquireTokenByCredential(ctx, []string{testfixture.Graph}, confidential.WithTenantID(scenario.DemoFabrikamTenant))
+			res, err := client.AcquireTokenByCredential(ctx, []string{testfixture.Graph}, confidential.WithTenantID(emuhook.DemoFabrikamTenant))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tid, _ := testfixture.TenantOf(res.AccessToken); tid != scenario.DemoFabrikamTenant {
+			if tid, _ := testfixture.TenantOf(res.AccessToken); tid != emuhook.DemoFabrikamTenant {
 				t.Fatalf("tid %q", tid)
 			}
 			if n, p := testfixture.Sum(e, testfixture.VaultOps), e.Count(kvasserttest.OpToken); n != c.vaultCallsPA || p != 1 {

@@ -25,6 +25,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
@@ -406,7 +407,7 @@ func TestBadInputKvassert(t *testing.T) {
 		{"scope with space", policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default openid"}}},
 		{"scope with newline", policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default\r\nX: y"}}},
 		{"scope oversized", policy.TokenRequestOptions{Scopes: []string{strings.Repeat("s", 100000) + "/.default"}}},
-		{"tenant not allowed", policy.TokenRequestOptions{TenantID: scenario.DemoFabrikamTenant, Scopes: []string{fixtureGraph}}},
+		{"tenant not allowed", policy.TokenRequestOptions{TenantID: emuhook.DemoFabrikamTenant, Scopes: []string{fixtureGraph}}},
 		{"tenant invalid", policy.TokenRequestOptions{TenantID: "../common", Scopes: []string{fixtureGraph}}},
 		{"tenant with query", policy.TokenRequestOptions{TenantID: "t?x=" + querySecret, Scopes: []string{fixtureGraph}}},
 		{"tenant oversized", policy.TokenRequestOptions{TenantID: strings.Repeat("t", 100000), Scopes: []string{fixtureGraph}}},

@@ -45,16 +45,16 @@ type env struct {
 // newEnv starts an emulator with n extra tenants and a kvassert credential
 // over the vault certificate, logging into the capture, with fast retries on
 // both the vault and the token pipelines.
-func newEnv(t testing.TB, n int, opts ...kvasserttest.Option) *env {
-	return newEnvWith(t, n, nil, opts...)
+func newEnv(t testing.TB, n int) *env {
+	return newEnvWith(t, n, nil)
 }
 
 // newEnvWith is newEnv with before run on the emulator before any token is
 // issued (to set its clock).
-func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator), opts ...kvasserttest.Option) *env {
+func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator)) *env {
 	t.Helper()
 	s, tenants := testfixture.ManyTenants(n)
-	e := kvasserttest.NewTB(t, s, append([]kvasserttest.Option{kvasserttest.WithLogger(testLogger())}, opts...)...)
+	e := kvasserttest.NewTB(t, s, &kvasserttest.Options{Logger: testLogger()})
 	if before != nil {
 		before(e)
 	}

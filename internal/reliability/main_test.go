@@ -13,7 +13,7 @@ import (
 
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // capture receives every log line of the package's tests (slog's default
@@ -70,7 +70,7 @@ func leaks(text string) []string {
 	if pemRE.MatchString(text) {
 		out = append(out, "PEM private key text")
 	}
-	for _, s := range []string{scenario.DemoWorkloadSecret, "hunter2-secret-password", "SECRET-QUERY-SIGNATURE"} {
+	for _, s := range []string{emuhook.DemoWorkloadSecret, "hunter2-secret-password", "SECRET-QUERY-SIGNATURE"} {
 		if strings.Contains(text, s) {
 			out = append(out, "the secret "+s[:6]+"…")
 		}

@@ -3,6 +3,9 @@ package scenario
 import (
 	"strings"
 	"testing"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 )
 
 func TestAppObjectID(t *testing.T) {
@@ -12,26 +15,26 @@ func TestAppObjectID(t *testing.T) {
 	}
 	a := &d.Apps[1] // no objectId: derived
 	got := a.AppObjectID()
-	if !IsGUID(got) || strings.EqualFold(got, a.ClientID) || got != strings.ToLower(got) {
+	if !names.IsGUID(got) || strings.EqualFold(got, a.ClientID) || got != strings.ToLower(got) {
 		t.Fatalf("derived object ID %q: want a lower-case GUID other than the client ID", got)
 	}
-	if got != DerivedObjectID(strings.ToUpper(a.ClientID)) || got[14] != '5' {
+	if got != names.DerivedObjectID(strings.ToUpper(a.ClientID)) || got[14] != '5' {
 		t.Fatalf("derived object ID %q is not the stable version-5 GUID of the client ID", got)
 	}
-	if DerivedObjectID(d.Apps[0].ClientID) == got {
+	if names.DerivedObjectID(d.Apps[0].ClientID) == got {
 		t.Fatal("two apps derived the same object ID")
 	}
 	a.ObjectID = "AAAAAAAA-1111-4222-8333-444444444444"
 	if a.AppObjectID() != "aaaaaaaa-1111-4222-8333-444444444444" {
 		t.Fatalf("explicit object ID = %q", a.AppObjectID())
 	}
-	if app, ok := d.App("aaaaaaaa-1111-4222-8333-444444444444"); !ok || app.ClientID != DemoWorkloadClientID {
+	if app, ok := d.app("aaaaaaaa-1111-4222-8333-444444444444"); !ok || app.ClientID != emuhook.DemoWorkloadClientID {
 		t.Fatal("App(object ID) did not find the app")
 	}
-	if app, ok := d.App(strings.ToUpper(DemoAppClientID)); !ok || app.ClientID != DemoAppClientID {
+	if app, ok := d.app(strings.ToUpper(DemoAppClientID)); !ok || app.ClientID != DemoAppClientID {
 		t.Fatal("App(client ID) did not find the app")
 	}
-	if _, ok := d.App("nope"); ok {
+	if _, ok := d.app("nope"); ok {
 		t.Fatal("App(unknown) found an app")
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 	"os"
 	"regexp"
 	"slices"
@@ -158,43 +160,27 @@ type Access struct {
 	// Principal is an app's client ID or a managed identity's client or
 	// object ID.
 	Principal string `json:"principal"`
-	// Permissions such as "keys/sign", "keys/get", "keys/create",
-	// "certificates/get", "certificates/create", "secrets/get"; "keys/*",
+	// Permissions: "keys/get", "keys/list", "keys/create", "keys/import",
+	// "keys/update", "keys/delete", "keys/sign", "keys/verify",
+	// "keys/wrapKey", "keys/unwrapKey", "certificates/get",
+	// "certificates/list", "certificates/create", "certificates/import",
+	// "certificates/update", "certificates/delete", "secrets/get",
+	// "secrets/list", "secrets/set", "secrets/delete"; "keys/*",
 	// "certificates/*", "secrets/*" and "*" grant a whole family.
 	Permissions []string `json:"permissions"`
 }
 
-// Permissions known to the emulators.
-var Permissions = []string{
-	"keys/get", "keys/list", "keys/create", "keys/import", "keys/update", "keys/delete",
-	"keys/sign", "keys/verify", "keys/wrapKey", "keys/unwrapKey",
-	"certificates/get", "certificates/list", "certificates/create", "certificates/import",
-	"certificates/update", "certificates/delete",
-	"secrets/get", "secrets/list", "secrets/set", "secrets/delete",
-}
-
-// Allows reports whether the granted permission list contains perm, honouring
-// "family/*" and "*" wildcards.
-func Allows(granted []string, perm string) bool {
-	family, _, _ := strings.Cut(perm, "/")
-	for _, g := range granted {
-		if g == perm || g == "*" || g == family+"/*" {
-			return true
-		}
-	}
-	return false
-}
-
-// Parse decodes a scenario from JSON and validates it. Unknown fields are errors.
+// Parse decodes a scenario from JSON and validates it. Unknown fields are
+// errors. A refused scenario is an *inputerr.Error (kvassert.InputError).
 func Parse(data []byte) (*Scenario, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var s Scenario
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("scenario: invalid JSON: %w", err)
+		return nil, &inputerr.Error{Package: "scenario", Input: "scenario JSON", Reason: "invalid JSON: " + err.Error(), Err: err}
 	}
 	if dec.More() {
-		return nil, errors.New("scenario: invalid JSON: more than one value")
+		return nil, inputerr.New("scenario", "scenario JSON", "invalid JSON: more than one value")
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -211,179 +197,193 @@ func Load(path string) (*Scenario, error) {
 	return Parse(data)
 }
 
-var (
-	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	vaultNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$`)
-	objNameRE   = regexp.MustCompile(`^[a-zA-Z0-9-]{1,127}$`)
-	tenantLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-)
-
-// IsGUID reports whether s has the 8-4-4-4-12 hexadecimal GUID form.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
-
-// ValidVaultName reports whether s is a valid Key Vault / Managed HSM name.
-func ValidVaultName(s string) bool { return vaultNameRE.MatchString(s) }
-
-// ValidObjectName reports whether s is a valid key, certificate or secret name.
-func ValidObjectName(s string) bool { return objNameRE.MatchString(s) }
+var tenantLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Validate checks references and formats and returns every problem found,
-// joined, each naming the offending field.
+// one per line, each naming the offending field, as an *inputerr.Error
+// (kvassert.InputError).
 func (s *Scenario) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) {
-		for i, a := range args { // values are echoed, but never at length
-			if str, ok := a.(string); ok && len(str) > 64 {
-				args[i] = str[:64] + "…"
-			}
-		}
-		errs = append(errs, fmt.Errorf("scenario: "+format, args...))
-	}
-
-	tenants := map[string]bool{}
-	for i, t := range s.Tenants {
-		switch {
-		case !IsGUID(t.ID):
-			bad("tenants[%d].id %q is not a GUID", i, t.ID)
-		case tenants[strings.ToLower(t.ID)]:
-			bad("tenants[%d].id %q is listed twice", i, t.ID)
-		}
-		if t.Name != "" && !tenantLabel.MatchString(t.Name) {
-			bad("tenants[%d].name %q must be lower-case letters, digits and '-'", i, t.Name)
-		}
-		tenants[strings.ToLower(t.ID)] = true
-	}
-	if len(s.Tenants) == 0 {
-		bad("no tenants: list at least one in \"tenants\"")
-	}
-	knownTenant := func(field, id string) {
-		if !tenants[strings.ToLower(id)] {
-			bad("%s %q is not a tenant of this scenario", field, id)
-		}
-	}
-
-	vaults := map[string]*Vault{}
+	c := &checker{tenants: map[string]bool{}, vaults: map[string]*Vault{}, ids: map[string]bool{}, objectIDs: map[string]bool{}}
+	c.checkTenants(s.Tenants)
 	for i := range s.Vaults {
-		v := &s.Vaults[i]
-		if !ValidVaultName(v.Name) {
-			bad("vaults[%d].name %q is not a valid vault name (3-24 letters, digits, '-', starting with a letter)", i, v.Name)
-		}
-		if vaults[strings.ToLower(v.Name)] != nil {
-			bad("vaults[%d].name %q is listed twice", i, v.Name)
-		}
-		vaults[strings.ToLower(v.Name)] = v
-		knownTenant(fmt.Sprintf("vaults[%d].tenant", i), v.Tenant)
-		if v.ManagedHSM && len(v.Certificates) > 0 {
-			bad("vaults[%d] is a Managed HSM, which has keys only: move its certificates to a Key Vault", i)
-		}
-		names := map[string]bool{}
-		for j, c := range v.Certificates {
-			f := fmt.Sprintf("vaults[%d].certificates[%d]", i, j)
-			if !ValidObjectName(c.Name) {
-				bad("%s.name %q is not a valid name (letters, digits, '-')", f, c.Name)
-			}
-			if names[strings.ToLower(c.Name)] {
-				bad("%s.name %q is used twice in the vault", f, c.Name)
-			}
-			names[strings.ToLower(c.Name)] = true
-			checkKeyShape(bad, f, c.KeyType, c.KeySize, c.Curve)
-			if c.ValidityMonths < 0 || c.ValidityMonths > 1200 {
-				bad("%s.validityMonths %d is out of range 1-1200", f, c.ValidityMonths)
-			}
-		}
-		for j, k := range v.Keys {
-			f := fmt.Sprintf("vaults[%d].keys[%d]", i, j)
-			if !ValidObjectName(k.Name) {
-				bad("%s.name %q is not a valid name (letters, digits, '-')", f, k.Name)
-			}
-			if names[strings.ToLower(k.Name)] {
-				bad("%s.name %q is used twice in the vault (certificates own a key of the same name)", f, k.Name)
-			}
-			names[strings.ToLower(k.Name)] = true
-			checkKeyShape(bad, f, strings.TrimSuffix(k.Kty, "-HSM"), k.Size, k.Curve)
-		}
-		for j, a := range v.Access {
-			f := fmt.Sprintf("vaults[%d].access[%d]", i, j)
-			if a.Principal == "" {
-				bad("%s.principal is empty", f)
-			}
-			for _, p := range a.Permissions {
-				if p != "*" && !strings.HasSuffix(p, "/*") && !slices.Contains(Permissions, p) {
-					bad("%s.permissions: unknown permission %q (known: %s)", f, p, strings.Join(Permissions, ", "))
-				}
-			}
-		}
+		c.checkVault(i, &s.Vaults[i])
 	}
-
-	ids := map[string]bool{}
-	objectIDs := map[string]bool{}
-	for i, a := range s.Apps {
-		f := fmt.Sprintf("apps[%d]", i)
-		if !IsGUID(a.ClientID) {
-			bad("%s.clientId %q is not a GUID", f, a.ClientID)
-		} else if ids[strings.ToLower(a.ClientID)] {
-			bad("%s.clientId %q is used twice", f, a.ClientID)
-		}
-		ids[strings.ToLower(a.ClientID)] = true
-		if a.ObjectID != "" {
-			switch {
-			case !IsGUID(a.ObjectID):
-				bad("%s.objectId %q is not a GUID", f, a.ObjectID)
-			case strings.EqualFold(a.ObjectID, a.ClientID):
-				bad("%s.objectId equals its clientId: the application object ID is a different GUID (Entra admin center: App registrations > Overview > Object ID)", f)
-			case objectIDs[strings.ToLower(a.ObjectID)]:
-				bad("%s.objectId %q is used twice", f, a.ObjectID)
-			}
-			objectIDs[strings.ToLower(a.ObjectID)] = true
-		}
-		knownTenant(f+".homeTenant", a.HomeTenant)
-		for j, t := range a.ConsentedTenants {
-			knownTenant(fmt.Sprintf("%s.consentedTenants[%d]", f, j), t)
-		}
-		if len(a.ConsentedTenants) > 0 && !a.MultiTenant {
-			bad("%s has consentedTenants but multiTenant is false", f)
-		}
-		for j, c := range a.Certificates {
-			cf := fmt.Sprintf("%s.certificates[%d]", f, j)
-			switch {
-			case c.PEM != "" && (c.Vault != "" || c.Name != ""):
-				bad("%s: give either pem or vault+name, not both", cf)
-			case c.PEM != "":
-				if err := checkCertificatePEM(c.PEM); err != nil {
-					bad("%s.pem: %v", cf, err)
-				}
-			case c.Vault == "" || c.Name == "":
-				bad("%s: give pem, or both vault and name", cf)
-			default:
-				v := vaults[strings.ToLower(c.Vault)]
-				if v == nil {
-					bad("%s.vault %q is not a vault of this scenario", cf, c.Vault)
-				} else if !slices.ContainsFunc(v.Certificates, func(vc VaultCertificate) bool { return strings.EqualFold(vc.Name, c.Name) }) {
-					bad("%s.name %q is not a certificate of vault %q", cf, c.Name, c.Vault)
-				}
-			}
-		}
-		for j, fc := range a.FederatedCredentials {
-			ff := fmt.Sprintf("%s.federatedCredentials[%d]", f, j)
-			if fc.Issuer == "" || fc.Subject == "" || len(fc.Audiences) == 0 {
-				bad("%s needs issuer, subject and at least one audience", ff)
-			}
-		}
+	for i := range s.Apps {
+		c.checkApp(i, &s.Apps[i])
 	}
 	for i, m := range s.ManagedIdentities {
-		f := fmt.Sprintf("managedIdentities[%d]", i)
-		if !IsGUID(m.ClientID) {
-			bad("%s.clientId %q is not a GUID", f, m.ClientID)
-		} else if ids[strings.ToLower(m.ClientID)] {
-			bad("%s.clientId %q is used twice", f, m.ClientID)
-		}
-		ids[strings.ToLower(m.ClientID)] = true
-		if !IsGUID(m.ObjectID) {
-			bad("%s.objectId %q is not a GUID", f, m.ObjectID)
-		}
-		knownTenant(f+".tenant", m.Tenant)
+		c.checkIdentity(i, m)
 	}
-	return errors.Join(errs...)
+	if len(c.problems) == 0 {
+		return nil
+	}
+	return &inputerr.Error{Package: "scenario", Input: "scenario", Reason: strings.Join(c.problems, "\nscenario: ")}
+}
+
+// checker collects the problems of one Validate call and what the sections
+// checked so far declare (tenants, vaults, principal IDs).
+type checker struct {
+	problems  []string
+	tenants   map[string]bool
+	vaults    map[string]*Vault
+	ids       map[string]bool
+	objectIDs map[string]bool
+}
+
+// bad records a problem. Values are echoed, but never at length.
+func (c *checker) bad(format string, args ...any) {
+	for i, a := range args {
+		if str, ok := a.(string); ok && len(str) > 64 {
+			args[i] = str[:64] + "…"
+		}
+	}
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) knownTenant(field, id string) {
+	if !c.tenants[strings.ToLower(id)] {
+		c.bad("%s %q is not a tenant of this scenario", field, id)
+	}
+}
+
+func (c *checker) checkTenants(tenants []Tenant) {
+	for i, t := range tenants {
+		switch {
+		case !names.IsGUID(t.ID):
+			c.bad("tenants[%d].id %q is not a GUID", i, t.ID)
+		case c.tenants[strings.ToLower(t.ID)]:
+			c.bad("tenants[%d].id %q is listed twice", i, t.ID)
+		}
+		if t.Name != "" && !tenantLabel.MatchString(t.Name) {
+			c.bad("tenants[%d].name %q must be lower-case letters, digits and '-'", i, t.Name)
+		}
+		c.tenants[strings.ToLower(t.ID)] = true
+	}
+	if len(tenants) == 0 {
+		c.bad("no tenants: list at least one in \"tenants\"")
+	}
+}
+
+func (c *checker) checkVault(i int, v *Vault) {
+	if !names.ValidVaultName(v.Name) {
+		c.bad("vaults[%d].name %q is not a valid vault name (3-24 letters, digits, '-', starting with a letter, no \"--\")", i, v.Name)
+	}
+	if c.vaults[strings.ToLower(v.Name)] != nil {
+		c.bad("vaults[%d].name %q is listed twice", i, v.Name)
+	}
+	c.vaults[strings.ToLower(v.Name)] = v
+	c.knownTenant(fmt.Sprintf("vaults[%d].tenant", i), v.Tenant)
+	if v.ManagedHSM && len(v.Certificates) > 0 {
+		c.bad("vaults[%d] is a Managed HSM, which has keys only: move its certificates to a Key Vault", i)
+	}
+	objects := map[string]bool{}
+	for j, cert := range v.Certificates {
+		f := fmt.Sprintf("vaults[%d].certificates[%d]", i, j)
+		c.checkObjectName(objects, f, cert.Name, "")
+		c.checkKeyShape(f, cert.KeyType, cert.KeySize, cert.Curve)
+		if cert.ValidityMonths < 0 || cert.ValidityMonths > 1200 {
+			c.bad("%s.validityMonths %d is out of range 1-1200", f, cert.ValidityMonths)
+		}
+	}
+	for j, k := range v.Keys {
+		f := fmt.Sprintf("vaults[%d].keys[%d]", i, j)
+		c.checkObjectName(objects, f, k.Name, " (certificates own a key of the same name)")
+		c.checkKeyShape(f, strings.TrimSuffix(k.Kty, "-HSM"), k.Size, k.Curve)
+	}
+	for j, a := range v.Access {
+		c.checkAccess(fmt.Sprintf("vaults[%d].access[%d]", i, j), a)
+	}
+}
+
+func (c *checker) checkObjectName(seen map[string]bool, field, name, twiceHint string) {
+	if !names.ValidObjectName(name) {
+		c.bad("%s.name %q is not a valid name (letters, digits, '-')", field, name)
+	}
+	if seen[strings.ToLower(name)] {
+		c.bad("%s.name %q is used twice in the vault%s", field, name, twiceHint)
+	}
+	seen[strings.ToLower(name)] = true
+}
+
+func (c *checker) checkAccess(field string, a Access) {
+	if a.Principal == "" {
+		c.bad("%s.principal is empty", field)
+	}
+	for _, p := range a.Permissions {
+		if p != "*" && !strings.HasSuffix(p, "/*") && !slices.Contains(names.Permissions, p) {
+			c.bad("%s.permissions: unknown permission %q (known: %s)", field, p, strings.Join(names.Permissions, ", "))
+		}
+	}
+}
+
+// checkClientID checks a principal's client ID: a GUID, used once.
+func (c *checker) checkClientID(field, id string) {
+	if !names.IsGUID(id) {
+		c.bad("%s.clientId %q is not a GUID", field, id)
+	} else if c.ids[strings.ToLower(id)] {
+		c.bad("%s.clientId %q is used twice", field, id)
+	}
+	c.ids[strings.ToLower(id)] = true
+}
+
+func (c *checker) checkApp(i int, a *App) {
+	f := fmt.Sprintf("apps[%d]", i)
+	c.checkClientID(f, a.ClientID)
+	if a.ObjectID != "" {
+		switch {
+		case !names.IsGUID(a.ObjectID):
+			c.bad("%s.objectId %q is not a GUID", f, a.ObjectID)
+		case strings.EqualFold(a.ObjectID, a.ClientID):
+			c.bad("%s.objectId equals its clientId: the application object ID is a different GUID (Entra admin center: App registrations > Overview > Object ID)", f)
+		case c.objectIDs[strings.ToLower(a.ObjectID)]:
+			c.bad("%s.objectId %q is used twice", f, a.ObjectID)
+		}
+		c.objectIDs[strings.ToLower(a.ObjectID)] = true
+	}
+	c.knownTenant(f+".homeTenant", a.HomeTenant)
+	for j, t := range a.ConsentedTenants {
+		c.knownTenant(fmt.Sprintf("%s.consentedTenants[%d]", f, j), t)
+	}
+	if len(a.ConsentedTenants) > 0 && !a.MultiTenant {
+		c.bad("%s has consentedTenants but multiTenant is false", f)
+	}
+	for j, ref := range a.Certificates {
+		c.checkCertificateRef(fmt.Sprintf("%s.certificates[%d]", f, j), ref)
+	}
+	for j, fc := range a.FederatedCredentials {
+		if fc.Issuer == "" || fc.Subject == "" || len(fc.Audiences) == 0 {
+			c.bad("%s.federatedCredentials[%d] needs issuer, subject and at least one audience", f, j)
+		}
+	}
+}
+
+func (c *checker) checkCertificateRef(field string, ref CertificateRef) {
+	switch {
+	case ref.PEM != "" && (ref.Vault != "" || ref.Name != ""):
+		c.bad("%s: give either pem or vault+name, not both", field)
+	case ref.PEM != "":
+		if err := checkCertificatePEM(ref.PEM); err != nil {
+			c.bad("%s.pem: %v", field, err)
+		}
+	case ref.Vault == "" || ref.Name == "":
+		c.bad("%s: give pem, or both vault and name", field)
+	default:
+		v := c.vaults[strings.ToLower(ref.Vault)]
+		if v == nil {
+			c.bad("%s.vault %q is not a vault of this scenario", field, ref.Vault)
+		} else if !slices.ContainsFunc(v.Certificates, func(vc VaultCertificate) bool { return strings.EqualFold(vc.Name, ref.Name) }) {
+			c.bad("%s.name %q is not a certificate of vault %q", field, ref.Name, ref.Vault)
+		}
+	}
+}
+
+func (c *checker) checkIdentity(i int, m ManagedIdentity) {
+	f := fmt.Sprintf("managedIdentities[%d]", i)
+	c.checkClientID(f, m.ClientID)
+	if !names.IsGUID(m.ObjectID) {
+		c.bad("%s.objectId %q is not a GUID", f, m.ObjectID)
+	}
+	c.knownTenant(f+".tenant", m.Tenant)
 }
 
 // checkCertificatePEM accepts exactly PEM CERTIFICATE blocks holding X.509
@@ -418,24 +418,24 @@ func truncateString(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func checkKeyShape(bad func(string, ...any), field, kty string, size int, curve string) {
+func (c *checker) checkKeyShape(field, kty string, size int, curve string) {
 	switch kty {
 	case "", "RSA":
 		if size != 0 && size != 2048 && size != 3072 && size != 4096 {
-			bad("%s: RSA key size %d is not 2048, 3072 or 4096", field, size)
+			c.bad("%s: RSA key size %d is not 2048, 3072 or 4096", field, size)
 		}
 		if curve != "" {
-			bad("%s: curve %q given for an RSA key", field, curve)
+			c.bad("%s: curve %q given for an RSA key", field, curve)
 		}
 	case "EC":
 		if curve != "" && curve != "P-256" && curve != "P-384" && curve != "P-521" {
-			bad("%s: curve %q is not P-256, P-384 or P-521", field, curve)
+			c.bad("%s: curve %q is not P-256, P-384 or P-521", field, curve)
 		}
 		if size != 0 {
-			bad("%s: key size given for an EC key", field)
+			c.bad("%s: key size given for an EC key", field)
 		}
 	default:
-		bad("%s: key type %q is not RSA or EC", field, kty)
+		c.bad("%s: key type %q is not RSA or EC", field, kty)
 	}
 }
 

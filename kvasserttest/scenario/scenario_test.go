@@ -49,15 +49,6 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func TestAllows(t *testing.T) {
-	if !Allows([]string{"keys/*"}, "keys/sign") || !Allows([]string{"*"}, "secrets/get") || !Allows([]string{"keys/sign"}, "keys/sign") {
-		t.Fatal("expected grant")
-	}
-	if Allows([]string{"keys/sign"}, "secrets/get") || Allows([]string{"keys/*"}, "keysx/sign") || Allows(nil, "keys/sign") {
-		t.Fatal("unexpected grant")
-	}
-}
-
 func TestTenantLookup(t *testing.T) {
 	d := Demo()
 	for _, q := range []string{DemoContosoTenant, strings.ToUpper(DemoContosoTenant), "contoso", "contoso.onmicrosoft.com"} {

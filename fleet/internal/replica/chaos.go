@@ -17,10 +17,10 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/fleetstats"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -95,12 +95,12 @@ func (s *countingSource) Refused(ctx context.Context, signer string, code int) b
 func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	ch := cfg.Chaos
 	res := ChaosResult{Signs: map[string]int64{}, CallsPerTenant: map[string]int64{}}
-	tr, err := kvasserttest.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
+	tr, err := emuhook.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
 	if err != nil {
 		return res, err
 	}
 	co := policy.ClientOptions{Transport: &http.Client{Transport: tr}}
-	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, scenario.DemoWorkloadClientID, scenario.DemoWorkloadSecret,
+	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
 	if err != nil {
 		return res, err

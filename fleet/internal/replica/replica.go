@@ -3,7 +3,7 @@
 // library): a kvassert credential, with or without a fleet cache and a
 // fleet throttle on Redis, gets tokens for many tenants from an emulator
 // that runs in the parent process (reached through
-// kvasserttest.NewTransport), and reports what it did as JSON on stdout.
+// emuhook.NewTransport), and reports what it did as JSON on stdout.
 //
 // The parent re-executes its own test binary with Command; the child's
 // TestMain calls Main when the environment variable Env is set.
@@ -30,10 +30,10 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/fleetstats"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -141,12 +141,12 @@ func Main() int {
 // Run is one replica.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	var res Result
-	tr, err := kvasserttest.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
+	tr, err := emuhook.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
 	if err != nil {
 		return res, err
 	}
 	co := policy.ClientOptions{Transport: &http.Client{Transport: tr}}
-	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, scenario.DemoWorkloadClientID, scenario.DemoWorkloadSecret,
+	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
 	if err != nil {
 		return res, err

@@ -26,6 +26,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
@@ -69,9 +70,9 @@ func (s *recordingSource) Assertion(ctx context.Context, clientID, endpoint stri
 // (each env has its own throttling gate, so that no other test waits).
 func newOTelEnv(t *testing.T, kv func(*keyvault.SignerOptions)) *otelEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (v *otelEnv) get(tenant string) (string, error) {
 func (v *otelEnv) noLeaks(t *testing.T, rm metricdata.ResourceMetrics, tokens ...string) {
 	t.Helper()
 	v.src.mu.Lock()
-	forbidden := append(append([]string{scenario.DemoWorkloadSecret}, tokens...), v.src.assertions...)
+	forbidden := append(append([]string{emuhook.DemoWorkloadSecret}, tokens...), v.src.assertions...)
 	v.src.mu.Unlock()
 	if len(forbidden) < 2 {
 		t.Fatal("nothing to scan for: no token or assertion was recorded")
@@ -301,7 +302,7 @@ func TestTelemetryThrottledSign(t *testing.T) {
 	}
 
 	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: 30 * time.Second, Times: 1})
-	_, err = v.get(scenario.DemoFabrikamTenant)
+	_, err = v.get(emuhook.DemoFabrikamTenant)
 	if err == nil {
 		t.Fatal("a 30 s hold-off past the 3 s budget: no error")
 	}
@@ -329,7 +330,7 @@ func TestTelemetryThrottledSign(t *testing.T) {
 // token request, whose span status is Error.
 func TestTelemetryAADSTSRefusal(t *testing.T) {
 	v := newOTelEnv(t, nil)
-	_, err := v.get(scenario.DemoWingtipTenant)
+	_, err := v.get(emuhook.DemoWingtipTenant)
 	var ae *kvassert.AuthError
 	if !errors.As(err, &ae) || ae.Code != 700016 {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
@@ -400,7 +401,7 @@ func TestTelemetryExpiringCertificate(t *testing.T) {
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
 	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	vaultCred, _ := v.emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, _ := v.emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	client, _ := azcertificates.NewClient(v.emu.VaultURL(scenario.DemoVault), vaultCred, &azcertificates.ClientOptions{ClientOptions: v.emu.ClientOptions()})
 	if _, err := client.ImportCertificate(ctx, "expiring", azcertificates.ImportCertificateParameters{
 		Base64EncodedCertificate: &bundle,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -73,7 +74,7 @@ func BenchmarkHit(b *testing.B) {
 // cachedCredential returns a kvassert.Credential on e reporting to tel,
 // with one token cached, and the options that hit it.
 func cachedCredential(b *testing.B, e *kvasserttest.Emulator, tel telemetry.Options) (*kvassert.Credential, policy.TokenRequestOptions) {
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func wiredConfigs() []struct {
 // kvassert.Credential.GetToken, with the Hit hook wired in, for each
 // telemetry configuration, side by side in one run.
 func BenchmarkGetTokenHit(b *testing.B) {
-	e := kvasserttest.NewTB(b, scenario.Demo())
+	e := kvasserttest.NewTB(b, scenario.Demo(), nil)
 	ctx := context.Background()
 	for _, c := range wiredConfigs() {
 		cred, opts := cachedCredential(b, e, c.tel)
@@ -142,7 +143,7 @@ func BenchmarkGetTokenHit(b *testing.B) {
 // see the same load, and reports both times and their ratio
 // (configured/baseline).
 func BenchmarkGetTokenHitInterleaved(b *testing.B) {
-	e := kvasserttest.NewTB(b, scenario.Demo())
+	e := kvasserttest.NewTB(b, scenario.Demo(), nil)
 	ctx := context.Background()
 	base, opts := cachedCredential(b, e, telemetry.Options{})
 	const block = 256

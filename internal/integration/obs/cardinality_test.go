@@ -16,6 +16,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -58,9 +59,9 @@ func heapInUse() uint64 {
 // on the same credential must still be reported as its AADSTS code (from
 // kvassert.AuthError, not from text).
 func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 	}
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
 		ClientOptions:              e.ClientOptions(),
-		AdditionallyAllowedTenants: []string{scenario.DemoWingtipTenant}, // never consented: AADSTS700016
+		AdditionallyAllowedTenants: []string{emuhook.DemoWingtipTenant}, // never consented: AADSTS700016
 		Telemetry:                  r.Options,
 	})
 	if err != nil {
@@ -104,7 +105,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 	}
 
 	// A real refusal by Entra is still reported by its AADSTS code.
-	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoWingtipTenant, Scopes: []string{graph}})
+	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoWingtipTenant, Scopes: []string{graph}})
 	var ae *kvassert.AuthError
 	if !errors.As(err, &ae) || ae.Code != 700016 {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/keyvault"
@@ -37,7 +38,7 @@ func world() *scenario.Scenario {
 	s := scenario.Demo()
 	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-obs-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
 		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
-		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
+		Access: []scenario.Access{{Principal: emuhook.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
 	return s
 }
 
@@ -61,11 +62,11 @@ func (p throttlePolicy) Do(req *policy.Request) (*http.Response, error) {
 // through AzureTracingProvider: the Azure SDK's spans must nest under ours,
 // and nothing secret may reach any attribute.
 func TestColdAcquisitionSpansNest(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	r := obstest.New(t)
 	co := e.ClientOptions()
 	co.TracingProvider = obs.AzureTracingProvider(r.Options)
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	kv := obs.NewKeyVault(r.Options, host)
 	cred := obs.NewCredential(r.Options)
 	tenant := scenario.DemoContosoTenant
-	endpoint := e.TokenEndpoint(tenant)
+	endpoint := emuhook.TokenEndpoint(tenant)
 
 	ctx, endAcquire := cred.StartAcquire(context.Background(), tenant, graph)
 	// The assertion: certificate read, then one Key Vault sign.
@@ -174,7 +175,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	}
 
 	// No token, assertion or secret anywhere; the scan itself is tested in obstest.
-	if leaks := obstest.Leaks(rm, r.Spans.Ended(), token, jwt, scenario.DemoWorkloadSecret); len(leaks) != 0 {
+	if leaks := obstest.Leaks(rm, r.Spans.Ended(), token, jwt, emuhook.DemoWorkloadSecret); len(leaks) != 0 {
 		t.Errorf("secrets in telemetry: %v", leaks)
 	}
 }
@@ -222,14 +223,14 @@ func postToken(ctx context.Context, co policy.ClientOptions, endpoint, jwt strin
 // ends its span and duration with error.type "throttled", and its 429 is
 // counted.
 func TestThrottledSign(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	r := obstest.New(t)
 	const host = "kvassert-obs-throttled.managedhsm.azure.net"
 	kv := obs.NewKeyVault(r.Options, host)
 	co := e.ClientOptions()
 	co.TracingProvider = obs.AzureTracingProvider(r.Options)
 	co.PerRetryPolicies = []policy.Policy{throttlePolicy{kv}}
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +267,9 @@ func TestThrottledSign(t *testing.T) {
 // the real kvassert.AuthError becomes error.type AADSTS700016 on the span,
 // the duration and the request count.
 func TestAADSTSRefusal(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	e := kvasserttest.NewTB(t, world(), nil)
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestAADSTSRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	cred := obs.NewCredential(r.Options)
-	tenant := scenario.DemoWingtipTenant // never consented
+	tenant := emuhook.DemoWingtipTenant // never consented
 	ctx, end := cred.StartAcquire(context.Background(), tenant, graph)
 	_, err = kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 	end(err)
@@ -303,7 +304,7 @@ func TestAADSTSRefusal(t *testing.T) {
 	if len(s) != 1 || s[0].Status().Code != codes.Error || s[0].Status().Description != "AADSTS700016" {
 		t.Fatalf("acquire spans %v, want status Error AADSTS700016", s)
 	}
-	if leaks := obstest.Leaks(rm, r.Spans.Ended(), scenario.DemoWorkloadSecret); len(leaks) != 0 {
+	if leaks := obstest.Leaks(rm, r.Spans.Ended(), emuhook.DemoWorkloadSecret); len(leaks) != 0 {
 		t.Errorf("secret in telemetry: %v", leaks)
 	}
 }

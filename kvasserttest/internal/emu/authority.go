@@ -50,8 +50,14 @@ func NewAuthority() (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewAuthorityWithKey(key), nil
+}
+
+// NewAuthorityWithKey returns an authority that signs with key (shared with
+// other authorities: each keeps its own clock).
+func NewAuthorityWithKey(key *rsa.PrivateKey) *Authority {
 	sum := sha256.Sum256(key.PublicKey.N.Bytes())
-	return &Authority{key: key, kid: base64.RawURLEncoding.EncodeToString(sum[:12]), now: time.Now}, nil
+	return &Authority{key: key, kid: base64.RawURLEncoding.EncodeToString(sum[:12]), now: time.Now}
 }
 
 // SetClock replaces the clock used for expiry checks (nil restores time.Now).

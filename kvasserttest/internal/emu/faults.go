@@ -6,10 +6,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // Op names an emulated operation, for fault injection and counters.
-type Op string
+type Op = emuhook.Op
 
 // Operations of the Key Vault emulator.
 const (
@@ -40,26 +42,7 @@ const (
 )
 
 // Fault is what an injected failure does to matching requests.
-type Fault struct {
-	// Latency delays the response (cut short when the client goes away).
-	Latency time.Duration
-	// Status, when non-zero, answers with this HTTP status and the emulator's
-	// error body for it (429 Throttled, 500, 503, ...).
-	Status int
-	// RetryAfter, when non-zero, sets the Retry-After header (whole seconds,
-	// rounded up) on a Status answer.
-	RetryAfter time.Duration
-	// Hold, when not nil, keeps each matching request waiting until Hold is
-	// closed (or the client goes away), after Latency and before the rest
-	// of the fault applies: a request that stays in flight for exactly as
-	// long as a test wants, without a timed guess.
-	Hold <-chan struct{}
-	// Drop closes the connection without any response.
-	Drop bool
-	// Times limits the fault to the next n matching requests; 0 means every
-	// request until cleared.
-	Times int
-}
+type Fault = emuhook.Fault
 
 // ErrorWriter writes a service-specific error body for status.
 type ErrorWriter func(w http.ResponseWriter, status int)

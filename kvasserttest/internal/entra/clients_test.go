@@ -19,8 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // bypassMICache makes MSAL's managed identity client skip its process-wide
@@ -45,7 +45,7 @@ func TestMSALCertificate(t *testing.T) {
 	}
 	c := f.msal(t, home, demoApp, cred)
 	ctx := context.Background()
-	tenants := []string{contoso, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
+	tenants := []string{contoso, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
 	for _, tid := range tenants {
 		r, err := c.AcquireTokenByCredential(ctx, []string{vault}, confidential.WithTenantID(tid))
 		if err != nil {
@@ -63,7 +63,7 @@ func TestMSALCertificate(t *testing.T) {
 		t.Errorf("discovery GETs = %d, want one per tenant (3)", n)
 	}
 	// Not consented: Entra's 700016 through MSAL's error.
-	_, err = c.AcquireTokenByCredential(ctx, []string{vault}, confidential.WithTenantID(scenario.DemoWingtipTenant))
+	_, err = c.AcquireTokenByCredential(ctx, []string{vault}, confidential.WithTenantID(emuhook.DemoWingtipTenant))
 	if err == nil || !strings.Contains(err.Error(), "AADSTS700016") {
 		t.Errorf("wingtip: err = %v, want AADSTS700016", err)
 	}
@@ -95,8 +95,8 @@ func TestMSALTenantByName(t *testing.T) {
 
 func TestMSALInstanceDiscovery(t *testing.T) {
 	f := newFixture(t)
-	cred, _ := confidential.NewCredFromSecret(scenario.DemoWorkloadSecret)
-	c, err := confidential.New("https://login.microsoftonline.com/"+home, scenario.DemoWorkloadClientID, cred, confidential.WithHTTPClient(f.client))
+	cred, _ := confidential.NewCredFromSecret(emuhook.DemoWorkloadSecret)
+	c, err := confidential.New("https://login.microsoftonline.com/"+home, emuhook.DemoWorkloadClientID, cred, confidential.WithHTTPClient(f.client))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func rs256Callback(t *testing.T, f *fixture, mutate func(map[string]any)) func(c
 func TestMSALAssertionCallback(t *testing.T) {
 	f := newFixture(t)
 	c := f.msal(t, home, demoApp, confidential.NewCredFromAssertionCallback(rs256Callback(t, f, nil)))
-	for _, tid := range []string{contoso, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant} {
+	for _, tid := range []string{contoso, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant} {
 		r, err := c.AcquireTokenByCredential(context.Background(), []string{vault}, confidential.WithTenantID(tid))
 		if err != nil {
 			t.Fatal(err)
@@ -174,20 +174,20 @@ func TestMSALAssertionCallback(t *testing.T) {
 
 func TestMSALSecret(t *testing.T) {
 	f := newFixture(t)
-	cred, err := confidential.NewCredFromSecret(scenario.DemoWorkloadSecret)
+	cred, err := confidential.NewCredFromSecret(emuhook.DemoWorkloadSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.msal(t, home, scenario.DemoWorkloadClientID, cred).AcquireTokenByCredential(context.Background(), []string{vault})
+	r, err := f.msal(t, home, emuhook.DemoWorkloadClientID, cred).AcquireTokenByCredential(context.Background(), []string{vault})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := decodeClaims(t, r.AccessToken); c.Tid != home || c.AppID != scenario.DemoWorkloadClientID || len(c.Roles) != 0 {
+	if c := decodeClaims(t, r.AccessToken); c.Tid != home || c.AppID != emuhook.DemoWorkloadClientID || len(c.Roles) != 0 {
 		t.Errorf("claims %+v", c)
 	}
 	bad, _ := confidential.NewCredFromSecret("wrong")
-	_, err = f.msal(t, home, scenario.DemoWorkloadClientID, bad).AcquireTokenByCredential(context.Background(), []string{vault})
-	if err == nil || !strings.Contains(err.Error(), "AADSTS7000215") || strings.Contains(err.Error(), scenario.DemoWorkloadSecret) {
+	_, err = f.msal(t, home, emuhook.DemoWorkloadClientID, bad).AcquireTokenByCredential(context.Background(), []string{vault})
+	if err == nil || !strings.Contains(err.Error(), "AADSTS7000215") || strings.Contains(err.Error(), emuhook.DemoWorkloadSecret) {
 		t.Errorf("err = %v, want AADSTS7000215", err)
 	}
 }
@@ -197,7 +197,7 @@ func TestAzidentityClientCredentials(t *testing.T) {
 	ctx := context.Background()
 	co := azcore.ClientOptions{Transport: f.client}
 	t.Run("ClientSecretCredential", func(t *testing.T) {
-		cred, err := azidentity.NewClientSecretCredential(home, scenario.DemoWorkloadClientID, scenario.DemoWorkloadSecret,
+		cred, err := azidentity.NewClientSecretCredential(home, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +221,7 @@ func TestAzidentityClientCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, tid := range []string{contoso, scenario.DemoFabrikamTenant} {
+			for _, tid := range []string{contoso, emuhook.DemoFabrikamTenant} {
 				tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{vault}, TenantID: tid})
 				if err != nil {
 					t.Fatal(err)
@@ -234,7 +234,7 @@ func TestAzidentityClientCredentials(t *testing.T) {
 	}
 	t.Run("ClientCertificateCredential/PEM app", func(t *testing.T) {
 		// Single-tenant in fabrikam: a token there, 700016 in contoso.
-		cred, err := azidentity.NewClientCertificateCredential(scenario.DemoFabrikamTenant, pemAppID, []*x509.Certificate{f.pemCert}, f.pemKey,
+		cred, err := azidentity.NewClientCertificateCredential(emuhook.DemoFabrikamTenant, pemAppID, []*x509.Certificate{f.pemCert}, f.pemKey,
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true, AdditionallyAllowedTenants: []string{"*"}})
 		if err != nil {
 			t.Fatal(err)
@@ -243,7 +243,7 @@ func TestAzidentityClientCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := decodeClaims(t, tok.Token); len(c.Roles) != 2 || c.Tid != scenario.DemoFabrikamTenant {
+		if c := decodeClaims(t, tok.Token); len(c.Roles) != 2 || c.Tid != emuhook.DemoFabrikamTenant {
 			t.Errorf("claims %+v", c)
 		}
 		_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{vault}, TenantID: contoso})
@@ -288,8 +288,8 @@ func TestManagedIdentityAppService(t *testing.T) {
 	opts := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: f.client}}
 	for name, id := range map[string]azidentity.ManagedIDKind{
 		"default":   nil,
-		"client ID": azidentity.ClientID(scenario.DemoIdentityClientID),
-		"object ID": azidentity.ObjectID(scenario.DemoIdentityObjectID),
+		"client ID": azidentity.ClientID(emuhook.DemoIdentityClientID),
+		"object ID": azidentity.ObjectID(emuhook.DemoIdentityObjectID),
 		"resource":  azidentity.ResourceID("/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kvassert-demo-identity"),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -307,8 +307,8 @@ func TestManagedIdentityAppService(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Tid != home || c.AppID != scenario.DemoIdentityClientID || c.Oid != scenario.DemoIdentityObjectID ||
-				c.Sub != scenario.DemoIdentityObjectID || c.Iss != "https://login.microsoftonline.com/"+home+"/v2.0" {
+			if c.Tid != home || c.AppID != emuhook.DemoIdentityClientID || c.Oid != emuhook.DemoIdentityObjectID ||
+				c.Sub != emuhook.DemoIdentityObjectID || c.Iss != "https://login.microsoftonline.com/"+home+"/v2.0" {
 				t.Errorf("claims %+v", c)
 			}
 			if d := time.Until(tok.ExpiresOn); d < 55*time.Minute || d > time.Hour {
@@ -402,8 +402,8 @@ func TestManagedIdentityRaw(t *testing.T) {
 		{"api-version=2019-08-01&resource=https://vault.azure.net", f.idHeader + "x", 401},
 		{"api-version=2017-09-01&resource=https://vault.azure.net", f.idHeader, 400},
 		{"api-version=2019-08-01", f.idHeader, 400},
-		{"api-version=2019-08-01&resource=r&client_id=" + scenario.DemoIdentityClientID + "&object_id=" + scenario.DemoIdentityObjectID, f.idHeader, 400},
-		{"api-version=2019-08-01&resource=https://vault.azure.net&principal_id=" + scenario.DemoIdentityObjectID, f.idHeader, 200},
+		{"api-version=2019-08-01&resource=r&client_id=" + emuhook.DemoIdentityClientID + "&object_id=" + emuhook.DemoIdentityObjectID, f.idHeader, 400},
+		{"api-version=2019-08-01&resource=https://vault.azure.net&principal_id=" + emuhook.DemoIdentityObjectID, f.idHeader, 200},
 	} {
 		status, body := get(tc.query, tc.header)
 		if status != tc.status {
@@ -413,7 +413,7 @@ func TestManagedIdentityRaw(t *testing.T) {
 			var m map[string]any
 			_ = json.Unmarshal([]byte(body), &m)
 			exp, _ := m["expires_on"].(string)
-			if _, ok := new(big.Int).SetString(exp, 10); !ok || m["client_id"] != scenario.DemoIdentityClientID || m["token_type"] != "Bearer" {
+			if _, ok := new(big.Int).SetString(exp, 10); !ok || m["client_id"] != emuhook.DemoIdentityClientID || m["token_type"] != "Bearer" {
 				t.Errorf("body %s", body)
 			}
 		}
@@ -425,7 +425,7 @@ func (f *fixture) miToken(t *testing.T) string {
 	t.Helper()
 	f.setAppService(t, f.idHeader)
 	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Transport: f.client}, ID: azidentity.ClientID(scenario.DemoIdentityClientID)})
+		ClientOptions: azcore.ClientOptions{Transport: f.client}, ID: azidentity.ClientID(emuhook.DemoIdentityClientID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +444,7 @@ func TestFederatedCredential(t *testing.T) {
 	t.Run("MSAL with the managed identity token, three tenants", func(t *testing.T) {
 		cred := confidential.NewCredFromAssertionCallback(func(context.Context, confidential.AssertionRequestOptions) (string, error) { return mi, nil })
 		c := f.msal(t, home, demoApp, cred)
-		for _, tid := range []string{contoso, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant, home} {
+		for _, tid := range []string{contoso, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant, home} {
 			r, err := c.AcquireTokenByCredential(ctx, []string{vault}, confidential.WithTenantID(tid))
 			if err != nil {
 				t.Fatal(err)
@@ -466,13 +466,13 @@ func TestFederatedCredential(t *testing.T) {
 	})
 
 	user, err := f.auth.Issue(emu.AccessClaims{Aud: "api://AzureADTokenExchange", Iss: "https://login.microsoftonline.com/" + home + "/v2.0",
-		Tid: home, Sub: scenario.DemoIdentityObjectID, Oid: scenario.DemoIdentityObjectID, Iat: time.Now().Unix(), Nbf: time.Now().Unix(),
+		Tid: home, Sub: emuhook.DemoIdentityObjectID, Oid: emuhook.DemoIdentityObjectID, Iat: time.Now().Unix(), Nbf: time.Now().Unix(),
 		Exp: time.Now().Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	expired, _ := f.auth.Issue(emu.AccessClaims{Aud: "api://AzureADTokenExchange", Iss: "https://login.microsoftonline.com/" + home + "/v2.0",
-		Tid: home, Sub: scenario.DemoIdentityObjectID, IdTyp: "app", Iat: time.Now().Add(-2 * time.Hour).Unix(),
+		Tid: home, Sub: emuhook.DemoIdentityObjectID, IdTyp: "app", Iat: time.Now().Add(-2 * time.Hour).Unix(),
 		Nbf: time.Now().Add(-2 * time.Hour).Unix(), Exp: time.Now().Add(-time.Hour).Unix()})
 	foreign := func() string {
 		// Signed with another key but claiming this emulator's kid.
@@ -492,12 +492,12 @@ func TestFederatedCredential(t *testing.T) {
 		{"FIC on an app of another tenant", otherAppID, home, mi, 400, "invalid_request", 700236},
 		{"subject mismatch", ficSubjectApp, home, mi, 400, "invalid_request", 700213},
 		{"audience mismatch", ficAudApp, home, mi, 400, "invalid_request", 700212},
-		{"no FIC at all", scenario.DemoWorkloadClientID, home, mi, 400, "invalid_request", 700211},
+		{"no FIC at all", emuhook.DemoWorkloadClientID, home, mi, 400, "invalid_request", 700211},
 		{"user token", demoApp, contoso, user, 400, "invalid_request", 700229},
 		{"expired", demoApp, contoso, expired, 401, "invalid_client", 700024},
 		{"forged signature", demoApp, contoso, foreign, 400, "invalid_request", 50027},
 		{"external issuer", demoApp, contoso, github, 400, "invalid_request", 700211},
-		{"not consented", demoApp, scenario.DemoWingtipTenant, mi, 400, "unauthorized_client", 700016},
+		{"not consented", demoApp, emuhook.DemoWingtipTenant, mi, 400, "unauthorized_client", 700016},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body, raw := f.post(t, tc.tenant, assertionForm(tc.client, tc.assertion, vault))
@@ -561,8 +561,8 @@ func TestDiscovery(t *testing.T) {
 // JWKS document the tenant serves (as a resource server would).
 func TestTokensVerifyAgainstJWKS(t *testing.T) {
 	f := newFixture(t)
-	cred, _ := confidential.NewCredFromSecret(scenario.DemoWorkloadSecret)
-	r, err := f.msal(t, home, scenario.DemoWorkloadClientID, cred).AcquireTokenByCredential(context.Background(), []string{vault})
+	cred, _ := confidential.NewCredFromSecret(emuhook.DemoWorkloadSecret)
+	r, err := f.msal(t, home, emuhook.DemoWorkloadClientID, cred).AcquireTokenByCredential(context.Background(), []string{vault})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -106,7 +107,7 @@ func newFixture(t testing.TB) *fixture {
 			ClientID: otherAppID, HomeTenant: scenario.DemoContosoTenant, MultiTenant: true,
 			ConsentedTenants: []string{scenario.DemoHomeTenant},
 			FederatedCredentials: []scenario.FederatedCredential{{
-				Issuer: home, Subject: scenario.DemoIdentityObjectID, Audiences: []string{"api://AzureADTokenExchange"},
+				Issuer: home, Subject: emuhook.DemoIdentityObjectID, Audiences: []string{"api://AzureADTokenExchange"},
 			}},
 		},
 		scenario.App{
@@ -118,11 +119,11 @@ func newFixture(t testing.TB) *fixture {
 		scenario.App{
 			ClientID: ficAudApp, HomeTenant: scenario.DemoHomeTenant,
 			FederatedCredentials: []scenario.FederatedCredential{{
-				Issuer: home, Subject: scenario.DemoIdentityObjectID, Audiences: []string{"api://SomethingElse"},
+				Issuer: home, Subject: emuhook.DemoIdentityObjectID, Audiences: []string{"api://SomethingElse"},
 			}},
 		},
 		scenario.App{
-			ClientID: pemAppID, HomeTenant: scenario.DemoFabrikamTenant,
+			ClientID: pemAppID, HomeTenant: emuhook.DemoFabrikamTenant,
 			Certificates: []scenario.CertificateRef{{PEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.pemCert.Raw}))}},
 			Roles:        []string{"Files.Read.All", "Sites.Read.All"},
 		},

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // DefaultPropagationDelay is how long, on the emulator's clock, a key added
@@ -17,22 +19,7 @@ const DefaultPropagationDelay = 5 * time.Second
 
 // KeyCredential is a certificate credential of an app, as Microsoft Graph
 // reports it (keyCredentials of the application object).
-type KeyCredential struct {
-	// KeyID is Graph's keyId, a GUID.
-	KeyID string
-	// DisplayName defaults to the certificate's subject ("CN=...").
-	DisplayName string
-	// Certificate holds the public key and the validity window
-	// (startDateTime, endDateTime).
-	Certificate *x509.Certificate
-	// Revoked is set by RevokeCertificate.
-	Revoked bool
-	// ActiveAt is when the token endpoint starts accepting assertions
-	// signed with it; zero for credentials of the scenario or added with
-	// RegisterCertificate, the addKey time plus the propagation delay for
-	// keys added through Graph.
-	ActiveAt time.Time
-}
+type KeyCredential = emuhook.KeyCredential
 
 // Errors of the key credential operations.
 var (

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -118,10 +119,10 @@ func TestAssertionRejected(t *testing.T) {
 		{"aud of another tenant", sign(t, f.appKey, ps(), with("aud", tokenURL(home))), 401, "invalid_client", 700023},
 		{"aud on another host", sign(t, f.appKey, ps(), with("aud", "https://evil.example/"+contoso+"/oauth2/v2.0/token")), 401, "invalid_client", 700023},
 		{"aud is the issuer", sign(t, f.appKey, ps(), with("aud", "https://login.microsoftonline.com/"+contoso+"/v2.0")), 401, "invalid_client", 700023},
-		{"iss differs from sub", sign(t, f.appKey, ps(), with("iss", scenario.DemoWorkloadClientID)), 401, "invalid_client", 50048},
+		{"iss differs from sub", sign(t, f.appKey, ps(), with("iss", emuhook.DemoWorkloadClientID)), 401, "invalid_client", 50048},
 		{"iss and sub another app", sign(t, f.appKey, ps(), func() map[string]any {
 			c := good()
-			c["iss"], c["sub"] = scenario.DemoWorkloadClientID, scenario.DemoWorkloadClientID
+			c["iss"], c["sub"] = emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadClientID
 			return c
 		}()), 401, "invalid_client", 700021},
 		{"no jti", sign(t, f.appKey, ps(), with("jti", nil)), 400, "invalid_request", 90014},
@@ -264,8 +265,8 @@ func TestJTICacheBounded(t *testing.T) {
 func TestProtocolErrors(t *testing.T) {
 	f := newFixture(t)
 	ok := func() url.Values {
-		return url.Values{"grant_type": {"client_credentials"}, "client_id": {scenario.DemoWorkloadClientID},
-			"client_secret": {scenario.DemoWorkloadSecret}, "scope": {vault}}
+		return url.Values{"grant_type": {"client_credentials"}, "client_id": {emuhook.DemoWorkloadClientID},
+			"client_secret": {emuhook.DemoWorkloadSecret}, "scope": {vault}}
 	}
 	edit := func(k, v string) url.Values {
 		f := ok()
@@ -316,7 +317,7 @@ func TestProtocolErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body, raw := f.post(t, tc.tenant, tc.form)
 			wantAADSTS(t, status, body, raw, tc.status, tc.err, tc.code)
-			if strings.Contains(raw, scenario.DemoWorkloadSecret) || strings.Contains(raw, "guess") {
+			if strings.Contains(raw, emuhook.DemoWorkloadSecret) || strings.Contains(raw, "guess") {
 				t.Error("the error echoes the secret")
 			}
 		})
@@ -344,7 +345,7 @@ func TestProtocolErrors(t *testing.T) {
 	t.Run("client_secret_basic", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, tokenURL(home), strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {vault}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(scenario.DemoWorkloadClientID, url.QueryEscape(scenario.DemoWorkloadSecret))
+		req.SetBasicAuth(emuhook.DemoWorkloadClientID, url.QueryEscape(emuhook.DemoWorkloadSecret))
 		resp, err := f.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -372,7 +373,7 @@ func TestProtocolErrors(t *testing.T) {
 
 func TestConsent(t *testing.T) {
 	f := newFixture(t)
-	wingtip := scenario.DemoWingtipTenant
+	wingtip := emuhook.DemoWingtipTenant
 	try := func(tenant string) (int, map[string]any, string) {
 		a := sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(tenant), time.Now()))
 		return f.post(t, tenant, assertionForm(demoApp, a, vault))
@@ -393,7 +394,7 @@ func TestConsent(t *testing.T) {
 	}
 	status, body, raw = try(contoso)
 	wantAADSTS(t, status, body, raw, 400, "unauthorized_client", 700016)
-	if err := f.e.SetConsent(scenario.DemoWorkloadClientID, contoso, true); err == nil {
+	if err := f.e.SetConsent(emuhook.DemoWorkloadClientID, contoso, true); err == nil {
 		t.Error("consenting a single-tenant demoApp elsewhere: want an error")
 	}
 	if err := f.e.SetConsent(demoApp, "nowhere", true); err == nil {
@@ -406,8 +407,8 @@ func TestFaultsAndCounters(t *testing.T) {
 	f.faults.Set(emu.OpToken, emu.Fault{Status: 503, RetryAfter: 2 * time.Second, Times: 1})
 	status, body, raw := f.post(t, home, url.Values{})
 	wantAADSTS(t, status, body, raw, 503, "temporarily_unavailable", 90033)
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {scenario.DemoWorkloadClientID},
-		"client_secret": {scenario.DemoWorkloadSecret}, "scope": {vault}}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {emuhook.DemoWorkloadClientID},
+		"client_secret": {emuhook.DemoWorkloadSecret}, "scope": {vault}}
 	if status, _, raw := f.post(t, home, form); status != 200 {
 		t.Fatalf("after the fault: %d %s", status, raw)
 	}
@@ -427,7 +428,7 @@ func TestConcurrentTokens(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tenant := []string{home, contoso, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}[i%4]
+			tenant := []string{home, contoso, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}[i%4]
 			a := sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(tenant), time.Now()))
 			resp, err := f.client.PostForm(tokenURL(tenant), assertionForm(demoApp, a, vault))
 			if err != nil {
@@ -439,7 +440,7 @@ func TestConcurrentTokens(t *testing.T) {
 				errs <- fmt.Sprint(resp.StatusCode)
 			}
 			if i%8 == 0 {
-				_ = f.e.SetConsent(demoApp, scenario.DemoWingtipTenant, i%16 == 0)
+				_ = f.e.SetConsent(demoApp, emuhook.DemoWingtipTenant, i%16 == 0)
 				_ = f.e.RegisterCertificate(demoApp, f.appCert)
 			}
 		}()

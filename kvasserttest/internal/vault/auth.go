@@ -2,12 +2,12 @@ package vault
 
 import (
 	"errors"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // caller is the authenticated principal of a request.
@@ -94,7 +94,7 @@ func (v *Vault) allowed(c caller, perm string) bool {
 	v.grantsMu.RLock()
 	defer v.grantsMu.RUnlock()
 	for _, p := range []string{c.appID, c.oid} {
-		if p != "" && scenario.Allows(v.grants[strings.ToLower(p)], perm) {
+		if p != "" && names.Allows(v.grants[strings.ToLower(p)], perm) {
 			return true
 		}
 	}

@@ -13,23 +13,7 @@ import (
 // (segs with the first segment).
 func (v *Vault) certificateRoute(method string, segs []string) (route, *apiError) {
 	if segs[0] == "deletedcertificates" {
-		if len(segs) < 2 || segs[1] == "" {
-			return route{}, methodNotAllowed(method, "/deletedcertificates")
-		}
-		name := segs[1]
-		if e := checkName(name); e != nil {
-			return route{}, e
-		}
-		obj := "certificates/" + name
-		switch {
-		case len(segs) == 2 && method == http.MethodGet:
-			return route{emu.OpCertificateDeleted, "certificates/get", obj, v.getDeletedCertificate(name)}, nil
-		case len(segs) == 2 && method == http.MethodDelete:
-			return route{emu.OpCertificateDeleted, "certificates/delete", obj, v.purgeCertificate(name)}, nil
-		case len(segs) == 3 && segs[2] == "recover" && method == http.MethodPost:
-			return route{emu.OpCertificateDeleted, "certificates/create", obj, v.recoverCertificate(name)}, nil
-		}
-		return route{}, methodNotAllowed(method, "/"+strings.Join(segs, "/"))
+		return v.deletedCertificateRoute(method, segs)
 	}
 	segs = segs[1:]
 	if len(segs) == 0 || (len(segs) == 1 && segs[0] == "") {
@@ -42,25 +26,57 @@ func (v *Vault) certificateRoute(method string, segs []string) (route, *apiError
 	if e := checkName(name); e != nil {
 		return route{}, e
 	}
-	obj := "certificates/" + name
 	if len(segs) == 1 {
-		switch method {
-		case http.MethodGet:
-			return route{emu.OpCertificateGet, "certificates/get", obj, v.getCertificate(name, "")}, nil
-		case http.MethodPatch:
-			return route{emu.OpCertificateUpdate, "certificates/update", obj, v.updateCertificate(name, "")}, nil
-		case http.MethodDelete:
-			return route{emu.OpCertificateDelete, "certificates/delete", obj, v.deleteCertificate(name)}, nil
-		}
-		return route{}, methodNotAllowed(method, "/certificates/"+name)
+		return v.certificateItemRoute(method, name)
 	}
-	sub := segs[1]
-	if len(segs) == 3 && sub == "pending" && segs[2] == "merge" && method == http.MethodPost {
-		return route{emu.OpCertificateMerge, "certificates/create", obj, v.mergeCertificate(name)}, nil
+	if len(segs) == 3 && segs[1] == "pending" && segs[2] == "merge" && method == http.MethodPost {
+		return route{emu.OpCertificateMerge, "certificates/create", "certificates/" + name, v.mergeCertificate(name)}, nil
 	}
 	if len(segs) != 2 {
 		return route{}, methodNotAllowed(method, "/certificates/"+strings.Join(segs, "/"))
 	}
+	return v.certificateSubRoute(method, name, segs[1])
+}
+
+// deletedCertificateRoute resolves /deletedcertificates/{name}[/recover].
+func (v *Vault) deletedCertificateRoute(method string, segs []string) (route, *apiError) {
+	if len(segs) < 2 || segs[1] == "" {
+		return route{}, methodNotAllowed(method, "/deletedcertificates")
+	}
+	name := segs[1]
+	if e := checkName(name); e != nil {
+		return route{}, e
+	}
+	obj := "certificates/" + name
+	switch {
+	case len(segs) == 2 && method == http.MethodGet:
+		return route{emu.OpCertificateDeleted, "certificates/get", obj, v.getDeletedCertificate(name)}, nil
+	case len(segs) == 2 && method == http.MethodDelete:
+		return route{emu.OpCertificateDeleted, "certificates/delete", obj, v.purgeCertificate(name)}, nil
+	case len(segs) == 3 && segs[2] == "recover" && method == http.MethodPost:
+		return route{emu.OpCertificateDeleted, "certificates/create", obj, v.recoverCertificate(name)}, nil
+	}
+	return route{}, methodNotAllowed(method, "/"+strings.Join(segs, "/"))
+}
+
+// certificateItemRoute resolves /certificates/{name}.
+func (v *Vault) certificateItemRoute(method, name string) (route, *apiError) {
+	obj := "certificates/" + name
+	switch method {
+	case http.MethodGet:
+		return route{emu.OpCertificateGet, "certificates/get", obj, v.getCertificate(name, "")}, nil
+	case http.MethodPatch:
+		return route{emu.OpCertificateUpdate, "certificates/update", obj, v.updateCertificate(name, "")}, nil
+	case http.MethodDelete:
+		return route{emu.OpCertificateDelete, "certificates/delete", obj, v.deleteCertificate(name)}, nil
+	}
+	return route{}, methodNotAllowed(method, "/certificates/"+name)
+}
+
+// certificateSubRoute resolves /certificates/{name}/{sub}: an operation
+// (create, import, versions, policy, pending) or a version.
+func (v *Vault) certificateSubRoute(method, name, sub string) (route, *apiError) {
+	obj := "certificates/" + name
 	switch method + " " + sub {
 	case "POST create":
 		return route{emu.OpCertificateCreate, "certificates/create", obj, v.createCertificate(name)}, nil
@@ -87,7 +103,7 @@ func (v *Vault) certificateRoute(method string, segs []string) (route, *apiError
 			return route{emu.OpCertificateUpdate, "certificates/update", obj, v.updateCertificate(name, sub)}, nil
 		}
 	}
-	return route{}, methodNotAllowed(method, "/certificates/"+strings.Join(segs, "/"))
+	return route{}, methodNotAllowed(method, "/certificates/"+name+"/"+sub)
 }
 
 func isKeyword(s string) bool {

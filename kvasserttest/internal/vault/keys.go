@@ -61,28 +61,56 @@ func (v *Vault) keyRoute(method string, segs []string) (route, *apiError) {
 	if e := checkName(name); e != nil {
 		return route{}, e
 	}
+	var r route
+	var ok bool
+	switch len(segs) {
+	case 1:
+		r, ok = v.keyItemRoute(method, name)
+	case 2:
+		if isCryptoOp(segs[1]) {
+			return v.cryptoRoute(method, name, "", segs[1])
+		}
+		r, ok = v.keySubRoute(method, name, segs[1])
+	case 3:
+		if isCryptoOp(segs[2]) {
+			return v.cryptoRoute(method, name, segs[1], segs[2])
+		}
+	}
+	if !ok {
+		return route{}, methodNotAllowed(method, "/keys/"+strings.Join(segs, "/"))
+	}
+	return r, nil
+}
+
+// keyItemRoute resolves /keys/{name}.
+func (v *Vault) keyItemRoute(method, name string) (route, bool) {
+	obj := "keys/" + name
+	switch method {
+	case http.MethodGet:
+		return route{emu.OpKeyGet, "keys/get", obj, v.getKey(name, "")}, true
+	case http.MethodPut:
+		return route{emu.OpKeyImport, "keys/import", obj, v.importKey(name)}, true
+	case http.MethodPatch:
+		return route{emu.OpKeyUpdate, "keys/update", obj, v.updateKey(name, "")}, true
+	}
+	return route{}, false
+}
+
+// keySubRoute resolves /keys/{name}/{sub}: create, versions or a version
+// (crypto operations go to cryptoRoute).
+func (v *Vault) keySubRoute(method, name, sub string) (route, bool) {
 	obj := "keys/" + name
 	switch {
-	case len(segs) == 1 && method == http.MethodGet:
-		return route{emu.OpKeyGet, "keys/get", obj, v.getKey(name, "")}, nil
-	case len(segs) == 1 && method == http.MethodPut:
-		return route{emu.OpKeyImport, "keys/import", obj, v.importKey(name)}, nil
-	case len(segs) == 1 && method == http.MethodPatch:
-		return route{emu.OpKeyUpdate, "keys/update", obj, v.updateKey(name, "")}, nil
-	case len(segs) == 2 && segs[1] == "create" && method == http.MethodPost:
-		return route{emu.OpKeyCreate, "keys/create", obj, v.handleCreateKey(name)}, nil
-	case len(segs) == 2 && segs[1] == "versions" && method == http.MethodGet:
-		return route{emu.OpKeyList, "keys/list", obj, v.listKeyVersions(name)}, nil
-	case len(segs) == 2 && isCryptoOp(segs[1]):
-		return v.cryptoRoute(method, name, "", segs[1])
-	case len(segs) == 2 && method == http.MethodGet:
-		return route{emu.OpKeyGet, "keys/get", obj, v.getKey(name, segs[1])}, nil
-	case len(segs) == 2 && method == http.MethodPatch:
-		return route{emu.OpKeyUpdate, "keys/update", obj, v.updateKey(name, segs[1])}, nil
-	case len(segs) == 3 && isCryptoOp(segs[2]):
-		return v.cryptoRoute(method, name, segs[1], segs[2])
+	case sub == "create" && method == http.MethodPost:
+		return route{emu.OpKeyCreate, "keys/create", obj, v.handleCreateKey(name)}, true
+	case sub == "versions" && method == http.MethodGet:
+		return route{emu.OpKeyList, "keys/list", obj, v.listKeyVersions(name)}, true
+	case method == http.MethodGet:
+		return route{emu.OpKeyGet, "keys/get", obj, v.getKey(name, sub)}, true
+	case method == http.MethodPatch:
+		return route{emu.OpKeyUpdate, "keys/update", obj, v.updateKey(name, sub)}, true
 	}
-	return route{}, methodNotAllowed(method, "/keys/"+strings.Join(segs, "/"))
+	return route{}, false
 }
 
 func (v *Vault) cryptoRoute(method, name, version, op string) (route, *apiError) {

@@ -112,55 +112,56 @@ func clonePolicy(p *certPolicy) *certPolicy {
 	return &out
 }
 
-// normalizePolicy fills the service's defaults into a policy and validates it.
+// normalizePolicy fills the service's defaults into a policy and validates
+// it, section by section, in the order the service reports problems.
 func normalizePolicy(p *certPolicy) *apiError {
 	if p.KeyProps == nil {
 		p.KeyProps = &keyProps{}
 	}
-	kp := p.KeyProps
+	if e := normalizeKeyProps(p.KeyProps); e != nil {
+		return e
+	}
+	if p.SecretProps == nil {
+		p.SecretProps = &secretProps{}
+	}
+	if e := normalizeSecretProps(p.SecretProps); e != nil {
+		return e
+	}
+	if p.X509Props == nil {
+		p.X509Props = &x509Props{}
+	}
+	if e := normalizeX509Props(p.X509Props); e != nil {
+		return e
+	}
+	if p.Issuer == nil {
+		p.Issuer = &issuerParams{}
+	}
+	if e := normalizeIssuer(p.Issuer); e != nil {
+		return e
+	}
+	return normalizeLifetimeActions(p, *p.X509Props.ValidityMonths)
+}
+
+// normalizeKeyProps fills and checks key_props: type, size or curve,
+// exportable (never for an HSM key), reuse_key.
+func normalizeKeyProps(kp *keyProps) *apiError {
 	if kp.Kty == "" {
 		kp.Kty = "RSA"
 		if kp.Curve != "" {
 			kp.Kty = "EC"
 		}
 	}
+	var e *apiError
 	switch kp.Kty {
 	case "RSA", "RSA-HSM":
-		if kp.KeySize == nil {
-			kp.KeySize = ptr(2048)
-		}
-		if s := *kp.KeySize; s != 2048 && s != 3072 && s != 4096 {
-			return badParameter("The RSA key size %d is not supported; use 2048, 3072 or 4096.", s)
-		}
-		if kp.Curve != "" {
-			return badParameter("The parameter 'crv' is not valid for a key of type %s.", kp.Kty)
-		}
+		e = normalizeRSAKeyProps(kp)
 	case "EC", "EC-HSM":
-		if kp.Curve == "" {
-			kp.Curve = "P-256"
-			if kp.KeySize != nil {
-				switch *kp.KeySize {
-				case 384:
-					kp.Curve = "P-384"
-				case 521:
-					kp.Curve = "P-521"
-				}
-			}
-		}
-		c, ok := curveByName(kp.Curve)
-		if !ok {
-			if kp.Curve == "P-256K" {
-				return badParameter("Curve P-256K (secp256k1) is not supported by the kvassert emulator.")
-			}
-			return badParameter("Invalid curve: '%s'.", kp.Curve)
-		}
-		if kp.KeySize == nil {
-			kp.KeySize = ptr(c.Params().BitSize)
-		} else if *kp.KeySize != c.Params().BitSize {
-			return badParameter("The key size %d does not match curve %s.", *kp.KeySize, kp.Curve)
-		}
+		e = normalizeECKeyProps(kp)
 	default:
-		return badParameter("Invalid key type for a certificate: '%s'.", kp.Kty)
+		e = badParameter("Invalid key type for a certificate: '%s'.", kp.Kty)
+	}
+	if e != nil {
+		return e
 	}
 	hsmKey := strings.HasSuffix(kp.Kty, "-HSM")
 	if kp.Exportable == nil {
@@ -172,22 +173,63 @@ func normalizePolicy(p *certPolicy) *apiError {
 	if kp.ReuseKey == nil {
 		kp.ReuseKey = ptr(false)
 	}
+	return nil
+}
 
-	if p.SecretProps == nil {
-		p.SecretProps = &secretProps{}
+func normalizeRSAKeyProps(kp *keyProps) *apiError {
+	if kp.KeySize == nil {
+		kp.KeySize = ptr(2048)
 	}
-	switch p.SecretProps.ContentType {
+	if s := *kp.KeySize; s != 2048 && s != 3072 && s != 4096 {
+		return badParameter("The RSA key size %d is not supported; use 2048, 3072 or 4096.", s)
+	}
+	if kp.Curve != "" {
+		return badParameter("The parameter 'crv' is not valid for a key of type %s.", kp.Kty)
+	}
+	return nil
+}
+
+func normalizeECKeyProps(kp *keyProps) *apiError {
+	if kp.Curve == "" {
+		kp.Curve = "P-256"
+		if kp.KeySize != nil {
+			switch *kp.KeySize {
+			case 384:
+				kp.Curve = "P-384"
+			case 521:
+				kp.Curve = "P-521"
+			}
+		}
+	}
+	c, ok := curveByName(kp.Curve)
+	if !ok {
+		if kp.Curve == "P-256K" {
+			return badParameter("Curve P-256K (secp256k1) is not supported by the kvassert emulator.")
+		}
+		return badParameter("Invalid curve: '%s'.", kp.Curve)
+	}
+	if kp.KeySize == nil {
+		kp.KeySize = ptr(c.Params().BitSize)
+	} else if *kp.KeySize != c.Params().BitSize {
+		return badParameter("The key size %d does not match curve %s.", *kp.KeySize, kp.Curve)
+	}
+	return nil
+}
+
+func normalizeSecretProps(sp *secretProps) *apiError {
+	switch sp.ContentType {
 	case "":
-		p.SecretProps.ContentType = contentPKCS12
+		sp.ContentType = contentPKCS12
 	case contentPKCS12, contentPEM:
 	default:
-		return badParameter("Invalid content type: '%s'; use %s or %s.", p.SecretProps.ContentType, contentPKCS12, contentPEM)
+		return badParameter("Invalid content type: '%s'; use %s or %s.", sp.ContentType, contentPKCS12, contentPEM)
 	}
+	return nil
+}
 
-	if p.X509Props == nil {
-		p.X509Props = &x509Props{}
-	}
-	xp := p.X509Props
+// normalizeX509Props fills and checks x509_props: subject or SANs, EKUs,
+// key usage, validity, basic constraints.
+func normalizeX509Props(xp *x509Props) *apiError {
 	if xp.Subject == "" && (xp.Sans == nil || len(xp.Sans.DNSNames)+len(xp.Sans.Emails)+len(xp.Sans.UPNs) == 0) {
 		return badParameter("Either the subject or the subject alternative names of the certificate policy must be given.")
 	}
@@ -221,17 +263,23 @@ func normalizePolicy(p *certPolicy) *apiError {
 	if xp.BasicConstraints == nil {
 		xp.BasicConstraints = &basicConstraints{}
 	}
+	return nil
+}
 
-	if p.Issuer == nil {
-		p.Issuer = &issuerParams{}
-	}
-	switch strings.ToLower(p.Issuer.Name) {
+func normalizeIssuer(ip *issuerParams) *apiError {
+	switch strings.ToLower(ip.Name) {
 	case "self", "unknown":
 	case "":
-		p.Issuer.Name = "Unknown"
+		ip.Name = "Unknown"
 	default:
-		return badParameter("Issuer '%s' is not supported by the kvassert emulator (use Self or Unknown).", p.Issuer.Name)
+		return badParameter("Issuer '%s' is not supported by the kvassert emulator (use Self or Unknown).", ip.Name)
 	}
+	return nil
+}
+
+// normalizeLifetimeActions fills the service's default action (AutoRenew at
+// 80 %, EmailContacts for an Unknown issuer) and checks each action.
+func normalizeLifetimeActions(p *certPolicy, validityMonths int) *apiError {
 	if p.LifetimeActions == nil {
 		action := "AutoRenew"
 		if strings.EqualFold(p.Issuer.Name, "Unknown") {
@@ -249,8 +297,8 @@ func normalizePolicy(p *certPolicy) *apiError {
 		if lp := a.Trigger.LifetimePercentage; lp != nil && (*lp < 1 || *lp > 99) {
 			return badParameter("Invalid lifetime action: lifetime_percentage must be between 1 and 99.")
 		}
-		if d := a.Trigger.DaysBeforeExpiry; d != nil && (*d < 1 || *d > *xp.ValidityMonths*27) {
-			return badParameter("Invalid lifetime action: days_before_expiry must be between 1 and validity_months * 27 (%d).", *xp.ValidityMonths*27)
+		if d := a.Trigger.DaysBeforeExpiry; d != nil && (*d < 1 || *d > validityMonths*27) {
+			return badParameter("Invalid lifetime action: days_before_expiry must be between 1 and validity_months * 27 (%d).", validityMonths*27)
 		}
 	}
 	return nil

@@ -6,35 +6,17 @@ package vault
 // about each version, for simulation oracles.
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"crypto/x509"
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
-// VersionSpec shapes a version AddVersion publishes. Zero values take the
-// certificate's policy: a new key of its type, valid from ten minutes ago
-// for its validity_months, enabled, no tags, not exportable.
-type VersionSpec struct {
-	// NotBefore and NotAfter override the validity window (e.g. a
-	// pre-staged version whose validity starts in the future).
-	NotBefore, NotAfter time.Time
-	// EC makes the version's key a P-256 EC key whatever the policy says.
-	EC bool
-	// Disabled publishes the version disabled.
-	Disabled bool
-	// Exportable publishes the key as exportable (its secret holds it).
-	Exportable bool
-	// Tags are the version's tags.
-	Tags map[string]string
-	// Key, when set, is the version's key instead of one generated now (it
-	// spares a test the cost of RSA key generation; the vault keeps it as
-	// its own). Its type wins over EC.
-	Key crypto.Signer
-}
+// VersionSpec shapes a version AddVersion publishes (see emuhook).
+type VersionSpec = emuhook.VersionSpec
 
 // AddVersion publishes a new version of an existing certificate, with a
 // key generated in the vault and a self-signed certificate shaped by s,
@@ -103,19 +85,7 @@ func (v *Vault) AddVersion(name string, s VersionSpec) (string, error) {
 }
 
 // VersionInfo is the vault's ground truth about one certificate version.
-type VersionInfo struct {
-	Version     string
-	Certificate *x509.Certificate
-	Enabled     bool
-	// Exportable: the key was published exportable (its secret holds it).
-	Exportable bool
-	// Imported: the version came from an import (its key was generated
-	// outside the vault).
-	Imported bool
-	// KeyType is RSA, RSA-HSM, EC or EC-HSM.
-	KeyType string
-	Tags    map[string]string
-}
+type VersionInfo = emuhook.VersionInfo
 
 // Versions returns every version of a certificate, oldest first, after
 // running the renewals that are due.

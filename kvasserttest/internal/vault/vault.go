@@ -13,6 +13,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func New(cfg Config) (*Vault, error) {
 	if cfg.Faults == nil {
 		cfg.Faults = &emu.Faults{}
 	}
-	if !scenario.ValidVaultName(cfg.Vault.Name) {
+	if !names.ValidVaultName(cfg.Vault.Name) {
 		return nil, fmt.Errorf("vault: invalid vault name %q", cfg.Vault.Name)
 	}
 	if cfg.Vault.Tenant == "" {
@@ -280,7 +281,7 @@ func unsupported(r *http.Request) *apiError {
 
 // checkName validates an object name as the service does.
 func checkName(name string) *apiError {
-	if !scenario.ValidObjectName(name) {
+	if !names.ValidObjectName(name) {
 		return badParameter("The request URI contains an invalid name: %s", name)
 	}
 	return nil

@@ -24,7 +24,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"golang.org/x/crypto/pkcs12"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
@@ -138,12 +137,8 @@ func (h *harness) certs(app string) *azcertificates.Client {
 	return cl
 }
 
-func (h *harness) secrets(app string) *azsecrets.Client {
-	cl, err := azsecrets.NewClient(h.srv.URL, &cred{h: h, claims: h.claims(app)}, &azsecrets.ClientOptions{ClientOptions: h.options(), DisableChallengeResourceVerification: true})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return cl
+func (h *harness) secrets(app string) secretClient {
+	return secretClient{url: h.srv.URL, cred: &cred{h: h, claims: h.claims(app)}, http: h.srv.Client()}
 }
 
 // do sends a raw request with a bearer token for app ("" for none).

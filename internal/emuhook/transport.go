@@ -1,4 +1,4 @@
-package kvasserttest
+package emuhook
 
 import (
 	"context"
@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/kvassert/kvassert/kvasserttest/internal/graph"
 )
 
-// cloudHosts maps the host suffixes of emulated services to their kind.
+// vaultSuffixes and hsmSuffixes are the host suffixes of emulated vaults.
 var vaultSuffixes = []string{
 	".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net",
 }
@@ -25,9 +24,17 @@ var hsmSuffixes = []string{
 
 var loginHosts = []string{"login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us"}
 
-// vaultLabel returns the vault name of a vault or Managed HSM host, and
+// graphHosts are the Microsoft Graph hosts of the clouds.
+var graphHosts = []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+
+// IsGraphHost reports whether host (without port) is a Microsoft Graph host.
+func IsGraphHost(host string) bool {
+	return slices.ContainsFunc(graphHosts, func(h string) bool { return strings.EqualFold(h, host) })
+}
+
+// VaultLabel returns the vault name of a vault or Managed HSM host, and
 // whether the host is a Managed HSM one.
-func vaultLabel(host string) (name string, hsm, ok bool) {
+func VaultLabel(host string) (name string, hsm, ok bool) {
 	host = strings.ToLower(host)
 	for _, s := range vaultSuffixes {
 		if n, found := strings.CutSuffix(host, s); found && n != "" && !strings.Contains(n, ".") {
@@ -42,7 +49,8 @@ func vaultLabel(host string) (name string, hsm, ok bool) {
 	return "", false, false
 }
 
-func isLoginHost(host string) bool {
+// IsLoginHost reports whether host is an Entra ID login host of a cloud.
+func IsLoginHost(host string) bool {
 	for _, h := range loginHosts {
 		if strings.EqualFold(host, h) {
 			return true
@@ -51,7 +59,8 @@ func isLoginHost(host string) bool {
 	return false
 }
 
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost reports whether host is "localhost" or a loopback IP.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -81,15 +90,15 @@ func NewTransport(addr string, caPEM []byte, knownVault func(name string, hsm bo
 			if err != nil {
 				return nil, err
 			}
-			switch name, hsm, isVault := vaultLabel(host); {
+			switch name, hsm, isVault := VaultLabel(host); {
 			case isVault:
 				if knownVault != nil && !knownVault(name, hsm) {
 					return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 				}
 				return dialer.DialContext(ctx, network, addr)
-			case isLoginHost(host), graph.IsGraphHost(host):
+			case IsLoginHost(host), IsGraphHost(host):
 				return dialer.DialContext(ctx, network, addr)
-			case isLoopbackHost(host):
+			case IsLoopbackHost(host):
 				return dialer.DialContext(ctx, network, target)
 			}
 			return nil, fmt.Errorf("kvasserttest: refusing to dial %q: not an emulated Azure host", host)
