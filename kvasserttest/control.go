@@ -38,7 +38,7 @@ import (
 //	                         "entra/instance" (instance discovery), "entra/token",
 //	                         "entra/managed-identity" (App Service, Cloud Shell and IMDS)
 //	Microsoft Graph:         "graph/applications/get", "graph/applications/addKey",
-//	                         "graph/applications/removeKey"
+//	                         "graph/applications/removeKey", "graph/organization/get"
 type Op = emu.Op
 
 // Operations tests commonly count and fault (see Op for all of them).

@@ -573,3 +573,53 @@ func TestGraphConcurrentAddKey(t *testing.T) {
 		t.Fatalf("%d keys after concurrent addKey, want 3", len(creds))
 	}
 }
+
+// GET /v1.0/organization answers the caller's tenant to an app-only Graph
+// token with Organization.Read.All (or a Directory role), 403 without one,
+// 401 without a token; it is counted and faulted as its own op.
+func TestGraphOrganization(t *testing.T) {
+	r := newRollEnv(t)
+	orgURL := emuhook.GraphURL + "organization"
+	// The roll app has no organization role yet.
+	if status, _, ge, _ := r.call("GET", orgURL, r.token(rollClientID, scenario.DemoContosoTenant, emuhook.GraphScope), nil); status != 403 || ge.Error.Code != "Authorization_RequestDenied" {
+		t.Fatalf("without Organization.Read.All: %d %+v", status, ge)
+	}
+	if err := r.e.GrantAppRoles(rollClientID, "Organization.Read.All"); err != nil {
+		t.Fatal(err)
+	}
+	status, raw, ge, _ := r.call("GET", orgURL, r.token(rollClientID, scenario.DemoContosoTenant, emuhook.GraphScope), nil)
+	if status != 200 {
+		t.Fatalf("GET /organization: %d %+v", status, ge)
+	}
+	var got struct {
+		Value []struct {
+			ID, DisplayName string
+			VerifiedDomains []struct {
+				Name      string
+				IsInitial bool
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Value) != 1 || got.Value[0].ID != scenario.DemoContosoTenant || got.Value[0].DisplayName != "contoso" ||
+		len(got.Value[0].VerifiedDomains) != 1 || got.Value[0].VerifiedDomains[0].Name != "contoso.onmicrosoft.com" {
+		t.Errorf("organization = %s", raw)
+	}
+	if status, _, ge, _ := r.call("GET", orgURL, "", nil); status != 401 || ge.Error.Code != "InvalidAuthenticationToken" {
+		t.Errorf("no token: %d %+v", status, ge)
+	}
+	if status, _, _, _ := r.call("POST", orgURL, r.graphToken(), nil); status != 405 {
+		t.Errorf("POST /organization: %d", status)
+	}
+	op := kvasserttest.Op("graph/organization/get")
+	before := r.e.Count(op)
+	r.e.InjectFault(op, kvasserttest.Fault{Status: 503, Times: 1})
+	if status, _, _, _ := r.call("GET", orgURL, r.graphToken(), nil); status != 503 {
+		t.Errorf("injected 503: %d", status)
+	}
+	if n := r.e.Count(op) - before; n != 1 {
+		t.Errorf("Count(%s) grew by %d, want 1", op, n)
+	}
+}

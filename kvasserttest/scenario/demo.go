@@ -61,7 +61,7 @@ func Demo() *Scenario {
 					Subject:   demoIdentityObjectID,
 					Audiences: []string{"api://AzureADTokenExchange"},
 				}},
-				Roles: []string{"Sites.Read.All"},
+				Roles: []string{"Sites.Read.All", "Organization.Read.All"},
 			},
 			{
 				ClientID:    demoWorkloadClientID,

@@ -96,6 +96,12 @@ type request struct {
 // ServeHTTP serves /v1.0/applications/... (and /beta/...).
 func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := newResponder(w, r, g.auth.Now())
+	if isOrganization(r) {
+		if !g.faults.Begin(w, r, emu.OpGraphOrganization, rw.faultWriter) {
+			g.serveOrganization(rw, r)
+		}
+		return
+	}
 	rq, ge := route(r)
 	if ge != nil {
 		rw.fail(ge)
