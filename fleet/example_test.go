@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
@@ -21,11 +22,16 @@ import (
 // for the credential and the fleet throttle for the signing vault.
 func ExampleNewCache() {
 	ctx := context.Background()
-	rdb, err := fleet.NewClient(os.Getenv("KVASSERT_TOKEN_CACHE")) // e.g. rediss://app:secret@cache.example.com:6380
+	var (
+		vaultCred azcore.TokenCredential // the service's identity, e.g. azidentity.NewDefaultAzureCredential
+		keys      *azkeys.Client         // a keys client for the vault that holds the key-encryption key
+	)
+	rdb, err := fleet.NewClient(os.Getenv("KVASSERT_TOKEN_CACHE")) // redis://, rediss://, ?cluster=true, ?master_name=
 	if err != nil {
 		log.Fatal(err)
 	}
-	var keys *azkeys.Client // a keys client for the vault holding the key-encryption key
+	// The cache's data key, wrapped by the Key Vault RSA key "fleet-kek": the
+	// first replica creates it, the others unwrap it (one unwrapKey per start).
 	dk, err := fleet.LoadDataKey(ctx, rdb, keys, "fleet-kek", nil)
 	if err != nil {
 		log.Fatal(err) // or run without a shared cache: every replica then acquires on its own
@@ -35,14 +41,25 @@ func ExampleNewCache() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	throttle, err := fleet.NewThrottle(rdb, "myvault.vault.azure.net", &fleet.ThrottleOptions{Budget: 3600})
+	// The vault's 429 hold-off and a sign budget, shared by every replica.
+	throttle, err := fleet.NewThrottle(rdb, "contoso-saas.vault.azure.net", &fleet.ThrottleOptions{Budget: 3600})
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The cache goes to the credential, the throttle to the Key Vault
-	// source that signs in myvault (its options' Throttle field).
-	_ = &kvassert.CredentialOptions{SharedCache: cache}
-	_ = throttle
+
+	src, err := kvassert.NewKeyVaultCertificateSource("https://contoso-saas.vault.azure.net/", "saas-app-auth", vaultCred,
+		&kvassert.KeyVaultCertificateOptions{Throttle: throttle})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cred, err := kvassert.NewCredential("contoso-saas.onmicrosoft.com", "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", src, &kvassert.CredentialOptions{
+		AdditionallyAllowedTenants: []string{"*"},
+		SharedCache:                cache, // read only on a local miss and on refresh
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = cred // give it to the Azure SDK clients, as without a fleet
 }
 
 // A data key made once and given to the replicas by configuration, so that

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -71,4 +74,27 @@ func ExampleRoller_Status() {
 	}
 	// Output:
 	// accepted true - active: the newest version Entra accepts
+}
+
+// Inside a service: one replica rolls daily, and the service's own source
+// switches to a new version as soon as Entra accepts it. The app registration
+// needs no Graph permission: addKey and removeKey take a proof signed in the
+// vault with a key the app already has.
+func ExampleRoller_Run() {
+	var (
+		ctx       context.Context        // the service's lifetime
+		vaultCred azcore.TokenCredential // the service's identity, e.g. azidentity.NewDefaultAzureCredential
+		src       *kvassert.KeyVaultCertificateSource
+	)
+	r, err := rotation.New("https://contoso-saas.vault.azure.net/", "saas-app-auth", vaultCred,
+		rotation.Application{
+			TenantID: "contoso-saas.onmicrosoft.com",
+			ClientID: "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16",
+			ObjectID: "0b8e7c5a-3d1f-4b2e-9a6c-8d7e5f4a3b21", // the app registration's Object ID
+		},
+		&rotation.Options{Source: src})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go r.Run(ctx, 24*time.Hour) // daily with jitter; a failed pass is logged and retried at the next one
 }

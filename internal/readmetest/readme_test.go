@@ -5,6 +5,7 @@ package readmetest
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -23,6 +24,10 @@ import (
 var markerRE = regexp.MustCompile(`^<!-- checked: ([^ #]+)(?:#([A-Za-z0-9_]+))? -->$`)
 
 const repoRoot = "../.."
+
+// update rewrites each marked README block from the code it names:
+// go test ./internal/readmetest -update
+var update = flag.Bool("update", false, "rewrite the README's marked Go blocks from the code they name")
 
 type block struct {
 	line   int    // line of the opening fence
@@ -106,6 +111,12 @@ func TestEveryREADMEGoBlockIsCheckedCode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if *update {
+			data = rewrite(t, data)
+			if err := os.WriteFile(filepath.Join(repoRoot, doc), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		blocks := goBlocks(t, string(data))
 		if len(blocks) == 0 {
 			t.Fatalf("%s: no Go blocks found", doc)
@@ -161,4 +172,31 @@ func TestMarkerParsing(t *testing.T) {
 	if _, err := source("internal/readmetest/readme_test.go", "NoSuchFunc"); err == nil {
 		t.Fatal("a missing function must be an error")
 	}
+}
+
+// rewrite replaces the body of every marked Go block with the code its
+// marker names (dedented as the check compares it).
+func rewrite(t *testing.T, data []byte) []byte {
+	t.Helper()
+	lines := strings.Split(string(data), "\n")
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		out = append(out, lines[i])
+		m := markerRE.FindStringSubmatch(strings.TrimSpace(lines[i]))
+		if m == nil || i+1 >= len(lines) || strings.TrimSpace(lines[i+1]) != "```go" {
+			continue
+		}
+		src, err := source(m[1], m[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, lines[i+1])
+		out = append(out, strings.Split(normalize(src), "\n")...)
+		j := i + 2
+		for j < len(lines) && strings.TrimSpace(lines[j]) != "```" {
+			j++
+		}
+		i = j - 1 // the closing fence is appended next
+	}
+	return []byte(strings.Join(out, "\n"))
 }
