@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"log/slog"
 	"strings"
 	"sync"
@@ -83,7 +84,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if err := checkTenant("tenant", "tenant ID", tenantID); err != nil {
 		return nil, err
 	}
-	if !validClientID(clientID) {
+	if !entraid.ValidClientID(clientID) {
 		return nil, inputErr("client ID", "client ID (%d bytes) is not a GUID", len(clientID))
 	}
 	var o CredentialOptions
@@ -193,7 +194,7 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 	if specified == "" {
 		return c.home, nil
 	}
-	if !validTenant(specified) || tenantAlias(specified) {
+	if !entraid.ValidTenant(specified) || entraid.TenantAlias(specified) {
 		// Not repeated: only tenant-shaped text is ever echoed.
 		return "", checkTenant("tenant", "the requested tenant", specified)
 	}

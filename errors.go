@@ -3,6 +3,7 @@ package kvassert
 import (
 	"encoding/json"
 	"errors"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"strconv"
 	"strings"
 
@@ -229,10 +230,10 @@ func newAuthError(tenant, clientID string, err error) (*AuthError, bool) {
 	} else if code, ok := aadstsCode(strings.TrimSpace(desc)); ok {
 		ae.Code = code
 	}
-	if validClientID(traceID) {
+	if entraid.ValidClientID(traceID) {
 		ae.TraceID = strings.ToLower(traceID)
 	}
-	if validClientID(corrID) {
+	if entraid.ValidClientID(corrID) {
 		ae.CorrelationID = strings.ToLower(corrID)
 	}
 	switch d, known := descriptions[ae.Code]; {

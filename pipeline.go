@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"io"
 	"net/http"
 	"strings"
@@ -83,7 +84,7 @@ func (p *pipelineHTTP) openIDConfiguration(r *http.Request) (*http.Response, boo
 		return nil, false
 	}
 	tenant, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/v2.0/.well-known/openid-configuration")
-	if !ok || !validTenant(tenant) {
+	if !ok || !entraid.ValidTenant(tenant) {
 		return nil, false
 	}
 	base := "https://" + p.host + "/" + tenant

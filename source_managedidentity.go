@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +79,7 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 	if strings.ContainsAny(aud, " \t\r\n") {
 		return nil, errors.New("kvassert: federated audience contains white space")
 	}
-	if o.ClientID != "" && !validClientID(o.ClientID) {
+	if o.ClientID != "" && !entraid.ValidClientID(o.ClientID) {
 		return nil, fmt.Errorf("kvassert: managed identity client ID (%d bytes) is not a GUID", len(o.ClientID))
 	}
 	cred := o.Credential
