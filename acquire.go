@@ -100,7 +100,7 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	b := e.failures.Load()
 	if err == nil {
 		if b != nil {
-			c.logger.Info("kvassert: background token refresh recovered", "tenant", key.tenant, "scope", key.scope, "failed_refreshes", b.Failures())
+			c.logger.Debug("kvassert: background token refresh recovered", "tenant", key.tenant, "scope", key.scope, "failed_refreshes", b.Failures())
 		}
 		return
 	}
@@ -145,7 +145,7 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 		answer.reset() // this attempt's answer only
 		return client.AcquireTokenByCredential(ctx, scopes, opts...)
 	}, func(code int) {
-		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying", "tenant", key.tenant, "aadsts", code)
+		c.logger.Debug("kvassert: Entra refused the certificate; the source signs with another version now, retrying", "tenant", key.tenant, "aadsts", code)
 	})
 	if err == nil {
 		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}

@@ -5,49 +5,45 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
-// AssertionOptions shape the assertions a source makes.
-type AssertionOptions struct {
-	// Algorithm is assertion.PS256 (default, with x5t#S256) or
-	// assertion.RS256 (with x5t, for ADFS and older setups).
-	Algorithm assertion.Algorithm
-	// Lifetime of each assertion (default 10 minutes).
-	Lifetime time.Duration
-	// IncludeX5C adds the certificate in the x5c header, for apps trusted by
-	// subject name and issuer.
-	IncludeX5C bool
-	// Clock replaces time.Now for the assertions' nbf, iat and exp: for
-	// simulations and tests on an emulator's clock. Leave it nil otherwise.
-	// A KeyVaultCertificateSource defaults it to its CertificateCacheOptions.Now.
-	Clock func() time.Time
+// assertOpts are the assertion settings every source option struct holds
+// (Algorithm, Lifetime, IncludeX5C, Clock), gathered for the builder.
+type assertOpts struct {
+	algorithm  assertion.Algorithm
+	lifetime   time.Duration
+	includeX5C bool
+	clock      func() time.Time
 }
 
-func (o AssertionOptions) builderOptions(cert *x509.Certificate) []assertion.Option {
+func (o assertOpts) builderOptions(cert *x509.Certificate) []assertion.Option {
 	var opts []assertion.Option
-	if o.Algorithm != "" {
-		opts = append(opts, assertion.WithAlgorithm(o.Algorithm))
+	if o.algorithm != "" {
+		opts = append(opts, assertion.WithAlgorithm(o.algorithm))
 	}
-	if o.Lifetime != 0 {
-		opts = append(opts, assertion.WithLifetime(o.Lifetime))
+	if o.lifetime != 0 {
+		opts = append(opts, assertion.WithLifetime(o.lifetime))
 	}
-	if o.IncludeX5C && cert != nil {
+	if o.includeX5C && cert != nil {
 		opts = append(opts, assertion.WithX5C(cert))
 	}
-	if o.Clock != nil {
-		opts = append(opts, assertion.WithClock(o.Clock))
+	if o.clock != nil {
+		opts = append(opts, assertion.WithClock(o.clock))
 	}
 	return opts
 }
 
-func (o AssertionOptions) validate() error {
-	if o.Algorithm != "" {
-		if _, err := assertion.ParseAlgorithm(string(o.Algorithm)); err != nil {
-			return err
+// validate refuses an unknown Algorithm and a Lifetime out of range, naming
+// the option.
+func (o assertOpts) validate() error {
+	if o.algorithm != "" {
+		if _, err := assertion.ParseAlgorithm(string(o.algorithm)); err != nil {
+			return inputErr("Algorithm", "Algorithm %q is not %s or %s", textutil.Truncate(string(o.algorithm), 40), assertion.PS256, assertion.RS256)
 		}
 	}
-	if o.Lifetime != 0 && (o.Lifetime < assertion.MinLifetime || o.Lifetime > assertion.MaxLifetime) {
-		return inputErr("assertion lifetime", "assertion lifetime %v is outside %v..%v", o.Lifetime, assertion.MinLifetime, assertion.MaxLifetime)
+	if o.lifetime != 0 && (o.lifetime < assertion.MinLifetime || o.lifetime > assertion.MaxLifetime) {
+		return inputErr("Lifetime", "Lifetime %v is outside %v..%v", o.lifetime, assertion.MinLifetime, assertion.MaxLifetime)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package kvassert
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/kvassert/kvassert/internal/entraid"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 )
 
 // Version of this module, sent in the User-Agent of token requests.
@@ -77,9 +77,16 @@ type flightKey struct {
 
 // NewCredential returns a credential for the app clientID registered in
 // tenantID (its home tenant), authenticating with src.
+//
+// The options' ClientOptions, Telemetry and Logger are given to a built-in
+// Source (or one wrapped by WrapSource) whose own were left zero, so that
+// the transport and telemetry are given once. A Source takes them from the
+// first credential it is given to, before its first use; a Source shared
+// by several credentials keeps the first one's, and one used before any
+// credential was made keeps its own options.
 func NewCredential(tenantID, clientID string, src Source, opts *CredentialOptions) (*Credential, error) {
 	if src == nil {
-		return nil, errors.New("kvassert: nil Source")
+		return nil, inputErr("src", "no Source (src is nil)")
 	}
 	if err := checkTenant("tenant", "tenant ID", tenantID); err != nil {
 		return nil, err
@@ -99,6 +106,12 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 		home: strings.ToLower(tenantID), clientID: strings.ToLower(clientID), src: src,
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
 		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry), shc: o.SharedCache,
+	}
+	if cs, ok := src.(configurable); ok {
+		// Settings given once: see inherit.go.
+		if err := cs.configure(inherited{clientOptions: o.ClientOptions, telemetry: o.Telemetry, logger: o.Logger}); err != nil {
+			return nil, err
+		}
 	}
 	if c.shc != nil {
 		if c.srcID, err = sharedSourceIdentity(src); err != nil {
@@ -145,7 +158,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	}
 	switch len(opts.Scopes) {
 	case 0:
-		err := errors.New("kvassert: no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
+		err := inputErr("scope", "no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
 		c.tel.Served(tenant, err)
 		return azcore.AccessToken{}, err
 	case 1:
@@ -205,19 +218,7 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 	return "", errTenantNotAllowed(specified)
 }
 
-// Stats are counters of a Credential's work.
-type Stats struct {
-	// CachedTokens is the number of tokens in the cache.
-	CachedTokens int
-	// TokenRequests is the number of token requests sent through MSAL (each
-	// makes one assertion and one token POST: MSAL's own token cache is
-	// not used).
-	TokenRequests int64
-	// BackgroundRefreshes started.
-	BackgroundRefreshes int64
-}
-
-// Stats returns a snapshot of the credential's counters.
-func (c *Credential) Stats() Stats {
-	return Stats{CachedTokens: c.cache.len(), TokenRequests: c.tokenRequests.Load(), BackgroundRefreshes: c.refreshes.Load()}
+// stats are counters of a Credential's work (internal/rootaccess).
+func (c *Credential) stats() rootaccess.Stats {
+	return rootaccess.Stats{CachedTokens: c.cache.len(), TokenRequests: c.tokenRequests.Load(), BackgroundRefreshes: c.refreshes.Load()}
 }

@@ -42,17 +42,17 @@ type AuthError struct {
 // Error returns the tenant, HTTP status, the AADSTS code and its wording,
 // and a hint line; never an assertion, a token or Entra's text.
 func (e *AuthError) Error() string {
-	s := "kvassert: " + e.Reason()
+	s := "kvassert: " + e.reason()
 	if e.Hint != "" {
 		s += "\nhint: " + e.Hint
 	}
 	return s
 }
 
-// Reason is the one-line message without the package name and the hint:
+// reason is the one-line message without the package name and the hint:
 // the tenant, the HTTP status and the Description, for a program that
 // formats the error and the Hint itself.
-func (e *AuthError) Reason() string {
+func (e *AuthError) reason() string {
 	var b strings.Builder
 	b.WriteString("token request for tenant ")
 	b.WriteString(e.Tenant)
@@ -109,11 +109,6 @@ type InputError = inputerr.Error
 // Value and Stack are there for debugging (the credential logs them at
 // debug level).
 type PanicError = flight.PanicError
-
-// ErrNoPrivateKey is wrapped by the error of ParseCertificateData and
-// LoadCertificateFiles when the data holds a certificate but no usable
-// private key (the key is usually in a separate file).
-var ErrNoPrivateKey = errors.New("kvassert: no private key")
 
 // inputErr is the InputError of this package.
 func inputErr(input, format string, args ...any) error {

@@ -3,8 +3,6 @@ package kvassert
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"github.com/kvassert/kvassert/internal/entraid"
 	"strings"
 	"unicode/utf8"
@@ -23,11 +21,11 @@ func authorityHost(c cloud.Configuration) (string, error) {
 		h = cloud.AzurePublic.ActiveDirectoryAuthorityHost
 	}
 	if !strings.HasPrefix(h, "https://") {
-		return "", errors.New("kvassert: the cloud's authority host is not https; tokens are only requested over https")
+		return "", inputErr("Cloud", "the cloud's authority host is not https; tokens are only requested over https")
 	}
 	if strings.ContainsAny(h[len("https://"):], "@?#") {
 		// Not repeated: it may hold user info or a query.
-		return "", errors.New("kvassert: the cloud's authority host must be a plain https://host/ URL (no user info, query or fragment)")
+		return "", inputErr("Cloud", "the cloud's authority host must be a plain https://host/ URL (no user info, query or fragment)")
 	}
 	if !strings.HasSuffix(h, "/") {
 		h += "/"
@@ -38,11 +36,11 @@ func authorityHost(c cloud.Configuration) (string, error) {
 func checkScopes(scopes []string) error {
 	for _, s := range scopes {
 		if s == "" || len(s) > 1024 || strings.ContainsAny(s, " \t\r\n") {
-			return fmt.Errorf("kvassert: scope %q is empty, too long or contains white space", textutil.Truncate(s, 80))
+			return inputErr("scope", "scope %q is empty, too long or contains white space", textutil.Truncate(s, 80))
 		}
 	}
 	if len(scopes) != 1 || !strings.HasSuffix(scopes[0], "/.default") {
-		return fmt.Errorf("kvassert: app-only tokens need exactly one scope ending in /.default (e.g. https://graph.microsoft.com/.default), got %q", textutil.Truncate(strings.Join(scopes, " "), 200))
+		return inputErr("scope", "app-only tokens need exactly one scope ending in /.default (e.g. https://graph.microsoft.com/.default), got %q", textutil.Truncate(strings.Join(scopes, " "), 200))
 	}
 	return nil
 }

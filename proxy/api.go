@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/rootaccess"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
@@ -158,10 +160,11 @@ func (s *Server) apiKVKeyInfo(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, upstreamProblem(err))
 		return
 	}
+	certs := rootaccess.Cache(src)
 	if req.SkipCache {
-		src.Invalidate()
+		certs.Invalidate()
 	}
-	c, err := src.Certificate(ctx)
+	c, err := certs.Certificate(ctx)
 	if err != nil {
 		writeProblem(w, upstreamProblem(err))
 		return

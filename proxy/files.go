@@ -14,10 +14,12 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/kvassert/kvassert/internal/certfile"
+
 	"github.com/kvassert/kvassert"
 )
 
-// maxFileSize bounds certificate and key files (as kvassert.LoadCertificateFiles does).
+// maxFileSize bounds certificate and key files (as certfile.Load does).
 const maxFileSize = 1 << 20
 
 var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -50,7 +52,7 @@ func newFileStore(files map[string]CertificateFiles, root string) (*fileStore, e
 			return nil, fmt.Errorf("proxy: certificate %q has no certificate file", name)
 		}
 		abs := CertificateFiles{CertFile: cleanPath(f.CertFile), KeyFile: cleanPath(f.KeyFile)}
-		cert, signer, err := kvassert.LoadCertificateFiles(abs.CertFile, abs.KeyFile, nil)
+		cert, signer, err := certfile.Load(abs.CertFile, abs.KeyFile, nil)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: certificate %q: %w", name, err)
 		}
@@ -227,7 +229,7 @@ func parseCertificate(data []byte) (*x509.Certificate, crypto.Signer, error) {
 		if errors.As(err, &ie) {
 			msg = ie.Reason
 		}
-		if errors.Is(err, kvassert.ErrNoPrivateKey) {
+		if errors.Is(err, certfile.ErrNoPrivateKey) {
 			msg += " (give keyFile when the key is in a separate file)"
 		}
 		return nil, nil, errors.New(msg)

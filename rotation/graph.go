@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/entraid"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -170,7 +172,7 @@ func (g *GraphClient) AddKey(ctx context.Context, appObjectID string, certDER []
 // authorised by proof, which must be signed by another valid registered
 // certificate.
 func (g *GraphClient) RemoveKey(ctx context.Context, appObjectID, keyID, proof string) error {
-	if !kvassert.ValidClientID(keyID) {
+	if !entraid.ValidClientID(keyID) {
 		return fmt.Errorf("rotation: key ID (%d bytes) is not a GUID", len(keyID))
 	}
 	return g.do(ctx, "removeKey", http.MethodPost, appObjectID, "/removeKey", map[string]string{"keyId": keyID, "proof": proof}, nil)
@@ -190,7 +192,7 @@ func (g *GraphClient) KeyCredentials(ctx context.Context, appObjectID string) ([
 }
 
 func (g *GraphClient) do(ctx context.Context, op, method, appObjectID, suffix string, in, out any) error {
-	if !kvassert.ValidClientID(appObjectID) {
+	if !entraid.ValidClientID(appObjectID) {
 		return fmt.Errorf("rotation: the application object ID (%d bytes) is not a GUID", len(appObjectID))
 	}
 	req, err := runtime.NewRequest(ctx, method, g.endpoint+"applications/"+url.PathEscape(strings.ToLower(appObjectID))+suffix)

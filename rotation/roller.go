@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/entraid"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -37,7 +39,7 @@ type Config struct {
 	ClientOptions policy.ClientOptions
 	// Assertion shapes the probe assertions, like the app's own (default
 	// PS256 with x5t#S256).
-	Assertion kvassert.AssertionOptions
+	Assertion kvassert.LocalCertificateOptions
 
 	// Grace is how long a superseded version's key stays registered after
 	// its successor was accepted (default 7 days), so that replicas still
@@ -97,13 +99,13 @@ func New(cfg Config) (*Roller, error) {
 	if cfg.VaultCredential == nil {
 		return nil, errors.New("rotation: no vault credential")
 	}
-	if !kvassert.ValidTenantID(cfg.TenantID) {
+	if !entraid.ValidTenantID(cfg.TenantID) {
 		return nil, fmt.Errorf("rotation: the tenant ID (%d bytes) is not a tenant ID or domain", len(cfg.TenantID))
 	}
-	if !kvassert.ValidClientID(cfg.ClientID) {
+	if !entraid.ValidClientID(cfg.ClientID) {
 		return nil, fmt.Errorf("rotation: the client ID (%d bytes) is not a GUID", len(cfg.ClientID))
 	}
-	if !kvassert.ValidClientID(cfg.AppObjectID) {
+	if !entraid.ValidClientID(cfg.AppObjectID) {
 		return nil, fmt.Errorf("rotation: the application object ID (%d bytes) is not a GUID: use the app registration's Object ID", len(cfg.AppObjectID))
 	}
 	if strings.EqualFold(cfg.AppObjectID, cfg.ClientID) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 )
 
 // Run rolls once at once and then every interval (plus up to 10 % random
@@ -42,6 +43,6 @@ func SwitchSource(src *kvassert.KeyVaultCertificateSource) func(version string) 
 	return func(version string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = src.Cache().Accept(ctx, version) // on failure the source finds it on its own
+		_ = rootaccess.Cache(src).Accept(ctx, version) // on failure the source finds it on its own
 	}
 }

@@ -15,10 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/entraid"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/keyvault"
 )
@@ -72,7 +73,7 @@ func (v *Version) tagTime(name string) time.Time {
 // ("" when none, or when the tag is not bound to v's thumbprint).
 func (v *Version) recordedKeyID() string {
 	id := v.tagFields(TagKeyID)["keyid"]
-	if !kvassert.ValidClientID(id) {
+	if !entraid.ValidClientID(id) {
 		return ""
 	}
 	return id
@@ -82,7 +83,7 @@ func (v *Version) recordedKeyID() string {
 // bound to no certificate: used only to protect keys and, when the app
 // cannot read its keys, to find a superseded version's key.
 func (v *Version) legacyKeyID() string {
-	if id := v.Tags[TagKeyID]; kvassert.ValidClientID(id) {
+	if id := v.Tags[TagKeyID]; entraid.ValidClientID(id) {
 		return id
 	}
 	return ""

@@ -7,12 +7,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/kvassert/kvassert"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -214,7 +215,7 @@ func TestCertExport(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, kc[k], v)
 		}
 	}
-	if !kvassert.ValidClientID(kc["keyId"]) || len(kc) != 8 {
+	if !entraid.ValidClientID(kc["keyId"]) || len(kc) != 8 {
 		t.Errorf("keyCredential = %v", kc)
 	}
 	// Exporting again gives the same entry (same keyId).

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -57,14 +56,18 @@ func (d *demo) createCertificate(ctx context.Context) error {
 	d.rep.Certificate = record{{"name", vc.name}, {"version", vc.version}, {"thumbprint", thumbprintHex(vc.cert)}, {"x5t", x5t}, {"x5t#S256", x5tS256}, {"kid", idString(vc.bundle.KID)}, {"exportable", false}}
 
 	src, err := kvassert.NewKeyVaultCertificateSource(d.vaultURL, demoCertificate, d.kvCred, &kvassert.KeyVaultCertificateOptions{
-		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: d.opts}, Logger: d.a.Logger}, // real vault URL, routed to the emulator
+		ClientOptions: d.opts, Logger: d.a.Logger, // real vault URL, routed to the emulator
 	})
 	if err != nil {
 		return failure("", err)
 	}
 	d.capture = &capturingSource{Source: src}
+	wrapped, err := kvassert.WrapSource(src, d.capture.Assertion)
+	if err != nil {
+		return failure("", err)
+	}
 	d.customers = []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant, scenario.DemoNorthwindTenant}
-	d.cred, err = kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, d.capture, &kvassert.CredentialOptions{
+	d.cred, err = kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, wrapped, &kvassert.CredentialOptions{
 		ClientOptions:              d.opts,
 		AdditionallyAllowedTenants: append(append([]string{}, d.customers...), scenario.DemoWingtipTenant),
 		Logger:                     d.a.Logger,

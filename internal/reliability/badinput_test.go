@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/certfile"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -495,7 +497,7 @@ func TestBadInputCertificateFiles(t *testing.T) {
 		{"key file a directory", write("cert4.pem", certPEM), dir, nil},
 	} {
 		refused(t, "LoadCertificateFiles("+c.name+")", func() error {
-			_, _, err := kvassert.LoadCertificateFiles(c.cert, c.key, c.password)
+			_, _, err := certfile.Load(c.cert, c.key, c.password)
 			if err != nil && strings.Contains(err.Error(), "PRIVATE KEY") {
 				t.Errorf("LoadCertificateFiles(%s): the error quotes key material: %v", c.name, err)
 			}
@@ -503,7 +505,7 @@ func TestBadInputCertificateFiles(t *testing.T) {
 		})
 	}
 	// And the good case works.
-	if _, _, err := kvassert.LoadCertificateFiles(write("good.pem", certPEM), write("good.key", keyPEM), nil); err != nil {
+	if _, _, err := certfile.Load(write("good.pem", certPEM), write("good.key", keyPEM), nil); err != nil {
 		t.Fatalf("a good certificate and key: %v", err)
 	}
 }

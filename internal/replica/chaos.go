@@ -17,7 +17,6 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -62,8 +61,8 @@ type ChaosResult struct {
 }
 
 // countingSource counts its inner Key Vault source's assertions per
-// tenant (the tenant is in the token endpoint), forwarding Feedback and
-// SourceIdentifier.
+// tenant (the tenant is in the token endpoint); kvassert.WrapSource
+// forwards Entra's answers and the source's identity.
 type countingSource struct {
 	inner *kvassert.KeyVaultCertificateSource
 	mu    sync.Mutex
@@ -81,12 +80,6 @@ func (s *countingSource) Assertion(ctx context.Context, clientID, tokenEndpoint 
 	s.n[tenant]++
 	s.mu.Unlock()
 	return s.inner.Assertion(ctx, clientID, tokenEndpoint)
-}
-
-func (s *countingSource) SourceIdentity() string { return s.inner.SourceIdentity() }
-func (s *countingSource) Accepted(signer string) { s.inner.Accepted(signer) }
-func (s *countingSource) Refused(ctx context.Context, signer string, code int) bool {
-	return s.inner.Refused(ctx, signer, code)
 }
 
 // RunChaos is one chaos replica.
@@ -133,13 +126,17 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	if err != nil {
 		return res, err
 	}
-	kvo := keyvault.Options{ClientOptions: co, Throttle: thr}
+	kvo := kvassert.KeyVaultCertificateOptions{ClientOptions: co, Throttle: thr, Logger: logger}
 	kv, err := kvassert.NewKeyVaultCertificateSource(cfg.VaultURL, scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: kvo, Logger: logger}})
+		&kvo)
 	if err != nil {
 		return res, err
 	}
 	counted := &countingSource{inner: kv, n: map[string]int64{}}
+	countedSrc, err := kvassert.WrapSource(kv, counted.Assertion)
+	if err != nil {
+		return res, err
+	}
 	cert, signer, err := kvassert.ParseCertificateData(ch.UnregisteredPEM, nil)
 	if err != nil {
 		return res, err
@@ -163,7 +160,7 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 			var src kvassert.Source = local
 			cache := cacheLocal
 			if registered {
-				src, cache = counted, cacheKV
+				src, cache = countedSrc, cacheKV
 			}
 			for time.Now().Before(end) {
 				tenant := tenants[rand.N(len(tenants))]

@@ -29,8 +29,8 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	kvo := keyvault.Options{ClientOptions: co}
+	kvo := kvassert.KeyVaultCertificateOptions{ClientOptions: co, Logger: logger}
 	var cache *fleet.Cache
 	var thr *fleet.Throttle
 	if cfg.RedisURL != "" {
@@ -183,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(cfg.VaultURL, scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: kvo, Logger: logger}})
+		&kvo)
 	if err != nil {
 		return res, err
 	}
@@ -196,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	if cfg.WarmAll {
-		if _, err := src.Certificate(ctx); err != nil {
+		if _, err := rootaccess.Cache(src).Certificate(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -235,7 +235,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	res.Tokens = len(tenants)
-	res.TokenRequests = cred.Stats().TokenRequests
+	res.TokenRequests = rootaccess.CredentialStats(cred).TokenRequests
 	if cache != nil {
 		res.Cache = cache.Stats()
 	}
