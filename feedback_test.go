@@ -31,7 +31,7 @@ func (v *verdicts) Assertion(ctx context.Context, _, _ string) (string, error) {
 	v.mu.Lock()
 	s := v.version
 	v.mu.Unlock()
-	NoteSigner(ctx, s)
+	noteSigner(ctx, s)
 	return "assertion", nil
 }
 
@@ -147,7 +147,7 @@ type perRequest struct {
 type signerChoice struct{}
 
 func (p *perRequest) Assertion(ctx context.Context, _, _ string) (string, error) {
-	NoteSigner(ctx, ctx.Value(signerChoice{}).(string))
+	noteSigner(ctx, ctx.Value(signerChoice{}).(string))
 	return "assertion", nil
 }
 func (p *perRequest) Accepted(signer string) {

@@ -105,9 +105,7 @@ func TestVaultAnswersNeverReachCredentialErrors(t *testing.T) {
 		}
 		logs := &testlog.Buffer{}
 		logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		src, err := kvassert.NewKeyVaultCertificateSource("https://"+vaultLeakHost+"/", "c", vcred, &kvassert.KeyVaultCertificateOptions{
-			CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co, Throttle: keyvault.NewHoldOff()}, Logger: logger},
-		})
+		src, err := kvassert.NewKeyVaultCertificateSource("https://"+vaultLeakHost+"/", "c", vcred, &kvassert.KeyVaultCertificateOptions{ClientOptions: co, Throttle: keyvault.NewHoldOff(), Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,7 +80,7 @@ type switchSource struct {
 
 func (s *switchSource) Assertion(ctx context.Context, _, _ string) (string, error) {
 	s.calls.Add(1)
-	NoteSigner(ctx, "v1")
+	noteSigner(ctx, "v1")
 	if s.fail.Load() {
 		return "", errors.New("switchSource: Key Vault is down")
 	}

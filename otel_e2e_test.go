@@ -26,6 +26,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -65,7 +66,7 @@ func (s *recordingSource) Assertion(ctx context.Context, clientID, endpoint stri
 
 // newOTelEnv builds the env; kv adjusts the source's Key Vault options
 // (each env has its own throttling gate, so that no other test waits).
-func newOTelEnv(t *testing.T, kv func(*keyvault.Options)) *otelEnv {
+func newOTelEnv(t *testing.T, kv func(*kvassert.KeyVaultCertificateOptions)) *otelEnv {
 	t.Helper()
 	e := kvasserttest.NewTB(t, scenario.Demo())
 	r := obstest.New(t)
@@ -73,12 +74,12 @@ func newOTelEnv(t *testing.T, kv func(*keyvault.Options)) *otelEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ko := keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff(), Telemetry: r.Options}
+	ko := kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff(), Telemetry: r.Options}
 	if kv != nil {
 		kv(&ko)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: ko}})
+		&ko)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,9 +275,9 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 // wait recorded; a hold-off longer than the sign's budget fails the sign,
 // the acquisition and GetToken with error.type "throttled".
 func TestTelemetryThrottledSign(t *testing.T) {
-	v := newOTelEnv(t, func(o *keyvault.Options) { o.MaxThrottleWait = 3 * time.Second })
+	v := newOTelEnv(t, func(o *kvassert.KeyVaultCertificateOptions) { o.MaxThrottleWait = 3 * time.Second })
 	// Warm the certificate so that the faults below hit only signs.
-	if _, err := v.src.Certificate(context.Background()); err != nil {
+	if _, err := rootaccess.Cache(v.src).Certificate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
@@ -407,14 +408,14 @@ func TestTelemetryExpiringCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(v.emu.VaultURL(scenario.DemoVault), "expiring", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options}}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := obstest.Points(v.rec.Collect(t), telemetry.MetricCertificateTimeLeft); len(p) != 0 {
 		t.Fatalf("a time left before any read:%v", p)
 	}
-	c, err := src.Certificate(ctx)
+	c, err := rootaccess.Cache(src).Certificate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -321,9 +320,7 @@ func (s *sim) setUp() {
 
 	co := w.e.ClientOptions()
 	ttl := time.Duration(1+s.rng.IntN(24)) * time.Hour
-	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), simCert, s.vcred, &kvassert.KeyVaultCertificateOptions{
-		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}, TTL: ttl, Now: w.now, Logger: s.serviceLogger()},
-	})
+	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), simCert, s.vcred, &kvassert.KeyVaultCertificateOptions{ClientOptions: co, TTL: ttl, Clock: w.now, Logger: s.serviceLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

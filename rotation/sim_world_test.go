@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -159,7 +160,7 @@ func (s *sim) checkInvariant() (string, string) {
 	if len(s.goodRegistered()) == 0 {
 		return "no-key", "the app holds no key that Entra accepts of an enabled, valid RSA version the vault holds non-exportable"
 	}
-	if acc := s.src.Cache().AcceptedVersion(); acc != nil {
+	if acc := rootaccess.Cache(s.src).AcceptedVersion(); acc != nil {
 		tp := thumb(acc.Certificate)
 		for _, v := range s.versions() {
 			if thumb(v.Certificate) != tp {
@@ -191,7 +192,7 @@ func (s *sim) state() string {
 		fmt.Fprintf(&b, "\n    keyId %s thumb %s valid %s..%s revoked=%v activeAt=%s", short8(k.KeyID), thumb(k.Certificate)[:8],
 			k.Certificate.NotBefore.UTC().Format("2006-01-02"), k.Certificate.NotAfter.UTC().Format("2006-01-02"), k.Revoked, k.ActiveAt.UTC().Format(time.RFC3339))
 	}
-	if acc := s.src.Cache().AcceptedVersion(); acc != nil {
+	if acc := rootaccess.Cache(s.src).AcceptedVersion(); acc != nil {
 		fmt.Fprintf(&b, "\n  credential's accepted version: %s thumb %s", short8(acc.Version), thumb(acc.Certificate)[:8])
 	}
 	return b.String()
@@ -341,7 +342,7 @@ func (s *sim) addVersion(spec kvasserttest.CertificateVersionSpec, what string) 
 
 // inUse is the thumbprint of the version the credential last had accepted.
 func (s *sim) inUse() string {
-	if acc := s.src.Cache().AcceptedVersion(); acc != nil {
+	if acc := rootaccess.Cache(s.src).AcceptedVersion(); acc != nil {
 		return thumb(acc.Certificate)
 	}
 	return ""

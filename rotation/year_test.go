@@ -14,7 +14,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -94,9 +94,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 
 	// The service: one source and one credential for the whole year.
 	co := w.e.ClientOptions()
-	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), yearCert, vaultCred, &kvassert.KeyVaultCertificateOptions{
-		CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}, TTL: 24 * time.Hour, Now: w.now, Logger: discard()},
-	})
+	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), yearCert, vaultCred, &kvassert.KeyVaultCertificateOptions{ClientOptions: co, TTL: 24 * time.Hour, Clock: w.now, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +137,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 				minValidKeys = n
 			}
 		}
-		if c, err := src.Certificate(ctx); err == nil {
+		if c, err := rootaccess.Cache(src).Certificate(ctx); err == nil {
 			signedWith[c.Version] = true
 		}
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/telemetry"
@@ -78,7 +77,7 @@ func cachedCredential(b *testing.B, e *kvasserttest.Emulator, tel telemetry.Opti
 		b.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/telemetry"
@@ -66,7 +65,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,8 +211,8 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 		// This one reads the key (one keys/get): with a cancelled context, an
 		// input that passes validation fails with "context canceled", which
 		// counts as accepted.
-		refused(t, "NewKeyVaultKeySourceWithThumbprint("+short(id)+")", func() error {
-			_, err := kvassert.NewKeyVaultKeySourceWithThumbprint(cancelled, id, strings.Repeat("ab", 20), nopCred{t}, nil)
+		refused(t, "NewKeyVaultKeySource(Thumbprint, "+short(id)+")", func() error {
+			_, err := kvassert.NewKeyVaultKeySource(id, nil, nopCred{t}, &kvassert.KeyVaultKeyOptions{Thumbprint: strings.Repeat("ab", 20)})
 			return acceptedIfCancelled(err)
 		})
 	}
@@ -417,10 +417,10 @@ func TestBadInputKvassert(t *testing.T) {
 	}
 
 	// Sources.
-	for _, o := range []kvassert.AssertionOptions{{Algorithm: "none"}, {Algorithm: "ES256"}, {Lifetime: time.Second}, {Lifetime: -time.Minute}, {Lifetime: 365 * 24 * time.Hour}} {
+	for _, o := range []kvassert.LocalCertificateOptions{{Algorithm: "none"}, {Algorithm: "ES256"}, {Lifetime: time.Second}, {Lifetime: -time.Minute}, {Lifetime: 365 * 24 * time.Hour}} {
 		refused(t, "NewLocalSource(options)", func() error { _, err := kvassert.NewLocalSource(cert, key, &o); return err })
 		refused(t, "NewKeyVaultCertificateSource(options)", func() error {
-			_, err := kvassert.NewKeyVaultCertificateSource("https://myvault.vault.azure.net/", "c", nopCred{t}, &kvassert.KeyVaultCertificateOptions{AssertionOptions: o})
+			_, err := kvassert.NewKeyVaultCertificateSource("https://myvault.vault.azure.net/", "c", nopCred{t}, &kvassert.KeyVaultCertificateOptions{Algorithm: o.Algorithm, Lifetime: o.Lifetime})
 			return err
 		})
 	}
@@ -439,8 +439,8 @@ func TestBadInputKvassert(t *testing.T) {
 		})
 	}
 	for _, th := range []string{"", "zz", strings.Repeat("a", 41), strings.Repeat("ab", 100000), "not-a-thumbprint"} {
-		refused(t, "NewKeyVaultKeySourceWithThumbprint(thumbprint "+short(th)+")", func() error {
-			_, err := kvassert.NewKeyVaultKeySourceWithThumbprint(cancelled, "https://myvault.vault.azure.net/keys/k/v1", th, nopCred{t}, nil)
+		refused(t, "NewKeyVaultKeySource(Thumbprint "+short(th)+")", func() error {
+			_, err := kvassert.NewKeyVaultKeySource("https://myvault.vault.azure.net/keys/k/v1", nil, nopCred{t}, &kvassert.KeyVaultKeyOptions{Thumbprint: th})
 			return acceptedIfCancelled(err)
 		})
 	}
