@@ -69,15 +69,15 @@ func Parse(data, password []byte) (*x509.Certificate, crypto.Signer, error) {
 		return nil, nil, inputErr("certificate data", "certificate data is %d bytes; more than the %d accepted", len(data), maxCredentialFile)
 	}
 	if pemWithoutKey(data) {
-		return nil, nil, &inputerr.Error{Package: "kvassert", Input: "certificate data", Reason: "the PEM data holds no private key", Err: ErrNoPrivateKey}
+		return nil, nil, &inputerr.Error{Package: "kvassert", Input: "certificate data", Reason: "the certificate data (PEM) holds no private key", Err: ErrNoPrivateKey}
 	}
 	certs, key, err := azidentity.ParseCertificates(data, password)
 	if err != nil {
-		return nil, nil, &inputerr.Error{Package: "kvassert", Input: "certificate data", Reason: err.Error(), Err: err}
+		return nil, nil, &inputerr.Error{Package: "kvassert", Input: "certificate data", Reason: "certificate data: " + err.Error(), Err: err}
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok || len(certs) == 0 {
-		return nil, nil, &inputerr.Error{Package: "kvassert", Input: "certificate data", Reason: "no usable certificate and private key found", Err: ErrNoPrivateKey}
+		return nil, nil, &inputerr.Error{Package: "kvassert", Input: "certificate data", Reason: "the certificate data holds no usable certificate and private key", Err: ErrNoPrivateKey}
 	}
 	// The leaf is the certificate whose key we hold.
 	for _, c := range certs {
@@ -85,7 +85,7 @@ func Parse(data, password []byte) (*x509.Certificate, crypto.Signer, error) {
 			return c, signer, nil
 		}
 	}
-	return nil, nil, inputErr("certificate data", "the private key does not match any of the certificates")
+	return nil, nil, inputErr("certificate data", "the private key in the certificate data does not match any of its certificates")
 }
 
 // pemWithoutKey reports whether data is PEM with no private key block: a
