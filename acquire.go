@@ -127,7 +127,7 @@ const (
 )
 
 // acquire gets a token from the network through MSAL and reports Entra's
-// answer to the source (Feedback). When the answer is explained by a rotated
+// answer to the source (feedback). When the answer is explained by a rotated
 // certificate and the source then signs with another version, the request
 // is retried (at most twice: maxFeedbackRetries).
 func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string) (azcore.AccessToken, error) {

@@ -86,7 +86,7 @@ type flightKey struct {
 // credential was made keeps its own options.
 func NewCredential(tenantID, clientID string, src Source, opts *CredentialOptions) (*Credential, error) {
 	if src == nil {
-		return nil, inputErr("src", "no Source (src is nil)")
+		return nil, inputErr("src", "src is a nil Source")
 	}
 	if err := checkTenant("tenant", "tenant ID", tenantID); err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 }
 
 // logPanic logs a panic recovered in the credential's work (a Source, a
-// SharedCache, a Feedback hook, MSAL) at debug level: its value and stack
+// SharedCache, a feedback hook, MSAL) at debug level: its value and stack
 // may hold anything, so they go nowhere else; callers get a PanicError.
 func (c *Credential) logPanic(pe *PanicError) {
 	defer func() { _ = recover() }() // the logger's own panic

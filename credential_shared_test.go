@@ -149,8 +149,8 @@ func TestSharedCacheNeedsSourceIdentity(t *testing.T) {
 	for _, src := range []Source{anonymousSource{}, namedSource{}, namedSource{id: strings.Repeat("x", 2000)}} {
 		_, err := NewCredential(testHome, testClient, src, o)
 		var ie *InputError
-		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "SourceIdentifier") && !strings.Contains(err.Error(), "identity") {
-			t.Fatalf("%T: %v; want an InputError naming SourceIdentifier", src, err)
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "SourceIdentity") && !strings.Contains(err.Error(), "identity") {
+			t.Fatalf("%T: %v; want an InputError naming SourceIdentity", src, err)
 		}
 	}
 	if _, err := NewCredential(testHome, testClient, anonymousSource{}, nil); err != nil {

@@ -101,7 +101,7 @@ func (e *AuthError) ErrorType() string {
 type InputError = inputerr.Error
 
 // PanicError is the error callers get when the work they waited for
-// panicked: a Source, a SharedCache, a Feedback hook, the vault's
+// panicked: a Source, a SharedCache, a Source's feedback hook, the vault's
 // credential, or a dependency such as MSAL. The credential and the
 // certificate cache recover such panics in the goroutines they start, so
 // the process lives and the next call runs the work again. Its message
@@ -138,7 +138,7 @@ var hints = map[int]string{
 }
 
 // rotationCodes are the answers a rotated certificate explains: they are
-// reported to the source (Feedback.Refused), and the request is retried (at most twice)
+// reported to the source (feedback.refused), and the request is retried (at most twice)
 // when the source then signs with another version (Microsoft.Identity.Web
 // reloads certificates on the same set).
 var rotationCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000277: true, 1000502: true}

@@ -78,7 +78,7 @@ func TestInputErrorTable(t *testing.T) {
 	}{
 		// NewCredential and its options.
 		{"NewCredential nil Source", "src", errOf(kvassert.NewCredential(tenant, client, nil, nil))},
-		{"NewCredential tenant", "tenant", errOf(kvassert.NewCredential("bad/" + inputSecret, client, src, nil))},
+		{"NewCredential tenant", "tenant", errOf(kvassert.NewCredential("bad/"+inputSecret, client, src, nil))},
 		{"NewCredential tenant alias", "tenant", errOf(kvassert.NewCredential("common", client, src, nil))},
 		{"NewCredential client ID", "client ID", errOf(kvassert.NewCredential(tenant, inputSecret, src, nil))},
 		{"AdditionallyAllowedTenants", "AdditionallyAllowedTenants", errOf(kvassert.NewCredential(tenant, client, src,

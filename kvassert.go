@@ -9,17 +9,27 @@
 //     cached; each assertion costs one keys/sign call. Rotation is picked up
 //     on a TTL and at once when Entra rejects the old certificate; a renewed
 //     version Entra refuses (not registered yet) is set aside while the
-//     version it accepts is still valid (see Feedback).
+//     version it accepts is still valid.
 //   - NewKeyVaultKeySource: a key ID plus the certificate (or its thumbprint)
-//     given by the caller; needs only keys/sign and makes no lookups.
+//     (or its thumbprint, KeyVaultKeyOptions.Thumbprint) given by the
+//     caller; needs only keys/sign and makes no lookups.
 //   - NewManagedIdentitySource: a managed identity token used as a federated
 //     identity credential (no certificate at all).
-//   - NewLocalSource / LoadCertificateFiles: a local key, for development.
+//   - NewLocalSource / ParseCertificateData: a local key, for development.
+//
+// WrapSource wraps a Source (to log or count its assertions) and keeps what
+// the credential tells it.
 //
 // A Source plugs into MSAL Go (NewMSALCredential) or becomes an
 // azcore.TokenCredential for every Azure SDK for Go client and the Microsoft
-// Graph SDK (NewCredential), with tokens cached per tenant, scope and claims,
-// concurrent misses merged, and refresh ahead of expiry.
+// Graph SDK (NewCredential), with tokens cached per tenant, scope and CAE
+// capability (a token obtained for a claims challenge replaces the cached
+// one of its tenant and scope; it is not cached apart), concurrent misses
+// merged, and refresh ahead of expiry. NewCredential gives its
+// ClientOptions (transport, cloud, retries), Telemetry and Logger to a
+// built-in Source whose own were left zero, so an emulator or a proxy is
+// named once. By default the library logs only what an operator must act
+// on (warnings); routine notices are at debug level.
 package kvassert
 
 import (

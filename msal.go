@@ -21,7 +21,7 @@ import (
 // is picked up only on the source's TTL.
 func NewMSALCredential(src Source) (confidential.Credential, error) {
 	if src == nil {
-		return confidential.Credential{}, inputErr("src", "no Source (src is nil)")
+		return confidential.Credential{}, inputErr("src", "src is a nil Source")
 	}
 	return confidential.NewCredFromAssertionCallback(func(ctx context.Context, o confidential.AssertionRequestOptions) (string, error) {
 		if err := ctx.Err(); err != nil {

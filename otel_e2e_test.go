@@ -277,7 +277,7 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 func TestTelemetryThrottledSign(t *testing.T) {
 	v := newOTelEnv(t, func(o *kvassert.KeyVaultCertificateOptions) { o.MaxThrottleWait = 3 * time.Second })
 	// Warm the certificate so that the faults below hit only signs.
-	if _, err := rootaccess.Cache(v.src).Certificate(context.Background()); err != nil {
+	if _, err := rootaccess.Cache(v.src.KeyVaultCertificateSource).Certificate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})

@@ -94,12 +94,11 @@ func (o *KeyVaultCertificateOptions) assertOpts() assertOpts {
 
 // KeyVaultCertificateSource signs assertions with a Key Vault certificate's
 // key (the .NET library's WithKeyVaultCertificate). The certificate is read
-// once and cached (see keyvault.CertificateCache); every assertion after
+// once and cached; every assertion after
 // that is exactly one keys/sign call.
 //
-// It implements Feedback: it notes the certificate version that signed each
-// assertion (NoteSigner) and learns from Entra's answers which version is
-// registered on the app. When Key Vault renews the certificate (AutoRenew)
+// It learns from Entra's answers, which a Credential (or AcquireWithFeedback)
+// reports to it, which certificate version is registered on the app. When Key Vault renews the certificate (AutoRenew)
 // and Entra refuses the new version, it signs with the version Entra accepts
 // while that is valid, warns once, and takes the new version as soon as
 // Entra accepts it (tried again after each TTL, doubling to 8 TTLs).
