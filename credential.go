@@ -3,7 +3,6 @@ package kvassert
 import (
 	"context"
 	"fmt"
-	"github.com/kvassert/kvassert/internal/entraid"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/rootaccess"

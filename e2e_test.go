@@ -20,10 +20,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/rootaccess"
-
-	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )

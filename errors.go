@@ -3,12 +3,12 @@ package kvassert
 import (
 	"encoding/json"
 	"errors"
-	"github.com/kvassert/kvassert/internal/entraid"
 	"strconv"
 	"strings"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/inputerr"
 )

@@ -13,9 +13,8 @@ import (
 // MSAL caches the tokens; the assertion is made only on a cache miss.
 //
 // MSAL does not tell the Source what Entra answered. Wrap each
-// AcquireTokenByCredential call in AcquireWithFeedback so that a Source that
-// learns from Entra's answers (the Key Vault certificate source) learns which
-// certificate version Entra accepts and re-reads a rotated certificate;
+// AcquireTokenByCredential call in AcquireWithFeedback so that the Key Vault
+// certificate source learns which certificate version Entra accepts and re-reads a rotated certificate;
 // without it, a renewed certificate version that is not registered on the
 // app yet makes token requests fail until it is registered, and a rotation
 // is picked up only on the source's TTL.

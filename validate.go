@@ -3,11 +3,11 @@ package kvassert
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/kvassert/kvassert/internal/entraid"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 

@@ -14,12 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/rootaccess"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/keyvault"
 )

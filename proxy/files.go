@@ -14,9 +14,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/kvassert/kvassert/internal/certfile"
-
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certfile"
 )
 
 // maxFileSize bounds certificate and key files (as certfile.Load does).

@@ -4,9 +4,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 

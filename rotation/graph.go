@@ -13,14 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // KeyCredential is a certificate registered on an application, as Microsoft

@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // ProofAudience is the audience of every proof of possession: the ID of the

@@ -9,12 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 

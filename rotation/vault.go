@@ -15,12 +15,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 

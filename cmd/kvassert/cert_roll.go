@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/spf13/cobra"
 
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/rotation"
 )

@@ -13,9 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )

@@ -11,14 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/certfile"
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certfile"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/keyvault"
 )
 

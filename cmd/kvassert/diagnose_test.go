@@ -11,14 +11,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kvassert/kvassert/internal/certfile"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/keyvault"
 )
 

@@ -4,10 +4,10 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/kvassert/kvassert/internal/entraid"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // The emulator's own identity, as "kvassert emulate" prints it. With

@@ -18,14 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/certfile"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
