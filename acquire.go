@@ -10,6 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
 	"github.com/kvassert/kvassert/internal/flight"
 )
 
@@ -100,7 +101,7 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	b := e.failures.Load()
 	if err == nil {
 		if b != nil {
-			c.logger.Info("kvassert: background token refresh recovered", "tenant", key.tenant, "scope", key.scope, "failed_refreshes", b.Failures())
+			c.logger.Debug("kvassert: background token refresh recovered", "tenant", key.tenant, "scope", key.scope, "failed_refreshes", b.Failures())
 		}
 		return
 	}
@@ -127,7 +128,7 @@ const (
 )
 
 // acquire gets a token from the network through MSAL and reports Entra's
-// answer to the source (Feedback). When the answer is explained by a rotated
+// answer to the source (feedback). When the answer is explained by a rotated
 // certificate and the source then signs with another version, the request
 // is retried (at most twice: maxFeedbackRetries).
 func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string) (azcore.AccessToken, error) {
@@ -145,7 +146,7 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 		answer.reset() // this attempt's answer only
 		return client.AcquireTokenByCredential(ctx, scopes, opts...)
 	}, func(code int) {
-		c.logger.Info("kvassert: Entra refused the certificate; the source signs with another version now, retrying", "tenant", key.tenant, "aadsts", code)
+		c.logger.Debug("kvassert: Entra refused the certificate; the source signs with another version now, retrying", "tenant", key.tenant, "aadsts", code)
 	})
 	if err == nil {
 		tok := azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}

@@ -6,40 +6,36 @@ import (
 
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
-// AssertionOptions shape the assertions a source makes.
-type AssertionOptions struct {
-	// Algorithm is assertion.PS256 (default, with x5t#S256) or
-	// assertion.RS256 (with x5t, for ADFS and older setups).
-	Algorithm assertion.Algorithm
-	// Lifetime of each assertion (default 10 minutes).
-	Lifetime time.Duration
-	// IncludeX5C adds the certificate in the x5c header, for apps trusted by
-	// subject name and issuer.
-	IncludeX5C bool
-	// Clock replaces time.Now for the assertions' nbf, iat and exp: for
-	// simulations and tests on an emulator's clock. Leave it nil otherwise.
-	// A KeyVaultCertificateSource defaults it to its Options.Now.
-	Clock func() time.Time
+// assertOpts are the assertion settings every source option struct holds
+// (Algorithm, Lifetime, IncludeX5C, Clock), gathered for the builder.
+type assertOpts struct {
+	algorithm  assertion.Algorithm
+	lifetime   time.Duration
+	includeX5C bool
+	clock      func() time.Time
 }
 
-func (o AssertionOptions) builderOptions(cert *x509.Certificate) *assertion.Options {
-	opts := &assertion.Options{Algorithm: o.Algorithm, Lifetime: o.Lifetime, Now: o.Clock}
-	if o.IncludeX5C && cert != nil {
+func (o assertOpts) builderOptions(cert *x509.Certificate) *assertion.Options {
+	opts := &assertion.Options{Algorithm: o.algorithm, Lifetime: o.lifetime, Now: o.clock}
+	if o.includeX5C && cert != nil {
 		opts.X5C = []*x509.Certificate{cert}
 	}
 	return opts
 }
 
-func (o AssertionOptions) validate() error {
-	if o.Algorithm != "" {
-		if _, err := jwtassert.ParseAlgorithm(string(o.Algorithm)); err != nil {
-			return err
+// validate refuses an unknown Algorithm and a Lifetime out of range, naming
+// the option.
+func (o assertOpts) validate() error {
+	if o.algorithm != "" {
+		if _, err := jwtassert.ParseAlgorithm(string(o.algorithm)); err != nil {
+			return inputErr("Algorithm", "Algorithm %q is not %s or %s", textutil.Truncate(string(o.algorithm), 40), assertion.PS256, assertion.RS256)
 		}
 	}
-	if o.Lifetime != 0 && (o.Lifetime < jwtassert.MinLifetime || o.Lifetime > jwtassert.MaxLifetime) {
-		return inputErr("assertion lifetime", "assertion lifetime %v is outside %v..%v", o.Lifetime, jwtassert.MinLifetime, jwtassert.MaxLifetime)
+	if o.lifetime != 0 && (o.lifetime < jwtassert.MinLifetime || o.lifetime > jwtassert.MaxLifetime) {
+		return inputErr("Lifetime", "Lifetime %v is outside %v..%v", o.lifetime, jwtassert.MinLifetime, jwtassert.MaxLifetime)
 	}
 	return nil
 }

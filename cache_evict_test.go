@@ -20,14 +20,14 @@ func TestExpiredTokensAreEvicted(t *testing.T) {
 	for i := range perRound {
 		v.get(t, tenant(1, i))
 	}
-	if n := v.c.Stats().CachedTokens; n != perRound {
+	if n := v.c.stats().CachedTokens; n != perRound {
 		t.Fatalf("%d cached tokens, want %d", n, perRound)
 	}
 	v.advance(5 * time.Minute) // every token of round 1 has expired
 	for i := range perRound {
 		v.get(t, tenant(2, i))
 	}
-	if n := v.c.Stats().CachedTokens; n != perRound {
+	if n := v.c.stats().CachedTokens; n != perRound {
 		t.Fatalf("after a second round of %d tenants, %d cached tokens: the expired ones were kept", perRound, n)
 	}
 	// Fewer new tenants than before: each put also sweeps another shard, so
@@ -36,7 +36,7 @@ func TestExpiredTokensAreEvicted(t *testing.T) {
 	for i := range shardCount {
 		v.get(t, tenant(3, i))
 	}
-	if n := v.c.Stats().CachedTokens; n != shardCount {
+	if n := v.c.stats().CachedTokens; n != shardCount {
 		t.Fatalf("%d cached tokens, want the %d live ones", n, shardCount)
 	}
 }

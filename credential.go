@@ -2,7 +2,6 @@ package kvassert
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,8 +12,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 )
 
 // Version of this module, sent in the User-Agent of token requests.
@@ -76,14 +78,21 @@ type flightKey struct {
 
 // NewCredential returns a credential for the app clientID registered in
 // tenantID (its home tenant), authenticating with src.
+//
+// The options' ClientOptions, Telemetry and Logger are given to a built-in
+// Source (or one wrapped by WrapSource) whose own were left zero, so that
+// the transport and telemetry are given once. A Source takes them from the
+// first credential it is given to, before its first use; a Source shared
+// by several credentials keeps the first one's, and one used before any
+// credential was made keeps its own options.
 func NewCredential(tenantID, clientID string, src Source, opts *CredentialOptions) (*Credential, error) {
 	if src == nil {
-		return nil, errors.New("kvassert: nil Source")
+		return nil, inputErr("src", "src is a nil Source")
 	}
 	if err := checkTenant("tenant", "tenant ID", tenantID); err != nil {
 		return nil, err
 	}
-	if !validClientID(clientID) {
+	if !entraid.ValidClientID(clientID) {
 		return nil, inputErr("client ID", "client ID (%d bytes) is not a GUID", len(clientID))
 	}
 	var o CredentialOptions
@@ -98,6 +107,12 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 		home: strings.ToLower(tenantID), clientID: strings.ToLower(clientID), src: src,
 		allowed: map[string]bool{}, host: host, logger: o.Logger, timeout: o.AcquireTimeout, now: time.Now,
 		cache: newTokenCache(), clients: map[clientKey]*msalSlot{}, tel: obs.NewCredential(o.Telemetry), shc: o.SharedCache,
+	}
+	if cs, ok := src.(configurable); ok {
+		// Settings given once: see inherit.go.
+		if err := cs.configure(inherited{clientOptions: o.ClientOptions, telemetry: o.Telemetry, logger: o.Logger}); err != nil {
+			return nil, err
+		}
 	}
 	if c.shc != nil {
 		if c.srcID, err = sharedSourceIdentity(src); err != nil {
@@ -144,7 +159,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	}
 	switch len(opts.Scopes) {
 	case 0:
-		err := errors.New("kvassert: no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
+		err := inputErr("scope", "no scope; app-only tokens need one scope such as https://graph.microsoft.com/.default")
 		c.tel.Served(tenant, err)
 		return azcore.AccessToken{}, err
 	case 1:
@@ -182,7 +197,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 }
 
 // logPanic logs a panic recovered in the credential's work (a Source, a
-// SharedCache, a Feedback hook, MSAL) at debug level: its value and stack
+// SharedCache, a feedback hook, MSAL) at debug level: its value and stack
 // may hold anything, so they go nowhere else; callers get a PanicError.
 func (c *Credential) logPanic(pe *PanicError) {
 	defer func() { _ = recover() }() // the logger's own panic
@@ -193,7 +208,7 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 	if specified == "" {
 		return c.home, nil
 	}
-	if !validTenant(specified) || tenantAlias(specified) {
+	if !entraid.ValidTenant(specified) || entraid.TenantAlias(specified) {
 		// Not repeated: only tenant-shaped text is ever echoed.
 		return "", checkTenant("tenant", "the requested tenant", specified)
 	}
@@ -204,19 +219,7 @@ func (c *Credential) resolveTenant(specified string) (string, error) {
 	return "", errTenantNotAllowed(specified)
 }
 
-// Stats are counters of a Credential's work.
-type Stats struct {
-	// CachedTokens is the number of tokens in the cache.
-	CachedTokens int
-	// TokenRequests is the number of token requests sent through MSAL (each
-	// makes one assertion and one token POST: MSAL's own token cache is
-	// not used).
-	TokenRequests int64
-	// BackgroundRefreshes started.
-	BackgroundRefreshes int64
-}
-
-// Stats returns a snapshot of the credential's counters.
-func (c *Credential) Stats() Stats {
-	return Stats{CachedTokens: c.cache.len(), TokenRequests: c.tokenRequests.Load(), BackgroundRefreshes: c.refreshes.Load()}
+// stats are counters of a Credential's work (internal/rootaccess).
+func (c *Credential) stats() rootaccess.Stats {
+	return rootaccess.Stats{CachedTokens: c.cache.len(), TokenRequests: c.tokenRequests.Load(), BackgroundRefreshes: c.refreshes.Load()}
 }

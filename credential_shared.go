@@ -47,20 +47,17 @@ func (c *Credential) sharedKey(key flightKey) SharedKey {
 	}
 }
 
-// maxSourceIdentity bounds a Source's identity (SourceIdentifier).
+// maxSourceIdentity bounds a Source's identity.
 const maxSourceIdentity = 1024
 
 // sharedSourceIdentity is the identity of src for a SharedCache: a Source
 // that cannot name the credential it proves must not share tokens, since a
 // shared token would reach a Source that never proved the app's key.
 func sharedSourceIdentity(src Source) (string, error) {
-	var id string
-	if s, ok := src.(SourceIdentifier); ok {
-		id = s.SourceIdentity()
-	}
+	id := sourceIdentity(src)
 	switch {
 	case id == "":
-		return "", inputErr("SharedCache", "the Source (%T) does not name the credential it proves, so its tokens cannot be shared: use a kvassert Source, or implement SourceIdentifier on your Source (forward it from the Source you wrap), or leave SharedCache unset", src)
+		return "", inputErr("SharedCache", "the Source (%T) does not name the credential it proves, so its tokens cannot be shared: use a kvassert Source (wrap it with WrapSource), or give your Source a method SourceIdentity() string, or leave SharedCache unset", src)
 	case len(id) > maxSourceIdentity || !utf8.ValidString(id):
 		return "", inputErr("SharedCache", "the Source's identity (%d bytes) is not valid UTF-8 of at most %d bytes", len(id), maxSourceIdentity)
 	}

@@ -149,8 +149,8 @@ func TestSharedCacheNeedsSourceIdentity(t *testing.T) {
 	for _, src := range []Source{anonymousSource{}, namedSource{}, namedSource{id: strings.Repeat("x", 2000)}} {
 		_, err := NewCredential(testHome, testClient, src, o)
 		var ie *InputError
-		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "SourceIdentifier") && !strings.Contains(err.Error(), "identity") {
-			t.Fatalf("%T: %v; want an InputError naming SourceIdentifier", src, err)
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "SourceIdentity") && !strings.Contains(err.Error(), "identity") {
+			t.Fatalf("%T: %v; want an InputError naming SourceIdentity", src, err)
 		}
 	}
 	if _, err := NewCredential(testHome, testClient, anonymousSource{}, nil); err != nil {
@@ -176,18 +176,18 @@ func TestSourcesHaveIdentities(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids[s.SourceIdentity()] = true
+		ids[s.sourceIdentity()] = true
 	}
 	kv, err := NewKeyVaultCertificateSource("https://Demo.vault.azure.net", "App-Cert", fakeTokenCredential{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids[kv.SourceIdentity()] = true
+	ids[kv.sourceIdentity()] = true
 	mi, err := NewManagedIdentitySource(&ManagedIdentityOptions{ClientID: "6D2F4A8B-1C3E-4F5A-9B7D-2E4F6A8C0B16"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids[mi.SourceIdentity()] = true
+	ids[mi.sourceIdentity()] = true
 	if len(ids) != 4 || ids[""] {
 		t.Fatalf("identities %v; want 4 distinct, none empty", ids)
 	}

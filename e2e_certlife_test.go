@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -61,7 +61,7 @@ func newCertLifeWith(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration, 
 	}
 	logs := &lockedLog{}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: opts, TTL: ttl, Logger: slog.New(slog.NewTextHandler(logs, nil))}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: opts, TTL: ttl, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func (l certLife) round(ctx context.Context, t *testing.T) []error {
 
 func (l certLife) using(t *testing.T) *x509.Certificate {
 	t.Helper()
-	c, err := l.src.Certificate(context.Background())
+	c, err := rootaccess.Cache(l.src).Certificate(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestAutoRenewedCertificateKeepsTokensFlowing(t *testing.T) {
 	// tries it: Entra refuses it, and the source goes back.
 	waitFor(t, func() bool {
 		round()
-		n, err := l.src.Cache().Newest(ctx)
+		n, err := rootaccess.Cache(l.src).Newest(ctx)
 		return err == nil && n.Certificate.Equal(renewed) && strings.Contains(l.logs.String(), refusedWarning)
 	})
 	for range 5 {
@@ -147,7 +147,7 @@ func TestAutoRenewedCertificateKeepsTokensFlowing(t *testing.T) {
 	// refused version's next try can come between the last round and the
 	// check, which switches to it for one request; under -race on a busy
 	// machine that happened in one of five full runs.)
-	if a := l.src.Cache().AcceptedCertificate(); a == nil || !a.Certificate.Equal(old) {
+	if a := rootaccess.Cache(l.src).AcceptedCertificate(); a == nil || !a.Certificate.Equal(old) {
 		t.Fatal("the accepted version is not the old one: the source moved to the refused renewed version")
 	}
 	logs := l.logs.String()
@@ -166,7 +166,7 @@ func TestAutoRenewedCertificateKeepsTokensFlowing(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		round()
-		a := l.src.Cache().AcceptedCertificate()
+		a := rootaccess.Cache(l.src).AcceptedCertificate()
 		return l.using(t).Equal(renewed) && a != nil && a.Certificate.Equal(renewed)
 	})
 	// The old key removed from the app: nothing changes.
@@ -258,7 +258,7 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 	if _, err := client.AcquireTokenByCredential(ctx, []string{graph}, confidential.WithTenantID(scenario.DemoContosoTenant)); err != nil {
 		t.Fatal(err)
 	}
-	if l.src.Cache().AcceptedCertificate() != nil {
+	if rootaccess.Cache(l.src).AcceptedCertificate() != nil {
 		t.Fatal("a plain MSAL call reported an accepted version")
 	}
 	var calls atomic.Int32
@@ -269,7 +269,7 @@ func TestAcquireWithFeedbackForMSALUsers(t *testing.T) {
 	if err != nil || res.AccessToken == "" {
 		t.Fatal(err)
 	}
-	a := l.src.Cache().AcceptedCertificate()
+	a := rootaccess.Cache(l.src).AcceptedCertificate()
 	if a == nil || !a.Certificate.Equal(l.using(t)) {
 		t.Fatal("AcquireWithFeedback did not report the accepted version")
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -37,7 +37,7 @@ func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credenti
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credenti
 func TestConcurrentMissesShareOneAcquisition(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	cred, src := newCredentialOn(t, e)
-	if _, err := src.Certificate(context.Background()); err != nil { // certificate read once per process
+	if _, err := rootaccess.Cache(src).Certificate(context.Background()); err != nil { // certificate read once per process
 		t.Fatal(err)
 	}
 	e.ResetCounts()
@@ -138,7 +138,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 	s, tenants := manyTenants(100)
 	e := kvasserttest.NewTB(t, s, nil)
 	cred, src := newCredentialOn(t, e)
-	if _, err := src.Certificate(context.Background()); err != nil {
+	if _, err := rootaccess.Cache(src).Certificate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.ResetCounts()
@@ -171,7 +171,7 @@ func TestTenantIsolationUnderConcurrency(t *testing.T) {
 	if signs, posts := e.Count(kvasserttest.OpKeySign), e.Count(kvasserttest.OpToken); signs != 100 || posts != 100 {
 		t.Fatalf("signs=%d token requests=%d, want 100 and 100 (one per tenant)", signs, posts)
 	}
-	if got := cred.Stats().CachedTokens; got != 100 {
+	if got := rootaccess.CredentialStats(cred).CachedTokens; got != 100 {
 		t.Fatalf("cached tokens = %d, want 100", got)
 	}
 }
@@ -218,7 +218,7 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if e.Count(kvasserttest.OpKeySign) != signs+1 || cred.Stats().BackgroundRefreshes != 1 {
-		t.Fatalf("refresh: signs %d -> %d, refreshes %d; want one", signs, e.Count(kvasserttest.OpKeySign), cred.Stats().BackgroundRefreshes)
+	if e.Count(kvasserttest.OpKeySign) != signs+1 || rootaccess.CredentialStats(cred).BackgroundRefreshes != 1 {
+		t.Fatalf("refresh: signs %d -> %d, refreshes %d; want one", signs, e.Count(kvasserttest.OpKeySign), rootaccess.CredentialStats(cred).BackgroundRefreshes)
 	}
 }

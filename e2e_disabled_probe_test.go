@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -26,11 +27,11 @@ func TestDisabledNewestVersionFallsBackToTheAcceptedOne(t *testing.T) {
 	}
 	accepted := l.using(t)
 	renewed := rotate(t, l.emu, scenario.DemoVault, scenario.DemoCertificate) // not registered
-	l.src.Invalidate()
+	rootaccess.Cache(l.src).Invalidate()
 	if errs := l.round(ctx, t); len(errs) != 0 { // refused, set aside, the accepted version signs
 		t.Fatalf("after the renewal: %v", errs[0])
 	}
-	v2 := l.src.Cache().AcceptedCertificate()
+	v2 := rootaccess.Cache(l.src).AcceptedCertificate()
 	if v2 == nil || !v2.Certificate.Equal(accepted) {
 		t.Fatalf("accepted version %v, want the first one", v2)
 	}
@@ -44,7 +45,7 @@ func TestDisabledNewestVersionFallsBackToTheAcceptedOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newest, err := l.src.Cache().Newest(ctx)
+	newest, err := rootaccess.Cache(l.src).Newest(ctx)
 	if err != nil || !newest.Certificate.Equal(renewed) {
 		t.Fatalf("newest: %v", err)
 	}

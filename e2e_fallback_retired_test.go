@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -33,7 +34,7 @@ func TestFallbackToARetiredVersionFindsTheRegisteredOne(t *testing.T) {
 	}
 	// Someone renews again: C, not registered, is the latest version.
 	rotate(t, l.emu, scenario.DemoVault, scenario.DemoCertificate)
-	l.src.Invalidate() // as the TTL would
+	rootaccess.Cache(l.src).Invalidate() // as the TTL would
 
 	if errs := l.round(ctx, t); len(errs) != 0 {
 		t.Fatalf("%d of %d tenants failed although the app holds version B's key; the first: %v", len(errs), len(customerTenants), errs[0])

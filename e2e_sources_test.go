@@ -17,10 +17,10 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -81,25 +81,24 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	}
 	workload, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	signerOnly, _ := e.ClientSecretCredential(signerOnlyClientID)
-	vaultOpts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
 	certSrc := func(alg assertion.Algorithm) kvassert.Source {
 		s, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-			&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{}).WithSigner(vaultOpts), AssertionOptions: kvassert.AssertionOptions{Algorithm: alg}})
+			&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions(), Algorithm: alg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 	// The certificate's kid: what an operator pins for the key source.
-	kvc, _ := certSrc("").(*kvassert.KeyVaultCertificateSource).Certificate(ctx)
-	keySrc, err := kvassert.NewKeyVaultKeySource(kvc.KeyID, cert, signerOnly, &kvassert.KeyVaultKeyOptions{SignerOptions: vaultOpts})
+	kvc, _ := rootaccess.Cache(certSrc("")).Certificate(ctx)
+	keySrc, err := kvassert.NewKeyVaultKeySource(kvc.KeyID, cert, signerOnly, &kvassert.KeyVaultKeyOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha1.Sum(cert.Raw)
 	e.Grant(scenario.DemoVault, signerOnlyClientID, "keys/get") // the thumbprint variant reads the public key once
-	thumbSrc, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, kvc.KeyID, strings.ToUpper(hex.EncodeToString(sum[:])), signerOnly,
-		&kvassert.KeyVaultKeyOptions{SignerOptions: vaultOpts, AssertionOptions: kvassert.AssertionOptions{Algorithm: assertion.RS256}})
+	thumbSrc, err := kvassert.NewKeyVaultKeySource(kvc.KeyID, nil, signerOnly,
+		&kvassert.KeyVaultKeyOptions{ClientOptions: e.ClientOptions(), Thumbprint: strings.ToUpper(hex.EncodeToString(sum[:])), Algorithm: assertion.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +160,7 @@ func TestLocalSourceFromFiles(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir+"/app.pem", certPEM)
 	writeFile(t, dir+"/app.key", keyPEM)
-	c, signer, err := kvassert.LoadCertificateFiles(dir+"/app.pem", dir+"/app.key", nil)
+	c, signer, err := certfile.Load(dir+"/app.pem", dir+"/app.key", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +182,7 @@ func TestLocalSourceFromFiles(t *testing.T) {
 	}
 	checkAssertion(t, rec.jwts[0], rec.auds[0], assertion.PS256, "x5t#S256")
 	for _, bad := range [][2]string{{dir + "/missing.pem", ""}, {dir, ""}, {dir + "/app.key", ""}} {
-		if _, _, err := kvassert.LoadCertificateFiles(bad[0], bad[1], nil); err == nil {
+		if _, _, err := certfile.Load(bad[0], bad[1], nil); err == nil {
 			t.Errorf("LoadCertificateFiles(%q) accepted", bad[0])
 		}
 	}
@@ -195,7 +194,7 @@ func TestMSALCredentialPerTenant(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	workload, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +282,7 @@ func TestManagedIdentityFederatedCredential(t *testing.T) {
 		}
 	}
 	fic := claimsOf(t, rec.jwts[0])
-	if fic["aud"] != kvassert.FederatedAudiencePublic || fic["oid"] != emuhook.DemoIdentityObjectID {
+	if fic["aud"] != "api://AzureADTokenExchange" || fic["oid"] != emuhook.DemoIdentityObjectID {
 		t.Fatalf("federated assertion claims %v", fic)
 	}
 	if rec.jwts[0] != rec.jwts[1] {

@@ -2,10 +2,11 @@ package kvassert_test
 
 import (
 	"context"
-	"github.com/kvassert/kvassert/internal/emuhook"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"testing"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // Issue 19 (found by the rotation simulation, finding F8): Entra refuses

@@ -8,6 +8,7 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/flight"
 	"github.com/kvassert/kvassert/internal/inputerr"
 )
@@ -41,17 +42,17 @@ type AuthError struct {
 // Error returns the tenant, HTTP status, the AADSTS code and its wording,
 // and a hint line; never an assertion, a token or Entra's text.
 func (e *AuthError) Error() string {
-	s := "kvassert: " + e.Reason()
+	s := "kvassert: " + e.reason()
 	if e.Hint != "" {
 		s += "\nhint: " + e.Hint
 	}
 	return s
 }
 
-// Reason is the one-line message without the package name and the hint:
+// reason is the one-line message without the package name and the hint:
 // the tenant, the HTTP status and the Description, for a program that
 // formats the error and the Hint itself.
-func (e *AuthError) Reason() string {
+func (e *AuthError) reason() string {
 	var b strings.Builder
 	b.WriteString("token request for tenant ")
 	b.WriteString(e.Tenant)
@@ -100,7 +101,7 @@ func (e *AuthError) ErrorType() string {
 type InputError = inputerr.Error
 
 // PanicError is the error callers get when the work they waited for
-// panicked: a Source, a SharedCache, a Feedback hook, the vault's
+// panicked: a Source, a SharedCache, a Source's feedback hook, the vault's
 // credential, or a dependency such as MSAL. The credential and the
 // certificate cache recover such panics in the goroutines they start, so
 // the process lives and the next call runs the work again. Its message
@@ -108,11 +109,6 @@ type InputError = inputerr.Error
 // Value and Stack are there for debugging (the credential logs them at
 // debug level).
 type PanicError = flight.PanicError
-
-// ErrNoPrivateKey is wrapped by the error of ParseCertificateData and
-// LoadCertificateFiles when the data holds a certificate but no usable
-// private key (the key is usually in a separate file).
-var ErrNoPrivateKey = errors.New("kvassert: no private key")
 
 // inputErr is the InputError of this package.
 func inputErr(input, format string, args ...any) error {
@@ -142,7 +138,7 @@ var hints = map[int]string{
 }
 
 // rotationCodes are the answers a rotated certificate explains: they are
-// reported to the source (Feedback.Refused), and the request is retried (at most twice)
+// reported to the source (feedback.refused), and the request is retried (at most twice)
 // when the source then signs with another version (Microsoft.Identity.Web
 // reloads certificates on the same set).
 var rotationCodes = map[int]bool{700027: true, 7000274: true, 7000214: true, 7000277: true, 1000502: true}
@@ -229,10 +225,10 @@ func newAuthError(tenant, clientID string, err error) (*AuthError, bool) {
 	} else if code, ok := aadstsCode(strings.TrimSpace(desc)); ok {
 		ae.Code = code
 	}
-	if validClientID(traceID) {
+	if entraid.ValidClientID(traceID) {
 		ae.TraceID = strings.ToLower(traceID)
 	}
-	if validClientID(corrID) {
+	if entraid.ValidClientID(corrID) {
 		ae.CorrelationID = strings.ToLower(corrID)
 	}
 	switch d, known := descriptions[ae.Code]; {

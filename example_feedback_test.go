@@ -5,65 +5,40 @@ import (
 	"fmt"
 	"log"
 	"sync/atomic"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// countingSource wraps a Source to count its assertions. It passes the
-// context on unchanged (the signer is noted in it) and forwards Feedback
-// and ThrottleReporter, so the wrapped source keeps its rotation handling
-// and the credential its throttling diagnostics.
-type countingSource struct {
-	inner      kvassert.Source
-	assertions atomic.Int64
-}
-
-func (s *countingSource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
-	s.assertions.Add(1)
-	return s.inner.Assertion(ctx, clientID, tokenEndpoint)
-}
-
-func (s *countingSource) Accepted(signer string) {
-	if fb, ok := s.inner.(kvassert.Feedback); ok {
-		fb.Accepted(signer)
-	}
-}
-
-func (s *countingSource) Refused(ctx context.Context, signer string, code int) bool {
-	fb, ok := s.inner.(kvassert.Feedback)
-	return ok && fb.Refused(ctx, signer, code)
-}
-
-func (s *countingSource) ThrottledSince() (time.Time, bool) {
-	if tr, ok := s.inner.(kvassert.ThrottleReporter); ok {
-		return tr.ThrottledSince()
-	}
-	return time.Time{}, false
-}
-
-// A Source that wraps another forwards Feedback and ThrottleReporter: the
-// wrapped Key Vault source still learns which certificate version Entra
-// accepts.
-func ExampleFeedback() {
+// A Source that wraps another (here to count its assertions) is made with
+// WrapSource: it passes the context on unchanged (the signer is noted in
+// it), and WrapSource forwards Entra's answers, throttling and the
+// source's identity, so the wrapped Key Vault source still learns which
+// certificate version Entra accepts.
+func ExampleWrapSource() {
 	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	kv, err := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
+	kv, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := &countingSource{inner: kv}
+	var assertions atomic.Int64
+	src, err := kvassert.WrapSource(kv, func(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
+		assertions.Add(1)
+		return kv.Assertion(ctx, clientID, tokenEndpoint)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
 		&kvassert.CredentialOptions{ClientOptions: emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
 	if err != nil {
@@ -73,8 +48,9 @@ func ExampleFeedback() {
 		TenantID: scenario.DemoContosoTenant, Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
 		log.Fatal(err)
 	}
-	inUse, _ := kv.Certificate(context.Background())
-	accepted := kv.Cache().AcceptedCertificate()
-	fmt.Println(src.assertions.Load(), accepted != nil && accepted.Version == inUse.Version)
+	// What the source learnt (module-internal view, for this test).
+	inUse, _ := rootaccess.Cache(kv).Certificate(context.Background())
+	accepted := rootaccess.Cache(kv).AcceptedCertificate()
+	fmt.Println(assertions.Load(), accepted != nil && accepted.Version == inUse.Version)
 	// Output: 1 true
 }

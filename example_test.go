@@ -11,33 +11,41 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // A multi-tenant app gets Microsoft Graph tokens in its customers' tenants,
-// signed by a non-exportable Key Vault key. In production, vaultCred is e.g.
-// azidentity.NewDefaultAzureCredential(nil) and no ClientOptions are needed;
-// here everything runs against the kvasserttest emulators.
+// signed by a non-exportable Key Vault key. Here everything runs against the
+// kvasserttest emulators, named by one value, clientOptions; in Azure, leave
+// it zero (policy.ClientOptions{}) and use e.g.
+// azidentity.NewDefaultAzureCredential or a managed identity for the vault.
 func ExampleNewCredential() {
 	emu, err := kvasserttest.New(scenario.Demo(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	clientOptions := emu.ClientOptions() // in Azure: policy.ClientOptions{}
 
-	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
+	// Who reaches the vault (needs certificates/get and keys/sign).
+	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: clientOptions})
 	if err != nil {
 		log.Fatal(err)
 	}
+	// The app's certificate, whose key never leaves the vault.
+	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// One credential for every tenant that consented to the app; it gives
+	// its clientOptions to the source too.
 	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions:              emu.ClientOptions(),
-		AdditionallyAllowedTenants: []string{"*"}, // every tenant that consented to the app
+		ClientOptions:              clientOptions,
+		AdditionallyAllowedTenants: []string{"*"},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -49,11 +57,11 @@ func ExampleNewCredential() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Println(tok.Token != "", emu.Count(kvasserttest.OpKeySign))
+		fmt.Println(tenant, tok.Token != "")
 	}
 	// Output:
-	// true 1
-	// true 2
+	// 2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82 true
+	// c41d8e92-3f5b-4a6c-b7d8-9e0f1a2b3c93 true
 }
 
 // With MSAL Go directly: MSAL passes each tenant's token endpoint to the
@@ -65,8 +73,8 @@ func ExampleNewMSALCredential() {
 	}
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	src, _ := kvassert.NewKeyVaultCertificateSource(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: emu.ClientOptions()}})
+	src, _ := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: emu.ClientOptions()}) // no Credential to give them: MSAL's own
 
 	cred, err := kvassert.NewMSALCredential(src)
 	if err != nil {
@@ -96,18 +104,17 @@ func ExampleNewKeyVaultKeySource() {
 	}
 	defer emu.Close()
 	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	opts := keyvault.SignerOptions{ClientOptions: emu.ClientOptions()}
 
 	// What the operator looked up once (kvassert cert show / cert export).
-	certs, _ := certcache.New(emu.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		(&certcache.Options{}).WithSigner(opts))
-	c, err := certs.Certificate(context.Background())
+	kv, _ := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: emu.ClientOptions()})
+	c, err := rootaccess.Cache(kv).Certificate(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
 	emu.ResetCounts()
 
-	src, err := kvassert.NewKeyVaultKeySource(c.KeyID, c.Certificate, vaultCred, &kvassert.KeyVaultKeyOptions{SignerOptions: opts})
+	src, err := kvassert.NewKeyVaultKeySource(c.KeyID, c.Certificate, vaultCred, nil) // the credential gives it its ClientOptions
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -27,14 +27,14 @@ func (r *signerRecord) get() (string, bool) {
 	return r.signer, r.noted
 }
 
-// NoteSigner records, in the context an assertion is made with, what
+// noteSigner records, in the context an assertion is made with, what
 // signed it (for the Key Vault certificate source: the certificate
 // version), so that the credential can report Entra's answer for that
-// signer through Feedback. Sources that implement Feedback call it from
+// signer through feedback. Sources that implement feedback call it from
 // Assertion; it does nothing when ctx does not come from a credential.
 // MSAL passes the ctx of AcquireTokenByCredential to the assertion
 // callback, which is how it reaches the Source.
-func NoteSigner(ctx context.Context, signer string) {
+func noteSigner(ctx context.Context, signer string) {
 	if r, ok := ctx.Value(signerKey{}).(*signerRecord); ok {
 		r.mu.Lock()
 		r.signer, r.noted = signer, true
@@ -65,7 +65,7 @@ func AcquireWithFeedback(ctx context.Context, src Source, acquire func(context.C
 // acquireWithFeedback is AcquireWithFeedback; retrying, when not nil, is
 // told the AADSTS code before the retry.
 func acquireWithFeedback(ctx context.Context, src Source, acquire func(context.Context) (confidential.AuthResult, error), retrying func(code int)) (confidential.AuthResult, error) {
-	fb, _ := src.(Feedback)
+	fb, _ := src.(feedback)
 	for attempt := 0; ; attempt++ {
 		actx := ctx
 		rec := &signerRecord{}
@@ -78,7 +78,7 @@ func acquireWithFeedback(ctx context.Context, src Source, acquire func(context.C
 			// MSAL answers from its cache (also when its own refresh
 			// failed): only a token from Entra proves the signer.
 			if noted && res.Metadata.TokenSource == confidential.TokenSourceIdentityProvider {
-				fb.Accepted(signer)
+				fb.accepted(signer)
 			}
 			return res, nil
 		}
@@ -86,7 +86,7 @@ func acquireWithFeedback(ctx context.Context, src Source, acquire func(context.C
 			return res, err
 		}
 		ae, ok := newAuthError("", "", err)
-		if !ok || !rotationCodes[ae.Code] || !fb.Refused(ctx, signer, ae.Code) {
+		if !ok || !rotationCodes[ae.Code] || !fb.refused(ctx, signer, ae.Code) {
 			return res, err
 		}
 		if retrying != nil {
@@ -105,11 +105,11 @@ const maxFeedbackRetries = 2
 // throttled says, for a caller who gave up, whether and for how long the
 // Source's vault has been throttling signs.
 func throttled(src Source) (string, bool) {
-	tr, ok := src.(ThrottleReporter)
+	tr, ok := src.(throttleReporter)
 	if !ok {
 		return "", false
 	}
-	since, ok := tr.ThrottledSince()
+	since, ok := tr.throttledSince()
 	if !ok {
 		return "", false
 	}

@@ -20,31 +20,31 @@ func entraRefusal(code int) error {
 
 // verdicts is a Source that signs with "v<n>" and records Entra's answers.
 type verdicts struct {
-	mu       sync.Mutex
-	version  string
-	accepted []string
-	refused  []string
-	retry    bool
+	mu         sync.Mutex
+	version    string
+	acceptedBy []string
+	refusedBy  []string
+	retry      bool
 }
 
 func (v *verdicts) Assertion(ctx context.Context, _, _ string) (string, error) {
 	v.mu.Lock()
 	s := v.version
 	v.mu.Unlock()
-	NoteSigner(ctx, s)
+	noteSigner(ctx, s)
 	return "assertion", nil
 }
 
-func (v *verdicts) Accepted(signer string) {
+func (v *verdicts) accepted(signer string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.accepted = append(v.accepted, signer)
+	v.acceptedBy = append(v.acceptedBy, signer)
 }
 
-func (v *verdicts) Refused(_ context.Context, signer string, code int) bool {
+func (v *verdicts) refused(_ context.Context, signer string, code int) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.refused = append(v.refused, fmt.Sprintf("%s/%d", signer, code))
+	v.refusedBy = append(v.refusedBy, fmt.Sprintf("%s/%d", signer, code))
 	if v.retry {
 		v.version = "v2"
 	}
@@ -87,12 +87,12 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 	// A token from Entra proves the signer; one from MSAL's cache does not.
 	src := &verdicts{version: "v1"}
 	acquire, _ := fakeMSAL(src, fromEntra)
-	if _, err := AcquireWithFeedback(ctx, src, acquire); err != nil || fmt.Sprint(src.accepted) != "[v1]" {
-		t.Fatalf("from Entra: err %v, accepted %v", err, src.accepted)
+	if _, err := AcquireWithFeedback(ctx, src, acquire); err != nil || fmt.Sprint(src.acceptedBy) != "[v1]" {
+		t.Fatalf("from Entra: err %v, accepted %v", err, src.acceptedBy)
 	}
 	acquire, _ = fakeMSAL(src, fromCache)
-	if _, err := AcquireWithFeedback(ctx, src, acquire); err != nil || len(src.accepted) != 1 {
-		t.Fatalf("from the cache: accepted %v", src.accepted)
+	if _, err := AcquireWithFeedback(ctx, src, acquire); err != nil || len(src.acceptedBy) != 1 {
+		t.Fatalf("from the cache: accepted %v", src.acceptedBy)
 	}
 
 	// A rotation code is reported for the signer; when the source moved on,
@@ -102,8 +102,8 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 	if _, err := AcquireWithFeedback(ctx, src, acquire); err != nil || *calls != 2 {
 		t.Fatalf("refused then retried: err %v, calls %d", err, *calls)
 	}
-	if fmt.Sprint(src.refused) != "[v1/700027]" || fmt.Sprint(src.accepted) != "[v2]" {
-		t.Fatalf("refused %v, accepted %v", src.refused, src.accepted)
+	if fmt.Sprint(src.refusedBy) != "[v1/700027]" || fmt.Sprint(src.acceptedBy) != "[v2]" {
+		t.Fatalf("refused %v, accepted %v", src.refusedBy, src.acceptedBy)
 	}
 
 	// Not moved on: no retry. Refused on every retry while the source says
@@ -111,8 +111,8 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 	// back to, the version the list offers), no fourth request.
 	src = &verdicts{version: "v1"}
 	acquire, calls = fakeMSAL(src, refusedWith(7000274))
-	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 1 || fmt.Sprint(src.refused) != "[v1/7000274]" {
-		t.Fatalf("no retry: err %v, calls %d, refused %v", err, *calls, src.refused)
+	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 1 || fmt.Sprint(src.refusedBy) != "[v1/7000274]" {
+		t.Fatalf("no retry: err %v, calls %d, refused %v", err, *calls, src.refusedBy)
 	}
 	src = &verdicts{version: "v1", retry: true}
 	acquire, calls = fakeMSAL(src, refusedWith(700027))
@@ -123,8 +123,8 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 	// Codes a rotation does not explain are not reported.
 	src = &verdicts{version: "v1", retry: true}
 	acquire, calls = fakeMSAL(src, refusedWith(700016))
-	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 1 || len(src.refused) != 0 {
-		t.Fatalf("700016: calls %d, refused %v", *calls, src.refused)
+	if _, err := AcquireWithFeedback(ctx, src, acquire); err == nil || *calls != 1 || len(src.refusedBy) != 0 {
+		t.Fatalf("700016: calls %d, refused %v", *calls, src.refusedBy)
 	}
 
 	// A request that made no assertion (MSAL answered from its cache, or
@@ -132,33 +132,33 @@ func TestFeedbackReachesTheSigner(t *testing.T) {
 	src = &verdicts{version: "v1", retry: true}
 	if _, err := AcquireWithFeedback(ctx, src, func(context.Context) (confidential.AuthResult, error) {
 		return confidential.AuthResult{}, entraRefusal(700027)
-	}); err == nil || len(src.refused) != 0 {
-		t.Fatalf("no assertion: refused %v", src.refused)
+	}); err == nil || len(src.refusedBy) != 0 {
+		t.Fatalf("no assertion: refused %v", src.refusedBy)
 	}
 }
 
 // perRequest signs each request with the signer its caller chose, so
 // concurrent requests for many tenants report their own signers only.
 type perRequest struct {
-	mu       sync.Mutex
-	accepted map[string]int
+	mu         sync.Mutex
+	acceptedBy map[string]int
 }
 
 type signerChoice struct{}
 
 func (p *perRequest) Assertion(ctx context.Context, _, _ string) (string, error) {
-	NoteSigner(ctx, ctx.Value(signerChoice{}).(string))
+	noteSigner(ctx, ctx.Value(signerChoice{}).(string))
 	return "assertion", nil
 }
-func (p *perRequest) Accepted(signer string) {
+func (p *perRequest) accepted(signer string) {
 	p.mu.Lock()
-	p.accepted[signer]++
+	p.acceptedBy[signer]++
 	p.mu.Unlock()
 }
-func (p *perRequest) Refused(context.Context, string, int) bool { return false }
+func (p *perRequest) refused(context.Context, string, int) bool { return false }
 
 func TestFeedbackIsPerRequestUnderConcurrency(t *testing.T) {
-	src := &perRequest{accepted: map[string]int{}}
+	src := &perRequest{acceptedBy: map[string]int{}}
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Add(1)
@@ -174,8 +174,8 @@ func TestFeedbackIsPerRequestUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range 4 {
-		if n := src.accepted[fmt.Sprintf("v%d", i)]; n != 50 {
-			t.Fatalf("accepted %v, want 50 per signer", src.accepted)
+		if n := src.acceptedBy[fmt.Sprintf("v%d", i)]; n != 50 {
+			t.Fatalf("accepted %v, want 50 per signer", src.acceptedBy)
 		}
 	}
 }

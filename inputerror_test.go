@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
 )
@@ -55,7 +56,7 @@ func TestInputErrors(t *testing.T) {
 // errors.Is (the proxy and the CLI add "give the key file" to it).
 func TestNoPrivateKey(t *testing.T) {
 	certPEM, keyPEM, _ := localCertificate(t)
-	if _, _, err := kvassert.ParseCertificateData(certPEM, nil); !errors.Is(err, kvassert.ErrNoPrivateKey) {
+	if _, _, err := kvassert.ParseCertificateData(certPEM, nil); !errors.Is(err, certfile.ErrNoPrivateKey) {
 		t.Errorf("certificate alone: %v, want ErrNoPrivateKey", err)
 	}
 	if _, _, err := kvassert.ParseCertificateData(append(certPEM, keyPEM...), nil); err != nil {
@@ -64,11 +65,11 @@ func TestNoPrivateKey(t *testing.T) {
 	dir := t.TempDir()
 	cert := filepath.Join(dir, "cert.pem")
 	writeFile(t, cert, certPEM)
-	if _, _, err := kvassert.LoadCertificateFiles(cert, "", nil); !errors.Is(err, kvassert.ErrNoPrivateKey) {
+	if _, _, err := certfile.Load(cert, "", nil); !errors.Is(err, certfile.ErrNoPrivateKey) {
 		t.Errorf("LoadCertificateFiles(cert only): %v, want ErrNoPrivateKey", err)
 	}
 	var pe *fs.PathError
-	if _, _, err := kvassert.LoadCertificateFiles(dir, "", nil); !errors.As(err, &pe) || pe.Path != dir {
+	if _, _, err := certfile.Load(dir, "", nil); !errors.As(err, &pe) || pe.Path != dir {
 		t.Errorf("LoadCertificateFiles(directory): %v, want an *fs.PathError for %s", err, dir)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/testlog"
 )
@@ -106,9 +105,7 @@ func TestVaultAnswersNeverReachCredentialErrors(t *testing.T) {
 		}
 		logs := &testlog.Buffer{}
 		logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		src, err := kvassert.NewKeyVaultCertificateSource("https://"+vaultLeakHost+"/", "c", vcred, &kvassert.KeyVaultCertificateOptions{
-			Options: certcache.Options{ClientOptions: co, Throttle: holdoff.New(), Logger: logger},
-		})
+		src, err := kvassert.NewKeyVaultCertificateSource("https://"+vaultLeakHost+"/", "c", vcred, &kvassert.KeyVaultCertificateOptions{ClientOptions: co, Throttle: holdoff.New(), Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}

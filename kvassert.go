@@ -9,17 +9,27 @@
 //     cached; each assertion costs one keys/sign call. Rotation is picked up
 //     on a TTL and at once when Entra rejects the old certificate; a renewed
 //     version Entra refuses (not registered yet) is set aside while the
-//     version it accepts is still valid (see Feedback).
+//     version it accepts is still valid.
 //   - NewKeyVaultKeySource: a key ID plus the certificate (or its thumbprint)
-//     given by the caller; needs only keys/sign and makes no lookups.
+//     (or its thumbprint, KeyVaultKeyOptions.Thumbprint) given by the
+//     caller; needs only keys/sign and makes no lookups.
 //   - NewManagedIdentitySource: a managed identity token used as a federated
 //     identity credential (no certificate at all).
-//   - NewLocalSource / LoadCertificateFiles: a local key, for development.
+//   - NewLocalSource / ParseCertificateData: a local key, for development.
+//
+// WrapSource wraps a Source (to log or count its assertions) and keeps what
+// the credential tells it.
 //
 // A Source plugs into MSAL Go (NewMSALCredential) or becomes an
 // azcore.TokenCredential for every Azure SDK for Go client and the Microsoft
-// Graph SDK (NewCredential), with tokens cached per tenant, scope and claims,
-// concurrent misses merged, and refresh ahead of expiry.
+// Graph SDK (NewCredential), with tokens cached per tenant, scope and CAE
+// capability (a token obtained for a claims challenge replaces the cached
+// one of its tenant and scope; it is not cached apart), concurrent misses
+// merged, and refresh ahead of expiry. NewCredential gives its
+// ClientOptions (transport, cloud, retries), Telemetry and Logger to a
+// built-in Source whose own were left zero, so an emulator or a proxy is
+// named once. By default the library logs only what an operator must act
+// on (warnings); routine notices are at debug level.
 package kvassert
 
 import (
@@ -34,39 +44,104 @@ type Source interface {
 	Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error)
 }
 
-// Feedback is implemented by Sources that learn from Entra's answers to
-// their assertions: the Key Vault certificate source uses them to remember
-// which certificate version Entra accepts, so that a renewed version not yet
-// registered on the app does not stop tokens, and to pick up a rotation
-// without a restart.
-//
-// The credentials (NewCredential, and AcquireWithFeedback for MSAL users)
-// call them after each token request for which the Source made an assertion
-// and named its signer with NoteSigner. A Source that wraps another (for
-// logging or metrics, as golang.org/x/oauth2 composes TokenSources) must
-// pass the ctx of Assertion on unchanged (or derived) to the wrapped Source,
-// and forward Accepted and Refused (and ThrottleReporter's ThrottledSince)
-// to it; a wrapper that does not loses rotation handling and throttling
-// diagnostics. See the Example for a wrapper that does.
-type Feedback interface {
-	// Accepted reports that Entra issued a token for a request
+// feedback is implemented by the Sources that learn from Entra's answers
+// to their assertions: the Key Vault certificate source uses them to
+// remember which certificate version Entra accepts, so that a renewed
+// version not yet registered on the app does not stop tokens, and to pick
+// up a rotation without a restart. The credentials (NewCredential, and
+// AcquireWithFeedback for MSAL users) call them after each token request
+// for which the Source made an assertion and named its signer with
+// noteSigner. A Source that wraps another keeps this through WrapSource.
+type feedback interface {
+	// accepted reports that Entra issued a token for a request
 	// authenticated by an assertion that signer signed. It is called on
 	// the token path, so it must be cheap.
-	Accepted(signer string)
-	// Refused reports that Entra refused an assertion that signer signed
+	accepted(signer string)
+	// refused reports that Entra refused an assertion that signer signed
 	// with an AADSTS code that a rotated, unregistered or revoked
 	// certificate explains (700027, 7000274, 7000214, 7000277, 1000502).
 	// It returns true when the Source now signs with something else, so
 	// that one retry may succeed. It may block (re-reading a certificate),
 	// within ctx.
-	Refused(ctx context.Context, signer string, code int) (retry bool)
+	refused(ctx context.Context, signer string, code int) (retry bool)
 }
 
-// ThrottleReporter is implemented by Sources that sign in Key Vault, so that
-// a caller whose deadline passes learns that the vault was throttling.
-// Wrappers forward it (see Feedback).
-type ThrottleReporter interface {
-	// ThrottledSince reports whether Key Vault is throttling the Source's
+// throttleReporter is implemented by Sources that sign in Key Vault, so
+// that a caller whose deadline passes learns that the vault was throttling.
+type throttleReporter interface {
+	// throttledSince reports whether Key Vault is throttling the Source's
 	// signs now, and since when.
-	ThrottledSince() (time.Time, bool)
+	throttledSince() (time.Time, bool)
+}
+
+// WrapSource returns a Source whose Assertion is assertion, which wraps
+// inner's Assertion (to log, count or time it, as golang.org/x/oauth2
+// composes TokenSources), and which forwards to inner everything else a
+// Credential tells or asks a Source: Entra's answers (so that the Key Vault
+// certificate source keeps its rotation handling), whether the vault is
+// throttling, the identity a SharedCache needs, and the settings
+// NewCredential gives. assertion must call inner.Assertion with the ctx it
+// was given (or one derived from it): the signer of the assertion is noted
+// in it.
+func WrapSource(inner Source, assertion func(ctx context.Context, clientID, tokenEndpoint string) (string, error)) (Source, error) {
+	switch {
+	case inner == nil:
+		return nil, inputErr("inner", "no Source to wrap (inner is nil)")
+	case assertion == nil:
+		return nil, inputErr("assertion", "no assertion function (assertion is nil)")
+	}
+	return &wrapped{inner: inner, assert: assertion}, nil
+}
+
+// wrapped is WrapSource's Source.
+type wrapped struct {
+	inner  Source
+	assert func(ctx context.Context, clientID, tokenEndpoint string) (string, error)
+}
+
+func (w *wrapped) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
+	return w.assert(ctx, clientID, tokenEndpoint)
+}
+
+func (w *wrapped) accepted(signer string) {
+	if fb, ok := w.inner.(feedback); ok {
+		fb.accepted(signer)
+	}
+}
+
+func (w *wrapped) refused(ctx context.Context, signer string, code int) bool {
+	fb, ok := w.inner.(feedback)
+	return ok && fb.refused(ctx, signer, code)
+}
+
+func (w *wrapped) throttledSince() (time.Time, bool) {
+	if tr, ok := w.inner.(throttleReporter); ok {
+		return tr.throttledSince()
+	}
+	return time.Time{}, false
+}
+
+func (w *wrapped) sourceIdentity() string { return sourceIdentity(w.inner) }
+
+func (w *wrapped) configure(d inherited) error {
+	if c, ok := w.inner.(configurable); ok {
+		return c.configure(d)
+	}
+	return nil
+}
+
+// identified is implemented by the built-in Sources (and WrapSource's).
+type identified interface{ sourceIdentity() string }
+
+// sourceIdentity is the identity of src for a SharedCache: the built-in
+// Sources' own, or, for a Source of the caller's, its SourceIdentity
+// method (CredentialOptions.SharedCache); "" when it has none.
+func sourceIdentity(src Source) string {
+	switch s := src.(type) {
+	case identified:
+		return s.sourceIdentity()
+	case interface{ SourceIdentity() string }:
+		return s.SourceIdentity()
+	}
+	return ""
 }

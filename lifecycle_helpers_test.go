@@ -80,18 +80,18 @@ type switchSource struct {
 
 func (s *switchSource) Assertion(ctx context.Context, _, _ string) (string, error) {
 	s.calls.Add(1)
-	NoteSigner(ctx, "v1")
+	noteSigner(ctx, "v1")
 	if s.fail.Load() {
 		return "", errors.New("switchSource: Key Vault is down")
 	}
 	return "header.claims.signature", nil
 }
 
-// Accepted implements Feedback.
-func (s *switchSource) Accepted(string) {}
+// accepted implements feedback.
+func (s *switchSource) accepted(string) {}
 
-// Refused implements Feedback: it counts the refusal and asks for a retry.
-func (s *switchSource) Refused(context.Context, string, int) bool {
+// refused implements feedback: it counts the refusal and asks for a retry.
+func (s *switchSource) refused(context.Context, string, int) bool {
 	s.invalidated.Add(1)
 	return true
 }

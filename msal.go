@@ -2,7 +2,6 @@ package kvassert
 
 import (
 	"context"
-	"errors"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 )
@@ -14,15 +13,14 @@ import (
 // MSAL caches the tokens; the assertion is made only on a cache miss.
 //
 // MSAL does not tell the Source what Entra answered. Wrap each
-// AcquireTokenByCredential call in AcquireWithFeedback so that a Source that
-// implements Feedback (the Key Vault certificate source) learns which
-// certificate version Entra accepts and re-reads a rotated certificate;
+// AcquireTokenByCredential call in AcquireWithFeedback so that the Key Vault
+// certificate source learns which certificate version Entra accepts and re-reads a rotated certificate;
 // without it, a renewed certificate version that is not registered on the
 // app yet makes token requests fail until it is registered, and a rotation
 // is picked up only on the source's TTL.
 func NewMSALCredential(src Source) (confidential.Credential, error) {
 	if src == nil {
-		return confidential.Credential{}, errors.New("kvassert: nil Source")
+		return confidential.Credential{}, inputErr("src", "src is a nil Source")
 	}
 	return confidential.NewCredFromAssertionCallback(func(ctx context.Context, o confidential.AssertionRequestOptions) (string, error) {
 		if err := ctx.Err(); err != nil {

@@ -13,15 +13,20 @@ import (
 type CredentialOptions struct {
 	// ClientOptions for token requests: Cloud (its ActiveDirectoryAuthorityHost
 	// selects the sovereign cloud), Transport, Retry, Logging. Requests go
-	// through an azcore pipeline, so 429/5xx answers are retried.
+	// through an azcore pipeline, so 429/5xx answers are retried. They are
+	// also given to a built-in Source whose own ClientOptions were left
+	// zero (its vault or managed identity clients), so that a transport
+	// (an emulator's, a proxy) is given once; see NewCredential.
 	policy.ClientOptions
 	// AdditionallyAllowedTenants lists the tenants other than the home
 	// tenant that GetToken may be asked for; "*" allows any tenant. A tenant
 	// not allowed is refused before any network call.
 	AdditionallyAllowedTenants []string
-	// Logger receives one debug line per token acquired, a warning when a
-	// token's background refresh first fails (later failures of that token
-	// at debug level, its recovery at info level) (default slog.Default()).
+	// Logger receives a warning when a token's background refresh first
+	// fails, and at debug level one line per token acquired, later
+	// failures of that refresh and its recovery (default slog.Default()):
+	// with a logger at INFO, only what an operator must act on is written.
+	// It is also given to a built-in Source whose own Logger is nil.
 	// Tokens and assertions are never logged.
 	Logger *slog.Logger
 	// AcquireTimeout bounds one token acquisition that callers share
@@ -38,7 +43,7 @@ type CredentialOptions struct {
 	// spans go (default: the global providers; see package telemetry and
 	// README "Observability"). Its TracerProvider is also given to the token
 	// requests' azcore pipeline unless ClientOptions.TracingProvider is set.
-	// The Key Vault sources take their own (keyvault.SignerOptions.Telemetry).
+	// It is also given to a built-in Source whose own Telemetry is zero.
 	Telemetry telemetry.Options
 	// SharedCache, when set, shares tokens with the other replicas of the
 	// service (package fleet implements it on Redis). It is consulted only
@@ -47,7 +52,10 @@ type CredentialOptions struct {
 	// the others pick up its token); a cached GetToken never touches it.
 	// Tokens for a claims challenge are acquired locally and not shared.
 	// Tokens are shared only between credentials of the same Source
-	// identity (SourceIdentifier); NewCredential refuses a Source without
-	// one.
+	// identity: every kvassert Source has one (and WrapSource forwards it);
+	// a Source of your own names the credential its assertions prove with
+	// a method SourceIdentity() string (the same in every replica, never a
+	// secret, at most 1 KiB of UTF-8). NewCredential refuses a Source
+	// without one.
 	SharedCache SharedCache
 }

@@ -1,4 +1,4 @@
-package kvassert_test
+package kvassert
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -29,11 +27,12 @@ func (p *panicSwitch) maybe(where string) {
 	}
 }
 
-// panickySource wraps a Source (and forwards Feedback) and panics in
+// panickySource wraps a Source (and forwards feedback; an internal test,
+// since only the package's own Sources implement it) and panics in
 // Assertion, Accepted or Refused as told.
 type panickySource struct {
-	inner                     kvassert.Source
-	assertion, accepted, refd panicSwitch
+	inner                       Source
+	assertion, acceptedSw, refd panicSwitch
 }
 
 func (s *panickySource) Assertion(ctx context.Context, clientID, endpoint string) (string, error) {
@@ -41,27 +40,25 @@ func (s *panickySource) Assertion(ctx context.Context, clientID, endpoint string
 	return s.inner.Assertion(ctx, clientID, endpoint)
 }
 
-// SourceIdentity forwards the wrapped Source's identity, so that the
+// sourceIdentity forwards the wrapped Source's identity, so that the
 // credential may use a SharedCache.
-func (s *panickySource) SourceIdentity() string {
-	return s.inner.(kvassert.SourceIdentifier).SourceIdentity()
+func (s *panickySource) sourceIdentity() string { return sourceIdentity(s.inner) }
+
+func (s *panickySource) accepted(signer string) {
+	s.acceptedSw.maybe("Accepted")
+	s.inner.(feedback).accepted(signer)
 }
 
-func (s *panickySource) Accepted(signer string) {
-	s.accepted.maybe("Accepted")
-	s.inner.(kvassert.Feedback).Accepted(signer)
-}
-
-func (s *panickySource) Refused(ctx context.Context, signer string, code int) bool {
+func (s *panickySource) refused(ctx context.Context, signer string, code int) bool {
 	s.refd.maybe("Refused")
-	return s.inner.(kvassert.Feedback).Refused(ctx, signer, code)
+	return s.inner.(feedback).refused(ctx, signer, code)
 }
 
-// panickyShared is a kvassert.SharedCache that panics while on, and
+// panickyShared is a SharedCache that panics while on, and
 // otherwise acquires itself (no sharing).
 type panickyShared struct{ panicSwitch }
 
-func (p *panickyShared) Token(ctx context.Context, _ kvassert.SharedKey, _ azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+func (p *panickyShared) Token(ctx context.Context, _ SharedKey, _ azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	p.maybe("SharedCache.Token")
 	return acquire(ctx)
 }
@@ -92,7 +89,7 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 			return &src.assertion.on
 		}},
 		{"Feedback.Accepted", func(src *panickySource, _ *panickyShared, _ *panickyVaultCredential) *atomic.Bool {
-			return &src.accepted.on
+			return &src.acceptedSw.on
 		}},
 		{"SharedCache.Token", func(_ *panickySource, shared *panickyShared, _ *panickyVaultCredential) *atomic.Bool {
 			return &shared.on
@@ -118,14 +115,14 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 			// a failed read.
 			var offset atomic.Int64
 			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-			kv, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vault,
-				&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{Logger: logger, Now: now, ClientOptions: e.ClientOptions()}})
+			kv, err := NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vault,
+				&KeyVaultCertificateOptions{Logger: logger, Clock: now, ClientOptions: e.ClientOptions()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			src, shared := &panickySource{inner: kv}, &panickyShared{}
-			cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-				&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, SharedCache: shared, Logger: logger})
+			cred, err := NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
+				&CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, SharedCache: shared, Logger: logger})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,11 +138,11 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 				}
 			}
 			get := func() error {
-				_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
+				_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{"https://graph.microsoft.com/.default"}})
 				return err
 			}
 			err = get()
-			var pe *kvassert.PanicError
+			var pe *PanicError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want a PanicError", err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/obs"
 )
 
@@ -83,7 +84,7 @@ func (p *pipelineHTTP) openIDConfiguration(r *http.Request) (*http.Response, boo
 		return nil, false
 	}
 	tenant, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/v2.0/.well-known/openid-configuration")
-	if !ok || !validTenant(tenant) {
+	if !ok || !entraid.ValidTenant(tenant) {
 		return nil, false
 	}
 	base := "https://" + p.host + "/" + tenant

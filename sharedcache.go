@@ -41,25 +41,10 @@ type SharedKey struct {
 	// CAE reports whether the token was requested CAE-capable.
 	CAE bool
 	// Source is the identity of the credential that proves the app's key
-	// (SourceIdentifier): the vault and certificate, the key and its
+	// (CredentialOptions.SharedCache): the vault and certificate, the key and its
 	// certificate, the managed identity, or the local certificate's
 	// thumbprint. A credential is served only tokens that its own Source
 	// obtained, so a certificate that is not (or no longer) registered on
 	// the app never gets a token another replica's Source got.
 	Source string
-}
-
-// SourceIdentifier is implemented by Sources whose tokens may be shared
-// through a SharedCache (CredentialOptions.SharedCache). NewCredential
-// refuses a SharedCache with a Source that does not implement it, or whose
-// identity is empty: such tokens would be served to a credential that never
-// proved it holds the app's key. Every kvassert Source implements it; a
-// Source that wraps another forwards it.
-type SourceIdentifier interface {
-	// SourceIdentity names the credential the Source's assertions prove,
-	// the same in every replica and across restarts, and different for
-	// any two credentials Entra may accept or refuse independently (for a
-	// certificate: its thumbprint, or the vault object that holds it). It
-	// is never a secret, and at most 1 KiB of UTF-8.
-	SourceIdentity() string
 }

@@ -2,16 +2,18 @@ package kvassert
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha1" //nolint:gosec // the size of a SHA-1 thumbprint
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/certcache"
@@ -19,29 +21,101 @@ import (
 	"github.com/kvassert/kvassert/internal/kvclient"
 	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/telemetry"
 )
 
-// KeyVaultCertificateOptions configure NewKeyVaultCertificateSource.
+// KeyVaultCertificateOptions configure NewKeyVaultCertificateSource. The
+// zero value (or nil) is the defaults. ClientOptions, Telemetry and Logger
+// left zero are taken from the first Credential the source is given to
+// (NewCredential), so that the transport and telemetry are given once.
 type KeyVaultCertificateOptions struct {
-	certcache.Options
-	AssertionOptions
+	// ClientOptions for the vault's clients (azkeys, azcertificates):
+	// transport, retries, logging. Zero means the ClientOptions of the
+	// first Credential the source is given to, else azcore's defaults
+	// (429 is never retried by azcore: signs wait throttling out at
+	// Throttle).
+	ClientOptions policy.ClientOptions
+	// Version pins a certificate version; empty means the latest, re-read
+	// in the background every TTL and at once when Entra refuses the
+	// version in use (rotation without a restart).
+	Version string
+	// TTL is how often the latest version is looked for (default 1 hour).
+	TTL time.Duration
+	// ReadTimeout bounds one vault read that callers share (default 1
+	// minute).
+	ReadTimeout time.Duration
+	// ExpiryWarning is how close to its expiry a certificate must be for a
+	// warning to be logged (default 30 days).
+	ExpiryWarning time.Duration
+	// Algorithm is assertion.PS256 (default, with x5t#S256) or
+	// assertion.RS256 (with x5t, for ADFS and older setups).
+	Algorithm assertion.Algorithm
+	// Lifetime of each assertion (default 10 minutes; 1 to 60 minutes).
+	Lifetime time.Duration
+	// IncludeX5C adds the certificate in the x5c header, for apps trusted by
+	// subject name and issuer.
+	IncludeX5C bool
+	// AllowLoopback accepts https vault URLs on this machine (127.0.0.1,
+	// [::1], localhost), for an emulator that cannot be reached through a
+	// re-routing transport (kvasserttest's ClientOptions route the real
+	// vault URL to it and need no AllowLoopback). Off by default: a vault
+	// URL from configuration must never make the app send its Key Vault
+	// token to a local listener.
+	AllowLoopback bool
+	// Throttle paces the signs sent to the vault (default: the
+	// process-wide gate of the vault's host; package fleet shares one
+	// between replicas).
+	Throttle keyvault.Throttle
+	// MaxThrottleWait bounds how long one sign waits out throttling (429)
+	// (default 2 minutes; negative values are refused).
+	MaxThrottleWait time.Duration
+	// Telemetry selects where the vault's metrics and spans go. Zero means
+	// the Telemetry of the first Credential the source is given to, else
+	// the global OpenTelemetry providers.
+	Telemetry telemetry.Options
+	// Logger receives the warnings an operator must act on (a certificate
+	// near its expiry, a renewed version Entra refuses) and, at debug
+	// level, routine notices. Nil means the Logger of the first Credential
+	// the source is given to, else slog.Default(). Nothing secret is logged.
+	Logger *slog.Logger
+	// Clock replaces time.Now for the certificate's validity and the
+	// assertions' nbf, iat and exp: for simulations and tests on an
+	// emulator's clock. Leave it nil otherwise.
+	Clock func() time.Time
+}
+
+// cacheOptions are o as the certificate cache takes them.
+func (o *KeyVaultCertificateOptions) cacheOptions() *certcache.Options {
+	return &certcache.Options{
+		ClientOptions: o.ClientOptions, AllowLoopback: o.AllowLoopback, Throttle: o.Throttle, MaxThrottleWait: o.MaxThrottleWait, Telemetry: o.Telemetry,
+		Version: o.Version, TTL: o.TTL, ReadTimeout: o.ReadTimeout, ExpiryWarning: o.ExpiryWarning,
+		Logger: quietInfo(o.Logger), Now: o.Clock,
+	}
+}
+
+func (o *KeyVaultCertificateOptions) assertOpts() assertOpts {
+	return assertOpts{algorithm: o.Algorithm, lifetime: o.Lifetime, includeX5C: o.IncludeX5C, clock: o.Clock}
 }
 
 // KeyVaultCertificateSource signs assertions with a Key Vault certificate's
 // key (the .NET library's WithKeyVaultCertificate). The certificate is read
-// once and cached (see certcache.Cache); every assertion after
+// once and cached; every assertion after
 // that is exactly one keys/sign call.
 //
-// It implements Feedback: it notes the certificate version that signed each
-// assertion (NoteSigner) and learns from Entra's answers which version is
-// registered on the app. When Key Vault renews the certificate (AutoRenew)
+// It learns from Entra's answers, which a Credential (or AcquireWithFeedback)
+// reports to it, which certificate version is registered on the app. When Key Vault renews the certificate (AutoRenew)
 // and Entra refuses the new version, it signs with the version Entra accepts
 // while that is valid, warns once, and takes the new version as soon as
 // Entra accepts it (tried again after each TTL, doubling to 8 TTLs).
 type KeyVaultCertificateSource struct {
-	certs *certcache.Cache
-	aopts AssertionOptions
-	id    string // SourceIdentity
+	vaultURL, name string
+	cred           azcore.TokenCredential
+	id             string // sourceIdentity
+
+	setupMu sync.Mutex
+	final   bool // configured or used: opts and certs no longer change
+	opts    KeyVaultCertificateOptions
+	certs   *certcache.Cache
 
 	mu       sync.Mutex
 	builders map[string]*assertion.Builder // by certificate version
@@ -60,49 +134,78 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 	if opts != nil {
 		o = *opts
 	}
-	if err := o.AssertionOptions.validate(); err != nil {
+	if cred == nil {
+		return nil, inputErr("cred", "no credential for the vault (cred is nil); give e.g. azidentity.NewDefaultAzureCredential(nil)")
+	}
+	if err := o.assertOpts().validate(); err != nil {
 		return nil, err
 	}
-	certs, err := certcache.New(vaultURL, name, cred, &o.Options)
+	certs, err := certcache.New(vaultURL, name, cred, o.cacheOptions())
 	if err != nil {
 		return nil, err
-	}
-	if o.AssertionOptions.Clock == nil {
-		o.AssertionOptions.Clock = o.Options.Now
 	}
 	v, err := kvid.ParseVaultURL(vaultURL) // accepted by NewCertificateCache
 	if err != nil {
 		return nil, err
 	}
 	id := "keyvault-certificate:" + strings.ToLower(v.URL) + "certificates/" + strings.ToLower(name)
-	return &KeyVaultCertificateSource{certs: certs, aopts: o.AssertionOptions, id: id, builders: map[string]*assertion.Builder{}}, nil
+	return &KeyVaultCertificateSource{vaultURL: vaultURL, name: name, cred: cred, id: id, opts: o, certs: certs, builders: map[string]*assertion.Builder{}}, nil
 }
 
-// SourceIdentity implements SourceIdentifier: the vault URL and the
-// certificate's name.
-func (s *KeyVaultCertificateSource) SourceIdentity() string { return s.id }
+// configure implements configurable: the first Credential's settings fill
+// the options left zero, before the first use.
+func (s *KeyVaultCertificateSource) configure(d inherited) error {
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	if s.final {
+		return nil
+	}
+	s.final = true
+	o := s.opts
+	c, t, l := inheritClient(&o.ClientOptions, d), inheritTelemetry(&o.Telemetry, d), inheritLogger(&o.Logger, d)
+	if !c && !t && !l {
+		return nil
+	}
+	certs, err := certcache.New(s.vaultURL, s.name, s.cred, o.cacheOptions())
+	if err != nil {
+		return err
+	}
+	s.opts, s.certs = o, certs
+	return nil
+}
 
-// Assertion implements Source. It notes the certificate version that signs
-// (NoteSigner).
+// cache is the certificate cache; from the first call on, the source's
+// settings are final.
+func (s *KeyVaultCertificateSource) cache() *certcache.Cache {
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	s.final = true
+	return s.certs
+}
+
+func (s *KeyVaultCertificateSource) sourceIdentity() string { return s.id }
+
+// Assertion implements Source.
 func (s *KeyVaultCertificateSource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
-	c, b, err := s.current(ctx)
+	certs := s.cache()
+	c, b, err := s.current(ctx, certs)
 	if err != nil {
 		return "", err
 	}
-	NoteSigner(ctx, c.Version)
+	noteSigner(ctx, c.Version)
 	jwt, err := b.Build(ctx, clientID, tokenEndpoint)
-	if err == nil || !vaultRefusedKey(err) || !s.certs.NoteRefused(ctx, c.Version, 0) {
+	if err == nil || !vaultRefusedKey(err) || !certs.NoteRefused(ctx, c.Version, 0) {
 		return jwt, err
 	}
 	// Key Vault refused to sign with this version (disabled or deleted
 	// since it was read, e.g. a renewed version tried again after Entra
 	// refused it): the cache set it aside; sign once with what it offers
 	// now.
-	c2, b2, err2 := s.current(ctx)
+	c2, b2, err2 := s.current(ctx, certs)
 	if err2 != nil || c2.Version == c.Version {
 		return "", err
 	}
-	NoteSigner(ctx, c2.Version)
+	noteSigner(ctx, c2.Version)
 	return b2.Build(ctx, clientID, tokenEndpoint)
 }
 
@@ -122,31 +225,18 @@ func vaultRefusedKey(err error) bool {
 	return false
 }
 
-// Certificate returns the certificate currently in use (reading it if needed).
-func (s *KeyVaultCertificateSource) Certificate(ctx context.Context) (*certcache.Certificate, error) {
-	return s.certs.Certificate(ctx)
-}
-
-// Cache is the certificate cache behind the source: the versions, the one
-// Entra accepts, and Accept for a roller that registered a new version.
-func (s *KeyVaultCertificateSource) Cache() *certcache.Cache { return s.certs }
-
-// Invalidate makes the next assertion wait for a fresh read of the latest
-// certificate version and use it (see certcache.Cache.Invalidate).
-func (s *KeyVaultCertificateSource) Invalidate() { s.certs.Invalidate() }
-
-// Accepted implements Feedback: Entra accepted an assertion signed with
+// accepted implements feedback: Entra accepted an assertion signed with
 // certificate version signer.
-func (s *KeyVaultCertificateSource) Accepted(signer string) { s.certs.NoteAccepted(signer) }
+func (s *KeyVaultCertificateSource) accepted(signer string) { s.cache().NoteAccepted(signer) }
 
-// Refused implements Feedback: Entra refused an assertion signed with
-// certificate version signer (see certcache.Cache.Refused).
-func (s *KeyVaultCertificateSource) Refused(ctx context.Context, signer string, code int) bool {
-	return s.certs.NoteRefused(ctx, signer, code)
+// refused implements feedback: Entra refused an assertion signed with
+// certificate version signer (see keyvault.CertificateCache.Refused).
+func (s *KeyVaultCertificateSource) refused(ctx context.Context, signer string, code int) bool {
+	return s.cache().NoteRefused(ctx, signer, code)
 }
 
-func (s *KeyVaultCertificateSource) current(ctx context.Context) (*certcache.Certificate, *assertion.Builder, error) {
-	c, err := s.certs.Certificate(ctx)
+func (s *KeyVaultCertificateSource) current(ctx context.Context, certs *certcache.Cache) (*certcache.Certificate, *assertion.Builder, error) {
+	c, err := certs.Certificate(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,7 +246,7 @@ func (s *KeyVaultCertificateSource) current(ctx context.Context) (*certcache.Cer
 	if b := s.builders[c.Version]; b != nil {
 		return c, b, nil
 	}
-	b, err := assertion.New(c.Certificate, c.Signer, s.aopts.builderOptions(c.Certificate))
+	b, err := assertion.New(c.Certificate, c.Signer, s.opts.assertOpts().builderOptions(c.Certificate))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -167,9 +257,9 @@ func (s *KeyVaultCertificateSource) current(ctx context.Context) (*certcache.Cer
 	return c, b, nil
 }
 
-// ThrottledSince implements ThrottleReporter: whether Key Vault is
+// throttledSince implements throttleReporter: whether Key Vault is
 // throttling this source's signs, and since when.
-func (s *KeyVaultCertificateSource) ThrottledSince() (time.Time, bool) {
+func (s *KeyVaultCertificateSource) throttledSince() (time.Time, bool) {
 	s.mu.Lock()
 	signer := s.signer
 	s.mu.Unlock()
@@ -179,10 +269,49 @@ func (s *KeyVaultCertificateSource) ThrottledSince() (time.Time, bool) {
 	return signer.ThrottledSince()
 }
 
-// KeyVaultKeyOptions configure NewKeyVaultKeySource.
+// KeyVaultKeyOptions configure NewKeyVaultKeySource. The zero value (or
+// nil) is the defaults. ClientOptions, Telemetry and Logger left zero are
+// taken from the first Credential the source is given to, except in
+// Thumbprint mode, where the key is read in NewKeyVaultKeySource with
+// these ClientOptions.
 type KeyVaultKeyOptions struct {
-	keyvault.SignerOptions
-	AssertionOptions
+	// ClientOptions for the vault's keys client (see
+	// KeyVaultCertificateOptions.ClientOptions).
+	ClientOptions policy.ClientOptions
+	// Thumbprint of the certificate registered on the app, for when only
+	// it is known (hex as the portal shows it, or base64url); give a nil
+	// certificate then. The thumbprint decides the assertion's form: a
+	// SHA-1 thumbprint makes RS256 assertions with x5t, a SHA-256 one PS256
+	// assertions with x5t#S256; Algorithm may confirm that choice, and the
+	// other algorithm is refused. NewKeyVaultKeySource then reads the key
+	// once (keys/get, bounded by one minute) for its public half, and the
+	// source is pinned to the version read: give the version of the
+	// certificate's key in keyID, or, unversioned, the key's current version
+	// at that call is the one used from then on. The certificate's validity
+	// cannot be checked locally; Entra still checks it.
+	Thumbprint string
+	// Algorithm, Lifetime and IncludeX5C: see KeyVaultCertificateOptions.
+	Algorithm  assertion.Algorithm
+	Lifetime   time.Duration
+	IncludeX5C bool
+	// AllowLoopback, Throttle and MaxThrottleWait: see
+	// KeyVaultCertificateOptions.
+	AllowLoopback   bool
+	Throttle        keyvault.Throttle
+	MaxThrottleWait time.Duration
+	// Telemetry and Logger: see KeyVaultCertificateOptions.
+	Telemetry telemetry.Options
+	Logger    *slog.Logger
+	// Clock replaces time.Now for the assertions' nbf, iat and exp (tests).
+	Clock func() time.Time
+}
+
+func (o *KeyVaultKeyOptions) signerOptions(pub crypto.PublicKey) *keyvault.SignerOptions {
+	return &keyvault.SignerOptions{PublicKey: pub, ClientOptions: o.ClientOptions, AllowLoopback: o.AllowLoopback, Throttle: o.Throttle, MaxThrottleWait: o.MaxThrottleWait, Telemetry: o.Telemetry}
+}
+
+func (o *KeyVaultKeyOptions) assertOpts() assertOpts {
+	return assertOpts{algorithm: o.Algorithm, lifetime: o.Lifetime, includeX5C: o.IncludeX5C, clock: o.Clock}
 }
 
 // KeyVaultKeySource signs assertions with a Key Vault or Managed HSM key whose
@@ -190,14 +319,19 @@ type KeyVaultKeyOptions struct {
 // WithKeyVaultKey). It needs only the keys/sign permission and makes no
 // lookups: one keys/sign call per assertion.
 type KeyVaultKeySource struct {
+	cred  azcore.TokenCredential
+	cert  *x509.Certificate // nil in Thumbprint mode
+	thumb []byte            // Thumbprint mode
+	id    string            // sourceIdentity
+
+	mu      sync.Mutex
+	final   bool // configured or used
+	opts    KeyVaultKeyOptions
 	builder *assertion.Builder
 	signer  *keyvault.Signer
-	id      string // SourceIdentity
 }
 
-// SourceIdentity implements SourceIdentifier: the key ID (versioned when
-// the source is pinned to a version) and the certificate's thumbprint.
-func (s *KeyVaultKeySource) SourceIdentity() string { return s.id }
+func (s *KeyVaultKeySource) sourceIdentity() string { return s.id }
 
 // keySourceIdentity is the identity of a key source: the key ID as the
 // signer uses it when the source is made, and a thumbprint.
@@ -205,74 +339,53 @@ func keySourceIdentity(signer *keyvault.Signer, thumb string) string {
 	return "keyvault-key:" + strings.ToLower(signer.KeyID()) + "|" + thumb
 }
 
-// ThrottledSince implements ThrottleReporter: whether Key Vault is
-// throttling this source's signs, and since when.
-func (s *KeyVaultKeySource) ThrottledSince() (time.Time, bool) { return s.signer.ThrottledSince() }
+// throttledSince implements throttleReporter.
+func (s *KeyVaultKeySource) throttledSince() (time.Time, bool) {
+	_, signer := s.use()
+	return signer.ThrottledSince()
+}
 
 // NewKeyVaultKeySource returns a source for the key keyID (pin its version)
 // and the certificate registered on the app for it. The certificate's public
-// key is used as the key's: nothing is read from the vault.
+// key is used as the key's: nothing is read from the vault. With only the
+// certificate's thumbprint, give a nil cert and set
+// KeyVaultKeyOptions.Thumbprint.
 func NewKeyVaultKeySource(keyID string, cert *x509.Certificate, cred azcore.TokenCredential, opts *KeyVaultKeyOptions) (*KeyVaultKeySource, error) {
-	if cert == nil {
-		return nil, errors.New("kvassert: no certificate; give the certificate registered on the app, or use NewKeyVaultKeySourceWithThumbprint")
-	}
 	var o KeyVaultKeyOptions
 	if opts != nil {
 		o = *opts
 	}
-	if err := o.AssertionOptions.validate(); err != nil {
+	switch {
+	case cred == nil:
+		return nil, inputErr("cred", "no credential for the vault (cred is nil)")
+	case cert == nil && o.Thumbprint == "":
+		return nil, inputErr("cert", "no certificate; give the certificate registered on the app, or its Thumbprint in the options")
+	case cert != nil && o.Thumbprint != "":
+		return nil, inputErr("Thumbprint", "both a certificate and a Thumbprint are given; give one")
+	}
+	if err := o.assertOpts().validate(); err != nil {
 		return nil, err
 	}
-	so := o.SignerOptions
-	so.PublicKey = cert.PublicKey
-	signer, err := keyvault.NewSigner(context.Background(), keyID, cred, &so)
+	s := &KeyVaultKeySource{cred: cred, cert: cert}
+	if cert != nil {
+		signer, err := keyvault.NewSigner(context.Background(), keyID, cred, o.signerOptions(cert.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		s.id = keySourceIdentity(signer, "x5t#S256:"+sha256Hex(cert.Raw))
+		return s, s.build(o, signer)
+	}
+	thumb, err := jwtassert.ParseThumbprint(o.Thumbprint)
 	if err != nil {
 		return nil, err
 	}
-	b, err := assertion.New(cert, signer, o.AssertionOptions.builderOptions(cert))
-	if err != nil {
-		return nil, err
-	}
-	return &KeyVaultKeySource{builder: b, signer: signer, id: keySourceIdentity(signer, "x5t#S256:"+sha256Hex(cert.Raw))}, nil
-}
-
-// NewKeyVaultKeySourceWithThumbprint is NewKeyVaultKeySource for when only the
-// certificate's thumbprint is known (hex as the portal shows it, or
-// base64url). The thumbprint decides the assertion's form, as each algorithm
-// goes with one thumbprint: a SHA-1 thumbprint makes RS256 assertions with
-// x5t, a SHA-256 one PS256 assertions with x5t#S256; AssertionOptions.Algorithm
-// may confirm that choice, and the other algorithm is refused (see
-// assertion.Options.Thumbprint). The key is read once here (keys/get) for its
-// public half, and the source is pinned to the version read: give the
-// version of the certificate's key in keyID, or, unversioned, the key's
-// current version at this call is the one used from then on, even after the
-// key rotates (a new version is not registered on the app until you register
-// it). The certificate's validity cannot be checked locally; Entra still
-// checks it.
-func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint string, cred azcore.TokenCredential, opts *KeyVaultKeyOptions) (*KeyVaultKeySource, error) {
-	thumb, err := jwtassert.ParseThumbprint(thumbprint)
-	if err != nil {
-		return nil, err
-	}
-	var o KeyVaultKeyOptions
-	if opts != nil {
-		o = *opts
-	}
-	if err := o.AssertionOptions.validate(); err != nil {
-		return nil, err
-	}
+	s.thumb = thumb
 	// Without a certificate the signer needs the key's public half to size
 	// signatures: one keys/get call here, none per assertion. The signer
 	// pins the version read, so the thumbprint keeps naming its key.
-	so := o.SignerOptions
-	so.PublicKey = nil
-	signer, err := keyvault.NewSigner(ctx, keyID, cred, &so)
-	if err != nil {
-		return nil, err
-	}
-	bo := o.AssertionOptions.builderOptions(nil)
-	bo.Thumbprint = thumb
-	b, err := assertion.New(nil, signer, bo)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	signer, err := keyvault.NewSigner(ctx, keyID, cred, o.signerOptions(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -280,10 +393,60 @@ func NewKeyVaultKeySourceWithThumbprint(ctx context.Context, keyID, thumbprint s
 	if len(thumb) == sha1.Size {
 		kind = "x5t:"
 	}
-	return &KeyVaultKeySource{builder: b, signer: signer, id: keySourceIdentity(signer, kind+hex.EncodeToString(thumb))}, nil
+	s.id = keySourceIdentity(signer, kind+hex.EncodeToString(thumb))
+	return s, s.build(o, signer)
+}
+
+// build makes the builder over signer with o.
+func (s *KeyVaultKeySource) build(o KeyVaultKeyOptions, signer *keyvault.Signer) error {
+	var b *assertion.Builder
+	var err error
+	if s.cert != nil {
+		b, err = assertion.New(s.cert, signer, o.assertOpts().builderOptions(s.cert))
+	} else {
+		bo := o.assertOpts().builderOptions(nil)
+		bo.Thumbprint = s.thumb
+		b, err = assertion.New(nil, signer, bo)
+	}
+	if err != nil {
+		return err
+	}
+	s.opts, s.builder, s.signer = o, b, signer
+	return nil
+}
+
+// configure implements configurable.
+func (s *KeyVaultKeySource) configure(d inherited) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.final {
+		return nil
+	}
+	s.final = true
+	o := s.opts
+	c, t, l := inheritClient(&o.ClientOptions, d), inheritTelemetry(&o.Telemetry, d), inheritLogger(&o.Logger, d)
+	if !c && !t && !l {
+		return nil
+	}
+	// The key (and in Thumbprint mode its version) is known: no call.
+	signer, err := keyvault.NewSigner(context.Background(), s.signer.KeyID(), s.cred, o.signerOptions(s.signer.Public()))
+	if err != nil {
+		return err
+	}
+	return s.build(o, signer)
+}
+
+// use returns the builder and signer; from the first call on, the
+// source's settings are final.
+func (s *KeyVaultKeySource) use() (*assertion.Builder, *keyvault.Signer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.final = true
+	return s.builder, s.signer
 }
 
 // Assertion implements Source.
 func (s *KeyVaultKeySource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
-	return s.builder.Build(ctx, clientID, tokenEndpoint)
+	b, _ := s.use()
+	return b.Build(ctx, clientID, tokenEndpoint)
 }

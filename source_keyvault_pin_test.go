@@ -15,17 +15,16 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/jwtassert"
-	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// NewKeyVaultKeySourceWithThumbprint given an unversioned key ID pins the
+// NewKeyVaultKeySource with a Thumbprint and an unversioned key ID pins the
 // version it read: after the certificate is renewed in the vault (a new
 // version with a new key, which Entra does not know yet), the source still
 // signs with the key of the registered certificate its thumbprint names, so
 // tokens keep coming instead of AADSTS7000274 until a restart.
-func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
+func TestKeySourceThumbprintPinsTheKeyVersion(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	ctx := context.Background()
 	workload, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
@@ -38,8 +37,8 @@ func TestKeySourceWithThumbprintPinsTheKeyVersion(t *testing.T) {
 	}
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/" + scenario.DemoCertificate // unversioned
 	sum := sha1.Sum(cert.Raw)
-	vaultOpts := keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New()}
-	src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, keyID, hex.EncodeToString(sum[:]), workload, &kvassert.KeyVaultKeyOptions{SignerOptions: vaultOpts})
+	src, err := kvassert.NewKeyVaultKeySource(keyID, nil, workload, &kvassert.KeyVaultKeyOptions{
+		ClientOptions: e.ClientOptions(), Throttle: holdoff.New(), Thumbprint: hex.EncodeToString(sum[:])})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,17 +6,10 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"strings"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"time"
 
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/certfile"
 )
 
 // LocalSource signs assertions with a key held in this process: for
@@ -28,25 +21,42 @@ type LocalSource struct {
 	id      string
 }
 
+// LocalCertificateOptions configure NewLocalSource. The zero value (or nil)
+// is the defaults.
+type LocalCertificateOptions struct {
+	// Algorithm, Lifetime and IncludeX5C: see KeyVaultCertificateOptions.
+	Algorithm  assertion.Algorithm
+	Lifetime   time.Duration
+	IncludeX5C bool
+	// Clock replaces time.Now for the assertions' nbf, iat and exp (tests).
+	Clock func() time.Time
+}
+
 // NewLocalSource returns a source for cert and its private key signer.
-func NewLocalSource(cert *x509.Certificate, signer crypto.Signer, opts *AssertionOptions) (*LocalSource, error) {
-	var o AssertionOptions
+func NewLocalSource(cert *x509.Certificate, signer crypto.Signer, opts *LocalCertificateOptions) (*LocalSource, error) {
+	var o LocalCertificateOptions
 	if opts != nil {
 		o = *opts
 	}
-	if err := o.validate(); err != nil {
+	switch {
+	case cert == nil:
+		return nil, inputErr("cert", "no certificate (cert is nil)")
+	case signer == nil:
+		return nil, inputErr("signer", "no private key (signer is nil)")
+	}
+	ao := assertOpts{algorithm: o.Algorithm, lifetime: o.Lifetime, includeX5C: o.IncludeX5C, clock: o.Clock}
+	if err := ao.validate(); err != nil {
 		return nil, err
 	}
-	b, err := assertion.New(cert, signer, o.builderOptions(cert))
+	b, err := assertion.New(cert, signer, ao.builderOptions(cert))
 	if err != nil {
 		return nil, err
 	}
 	return &LocalSource{builder: b, id: "local:x5t#S256:" + sha256Hex(cert.Raw)}, nil
 }
 
-// SourceIdentity implements SourceIdentifier: the certificate's SHA-256
-// thumbprint.
-func (s *LocalSource) SourceIdentity() string { return s.id }
+// sourceIdentity is the certificate's SHA-256 thumbprint.
+func (s *LocalSource) sourceIdentity() string { return s.id }
 
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
@@ -58,107 +68,11 @@ func (s *LocalSource) Assertion(ctx context.Context, clientID, tokenEndpoint str
 	return s.builder.Build(ctx, clientID, tokenEndpoint)
 }
 
-// maxCredentialFile bounds certificate and key files read from disk.
-const maxCredentialFile = 1 << 20
-
-// LoadCertificateFiles reads a certificate and its private key for
-// NewLocalSource. certFile is PEM (certificate, optionally with the key) or
-// PKCS#12 (.pfx/.p12, opened with password); keyFile, when not empty, is a
-// PEM private key (PKCS#1 or PKCS#8). Parsing is azidentity.ParseCertificates,
-// so the formats are exactly those azidentity accepts. A file that cannot be
-// read gives an *fs.PathError, data that cannot be parsed an *InputError
-// (wrapping ErrNoPrivateKey when the key is missing).
-func LoadCertificateFiles(certFile, keyFile string, password []byte) (*x509.Certificate, crypto.Signer, error) {
-	data, err := readBounded(certFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	if keyFile != "" {
-		key, err := readBounded(keyFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		data = append(append(data, '\n'), key...)
-	}
-	cert, signer, err := ParseCertificateData(data, password)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kvassert: reading %s: %w", certFile, err)
-	}
-	return cert, signer, nil
-}
-
-// ParseCertificateData parses a certificate and its private key from memory:
-// PEM (certificate and key, in any order) or PKCS#12 opened with password,
-// as azidentity.ParseCertificates accepts them. It returns the certificate
-// whose public key matches the private key. Its errors are *InputError;
-// errors.Is(err, ErrNoPrivateKey) when data holds no usable private key.
+// ParseCertificateData parses a certificate and its private key for
+// NewLocalSource: PEM (certificate and key, in any order) or PKCS#12 opened
+// with password, as azidentity.ParseCertificates accepts them. It returns
+// the certificate whose public key matches the private key. Its errors are
+// *InputError (Input "certificate data").
 func ParseCertificateData(data, password []byte) (*x509.Certificate, crypto.Signer, error) {
-	if len(data) == 0 {
-		return nil, nil, inputErr("certificate data", "no certificate data")
-	}
-	if len(data) > maxCredentialFile {
-		return nil, nil, inputErr("certificate data", "certificate data is %d bytes; more than the %d accepted", len(data), maxCredentialFile)
-	}
-	if pemWithoutKey(data) {
-		return nil, nil, &InputError{Package: "kvassert", Input: "certificate data", Reason: "the PEM data holds no private key", Err: ErrNoPrivateKey}
-	}
-	certs, key, err := azidentity.ParseCertificates(data, password)
-	if err != nil {
-		return nil, nil, &InputError{Package: "kvassert", Input: "certificate data", Reason: err.Error(), Err: err}
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok || len(certs) == 0 {
-		return nil, nil, &InputError{Package: "kvassert", Input: "certificate data", Reason: "no usable certificate and private key found", Err: ErrNoPrivateKey}
-	}
-	// The leaf is the certificate whose key we hold.
-	for _, c := range certs {
-		if pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && pub.Equal(signer.Public()) {
-			return c, signer, nil
-		}
-	}
-	return nil, nil, inputErr("certificate data", "the private key does not match any of the certificates")
-}
-
-// pemWithoutKey reports whether data is PEM with no private key block: a
-// certificate whose key is in another file.
-func pemWithoutKey(data []byte) bool {
-	found := false
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return found
-		}
-		if strings.HasSuffix(b.Type, "PRIVATE KEY") {
-			return false
-		}
-		found = true
-	}
-}
-
-func readBounded(path string) ([]byte, error) {
-	if path == "" {
-		return nil, inputErr("certificate file", "empty file name")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("kvassert: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("kvassert: %w", err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("kvassert: %w", &fs.PathError{Op: "read", Path: path, Err: errors.New("is a directory, not a certificate file")})
-	}
-	if st.Size() > maxCredentialFile {
-		return nil, fmt.Errorf("kvassert: %w", &fs.PathError{Op: "read", Path: path,
-			Err: fmt.Errorf("%d bytes; certificate files are far smaller (limit %d)", st.Size(), maxCredentialFile)})
-	}
-	buf := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, fmt.Errorf("kvassert: %w", &fs.PathError{Op: "read", Path: path, Err: err})
-	}
-	return buf, nil
+	return certfile.Parse(data, password)
 }

@@ -12,40 +12,46 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // Audiences of managed identity tokens used as federated credentials.
 const (
-	FederatedAudiencePublic = "api://AzureADTokenExchange"
-	FederatedAudienceUSGov  = "api://AzureADTokenExchangeUSGov"
-	FederatedAudienceChina  = "api://AzureADTokenExchangeChina"
+	federatedAudiencePublic = "api://AzureADTokenExchange"
+	federatedAudienceUSGov  = "api://AzureADTokenExchangeUSGov"
+	federatedAudienceChina  = "api://AzureADTokenExchangeChina"
 )
 
-// FederatedAudience returns the token-exchange audience of a cloud.
-func FederatedAudience(c cloud.Configuration) string {
+// federatedAudience returns the token-exchange audience of a cloud.
+func federatedAudience(c cloud.Configuration) string {
 	host := strings.ToLower(c.ActiveDirectoryAuthorityHost)
 	switch {
 	case strings.Contains(host, "login.microsoftonline.us"):
-		return FederatedAudienceUSGov
+		return federatedAudienceUSGov
 	case strings.Contains(host, "login.chinacloudapi.cn"):
-		return FederatedAudienceChina
+		return federatedAudienceChina
 	}
-	return FederatedAudiencePublic
+	return federatedAudiencePublic
 }
 
-// ManagedIdentityOptions configure NewManagedIdentitySource.
+// ManagedIdentityOptions configure NewManagedIdentitySource. The zero value
+// (or nil) is a system-assigned identity in the public cloud.
 type ManagedIdentityOptions struct {
 	// Credential gets the managed identity's token. When nil, an
 	// azidentity.ManagedIdentityCredential is made for ClientID.
 	Credential azcore.TokenCredential
-	// ClientID of the user-assigned managed identity (when Credential is nil).
+	// ClientID of the user-assigned managed identity (when Credential is
+	// nil); a GUID.
 	ClientID string
-	// Cloud selects the federated audience (default: public cloud).
-	Cloud cloud.Configuration
-	// Audience overrides the audience (default: the cloud's
-	// api://AzureADTokenExchange variant).
+	// Audience overrides the federated audience. The default is the
+	// cloud's (ClientOptions.Cloud): api://AzureADTokenExchange in the
+	// public cloud, api://AzureADTokenExchangeUSGov in Azure Government,
+	// api://AzureADTokenExchangeChina in Azure China.
 	Audience string
-	// ClientOptions for the default ManagedIdentityCredential.
+	// ClientOptions for the default ManagedIdentityCredential; its Cloud
+	// also selects the default Audience. Zero means the ClientOptions of
+	// the first Credential the source is given to (NewCredential).
 	ClientOptions policy.ClientOptions
 }
 
@@ -56,13 +62,14 @@ type ManagedIdentityOptions struct {
 // through the app's multi-tenancy. Tokens are cached until 5 minutes before
 // they expire.
 type ManagedIdentitySource struct {
+	mu    sync.Mutex
+	final bool // configured or used
+	opts  ManagedIdentityOptions
 	cred  azcore.TokenCredential
 	scope []string
-	id    string // SourceIdentity; empty for a caller's Credential
-
-	mu  sync.Mutex
-	tok azcore.AccessToken
-	now func() time.Time
+	id    string // sourceIdentity; empty for a caller's Credential
+	tok   azcore.AccessToken
+	now   func() time.Time
 }
 
 // NewManagedIdentitySource returns a federated-credential source.
@@ -71,15 +78,21 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 	if opts != nil {
 		o = *opts
 	}
+	if strings.ContainsAny(o.Audience, " \t\r\n") {
+		return nil, inputErr("Audience", "the federated Audience contains white space")
+	}
+	if o.ClientID != "" && !entraid.ValidClientID(o.ClientID) {
+		return nil, inputErr("ClientID", "the managed identity ClientID (%d bytes) is not a GUID", len(o.ClientID))
+	}
+	s := &ManagedIdentitySource{now: time.Now}
+	return s, s.build(o)
+}
+
+// build makes the identity's credential (unless given) for o.
+func (s *ManagedIdentitySource) build(o ManagedIdentityOptions) error {
 	aud := o.Audience
 	if aud == "" {
-		aud = FederatedAudience(o.Cloud)
-	}
-	if strings.ContainsAny(aud, " \t\r\n") {
-		return nil, errors.New("kvassert: federated audience contains white space")
-	}
-	if o.ClientID != "" && !validClientID(o.ClientID) {
-		return nil, fmt.Errorf("kvassert: managed identity client ID (%d bytes) is not a GUID", len(o.ClientID))
+		aud = federatedAudience(o.ClientOptions.Cloud)
 	}
 	cred := o.Credential
 	if cred == nil {
@@ -89,7 +102,7 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 		}
 		c, err := azidentity.NewManagedIdentityCredential(mo)
 		if err != nil {
-			return nil, fmt.Errorf("kvassert: managed identity: %w", err)
+			return fmt.Errorf("kvassert: managed identity: %w", err)
 		}
 		cred = c
 	}
@@ -101,27 +114,51 @@ func NewManagedIdentitySource(opts *ManagedIdentityOptions) (*ManagedIdentitySou
 		}
 		id = "managed-identity:" + who + "|" + strings.TrimSuffix(aud, "/")
 	}
-	return &ManagedIdentitySource{cred: cred, scope: []string{strings.TrimSuffix(aud, "/") + "/.default"}, id: id, now: time.Now}, nil
+	s.opts, s.cred, s.scope, s.id = o, cred, []string{strings.TrimSuffix(aud, "/") + "/.default"}, id
+	return nil
 }
 
-// SourceIdentity implements SourceIdentifier: the managed identity (its
-// client ID, or system-assigned) and the federated audience. It is empty
-// when ManagedIdentityOptions.Credential was given, since kvassert cannot
-// tell which identity that credential is: such a source cannot be used
-// with a SharedCache unless wrapped in a Source that names the identity.
-func (s *ManagedIdentitySource) SourceIdentity() string { return s.id }
+// configure implements configurable: the Credential's ClientOptions (and
+// with them its cloud) when the source's were left zero and it makes its
+// own ManagedIdentityCredential.
+func (s *ManagedIdentitySource) configure(d inherited) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.final {
+		return nil
+	}
+	s.final = true
+	o := s.opts
+	if o.Credential != nil && o.Audience != "" || !inheritClient(&o.ClientOptions, d) {
+		return nil
+	}
+	return s.build(o)
+}
+
+// sourceIdentity is the managed identity (its client ID, or
+// system-assigned) and the federated audience. It is empty when
+// ManagedIdentityOptions.Credential was given, since kvassert cannot tell
+// which identity that credential is: such a source cannot be used with a
+// SharedCache unless wrapped in a Source that names the identity.
+func (s *ManagedIdentitySource) sourceIdentity() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.final = true
+	return s.id
+}
 
 // Assertion implements Source. clientID and tokenEndpoint are not part of a
 // managed identity token; Entra matches the token's issuer and subject
 // against the app's federated credentials.
 func (s *ManagedIdentitySource) Assertion(ctx context.Context, _, _ string) (string, error) {
 	s.mu.Lock()
-	tok := s.tok
+	s.final = true
+	tok, cred, scope := s.tok, s.cred, s.scope
 	s.mu.Unlock()
 	if tok.Token != "" && s.now().Add(5*time.Minute).Before(tok.ExpiresOn) {
 		return tok.Token, nil
 	}
-	tok, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: s.scope})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: scope})
 	if err != nil {
 		var afe *azidentity.AuthenticationFailedError
 		if errors.As(err, &afe) {
@@ -132,9 +169,9 @@ func (s *ManagedIdentitySource) Assertion(ctx context.Context, _, _ string) (str
 			if r := afe.RawResponse; r != nil {
 				what = fmt.Sprintf("the managed identity endpoint answered HTTP %d (%s) without a usable token", r.StatusCode, describeBody(r.Header.Get("Content-Type"), -1))
 			}
-			return "", fmt.Errorf("kvassert: managed identity token for %s: %s", s.scope[0], what)
+			return "", fmt.Errorf("kvassert: managed identity token for %s: %s", scope[0], what)
 		}
-		return "", fmt.Errorf("kvassert: managed identity token for %s: %w", s.scope[0], err)
+		return "", fmt.Errorf("kvassert: managed identity token for %s: %w", scope[0], err)
 	}
 	s.mu.Lock()
 	s.tok = tok

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // Names made only of dots, or with an empty label, cannot be a tenant: they
@@ -16,13 +18,13 @@ func TestTenantNamesThatCannotBeTenants(t *testing.T) {
 	bad := []string{".", "..", "...", ".contoso.com", "contoso.com.", "contoso..com", "-", "contoso-.com", "-contoso.com", strings.Repeat("a", 64) + ".com"}
 	good := []string{testHome, strings.ToUpper(testOther), "contoso.onmicrosoft.com", "Contoso.OnMicrosoft.com", "adfs.contoso.com", "common.example", "xn--bcher-kva.example", "a", "a-b.c-d.e1"}
 	for _, tn := range bad {
-		if ValidTenantID(tn) {
-			t.Errorf("ValidTenantID(%q) = true", tn)
+		if entraid.ValidTenantID(tn) {
+			t.Errorf("entraid.ValidTenantID(%q) = true", tn)
 		}
 	}
 	for _, tn := range good {
-		if !ValidTenantID(tn) {
-			t.Errorf("ValidTenantID(%q) = false", tn)
+		if !entraid.ValidTenantID(tn) {
+			t.Errorf("entraid.ValidTenantID(%q) = false", tn)
 		}
 	}
 	src, tr := &countingSource{}, &failingTransport{}
@@ -62,8 +64,8 @@ func TestTenantAliasesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tn := range aliases {
-		if ValidTenantID(tn) {
-			t.Errorf("ValidTenantID(%q) = true", tn)
+		if entraid.ValidTenantID(tn) {
+			t.Errorf("entraid.ValidTenantID(%q) = true", tn)
 		}
 		_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tn, Scopes: []string{testScope}})
 		var ie *InputError

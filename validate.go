@@ -3,12 +3,12 @@ package kvassert
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 
@@ -22,11 +22,11 @@ func authorityHost(c cloud.Configuration) (string, error) {
 		h = cloud.AzurePublic.ActiveDirectoryAuthorityHost
 	}
 	if !strings.HasPrefix(h, "https://") {
-		return "", errors.New("kvassert: the cloud's authority host is not https; tokens are only requested over https")
+		return "", inputErr("Cloud", "the cloud's authority host is not https; tokens are only requested over https")
 	}
 	if strings.ContainsAny(h[len("https://"):], "@?#") {
 		// Not repeated: it may hold user info or a query.
-		return "", errors.New("kvassert: the cloud's authority host must be a plain https://host/ URL (no user info, query or fragment)")
+		return "", inputErr("Cloud", "the cloud's authority host must be a plain https://host/ URL (no user info, query or fragment)")
 	}
 	if !strings.HasSuffix(h, "/") {
 		h += "/"
@@ -37,11 +37,11 @@ func authorityHost(c cloud.Configuration) (string, error) {
 func checkScopes(scopes []string) error {
 	for _, s := range scopes {
 		if s == "" || len(s) > 1024 || strings.ContainsAny(s, " \t\r\n") {
-			return fmt.Errorf("kvassert: scope %q is empty, too long or contains white space", textutil.Truncate(s, 80))
+			return inputErr("scope", "scope %q is empty, too long or contains white space", textutil.Truncate(s, 80))
 		}
 	}
 	if len(scopes) != 1 || !strings.HasSuffix(scopes[0], "/.default") {
-		return fmt.Errorf("kvassert: app-only tokens need exactly one scope ending in /.default (e.g. https://graph.microsoft.com/.default), got %q", textutil.Truncate(strings.Join(scopes, " "), 200))
+		return inputErr("scope", "app-only tokens need exactly one scope ending in /.default (e.g. https://graph.microsoft.com/.default), got %q", textutil.Truncate(strings.Join(scopes, " "), 200))
 	}
 	return nil
 }
@@ -124,107 +124,17 @@ func jsonDepth(s string) int {
 	return deepest
 }
 
-// ValidTenantID reports whether t can name a tenant: a GUID or a domain such
-// as contoso.onmicrosoft.com: at most 256 bytes of dot-separated labels, each
-// 1 to 63 letters, digits and '-', not starting or ending with '-'. Names
-// such as ".", ".." or "contoso..com" are refused, and so are the names that
-// are not one tenant, in any case: "common", "organizations" and
-// "consumers" (app-only tokens need a specific tenant), "adfs" and "dstsv2"
-// (which make MSAL switch to ADFS or dSTS handling).
-func ValidTenantID(t string) bool { return validTenant(t) && !tenantAlias(t) }
-
 // checkTenant is ValidTenantID as an InputError for input (what the
 // tenant was given as; the message starts with it). Only tenant-shaped
 // text is ever repeated.
 func checkTenant(input, what, t string) error {
-	if !validTenant(t) {
+	if !entraid.ValidTenant(t) {
 		return inputErr(input, "%s (%d bytes) is not a tenant ID or domain (letters, digits, '.', '-')", what, len(t))
 	}
-	if tenantAlias(t) {
+	if entraid.TenantAlias(t) {
 		return inputErr(input, "%s %q names no single tenant; app-only tokens need a specific tenant: give its tenant ID (a GUID) or a verified domain such as contoso.onmicrosoft.com", what, lowerASCII(t))
 	}
 	return nil
-}
-
-// tenantAlias reports whether t (a valid tenant name) is one of the names
-// Entra and MSAL give a meaning other than one tenant.
-func tenantAlias(t string) bool {
-	switch len(t) {
-	case 4:
-		return strings.EqualFold(t, "adfs")
-	case 6:
-		return strings.EqualFold(t, "common") || strings.EqualFold(t, "dstsv2")
-	case 9:
-		return strings.EqualFold(t, "consumers")
-	case 13:
-		return strings.EqualFold(t, "organizations")
-	}
-	return false
-}
-
-// ValidClientID reports whether id is a client (application) ID: a GUID.
-func ValidClientID(id string) bool { return validClientID(id) }
-
-func validTenant(t string) bool {
-	if t == "" || len(t) > 256 {
-		return false
-	}
-	start := 0 // first byte of the current label
-	for i := 0; i < len(t); i++ {
-		switch tenantByte[t[i]] {
-		case tenantAlnum:
-		case tenantHyphen: // not first in a label
-			if i == start {
-				return false
-			}
-		case tenantDot: // ends a label: not empty, not ending with '-', at most 63
-			if i == start || t[i-1] == '-' || i-start > 63 {
-				return false
-			}
-			start = i + 1
-		default:
-			return false
-		}
-	}
-	return start < len(t) && t[len(t)-1] != '-' && len(t)-start <= 63
-}
-
-// tenantByte classifies the bytes of a tenant name for validTenant (a table
-// keeps the per-call check, which every GetToken makes, as cheap as a
-// character-class loop).
-var tenantByte = func() (c [256]uint8) {
-	for ch := '0'; ch <= '9'; ch++ {
-		c[ch] = tenantAlnum
-	}
-	for ch := 'a'; ch <= 'z'; ch++ {
-		c[ch], c[ch-'a'+'A'] = tenantAlnum, tenantAlnum
-	}
-	c['-'], c['.'] = tenantHyphen, tenantDot
-	return c
-}()
-
-const (
-	tenantAlnum = 1 + iota
-	tenantHyphen
-	tenantDot
-)
-
-func validClientID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		ch := id[i]
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if ch != '-' {
-				return false
-			}
-		case !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F'):
-			return false
-		}
-	}
-	return true
 }
 
 // lowerASCII lowercases s, allocating only when s has an upper-case letter.

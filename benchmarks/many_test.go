@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	fixture "github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -60,7 +61,7 @@ func BenchmarkManyTenantsCold(b *testing.B) {
 			e := kvasserttest.NewTB(b, s, nil)
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			cred, src := fixture.Credential(b, e, func(o *kvassert.CredentialOptions) { o.Logger = logger })
-			if _, err := src.Certificate(context.Background()); err != nil { // certificate read and vault token, once
+			if _, err := rootaccess.Cache(src).Certificate(context.Background()); err != nil { // certificate read and vault token, once
 				b.Fatal(err)
 			}
 			if limit > 0 {
@@ -113,7 +114,7 @@ func BenchmarkManyTenantsCold(b *testing.B) {
 			b.ReportMetric(float64(signs)/float64(n), "signs/token")
 			b.ReportMetric(float64(posts)/float64(n), "posts/token")
 			b.ReportMetric(float64(e.Count(kvasserttest.Op("entra/discovery")))/float64(n), "discovery/token")
-			if got := cred.Stats().CachedTokens; got != n {
+			if got := rootaccess.CredentialStats(cred).CachedTokens; got != n {
 				b.Errorf("%d tokens cached, want %d", got, n)
 			}
 

@@ -20,6 +20,7 @@ import (
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 
@@ -159,10 +160,11 @@ func (s *Server) apiKVKeyInfo(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, upstreamProblem(err))
 		return
 	}
+	certs := rootaccess.Cache(src)
 	if req.SkipCache {
-		src.Invalidate()
+		certs.Invalidate()
 	}
-	c, err := src.Certificate(ctx)
+	c, err := certs.Certificate(ctx)
 	if err != nil {
 		writeProblem(w, upstreamProblem(err))
 		return

@@ -191,7 +191,7 @@ func TestAPILocalCertificate(t *testing.T) {
 	}
 
 	// A certificate without its key says where the key goes (recognised by
-	// kvassert.ErrNoPrivateKey, not by the wording of the parse error).
+	// certfile.ErrNoPrivateKey, not by the wording of the parse error).
 	if p := problemOf(t, env.api("local-certificate", body("app.crt", "")), http.StatusBadRequest); len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "give keyFile") {
 		t.Errorf("certificate without key: %+v, want the keyFile hint", p.Errors)
 	}

@@ -138,7 +138,8 @@ func (g *registry) keySource(ctx context.Context, keyID, thumbprint, thumbKey st
 	return g.keySources.get(ctx, keyID+"|"+thumbKey, func(cctx context.Context) (*kvassert.KeyVaultKeySource, error) {
 		var o kvassert.KeyVaultKeyOptions
 		o.ClientOptions = g.clientOptions()
-		return kvassert.NewKeyVaultKeySourceWithThumbprint(cctx, keyID, thumbprint, g.s.cfg.KeyVaultCredential, &o)
+		o.Thumbprint = thumbprint
+		return kvassert.NewKeyVaultKeySource(keyID, nil, g.s.cfg.KeyVaultCredential, &o)
 	})
 }
 

@@ -14,10 +14,11 @@ import (
 	"strconv"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
 
-// maxFileSize bounds certificate and key files (as kvassert.LoadCertificateFiles does).
+// maxFileSize bounds certificate and key files (as certfile.Load does).
 const maxFileSize = 1 << 20
 
 var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -76,7 +77,7 @@ func newFileStore(files, keyFiles map[string]string, root string) (*fileStore, e
 // loadNamedFile reads a certificate configured at start (abs: absolute
 // paths).
 func loadNamedFile(name string, abs certFiles) (*namedFile, error) {
-	cert, signer, err := kvassert.LoadCertificateFiles(abs.CertFile, abs.KeyFile, nil)
+	cert, signer, err := certfile.Load(abs.CertFile, abs.KeyFile, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -235,14 +236,14 @@ func (fs *fileStore) read(rel string) ([]byte, error) {
 // problem: the reason without the package name, and what to do when the
 // key is missing.
 func parseCertificate(data []byte) (*x509.Certificate, crypto.Signer, error) {
-	cert, signer, err := kvassert.ParseCertificateData(data, nil)
+	cert, signer, err := certfile.Parse(data, nil)
 	if err != nil {
 		msg := err.Error()
 		var ie *kvassert.InputError
 		if errors.As(err, &ie) {
 			msg = ie.Reason
 		}
-		if errors.Is(err, kvassert.ErrNoPrivateKey) {
+		if errors.Is(err, certfile.ErrNoPrivateKey) {
 			msg += " (give keyFile when the key is in a separate file)"
 		}
 		return nil, nil, errors.New(msg)

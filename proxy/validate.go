@@ -5,12 +5,13 @@ import (
 	"strings"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/kvid"
 )
 
 // The field checks of the token API, the managed identity routes and
-// Target. The rules are the library's (kvassert.ValidClientID,
-// kvassert.ValidTenantID, keyvault's parsers); this file only words them for
+// Target. The rules are the library's (entraid.ValidClientID,
+// entraid.ValidTenantID, keyvault's parsers); this file only words them for
 // a field-level problem.
 
 // addErr adds the problem of a value the library refused: the reason of a
@@ -41,7 +42,7 @@ func (f fieldErrors) err() error {
 func checkClientID(field, v string, errs *fieldErrors) {
 	if v == "" {
 		errs.add(field, "required: the application (client) ID, a GUID")
-	} else if !kvassert.ValidClientID(v) {
+	} else if !entraid.ValidClientID(v) {
 		errs.add(field, "not a GUID: give the application (client) ID of the app registration")
 	}
 }
@@ -50,7 +51,7 @@ func checkTenant(field, v string, errs *fieldErrors) {
 	switch {
 	case v == "":
 		errs.add(field, "required: the tenant ID (GUID) or a verified domain such as contoso.onmicrosoft.com")
-	case !kvassert.ValidTenantID(v):
+	case !entraid.ValidTenantID(v):
 		errs.add(field, "not a tenant ID or domain (letters, digits, '.', '-')")
 	case strings.EqualFold(v, "common") || strings.EqualFold(v, "organizations") || strings.EqualFold(v, "consumers"):
 		errs.add(field, "app-only tokens need a specific tenant, not "+strings.ToLower(v))

@@ -15,8 +15,10 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/telemetry"
 )
@@ -175,11 +177,11 @@ func checkInput(cred azcore.TokenCredential, app Application, o *Options) error 
 	switch {
 	case cred == nil:
 		return inputErr("vaultCredential", "no vault credential (vaultCredential is nil)")
-	case !kvassert.ValidTenantID(app.TenantID):
+	case !entraid.ValidTenantID(app.TenantID):
 		return inputErr("Application.TenantID", "the tenant ID (Application.TenantID, %d bytes) is not a tenant ID or domain", len(app.TenantID))
-	case !kvassert.ValidClientID(app.ClientID):
+	case !entraid.ValidClientID(app.ClientID):
 		return inputErr("Application.ClientID", "the client ID (Application.ClientID, %d bytes) is not a GUID", len(app.ClientID))
-	case !kvassert.ValidClientID(app.ObjectID):
+	case !entraid.ValidClientID(app.ObjectID):
 		return inputErr("Application.ObjectID", "the application object ID (Application.ObjectID, %d bytes) is not a GUID: use the app registration's Object ID", len(app.ObjectID))
 	case strings.EqualFold(app.ObjectID, app.ClientID):
 		return inputErr("Application.ObjectID", "the application object ID equals the client ID (Application.ObjectID = Application.ClientID); addKey needs the app registration's Object ID, which differs from its client (application) ID\nhint: copy the Object ID from the app registration's overview page")
@@ -214,7 +216,7 @@ func (r *Roller) vaultOptions() keyvault.SignerOptions {
 func (r *Roller) notifyAccepted(version string) {
 	if src := r.cfg.Source; src != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_ = src.Cache().Adopt(ctx, version) // on failure the source finds it on its own
+		_ = rootaccess.Cache(src).Adopt(ctx, version) // on failure the source finds it on its own
 		cancel()
 	}
 	if r.cfg.OnAccepted != nil {
@@ -258,7 +260,7 @@ func (r *Roller) source(ctx context.Context, v *certVersion) (kvassert.Source, e
 	if err != nil {
 		return nil, err
 	}
-	return kvassert.NewLocalSource(v.Certificate, signer, &kvassert.AssertionOptions{Algorithm: r.cfg.Algorithm, Lifetime: r.cfg.Lifetime, Clock: r.cfg.probeNow}) // any crypto.Signer; the builder uses SignContext
+	return kvassert.NewLocalSource(v.Certificate, signer, &kvassert.LocalCertificateOptions{Algorithm: r.cfg.Algorithm, Lifetime: r.cfg.Lifetime, Clock: r.cfg.probeNow}) // any crypto.Signer; the builder uses SignContext
 }
 
 // signer returns a crypto.Signer over version v's key in the vault

@@ -18,7 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -323,7 +322,7 @@ func (s *sim) setUp() {
 	co := w.e.ClientOptions()
 	ttl := time.Duration(1+s.rng.IntN(24)) * time.Hour
 	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), simCert, s.vcred, &kvassert.KeyVaultCertificateOptions{
-		Options: certcache.Options{ClientOptions: co, TTL: ttl, Now: w.now, Logger: s.serviceLogger()},
+		ClientOptions: co, TTL: ttl, Clock: w.now, Logger: s.serviceLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

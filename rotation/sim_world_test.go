@@ -22,6 +22,7 @@ import (
 
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -160,7 +161,7 @@ func (s *sim) checkInvariant() (string, string) {
 	if len(s.goodRegistered()) == 0 {
 		return "no-key", "the app holds no key that Entra accepts of an enabled, valid RSA version the vault holds non-exportable"
 	}
-	if acc := s.src.Cache().AcceptedCertificate(); acc != nil {
+	if acc := rootaccess.Cache(s.src).AcceptedCertificate(); acc != nil {
 		tp := thumb(acc.Certificate)
 		for _, v := range s.versions() {
 			if thumb(v.Certificate) != tp {
@@ -192,7 +193,7 @@ func (s *sim) state() string {
 		fmt.Fprintf(&b, "\n    keyId %s thumb %s valid %s..%s revoked=%v activeAt=%s", short8(k.KeyID), thumb(k.Certificate)[:8],
 			k.Certificate.NotBefore.UTC().Format("2006-01-02"), k.Certificate.NotAfter.UTC().Format("2006-01-02"), k.Revoked, k.ActiveAt.UTC().Format(time.RFC3339))
 	}
-	if acc := s.src.Cache().AcceptedCertificate(); acc != nil {
+	if acc := rootaccess.Cache(s.src).AcceptedCertificate(); acc != nil {
 		fmt.Fprintf(&b, "\n  credential's accepted version: %s thumb %s", short8(acc.Version), thumb(acc.Certificate)[:8])
 	}
 	return b.String()
@@ -342,7 +343,7 @@ func (s *sim) addVersion(spec emuhook.VersionSpec, what string) string {
 
 // inUse is the thumbprint of the version the credential last had accepted.
 func (s *sim) inUse() string {
-	if acc := s.src.Cache().AcceptedCertificate(); acc != nil {
+	if acc := rootaccess.Cache(s.src).AcceptedCertificate(); acc != nil {
 		return thumb(acc.Certificate)
 	}
 	return ""

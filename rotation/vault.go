@@ -18,7 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvclient"
@@ -75,7 +75,7 @@ func (v *certVersion) tagTime(name string) time.Time {
 // ("" when none, or when the tag is not bound to v's thumbprint).
 func (v *certVersion) recordedKeyID() string {
 	id := v.tagFields(tagKeyID)["keyid"]
-	if !kvassert.ValidClientID(id) {
+	if !entraid.ValidClientID(id) {
 		return ""
 	}
 	return id
@@ -85,7 +85,7 @@ func (v *certVersion) recordedKeyID() string {
 // bound to no certificate: used only to protect keys and, when the app
 // cannot read its keys, to find a superseded version's key.
 func (v *certVersion) legacyKeyID() string {
-	if id := v.Tags[tagKeyID]; kvassert.ValidClientID(id) {
+	if id := v.Tags[tagKeyID]; entraid.ValidClientID(id) {
 		return id
 	}
 	return ""

@@ -13,9 +13,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -96,7 +96,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	// The service: one source and one credential for the whole year.
 	co := w.e.ClientOptions()
 	src, err := kvassert.NewKeyVaultCertificateSource(w.e.VaultURL(scenario.DemoVault), yearCert, vaultCred, &kvassert.KeyVaultCertificateOptions{
-		Options: certcache.Options{ClientOptions: co, TTL: 24 * time.Hour, Now: w.now, Logger: discard()},
+		ClientOptions: co, TTL: 24 * time.Hour, Clock: w.now, Logger: discard(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 				minValidKeys = n
 			}
 		}
-		if c, err := src.Certificate(ctx); err == nil {
+		if c, err := rootaccess.Cache(src).Certificate(ctx); err == nil {
 			signedWith[c.Version] = true
 		}
 	}

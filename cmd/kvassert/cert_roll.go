@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/rotation"
 )
@@ -44,7 +44,7 @@ func (f *rollFlags) check(a *App) error {
 	switch {
 	case f.appObjectID == "":
 		return usageError("--app-object-id is required", "give the Object ID shown on the app registration's overview page, or set KVASSERT_APP_OBJECT_ID")
-	case !kvassert.ValidClientID(f.appObjectID):
+	case !entraid.ValidClientID(f.appObjectID):
 		return usageError(fmt.Sprintf("%s %q is not a GUID", a.flagName("app-object-id"), truncate(f.appObjectID, 60)), "use the Object ID shown on the app registration's overview page")
 	}
 	return nil

@@ -13,9 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kvassert/kvassert"
-
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -216,7 +215,7 @@ func TestCertExport(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, kc[k], v)
 		}
 	}
-	if !kvassert.ValidClientID(kc["keyId"]) || len(kc) != 8 {
+	if !entraid.ValidClientID(kc["keyId"]) || len(kc) != 8 {
 		t.Errorf("keyCredential = %v", kc)
 	}
 	// Exporting again gives the same entry (same keyId).

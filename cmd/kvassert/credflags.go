@@ -16,10 +16,10 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/certfile"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
-	"github.com/kvassert/kvassert/keyvault"
 )
 
 // appFlags name the multi-tenant app and the tenant to get a token in.
@@ -41,7 +41,7 @@ func (f *appFlags) checkClientID(a *App) error {
 	if f.clientID == "" {
 		return usageError("--client-id is required", "give the application (client) ID of the app registration, or set KVASSERT_CLIENT_ID")
 	}
-	if !kvassert.ValidClientID(f.clientID) {
+	if !entraid.ValidClientID(f.clientID) {
 		return usageError(fmt.Sprintf("%s %q is not a GUID", a.flagName("client-id"), truncate(f.clientID, 60)), "use the Application (client) ID shown on the app registration's overview page")
 	}
 	return nil
@@ -56,7 +56,7 @@ func (f *appFlags) checkTenant(a *App) error {
 	case "common", "organizations", "consumers", "adfs", "dstsv2":
 		return usageError(fmt.Sprintf("%s %q: app-only tokens need a specific tenant", a.flagName("tenant"), f.tenant), "give the customer's tenant ID or domain")
 	}
-	if !kvassert.ValidTenantID(f.tenant) {
+	if !entraid.ValidTenantID(f.tenant) {
 		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(f.tenant, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
 	}
 	return nil
@@ -181,7 +181,7 @@ func (c *credFlags) managedIdentityKind(a *App, hint string) (int, error) {
 			return 0, usageError(n("managed-identity")+" cannot be combined with certificate flags (--vault, --cert, --key-id, --cert-file, --key-file, --thumbprint)", hint)
 		}
 	}
-	if !kvassert.ValidClientID(c.managedIdentity) {
+	if !entraid.ValidClientID(c.managedIdentity) {
 		return 0, usageError(fmt.Sprintf("%s %q is not a client ID (GUID)", n("managed-identity"), truncate(c.managedIdentity, 60)), "give the client ID of the user-assigned managed identity")
 	}
 	return credManagedIdentity, nil
@@ -265,8 +265,10 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	if k == credKeyThumbprint && !c.algFlag.Changed {
 		alg = "" // the thumbprint picks it: SHA-1 RS256 (x5t), SHA-256 PS256 (x5t#S256)
 	}
-	aopts := kvassert.AssertionOptions{Algorithm: assertion.Algorithm(alg), Lifetime: c.lifetime, IncludeX5C: c.x5c}
-	kvOpts := keyvault.SignerOptions{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault()}
+	keyOpts := func(thumbprint string) *kvassert.KeyVaultKeyOptions {
+		return &kvassert.KeyVaultKeyOptions{ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault(), Thumbprint: thumbprint,
+			Algorithm: assertion.Algorithm(alg), Lifetime: c.lifetime, IncludeX5C: c.x5c}
+	}
 	switch k {
 	case credManagedIdentity:
 		if err := a.requireAzure(); err != nil {
@@ -279,7 +281,7 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 				"set IDENTITY_ENDPOINT and IDENTITY_HEADER as 'kvassert emulate' prints them (no other endpoint's token is sent to an emulator)")
 		}
 		src, err := kvassert.NewManagedIdentitySource(&kvassert.ManagedIdentityOptions{
-			ClientID: c.managedIdentity, Cloud: a.Cloud(), ClientOptions: a.ClientOptions(),
+			ClientID: c.managedIdentity, ClientOptions: a.ClientOptions(), // its Cloud selects the audience
 		})
 		if err != nil {
 			return nil, failure("managed identity", err)
@@ -296,11 +298,11 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 			a.redactor.AddSecret(v)
 			password = []byte(v)
 		}
-		cert, key, err := kvassert.LoadCertificateFiles(c.certFile, c.keyFile, password)
+		cert, key, err := certfile.Load(c.certFile, c.keyFile, password)
 		if err != nil {
 			return nil, certFileError(c.certFile, err)
 		}
-		src, err := kvassert.NewLocalSource(cert, key, &aopts)
+		src, err := kvassert.NewLocalSource(cert, key, &kvassert.LocalCertificateOptions{Algorithm: assertion.Algorithm(alg), Lifetime: c.lifetime, IncludeX5C: c.x5c})
 		if err != nil {
 			return nil, failure(c.certFile, err)
 		}
@@ -317,8 +319,8 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 	switch k {
 	case credVault:
 		src, err := kvassert.NewKeyVaultCertificateSource(c.vault, c.cert, cred, &kvassert.KeyVaultCertificateOptions{
-			Options:          *(&certcache.Options{Logger: a.Logger}).WithSigner(kvOpts),
-			AssertionOptions: aopts,
+			ClientOptions: a.ClientOptions(), AllowLoopback: a.allowLoopbackVault(), Logger: a.Logger,
+			Algorithm: assertion.Algorithm(alg), Lifetime: c.lifetime, IncludeX5C: c.x5c,
 		})
 		if err != nil {
 			return nil, failure("certificate "+c.cert, err)
@@ -329,13 +331,13 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 		if err != nil {
 			return nil, err
 		}
-		src, err := kvassert.NewKeyVaultKeySource(c.keyID, cert, cred, &kvassert.KeyVaultKeyOptions{SignerOptions: kvOpts, AssertionOptions: aopts})
+		src, err := kvassert.NewKeyVaultKeySource(c.keyID, cert, cred, keyOpts(""))
 		if err != nil {
 			return nil, failure("key "+c.keyID, err)
 		}
 		return src, nil
 	default: // credKeyThumbprint
-		src, err := kvassert.NewKeyVaultKeySourceWithThumbprint(ctx, c.keyID, c.thumbprint, cred, &kvassert.KeyVaultKeyOptions{SignerOptions: kvOpts, AssertionOptions: aopts})
+		src, err := kvassert.NewKeyVaultKeySource(c.keyID, nil, cred, keyOpts(c.thumbprint))
 		if err != nil {
 			return nil, failure("key "+c.keyID, err)
 		}
@@ -344,7 +346,7 @@ func (c *credFlags) source(ctx context.Context, a *App) (kvassert.Source, error)
 }
 
 // certFileError reports a certificate or key file that
-// kvassert.LoadCertificateFiles refused, naming the file once: the one in
+// certfile.Load refused, naming the file once: the one in
 // the fs.PathError, or certFile for data it could not parse.
 func certFileError(certFile string, err error) error {
 	path := certFile
@@ -353,7 +355,7 @@ func certFileError(certFile string, err error) error {
 		path = pe.Path
 	}
 	hint := "give a PEM file with the certificate and its key, --key-file for a separate PEM key, or a PKCS#12 file (--password-env for its password)"
-	if errors.Is(err, kvassert.ErrNoPrivateKey) {
+	if errors.Is(err, certfile.ErrNoPrivateKey) {
 		hint = "the private key is not in " + certFile + ": give its PEM file with --key-file"
 	}
 	return &exitError{code: exitFailure, msg: "reading " + path, err: err, hint: hint}

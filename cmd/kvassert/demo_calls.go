@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -20,7 +19,8 @@ type capturingSource struct {
 	first string
 }
 
-// Assertion implements kvassert.Source.
+// Assertion is the wrapped Source's Assertion (kvassert.WrapSource
+// forwards the rest to it).
 func (c *capturingSource) Assertion(ctx context.Context, clientID, tokenEndpoint string) (string, error) {
 	s, err := c.Source.Assertion(ctx, clientID, tokenEndpoint)
 	if err == nil {
@@ -31,27 +31,6 @@ func (c *capturingSource) Assertion(ctx context.Context, clientID, tokenEndpoint
 		c.mu.Unlock()
 	}
 	return s, err
-}
-
-// Accepted forwards Entra's answers to the wrapped source (kvassert.Feedback).
-func (c *capturingSource) Accepted(signer string) {
-	if fb, ok := c.Source.(kvassert.Feedback); ok {
-		fb.Accepted(signer)
-	}
-}
-
-// Refused forwards Entra's answers to the wrapped source (kvassert.Feedback).
-func (c *capturingSource) Refused(ctx context.Context, signer string, code int) bool {
-	fb, ok := c.Source.(kvassert.Feedback)
-	return ok && fb.Refused(ctx, signer, code)
-}
-
-// ThrottledSince forwards to the wrapped source (kvassert.ThrottleReporter).
-func (c *capturingSource) ThrottledSince() (time.Time, bool) {
-	if tr, ok := c.Source.(kvassert.ThrottleReporter); ok {
-		return tr.ThrottledSince()
-	}
-	return time.Time{}, false
 }
 
 func (c *capturingSource) captured() string {

@@ -12,7 +12,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -58,7 +57,7 @@ func (d *demo) createCertificate(ctx context.Context) error {
 	d.rep.Certificate = record{{"name", vc.name}, {"version", vc.version}, {"thumbprint", thumbprintHex(vc.cert)}, {"x5t", x5t}, {"x5t#S256", x5tS256}, {"kid", idString(vc.bundle.KID)}, {"exportable", false}}
 
 	src, err := kvassert.NewKeyVaultCertificateSource(d.vaultURL, demoCertificate, d.kvCred, &kvassert.KeyVaultCertificateOptions{
-		Options: certcache.Options{ClientOptions: d.opts, Logger: d.a.Logger}, // real vault URL, routed to the emulator
+		ClientOptions: d.opts, Logger: d.a.Logger, // real vault URL, routed to the emulator
 	})
 	if err != nil {
 		return failure("", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -43,7 +44,7 @@ func (d *demo) rotate(ctx context.Context) error {
 	if !ok {
 		return &exitError{code: exitFailure, msg: "demo: the source is not a Key Vault certificate source"}
 	}
-	old, err := src.Certificate(ctx)
+	old, err := rootaccess.Cache(src).Certificate(ctx)
 	if err != nil {
 		return failure("reading the certificate", err)
 	}
@@ -91,7 +92,7 @@ func (d *demo) rotate(ctx context.Context) error {
 		dr.Steps = append(dr.Steps, fmt.Sprintf("%s %s: %s", s.Action, short8(s.Version), s.Why))
 		fmt.Fprintf(w, "   %s %-8s %s %s\n", st.green("✓"), s.Action, short8(s.Version), st.dim(s.Why))
 	}
-	now, err := src.Certificate(ctx)
+	now, err := rootaccess.Cache(src).Certificate(ctx)
 	if err != nil {
 		return failure("reading the certificate", err)
 	}

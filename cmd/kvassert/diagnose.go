@@ -60,7 +60,7 @@ func describe(err error) (msg, hint string, code int) {
 func core(err error) (msg, hint string) {
 	var ae *kvassert.AuthError
 	if errors.As(err, &ae) {
-		return firstLine(ae.Reason()), ae.Hint
+		return firstLine(strings.TrimPrefix(ae.Error(), "kvassert: ")), ae.Hint
 	}
 	var ce *keyvault.CredentialError
 	if errors.As(err, &ce) {

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/keyvault"
 )
 
@@ -49,7 +50,7 @@ func TestDescribeAuthErrorByType(t *testing.T) {
 }
 
 func TestCertFileErrorByType(t *testing.T) {
-	noKey := &kvassert.InputError{Package: "kvassert", Input: "certificate data", Reason: "reworded: the key is elsewhere", Err: kvassert.ErrNoPrivateKey}
+	noKey := &kvassert.InputError{Package: "kvassert", Input: "certificate data", Reason: "reworded: the key is elsewhere", Err: certfile.ErrNoPrivateKey}
 	msg, hint, _ := describe(certFileError("c.pem", fmt.Errorf("kvassert: reading c.pem: %w", noKey)))
 	if msg != "reading c.pem: reworded: the key is elsewhere" || !strings.Contains(hint, "--key-file") || !strings.Contains(hint, "not in c.pem") {
 		t.Errorf("missing key: %q / %q", msg, hint)

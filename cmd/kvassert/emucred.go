@@ -7,7 +7,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // The emulator's own identity, as "kvassert emulate" prints it. With
@@ -37,7 +37,7 @@ func (a *App) emulatorCredential() (azcore.TokenCredential, error) {
 		"(your az login and AZURE_* credentials are never sent to an emulator)"
 	if secret != "" {
 		a.redactor.AddSecret(secret)
-		if !kvassert.ValidTenantID(tenant) || !kvassert.ValidClientID(client) {
+		if !entraid.ValidTenantID(tenant) || !entraid.ValidClientID(client) {
 			return nil, usageError(envEmulatorSecret+" is set but "+envEmulatorTenant+" or "+envEmulatorClient+" is missing or invalid", hint)
 		}
 		c, err := azidentity.NewClientSecretCredential(tenant, client, secret, &azidentity.ClientSecretCredentialOptions{
@@ -51,7 +51,7 @@ func (a *App) emulatorCredential() (azcore.TokenCredential, error) {
 	if a.emulatorIdentityEndpoint() {
 		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: a.ClientOptions()}
 		if client != "" {
-			if !kvassert.ValidClientID(client) {
+			if !entraid.ValidClientID(client) {
 				return nil, usageError(envEmulatorClient+" is not a client ID (GUID)", hint)
 			}
 			o.ID = azidentity.ClientID(client)

@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // KeyCredential is a certificate registered on an application, as Microsoft
@@ -169,7 +170,7 @@ func (g *Client) AddKey(ctx context.Context, appObjectID string, certDER []byte,
 // authorised by proof, which must be signed by another valid registered
 // certificate.
 func (g *Client) RemoveKey(ctx context.Context, appObjectID, keyID, proof string) error {
-	if !kvassert.ValidClientID(keyID) {
+	if !entraid.ValidClientID(keyID) {
 		return fmt.Errorf("rotation: key ID (%d bytes) is not a GUID", len(keyID))
 	}
 	return g.do(ctx, "removeKey", http.MethodPost, appObjectID, "/removeKey", map[string]string{"keyId": keyID, "proof": proof}, nil)
@@ -189,7 +190,7 @@ func (g *Client) KeyCredentials(ctx context.Context, appObjectID string) ([]KeyC
 }
 
 func (g *Client) do(ctx context.Context, op, method, appObjectID, suffix string, in, out any) error {
-	if !kvassert.ValidClientID(appObjectID) {
+	if !entraid.ValidClientID(appObjectID) {
 		return fmt.Errorf("rotation: the application object ID (%d bytes) is not a GUID", len(appObjectID))
 	}
 	req, err := runtime.NewRequest(ctx, method, g.endpoint+"applications/"+url.PathEscape(strings.ToLower(appObjectID))+suffix)

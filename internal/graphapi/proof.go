@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 )
 
@@ -40,7 +40,7 @@ func Proof(ctx context.Context, cert *x509.Certificate, signer crypto.Signer, ap
 	if cert == nil || signer == nil {
 		return "", errors.New("rotation: a proof needs the certificate and its signer")
 	}
-	if !kvassert.ValidClientID(appObjectID) {
+	if !entraid.ValidClientID(appObjectID) {
 		return "", fmt.Errorf("rotation: the application object ID (%d bytes) is not a GUID; it is the app registration's Object ID, not its client ID", len(appObjectID))
 	}
 	if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok {

@@ -25,6 +25,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
@@ -213,8 +214,8 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 		// This one reads the key (one keys/get): with a cancelled context, an
 		// input that passes validation fails with "context canceled", which
 		// counts as accepted.
-		refused(t, "NewKeyVaultKeySourceWithThumbprint("+short(id)+")", func() error {
-			_, err := kvassert.NewKeyVaultKeySourceWithThumbprint(cancelled, id, strings.Repeat("ab", 20), nopCred{t}, nil)
+		refused(t, "NewKeyVaultKeySource(Thumbprint, "+short(id)+")", func() error {
+			_, err := kvassert.NewKeyVaultKeySource(id, nil, nopCred{t}, &kvassert.KeyVaultKeyOptions{Thumbprint: strings.Repeat("ab", 20)})
 			return acceptedIfCancelled(err)
 		})
 	}
@@ -434,10 +435,10 @@ func TestBadInputKvassert(t *testing.T) {
 	}
 
 	// Sources.
-	for _, o := range []kvassert.AssertionOptions{{Algorithm: "none"}, {Algorithm: "ES256"}, {Lifetime: time.Second}, {Lifetime: -time.Minute}, {Lifetime: 365 * 24 * time.Hour}} {
+	for _, o := range []kvassert.LocalCertificateOptions{{Algorithm: "none"}, {Algorithm: "ES256"}, {Lifetime: time.Second}, {Lifetime: -time.Minute}, {Lifetime: 365 * 24 * time.Hour}} {
 		refused(t, "NewLocalSource(options)", func() error { _, err := kvassert.NewLocalSource(cert, key, &o); return err })
 		refused(t, "NewKeyVaultCertificateSource(options)", func() error {
-			_, err := kvassert.NewKeyVaultCertificateSource("https://myvault.vault.azure.net/", "c", nopCred{t}, &kvassert.KeyVaultCertificateOptions{AssertionOptions: o})
+			_, err := kvassert.NewKeyVaultCertificateSource("https://myvault.vault.azure.net/", "c", nopCred{t}, &kvassert.KeyVaultCertificateOptions{Algorithm: o.Algorithm, Lifetime: o.Lifetime})
 			return err
 		})
 	}
@@ -456,8 +457,8 @@ func TestBadInputKvassert(t *testing.T) {
 		})
 	}
 	for _, th := range []string{"", "zz", strings.Repeat("a", 41), strings.Repeat("ab", 100000), "not-a-thumbprint"} {
-		refused(t, "NewKeyVaultKeySourceWithThumbprint(thumbprint "+short(th)+")", func() error {
-			_, err := kvassert.NewKeyVaultKeySourceWithThumbprint(cancelled, "https://myvault.vault.azure.net/keys/k/v1", th, nopCred{t}, nil)
+		refused(t, "NewKeyVaultKeySource(Thumbprint "+short(th)+")", func() error {
+			_, err := kvassert.NewKeyVaultKeySource("https://myvault.vault.azure.net/keys/k/v1", nil, nopCred{t}, &kvassert.KeyVaultKeyOptions{Thumbprint: th})
 			return acceptedIfCancelled(err)
 		})
 	}
@@ -514,7 +515,7 @@ func TestBadInputCertificateFiles(t *testing.T) {
 		{"key file a directory", write("cert4.pem", certPEM), dir, nil},
 	} {
 		refused(t, "LoadCertificateFiles("+c.name+")", func() error {
-			_, _, err := kvassert.LoadCertificateFiles(c.cert, c.key, c.password)
+			_, _, err := certfile.Load(c.cert, c.key, c.password)
 			if err != nil && strings.Contains(err.Error(), "PRIVATE KEY") {
 				t.Errorf("LoadCertificateFiles(%s): the error quotes key material: %v", c.name, err)
 			}
@@ -522,7 +523,7 @@ func TestBadInputCertificateFiles(t *testing.T) {
 		})
 	}
 	// And the good case works.
-	if _, _, err := kvassert.LoadCertificateFiles(write("good.pem", certPEM), write("good.key", keyPEM), nil); err != nil {
+	if _, _, err := certfile.Load(write("good.pem", certPEM), write("good.key", keyPEM), nil); err != nil {
 		t.Fatalf("a good certificate and key: %v", err)
 	}
 }

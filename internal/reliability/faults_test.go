@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
@@ -136,7 +137,7 @@ func TestFaultsEndInTokenOrClearError(t *testing.T) {
 func TestCertificateReadFailure(t *testing.T) {
 	v := newEnv(t, 4)
 	base := baseline(v.e)
-	v.src.Invalidate() // the next assertion re-reads; a stale certificate is not used on failure
+	rootaccess.Cache(v.src).Invalidate() // the next assertion re-reads; a stale certificate is not used on failure
 	v.e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Status: 503})
 	tenant := v.fresh(t)
 	_, err := v.get(context.Background(), t, tenant)

@@ -16,7 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -62,7 +62,7 @@ func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator)) *env {
 	co.Retry = fastRetry
 	vaultCred := testfixture.VaultCredential(t, e)
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: co, Logger: testLogger()}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: co, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator)) *env {
 		t.Fatal(err)
 	}
 	// The certificate read and the vault token happen once per process.
-	if _, err := src.Certificate(context.Background()); err != nil {
+	if _, err := rootaccess.Cache(src).Certificate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return &env{e: e, cred: cred, src: src, tenants: tenants}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
@@ -80,7 +81,7 @@ func TestLoadManyTenantsManyCallers(t *testing.T) {
 	}
 
 	signs, posts := v.e.Count(kvasserttest.OpKeySign), v.e.Count(kvasserttest.OpToken)
-	st := v.cred.Stats()
+	st := rootaccess.CredentialStats(v.cred)
 	t.Logf("%v: %d GetToken calls, %d distinct tokens, %d signs, %d token POSTs, %d acquisitions, %d background refreshes",
 		d, calls.Load(), len(distinct), signs, posts, st.TokenRequests, st.BackgroundRefreshes)
 	if n := failures.Load() + wrong.Load(); n > 0 {

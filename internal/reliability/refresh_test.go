@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 )
 
@@ -165,7 +166,7 @@ func TestRefreshAheadCallersNeverWaitForKeyVault(t *testing.T) {
 		return true
 	})
 	stop()
-	st := v.cred.Stats()
+	st := rootaccess.CredentialStats(v.cred)
 	t.Logf("%d tenants x %d callers: %d GetToken calls across the refresh, %d background refreshes, %d signs after warm-up",
 		tenants, perTenant, calls.Load(), st.BackgroundRefreshes, signs())
 	if errs.Load() > 0 {

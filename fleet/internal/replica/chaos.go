@@ -16,7 +16,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/certfile"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/fleetstats"
 	"github.com/kvassert/kvassert/internal/testfixture"
@@ -64,8 +64,8 @@ type ChaosResult struct {
 }
 
 // countingSource counts its inner Key Vault source's assertions per
-// tenant (the tenant is in the token endpoint), forwarding Feedback and
-// SourceIdentifier.
+// tenant (the tenant is in the token endpoint); kvassert.WrapSource
+// forwards Entra's answers and the source's identity.
 type countingSource struct {
 	inner *kvassert.KeyVaultCertificateSource
 	mu    sync.Mutex
@@ -83,12 +83,6 @@ func (s *countingSource) Assertion(ctx context.Context, clientID, tokenEndpoint 
 	s.n[tenant]++
 	s.mu.Unlock()
 	return s.inner.Assertion(ctx, clientID, tokenEndpoint)
-}
-
-func (s *countingSource) SourceIdentity() string { return s.inner.SourceIdentity() }
-func (s *countingSource) Accepted(signer string) { s.inner.Accepted(signer) }
-func (s *countingSource) Refused(ctx context.Context, signer string, code int) bool {
-	return s.inner.Refused(ctx, signer, code)
 }
 
 // RunChaos is one chaos replica.
@@ -133,12 +127,16 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	}
 	kvo := keyvault.SignerOptions{ClientOptions: co, Throttle: thr}
 	kv, err := kvassert.NewKeyVaultCertificateSource(cfg.VaultURL, scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{Logger: logger}).WithSigner(kvo)})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: kvo.ClientOptions, Throttle: kvo.Throttle, Logger: logger})
 	if err != nil {
 		return res, err
 	}
 	counted := &countingSource{inner: kv, n: map[string]int64{}}
-	cert, signer, err := kvassert.ParseCertificateData(ch.UnregisteredPEM, nil)
+	countedSrc, err := kvassert.WrapSource(kv, counted.Assertion)
+	if err != nil {
+		return res, err
+	}
+	cert, signer, err := certfile.Parse(ch.UnregisteredPEM, nil)
 	if err != nil {
 		return res, err
 	}
@@ -161,7 +159,7 @@ func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 			var src kvassert.Source = local
 			cache := cacheLocal
 			if registered {
-				src, cache = counted, cacheKV
+				src, cache = countedSrc, cacheKV
 			}
 			for time.Now().Before(end) {
 				tenant := tenants[rand.N(len(tenants))]

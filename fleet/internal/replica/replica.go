@@ -29,9 +29,9 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/fleetstats"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(cfg.VaultURL, scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{Logger: logger}).WithSigner(kvo)})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: kvo.ClientOptions, Throttle: kvo.Throttle, Logger: logger})
 	if err != nil {
 		return res, err
 	}
@@ -194,7 +194,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	if cfg.WarmAll {
-		if _, err := src.Certificate(ctx); err != nil {
+		if _, err := rootaccess.Cache(src).Certificate(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -233,7 +233,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	res.Tokens = len(tenants)
-	res.TokenRequests = cred.Stats().TokenRequests
+	res.TokenRequests = rootaccess.CredentialStats(cred).TokenRequests
 	if cache != nil {
 		res.Cache = fleetstats.OfCache(cache)
 	}

@@ -24,12 +24,12 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -81,7 +81,7 @@ func newOTelEnv(t *testing.T, kv func(*keyvault.SignerOptions)) *otelEnv {
 		kv(&ko)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: *(&certcache.Options{}).WithSigner(ko)})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: ko.ClientOptions, Throttle: ko.Throttle, MaxThrottleWait: ko.MaxThrottleWait, Telemetry: ko.Telemetry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 func TestTelemetryThrottledSign(t *testing.T) {
 	v := newOTelEnv(t, func(o *keyvault.SignerOptions) { o.MaxThrottleWait = 3 * time.Second })
 	// Warm the certificate so that the faults below hit only signs.
-	if _, err := v.src.Certificate(context.Background()); err != nil {
+	if _, err := rootaccess.Cache(v.src.KeyVaultCertificateSource).Certificate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	v.emu.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
@@ -410,14 +410,14 @@ func TestTelemetryExpiringCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(v.emu.VaultURL(scenario.DemoVault), "expiring", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := obstest.Points(v.rec.Collect(t), obs.MetricCertificateTimeLeft); len(p) != 0 {
 		t.Fatalf("a time left before any read:%v", p)
 	}
-	c, err := src.Certificate(ctx)
+	c, err := rootaccess.Cache(src).Certificate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -79,7 +78,7 @@ func cachedCredential(b *testing.B, e *kvasserttest.Emulator, tel telemetry.Opti
 		b.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		b.Fatal(err)
 	}

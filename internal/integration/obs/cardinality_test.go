@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
@@ -66,7 +65,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{Options: certcache.Options{ClientOptions: e.ClientOptions()}})
+		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,97 @@
+package kvassert
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert/telemetry"
+)
+
+// This file is how settings are given once: NewCredential hands its
+// ClientOptions (transport, cloud, retry), Telemetry and Logger to the
+// built-in Sources whose own were left zero.
+//
+// A built-in Source is configured once, before its first use: by the first
+// NewCredential it is given to (even when that credential has nothing to
+// give), or, when it is used before any credential is made, by its own
+// options alone. A Source shared by two credentials keeps the first
+// credential's settings; the second changes nothing.
+
+// inherited is what a Credential gives its Source.
+type inherited struct {
+	clientOptions policy.ClientOptions
+	telemetry     telemetry.Options
+	logger        *slog.Logger
+}
+
+// configurable is implemented by the built-in Sources that take a
+// Credential's settings (and by WrapSource's wrapper, which forwards).
+type configurable interface {
+	// configure applies d to the settings left zero, once; later calls,
+	// and calls after the first use, change nothing.
+	configure(d inherited) error
+}
+
+// inheritClient sets *co from d when *co is zero; it reports whether it did.
+func inheritClient(co *policy.ClientOptions, d inherited) bool {
+	if !reflect.ValueOf(*co).IsZero() || reflect.ValueOf(d.clientOptions).IsZero() {
+		return false
+	}
+	*co = d.clientOptions
+	return true
+}
+
+// inheritTelemetry sets *t from d when *t is zero; it reports whether it did.
+func inheritTelemetry(t *telemetry.Options, d inherited) bool {
+	if !reflect.ValueOf(*t).IsZero() || reflect.ValueOf(d.telemetry).IsZero() {
+		return false
+	}
+	*t = d.telemetry
+	return true
+}
+
+// inheritLogger sets *l from d when *l is nil; it reports whether it did.
+func inheritLogger(l **slog.Logger, d inherited) bool {
+	if *l != nil || d.logger == nil {
+		return false
+	}
+	*l = d.logger
+	return true
+}
+
+// quietInfo is the logger a Key Vault source gives its certificate cache:
+// the cache's routine lines (a version accepted, a version in use changed)
+// are written at debug level, so that by default only what an operator
+// must act on (warnings) reaches the program's log.
+func quietInfo(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		l = slog.Default()
+	}
+	return slog.New(demoteInfo{l.Handler()})
+}
+
+// demoteInfo writes INFO records at DEBUG level.
+type demoteInfo struct{ slog.Handler }
+
+func (h demoteInfo) Enabled(ctx context.Context, level slog.Level) bool {
+	if level == slog.LevelInfo {
+		level = slog.LevelDebug
+	}
+	return h.Handler.Enabled(ctx, level)
+}
+
+func (h demoteInfo) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h demoteInfo) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoteInfo{h.Handler.WithAttrs(as)}
+}
+
+func (h demoteInfo) WithGroup(name string) slog.Handler { return demoteInfo{h.Handler.WithGroup(name)} }
