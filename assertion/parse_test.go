@@ -1,9 +1,9 @@
 package assertion
 
 import (
+	"github.com/kvassert/kvassert/internal/testcert"
+
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -36,7 +36,7 @@ func TestCheckFindsEachProblem(t *testing.T) {
 	b, _ := New(cert, key)
 	jwt, _ := b.Build(context.Background(), clientID, audience)
 	tok, _ := Parse(jwt)
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	other := testcert.RSAKey(t, 0)
 	otherCert := selfSigned(t, other, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 
 	cases := []struct {
