@@ -2,25 +2,19 @@ package keyvault_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
@@ -56,10 +50,7 @@ func waitUntil(t testing.TB, cond func() bool) {
 // are short so that a faulted read ends quickly.
 func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyvault.CertificateCache, *fakeClock, *safeBuffer) {
 	t.Helper()
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.VaultCredential(t, e)
 	clock := &fakeClock{now: time.Now()}
 	logs := &safeBuffer{}
 	opts := e.ClientOptions()
@@ -78,30 +69,7 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyva
 // and returns its version.
 func renew(t *testing.T, e *kvasserttest.Emulator) string {
 	t.Helper()
-	ctx := context.Background()
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := "CN=kvassert demo SaaS"
-	if _, err := client.CreateCertificate(ctx, scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: to.Ptr(azcertificates.KeyTypeRSA), KeySize: to.Ptr(int32(2048))},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr(int32(12))},
-	}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var version string
-	waitUntil(t, func() bool {
-		r, err := client.GetCertificate(ctx, scenario.DemoCertificate, "", nil)
-		if err != nil || r.ID == nil {
-			return false
-		}
-		version = r.ID.Version()
-		op, err := client.GetCertificateOperation(ctx, scenario.DemoCertificate, nil)
-		return err == nil && op.Status != nil && *op.Status == "completed"
-	})
+	_, version := testfixture.Rotate(t, e, scenario.DemoVault, scenario.DemoCertificate)
 	return version
 }
 
@@ -384,20 +352,9 @@ func TestCertificateCacheAcceptAndVersion(t *testing.T) {
 func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) {
 	e := kvasserttest.NewTB(t, world())
 	ctx := context.Background()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "expired"},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	client, _ := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &bundle,
-		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	testfixture.Import(t, e, "expired", testcert.New(t, &testcert.Options{Serial: 7, CommonName: "expired",
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}))
+	cred := testfixture.VaultCredential(t, e)
 	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), "expired", cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}})
 	if err != nil {
 		t.Fatal(err)

@@ -3,25 +3,25 @@ package keyvault_test
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // Input the caller gave and the package refused is a typed error (what the
 // CLI and the proxy read with errors.As), naming the input.
 func TestRefusedInputIsAnInputError(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	cred, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	opts := keyvault.Options{ClientOptions: e.ClientOptions()}
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := testcert.RSAKey(t, 0)
 	signer, err := keyvault.NewSigner(context.Background(), e.VaultURL(scenario.DemoVault)+"keys/signing", cred, &key.PublicKey, &opts)
 	if err != nil {
 		t.Fatal(err)

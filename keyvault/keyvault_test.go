@@ -17,6 +17,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -32,11 +33,8 @@ func world() *scenario.Scenario {
 
 func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.Options) {
 	t.Helper()
-	e := kvasserttest.NewTB(t, world())
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	// Each test paces its signs with a gate of its own.
 	return e, cred, &keyvault.Options{ClientOptions: e.ClientOptions(), Throttle: keyvault.NewHoldOff()}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -17,11 +16,8 @@ import (
 // caller's deadline (forever with context.Background). It stops with an
 // error after a bounded number of pages.
 func TestVersionsStopsAtALoopingNextLink(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	cred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	opts := e.ClientOptions()
 	opts.PerCallPolicies = append(opts.PerCallPolicies, testfixture.LoopingNextLink{})
 	c, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: opts}})
