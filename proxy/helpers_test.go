@@ -3,25 +3,20 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -60,11 +55,8 @@ type localCert struct {
 // same credential (its tokens say appid = workload, tid = home).
 func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, nil)
+	e, vaultCred := w.Emu, w.VaultCred
 	logs := &syncBuffer{}
 	cfg := Config{
 		Addr:               "127.0.0.1:0",
@@ -237,44 +229,15 @@ func checkClaims(t *testing.T, tok azcore.AccessToken, tid, appid string) {
 // in a new directory and registers the certificate on the demo app.
 func newLocalCert(t *testing.T, e *kvasserttest.Emulator) *localCert {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "kvassert proxy test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testcert.New(t, &testcert.Options{Serial: time.Now().UnixNano(), CommonName: "kvassert proxy test"})
+	cert := c.Cert
 	dir := t.TempDir()
-	lc := &localCert{cert: cert, dir: dir, certFile: filepath.Join(dir, "app.crt"), keyFile: filepath.Join(dir, "app.key")}
-	writePEM(t, lc.certFile, "CERTIFICATE", der)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, lc.keyFile, "PRIVATE KEY", kder)
+	lc := &localCert{cert: cert, dir: dir}
+	lc.certFile, lc.keyFile = c.WriteFiles(t, dir)
 	if err := e.RegisterCertificate(scenario.DemoAppClientID, cert); err != nil {
 		t.Fatal(err)
 	}
 	return lc
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -190,11 +191,8 @@ func pinnedClient(fp string) *http.Client {
 // fingerprint known); plain HTTP gets nothing.
 func TestAllowRemoteServesTLSOnly(t *testing.T) {
 	t.Parallel()
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, nil)
+	e, vaultCred := w.Emu, w.VaultCred
 	s, err := New(Config{Addr: "127.0.0.1:0", AllowRemote: true, KeyVaultCredential: vaultCred, ClientOptions: e.ClientOptions(), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -164,4 +166,18 @@ func NewKey(tb testing.TB, bits int, curve elliptic.Curve) crypto.Signer {
 func RSAKey(tb testing.TB, bits int) *rsa.PrivateKey {
 	tb.Helper()
 	return NewKey(tb, bits, nil).(*rsa.PrivateKey)
+}
+
+// WriteFiles writes the certificate and the key as two PEM files (mode 0600)
+// in dir and returns their paths.
+func (c *Cert) WriteFiles(tb testing.TB, dir string) (certFile, keyFile string) {
+	tb.Helper()
+	certFile, keyFile = filepath.Join(dir, "app.crt"), filepath.Join(dir, "app.key")
+	if err := os.WriteFile(certFile, c.CertPEM(), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, c.KeyPEM(tb), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return certFile, keyFile
 }
