@@ -4,12 +4,13 @@ import (
 	"context"
 
 	"errors"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -238,10 +239,7 @@ func TestRollRenewsWhenThePolicyDoesNot(t *testing.T) {
 // EmailContacts reminder.
 func (w *world) emailOnlyPolicy() {
 	w.t.Helper()
-	c, err := azcertificates.NewClient(w.e.VaultURL(scenario.DemoVault), w.vaultCred(), &azcertificates.ClientOptions{ClientOptions: w.e.ClientOptions()})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	c := w.certClient()
 	pol, err := c.GetCertificatePolicy(context.Background(), scenario.DemoCertificate, nil)
 	if err != nil {
 		w.t.Fatal(err)

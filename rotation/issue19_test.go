@@ -3,11 +3,8 @@ package rotation_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -38,28 +36,13 @@ type externalCert struct {
 
 func newExternalCert(t *testing.T, notBefore, notAfter time.Time) externalCert {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: n, Subject: pkix.Name{CommonName: "kvassert imported"},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	return externalCert{cert: cert, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))}
+	c := testcert.New(t, &testcert.Options{Serial: n.Int64(), CommonName: "kvassert imported", NotBefore: notBefore, NotAfter: notAfter})
+	return externalCert{cert: c.Cert, pem: string(c.CertPEM()) + string(c.KeyPEM(t))}
 }
 
 func (w *world) certClient() *azcertificates.Client {
-	c, err := azcertificates.NewClient(w.e.VaultURL(scenario.DemoVault), w.vaultCred(), &azcertificates.ClientOptions{ClientOptions: w.e.ClientOptions()})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return c
+	return testfixture.Certificates(w.t, w.e, scenario.DemoVault)
 }
 
 // importVersion imports c as a new version of the demo certificate, with
@@ -746,14 +729,10 @@ func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: w.now().Add(-time.Hour), NotAfter: w.now().Add(800 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: csr.Subject, NotBefore: w.now().Add(7 * 24 * time.Hour), NotAfter: w.now().Add(400 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, csr.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcert.New(t, &testcert.Options{CommonName: "test CA", NotBefore: w.now().Add(-time.Hour), NotAfter: w.now().Add(800 * 24 * time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign})
+	der := testcert.New(t, &testcert.Options{Serial: 2, Subject: &csr.Subject, PublicKey: csr.PublicKey, Parent: ca.Cert, ParentKey: ca.Key,
+		NotBefore: w.now().Add(7 * 24 * time.Hour), NotAfter: w.now().Add(400 * 24 * time.Hour)}).DER()
 	merged, err := c.MergeCertificate(context.Background(), scenario.DemoCertificate, azcertificates.MergeCertificateParameters{X509Certificates: [][]byte{der}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/internal/testlog"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -28,8 +29,8 @@ type world struct {
 	logs   *syncBuffer
 }
 
-func newWorld(t *testing.T) *world {
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo()), logs: &syncBuffer{}}
+func newWorld(t *testing.T, opts ...kvasserttest.Option) *world {
+	w := &world{t: t, e: testfixture.NewWorld(t, &testfixture.WorldOptions{Emulator: opts}).Emu, logs: &syncBuffer{}}
 	w.e.SetClock(w.now)
 	return w
 }
@@ -46,11 +47,7 @@ func (w *world) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (w *world) vaultCred() azcore.TokenCredential {
-	cred, err := w.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return cred
+	return testfixture.VaultCredential(w.t, w.e)
 }
 
 func (w *world) config() rotation.Config {

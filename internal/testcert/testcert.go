@@ -41,6 +41,11 @@ type Options struct {
 	IsCA bool
 	// DNSNames are the subject alternative names.
 	DNSNames []string
+	// Subject, when set, is the whole subject (CommonName is then unused).
+	Subject *pkix.Name
+	// PublicKey, when set with Parent, is the certified public key (say,
+	// a CSR's); no key is made and the Cert's Key is nil.
+	PublicKey crypto.PublicKey
 	// Parent and ParentKey, when set, issue the certificate from that CA
 	// instead of self-signing it.
 	Parent    *x509.Certificate
@@ -89,7 +94,7 @@ func New(tb testing.TB, o *Options) *Cert {
 		o = &Options{}
 	}
 	key := o.Key
-	if key == nil {
+	if key == nil && (o.PublicKey == nil || o.Parent == nil) {
 		key = NewKey(tb, o.Bits, o.Curve)
 	}
 	now := time.Now()
@@ -103,7 +108,9 @@ func New(tb testing.TB, o *Options) *Cert {
 		IsCA:                  o.IsCA,
 		BasicConstraintsValid: o.IsCA,
 	}
-	if tmpl.Subject.CommonName == "" {
+	if o.Subject != nil {
+		tmpl.Subject = *o.Subject
+	} else if tmpl.Subject.CommonName == "" {
 		tmpl.Subject.CommonName = "kvassert test"
 	}
 	if tmpl.NotBefore.IsZero() {
@@ -122,7 +129,13 @@ func New(tb testing.TB, o *Options) *Cert {
 	if o.Parent != nil {
 		parent, signer = o.Parent, o.ParentKey
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
+	var pub crypto.PublicKey
+	if key != nil {
+		pub = key.Public()
+	} else {
+		pub = o.PublicKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {
 		tb.Fatal(err)
 	}
