@@ -13,6 +13,7 @@ import (
 
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/redistest"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -32,7 +33,7 @@ type signerEnv struct {
 
 func newSignerEnv(t *testing.T) *signerEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := testfixture.NewWorld(t, nil).Emu
 	return &signerEnv{e: e, srv: redistest.Start(t), keyID: e.VaultURL(scenario.DemoVault) + "keys/" + scenario.DemoCertificate}
 }
 
@@ -47,10 +48,7 @@ func (s *signerEnv) signer(t *testing.T, maxWait time.Duration) (*keyvault.Signe
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := s.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.VaultCredential(t, s.e)
 	sg, err := keyvault.NewSigner(context.Background(), s.keyID, cred, nil, &keyvault.Options{ClientOptions: s.e.ClientOptions(), Throttle: thr, MaxThrottleWait: maxWait})
 	if err != nil {
 		t.Fatal(err)

@@ -2,40 +2,23 @@ package fleet_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // unregisteredLocal makes a local certificate that is not registered on
 // the demo app: Entra refuses its assertions (AADSTS700027).
 func unregisteredLocal(t *testing.T) *kvassert.LocalSource {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "not registered"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testcert.New(t, &testcert.Options{Serial: 99, CommonName: "not registered"})
+	cert, key := c.Cert, c.RSA(t)
 	src, err := kvassert.NewLocalSource(cert, key, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -46,14 +29,10 @@ func unregisteredLocal(t *testing.T) *kvassert.LocalSource {
 // localCred is a credential of the demo app over src with the fleet cache.
 func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cache) *kvassert.Credential {
 	t.Helper()
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions: c.e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, SharedCache: cache,
-		Logger: slog.New(slog.DiscardHandler),
+	return testfixture.NewCredential(t, c.e, src, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = cache
+		o.Logger = slog.New(slog.DiscardHandler)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
 }
 
 // TestUnprovenSourceGetsNoSharedToken (issue 18, defect 3): replica A, with

@@ -135,3 +135,10 @@ func (w *World) NewCredential(tb testing.TB, src kvassert.Source, mod func(*kvas
 	}
 	return c
 }
+
+// NewCredential is World.NewCredential on an emulator the test already has:
+// a credential for the demo app over src, allowing every tenant.
+func NewCredential(tb testing.TB, e *kvasserttest.Emulator, src kvassert.Source, mod func(*kvassert.CredentialOptions)) *kvassert.Credential {
+	tb.Helper()
+	return (&World{Emu: e}).NewCredential(tb, src, mod)
+}
