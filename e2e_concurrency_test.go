@@ -12,7 +12,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -31,21 +31,7 @@ func manyTenants(n int) (*scenario.Scenario, []string) {
 
 func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credential, *kvassert.KeyVaultCertificateSource) {
 	t.Helper()
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred, src
+	return testfixture.Credential(t, e, nil)
 }
 
 // 1,000 concurrent cold calls for one tenant and scope: one sign, one token

@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -35,14 +36,7 @@ func TestDisabledNewestVersionFallsBackToTheAcceptedOne(t *testing.T) {
 	}
 
 	// A person disables the renewed version.
-	cred, err := l.emu.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azcertificates.NewClient(l.emu.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: l.emu.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testfixture.Certificates(t, l.emu, scenario.DemoVault)
 	newest, err := l.src.Cache().Newest(ctx)
 	if err != nil || !newest.Certificate.Equal(renewed) {
 		t.Fatalf("newest: %v", err)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
-	"github.com/kvassert/kvassert/keyvault"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -76,16 +76,10 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
 	signerOnly, _ := e.ClientSecretCredential(signerOnlyClientID)
-	vaultOpts := keyvault.Options{ClientOptions: e.ClientOptions()}
+	vaultOpts := testfixture.KVOptions(e)
 	certSrc := func(alg assertion.Algorithm) kvassert.Source {
-		s, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-			&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: vaultOpts}, AssertionOptions: kvassert.AssertionOptions{Algorithm: alg}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return testfixture.NewSource(t, e, scenario.DemoCertificate, func(o *kvassert.KeyVaultCertificateOptions) { o.Algorithm = alg })
 	}
 	// The certificate's kid: what an operator pins for the key source.
 	kvc, _ := certSrc("").(*kvassert.KeyVaultCertificateSource).Certificate(ctx)
@@ -116,11 +110,7 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{Source: c.src}
-			cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec,
-				&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cred := testfixture.NewCredential(t, e, rec, nil)
 			gets := e.Count(kvasserttest.OpKeyGet) + e.Count(kvasserttest.OpCertificateGet)
 			tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoNorthwindTenant, Scopes: []string{graph}})
 			if err != nil {
@@ -170,7 +160,7 @@ func TestLocalSourceFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{Source: src}
-	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec, &kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	cred := testfixture.NewCredential(t, e, rec, nil)
 	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,13 +179,8 @@ func TestLocalSourceFromFiles(t *testing.T) {
 // The MSAL Go integration: MSAL's per-request TokenEndpoint becomes aud, so
 // WithTenantID works for each tenant.
 func TestMSALCredentialPerTenant(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo())
-	workload, _ := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, nil)
+	e, src := w.Emu, w.Src
 	mc, err := kvassert.NewMSALCredential(src)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +254,7 @@ func TestManagedIdentityFederatedCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{Source: src}
-	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec, &kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	cred := testfixture.NewCredential(t, e, rec, nil)
 	for _, tenant := range []string{scenario.DemoContosoTenant, scenario.DemoFabrikamTenant} {
 		tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 		if err != nil {

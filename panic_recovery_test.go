@@ -13,9 +13,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -105,11 +105,8 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := kvasserttest.NewTB(t, scenario.Demo())
-			inner, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w := testfixture.NewWorld(t, nil)
+			e, inner := w.Emu, w.VaultCred
 			vault := &panickyVaultCredential{inner: inner}
 			var logs testlog.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -123,11 +120,7 @@ func TestPanicDuringAcquisitionIsAnError(t *testing.T) {
 				t.Fatal(err)
 			}
 			src, shared := &panickySource{inner: kv}, &panickyShared{}
-			cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-				&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, SharedCache: shared, Logger: logger})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cred := testfixture.NewCredential(t, e, src, func(o *kvassert.CredentialOptions) { o.SharedCache, o.Logger = shared, logger })
 			on := tc.arm(src, shared, vault)
 			on.Store(true)
 			if tc.name == "Feedback.Refused" {

@@ -69,8 +69,12 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyva
 // and returns its version.
 func renew(t *testing.T, e *kvasserttest.Emulator) string {
 	t.Helper()
-	_, version := testfixture.Rotate(t, e, scenario.DemoVault, scenario.DemoCertificate)
-	return version
+	testfixture.Rotate(t, e, scenario.DemoVault, scenario.DemoCertificate)
+	r, err := testfixture.Certificates(t, e, scenario.DemoVault).GetCertificate(context.Background(), scenario.DemoCertificate, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID.Version()
 }
 
 // Issue 9, defect 3: after the TTL, with certificates/get slow (2 s) and

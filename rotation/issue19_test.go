@@ -42,7 +42,11 @@ func newExternalCert(t *testing.T, notBefore, notAfter time.Time) externalCert {
 }
 
 func (w *world) certClient() *azcertificates.Client {
-	return testfixture.Certificates(w.t, w.e, scenario.DemoVault)
+	c, err := azcertificates.NewClient(w.e.VaultURL(scenario.DemoVault), w.vaultCred(), &azcertificates.ClientOptions{ClientOptions: w.e.ClientOptions()})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
 }
 
 // importVersion imports c as a new version of the demo certificate, with

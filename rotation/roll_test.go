@@ -47,7 +47,7 @@ func (w *world) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (w *world) vaultCred() azcore.TokenCredential {
-	return testfixture.VaultCredential(w.t, w.e)
+	return testfixture.NewVaultCredential(w.t, w.e) // a new one: the tests move the clock past its tokens
 }
 
 func (w *world) config() rotation.Config {

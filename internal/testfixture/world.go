@@ -142,3 +142,10 @@ func NewCredential(tb testing.TB, e *kvasserttest.Emulator, src kvassert.Source,
 	tb.Helper()
 	return (&World{Emu: e}).NewCredential(tb, src, mod)
 }
+
+// NewSource is World.NewSource on an emulator the test already has: a Key
+// Vault certificate source over the demo vault's certificate name.
+func NewSource(tb testing.TB, e *kvasserttest.Emulator, name string, mod func(*kvassert.KeyVaultCertificateOptions)) *kvassert.KeyVaultCertificateSource {
+	tb.Helper()
+	return (&World{Emu: e, VaultCred: VaultCredential(tb, e)}).NewSource(tb, name, mod)
+}
