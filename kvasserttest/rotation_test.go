@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -47,11 +48,7 @@ func (r *rotation) now() time.Time { return time.Now().Add(time.Duration(r.offse
 // and read the vault certificate): fresh so that no token cached on the
 // process clock outlives the emulator's.
 func (r *rotation) workload() azcore.TokenCredential {
-	cred, err := r.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return cred
+	return testfixture.NewVaultCredential(r.t, r.e)
 }
 
 func (r *rotation) versions() []vaultVersion {

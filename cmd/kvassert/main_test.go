@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -70,7 +71,7 @@ type cliEnv struct {
 // AZURE_CLIENT_ID stay as flag defaults), and the app and its certificate.
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo())
+	e := testfixture.NewWorld(t, nil).Emu
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, e.CAPEM(), 0o600); err != nil {
@@ -234,15 +235,7 @@ func wantError(t *testing.T, r result, code int, msg, hint string, progress ...b
 // workload identity (certificates/*).
 func (c *cliEnv) certClient() *azcertificates.Client {
 	c.t.Helper()
-	cred, err := c.e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl, err := azcertificates.NewClient(c.vaultURL(), cred, &azcertificates.ClientOptions{ClientOptions: c.e.ClientOptions()})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return cl
+	return testfixture.Certificates(c.t, c.e, scenario.DemoVault)
 }
 
 // createExportable creates a certificate whose key is exportable (the

@@ -17,8 +17,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
-	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/telemetry"
 )
@@ -59,25 +58,11 @@ func heapInUse() uint64 {
 // on the same credential must still be reported as its AADSTS code (from
 // kvassert.AuthError, not from text).
 func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions:              e.ClientOptions(),
-		AdditionallyAllowedTenants: []string{scenario.DemoWingtipTenant}, // never consented: AADSTS700016
-		Telemetry:                  r.Options,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world(),
+		AllowedTenants: []string{scenario.DemoWingtipTenant}, // never consented: AADSTS700016
+		Credential:     func(o *kvassert.CredentialOptions) { o.Telemetry = r.Options }})
+	cred := w.Cred
 	ctx := context.Background()
 	const n = 20000
 	before := heapInUse()
@@ -105,7 +90,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 	}
 
 	// A real refusal by Entra is still reported by its AADSTS code.
-	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoWingtipTenant, Scopes: []string{graph}})
+	_, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoWingtipTenant, Scopes: []string{graph}})
 	var ae *kvassert.AuthError
 	if !errors.As(err, &ae) || ae.Code != 700016 {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)

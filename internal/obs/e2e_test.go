@@ -25,6 +25,7 @@ import (
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/obs/obstest"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -65,10 +66,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	r := obstest.New(t)
 	co := e.ClientOptions()
 	co.TracingProvider = r.Options.AzureTracingProvider()
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vaultCred := testfixture.VaultCredential(t, e)
 	certs, err := keyvault.NewCertificateCache(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
 		&keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: co}})
 	if err != nil {
@@ -229,10 +227,7 @@ func TestThrottledSign(t *testing.T) {
 	co := e.ClientOptions()
 	co.TracingProvider = r.Options.AzureTracingProvider()
 	co.PerRetryPolicies = []policy.Policy{throttlePolicy{kv}}
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vaultCred := testfixture.VaultCredential(t, e)
 	ctx := context.Background()
 	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, nil, &keyvault.Options{ClientOptions: co})
 	if err != nil {
@@ -266,26 +261,13 @@ func TestThrottledSign(t *testing.T) {
 // the real kvassert.AuthError becomes error.type AADSTS700016 on the span,
 // the duration and the request count.
 func TestAADSTSRefusal(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	kc := w.Cred
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(scenario.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{CertificateCacheOptions: keyvault.CertificateCacheOptions{Options: keyvault.Options{ClientOptions: e.ClientOptions()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cred := obs.NewCredential(r.Options)
 	tenant := scenario.DemoWingtipTenant // never consented
 	ctx, end := cred.StartAcquire(context.Background(), tenant, graph)
-	_, err = kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
+	_, err := kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 	end(err)
 	cred.Served(tenant, err)
 	var ae *kvassert.AuthError

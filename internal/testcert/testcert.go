@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,8 +40,11 @@ type Options struct {
 	KeyUsage x509.KeyUsage
 	// IsCA makes a CA certificate (basic constraints, cert signing).
 	IsCA bool
-	// DNSNames are the subject alternative names.
-	DNSNames []string
+	// DNSNames and IPAddresses are the subject alternative names.
+	DNSNames    []string
+	IPAddresses []net.IP
+	// ExtKeyUsage are the extended key usages (say, server authentication).
+	ExtKeyUsage []x509.ExtKeyUsage
 	// Subject, when set, is the whole subject (CommonName is then unused).
 	Subject *pkix.Name
 	// PublicKey, when set with Parent, is the certified public key (say,
@@ -105,6 +109,8 @@ func New(tb testing.TB, o *Options) *Cert {
 		NotAfter:              o.NotAfter,
 		KeyUsage:              o.KeyUsage,
 		DNSNames:              o.DNSNames,
+		IPAddresses:           o.IPAddresses,
+		ExtKeyUsage:           o.ExtKeyUsage,
 		IsCA:                  o.IsCA,
 		BasicConstraintsValid: o.IsCA,
 	}
