@@ -17,18 +17,6 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// manyTenants is the demo scenario with n more customer tenants, all consented.
-func manyTenants(n int) (*scenario.Scenario, []string) {
-	s := scenario.Demo()
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%08x-1111-4111-8111-%012x", i+1, i+1)
-		s.Tenants = append(s.Tenants, scenario.Tenant{ID: ids[i]})
-	}
-	s.Apps[0].ConsentedTenants = append(s.Apps[0].ConsentedTenants, ids...)
-	return s, ids
-}
-
 func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credential, *kvassert.KeyVaultCertificateSource) {
 	t.Helper()
 	return testfixture.Credential(t, e, nil)
@@ -120,7 +108,7 @@ func TestCachedCallsNeverWaitForMisses(t *testing.T) {
 // 100 tenants x 10 concurrent callers: every token's tid is the tenant asked
 // for, and Key Vault signs equal the tokens actually fetched.
 func TestTenantIsolationUnderConcurrency(t *testing.T) {
-	s, tenants := manyTenants(100)
+	s, tenants := testfixture.ManyTenants(100)
 	e := kvasserttest.NewTB(t, s)
 	cred, src := newCredentialOn(t, e)
 	if _, err := src.Certificate(context.Background()); err != nil {

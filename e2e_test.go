@@ -3,8 +3,6 @@ package kvassert_test
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -28,18 +26,8 @@ const graph = "https://graph.microsoft.com/.default"
 // verified here, see kvasserttest for that).
 func claimsOf(t testing.TB, tok string) map[string]any {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	testfixture.DecodeJWT(t, tok, &m)
 	return m
 }
 

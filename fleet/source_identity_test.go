@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/testcert"
@@ -26,6 +28,20 @@ func unregisteredLocal(t *testing.T) *kvassert.LocalSource {
 	return src
 }
 
+// replicaWithToken is an env with one tenant and replica A, which has put
+// the tenant's token in the fleet cache.
+func replicaWithToken(t *testing.T) (*credEnv, string, replicaCred, azcore.AccessToken) {
+	t.Helper()
+	c := newCredEnv(t, 1)
+	tenant := c.tenants[0]
+	a := c.replica(t, c.key, fleet.Options{})
+	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, tenant, a, tokA
+}
+
 // localCred is a credential of the demo app over src with the fleet cache.
 func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cache) *kvassert.Credential {
 	t.Helper()
@@ -41,13 +57,7 @@ func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cach
 // registered and the same cache, must not be served it: Entra refuses B
 // (AADSTS700027), as it would without the cache.
 func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
-	c := newCredEnv(t, 1)
-	tenant := c.tenants[0]
-	a := c.replica(t, c.key, fleet.Options{})
-	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, tenant, a, tokA := replicaWithToken(t)
 	b := c.localCred(t, unregisteredLocal(t), a.cache)
 	tok, err := b.GetToken(context.Background(), testfixture.Opts(tenant))
 	if err == nil {
@@ -64,13 +74,7 @@ func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
 // Redis, does not decrypt there: the other source misses and gets its own
 // token, never the first source's.
 func TestSwappedSourceEntryMisses(t *testing.T) {
-	c := newCredEnv(t, 1)
-	tenant := c.tenants[0]
-	a := c.replica(t, c.key, fleet.Options{})
-	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, tenant, a, tokA := replicaWithToken(t)
 	keysA := c.tokenKeys(t)
 	if len(keysA) != 1 {
 		t.Fatalf("%d token entries after A, want 1", len(keysA))

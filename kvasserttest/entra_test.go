@@ -44,18 +44,8 @@ type entraClaims struct {
 
 func entraDecode(t *testing.T, tok string) entraClaims {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c entraClaims
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	testfixture.DecodeJWT(t, tok, &c)
 	return c
 }
 

@@ -72,6 +72,15 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := &testEnv{t: t, e: e, s: s, logs: logs}
+	env.url = "http://" + serve(t, s, env.checkLogs)
+	return env
+}
+
+// serve runs s on a loopback port until the test ends (then runs after,
+// when set) and returns its address.
+func serve(t *testing.T, s *Server, after func()) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,15 +88,16 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	env := &testEnv{t: t, e: e, s: s, url: "http://" + ln.Addr().String(), logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		env.checkLogs()
+		if after != nil {
+			after()
+		}
 	})
-	return env
+	return ln.Addr().String()
 }
 
 // checkLogs asserts that no token and no secret reached the log.

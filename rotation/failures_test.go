@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,16 +136,7 @@ func TestRollNotAcceptedInTimeKeepsTheOldVersion(t *testing.T) {
 func TestTwoRollersAtOnceAddOneKey(t *testing.T) {
 	w := renewed(t)
 	w.e.SetGraphPropagationDelay(0)
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = w.roller(nil).Roll(context.Background())
-		}()
-	}
-	wg.Wait()
+	errs := w.rollConcurrently(4)
 	ok := 0
 	for _, err := range errs {
 		if err == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -408,19 +407,10 @@ func (p pendingVersion) Do(req *policy.Request) (*http.Response, error) {
 	if err != nil || req.Raw().Method != http.MethodGet || !strings.HasSuffix(req.Raw().URL.Path, "/"+p.version) {
 		return resp, err
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	delete(m, "cer")
-	delete(m, "kid")
-	b, _ = json.Marshal(m)
-	resp.Body = io.NopCloser(strings.NewReader(string(b)))
-	resp.ContentLength = int64(len(b))
-	resp.Header.Del("Content-Length")
-	return resp, nil
+	return testfixture.RewriteJSON(resp, func(m map[string]any) {
+		delete(m, "cer")
+		delete(m, "kid")
+	})
 }
 
 // TestPendingVersionIsSkipped (issue 19 defect 6): a version without a
@@ -470,16 +460,7 @@ func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
 // must not then remove the superseded key, the app's last one, and the next
 // pass registers the active version again.
 func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
-	w := renewed(t)
-	w.e.SetGraphPropagationDelay(0)
-	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	active := w.version(w.newest())
-	w.advance(8 * 24 * time.Hour)
+	w, active := rolledAndSettled(t)
 	h := &tagOnStep{Handler: slog.NewTextHandler(io.Discard, nil), action: string(rotation.ActionAccepted), do: func() {
 		if err := w.e.RemoveCertificate(scenario.DemoAppClientID, active.Certificate); err != nil {
 			t.Error(err)
@@ -549,9 +530,11 @@ func (w *world) newestID() string {
 	return got.ID.Version()
 }
 
-// TestConcurrentRollersRetireOnce: rollers that retire the same superseded
-// key at once all end well, and the app keeps the active key.
-func TestConcurrentRollersRetireOnce(t *testing.T) {
+// rolledAndSettled is a renewed world whose roller registered the renewed
+// version and made it active, a week and a day ago (the old key is due for
+// retiring); it returns the world and the active version.
+func rolledAndSettled(t *testing.T) (*world, rotation.VersionStatus) {
+	t.Helper()
 	w := renewed(t)
 	w.e.SetGraphPropagationDelay(0)
 	if err := w.e.GrantGraphRead(scenario.DemoAppClientID); err != nil {
@@ -562,7 +545,13 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 	}
 	active := w.version(w.newest())
 	w.advance(8 * 24 * time.Hour)
-	errs := make([]error, 3)
+	return w, active
+}
+
+// rollConcurrently runs one pass of each of n rollers at once and returns their
+// errors.
+func (w *world) rollConcurrently(n int) []error {
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Add(1)
@@ -572,6 +561,14 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	return errs
+}
+
+// TestConcurrentRollersRetireOnce: rollers that retire the same superseded
+// key at once all end well, and the app keeps the active key.
+func TestConcurrentRollersRetireOnce(t *testing.T) {
+	w, active := rolledAndSettled(t)
+	errs := w.rollConcurrently(3)
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("roller %d: %v", i, err)

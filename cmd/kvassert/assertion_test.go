@@ -14,11 +14,7 @@ import (
 func TestAssertion(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	cert, err := env.e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x5t, x5tS256 := assertion.Thumbprints(cert)
+	cert, x5t, x5tS256 := demoThumbprints(t, env)
 
 	// Default: PS256, x5t#S256, aud = the tenant's token endpoint, 10 minutes.
 	r := env.run([]string{"assertion", "--tenant", "contoso.onmicrosoft.com"})

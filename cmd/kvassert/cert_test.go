@@ -7,13 +7,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/kvassert/kvassert"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -132,11 +132,7 @@ func TestCertCreateErrors(t *testing.T) {
 func TestCertShow(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	cert, err := env.e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x5t, x5tS256 := assertion.Thumbprints(cert)
+	cert, x5t, x5tS256 := demoThumbprints(t, env)
 	r := env.run([]string{"cert", "show", "-o", "json"})
 	wantOK(t, r)
 	var got map[string]any

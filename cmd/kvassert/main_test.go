@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
+	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -229,6 +231,17 @@ func wantError(t *testing.T, r result, code int, msg, hint string, progress ...b
 	if hint != "" && (len(rest) == 0 || !strings.Contains(rest[0], hint)) {
 		t.Errorf("%s: hint line missing or without %q:\n%s", what, hint, r.stderr)
 	}
+}
+
+// demoThumbprints is the demo vault certificate and its x5t and x5t#S256.
+func demoThumbprints(t *testing.T, env *cliEnv) (*x509.Certificate, string, string) {
+	t.Helper()
+	cert, err := env.e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x5t, x5tS256 := assertion.Thumbprints(cert)
+	return cert, x5t, x5tS256
 }
 
 // certClient is an azcertificates client for the demo vault as the
