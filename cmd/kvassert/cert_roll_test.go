@@ -34,12 +34,20 @@ func (c *cliEnv) renewDemoCertificate() string {
 	return got.ID.Version()
 }
 
-func TestCertStatusAndRoll(t *testing.T) {
-	t.Parallel()
+// newRollEnv is a CLI env for cert status and roll: the demo app's home
+// tenant and object ID set, Graph changes seen at once.
+func newRollEnv(t *testing.T) *cliEnv {
+	t.Helper()
 	env := newCLIEnv(t)
 	env.e.SetGraphPropagationDelay(0)
 	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
 	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
+	return env
+}
+
+func TestCertStatusAndRoll(t *testing.T) {
+	t.Parallel()
+	env := newRollEnv(t)
 	renewed := env.renewDemoCertificate()
 
 	status := func() []map[string]any {
@@ -114,10 +122,7 @@ func TestCertRollUsage(t *testing.T) {
 // --register-imported-keys.
 func TestCertStatusShowsWhyAVersionIsSkipped(t *testing.T) {
 	t.Parallel()
-	env := newCLIEnv(t)
-	env.e.SetGraphPropagationDelay(0)
-	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
-	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
+	env := newRollEnv(t)
 	cert := testcert.New(t, &testcert.Options{Serial: time.Now().UnixNano(), CommonName: "imported", NotBefore: time.Now().Add(-time.Minute)})
 	imp := testfixture.Import(t, env.e, scenario.DemoCertificate, cert)
 	r := env.run([]string{"cert", "status", "-o", "json"})

@@ -199,6 +199,22 @@ func wantOK(t *testing.T, r result) {
 // one "error: " line containing msg and, when hint is not "", a "hint: "
 // line containing hint. Lines before the error are allowed only with
 // progress (cert create shows its progress first).
+// usageCase is a command line (args, with extra variables) that must fail
+// with a usage error naming msg (and hint, when set).
+type usageCase struct {
+	args      []string
+	extra     []string
+	msg, hint string
+}
+
+// wantUsageErrors runs each case in env and wants its usage error.
+func wantUsageErrors(t *testing.T, env *cliEnv, cases []usageCase) {
+	t.Helper()
+	for _, c := range cases {
+		wantError(t, env.run(c.args, c.extra...), exitUsage, c.msg, c.hint)
+	}
+}
+
 func wantError(t *testing.T, r result, code int, msg, hint string, progress ...bool) {
 	t.Helper()
 	what := "kvassert " + strings.Join(r.args, " ")
