@@ -65,6 +65,19 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*keyva
 	return c, clock, logs
 }
 
+// newCacheRead is a world with newCache over it, and the cache's first
+// read.
+func newCacheRead(t *testing.T, ttl time.Duration) (*kvasserttest.Emulator, *keyvault.CertificateCache, *fakeClock, *safeBuffer, *keyvault.Certificate) {
+	t.Helper()
+	e := kvasserttest.NewTB(t, world())
+	c, clock, logs := newCache(t, e, ttl)
+	first, err := c.Certificate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c, clock, logs, first
+}
+
 // renew creates a new version of the demo certificate (as AutoRenew does)
 // and returns its version.
 func renew(t *testing.T, e *kvasserttest.Emulator) string {
@@ -82,13 +95,8 @@ func renew(t *testing.T, e *kvasserttest.Emulator) string {
 // (a caller with a 1 s deadline too); one read runs in the background, and
 // after it failed no other starts before the back-off ends.
 func TestCertificateCacheServesCachedWhileRereadIsSlowAndFailing(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	c, clock, logs := newCache(t, e, 200*time.Millisecond)
+	e, c, clock, logs, first := newCacheRead(t, 200*time.Millisecond)
 	ctx := context.Background()
-	first, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 2 * time.Second, Status: 503})
 	clock.Add(time.Second) // past the TTL
 	base := e.Count(kvasserttest.OpCertificateGet)
@@ -157,13 +165,8 @@ func TestCertificateCacheColdFailureIsRemembered(t *testing.T) {
 // thumbprint and the fix, tried again after the TTL, and taken once
 // accepted.
 func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	c, clock, logs := newCache(t, e, time.Hour)
+	e, c, clock, logs, v1 := newCacheRead(t, time.Hour)
 	ctx := context.Background()
-	v1, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c.Accepted(v1.Version)
 	if a := c.AcceptedVersion(); a == nil || a.Version != v1.Version {
 		t.Fatal("Accepted did not record the version")
@@ -249,13 +252,8 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 // share one re-read (and one look at the versions list), and more refusals
 // soon after read nothing.
 func TestCertificateCacheRefusalsShareOneReread(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	c, _, _ := newCache(t, e, time.Hour)
+	e, c, _, _, v1 := newCacheRead(t, time.Hour)
 	ctx := context.Background()
-	v1, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 200 * time.Millisecond})
 	reads, lists := e.Count(kvasserttest.OpCertificateGet), e.Count(kvasserttest.OpCertificateList)
 	var wg sync.WaitGroup
@@ -321,13 +319,8 @@ func TestCertificateCacheFindsAnOlderVersionAfterARestart(t *testing.T) {
 // What zero-touch rotation builds on: reading a given version, and telling
 // the cache that a version is accepted.
 func TestCertificateCacheAcceptAndVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, world())
-	c, _, _ := newCache(t, e, time.Hour)
+	e, c, _, _, v1 := newCacheRead(t, time.Hour)
 	ctx := context.Background()
-	v1, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v2 := renew(t, e)
 	got, err := c.Version(ctx, v2)
 	if err != nil || got.Version != v2 || got.Signer == nil || !strings.HasSuffix(got.KeyID, "/"+v2) {
