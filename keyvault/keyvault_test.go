@@ -24,11 +24,7 @@ import (
 )
 
 func world() *scenario.Scenario {
-	s := scenario.Demo()
-	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
-		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
-		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
-	return s
+	return testfixture.WithHSM("kvassert-hsm", scenario.VaultKey{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, scenario.VaultKey{Name: "rsa", Kty: "RSA-HSM", Size: 3072})
 }
 
 func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.Options) {

@@ -35,11 +35,7 @@ import (
 // world is the demo scenario plus a Managed HSM used only for throttling,
 // so that its process-wide throttling gate stays shut for no other test.
 func world() *scenario.Scenario {
-	s := scenario.Demo()
-	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-obs-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
-		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
-		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
-	return s
+	return testfixture.WithHSM("kvassert-obs-throttled", scenario.VaultKey{Name: "rsa", Kty: "RSA-HSM"})
 }
 
 // throttlePolicy calls the test's own KeyVault.Throttled for each 429, as

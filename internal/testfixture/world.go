@@ -149,3 +149,13 @@ func NewSource(tb testing.TB, e *kvasserttest.Emulator, name string, mod func(*k
 	tb.Helper()
 	return (&World{Emu: e, VaultCred: VaultCredential(tb, e)}).NewSource(tb, name, mod)
 }
+
+// WithHSM is the demo scenario plus a Managed HSM named name holding keys,
+// in which the demo workload identity may sign and read keys (a vault of a
+// test's own, so that its throttling gate holds no other test back).
+func WithHSM(name string, keys ...scenario.VaultKey) *scenario.Scenario {
+	s := scenario.Demo()
+	s.Vaults = append(s.Vaults, scenario.Vault{Name: name, Tenant: scenario.DemoHomeTenant, ManagedHSM: true, Keys: keys,
+		Access: []scenario.Access{{Principal: scenario.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
+	return s
+}
