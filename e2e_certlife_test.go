@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
-	"github.com/kvassert/kvassert/internal/rootaccess"
-	"github.com/kvassert/kvassert/internal/testlog"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -51,20 +51,14 @@ func newCertLifeOn(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) ce
 
 func newCertLifeWith(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration, retries int32) certLife {
 	t.Helper()
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := e.ClientOptions()
 	if retries != 0 {
 		opts.Retry = policy.RetryOptions{MaxRetries: retries, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 10 * time.Millisecond}
 	}
 	logs := &lockedLog{}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: opts, TTL: ttl, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := testfixture.NewSource(t, e, scenario.DemoCertificate, func(o *kvassert.KeyVaultCertificateOptions) {
+		o.ClientOptions, o.TTL, o.Logger = opts, ttl, slog.New(slog.NewTextHandler(logs, nil))
+	})
 	return certLife{emu: e, src: src, logs: logs}
 }
 
@@ -72,11 +66,7 @@ func newCertLifeWith(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration, 
 // credential and returns the errors.
 func (l certLife) round(ctx context.Context, t *testing.T) []error {
 	t.Helper()
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, l.src,
-		&kvassert.CredentialOptions{ClientOptions: l.emu.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.NewCredential(t, l.emu, l.src, nil)
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup

@@ -14,39 +14,14 @@ import (
 	"github.com/kvassert/kvassert/internal/credclock"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
-// manyTenants is the demo scenario with n more customer tenants, all consented.
-func manyTenants(n int) (*scenario.Scenario, []string) {
-	s := scenario.Demo()
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%08x-1111-4111-8111-%012x", i+1, i+1)
-		s.Tenants = append(s.Tenants, scenario.Tenant{ID: ids[i]})
-	}
-	s.Apps[0].ConsentedTenants = append(s.Apps[0].ConsentedTenants, ids...)
-	return s, ids
-}
-
 func newCredentialOn(t testing.TB, e *kvasserttest.Emulator) (*kvassert.Credential, *kvassert.KeyVaultCertificateSource) {
 	t.Helper()
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred, src
+	return testfixture.Credential(t, e, nil)
 }
 
 // 1,000 concurrent cold calls for one tenant and scope: one sign, one token
@@ -135,7 +110,7 @@ func TestCachedCallsNeverWaitForMisses(t *testing.T) {
 // 100 tenants x 10 concurrent callers: every token's tid is the tenant asked
 // for, and Key Vault signs equal the tokens actually fetched.
 func TestTenantIsolationUnderConcurrency(t *testing.T) {
-	s, tenants := manyTenants(100)
+	s, tenants := testfixture.ManyTenants(100)
 	e := kvasserttest.NewTB(t, s, nil)
 	cred, src := newCredentialOn(t, e)
 	if _, err := rootaccess.Cache(src).Certificate(context.Background()); err != nil {

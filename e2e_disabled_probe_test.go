@@ -8,8 +8,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -37,14 +37,7 @@ func TestDisabledNewestVersionFallsBackToTheAcceptedOne(t *testing.T) {
 	}
 
 	// A person disables the renewed version.
-	cred, err := l.emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azcertificates.NewClient(l.emu.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: l.emu.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testfixture.Certificates(t, l.emu, scenario.DemoVault)
 	newest, err := rootaccess.Cache(l.src).Newest(ctx)
 	if err != nil || !newest.Certificate.Equal(renewed) {
 		t.Fatalf("newest: %v", err)

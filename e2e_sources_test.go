@@ -21,6 +21,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -79,15 +80,9 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workload, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	signerOnly, _ := e.ClientSecretCredential(signerOnlyClientID)
 	certSrc := func(alg assertion.Algorithm) kvassert.Source {
-		s, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-			&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions(), Algorithm: alg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return testfixture.NewSource(t, e, scenario.DemoCertificate, func(o *kvassert.KeyVaultCertificateOptions) { o.Algorithm = alg })
 	}
 	// The certificate's kid: what an operator pins for the key source.
 	kvc, _ := rootaccess.Cache(certSrc("")).Certificate(ctx)
@@ -118,11 +113,7 @@ func TestEverySourceMakesAcceptedAssertions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{Source: c.src}
-			cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec,
-				&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cred := testfixture.NewCredential(t, e, rec, nil)
 			gets := e.Count(kvasserttest.OpKeyGet) + e.Count(kvasserttest.OpCertificateGet)
 			tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoNorthwindTenant, Scopes: []string{graph}})
 			if err != nil {
@@ -172,7 +163,7 @@ func TestLocalSourceFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{Source: src}
-	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec, &kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	cred := testfixture.NewCredential(t, e, rec, nil)
 	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}})
 	if err != nil {
 		t.Fatal(err)
@@ -191,13 +182,8 @@ func TestLocalSourceFromFiles(t *testing.T) {
 // The MSAL Go integration: MSAL's per-request TokenEndpoint becomes aud, so
 // WithTenantID works for each tenant.
 func TestMSALCredentialPerTenant(t *testing.T) {
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	workload, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, workload,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, nil)
+	e, src := w.Emu, w.Src
 	mc, err := kvassert.NewMSALCredential(src)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +257,7 @@ func TestManagedIdentityFederatedCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{Source: src}
-	cred, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rec, &kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
+	cred := testfixture.NewCredential(t, e, rec, nil)
 	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant} {
 		tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 		if err != nil {

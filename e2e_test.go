@@ -2,28 +2,21 @@ package kvassert_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/assertion"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -34,18 +27,8 @@ const graph = "https://graph.microsoft.com/.default"
 // verified here, see kvasserttest for that).
 func claimsOf(t testing.TB, tok string) map[string]any {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	testfixture.DecodeJWT(t, tok, &m)
 	return m
 }
 
@@ -57,25 +40,8 @@ type demoEnv struct {
 
 func newDemo(t testing.TB, allowed ...string) demoEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if allowed == nil {
-		allowed = []string{"*"}
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: allowed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return demoEnv{emu: e, src: src, cred: cred}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{AllowedTenants: allowed})
+	return demoEnv{emu: w.Emu, src: w.Src, cred: w.Cred}
 }
 
 func TestTokensForThreeTenants(t *testing.T) {
@@ -171,71 +137,20 @@ func TestRotationRecoversWithoutRestart(t *testing.T) {
 // returns it once the vault has completed it.
 func rotate(t testing.TB, e *kvasserttest.Emulator, vault, name string) *x509.Certificate {
 	t.Helper()
-	ctx := context.Background()
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azcertificates.NewClient(e.VaultURL(vault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := "CN=kvassert demo SaaS"
-	_, err = client.CreateCertificate(ctx, name, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: to.Ptr(azcertificates.KeyTypeRSA), KeySize: to.Ptr(int32(2048))},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr(int32(12))},
-	}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		op, err := client.GetCertificateOperation(ctx, name, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if op.Status != nil && *op.Status == "completed" {
-			break
-		}
-		if i > 50 {
-			t.Fatal("certificate never completed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	c, err := e.Certificate(vault, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testfixture.Rotate(t, e, vault, name)
 }
 
 func TestExpiredCertificateRefusedLocally(t *testing.T) {
 	d := newDemo(t)
 	ctx := context.Background()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "expired"},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	cred, _ := d.emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	client, _ := azcertificates.NewClient(d.emu.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: d.emu.ClientOptions()})
-	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &bundle,
-		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(d.emu.VaultURL(scenario.DemoVault), "expired", cred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: d.emu.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{ClientOptions: d.emu.ClientOptions()})
+	testfixture.Import(t, d.emu, "expired", testcert.New(t, &testcert.Options{Serial: 7, CommonName: "expired",
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}))
+	src := testfixture.NewSource(t, d.emu, "expired", nil)
+	c := testfixture.NewCredential(t, d.emu, src, func(o *kvassert.CredentialOptions) { o.AdditionallyAllowedTenants = nil })
 	signs, posts := d.emu.Count(kvasserttest.OpKeySign), d.emu.Count(kvasserttest.OpToken)
-	_, err = c.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}})
+	_, err := c.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graph}})
 	if !errors.Is(err, assertion.ErrCertificateNotValid) {
-		t.Fatalf("err = %v, want ErrCertificateExpired", err)
+		t.Fatalf("err = %v, want ErrCertificateNotValid", err)
 	}
 	if d.emu.Count(kvasserttest.OpKeySign) != signs || d.emu.Count(kvasserttest.OpToken) != posts {
 		t.Fatal("an expired certificate still caused a sign or a token request")

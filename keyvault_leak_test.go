@@ -2,20 +2,14 @@ package kvassert_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -23,6 +17,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/holdoff"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/internal/testlog"
 )
 
@@ -64,9 +59,7 @@ func (l *vaultLeakTransport) Do(req *http.Request) (*http.Response, error) {
 // and a malformed 200 to the vault's credential (whose text would be a Key
 // Vault access token) reach neither the credential's errors nor its logs.
 func TestVaultAnswersNeverReachCredentialErrors(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "c"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der := testcert.New(t, &testcert.Options{CommonName: "c"}).DER()
 	const v = "0123456789abcdef0123456789abcdef"
 	certBody := `{"id":"https://` + vaultLeakHost + `/certificates/c/` + v + `","kid":"https://` + vaultLeakHost + `/keys/c/` + v + `","cer":"` + base64.StdEncoding.EncodeToString(der) + `","attributes":{"enabled":true}}`
 	okToken := func() (int, string) {

@@ -15,6 +15,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
 	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -27,10 +28,7 @@ import (
 func TestKeySourceThumbprintPinsTheKeyVersion(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	ctx := context.Background()
-	workload, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	workload := testfixture.VaultCredential(t, e)
 	cert, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +42,7 @@ func TestKeySourceThumbprintPinsTheKeyVersion(t *testing.T) {
 	}
 
 	// The certificate is renewed: a new version with a new key.
-	certs, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), workload, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	certs := testfixture.Certificates(t, e, scenario.DemoVault)
 	pol, err := certs.GetCertificatePolicy(ctx, scenario.DemoCertificate, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -72,11 +67,7 @@ func TestKeySourceThumbprintPinsTheKeyVersion(t *testing.T) {
 		t.Fatalf("after the renewal the assertion does not match the registered certificate: %s", strings.Join(p, "; "))
 	}
 	// And Entra takes it.
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.NewCredential(t, e, src, nil)
 	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
 		t.Fatalf("token after the renewal: %v", err)
 	}

@@ -3,19 +3,16 @@ package assertion
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
-	"math/big"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/testcert"
 )
 
 var (
@@ -31,34 +29,13 @@ var (
 )
 
 func rsaKey(t testing.TB) *rsa.PrivateKey {
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		testKey = k
-	})
+	keyOnce.Do(func() { testKey = testcert.RSAKey(t, 0) })
 	return testKey
 }
 
 func selfSigned(t testing.TB, key crypto.Signer, notBefore, notAfter time.Time) *x509.Certificate {
 	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(42),
-		Subject:      pkix.Name{CommonName: "assertion test"},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.New(t, &testcert.Options{Key: key, Serial: 42, CommonName: "assertion test", NotBefore: notBefore, NotAfter: notAfter}).Cert
 }
 
 func validCert(t testing.TB) (*x509.Certificate, *rsa.PrivateKey) {
@@ -195,11 +172,11 @@ func TestX5CAndLifetime(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	cert, key := validCert(t)
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ecCert := selfSigned(t, ec, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	small, _ := rsa.GenerateKey(rand.Reader, 1024)
-	smallCert := selfSigned(t, small, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	other := testcert.RSAKey(t, 0)
+	ecc := testcert.New(t, &testcert.Options{Curve: elliptic.P256()})
+	ecCert, ec := ecc.Cert, ecc.Key
+	smallc := testcert.New(t, &testcert.Options{Bits: 1024})
+	smallCert, small := smallc.Cert, smallc.Key
 	cases := []struct {
 		name   string
 		cert   *x509.Certificate

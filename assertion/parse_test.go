@@ -2,14 +2,13 @@ package assertion
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/testcert"
 )
 
 func TestParseRejectsMalformed(t *testing.T) {
@@ -38,7 +37,7 @@ func TestCheckFindsEachProblem(t *testing.T) {
 	b, _ := New(cert, key, nil)
 	jwt, _ := b.Build(context.Background(), clientID, audience)
 	tok, _ := jwtassert.Parse(jwt)
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	other := testcert.RSAKey(t, 0)
 	otherCert := selfSigned(t, other, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 
 	cases := []struct {

@@ -3,13 +3,7 @@ package fleet_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/fleet/internal/replica"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -31,21 +26,8 @@ import (
 // unregisteredPEM is a certificate and key (PEM) not registered on any app.
 func unregisteredPEM(t *testing.T) []byte {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "chaos: not registered"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8})...)
+	c := testcert.New(t, &testcert.Options{Serial: 42, CommonName: "chaos: not registered"})
+	return append(c.CertPEM(), c.KeyPEM(t)...)
 }
 
 // chaos applies random Redis faults from a seeded PRNG until stop is

@@ -35,7 +35,7 @@ func newCredEnv(t *testing.T, n int) *credEnv {
 	srv := redistest.Start(t)
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { raw.Close() })
-	return &credEnv{e: kvasserttest.NewTB(t, s, nil), srv: srv, raw: raw, key: randomKey(t, "k1"), tenants: tenants}
+	return &credEnv{e: testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: s}).Emu, srv: srv, raw: raw, key: randomKey(t, "k1"), tenants: tenants}
 }
 
 func randomKey(t *testing.T, id string) *fleet.Key {

@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/redistest"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -22,18 +22,11 @@ import (
 // that the workload identity may wrap and unwrap with.
 func kekEnv(t *testing.T) (*kvasserttest.Emulator, *azkeys.Client) {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := testfixture.NewWorld(t, nil).Emu
 	if err := e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
-	kc, err := azkeys.NewClient(e.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := testfixture.Keys(t, e, scenario.DemoVault)
 	if _, err := kc.CreateKey(context.Background(), "fleet-kek", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA), KeySize: to.Ptr(int32(2048))}, nil); err != nil {
 		t.Fatal(err)
 	}

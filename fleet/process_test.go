@@ -44,7 +44,7 @@ func newProcessEnv(t *testing.T, n int) *processEnv {
 	s, tenants := testfixture.ManyTenants(n)
 	secret := make([]byte, fleet.KeySize)
 	rand.Read(secret)
-	return &processEnv{e: kvasserttest.NewTB(t, s, nil), srv: redistest.Start(t), key: base64.StdEncoding.EncodeToString(secret), tenants: tenants}
+	return &processEnv{e: testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: s}).Emu, srv: redistest.Start(t), key: base64.StdEncoding.EncodeToString(secret), tenants: tenants}
 }
 
 func (p *processEnv) config(tenants int) replica.Config {

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/redistest"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -33,7 +33,7 @@ type signerEnv struct {
 
 func newSignerEnv(t *testing.T) *signerEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	e := testfixture.NewWorld(t, nil).Emu
 	return &signerEnv{e: e, srv: redistest.Start(t), keyID: e.VaultURL(scenario.DemoVault) + "keys/" + scenario.DemoCertificate}
 }
 
@@ -48,10 +48,7 @@ func (s *signerEnv) signer(t *testing.T, maxWait time.Duration) (*keyvault.Signe
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := s.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.VaultCredential(t, s.e)
 	sg, err := keyvault.NewSigner(context.Background(), s.keyID, cred, &keyvault.SignerOptions{ClientOptions: s.e.ClientOptions(), Throttle: thr, MaxThrottleWait: maxWait})
 	if err != nil {
 		t.Fatal(err)

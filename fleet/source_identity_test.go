@@ -2,40 +2,25 @@ package fleet_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // unregisteredLocal makes a local certificate that is not registered on
 // the demo app: Entra refuses its assertions (AADSTS700027).
 func unregisteredLocal(t *testing.T) *kvassert.LocalSource {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "not registered"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testcert.New(t, &testcert.Options{Serial: 99, CommonName: "not registered"})
+	cert, key := c.Cert, c.RSA(t)
 	src, err := kvassert.NewLocalSource(cert, key, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -43,17 +28,27 @@ func unregisteredLocal(t *testing.T) *kvassert.LocalSource {
 	return src
 }
 
-// localCred is a credential of the demo app over src with the fleet cache.
-func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cache) *kvassert.Credential {
+// replicaWithToken is an env with one tenant and replica A, which has put
+// the tenant's token in the fleet cache.
+func replicaWithToken(t *testing.T) (*credEnv, string, replicaCred, azcore.AccessToken) {
 	t.Helper()
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions: c.e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, SharedCache: cache,
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	c := newCredEnv(t, 1)
+	tenant := c.tenants[0]
+	a := c.replica(t, c.key, fleet.CacheOptions{})
+	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cred
+	return c, tenant, a, tokA
+}
+
+// localCred is a credential of the demo app over src with the fleet cache.
+func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cache) *kvassert.Credential {
+	t.Helper()
+	return testfixture.NewCredential(t, c.e, src, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = cache
+		o.Logger = slog.New(slog.DiscardHandler)
+	})
 }
 
 // TestUnprovenSourceGetsNoSharedToken (issue 18, defect 3): replica A, with
@@ -62,13 +57,7 @@ func (c *credEnv) localCred(t *testing.T, src kvassert.Source, cache *fleet.Cach
 // registered and the same cache, must not be served it: Entra refuses B
 // (AADSTS700027), as it would without the cache.
 func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
-	c := newCredEnv(t, 1)
-	tenant := c.tenants[0]
-	a := c.replica(t, c.key, fleet.CacheOptions{})
-	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, tenant, a, tokA := replicaWithToken(t)
 	b := c.localCred(t, unregisteredLocal(t), a.cache)
 	tok, err := b.GetToken(context.Background(), testfixture.Opts(tenant))
 	if err == nil {
@@ -85,13 +74,7 @@ func TestUnprovenSourceGetsNoSharedToken(t *testing.T) {
 // Redis, does not decrypt there: the other source misses and gets its own
 // token, never the first source's.
 func TestSwappedSourceEntryMisses(t *testing.T) {
-	c := newCredEnv(t, 1)
-	tenant := c.tenants[0]
-	a := c.replica(t, c.key, fleet.CacheOptions{})
-	tokA, err := a.cred.GetToken(context.Background(), testfixture.Opts(tenant))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, tenant, a, tokA := replicaWithToken(t)
 	keysA := c.tokenKeys(t)
 	if len(keysA) != 1 {
 		t.Fatalf("%d token entries after A, want 1", len(keysA))

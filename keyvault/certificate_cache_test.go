@@ -2,28 +2,20 @@ package keyvault_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/certcache"
-	"github.com/kvassert/kvassert/internal/testlog"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -57,10 +49,7 @@ func waitUntil(t testing.TB, cond func() bool) {
 // are short so that a faulted read ends quickly.
 func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certcache.Cache, *fakeClock, *safeBuffer) {
 	t.Helper()
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.VaultCredential(t, e)
 	clock := &fakeClock{now: time.Now()}
 	logs := &safeBuffer{}
 	opts := e.ClientOptions()
@@ -72,35 +61,29 @@ func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certc
 	return c, clock, logs
 }
 
+// newCacheRead is a world with newCache over it, and the cache's first
+// read.
+func newCacheRead(t *testing.T, ttl time.Duration) (*kvasserttest.Emulator, *certcache.Cache, *fakeClock, *safeBuffer, *certcache.Certificate) {
+	t.Helper()
+	e := kvasserttest.NewTB(t, world(), nil)
+	c, clock, logs := newCache(t, e, ttl)
+	first, err := c.Certificate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c, clock, logs, first
+}
+
 // renew creates a new version of the demo certificate (as AutoRenew does)
 // and returns its version.
 func renew(t *testing.T, e *kvasserttest.Emulator) string {
 	t.Helper()
-	ctx := context.Background()
-	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
+	testfixture.Rotate(t, e, scenario.DemoVault, scenario.DemoCertificate)
+	r, err := testfixture.Certificates(t, e, scenario.DemoVault).GetCertificate(context.Background(), scenario.DemoCertificate, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := "CN=kvassert demo SaaS"
-	if _, err := client.CreateCertificate(ctx, scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: to.Ptr(azcertificates.KeyTypeRSA), KeySize: to.Ptr(int32(2048))},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr(int32(12))},
-	}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var version string
-	waitUntil(t, func() bool {
-		r, err := client.GetCertificate(ctx, scenario.DemoCertificate, "", nil)
-		if err != nil || r.ID == nil {
-			return false
-		}
-		version = r.ID.Version()
-		op, err := client.GetCertificateOperation(ctx, scenario.DemoCertificate, nil)
-		return err == nil && op.Status != nil && *op.Status == "completed"
-	})
-	return version
+	return r.ID.Version()
 }
 
 // Issue 9, defect 3: after the TTL, with certificates/get slow (2 s) and
@@ -108,13 +91,8 @@ func renew(t *testing.T, e *kvasserttest.Emulator) string {
 // (a caller with a 1 s deadline too); one read runs in the background, and
 // after it failed no other starts before the back-off ends.
 func TestCertificateCacheServesCachedWhileRereadIsSlowAndFailing(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	c, clock, logs := newCache(t, e, 200*time.Millisecond)
+	e, c, clock, logs, first := newCacheRead(t, 200*time.Millisecond)
 	ctx := context.Background()
-	first, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 2 * time.Second, Status: 503})
 	clock.Add(time.Second) // past the TTL
 	base := e.Count(kvasserttest.OpCertificateGet)
@@ -183,13 +161,8 @@ func TestCertificateCacheColdFailureIsRemembered(t *testing.T) {
 // thumbprint and the fix, tried again after the TTL, and taken once
 // accepted.
 func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	c, clock, logs := newCache(t, e, time.Hour)
+	e, c, clock, logs, v1 := newCacheRead(t, time.Hour)
 	ctx := context.Background()
-	v1, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c.NoteAccepted(v1.Version)
 	if a := c.AcceptedCertificate(); a == nil || a.Version != v1.Version {
 		t.Fatal("Accepted did not record the version")
@@ -275,13 +248,8 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 // share one re-read (and one look at the versions list), and more refusals
 // soon after read nothing.
 func TestCertificateCacheRefusalsShareOneReread(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	c, _, _ := newCache(t, e, time.Hour)
+	e, c, _, _, v1 := newCacheRead(t, time.Hour)
 	ctx := context.Background()
-	v1, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 200 * time.Millisecond})
 	reads, lists := e.Count(kvasserttest.OpCertificateGet), e.Count(kvasserttest.OpCertificateList)
 	var wg sync.WaitGroup
@@ -347,13 +315,8 @@ func TestCertificateCacheFindsAnOlderVersionAfterARestart(t *testing.T) {
 // What zero-touch rotation builds on: reading a given version, and telling
 // the cache that a version is accepted.
 func TestCertificateCacheAcceptAndVersion(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	c, _, _ := newCache(t, e, time.Hour)
+	e, c, _, _, v1 := newCacheRead(t, time.Hour)
 	ctx := context.Background()
-	v1, err := c.Certificate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v2 := renew(t, e)
 	got, err := c.Version(ctx, v2)
 	if err != nil || got.Version != v2 || got.Signer == nil || !strings.HasSuffix(got.KeyID, "/"+v2) {
@@ -382,20 +345,9 @@ func TestCertificateCacheAcceptAndVersion(t *testing.T) {
 func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) {
 	e := kvasserttest.NewTB(t, world(), nil)
 	ctx := context.Background()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "expired"},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	client, _ := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if _, err := client.ImportCertificate(ctx, "expired", azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &bundle,
-		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	testfixture.Import(t, e, "expired", testcert.New(t, &testcert.Options{Serial: 7, CommonName: "expired",
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}))
+	cred := testfixture.VaultCredential(t, e)
 	c, err := certcache.New(e.VaultURL(scenario.DemoVault), "expired", cred, &certcache.Options{ClientOptions: e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)

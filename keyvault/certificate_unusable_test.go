@@ -2,62 +2,25 @@ package keyvault_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
-
-// demoCertificates is an azcertificates client on the demo vault.
-func demoCertificates(t *testing.T, e *kvasserttest.Emulator) *azcertificates.Client {
-	t.Helper()
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
-}
 
 // importPrestaged imports into the demo certificate a new latest version
 // that is valid only from notBefore on (a pre-staged certificate), and
 // returns its version.
 func importPrestaged(t *testing.T, e *kvasserttest.Emulator, notBefore time.Time) string {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "kvassert demo SaaS"},
-		NotBefore: notBefore, NotAfter: notBefore.Add(365 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	resp, err := demoCertificates(t, e).ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &bundle,
-		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.ID.Version()
+	return testfixture.Import(t, e, scenario.DemoCertificate, testcert.New(t, &testcert.Options{Serial: 42, CommonName: "kvassert demo SaaS",
+		NotBefore: notBefore, NotAfter: notBefore.Add(365 * 24 * time.Hour)}))
 }
 
 // Issue 19 (found by the rotation simulation): a pre-staged latest version
@@ -121,7 +84,7 @@ func TestCertificateCacheStartsOnAnOlderVersionWhenTheLatestCannotSign(t *testin
 		e := kvasserttest.NewTB(t, world(), nil)
 		old, _ := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 		v2 := renew(t, e)
-		if _, err := demoCertificates(t, e).UpdateCertificate(context.Background(), scenario.DemoCertificate, v2,
+		if _, err := testfixture.Certificates(t, e, scenario.DemoVault).UpdateCertificate(context.Background(), scenario.DemoCertificate, v2,
 			azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
 			t.Fatal(err)
 		}

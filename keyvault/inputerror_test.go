@@ -3,7 +3,6 @@ package keyvault_test
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"strings"
@@ -13,10 +12,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/internal/certcache"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/inputerr"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -25,10 +24,10 @@ import (
 // is a typed error (what the CLI and the proxy read with errors.As) naming
 // the input, in its Input field and in its message.
 func TestInputErrorTable(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	cred, _ := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	opts := keyvault.SignerOptions{ClientOptions: e.ClientOptions()}
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := testcert.RSAKey(t, 0)
 	keyID := e.VaultURL(scenario.DemoVault) + "keys/signing"
 	signer, err := keyvault.NewSigner(context.Background(), keyID, cred, withPublicKey(&opts, &key.PublicKey))
 	if err != nil {

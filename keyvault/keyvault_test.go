@@ -20,26 +20,20 @@ import (
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/holdoff"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 func world() *scenario.Scenario {
-	s := scenario.Demo()
-	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-hsm", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
-		Keys:   []scenario.VaultKey{{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, {Name: "rsa", Kty: "RSA-HSM", Size: 3072}},
-		Access: []scenario.Access{{Principal: emuhook.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
-	return s
+	return testfixture.WithHSM("kvassert-hsm", scenario.VaultKey{Name: "ec", Kty: "EC-HSM", Curve: "P-384"}, scenario.VaultKey{Name: "rsa", Kty: "RSA-HSM", Size: 3072})
 }
 
 func setup(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, *keyvault.SignerOptions) {
 	t.Helper()
-	e := kvasserttest.NewTB(t, world(), nil)
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	// Each test paces its signs with a gate of its own.
 	return e, cred, &keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New()}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
-	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -88,11 +88,8 @@ func (h *panicOnWarn) Handle(_ context.Context, r slog.Record) error {
 // ended the process. Now it is recovered, the cached certificate is still
 // served, and a later re-read runs and adopts a renewed version.
 func TestCertificateCacheBackgroundRereadRecovers(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	clock := &fakeClock{now: time.Now()}
 	h := &panicOnWarn{}
 	opts := e.ClientOptions()

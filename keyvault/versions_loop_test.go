@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/certcache"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -18,11 +16,8 @@ import (
 // caller's deadline (forever with context.Background). It stops with an
 // error after a bounded number of pages.
 func TestVersionsStopsAtALoopingNextLink(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	e, cred := w.Emu, w.VaultCred
 	opts := e.ClientOptions()
 	opts.PerCallPolicies = append(opts.PerCallPolicies, testfixture.LoopingNextLink{})
 	c, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, &certcache.Options{ClientOptions: opts})

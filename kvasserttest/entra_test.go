@@ -12,7 +12,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,7 +28,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -43,18 +45,8 @@ type entraClaims struct {
 
 func entraDecode(t *testing.T, tok string) entraClaims {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c entraClaims
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	testfixture.DecodeJWT(t, tok, &c)
 	return c
 }
 
@@ -102,14 +94,7 @@ type vaultAssertion struct {
 
 func newVaultAssertion(t *testing.T, e *kvasserttest.Emulator) *vaultAssertion {
 	t.Helper()
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := azkeys.NewClient(e.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := testfixture.Keys(t, e, scenario.DemoVault)
 	cert, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
 	if err != nil {
 		t.Fatal(err)
@@ -208,17 +193,8 @@ func TestEntraVaultSignedAssertionManyTenants(t *testing.T) {
 
 func entraLocalCert(t *testing.T, notBefore, notAfter time.Time) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "local"}, NotBefore: notBefore, NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return key, cert
+	c := testcert.New(t, &testcert.Options{Serial: 7, CommonName: "local", NotBefore: notBefore, NotAfter: notAfter})
+	return c.RSA(t), c.Cert
 }
 
 // TestEntraAzidentity runs azidentity's secret and certificate credentials

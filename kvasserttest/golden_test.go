@@ -375,20 +375,24 @@ func TestGoldenCertificateOperation(t *testing.T) {
 	r.replay(loadRecording(t, "azcertificates-TestOperationCRUD.json"), nil, nil)
 }
 
+// goldenImported is what TestGoldenImportCertificate compares of an
+// imported certificate's answer.
+type goldenImported struct {
+	X5t, Cer string
+	Policy   struct {
+		X509 struct {
+			Subject  string `json:"subject"`
+			Validity int    `json:"validity_months"`
+		} `json:"x509_props"`
+	} `json:"policy"`
+}
+
 func TestGoldenImportCertificate(t *testing.T) {
 	rec := loadRecording(t, "azcertificates-TestImportCertificate.json")
 	r := newReplayer(t)
 	r.replay(rec, nil, nil)
 	// The same PKCS#12 gives the same certificate, thumbprint and policy.
-	var want struct {
-		X5t, Cer string
-		Policy   struct {
-			X509 struct {
-				Subject  string `json:"subject"`
-				Validity int    `json:"validity_months"`
-			} `json:"x509_props"`
-		} `json:"policy"`
-	}
+	var want goldenImported
 	json.Unmarshal(rec.Entries[1].ResponseBody, &want) //nolint:errcheck // recorded JSON parsed above
 	if _, err := r.k.certs().GetCertificate(context.Background(), "1593022091", "", nil); asResponseError(t, err).StatusCode != http.StatusNotFound {
 		t.Fatalf("the replayed delete left the certificate: %v", err)
@@ -397,15 +401,7 @@ func TestGoldenImportCertificate(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("import: %d %s", resp.StatusCode, body)
 	}
-	var ours struct {
-		X5t, Cer string
-		Policy   struct {
-			X509 struct {
-				Subject  string `json:"subject"`
-				Validity int    `json:"validity_months"`
-			} `json:"x509_props"`
-		} `json:"policy"`
-	}
+	var ours goldenImported
 	if err := json.Unmarshal(body, &ours); err != nil {
 		t.Fatal(err)
 	}

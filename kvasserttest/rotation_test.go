@@ -26,6 +26,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -48,11 +49,7 @@ func (r *rotation) now() time.Time { return time.Now().Add(time.Duration(r.offse
 // and read the vault certificate): fresh so that no token cached on the
 // process clock outlives the emulator's.
 func (r *rotation) workload() azcore.TokenCredential {
-	cred, err := r.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return cred
+	return testfixture.NewVaultCredential(r.t, r.e)
 }
 
 func (r *rotation) versions() []vaultVersion {

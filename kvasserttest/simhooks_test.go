@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -56,14 +57,7 @@ func TestAddCertificateVersionAndGroundTruth(t *testing.T) {
 
 	// Through the REST API: the pre-staged version as the service shows it,
 	// and an import is marked as such.
-	cred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), cred, &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testfixture.Certificates(t, e, scenario.DemoVault)
 	got, err := c.GetCertificate(context.Background(), scenario.DemoCertificate, future, nil)
 	if err != nil || got.Attributes == nil || got.Attributes.NotBefore == nil || !got.Attributes.NotBefore.Equal(start) {
 		t.Fatalf("GET of the pre-staged version: %+v %v", got.Attributes, err)

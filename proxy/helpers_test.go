@@ -3,30 +3,23 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/testlog"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -70,11 +63,8 @@ type localCert struct {
 // same credential (its tokens say appid = workload, tid = home).
 func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, nil)
+	e, vaultCred := w.Emu, w.VaultCred
 	logs := &syncBuffer{}
 	cfg := &Options{
 		Addr:               "127.0.0.1:0",
@@ -90,6 +80,15 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := &testEnv{t: t, e: e, s: s, logs: logs}
+	env.url = "http://" + serve(t, s, env.checkLogs)
+	return env
+}
+
+// serve runs s on a loopback port until the test ends (then runs after,
+// when set) and returns its address.
+func serve(t *testing.T, s *Server, after func()) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -97,15 +96,16 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	env := &testEnv{t: t, e: e, s: s, url: "http://" + ln.Addr().String(), logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		env.checkLogs()
+		if after != nil {
+			after()
+		}
 	})
-	return env
+	return ln.Addr().String()
 }
 
 // checkLogs asserts that no token and no secret reached the log.
@@ -247,44 +247,15 @@ func checkClaims(t *testing.T, tok azcore.AccessToken, tid, appid string) {
 // in a new directory and registers the certificate on the demo app.
 func newLocalCert(t *testing.T, e *kvasserttest.Emulator) *localCert {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "kvassert proxy test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testcert.New(t, &testcert.Options{Serial: time.Now().UnixNano(), CommonName: "kvassert proxy test"})
+	cert := c.Cert
 	dir := t.TempDir()
-	lc := &localCert{cert: cert, dir: dir, certFile: filepath.Join(dir, "app.crt"), keyFile: filepath.Join(dir, "app.key")}
-	writePEM(t, lc.certFile, "CERTIFICATE", der)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, lc.keyFile, "PRIVATE KEY", kder)
+	lc := &localCert{cert: cert, dir: dir}
+	lc.certFile, lc.keyFile = c.WriteFiles(t, dir)
 	if err := e.RegisterCertificate(scenario.DemoAppClientID, cert); err != nil {
 		t.Fatal(err)
 	}
 	return lc
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -189,29 +189,13 @@ func pinnedClient(fp string) *http.Client {
 // fingerprint known); plain HTTP gets nothing.
 func TestAllowRemoteServesTLSOnly(t *testing.T) {
 	t.Parallel()
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, nil)
+	e, vaultCred := w.Emu, w.VaultCred
 	s, err := New(&Options{Addr: "127.0.0.1:0", AllowRemote: true, KeyVaultCredential: vaultCred, ClientOptions: e.ClientOptions(), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	addr := ln.Addr().String()
+	addr := serve(t, s, nil)
 
 	// Plain HTTP: no answer with data.
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/config", nil)

@@ -2,11 +2,9 @@ package rotation_test
 
 import (
 	"context"
-
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +19,7 @@ import (
 
 // renewed returns a world whose vault has just auto-renewed the certificate.
 func renewed(t *testing.T) *world {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.advance(300 * 24 * time.Hour)
 	return w
 }
@@ -139,16 +137,7 @@ func TestRollNotAcceptedInTimeKeepsTheOldVersion(t *testing.T) {
 func TestTwoRollersAtOnceAddOneKey(t *testing.T) {
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = w.roller(nil).Roll(context.Background())
-		}()
-	}
-	wg.Wait()
+	errs := w.rollConcurrently(4)
 	ok := 0
 	for _, err := range errs {
 		if err == nil {
@@ -197,7 +186,7 @@ func TestRollVaultDenials(t *testing.T) {
 		}
 	})
 	t.Run("create", func(t *testing.T) {
-		w := newWorld(t)
+		w := newWorld(t, nil)
 		w.emailOnlyPolicy()
 		if err := w.e.Revoke(scenario.DemoVault, emuhook.DemoWorkloadClientID, "certificates/*"); err != nil {
 			t.Fatal(err)
@@ -219,7 +208,7 @@ func TestRollVaultDenials(t *testing.T) {
 // TestRollRenewsWhenThePolicyDoesNot: with RenewBefore and a policy without
 // AutoRenew, the roll creates the next version; the next roll registers it.
 func TestRollRenewsWhenThePolicyDoesNot(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.emailOnlyPolicy()
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(350 * 24 * time.Hour)
@@ -241,10 +230,7 @@ func TestRollRenewsWhenThePolicyDoesNot(t *testing.T) {
 // EmailContacts reminder.
 func (w *world) emailOnlyPolicy() {
 	w.t.Helper()
-	c, err := azcertificates.NewClient(w.e.VaultURL(scenario.DemoVault), w.vaultCred(), &azcertificates.ClientOptions{ClientOptions: w.e.ClientOptions()})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	c := w.certClient()
 	pol, err := c.GetCertificatePolicy(context.Background(), scenario.DemoCertificate, nil)
 	if err != nil {
 		w.t.Fatal(err)

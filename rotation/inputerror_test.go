@@ -17,7 +17,7 @@ import (
 // *inputerr.Error (kvassert.InputError) whose message names the parameter.
 // (Was TestNewRefusesBadConfig.)
 func TestInputErrorTable(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	const secretish = "s3cr3t-VALUE-never-echoed"
 	rows := []struct {
 		name, param string

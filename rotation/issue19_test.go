@@ -3,11 +3,7 @@ package rotation_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -39,20 +36,9 @@ type externalCert struct {
 
 func newExternalCert(t *testing.T, notBefore, notAfter time.Time) externalCert {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: n, Subject: pkix.Name{CommonName: "kvassert imported"},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	return externalCert{cert: cert, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))}
+	c := testcert.New(t, &testcert.Options{Serial: n.Int64(), CommonName: "kvassert imported", NotBefore: notBefore, NotAfter: notAfter})
+	return externalCert{cert: c.Cert, pem: string(c.CertPEM()) + string(c.KeyPEM(t))}
 }
 
 func (w *world) certClient() *azcertificates.Client {
@@ -133,7 +119,7 @@ func (w *world) hasKey(cert *x509.Certificate) bool {
 // re-run puts one certificate into versions A and B; B is accepted through
 // A's key; retiring superseded versions must not remove that key.
 func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
@@ -168,7 +154,7 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 // (NotBefore in the future) registered ahead by a person is not retired as
 // superseded, and is used once valid.
 func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
@@ -235,7 +221,7 @@ func TestCopiedTagIsNotTrusted(t *testing.T) {
 // certificate imported with its (exportable) key is reported, not
 // registered, unless the caller opts in.
 func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(300*24*time.Hour))
@@ -312,7 +298,7 @@ func TestConcurrentTagWriteIsNotLost(t *testing.T) {
 // TestECNewestVersionIsSkipped (issue 19 defect 6): an EC newest version is
 // skipped and reported; the pass goes on with the RSA versions.
 func TestECNewestVersionIsSkipped(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.advance(time.Hour)
 	c := w.certClient()
 	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
@@ -331,7 +317,7 @@ func TestECNewestVersionIsSkipped(t *testing.T) {
 
 // TestLoopingNextLinkEndsThePass (issue 19 defect 6).
 func TestLoopingNextLinkEndsThePass(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // safety bound only
 	defer cancel()
 	rep, err := w.roller(func(c *config) {
@@ -349,7 +335,7 @@ func TestLoopingNextLinkEndsThePass(t *testing.T) {
 // never answers ends the pass at the pass's own deadline, with a report,
 // although the caller's context has none.
 func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.e.InjectFault(kvasserttest.OpCertificateList, kvasserttest.Fault{Latency: time.Hour})
 	for name, call := range map[string]func(*rotation.Roller) error{
 		"Roll":   func(r *rotation.Roller) error { _, err := r.Roll(context.Background()); return err },
@@ -422,25 +408,16 @@ func (p pendingVersion) Do(req *policy.Request) (*http.Response, error) {
 	if err != nil || req.Raw().Method != http.MethodGet || !strings.HasSuffix(req.Raw().URL.Path, "/"+p.version) {
 		return resp, err
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	delete(m, "cer")
-	delete(m, "kid")
-	b, _ = json.Marshal(m)
-	resp.Body = io.NopCloser(strings.NewReader(string(b)))
-	resp.ContentLength = int64(len(b))
-	resp.Header.Del("Content-Length")
-	return resp, nil
+	return testfixture.RewriteJSON(resp, func(m map[string]any) {
+		delete(m, "cer")
+		delete(m, "kid")
+	})
 }
 
 // TestPendingVersionIsSkipped (issue 19 defect 6): a version without a
 // certificate yet is skipped and reported; the pass goes on.
 func TestPendingVersionIsSkipped(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.advance(time.Hour)
 	pending := w.renewNow()
 	rep, err := w.roller(func(c *config) {
@@ -484,16 +461,7 @@ func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
 // must not then remove the superseded key, the app's last one, and the next
 // pass registers the active version again.
 func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	active := w.version(w.newest())
-	w.advance(8 * 24 * time.Hour)
+	w, active := rolledAndSettled(t)
 	h := &tagOnStep{Handler: slog.NewTextHandler(io.Discard, nil), action: string(rotation.ActionAccepted), do: func() {
 		if err := w.e.RemoveCertificate(scenario.DemoAppClientID, active.Certificate); err != nil {
 			t.Error(err)
@@ -512,7 +480,7 @@ func TestActiveKeyRemovedMidPassKeepsTheOldKey(t *testing.T) {
 // TestStatusSaysWhyPerVersion: Status gives each version the roll's
 // decision and its reason.
 func TestStatusSaysWhyPerVersion(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.advance(time.Hour)
 	f := newExternalCert(t, w.now().Add(30*24*time.Hour), w.now().Add(400*24*time.Hour))
 	future := w.importVersion(f, nil)
@@ -563,9 +531,11 @@ func (w *world) newestID() string {
 	return got.ID.Version()
 }
 
-// TestConcurrentRollersRetireOnce: rollers that retire the same superseded
-// key at once all end well, and the app keeps the active key.
-func TestConcurrentRollersRetireOnce(t *testing.T) {
+// rolledAndSettled is a renewed world whose roller registered the renewed
+// version and made it active, a week and a day ago (the old key is due for
+// retiring); it returns the world and the active version.
+func rolledAndSettled(t *testing.T) (*world, rotation.VersionStatus) {
+	t.Helper()
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
@@ -576,7 +546,13 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 	}
 	active := w.version(w.newest())
 	w.advance(8 * 24 * time.Hour)
-	errs := make([]error, 3)
+	return w, active
+}
+
+// rollConcurrently runs one pass of each of n rollers at once and returns their
+// errors.
+func (w *world) rollConcurrently(n int) []error {
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Add(1)
@@ -586,6 +562,14 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	return errs
+}
+
+// TestConcurrentRollersRetireOnce: rollers that retire the same superseded
+// key at once all end well, and the app keeps the active key.
+func TestConcurrentRollersRetireOnce(t *testing.T) {
+	w, active := rolledAndSettled(t)
+	errs := w.rollConcurrently(3)
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("roller %d: %v", i, err)
@@ -601,7 +585,7 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 // non-exportable vault certificate and a NotBefore just before the import;
 // its key is still not the one the vault generated, and is not registered.
 func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
@@ -658,7 +642,7 @@ func (w *world) restorePolicy(exportable bool) {
 // finding F2): an import followed by the owner's pipeline restoring the
 // vault-made policy; the imported key is still not registered.
 func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
@@ -676,7 +660,7 @@ func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
 // non-exportable: the version's key may have been exported and is not
 // registered.
 func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	w.restorePolicy(true)
@@ -726,7 +710,7 @@ func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 // operation is pending nothing is registered; once merged the version is
 // waited for, and registered once valid: its key is the operation's.
 func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	c := w.certClient()
@@ -747,14 +731,10 @@ func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: w.now().Add(-time.Hour), NotAfter: w.now().Add(800 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: csr.Subject, NotBefore: w.now().Add(7 * 24 * time.Hour), NotAfter: w.now().Add(400 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, csr.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcert.New(t, &testcert.Options{CommonName: "test CA", NotBefore: w.now().Add(-time.Hour), NotAfter: w.now().Add(800 * 24 * time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign})
+	der := testcert.New(t, &testcert.Options{Serial: 2, Subject: &csr.Subject, PublicKey: csr.PublicKey, Parent: ca.Cert, ParentKey: ca.Key,
+		NotBefore: w.now().Add(7 * 24 * time.Hour), NotAfter: w.now().Add(400 * 24 * time.Hour)}).DER()
 	merged, err := c.MergeCertificate(context.Background(), scenario.DemoCertificate, azcertificates.MergeCertificateParameters{X509Certificates: [][]byte{der}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -775,7 +755,7 @@ func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
 // so no version may be registered; as the accepted one nears expiry, a roll
 // with RenewBefore creates the next version and the next roll registers it.
 func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	w.emailOnlyPolicy()
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
@@ -801,7 +781,7 @@ func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
 // RenewBefore does not try a second create (409 on every pass).
 func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 	for _, optIn := range []bool{false, true} {
-		w := newWorld(t)
+		w := newWorld(t, nil)
 		w.emailOnlyPolicy()
 		unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
 		if _, err := w.certClient().CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
@@ -826,7 +806,7 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 // trigger comes after the active version expires; a roll with RenewBefore
 // creates the next version instead of waiting for AutoRenew.
 func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(800*24*time.Hour))

@@ -51,7 +51,7 @@ func TestRollLogsNoRoutineLineByDefault(t *testing.T) {
 	slog.SetDefault(slog.New(h))
 	t.Cleanup(func() { slog.SetDefault(old) })
 
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(300 * 24 * time.Hour) // the vault has renewed: the roll registers the new version
 	rep, err := w.roller(func(c *config) { c.Logger = nil }).Roll(context.Background())

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvassert/kvassert/internal/testlog"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -28,8 +27,8 @@ type world struct {
 	logs   *syncBuffer
 }
 
-func newWorld(t *testing.T) *world {
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), nil), logs: &syncBuffer{}}
+func newWorld(t *testing.T, opts *kvasserttest.Options) *world {
+	w := &world{t: t, e: testfixture.NewWorld(t, &testfixture.WorldOptions{Emulator: opts}).Emu, logs: &syncBuffer{}}
 	w.e.SetClock(w.now)
 	return w
 }
@@ -46,11 +45,7 @@ func (w *world) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (w *world) vaultCred() azcore.TokenCredential {
-	cred, err := w.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return cred
+	return testfixture.NewVaultCredential(w.t, w.e) // a new one: the tests move the clock past its tokens
 }
 
 // config is rotation.New's arguments, for tests that change one.
@@ -132,7 +127,7 @@ type syncBuffer = testlog.Buffer
 // registers it with a vault-signed proof, waits out the propagation delay,
 // and retires the old key only after the grace period.
 func TestRollRegistersRenewedVersionThenRetiresTheOld(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	r := w.roller(nil)
 
 	rep, err := r.Roll(context.Background())

@@ -298,8 +298,7 @@ const simFaultRate = 0.3
 
 func (s *sim) setUp() {
 	t := s.t
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), &kvasserttest.Options{TokenLifetime: 24 * time.Hour}), logs: &syncBuffer{}}
-	w.e.SetClock(w.now)
+	w := newWorld(t, &kvasserttest.Options{TokenLifetime: 24 * time.Hour})
 	s.w = w
 	s.vcred = newEmuClockCred(w)
 	v1 := s.createCertificate()

@@ -2,13 +2,10 @@ package rotation_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -275,22 +273,9 @@ func (s *sim) manualRenew() string {
 // importNew imports a certificate whose key was made outside the vault.
 func (s *sim) importNew() string {
 	now := s.w.now()
-	key := s.rsaKey()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(s.rng.Int64N(1<<62) + 1), Subject: pkix.Name{CommonName: "kvassert sim"},
-		NotBefore: now.Add(-10 * time.Minute).Truncate(time.Second), NotAfter: now.AddDate(0, 2+s.rng.IntN(4), 0).Truncate(time.Second),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	ic := importedCert{cert: cert, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}))}
+	c := testcert.New(s.t, &testcert.Options{Key: s.rsaKey(), Serial: s.rng.Int64N(1<<62) + 1, CommonName: "kvassert sim",
+		NotBefore: now.Add(-10 * time.Minute).Truncate(time.Second), NotAfter: now.AddDate(0, 2+s.rng.IntN(4), 0).Truncate(time.Second)})
+	ic := importedCert{cert: c.Cert, pem: string(c.CertPEM()) + string(c.KeyPEM(s.t))}
 	s.imported = append(s.imported, ic)
 	return s.importPEM(ic, "new certificate")
 }
@@ -503,14 +488,8 @@ func (s *sim) personAdds() string {
 func (s *sim) foreignCert() *importedCert {
 	key := s.rsaKey()
 	now := s.w.now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "someone's test certificate"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(2, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &importedCert{cert: c}
+	c := testcert.New(s.t, &testcert.Options{Key: key, Serial: 7, CommonName: "someone's test certificate", NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(2, 0, 0)})
+	return &importedCert{cert: c.Cert}
 }
 
 // personRemoves removes a key from the app by hand; never the one the
@@ -640,9 +619,5 @@ func (s *sim) rsaKey() *rsa.PrivateKey {
 		s.keysUsed++
 		return keys[s.keyOrder[s.keysUsed-1]]
 	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return k
+	return testcert.RSAKey(s.t, 0)
 }

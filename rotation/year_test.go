@@ -71,8 +71,7 @@ func TestOneYearOfAutoRenewalsWithNoHuman(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a simulated year")
 	}
-	w := &world{t: t, e: kvasserttest.NewTB(t, scenario.Demo(), &kvasserttest.Options{TokenLifetime: 24 * time.Hour}), logs: &syncBuffer{}}
-	w.e.SetClock(w.now)
+	w := newWorld(t, &kvasserttest.Options{TokenLifetime: 24 * time.Hour})
 	ctx := context.Background()
 	vaultCred := newEmuClockCred(w)
 

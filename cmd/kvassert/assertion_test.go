@@ -15,11 +15,7 @@ import (
 func TestAssertion(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	cert, err := env.e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x5t, x5tS256 := jwtassert.Thumbprints(cert)
+	cert, x5t, x5tS256 := demoThumbprints(t, env)
 
 	// Default: PS256, x5t#S256, aud = the tenant's token endpoint, 10 minutes.
 	r := env.run([]string{"assertion", "--tenant", "contoso.onmicrosoft.com"})
@@ -78,19 +74,12 @@ func TestAssertion(t *testing.T) {
 func TestAssertionErrors(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	cases := []struct {
-		args      []string
-		extra     []string
-		msg, hint string
-	}{
+	wantUsageErrors(t, env, []usageCase{
 		{[]string{"assertion", "--tenant", "contoso.onmicrosoft.com", "--audience", "https://x.example/token"}, nil, "either --audience or --tenant", ""},
 		{[]string{"assertion", "--audience", "http://x.example/token"}, nil, "is not an https URL", "token endpoint"},
 		{[]string{"assertion"}, []string{"AZURE_TENANT_ID="}, "give --tenant or --audience", ""},
 		{[]string{"assertion", "--tenant", "contoso.onmicrosoft.com", "--lifetime", "2h"}, nil, "outside 1m..60m", "5m to 10m"},
 		{[]string{"assertion", "--tenant", "contoso.onmicrosoft.com", "--alg", "ES256"}, nil, "--alg", "PS256"},
 		{[]string{"assertion", "--tenant", "contoso.onmicrosoft.com"}, []string{"KVASSERT_CLIENT_ID=", "AZURE_CLIENT_ID="}, "--client-id is required", ""},
-	}
-	for _, c := range cases {
-		wantError(t, env.run(c.args, c.extra...), exitUsage, c.msg, c.hint)
-	}
+	})
 }

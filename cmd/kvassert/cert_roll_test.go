@@ -2,13 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +10,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -39,12 +35,20 @@ func (c *cliEnv) renewDemoCertificate() string {
 	return got.ID.Version()
 }
 
-func TestCertStatusAndRoll(t *testing.T) {
-	t.Parallel()
+// newRollEnv is a CLI env for cert status and roll: the demo app's home
+// tenant and object ID set, Graph changes seen at once.
+func newRollEnv(t *testing.T) *cliEnv {
+	t.Helper()
 	env := newCLIEnv(t)
 	emuhook.Of(env.e).SetGraphPropagationDelay(0)
 	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
 	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
+	return env
+}
+
+func TestCertStatusAndRoll(t *testing.T) {
+	t.Parallel()
+	env := newRollEnv(t)
 	renewed := env.renewDemoCertificate()
 
 	status := func() []map[string]any {
@@ -119,37 +123,16 @@ func TestCertRollUsage(t *testing.T) {
 // --register-imported-keys.
 func TestCertStatusShowsWhyAVersionIsSkipped(t *testing.T) {
 	t.Parallel()
-	env := newCLIEnv(t)
-	emuhook.Of(env.e).SetGraphPropagationDelay(0)
-	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
-	env.vars["KVASSERT_APP_OBJECT_ID"] = scenario.DemoAppObjectID
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "imported"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	ct := "application/x-pem-file"
-	imp, err := env.certClient().ImportCertificate(context.Background(), scenario.DemoCertificate, azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &bundle, CertificatePolicy: &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: &ct}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := newRollEnv(t)
+	cert := testcert.New(t, &testcert.Options{Serial: time.Now().UnixNano(), CommonName: "imported", NotBefore: time.Now().Add(-time.Minute)})
+	imp := testfixture.Import(t, env.e, scenario.DemoCertificate, cert)
 	r := env.run([]string{"cert", "status", "-o", "json"})
 	wantOK(t, r)
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 2 {
 		t.Fatalf("cert status -o json: %v\n%s", err, r.stdout)
 	}
-	if rows[0]["version"] != imp.ID.Version() {
+	if rows[0]["version"] != imp {
 		t.Fatalf("the imported version is not the newest: %v", rows)
 	}
 	rows[0], rows[1] = rows[1], rows[0]

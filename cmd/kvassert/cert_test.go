@@ -93,11 +93,7 @@ func TestCertCreate(t *testing.T) {
 func TestCertCreateErrors(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	cases := []struct {
-		args      []string
-		extra     []string
-		msg, hint string
-	}{
+	wantUsageErrors(t, env, []usageCase{
 		{[]string{"cert", "create", "-n", "x", "--key-size", "1024"}, nil, "--key-size 1024", "at least 2048"},
 		{[]string{"cert", "create", "-n", "x", "--validity-months", "0"}, nil, "--validity-months 0", ""},
 		{[]string{"cert", "create", "-n", "x", "--subject", "no equals sign"}, nil, "not an X.500 name", "CN="},
@@ -106,10 +102,7 @@ func TestCertCreateErrors(t *testing.T) {
 		{[]string{"cert", "create", "--vault", "http://kvassert-demo.vault.azure.net", "-n", "x"}, nil, "uses http", "https://kvassert-demo.vault.azure.net"},
 		{[]string{"cert", "create", "--vault", "https://kvassert-demo.vault.azure.net/keys", "-n", "x"}, nil, "has a path", ""},
 		{[]string{"cert", "create", "-n", "bad_name"}, nil, "is not a valid name", ""},
-	}
-	for _, c := range cases {
-		wantError(t, env.run(c.args, c.extra...), exitUsage, c.msg, c.hint)
-	}
+	})
 
 	// The demo scenario's managed identity lacks certificates/create: the
 	// request is refused, with the role to grant.
@@ -133,11 +126,7 @@ func TestCertCreateErrors(t *testing.T) {
 func TestCertShow(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
-	cert, err := env.e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x5t, x5tS256 := jwtassert.Thumbprints(cert)
+	cert, x5t, x5tS256 := demoThumbprints(t, env)
 	r := env.run([]string{"cert", "show", "-o", "json"})
 	wantOK(t, r)
 	var got map[string]any

@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/jwtassert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -71,7 +74,7 @@ type cliEnv struct {
 // AZURE_CLIENT_ID stay as flag defaults), and the app and its certificate.
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
-	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
+	e := testfixture.NewWorld(t, nil).Emu
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, e.CAPEM(), 0o600); err != nil {
@@ -197,6 +200,22 @@ func wantOK(t *testing.T, r result) {
 // one "error: " line containing msg and, when hint is not "", a "hint: "
 // line containing hint. Lines before the error are allowed only with
 // progress (cert create shows its progress first).
+// usageCase is a command line (args, with extra variables) that must fail
+// with a usage error naming msg (and hint, when set).
+type usageCase struct {
+	args      []string
+	extra     []string
+	msg, hint string
+}
+
+// wantUsageErrors runs each case in env and wants its usage error.
+func wantUsageErrors(t *testing.T, env *cliEnv, cases []usageCase) {
+	t.Helper()
+	for _, c := range cases {
+		wantError(t, env.run(c.args, c.extra...), exitUsage, c.msg, c.hint)
+	}
+}
+
 func wantError(t *testing.T, r result, code int, msg, hint string, progress ...bool) {
 	t.Helper()
 	what := "kvassert " + strings.Join(r.args, " ")
@@ -231,19 +250,22 @@ func wantError(t *testing.T, r result, code int, msg, hint string, progress ...b
 	}
 }
 
+// demoThumbprints is the demo vault certificate and its x5t and x5t#S256.
+func demoThumbprints(t *testing.T, env *cliEnv) (*x509.Certificate, string, string) {
+	t.Helper()
+	cert, err := env.e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x5t, x5tS256 := jwtassert.Thumbprints(cert)
+	return cert, x5t, x5tS256
+}
+
 // certClient is an azcertificates client for the demo vault as the
 // workload identity (certificates/*).
 func (c *cliEnv) certClient() *azcertificates.Client {
 	c.t.Helper()
-	cred, err := c.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl, err := azcertificates.NewClient(c.vaultURL(), cred, &azcertificates.ClientOptions{ClientOptions: c.e.ClientOptions()})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return cl
+	return testfixture.Certificates(c.t, c.e, scenario.DemoVault)
 }
 
 // createExportable creates a certificate whose key is exportable (the

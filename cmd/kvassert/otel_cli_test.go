@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,17 +56,7 @@ func TestProxyExportsTelemetry(t *testing.T) {
 	if m["access_token"] == nil {
 		t.Fatalf("no token from the proxy: %v", m["error"])
 	}
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("kvassert proxy after SIGINT: %v\nstderr:\n%s", err, p.stderrText())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("kvassert proxy did not stop within 20 s of SIGINT")
-	}
+	interruptProxy(t, p, 20*time.Second, true)
 	if n, m := c.count("/v1/traces"), c.count("/v1/metrics"); n == 0 || m == 0 {
 		t.Fatalf("collector got %d trace and %d metric exports, want at least one of each\nstderr:\n%s", n, m, p.stderrText())
 	}

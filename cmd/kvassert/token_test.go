@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +18,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -195,26 +194,8 @@ func TestTokenKeyVaultKey(t *testing.T) {
 // selfSigned makes a 2048-bit RSA certificate and its key.
 func selfSigned(t *testing.T, cn string) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
+	c := testcert.New(t, &testcert.Options{Serial: time.Now().UnixNano(), CommonName: cn})
+	return c.Cert, c.RSA(t)
 }
 
 func TestTokenLocalFiles(t *testing.T) {
@@ -242,7 +223,7 @@ func TestTokenLocalFiles(t *testing.T) {
 	if err := env.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "secrets/get"); err != nil {
 		t.Fatal(err)
 	}
-	cred, _ := env.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	cred := testfixture.VaultCredential(t, env.e)
 	sc, err := azsecrets.NewClient(env.vaultURL(), cred, &azsecrets.ClientOptions{ClientOptions: env.e.ClientOptions()})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/redistest"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -48,14 +49,7 @@ func TestTokenCacheSignsOnce(t *testing.T) {
 	if err := c.e.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey"); err != nil {
 		t.Fatal(err)
 	}
-	cred, err := c.e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := azkeys.NewClient(c.vaultURL(), cred, &azkeys.ClientOptions{ClientOptions: c.e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := testfixture.Keys(t, c.e, scenario.DemoVault)
 	if _, err := kc.CreateKey(context.Background(), "cache-kek", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA), KeySize: to.Ptr(int32(2048))}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,10 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +26,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -244,7 +242,7 @@ func TestBadInputKeyVaultParsing(t *testing.T) {
 		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nil, nil)
 		return err
 	})
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ec := testcert.NewKey(t, 0, elliptic.P256()).(*ecdsa.PrivateKey)
 	refused(t, "NewSigner(unsupported public key)", func() error {
 		_, err := keyvault.NewSigner(context.Background(), good+"keys/k/v1", nopCred{t}, &keyvault.SignerOptions{PublicKey: []byte("not a key")})
 		return err
@@ -259,7 +257,7 @@ func TestBadInputAssertion(t *testing.T) {
 	cert, key := testCert(t, 2048, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	other, _ := testCert(t, 2048, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	small, smallKey := testCert(t, 1024, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecKey := testcert.NewKey(t, 0, elliptic.P256()).(*ecdsa.PrivateKey)
 	ecCert := selfSign(t, &ecKey.PublicKey, ecKey)
 
 	refused(t, "New(nil cert)", func() error { _, err := assertion.New(nil, key, nil); return err })
@@ -556,29 +554,11 @@ const fixtureGraph = "https://graph.microsoft.com/.default"
 
 func testCert(t testing.TB, bits int, notBefore, notAfter time.Time) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bad input"}, NotBefore: notBefore, NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
+	c := testcert.New(t, &testcert.Options{Bits: bits, CommonName: "bad input", NotBefore: notBefore, NotAfter: notAfter})
+	return c.Cert, c.RSA(t)
 }
 
 func selfSign(t testing.TB, pub crypto.PublicKey, priv crypto.Signer) *x509.Certificate {
 	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "ec"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c
+	return testcert.New(t, &testcert.Options{Key: priv, Serial: 2, CommonName: "ec", NotAfter: time.Now().Add(time.Hour)}).Cert
 }

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/rootaccess"
@@ -54,24 +52,16 @@ func newEnv(t testing.TB, n int) *env {
 func newEnvWith(t testing.TB, n int, before func(*kvasserttest.Emulator)) *env {
 	t.Helper()
 	s, tenants := testfixture.ManyTenants(n)
-	e := kvasserttest.NewTB(t, s, &kvasserttest.Options{Logger: testLogger()})
-	if before != nil {
-		before(e)
-	}
-	co := e.ClientOptions()
-	co.Retry = fastRetry
-	vaultCred := testfixture.VaultCredential(t, e)
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: co, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions: co, AdditionallyAllowedTenants: []string{"*"}, Logger: testLogger(),
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: s, Before: before,
+		Emulator: &kvasserttest.Options{Logger: testLogger()},
+		Source: func(o *kvassert.KeyVaultCertificateOptions) {
+			o.ClientOptions.Retry, o.Logger = fastRetry, testLogger()
+		},
+		Credential: func(o *kvassert.CredentialOptions) {
+			o.ClientOptions.Retry, o.Logger = fastRetry, testLogger()
+		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, src, cred := w.Emu, w.Src, w.Cred
 	// The certificate read and the vault token happen once per process.
 	if _, err := rootaccess.Cache(src).Certificate(context.Background()); err != nil {
 		t.Fatal(err)
@@ -154,38 +144,7 @@ const appID = scenario.DemoAppClientID
 // rotate creates a new version of the demo certificate and returns it.
 func rotate(t testing.TB, e *kvasserttest.Emulator) *x509.Certificate {
 	t.Helper()
-	ctx := context.Background()
-	client, err := azcertificates.NewClient(e.VaultURL(scenario.DemoVault), testfixture.VaultCredential(t, e), &azcertificates.ClientOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := "CN=kvassert demo SaaS"
-	_, err = client.CreateCertificate(ctx, scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: to.Ptr("Self")},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: to.Ptr(azcertificates.KeyTypeRSA), KeySize: to.Ptr(int32(2048))},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr(int32(12))},
-	}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		op, err := client.GetCertificateOperation(ctx, scenario.DemoCertificate, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if op.Status != nil && *op.Status == "completed" {
-			break
-		}
-		if i > 100 {
-			t.Fatal("certificate never completed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	c, err := e.Certificate(scenario.DemoVault, scenario.DemoCertificate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testfixture.Rotate(t, e, scenario.DemoVault, scenario.DemoCertificate)
 }
 
 // optsFor is a Graph token request for tenant.

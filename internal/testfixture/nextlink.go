@@ -1,8 +1,6 @@
 package testfixture
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -20,16 +18,6 @@ func (LoopingNextLink) Do(req *policy.Request) (*http.Response, error) {
 	if err != nil || !strings.HasSuffix(req.Raw().URL.Path, "/versions") {
 		return resp, err
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	m["nextLink"] = req.Raw().URL.String()
-	b, _ = json.Marshal(m)
-	resp.Body = io.NopCloser(strings.NewReader(string(b)))
-	resp.ContentLength = int64(len(b))
-	resp.Header.Del("Content-Length")
-	return resp, nil
+	self := req.Raw().URL.String()
+	return RewriteJSON(resp, func(m map[string]any) { m["nextLink"] = self })
 }

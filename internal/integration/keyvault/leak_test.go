@@ -3,18 +3,13 @@ package keyvault_test
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,13 +19,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/kvclient"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/telemetry"
 )
@@ -197,7 +192,7 @@ func noMarker(t *testing.T, what string, err error) {
 
 func TestVaultErrorsHoldNoBodyText(t *testing.T) {
 	tr := &leakTransport{}
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := testcert.RSAKey(t, 0)
 	ctx := context.Background()
 	digest := sha256.Sum256([]byte("x"))
 	for _, c := range leakVaultAnswers {
@@ -246,12 +241,7 @@ func TestVaultRBACRefusalTypedFields(t *testing.T) {
 
 // testCertificate answers a certificate read with a usable certificate.
 func testCertificate(t *testing.T) func(*http.Request) leakAnswer {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "c"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := testcert.New(t, &testcert.Options{CommonName: "c"}).DER()
 	const v = "0123456789abcdef0123456789abcdef"
 	body := `{"id":"https://` + leakVault + `/certificates/c/` + v + `","kid":"https://` + leakVault + `/keys/c/` + v + `","cer":"` + base64.StdEncoding.EncodeToString(der) + `","attributes":{"enabled":true}}`
 	return func(*http.Request) leakAnswer {
@@ -309,7 +299,7 @@ var malformedTokenAnswers = []struct {
 // malformed 200) reaches this package's errors.
 func TestVaultCredentialErrorsHoldNoTokenText(t *testing.T) {
 	digest := sha256.Sum256([]byte("x"))
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := testcert.RSAKey(t, 0)
 	for _, c := range malformedTokenAnswers {
 		tr := &leakTransport{token: c.a}
 		tr.set(testCertificate(t))
@@ -373,7 +363,7 @@ func TestVaultSpansHoldNoBodyText(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	tr := &leakTransport{}
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := testcert.RSAKey(t, 0)
 	digest := sha256.Sum256([]byte("x"))
 	for _, c := range leakVaultAnswers {
 		tr.set(c.answer)
@@ -416,7 +406,7 @@ func TestVaultSpansHoldNoBodyText(t *testing.T) {
 // decode (a field of the wrong type) is an error without the body's text.
 // (A guard: the SDK's decoding errors name types, not values.)
 func TestVaultMalformedSuccessHoldsNoBodyText(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	key := testcert.RSAKey(t, 0)
 	digest := sha256.Sum256([]byte("x"))
 	bodies := []string{
 		`{"kid":"https://` + leakVault + `/keys/k/0123456789abcdef0123456789abcdef","value":"` + leakMarker + `!","attributes":{"created":"` + leakMarker + `"}}`,

@@ -2,14 +2,8 @@ package kvassert_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,8 +11,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -30,6 +22,8 @@ import (
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -72,25 +66,15 @@ func newOTelEnv(t *testing.T, kv func(*keyvault.SignerOptions)) *otelEnv {
 	t.Helper()
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ko := keyvault.SignerOptions{ClientOptions: e.ClientOptions(), Throttle: holdoff.New(), Telemetry: r.Options}
-	if kv != nil {
-		kv(&ko)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: ko.ClientOptions, Throttle: ko.Throttle, MaxThrottleWait: ko.MaxThrottleWait, Telemetry: ko.Telemetry})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := testfixture.NewSource(t, e, scenario.DemoCertificate, func(o *kvassert.KeyVaultCertificateOptions) {
+		ko := keyvault.SignerOptions{ClientOptions: o.ClientOptions, Throttle: holdoff.New(), Telemetry: r.Options}
+		if kv != nil {
+			kv(&ko)
+		}
+		o.ClientOptions, o.Throttle, o.MaxThrottleWait, o.Telemetry = ko.ClientOptions, ko.Throttle, ko.MaxThrottleWait, ko.Telemetry
+	})
 	rs := &recordingSource{KeyVaultCertificateSource: src}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, rs,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, Telemetry: r.Options})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := testfixture.NewCredential(t, e, rs, func(o *kvassert.CredentialOptions) { o.Telemetry = r.Options })
 	host := strings.TrimSuffix(strings.TrimPrefix(e.VaultURL(scenario.DemoVault), "https://"), "/")
 	return &otelEnv{emu: e, rec: r, src: rs, cred: cred, host: host}
 }
@@ -394,26 +378,9 @@ func TestTelemetryFailedBackgroundRefresh(t *testing.T) {
 func TestTelemetryExpiringCertificate(t *testing.T) {
 	v := newOTelEnv(t, nil)
 	ctx := context.Background()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	notAfter := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(8), Subject: pkix.Name{CommonName: "expiring"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
-	bundle := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}))
-	vaultCred, _ := v.emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	client, _ := azcertificates.NewClient(v.emu.VaultURL(scenario.DemoVault), vaultCred, &azcertificates.ClientOptions{ClientOptions: v.emu.ClientOptions()})
-	if _, err := client.ImportCertificate(ctx, "expiring", azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &bundle,
-		CertificatePolicy:        &azcertificates.CertificatePolicy{SecretProperties: &azcertificates.SecretProperties{ContentType: to.Ptr("application/x-pem-file")}},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(v.emu.VaultURL(scenario.DemoVault), "expiring", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: v.emu.ClientOptions(), Telemetry: v.rec.Options})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testfixture.Import(t, v.emu, "expiring", testcert.New(t, &testcert.Options{Serial: 8, CommonName: "expiring", NotAfter: notAfter}))
+	src := testfixture.NewSource(t, v.emu, "expiring", func(o *kvassert.KeyVaultCertificateOptions) { o.Telemetry = v.rec.Options })
 	if p := obstest.Points(v.rec.Collect(t), obs.MetricCertificateTimeLeft); len(p) != 0 {
 		t.Fatalf("a time left before any read:%v", p)
 	}

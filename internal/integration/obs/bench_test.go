@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/telemetry"
@@ -73,20 +73,7 @@ func BenchmarkHit(b *testing.B) {
 // cachedCredential returns a kvassert.Credential on e reporting to tel,
 // with one token cached, and the options that hit it.
 func cachedCredential(b *testing.B, e *kvasserttest.Emulator, tel telemetry.Options) (*kvassert.Credential, policy.TokenRequestOptions) {
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, Telemetry: tel})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cred, _ := testfixture.Credential(b, e, func(o *kvassert.CredentialOptions) { o.Telemetry = tel })
 	opts := policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}
 	if _, err := cred.GetToken(context.Background(), opts); err != nil {
 		b.Fatal(err)

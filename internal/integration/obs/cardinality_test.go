@@ -18,8 +18,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
-	"github.com/kvassert/kvassert/kvasserttest"
-	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/internal/testfixture"
 )
 
 // values returns the distinct values of attribute key on the points of
@@ -58,25 +57,11 @@ func heapInUse() uint64 {
 // on the same credential must still be reported as its AADSTS code (from
 // kvassert.AuthError, not from text).
 func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{
-		ClientOptions:              e.ClientOptions(),
-		AdditionallyAllowedTenants: []string{emuhook.DemoWingtipTenant}, // never consented: AADSTS700016
-		Telemetry:                  r.Options,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world(),
+		AllowedTenants: []string{emuhook.DemoWingtipTenant}, // never consented: AADSTS700016
+		Credential:     func(o *kvassert.CredentialOptions) { o.Telemetry = r.Options }})
+	cred := w.Cred
 	ctx := context.Background()
 	const n = 20000
 	before := heapInUse()
@@ -104,7 +89,7 @@ func TestRefusedTenantsDoNotPickLabels(t *testing.T) {
 	}
 
 	// A real refusal by Entra is still reported by its AADSTS code.
-	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoWingtipTenant, Scopes: []string{graph}})
+	_, err := cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: emuhook.DemoWingtipTenant, Scopes: []string{graph}})
 	var ae *kvassert.AuthError
 	if !errors.As(err, &ae) || ae.Code != 700016 {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)

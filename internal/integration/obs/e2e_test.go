@@ -27,6 +27,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/integration/obstest"
 	"github.com/kvassert/kvassert/internal/obs"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -35,11 +36,7 @@ import (
 // world is the demo scenario plus a Managed HSM used only for throttling,
 // so that its process-wide throttling gate stays shut for no other test.
 func world() *scenario.Scenario {
-	s := scenario.Demo()
-	s.Vaults = append(s.Vaults, scenario.Vault{Name: "kvassert-obs-throttled", Tenant: scenario.DemoHomeTenant, ManagedHSM: true,
-		Keys:   []scenario.VaultKey{{Name: "rsa", Kty: "RSA-HSM"}},
-		Access: []scenario.Access{{Principal: emuhook.DemoWorkloadClientID, Permissions: []string{"keys/sign", "keys/get"}}}})
-	return s
+	return testfixture.WithHSM("kvassert-obs-throttled", scenario.VaultKey{Name: "rsa", Kty: "RSA-HSM"})
 }
 
 // throttlePolicy calls the test's own KeyVault.Throttled for each 429, as
@@ -66,10 +63,7 @@ func TestColdAcquisitionSpansNest(t *testing.T) {
 	r := obstest.New(t)
 	co := e.ClientOptions()
 	co.TracingProvider = obs.AzureTracingProvider(r.Options)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vaultCred := testfixture.VaultCredential(t, e)
 	certs, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
 		&certcache.Options{ClientOptions: co})
 	if err != nil {
@@ -230,10 +224,7 @@ func TestThrottledSign(t *testing.T) {
 	co := e.ClientOptions()
 	co.TracingProvider = obs.AzureTracingProvider(r.Options)
 	co.PerRetryPolicies = []policy.Policy{throttlePolicy{kv}}
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vaultCred := testfixture.VaultCredential(t, e)
 	ctx := context.Background()
 	s, err := keyvault.NewSigner(ctx, "https://"+host+"/keys/rsa", vaultCred, &keyvault.SignerOptions{ClientOptions: co})
 	if err != nil {
@@ -267,26 +258,13 @@ func TestThrottledSign(t *testing.T) {
 // the real kvassert.AuthError becomes error.type AADSTS700016 on the span,
 // the duration and the request count.
 func TestAADSTSRefusal(t *testing.T) {
-	e := kvasserttest.NewTB(t, world(), nil)
+	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
+	kc := w.Cred
 	r := obstest.New(t)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cred := obs.NewCredential(r.Options)
 	tenant := emuhook.DemoWingtipTenant // never consented
 	ctx, end := cred.StartAcquire(context.Background(), tenant, graph)
-	_, err = kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
+	_, err := kc.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}})
 	end(err)
 	cred.Served(tenant, err)
 	var ae *kvassert.AuthError

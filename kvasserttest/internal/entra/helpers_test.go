@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -39,11 +39,7 @@ var (
 func testKey(t testing.TB, i int) *rsa.PrivateKey {
 	keysOnce.Do(func() {
 		for range 4 {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			keys = append(keys, k)
+			keys = append(keys, testcert.RSAKey(t, 0))
 		}
 	})
 	return keys[i]
@@ -52,22 +48,7 @@ func testKey(t testing.TB, i int) *rsa.PrivateKey {
 func makeCert(t testing.TB, key *rsa.PrivateKey, cn string, notBefore, notAfter time.Time) *x509.Certificate {
 	t.Helper()
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testcert.New(t, &testcert.Options{Key: key, Serial: serial.Int64(), CommonName: cn, NotBefore: notBefore, NotAfter: notAfter}).Cert
 }
 
 // Extra fixtures beyond the demo scenario.

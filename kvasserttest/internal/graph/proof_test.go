@@ -7,32 +7,22 @@ import (
 	"crypto/sha1" //nolint:gosec // x5t
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/internal/entra"
 )
 
 func testCert(t *testing.T, now time.Time) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return key, c
+	c := testcert.New(t, &testcert.Options{CommonName: "t", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	return c.RSA(t), c.Cert
 }
 
 func signJWT(t *testing.T, key *rsa.PrivateKey, h, c map[string]any) string {

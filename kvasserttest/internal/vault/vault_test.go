@@ -26,6 +26,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"golang.org/x/crypto/pkcs12"
 
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -813,9 +814,8 @@ func TestConcurrentSigningAndUpdates(t *testing.T) {
 }
 
 func TestPKCS12RoundTrip(t *testing.T) {
-	priv, _ := rsa.GenerateKey(randReader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: bigOne(), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, _ := x509.CreateCertificate(randReader, tmpl, tmpl, &priv.PublicKey, priv)
+	c := testcert.New(t, &testcert.Options{NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)})
+	der, priv := c.DER(), c.RSA(t)
 	pfx, err := encodePKCS12(der, priv)
 	if err != nil {
 		t.Fatal(err)
