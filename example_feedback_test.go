@@ -9,7 +9,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -26,7 +25,7 @@ func ExampleWrapSource() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(workloadID)
 	kv, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
 	if err != nil {
 		log.Fatal(err)

@@ -59,6 +59,12 @@ func noteSigner(ctx context.Context, signer string) {
 // registered on the app stops tokens until it is, as it would without
 // kvassert.
 func AcquireWithFeedback(ctx context.Context, src Source, acquire func(context.Context) (confidential.AuthResult, error)) (confidential.AuthResult, error) {
+	switch {
+	case src == nil:
+		return confidential.AuthResult{}, inputErr("src", "no Source (src is nil): give the Source that NewMSALCredential was made with")
+	case acquire == nil:
+		return confidential.AuthResult{}, inputErr("acquire", "no acquire function (acquire is nil): give one that calls AcquireTokenByCredential")
+	}
 	return acquireWithFeedback(ctx, src, acquire, nil)
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -72,8 +71,8 @@ func ExampleSealDataKey() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	_ = emu.Grant(scenario.DemoVault, emuhook.DemoWorkloadClientID, "keys/create", "keys/wrapKey", "keys/unwrapKey")
+	cred, _ := emu.ClientSecretCredential(workloadID)
+	_ = emu.Grant(scenario.DemoVault, workloadID, "keys/create", "keys/wrapKey", "keys/unwrapKey")
 	keys, err := azkeys.NewClient(emu.VaultURL(scenario.DemoVault), cred, &azkeys.ClientOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
 		log.Fatal(err)
@@ -96,3 +95,7 @@ func ExampleSealDataKey() {
 	fmt.Println(dk) // a Key prints its ID only
 	// Output: fleet.Key(k1)
 }
+
+// workloadID is the demo scenario's workload identity (scenario.Demo().Apps[1]),
+// which may use the demo vault; its secret is the emulator's.
+const workloadID = "3c5e7a9b-2d4f-4a6c-8e0a-1b3d5f7a9c27"

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -23,7 +22,7 @@ func ExampleNewSigner() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	cred, _ := emu.ClientSecretCredential(workloadID)
 
 	signer, err := keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/signing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	if err != nil {
@@ -48,7 +47,7 @@ func ExampleServiceError() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	cred, _ := emu.ClientSecretCredential(workloadID)
 
 	_, err = keyvault.NewSigner(context.Background(), "https://kvassert-demo.vault.azure.net/keys/missing", cred, &keyvault.SignerOptions{ClientOptions: emu.ClientOptions()})
 	var se *keyvault.ServiceError
@@ -57,3 +56,7 @@ func ExampleServiceError() {
 	}
 	// Output: 404 KeyNotFound
 }
+
+// workloadID is the demo scenario's workload identity (scenario.Demo().Apps[1]),
+// which may use the demo vault; its secret is the emulator's.
+const workloadID = "3c5e7a9b-2d4f-4a6c-8e0a-1b3d5f7a9c27"

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/proxy"
@@ -27,7 +26,7 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	defer e.Close()
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	vaultCred, err := e.ClientSecretCredential(workloadID)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -92,3 +91,7 @@ func ExampleNew() {
 	// IDENTITY_HEADER true
 	// 200 2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82 2
 }
+
+// workloadID is the demo scenario's workload identity (scenario.Demo().Apps[1]),
+// which may use the demo vault; its secret is the emulator's.
+const workloadID = "3c5e7a9b-2d4f-4a6c-8e0a-1b3d5f7a9c27"

@@ -9,7 +9,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/rotation"
@@ -25,7 +24,7 @@ func ExampleRoller_Roll() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(workloadID)
 
 	r, err := rotation.New("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
 		rotation.Application{
@@ -58,7 +57,7 @@ func ExampleRoller_Status() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	vaultCred, _ := emu.ClientSecretCredential(emuhook.DemoWorkloadClientID)
+	vaultCred, _ := emu.ClientSecretCredential(workloadID)
 
 	r, err := rotation.New("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
 		rotation.Application{TenantID: scenario.DemoHomeTenant, ClientID: scenario.DemoAppClientID, ObjectID: scenario.DemoAppObjectID},
@@ -99,3 +98,7 @@ func ExampleRoller_Run() {
 	}
 	go r.Run(ctx, 24*time.Hour) // daily with jitter; a failed pass is logged and retried at the next one
 }
+
+// workloadID is the demo scenario's workload identity (scenario.Demo().Apps[1]),
+// which may use the demo vault; its secret is the emulator's.
+const workloadID = "3c5e7a9b-2d4f-4a6c-8e0a-1b3d5f7a9c27"

@@ -211,7 +211,7 @@ func newCertStore(vaultURL, name string, cred azcore.TokenCredential, opts keyva
 		return nil, inputErr("vaultURL", "Managed HSM has no certificates; rotation works on a Key Vault certificate (vaultURL)")
 	}
 	if v.Loopback && !opts.AllowLoopback {
-		return nil, inputErr("vaultURL", "vaultURL: %s is an address on this machine; only Azure vault hosts are used unless Options.AllowLoopback is set (for emulators)", v.Host)
+		return nil, inputErr("vaultURL", "vaultURL: %s is an address on this machine; for kvassert's emulators keep the real vault URL and give Options.ClientOptions = emu.ClientOptions() (kvasserttest), another emulator needs Options.AllowLoopback", v.Host)
 	}
 	if err := kvid.CheckName(name); err != nil {
 		return nil, &inputerr.Error{Package: "rotation", Input: "certificate", Reason: "certificate name: " + strings.TrimPrefix(err.Error(), "keyvault: "), Err: err}

@@ -25,16 +25,22 @@ var rules = map[string][]string{
 	"internal/kvclient":  {"internal/inputerr", "internal/flight", "internal/obs", "telemetry"},
 	"keyvault":           {"internal/inputerr", "internal/holdoff", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
 	"internal/certcache": {"keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
-	".":                  {"assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry"},
-	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact"},
+	".":                  {"assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry", "internal/certfile", "internal/entraid", "internal/rootaccess"},
+	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact", "internal/certfile", "internal/entraid", "internal/rootaccess"},
 	"internal/credclock": {},
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
-	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry"},
-	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid"}, // rotation's Graph client (addKey/removeKey) and proof
+	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess"},
+	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid"}, // rotation's Graph client (addKey/removeKey) and proof
 	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
 	"internal/fleetstats": {},
+	// Root-module helpers behind the root package's API: tenant and client ID
+	// rules, certificate files, and the accessors the CLI, proxy and rotation
+	// use (a source's certificate cache, a credential's counters).
+	"internal/entraid":    {},
+	"internal/certfile":   {"internal/inputerr"},
+	"internal/rootaccess": {"internal/certcache"},
 	"telemetry":           {},
 	"internal/azotel":     {},
 	"internal/obs/obsrec": {"telemetry"},
@@ -42,7 +48,7 @@ var rules = map[string][]string{
 	// every module may import it without a Redis client; the replica is in
 	// the fleet module (it builds on the fleet and go-redis).
 	"internal/redistest":          {},
-	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/emuhook", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario"},
+	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/emuhook", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario", "internal/certfile", "internal/rootaccess"},
 	"internal/obs":                {"telemetry", "internal/inputerr", "internal/azotel"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/names", "kvasserttest/internal/vault", "kvasserttest/scenario", "internal/emuhook", "internal/inputerr", "internal/textutil"},
 	"kvasserttest/internal/graph": {"kvasserttest/internal/emu", "kvasserttest/internal/entra"},

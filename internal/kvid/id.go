@@ -118,7 +118,10 @@ func ValidVersion(v string) bool { return versionRE.MatchString(v) }
 // AllowLoopback, for emulators).
 func (v Vault) CheckLoopback(allowed bool) error {
 	if v.Loopback && !allowed {
-		return inputErr("vault URL", "%s is an address on this machine; only Azure vault hosts are used unless the options' AllowLoopback is set (for emulators)", v.Host)
+		return inputErr("vault URL", "%s is an address on this machine, and kvassert sends its Key Vault token only to Azure vault hosts; "+
+			"for kvassert's emulators keep the real vault URL (https://NAME.vault.azure.net/) and give the emulator's ClientOptions "+
+			"(kvasserttest's emu.ClientOptions()), which route it to the emulator and trust its certificate; "+
+			"another emulator needs the AllowLoopback option and its CA in ClientOptions.Transport", v.Host)
 	}
 	return nil
 }

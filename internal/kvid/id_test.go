@@ -89,3 +89,25 @@ func TestParseKeyID(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The loopback refusal names what works with kvassert's emulators (the real
+// vault URL and the emulator's ClientOptions), not only AllowLoopback, which
+// alone ends in an x509 error against an emulator whose CA is not trusted.
+func TestLoopbackRefusalNamesTheEmulatorOption(t *testing.T) {
+	v, err := ParseVaultURL("https://127.0.0.1:8443/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.CheckLoopback(false)
+	if err == nil {
+		t.Fatal("a loopback vault URL was accepted")
+	}
+	for _, want := range []string{"emu.ClientOptions()", "https://NAME.vault.azure.net/", "AllowLoopback"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if err := v.CheckLoopback(true); err != nil {
+		t.Errorf("allowed loopback refused: %v", err)
+	}
+}
