@@ -307,7 +307,7 @@ type KeyVaultKeyOptions struct {
 }
 
 func (o *KeyVaultKeyOptions) signerOptions(pub crypto.PublicKey) *keyvault.SignerOptions {
-	return &keyvault.SignerOptions{PublicKey: pub, ClientOptions: o.ClientOptions, AllowLoopback: o.AllowLoopback, Throttle: o.Throttle, MaxThrottleWait: o.MaxThrottleWait, Telemetry: o.Telemetry}
+	return &keyvault.SignerOptions{PublicKey: pub, ClientOptions: o.ClientOptions, AllowLoopback: o.AllowLoopback, Throttle: o.Throttle, MaxThrottleWait: o.MaxThrottleWait, Telemetry: o.Telemetry, Logger: o.Logger}
 }
 
 func (o *KeyVaultKeyOptions) assertOpts() assertOpts {
