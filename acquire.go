@@ -23,6 +23,14 @@ import (
 // soon as its own ctx ends.
 func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessToken, error) {
 	tok, err := c.flights.Do(ctx, key, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
+		// A caller that missed the cache just before the previous flight
+		// for this key stored its token starts a new flight only after that
+		// one ended: it takes the stored token instead of acquiring again.
+		if key.claims == "" {
+			if e := c.cache.get(key.cacheKey); e != nil && c.now().UnixNano() < e.useUntil {
+				return e.tok, nil
+			}
+		}
 		return c.run(ctx, key, nil)
 	})
 	if _, panicked := err.(*PanicError); panicked {
