@@ -72,12 +72,7 @@ func (v *Vault) updateCertificate(name, version string) http.HandlerFunc {
 			Policy     *certPolicy       `json:"policy"`
 			Tags       map[string]string `json:"tags"`
 		}
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}
 		v.mu.Lock()
@@ -133,8 +128,7 @@ func (v *Vault) getPolicy(name string) http.HandlerFunc {
 func (v *Vault) updatePolicy(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var upd certPolicy
-		if e := readJSON(r, &upd); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &upd) {
 			return
 		}
 		v.mu.Lock()

@@ -49,12 +49,7 @@ type createCertificateParams struct {
 func (v *Vault) createCertificate(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p createCertificateParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}
 		v.mu.RLock()
@@ -216,8 +211,7 @@ func (v *Vault) updatePending(name string) http.HandlerFunc {
 		var p struct {
 			CancellationRequested *bool `json:"cancellation_requested"`
 		}
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		if p.CancellationRequested == nil {
@@ -267,8 +261,7 @@ func (v *Vault) mergeCertificate(name string) http.HandlerFunc {
 			Attributes *attributesInput  `json:"attributes"`
 			Tags       map[string]string `json:"tags"`
 		}
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		if len(p.X5c) == 0 {

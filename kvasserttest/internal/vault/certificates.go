@@ -40,18 +40,14 @@ func (v *Vault) certID(name, version string) string {
 // findCert returns a version (latest for ""); call with v.mu held.
 func (v *Vault) findCert(name, version string) (*certItem, *certVersion, *apiError) {
 	item := v.certs[strings.ToLower(name)]
-	if item == nil || len(item.versions) == 0 {
+	if item == nil {
 		return nil, nil, certNotFound(name)
 	}
-	if version == "" {
-		return item, item.versions[len(item.versions)-1], nil
+	cv, e := pickVersion(item.versions, name, version, certNotFound)
+	if e != nil {
+		return nil, nil, e
 	}
-	for _, cv := range item.versions {
-		if cv.version == strings.ToLower(version) {
-			return item, cv, nil
-		}
-	}
-	return nil, nil, certNotFound(name + "/" + version)
+	return item, cv, nil
 }
 
 // publish stores a prepared certificate as the latest version, with its key

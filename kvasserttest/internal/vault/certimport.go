@@ -26,12 +26,7 @@ type importCertificateParams struct {
 func (v *Vault) importCertificate(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p importCertificateParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}
 		cert, priv, isPEM, e := parseImport(p.Value, p.Password)

@@ -43,8 +43,7 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 			return
 		}
 		var p keyOperationParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		digest, err := decodeB64URL(p.Value)
@@ -78,8 +77,7 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 func (v *Vault) verify(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p keyOperationParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		digest, err1 := decodeB64URL(p.Digest)

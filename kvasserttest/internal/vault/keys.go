@@ -143,19 +143,10 @@ func methodNotAllowed(method, path string) *apiError {
 
 // findKey returns a version (latest for ""); call with v.mu held.
 func (v *Vault) findKey(name, version string) (*keyVersion, *apiError) {
-	k := v.keys[strings.ToLower(name)]
-	if k == nil || len(k.versions) == 0 {
-		return nil, keyNotFound(name)
+	if k := v.keys[strings.ToLower(name)]; k != nil {
+		return pickVersion(k.versions, name, version, keyNotFound)
 	}
-	if version == "" {
-		return k.versions[len(k.versions)-1], nil
-	}
-	for _, kv := range k.versions {
-		if kv.version == strings.ToLower(version) {
-			return kv, nil
-		}
-	}
-	return nil, keyNotFound(name + "/" + version)
+	return nil, keyNotFound(name)
 }
 
 // jwk is the public JSON Web Key of a key version.
@@ -422,8 +413,7 @@ func (v *Vault) addKeyVersion(kv *keyVersion) {
 func (v *Vault) handleCreateKey(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p createKeyParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		kv, e := v.createKey(name, p)
@@ -499,16 +489,8 @@ type updateKeyParams struct {
 func (v *Vault) updateKey(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p updateKeyParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkKeyOps(p.KeyOps); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		keyOps := func() *apiError { return checkKeyOps(p.KeyOps) }
+		if !v.readBody(w, r, &p, keyOps, tagCheck(&p.Tags)) {
 			return
 		}
 		v.mu.Lock()
@@ -570,8 +552,7 @@ type jwkInput struct {
 func (v *Vault) importKey(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p importKeyParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		if p.Key == nil {

@@ -135,17 +135,8 @@ func (v *Vault) getSecret(name, version string) http.HandlerFunc {
 
 // findSecret returns a version (latest for ""); call with v.mu held.
 func (v *Vault) findSecret(name, version string) (*secretVersion, *apiError) {
-	item := v.secrets[strings.ToLower(name)]
-	if item == nil || len(item.versions) == 0 {
-		return nil, secretNotFound(name)
+	if item := v.secrets[strings.ToLower(name)]; item != nil {
+		return pickVersion(item.versions, name, version, secretNotFound)
 	}
-	if version == "" {
-		return item.versions[len(item.versions)-1], nil
-	}
-	for _, sv := range item.versions {
-		if sv.version == strings.ToLower(version) {
-			return sv, nil
-		}
-	}
-	return nil, secretNotFound(name + "/" + version)
+	return nil, secretNotFound(name)
 }
