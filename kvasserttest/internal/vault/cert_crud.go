@@ -110,18 +110,14 @@ func (v *Vault) updateCertificate(name, version string) http.HandlerFunc {
 
 func (v *Vault) getPolicy(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		item := v.certs[strings.ToLower(name)]
-		var pol *certPolicy
-		if item != nil {
-			pol = v.policyOf(item)
-		}
-		v.mu.RUnlock()
-		if pol == nil {
-			v.writeError(w, certNotFound(name))
-			return
-		}
-		v.writeJSON(w, http.StatusOK, pol)
+		respond(v, w, func() (*certPolicy, *apiError) {
+			if item := v.certs[strings.ToLower(name)]; item != nil {
+				if pol := v.policyOf(item); pol != nil {
+					return pol, nil
+				}
+			}
+			return nil, certNotFound(name)
+		})
 	}
 }
 

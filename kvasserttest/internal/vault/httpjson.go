@@ -81,3 +81,16 @@ func pickVersion[T versioned](versions []T, name, version string, notFound func(
 	}
 	return none, notFound(name + "/" + version)
 }
+
+// respond writes what read gives, read under v.mu's read lock, or its
+// error.
+func respond[T any](v *Vault, w http.ResponseWriter, read func() (T, *apiError)) {
+	v.mu.RLock()
+	body, e := read()
+	v.mu.RUnlock()
+	if e != nil {
+		v.writeError(w, e)
+		return
+	}
+	v.writeJSON(w, http.StatusOK, body)
+}

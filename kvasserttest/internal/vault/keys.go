@@ -430,18 +430,13 @@ func (v *Vault) handleCreateKey(name string) http.HandlerFunc {
 
 func (v *Vault) getKey(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		kv, e := v.findKey(name, version)
-		var b keyBundle
-		if e == nil {
-			b = v.bundle(kv)
-		}
-		v.mu.RUnlock()
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		v.writeJSON(w, http.StatusOK, b)
+		respond(v, w, func() (keyBundle, *apiError) {
+			kv, e := v.findKey(name, version)
+			if e != nil {
+				return keyBundle{}, e
+			}
+			return v.bundle(kv), nil
+		})
 	}
 }
 

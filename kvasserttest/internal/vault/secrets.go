@@ -107,14 +107,15 @@ type secretBundle struct {
 
 func (v *Vault) getSecret(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		sv, e := v.findSecret(name, version)
-		var b secretBundle
-		if e == nil && !sv.attrs.enabled {
-			e = errf(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.")
-		}
-		if e == nil {
-			b = secretBundle{
+		respond(v, w, func() (secretBundle, *apiError) {
+			sv, e := v.findSecret(name, version)
+			if e == nil && !sv.attrs.enabled {
+				e = errf(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.")
+			}
+			if e != nil {
+				return secretBundle{}, e
+			}
+			return secretBundle{
 				Value: sv.value, ContentType: sv.contentType, ID: v.cfg.BaseURL + "/secrets/" + sv.name + "/" + sv.version,
 				Managed: sv.managed, Kid: sv.kid, Tags: cloneTags(sv.tags),
 				Attributes: secretAttributesJSON{
@@ -122,14 +123,8 @@ func (v *Vault) getSecret(name, version string) http.HandlerFunc {
 					Created: sv.attrs.created, Updated: sv.attrs.updated,
 					RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
 				},
-			}
-		}
-		v.mu.RUnlock()
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		v.writeJSON(w, http.StatusOK, b)
+			}, nil
+		})
 	}
 }
 
