@@ -67,11 +67,7 @@ func (v *Vault) listCertificateVersions(name string) http.HandlerFunc {
 
 func (v *Vault) updateCertificate(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var p struct {
-			Attributes *attributesInput  `json:"attributes"`
-			Policy     *certPolicy       `json:"policy"`
-			Tags       map[string]string `json:"tags"`
-		}
+		var p certificateParams
 		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}

@@ -39,8 +39,9 @@ const (
 	detailsMergePending = "Pending certificate created. Please Perform Merge to complete the request."
 )
 
-// createCertificateParams is the body of POST /certificates/{name}/create.
-type createCertificateParams struct {
+// certificateParams is the body of POST /certificates/{name}/create and of
+// PATCH /certificates/{name}/{version}, and part of an import's.
+type certificateParams struct {
 	Policy     *certPolicy       `json:"policy"`
 	Attributes *attributesInput  `json:"attributes"`
 	Tags       map[string]string `json:"tags"`
@@ -48,7 +49,7 @@ type createCertificateParams struct {
 
 func (v *Vault) createCertificate(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var p createCertificateParams
+		var p certificateParams
 		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}

@@ -16,11 +16,9 @@ import (
 
 // importCertificateParams is the body of POST /certificates/{name}/import.
 type importCertificateParams struct {
-	Value      string            `json:"value"`
-	Password   string            `json:"pwd"`
-	Policy     *certPolicy       `json:"policy"`
-	Attributes *attributesInput  `json:"attributes"`
-	Tags       map[string]string `json:"tags"`
+	Value    string `json:"value"`
+	Password string `json:"pwd"`
+	certificateParams
 }
 
 func (v *Vault) importCertificate(name string) http.HandlerFunc {

@@ -13,6 +13,17 @@ type keyOperationParams struct {
 	Digest string `json:"digest"` // verify only
 }
 
+// signatureKey is usable for sign or verify, with the algorithm checked
+// against the key and the digest.
+func (v *Vault) signatureKey(name, version, op, alg string, digest []byte) (crypto.Signer, string, sigAlg, *apiError) {
+	priv, kid, e := v.usable(name, version, op)
+	if e != nil {
+		return nil, "", sigAlg{}, e
+	}
+	a, e := checkSignature(priv.Public(), alg, digest)
+	return priv, kid, a, e
+}
+
 // usable snapshots what a crypto operation needs from a key version, with
 // v.mu held, so that the math runs without the lock.
 func (v *Vault) usable(name, version, op string) (crypto.Signer, string, *apiError) {
@@ -51,12 +62,7 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameter 'value' is not base64url."))
 			return
 		}
-		priv, kid, e := v.usable(name, version, "sign")
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		a, e := checkSignature(priv.Public(), p.Alg, digest)
+		priv, kid, a, e := v.signatureKey(name, version, "sign", p.Alg, digest)
 		if e != nil {
 			v.writeError(w, e)
 			return
@@ -86,12 +92,7 @@ func (v *Vault) verify(name, version string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameters 'digest' and 'value' must be base64url."))
 			return
 		}
-		priv, kid, e := v.usable(name, version, "verify")
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		a, e := checkSignature(priv.Public(), p.Alg, digest)
+		priv, kid, a, e := v.signatureKey(name, version, "verify", p.Alg, digest)
 		if e != nil {
 			v.writeError(w, e)
 			return
