@@ -82,20 +82,13 @@ func (v *Vault) createCertificate(name string) http.HandlerFunc {
 			v.writeError(w, e)
 			return
 		}
-		op.enabled = true
-		if p.Attributes != nil && p.Attributes.Enabled != nil {
-			op.enabled = *p.Attributes.Enabled
-		}
+		op.enabled = p.Attributes.enabledOr(true)
 		op.tags = cloneTags(p.Tags)
 
-		v.mu.Lock()
-		if e := v.conflict(name); e != nil {
-			v.mu.Unlock()
-			v.writeError(w, e)
+		item := v.claimCert(w, name, pol)
+		if item == nil {
 			return
 		}
-		item := v.certItemFor(name)
-		v.setPolicy(item, pol)
 		item.pending = op
 		answer := v.pendingJSON(item, op) // the create answer always says inProgress
 		if op.ready != nil && v.pendingPolls == 0 && v.pendingDelay == 0 {
@@ -179,13 +172,24 @@ func pendingNotFound(name string) *apiError {
 	return errf(http.StatusNotFound, "PendingCertificateNotFound", "Pending certificate not found: %s", name)
 }
 
+// lockPending locks v.mu and returns the certificate name with its pending
+// operation, v.mu still held; when there is none it unlocks, writes the
+// error and returns nil.
+func (v *Vault) lockPending(w http.ResponseWriter, name string) *certItem {
+	v.mu.Lock()
+	item := v.certs[strings.ToLower(name)]
+	if item == nil || item.pending == nil {
+		v.mu.Unlock()
+		v.writeError(w, pendingNotFound(name))
+		return nil
+	}
+	return item
+}
+
 func (v *Vault) getPending(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.Lock()
-		item := v.certs[strings.ToLower(name)]
-		if item == nil || item.pending == nil {
-			v.mu.Unlock()
-			v.writeError(w, pendingNotFound(name))
+		item := v.lockPending(w, name)
+		if item == nil {
 			return
 		}
 		op := item.pending
@@ -219,11 +223,8 @@ func (v *Vault) updatePending(name string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameter 'cancellation_requested' is required."))
 			return
 		}
-		v.mu.Lock()
-		item := v.certs[strings.ToLower(name)]
-		if item == nil || item.pending == nil {
-			v.mu.Unlock()
-			v.writeError(w, pendingNotFound(name))
+		item := v.lockPending(w, name)
+		if item == nil {
 			return
 		}
 		if item.pending.status == "inProgress" && *p.CancellationRequested {
@@ -237,18 +238,14 @@ func (v *Vault) updatePending(name string) http.HandlerFunc {
 
 func (v *Vault) deletePending(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.Lock()
-		lower := strings.ToLower(name)
-		item := v.certs[lower]
-		if item == nil || item.pending == nil {
-			v.mu.Unlock()
-			v.writeError(w, pendingNotFound(name))
+		item := v.lockPending(w, name)
+		if item == nil {
 			return
 		}
 		body := v.pendingJSON(item, item.pending)
 		item.pending = nil
 		if len(item.versions) == 0 {
-			delete(v.certs, lower)
+			delete(v.certs, strings.ToLower(name))
 		}
 		v.mu.Unlock()
 		v.writeJSON(w, http.StatusOK, body)
@@ -299,10 +296,7 @@ func (v *Vault) mergeCertificate(name string) http.HandlerFunc {
 			v.writeError(w, e)
 			return
 		}
-		enabled := op.enabled
-		if p.Attributes != nil && p.Attributes.Enabled != nil {
-			enabled = *p.Attributes.Enabled
-		}
+		enabled := p.Attributes.enabledOr(op.enabled)
 		v.mu.Lock()
 		if item.pending != op || op.status != "inProgress" {
 			v.mu.Unlock()

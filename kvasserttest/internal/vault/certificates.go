@@ -105,6 +105,21 @@ func (v *Vault) setPolicy(item *certItem, p *certPolicy) {
 	v.lifetimeChanged()
 }
 
+// claimCert locks v.mu for a create or an import of the certificate name
+// and returns its item with pol set, v.mu still held; on a conflict it
+// unlocks, writes the error and returns nil.
+func (v *Vault) claimCert(w http.ResponseWriter, name string, pol *certPolicy) *certItem {
+	v.mu.Lock()
+	if e := v.conflict(name); e != nil {
+		v.mu.Unlock()
+		v.writeError(w, e)
+		return nil
+	}
+	item := v.certItemFor(name)
+	v.setPolicy(item, pol)
+	return item
+}
+
 // conflict checks that a certificate name can take a new version; call with
 // v.mu held.
 func (v *Vault) conflict(name string) *apiError {

@@ -42,18 +42,11 @@ func (v *Vault) importCertificate(name string) http.HandlerFunc {
 			v.writeError(w, e)
 			return
 		}
-		enabled := true
-		if p.Attributes != nil && p.Attributes.Enabled != nil {
-			enabled = *p.Attributes.Enabled
-		}
-		v.mu.Lock()
-		if e := v.conflict(name); e != nil {
-			v.mu.Unlock()
-			v.writeError(w, e)
+		enabled := p.Attributes.enabledOr(true)
+		item := v.claimCert(w, name, pol)
+		if item == nil {
 			return
 		}
-		item := v.certItemFor(name)
-		v.setPolicy(item, pol)
 		cv := v.publish(item, pc, pol, enabled, p.Tags)
 		cv.imported = true
 		b := v.certBundleOf(item, cv)

@@ -252,6 +252,14 @@ type attributesInput struct {
 	Exportable *bool  `json:"exportable"`
 }
 
+// enabledOr is the enabled attribute a request gave, or def.
+func (a *attributesInput) enabledOr(def bool) bool {
+	if a == nil || a.Enabled == nil {
+		return def
+	}
+	return *a.Enabled
+}
+
 var validKeyOps = []string{"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "import", "export"}
 
 func checkKeyOps(ops []string) *apiError {
