@@ -162,15 +162,9 @@ type jwk struct {
 }
 
 type keyAttributesJSON struct {
-	Enabled         bool   `json:"enabled"`
-	NotBefore       *int64 `json:"nbf,omitempty"`
-	Expires         *int64 `json:"exp,omitempty"`
-	Created         int64  `json:"created"`
-	Updated         int64  `json:"updated"`
-	RecoveryLevel   string `json:"recoveryLevel"`
-	RecoverableDays int    `json:"recoverableDays"`
-	Exportable      bool   `json:"exportable"`
-	HSMPlatform     string `json:"hsmPlatform,omitempty"`
+	attributesJSON
+	Exportable  bool   `json:"exportable"`
+	HSMPlatform string `json:"hsmPlatform,omitempty"`
 }
 
 type keyBundle struct {
@@ -190,11 +184,7 @@ type keyItemJSON struct {
 func b64url(b []byte) string { return rawURL.EncodeToString(b) }
 
 func (v *Vault) keyAttributes(k *keyVersion) keyAttributesJSON {
-	a := keyAttributesJSON{
-		Enabled: k.attrs.enabled, NotBefore: k.attrs.notBefore, Expires: k.attrs.expir,
-		Created: k.attrs.created, Updated: k.attrs.updated,
-		RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
-	}
+	a := keyAttributesJSON{attributesJSON: attributesJSONOf(k.attrs)}
 	if !v.hsm {
 		a.HSMPlatform = "0"
 		if strings.HasSuffix(k.kty, "-HSM") {

@@ -85,7 +85,9 @@ func (v *Vault) secretRoute(method string, segs []string) (route, *apiError) {
 	return route{emu.OpSecretGet, "secrets/get", "secrets/" + name, v.getSecret(name, version)}, nil
 }
 
-type secretAttributesJSON struct {
+// attributesJSON are the attributes of a secret version, and the first of
+// a key version's.
+type attributesJSON struct {
 	Enabled         bool   `json:"enabled"`
 	NotBefore       *int64 `json:"nbf,omitempty"`
 	Expires         *int64 `json:"exp,omitempty"`
@@ -95,14 +97,22 @@ type secretAttributesJSON struct {
 	RecoverableDays int    `json:"recoverableDays"`
 }
 
+func attributesJSONOf(a attributes) attributesJSON {
+	return attributesJSON{
+		Enabled: a.enabled, NotBefore: a.notBefore, Expires: a.expir,
+		Created: a.created, Updated: a.updated,
+		RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
+	}
+}
+
 type secretBundle struct {
-	Value       string               `json:"value"`
-	ContentType string               `json:"contentType,omitempty"`
-	ID          string               `json:"id"`
-	Managed     bool                 `json:"managed,omitempty"`
-	Attributes  secretAttributesJSON `json:"attributes"`
-	Kid         string               `json:"kid,omitempty"`
-	Tags        map[string]string    `json:"tags,omitempty"`
+	Value       string            `json:"value"`
+	ContentType string            `json:"contentType,omitempty"`
+	ID          string            `json:"id"`
+	Managed     bool              `json:"managed,omitempty"`
+	Attributes  attributesJSON    `json:"attributes"`
+	Kid         string            `json:"kid,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
 }
 
 func (v *Vault) getSecret(name, version string) http.HandlerFunc {
@@ -118,11 +128,7 @@ func (v *Vault) getSecret(name, version string) http.HandlerFunc {
 			return secretBundle{
 				Value: sv.value, ContentType: sv.contentType, ID: v.cfg.BaseURL + "/secrets/" + sv.name + "/" + sv.version,
 				Managed: sv.managed, Kid: sv.kid, Tags: cloneTags(sv.tags),
-				Attributes: secretAttributesJSON{
-					Enabled: sv.attrs.enabled, NotBefore: sv.attrs.notBefore, Expires: sv.attrs.expir,
-					Created: sv.attrs.created, Updated: sv.attrs.updated,
-					RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
-				},
+				Attributes: attributesJSONOf(sv.attrs),
 			}, nil
 		})
 	}
