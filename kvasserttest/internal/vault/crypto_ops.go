@@ -14,14 +14,18 @@ type keyOperationParams struct {
 }
 
 // signatureKey is usable for sign or verify, with the algorithm checked
-// against the key and the digest.
-func (v *Vault) signatureKey(name, version, op, alg string, digest []byte) (crypto.Signer, string, sigAlg, *apiError) {
+// against the key and the digest; it writes the error and returns false.
+func (v *Vault) signatureKey(w http.ResponseWriter, name, version, op, alg string, digest []byte) (crypto.Signer, string, sigAlg, bool) {
 	priv, kid, e := v.usable(name, version, op)
-	if e != nil {
-		return nil, "", sigAlg{}, e
+	var a sigAlg
+	if e == nil {
+		a, e = checkSignature(priv.Public(), alg, digest)
 	}
-	a, e := checkSignature(priv.Public(), alg, digest)
-	return priv, kid, a, e
+	if e != nil {
+		v.writeError(w, e)
+		return nil, "", sigAlg{}, false
+	}
+	return priv, kid, a, true
 }
 
 // usable snapshots what a crypto operation needs from a key version, with
@@ -62,9 +66,8 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameter 'value' is not base64url."))
 			return
 		}
-		priv, kid, a, e := v.signatureKey(name, version, "sign", p.Alg, digest)
-		if e != nil {
-			v.writeError(w, e)
+		priv, kid, a, ok := v.signatureKey(w, name, version, "sign", p.Alg, digest)
+		if !ok {
 			return
 		}
 		sig, err := signDigest(priv, a, digest)
@@ -92,13 +95,11 @@ func (v *Vault) verify(name, version string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameters 'digest' and 'value' must be base64url."))
 			return
 		}
-		priv, kid, a, e := v.signatureKey(name, version, "verify", p.Alg, digest)
-		if e != nil {
-			v.writeError(w, e)
+		priv, kid, a, ok := v.signatureKey(w, name, version, "verify", p.Alg, digest)
+		if !ok {
 			return
 		}
-		ok := verifyDigest(priv.Public(), a, digest, sig) == nil
-		out := map[string]any{"value": ok}
+		out := map[string]any{"value": verifyDigest(priv.Public(), a, digest, sig) == nil}
 		if v.hsm {
 			out["alg"], out["kid"] = p.Alg, kid
 		}
