@@ -82,11 +82,17 @@ func (v *Vault) publish(item *certItem, pc *preparedCert, p *certPolicy, enabled
 
 // certItemFor returns (creating) the item of a name; call with v.mu held.
 func (v *Vault) certItemFor(name string) *certItem {
+	return itemFor(v.certs, name, func() *certItem { return &certItem{name: name} })
+}
+
+// itemFor returns the item of items named name (in any case), stored made
+// by mk when there is none.
+func itemFor[I any](items map[string]*I, name string, mk func() *I) *I {
 	lower := strings.ToLower(name)
-	item := v.certs[lower]
+	item := items[lower]
 	if item == nil {
-		item = &certItem{name: name}
-		v.certs[lower] = item
+		item = mk()
+		items[lower] = item
 	}
 	return item
 }

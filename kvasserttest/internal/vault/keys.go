@@ -395,12 +395,7 @@ func (v *Vault) newAttributes(in *attributesInput) attributes {
 
 // addKeyVersion stores a version as the latest; call with v.mu held.
 func (v *Vault) addKeyVersion(kv *keyVersion) {
-	lower := strings.ToLower(kv.name)
-	item := v.keys[lower]
-	if item == nil {
-		item = &keyItem{name: kv.name}
-		v.keys[lower] = item
-	}
+	item := itemFor(v.keys, kv.name, func() *keyItem { return &keyItem{name: kv.name} })
 	kv.name = item.name // IDs keep the case of the first version
 	if kv.version == "" {
 		kv.version = newVersion()

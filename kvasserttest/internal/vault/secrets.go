@@ -57,12 +57,7 @@ func secretValue(contentType string, der []byte, priv crypto.Signer, exportable 
 
 // addSecretVersion stores a version as the latest; call with v.mu held.
 func (v *Vault) addSecretVersion(sv *secretVersion) {
-	lower := strings.ToLower(sv.name)
-	item := v.secrets[lower]
-	if item == nil {
-		item = &secretItem{name: sv.name}
-		v.secrets[lower] = item
-	}
+	item := itemFor(v.secrets, sv.name, func() *secretItem { return &secretItem{name: sv.name} })
 	sv.name = item.name
 	item.versions = append(item.versions, sv)
 }
