@@ -242,7 +242,7 @@ func TestEntraAzidentity(t *testing.T) {
 	// with the emulator's.
 	th := sha256.Sum256(cert.Raw)
 	later := now.Add(31 * 24 * time.Hour)
-	assertion := entraSign(t, key, map[string]any{"alg": "PS256", "x5t#S256": base64.RawURLEncoding.EncodeToString(th[:])},
+	assertion := testcert.SignJWT(t, key, map[string]any{"alg": "PS256", "x5t#S256": base64.RawURLEncoding.EncodeToString(th[:])},
 		map[string]any{"aud": emuhook.TokenEndpoint(scenario.DemoContosoTenant), "iss": scenario.DemoAppClientID, "sub": scenario.DemoAppClientID,
 			"jti": entraJTI(), "nbf": later.Unix(), "exp": later.Add(5 * time.Minute).Unix()})
 	status, body := entraPost(t, e, scenario.DemoContosoTenant, url.Values{"grant_type": {"client_credentials"}, "client_id": {scenario.DemoAppClientID},
@@ -256,19 +256,6 @@ func TestEntraAzidentity(t *testing.T) {
 	if !errors.As(err, &afe) || afe.RawResponse == nil || afe.RawResponse.StatusCode != 401 || !strings.Contains(err.Error(), "AADSTS700024") {
 		t.Errorf("clock skew: %v, want a 401 AADSTS700024", err)
 	}
-}
-
-func entraSign(t *testing.T, key *rsa.PrivateKey, header, claims map[string]any) string {
-	t.Helper()
-	hb, _ := json.Marshal(header)
-	cb, _ := json.Marshal(claims)
-	in := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	d := sha256.Sum256([]byte(in))
-	sig, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, d[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 func entraPost(t *testing.T, e *kvasserttest.Emulator, tenant string, form url.Values) (int, map[string]any) {

@@ -59,15 +59,15 @@ func TestEveryEmulatorOpIsDocumented(t *testing.T) {
 	}
 }
 
-// opValues maps the emu.Op constants of the non-test Go files matching
-// pattern to their string values.
-func opValues(t *testing.T, pattern string) map[string]string {
+// parseSources parses the non-test Go files matching pattern; it fails
+// the test when none match.
+func parseSources(t *testing.T, pattern string) []*ast.File {
 	t.Helper()
 	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no files match %s (%v)", pattern, err)
 	}
-	out := map[string]string{}
+	var out []*ast.File
 	fset := token.NewFileSet()
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -77,6 +77,17 @@ func opValues(t *testing.T, pattern string) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, af)
+	}
+	return out
+}
+
+// opValues maps the emu.Op constants of the non-test Go files matching
+// pattern to their string values.
+func opValues(t *testing.T, pattern string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, af := range parseSources(t, pattern) {
 		ast.Inspect(af, func(n ast.Node) bool {
 			spec, ok := n.(*ast.ValueSpec)
 			if !ok {
@@ -101,20 +112,8 @@ func opValues(t *testing.T, pattern string) map[string]string {
 // matching pattern that keep(spec, index) selects.
 func opConstants(t *testing.T, pattern string, keep func(*ast.ValueSpec, int) bool) []string {
 	t.Helper()
-	files, err := filepath.Glob(pattern)
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no files match %s (%v)", pattern, err)
-	}
 	var names []string
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, af := range parseSources(t, pattern) {
 		for _, d := range af.Decls {
 			gd, ok := d.(*ast.GenDecl)
 			if !ok || gd.Tok != token.CONST {

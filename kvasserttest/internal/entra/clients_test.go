@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 )
 
@@ -139,7 +140,7 @@ func rs256Callback(t *testing.T, f *fixture, mutate func(map[string]any)) func(c
 		if mutate != nil {
 			mutate(c)
 		}
-		return sign(t, f.appKey, map[string]any{"alg": "RS256", "typ": "JWT", "x5t": x5t(f.appCert)}, c), nil
+		return testcert.SignJWT(t, f.appKey, map[string]any{"alg": "RS256", "typ": "JWT", "x5t": x5t(f.appCert)}, c), nil
 	}
 }
 
@@ -251,7 +252,7 @@ func TestAzidentityClientCredentials(t *testing.T) {
 	})
 	t.Run("ClientAssertionCredential/bad signature", func(t *testing.T) {
 		cred, err := azidentity.NewClientAssertionCredential(contoso, demoApp, func(context.Context) (string, error) {
-			return sign(t, f.pemKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(contoso), time.Now())), nil
+			return testcert.SignJWT(t, f.pemKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(contoso), time.Now())), nil
 		}, &azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
 		if err != nil {
 			t.Fatal(err)
@@ -481,7 +482,7 @@ func TestFederatedCredential(t *testing.T) {
 		tok, _ := other.Issue(decodeClaims(t, mi))
 		return parts[0] + "." + strings.Split(tok, ".")[1] + "." + strings.Split(tok, ".")[2]
 	}()
-	github := sign(t, f.appKey, map[string]any{"alg": "RS256", "kid": "gh"}, map[string]any{"iss": "https://token.actions.githubusercontent.com",
+	github := testcert.SignJWT(t, f.appKey, map[string]any{"alg": "RS256", "kid": "gh"}, map[string]any{"iss": "https://token.actions.githubusercontent.com",
 		"sub": "repo:x/y:ref:refs/heads/main", "aud": "api://AzureADTokenExchange", "exp": time.Now().Add(time.Hour).Unix()})
 	for _, tc := range []struct {
 		name, client, tenant, assertion string

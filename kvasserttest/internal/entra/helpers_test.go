@@ -206,29 +206,6 @@ func claims(clientID, aud string, now time.Time) map[string]any {
 	}
 }
 
-// sign builds a compact JWS; header["alg"] picks the algorithm.
-func sign(t testing.TB, key *rsa.PrivateKey, header, claims map[string]any) string {
-	t.Helper()
-	hb, _ := json.Marshal(header)
-	cb, _ := json.Marshal(claims)
-	in := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	digest := sha256.Sum256([]byte(in))
-	var sig []byte
-	var err error
-	switch header["alg"] {
-	case "PS256":
-		sig, err = rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	case "RS256":
-		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
-	default:
-		sig = []byte("not-a-real-signature")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
 // decodeClaims decodes a JWT payload without verifying it.
 func decodeClaims(t testing.TB, tok string) emu.AccessClaims {
 	t.Helper()

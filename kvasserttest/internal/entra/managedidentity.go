@@ -107,22 +107,9 @@ func (e *Entra) ServeManagedIdentity(w http.ResponseWriter, r *http.Request) {
 	}
 	now := e.now()
 	exp := now.Add(e.lifetime)
-	tok, err := e.auth.Issue(emu.AccessClaims{
-		Aud:      resource,
-		Iss:      "https://login.microsoftonline.com/" + id.tenant + "/v2.0",
-		Tid:      id.tenant,
-		AppID:    id.clientID,
-		Azp:      id.clientID,
-		Oid:      id.objectID,
-		Sub:      id.objectID,
-		IdTyp:    "app",
-		Ver:      "2.0",
-		UTI:      uti(),
-		XmsMirid: id.resourceID(),
-		Iat:      now.Unix(),
-		Nbf:      now.Unix(),
-		Exp:      exp.Unix(),
-	})
+	claims := e.appClaims(resource, id.tenant, id.clientID, id.objectID, now)
+	claims.XmsMirid = id.resourceID()
+	tok, err := e.auth.Issue(claims)
 	if err != nil {
 		writeMIError(w, http.StatusInternalServerError, "Failed to issue a token.")
 		return

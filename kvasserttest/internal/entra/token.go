@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 )
@@ -246,28 +247,36 @@ func secretMatches(secrets []string, got string) bool {
 func (e *Entra) issueAppToken(a *appView, t *tenant, resource string) (*tokenResponse, *oauthError) {
 	now := e.now()
 	sp := servicePrincipalID(t.id, a.clientID)
-	tok, err := e.auth.Issue(emu.AccessClaims{
-		Aud:   resource,
-		Iss:   "https://login.microsoftonline.com/" + t.id + "/v2.0",
-		Tid:   t.id,
-		AppID: a.clientID,
-		Azp:   a.clientID,
-		Oid:   sp,
-		Sub:   sp,
-		IdTyp: "app",
-		Ver:   "2.0",
-		UTI:   uti(),
-		Roles: a.roles,
-		Iat:   now.Unix(),
-		Nbf:   now.Unix(),
-		Exp:   now.Add(e.lifetime).Unix(),
-	})
+	claims := e.appClaims(resource, t.id, a.clientID, sp, now)
+	claims.Roles = a.roles
+	tok, err := e.auth.Issue(claims)
 	if err != nil {
 		return nil, newErr(http.StatusInternalServerError, "server_error", 50000,
 			"There was an error issuing a token.")
 	}
 	in := max(int64(e.lifetime.Seconds())-1, 1)
 	return &tokenResponse{TokenType: "Bearer", ExpiresIn: in, ExtExpiresIn: in, AccessToken: tok}, nil
+}
+
+// appClaims are the claims of an app-only access token for resource,
+// issued at now in tenant to clientID, whose principal (service principal
+// or managed identity) is oid.
+func (e *Entra) appClaims(resource, tenant, clientID, oid string, now time.Time) emu.AccessClaims {
+	return emu.AccessClaims{
+		Aud:   resource,
+		Iss:   "https://login.microsoftonline.com/" + tenant + "/v2.0",
+		Tid:   tenant,
+		AppID: clientID,
+		Azp:   clientID,
+		Oid:   oid,
+		Sub:   oid,
+		IdTyp: "app",
+		Ver:   "2.0",
+		UTI:   uti(),
+		Iat:   now.Unix(),
+		Nbf:   now.Unix(),
+		Exp:   now.Add(e.lifetime).Unix(),
+	}
 }
 
 // uti is a random token identifier, as Entra's 22-character "uti".

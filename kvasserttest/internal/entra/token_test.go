@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testcert"
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -41,7 +42,7 @@ func TestAssertionAccepted(t *testing.T) {
 		{"aud v1 endpoint", map[string]any{"alg": "RS256", "x5t": x5t(f.appCert)}, "https://login.microsoftonline.com/" + contoso + "/oauth2/token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := sign(t, f.appKey, tc.header, claims(demoApp, tc.aud, now))
+			a := testcert.SignJWT(t, f.appKey, tc.header, claims(demoApp, tc.aud, now))
 			status, body, raw := f.post(t, contoso, assertionForm(demoApp, a, vault))
 			if status != http.StatusOK {
 				t.Fatalf("status %d: %s", status, raw)
@@ -64,7 +65,7 @@ func TestAssertionAccepted(t *testing.T) {
 	}
 	t.Run("bare loopback host", func(t *testing.T) {
 		aud := f.srv.URL + "/" + contoso + "/oauth2/v2.0/token"
-		a := sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, aud, now))
+		a := testcert.SignJWT(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, aud, now))
 		resp, err := f.client.PostForm(aud, assertionForm(demoApp, a, vault))
 		if err != nil {
 			t.Fatal(err)
@@ -103,31 +104,31 @@ func TestAssertionRejected(t *testing.T) {
 		err       string
 		code      int
 	}{
-		{"unregistered certificate", sign(t, testKey(t, 2), map[string]any{"alg": "PS256", "x5t#S256": x5tS256(otherCert)}, good()), 401, "invalid_client", 700027},
-		{"no thumbprint", sign(t, f.appKey, map[string]any{"alg": "PS256", "kid": "x"}, good()), 400, "invalid_request", 700211},
-		{"garbage thumbprint", sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": "!!"}, good()), 401, "invalid_client", 700027},
-		{"signed by another key", sign(t, testKey(t, 2), ps(), good()), 401, "invalid_client", 7000274},
+		{"unregistered certificate", testcert.SignJWT(t, testKey(t, 2), map[string]any{"alg": "PS256", "x5t#S256": x5tS256(otherCert)}, good()), 401, "invalid_client", 700027},
+		{"no thumbprint", testcert.SignJWT(t, f.appKey, map[string]any{"alg": "PS256", "kid": "x"}, good()), 400, "invalid_request", 700211},
+		{"garbage thumbprint", testcert.SignJWT(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": "!!"}, good()), 401, "invalid_client", 700027},
+		{"signed by another key", testcert.SignJWT(t, testKey(t, 2), ps(), good()), 401, "invalid_client", 7000274},
 		{"RS256 signature under PS256 header", func() string {
-			a := sign(t, f.appKey, map[string]any{"alg": "RS256", "x5t#S256": x5tS256(f.appCert)}, good())
+			a := testcert.SignJWT(t, f.appKey, map[string]any{"alg": "RS256", "x5t#S256": x5tS256(f.appCert)}, good())
 			parts := strings.Split(a, ".")
 			hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
 			return base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(hb), "RS256", "PS256", 1))) + "." + parts[1] + "." + parts[2]
 		}(), 401, "invalid_client", 7000274},
-		{"expired", sign(t, f.appKey, ps(), with("exp", now.Add(-6*time.Minute).Unix())), 401, "invalid_client", 700024},
-		{"no exp", sign(t, f.appKey, ps(), with("exp", nil)), 401, "invalid_client", 700024},
-		{"nbf in the future", sign(t, f.appKey, ps(), with("nbf", now.Add(6*time.Minute).Unix())), 401, "invalid_client", 700024},
-		{"aud of another tenant", sign(t, f.appKey, ps(), with("aud", tokenURL(home))), 401, "invalid_client", 700023},
-		{"aud on another host", sign(t, f.appKey, ps(), with("aud", "https://evil.example/"+contoso+"/oauth2/v2.0/token")), 401, "invalid_client", 700023},
-		{"aud is the issuer", sign(t, f.appKey, ps(), with("aud", "https://login.microsoftonline.com/"+contoso+"/v2.0")), 401, "invalid_client", 700023},
-		{"iss differs from sub", sign(t, f.appKey, ps(), with("iss", emuhook.DemoWorkloadClientID)), 401, "invalid_client", 50048},
-		{"iss and sub another app", sign(t, f.appKey, ps(), func() map[string]any {
+		{"expired", testcert.SignJWT(t, f.appKey, ps(), with("exp", now.Add(-6*time.Minute).Unix())), 401, "invalid_client", 700024},
+		{"no exp", testcert.SignJWT(t, f.appKey, ps(), with("exp", nil)), 401, "invalid_client", 700024},
+		{"nbf in the future", testcert.SignJWT(t, f.appKey, ps(), with("nbf", now.Add(6*time.Minute).Unix())), 401, "invalid_client", 700024},
+		{"aud of another tenant", testcert.SignJWT(t, f.appKey, ps(), with("aud", tokenURL(home))), 401, "invalid_client", 700023},
+		{"aud on another host", testcert.SignJWT(t, f.appKey, ps(), with("aud", "https://evil.example/"+contoso+"/oauth2/v2.0/token")), 401, "invalid_client", 700023},
+		{"aud is the issuer", testcert.SignJWT(t, f.appKey, ps(), with("aud", "https://login.microsoftonline.com/"+contoso+"/v2.0")), 401, "invalid_client", 700023},
+		{"iss differs from sub", testcert.SignJWT(t, f.appKey, ps(), with("iss", emuhook.DemoWorkloadClientID)), 401, "invalid_client", 50048},
+		{"iss and sub another app", testcert.SignJWT(t, f.appKey, ps(), func() map[string]any {
 			c := good()
 			c["iss"], c["sub"] = emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadClientID
 			return c
 		}()), 401, "invalid_client", 700021},
-		{"no jti", sign(t, f.appKey, ps(), with("jti", nil)), 400, "invalid_request", 90014},
-		{"HS256", sign(t, f.appKey, map[string]any{"alg": "HS256", "x5t#S256": x5tS256(f.appCert)}, good()), 400, "invalid_request", 5002730},
-		{"alg none", sign(t, f.appKey, map[string]any{"alg": "none", "x5t#S256": x5tS256(f.appCert)}, good()), 400, "invalid_request", 5002730},
+		{"no jti", testcert.SignJWT(t, f.appKey, ps(), with("jti", nil)), 400, "invalid_request", 90014},
+		{"HS256", testcert.SignJWT(t, f.appKey, map[string]any{"alg": "HS256", "x5t#S256": x5tS256(f.appCert)}, good()), 400, "invalid_request", 5002730},
+		{"alg none", testcert.SignJWT(t, f.appKey, map[string]any{"alg": "none", "x5t#S256": x5tS256(f.appCert)}, good()), 400, "invalid_request", 5002730},
 		{"two parts", "eyJhbGciOiJQUzI1NiJ9.eyJpc3MiOiJ4In0", 400, "invalid_request", 50027},
 		{"not base64", "%%%.%%%.%%%", 400, "invalid_request", 50027},
 		{"header not JSON", base64.RawURLEncoding.EncodeToString([]byte("nope")) + ".e30.c2ln", 400, "invalid_request", 50027},
@@ -148,7 +149,7 @@ func TestCertificateLifecycle(t *testing.T) {
 	now := time.Now()
 	ps := map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}
 	try := func(t *testing.T) (int, map[string]any, string) {
-		return f.post(t, contoso, assertionForm(demoApp, sign(t, f.appKey, ps, claims(demoApp, tokenURL(contoso), f.auth.Now())), vault))
+		return f.post(t, contoso, assertionForm(demoApp, testcert.SignJWT(t, f.appKey, ps, claims(demoApp, tokenURL(contoso), f.auth.Now())), vault))
 	}
 
 	t.Run("revoked", func(t *testing.T) {
@@ -182,7 +183,7 @@ func TestCertificateLifecycle(t *testing.T) {
 		if err := f.e.RegisterCertificate(demoApp, c); err != nil {
 			t.Fatal(err)
 		}
-		a := sign(t, k, map[string]any{"alg": "RS256", "x5t": x5t(c)}, claims(demoApp, tokenURL(contoso), now))
+		a := testcert.SignJWT(t, k, map[string]any{"alg": "RS256", "x5t": x5t(c)}, claims(demoApp, tokenURL(contoso), now))
 		if status, _, raw := f.post(t, contoso, assertionForm(demoApp, a, vault)); status != 200 {
 			t.Fatalf("new certificate: %d %s", status, raw)
 		}
@@ -203,7 +204,7 @@ func TestCertificateLifecycle(t *testing.T) {
 		if err := f.e.RegisterCertificate(demoApp, c); err != nil {
 			t.Fatal(err)
 		}
-		a := sign(t, k, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(c)}, claims(demoApp, tokenURL(contoso), now))
+		a := testcert.SignJWT(t, k, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(c)}, claims(demoApp, tokenURL(contoso), now))
 		status, body, raw := f.post(t, contoso, assertionForm(demoApp, a, vault))
 		wantAADSTS(t, status, body, raw, 401, "invalid_client", 1000502)
 	})
@@ -218,7 +219,7 @@ func TestCertificateLifecycle(t *testing.T) {
 
 func TestReplay(t *testing.T) {
 	f := newFixture(t)
-	a := sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(contoso), time.Now()))
+	a := testcert.SignJWT(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(contoso), time.Now()))
 	if status, _, raw := f.post(t, contoso, assertionForm(demoApp, a, vault)); status != 200 {
 		t.Fatalf("first use: %d %s", status, raw)
 	}
@@ -230,11 +231,11 @@ func TestReplay(t *testing.T) {
 	// A failed attempt does not burn the jti: a bad-aud assertion with a jti,
 	// then the good one with the same jti.
 	c := claims(demoApp, tokenURL(home), time.Now())
-	if status, _, _ := f.post(t, contoso, assertionForm(demoApp, sign(t, f.appKey, map[string]any{"alg": "RS256", "x5t": x5t(f.appCert)}, c), vault)); status != 401 {
+	if status, _, _ := f.post(t, contoso, assertionForm(demoApp, testcert.SignJWT(t, f.appKey, map[string]any{"alg": "RS256", "x5t": x5t(f.appCert)}, c), vault)); status != 401 {
 		t.Fatalf("bad aud: %d", status)
 	}
 	c["aud"] = tokenURL(contoso)
-	if status, _, raw := f.post(t, contoso, assertionForm(demoApp, sign(t, f.appKey, map[string]any{"alg": "RS256", "x5t": x5t(f.appCert)}, c), vault)); status != 200 {
+	if status, _, raw := f.post(t, contoso, assertionForm(demoApp, testcert.SignJWT(t, f.appKey, map[string]any{"alg": "RS256", "x5t": x5t(f.appCert)}, c), vault)); status != 200 {
 		t.Fatalf("same jti after a failure: %d %s", status, raw)
 	}
 	f.e.SetReplayProtection(false)
@@ -375,7 +376,7 @@ func TestConsent(t *testing.T) {
 	f := newFixture(t)
 	wingtip := emuhook.DemoWingtipTenant
 	try := func(tenant string) (int, map[string]any, string) {
-		a := sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(tenant), time.Now()))
+		a := testcert.SignJWT(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(tenant), time.Now()))
 		return f.post(t, tenant, assertionForm(demoApp, a, vault))
 	}
 	status, body, raw := try(wingtip)
@@ -429,7 +430,7 @@ func TestConcurrentTokens(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			tenant := []string{home, contoso, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}[i%4]
-			a := sign(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(tenant), time.Now()))
+			a := testcert.SignJWT(t, f.appKey, map[string]any{"alg": "PS256", "x5t#S256": x5tS256(f.appCert)}, claims(demoApp, tokenURL(tenant), time.Now()))
 			resp, err := f.client.PostForm(tokenURL(tenant), assertionForm(demoApp, a, vault))
 			if err != nil {
 				errs <- err.Error()

@@ -189,12 +189,7 @@ func (g *Graph) addKey(rw *responder, r *http.Request, c *emu.AccessClaims, app 
 		rw.fail(badRequest("keyCredential.key must be a base64-encoded DER X.509 certificate (the public certificate only)."))
 		return
 	}
-	creds, err := g.dir.KeyCredentials(app.ClientID)
-	if err != nil {
-		rw.fail(notFound(app.ObjectID))
-		return
-	}
-	if _, e := checkProof(b.Proof, app, creds, g.auth.Now()); e != nil {
+	if e := g.checkRollProof(app, b.Proof); e != nil {
 		rw.fail(e)
 		return
 	}
@@ -217,6 +212,17 @@ func (g *Graph) addKey(rw *responder, r *http.Request, c *emu.AccessClaims, app 
 	rw.json(http.StatusOK, out)
 }
 
+// checkRollProof checks an addKey or removeKey proof against the
+// application's key credentials.
+func (g *Graph) checkRollProof(app entra.App, proof string) *graphError {
+	creds, err := g.dir.KeyCredentials(app.ClientID)
+	if err != nil {
+		return notFound(app.ObjectID)
+	}
+	_, e := checkProof(proof, app, creds, g.auth.Now())
+	return e
+}
+
 // removeKey answers POST /applications/{id}/removeKey.
 func (g *Graph) removeKey(rw *responder, r *http.Request, c *emu.AccessClaims, app entra.App) {
 	if !canRoll(c, app) {
@@ -235,12 +241,7 @@ func (g *Graph) removeKey(rw *responder, r *http.Request, c *emu.AccessClaims, a
 		rw.fail(badRequest("keyId must be the GUID of one of the application's key credentials."))
 		return
 	}
-	creds, err := g.dir.KeyCredentials(app.ClientID)
-	if err != nil {
-		rw.fail(notFound(app.ObjectID))
-		return
-	}
-	if _, e := checkProof(b.Proof, app, creds, g.auth.Now()); e != nil {
+	if e := g.checkRollProof(app, b.Proof); e != nil {
 		rw.fail(e)
 		return
 	}

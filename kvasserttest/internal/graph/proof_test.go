@@ -1,14 +1,10 @@
 package graph
 
 import (
-	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // x5t
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -25,19 +21,6 @@ func testCert(t *testing.T, now time.Time) (*rsa.PrivateKey, *x509.Certificate) 
 	return c.RSA(t), c.Cert
 }
 
-func signJWT(t *testing.T, key *rsa.PrivateKey, h, c map[string]any) string {
-	t.Helper()
-	hb, _ := json.Marshal(h)
-	cb, _ := json.Marshal(c)
-	in := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	d := sha256.Sum256([]byte(in))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
 func TestCheckProofShapes(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	key, cert := testCert(t, now)
@@ -49,7 +32,7 @@ func TestCheckProofShapes(t *testing.T) {
 	}
 	// x5t in standard base64 (as .NET writes it sometimes) and iss in another case: accepted.
 	h := map[string]any{"alg": "RS256", "x5t": base64.RawStdEncoding.EncodeToString(sum[:])}
-	if kc, e := checkProof(signJWT(t, key, h, claims()), app, creds, now); e != nil || kc.KeyID != "k" {
+	if kc, e := checkProof(testcert.SignJWT(t, key, h, claims()), app, creds, now); e != nil || kc.KeyID != "k" {
 		t.Fatalf("valid proof refused: %+v", e)
 	}
 	h["x5t"] = base64.RawURLEncoding.EncodeToString(sum[:])
@@ -60,12 +43,12 @@ func TestCheckProofShapes(t *testing.T) {
 	} {
 		c := claims()
 		edit(c)
-		if _, e := checkProof(signJWT(t, key, h, c), app, creds, now); e == nil || e.code != "Authentication_MissingOrMalformed" || e.status != 401 {
+		if _, e := checkProof(testcert.SignJWT(t, key, h, c), app, creds, now); e == nil || e.code != "Authentication_MissingOrMalformed" || e.status != 401 {
 			t.Errorf("%s: %+v", name, e)
 		}
 	}
 	creds[0].Revoked = true
-	if _, e := checkProof(signJWT(t, key, h, claims()), app, creds, now); e == nil || !strings.Contains(e.message, "revoked") {
+	if _, e := checkProof(testcert.SignJWT(t, key, h, claims()), app, creds, now); e == nil || !strings.Contains(e.message, "revoked") {
 		t.Errorf("revoked certificate: %+v", e)
 	}
 }

@@ -67,17 +67,8 @@ func (v *Vault) listCertificateVersions(name string) http.HandlerFunc {
 
 func (v *Vault) updateCertificate(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var p struct {
-			Attributes *attributesInput  `json:"attributes"`
-			Policy     *certPolicy       `json:"policy"`
-			Tags       map[string]string `json:"tags"`
-		}
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		var p certificateParams
+		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}
 		v.mu.Lock()
@@ -115,26 +106,21 @@ func (v *Vault) updateCertificate(name, version string) http.HandlerFunc {
 
 func (v *Vault) getPolicy(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		item := v.certs[strings.ToLower(name)]
-		var pol *certPolicy
-		if item != nil {
-			pol = v.policyOf(item)
-		}
-		v.mu.RUnlock()
-		if pol == nil {
-			v.writeError(w, certNotFound(name))
-			return
-		}
-		v.writeJSON(w, http.StatusOK, pol)
+		respond(v, w, func() (*certPolicy, *apiError) {
+			if item := v.certs[strings.ToLower(name)]; item != nil {
+				if pol := v.policyOf(item); pol != nil {
+					return pol, nil
+				}
+			}
+			return nil, certNotFound(name)
+		})
 	}
 }
 
 func (v *Vault) updatePolicy(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var upd certPolicy
-		if e := readJSON(r, &upd); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &upd) {
 			return
 		}
 		v.mu.Lock()

@@ -50,18 +50,13 @@ func deletedNotFound(name string) *apiError {
 
 func (v *Vault) getDeletedCertificate(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		d := v.deleted[strings.ToLower(name)]
-		var b certBundle
-		if d != nil {
-			b = v.deletedBundle(d, d.item.versions[len(d.item.versions)-1])
-		}
-		v.mu.RUnlock()
-		if d == nil {
-			v.writeError(w, deletedNotFound(name))
-			return
-		}
-		v.writeJSON(w, http.StatusOK, b)
+		respond(v, w, func() (certBundle, *apiError) {
+			d := v.deleted[strings.ToLower(name)]
+			if d == nil {
+				return certBundle{}, deletedNotFound(name)
+			}
+			return v.deletedBundle(d, d.item.versions[len(d.item.versions)-1]), nil
+		})
 	}
 }
 

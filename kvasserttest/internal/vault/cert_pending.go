@@ -39,8 +39,9 @@ const (
 	detailsMergePending = "Pending certificate created. Please Perform Merge to complete the request."
 )
 
-// createCertificateParams is the body of POST /certificates/{name}/create.
-type createCertificateParams struct {
+// certificateParams is the body of POST /certificates/{name}/create and of
+// PATCH /certificates/{name}/{version}, and part of an import's.
+type certificateParams struct {
 	Policy     *certPolicy       `json:"policy"`
 	Attributes *attributesInput  `json:"attributes"`
 	Tags       map[string]string `json:"tags"`
@@ -48,13 +49,8 @@ type createCertificateParams struct {
 
 func (v *Vault) createCertificate(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var p createCertificateParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		var p certificateParams
+		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}
 		v.mu.RLock()
@@ -86,20 +82,13 @@ func (v *Vault) createCertificate(name string) http.HandlerFunc {
 			v.writeError(w, e)
 			return
 		}
-		op.enabled = true
-		if p.Attributes != nil && p.Attributes.Enabled != nil {
-			op.enabled = *p.Attributes.Enabled
-		}
+		op.enabled = p.Attributes.enabledOr(true)
 		op.tags = cloneTags(p.Tags)
 
-		v.mu.Lock()
-		if e := v.conflict(name); e != nil {
-			v.mu.Unlock()
-			v.writeError(w, e)
+		item := v.claimCert(w, name, pol)
+		if item == nil {
 			return
 		}
-		item := v.certItemFor(name)
-		v.setPolicy(item, pol)
 		item.pending = op
 		answer := v.pendingJSON(item, op) // the create answer always says inProgress
 		if op.ready != nil && v.pendingPolls == 0 && v.pendingDelay == 0 {
@@ -183,13 +172,24 @@ func pendingNotFound(name string) *apiError {
 	return errf(http.StatusNotFound, "PendingCertificateNotFound", "Pending certificate not found: %s", name)
 }
 
+// lockPending locks v.mu and returns the certificate name with its pending
+// operation, v.mu still held; when there is none it unlocks, writes the
+// error and returns nil.
+func (v *Vault) lockPending(w http.ResponseWriter, name string) *certItem {
+	v.mu.Lock()
+	item := v.certs[strings.ToLower(name)]
+	if item == nil || item.pending == nil {
+		v.mu.Unlock()
+		v.writeError(w, pendingNotFound(name))
+		return nil
+	}
+	return item
+}
+
 func (v *Vault) getPending(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.Lock()
-		item := v.certs[strings.ToLower(name)]
-		if item == nil || item.pending == nil {
-			v.mu.Unlock()
-			v.writeError(w, pendingNotFound(name))
+		item := v.lockPending(w, name)
+		if item == nil {
 			return
 		}
 		op := item.pending
@@ -216,19 +216,15 @@ func (v *Vault) updatePending(name string) http.HandlerFunc {
 		var p struct {
 			CancellationRequested *bool `json:"cancellation_requested"`
 		}
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		if p.CancellationRequested == nil {
 			v.writeError(w, badParameter("The parameter 'cancellation_requested' is required."))
 			return
 		}
-		v.mu.Lock()
-		item := v.certs[strings.ToLower(name)]
-		if item == nil || item.pending == nil {
-			v.mu.Unlock()
-			v.writeError(w, pendingNotFound(name))
+		item := v.lockPending(w, name)
+		if item == nil {
 			return
 		}
 		if item.pending.status == "inProgress" && *p.CancellationRequested {
@@ -242,18 +238,14 @@ func (v *Vault) updatePending(name string) http.HandlerFunc {
 
 func (v *Vault) deletePending(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.Lock()
-		lower := strings.ToLower(name)
-		item := v.certs[lower]
-		if item == nil || item.pending == nil {
-			v.mu.Unlock()
-			v.writeError(w, pendingNotFound(name))
+		item := v.lockPending(w, name)
+		if item == nil {
 			return
 		}
 		body := v.pendingJSON(item, item.pending)
 		item.pending = nil
 		if len(item.versions) == 0 {
-			delete(v.certs, lower)
+			delete(v.certs, strings.ToLower(name))
 		}
 		v.mu.Unlock()
 		v.writeJSON(w, http.StatusOK, body)
@@ -267,8 +259,7 @@ func (v *Vault) mergeCertificate(name string) http.HandlerFunc {
 			Attributes *attributesInput  `json:"attributes"`
 			Tags       map[string]string `json:"tags"`
 		}
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		if len(p.X5c) == 0 {
@@ -305,10 +296,7 @@ func (v *Vault) mergeCertificate(name string) http.HandlerFunc {
 			v.writeError(w, e)
 			return
 		}
-		enabled := op.enabled
-		if p.Attributes != nil && p.Attributes.Enabled != nil {
-			enabled = *p.Attributes.Enabled
-		}
+		enabled := p.Attributes.enabledOr(op.enabled)
 		v.mu.Lock()
 		if item.pending != op || op.status != "inProgress" {
 			v.mu.Unlock()

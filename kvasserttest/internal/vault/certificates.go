@@ -40,18 +40,14 @@ func (v *Vault) certID(name, version string) string {
 // findCert returns a version (latest for ""); call with v.mu held.
 func (v *Vault) findCert(name, version string) (*certItem, *certVersion, *apiError) {
 	item := v.certs[strings.ToLower(name)]
-	if item == nil || len(item.versions) == 0 {
+	if item == nil {
 		return nil, nil, certNotFound(name)
 	}
-	if version == "" {
-		return item, item.versions[len(item.versions)-1], nil
+	cv, e := pickVersion(item.versions, name, version, certNotFound)
+	if e != nil {
+		return nil, nil, e
 	}
-	for _, cv := range item.versions {
-		if cv.version == strings.ToLower(version) {
-			return item, cv, nil
-		}
-	}
-	return nil, nil, certNotFound(name + "/" + version)
+	return item, cv, nil
 }
 
 // publish stores a prepared certificate as the latest version, with its key
@@ -86,11 +82,17 @@ func (v *Vault) publish(item *certItem, pc *preparedCert, p *certPolicy, enabled
 
 // certItemFor returns (creating) the item of a name; call with v.mu held.
 func (v *Vault) certItemFor(name string) *certItem {
+	return itemFor(v.certs, name, func() *certItem { return &certItem{name: name} })
+}
+
+// itemFor returns the item of items named name (in any case), stored made
+// by mk when there is none.
+func itemFor[I any](items map[string]*I, name string, mk func() *I) *I {
 	lower := strings.ToLower(name)
-	item := v.certs[lower]
+	item := items[lower]
 	if item == nil {
-		item = &certItem{name: name}
-		v.certs[lower] = item
+		item = mk()
+		items[lower] = item
 	}
 	return item
 }
@@ -107,6 +109,21 @@ func (v *Vault) setPolicy(item *certItem, p *certPolicy) {
 	p.Attributes = &policyAttributes{Enabled: true, Created: created, Updated: now}
 	item.policy = p
 	v.lifetimeChanged()
+}
+
+// claimCert locks v.mu for a create or an import of the certificate name
+// and returns its item with pol set, v.mu still held; on a conflict it
+// unlocks, writes the error and returns nil.
+func (v *Vault) claimCert(w http.ResponseWriter, name string, pol *certPolicy) *certItem {
+	v.mu.Lock()
+	if e := v.conflict(name); e != nil {
+		v.mu.Unlock()
+		v.writeError(w, e)
+		return nil
+	}
+	item := v.certItemFor(name)
+	v.setPolicy(item, pol)
+	return item
 }
 
 // conflict checks that a certificate name can take a new version; call with

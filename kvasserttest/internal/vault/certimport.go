@@ -16,22 +16,15 @@ import (
 
 // importCertificateParams is the body of POST /certificates/{name}/import.
 type importCertificateParams struct {
-	Value      string            `json:"value"`
-	Password   string            `json:"pwd"`
-	Policy     *certPolicy       `json:"policy"`
-	Attributes *attributesInput  `json:"attributes"`
-	Tags       map[string]string `json:"tags"`
+	Value    string `json:"value"`
+	Password string `json:"pwd"`
+	certificateParams
 }
 
 func (v *Vault) importCertificate(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p importCertificateParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p, tagCheck(&p.Tags)) {
 			return
 		}
 		cert, priv, isPEM, e := parseImport(p.Value, p.Password)
@@ -49,18 +42,11 @@ func (v *Vault) importCertificate(name string) http.HandlerFunc {
 			v.writeError(w, e)
 			return
 		}
-		enabled := true
-		if p.Attributes != nil && p.Attributes.Enabled != nil {
-			enabled = *p.Attributes.Enabled
-		}
-		v.mu.Lock()
-		if e := v.conflict(name); e != nil {
-			v.mu.Unlock()
-			v.writeError(w, e)
+		enabled := p.Attributes.enabledOr(true)
+		item := v.claimCert(w, name, pol)
+		if item == nil {
 			return
 		}
-		item := v.certItemFor(name)
-		v.setPolicy(item, pol)
 		cv := v.publish(item, pc, pol, enabled, p.Tags)
 		cv.imported = true
 		b := v.certBundleOf(item, cv)

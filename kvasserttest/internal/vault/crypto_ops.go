@@ -13,6 +13,21 @@ type keyOperationParams struct {
 	Digest string `json:"digest"` // verify only
 }
 
+// signatureKey is usable for sign or verify, with the algorithm checked
+// against the key and the digest; it writes the error and returns false.
+func (v *Vault) signatureKey(w http.ResponseWriter, name, version, op, alg string, digest []byte) (crypto.Signer, string, sigAlg, bool) {
+	priv, kid, e := v.usable(name, version, op)
+	var a sigAlg
+	if e == nil {
+		a, e = checkSignature(priv.Public(), alg, digest)
+	}
+	if e != nil {
+		v.writeError(w, e)
+		return nil, "", sigAlg{}, false
+	}
+	return priv, kid, a, true
+}
+
 // usable snapshots what a crypto operation needs from a key version, with
 // v.mu held, so that the math runs without the lock.
 func (v *Vault) usable(name, version, op string) (crypto.Signer, string, *apiError) {
@@ -43,8 +58,7 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 			return
 		}
 		var p keyOperationParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		digest, err := decodeB64URL(p.Value)
@@ -52,14 +66,8 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameter 'value' is not base64url."))
 			return
 		}
-		priv, kid, e := v.usable(name, version, "sign")
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		a, e := checkSignature(priv.Public(), p.Alg, digest)
-		if e != nil {
-			v.writeError(w, e)
+		priv, kid, a, ok := v.signatureKey(w, name, version, "sign", p.Alg, digest)
+		if !ok {
 			return
 		}
 		sig, err := signDigest(priv, a, digest)
@@ -78,8 +86,7 @@ func (v *Vault) sign(name, version string) http.HandlerFunc {
 func (v *Vault) verify(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p keyOperationParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		digest, err1 := decodeB64URL(p.Digest)
@@ -88,18 +95,11 @@ func (v *Vault) verify(name, version string) http.HandlerFunc {
 			v.writeError(w, badParameter("The parameters 'digest' and 'value' must be base64url."))
 			return
 		}
-		priv, kid, e := v.usable(name, version, "verify")
-		if e != nil {
-			v.writeError(w, e)
+		priv, kid, a, ok := v.signatureKey(w, name, version, "verify", p.Alg, digest)
+		if !ok {
 			return
 		}
-		a, e := checkSignature(priv.Public(), p.Alg, digest)
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		ok := verifyDigest(priv.Public(), a, digest, sig) == nil
-		out := map[string]any{"value": ok}
+		out := map[string]any{"value": verifyDigest(priv.Public(), a, digest, sig) == nil}
 		if v.hsm {
 			out["alg"], out["kid"] = p.Alg, kid
 		}

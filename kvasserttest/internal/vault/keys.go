@@ -143,19 +143,10 @@ func methodNotAllowed(method, path string) *apiError {
 
 // findKey returns a version (latest for ""); call with v.mu held.
 func (v *Vault) findKey(name, version string) (*keyVersion, *apiError) {
-	k := v.keys[strings.ToLower(name)]
-	if k == nil || len(k.versions) == 0 {
-		return nil, keyNotFound(name)
+	if k := v.keys[strings.ToLower(name)]; k != nil {
+		return pickVersion(k.versions, name, version, keyNotFound)
 	}
-	if version == "" {
-		return k.versions[len(k.versions)-1], nil
-	}
-	for _, kv := range k.versions {
-		if kv.version == strings.ToLower(version) {
-			return kv, nil
-		}
-	}
-	return nil, keyNotFound(name + "/" + version)
+	return nil, keyNotFound(name)
 }
 
 // jwk is the public JSON Web Key of a key version.
@@ -171,15 +162,9 @@ type jwk struct {
 }
 
 type keyAttributesJSON struct {
-	Enabled         bool   `json:"enabled"`
-	NotBefore       *int64 `json:"nbf,omitempty"`
-	Expires         *int64 `json:"exp,omitempty"`
-	Created         int64  `json:"created"`
-	Updated         int64  `json:"updated"`
-	RecoveryLevel   string `json:"recoveryLevel"`
-	RecoverableDays int    `json:"recoverableDays"`
-	Exportable      bool   `json:"exportable"`
-	HSMPlatform     string `json:"hsmPlatform,omitempty"`
+	attributesJSON
+	Exportable  bool   `json:"exportable"`
+	HSMPlatform string `json:"hsmPlatform,omitempty"`
 }
 
 type keyBundle struct {
@@ -199,11 +184,7 @@ type keyItemJSON struct {
 func b64url(b []byte) string { return rawURL.EncodeToString(b) }
 
 func (v *Vault) keyAttributes(k *keyVersion) keyAttributesJSON {
-	a := keyAttributesJSON{
-		Enabled: k.attrs.enabled, NotBefore: k.attrs.notBefore, Expires: k.attrs.expir,
-		Created: k.attrs.created, Updated: k.attrs.updated,
-		RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
-	}
+	a := keyAttributesJSON{attributesJSON: attributesJSONOf(k.attrs)}
 	if !v.hsm {
 		a.HSMPlatform = "0"
 		if strings.HasSuffix(k.kty, "-HSM") {
@@ -259,6 +240,14 @@ type attributesInput struct {
 	NotBefore  *int64 `json:"nbf"`
 	Expires    *int64 `json:"exp"`
 	Exportable *bool  `json:"exportable"`
+}
+
+// enabledOr is the enabled attribute a request gave, or def.
+func (a *attributesInput) enabledOr(def bool) bool {
+	if a == nil || a.Enabled == nil {
+		return def
+	}
+	return *a.Enabled
 }
 
 var validKeyOps = []string{"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "import", "export"}
@@ -406,12 +395,7 @@ func (v *Vault) newAttributes(in *attributesInput) attributes {
 
 // addKeyVersion stores a version as the latest; call with v.mu held.
 func (v *Vault) addKeyVersion(kv *keyVersion) {
-	lower := strings.ToLower(kv.name)
-	item := v.keys[lower]
-	if item == nil {
-		item = &keyItem{name: kv.name}
-		v.keys[lower] = item
-	}
+	item := itemFor(v.keys, kv.name, func() *keyItem { return &keyItem{name: kv.name} })
 	kv.name = item.name // IDs keep the case of the first version
 	if kv.version == "" {
 		kv.version = newVersion()
@@ -422,8 +406,7 @@ func (v *Vault) addKeyVersion(kv *keyVersion) {
 func (v *Vault) handleCreateKey(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p createKeyParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		kv, e := v.createKey(name, p)
@@ -440,18 +423,13 @@ func (v *Vault) handleCreateKey(name string) http.HandlerFunc {
 
 func (v *Vault) getKey(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		kv, e := v.findKey(name, version)
-		var b keyBundle
-		if e == nil {
-			b = v.bundle(kv)
-		}
-		v.mu.RUnlock()
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		v.writeJSON(w, http.StatusOK, b)
+		respond(v, w, func() (keyBundle, *apiError) {
+			kv, e := v.findKey(name, version)
+			if e != nil {
+				return keyBundle{}, e
+			}
+			return v.bundle(kv), nil
+		})
 	}
 }
 
@@ -499,16 +477,8 @@ type updateKeyParams struct {
 func (v *Vault) updateKey(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p updateKeyParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkKeyOps(p.KeyOps); e != nil {
-			v.writeError(w, e)
-			return
-		}
-		if e := checkTags(p.Tags); e != nil {
-			v.writeError(w, e)
+		keyOps := func() *apiError { return checkKeyOps(p.KeyOps) }
+		if !v.readBody(w, r, &p, keyOps, tagCheck(&p.Tags)) {
 			return
 		}
 		v.mu.Lock()
@@ -570,8 +540,7 @@ type jwkInput struct {
 func (v *Vault) importKey(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var p importKeyParams
-		if e := readJSON(r, &p); e != nil {
-			v.writeError(w, e)
+		if !v.readBody(w, r, &p) {
 			return
 		}
 		if p.Key == nil {

@@ -57,12 +57,7 @@ func secretValue(contentType string, der []byte, priv crypto.Signer, exportable 
 
 // addSecretVersion stores a version as the latest; call with v.mu held.
 func (v *Vault) addSecretVersion(sv *secretVersion) {
-	lower := strings.ToLower(sv.name)
-	item := v.secrets[lower]
-	if item == nil {
-		item = &secretItem{name: sv.name}
-		v.secrets[lower] = item
-	}
+	item := itemFor(v.secrets, sv.name, func() *secretItem { return &secretItem{name: sv.name} })
 	sv.name = item.name
 	item.versions = append(item.versions, sv)
 }
@@ -85,7 +80,9 @@ func (v *Vault) secretRoute(method string, segs []string) (route, *apiError) {
 	return route{emu.OpSecretGet, "secrets/get", "secrets/" + name, v.getSecret(name, version)}, nil
 }
 
-type secretAttributesJSON struct {
+// attributesJSON are the attributes of a secret version, and the first of
+// a key version's.
+type attributesJSON struct {
 	Enabled         bool   `json:"enabled"`
 	NotBefore       *int64 `json:"nbf,omitempty"`
 	Expires         *int64 `json:"exp,omitempty"`
@@ -95,57 +92,47 @@ type secretAttributesJSON struct {
 	RecoverableDays int    `json:"recoverableDays"`
 }
 
+func attributesJSONOf(a attributes) attributesJSON {
+	return attributesJSON{
+		Enabled: a.enabled, NotBefore: a.notBefore, Expires: a.expir,
+		Created: a.created, Updated: a.updated,
+		RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
+	}
+}
+
 type secretBundle struct {
-	Value       string               `json:"value"`
-	ContentType string               `json:"contentType,omitempty"`
-	ID          string               `json:"id"`
-	Managed     bool                 `json:"managed,omitempty"`
-	Attributes  secretAttributesJSON `json:"attributes"`
-	Kid         string               `json:"kid,omitempty"`
-	Tags        map[string]string    `json:"tags,omitempty"`
+	Value       string            `json:"value"`
+	ContentType string            `json:"contentType,omitempty"`
+	ID          string            `json:"id"`
+	Managed     bool              `json:"managed,omitempty"`
+	Attributes  attributesJSON    `json:"attributes"`
+	Kid         string            `json:"kid,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
 }
 
 func (v *Vault) getSecret(name, version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v.mu.RLock()
-		sv, e := v.findSecret(name, version)
-		var b secretBundle
-		if e == nil && !sv.attrs.enabled {
-			e = errf(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.")
-		}
-		if e == nil {
-			b = secretBundle{
+		respond(v, w, func() (secretBundle, *apiError) {
+			sv, e := v.findSecret(name, version)
+			if e == nil && !sv.attrs.enabled {
+				e = errf(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.")
+			}
+			if e != nil {
+				return secretBundle{}, e
+			}
+			return secretBundle{
 				Value: sv.value, ContentType: sv.contentType, ID: v.cfg.BaseURL + "/secrets/" + sv.name + "/" + sv.version,
 				Managed: sv.managed, Kid: sv.kid, Tags: cloneTags(sv.tags),
-				Attributes: secretAttributesJSON{
-					Enabled: sv.attrs.enabled, NotBefore: sv.attrs.notBefore, Expires: sv.attrs.expir,
-					Created: sv.attrs.created, Updated: sv.attrs.updated,
-					RecoveryLevel: recoveryLevel, RecoverableDays: recoverableDays,
-				},
-			}
-		}
-		v.mu.RUnlock()
-		if e != nil {
-			v.writeError(w, e)
-			return
-		}
-		v.writeJSON(w, http.StatusOK, b)
+				Attributes: attributesJSONOf(sv.attrs),
+			}, nil
+		})
 	}
 }
 
 // findSecret returns a version (latest for ""); call with v.mu held.
 func (v *Vault) findSecret(name, version string) (*secretVersion, *apiError) {
-	item := v.secrets[strings.ToLower(name)]
-	if item == nil || len(item.versions) == 0 {
-		return nil, secretNotFound(name)
+	if item := v.secrets[strings.ToLower(name)]; item != nil {
+		return pickVersion(item.versions, name, version, secretNotFound)
 	}
-	if version == "" {
-		return item.versions[len(item.versions)-1], nil
-	}
-	for _, sv := range item.versions {
-		if sv.version == strings.ToLower(version) {
-			return sv, nil
-		}
-	}
-	return nil, secretNotFound(name + "/" + version)
+	return nil, secretNotFound(name)
 }

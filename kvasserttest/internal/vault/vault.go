@@ -13,7 +13,6 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/kvasserttest/internal/emu"
+	"github.com/kvassert/kvassert/kvasserttest/internal/names"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
