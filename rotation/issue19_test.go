@@ -105,6 +105,27 @@ func (w *world) renewNow() string {
 	return got.ID.Version()
 }
 
+// createEC makes a new version with an EC (P-256) key, self-signed.
+func (w *world) createEC() {
+	w.t.Helper()
+	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
+	if _, err := w.certClient().CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+	}}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// disable disables a version, as a person does in the portal.
+func (w *world) disable(version string) {
+	w.t.Helper()
+	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, version, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // hasKey reports whether the app holds cert's key.
 func (w *world) hasKey(cert *x509.Certificate) bool {
 	for _, k := range w.keys() {
@@ -300,15 +321,7 @@ func TestConcurrentTagWriteIsNotLost(t *testing.T) {
 func TestECNewestVersionIsSkipped(t *testing.T) {
 	w := newWorld(t, nil)
 	w.advance(time.Hour)
-	c := w.certClient()
-	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
-	if _, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
-	}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.createEC()
 	rep, err := w.roller(nil).Roll(context.Background())
 	if err != nil || rep.Active == "" || !strings.Contains(actions(rep), "attention") {
 		t.Fatalf("roll with an EC newest version: %v; active %q; steps %q", err, rep.Active, actions(rep))
@@ -485,21 +498,11 @@ func TestStatusSaysWhyPerVersion(t *testing.T) {
 	f := newExternalCert(t, w.now().Add(30*24*time.Hour), w.now().Add(400*24*time.Hour))
 	future := w.importVersion(f, nil)
 	w.advance(time.Hour)
-	c := w.certClient()
-	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
-	if _, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
-	}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.createEC()
 	ecVersion := w.newestID()
 	w.advance(time.Hour)
 	disabled := w.renewNow()
-	if _, err := c.UpdateCertificate(context.Background(), scenario.DemoCertificate, disabled, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.disable(disabled)
 	st, err := w.roller(nil).Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -760,9 +763,7 @@ func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	d := w.renewNow()
-	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, d, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.disable(d)
 	w.advance(340 * 24 * time.Hour)
 	renew := func(c *config) { c.RenewBefore = 30 * 24 * time.Hour }
 	rep, err := w.roller(renew).Roll(context.Background())
@@ -811,9 +812,7 @@ func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(800*24*time.Hour))
 	xv := w.importVersion(x, nil)
-	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, xv, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.disable(xv)
 	w.advance(time.Minute)
 	w.restorePolicy(false)
 	auto, pct := azcertificates.CertificatePolicyActionAutoRenew, int32(80) // of the latest version: X, in ~21 months
