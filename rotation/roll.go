@@ -627,15 +627,7 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *certVersion, li
 		why = "expires within " + r.cfg.RenewBefore.String() + " and the vault's AutoRenew counts from its latest version " + short(list.current) + ", not this one: creating the next version (registered on the next roll)"
 	}
 	step := Step{Action: ActionCreate, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: why}
-	if !r.cfg.DryRun {
-		if err := r.store.createVersion(ctx); err != nil {
-			return err
-		}
-		step.Done = true
-		rep.Changed = true
-	}
-	rep.add(r, step)
-	return nil
+	return r.createVersion(ctx, rep, step)
 }
 
 // renewStuck: no version may be registered and active, accepted, expires
@@ -655,6 +647,12 @@ func (r *Roller) renewStuck(ctx context.Context, rep *Report, active *certVersio
 		return nil
 	}
 	step := Step{Action: ActionCreate, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and no version may be registered: creating the next version (registered on the next roll)"}
+	return r.createVersion(ctx, rep, step)
+}
+
+// createVersion creates the certificate's next version (unless DryRun) and
+// reports step.
+func (r *Roller) createVersion(ctx context.Context, rep *Report, step Step) error {
 	if !r.cfg.DryRun {
 		if err := r.store.createVersion(ctx); err != nil {
 			return err
