@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvassert/kvassert"
@@ -34,16 +33,15 @@ func (refusingTransport) Do(*http.Request) (*http.Response, error) {
 // transport is given once.
 func TestSourceTakesTheCredentialsClientOptions(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred := testfixture.VaultCredential(t, e)
 	for _, tc := range []struct {
 		name string
 		src  func() kvassert.Source
 	}{
 		{"certificate", func() kvassert.Source {
-			return demoSource(t, vaultCred, nil)
+			return demoSource(t, e, nil)
 		}},
 		{"wrapped certificate", func() kvassert.Source {
-			s := demoSource(t, vaultCred, nil)
+			s := demoSource(t, e, nil)
 			w, err := kvassert.WrapSource(s, s.Assertion)
 			if err != nil {
 				t.Fatal(err)
@@ -69,8 +67,7 @@ func TestSourceTakesTheCredentialsClientOptions(t *testing.T) {
 // nothing) do not reach it. A source's own options always win.
 func TestSharedSourceKeepsTheFirstCredentialsSettings(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred := testfixture.VaultCredential(t, e)
-	src := demoSource(t, vaultCred, nil)
+	src := demoSource(t, e, nil)
 	first := testfixture.NewCredential(t, e, src, nil)
 	// The second credential changes nothing (its Logger is not taken).
 	second := testfixture.NewCredential(t, e, src, func(o *kvassert.CredentialOptions) { o.Logger = slog.New(slog.DiscardHandler) })
@@ -90,7 +87,7 @@ func TestSharedSourceKeepsTheFirstCredentialsSettings(t *testing.T) {
 
 	// A source given to a credential with a dead transport first keeps
 	// it: the first configuration is final.
-	dead := demoSource(t, vaultCred, nil)
+	dead := demoSource(t, e, nil)
 	if _, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, dead,
 		&kvassert.CredentialOptions{ClientOptions: policy.ClientOptions{Transport: refusingTransport{}}}); err != nil {
 		t.Fatal(err)
@@ -103,7 +100,7 @@ func TestSharedSourceKeepsTheFirstCredentialsSettings(t *testing.T) {
 	}
 
 	// A source's own ClientOptions are never replaced.
-	own := demoSource(t, vaultCred, &kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
+	own := demoSource(t, e, &kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
 	mixed := testfixture.NewCredential(t, e, own, nil)
 	if _, err := mixed.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}); err != nil {
 		t.Fatal(err)
@@ -121,8 +118,7 @@ func TestNoRoutineLogLinesByDefault(t *testing.T) {
 	defer slog.SetDefault(prev)
 
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred := testfixture.VaultCredential(t, e)
-	src := demoSource(t, vaultCred, nil)
+	src := demoSource(t, e, nil)
 	cred := testfixture.NewCredential(t, e, src, nil)
 	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, scenario.DemoContosoTenant} {
 		if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}}); err != nil {
@@ -139,9 +135,9 @@ func TestNoRoutineLogLinesByDefault(t *testing.T) {
 // demoSource is a Key Vault certificate source over the demo vault's
 // saas-app-auth certificate, made with o (nil: it takes the first
 // credential's settings).
-func demoSource(t testing.TB, vaultCred azcore.TokenCredential, o *kvassert.KeyVaultCertificateOptions) *kvassert.KeyVaultCertificateSource {
+func demoSource(t testing.TB, e *kvasserttest.Emulator, o *kvassert.KeyVaultCertificateOptions) *kvassert.KeyVaultCertificateSource {
 	t.Helper()
-	s, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, o)
+	s, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", testfixture.VaultCredential(t, e), o)
 	if err != nil {
 		t.Fatal(err)
 	}
