@@ -1,6 +1,7 @@
 package rotation_test
 
 import (
+	"context"
 	"time"
 )
 
@@ -11,4 +12,12 @@ func registerImported(c *config) { c.RegisterImportedKeys = true }
 // passTimeout gives a roller's pass its own deadline (issue 19 defect 6).
 func passTimeout(d time.Duration) func(*config) {
 	return func(c *config) { c.PassTimeout = d }
+}
+
+// rollOK runs one pass of a default roller and fails the test on an error.
+func (w *world) rollOK() {
+	w.t.Helper()
+	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
 }

@@ -206,9 +206,7 @@ func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
 func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	newest := w.version(w.newest())
 	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, newest.Certificate); err != nil {
 		t.Fatal(err)
@@ -225,9 +223,7 @@ func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 func TestCopiedTagIsNotTrusted(t *testing.T) {
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	prev := w.newest()
 	w.advance(24 * time.Hour)
 	next := w.renewNow()
@@ -375,9 +371,7 @@ func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
 func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	st, err := w.roller(nil).Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -544,9 +538,7 @@ func rolledAndSettled(t *testing.T) (*world, rotation.VersionStatus) {
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	active := w.version(w.newest())
 	w.advance(8 * 24 * time.Hour)
 	return w, active
@@ -607,14 +599,10 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	w.advance(24 * time.Hour)
 	w.renewNow()
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	w.advance(8 * 24 * time.Hour)
 	for i := 0; i < 3; i++ {
 		if rep, err := w.roller(nil).Roll(context.Background()); err != nil {
@@ -688,15 +676,11 @@ func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
 func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 	w := renewed(t)
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	old := w.version(w.newest())
 	w.advance(24 * time.Hour)
 	w.renewNow()
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, old.Certificate); err != nil {
 		t.Fatal(err)
 	}
