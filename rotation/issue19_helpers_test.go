@@ -3,6 +3,8 @@ package rotation_test
 import (
 	"context"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // registerImported opts a roller in to registering imported keys (issue 19
@@ -20,4 +22,11 @@ func (w *world) rollOK() {
 	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
 		w.t.Fatal(err)
 	}
+}
+
+// instantGraph makes w's Graph changes visible at once (no propagation
+// delay) and returns w.
+func instantGraph(w *world) *world {
+	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	return w
 }

@@ -140,8 +140,7 @@ func (w *world) hasKey(cert *x509.Certificate) bool {
 // re-run puts one certificate into versions A and B; B is accepted through
 // A's key; retiring superseded versions must not remove that key.
 func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +174,7 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 // (NotBefore in the future) registered ahead by a person is not retired as
 // superseded, and is used once valid.
 func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +202,7 @@ func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
 // key the roller registered; the keyId tag must not stop the next roll from
 // registering it again.
 func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.rollOK()
 	newest := w.version(w.newest())
 	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, newest.Certificate); err != nil {
@@ -221,8 +218,7 @@ func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 // TestCopiedTagIsNotTrusted (issue 19 defect 3): a renewal carries the
 // previous version's tags; the new version must still be registered.
 func TestCopiedTagIsNotTrusted(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.rollOK()
 	prev := w.newest()
 	w.advance(24 * time.Hour)
@@ -238,8 +234,7 @@ func TestCopiedTagIsNotTrusted(t *testing.T) {
 // certificate imported with its (exportable) key is reported, not
 // registered, unless the caller opts in.
 func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(300*24*time.Hour))
 	xv := w.importVersion(x, nil)
@@ -260,8 +255,7 @@ func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
 // write fails after a successful addKey: the report says the key was added,
 // with its keyId.
 func TestTagWriteFailureAfterAddKeyIsReported(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable})
 	rep, err := w.roller(nil).Roll(context.Background())
 	w.e.ClearFaults()
@@ -369,8 +363,7 @@ func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
 // version's key is not followed; and when the active version is refused
 // after a removal anyway, the pass stops there.
 func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.rollOK()
 	st, err := w.roller(nil).Status(context.Background())
 	if err != nil {
@@ -439,8 +432,7 @@ func TestPendingVersionIsSkipped(t *testing.T) {
 // keyId of a key whose tag write failed is found later in Graph's list by
 // thumbprint, and the key is retired like any other.
 func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable})
 	if _, err := w.roller(nil).Roll(context.Background()); err == nil {
 		t.Fatal("the tag write failed but the pass reports no error")
@@ -533,8 +525,7 @@ func (w *world) newestID() string {
 // retiring); it returns the world and the active version.
 func rolledAndSettled(t *testing.T) (*world, rotation.VersionStatus) {
 	t.Helper()
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
@@ -580,8 +571,7 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 // non-exportable vault certificate and a NotBefore just before the import;
 // its key is still not the one the vault generated, and is not registered.
 func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
 	w.importWithPolicy(x, nil, &azcertificates.CertificatePolicy{
@@ -597,8 +587,7 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 // TestRemovedKeyIsNotRemovedAgain: without Graph read, a key kvassert
 // removed (recorded in the version's tags) is not removed again each pass.
 func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.rollOK()
 	w.advance(24 * time.Hour)
 	w.renewNow()
@@ -633,8 +622,7 @@ func (w *world) restorePolicy(exportable bool) {
 // finding F2): an import followed by the owner's pipeline restoring the
 // vault-made policy; the imported key is still not registered.
 func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
 	w.importVersion(x, nil)
@@ -651,8 +639,7 @@ func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
 // non-exportable: the version's key may have been exported and is not
 // registered.
 func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	w.restorePolicy(true)
 	w.advance(time.Minute)
@@ -674,8 +661,7 @@ func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
 // TestKeyAlreadyRemovedIsNotAChange (sim finding F4): a superseded key a
 // person removed already is reported as such, and the pass as unchanged.
 func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.rollOK()
 	old := w.version(w.newest())
 	w.advance(24 * time.Hour)
@@ -697,8 +683,7 @@ func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 // operation is pending nothing is registered; once merged the version is
 // waited for, and registered once valid: its key is the operation's.
 func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	c := w.certClient()
 	unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
@@ -791,8 +776,7 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 // trigger comes after the active version expires; a roll with RenewBefore
 // creates the next version instead of waiting for AutoRenew.
 func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(800*24*time.Hour))
 	xv := w.importVersion(x, nil)
