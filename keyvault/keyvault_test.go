@@ -384,11 +384,8 @@ func (r *recordingThrottle) Throttled(d time.Duration) {
 // with the answer's Retry-After (0 without one), and sends nothing when the
 // Throttle refuses.
 func TestSignerUsesItsThrottle(t *testing.T) {
-	e, cred, opts := setup(t)
+	e, cred, o, r := setupThrottled(t)
 	ctx := context.Background()
-	r := &recordingThrottle{}
-	o := *opts
-	o.Throttle = r
 	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &o)
 	if err != nil {
 		t.Fatal(err)
@@ -444,11 +441,8 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 
 // A certificate source's signers use the Throttle of its options.
 func TestCertificateSourceUsesItsThrottle(t *testing.T) {
-	e, cred, opts := setup(t)
+	e, cred, o, r := setupThrottled(t)
 	ctx := context.Background()
-	r := &recordingThrottle{}
-	o := *opts
-	o.Throttle = r
 	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(o))
 	if err != nil {
 		t.Fatal(err)
@@ -476,6 +470,16 @@ func withPublicKey(o *keyvault.SignerOptions, pub crypto.PublicKey) *keyvault.Si
 	}
 	c.PublicKey = pub
 	return &c
+}
+
+// setupThrottled is setup with a recordingThrottle in the options.
+func setupThrottled(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, keyvault.SignerOptions, *recordingThrottle) {
+	t.Helper()
+	e, cred, opts := setup(t)
+	r := &recordingThrottle{}
+	o := *opts
+	o.Throttle = r
+	return e, cred, o, r
 }
 
 // within30s runs sign and returns its error; it fails the test with stuck
