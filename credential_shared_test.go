@@ -103,9 +103,7 @@ func TestSharedCacheNotForClaims(t *testing.T) {
 	v := newLifecycleEnv(t, 3600, 0)
 	fake := &fakeShared{}
 	v.c.shc = fake
-	if tok := v.get(t, testOther); tok != "tok-1" {
-		t.Fatalf("first token %q", tok)
-	}
+	v.want(t, testOther, "tok-1", "first token")
 	fake.mu.Lock()
 	fake.serve = "tok-1" // the shared cache holds the token a resource then refuses
 	fake.mu.Unlock()

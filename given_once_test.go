@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
@@ -32,26 +33,15 @@ func (refusingTransport) Do(*http.Request) (*http.Response, error) {
 // transport is given once.
 func TestSourceTakesTheCredentialsClientOptions(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name string
 		src  func() kvassert.Source
 	}{
 		{"certificate", func() kvassert.Source {
-			s, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+			return demoSource(t, e, nil)
 		}},
 		{"wrapped certificate", func() kvassert.Source {
-			s, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := demoSource(t, e, nil)
 			w, err := kvassert.WrapSource(s, s.Assertion)
 			if err != nil {
 				t.Fatal(err)
@@ -60,11 +50,7 @@ func TestSourceTakesTheCredentialsClientOptions(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, tc.src(),
-				&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cred := testfixture.NewCredential(t, e, tc.src(), nil)
 			signs := e.Count(kvasserttest.OpKeySign)
 			if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}); err != nil {
 				t.Fatal(err)
@@ -81,25 +67,10 @@ func TestSourceTakesTheCredentialsClientOptions(t *testing.T) {
 // nothing) do not reach it. A source's own options always win.
 func TestSharedSourceKeepsTheFirstCredentialsSettings(t *testing.T) {
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := demoSource(t, e, nil)
+	first := testfixture.NewCredential(t, e, src, nil)
 	// The second credential changes nothing (its Logger is not taken).
-	second, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := testfixture.NewCredential(t, e, src, func(o *kvassert.CredentialOptions) { o.Logger = slog.New(slog.DiscardHandler) })
 	// Both work concurrently, through the first credential's vault transport.
 	var wg sync.WaitGroup
 	for i, cred := range []*kvassert.Credential{first, second, first, second} {
@@ -116,19 +87,12 @@ func TestSharedSourceKeepsTheFirstCredentialsSettings(t *testing.T) {
 
 	// A source given to a credential with a dead transport first keeps
 	// it: the first configuration is final.
-	dead, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := demoSource(t, e, nil)
 	if _, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, dead,
 		&kvassert.CredentialOptions{ClientOptions: policy.ClientOptions{Transport: refusingTransport{}}}); err != nil {
 		t.Fatal(err)
 	}
-	later, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, dead,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	later := testfixture.NewCredential(t, e, dead, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := later.GetToken(ctx, policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}); err == nil {
@@ -136,16 +100,8 @@ func TestSharedSourceKeepsTheFirstCredentialsSettings(t *testing.T) {
 	}
 
 	// A source's own ClientOptions are never replaced.
-	own, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred,
-		&kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mixed, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, own,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	own := demoSource(t, e, &kvassert.KeyVaultCertificateOptions{ClientOptions: e.ClientOptions()})
+	mixed := testfixture.NewCredential(t, e, own, nil)
 	if _, err := mixed.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph}}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,19 +118,8 @@ func TestNoRoutineLogLinesByDefault(t *testing.T) {
 	defer slog.SetDefault(prev)
 
 	e := kvasserttest.NewTB(t, scenario.Demo(), nil)
-	vaultCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", vaultCred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src,
-		&kvassert.CredentialOptions{ClientOptions: e.ClientOptions(), AdditionallyAllowedTenants: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := demoSource(t, e, nil)
+	cred := testfixture.NewCredential(t, e, src, nil)
 	for _, tenant := range []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, scenario.DemoContosoTenant} {
 		if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{TenantID: tenant, Scopes: []string{graph}}); err != nil {
 			t.Fatal(err)
@@ -185,6 +130,18 @@ func TestNoRoutineLogLinesByDefault(t *testing.T) {
 	if strings.Contains(buf.String(), "kvassert") {
 		t.Fatalf("kvassert wrote to the default logger on a normal acquisition:\n%s", buf.String())
 	}
+}
+
+// demoSource is a Key Vault certificate source over the demo vault's
+// saas-app-auth certificate, made with o (nil: it takes the first
+// credential's settings).
+func demoSource(t testing.TB, e *kvasserttest.Emulator, o *kvassert.KeyVaultCertificateOptions) *kvassert.KeyVaultCertificateSource {
+	t.Helper()
+	s, err := kvassert.NewKeyVaultCertificateSource("https://kvassert-demo.vault.azure.net/", "saas-app-auth", testfixture.VaultCredential(t, e), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 type lockedWriter struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -33,6 +34,31 @@ type configurable interface {
 	// configure applies d to the settings left zero, once; later calls,
 	// and calls after the first use, change nothing.
 	configure(d inherited) error
+}
+
+// configureOnce is a built-in Source's configure: under mu, and only while
+// its settings are not final (no configure or use yet), it makes them final,
+// lets inherit fill a copy of *opts from the Credential's settings and, when
+// inherit filled any, calls rebuild with the copy (mu still held).
+func configureOnce[O any](mu *sync.Mutex, final *bool, opts *O, inherit func(*O) bool, rebuild func(O) error) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if *final {
+		return nil
+	}
+	*final = true
+	o := *opts
+	if !inherit(&o) {
+		return nil
+	}
+	return rebuild(o)
+}
+
+// inheritAll fills the ClientOptions, Telemetry and Logger left zero from d;
+// it reports whether it filled any.
+func inheritAll(co *policy.ClientOptions, t *telemetry.Options, l **slog.Logger, d inherited) bool {
+	c, tt, ll := inheritClient(co, d), inheritTelemetry(t, d), inheritLogger(l, d)
+	return c || tt || ll
 }
 
 // inheritClient sets *co from d when *co is zero; it reports whether it did.

@@ -161,6 +161,21 @@ func (v *lifecycleEnv) advance(d time.Duration) { v.offset.Add(int64(d)) }
 
 // get calls GetToken for tenant and, when the call started a background
 // refresh, waits for that refresh to finish.
+// want fails the test, with what and the token, unless get gives want.
+func (v *lifecycleEnv) want(t *testing.T, tenant, want, what string) {
+	t.Helper()
+	if tok := v.get(t, tenant); tok != want {
+		t.Fatalf("%s %q", what, tok)
+	}
+}
+
+// pastRefreshTime lets MSAL's RefreshOn (real clock) pass and moves ours
+// past half of the lifetime (of a 24-hour token).
+func (v *lifecycleEnv) pastRefreshTime() {
+	time.Sleep(1100 * time.Millisecond)
+	v.advance(13 * time.Hour)
+}
+
 func (v *lifecycleEnv) get(t *testing.T, tenant string) string {
 	t.Helper()
 	key := cacheKey{tenant: tenant, scope: testScope}

@@ -17,11 +17,8 @@ import (
 // and the refresh is tried again (and succeeds) later.
 func TestBackgroundRefreshRecoversAPanickingLogger(t *testing.T) {
 	v := newLifecycleEnv(t, 24*3600, 1)
-	if tok := v.get(t, testOther); tok != "tok-1" {
-		t.Fatalf("first token %q", tok)
-	}
-	time.Sleep(1100 * time.Millisecond) // MSAL's RefreshOn (real clock) passes
-	v.advance(13 * time.Hour)           // ours: past half of the lifetime
+	v.want(t, testOther, "tok-1", "first token")
+	v.pastRefreshTime()
 	v.src.fail.Store(true)
 	v.log.panicOnWarn.Store(true)
 	if tok := v.get(t, testOther); tok != "tok-1" { // starts the refresh, which fails and warns

@@ -15,11 +15,8 @@ func TestFailedRefreshBacksOffAndWarnsOnce(t *testing.T) {
 	for _, fault := range []string{"key vault down", "entra refuses (AADSTS700027)"} {
 		t.Run(fault, func(t *testing.T) {
 			v := newLifecycleEnv(t, 24*3600, 1)
-			if tok := v.get(t, testOther); tok != "tok-1" {
-				t.Fatalf("first token %q", tok)
-			}
-			time.Sleep(1100 * time.Millisecond) // MSAL's RefreshOn (real clock) passes
-			v.advance(13 * time.Hour)           // ours: past half of the lifetime
+			v.want(t, testOther, "tok-1", "first token")
+			v.pastRefreshTime()
 			if fault == "key vault down" {
 				v.src.fail.Store(true)
 			} else {
@@ -77,9 +74,7 @@ func TestRefreshReturningTheSameTokenIsAFailure(t *testing.T) {
 	v.entra.set(func(f *fakeEntra) { f.same = true })
 	v.advance(56 * time.Minute)
 	for range 20 {
-		if tok := v.get(t, testOther); tok != "tok-1" {
-			t.Fatalf("got %q", tok)
-		}
+		v.want(t, testOther, "tok-1", "got")
 	}
 	if n := v.entra.requests.Load(); n != 2 {
 		t.Fatalf("%d token requests, want the first and one refresh", n)

@@ -9,9 +9,7 @@ import (
 // once, half-way through its lifetime, not on every call.
 func TestShortTokenRefreshedAtHalfLife(t *testing.T) {
 	v := newLifecycleEnv(t, 4*60, 0)
-	if tok := v.get(t, testOther); tok != "tok-1" {
-		t.Fatalf("first token %q", tok)
-	}
+	v.want(t, testOther, "tok-1", "first token")
 	const calls = 20
 	for range calls {
 		if tok := v.get(t, testOther); tok != "tok-1" {

@@ -155,23 +155,16 @@ func NewKeyVaultCertificateSource(vaultURL, name string, cred azcore.TokenCreden
 // configure implements configurable: the first Credential's settings fill
 // the options left zero, before the first use.
 func (s *KeyVaultCertificateSource) configure(d inherited) error {
-	s.setupMu.Lock()
-	defer s.setupMu.Unlock()
-	if s.final {
+	return configureOnce(&s.setupMu, &s.final, &s.opts, func(o *KeyVaultCertificateOptions) bool {
+		return inheritAll(&o.ClientOptions, &o.Telemetry, &o.Logger, d)
+	}, func(o KeyVaultCertificateOptions) error {
+		certs, err := certcache.New(s.vaultURL, s.name, s.cred, o.cacheOptions())
+		if err != nil {
+			return err
+		}
+		s.opts, s.certs = o, certs
 		return nil
-	}
-	s.final = true
-	o := s.opts
-	c, t, l := inheritClient(&o.ClientOptions, d), inheritTelemetry(&o.Telemetry, d), inheritLogger(&o.Logger, d)
-	if !c && !t && !l {
-		return nil
-	}
-	certs, err := certcache.New(s.vaultURL, s.name, s.cred, o.cacheOptions())
-	if err != nil {
-		return err
-	}
-	s.opts, s.certs = o, certs
-	return nil
+	})
 }
 
 // cache is the certificate cache; from the first call on, the source's
@@ -417,23 +410,16 @@ func (s *KeyVaultKeySource) build(o KeyVaultKeyOptions, signer *keyvault.Signer)
 
 // configure implements configurable.
 func (s *KeyVaultKeySource) configure(d inherited) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.final {
-		return nil
-	}
-	s.final = true
-	o := s.opts
-	c, t, l := inheritClient(&o.ClientOptions, d), inheritTelemetry(&o.Telemetry, d), inheritLogger(&o.Logger, d)
-	if !c && !t && !l {
-		return nil
-	}
-	// The key (and in Thumbprint mode its version) is known: no call.
-	signer, err := keyvault.NewSigner(context.Background(), s.signer.KeyID(), s.cred, o.signerOptions(s.signer.Public()))
-	if err != nil {
-		return err
-	}
-	return s.build(o, signer)
+	return configureOnce(&s.mu, &s.final, &s.opts, func(o *KeyVaultKeyOptions) bool {
+		return inheritAll(&o.ClientOptions, &o.Telemetry, &o.Logger, d)
+	}, func(o KeyVaultKeyOptions) error {
+		// The key (and in Thumbprint mode its version) is known: no call.
+		signer, err := keyvault.NewSigner(context.Background(), s.signer.KeyID(), s.cred, o.signerOptions(s.signer.Public()))
+		if err != nil {
+			return err
+		}
+		return s.build(o, signer)
+	})
 }
 
 // use returns the builder and signer; from the first call on, the

@@ -122,17 +122,9 @@ func (s *ManagedIdentitySource) build(o ManagedIdentityOptions) error {
 // with them its cloud) when the source's were left zero and it makes its
 // own ManagedIdentityCredential.
 func (s *ManagedIdentitySource) configure(d inherited) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.final {
-		return nil
-	}
-	s.final = true
-	o := s.opts
-	if o.Credential != nil && o.Audience != "" || !inheritClient(&o.ClientOptions, d) {
-		return nil
-	}
-	return s.build(o)
+	return configureOnce(&s.mu, &s.final, &s.opts, func(o *ManagedIdentityOptions) bool {
+		return (o.Credential == nil || o.Audience == "") && inheritClient(&o.ClientOptions, d)
+	}, s.build)
 }
 
 // sourceIdentity is the managed identity (its client ID, or

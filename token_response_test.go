@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -298,11 +297,8 @@ func TestManagedIdentityAnswersLeakNoBodyText(t *testing.T) {
 // error, with the body and so the new access token, in its WARN record.
 func TestFailedRefreshWarningHoldsNoBodyText(t *testing.T) {
 	v := newLifecycleEnv(t, 24*3600, 1)
-	if tok := v.get(t, testOther); tok != "tok-1" {
-		t.Fatalf("first token %q", tok)
-	}
-	time.Sleep(1100 * time.Millisecond) // MSAL's RefreshOn (real clock) passes
-	v.advance(13 * time.Hour)           // ours: past half of the lifetime
+	v.want(t, testOther, "tok-1", "first token")
+	v.pastRefreshTime()
 	v.entra.set(func(f *fakeEntra) {
 		f.raw = `{"token_type":"Bearer","access_token":"SECRETMARKER.eyJ0eXAiOiJKV1QifQ","expires_in":"x"}`
 	})

@@ -179,17 +179,7 @@ func TestCertificateCacheFallsBackToTheAcceptedVersion(t *testing.T) {
 	reads, lists := e.Count(kvasserttest.OpCertificateGet), e.Count(kvasserttest.OpCertificateList)
 
 	// A burst of refusals of the new version (one per tenant in flight).
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !c.NoteRefused(ctx, v2, 700027) {
-				t.Error("Refused of the renewed version did not ask for a retry")
-			}
-		}()
-	}
-	wg.Wait()
+	refuseConcurrently(t, ctx, c, v2, true, "Refused of the renewed version did not ask for a retry")
 	if got, _ := c.Certificate(ctx); got.Version != v1.Version {
 		t.Fatalf("after the refusal: signing with %s, want the accepted %s", got.Version, v1.Version)
 	}
@@ -252,17 +242,7 @@ func TestCertificateCacheRefusalsShareOneReread(t *testing.T) {
 	ctx := context.Background()
 	e.InjectFault(kvasserttest.OpCertificateGet, kvasserttest.Fault{Latency: 200 * time.Millisecond})
 	reads, lists := e.Count(kvasserttest.OpCertificateGet), e.Count(kvasserttest.OpCertificateList)
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if c.NoteRefused(ctx, v1.Version, 700027) {
-				t.Error("retry asked for although nothing else can sign")
-			}
-		}()
-	}
-	wg.Wait()
+	refuseConcurrently(t, ctx, c, v1.Version, false, "retry asked for although nothing else can sign")
 	for range 10 {
 		c.NoteRefused(ctx, v1.Version, 700027)
 	}
@@ -362,4 +342,19 @@ func TestCertificateCacheDoesNotRereadAnExpiredCertificatePerCall(t *testing.T) 
 	if n := e.Count(kvasserttest.OpCertificateGet) - reads; n != 1 {
 		t.Fatalf("5 calls with an expired certificate made %d reads, want 1", n)
 	}
+}
+
+// refuseConcurrently notes 20 concurrent refusals of version (one per
+// tenant in flight), each of which must answer wantRetry.
+func refuseConcurrently(t *testing.T, ctx context.Context, c *certcache.Cache, version string, wantRetry bool, complaint string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if c.NoteRefused(ctx, version, 700027) != wantRetry {
+				t.Error(complaint)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -347,13 +347,7 @@ func TestSignerThrottleBudget(t *testing.T) {
 	}
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429}) // no Retry-After, for ever
 	d := sha256.Sum256([]byte("x"))
-	done := make(chan error, 1)
-	go func() { _, err := s.Sign(nil, d[:], crypto.SHA256); done <- err }()
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("Sign with a context that never ends did not return within 30s while the vault throttled (MaxThrottleWait 1.5s)")
-	}
+	err = within30s(t, func() error { _, err := s.Sign(nil, d[:], crypto.SHA256); return err }, "Sign with a context that never ends did not return within 30s while the vault throttled (MaxThrottleWait 1.5s)")
 	if err == nil || !strings.Contains(err.Error(), "(429: the vault's request limit)") || !strings.Contains(err.Error(), "MaxThrottleWait") || !strings.Contains(err.Error(), "Throttled") {
 		t.Fatalf("err = %v, want it to name the throttling, the budget and the vault's answer", err)
 	}
@@ -390,11 +384,8 @@ func (r *recordingThrottle) Throttled(d time.Duration) {
 // with the answer's Retry-After (0 without one), and sends nothing when the
 // Throttle refuses.
 func TestSignerUsesItsThrottle(t *testing.T) {
-	e, cred, opts := setup(t)
+	e, cred, o, r := setupThrottled(t)
 	ctx := context.Background()
-	r := &recordingThrottle{}
-	o := *opts
-	o.Throttle = r
 	s, err := keyvault.NewSigner(ctx, "https://kvassert-hsm.managedhsm.azure.net/keys/rsa", cred, &o)
 	if err != nil {
 		t.Fatal(err)
@@ -433,13 +424,7 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.InjectFault(kvasserttest.OpKeySign, kvasserttest.Fault{Status: 429})
-	done := make(chan error, 1)
-	go func() { _, err := lax.SignContext(ctx, d[:], crypto.SHA256); done <- err }()
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("a sign behind a Throttle that never waits looped on 429 for 30s (MaxThrottleWait 200ms)")
-	}
+	err = within30s(t, func() error { _, err := lax.SignContext(ctx, d[:], crypto.SHA256); return err }, "a sign behind a Throttle that never waits looped on 429 for 30s (MaxThrottleWait 200ms)")
 	if err == nil || !strings.Contains(err.Error(), "MaxThrottleWait") {
 		t.Fatalf("err = %v, want it to name MaxThrottleWait", err)
 	}
@@ -456,11 +441,8 @@ func TestSignerUsesItsThrottle(t *testing.T) {
 
 // A certificate source's signers use the Throttle of its options.
 func TestCertificateSourceUsesItsThrottle(t *testing.T) {
-	e, cred, opts := setup(t)
+	e, cred, o, r := setupThrottled(t)
 	ctx := context.Background()
-	r := &recordingThrottle{}
-	o := *opts
-	o.Throttle = r
 	src, err := certcache.New(e.VaultURL(scenario.DemoVault), scenario.DemoCertificate, cred, (&certcache.Options{}).WithSigner(o))
 	if err != nil {
 		t.Fatal(err)
@@ -488,4 +470,29 @@ func withPublicKey(o *keyvault.SignerOptions, pub crypto.PublicKey) *keyvault.Si
 	}
 	c.PublicKey = pub
 	return &c
+}
+
+// setupThrottled is setup with a recordingThrottle in the options.
+func setupThrottled(t *testing.T) (*kvasserttest.Emulator, azcore.TokenCredential, keyvault.SignerOptions, *recordingThrottle) {
+	t.Helper()
+	e, cred, opts := setup(t)
+	r := &recordingThrottle{}
+	o := *opts
+	o.Throttle = r
+	return e, cred, o, r
+}
+
+// within30s runs sign and returns its error; it fails the test with stuck
+// when sign has not returned within 30 seconds.
+func within30s(t *testing.T, sign func() error, stuck string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- sign() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal(stuck)
+		return nil
+	}
 }

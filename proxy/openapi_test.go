@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -97,16 +98,7 @@ func TestOpenAPI(t *testing.T) {
 				t.Errorf("%s: request schema %q missing", key, ref)
 				continue
 			}
-			var props []string
-			for p := range schema.Properties {
-				props = append(props, p)
-			}
-			var fields []string
-			for f := range jsonFields(typ) {
-				fields = append(fields, f)
-			}
-			slices.Sort(props)
-			slices.Sort(fields)
+			props, fields := slices.Sorted(maps.Keys(schema.Properties)), slices.Sorted(maps.Keys(jsonFields(typ)))
 			if !slices.Equal(props, fields) {
 				t.Errorf("%s: schema properties %v, request fields %v", key, props, fields)
 			}
@@ -127,15 +119,7 @@ func TestOpenAPI(t *testing.T) {
 		"Problem":                 reflect.TypeFor[problem](),
 		"FieldError":              reflect.TypeFor[fieldError](),
 	} {
-		var props, fields []string
-		for p := range doc.Components.Schemas[name].Properties {
-			props = append(props, p)
-		}
-		for f := range jsonFields(typ) {
-			fields = append(fields, f)
-		}
-		slices.Sort(props)
-		slices.Sort(fields)
+		props, fields := slices.Sorted(maps.Keys(doc.Components.Schemas[name].Properties)), slices.Sorted(maps.Keys(jsonFields(typ)))
 		if !slices.Equal(props, fields) {
 			t.Errorf("schema %s has %v, the Go type %v", name, props, fields)
 		}

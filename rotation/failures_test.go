@@ -135,8 +135,7 @@ func TestRollNotAcceptedInTimeKeepsTheOldVersion(t *testing.T) {
 // TestTwoRollersAtOnceAddOneKey: concurrent rollers (two replicas, or a
 // cron job and an in-process roller) register the new version once.
 func TestTwoRollersAtOnceAddOneKey(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	errs := w.rollConcurrently(4)
 	ok := 0
 	for _, err := range errs {

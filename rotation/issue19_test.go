@@ -105,6 +105,27 @@ func (w *world) renewNow() string {
 	return got.ID.Version()
 }
 
+// createEC makes a new version with an EC (P-256) key, self-signed.
+func (w *world) createEC() {
+	w.t.Helper()
+	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
+	if _, err := w.certClient().CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
+		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
+		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
+		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
+	}}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// disable disables a version, as a person does in the portal.
+func (w *world) disable(version string) {
+	w.t.Helper()
+	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, version, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // hasKey reports whether the app holds cert's key.
 func (w *world) hasKey(cert *x509.Certificate) bool {
 	for _, k := range w.keys() {
@@ -119,8 +140,7 @@ func (w *world) hasKey(cert *x509.Certificate) bool {
 // re-run puts one certificate into versions A and B; B is accepted through
 // A's key; retiring superseded versions must not remove that key.
 func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +174,7 @@ func TestSameCertificateInTwoVersionsKeepsItsKey(t *testing.T) {
 // (NotBefore in the future) registered ahead by a person is not retired as
 // superseded, and is used once valid.
 func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +202,8 @@ func TestNotYetValidVersionIsWaitedFor(t *testing.T) {
 // key the roller registered; the keyId tag must not stop the next roll from
 // registering it again.
 func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := instantGraph(renewed(t))
+	w.rollOK()
 	newest := w.version(w.newest())
 	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, newest.Certificate); err != nil {
 		t.Fatal(err)
@@ -202,11 +218,8 @@ func TestRemovedKeyIsRegisteredAgain(t *testing.T) {
 // TestCopiedTagIsNotTrusted (issue 19 defect 3): a renewal carries the
 // previous version's tags; the new version must still be registered.
 func TestCopiedTagIsNotTrusted(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := instantGraph(renewed(t))
+	w.rollOK()
 	prev := w.newest()
 	w.advance(24 * time.Hour)
 	next := w.renewNow()
@@ -221,8 +234,7 @@ func TestCopiedTagIsNotTrusted(t *testing.T) {
 // certificate imported with its (exportable) key is reported, not
 // registered, unless the caller opts in.
 func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(300*24*time.Hour))
 	xv := w.importVersion(x, nil)
@@ -243,8 +255,7 @@ func TestImportedExportableKeyIsNotRegistered(t *testing.T) {
 // write fails after a successful addKey: the report says the key was added,
 // with its keyId.
 func TestTagWriteFailureAfterAddKeyIsReported(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable})
 	rep, err := w.roller(nil).Roll(context.Background())
 	w.e.ClearFaults()
@@ -300,15 +311,7 @@ func TestConcurrentTagWriteIsNotLost(t *testing.T) {
 func TestECNewestVersionIsSkipped(t *testing.T) {
 	w := newWorld(t, nil)
 	w.advance(time.Hour)
-	c := w.certClient()
-	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
-	if _, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
-	}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.createEC()
 	rep, err := w.roller(nil).Roll(context.Background())
 	if err != nil || rep.Active == "" || !strings.Contains(actions(rep), "attention") {
 		t.Fatalf("roll with an EC newest version: %v; active %q; steps %q", err, rep.Active, actions(rep))
@@ -360,11 +363,8 @@ func TestHungVaultEndsThePassAtItsDeadline(t *testing.T) {
 // version's key is not followed; and when the active version is refused
 // after a removal anyway, the pass stops there.
 func TestForgedKeyIDTagAndRefusedActiveStopRemoval(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := instantGraph(renewed(t))
+	w.rollOK()
 	st, err := w.roller(nil).Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -432,8 +432,7 @@ func TestPendingVersionIsSkipped(t *testing.T) {
 // keyId of a key whose tag write failed is found later in Graph's list by
 // thumbprint, and the key is retired like any other.
 func TestLaterPassFindsAnUnrecordedKeyByThumbprint(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	w.e.InjectFault(kvasserttest.Op("certificates/update"), kvasserttest.Fault{Status: http.StatusServiceUnavailable})
 	if _, err := w.roller(nil).Roll(context.Background()); err == nil {
 		t.Fatal("the tag write failed but the pass reports no error")
@@ -485,21 +484,11 @@ func TestStatusSaysWhyPerVersion(t *testing.T) {
 	f := newExternalCert(t, w.now().Add(30*24*time.Hour), w.now().Add(400*24*time.Hour))
 	future := w.importVersion(f, nil)
 	w.advance(time.Hour)
-	c := w.certClient()
-	ec, curve, self, subject := azcertificates.KeyTypeEC, azcertificates.CurveNameP256, "Self", "CN=kvassert ec"
-	if _, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &azcertificates.CertificatePolicy{
-		IssuerParameters:          &azcertificates.IssuerParameters{Name: &self},
-		KeyProperties:             &azcertificates.KeyProperties{Exportable: to.Ptr(false), KeyType: &ec, Curve: &curve},
-		X509CertificateProperties: &azcertificates.X509CertificateProperties{Subject: &subject, ValidityInMonths: to.Ptr[int32](12)},
-	}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.createEC()
 	ecVersion := w.newestID()
 	w.advance(time.Hour)
 	disabled := w.renewNow()
-	if _, err := c.UpdateCertificate(context.Background(), scenario.DemoCertificate, disabled, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.disable(disabled)
 	st, err := w.roller(nil).Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -536,14 +525,11 @@ func (w *world) newestID() string {
 // retiring); it returns the world and the active version.
 func rolledAndSettled(t *testing.T) (*world, rotation.VersionStatus) {
 	t.Helper()
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(renewed(t))
 	if err := w.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	active := w.version(w.newest())
 	w.advance(8 * 24 * time.Hour)
 	return w, active
@@ -585,8 +571,7 @@ func TestConcurrentRollersRetireOnce(t *testing.T) {
 // non-exportable vault certificate and a NotBefore just before the import;
 // its key is still not the one the vault generated, and is not registered.
 func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
 	w.importWithPolicy(x, nil, &azcertificates.CertificatePolicy{
@@ -602,16 +587,11 @@ func TestImportDisguisedAsVaultMadeIsNotRegistered(t *testing.T) {
 // TestRemovedKeyIsNotRemovedAgain: without Graph read, a key kvassert
 // removed (recorded in the version's tags) is not removed again each pass.
 func TestRemovedKeyIsNotRemovedAgain(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := instantGraph(renewed(t))
+	w.rollOK()
 	w.advance(24 * time.Hour)
 	w.renewNow()
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	w.advance(8 * 24 * time.Hour)
 	for i := 0; i < 3; i++ {
 		if rep, err := w.roller(nil).Roll(context.Background()); err != nil {
@@ -642,8 +622,7 @@ func (w *world) restorePolicy(exportable bool) {
 // finding F2): an import followed by the owner's pipeline restoring the
 // vault-made policy; the imported key is still not registered.
 func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-10*time.Minute), w.now().Add(300*24*time.Hour))
 	w.importVersion(x, nil)
@@ -660,8 +639,7 @@ func TestImportThenPolicyRestoredIsNotRegistered(t *testing.T) {
 // non-exportable: the version's key may have been exported and is not
 // registered.
 func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	w.restorePolicy(true)
 	w.advance(time.Minute)
@@ -683,17 +661,12 @@ func TestExportableVersionAfterPolicyChangeIsNotRegistered(t *testing.T) {
 // TestKeyAlreadyRemovedIsNotAChange (sim finding F4): a superseded key a
 // person removed already is reported as such, and the pass as unchanged.
 func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
-	w := renewed(t)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := instantGraph(renewed(t))
+	w.rollOK()
 	old := w.version(w.newest())
 	w.advance(24 * time.Hour)
 	w.renewNow()
-	if _, err := w.roller(nil).Roll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w.rollOK()
 	if err := w.e.RemoveCertificate(scenario.DemoAppClientID, old.Certificate); err != nil {
 		t.Fatal(err)
 	}
@@ -710,8 +683,7 @@ func TestKeyAlreadyRemovedIsNotAChange(t *testing.T) {
 // operation is pending nothing is registered; once merged the version is
 // waited for, and registered once valid: its key is the operation's.
 func TestCAIssuedPrestagedVersionIsWaitedForThenRegistered(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	c := w.certClient()
 	unknown, subject, rsaT := "Unknown", "CN=kvassert demo SaaS", azcertificates.KeyTypeRSA
@@ -760,9 +732,7 @@ func TestNoRegistrableVersionNearExpiryCreatesOne(t *testing.T) {
 	emuhook.Of(w.e).SetGraphPropagationDelay(0)
 	w.advance(time.Hour)
 	d := w.renewNow()
-	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, d, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.disable(d)
 	w.advance(340 * 24 * time.Hour)
 	renew := func(c *config) { c.RenewBefore = 30 * 24 * time.Hour }
 	rep, err := w.roller(renew).Roll(context.Background())
@@ -806,14 +776,11 @@ func TestRenewBeforeWhileACreateIsPending(t *testing.T) {
 // trigger comes after the active version expires; a roll with RenewBefore
 // creates the next version instead of waiting for AutoRenew.
 func TestRenewBeforeWhenAutoRenewCountsFromAnotherVersion(t *testing.T) {
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(time.Hour)
 	x := newExternalCert(t, w.now().Add(-time.Minute), w.now().Add(800*24*time.Hour))
 	xv := w.importVersion(x, nil)
-	if _, err := w.certClient().UpdateCertificate(context.Background(), scenario.DemoCertificate, xv, azcertificates.UpdateCertificateParameters{CertificateAttributes: &azcertificates.CertificateAttributes{Enabled: to.Ptr(false)}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.disable(xv)
 	w.advance(time.Minute)
 	w.restorePolicy(false)
 	auto, pct := azcertificates.CertificatePolicyActionAutoRenew, int32(80) // of the latest version: X, in ~21 months

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // recordHandler records the level and message of every record.
@@ -51,8 +49,7 @@ func TestRollLogsNoRoutineLineByDefault(t *testing.T) {
 	slog.SetDefault(slog.New(h))
 	t.Cleanup(func() { slog.SetDefault(old) })
 
-	w := newWorld(t, nil)
-	emuhook.Of(w.e).SetGraphPropagationDelay(0)
+	w := instantGraph(newWorld(t, nil))
 	w.advance(300 * 24 * time.Hour) // the vault has renewed: the roll registers the new version
 	rep, err := w.roller(func(c *config) { c.Logger = nil }).Roll(context.Background())
 	if err != nil || !rep.Changed {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/graphapi"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // Action is what a roll does with a version: in a Step, what a pass did
@@ -580,7 +581,7 @@ func (r *Roller) keyIDsOf(ctx context.Context, p *pass, current *certVersion, sa
 	if errors.As(p.lookup.err, &ge) && ge.StatusCode == http.StatusForbidden {
 		return nil, "superseded, but kvassert did not register it and cannot read the app's keys (Application.Read.All or ownership): if it is registered on the app, remove it by hand after the grace period"
 	}
-	return nil, "superseded, but kvassert did not register it and reading the app's keys failed: " + oneLine(p.lookup.err.Error(), 200)
+	return nil, "superseded, but kvassert did not register it and reading the app's keys failed: " + textutil.FirstLine(p.lookup.err.Error(), 200)
 }
 
 // removeKey removes keyID with a proof signed by current; gone reports that
@@ -627,15 +628,7 @@ func (r *Roller) renew(ctx context.Context, rep *Report, newest *certVersion, li
 		why = "expires within " + r.cfg.RenewBefore.String() + " and the vault's AutoRenew counts from its latest version " + short(list.current) + ", not this one: creating the next version (registered on the next roll)"
 	}
 	step := Step{Action: ActionCreate, Version: newest.Version, Thumbprint: newest.Thumbprint(), Why: why}
-	if !r.cfg.DryRun {
-		if err := r.store.createVersion(ctx); err != nil {
-			return err
-		}
-		step.Done = true
-		rep.Changed = true
-	}
-	rep.add(r, step)
-	return nil
+	return r.createVersion(ctx, rep, step)
 }
 
 // renewStuck: no version may be registered and active, accepted, expires
@@ -655,6 +648,12 @@ func (r *Roller) renewStuck(ctx context.Context, rep *Report, active *certVersio
 		return nil
 	}
 	step := Step{Action: ActionCreate, Version: active.Version, Thumbprint: active.Thumbprint(), Why: "expires within " + r.cfg.RenewBefore.String() + " and no version may be registered: creating the next version (registered on the next roll)"}
+	return r.createVersion(ctx, rep, step)
+}
+
+// createVersion creates the certificate's next version (unless DryRun) and
+// reports step.
+func (r *Roller) createVersion(ctx context.Context, rep *Report, step Step) error {
 	if !r.cfg.DryRun {
 		if err := r.store.createVersion(ctx); err != nil {
 			return err
@@ -709,15 +708,4 @@ func sameThumbprint(id string, v *certVersion) bool {
 	}
 	sum := sha1.Sum(v.Certificate.Raw)
 	return bytes.Equal(b, sum[:]) || strings.EqualFold(string(b), hexThumb)
-}
-
-// oneLine keeps the first line of s, at most n bytes.
-func oneLine(s string, n int) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/textutil"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/telemetry"
 )
@@ -186,7 +187,7 @@ func checkInput(cred azcore.TokenCredential, app Application, o *Options) error 
 	case strings.EqualFold(app.ObjectID, app.ClientID):
 		return inputErr("Application.ObjectID", "the application object ID equals the client ID (Application.ObjectID = Application.ClientID); addKey needs the app registration's Object ID, which differs from its client (application) ID\nhint: copy the Object ID from the app registration's overview page")
 	case o.Algorithm != "" && o.Algorithm != assertion.PS256 && o.Algorithm != assertion.RS256:
-		return inputErr("Options.Algorithm", "Options.Algorithm %q is not PS256 or RS256", oneLine(string(o.Algorithm), 20))
+		return inputErr("Options.Algorithm", "Options.Algorithm %q is not PS256 or RS256", textutil.FirstLine(string(o.Algorithm), 20))
 	}
 	for _, d := range []struct {
 		name string

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // Run rolls once at once and then every interval (plus up to 10 % random
@@ -24,7 +26,7 @@ func (r *Roller) Run(ctx context.Context, interval time.Duration) error {
 		rep, err := r.Roll(ctx)
 		if err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Warn("kvassert rotation: roll failed; the accepted version stays active; trying again at the next interval",
-				"certificate", r.cert, "error", oneLine(err.Error(), 300), "steps", len(rep.Steps))
+				"certificate", r.cert, "error", textutil.FirstLine(err.Error(), 300), "steps", len(rep.Steps))
 		}
 		wait := interval + rand.N(interval/10+1)
 		if err := r.cfg.sleep(ctx, wait); err != nil {

@@ -31,8 +31,8 @@ var rules = map[string][]string{
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
-	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess"},
-	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid"}, // rotation's Graph client (addKey/removeKey) and proof
+	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess", "internal/textutil"},
+	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid", "internal/textutil"}, // rotation's Graph client (addKey/removeKey) and proof
 	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
 	"internal/fleetstats": {},
 	// Root-module helpers behind the root package's API: tenant and client ID

@@ -79,28 +79,23 @@ func attributes(in []tracing.Attribute) []attribute.KeyValue {
 	return out
 }
 
-func spanKind(k tracing.SpanKind) trace.SpanKind {
-	switch k {
-	case tracing.SpanKindClient:
-		return trace.SpanKindClient
-	case tracing.SpanKindServer:
-		return trace.SpanKindServer
-	case tracing.SpanKindProducer:
-		return trace.SpanKindProducer
-	case tracing.SpanKindConsumer:
-		return trace.SpanKindConsumer
-	default:
-		return trace.SpanKindInternal
+// spanKinds and statusCodes map azcore's values to OpenTelemetry's; any
+// other kind is internal, any other status unset.
+var (
+	spanKinds = map[tracing.SpanKind]trace.SpanKind{
+		tracing.SpanKindClient: trace.SpanKindClient, tracing.SpanKindServer: trace.SpanKindServer,
+		tracing.SpanKindProducer: trace.SpanKindProducer, tracing.SpanKindConsumer: trace.SpanKindConsumer,
 	}
+	statusCodes = map[tracing.SpanStatus]codes.Code{tracing.SpanStatusError: codes.Error, tracing.SpanStatusOK: codes.Ok}
+)
+
+func spanKind(k tracing.SpanKind) trace.SpanKind {
+	if v, ok := spanKinds[k]; ok {
+		return v
+	}
+	return trace.SpanKindInternal
 }
 
 func statusCode(s tracing.SpanStatus) codes.Code {
-	switch s {
-	case tracing.SpanStatusError:
-		return codes.Error
-	case tracing.SpanStatusOK:
-		return codes.Ok
-	default:
-		return codes.Unset
-	}
+	return statusCodes[s] // codes.Unset is the zero Code
 }

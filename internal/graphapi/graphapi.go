@@ -23,6 +23,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/entraid"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // KeyCredential is a certificate registered on an application, as Microsoft
@@ -141,7 +142,7 @@ func Host(c cloud.Configuration) (string, error) {
 	case "login.chinacloudapi.cn":
 		return "microsoftgraph.chinacloudapi.cn", nil
 	}
-	return "", fmt.Errorf("rotation: no Microsoft Graph host is known for the authority host %q", oneLine(h, 80))
+	return "", fmt.Errorf("rotation: no Microsoft Graph host is known for the authority host %q", textutil.FirstLine(h, 80))
 }
 
 // AddKey registers the certificate (DER) on the application appObjectID,
@@ -223,17 +224,6 @@ func (g *Client) do(ctx context.Context, op, method, appObjectID, suffix string,
 	return nil
 }
 
-// oneLine keeps the first line of s, at most n bytes.
-func oneLine(s string, n int) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
-}
-
 // graphCodePattern is what an error code of Graph looks like; anything
 // else is not repeated.
 var graphCodePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`)
@@ -251,7 +241,7 @@ func graphErrorFrom(status int, op string, b []byte) *Error {
 		if graphCodePattern.MatchString(e.Error.Code) {
 			ge.Code = e.Error.Code
 		}
-		ge.Message = oneLine(e.Error.Message, 300)
+		ge.Message = textutil.FirstLine(e.Error.Message, 300)
 	}
 	return ge
 }

@@ -2,7 +2,10 @@
 // share when they quote user input in a message.
 package textutil
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Truncate returns s cut to at most n bytes, followed by "…" when it was
 // cut. It never splits a UTF-8 sequence, so a quoted value stays valid
@@ -18,4 +21,13 @@ func Truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// FirstLine returns the first line of s, truncated to n bytes as Truncate
+// does.
+func FirstLine(s string, n int) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return Truncate(s, n)
 }

@@ -29,3 +29,21 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstLine(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"one", 10, "one"},
+		{"one\ntwo", 10, "one"},
+		{"one\r\ntwo", 10, "one"},
+		{"a long first line\ntwo", 6, "a long…"},
+		{"\nsecond", 10, ""},
+	} {
+		if got := FirstLine(tc.s, tc.n); got != tc.want {
+			t.Errorf("FirstLine(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}

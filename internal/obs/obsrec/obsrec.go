@@ -104,57 +104,54 @@ type meter struct {
 }
 
 func (m meter) Int64Counter(name string, _ ...metric.Int64CounterOption) (metric.Int64Counter, error) {
-	return int64Counter{r: m.r, name: name}, nil
+	return int64Counter{instrument: instrument[int64]{r: m.r, name: name}}, nil
 }
 
 func (m meter) Float64Counter(name string, _ ...metric.Float64CounterOption) (metric.Float64Counter, error) {
-	return float64Counter{r: m.r, name: name}, nil
+	return float64Counter{instrument: instrument[float64]{r: m.r, name: name}}, nil
 }
 
 func (m meter) Int64Histogram(name string, _ ...metric.Int64HistogramOption) (metric.Int64Histogram, error) {
-	return int64Histogram{r: m.r, name: name}, nil
+	return int64Histogram{instrument: instrument[int64]{r: m.r, name: name}}, nil
 }
 
 func (m meter) Float64Histogram(name string, _ ...metric.Float64HistogramOption) (metric.Float64Histogram, error) {
-	return float64Histogram{r: m.r, name: name}, nil
+	return float64Histogram{instrument: instrument[float64]{r: m.r, name: name}}, nil
 }
 
-type int64Counter struct {
-	noop.Int64Counter
+// instrument records what a counter adds (Add) or a histogram records
+// (Record) under its name; Enabled answers as the no-op instruments do.
+type instrument[N int64 | float64] struct {
 	r    *Recorder
 	name string
 }
 
-func (c int64Counter) Add(_ context.Context, v int64, opts ...metric.AddOption) {
-	c.r.record(c.name, float64(v), metric.NewAddConfig(opts).Attributes(), false)
+func (i instrument[N]) Add(_ context.Context, v N, opts ...metric.AddOption) {
+	i.r.record(i.name, float64(v), metric.NewAddConfig(opts).Attributes(), false)
+}
+
+func (i instrument[N]) Record(_ context.Context, v N, opts ...metric.RecordOption) {
+	i.r.record(i.name, float64(v), metric.NewRecordConfig(opts).Attributes(), true)
+}
+
+func (instrument[N]) Enabled(context.Context) bool { return false }
+
+type int64Counter struct {
+	embedded.Int64Counter
+	instrument[int64]
 }
 
 type float64Counter struct {
-	noop.Float64Counter
-	r    *Recorder
-	name string
-}
-
-func (c float64Counter) Add(_ context.Context, v float64, opts ...metric.AddOption) {
-	c.r.record(c.name, v, metric.NewAddConfig(opts).Attributes(), false)
+	embedded.Float64Counter
+	instrument[float64]
 }
 
 type int64Histogram struct {
-	noop.Int64Histogram
-	r    *Recorder
-	name string
-}
-
-func (h int64Histogram) Record(_ context.Context, v int64, opts ...metric.RecordOption) {
-	h.r.record(h.name, float64(v), metric.NewRecordConfig(opts).Attributes(), true)
+	embedded.Int64Histogram
+	instrument[int64]
 }
 
 type float64Histogram struct {
-	noop.Float64Histogram
-	r    *Recorder
-	name string
-}
-
-func (h float64Histogram) Record(_ context.Context, v float64, opts ...metric.RecordOption) {
-	h.r.record(h.name, v, metric.NewRecordConfig(opts).Attributes(), true)
+	embedded.Float64Histogram
+	instrument[float64]
 }
