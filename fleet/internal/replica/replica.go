@@ -5,8 +5,9 @@
 // that runs in the parent process (reached through
 // emuhook.NewTransport), and reports what it did as JSON on stdout.
 //
-// The parent re-executes its own test binary with Command; the child's
-// TestMain calls Main when the environment variable Env is set.
+// The parent re-executes its own test binary with Command; the binary's
+// TestMain calls TestMain, which runs Main when the environment variable Env
+// is set.
 package replica
 
 import (
@@ -108,6 +109,15 @@ func Parse(out []byte) (Result, error) {
 		return r, errors.New("replica: " + r.Err)
 	}
 	return r, nil
+}
+
+// TestMain is the whole TestMain of a test binary that starts replicas: it
+// runs the replica (Main) when Env is set, the tests otherwise, and exits.
+func TestMain(m interface{ Run() int }) {
+	if os.Getenv(Env) != "" {
+		os.Exit(Main())
+	}
+	os.Exit(m.Run())
 }
 
 // Main runs the replica the environment describes and returns the exit
