@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -214,33 +213,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if callers <= 0 {
 		callers = 32
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(tenants) {
-					return
-				}
-				for {
-					tok, err := cred.GetToken(ctx, testfixture.Opts(tenants[i]))
-					if err == nil {
-						if tid, _ := testfixture.TenantOf(tok.Token); tid != tenants[i] {
-							atomic.AddInt64(&res.WrongTenant, 1)
-						}
-						break
-					}
-					atomic.AddInt64(&res.CallerErrors, 1)
-					time.Sleep(time.Second)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	testfixture.Spread(len(tenants), callers, func(i int) bool {
+		tid := testfixture.TokenRetrying(ctx, cred, tenants[i], func() { atomic.AddInt64(&res.CallerErrors, 1) })
+		if tid != tenants[i] {
+			atomic.AddInt64(&res.WrongTenant, 1)
+		}
+		return true
+	})
 	res.Elapsed = time.Since(start)
 	res.Tokens = len(tenants)
 	res.TokenRequests = rootaccess.CredentialStats(cred).TokenRequests
