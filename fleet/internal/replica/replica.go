@@ -26,6 +26,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
@@ -147,16 +148,38 @@ func Main() int {
 	return 0
 }
 
-// Run is one replica.
-func Run(ctx context.Context, cfg Config) (Result, error) {
-	var res Result
+// connect returns the client options that reach the parent's emulator and
+// the vault credential (the demo workload app) over them.
+func (cfg Config) connect() (policy.ClientOptions, *azidentity.ClientSecretCredential, error) {
 	tr, err := emuhook.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
 	if err != nil {
-		return res, err
+		return policy.ClientOptions{}, nil, err
 	}
 	co := policy.ClientOptions{Transport: &http.Client{Transport: tr}}
 	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+	return co, vaultCred, err
+}
+
+// openRedis opens the Redis the replicas share and reads their cache key;
+// the caller closes the client.
+func (cfg Config) openRedis() (redis.UniversalClient, *fleet.Key, error) {
+	rdb, err := fleet.NewClient(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := fleet.KeyFromBase64("k1", cfg.Key)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return rdb, key, nil
+}
+
+// Run is one replica.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	var res Result
+	co, vaultCred, err := cfg.connect()
 	if err != nil {
 		return res, err
 	}
@@ -165,15 +188,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var cache *fleet.Cache
 	var thr *fleet.Throttle
 	if cfg.RedisURL != "" {
-		rdb, err := fleet.NewClient(cfg.RedisURL)
+		rdb, key, err := cfg.openRedis()
 		if err != nil {
 			return res, err
 		}
 		defer rdb.Close()
-		key, err := fleet.KeyFromBase64("k1", cfg.Key)
-		if err != nil {
-			return res, err
-		}
 		// Generous operation timeouts: 8 replicas share 2 cores.
 		cache, err = fleet.NewCache(rdb, key, &fleet.CacheOptions{LockTTL: cfg.LockTTL, OpTimeout: 2 * time.Second, Logger: logger})
 		if err != nil {
