@@ -48,6 +48,17 @@ const (
 	audience = "https://login.microsoftonline.com/2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82/oauth2/v2.0/token"
 )
 
+// mustBuild builds an assertion for clientID and audience, failing the test
+// on an error.
+func mustBuild(t *testing.T, b *Builder) string {
+	t.Helper()
+	jwt, err := b.Build(context.Background(), clientID, audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwt
+}
+
 func decodeJSON(t *testing.T, seg string) map[string]any {
 	t.Helper()
 	if strings.ContainsAny(seg, "=+/") {
@@ -73,10 +84,7 @@ func TestBuildFieldByField(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jwt, err := b.Build(context.Background(), clientID, audience)
-			if err != nil {
-				t.Fatal(err)
-			}
+			jwt := mustBuild(t, b)
 			parts := strings.Split(jwt, ".")
 			if len(parts) != 3 {
 				t.Fatalf("want 3 parts, got %d", len(parts))
@@ -139,10 +147,7 @@ func TestJTIIsFreshEachTime(t *testing.T) {
 	b, _ := New(cert, key, nil)
 	seen := map[string]bool{}
 	for range 50 {
-		jwt, err := b.Build(context.Background(), clientID, audience)
-		if err != nil {
-			t.Fatal(err)
-		}
+		jwt := mustBuild(t, b)
 		tok, _ := jwtassert.Parse(jwt)
 		if seen[tok.Claims.Jti] {
 			t.Fatalf("jti %s repeated", tok.Claims.Jti)
@@ -157,10 +162,7 @@ func TestX5CAndLifetime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwt, err := b.Build(context.Background(), clientID, audience)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jwt := mustBuild(t, b)
 	tok, _ := jwtassert.Parse(jwt)
 	if len(tok.Header.X5c) != 1 || tok.Header.X5c[0] != base64.StdEncoding.EncodeToString(cert.Raw) {
 		t.Fatalf("x5c = %v, want the standard-base64 DER of the leaf", tok.Header.X5c)
@@ -318,10 +320,7 @@ func TestThumbprintOnlyBuilder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		jwt, err := b.Build(context.Background(), clientID, audience)
-		if err != nil {
-			t.Fatal(err)
-		}
+		jwt := mustBuild(t, b)
 		tok, _ := jwtassert.Parse(jwt)
 		if p := tok.Check(jwtassert.CheckOptions{Certificate: cert}); len(p) != 0 {
 			t.Fatalf("%s/%s: %v", c.field, c.alg, p)
@@ -358,10 +357,7 @@ func TestCertificateBuilderThumbprintFollowsAlgorithm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		jwt, err := b.Build(context.Background(), clientID, audience)
-		if err != nil {
-			t.Fatal(err)
-		}
+		jwt := mustBuild(t, b)
 		h := decodeJSON(t, strings.Split(jwt, ".")[0])
 		if h["alg"] != string(alg) || h[want[0]] != want[1] || len(h) != 3 {
 			t.Fatalf("%s: header %v, want %s", alg, h, want[0])

@@ -32,12 +32,8 @@ type cachedAlt struct {
 // AcquireTokenSilent does not serve app-only tokens, checked below). Each serial and with RunParallel (GOMAXPROCS
 // goroutines).
 func BenchmarkCachedGetToken(b *testing.B) {
-	if testing.Short() {
-		b.Skip("warms 10,000 tenants per alternative")
-	}
 	const maxTenants = 10000
-	s, tenants := testfixture.ManyTenants(maxTenants)
-	e := kvasserttest.NewTB(b, s, nil)
+	e, tenants := manyTenantWorld(b, maxTenants, "warms 10,000 tenants per alternative")
 	ctx := context.Background()
 
 	opts := make([]policy.TokenRequestOptions, maxTenants)

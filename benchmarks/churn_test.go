@@ -18,7 +18,6 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/credclock"
 	fixture "github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/kvasserttest"
 )
 
 // BenchmarkTenantChurn: memory over a churn of tenants with "*". Each
@@ -35,12 +34,8 @@ import (
 // AcquireTokenByCredential with WithTenantID). Run with -benchtime=1x;
 // skipped in -short.
 func BenchmarkTenantChurn(b *testing.B) {
-	if testing.Short() {
-		b.Skip("thousands of cold tokens per alternative")
-	}
 	const churnTenants = 400
-	s, tenants := fixture.ManyTenants(30 * 2 * churnTenants)
-	e := kvasserttest.NewTB(b, s, nil)
+	e, tenants := manyTenantWorld(b, 30*2*churnTenants, "thousands of cold tokens per alternative")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	next := 0
 

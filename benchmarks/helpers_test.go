@@ -3,7 +3,6 @@ package benchmarks_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/kvasserttest"
 )
 
 var graphScopes = []string{testfixture.Graph}
@@ -21,6 +21,17 @@ var graphScopes = []string{testfixture.Graph}
 type getter func(ctx context.Context, tenant, claims string) (string, error)
 
 // credGetter uses an azcore.TokenCredential (kvassert or azidentity).
+// manyTenantWorld skips b in -short (why says what it would cost), else
+// starts an emulator with n extra tenants and returns it with their IDs.
+func manyTenantWorld(b *testing.B, n int, why string) (*kvasserttest.Emulator, []string) {
+	b.Helper()
+	if testing.Short() {
+		b.Skip(why)
+	}
+	s, tenants := testfixture.ManyTenants(n)
+	return kvasserttest.NewTB(b, s, nil), tenants
+}
+
 func credGetter(c azcore.TokenCredential) getter {
 	return func(ctx context.Context, tenant, claims string) (string, error) {
 		t, err := c.GetToken(ctx, policy.TokenRequestOptions{TenantID: tenant, Scopes: graphScopes, Claims: claims})
@@ -43,33 +54,21 @@ func msalGetter(c confidential.Client) getter {
 // warm fetches a token for every tenant with workers goroutines.
 func warm(tb testing.TB, get getter, tenants []string, workers int) {
 	tb.Helper()
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	var firstErr atomic.Value
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(tenants) {
-					return
-				}
-				tok, err := get(context.Background(), tenants[i], "")
-				if err == nil {
-					var tid string
-					if tid, err = testfixture.TenantOf(tok); err == nil && tid != tenants[i] {
-						err = fmt.Errorf("asked %s, got tid %s", tenants[i], tid)
-					}
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
+	testfixture.Spread(len(tenants), workers, func(i int) bool {
+		tok, err := get(context.Background(), tenants[i], "")
+		if err == nil {
+			var tid string
+			if tid, err = testfixture.TenantOf(tok); err == nil && tid != tenants[i] {
+				err = fmt.Errorf("asked %s, got tid %s", tenants[i], tid)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		if err != nil {
+			firstErr.CompareAndSwap(nil, err)
+			return false
+		}
+		return true
+	})
 	if err, _ := firstErr.Load().(error); err != nil {
 		tb.Fatal(err)
 	}

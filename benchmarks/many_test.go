@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,35 +71,15 @@ func BenchmarkManyTenantsCold(b *testing.B) {
 			e.ResetCounts()
 			goroutinesBefore := runtime.NumGoroutine()
 
-			var next atomic.Int64
 			var callerErrors atomic.Int64
-			var wg sync.WaitGroup
 			start := time.Now()
 			b.ResetTimer()
-			for range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= n {
-							return
-						}
-						for {
-							tok, err := cred.GetToken(context.Background(), fixture.Opts(tenants[i]))
-							if err == nil {
-								if tid, _ := fixture.TenantOf(tok.Token); tid != tenants[i] {
-									b.Errorf("asked %s, got tid %s", tenants[i], tid)
-								}
-								break
-							}
-							callerErrors.Add(1)
-							time.Sleep(time.Second)
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			fixture.Spread(n, callers, func(i int) bool {
+				if tid := fixture.TokenRetrying(context.Background(), cred, tenants[i], func() { callerErrors.Add(1) }); tid != tenants[i] {
+					b.Errorf("asked %s, got tid %s", tenants[i], tid)
+				}
+				return true
+			})
 			elapsed := time.Since(start)
 			b.StopTimer()
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/kvassert/kvassert/internal/testfixture"
-	"github.com/kvassert/kvassert/kvasserttest"
 )
 
 // BenchmarkMemoryPerTenant: heap retained per cached tenant (metric
@@ -15,12 +14,8 @@ import (
 // credential alive minus after dropping it, both after runtime.GC. Run with
 // -benchtime=1x; skipped in -short.
 func BenchmarkMemoryPerTenant(b *testing.B) {
-	if testing.Short() {
-		b.Skip("warms 2,000 tenants per alternative")
-	}
 	const n = 2000
-	s, tenants := testfixture.ManyTenants(n)
-	e := kvasserttest.NewTB(b, s, nil)
+	e, tenants := manyTenantWorld(b, n, "warms 2,000 tenants per alternative")
 	alts := []struct {
 		name string
 		make func() (getter, any)

@@ -106,8 +106,7 @@ func TestRefreshIsFleetWide(t *testing.T) {
 // TestStoredWithTokenLife: the entry's PX is the token's remaining life,
 // and tokens too short-lived are not stored at all.
 func TestStoredWithTokenLife(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	c, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("px")
 	key := testKey(tenantN(1))
@@ -147,8 +146,7 @@ func TestStoredWithTokenLife(t *testing.T) {
 // is gone, so its lock is no longer renewed); another replica takes over
 // once the lock expires.
 func TestLockOwnerDies(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	const lockTTL = 600 * time.Millisecond
 	a, ca := newCache(t, srv, CacheOptions{LockTTL: lockTTL})
 	b, _ := newCache(t, srv, CacheOptions{LockTTL: lockTTL})
@@ -236,8 +234,7 @@ func TestFailedAcquisitionIsNotShared(t *testing.T) {
 // TestClaimsTokensAreNotShared: a claims challenge's token is acquired
 // locally each time and never written to Redis.
 func TestClaimsTokensAreNotShared(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	a, _ := newCache(t, srv, CacheOptions{})
 	acq := newAcquirer("claims")
 	key := testKey(tenantN(1))
@@ -254,8 +251,7 @@ func TestClaimsTokensAreNotShared(t *testing.T) {
 
 // TestWaitHonoursContext: a waiter whose context ends gets its error.
 func TestWaitHonoursContext(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	b, _ := newCache(t, srv, CacheOptions{})
 	key := testKey(tenantN(1))
 	tk, _ := keysFor(DefaultPrefix, testNameKey, key)
@@ -301,8 +297,7 @@ func TestPanickingAcquireStopsRenewing(t *testing.T) {
 // over neither releases nor renews the new owner's lock, even when it
 // stores its token.
 func TestOnlyTheOwnerReleases(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{})
 	tk, _ := keysFor(DefaultPrefix, testNameKey, testKey(tenantN(1)))

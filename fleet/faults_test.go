@@ -121,8 +121,7 @@ func TestRedisPaused(t *testing.T) {
 // writes: tokens still come, acquired locally, and sharing resumes when
 // memory is available.
 func TestRedisFull(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
 	b, _ := newCache(t, srv, CacheOptions{BreakerThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
@@ -157,8 +156,7 @@ func TestRedisFull(t *testing.T) {
 // garbage entries straight into Redis: none is ever returned, each is
 // counted, and the caller gets a freshly acquired token without error.
 func TestBadEntriesAreRejected(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	var logs syncBuffer
 	a, _ := newCache(t, srv, CacheOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil)), WarnEvery: time.Nanosecond})

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
-	"github.com/kvassert/kvassert/internal/redistest"
 )
 
 // FuzzSharedEntry (issue 18): a shared-cache entry as read from Redis,
@@ -58,8 +56,7 @@ func FuzzSharedEntry(f *testing.F) {
 // a budget wait never longer than the window, and a lock with no expiry or
 // an overlong TTL is always taken over.
 func FuzzRedisState(f *testing.F) {
-	srv := redistest.Start(f)
-	raw := rawClient(srv)
+	_, raw := startRaw(f)
 	ctx := context.Background()
 	f.Add(uint8(0), int64(720*3600*1000), []byte("1"), 1e15)
 	f.Add(uint8(1), int64(-1), []byte("x"), math.Inf(1))

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kvassert/kvassert/internal/redistest"
 )
 
 // TestHostileValuesAreMisses (issue 18, siblings of defects 4 and 6):
@@ -16,8 +14,7 @@ import (
 // panic, an error or a stall: the replica acquires, stores over it, and the
 // next call is a hit.
 func TestHostileValuesAreMisses(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{LockTTL: time.Second, WaitTimeout: 10 * time.Second})
 	big := strings.Repeat("x", 1<<20)
@@ -60,8 +57,7 @@ func TestHostileValuesAreMisses(t *testing.T) {
 // dated far in the future, huge counts or a budget key of another type
 // cost at most one window, never a wait beyond it.
 func TestPoisonedBudgetIsBounded(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a := newThrottle(t, srv, ThrottleOptions{Budget: 3, Window: time.Second})
 	poisons := map[string]func() error{
@@ -100,8 +96,7 @@ func TestPoisonedBudgetIsBounded(t *testing.T) {
 // the pub/sub listener is recovered; the cache keeps working, and the next
 // wait subscribes again and is woken by messages.
 func TestNotifierRecoversPanics(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{})
 	hook := func(msg string) {
@@ -139,8 +134,7 @@ func TestNotifierRecoversPanics(t *testing.T) {
 // messages for a token someone waits for (anyone who can publish can send
 // them) costs at most one Redis read per pollMin, not one per message.
 func TestMessageFloodIsPaced(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a, _ := newCache(t, srv, CacheOptions{LockTTL: 10 * time.Second})
 	k := testKey(tenantN(1))

@@ -29,8 +29,7 @@ func (c *Cache) keysFor(t *testing.T, k kvassert.SharedKey) tokenKeys {
 // off for at most MaxHoldOff, and deleting it releases a waiting signer at
 // once (it re-reads Redis instead of trusting a copied deadline).
 func TestPoisonedHoldOffIsBoundedAndReleased(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	a := newThrottle(t, srv, ThrottleOptions{MaxHoldOff: 2 * time.Second})
 	month := 720 * time.Hour
@@ -93,8 +92,7 @@ func TestPoisonedHoldOffIsBoundedAndReleased(t *testing.T) {
 // instead of stalling the acquisition for WaitTimeout, and the token is
 // stored for the other replicas.
 func TestLockWithoutExpiryIsTakenOver(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	o := CacheOptions{LockTTL: time.Second, WaitTimeout: 10 * time.Second}
 	a, _ := newCache(t, srv, o)
@@ -126,8 +124,7 @@ func TestLockWithoutExpiryIsTakenOver(t *testing.T) {
 // WaitTimeout for a lock that stays alive acquires on its own and stores the
 // token, so that the other replicas do not each wait and acquire too.
 func TestWaitTimeoutTokenIsStored(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	ctx := context.Background()
 	o := CacheOptions{LockTTL: 5 * time.Second, WaitTimeout: 300 * time.Millisecond}
 	a, _ := newCache(t, srv, o)

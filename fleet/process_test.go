@@ -23,12 +23,7 @@ import (
 
 // TestMain runs this test binary as one replica (internal/replica) when
 // the process tests start it as a child.
-func TestMain(m *testing.M) {
-	if os.Getenv(replica.Env) != "" {
-		os.Exit(replica.Main())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { replica.TestMain(m) }
 
 // processEnv is an emulator with n extra tenants, a Redis and a cache key:
 // what the replica processes share.

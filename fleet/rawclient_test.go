@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"testing"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert/internal/redistest"
@@ -12,4 +14,11 @@ func rawClient(s *redistest.Server) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
 	s.Cleanup(func() { c.Close() })
 	return c
+}
+
+// startRaw starts a redis-server for the test and returns it with a
+// rawClient on it.
+func startRaw(tb testing.TB) (*redistest.Server, *redis.Client) {
+	srv := redistest.Start(tb)
+	return srv, rawClient(srv)
 }

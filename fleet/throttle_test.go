@@ -67,8 +67,7 @@ func TestThrottleSharesHoldOff(t *testing.T) {
 // TestThrottleBudgetCapsTheFleet: two replicas share a budget of 5 signs
 // per window.
 func TestThrottleBudgetCapsTheFleet(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := rawClient(srv)
+	srv, raw := startRaw(t)
 	o := ThrottleOptions{Budget: 5, Window: time.Minute}
 	a, b := newThrottle(t, srv, o), newThrottle(t, srv, o)
 	for i := range 5 {

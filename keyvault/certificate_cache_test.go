@@ -21,36 +21,20 @@ import (
 )
 
 // fakeClock is a settable clock for the cache's TTL and back-off.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testfixture.Clock
 
 // safeBuffer is a log sink safe for background goroutines.
 type safeBuffer = testlog.Buffer
 
-func waitUntil(t testing.TB, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30 s")
-		}
-	}
-}
+// waitUntil fails the test when cond does not hold within 30 s.
+var waitUntil = testfixture.WaitUntil
 
 // newCache is a cache of the demo certificate on a fake clock; retries
 // are short so that a faulted read ends quickly.
 func newCache(t *testing.T, e *kvasserttest.Emulator, ttl time.Duration) (*certcache.Cache, *fakeClock, *safeBuffer) {
 	t.Helper()
 	cred := testfixture.VaultCredential(t, e)
-	clock := &fakeClock{now: time.Now()}
+	clock := testfixture.NewClock(time.Now())
 	logs := &safeBuffer{}
 	opts := e.ClientOptions()
 	opts.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 10 * time.Millisecond}

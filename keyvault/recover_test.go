@@ -90,7 +90,7 @@ func (h *panicOnWarn) Handle(_ context.Context, r slog.Record) error {
 func TestCertificateCacheBackgroundRereadRecovers(t *testing.T) {
 	w := testfixture.NewWorld(t, &testfixture.WorldOptions{Scenario: world()})
 	e, cred := w.Emu, w.VaultCred
-	clock := &fakeClock{now: time.Now()}
+	clock := testfixture.NewClock(time.Now())
 	h := &panicOnWarn{}
 	opts := e.ClientOptions()
 	opts.Retry = policy.RetryOptions{MaxRetries: -1}

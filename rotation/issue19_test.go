@@ -90,19 +90,7 @@ func (w *world) tags(version string) map[string]*string {
 // renewNow makes a new version with the certificate's policy, as AutoRenew.
 func (w *world) renewNow() string {
 	w.t.Helper()
-	c := w.certClient()
-	pol, err := c.GetCertificatePolicy(context.Background(), scenario.DemoCertificate, nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := c.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
-		w.t.Fatal(err)
-	}
-	got, err := c.GetCertificate(context.Background(), scenario.DemoCertificate, "", nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return got.ID.Version()
+	return testfixture.Renew(w.t, w.certClient(), scenario.DemoCertificate)
 }
 
 // createEC makes a new version with an EC (P-256) key, self-signed.

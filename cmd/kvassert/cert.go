@@ -119,6 +119,20 @@ type vaultCert struct {
 	cert    *x509.Certificate
 }
 
+// read reads the certificate the flags name, and returns the vault's client
+// too for what else a command asks the vault.
+func (f *vaultCertFlags) read(ctx context.Context, a *App) (*azcertificates.Client, *vaultCert, error) {
+	client, err := a.certClient(f.vault)
+	if err != nil {
+		return nil, nil, err
+	}
+	vc, err := getCertificate(ctx, client, f.name, f.version)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, vc, nil
+}
+
 // getCertificate reads a certificate version ("" for the current one).
 func getCertificate(ctx context.Context, c *azcertificates.Client, name, version string) (*vaultCert, error) {
 	resp, err := c.GetCertificate(ctx, name, version, nil)

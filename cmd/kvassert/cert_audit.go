@@ -82,11 +82,7 @@ func (c *certAuditCmd) run(ctx context.Context, a *App) error {
 	if c.failOn != "warn" && c.failOn != "fail" {
 		return usageError(fmt.Sprintf("--fail-on %q is not warn or fail", truncate(c.failOn, 20)), "warn: any finding fails; fail: only failures do")
 	}
-	client, err := a.certClient(c.vc.vault)
-	if err != nil {
-		return err
-	}
-	vc, err := getCertificate(ctx, client, c.vc.name, c.vc.version)
+	client, vc, err := c.vc.read(ctx, a)
 	if err != nil {
 		return err
 	}

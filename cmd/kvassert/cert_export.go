@@ -68,11 +68,7 @@ func (c *certExportCmd) run(ctx context.Context, a *App) error {
 	if format == "der" && c.out == "" && a.stdoutTTY {
 		return usageError("refusing to write binary DER to a terminal", "use --out FILE, redirect stdout, or --format pem")
 	}
-	client, err := a.certClient(c.vc.vault)
-	if err != nil {
-		return err
-	}
-	vc, err := getCertificate(ctx, client, c.vc.name, c.vc.version)
+	_, vc, err := c.vc.read(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testcert"
@@ -20,19 +17,7 @@ import (
 // policy (what the vault's AutoRenew does) and returns its version.
 func (c *cliEnv) renewDemoCertificate() string {
 	c.t.Helper()
-	client := c.certClient()
-	pol, err := client.GetCertificatePolicy(context.Background(), scenario.DemoCertificate, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := client.CreateCertificate(context.Background(), scenario.DemoCertificate, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
-		c.t.Fatal(err)
-	}
-	got, err := client.GetCertificate(context.Background(), scenario.DemoCertificate, "", nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return got.ID.Version()
+	return testfixture.Renew(c.t, c.certClient(), scenario.DemoCertificate)
 }
 
 // newRollEnv is a CLI env for cert status and roll: the demo app's home

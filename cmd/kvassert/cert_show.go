@@ -42,11 +42,7 @@ func (c *certShowCmd) run(ctx context.Context, a *App) error {
 	if err := c.vc.check(a); err != nil {
 		return err
 	}
-	client, err := a.certClient(c.vc.vault)
-	if err != nil {
-		return err
-	}
-	vc, err := getCertificate(ctx, client, c.vc.name, c.vc.version)
+	_, vc, err := c.vc.read(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -117,10 +117,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err := a.requireAzure(); err != nil {
 		return err
 	}
-	if err := c.cache.check(a); err != nil {
-		return err
-	}
-	flush, err := startOTel(ctx, a)
+	flush, err := c.cache.checkThenStartOTel(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -87,10 +87,7 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	if err := c.cache.check(a); err != nil {
-		return err
-	}
-	flush, err := startOTel(ctx, a)
+	flush, err := c.cache.checkThenStartOTel(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,15 @@ func (f *tokenCacheFlags) register(cmd *cobra.Command) {
 	_ = cmd.MarkFlagFilename("token-cache-key-file")
 }
 
+// checkThenStartOTel is how the commands that take a token cache begin:
+// check (no network call), then startOTel, whose flush the caller defers.
+func (f *tokenCacheFlags) checkThenStartOTel(ctx context.Context, a *App) (flush func(), err error) {
+	if err := f.check(a); err != nil {
+		return nil, err
+	}
+	return startOTel(ctx, a)
+}
+
 // check validates the flags without any network call.
 func (f *tokenCacheFlags) check(a *App) error {
 	keys := 0

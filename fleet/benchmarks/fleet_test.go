@@ -20,12 +20,7 @@ import (
 )
 
 // TestMain runs this binary as a replica when a benchmark starts it as one.
-func TestMain(m *testing.M) {
-	if os.Getenv(replica.Env) != "" {
-		os.Exit(replica.Main())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { replica.TestMain(m) }
 
 // world is an emulator with n tenants and, when redis, a redis-server.
 type world struct {

@@ -87,3 +87,22 @@ func Import(tb testing.TB, e *kvasserttest.Emulator, name string, c *testcert.Ce
 	}
 	return resp.ID.Version()
 }
+
+// Renew makes a new version of certificate name with its own policy (what
+// the vault's AutoRenew does) through client and returns the version.
+func Renew(tb testing.TB, client *azcertificates.Client, name string) string {
+	tb.Helper()
+	ctx := context.Background()
+	pol, err := client.GetCertificatePolicy(ctx, name, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := client.CreateCertificate(ctx, name, azcertificates.CreateCertificateParameters{CertificatePolicy: &pol.CertificatePolicy}, nil); err != nil {
+		tb.Fatal(err)
+	}
+	got, err := client.GetCertificate(ctx, name, "", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got.ID.Version()
+}

@@ -5,19 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
 	"github.com/kvassert/kvassert/internal/certfile"
-	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/fleetstats"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
@@ -89,26 +84,16 @@ func (s *countingSource) Assertion(ctx context.Context, clientID, tokenEndpoint 
 func RunChaos(ctx context.Context, cfg Config) (ChaosResult, error) {
 	ch := cfg.Chaos
 	res := ChaosResult{Signs: map[string]int64{}, CallsPerTenant: map[string]int64{}}
-	tr, err := emuhook.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
-	if err != nil {
-		return res, err
-	}
-	co := policy.ClientOptions{Transport: &http.Client{Transport: tr}}
-	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+	co, vaultCred, err := cfg.connect()
 	if err != nil {
 		return res, err
 	}
 	logger := slog.New(slog.DiscardHandler)
-	rdb, err := fleet.NewClient(cfg.RedisURL)
+	rdb, key, err := cfg.openRedis()
 	if err != nil {
 		return res, err
 	}
 	defer rdb.Close()
-	key, err := fleet.KeyFromBase64("k1", cfg.Key)
-	if err != nil {
-		return res, err
-	}
 	fo := &fleet.CacheOptions{LockTTL: cfg.LockTTL, OpTimeout: time.Second, WaitTimeout: 5 * time.Second, Logger: logger}
 	cacheKV, err := fleet.NewCache(rdb, key, fo)
 	if err != nil {

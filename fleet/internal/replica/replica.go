@@ -5,8 +5,9 @@
 // that runs in the parent process (reached through
 // emuhook.NewTransport), and reports what it did as JSON on stdout.
 //
-// The parent re-executes its own test binary with Command; the child's
-// TestMain calls Main when the environment variable Env is set.
+// The parent re-executes its own test binary with Command; the binary's
+// TestMain calls TestMain, which runs Main when the environment variable Env
+// is set.
 package replica
 
 import (
@@ -20,12 +21,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
@@ -110,6 +111,15 @@ func Parse(out []byte) (Result, error) {
 	return r, nil
 }
 
+// TestMain is the whole TestMain of a test binary that starts replicas: it
+// runs the replica (Main) when Env is set, the tests otherwise, and exits.
+func TestMain(m interface{ Run() int }) {
+	if os.Getenv(Env) != "" {
+		os.Exit(Main())
+	}
+	os.Exit(m.Run())
+}
+
 // Main runs the replica the environment describes and returns the exit
 // code; the parent reads the Result from stdout.
 func Main() int {
@@ -138,16 +148,38 @@ func Main() int {
 	return 0
 }
 
-// Run is one replica.
-func Run(ctx context.Context, cfg Config) (Result, error) {
-	var res Result
+// connect returns the client options that reach the parent's emulator and
+// the vault credential (the demo workload app) over them.
+func (cfg Config) connect() (policy.ClientOptions, *azidentity.ClientSecretCredential, error) {
 	tr, err := emuhook.NewTransport(cfg.EmulatorAddr, cfg.CAPEM, nil)
 	if err != nil {
-		return res, err
+		return policy.ClientOptions{}, nil, err
 	}
 	co := policy.ClientOptions{Transport: &http.Client{Transport: tr}}
 	vaultCred, err := azidentity.NewClientSecretCredential(scenario.DemoHomeTenant, emuhook.DemoWorkloadClientID, emuhook.DemoWorkloadSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+	return co, vaultCred, err
+}
+
+// openRedis opens the Redis the replicas share and reads their cache key;
+// the caller closes the client.
+func (cfg Config) openRedis() (redis.UniversalClient, *fleet.Key, error) {
+	rdb, err := fleet.NewClient(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := fleet.KeyFromBase64("k1", cfg.Key)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return rdb, key, nil
+}
+
+// Run is one replica.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	var res Result
+	co, vaultCred, err := cfg.connect()
 	if err != nil {
 		return res, err
 	}
@@ -156,15 +188,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var cache *fleet.Cache
 	var thr *fleet.Throttle
 	if cfg.RedisURL != "" {
-		rdb, err := fleet.NewClient(cfg.RedisURL)
+		rdb, key, err := cfg.openRedis()
 		if err != nil {
 			return res, err
 		}
 		defer rdb.Close()
-		key, err := fleet.KeyFromBase64("k1", cfg.Key)
-		if err != nil {
-			return res, err
-		}
 		// Generous operation timeouts: 8 replicas share 2 cores.
 		cache, err = fleet.NewCache(rdb, key, &fleet.CacheOptions{LockTTL: cfg.LockTTL, OpTimeout: 2 * time.Second, Logger: logger})
 		if err != nil {
@@ -204,33 +232,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if callers <= 0 {
 		callers = 32
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(tenants) {
-					return
-				}
-				for {
-					tok, err := cred.GetToken(ctx, testfixture.Opts(tenants[i]))
-					if err == nil {
-						if tid, _ := testfixture.TenantOf(tok.Token); tid != tenants[i] {
-							atomic.AddInt64(&res.WrongTenant, 1)
-						}
-						break
-					}
-					atomic.AddInt64(&res.CallerErrors, 1)
-					time.Sleep(time.Second)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	testfixture.Spread(len(tenants), callers, func(i int) bool {
+		tid := testfixture.TokenRetrying(ctx, cred, tenants[i], func() { atomic.AddInt64(&res.CallerErrors, 1) })
+		if tid != tenants[i] {
+			atomic.AddInt64(&res.WrongTenant, 1)
+		}
+		return true
+	})
 	res.Elapsed = time.Since(start)
 	res.Tokens = len(tenants)
 	res.TokenRequests = rootaccess.CredentialStats(cred).TokenRequests

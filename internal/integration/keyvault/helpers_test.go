@@ -2,10 +2,8 @@ package keyvault_test
 
 import (
 	"crypto"
-	"sync"
-	"testing"
-	"time"
 
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/internal/testlog"
 	"github.com/kvassert/kvassert/keyvault"
 )
@@ -14,29 +12,14 @@ import (
 // certificate_cache_test.go), for this module's copy of the package's
 // external tests.
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// fakeClock is a settable clock for the cache's TTL and back-off.
+type fakeClock = testfixture.Clock
 
 // safeBuffer is a log sink safe for background goroutines.
 type safeBuffer = testlog.Buffer
 
-func waitUntil(t testing.TB, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30 s")
-		}
-	}
-}
+// waitUntil fails the test when cond does not hold within 30 s.
+var waitUntil = testfixture.WaitUntil
 
 // withPublicKey returns a copy of o with PublicKey set (as keyvault's own
 // tests do).

@@ -26,6 +26,7 @@ import (
 	"github.com/kvassert/kvassert/internal/certcache"
 	"github.com/kvassert/kvassert/internal/kvclient"
 	"github.com/kvassert/kvassert/internal/testcert"
+	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/keyvault"
 	"github.com/kvassert/kvassert/telemetry"
 )
@@ -255,7 +256,7 @@ func TestCertificateCacheLogsHoldNoBodyText(t *testing.T) {
 	tr := &leakTransport{}
 	tr.set(testCertificate(t))
 	logs := &safeBuffer{}
-	clock := &fakeClock{now: time.Now()}
+	clock := testfixture.NewClock(time.Now())
 	cache, err := certcache.New("https://"+leakVault+"/", "c", staticCredential{}, (&certcache.Options{TTL: time.Minute, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}).WithSigner(leakOptions(tr)))
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,15 @@ func point(rm metricdata.ResourceMetrics, name, attrs string) (float64, bool) {
 	return 0, false
 }
 
+// wantPoint fails the test with msg and the metric's points unless name
+// has a point with attrs whose value is want.
+func wantPoint(t *testing.T, rm metricdata.ResourceMetrics, name, attrs string, want float64, msg string) {
+	t.Helper()
+	if n, ok := point(rm, name, attrs); !ok || n != want {
+		t.Errorf("%s:%s", msg, points(rm, name))
+	}
+}
+
 // points renders metric name's points for failure messages.
 func points(rm metricdata.ResourceMetrics, name string) string {
 	var b strings.Builder
@@ -161,18 +170,10 @@ func TestTelemetryCacheHit(t *testing.T) {
 		t.Errorf("5 cache hits made %d spans: %v", n-spans, spanNames(v.rec.Spans.Ended()[spans:]))
 	}
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 5 {
-		t.Errorf("want 5 cache hits:%s", points(rm, obs.MetricTokenRequests))
-	}
-	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
-		t.Errorf("want 1 acquired:%s", points(rm, obs.MetricTokenRequests))
-	}
-	if n, ok := point(rm, obs.MetricTokenCachedCount, ""); !ok || n != 1 {
-		t.Errorf("want 1 cached token:%s", points(rm, obs.MetricTokenCachedCount))
-	}
-	if n, ok := point(rm, obs.MetricTokenAcquireDuration, ""); !ok || n != 1 {
-		t.Errorf("want 1 acquisition:%s", points(rm, obs.MetricTokenAcquireDuration))
-	}
+	wantPoint(t, rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit", 5, "want 5 cache hits")
+	wantPoint(t, rm, obs.MetricTokenRequests, "kvassert.token.outcome=acquired", 1, "want 1 acquired")
+	wantPoint(t, rm, obs.MetricTokenCachedCount, "", 1, "want 1 cached token")
+	wantPoint(t, rm, obs.MetricTokenAcquireDuration, "", 1, "want 1 acquisition")
 	v.noLeaks(t, rm, tok)
 }
 
@@ -239,18 +240,10 @@ func TestTelemetryColdAcquisitionNests(t *testing.T) {
 	}
 
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, obs.MetricSignDuration, "server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want 1 sign:%s", points(rm, obs.MetricSignDuration))
-	}
-	if n, ok := point(rm, obs.MetricThrottleWaitDuration, "server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want 1 wait at the gate:%s", points(rm, obs.MetricThrottleWaitDuration))
-	}
-	if n, ok := point(rm, obs.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want 1 certificate read:%s", points(rm, obs.MetricCertificateReads))
-	}
-	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=acquired"); !ok || n != 1 {
-		t.Errorf("want 1 acquired:%s", points(rm, obs.MetricTokenRequests))
-	}
+	wantPoint(t, rm, obs.MetricSignDuration, "server.address="+v.host, 1, "want 1 sign")
+	wantPoint(t, rm, obs.MetricThrottleWaitDuration, "server.address="+v.host, 1, "want 1 wait at the gate")
+	wantPoint(t, rm, obs.MetricCertificateReads, "kvassert.certificate.name="+scenario.DemoCertificate+",server.address="+v.host, 1, "want 1 certificate read")
+	wantPoint(t, rm, obs.MetricTokenRequests, "kvassert.token.outcome=acquired", 1, "want 1 acquired")
 	if p := obstest.Points(rm, obs.MetricThrottledResponses); len(p) != 0 {
 		t.Errorf("429s counted without throttling:%s", points(rm, obs.MetricThrottledResponses))
 	}
@@ -272,9 +265,7 @@ func TestTelemetryThrottledSign(t *testing.T) {
 		t.Fatalf("a 1 s hold-off within a 3 s budget: %v", err)
 	}
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, obs.MetricThrottledResponses, "server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want one 429:%s", points(rm, obs.MetricThrottledResponses))
-	}
+	wantPoint(t, rm, obs.MetricThrottledResponses, "server.address="+v.host, 1, "want one 429")
 	for _, p := range obstest.Points(rm, obs.MetricThrottleWaitDuration) {
 		// The gate stays shut for the answer's Retry-After (1 s).
 		if p.Value != 2 || p.Sum < 0.9 {
@@ -291,15 +282,9 @@ func TestTelemetryThrottledSign(t *testing.T) {
 		t.Fatal("a 30 s hold-off past the 3 s budget: no error")
 	}
 	rm = v.rec.Collect(t)
-	if n, ok := point(rm, obs.MetricSignDuration, "error.type=throttled,server.address="+v.host); !ok || n != 1 {
-		t.Errorf("want one sign with error.type=throttled:%s", points(rm, obs.MetricSignDuration))
-	}
-	if n, ok := point(rm, obs.MetricTokenRequests, "error.type=throttled,kvassert.token.outcome=error"); !ok || n != 1 {
-		t.Errorf("want one GetToken error throttled:%s", points(rm, obs.MetricTokenRequests))
-	}
-	if n, ok := point(rm, obs.MetricThrottledResponses, "server.address="+v.host); !ok || n != 2 {
-		t.Errorf("want two 429s in all:%s", points(rm, obs.MetricThrottledResponses))
-	}
+	wantPoint(t, rm, obs.MetricSignDuration, "error.type=throttled,server.address="+v.host, 1, "want one sign with error.type=throttled")
+	wantPoint(t, rm, obs.MetricTokenRequests, "error.type=throttled,kvassert.token.outcome=error", 1, "want one GetToken error throttled")
+	wantPoint(t, rm, obs.MetricThrottledResponses, "server.address="+v.host, 2, "want two 429s in all")
 	for _, name := range []string{obs.SpanSign, obs.SpanAcquireToken} {
 		s := v.rec.Span(name)
 		if last := s[len(s)-1]; last.Status().Code != codes.Error || last.Status().Description != "throttled" || attrOf(last, obs.AttrErrorType) != "throttled" {
@@ -320,12 +305,8 @@ func TestTelemetryAADSTSRefusal(t *testing.T) {
 		t.Fatalf("err = %v, want an AuthError AADSTS700016", err)
 	}
 	rm := v.rec.Collect(t)
-	if n, ok := point(rm, obs.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error"); !ok || n != 1 {
-		t.Errorf("want one refusal:%s", points(rm, obs.MetricTokenRequests))
-	}
-	if n, ok := point(rm, obs.MetricTokenAcquireDuration, "error.type=AADSTS700016"); !ok || n != 1 {
-		t.Errorf("want one failed acquisition:%s", points(rm, obs.MetricTokenAcquireDuration))
-	}
+	wantPoint(t, rm, obs.MetricTokenRequests, "error.type=AADSTS700016,kvassert.token.outcome=error", 1, "want one refusal")
+	wantPoint(t, rm, obs.MetricTokenAcquireDuration, "error.type=AADSTS700016", 1, "want one failed acquisition")
 	for _, name := range []string{obs.SpanAcquireToken, obs.SpanTokenRequest} {
 		s := v.rec.Span(name)
 		if len(s) == 0 {
@@ -364,12 +345,8 @@ func TestTelemetryFailedBackgroundRefresh(t *testing.T) {
 			break
 		}
 	}
-	if n, ok := point(rm, obs.MetricTokenRefreshes, "error.type=Forbidden"); !ok || n != 1 {
-		t.Errorf("want one failed refresh with error.type=Forbidden:%s", points(rm, obs.MetricTokenRefreshes))
-	}
-	if n, ok := point(rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit"); !ok || n != 1 {
-		t.Errorf("the call during the refresh is a cache hit:%s", points(rm, obs.MetricTokenRequests))
-	}
+	wantPoint(t, rm, obs.MetricTokenRefreshes, "error.type=Forbidden", 1, "want one failed refresh with error.type=Forbidden")
+	wantPoint(t, rm, obs.MetricTokenRequests, "kvassert.token.outcome=cache_hit", 1, "the call during the refresh is a cache hit")
 	v.noLeaks(t, rm, tok)
 }
 
@@ -396,8 +373,6 @@ func TestTelemetryExpiringCertificate(t *testing.T) {
 		t.Errorf("time left %v s (found %v), want about %v s:%s", left, ok, want, points(rm, obs.MetricCertificateTimeLeft))
 	}
 	pending := "kvassert.certificate.name=expiring,kvassert.certificate.newest_version=" + c.Version + ",kvassert.certificate.version=" + c.Version + ",server.address=" + v.host
-	if n, ok := point(rm, obs.MetricCertificateRotationPending, pending); !ok || n != 0 {
-		t.Errorf("rotation pending:%s", points(rm, obs.MetricCertificateRotationPending))
-	}
+	wantPoint(t, rm, obs.MetricCertificateRotationPending, pending, 0, "rotation pending")
 	runtime.KeepAlive(src) // the gauges report for as long as the source lives
 }

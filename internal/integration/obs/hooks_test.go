@@ -33,6 +33,23 @@ func sumOf(rm metricdata.ResourceMetrics, name, attrs string) (float64, bool) {
 	return 0, false
 }
 
+// wantSum is a point a test expects: its metric, its attributes as
+// obstest.Attrs renders them, and its value.
+type wantSum struct {
+	name, attrs string
+	v           float64
+}
+
+// checkSums reports each wanted point that is missing or has another value.
+func checkSums(t *testing.T, rm metricdata.ResourceMetrics, wants []wantSum) {
+	t.Helper()
+	for _, want := range wants {
+		if v, ok := sumOf(rm, want.name, want.attrs); !ok || v != want.v {
+			t.Errorf("%s {%s} = %v (found %v), want %v; points:%s", want.name, want.attrs, v, ok, want.v, dump(rm, want.name))
+		}
+	}
+}
+
 func dump(rm metricdata.ResourceMetrics, name string) string {
 	var s string
 	for _, p := range obstest.Points(rm, name) {
@@ -119,19 +136,12 @@ func TestServedAndFailedBackgroundRefresh(t *testing.T) {
 	c.Refreshed(ctx, tenantA, &kvassert.AuthError{Code: 7000274, StatusCode: 401, Description: "AADSTS7000274: invalid signature"})
 	c.Refreshed(ctx, tenantA, fmt.Errorf("refresh: %w", &kvassert.AuthError{Code: 7000274, StatusCode: 401}))
 	rm := r.Collect(t)
-	for _, want := range []struct {
-		name, attrs string
-		v           float64
-	}{
+	checkSums(t, rm, []wantSum{
 		{obs.MetricTokenRequests, "kvassert.token.outcome=acquired", 1},
 		{obs.MetricTokenRequests, "error.type=timeout,kvassert.token.outcome=error", 1},
 		{obs.MetricTokenRefreshes, "", 1},
 		{obs.MetricTokenRefreshes, "error.type=AADSTS7000274", 2},
-	} {
-		if v, ok := sumOf(rm, want.name, want.attrs); !ok || v != want.v {
-			t.Errorf("%s {%s} = %v (found %v), want %v; points:%s", want.name, want.attrs, v, ok, want.v, dump(rm, want.name))
-		}
-	}
+	})
 }
 
 func TestAcquireSpanStatusAndDuration(t *testing.T) {
@@ -197,21 +207,14 @@ func TestSharedCache(t *testing.T) {
 	s.LockWait(ctx, time.Second, context.DeadlineExceeded)
 	s.Fallback(ctx, context.DeadlineExceeded)
 	rm := r.Collect(t)
-	for _, want := range []struct {
-		name, attrs string
-		v           float64
-	}{
+	checkSums(t, rm, []wantSum{
 		{obs.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=hit", 2},
 		{obs.MetricSharedCacheLookups, "kvassert.shared_cache.outcome=miss", 1},
 		{obs.MetricSharedCacheLookups, "error.type=timeout,kvassert.shared_cache.outcome=error", 1},
 		{obs.MetricSharedCacheLockWaitDuration, "", 1},
 		{obs.MetricSharedCacheLockWaitDuration, "error.type=timeout", 1},
 		{obs.MetricSharedCacheFallbacks, "error.type=timeout", 1},
-	} {
-		if v, ok := sumOf(rm, want.name, want.attrs); !ok || v != want.v {
-			t.Errorf("%s {%s} = %v (found %v), want %v; points:%s", want.name, want.attrs, v, ok, want.v, dump(rm, want.name))
-		}
-	}
+	})
 }
 
 // TestNilHooks: a component built without telemetry calls the hooks on nil.

@@ -93,39 +93,49 @@ func contains(text, f string) bool {
 	return false
 }
 
+// point is one data point of any kind: its attributes, its exemplars
+// attributes, its value (a histogram's count) and a histogram's sum.
 type point struct {
-	attrs     attribute.Set
-	exemplars [][]attribute.KeyValue
+	attrs      attribute.Set
+	exemplars  [][]attribute.KeyValue
+	value, sum float64
 }
 
+// points flattens m's data points, whatever their kind.
 func points(m metricdata.Metrics) []point {
-	var out []point
-	add := func(a attribute.Set, ex [][]attribute.KeyValue) { out = append(out, point{a, ex}) }
-	switch d := m.Data.(type) {
-	case metricdata.Sum[int64]:
-		for _, p := range d.DataPoints {
-			add(p.Attributes, exemplarAttrs(p.Exemplars))
-		}
-	case metricdata.Sum[float64]:
-		for _, p := range d.DataPoints {
-			add(p.Attributes, exemplarAttrs(p.Exemplars))
-		}
-	case metricdata.Gauge[int64]:
-		for _, p := range d.DataPoints {
-			add(p.Attributes, exemplarAttrs(p.Exemplars))
-		}
-	case metricdata.Gauge[float64]:
-		for _, p := range d.DataPoints {
-			add(p.Attributes, exemplarAttrs(p.Exemplars))
-		}
-	case metricdata.Histogram[int64]:
-		for _, p := range d.DataPoints {
-			add(p.Attributes, exemplarAttrs(p.Exemplars))
-		}
-	case metricdata.Histogram[float64]:
-		for _, p := range d.DataPoints {
-			add(p.Attributes, exemplarAttrs(p.Exemplars))
-		}
+	if out, ok := numberPoints[int64](m.Data); ok {
+		return out
+	}
+	out, _ := numberPoints[float64](m.Data)
+	return out
+}
+
+// numberPoints flattens a sum, gauge or histogram of N; false for any other
+// data.
+func numberPoints[N int64 | float64](data metricdata.Aggregation) ([]point, bool) {
+	switch d := data.(type) {
+	case metricdata.Sum[N]:
+		return plainPoints(d.DataPoints), true
+	case metricdata.Gauge[N]:
+		return plainPoints(d.DataPoints), true
+	case metricdata.Histogram[N]:
+		return histogramPoints(d.DataPoints), true
+	}
+	return nil, false
+}
+
+func plainPoints[N int64 | float64](ps []metricdata.DataPoint[N]) []point {
+	out := make([]point, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, point{attrs: p.Attributes, exemplars: exemplarAttrs(p.Exemplars), value: float64(p.Value)})
+	}
+	return out
+}
+
+func histogramPoints[N int64 | float64](ps []metricdata.HistogramDataPoint[N]) []point {
+	out := make([]point, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, point{attrs: p.Attributes, exemplars: exemplarAttrs(p.Exemplars), value: float64(p.Count), sum: float64(p.Sum)})
 	}
 	return out
 }

@@ -69,31 +69,8 @@ func Points(rm metricdata.ResourceMetrics, name string) []Point {
 			if m.Name != name {
 				continue
 			}
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out = append(out, Point{Attrs: p.Attributes, Value: float64(p.Value)})
-				}
-			case metricdata.Sum[float64]:
-				for _, p := range d.DataPoints {
-					out = append(out, Point{Attrs: p.Attributes, Value: p.Value})
-				}
-			case metricdata.Gauge[int64]:
-				for _, p := range d.DataPoints {
-					out = append(out, Point{Attrs: p.Attributes, Value: float64(p.Value)})
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					out = append(out, Point{Attrs: p.Attributes, Value: p.Value})
-				}
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out = append(out, Point{Attrs: p.Attributes, Value: float64(p.Count), Sum: p.Sum})
-				}
-			case metricdata.Histogram[int64]:
-				for _, p := range d.DataPoints {
-					out = append(out, Point{Attrs: p.Attributes, Value: float64(p.Count), Sum: float64(p.Sum)})
-				}
+			for _, p := range points(m) {
+				out = append(out, Point{Attrs: p.attrs, Value: p.value, Sum: p.sum})
 			}
 		}
 	}
