@@ -24,6 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"golang.org/x/crypto/pkcs12"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
@@ -77,8 +78,12 @@ func (k *kvEnv) certs() *azcertificates.Client {
 	return c
 }
 
-func (k *kvEnv) secrets() secretClient {
-	return secretClient{url: k.e.VaultURL(scenario.DemoVault), cred: k.cred, http: k.e.Client()}
+func (k *kvEnv) secrets() *azsecrets.Client {
+	c, err := azsecrets.NewClient(k.e.VaultURL(scenario.DemoVault), k.cred, &azsecrets.ClientOptions{ClientOptions: k.opts(3)})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return c
 }
 
 func asResponseError(t *testing.T, err error) *azcore.ResponseError {

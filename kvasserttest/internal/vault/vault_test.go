@@ -24,6 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"golang.org/x/crypto/pkcs12"
 
 	"github.com/kvassert/kvassert/internal/testcert"
@@ -138,8 +139,12 @@ func (h *harness) certs(app string) *azcertificates.Client {
 	return cl
 }
 
-func (h *harness) secrets(app string) secretClient {
-	return secretClient{url: h.srv.URL, cred: &cred{h: h, claims: h.claims(app)}, http: h.srv.Client()}
+func (h *harness) secrets(app string) *azsecrets.Client {
+	cl, err := azsecrets.NewClient(h.srv.URL, &cred{h: h, claims: h.claims(app)}, &azsecrets.ClientOptions{ClientOptions: h.options(), DisableChallengeResourceVerification: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cl
 }
 
 // do sends a raw request with a bearer token for app ("" for none).
