@@ -1,7 +1,6 @@
 package kvassert
 
 import (
-	"context"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -87,37 +86,3 @@ func inheritLogger(l **slog.Logger, d inherited) bool {
 	*l = d.logger
 	return true
 }
-
-// quietInfo is the logger a Key Vault source gives its certificate cache:
-// the cache's routine lines (a version accepted, a version in use changed)
-// are written at debug level, so that by default only what an operator
-// must act on (warnings) reaches the program's log.
-func quietInfo(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		l = slog.Default()
-	}
-	return slog.New(demoteInfo{l.Handler()})
-}
-
-// demoteInfo writes INFO records at DEBUG level.
-type demoteInfo struct{ slog.Handler }
-
-func (h demoteInfo) Enabled(ctx context.Context, level slog.Level) bool {
-	if level == slog.LevelInfo {
-		level = slog.LevelDebug
-	}
-	return h.Handler.Enabled(ctx, level)
-}
-
-func (h demoteInfo) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level == slog.LevelInfo {
-		r.Level = slog.LevelDebug
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h demoteInfo) WithAttrs(as []slog.Attr) slog.Handler {
-	return demoteInfo{h.Handler.WithAttrs(as)}
-}
-
-func (h demoteInfo) WithGroup(name string) slog.Handler { return demoteInfo{h.Handler.WithGroup(name)} }

@@ -89,7 +89,7 @@ func (o *KeyVaultCertificateOptions) cacheOptions() *certcache.Options {
 	return &certcache.Options{
 		ClientOptions: o.ClientOptions, AllowLoopback: o.AllowLoopback, Throttle: o.Throttle, MaxThrottleWait: o.MaxThrottleWait, Telemetry: o.Telemetry,
 		Version: o.Version, TTL: o.TTL, ReadTimeout: o.ReadTimeout, ExpiryWarning: o.ExpiryWarning,
-		Logger: quietInfo(o.Logger), Now: o.Clock,
+		Logger: o.Logger, Now: o.Clock,
 	}
 }
 
