@@ -204,3 +204,9 @@ type fakeTokenCredential struct{}
 func (fakeTokenCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{}, errors.New("not used")
 }
+
+func (f *fakeShared) Refuse(context.Context, SharedKey, TenantRefusal) error { return nil }
+func (f *fakeShared) Refusal(context.Context, SharedKey) (TenantRefusal, bool, error) {
+	return TenantRefusal{}, false, nil
+}
+func (f *fakeShared) Forget(context.Context, SharedKey) error { return nil }

@@ -143,3 +143,9 @@ func TestInputErrorTable(t *testing.T) {
 		}
 	}
 }
+
+func (noShare) Refuse(context.Context, kvassert.SharedKey, kvassert.TenantRefusal) error { return nil }
+func (noShare) Refusal(context.Context, kvassert.SharedKey) (kvassert.TenantRefusal, bool, error) {
+	return kvassert.TenantRefusal{}, false, nil
+}
+func (noShare) Forget(context.Context, kvassert.SharedKey) error { return nil }

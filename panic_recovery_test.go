@@ -56,7 +56,10 @@ func (s *panickySource) refused(ctx context.Context, signer string, code int) bo
 
 // panickyShared is a SharedCache that panics while on, and
 // otherwise acquires itself (no sharing).
-type panickyShared struct{ panicSwitch }
+type panickyShared struct {
+	panicSwitch
+	fakeShared
+}
 
 func (p *panickyShared) Token(ctx context.Context, _ SharedKey, _ azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	p.maybe("SharedCache.Token")

@@ -2,6 +2,7 @@ package kvassert
 
 import (
 	"context"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
@@ -19,6 +20,32 @@ type SharedCache interface {
 	// replaced; zero for a plain miss) and no other replica has replaced it
 	// yet. Errors are acquire's own, or ctx's.
 	Token(ctx context.Context, key SharedKey, stale azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error)
+
+	// Refuse shares that Entra refused the app in a tenant: key names the
+	// app and the tenant (ClientID, Authority, Tenant; the other fields
+	// are empty). From then on no replica is served a token the fleet
+	// stored for that tenant before, whatever its scope, and Refusal
+	// reports r to every replica until r.Until.
+	Refuse(ctx context.Context, key SharedKey, r TenantRefusal) error
+	// Refusal returns the refusal in force for key's tenant (key as for
+	// Refuse); ok is false when there is none or its Until has passed.
+	Refusal(ctx context.Context, key SharedKey) (r TenantRefusal, ok bool, err error)
+	// Forget ends the refusal of key's tenant at once (an administrator
+	// consented) and drops every token the fleet stored for the tenant.
+	Forget(ctx context.Context, key SharedKey) error
+}
+
+// TenantRefusal is Entra's refusal of the app in one tenant (an AADSTS
+// code such as 700016, the app not found there), as the replicas of a
+// service share it through a SharedCache so that none of them signs an
+// assertion for that tenant again before Until.
+type TenantRefusal struct {
+	// Code is the AADSTS code of the refusal.
+	Code int
+	// Until is when the next token request for the tenant is allowed.
+	Until time.Time
+	// Failures counts the refusals in a row; it sets the back-off.
+	Failures int
 }
 
 // SharedKey names one token in a SharedCache: the app (client ID and

@@ -20,6 +20,7 @@ import (
 // servingCache is a SharedCache that holds one token, as if another replica
 // had stored it, and records the keys it is asked for.
 type servingCache struct {
+	noRefusals
 	mu   sync.Mutex
 	keys []kvassert.SharedKey
 }
@@ -61,6 +62,7 @@ func TestProxyUsesTheSharedCache(t *testing.T) {
 // proxy's part, which SharedKey and which credentials reach the cache, is
 // what these tests check. Several proxies may share one.
 type memoryCache struct {
+	noRefusals
 	mu     sync.Mutex
 	tokens map[kvassert.SharedKey]azcore.AccessToken
 }
@@ -153,3 +155,14 @@ func TestSharedCacheForTheConfiguredSource(t *testing.T) {
 		t.Error("the configured source did not share its token through the shared cache")
 	}
 }
+
+// noRefusals gives a test SharedCache the tenant-refusal methods, sharing none.
+type noRefusals struct{}
+
+func (noRefusals) Refuse(context.Context, kvassert.SharedKey, kvassert.TenantRefusal) error {
+	return nil
+}
+func (noRefusals) Refusal(context.Context, kvassert.SharedKey) (kvassert.TenantRefusal, bool, error) {
+	return kvassert.TenantRefusal{}, false, nil
+}
+func (noRefusals) Forget(context.Context, kvassert.SharedKey) error { return nil }
