@@ -60,8 +60,8 @@ func newCertAuditCmd(a *App) *cobra.Command {
 
 The exit code is 1 when a check fails or warns (--fail-on fail: only when one
 fails), 0 when the certificate is clean.`,
-		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth
-  kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth --fail-on fail -o json`,
+		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth --fail-on fail -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}
