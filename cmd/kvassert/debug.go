@@ -97,7 +97,7 @@ func debugHeaderText(h http.Header) string {
 func debugValue(v string) string {
 	v = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
-			return '?'
+			return '_'
 		}
 		return r
 	}, v)
