@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -177,5 +178,36 @@ func wantExit(t *testing.T, r result, code int) {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("kvassert %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, code, r.stdout, r.stderr)
+	}
+}
+
+// TestDebugProxy: the proxy's upstream calls (vault, token endpoints,
+// DefaultAzureCredential's forward) are traced with --debug; its stderr
+// holds no token, no API secret, no identity header.
+func TestDebugProxy(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	p := startProxy(t, env.vars, "--debug", "--listen", "127.0.0.1:0", "--tenant", "contoso.onmicrosoft.com", "--allow-forward")
+	kv := p.export("IDENTITY_ENDPOINT", 0)
+	proxyRequest(t, "GET", kv+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.export("IDENTITY_HEADER", 0))
+	fwd := p.export("IDENTITY_ENDPOINT", 1)
+	proxyRequest(t, "GET", fwd+"?api-version=2019-08-01&resource=https://vault.azure.net", "", "", "X-IDENTITY-HEADER", p.export("IDENTITY_HEADER", 1))
+	interruptProxy(t, p, 15*time.Second, true)
+	logs := p.stderrText()
+	checkDebugSafe(t, result{stderr: logs, args: []string{"proxy", "--debug"}}, false)
+	for _, want := range []string{
+		"debug: HTTP request  POST https://kvassert-demo.vault.azure.net/keys/",
+		"debug: HTTP request  POST https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+		"debug: azidentity: ClientSecretCredential.",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %q:\n%s", want, logs)
+		}
+	}
+	secrets := []string{p.secret, p.export("IDENTITY_HEADER", 0), p.export("IDENTITY_HEADER", 1)}
+	for _, s := range secrets {
+		if s == "" || strings.Contains(logs, s) {
+			t.Errorf("stderr holds a proxy secret (or none was printed: %q):\n%s", s, logs)
+		}
 	}
 }
