@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvassert/kvassert/internal/textutil"
@@ -41,6 +43,18 @@ var debugHeaders = []string{
 
 // debugPrefix starts every --debug line.
 const debugPrefix = "debug: "
+
+// withDebug returns o with, under --debug, the trace policy (per retry, so
+// that every attempt is shown) and an x-ms-client-request-id on every
+// request (the services log it; the trace shows it).
+func (a *App) withDebug(o policy.ClientOptions) policy.ClientOptions {
+	if !a.Debug {
+		return o
+	}
+	o.PerCallPolicies = append(slices.Clip(o.PerCallPolicies), runtime.NewRequestIDPolicy())
+	o.PerRetryPolicies = append(slices.Clip(o.PerRetryPolicies), debugPolicy{w: a.Stderr})
+	return o
+}
 
 // debugPolicy is the per-retry azcore policy that ClientOptions adds with
 // --debug: it sees every attempt, retries included.

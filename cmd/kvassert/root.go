@@ -13,7 +13,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/jmespath-community/go-jmespath"
 	"github.com/spf13/cobra"
@@ -291,13 +290,7 @@ func (a *App) ClientOptions() policy.ClientOptions {
 	case a.emu != nil:
 		o.Transport = a.emu.client
 	}
-	if a.Debug {
-		// Every request carries an x-ms-client-request-id (the services
-		// log it) that the --debug lines show.
-		o.PerCallPolicies = append(o.PerCallPolicies, runtime.NewRequestIDPolicy())
-		o.PerRetryPolicies = append(o.PerRetryPolicies, debugPolicy{w: a.Stderr})
-	}
-	return o
+	return a.withDebug(o)
 }
 
 // HTTPClient is the HTTP client behind ClientOptions: the emulator's routing
