@@ -94,7 +94,7 @@ func (a *App) certNameCompletion(cmd *cobra.Command, _ []string, toComplete stri
 func (a *App) listCertificateNames(ctx context.Context, cmd *cobra.Command) ([]string, error) {
 	a.Stderr = io.Discard
 	a.Logger = slog.New(slog.DiscardHandler)
-	a.Debug, a.Verbose = false, false
+	a.Debug, a.Verbose, a.completing = false, false, true
 	if err := a.applyEnv(cmd); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -79,18 +80,38 @@ func TestCompletion(t *testing.T) {
 	}
 	// No vault, or the vault cannot be read: nothing, quickly, no prompt, no
 	// error text.
-	for _, extra := range [][]string{
-		{"KVASSERT_VAULT="},
-		{"KVASSERT_EMULATOR_CLIENT_SECRET=wrong-secret-value"},
-		{"KVASSERT_EMULATOR=https://127.0.0.1:1"},
+	// A vault that accepts connections and never answers.
+	stall, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stall.Close() })
+	go func() {
+		for {
+			c, err := stall.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	for _, c := range []struct {
+		extra  []string
+		within time.Duration
+	}{
+		{[]string{"KVASSERT_VAULT="}, 3 * time.Second},
+		{[]string{"KVASSERT_EMULATOR_CLIENT_SECRET=wrong-secret-value"}, 3 * time.Second},
+		{[]string{"KVASSERT_EMULATOR=https://127.0.0.1:1"}, 3 * time.Second}, // refused: no retries
+		{[]string{"KVASSERT_EMULATOR=https://" + stall.Addr().String()}, certCompletionTimeout + 3*time.Second},
 	} {
+		extra := c.extra
 		start := time.Now()
 		r := env.run([]string{"__complete", "cert", "show", "--cert", ""}, extra...)
 		vals, dir := completion(t, r)
 		if len(vals) != 0 || dir != noFiles {
 			t.Errorf("%v: %q %s, want nothing %s", extra, vals, dir, noFiles)
 		}
-		if d := time.Since(start); d > certCompletionTimeout+5*time.Second {
+		if d := time.Since(start); d > c.within {
 			t.Errorf("%v: completion took %v", extra, d)
 		}
 		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {

@@ -72,6 +72,8 @@ type App struct {
 
 	stdoutTTY, stderrTTY bool
 	redactor             *redact.Writer
+	// completing: a shell waits for completions; requests are not retried.
+	completing bool
 }
 
 // extraCommands are constructors of commands that live in other files of
@@ -289,6 +291,9 @@ func (a *App) ClientOptions() policy.ClientOptions {
 		o.Transport = failingTransport{a.envErr}
 	case a.emu != nil:
 		o.Transport = a.emu.client
+	}
+	if a.completing {
+		o.Retry.MaxRetries = -1
 	}
 	return a.withDebug(o)
 }
