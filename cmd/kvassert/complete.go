@@ -48,7 +48,11 @@ func completeFlags(a *App, root *cobra.Command) {
 				return
 			}
 			fn := noCompletion
-			if f.Name == "cert" && cmd.Flags().Lookup("vault") != nil {
+			name := f.Name
+			if to := f.Annotations[annAliasOf]; len(to) == 1 {
+				name = to[0] // a renamed flag completes as its new name
+			}
+			if name == "cert" && cmd.Flags().Lookup("vault") != nil {
 				fn = a.certNameCompletion
 			}
 			_ = cmd.RegisterFlagCompletionFunc(f.Name, fn)

@@ -66,6 +66,8 @@ func TestCompletion(t *testing.T) {
 	for _, args := range [][]string{
 		{"__complete", "cert", "show", "--vault", env.vaultURL(), "--cert", ""},
 		{"__complete", "cert", "show", "-n", ""},
+		{"__complete", "cert", "show", "--name", ""}, // the old spelling offered file names
+		{"__complete", "cert", "roll", "--cert", ""},
 		{"__complete", "token", "--cert", ""},
 		{"__complete", "decode", "--cert", ""},
 	} {
