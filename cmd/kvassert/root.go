@@ -193,7 +193,7 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log a summary of diagnostics (never tokens or secrets) to stderr")
-	pf.BoolVar(&a.Debug, "debug", false, "also log every HTTP request and response (method, URL without query, status, duration, request IDs) and which credential reached the vault, to stderr; tokens, secrets and bodies are never shown")
+	pf.BoolVar(&a.Debug, "debug", false, "--verbose, plus every HTTP request and response (status, duration, request IDs) and the credential that reached the vault; never a query string, body, token or secret")
 	// --version without a shorthand: -v reads as verbosity to kubectl users.
 	// Defined here so that cobra's own version flag (which takes -v when it
 	// is free) is not added.
