@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -145,6 +146,8 @@ func transportErrorKind(err error) string {
 		return "timed out"
 	case errors.As(err, &dns):
 		return "host not found"
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return "TLS certificate not trusted"
 	case errors.As(err, &op) && op.Op == "dial":
 		return "connection refused or unreachable"
 	case errors.As(err, &ne) && ne.Timeout():

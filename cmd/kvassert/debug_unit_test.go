@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/url"
@@ -66,6 +67,7 @@ func TestDebugLinesHoldNoQueryNorSecretHeaders(t *testing.T) {
 	uerr := &url.Error{Op: "Post", URL: u.String(), Err: context.DeadlineExceeded}
 	writeDebugResponse(&buf, r, nil, uerr, time.Second)
 	writeDebugResponse(&buf, r, nil, &url.Error{Op: "Post", URL: u.String(), Err: errors.New("SEKRET tls")}, time.Second)
+	writeDebugResponse(&buf, r, nil, &url.Error{Op: "Post", URL: u.String(), Err: &tls.CertificateVerificationError{Err: errors.New("SEKRET x509")}}, time.Second)
 	out := buf.String()
 	for _, bad := range []string{"SEKRET", "user:pw", "?", "frag", "Bearer", "\nforged"} {
 		if strings.Contains(out, bad) {
@@ -75,7 +77,8 @@ func TestDebugLinesHoldNoQueryNorSecretHeaders(t *testing.T) {
 	want := "debug: HTTP request  POST https://login.microsoftonline.com/t/oauth2/v2.0/token client-request-id=0b1c2d3e\n" +
 		"debug: HTTP response POST https://login.microsoftonline.com/t/oauth2/v2.0/token: 400 after 2ms x-ms-request-id=rid-1_forged: line\n" +
 		"debug: HTTP response POST https://login.microsoftonline.com/t/oauth2/v2.0/token: no response (timed out) after 1s\n" +
-		"debug: HTTP response POST https://login.microsoftonline.com/t/oauth2/v2.0/token: no response (transport error) after 1s\n"
+		"debug: HTTP response POST https://login.microsoftonline.com/t/oauth2/v2.0/token: no response (transport error) after 1s\n" +
+		"debug: HTTP response POST https://login.microsoftonline.com/t/oauth2/v2.0/token: no response (TLS certificate not trusted) after 1s\n"
 	if out != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
