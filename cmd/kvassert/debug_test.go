@@ -55,7 +55,7 @@ func checkDebugSafe(t *testing.T, r result, stdoutMayHoldJWT bool) {
 var requestLine = regexp.MustCompile(`^debug: HTTP request  (GET|POST|PUT|PATCH|DELETE) https://[a-z0-9.-]+(:[0-9]+)?/\S*( [a-z-]+=\S+)*$`)
 
 // responseLine matches a --debug response line.
-var responseLine = regexp.MustCompile(`^debug: HTTP response (GET|POST|PUT|PATCH|DELETE) https://[a-z0-9.-]+(:[0-9]+)?/\S*: ([0-9]{3} after [0-9.]+m?s|no response \([a-z ]+\) after [0-9.]+m?s)( [a-z-]+=\S+)*$`)
+var responseLine = regexp.MustCompile(`^debug: HTTP response (GET|POST|PUT|PATCH|DELETE) https://[a-z0-9.-]+(:[0-9]+)?/\S*: ([0-9]{3} after [0-9.]+m?s|no response \([A-Za-z ]+\) after [0-9.]+m?s)( [a-z-]+=\S+)*$`)
 
 // TestDebugTrace: --debug shows one line per request and per response of
 // the token endpoint (the app's own credential), the vault, and the vault
