@@ -692,3 +692,32 @@ func TestAdminConsentFormFromABrowser(t *testing.T) {
 		t.Errorf("Referrer-Policy of the redirect = %q", p)
 	}
 }
+
+// TestSubmitConsent: emuhook.SubmitConsent follows the page like an
+// administrator (what the demo and handler tests use without a browser).
+func TestSubmitConsent(t *testing.T) {
+	s := scenario.Demo()
+	s.Apps[0].Consents = []scenario.Consent{{Tenant: emuhook.DemoWingtipTenant, Roles: []string{"Sites.Read.All"}, Disabled: true}}
+	e := kvasserttest.NewTB(t, s, nil)
+	va := newVaultAssertion(t, e)
+	ctx := context.Background()
+	_, err := demoToken(t, e, va, emuhook.DemoWingtipTenant, graphScope)
+	wantAADSTS(t, err, 7000112) // the scenario's disabled consent
+
+	loc, err := emuhook.SubmitConsent(ctx, e.Client(), consentURL("organizations", emuhook.DemoRedirectURI, "s"), "cancel", tailspin)
+	if err != nil || loc.Query().Get("error_subcode") != "cancel" {
+		t.Fatalf("cancel: %v %v", loc, err)
+	}
+	loc, err = emuhook.SubmitConsent(ctx, e.Client(), consentURL("organizations", emuhook.DemoRedirectURI, "s"), "accept", tailspin)
+	if err != nil || loc.Query().Get("tenant") != tailspin || loc.Query().Get("admin_consent") != "True" {
+		t.Fatalf("accept: %v %v", loc, err)
+	}
+	if c, err := demoToken(t, e, va, tailspin, graphScope); err != nil || !slices.Equal(c.Roles, demoRoles) {
+		t.Errorf("tailspin after consent: %+v %v", c, err)
+	}
+	_, err = emuhook.SubmitConsent(ctx, e.Client(), consentURL(tailspin, "https://evil.example/cb", "s"), "accept", "")
+	var ce *emuhook.ConsentError
+	if !errors.As(err, &ce) || ce.Code != "AADSTS50011" || ce.Status != 400 {
+		t.Fatalf("unregistered redirect URI: %v", err)
+	}
+}
