@@ -127,7 +127,8 @@ func TestAdminConsentAccept(t *testing.T) {
 	// A loopback redirect URI matches with any port, as in Entra.
 	redirectURI := "http://localhost:8400/consent/callback"
 	action, fields, page := consentForm(t, e, consentURL(tailspin, redirectURI, "st<ate>&1"))
-	for _, want := range []string{"kvassert demo SaaS", "tailspin", "Sites.Read.All", "Organization.Read.All", "Microsoft Graph"} {
+	for _, want := range []string{"kvassert demo SaaS", "tailspin", "Sites.Read.All", "Organization.Read.All", "Microsoft Graph",
+		`<input id="tenant" value="` + tailspin + `" readonly`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page does not show %q", want)
 		}

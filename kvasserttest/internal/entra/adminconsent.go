@@ -412,7 +412,8 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE htm
 <form method="POST" action="{{.Action}}">
 {{if .Options}}<p><label for="tenant">Accept for the organization</label>
 <select id="tenant" name="tenant">{{range .Options}}<option value="{{.ID}}"{{if .Selected}} selected{{end}}>{{.Label}}</option>{{end}}</select></p>
-{{else}}<p>Accept for the organization <strong id="tenant-name" data-tenant="{{.TenantID}}">{{.Tenant}}</strong></p>{{end}}
+{{else}}<p>Accept for the organization <strong id="tenant-name" data-tenant="{{.TenantID}}">{{.Tenant}}</strong>
+<input id="tenant" value="{{.TenantID}}" readonly size="36" aria-label="tenant ID"></p>{{end}}
 <p>This app would like these application permissions on {{.Resource}}, for your whole organization:</p>
 <ul id="roles">{{range .Roles}}<li>{{.}}</li>{{else}}<li>(none)</li>{{end}}</ul>
 <input type="hidden" name="client_id" value="{{.ClientID}}">
