@@ -160,7 +160,7 @@ func (e *Entra) consentRequest(seg string, params url.Values) (*consentRequest, 
 	case tenantOrgs, tenantCommon:
 		req.seg = strings.ToLower(seg)
 	default:
-		if !isGUID(seg) && (!dnsName.MatchString(seg) || len(seg) > 253) {
+		if !isGUID(seg) && (len(seg) > 253 || !dnsName.MatchString(seg)) {
 			return nil, tenantRefusal(900023, truncate(seg), "", "", nil)
 		}
 		return nil, tenantNotFound(truncate(seg))
