@@ -278,7 +278,7 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // fails; the error then says so.
 func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if ctx == nil {
-		return inputErr("ctx", "nil context")
+		return inputErr("ctx", "ctx is a nil context")
 	}
 	if tenant == "" {
 		return inputErr("tenant", "empty tenant: name the tenant whose tokens to forget")
