@@ -34,6 +34,7 @@ type refusal struct {
 	ae       AuthError // Entra's classified answer (rebuilt from the code when another replica saw it)
 	until    time.Time // no request before
 	failures int       // refusals in a row: the back-off
+	seq      uint64    // negativeCache.seq when it was remembered
 	// trying is set for the one request that tries again once until has
 	// passed; the others keep failing fast until it returns.
 	trying atomic.Bool
@@ -53,6 +54,11 @@ type negativeCache struct {
 	mu     sync.Mutex
 	m      map[refusalKey]*refusal
 	worked map[string]struct{}
+	// seq orders refusals and ForgetTenant calls against acquisitions: an
+	// acquisition reads it when it starts, so that an answer to a request
+	// sent before a refusal (or before ForgetTenant) does not undo it.
+	seq    atomic.Uint64
+	forgot map[string]uint64 // tenant: seq of its last ForgetTenant
 }
 
 // Refusals are remembered from refusalBase, doubling with jitter, up to
@@ -109,25 +115,37 @@ func endTrial(trial *refusal) {
 }
 
 // noteSuccess clears the refusals a token for key disproves and marks its
-// tenant as one that worked.
-func (c *Credential) noteSuccess(key cacheKey) {
+// tenant as one that worked. It returns false, changing nothing, when the
+// tenant was refused after the acquisition started (start: neg.seq then):
+// the token was issued before the customer removed the app, and must not
+// be cached.
+func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
 	c.neg.mu.Lock()
 	defer c.neg.mu.Unlock()
 	if c.neg.n.Load() != 0 {
-		delete(c.neg.m, refusalKey{tenant: key.tenant})
-		delete(c.neg.m, refusalKey{tenant: key.tenant, scope: key.scope})
+		tk, sk := refusalKey{tenant: key.tenant}, refusalKey{tenant: key.tenant, scope: key.scope}
+		for _, k := range []refusalKey{tk, sk} {
+			if r := c.neg.m[k]; r != nil && r.seq > start {
+				return false
+			}
+		}
+		delete(c.neg.m, tk)
+		delete(c.neg.m, sk)
 		c.neg.n.Store(int32(len(c.neg.m)))
 	}
 	if _, ok := c.neg.worked[key.tenant]; !ok {
 		c.neg.worked[key.tenant] = struct{}{}
 	}
+	return true
 }
 
 // noteRefusal remembers err when it is a refusal of the tenant (or of key's
 // resource in it), shares it through the SharedCache, and offboards a
 // tenant that worked when the code says the customer removed or disabled
-// the app. It returns nothing: the caller returns err as it is.
-func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) {
+// the app. start is neg.seq when the acquisition started: a refusal of a
+// request sent before ForgetTenant is not remembered. It returns nothing:
+// the caller returns err as it is.
+func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint64, err error) {
 	var ae *AuthError
 	if !errors.As(err, &ae) {
 		return
@@ -142,6 +160,10 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) 
 	}
 	now := c.now()
 	c.neg.mu.Lock()
+	if c.neg.forgot[key.tenant] > start {
+		c.neg.mu.Unlock()
+		return
+	}
 	r := &refusal{ae: *ae, failures: 1, until: now}
 	r.ae.RefusedUntil = time.Time{}
 	prev := c.neg.m[k]
@@ -157,6 +179,7 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) 
 			r.failures = prev.failures + 1
 		}
 		r.until = now.Add(refusalBackoff(r.failures, c.refusalMax))
+		r.seq = c.neg.seq.Add(1)
 		c.neg.m[k] = r
 		c.neg.n.Store(int32(len(c.neg.m)))
 	}
@@ -206,6 +229,7 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthErro
 	}
 	k := refusalKey{tenant: key.tenant}
 	c.neg.mu.Lock()
+	r.seq = c.neg.seq.Add(1)
 	c.neg.m[k] = r
 	c.neg.n.Store(int32(len(c.neg.m)))
 	_, worked := c.neg.worked[key.tenant]
@@ -300,6 +324,7 @@ func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 			delete(c.neg.m, k)
 		}
 	}
+	c.neg.forgot[t] = c.neg.seq.Add(1)
 	c.neg.n.Store(int32(len(c.neg.m)))
 	c.neg.mu.Unlock()
 	c.cache.removeTenant(t)
