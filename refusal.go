@@ -61,6 +61,38 @@ type negativeCache struct {
 	forgot map[string]uint64 // tenant: seq of its last ForgetTenant
 }
 
+// The negative cache is bounded: with AdditionallyAllowedTenants "*" the
+// tenants are the callers' choice. At maxRefusals, a new refusal first
+// drops the refusals whose back-off has ended, then the one ending first;
+// at maxWorked tenants that worked, any one is forgotten (it is then not
+// reported if it is offboarded; its refusal is still remembered).
+const (
+	maxRefusals = 4096
+	maxWorked   = 1 << 16
+)
+
+// put stores r for k within maxRefusals. n.mu is held.
+func (n *negativeCache) put(k refusalKey, r *refusal, now time.Time) {
+	if _, ok := n.m[k]; !ok && len(n.m) >= maxRefusals {
+		var first refusalKey
+		var firstUntil time.Time
+		for key, old := range n.m {
+			if !now.Before(old.until) {
+				delete(n.m, key)
+				continue
+			}
+			if firstUntil.IsZero() || old.until.Before(firstUntil) {
+				first, firstUntil = key, old.until
+			}
+		}
+		if len(n.m) >= maxRefusals {
+			delete(n.m, first)
+		}
+	}
+	n.m[k] = r
+	n.n.Store(int32(len(n.m)))
+}
+
 // Refusals are remembered from refusalBase, doubling with jitter, up to
 // CredentialOptions.RefusedTenantRetry (defaultRefusedTenantRetry).
 const (
@@ -134,6 +166,12 @@ func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
 		c.neg.n.Store(int32(len(c.neg.m)))
 	}
 	if _, ok := c.neg.worked[key.tenant]; !ok {
+		if len(c.neg.worked) >= maxWorked {
+			for t := range c.neg.worked { // any one: map order is random
+				delete(c.neg.worked, t)
+				break
+			}
+		}
 		c.neg.worked[key.tenant] = struct{}{}
 	}
 	return true
@@ -180,8 +218,7 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 		}
 		r.until = now.Add(refusalBackoff(r.failures, c.refusalMax))
 		r.seq = c.neg.seq.Add(1)
-		c.neg.m[k] = r
-		c.neg.n.Store(int32(len(c.neg.m)))
+		c.neg.put(k, r, now)
 	}
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
@@ -230,8 +267,7 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthErro
 	k := refusalKey{tenant: key.tenant}
 	c.neg.mu.Lock()
 	r.seq = c.neg.seq.Add(1)
-	c.neg.m[k] = r
-	c.neg.n.Store(int32(len(c.neg.m)))
+	c.neg.put(k, r, c.now())
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
 	if offboard {
