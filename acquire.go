@@ -57,7 +57,7 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 	start := c.neg.seq.Load()
 	if c.shc != nil {
 		// Another replica may have been refused for this tenant.
-		if rerr := c.sharedRefusal(ctx, key); rerr != nil {
+		if rerr := c.sharedRefusal(ctx, key, start); rerr != nil {
 			return azcore.AccessToken{}, rerr
 		}
 	}

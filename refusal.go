@@ -244,8 +244,9 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 
 // sharedRefusal consults the SharedCache for a refusal of key's tenant
 // that another replica saw; it returns the error to fail with, or nil (no
-// refusal, or the shared cache failed: then the request proceeds).
-func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthError {
+// refusal, or the shared cache failed: then the request proceeds). start
+// is neg.seq when the acquisition started.
+func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uint64) *AuthError {
 	var sr TenantRefusal
 	var found bool
 	_ = c.sharedCall(ctx, "Refusal", func(ctx context.Context) (err error) {
@@ -266,6 +267,11 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthErro
 	}
 	k := refusalKey{tenant: key.tenant}
 	c.neg.mu.Lock()
+	if c.neg.forgot[key.tenant] > start {
+		// Read before ForgetTenant reached the shared cache.
+		c.neg.mu.Unlock()
+		return nil
+	}
 	r.seq = c.neg.seq.Add(1)
 	c.neg.put(k, r, c.now())
 	_, worked := c.neg.worked[key.tenant]
@@ -354,22 +360,30 @@ func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
+	// The shared cache first: a replica's acquisition that starts after
+	// the memory is cleared must not find the refusal there (one that
+	// read it before is told by forgot).
+	var shared error
+	if c.shc != nil {
+		shared = c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
+			return c.shc.Forget(ctx, c.tenantKey(t))
+		})
+	}
 	c.neg.mu.Lock()
 	for k := range c.neg.m {
 		if k.tenant == t {
 			delete(c.neg.m, k)
 		}
 	}
+	if len(c.neg.forgot) >= maxRefusals {
+		// Only acquisitions in flight (AcquireTimeout) need it.
+		clear(c.neg.forgot)
+	}
 	c.neg.forgot[t] = c.neg.seq.Add(1)
 	c.neg.n.Store(int32(len(c.neg.m)))
 	c.neg.mu.Unlock()
 	c.cache.removeTenant(t)
-	if c.shc == nil {
-		return nil
-	}
-	if shared := c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
-		return c.shc.Forget(ctx, c.tenantKey(t))
-	}); shared != nil {
+	if shared != nil {
 		return fmt.Errorf("kvassert: tenant %s forgotten in memory, but not in the shared cache: %w", t, shared)
 	}
 	return nil
