@@ -71,7 +71,9 @@ func (c *assertionCmd) run(ctx context.Context, cmd *cobra.Command, a *App) erro
 	if err != nil {
 		return failure("signing the assertion", err)
 	}
-	if a.format("") != "json" {
+	if !a.outputGiven() && a.query == nil {
+		// The bare assertion, for $(kvassert assertion ...); KVASSERT_OUTPUT
+		// does not change that.
 		_, err = fmt.Fprintln(a.Stdout, jwt)
 		return err
 	}
@@ -80,7 +82,7 @@ func (c *assertionCmd) run(ctx context.Context, cmd *cobra.Command, a *App) erro
 		exp := time.Unix(t.Claims.Exp, 0)
 		r = append(r, field{"expiresOn", exp.Local().Format(expiresOnLayout)}, field{"expires_on", t.Claims.Exp})
 	}
-	return a.printJSON(r)
+	return a.emit(r, formatJSON)
 }
 
 // resolveAudience is --audience, or the token endpoint of --tenant.

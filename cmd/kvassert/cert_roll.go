@@ -135,7 +135,7 @@ func (c *certStatusCmd) run(ctx context.Context, a *App) error {
 			{"reason", s.Reason},
 		})
 	}
-	return a.printTable(rows, "table")
+	return a.printTable(rows, formatTable)
 }
 
 // acceptance is the status table's "accepted" column.
@@ -226,7 +226,7 @@ func (c *certRollCmd) run(ctx context.Context, a *App) error {
 		rows = append(rows, record{{"action", string(s.Action)}, {"version", s.Version}, {"thumbprint", s.Thumbprint}, {"keyId", s.KeyID}, {"done", s.Done}, {"why", s.Why}})
 	}
 	if len(rows) > 0 {
-		if err := a.printTable(rows, "table"); err != nil {
+		if err := a.printTable(rows, formatTable); err != nil {
 			return err
 		}
 	}

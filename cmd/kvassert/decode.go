@@ -156,29 +156,15 @@ func (c *decodeCmd) print(a *App, tok *jwtassert.Token, cert *x509.Certificate, 
 	if cert != nil {
 		sigNote = fmt.Sprintf("checked against %s: %s, thumbprint %s", certLabel, cert.Subject, thumbprintHex(cert))
 	}
-	switch a.format("table") {
-	case "json":
+	if a.outputGiven() || a.query != nil {
+		// The data: JSON by default, any format with --output.
 		out := record{
 			{"header", json.RawMessage(compactJSON(tok.RawHeader))},
 			{"claims", json.RawMessage(compactJSON(tok.RawClaims))},
 			{"signature", record{{"bytes", len(tok.Signature())}, {"checked", cert != nil}, {"note", sigNote}}},
 			{"problems", append([]string{}, problems...)},
 		}
-		return a.printJSON(out)
-	case "tsv":
-		for _, sec := range []struct {
-			name string
-			raw  []byte
-		}{{"header", tok.RawHeader}, {"claims", tok.RawClaims}} {
-			fields, _ := orderedFields(sec.raw)
-			for _, f := range fields {
-				fmt.Fprintf(a.Stdout, "%s.%s\t%s\n", sec.name, f.key, tsvValue(jsonText(f.val)))
-			}
-		}
-		for _, p := range problems {
-			fmt.Fprintf(a.Stdout, "problem\t%s\n", tsvValue(p))
-		}
-		return nil
+		return a.emit(out, formatJSON)
 	}
 	st := a.style()
 	now := time.Now()

@@ -44,8 +44,9 @@ type App struct {
 	// Getenv reads an environment variable (os.Getenv in the binary).
 	Getenv func(string) string
 	// queryText is --query, a JMESPath expression; query is it compiled.
-	queryText string
-	query     jmespath.JMESPath
+	queryText   string
+	query       jmespath.JMESPath
+	queryOrders [][]string // the key order of each multiselect hash of --query
 	// Output is the --output format: "json", "table", "tsv", or "" for the
 	// command's own default.
 	Output string
@@ -181,13 +182,13 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 		return usageError(err.Error(), fmt.Sprintf("run '%s --help' for the flags it takes", cmd.CommandPath()))
 	})
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, table or tsv (default depends on the command)")
+	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, jsonc, yaml, table, tsv or none (default depends on the command)")
 	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log diagnostics (never tokens or secrets) to stderr")
 	bindEnv(root, pf, "output", envOutput)
 	bindEnv(root, pf, "cloud", envCloud)
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion("json", "table", "tsv"))
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
 	_ = root.RegisterFlagCompletionFunc("cloud", fixedCompletion("AzureCloud", "AzureChinaCloud", "AzureUSGovernment"))
 
 	root.AddCommand(
@@ -197,7 +198,9 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 		structured(newAssertionCmd(a)),
 		structured(newDecodeCmd(a)),
 		newCertCmd(a),
+		structured(newVersionCmd(a)),
 	)
+	setVersionFlag(root)
 	for _, mk := range extraCommands {
 		root.AddCommand(mk(a))
 	}
@@ -209,11 +212,6 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 func (a *App) setup(cmd *cobra.Command) error {
 	if err := a.applyEnv(cmd); err != nil {
 		return err
-	}
-	switch a.Output {
-	case "", "json", "table", "tsv":
-	default:
-		return usageError(fmt.Sprintf("%s: unknown output format %q", a.flagName("output"), a.Output), "use json, table or tsv")
 	}
 	if err := a.setupQuery(cmd); err != nil {
 		return err

@@ -123,7 +123,7 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 		{"expires_on", tok.ExpiresOn.Unix()},
 		{"tenant", tenant},
 		{"tokenType", "Bearer"},
-	}, "json")
+	}, formatJSON)
 }
 
 func (c *tokenCmd) resolveScope(a *App) (string, error) {
