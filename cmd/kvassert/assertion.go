@@ -52,6 +52,7 @@ audience and expiry.`,
 	c.cred.register(cmd)
 	cmd.Flags().StringVar(&c.audience, "audience", "", "aud claim: the token endpoint the assertion will be sent to")
 	bindEnv(cmd, cmd.Flags(), "audience", "KVASSERT_AUDIENCE")
+	exclusive(cmd, conflict{"audience", "tenant", "--tenant T means --audience https://login.microsoftonline.com/T/oauth2/v2.0/token"})
 	return cmd
 }
 

@@ -59,6 +59,8 @@ JWT from stdin, which keeps it out of the process list and shell history.`,
 	bindEnv(cmd, fs, "vault", "KVASSERT_VAULT")
 	bindEnv(cmd, fs, "cert", "KVASSERT_CERT")
 	kindFlags(fs, []string{"cert-file"}, []string{"vault", "cert"})
+	exclusive(cmd, conflict{"cert-file", "vault", "both name the certificate to check the assertion against"},
+		conflict{"cert-file", "cert", "both name the certificate to check the assertion against"})
 	_ = cmd.MarkFlagFilename("cert-file", "pem", "cer", "crt")
 	return cmd
 }

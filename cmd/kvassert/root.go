@@ -213,6 +213,9 @@ func (a *App) setup(cmd *cobra.Command) error {
 	if err := a.applyEnv(cmd); err != nil {
 		return err
 	}
+	if err := a.checkConflicts(cmd); err != nil {
+		return err
+	}
 	if err := a.setupQuery(cmd); err != nil {
 		return err
 	}
