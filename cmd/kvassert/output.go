@@ -128,9 +128,14 @@ func (a *App) printTable(rows []record, def string) error {
 	return a.emit(rows, def)
 }
 
-// render writes a result tree (see toTree) in format f.
+// render writes a result tree (see toTree) in format f. A null result
+// (a --query that selects nothing) prints nothing in any format, as az.
 func (a *App) render(tree any, f string) error {
 	var b bytes.Buffer
+	switch {
+	case tree == nil:
+		return nil
+	}
 	switch f {
 	case formatNone:
 		return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"regexp"
 	"strings"
 )
@@ -99,8 +98,9 @@ func yamlScalar(v any) string {
 var (
 	// yamlPlainRE is what may be written plain: a letter, digit, '/' or
 	// '_' first, then no character YAML gives meaning to in a plain scalar
-	// (":" only when not followed by a space, and never last).
-	yamlPlainRE = regexp.MustCompile(`^[A-Za-z0-9_/][A-Za-z0-9_ ./:@+=,()~$^-]*$`)
+	// (":" only when not followed by a space and never last, "#" only when
+	// not after a space).
+	yamlPlainRE = regexp.MustCompile(`^[A-Za-z0-9_/][A-Za-z0-9_ ./:@+=,()~$^#?&%-]*$`)
 	// yamlNotStringRE is what a YAML 1.1 or 1.2 reader takes for a number,
 	// a date or a time: anything starting with a digit or sign and a digit,
 	// or a dot and a digit.
@@ -122,7 +122,7 @@ func yamlString(s string) string {
 		!strings.Contains(s, ": ") && !strings.Contains(s, " #") && !strings.HasPrefix(s, "<<") {
 		return s
 	}
-	q, err := json.Marshal(s) // escapes '<', '>' and '&' as \u003c...: valid YAML too
+	q, err := marshalNoEscape(s) // JSON's escapes are YAML's double-quoted ones
 	if err != nil {
 		return `""`
 	}
