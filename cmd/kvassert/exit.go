@@ -83,6 +83,9 @@ func unreachable(err error) bool {
 		cie  x509.CertificateInvalidError
 		nerr net.Error
 	)
+	if errors.As(err, &op) && op.Op == "listen" {
+		return false // our own listener, not a service
+	}
 	switch {
 	case errors.As(err, &op), errors.As(err, &dns), errors.As(err, &ue), errors.As(err, &cve), errors.As(err, &rhe),
 		errors.As(err, &ua), errors.As(err, &he), errors.As(err, &cie):
