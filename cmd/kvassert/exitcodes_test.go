@@ -43,11 +43,13 @@ func exitTable(busyAddr string) map[string][]exitCase {
 		"kvassert token": {
 			{"emu", "token --tenant contoso.onmicrosoft.com -o none", "", 0},
 			{"emu", "token --tenant " + wingtip, "", 1},
+			{"emu", "token -o none --tenant " + wingtip, "", 1}, // none prints nothing, keeps the code
 			{"emu", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com/User.Read", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com", "", 3},
 		},
 		"kvassert assertion": {
 			{"emu", "assertion --tenant contoso.onmicrosoft.com", "", 0},
+			{"emu", "assertion --tenant contoso.onmicrosoft.com -o table", "", 0},
 			{"emu", "assertion --tenant contoso.onmicrosoft.com --cert nosuchcert", "", 1},
 			{"emu", "assertion --audience http://login.example/token", "", 2},
 			{"closed", "assertion --tenant contoso.onmicrosoft.com", "", 3},

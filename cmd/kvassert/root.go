@@ -164,7 +164,8 @@ Environment:
   Flags that name an environment variable in their help take their default from
   it; precedence is flag > KVASSERT_* > AZURE_*.
 
-Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupted.`,
+Exit codes: 0 success, 1 the service refused or a check fell short, 2 usage
+error (before any network call), 3 a service could not be reached, 130 interrupted.`,
 		Example: `  kvassert demo
   kvassert token --tenant contoso.onmicrosoft.com --client-id APP_ID \
       --vault https://myvault.vault.azure.net/ --cert app-auth
