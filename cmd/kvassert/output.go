@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -61,16 +60,6 @@ func (r record) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
-}
-
-// get returns the value of key, and whether the record has it.
-func (r record) get(key string) (any, bool) {
-	for _, f := range r {
-		if f.key == key {
-			return f.val, true
-		}
-	}
-	return nil, false
 }
 
 func marshalNoEscape(v any) ([]byte, error) {
@@ -452,44 +441,6 @@ func writeText(b *bytes.Buffer, r record, st style) {
 		}
 		fmt.Fprintf(b, "%s%s  %s\n", st.bold(f.key), strings.Repeat(" ", w-len(f.key)), cellClean.Replace(v))
 	}
-}
-
-// textValue is a Go value as the text layouts show it.
-func textValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "-"
-	case string:
-		if x == "" {
-			return "-"
-		}
-		return x
-	case []string:
-		if len(x) == 0 {
-			return "-"
-		}
-		return strings.Join(x, ", ")
-	case time.Time:
-		return x.UTC().Format(time.RFC3339)
-	case *bool:
-		if x == nil {
-			return "unknown"
-		}
-		return strconv.FormatBool(*x)
-	}
-	return fmt.Sprint(v)
-}
-
-// tsvValue is a Go value as one tsv cell.
-func tsvValue(v any) string {
-	s := textValue(v)
-	if s == "-" {
-		if str, ok := v.(string); ok && str == "-" {
-			return s
-		}
-		return ""
-	}
-	return cellClean.Replace(s)
 }
 
 // isTerminal reports whether w is a terminal (a character device).

@@ -47,7 +47,7 @@ type App struct {
 	queryText   string
 	query       jmespath.JMESPath
 	queryOrders [][]string // the key order of each multiselect hash of --query
-	// Output is the --output format: "json", "table", "tsv", or "" for the
+	// Output is the --output format (one of outputFormats), or "" for the
 	// command's own default.
 	Output string
 	// Verbose is --verbose: debug logging on stderr.
