@@ -79,7 +79,7 @@ func (c *decodeCmd) run(ctx context.Context, a *App, args []string) error {
 	}
 	tok, err := jwtassert.Parse(jwt)
 	if err != nil {
-		return &exitError{code: exitFailure, msg: "not a JWT", err: err, hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
+		return &exitError{code: exitUsage, msg: "not a JWT", err: err, hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
 	}
 	cert, certLabel, err := c.certificate(ctx, a)
 	if err != nil {
