@@ -38,7 +38,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"", "demo -o none", "", 0}, {"", "demo -o table", "", 2},
 		},
 		"kvassert emulate": {
-			{"", "emulate --listen " + busyAddr, "", 1}, {"", "emulate --listen 0.0.0.0:1", "", 2}, {"", "emulate -o json", "", 2},
+			{"", "emulate --listen " + busyAddr, "", 1}, {"", "emulate --listen 0.0.0.0:1", "", 2}, {"", "emulate -o table", "", 2},
 		},
 		"kvassert token": {
 			{"emu", "token --tenant contoso.onmicrosoft.com -o none", "", 0},
