@@ -57,7 +57,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 		"kvassert decode": {
 			{"", "decode -", "assertion", 0},
 			{"", "decode eyJhbGciOiJQUzI1NiJ9.eyJhIjoxfQ.c2ln", "", 1}, // a JWT with problems
-			{"", "decode not-a-jwt", "", 2},                             // not a JWT: bad input
+			{"", "decode not-a-jwt", "", 2},                            // not a JWT: bad input
 			{"", "decode a b", "", 2},
 			{"closed", "decode -", "assertion", 3}, // checked against KVASSERT_VAULT/KVASSERT_CERT
 		},
