@@ -225,7 +225,7 @@ func (c *certRollCmd) run(ctx context.Context, a *App) error {
 	for _, s := range rep.Steps {
 		rows = append(rows, record{{"action", string(s.Action)}, {"version", s.Version}, {"thumbprint", s.Thumbprint}, {"keyId", s.KeyID}, {"done", s.Done}, {"why", s.Why}})
 	}
-	if len(rows) > 0 {
+	if len(rows) > 0 || a.Output != "" || a.query != nil { // data formats print [] for no step
 		if err := a.printTable(rows, formatTable); err != nil {
 			return err
 		}
