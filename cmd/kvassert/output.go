@@ -140,15 +140,34 @@ func (a *App) render(tree any, f string) error {
 		if !writeTable(&b, tree) {
 			return errNoTable
 		}
-	default: // formatText
-		if r, ok := tree.(record); ok {
-			writeText(&b, r, a.style())
-		} else {
+	default: // formatText: an object as labelled lines, rows as a table, values bare
+		switch {
+		case isRecord(tree):
+			writeText(&b, tree.(record), a.style())
+		case isRows(tree):
 			writeTable(&b, tree)
+		default:
+			writeTSV(&b, tree)
 		}
 	}
 	_, err := a.Stdout.Write(b.Bytes())
 	return err
+}
+
+func isRecord(v any) bool { _, ok := v.(record); return ok }
+
+// isRows reports whether v is a list of objects.
+func isRows(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		if !isRecord(e) {
+			return false
+		}
+	}
+	return true
 }
 
 // toTree turns v into the tree the formats write: nil, bool, json.Number,

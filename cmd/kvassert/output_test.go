@@ -165,3 +165,32 @@ func TestYAMLQuoting(t *testing.T) {
 		}
 	}
 }
+
+// TestTextLayout: a command's human default (cert show, cert create): an
+// object as labelled lines, a list of objects as a table, a value bare (a
+// --query for one field prints just it).
+func TestTextLayout(t *testing.T) {
+	for _, c := range []struct {
+		query string
+		v     any
+		want  string
+	}{
+		{"", record{{"name", "app"}, {"daysLeft", 3}, {"keyUsage", []string{"digitalSignature"}}, {"exportable", nil}},
+			"name        app\ndaysLeft    3\nkeyUsage    digitalSignature\nexportable  -\n"},
+		{"name", record{{"name", "app"}}, "app\n"},
+		{"[name, name]", record{{"name", "app"}}, "app\napp\n"},
+		{"", []record{{{"v", "a"}}, {{"v", "b"}}}, "V\n-\na\nb\n"},
+	} {
+		var out bytes.Buffer
+		a := &App{Stdout: &out, queryText: c.query, Getenv: func(string) string { return "" }}
+		if c.query != "" {
+			a.query = jmespath.MustCompile(c.query)
+		}
+		if err := a.emit(c.v, formatText); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != c.want {
+			t.Errorf("text of %v --query %q = %q, want %q", c.v, c.query, out.String(), c.want)
+		}
+	}
+}
