@@ -101,7 +101,7 @@ func (c *certAuditCmd) run(ctx context.Context, a *App) error {
 			warns++
 		}
 	}
-	if a.format("table") == "table" {
+	if a.format(formatTable) == formatTable && a.query == nil {
 		st := a.style()
 		for _, r := range rows {
 			switch r[0].val {
@@ -114,7 +114,7 @@ func (c *certAuditCmd) run(ctx context.Context, a *App) error {
 			}
 		}
 	}
-	if err := a.printTable(rows, "table"); err != nil {
+	if err := a.printTable(rows, formatTable); err != nil {
 		return err
 	}
 	if fails > 0 || (warns > 0 && c.failOn == "warn") {
