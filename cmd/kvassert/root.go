@@ -196,10 +196,6 @@ error (before any network call), 3 a service could not be reached, 130 interrupt
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log a summary of diagnostics (never tokens or secrets) to stderr")
 	pf.BoolVar(&a.Debug, "debug", false, "--verbose, plus every HTTP request and response (status, duration, request IDs) and the credential that reached the vault; never a query string, body, token or secret")
-	// --version without a shorthand: -v reads as verbosity to kubectl users.
-	// Defined here so that cobra's own version flag (which takes -v when it
-	// is free) is not added.
-	root.Flags().Bool("version", false, "print kvassert's version")
 	bindEnv(root, pf, "output", envOutput)
 	bindEnv(root, pf, "cloud", envCloud)
 	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
