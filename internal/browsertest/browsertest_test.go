@@ -54,4 +54,3 @@ func TestPage(t *testing.T) {
 		t.Errorf("after click: %s", u)
 	}
 }
-
