@@ -160,6 +160,11 @@ func TestWalkthrough(t *testing.T) {
 			t.Errorf("the walk-through's output lacks %q:\n%s", want, out)
 		}
 	}
+	for _, bad := range []string{"exit 2", "exit 3"} { // a "|| echo" line that failed for another reason than the one shown
+		if strings.Contains(out, bad) {
+			t.Errorf("a walk-through line ended with %q:\n%s\nstderr:\n%s", bad, out, errs)
+		}
+	}
 	if jwtPattern.MatchString(errs) || strings.Contains(errs, emuhook.DemoWorkloadSecret) {
 		t.Errorf("the walk-through wrote a token or secret to stderr:\n%s", errs)
 	}
