@@ -201,6 +201,9 @@ func TestEmulate(t *testing.T) {
 	if s := p.stderrText(); strings.Contains(s, "warning") || strings.Contains(s, "level=WARN") {
 		t.Errorf("kvassert proxy with the emulator's lines warns:\n%s", s)
 	}
+	if !strings.Contains(strings.Join(p.stdout, "\n"), "/healthz (no secret)") {
+		t.Errorf("the proxy did not print its liveness URL:\n%s", strings.Join(p.stdout, "\n"))
+	}
 	if !strings.Contains(strings.Join(p.stdout, "\n"), "/msi/"+scenario.DemoHomeTenant+"/"+scenario.DemoAppClientID+"/kv/kvassert-demo/"+scenario.DemoCertificate) {
 		t.Errorf("the proxy did not print the app's managed identity lines:\n%s", strings.Join(p.stdout, "\n"))
 	}
