@@ -261,7 +261,7 @@ func TestEmulateErrors(t *testing.T) {
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "--config", bad}, exitUsage, "invalid JSON", ""},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "-o", "table"}, exitUsage, "prints shell lines or JSON", "-o json"},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "-o", "tsv"}, exitUsage, "--output tsv does not apply", "-o json"},
-		{[]string{"emulate", "--listen", "127.0.0.1:0", "--query", "url"}, exitUsage, "--query applies to -o json only", "-o json"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--query", "url"}, exitUsage, "--query does not apply to its shell lines, only to -o json", "-o json"},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "--shell", "tcsh"}, exitUsage, `--shell "tcsh"`, "bash, zsh, sh, fish or powershell"},
 	}
 	for _, c := range cases {
