@@ -373,6 +373,23 @@ func TestEmulateShellSyntax(t *testing.T) {
 			t.Errorf("pickShell(%q, %q, %q): %s, want %s", c.flag, c.shellEnv, c.goos, got, c.want)
 		}
 	}
+	// The one-command lines of the managed identity endpoint.
+	vars := [][2]string{{"A", "x y"}, {"B", "it's"}}
+	for _, c := range []struct {
+		syn  shellSyntax
+		want string
+	}{
+		{posixShell, `A='x y' B='it'\''s' kvassert token`},
+		{fishShell, `env A='x y' B='it\'s' kvassert token`},
+		{powerShell, `$env:A = 'x y'; $env:B = 'it''s'; kvassert token; Remove-Item Env:A, Env:B`},
+	} {
+		if got := c.syn.prefix(vars, "kvassert token"); got != c.want {
+			t.Errorf("%s: %s, want %s", c.syn.name, got, c.want)
+		}
+	}
+	if out, err := exec.Command("bash", "-c", posixShell.prefix(vars, `bash -c 'printf "%s|%s" "$A" "$B"'`)+`; printf '|%s' "${A-unset}"`).Output(); err != nil || string(out) != "x y|it's|unset" {
+		t.Errorf("bash runs the one-command line: %q %v", out, err)
+	}
 	if got := fishQuote(`a\b`); got != `'a\\b'` {
 		t.Errorf("fishQuote: %s", got)
 	}
