@@ -232,7 +232,11 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(name+" points at this proxy: its own DefaultAzureCredential would call itself",
 				"unset "+name+" (and IDENTITY_HEADER) in the shell that runs the proxy; set them only for your app")
 		}
-		fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+		if a.emu == nil {
+			// Under the emulator the vault credential is the emulator's own
+			// (emulatorCredential), whatever else is set: nothing to warn about.
+			fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+		}
 	}
 	return nil
 }
@@ -369,7 +373,8 @@ func (c *proxyCmd) printWhere(p *startPrinter, s *proxy.Server, base string) {
 	// The page's script reads the secret from the fragment, which browsers
 	// never send to a server.
 	fmt.Fprintf(w, "web page: %s/#secret=%s\n", base, s.Secret())
-	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the API secret)\n\n", base)
+	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the API secret)\n", base)
+	fmt.Fprintf(w, "liveness: %s/healthz (no secret)\n\n", base)
 }
 
 // printTokenAPI prints the curl command of the token API.
