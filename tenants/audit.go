@@ -59,7 +59,7 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 		return AppAudit{}, inputErr("cred", "cred is a nil *kvassert.Credential")
 	}
 	if !entraid.ValidClientID(appObjectID) {
-		return AppAudit{}, inputErr("appObjectID", "the application object ID (%d bytes) is not a GUID", len(appObjectID))
+		return AppAudit{}, inputErr("appObjectID", "appObjectID (%d bytes) is not a GUID (the app registration's Object ID)", len(appObjectID))
 	}
 	var o AuditOptions
 	if opts != nil {
@@ -72,7 +72,7 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 	o.ClientOptions.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: id.AuthorityHost}
 	g, err := graphapi.New(cred, &o.ClientOptions)
 	if err != nil {
-		return AppAudit{}, inputErr("cred", "no Microsoft Graph host is known for the credential's cloud")
+		return AppAudit{}, inputErr("cred", "cred: no Microsoft Graph host is known for the credential's cloud")
 	}
 	a := AppAudit{Findings: []string{}, Tenants: []Report{}}
 	if len(known) > 0 {

@@ -188,18 +188,18 @@ func plan(cred *kvassert.Credential, want *Want) (*checkPlan, error) {
 	if len(w.Roles) == 0 {
 		g, err := graphapi.Host(cloud.Configuration{ActiveDirectoryAuthorityHost: p.id.AuthorityHost})
 		if err != nil {
-			return nil, inputErr("Roles", "no default resource for this cloud (Microsoft Graph's host is unknown): name the resources in Want.Roles")
+			return nil, inputErr("Roles", "Roles: no default resource for this cloud (Microsoft Graph's host is unknown): name the resources in Want.Roles")
 		}
 		w.Roles = map[string][]string{"https://" + g: nil}
 	}
 	for res, roles := range w.Roles {
 		r := strings.TrimSuffix(strings.TrimSuffix(res, "/.default"), "/")
 		if r == "" || len(r) > 512 || strings.ContainsAny(r, " \t\r\n") || !strings.Contains(r, ":") {
-			return nil, inputErr("Roles", "a resource (%d bytes) is not a resource URI such as https://graph.microsoft.com", len(res))
+			return nil, inputErr("Roles", "Roles: a resource (%d bytes) is not a resource URI such as https://graph.microsoft.com", len(res))
 		}
 		for _, role := range roles {
 			if role == "" || len(role) > 256 || strings.ContainsFunc(role, isControl) {
-				return nil, inputErr("Roles", "a role of a resource is empty, too long or holds control characters")
+				return nil, inputErr("Roles", "Roles: a role of a resource is empty, too long or holds control characters")
 			}
 		}
 		rs := append(slices.Clone(p.roles[r]), roles...)

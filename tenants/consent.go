@@ -61,7 +61,7 @@ func ConsentURL(clientID, redirectURI, state string, opts *ConsentURLOptions) (s
 // consentURL builds the link; redirectURI may be "" (a report's link).
 func consentURL(clientID, redirectURI, state string, o ConsentURLOptions) (string, error) {
 	if !entraid.ValidClientID(clientID) {
-		return "", inputErr("clientID", "client ID (%d bytes) is not a GUID", len(clientID))
+		return "", inputErr("clientID", "clientID (%d bytes) is not a GUID", len(clientID))
 	}
 	tenant := o.Tenant
 	switch {
@@ -80,7 +80,7 @@ func consentURL(clientID, redirectURI, state string, o ConsentURLOptions) (strin
 	if scope == "" {
 		g, err := graphapi.Host(o.Cloud)
 		if err != nil {
-			return "", inputErr("Scope", "no default scope for this cloud (Microsoft Graph's host is unknown): set Scope")
+			return "", inputErr("Scope", "Scope: no default scope for this cloud (Microsoft Graph's host is unknown): set Scope")
 		}
 		scope = "https://" + g + "/.default"
 	} else if err := checkScope(scope); err != nil {
@@ -112,11 +112,11 @@ func checkScope(scope string) error {
 // fragment; at most 256 bytes.
 func checkRedirectURI(s string) error {
 	if s == "" || len(s) > maxRedirectURI {
-		return inputErr("redirectURI", "redirect URI (%d bytes) is empty or longer than %d bytes", len(s), maxRedirectURI)
+		return inputErr("redirectURI", "redirectURI (%d bytes) is empty or longer than %d bytes", len(s), maxRedirectURI)
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsFunc(s, isControl) || u.Opaque != "" {
-		return inputErr("redirectURI", "redirect URI is not an absolute URL without user info or fragment")
+		return inputErr("redirectURI", "redirectURI is not an absolute URL without user info or fragment")
 	}
 	switch u.Scheme {
 	case "https":
@@ -125,9 +125,9 @@ func checkRedirectURI(s string) error {
 		if isLoopback(u.Hostname()) {
 			return nil
 		}
-		return inputErr("redirectURI", "redirect URI uses http on %s: only https, or http on a loopback host for development", textutil.Truncate(u.Hostname(), 80))
+		return inputErr("redirectURI", "redirectURI uses http on %s: only https, or http on a loopback host for development", textutil.Truncate(u.Hostname(), 80))
 	}
-	return inputErr("redirectURI", "redirect URI scheme %q is not https", textutil.Truncate(u.Scheme, 16))
+	return inputErr("redirectURI", "redirectURI scheme %q is not https", textutil.Truncate(u.Scheme, 16))
 }
 
 func isLoopback(host string) bool {
@@ -147,7 +147,7 @@ func authorityHost(c cloud.Configuration) (string, error) {
 	}
 	u, err := url.Parse(h)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return "", inputErr("Cloud", "the cloud's authority host must be a plain https://host/ URL")
+		return "", inputErr("Cloud", "Cloud: the authority host must be a plain https://host/ URL")
 	}
 	return "https://" + strings.ToLower(u.Host) + "/", nil
 }

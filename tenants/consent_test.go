@@ -160,6 +160,8 @@ func TestInputErrorTable(t *testing.T) {
 			t.Errorf("%s: %T is not an InputError: %v", r.name, err, err)
 		case !strings.Contains(strings.ToLower(ie.Input), strings.ToLower(r.param)):
 			t.Errorf("%s: Input %q does not name %q", r.name, ie.Input, r.param)
+		case !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(r.param)):
+			t.Errorf("%s: message %q does not name %q", r.name, err, r.param)
 		case !strings.HasPrefix(err.Error(), "tenants: "):
 			t.Errorf("%s: message %q lacks the package", r.name, err)
 		}
