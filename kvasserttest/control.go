@@ -36,7 +36,8 @@ import (
 //	                         unauthenticated request answered 401)
 //	Entra ID:                "entra/discovery" (openid-configuration), "entra/jwks",
 //	                         "entra/instance" (instance discovery), "entra/token",
-//	                         "entra/managed-identity" (App Service, Cloud Shell and IMDS)
+//	                         "entra/managed-identity" (App Service, Cloud Shell and IMDS),
+//	                         "entra/adminconsent" (the v2 admin-consent page and its form)
 //	Microsoft Graph:         "graph/applications/get", "graph/applications/addKey",
 //	                         "graph/applications/removeKey", "graph/organization/get"
 type Op = emu.Op
@@ -179,22 +180,6 @@ func (e *Emulator) RevokeCertificate(clientID string, cert *x509.Certificate) er
 		return err
 	}
 	return certErr(e.entra.RevokeCertificate(clientID, cert))
-}
-
-// SetConsent adds or removes the app's service principal in a tenant (ID
-// or name) other than its home tenant; a single-tenant app cannot be
-// consented.
-func (e *Emulator) SetConsent(clientID, tenant string, consented bool) error {
-	if err := e.checkApp(clientID); err != nil {
-		return err
-	}
-	if _, ok := e.scenario.Tenant(tenant); !ok {
-		return inputerr.New("kvasserttest", "tenant", "no tenant %q (tenant) in the scenario", textutil.Truncate(tenant, 64))
-	}
-	if err := e.entra.SetConsent(clientID, tenant, consented); err != nil {
-		return &inputerr.Error{Package: "kvasserttest", Input: "clientID", Reason: fmt.Sprintf("app %s (clientID) cannot be consented in tenant %s: it is single-tenant", clientID, tenant), Err: err}
-	}
-	return nil
 }
 
 // checkApp refuses a client ID that is not an app of the scenario.

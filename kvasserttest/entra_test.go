@@ -151,7 +151,7 @@ func TestEntraVaultSignedAssertionManyTenants(t *testing.T) {
 		}
 		cl := entraDecode(t, r.AccessToken)
 		if cl.Tid != tid || cl.AppID != scenario.DemoAppClientID || cl.Aud != "https://vault.azure.net" || cl.IdTyp != "app" ||
-			len(cl.Roles) != 2 || cl.Iss != "https://login.microsoftonline.com/"+tid+"/v2.0" || cl.Oid == "" || cl.Oid != cl.Sub {
+			cl.Roles != nil || cl.Iss != "https://login.microsoftonline.com/"+tid+"/v2.0" || cl.Oid == "" || cl.Oid != cl.Sub {
 			t.Errorf("%s: claims %+v", tid, cl)
 		}
 		entraVerifyJWKS(t, e, tid, r.AccessToken)

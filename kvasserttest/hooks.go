@@ -5,6 +5,7 @@ import (
 
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest/internal/entra"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // The emulator controls only kvassert's own tests use are not methods of
@@ -60,3 +61,15 @@ func (c controls) CertificateVersions(vaultName, certName string) ([]emuhook.Ver
 }
 
 func (c controls) AppObjectID(clientID string) (string, error) { return c.e.appObjectID(clientID) }
+
+func (c controls) SetServicePrincipalLock(clientID string, isEnabled, allProperties, unlock bool) error {
+	if err := c.e.checkApp(clientID); err != nil {
+		return err
+	}
+	var lock *scenario.ServicePrincipalLock
+	if !unlock {
+		a := allProperties
+		lock = &scenario.ServicePrincipalLock{IsEnabled: isEnabled, AllProperties: a, CredentialsWithUsageVerify: a, CredentialsWithUsageSign: a, IdentifierUris: a, TokenEncryptionKeyID: a}
+	}
+	return c.e.entra.SetServicePrincipalLock(clientID, lock)
+}

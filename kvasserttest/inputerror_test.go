@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/inputerr"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -69,6 +70,25 @@ func TestInputErrorTable(t *testing.T) {
 		{"RevokeCertificate: not registered", "cert", func() error { return e.RevokeCertificate(scenario.DemoAppClientID, other) }},
 		{"SetConsent: unknown app", "clientID", func() error { return e.SetConsent(unknownApp, scenario.DemoContosoTenant, true) }},
 		{"SetConsent: unknown tenant", "tenant", func() error { return e.SetConsent(scenario.DemoAppClientID, "nowhere", true) }},
+		{"SetConsent: single-tenant app elsewhere", "clientID", func() error { return e.SetConsent(emuhook.DemoWorkloadClientID, scenario.DemoContosoTenant, true) }},
+		{"SetGrantedRoles: unknown app", "clientID", func() error { return e.SetGrantedRoles(unknownApp, scenario.DemoContosoTenant, "Sites.Read.All") }},
+		{"SetGrantedRoles: unknown tenant", "tenant", func() error { return e.SetGrantedRoles(scenario.DemoAppClientID, "nowhere", "Sites.Read.All") }},
+		{"SetGrantedRoles: role with space", "roles", func() error {
+			return e.SetGrantedRoles(scenario.DemoAppClientID, scenario.DemoContosoTenant, "Sites Read")
+		}},
+		{"SetGrantedRoles: empty role", "roles", func() error { return e.SetGrantedRoles(scenario.DemoAppClientID, scenario.DemoContosoTenant, "") }},
+		{"SetGrantedRoles: single-tenant app elsewhere", "clientID", func() error {
+			return e.SetGrantedRoles(emuhook.DemoWorkloadClientID, scenario.DemoContosoTenant)
+		}},
+		{"SetServicePrincipalEnabled: unknown app", "clientID", func() error { return e.SetServicePrincipalEnabled(unknownApp, scenario.DemoContosoTenant, false) }},
+		{"SetServicePrincipalEnabled: unknown tenant", "tenant", func() error { return e.SetServicePrincipalEnabled(scenario.DemoAppClientID, "nowhere", false) }},
+		{"SetServicePrincipalEnabled: not consented", "tenant", func() error {
+			return e.SetServicePrincipalEnabled(scenario.DemoAppClientID, emuhook.DemoWingtipTenant, false)
+		}},
+		{"SetTenantRefusal: unknown code", "code", func() error { return e.SetTenantRefusal(scenario.DemoAppClientID, scenario.DemoContosoTenant, 50011) }},
+		{"SetTenantRefusal: unknown app", "clientID", func() error { return e.SetTenantRefusal(unknownApp, scenario.DemoContosoTenant, 90002) }},
+		{"SetTenantRefusal: unknown tenant", "tenant", func() error { return e.SetTenantRefusal(scenario.DemoAppClientID, "nowhere", 90002) }},
+		{"SetConsentDelay: negative", "d", func() error { return e.SetConsentDelay(-time.Second) }},
 		{"ClientSecretCredential: unknown app", "clientID", func() error { _, err := e.ClientSecretCredential(unknownApp); return err }},
 		{"ClientSecretCredential: no secret", "clientID", func() error { _, err := e.ClientSecretCredential(scenario.DemoAppClientID); return err }},
 		{"AppKeyCredentials: unknown app", "clientID", func() error { _, err := e.AppKeyCredentials(unknownApp); return err }},

@@ -59,7 +59,7 @@ var rules = map[string][]string{
 	// beyond kvasserttest's API (standard library only).
 	"internal/emuhook":            {},
 	"kvasserttest/internal/emu":   {"internal/emuhook"},
-	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/scenario", "internal/emuhook"},
+	"kvasserttest/internal/entra": {"kvasserttest/internal/emu", "kvasserttest/internal/names", "kvasserttest/scenario", "internal/emuhook"},
 	"kvasserttest/internal/vault": {"kvasserttest/internal/emu", "kvasserttest/internal/names", "kvasserttest/scenario", "internal/emuhook"},
 }
 

@@ -132,6 +132,13 @@ type Controls interface {
 	CertificateVersions(vaultName, certName string) ([]VersionInfo, error)
 	// AppObjectID returns the application object ID of a scenario app.
 	AppObjectID(clientID string) (string, error)
+	// SetServicePrincipalLock sets the app's app instance property lock as
+	// Microsoft Graph reports it (servicePrincipalLockConfiguration):
+	// isEnabled, allProperties, and the four single properties
+	// (credentialsWithUsageVerify, credentialsWithUsageSign, identifierUris,
+	// tokenEncryptionKeyId) all equal to allProperties; unlock removes it
+	// (Graph answers null).
+	SetServicePrincipalLock(clientID string, isEnabled, allProperties, unlock bool) error
 }
 
 // Of returns the controls of an emulator (a *kvasserttest.Emulator). It is
@@ -162,8 +169,17 @@ const (
 	DemoFabrikamTenant   = "c41d8e92-3f5b-4a6c-b7d8-9e0f1a2b3c93"
 	DemoNorthwindTenant  = "5e7a0b23-9c1d-4e2f-a3b4-c5d6e7f8a9b4"
 	DemoWingtipTenant    = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c55" // never consented
+	DemoTailspinTenant   = "4d6f8a0c-2e4a-4c6e-9a0c-3e5a7c9e1b66" // not consented yet: the customer the demo onboards
 	DemoWorkloadClientID = "3c5e7a9b-2d4f-4a6c-8e0a-1b3d5f7a9c27" // the app's workload identity (reaches the vault)
 	DemoWorkloadSecret   = "demo-workload-secret-not-a-real-credential"
 	DemoIdentityClientID = "7e9a1c3e-5b7d-4f9a-b1c3-d5e7f9a1b338" // user-assigned managed identity
 	DemoIdentityObjectID = "1f3a5c7e-9b1d-4e3f-a5b7-c9d1e3f5a749"
+)
+
+// DemoRedirectURI and DemoRedirectURIIP are the demo app's registered web
+// redirect URIs, where the emulated admin-consent page sends the
+// administrator back (loopback http: a request with any port matches).
+const (
+	DemoRedirectURI   = "http://localhost/consent/callback"
+	DemoRedirectURIIP = "http://127.0.0.1/consent/callback"
 )

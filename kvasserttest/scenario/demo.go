@@ -4,8 +4,9 @@ import "github.com/kvassert/kvassert/internal/emuhook"
 
 // Identifiers of the demo scenario a test usually names. The others (two
 // more consented customer tenants, fabrikam and northwind; wingtip, never
-// consented; the workload app with a client secret; the managed identity)
-// are in Demo()'s fields.
+// consented; tailspin, a customer to onboard through the admin-consent page;
+// the workload app with a client secret; the managed identity) are in
+// Demo()'s fields.
 const (
 	DemoHomeTenant    = "8f3c2a51-4b7e-4d7c-9a53-0c6d1e2f3a41" // where the SaaS app lives
 	DemoContosoTenant = "2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82" // a customer tenant that consented
@@ -23,6 +24,7 @@ const (
 	demoFabrikamTenant   = emuhook.DemoFabrikamTenant
 	demoNorthwindTenant  = emuhook.DemoNorthwindTenant
 	demoWingtipTenant    = emuhook.DemoWingtipTenant
+	demoTailspinTenant   = emuhook.DemoTailspinTenant
 	demoWorkloadClientID = emuhook.DemoWorkloadClientID
 	demoWorkloadSecret   = emuhook.DemoWorkloadSecret
 	demoIdentityClientID = emuhook.DemoIdentityClientID
@@ -32,8 +34,13 @@ const (
 // Demo returns the scenario that kvasserttest.New(nil, nil), `kvassert demo`
 // and `kvassert emulate` use when given no scenario: a multi-tenant app
 // (Apps[0]) in a home tenant, consented in three customer tenants
-// (Tenants[1:4]) and not in a fourth (Tenants[4]), whose credential is a
-// non-exportable certificate in a vault of the home tenant. A workload app
+// (Tenants[1:4]) and not in a fourth (Tenants[4], wingtip) nor a fifth
+// (Tenants[5], tailspin, the customer the demo onboards through the emulated
+// admin-consent page and its loopback redirect URIs), whose credential is a
+// non-exportable certificate in a vault of the home tenant. The app's roles
+// are the Microsoft Graph application permissions Sites.Read.All and
+// Organization.Read.All, granted in the home tenant and the three consented
+// tenants; its app instance property lock is on. A workload app
 // (Apps[1], with a client secret) and a managed identity
 // (ManagedIdentities[0], the identity the emulated IMDS answers as) may sign
 // with the vault key but cannot read the private key; the managed identity is
@@ -46,6 +53,7 @@ func Demo() *Scenario {
 			{ID: demoFabrikamTenant, Name: "fabrikam"},
 			{ID: demoNorthwindTenant, Name: "northwind"},
 			{ID: demoWingtipTenant, Name: "wingtip"},
+			{ID: demoTailspinTenant, Name: "tailspin"},
 		},
 		Apps: []App{
 			{
@@ -61,7 +69,12 @@ func Demo() *Scenario {
 					Subject:   demoIdentityObjectID,
 					Audiences: []string{"api://AzureADTokenExchange"},
 				}},
-				Roles: []string{"Sites.Read.All", "Organization.Read.All"},
+				Roles:        []string{"Sites.Read.All", "Organization.Read.All"},
+				RedirectURIs: []string{emuhook.DemoRedirectURI, emuhook.DemoRedirectURIIP},
+				ServicePrincipalLock: &ServicePrincipalLock{
+					IsEnabled: true, AllProperties: true, CredentialsWithUsageVerify: true, CredentialsWithUsageSign: true,
+					IdentifierUris: true, TokenEncryptionKeyID: true,
+				},
 			},
 			{
 				ClientID:    demoWorkloadClientID,

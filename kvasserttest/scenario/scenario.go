@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Scenario is the complete state an emulator starts from.
@@ -62,20 +63,65 @@ type App struct {
 	// service principal there.
 	HomeTenant string `json:"homeTenant"`
 	// MultiTenant allows the app to sign in to other tenants where it has
-	// been consented (ConsentedTenants).
+	// been consented (ConsentedTenants, Consents).
 	MultiTenant bool `json:"multiTenant,omitempty"`
 	// ConsentedTenants are the other tenants with a service principal of the
-	// app (admin consent given).
+	// app (admin consent given) that granted all of the app's Roles.
 	ConsentedTenants []string `json:"consentedTenants,omitempty"`
+	// Consents are tenants with a service principal of the app that granted
+	// the roles they list (an empty list: consented, no role granted; the
+	// app's tokens there carry no "roles" claim). A tenant is listed here or
+	// in ConsentedTenants, not both; listing the home tenant sets the roles
+	// granted there.
+	Consents []Consent `json:"consents,omitempty"`
+	// RedirectURIs are the app's web platform redirect URIs, where the
+	// emulated admin-consent page sends the administrator back. As in Entra,
+	// an http://localhost/... or http://127.0.0.1/... URI matches a request
+	// with any port; any other URI must be https and match exactly.
+	RedirectURIs []string `json:"redirectUris,omitempty"`
+	// ServicePrincipalLock is the app's app instance property lock
+	// (Microsoft Graph servicePrincipalLockConfiguration); nil: not set
+	// (Graph answers null).
+	ServicePrincipalLock *ServicePrincipalLock `json:"servicePrincipalLockConfiguration,omitempty"`
 	// Secrets are client secrets accepted for client_secret authentication.
 	Secrets []string `json:"secrets,omitempty"`
 	// Certificates are the app's certificate credentials (keyCredentials).
 	Certificates []CertificateRef `json:"certificates,omitempty"`
 	// FederatedCredentials are federated identity credentials (FIC).
 	FederatedCredentials []FederatedCredential `json:"federatedCredentials,omitempty"`
-	// Roles are application permissions granted in every tenant; they appear
-	// in the access token's "roles" claim.
+	// Roles are the app's application permissions (app roles) on
+	// RolesResource, granted in its home tenant and in every tenant of
+	// ConsentedTenants; they appear in the "roles" claim of its access
+	// tokens for that resource only (a token for another resource has no
+	// "roles" claim, as in Entra).
 	Roles []string `json:"roles,omitempty"`
+	// RolesResource is the resource whose application permissions Roles
+	// are: an application ID URI such as "https://graph.microsoft.com" (the
+	// default, Microsoft Graph, also matched by its other cloud hosts and its
+	// app ID 00000003-0000-0000-c000-000000000000).
+	RolesResource string `json:"rolesResource,omitempty"`
+}
+
+// Consent is an admin consent of an app in a tenant: the app has a service
+// principal there with the application permissions Roles (on the app's
+// RolesResource) granted.
+type Consent struct {
+	// Tenant is the tenant's ID.
+	Tenant string `json:"tenant"`
+	// Roles are the granted application permissions; empty: none.
+	Roles []string `json:"roles"`
+}
+
+// ServicePrincipalLock is Microsoft Graph's servicePrincipalLockConfiguration
+// of an application: which properties of its service principals in other
+// tenants are locked against change by those tenants' administrators.
+type ServicePrincipalLock struct {
+	IsEnabled                  bool `json:"isEnabled"`
+	AllProperties              bool `json:"allProperties"`
+	CredentialsWithUsageVerify bool `json:"credentialsWithUsageVerify"`
+	CredentialsWithUsageSign   bool `json:"credentialsWithUsageSign"`
+	IdentifierUris             bool `json:"identifierUris"`
+	TokenEncryptionKeyID       bool `json:"tokenEncryptionKeyId"`
 }
 
 // CertificateRef registers a certificate credential on an app: either the
@@ -341,11 +387,15 @@ func (c *checker) checkApp(i int, a *App) {
 		c.objectIDs[strings.ToLower(a.ObjectID)] = true
 	}
 	c.knownTenant(f+".homeTenant", a.HomeTenant)
-	for j, t := range a.ConsentedTenants {
-		c.knownTenant(fmt.Sprintf("%s.consentedTenants[%d]", f, j), t)
+	c.checkConsents(f, a)
+	c.checkRoles(f+".roles", a.Roles)
+	if a.RolesResource != "" && !names.ValidResource(a.RolesResource) {
+		c.bad("%s.rolesResource %q is not an application ID URI (https://... or api://...) or a GUID", f, a.RolesResource)
 	}
-	if len(a.ConsentedTenants) > 0 && !a.MultiTenant {
-		c.bad("%s has consentedTenants but multiTenant is false", f)
+	for j, u := range a.RedirectURIs {
+		if reason := names.CheckRedirectURI(u); reason != "" {
+			c.bad("%s.redirectUris[%d] %q: %s", f, j, u, reason)
+		}
 	}
 	for j, ref := range a.Certificates {
 		c.checkCertificateRef(fmt.Sprintf("%s.certificates[%d]", f, j), ref)
@@ -353,6 +403,45 @@ func (c *checker) checkApp(i int, a *App) {
 	for j, fc := range a.FederatedCredentials {
 		if fc.Issuer == "" || fc.Subject == "" || len(fc.Audiences) == 0 {
 			c.bad("%s.federatedCredentials[%d] needs issuer, subject and at least one audience", f, j)
+		}
+	}
+}
+
+// checkConsents checks consentedTenants and consents: known tenants, each
+// listed once, and other tenants only for a multi-tenant app.
+func (c *checker) checkConsents(f string, a *App) {
+	seen := make(map[string]bool, len(a.ConsentedTenants)+len(a.Consents))
+	other := false
+	home := strings.ToLower(a.HomeTenant)
+	note := func(field, t string) {
+		c.knownTenant(field, t)
+		id := strings.ToLower(t)
+		if seen[id] {
+			c.bad("%s %q is consented twice (consentedTenants and consents list a tenant once)", field, t)
+		}
+		seen[id] = true
+		if id != home {
+			other = true
+		}
+	}
+	for j, t := range a.ConsentedTenants {
+		note(fmt.Sprintf("%s.consentedTenants[%d]", f, j), t)
+		other = true // even the home tenant: consentedTenants is for other tenants
+	}
+	for j, cs := range a.Consents {
+		note(fmt.Sprintf("%s.consents[%d].tenant", f, j), cs.Tenant)
+		c.checkRoles(fmt.Sprintf("%s.consents[%d].roles", f, j), cs.Roles)
+	}
+	if other && !a.MultiTenant {
+		c.bad("%s has consentedTenants or consents in other tenants but multiTenant is false", f)
+	}
+}
+
+// checkRoles refuses empty roles and roles with white space.
+func (c *checker) checkRoles(field string, roles []string) {
+	for j, r := range roles {
+		if r == "" || strings.ContainsFunc(r, unicode.IsSpace) || len(r) > 120 {
+			c.bad("%s[%d] %q is empty, too long or holds white space", field, j, r)
 		}
 	}
 }

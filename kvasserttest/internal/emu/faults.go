@@ -39,6 +39,7 @@ const (
 	OpInstance        Op = "entra/instance"         // instance discovery
 	OpToken           Op = "entra/token"            // token endpoint
 	OpManagedIdentity Op = "entra/managed-identity" // managed identity endpoint
+	OpAdminConsent    Op = "entra/adminconsent"     // {tenant}/v2.0/adminconsent (page and form)
 )
 
 // Fault is what an injected failure does to matching requests.

@@ -63,11 +63,17 @@ type app struct {
 	name        string
 	home        string // home tenant ID (lower case)
 	multiTenant bool
-	sp          map[string]bool // tenant IDs with a service principal
+	sp          map[string]*servicePrincipal // by tenant ID
+	refusals    map[string]int               // tenant ID -> AADSTS code the token endpoint answers with
 	secrets     []string
 	certs       []*keyCredential
 	fics        []scenario.FederatedCredential
-	roles       []string
+	roles       []string // the app's roles (application permissions on rolesResource)
+	// rolesResource is the resource whose application permissions roles
+	// are ("" is Microsoft Graph).
+	rolesResource string
+	redirectURIs  []string
+	lock          *scenario.ServicePrincipalLock
 }
 
 // identity is a user-assigned managed identity.
@@ -98,29 +104,52 @@ func loadDirectory(s *scenario.Scenario, certDER func(vault, name string) ([]byt
 		id := strings.ToLower(t.ID)
 		tenants[id] = &tenant{id: id, name: strings.ToLower(t.Name)}
 	}
+	lookup := func(idOrName string) (string, bool) {
+		k := strings.ToLower(idOrName)
+		if t := tenants[k]; t != nil {
+			return t.id, true
+		}
+		for _, t := range tenants { // names: only for small hand-written scenarios (Validate wants IDs)
+			if t.name != "" && (t.name == k || t.domain() == k) {
+				return t.id, true
+			}
+		}
+		return "", false
+	}
 	apps := map[string]*app{}
 	for _, a := range s.Apps {
-		home, ok := s.Tenant(a.HomeTenant)
+		home, ok := lookup(a.HomeTenant)
 		if !ok {
 			return nil, nil, nil, fmt.Errorf("entra: app %s: home tenant %q not found", a.ClientID, a.HomeTenant)
 		}
 		ap := &app{
-			clientID:    strings.ToLower(a.ClientID),
-			objectID:    a.AppObjectID(),
-			name:        a.DisplayName,
-			home:        strings.ToLower(home.ID),
-			multiTenant: a.MultiTenant,
-			sp:          map[string]bool{strings.ToLower(home.ID): true},
-			secrets:     append([]string(nil), a.Secrets...),
-			fics:        append([]scenario.FederatedCredential(nil), a.FederatedCredentials...),
-			roles:       append([]string(nil), a.Roles...),
+			clientID:      strings.ToLower(a.ClientID),
+			objectID:      a.AppObjectID(),
+			name:          a.DisplayName,
+			home:          home,
+			multiTenant:   a.MultiTenant,
+			sp:            map[string]*servicePrincipal{home: {allRoles: true}},
+			refusals:      map[string]int{},
+			secrets:       append([]string(nil), a.Secrets...),
+			fics:          append([]scenario.FederatedCredential(nil), a.FederatedCredentials...),
+			roles:         append([]string(nil), a.Roles...),
+			rolesResource: a.RolesResource,
+			redirectURIs:  append([]string(nil), a.RedirectURIs...),
+			lock:          cloneLock(a.ServicePrincipalLock),
 		}
 		for _, c := range a.ConsentedTenants {
-			t, ok := s.Tenant(c)
+			tid, ok := lookup(c)
 			if !ok {
 				return nil, nil, nil, fmt.Errorf("entra: app %s: consented tenant %q not found", a.ClientID, c)
 			}
-			ap.sp[strings.ToLower(t.ID)] = true
+			ap.sp[tid] = &servicePrincipal{allRoles: true}
+		}
+		for _, c := range a.Consents {
+			tid, ok := lookup(c.Tenant)
+			if !ok {
+				return nil, nil, nil, fmt.Errorf("entra: app %s: consented tenant %q not found", a.ClientID, c.Tenant)
+			}
+			ap.sp[tid] = &servicePrincipal{roles: append([]string{}, c.Roles...)}
 		}
 		for i, ref := range a.Certificates {
 			cert, err := resolveCertificate(ref, certDER)
@@ -172,4 +201,12 @@ func servicePrincipalID(tenantID, clientID string) string {
 	var b [16]byte
 	copy(b[:], sum[:16])
 	return formatGUID(b, 5)
+}
+
+func cloneLock(l *scenario.ServicePrincipalLock) *scenario.ServicePrincipalLock {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	return &c
 }

@@ -11,6 +11,7 @@
 package entra
 
 import (
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -69,6 +70,11 @@ type Entra struct {
 	propagation atomic.Int64
 	replays     atomic.Int64
 	issued      atomic.Int64
+	// consentDelay is how long a consent given on the admin-consent page
+	// takes to reach the token endpoint (a time.Duration).
+	consentDelay atomic.Int64
+	// formKey signs the admin-consent page's anti-forgery tokens.
+	formKey []byte
 }
 
 // New builds the token service from the scenario. Vault certificate
@@ -97,6 +103,10 @@ func New(cfg Config) (*Entra, error) {
 		ids:      ids,
 		apps:     apps,
 		jtis:     newJTICache(100_000),
+		formKey:  make([]byte, 32),
+	}
+	if _, err := rand.Read(e.formKey); err != nil {
+		return nil, err
 	}
 	if e.faults == nil {
 		e.faults = &emu.Faults{}
@@ -154,7 +164,8 @@ func tenantNotFound(seg string) *oauthError {
 }
 
 // ServeHTTP serves the Entra paths (/{tenant}/v2.0/.well-known/openid-configuration,
-// /{tenant}/discovery/v2.0/keys, /{tenant}/oauth2/v2.0/token, /common/discovery/instance).
+// /{tenant}/discovery/v2.0/keys, /{tenant}/oauth2/v2.0/token, /common/discovery/instance,
+// /{tenant}/v2.0/adminconsent).
 func (e *Entra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
@@ -165,6 +176,8 @@ func (e *Entra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(p) == 4 && strings.EqualFold(p[1], "discovery") && strings.EqualFold(p[2], "v2.0") && p[3] == "keys",
 		len(p) == 3 && strings.EqualFold(p[1], "discovery") && p[2] == "keys":
 		e.serveJWKS(w, r, p[0])
+	case len(p) == 3 && strings.EqualFold(p[1], "v2.0") && strings.EqualFold(p[2], "adminconsent"):
+		e.serveAdminConsent(w, r, p[0])
 	case len(p) == 4 && strings.EqualFold(p[1], "oauth2") && strings.EqualFold(p[2], "v2.0") && strings.EqualFold(p[3], "token"):
 		e.serveToken(w, r, p[0])
 	default:
@@ -229,32 +242,6 @@ func (e *Entra) withAppCertificate(clientID string, cert *x509.Certificate, f fu
 	return f(a, kc, -1)
 }
 
-// SetConsent adds (true) or removes (false) the app's service principal in a
-// tenant (given by ID or name). A single-tenant app can only have one in its
-// home tenant, as in Entra.
-func (e *Entra) SetConsent(clientID, tenantIDOrName string, consented bool) error {
-	t, ok := e.cfg.Scenario.Tenant(tenantIDOrName)
-	if !ok {
-		return fmt.Errorf("entra: no tenant %q", tenantIDOrName)
-	}
-	tid := strings.ToLower(t.ID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := e.apps[strings.ToLower(clientID)]
-	if a == nil {
-		return fmt.Errorf("entra: no app with client ID %q", clientID)
-	}
-	if consented && !a.multiTenant && tid != a.home {
-		return fmt.Errorf("entra: app %s is single-tenant: it cannot be consented in tenant %s", clientID, t.ID)
-	}
-	if consented {
-		a.sp[tid] = true
-	} else {
-		delete(a.sp, tid)
-	}
-	return nil
-}
-
 // ServicePrincipalID returns the object ID of the app's service principal in
 // a tenant (the oid and sub of its app-only tokens there). It is derived from
 // the pair, so it is stable across runs.
@@ -274,3 +261,12 @@ func (e *Entra) Replays() int64 { return e.replays.Load() }
 // Issued returns how many access tokens the token endpoint has issued
 // (managed identity tokens not included).
 func (e *Entra) Issued() int64 { return e.issued.Load() }
+
+// SetConsentDelay sets how long, on the emulator's clock, a consent given
+// on the admin-consent page takes before the token endpoint finds the new
+// service principal (AADSTS700016 until then), as Entra replicates
+// (negative values count as 0). It applies to consents given afterwards.
+func (e *Entra) SetConsentDelay(d time.Duration) { e.consentDelay.Store(int64(max(d, 0))) }
+
+// ConsentDelay is the current consent delay.
+func (e *Entra) ConsentDelay() time.Duration { return time.Duration(e.consentDelay.Load()) }

@@ -64,11 +64,11 @@ func FuzzParseJWS(f *testing.F) {
 // of the registered certificate.
 func FuzzCertificateAssertion(f *testing.F) {
 	fx := newFixture(f)
-	a, ok := fx.e.view(demoApp, contoso)
-	if !ok {
-		f.Fatal("no view of the demo app in contoso")
-	}
 	tn, _ := fx.e.resolveTenant(contoso)
+	a, oe := fx.e.view(demoApp, contoso, "https://vault.azure.net", tn)
+	if oe != nil {
+		f.Fatalf("no view of the demo app in contoso: %v", oe)
+	}
 	now := time.Now().Unix()
 	good := func(alg, thumbName, thumb string) []byte {
 		h, _ := json.Marshal(map[string]any{"alg": alg, "typ": "JWT", thumbName: thumb})

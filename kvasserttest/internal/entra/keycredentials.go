@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 // DefaultPropagationDelay is how long, on the emulator's clock, a key added
@@ -45,8 +46,12 @@ type App struct {
 	HomeTenant string
 	// DisplayName is the app registration's name.
 	DisplayName string
-	// Roles are the application permissions granted to the app.
+	// Roles are the app's application permissions (granted in its home
+	// tenant).
 	Roles []string
+	// ServicePrincipalLock is the app instance property lock (a copy; nil
+	// when not set).
+	ServicePrincipalLock *scenario.ServicePrincipalLock
 }
 
 // AppByID finds an app by client ID or application object ID.
@@ -66,7 +71,12 @@ func (e *Entra) AppByID(clientOrObjectID string) (App, bool) {
 	if a == nil {
 		return App{}, false
 	}
-	return App{ClientID: a.clientID, ObjectID: a.objectID, HomeTenant: a.home, DisplayName: a.name, Roles: slices.Clone(a.roles)}, true
+	out := App{ClientID: a.clientID, ObjectID: a.objectID, HomeTenant: a.home, DisplayName: a.name, Roles: slices.Clone(a.roles)}
+	if a.lock != nil {
+		l := *a.lock
+		out.ServicePrincipalLock = &l
+	}
+	return out, true
 }
 
 // KeyCredentials lists an app's certificate credentials, oldest first.
@@ -152,5 +162,22 @@ func (e *Entra) AddRoles(clientID string, roles ...string) error {
 		}
 	}
 	a.roles = next
+	return nil
+}
+
+// SetServicePrincipalLock replaces the app's app instance property lock
+// (nil: none).
+func (e *Entra) SetServicePrincipalLock(clientID string, lock *scenario.ServicePrincipalLock) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.apps[strings.ToLower(clientID)]
+	if a == nil {
+		return fmt.Errorf("%w: client ID %q", ErrNoApp, clientID)
+	}
+	if lock != nil {
+		l := *lock
+		lock = &l
+	}
+	a.lock = lock
 	return nil
 }

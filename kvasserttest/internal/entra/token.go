@@ -16,12 +16,14 @@ const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // appView is a snapshot of an app, taken under the lock, for one request.
 type appView struct {
-	clientID string
-	home     string
-	secrets  []string
-	certs    []keyCredential
-	fics     []ficView
-	roles    []string
+	clientID      string
+	home          string
+	secrets       []string
+	certs         []keyCredential
+	fics          []ficView
+	roles         []string // granted in the request's tenant
+	rolesResource string
+	refusal       int // SetTenantRefusal's code for the tenant, 0 if none
 }
 
 type ficView struct {
@@ -29,20 +31,40 @@ type ficView struct {
 	audiences       []string
 }
 
-// view snapshots the app with this client ID if it has a service principal
-// in tenant tid.
-func (e *Entra) view(clientID, tid string) (*appView, bool) {
+// view snapshots the app with this client ID for a token request in tenant
+// t, or returns why Entra would not find it there: 700016 (no app, no
+// service principal, or one not replicated yet), 7000229 (none in its home
+// tenant), 7000112 (disabled), or a tenant refusal (SetTenantRefusal) that
+// strikes before the client is authenticated.
+func (e *Entra) view(clientID, seg, resource string, t *tenant) (*appView, *oauthError) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	a := e.apps[strings.ToLower(clientID)]
-	if a == nil || !a.sp[tid] {
-		return nil, false
+	if a == nil || !isGUID(clientID) {
+		return nil, appNotFound(clientID, t)
+	}
+	refusal := a.refusals[t.id]
+	switch refusal {
+	case 90002, 900023, 7000229, 500011:
+		return nil, tenantRefusal(refusal, seg, a.clientID, resource, t)
+	}
+	sp := a.sp[t.id]
+	switch {
+	case sp == nil && t.id == a.home:
+		return nil, tenantRefusal(7000229, seg, a.clientID, resource, t)
+	case sp == nil || e.now().Before(sp.visibleAt):
+		return nil, appNotFound(clientID, t)
+	case sp.disabled:
+		return nil, newErr(http.StatusBadRequest, "unauthorized_client", 7000112,
+			"Application '%s'(%s) is disabled.", a.clientID, a.name)
 	}
 	v := &appView{
-		clientID: a.clientID,
-		home:     a.home,
-		secrets:  a.secrets,
-		roles:    a.roles,
+		clientID:      a.clientID,
+		home:          a.home,
+		secrets:       a.secrets,
+		roles:         sp.granted(a),
+		rolesResource: a.rolesResource,
+		refusal:       refusal,
 	}
 	for _, c := range a.certs {
 		v.certs = append(v.certs, *c)
@@ -50,7 +72,7 @@ func (e *Entra) view(clientID, tid string) (*appView, bool) {
 	for _, f := range a.fics {
 		v.fics = append(v.fics, ficView{issuer: f.Issuer, subject: f.Subject, audiences: f.Audiences})
 	}
-	return v, true
+	return v, nil
 }
 
 // tokenResponse is Entra's client-credentials answer.
@@ -98,14 +120,15 @@ func (e *Entra) token(r *http.Request, seg string) (*tokenResponse, *oauthError)
 	if oe != nil {
 		return nil, oe
 	}
-	a, ok := e.view(clientID, t.id)
-	if !isGUID(clientID) || !ok {
-		return nil, newErr(http.StatusBadRequest, "unauthorized_client", 700016,
-			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-			clientID, t.display())
+	a, oe := e.view(clientID, seg, resource, t)
+	if oe != nil {
+		return nil, oe
 	}
 	if oe := e.authenticateClient(r, form, a, t, secret); oe != nil {
 		return nil, oe
+	}
+	if a.refusal == 53003 { // Conditional Access is evaluated once the client is authenticated
+		return nil, tenantRefusal(53003, seg, a.clientID, resource, t)
 	}
 	return e.issueAppToken(a, t, resource)
 }
@@ -248,7 +271,7 @@ func (e *Entra) issueAppToken(a *appView, t *tenant, resource string) (*tokenRes
 	now := e.now()
 	sp := servicePrincipalID(t.id, a.clientID)
 	claims := e.appClaims(resource, t.id, a.clientID, sp, now)
-	claims.Roles = a.roles
+	claims.Roles = rolesFor(a, resource)
 	tok, err := e.auth.Issue(claims)
 	if err != nil {
 		return nil, newErr(http.StatusInternalServerError, "server_error", 50000,

@@ -66,7 +66,7 @@ func (g *Graph) getApplication(rw *responder, r *http.Request, c *emu.AccessClai
 		rw.fail(denied())
 		return
 	}
-	all := []string{"id", "appId", "displayName", "keyCredentials"}
+	all := []string{"id", "appId", "displayName", "keyCredentials", "servicePrincipalLockConfiguration"}
 	fields, selected := all, false
 	if sel := r.URL.Query().Get("$select"); sel != "" {
 		fields, selected = nil, true
@@ -109,6 +109,8 @@ func (g *Graph) getApplication(rw *responder, r *http.Request, c *emu.AccessClai
 				list = append(list, keyCredentialOf(kc, selected))
 			}
 			out["keyCredentials"] = list
+		case "servicePrincipalLockConfiguration":
+			out["servicePrincipalLockConfiguration"] = app.ServicePrincipalLock // null when not set
 		}
 	}
 	rw.json(http.StatusOK, out)
