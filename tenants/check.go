@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -89,6 +90,10 @@ type Report struct {
 	// Error is Err's first line; Hint says what fixes it.
 	Error string `json:"error,omitempty"`
 	Hint  string `json:"hint,omitempty"`
+	// RefusedUntil is set when the credential remembered the refusal and
+	// sent no request: it asks Entra again after this time (or at once
+	// after Credential.ForgetTenant).
+	RefusedUntil time.Time `json:"refusedUntil,omitzero"`
 	// Resources are the resources checked, in order; after a refusal of
 	// the whole tenant, the ones not asked are left out.
 	Resources []ResourceReport `json:"resources"`
@@ -248,7 +253,7 @@ func (p *checkPlan) check(ctx context.Context, tenant string) Report {
 		r.Error = textutil.FirstLine(r.Err.Error(), 300)
 		var ae *kvassert.AuthError
 		if errors.As(r.Err, &ae) {
-			r.Code, r.Hint = ae.Code, ae.Hint
+			r.Code, r.Hint, r.RefusedUntil = ae.Code, ae.Hint, ae.RefusedUntil
 		}
 		var ie *kvassert.InputError
 		if errors.As(r.Err, &ie) && r.State == stateNotAllowed {

@@ -1,10 +1,13 @@
 package tenants_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/kvassert/kvassert/internal/credclock"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -17,28 +20,43 @@ import (
 
 const graph = "https://graph.microsoft.com"
 
-// TestCheckThousandTenants: 1,000 customer tenants, mixed: healthy (some
-// with a cached token), unconsented. Every report is classified right, and
-// the Key Vault signs are exactly the tenants without a cached token.
+// TestCheckThousandTenants: 1,000 customer tenants, mixed: healthy,
+// unconsented, disabled, missing a role (a third of those with tokens have
+// one cached). Every report is classified right, and the Key Vault signs
+// are exactly the tenants without a cached token; a second run signs
+// nothing (tokens cached, refusals remembered).
 func TestCheckThousandTenants(t *testing.T) {
 	s, ids := testfixture.ManyTenants(1000)
 	w := world(t, &testfixture.WorldOptions{Scenario: s})
+	// The credential's clock stands still, so that the refusals it
+	// remembers in the first run (5 s at first) still hold in the second,
+	// however slow this machine is.
+	start := time.Now()
+	credclock.Set(w.Cred, func() time.Time { return start })
 	want := map[string]string{}
 	for i, id := range ids {
-		switch i % 4 {
+		var err error
+		switch i % 5 {
 		case 0:
-			if err := w.Emu.SetConsent(scenario.DemoAppClientID, id, false); err != nil {
-				t.Fatal(err)
-			}
+			err = w.Emu.SetConsent(scenario.DemoAppClientID, id, false)
 			want[id] = "app_not_found"
+		case 1:
+			err = w.Emu.SetServicePrincipalEnabled(scenario.DemoAppClientID, id, false)
+			want[id] = "app_disabled"
+		case 2:
+			err = w.Emu.SetGrantedRoles(scenario.DemoAppClientID, id, "Organization.Read.All")
+			want[id] = tenants.StateMissingRoles
 		default:
 			want[id] = tenants.StateOK
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	// A third of the healthy tenants already have a token.
 	cached := map[string]bool{}
 	for i, id := range ids {
-		if want[id] == tenants.StateOK && i%3 == 0 {
+		if (want[id] == tenants.StateOK || want[id] == tenants.StateMissingRoles) && i%3 == 0 {
 			if _, err := w.Cred.GetToken(t.Context(), policy.TokenRequestOptions{TenantID: id, Scopes: []string{graph + "/.default"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -57,12 +75,18 @@ func TestCheckThousandTenants(t *testing.T) {
 		}
 		switch r.State {
 		case tenants.StateOK:
-			if len(r.Resources) != 1 || len(r.Resources[0].Granted) != 2 || r.Err != nil || r.ConsentURL != "" {
+			if len(r.Resources) != 1 || fmt.Sprint(r.Resources[0].Granted) != "[Organization.Read.All Sites.Read.All]" || r.Err != nil || r.ConsentURL != "" {
+				t.Fatalf("%s: %+v", id, r)
+			}
+		case tenants.StateMissingRoles:
+			if fmt.Sprint(r.Resources[0].Granted) != "[Organization.Read.All]" || fmt.Sprint(r.Resources[0].Missing) != "[Sites.Read.All]" || r.Err != nil ||
+				!strings.Contains(r.ConsentURL, "/"+id+"/v2.0/adminconsent?") {
 				t.Fatalf("%s: %+v", id, r)
 			}
 		default:
+			code := map[string]int{"app_not_found": 700016, "app_disabled": 7000112}[r.State]
 			var ae *kvassert.AuthError
-			if !errors.As(r.Err, &ae) || ae.Code != 700016 || r.Code != 700016 || r.Hint == "" || r.ConsentURL == "" {
+			if !errors.As(r.Err, &ae) || ae.Code != code || r.Code != code || r.Hint == "" || (r.ConsentURL == "") != (code == 7000112) {
 				t.Fatalf("%s: %+v", id, r)
 			}
 		}
@@ -70,55 +94,23 @@ func TestCheckThousandTenants(t *testing.T) {
 	if got, wantSigns := w.Emu.Count(kvasserttest.OpKeySign), int64(len(ids)-len(cached)); got != wantSigns {
 		t.Fatalf("%d Key Vault signs, want %d (tenants without a cached token)", got, wantSigns)
 	}
-	// Second run: the healthy tenants are all cached now.
+	// Second run: the tenants with a token have it cached, and the
+	// credential remembers the refusals: no sign at all.
 	w.Emu.ResetCounts()
-	again, err := tenants.CheckAll(t.Context(), w.Cred, ids, nil, &tenants.CheckOptions{Concurrency: 32})
+	again, err := tenants.CheckAll(t.Context(), w.Cred, ids, &tenants.Want{Roles: map[string][]string{graph: {"Sites.Read.All"}}}, &tenants.CheckOptions{Concurrency: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := 0
 	for i, r := range again {
-		if r.State != want[ids[i]] {
-			t.Fatalf("second run %s: %+v", ids[i], r)
+		id := ids[i]
+		if r.State != want[id] {
+			t.Fatalf("second run %s: %+v", id, r)
 		}
-		if r.State == tenants.StateOK && !r.FromCache {
-			t.Fatalf("second run %s: not from cache", ids[i])
-		}
-		if r.State != tenants.StateOK {
-			refused++
+		if ok := r.State == tenants.StateOK || r.State == tenants.StateMissingRoles; ok != r.FromCache || ok == !r.RefusedUntil.IsZero() {
+			t.Fatalf("second run %s: from cache %v, refused until %v", id, r.FromCache, r.RefusedUntil)
 		}
 	}
-	if got := w.Emu.Count(kvasserttest.OpKeySign); got > int64(refused) {
-		t.Fatalf("second run: %d signs, want at most %d (the refused tenants)", got, refused)
-	}
-	t.Logf("second run: %d signs for %d refused tenants", w.Emu.Count(kvasserttest.OpKeySign), refused)
-}
-
-// TestCheckStates: missing roles, a tenant not allowed, an unreachable
-// tenant, and a panicking ConsentURL func.
-func TestCheckStates(t *testing.T) {
-	w := world(t, &testfixture.WorldOptions{AllowedTenants: []string{scenario.DemoContosoTenant, "wingtip.onmicrosoft.com"}})
-	want := &tenants.Want{Roles: map[string][]string{graph + "/": {"User.Read.All", "Sites.Read.All"}},
-		ConsentURL: func(tenant string) (string, error) { return "https://app.example.com/onboard?tenant=" + tenant, nil }}
-	r, err := tenants.Check(t.Context(), w.Cred, scenario.DemoContosoTenant, want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != tenants.StateMissingRoles || fmt.Sprint(r.Resources[0].Missing) != "[User.Read.All]" || r.ConsentURL != "https://app.example.com/onboard?tenant="+scenario.DemoContosoTenant || r.FromCache {
-		t.Fatalf("%+v", r)
-	}
-	r, err = tenants.Check(t.Context(), w.Cred, "fabrikam.onmicrosoft.com", nil)
-	if err != nil || r.State != "not_allowed" || r.Hint == "" {
-		t.Fatalf("%+v %v", r, err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	r, err = tenants.Check(ctx, w.Cred, "wingtip.onmicrosoft.com", nil)
-	if err != nil || r.State != tenants.StateUnreachable || r.Error == "" {
-		t.Fatalf("%+v %v", r, err)
-	}
-	reports, err := tenants.CheckAll(t.Context(), w.Cred, []string{"wingtip.onmicrosoft.com"}, &tenants.Want{ConsentURL: func(string) (string, error) { panic(secret) }}, nil)
-	if err != nil || reports[0].State != tenants.StateUnreachable || reports[0].Error != "tenants: the check panicked" {
-		t.Fatalf("%+v %v", reports, err)
+	if got := w.Emu.Count(kvasserttest.OpKeySign); got != 0 {
+		t.Fatalf("second run: %d signs, want 0", got)
 	}
 }

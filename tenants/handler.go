@@ -92,8 +92,8 @@ const (
 // is not a GUID) gets a 4xx page that quotes none of it and never reaches
 // onConsent. A refusal (error=access_denied, e.g. the administrator
 // cancelled) gets a page saying so and never reaches onConsent. After a
-// consent the Handler makes cred forget the tenant's refusal and tokens (if
-// the credential can: kvassert's ForgetTenant), calls onConsent, then proves
+// consent the Handler makes cred forget the tenant's refusal and tokens
+// (Credential.ForgetTenant), calls onConsent, then proves
 // it (HandlerOptions.ProveTimeout) and shows the roles granted against
 // Want's. The credential must be allowed the new tenant
 // (CredentialOptions.AdditionallyAllowedTenants, e.g. "*").
@@ -274,18 +274,14 @@ func consentedScope(s string) string {
 	return s
 }
 
-// forgetter is kvassert.Credential's ForgetTenant (issue 21): it clears
-// the tenant's remembered refusal and tokens.
-type forgetter interface {
-	ForgetTenant(ctx context.Context, tenant string) error
-}
-
-func (h *Handler) forget(ctx context.Context, tenant string) bool {
-	f, ok := any(h.cred).(forgetter)
-	if ok {
-		_ = f.ForgetTenant(ctx, tenant)
+// forget clears the tenant's remembered refusal and its tokens, in memory
+// and in the credential's SharedCache, so that the next request goes to
+// Entra (and a token from before the consent, without the new roles, is
+// not served).
+func (h *Handler) forget(ctx context.Context, tenant string) {
+	if err := h.cred.ForgetTenant(ctx, tenant); err != nil {
+		h.logger.Warn("tenants: could not forget the tenant's refusal in the shared cache; other replicas may refuse it until their back-off ends", "tenant", tenant, "error", err.Error())
 	}
-	return ok
 }
 
 // onboard calls the callback and proves the consent.
@@ -347,9 +343,8 @@ func (h *Handler) waitFor(r Report) bool {
 	switch r.State {
 	case "app_not_found", "resource_not_found", StateUnreachable:
 		return true
-	case StateMissingRoles: // a token from before the grant: only if it can be dropped
-		_, ok := any(h.cred).(forgetter)
-		return ok
+	case StateMissingRoles: // a token from before the grant (forget drops it)
+		return true
 	}
 	return false
 }
