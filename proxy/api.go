@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/rootaccess"
@@ -245,8 +247,27 @@ func (s *Server) writeToken(w http.ResponseWriter, f tokenFields, tok azcore.Acc
 	in := int64(time.Until(tok.ExpiresOn).Seconds())
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: tok.Token, TokenType: "Bearer", ExpiresIn: max(in, 0), ExpiresOn: tok.ExpiresOn.Unix(),
-		Scopes: f.Scopes, TenantID: strings.ToLower(f.TenantID),
+		Scopes: f.Scopes, TenantID: tenantOf(tok.Token, f.TenantID),
 	})
+}
+
+// tenantOf is the tenant ID to answer for a token requested for the tenant
+// given (a GUID or a domain): the token's tid claim, the tenant's GUID as
+// kvassert token answers it. Only the payload is decoded: the token is
+// Entra's own answer, just received over TLS. Without a usable tid, the
+// tenant given, lowercased.
+func tenantOf(token, given string) string {
+	_, rest, ok := strings.Cut(token, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if ok && ok2 && len(payload) <= maxBody {
+		var c struct {
+			Tid string `json:"tid"`
+		}
+		if data, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "=")); err == nil && json.Unmarshal(data, &c) == nil && entraid.ValidClientID(c.Tid) { // a GUID
+			return strings.ToLower(c.Tid)
+		}
+	}
+	return strings.ToLower(given)
 }
 
 // validate checks the fields every token request has.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +23,7 @@ type emulateCmd struct {
 	listen string
 	config string
 	caOut  string
+	shell  string
 }
 
 func newEmulateCmd(a *App) *cobra.Command {
@@ -35,7 +38,9 @@ app consented in three customer tenants (not in wingtip), a non-exportable
 certificate in the vault kvassert-demo, a workload identity with a client
 secret that can sign, and a managed identity.
 
-On start it prints the environment to use in another shell. With
+On start it prints the environment to use in another shell, as lines for the
+shell of $SHELL (bash and zsh export, fish set -gx, PowerShell $env:; --shell
+to choose), or as JSON with -o json (instructions then go to stderr). With
 KVASSERT_EMULATOR and KVASSERT_CA_FILE set, every kvassert command sends all
 its vault and login traffic to the emulator, so real Azure URLs such as
 https://kvassert-demo.vault.azure.net/ work unchanged, and nothing reaches
@@ -43,12 +48,22 @@ Azure. The vaults are reached with the emulator's own workload identity
 (KVASSERT_EMULATOR_TENANT_ID, KVASSERT_EMULATOR_CLIENT_ID,
 KVASSERT_EMULATOR_CLIENT_SECRET: emulator-only values from the scenario), or
 its managed identity endpoint: never with az login or AZURE_* credentials.
+The lines also set the multi-tenant app (KVASSERT_CLIENT_ID, its home tenant
+KVASSERT_TENANT_ID and application object ID KVASSERT_APP_OBJECT_ID), its
+certificate (KVASSERT_VAULT, KVASSERT_CERT) and the customer tenants
+(KVASSERT_CUSTOMER_TENANTS), so that token, assertion, cert status, cert roll,
+proxy and tenants work with no more flags. The managed identity endpoint
+(IDENTITY_ENDPOINT, IDENTITY_HEADER) is printed apart, for one command or an
+app's own shell: exported where kvassert proxy runs, it would be used by the
+proxy's own credential.
 
 Each request is logged to stderr (method, host, path, status, duration; never
 headers, bodies or query strings).`,
 		Example: `  kvassert emulate
   kvassert emulate --listen 127.0.0.1:9443 --ca-out ./emulator-ca.pem
-  kvassert emulate --config testdata/scenario.json`,
+  kvassert emulate --config testdata/scenario.json
+  kvassert emulate --shell fish
+  kvassert emulate -o json > emulator.json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}
@@ -56,12 +71,22 @@ headers, bodies or query strings).`,
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "loopback address to listen on (port 0: any free port)")
 	fs.StringVar(&c.config, "config", "", "scenario JSON file (default: the built-in demo scenario)")
 	fs.StringVar(&c.caOut, "ca-out", "", "write the emulator's CA certificate (PEM) here (default: kvassert-emulator-ca.pem in the temp directory)")
+	fs.StringVar(&c.shell, "shell", "", "shell syntax of the printed lines: bash, zsh, sh, fish or powershell (default: from $SHELL)")
+	_ = cmd.RegisterFlagCompletionFunc("shell", fixedCompletion("bash", "zsh", "sh", "fish", "powershell"))
 	_ = cmd.MarkFlagFilename("config", "json")
 	_ = cmd.MarkFlagFilename("ca-out", "pem")
-	return cmd
+	return structured(cmd) // --query with -o json
 }
 
 func (c *emulateCmd) run(ctx context.Context, a *App) error {
+	jsonOut, err := c.outputJSON(a)
+	if err != nil {
+		return err
+	}
+	sh, err := pickShell(c.shell, a.Getenv("SHELL"), runtime.GOOS)
+	if err != nil {
+		return err
+	}
 	host, _, err := net.SplitHostPort(c.listen)
 	if err != nil {
 		return usageError(fmt.Sprintf("--listen %q is not host:port", truncate(c.listen, 60)), "use 127.0.0.1:8443, or 127.0.0.1:0 for a free port")
@@ -96,7 +121,18 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	if err := writeFileAtomic(caOut, e.CAPEM(), 0o644); err != nil {
 		return failure("writing the CA certificate", err)
 	}
-	a.printEmulatorEnv(e, label, caOut)
+	summary := fmt.Sprintf("%s (%s, %s, %s, %s)", label, plural(len(s.Tenants), "tenant"), plural(len(s.Apps), "app"),
+		strings.Replace(plural(len(s.ManagedIdentities), "managed identity"), "identitys", "identities", 1), plural(len(s.Vaults), "vault"))
+	info := newEmulatorInfo(e, label, caOut)
+	info.summary = summary
+	if jsonOut {
+		if err := a.printJSON(info.record()); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.Stderr, "kvassert emulator: serving on "+e.URL()+" until Ctrl+C or SIGTERM; requests are logged to stderr.")
+	} else {
+		a.printEmulatorEnv(info, sh)
+	}
 	<-ctx.Done()
 	fmt.Fprintln(a.Stderr, "Stopping the emulator.")
 	if err := e.Close(); err != nil {
@@ -105,69 +141,190 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	return nil
 }
 
-// printEmulatorEnv prints the address and the environment for clients.
-func (a *App) printEmulatorEnv(e *kvasserttest.Emulator, label, caFile string) {
+// outputJSON reports whether the environment is printed as JSON: -o json
+// (or KVASSERT_OUTPUT=json). Another format given on the command line is a
+// usage error (the text is instructions, not data); one from KVASSERT_OUTPUT
+// is ignored, as it is meant for the data commands.
+func (c *emulateCmd) outputJSON(a *App) (bool, error) {
+	switch {
+	case a.Output == "json":
+		return true, nil
+	case a.query != nil:
+		return false, usageError("kvassert emulate: --query applies to -o json only", "add -o json, e.g. kvassert emulate -o json --query env")
+	case a.Output == "" || a.fromEnv("output"):
+		return false, nil
+	}
+	return false, usageError(fmt.Sprintf("kvassert emulate prints shell lines or JSON: %s %s does not apply", a.flagName("output"), truncate(a.Output, 20)),
+		"use -o json for the environment as JSON, or no -o for lines to paste (--shell picks their syntax)")
+}
+
+// emulatorInfo is what the other commands need against a running emulator.
+type emulatorInfo struct {
+	url, scenario, caFile string
+	summary               string // the scenario and its counts, for the text form
+	// env are the variables to set in the shell that runs kvassert, in
+	// order, with the comment printed before each group.
+	env []envVar
+	// The multi-tenant app, when the scenario has one with a certificate.
+	app      *scenario.App
+	vaultURL string
+	cert     string
+	tenants  []tenantInfo // every tenant of the scenario, home first
+	// The managed identity endpoint, when the scenario has an identity.
+	identity     *scenario.ManagedIdentity
+	miEndpoint   string
+	miHeader     string
+	tryTenant    string // a consented customer tenant, for the examples
+	otherTenants []string
+}
+
+type envVar struct{ comment, name, value string }
+
+type tenantInfo struct {
+	name, id, domain, status string
+	home, consented          bool
+}
+
+func newEmulatorInfo(e *kvasserttest.Emulator, label, caFile string) *emulatorInfo {
 	s := e.Scenario()
-	st := a.style()
-	w := a.Stdout
-	fmt.Fprintf(w, "%s Entra ID, managed identity endpoint and Key Vault on %s\n", st.bold("kvassert emulator:"), st.cyan(e.URL()))
-	fmt.Fprintf(w, "scenario: %s (%s, %s, %s, %s)\n", label, plural(len(s.Tenants), "tenant"), plural(len(s.Apps), "app"),
-		strings.Replace(plural(len(s.ManagedIdentities), "managed identity"), "identitys", "identities", 1), plural(len(s.Vaults), "vault"))
-	fmt.Fprintf(w, "CA certificate: %s\n\n", caFile)
-
-	comment := func(t string) { fmt.Fprintln(w, st.dim("# "+t)) }
-	export := func(k, v string) { fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v)) }
-	comment("Send kvassert's vault and login traffic to the emulator:")
-	export(envEmulator, e.URL())
-	export(envCAFile, caFile)
-
+	info := &emulatorInfo{url: e.URL(), scenario: label, caFile: caFile}
+	add := func(comment, k, v string) { info.env = append(info.env, envVar{comment, k, v}) }
+	add("Send kvassert's vault and login traffic to the emulator:", envEmulator, e.URL())
+	add("", envCAFile, caFile)
 	app, workload := pickApps(s)
 	if workload != nil {
-		comment("The emulator's workload identity, which kvassert uses to reach its vaults (never your az login or AZURE_* credentials).")
-		comment("Emulator-only secret from the scenario: not a real credential, accepted nowhere else.")
-		export(envEmulatorTenant, workload.HomeTenant)
-		export(envEmulatorClient, workload.ClientID)
-		export(envEmulatorSecret, workload.Secrets[0])
+		add("The emulator's workload identity, which kvassert uses to reach its vaults (never your az login or AZURE_* credentials).\n"+
+			"Emulator-only secret from the scenario: not a real credential, accepted nowhere else.", envEmulatorTenant, workload.HomeTenant)
+		add("", envEmulatorClient, workload.ClientID)
+		add("", envEmulatorSecret, workload.Secrets[0])
 	}
 	if app != nil {
-		comment(fmt.Sprintf("The multi-tenant app %q and its certificate:", app.DisplayName))
-		export("KVASSERT_CLIENT_ID", app.ClientID)
+		info.app = app
+		add(fmt.Sprintf("The multi-tenant app %q: client ID, home tenant, application object ID (cert status and roll), certificate:", app.DisplayName),
+			"KVASSERT_CLIENT_ID", app.ClientID)
+		add("", "KVASSERT_TENANT_ID", app.HomeTenant)
+		add("", "KVASSERT_APP_OBJECT_ID", app.AppObjectID())
 		for _, ref := range app.Certificates {
 			if ref.Vault != "" {
-				export("KVASSERT_VAULT", e.VaultURL(ref.Vault))
-				export("KVASSERT_CERT", ref.Name)
+				info.vaultURL, info.cert = e.VaultURL(ref.Vault), ref.Name
+				add("", "KVASSERT_VAULT", info.vaultURL)
+				add("", "KVASSERT_CERT", ref.Name)
 				break
 			}
 		}
-	}
-	if len(s.ManagedIdentities) > 0 {
-		mi := s.ManagedIdentities[0]
-		comment(fmt.Sprintf("Managed identity endpoint (App Service protocol); identity %s (%s):", mi.ClientID, mi.Name))
-		export("IDENTITY_ENDPOINT", e.ManagedIdentityEndpoint())
-		export("IDENTITY_HEADER", e.IdentityHeader())
-	}
-	if app != nil {
-		fmt.Fprintf(w, "\nTenants of app %s (%s):\n", app.ClientID, app.DisplayName)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  NAME\tTENANT ID\tAPP")
+		var customers []string
 		for _, t := range s.Tenants {
-			status := "not consented (AADSTS700016)"
+			ti := tenantInfo{name: t.Name, id: t.ID, domain: t.ID, status: "not consented (AADSTS700016)"}
+			if t.Name != "" {
+				ti.domain = t.Name + ".onmicrosoft.com"
+			}
 			switch {
 			case strings.EqualFold(t.ID, app.HomeTenant):
-				status = "home tenant"
+				ti.home, ti.status = true, "home tenant"
 			case slices.ContainsFunc(app.ConsentedTenants, func(c string) bool { return strings.EqualFold(c, t.ID) }):
-				status = "consented"
+				ti.consented, ti.status = true, "consented"
 			}
-			name := t.Name
-			if name == "" {
-				name = "-"
+			if ti.home {
+				info.tenants = append([]tenantInfo{ti}, info.tenants...)
+				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, t.ID, status)
+			info.tenants = append(info.tenants, ti)
+			customers = append(customers, ti.domain)
+			if ti.consented && info.tryTenant == "" {
+				info.tryTenant = ti.domain
+			}
+		}
+		if len(customers) > 0 {
+			add("The customer tenants (consented or not; see the table below), for kvassert tenants check:", "KVASSERT_CUSTOMER_TENANTS", strings.Join(customers, " "))
+		}
+	}
+	if len(s.ManagedIdentities) > 0 {
+		info.identity = &s.ManagedIdentities[0]
+		info.miEndpoint, info.miHeader = e.ManagedIdentityEndpoint(), e.IdentityHeader()
+	}
+	return info
+}
+
+// record is the JSON form of -o json.
+func (info *emulatorInfo) record() record {
+	env := make(record, 0, len(info.env))
+	for _, v := range info.env {
+		env = append(env, field{v.name, v.value})
+	}
+	r := record{{"url", info.url}, {"scenario", info.scenario}, {"caFile", info.caFile}, {"env", env}}
+	if info.app != nil {
+		tenants := make([]record, 0, len(info.tenants))
+		for _, t := range info.tenants {
+			tenants = append(tenants, record{{"name", t.name}, {"id", t.id}, {"domain", t.domain}, {"home", t.home}, {"consented", t.home || t.consented}})
+		}
+		r = append(r,
+			field{"clientId", info.app.ClientID},
+			field{"homeTenant", info.app.HomeTenant},
+			field{"applicationObjectId", info.app.AppObjectID()},
+			field{"vaultUrl", info.vaultURL},
+			field{"certificate", info.cert},
+			field{"tenants", tenants})
+	}
+	if info.identity != nil {
+		// Not in env: set only for one command or an app (kvassert proxy
+		// would use it for its own credential).
+		r = append(r, field{"managedIdentity", record{
+			{"clientId", info.identity.ClientID}, {"name", info.identity.Name},
+			{"IDENTITY_ENDPOINT", info.miEndpoint}, {"IDENTITY_HEADER", info.miHeader},
+		}})
+	}
+	return r
+}
+
+// printEmulatorEnv prints the address and the lines to paste into another
+// shell (in sh's syntax), the tenants and commands to try.
+func (a *App) printEmulatorEnv(info *emulatorInfo, sh shellSyntax) {
+	st := a.style()
+	w := a.Stdout
+	comment := func(t string) {
+		for _, line := range strings.Split(t, "\n") {
+			fmt.Fprintln(w, st.dim("# "+line))
+		}
+	}
+	fmt.Fprintf(w, "%s Entra ID, managed identity endpoint and Key Vault on %s\n", st.bold("kvassert emulator:"), st.cyan(info.url))
+	fmt.Fprintf(w, "scenario: %s\n", info.summary)
+	fmt.Fprintf(w, "CA certificate: %s\n\n", info.caFile)
+	comment("Paste into the shell that runs kvassert (" + sh.name + " syntax; --shell for another):")
+	for _, v := range info.env {
+		if v.comment != "" {
+			comment(v.comment)
+		}
+		fmt.Fprintln(w, sh.set(v.name, v.value))
+	}
+	if info.identity != nil {
+		fmt.Fprintln(w)
+		comment(fmt.Sprintf("The emulator's managed identity endpoint (App Service protocol), identity %s (%s).", info.identity.ClientID, info.identity.Name))
+		comment("Set it for one command or in an app's own shell only: where kvassert proxy runs, its credential would use it.")
+		if sh.prefix != nil {
+			fmt.Fprintln(w, sh.prefix([][2]string{{"IDENTITY_ENDPOINT", info.miEndpoint}, {"IDENTITY_HEADER", info.miHeader}},
+				fmt.Sprintf("kvassert token --managed-identity %s --tenant %s", info.identity.ClientID, cmp.Or(info.tryTenant, info.identity.Tenant))))
+		} else {
+			comment("In the app's own window:")
+			comment("  " + sh.set("IDENTITY_ENDPOINT", info.miEndpoint))
+			comment("  " + sh.set("IDENTITY_HEADER", info.miHeader))
+		}
+	}
+	if info.app != nil {
+		fmt.Fprintf(w, "\nTenants of app %s (%s):\n", info.app.ClientID, info.app.DisplayName)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  NAME\tTENANT ID\tAPP")
+		for _, t := range info.tenants {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", cmp.Or(t.name, "-"), t.id, t.status)
 		}
 		tw.Flush()
-		if t, ok := firstConsented(s, app); ok {
-			fmt.Fprintf(w, "\nTry: kvassert token --tenant %s\n", t)
+		fmt.Fprintln(w, "\nTry:")
+		if info.tryTenant != "" {
+			fmt.Fprintf(w, "  kvassert token --tenant %s\n", info.tryTenant)
 		}
+		if info.cert != "" {
+			fmt.Fprintln(w, "  kvassert cert status")
+		}
+		fmt.Fprintln(w, "  kvassert proxy")
 	}
 	fmt.Fprintln(w, "Serving until Ctrl+C or SIGTERM; requests are logged to stderr.")
 }
@@ -204,22 +361,76 @@ func pickApps(s *scenario.Scenario) (app, workload *scenario.App) {
 	return app, workload
 }
 
-func firstConsented(s *scenario.Scenario, app *scenario.App) (string, bool) {
-	for _, c := range app.ConsentedTenants {
-		if t, ok := s.Tenant(c); ok {
-			if t.Name != "" {
-				return t.Name + ".onmicrosoft.com", true
-			}
-			return t.ID, true
-		}
-	}
-	return "", false
-}
-
 // shellQuote quotes a value for a POSIX shell when it needs it.
 func shellQuote(v string) string {
 	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
 		return v
 	}
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// shellSyntax prints variable assignments for one shell.
+type shellSyntax struct {
+	name string
+	set  func(k, v string) string
+	// prefix runs one command with extra variables; nil when the shell has
+	// no such form.
+	prefix func(vars [][2]string, command string) string
+}
+
+var (
+	posixShell = shellSyntax{name: "bash/zsh",
+		set: func(k, v string) string { return "export " + k + "=" + shellQuote(v) },
+		prefix: func(vars [][2]string, command string) string {
+			var b strings.Builder
+			for _, kv := range vars {
+				b.WriteString(kv[0] + "=" + shellQuote(kv[1]) + " ")
+			}
+			return b.String() + command
+		}}
+	fishShell = shellSyntax{name: "fish",
+		set: func(k, v string) string { return "set -gx " + k + " " + fishQuote(v) },
+		prefix: func(vars [][2]string, command string) string {
+			var b strings.Builder
+			b.WriteString("env ")
+			for _, kv := range vars {
+				b.WriteString(kv[0] + "=" + fishQuote(kv[1]) + " ")
+			}
+			return b.String() + command
+		}}
+	powerShell = shellSyntax{name: "PowerShell",
+		set: func(k, v string) string { return "$env:" + k + " = '" + strings.ReplaceAll(v, "'", "''") + "'" }}
+)
+
+// pickShell chooses the syntax: --shell, else $SHELL's name, else
+// PowerShell on Windows and POSIX elsewhere.
+func pickShell(flag, shellEnv, goos string) (shellSyntax, error) {
+	name := strings.ToLower(strings.TrimSpace(flag))
+	if name == "" {
+		base := shellEnv[strings.LastIndexAny(shellEnv, `/\`)+1:]
+		name = strings.TrimSuffix(strings.ToLower(base), ".exe")
+		if name == "" && goos == "windows" {
+			name = "powershell"
+		}
+	}
+	switch name {
+	case "fish":
+		return fishShell, nil
+	case "powershell", "pwsh":
+		return powerShell, nil
+	case "", "bash", "zsh", "sh", "dash", "ksh", "mksh", "ash", "posix":
+		return posixShell, nil
+	}
+	if flag == "" {
+		return posixShell, nil // an unknown $SHELL: the POSIX form is the likeliest to work
+	}
+	return shellSyntax{}, usageError(fmt.Sprintf("--shell %q is not a shell kvassert knows", truncate(flag, 30)), "use bash, zsh, sh, fish or powershell")
+}
+
+// fishQuote quotes a value for fish when it needs it.
+func fishQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v) + "'"
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,8 @@ type emulator struct {
 	cmd    *exec.Cmd
 	stdout []string          // lines printed before "Serving until"
 	env    map[string]string // its export lines
+	mi     map[string]string // the managed identity variables of its one-command line
+	miArgs []string          // the command of that line
 	mu     sync.Mutex
 	stderr bytes.Buffer
 	done   chan error
@@ -43,7 +46,7 @@ func (e *emulator) stderrText() string {
 // startEmulate runs kvassert emulate with args and waits until it serves.
 func startEmulate(t *testing.T, args ...string) *emulator {
 	t.Helper()
-	e := &emulator{env: map[string]string{}, done: make(chan error, 1)}
+	e := &emulator{env: map[string]string{}, mi: map[string]string{}, done: make(chan error, 1)}
 	e.cmd = exec.Command(kvassertBin, append([]string{"emulate"}, args...)...)
 	e.cmd.Env = hermeticEnv(t, nil)
 	e.cmd.Stderr = e
@@ -73,6 +76,17 @@ func startEmulate(t *testing.T, args ...string) *emulator {
 			if kv, ok := strings.CutPrefix(line, "export "); ok {
 				k, v, _ := strings.Cut(kv, "=")
 				e.env[k] = strings.Trim(v, "'")
+			}
+			if strings.HasPrefix(line, "IDENTITY_ENDPOINT=") { // VAR=value VAR=value kvassert ARGS
+				words := strings.Fields(line)
+				for i, w := range words {
+					if w == "kvassert" {
+						e.miArgs = words[i+1:]
+						break
+					}
+					k, v, _ := strings.Cut(w, "=")
+					e.mi[k] = v
+				}
 			}
 			if strings.HasPrefix(line, "Serving until") {
 				serving = true
@@ -130,17 +144,27 @@ func TestEmulate(t *testing.T) {
 		"KVASSERT_EMULATOR_CLIENT_ID":     emuhook.DemoWorkloadClientID,
 		"KVASSERT_EMULATOR_CLIENT_SECRET": emuhook.DemoWorkloadSecret,
 		"KVASSERT_CLIENT_ID":              scenario.DemoAppClientID,
+		"KVASSERT_TENANT_ID":              scenario.DemoHomeTenant,
+		"KVASSERT_APP_OBJECT_ID":          scenario.DemoAppObjectID,
 		"KVASSERT_VAULT":                  "https://kvassert-demo.vault.azure.net/",
 		"KVASSERT_CERT":                   scenario.DemoCertificate,
-		"IDENTITY_ENDPOINT":               em.env["KVASSERT_EMULATOR"] + "/msi/token",
+		"KVASSERT_CUSTOMER_TENANTS":       "contoso.onmicrosoft.com fabrikam.onmicrosoft.com northwind.onmicrosoft.com wingtip.onmicrosoft.com",
 	}
 	for k, v := range want {
 		if em.env[k] != v {
 			t.Errorf("%s = %q, want %q", k, em.env[k], v)
 		}
 	}
-	if len(em.env["IDENTITY_HEADER"]) < 16 {
-		t.Errorf("IDENTITY_HEADER = %q", em.env["IDENTITY_HEADER"])
+	// The managed identity endpoint is not among the export lines (the
+	// proxy would warn about it, and its credential would use it), but on
+	// a line of its own that runs one command.
+	for _, k := range []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT"} {
+		if v, ok := em.env[k]; ok {
+			t.Errorf("emulate exports %s=%s for the shell that runs kvassert", k, v)
+		}
+	}
+	if em.mi["IDENTITY_ENDPOINT"] != em.env["KVASSERT_EMULATOR"]+"/msi/token" || len(em.mi["IDENTITY_HEADER"]) < 16 {
+		t.Errorf("managed identity line: %v", em.mi)
 	}
 	for _, s := range []string{"Emulator-only secret", "contoso", "wingtip", "not consented", "kvassert token --tenant contoso.onmicrosoft.com"} {
 		if !strings.Contains(out, s) {
@@ -155,10 +179,30 @@ func TestEmulate(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &tok); err != nil || tok.Tenant != scenario.DemoContosoTenant {
 		t.Errorf("token: tenant %q (%v)\n%s", tok.Tenant, err, r.stdout)
 	}
-	r = runBin(t, em.env, "", []string{"token", "--tenant", "fabrikam.onmicrosoft.com", "--managed-identity", emuhook.DemoIdentityClientID, "-o", "tsv"})
+	// The managed identity line, as printed.
+	r = runBin(t, em.env, "", append(em.miArgs, "-o", "tsv"), "IDENTITY_ENDPOINT="+em.mi["IDENTITY_ENDPOINT"], "IDENTITY_HEADER="+em.mi["IDENTITY_HEADER"])
 	wantOK(t, r)
-	if f := strings.Split(strings.TrimSpace(r.stdout), "\t"); len(f) != 5 || f[3] != emuhook.DemoFabrikamTenant {
-		t.Errorf("managed identity token: %q", r.stdout)
+	if f := strings.Split(strings.TrimSpace(r.stdout), "\t"); len(f) != 5 || f[3] != scenario.DemoContosoTenant || !strings.Contains(strings.Join(em.miArgs, " "), "--managed-identity "+emuhook.DemoIdentityClientID) {
+		t.Errorf("managed identity token (%v): %q", em.miArgs, r.stdout)
+	}
+	// cert status needs the app's object ID and home tenant: printed.
+	r = runBin(t, em.env, "", []string{"cert", "status", "-o", "json"})
+	wantOK(t, r)
+	if !strings.Contains(r.stdout, `"accepted": "accepted"`) {
+		t.Errorf("cert status against the emulator:\n%s", r.stdout)
+	}
+	// The proxy started with these lines has nothing to warn about, even
+	// with the managed identity variables exported too (as emulate once
+	// printed them): under the emulator its credential is the emulator's.
+	vars := maps.Clone(em.env)
+	maps.Copy(vars, em.mi)
+	p := startProxy(t, vars, "--listen", "127.0.0.1:0")
+	stopProxy(t, p)
+	if s := p.stderrText(); strings.Contains(s, "warning") || strings.Contains(s, "level=WARN") {
+		t.Errorf("kvassert proxy with the emulator's lines warns:\n%s", s)
+	}
+	if !strings.Contains(strings.Join(p.stdout, "\n"), "/msi/"+scenario.DemoHomeTenant+"/"+scenario.DemoAppClientID+"/kv/kvassert-demo/"+scenario.DemoCertificate) {
+		t.Errorf("the proxy did not print the app's managed identity lines:\n%s", strings.Join(p.stdout, "\n"))
 	}
 
 	// It stops on SIGINT, having logged one line per request.
@@ -170,7 +214,7 @@ func TestEmulate(t *testing.T) {
 	if !strings.Contains(logs, "Stopping the emulator") {
 		t.Errorf("emulate did not say it stopped:\n%s", logs)
 	}
-	if jwtPattern.MatchString(logs) || strings.Contains(logs, emuhook.DemoWorkloadSecret) || strings.Contains(logs, em.env["IDENTITY_HEADER"]) {
+	if jwtPattern.MatchString(logs) || strings.Contains(logs, emuhook.DemoWorkloadSecret) || strings.Contains(logs, em.mi["IDENTITY_HEADER"]) {
 		t.Errorf("emulate logged a token or secret:\n%s", logs)
 	}
 }
@@ -212,8 +256,137 @@ func TestEmulateErrors(t *testing.T) {
 		{[]string{"emulate", "--listen", "8443"}, exitUsage, "is not host:port", ""},
 		{[]string{"emulate", "--config", filepath.Join(t.TempDir(), "missing.json")}, exitUsage, "--config", "scenario file"},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "--config", bad}, exitUsage, "invalid JSON", ""},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "-o", "table"}, exitUsage, "prints shell lines or JSON", "-o json"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "-o", "tsv"}, exitUsage, "--output tsv does not apply", "-o json"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--query", "url"}, exitUsage, "--query applies to -o json only", "-o json"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--shell", "tcsh"}, exitUsage, `--shell "tcsh"`, "bash, zsh, sh, fish or powershell"},
 	}
 	for _, c := range cases {
 		wantError(t, runBin(t, nil, "", c.args), c.code, c.msg, c.hint)
+	}
+}
+
+// With -o json, stdout is one JSON document (the instructions go to
+// stderr), with everything the other commands need.
+func TestEmulateJSON(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(kvassertBin, "emulate", "--listen", "127.0.0.1:0", "--ca-out", filepath.Join(t.TempDir(), "ca.pem"), "-o", "json")
+	cmd.Env = hermeticEnv(t, nil)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var got struct {
+		URL, CAFile                   string
+		Env                           map[string]string
+		ClientID, HomeTenant          string
+		ApplicationObjectID, VaultURL string
+		Certificate                   string
+		Tenants                       []struct {
+			Name, ID, Domain string
+			Home, Consented  bool
+		}
+		ManagedIdentity map[string]string
+	}
+	dec := json.NewDecoder(out)
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("emulate -o json: stdout is not JSON: %v\nstderr:\n%s", err, stderr.String())
+	}
+	// Nothing else on stdout while it serves (it serves once the JSON is out).
+	r := runBin(t, got.Env, "", []string{"token", "--tenant", "northwind.onmicrosoft.com", "--query", "tenant", "-o", "tsv"})
+	wantOK(t, r)
+	if strings.TrimSpace(r.stdout) != emuhook.DemoNorthwindTenant {
+		t.Errorf("token with the JSON's env: %q", r.stdout)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), out))
+	_ = cmd.Wait()
+	if strings.TrimSpace(string(rest)) != "" {
+		t.Errorf("stdout after the JSON: %q", rest)
+	}
+	if got.ClientID != scenario.DemoAppClientID || got.HomeTenant != scenario.DemoHomeTenant || got.ApplicationObjectID != scenario.DemoAppObjectID ||
+		got.VaultURL != "https://kvassert-demo.vault.azure.net/" || got.Certificate != scenario.DemoCertificate || got.Env["KVASSERT_CA_FILE"] != got.CAFile {
+		t.Errorf("emulate -o json: %+v", got)
+	}
+	if len(got.Tenants) != 5 || !got.Tenants[0].Home || got.Tenants[4].Name != "wingtip" || got.Tenants[4].Consented || !got.Tenants[1].Consented {
+		t.Errorf("tenants: %+v", got.Tenants)
+	}
+	if got.ManagedIdentity["IDENTITY_ENDPOINT"] != got.URL+"/msi/token" || got.ManagedIdentity["clientId"] != emuhook.DemoIdentityClientID {
+		t.Errorf("managedIdentity: %v", got.ManagedIdentity)
+	}
+	if _, ok := got.Env["IDENTITY_ENDPOINT"]; ok {
+		t.Error("env holds IDENTITY_ENDPOINT")
+	}
+	if s := stderr.String(); !strings.Contains(s, "serving on "+got.URL) {
+		t.Errorf("stderr: %s", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestEmulateShellSyntax(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		flag, shellEnv, goos string
+		want                 string // the line for K="it's a b"
+	}{
+		{"", "/bin/bash", "linux", `export K='it'\''s a b'`},
+		{"", "/usr/bin/zsh", "darwin", `export K='it'\''s a b'`},
+		{"", "/usr/local/bin/fish", "linux", `set -gx K 'it\'s a b'`},
+		{"", "", "windows", `$env:K = 'it''s a b'`},
+		{"", `C:\Program Files\PowerShell\7\pwsh.exe`, "windows", `$env:K = 'it''s a b'`},
+		{"", "/bin/tcsh", "linux", `export K='it'\''s a b'`},
+		{"fish", "/bin/bash", "linux", `set -gx K 'it\'s a b'`},
+		{"PowerShell", "/bin/bash", "linux", `$env:K = 'it''s a b'`},
+		{"sh", "/usr/bin/fish", "linux", `export K='it'\''s a b'`},
+	}
+	for _, c := range cases {
+		sh, err := pickShell(c.flag, c.shellEnv, c.goos)
+		if err != nil {
+			t.Errorf("pickShell(%q, %q, %q): %v", c.flag, c.shellEnv, c.goos, err)
+			continue
+		}
+		if got := sh.set("K", "it's a b"); got != c.want {
+			t.Errorf("pickShell(%q, %q, %q): %s, want %s", c.flag, c.shellEnv, c.goos, got, c.want)
+		}
+	}
+	if got := fishQuote(`a\b`); got != `'a\\b'` {
+		t.Errorf("fishQuote: %s", got)
+	}
+	// The lines run in the shell they are for.
+	for _, sh := range []struct {
+		bin  string
+		syn  shellSyntax
+		echo string
+	}{{"bash", posixShell, `printf '%s' "$K"`}, {"fish", fishShell, `printf '%s' "$K"`}, {"pwsh", powerShell, `[Console]::Write($env:K)`}} {
+		path, err := exec.LookPath(sh.bin)
+		if err != nil {
+			continue // bash is everywhere; fish and pwsh where installed
+		}
+		v := `it's "a" $b \c`
+		arg := "-c"
+		if sh.bin == "pwsh" {
+			arg = "-Command"
+		}
+		out, err := exec.Command(path, arg, sh.syn.set("K", v)+"\n"+sh.echo).Output()
+		if err != nil || string(out) != v {
+			t.Errorf("%s: %q (%v), want %q", sh.bin, out, err, v)
+		}
 	}
 }

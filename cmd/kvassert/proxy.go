@@ -231,7 +231,11 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(name+" points at this proxy: its own DefaultAzureCredential would call itself",
 				"unset "+name+" (and IDENTITY_HEADER) in the shell that runs the proxy; set them only for your app")
 		}
-		fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+		if a.emu == nil {
+			// Under the emulator the vault credential is the emulator's own
+			// (emulatorCredential), whatever else is set: nothing to warn about.
+			fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+		}
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ var rules = map[string][]string{
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess", "internal/textutil"},
+	"tenants":             {".", "internal/entraid", "internal/graphapi", "internal/inputerr", "internal/rootaccess", "internal/textutil"},         // customer tenants: consent, checks, app hygiene
 	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid", "internal/textutil"}, // rotation's Graph client (addKey/removeKey) and proof
 	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
 	"internal/fleetstats": {},
@@ -47,7 +48,10 @@ var rules = map[string][]string{
 	// Test helpers: redistest uses the standard library only, so that
 	// every module may import it without a Redis client; the replica is in
 	// the fleet module (it builds on the fleet and go-redis).
-	"internal/redistest":          {},
+	"internal/redistest": {},
+	// browsertest: headless Chromium over the DevTools protocol (standard
+	// library and golang.org/x/net/websocket only).
+	"internal/browsertest":        {},
 	"fleet/internal/replica":      {".", "fleet", "keyvault", "internal/certcache", "internal/emuhook", "internal/fleetstats", "internal/testfixture", "kvasserttest", "kvasserttest/scenario", "internal/certfile", "internal/rootaccess"},
 	"internal/obs":                {"telemetry", "internal/inputerr", "internal/azotel"},
 	"kvasserttest":                {"kvasserttest/internal/emu", "kvasserttest/internal/entra", "kvasserttest/internal/graph", "kvasserttest/internal/names", "kvasserttest/internal/vault", "kvasserttest/scenario", "internal/emuhook", "internal/inputerr", "internal/textutil"},
