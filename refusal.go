@@ -144,11 +144,18 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) 
 	c.neg.mu.Lock()
 	r := &refusal{ae: *ae, failures: 1, until: now}
 	r.ae.RefusedUntil = time.Time{}
-	if prev := c.neg.m[k]; prev != nil {
-		r.failures = prev.failures + 1
-	}
+	prev := c.neg.m[k]
 	remember := c.refusalMax > 0
-	if remember {
+	switch {
+	case prev != nil && now.Before(prev.until):
+		// Another acquisition for the tenant (another scope), sent before
+		// the refusal was remembered, was refused as well: the same
+		// refusal, already remembered and shared.
+		r, remember = prev, false
+	case remember:
+		if prev != nil {
+			r.failures = prev.failures + 1
+		}
 		r.until = now.Add(refusalBackoff(r.failures, c.refusalMax))
 		c.neg.m[k] = r
 		c.neg.n.Store(int32(len(c.neg.m)))
@@ -278,7 +285,7 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // fails; the error then says so.
 func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if ctx == nil {
-		return inputErr("ctx", "nil context")
+		return inputErr("ctx", "ctx is a nil context")
 	}
 	if tenant == "" {
 		return inputErr("tenant", "empty tenant: name the tenant whose tokens to forget")

@@ -514,3 +514,27 @@ func TestRefusalsConcurrently(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// Acquisitions for several scopes of a tenant sent together and refused
+// together are one refusal: the back-off starts at 5 s, not doubled per
+// scope.
+func TestConcurrentRefusalsOfOneTenantCountOnce(t *testing.T) {
+	w := newRefusalWorld(t, nil, nil)
+	ctx := context.Background()
+	// Warm the vault token and the certificate, then slow the token service
+	// so that the three requests are in flight together.
+	if _, err := w.Cred.GetToken(ctx, testfixture.Opts(scenario.DemoContosoTenant)); err != nil {
+		t.Fatal(err)
+	}
+	testfixture.InjectLatency(w.Emu, 0, 300*time.Millisecond)
+	scopes := []string{testfixture.Graph, "https://vault.azure.net/.default", "https://storage.azure.com/.default"}
+	testfixture.Spread(len(scopes), len(scopes), func(i int) bool {
+		_, err := w.Cred.GetToken(ctx, scopeOpts(emuhook.DemoWingtipTenant, scopes[i]))
+		authErr(t, err, 700016)
+		return true
+	})
+	r, ok := rootaccess.TenantRefused(w.Cred, emuhook.DemoWingtipTenant)
+	if !ok || r.Failures != 1 || r.Until.Sub(w.clock.Now()) > 7500*time.Millisecond {
+		t.Fatalf("refusal %+v, want the first, for at most 7.5 s", r)
+	}
+}

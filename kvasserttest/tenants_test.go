@@ -486,6 +486,19 @@ func TestTenantControls(t *testing.T) {
 			wantAADSTS(t, err, c.code)
 			status, body := rawToken(t, e, va, emuhook.DemoNorthwindTenant, graphScope)
 			checkEntraError(t, status, body, c.status, c.err, c.code)
+			if c.code == 53003 { // Conditional Access applies to an authenticated client only
+				resp, err := e.Client().PostForm(emuhook.TokenEndpoint(emuhook.DemoNorthwindTenant), url.Values{"grant_type": {"client_credentials"},
+					"client_id": {scenario.DemoAppClientID}, "scope": {graphScope},
+					"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {"not.a.jwt"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if strings.Contains(string(raw), "53003") || !strings.Contains(string(raw), "AADSTS50027") {
+					t.Errorf("53003 with a bad assertion: %s", raw)
+				}
+			}
 			if c.code == 500011 && !strings.Contains(body["error_description"].(string), "https://graph.microsoft.com") {
 				t.Errorf("500011 does not name the resource: %v", body["error_description"])
 			}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -241,7 +242,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, f tokenField
 
 func (s *Server) writeToken(w http.ResponseWriter, f tokenFields, tok azcore.AccessToken, err error) {
 	if err != nil {
-		writeProblem(w, upstreamProblem(err))
+		p := upstreamProblem(err)
+		if p.Type == problemEntra && consentCodes[p.Code] {
+			p.ConsentURL = s.consentURL(f.TenantID, f.ClientID)
+		}
+		writeProblem(w, p)
 		return
 	}
 	in := int64(time.Until(tok.ExpiresOn).Seconds())
@@ -385,4 +390,19 @@ func jsonKind(t reflect.Type) string {
 		return "an array of strings"
 	}
 	return "of type " + t.String()
+}
+
+// consentCodes are the AADSTS codes an administrator's consent fixes: the
+// app has no service principal in the tenant.
+var consentCodes = map[int]bool{700016: true, 7000229: true}
+
+// consentURL is the admin-consent link for client in tenant (both checked
+// by the request's validation) on the login host of the configured cloud.
+func (s *Server) consentURL(tenant, client string) string {
+	host := s.cfg.ClientOptions.Cloud.ActiveDirectoryAuthorityHost
+	u, err := url.Parse(host)
+	if host == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		host = "https://login.microsoftonline.com/"
+	}
+	return strings.TrimSuffix(host, "/") + "/" + url.PathEscape(strings.ToLower(tenant)) + "/adminconsent?client_id=" + url.QueryEscape(strings.ToLower(client))
 }

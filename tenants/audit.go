@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -91,12 +92,18 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 	lock, err := g.LockConfiguration(ctx, appObjectID)
 	switch {
 	case err != nil:
-		a.LockError = err.Error()
+		a.LockError = firstLine(err.Error())
 		var ge *graphapi.Error
 		if errors.As(err, &ge) {
-			a.LockError = ge.Error()
+			a.LockError = fmt.Sprintf("Microsoft Graph answered HTTP %d", ge.StatusCode)
+			if ge.Code != "" {
+				a.LockError += " " + ge.Code
+			}
+			if h := ge.Hint(); h != "" {
+				a.LockError += ": " + h
+			}
 		}
-		a.Findings = append(a.Findings, "the app instance property lock could not be read: "+firstLine(a.LockError))
+		a.Findings = append(a.Findings, "the app instance property lock could not be read: "+a.LockError)
 	case !lock.LocksCredentials():
 		a.LockChecked = true
 		a.Findings = append(a.Findings, "the app's credentials are not locked: a customer tenant's administrator can add a credential to its service principal there; "+lockFix)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
@@ -72,5 +73,55 @@ func TestHealthz(t *testing.T) {
 	}
 	if resp := env.do("GET", "/healthz/", "", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/healthz/: %d", resp.StatusCode)
+	}
+}
+
+// An Entra answer that consent fixes carries the admin-consent link, built
+// by the proxy for the request's tenant and app; other refusals do not.
+func TestAPIConsentURL(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	p := problemOf(t, env.api("kv-certificate", kvCertBody("Wingtip.onmicrosoft.com")), http.StatusBadRequest)
+	want := "https://login.microsoftonline.com/wingtip.onmicrosoft.com/adminconsent?client_id=" + scenario.DemoAppClientID
+	if p.Code != 700016 || p.ConsentURL != want {
+		t.Errorf("700016: code %d consentUrl %q, want %q", p.Code, p.ConsentURL, want)
+	}
+	p = problemOf(t, env.api("kv-certificate", kvCertBody("nosuch.onmicrosoft.com")), http.StatusBadRequest)
+	if p.Type != problemEntra || p.ConsentURL != "" {
+		t.Errorf("unknown tenant: %+v", p)
+	}
+}
+
+// GET /api/config carries this proxy's real base URL and the lines
+// kvassert proxy prints, for the configured app; never /msi/forward's
+// secret.
+func TestAPIConfigLines(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, withDefault(scenario.DemoVault), func(c *Options, _ *kvasserttest.Emulator) { c.AllowForward = true })
+	got := decode[pageConfig](t, env.do("GET", "/api/config", "", nil, "Authorization", "Bearer "+env.s.Secret()), http.StatusOK)
+	if got.Base != env.url {
+		t.Errorf("base %q, want %q", got.Base, env.url)
+	}
+	var all []string
+	for _, g := range got.Lines {
+		all = append(all, g.Lines...)
+	}
+	text := strings.Join(all, "\n")
+	mi, err := env.s.AppServiceEnv(env.url, Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := env.s.CloudShellEnv(env.url, Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
+	for _, want := range []string{"export " + mi[0], "export " + mi[1], "export " + cs[0], "curl -sS " + env.url + "/api/token/kv-certificate"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lines lack %q:\n%s", want, text)
+		}
+	}
+	fwd, err := env.s.AppServiceEnv(env.url, Target{Forward: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, secret, _ := strings.Cut(fwd[1], "="); strings.Contains(text, secret) || strings.Contains(text, "/msi/forward") {
+		t.Errorf("the lines hold the forward route's secret:\n%s", text)
 	}
 }
