@@ -26,7 +26,7 @@ var rules = map[string][]string{
 	"keyvault":           {"internal/inputerr", "internal/holdoff", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
 	"internal/certcache": {"keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
 	".":                  {"assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry", "internal/certfile", "internal/entraid", "internal/rootaccess"},
-	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact", "internal/certfile", "internal/entraid", "internal/rootaccess"},
+	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact", "internal/certfile", "internal/entraid", "internal/rootaccess", "tenants"},
 	"internal/credclock": {},
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
