@@ -102,7 +102,12 @@
     }
     const hint = document.createElement('span');
     hint.className = 'note';
-    hint.textContent = rep.hint ? String(rep.hint) : (rep.error ? String(rep.error) : '');
+    let text = rep.hint ? String(rep.hint) : (rep.error ? String(rep.error) : '');
+    if (href) {
+      // The hint ends with the same link in parentheses: the <a> shows it.
+      text = text.replace(/\s*\(https:\/\/[^\s()]+\)$/, '');
+    }
+    hint.textContent = text;
     todo.append(hint);
     tr.append(tenant, state, roleList(rep.resources, 'granted'), roleList(rep.resources, 'required'), todo);
     return tr;
