@@ -98,3 +98,52 @@ func TestTenantsConsentURL(t *testing.T) {
 		{args: []string{"tenants", "consent-url", "--redirect-uri", "https://app.example.com/cb", "--client-id", "x"}, msg: "--client-id \"x\" is not a GUID"},
 	})
 }
+
+func TestCertAuditApp(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	rows := func(r result) map[string][]string {
+		t.Helper()
+		var out []struct{ Status, Check, Detail string }
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("%v\n%s\n%s", err, r.stdout, r.stderr)
+		}
+		m := map[string][]string{}
+		for _, f := range out {
+			m[f.Check] = append(m[f.Check], f.Status+" "+f.Detail)
+		}
+		return m
+	}
+	args := []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "--tenant", scenario.DemoHomeTenant,
+		"--customer", "contoso.onmicrosoft.com", "--customer", emuhook.DemoTailspinTenant, "-o", "json"}
+
+	// The app may not read its registration: a warning.
+	r := env.run(args)
+	m := rows(r)
+	if r.code != exitFailure || len(m["app-lock"]) != 1 || !strings.HasPrefix(m["app-lock"][0], "WARN could not read") || !strings.Contains(m["app-lock"][0], "Application.Read.All") {
+		t.Fatalf("exit %d: %v", r.code, m)
+	}
+	if len(m["tenants"]) != 1 || !strings.HasPrefix(m["tenants"][0], "FAIL "+emuhook.DemoTailspinTenant+": app_not_found; send the administrator https://login.microsoftonline.com/") {
+		t.Fatalf("%v", m["tenants"])
+	}
+	if err := env.e.GrantAppRoles(scenario.DemoAppClientID, "Application.Read.All"); err != nil {
+		t.Fatal(err)
+	}
+	m = rows(env.run(args))
+	if len(m["app-lock"]) != 1 || !strings.HasPrefix(m["app-lock"][0], "PASS") {
+		t.Fatalf("%v", m["app-lock"])
+	}
+	if err := emuhook.Of(env.e).SetServicePrincipalLock(scenario.DemoAppClientID, false, false, true); err != nil {
+		t.Fatal(err)
+	}
+	m = rows(env.run(append(args[:len(args)-6:len(args)-6], "-o", "json"))) // no customers
+	if len(m["app-lock"]) != 1 || !strings.HasPrefix(m["app-lock"][0], "FAIL the app's credentials are not locked") || !strings.Contains(m["app-lock"][0], `"isEnabled":true,"allProperties":true`) || len(m["tenants"]) != 0 {
+		t.Fatalf("%v", m)
+	}
+	wantUsageErrors(t, env, []usageCase{
+		{args: []string{"cert", "audit", "--customer", "contoso.onmicrosoft.com"}, msg: "--customer and --customers-file need --app-object-id"},
+		{args: []string{"cert", "audit", "--app-object-id", "x"}, msg: "is not a GUID"},
+		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
+		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "-t", scenario.DemoHomeTenant, "--customer", "x y"}, msg: "--customer \"x y\" is not a tenant ID"},
+	})
+}
