@@ -62,6 +62,29 @@ import (
 // the emulator's clock (SetClock), as Entra replicates; removeKey takes
 // effect at once.
 //
+// Customer tenants: a multi-tenant app has a service principal in its home
+// tenant and in each tenant that consented (scenario.App ConsentedTenants
+// and Consents); its access tokens for Microsoft Graph (the app's
+// RolesResource) carry the roles that tenant granted, tokens for other
+// resources carry none, as in Entra. The v2 admin-consent endpoint,
+// https://login.microsoftonline.com/{tenant|organizations}/v2.0/adminconsent?client_id=...&scope=...&redirect_uri=...&state=...,
+// serves a page on which "an administrator of the emulated tenant" clicks
+// Accept or Cancel (element ids "accept" and "cancel"; "tenant", the
+// tenant select on /organizations and /common). Accept records the grant
+// (all of the app's roles; see SetConsentDelay) and redirects to
+// redirect_uri?admin_consent=True&tenant={id}&scope=...&state=...; Cancel
+// to redirect_uri?error=access_denied&error_subcode=cancel&error_description=...&state=....
+// The redirect URI must be one of the app's RedirectURIs (an http loopback
+// one matches any port). A request Entra would not redirect (unknown
+// client_id: AADSTS700016, unregistered redirect URI: 50011, bad tenant:
+// 90002 / 900023, ...) gets an error page whose element "error-code" holds
+// the code. A browser reaches the page through the emulator's listener:
+// Chromium with --host-resolver-rules="MAP login.microsoftonline.com
+// 127.0.0.1:PORT" (the port of URL) and --ignore-certificate-errors.
+// SetConsent, SetGrantedRoles, SetServicePrincipalEnabled and
+// SetTenantRefusal change a tenant afterwards; each failure is answered in
+// Entra's JSON error shape.
+//
 // The emulators of one process sign their access tokens with one key, so a
 // token an earlier emulator issued is valid at a later one while its claims
 // fit the later one's scenario: MSAL Go (behind azidentity's

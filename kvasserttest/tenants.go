@@ -14,27 +14,8 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest/internal/entra"
 )
 
-// Customer tenants: admin consent, the roles each tenant granted, and what a
-// tenant's administrator (or Entra) does to the app afterwards.
-//
-// The emulated Entra serves the v2 admin-consent endpoint,
-// https://login.microsoftonline.com/{tenant|organizations}/v2.0/adminconsent?client_id=...&scope=...&redirect_uri=...&state=...,
-// as a page on which "an administrator of the emulated tenant" clicks Accept
-// or Cancel (element ids "accept", "cancel", and "tenant" for the tenant
-// select on /organizations). Accept records the grant (a service principal
-// with all of the app's roles, see SetConsentDelay) and redirects to
-// redirect_uri?admin_consent=True&tenant={id}&scope=...&state=...; Cancel to
-// redirect_uri?error=access_denied&error_subcode=cancel&error_description=...&state=....
-// The redirect URI must be one of the app's RedirectURIs (scenario.App). A
-// request Entra would not redirect (unknown client_id: AADSTS700016,
-// unregistered redirect URI: 50011, bad tenant: 90002 / 900023, ...) gets an
-// error page with the code in the element "error-code". Requests count as
-// OpAdminConsent.
-//
-// A browser reaches the page through the emulator's listener: start
-// Chromium with --host-resolver-rules="MAP login.microsoftonline.com
-// 127.0.0.1:PORT" (PORT from URL) and --ignore-certificate-errors (or trust
-// CAPEM); Go clients use Client.
+// Customer tenants (see Emulator): the controls of what a tenant's
+// administrator, or Entra, does to a multi-tenant app.
 
 // OpAdminConsent counts the admin-consent page and its form posts.
 const OpAdminConsent = emu.OpAdminConsent

@@ -8,9 +8,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/kvassert/kvassert/internal/emuhook"
 )
 
 // FuzzParseJWS: the compact-JWS decoder never panics, accepts only three
@@ -146,4 +151,57 @@ func FuzzCertificateAssertion(f *testing.F) {
 func jwsOf(header, claims, sig string) string {
 	e := base64.RawURLEncoding
 	return e.EncodeToString([]byte(header)) + "." + e.EncodeToString([]byte(claims)) + "." + e.EncodeToString([]byte(sig))
+}
+
+// FuzzAdminConsent: arbitrary tenant segments, query strings, methods and
+// form bodies at the admin-consent endpoint never panic, never redirect (a
+// redirect needs the page's anti-forgery token), answer only 200 (the page,
+// for a GET), 400 or 405 with a bounded HTML body that holds no markup from
+// the request, and never consent.
+func FuzzAdminConsent(f *testing.F) {
+	fx := newFixture(f)
+	good := "client_id=" + demoApp + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fconsent%2Fcallback&state=s"
+	for _, seed := range []struct {
+		seg, query string
+		post       bool
+		body       string
+	}{
+		{emuhook.DemoTailspinTenant, good, false, ""},
+		{"organizations", good, false, ""},
+		{"common", good + "&state=x", false, ""},
+		{"tailspin.onmicrosoft.com", good, true, good + "&action=accept&csrf=AAAA"},
+		{emuhook.DemoTailspinTenant, "", true, good + "&action=accept&tenant=" + emuhook.DemoTailspinTenant},
+		{"x<script>", "client_id=%3Cscript%3E&redirect_uri=javascript:alert(1)", false, ""},
+		{"organizations", "client_id=" + demoApp + "&scope=%00&redirect_uri=http://localhost/consent/callback&state=%3Cb%3E", false, ""},
+	} {
+		f.Add(seed.seg, seed.query, seed.post, seed.body)
+	}
+	f.Fuzz(func(t *testing.T, seg, query string, post bool, body string) {
+		if strings.ContainsAny(seg, "/?#") || !utf8.ValidString(seg) {
+			return // not one path segment
+		}
+		method := http.MethodGet
+		if post {
+			method = http.MethodPost
+		}
+		req := httptest.NewRequest(method, "https://login.microsoftonline.com/x/v2.0/adminconsent", strings.NewReader(body))
+		req.URL.Path = "/" + seg + "/v2.0/adminconsent"
+		req.URL.RawQuery = query
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		fx.e.ServeHTTP(rec, req)
+		switch st := rec.Code; {
+		case st == http.StatusOK && !post:
+		case st == http.StatusBadRequest, st == http.StatusMethodNotAllowed, st == http.StatusNotFound:
+		default:
+			t.Fatalf("status %d (Location %q)", st, rec.Header().Get("Location"))
+		}
+		out := rec.Body.String()
+		if len(out) > 32<<10 || strings.Contains(out, "<script") || strings.Contains(out, "<b>") {
+			t.Fatalf("body (%d bytes): %.300s", len(out), out)
+		}
+		if _, ok := fx.e.ConsentOf(demoApp, emuhook.DemoTailspinTenant); ok {
+			t.Fatal("tailspin got consented")
+		}
+	})
 }
