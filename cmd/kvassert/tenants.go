@@ -52,6 +52,7 @@ type tenantsCheckCmd struct {
 	roles       []string
 	require     []string
 	concurrency int
+	redirectURI string
 }
 
 func newTenantsCheckCmd(a *App) *cobra.Command {
@@ -91,6 +92,8 @@ not be reached, 0 when all are ok.`,
 	fs.StringArrayVar(&c.roles, "role", nil, "a required app role, RESOURCE=ROLE (repeat the flag)")
 	fs.StringArrayVar(&c.require, "require", nil, "a required Microsoft Graph app role, e.g. User.Read.All (repeat the flag)")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "tenants checked at once (1-256)")
+	fs.StringVar(&c.redirectURI, "redirect-uri", "", "a redirect URI registered on the app, for the consent links of the report")
+	bindEnv(cmd, fs, "redirect-uri", "KVASSERT_REDIRECT_URI")
 	bindEnv(cmd, fs, "client-id", "KVASSERT_CLIENT_ID", "AZURE_CLIENT_ID")
 	bindEnv(cmd, fs, "home-tenant", "KVASSERT_TENANT_ID", "AZURE_TENANT_ID")
 	_ = cmd.MarkFlagFilename("file", "txt")
@@ -142,7 +145,16 @@ func (c *tenantsCheckCmd) run(ctx context.Context, a *App) error {
 
 // want builds the required roles from --role and --require.
 func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
-	w := &tenants.Want{Roles: map[string][]string{}}
+	w := &tenants.Want{Roles: map[string][]string{}, RedirectURI: c.redirectURI}
+	if c.redirectURI != "" {
+		if _, err := tenants.ConsentURL(c.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
+			var ie *kvassert.InputError
+			if errors.As(err, &ie) {
+				return nil, usageError(a.flagName("redirect-uri")+": "+ie.Reason, "give a redirect URI registered on the app: https, or http on localhost")
+			}
+			return nil, err
+		}
+	}
 	graph, err := graphapi.Host(a.Cloud())
 	if err != nil {
 		return nil, err

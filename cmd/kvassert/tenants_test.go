@@ -19,7 +19,7 @@ func TestTenantsCheck(t *testing.T) {
 
 	// JSON: the whole reports; exit 1 when a tenant falls short.
 	r := env.run([]string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "-t", "fabrikam.onmicrosoft.com", "-t", emuhook.DemoTailspinTenant,
-		"--require", "Sites.Read.All", "-o", "json"})
+		"--require", "Sites.Read.All", "-o", "json"}, "KVASSERT_REDIRECT_URI="+emuhook.DemoRedirectURI)
 	if r.code != exitFailure || !strings.Contains(r.stderr, "error: 2 tenants of 3 fall short") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -32,7 +32,8 @@ func TestTenantsCheck(t *testing.T) {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
 	if len(reports) != 3 || reports[0].State != "ok" || reports[1].State != "missing_roles" || strings.Join(reports[1].Resources[0].Missing, ",") != "Sites.Read.All" ||
-		reports[2].State != "app_not_found" || reports[2].Code != 700016 || !strings.Contains(reports[2].ConsentURL, "/"+emuhook.DemoTailspinTenant+"/v2.0/adminconsent?") {
+		reports[2].State != "app_not_found" || reports[2].Code != 700016 || !strings.Contains(reports[2].ConsentURL, "/"+emuhook.DemoTailspinTenant+"/v2.0/adminconsent?") ||
+		!strings.Contains(reports[2].ConsentURL, "redirect_uri="+url.QueryEscape(emuhook.DemoRedirectURI)) {
 		t.Fatalf("%+v", reports)
 	}
 	if strings.Contains(r.stdout, "eyJ") {
@@ -66,6 +67,7 @@ func TestTenantsCheck(t *testing.T) {
 		{args: []string{"tenants", "check", "-t", "a b"}, msg: "is not a tenant ID or domain"},
 		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--role", "Sites.Read.All"}, msg: "is not RESOURCE=ROLE", hint: "--role https://graph.microsoft.com=User.Read.All"},
 		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--concurrency", "0"}, msg: "--concurrency 0 is not between 1 and 256"},
+		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: redirectURI uses http on app.example.com"},
 		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com"}, extra: []string{"KVASSERT_CLIENT_ID=", "AZURE_CLIENT_ID="}, msg: "--client-id is required"},
 		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com"}, extra: []string{"AZURE_TENANT_ID="}, msg: "--home-tenant is required"},
 		{args: []string{"tenants", "check", "--file", t.TempDir() + "/none"}, msg: "--file: no such file or directory"},
