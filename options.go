@@ -23,7 +23,8 @@ type CredentialOptions struct {
 	// not allowed is refused before any network call.
 	AdditionallyAllowedTenants []string
 	// Logger receives a warning when a token's background refresh first
-	// fails, and at debug level one line per token acquired, later
+	// fails and when a tenant that worked is offboarded (TenantOffboarded),
+	// and at debug level one line per token acquired, later
 	// failures of that refresh and its recovery (default slog.Default()):
 	// with a logger at INFO, only what an operator must act on is written.
 	// It is also given to a built-in Source whose own Logger is nil.

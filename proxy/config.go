@@ -88,7 +88,7 @@ func (s *Server) pageLines(c pageConfig) []lineGroup {
 	client, tenant := cmp.Or(c.ClientID, "CLIENT_ID"), cmp.Or(c.TenantID, "TENANT")
 	vaultURL, cert := cmp.Or(c.KeyVaultURI, "https://VAULT.vault.azure.net/"), cmp.Or(c.CertificateName, "CERTIFICATE")
 	body := `{"clientId":"` + client + `","tenantId":"` + tenant + `","scopes":["https://graph.microsoft.com/.default"],"keyVaultUri":"` + vaultURL + `","certificateName":"` + cert + `"}`
-	groups := []lineGroup{{Title: "Token API (curl, Postman): the API secret as a bearer token", Lines: []string{
+	groups := []lineGroup{{Title: "Token API (curl, Postman): the API secret as a bearer token (export KVASSERT_PROXY_SECRET=the API secret first, as printed at start)", Lines: []string{
 		"curl -sS " + c.Base + "/api/token/kv-certificate -H \"Authorization: Bearer $KVASSERT_PROXY_SECRET\" -H 'Content-Type: application/json' -d " + posixQuote(body),
 	}}}
 	if c.ClientID == "" || c.TenantID == "" {

@@ -51,10 +51,15 @@ type Want struct {
 	// token for Microsoft Graph of the credential's cloud.
 	Roles map[string][]string
 	// ConsentURL makes the link a Report gives for a tenant that needs
-	// consent, e.g. a Handler's ConsentURL method or a link to the SaaS's
-	// own onboarding page. Nil: the admin-consent link without a redirect
-	// URI or state (Entra then uses the app's registered redirect URI).
+	// consent, e.g. a Handler's ConsentURL method (a signed state that
+	// expires) or a link to the SaaS's own onboarding page. Nil: the
+	// admin-consent link for the tenant with RedirectURI and no state.
 	ConsentURL func(tenant string) (string, error)
+	// RedirectURI is the redirect URI (registered on the app) of the
+	// default links. The admin-consent endpoint documents redirect_uri as
+	// required: without it the links name none, like kvassert's error
+	// hints, and Entra may refuse them (the emulator does, AADSTS900144).
+	RedirectURI string
 }
 
 // ResourceReport is one resource of a tenant.
@@ -181,6 +186,7 @@ type checkPlan struct {
 	resources []string            // sorted
 	roles     map[string][]string // sorted, per resource
 	consent   func(tenant string) (string, error)
+	redirect  string
 }
 
 func plan(cred *kvassert.Credential, want *Want) (*checkPlan, error) {
@@ -189,7 +195,12 @@ func plan(cred *kvassert.Credential, want *Want) (*checkPlan, error) {
 	if want != nil {
 		w = *want
 	}
-	p.consent = w.ConsentURL
+	p.consent, p.redirect = w.ConsentURL, w.RedirectURI
+	if p.redirect != "" {
+		if err := checkRedirectURI(p.redirect); err != nil {
+			return nil, err
+		}
+	}
 	if len(w.Roles) == 0 {
 		g, err := graphapi.Host(cloud.Configuration{ActiveDirectoryAuthorityHost: p.id.AuthorityHost})
 		if err != nil {
@@ -307,7 +318,7 @@ func (p *checkPlan) consentURL(tenant string) string {
 	for i, r := range p.resources {
 		scopes[i] = r + "/.default"
 	}
-	u, err := consentURL(p.id.ClientID, "", "", ConsentURLOptions{Tenant: tenant,
+	u, err := consentURL(p.id.ClientID, p.redirect, "", ConsentURLOptions{Tenant: tenant,
 		Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: p.id.AuthorityHost}, Scope: strings.Join(scopes, " ")})
 	if err != nil {
 		return ""

@@ -126,6 +126,10 @@ func TestInputErrorTable(t *testing.T) {
 		}},
 		{"handler consent url", "tenant", func() error { _, err := h.ConsentURL(secret + "/"); return err }},
 		{"handler consent url alias", "tenant", func() error { _, err := h.ConsentURL("consumers"); return err }},
+		{"check redirect", "redirectURI", func() error {
+			_, err := tenants.Check(t.Context(), cred, "contoso.com", &tenants.Want{RedirectURI: "http://app.example.com/"})
+			return err
+		}},
 		{"check cred", "cred", func() error { _, err := tenants.Check(t.Context(), nil, "contoso.com", nil); return err }},
 		{"check tenant", "tenant", func() error { _, err := tenants.Check(t.Context(), cred, secret+" x", nil); return err }},
 		{"check tenant alias", "tenant", func() error { _, err := tenants.Check(t.Context(), cred, "common", nil); return err }},

@@ -22,7 +22,8 @@ import (
 // server on loopback), which calls the callback and proves the onboarding
 // with a token carrying the granted roles, after waiting out Entra's
 // replication. Cancel never reaches the callback; nor does a tampered
-// state (a 400 page).
+// state (a 400 page) or a reload of the redirect. With "organizations" the
+// administrator picks the tenant on Entra's page.
 func TestConsentInChromium(t *testing.T) {
 	w := world(t, nil)
 	// Entra answers 700016 for 3 s after a consent, as it does while the
@@ -112,6 +113,20 @@ func TestConsentInChromium(t *testing.T) {
 	page.WaitFor(handlerPage + " && document.getElementById('title').textContent === 'Consent link already used'")
 	if len(called()) != 1 {
 		t.Fatalf("callback %v after a reload", called())
+	}
+	// "organizations": the administrator picks the tenant on Entra's page;
+	// the redirect names it.
+	link, _ = h.ConsentURL("")
+	page.Navigate(link)
+	page.WaitFor("document.getElementById('tenant') !== null && document.getElementById('tenant').tagName === 'SELECT'")
+	page.Eval("(() => { const s = document.getElementById('tenant'); s.value = '"+wingtip(t)+"'; return s.value; })()", nil)
+	page.Click("#accept")
+	page.WaitFor(handlerPage)
+	if got := page.Text("title"); got != "Onboarding complete" || page.Text("tenant") != wingtip(t) {
+		t.Fatalf("organizations: %q %q %q", got, page.Text("message"), page.Text("tenant"))
+	}
+	if got := called(); len(got) != 2 || got[1] != wingtip(t) {
+		t.Fatalf("callback %v", got)
 	}
 	if errs := page.Errors(); len(errs) != 0 {
 		t.Fatalf("browser errors: %v", errs)

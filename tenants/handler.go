@@ -132,6 +132,9 @@ func NewHandler(cred *kvassert.Credential, redirectURI string, stateKey []byte, 
 	if h.plan, err = plan(cred, o.Want); err != nil {
 		return nil, err
 	}
+	if h.plan.consent == nil {
+		h.plan.consent = h.ConsentURL // the proof's link: signed, to this Handler
+	}
 	h.scope = o.Scope
 	if h.scope == "" {
 		scopes := make([]string, len(h.plan.resources))
@@ -187,8 +190,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writePage(w, http.StatusInternalServerError, page{Title: "Something went wrong", Message: "The consent could not be processed. Please try again."})
 		}
 	}()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	if r.Method != http.MethodGet { // not HEAD either: a consent is acted on once, for the browser
+		w.Header().Set("Allow", "GET")
 		writePage(w, http.StatusMethodNotAllowed, page{Title: "Method not allowed", Message: "This address only receives the redirect from Microsoft Entra ID."})
 		return
 	}
@@ -279,7 +282,8 @@ func consentedScope(s string) string {
 // Entra (and a token from before the consent, without the new roles, is
 // not served).
 func (h *Handler) forget(ctx context.Context, tenant string) {
-	if err := h.cred.ForgetTenant(ctx, tenant); err != nil {
+	var ie *kvassert.InputError
+	if err := h.cred.ForgetTenant(ctx, tenant); err != nil && !errors.As(err, &ie) { // a tenant the credential does not allow: the proof says so
 		h.logger.Warn("tenants: could not forget the tenant's refusal in the shared cache; other replicas may refuse it until their back-off ends", "tenant", tenant, "error", err.Error())
 	}
 }

@@ -72,6 +72,7 @@ func TestHandlerRefusesHostileRedirects(t *testing.T) {
 	}{
 		{"POST", http.MethodPost, ok + good, 405, "Method not allowed"},
 		{"PUT", http.MethodPut, ok + good, 405, "Method not allowed"},
+		{"HEAD", http.MethodHead, ok + good, 405, ""},
 		{"no query", "GET", "", 400, "no state"},
 		{"no state", "GET", "admin_consent=True&tenant=" + tenant, 400, "no state"},
 		{"empty state", "GET", ok, 400, "no state"},

@@ -307,14 +307,17 @@ func redirect(w http.ResponseWriter, uri string, params url.Values, state string
 }
 
 // pageHeaders are the headers of every page: no caching, no framing, no
-// script, no referrer.
+// script, no referrer to other origins.
 func pageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store, no-cache")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser posts the
+	// form with "Origin: null", which checkForm refuses; the redirect to
+	// another origin still carries no Referer.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 }
 
