@@ -52,6 +52,7 @@ func TestInputErrorTable(t *testing.T) {
 		{"DefaultCertificate", Options{DefaultCertificate: "bad_name"}, "Options.DefaultCertificate"},
 		{"Tenants without the app", Options{Tenants: []string{"contoso.com"}}, "Options.Tenants"},
 		{"Tenants not a tenant", Options{Tenants: []string{"not a tenant"}}, "Options.Tenants"},
+		{"TenantRedirectURI without Tenants", Options{TenantRedirectURI: "https://app.example/consent"}, "Options.TenantRedirectURI"},
 		{"TenantRoles without Tenants", Options{TenantRoles: map[string][]string{"https://graph.microsoft.com": {"A"}}}, "Options.TenantRoles"},
 		{"Cloud not https", Options{ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "http://login.example/"}}}, "Options.ClientOptions.Cloud"},
 	}

@@ -120,6 +120,12 @@ type Options struct {
 	// resource (tenants.Want.Roles), e.g. {"https://graph.microsoft.com":
 	// {"User.Read.All"}}; empty: a Microsoft Graph token is enough.
 	TenantRoles map[string][]string
+	// TenantRedirectURI is a redirect URI registered on the app (web
+	// platform) that the Tenants view's admin-consent links name
+	// (tenants.Want.RedirectURI; kvassert proxy --redirect-uri). Entra
+	// documents redirect_uri as required: without it the links name none
+	// and Entra may refuse them.
+	TenantRedirectURI string
 }
 
 // Server is the developer proxy: a token API for tools such as curl and

@@ -44,6 +44,9 @@ func (s *Server) checkTenantOptions() error {
 		if len(o.TenantRoles) > 0 {
 			return optionError("TenantRoles", "Options.TenantRoles is set without Options.Tenants: name the customer tenants to check")
 		}
+		if o.TenantRedirectURI != "" {
+			return optionError("TenantRedirectURI", "Options.TenantRedirectURI is set without Options.Tenants: name the customer tenants to check")
+		}
 		return nil
 	}
 	if len(o.Tenants) > maxTenants {
@@ -56,6 +59,16 @@ func (s *Server) checkTenantOptions() error {
 	}
 	if s.page.ClientID == "" || s.page.TenantID == "" || s.page.KeyVaultURI == "" || s.page.CertificateName == "" {
 		return optionError("Tenants", "Options.Tenants needs the app to check: DefaultClientID, DefaultTenantID (its home tenant), DefaultVault and DefaultCertificate")
+	}
+	if o.TenantRedirectURI != "" {
+		if _, err := tenants.ConsentURL(s.page.ClientID, o.TenantRedirectURI, "", nil); err != nil {
+			var ie *kvassert.InputError
+			reason := "not a usable redirect URI"
+			if errors.As(err, &ie) {
+				reason = ie.Reason
+			}
+			return optionError("TenantRedirectURI", "Options.TenantRedirectURI: %s", reason)
+		}
 	}
 	for res, roles := range o.TenantRoles {
 		if !strings.HasPrefix(res, "https://") && !strings.HasPrefix(res, "api://") || len(res) > 512 || strings.ContainsAny(res, " \t\r\n") {
@@ -92,7 +105,7 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, upstreamProblem(err))
 		return
 	}
-	reports, err := checkAll(ctx, cred, s.cfg.Tenants, &tenants.Want{Roles: s.cfg.TenantRoles})
+	reports, err := checkAll(ctx, cred, s.cfg.Tenants, &tenants.Want{Roles: s.cfg.TenantRoles, RedirectURI: s.cfg.TenantRedirectURI})
 	if err != nil {
 		writeProblem(w, upstreamProblem(err))
 		return

@@ -3,8 +3,10 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -27,6 +29,7 @@ func withTenants(c *Options, e *kvasserttest.Emulator) {
 	withDefault(scenario.DemoVault)(c, e)
 	c.Tenants = []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoWingtipTenant}
 	c.TenantRoles = map[string][]string{"https://graph.microsoft.com": demoRoles}
+	c.TenantRedirectURI = emuhook.DemoRedirectURI
 }
 
 func (env *testEnv) tenantsReport(status int) tenantsResponse {
@@ -62,8 +65,19 @@ func TestTenantsAPI(t *testing.T) {
 		t.Errorf("fabrikam: %+v", short)
 	}
 	if refused.State != "app_not_found" || refused.Code != 700016 || refused.Hint == "" ||
-		!strings.HasPrefix(refused.ConsentURL, "https://login.microsoftonline.com/"+emuhook.DemoWingtipTenant+"/v2.0/adminconsent?client_id="+scenario.DemoAppClientID) {
+		!strings.HasPrefix(refused.ConsentURL, "https://login.microsoftonline.com/"+emuhook.DemoWingtipTenant+"/v2.0/adminconsent?client_id="+scenario.DemoAppClientID) ||
+		!strings.Contains(refused.ConsentURL, "redirect_uri="+url.QueryEscape(emuhook.DemoRedirectURI)) {
 		t.Errorf("wingtip: %+v", refused)
+	}
+	// The link opens the emulated consent page (redirect_uri registered).
+	if resp, err := env.e.Client().Get(refused.ConsentURL); err != nil {
+		t.Error(err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `id="accept"`) {
+			t.Errorf("wingtip's consent link: HTTP %d\n%s", resp.StatusCode, page)
+		}
 	}
 	// The error is in the proxy's words: codes, never Entra's description.
 	if !strings.HasPrefix(refused.Error, "Entra ID refused the token request (HTTP 400, AADSTS700016") || strings.Contains(strings.ToLower(refused.Error), "directory") {
@@ -142,6 +156,12 @@ func TestTenantOptions(t *testing.T) {
 			o.Tenants = []string{"contoso.com"}
 			o.TenantRoles = map[string][]string{"graph": {"A"}}
 		}, "TenantRoles"},
+		"redirect http": {func(o *Options) {
+			configured(o)
+			o.Tenants = []string{"contoso.com"}
+			o.TenantRedirectURI = "http://app.example/cb"
+		}, "TenantRedirectURI"},
+		"redirect alone": {func(o *Options) { configured(o); o.TenantRedirectURI = "https://app.example/cb" }, "TenantRedirectURI"},
 		"role with space": {func(o *Options) {
 			configured(o)
 			o.Tenants = []string{"contoso.com"}

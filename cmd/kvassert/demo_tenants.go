@@ -135,7 +135,7 @@ func (h captureHandler) WithGroup(name string) slog.Handler {
 
 // demoWant is what the SaaS requires of a customer tenant.
 func demoWant() *tenants.Want {
-	return &tenants.Want{Roles: map[string][]string{demoGraph: demoRequiredRoles}}
+	return &tenants.Want{Roles: map[string][]string{demoGraph: demoRequiredRoles}, RedirectURI: emuhook.DemoRedirectURI}
 }
 
 // onboard lets a new customer, tailspin, consent through the emulated

@@ -153,7 +153,8 @@ func TestDemoJSON(t *testing.T) {
 	off := rep.Offboarding
 	if len(off.CachedCalls) != 0 || off.RefusedCalls["keys/sign"] != 1 || off.RefusedCalls["entra/token"] != 1 ||
 		len(off.FastCalls) != 0 || len(off.CheckCalls) != 0 || off.AADSTS != 700016 || off.Reported != 1 || len(off.Warnings) != 1 ||
-		off.RefusedUntil.IsZero() || off.CheckState != "app_not_found" || !strings.Contains(off.ConsentURL, emuhook.DemoTailspinTenant+"/v2.0/adminconsent") {
+		off.RefusedUntil.IsZero() || off.CheckState != "app_not_found" || !strings.Contains(off.ConsentURL, emuhook.DemoTailspinTenant+"/v2.0/adminconsent") ||
+		!strings.Contains(off.ConsentURL, "redirect_uri=") {
 		t.Errorf("offboarding = %+v", off)
 	}
 	if jwtPattern.MatchString(r.stdout) || strings.Contains(r.stdout, "state=") {

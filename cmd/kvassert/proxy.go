@@ -116,7 +116,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	customers, roles, err := c.tenants.options(a, c.app.clientID != "" && c.app.tenant != "" && c.vault != "" && c.cert != "")
+	customers, roles, redirect, err := c.tenants.options(a, c.app.clientID != "" && c.app.tenant != "" && c.vault != "" && c.cert != "")
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		Files:         files, KeyFiles: keyFiles, FileRoot: c.fileRoot,
 		Logger: logger, LogRequests: true, SharedCache: shared,
 		DefaultClientID: c.app.clientID, DefaultTenantID: c.app.tenant, DefaultVault: vaultName, DefaultCertificate: c.cert,
-		Tenants: customers, TenantRoles: roles,
+		Tenants: customers, TenantRoles: roles, TenantRedirectURI: redirect,
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}

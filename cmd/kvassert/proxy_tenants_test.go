@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ func TestProxyTenantsView(t *testing.T) {
 	env := newCLIEnv(t)
 	p := startProxy(t, env.vars, "--listen", "127.0.0.1:0", "--tenant", scenario.DemoContosoTenant,
 		"--customer-tenant", scenario.DemoContosoTenant+","+emuhook.DemoWingtipTenant, "--require-role", "Sites.Read.All",
-		"--require-role", "https://graph.microsoft.com/=Organization.Read.All")
+		"--require-role", "https://graph.microsoft.com/=Organization.Read.All", "--redirect-uri", emuhook.DemoRedirectURI)
 	m := proxyRequest(t, "GET", proxyBase(t, p)+"/api/tenants", "", "", "Authorization", "Bearer "+p.secret)
 	reps, _ := m["tenants"].([]any)
 	if m["clientId"] != scenario.DemoAppClientID || len(reps) != 2 {
@@ -41,7 +42,8 @@ func TestProxyTenantsView(t *testing.T) {
 	if r0["resource"] != "https://graph.microsoft.com" || len(r0["required"].([]any)) != 2 {
 		t.Errorf("contoso's resource: %v", r0)
 	}
-	if refused["tenant"] != emuhook.DemoWingtipTenant || refused["state"] != "app_not_found" || refused["consentUrl"] == nil {
+	if link, _ := refused["consentUrl"].(string); refused["tenant"] != emuhook.DemoWingtipTenant || refused["state"] != "app_not_found" ||
+		!strings.Contains(link, "redirect_uri="+url.QueryEscape(emuhook.DemoRedirectURI)) {
 		t.Errorf("wingtip: %v", refused)
 	}
 }
@@ -82,4 +84,7 @@ func TestProxyTenantsErrors(t *testing.T) {
 		"--vault", scenario.DemoVault, "--cert", scenario.DemoCertificate, "--customer-tenant", scenario.DemoContosoTenant}
 	wantError(t, runBin(t, vars, "", append(args, "--require-role", "https://graph.microsoft.com=")), exitUsage, "is not [RESOURCE=]ROLE", "--require-role User.Read.All")
 	wantError(t, runBin(t, vars, "", append(args, "--customer-tenant", "not a tenant!")), exitUsage, "starting the proxy", "")
+	wantError(t, runBin(t, vars, "", append(args, "--redirect-uri", "http://app.example/cb")), exitUsage, "starting the proxy", "")
+	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--redirect-uri", "https://app.example/cb"}),
+		exitUsage, "--redirect-uri is given without --customer-tenant", "")
 }
