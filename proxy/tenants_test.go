@@ -315,6 +315,16 @@ func TestTenantsViewInChromium(t *testing.T) {
 	if s := c.Text("tenants-status"); s != "3 tenants of app "+scenario.DemoAppClientID+": 1 falls short" {
 		t.Errorf("status after the consent %q", s)
 	}
+	// A wrong secret: the view says so and shows no stale rows.
+	c.Eval(`document.body.dataset.tenants = ''; true`, nil)
+	c.TypeInto("#secret", "wrong-secret-wrong-secret-wrong-secret")
+	c.Click("#tenants-check")
+	c.WaitFor("document.body.dataset.tenants === 'done'")
+	var stale int
+	c.Eval(`document.getElementById('tenants-result').hidden ? document.querySelectorAll('#tenants-body tr').length : -1`, &stale)
+	if s := c.Text("tenants-status"); !strings.HasPrefix(s, "Failed (HTTP 401)") || stale != 0 {
+		t.Errorf("wrong secret: status %q, stale rows %d (-1: table shown)", s, stale)
+	}
 	if errs := c.Errors(); len(errs) > 0 {
 		t.Errorf("page errors (script exceptions, CSP violations): %v", errs)
 	}

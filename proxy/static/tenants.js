@@ -130,6 +130,9 @@
       });
       const data = await resp.json().catch(() => null);
       if (!resp.ok || !data) {
+        // No stale rows under a failed check.
+        $('tenants-body').replaceChildren();
+        $('tenants-result').hidden = true;
         status.textContent = 'Failed (HTTP ' + resp.status + ')' + (data && data.title ? ': ' + String(data.title) : '');
         return;
       }
@@ -145,6 +148,8 @@
         status.textContent = reports.length + ' tenants of app ' + String(data.clientId) + ': ' + (short === 0 ? 'all ok' : short + (short === 1 ? ' falls short' : ' fall short'));
       }
     } catch (e) {
+      $('tenants-body').replaceChildren();
+      $('tenants-result').hidden = true;
       status.textContent = 'Failed: ' + String(e);
     } finally {
       $('tenants-check').disabled = false;
