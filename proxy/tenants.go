@@ -60,21 +60,36 @@ func (s *Server) checkTenantOptions() error {
 	if s.page.ClientID == "" || s.page.TenantID == "" || s.page.KeyVaultURI == "" || s.page.CertificateName == "" {
 		return optionError("Tenants", "Options.Tenants needs the app to check: DefaultClientID, DefaultTenantID (its home tenant), DefaultVault and DefaultCertificate")
 	}
-	if o.TenantRedirectURI != "" {
-		if _, err := tenants.ConsentURL(s.page.ClientID, o.TenantRedirectURI, "", nil); err != nil {
-			var ie *kvassert.InputError
-			reason := "not a usable redirect URI"
-			if errors.As(err, &ie) {
-				reason = ie.Reason
-			}
-			return optionError("TenantRedirectURI", "Options.TenantRedirectURI: %s", reason)
-		}
+	if err := s.checkTenantRedirect(); err != nil {
+		return err
 	}
-	for res, roles := range o.TenantRoles {
+	return checkTenantRoles(o.TenantRoles)
+}
+
+// checkTenantRedirect checks Options.TenantRedirectURI as the consent
+// links will use it.
+func (s *Server) checkTenantRedirect() error {
+	if s.cfg.TenantRedirectURI == "" {
+		return nil
+	}
+	if _, err := tenants.ConsentURL(s.page.ClientID, s.cfg.TenantRedirectURI, "", nil); err != nil {
+		var ie *kvassert.InputError
+		reason := "not a usable redirect URI"
+		if errors.As(err, &ie) {
+			reason = ie.Reason
+		}
+		return optionError("TenantRedirectURI", "Options.TenantRedirectURI: %s", reason)
+	}
+	return nil
+}
+
+// checkTenantRoles checks Options.TenantRoles: resource URIs and role names.
+func checkTenantRoles(roles map[string][]string) error {
+	for res, rs := range roles {
 		if !strings.HasPrefix(res, "https://") && !strings.HasPrefix(res, "api://") || len(res) > 512 || strings.ContainsAny(res, " \t\r\n") {
 			return optionError("TenantRoles", "Options.TenantRoles: a resource (%d bytes) is not a resource URI such as https://graph.microsoft.com", len(res))
 		}
-		for _, r := range roles {
+		for _, r := range rs {
 			if r == "" || len(r) > 256 || strings.ContainsAny(r, " \t\r\n") {
 				return optionError("TenantRoles", "Options.TenantRoles: a role of %s is empty, too long or holds white space", res)
 			}
