@@ -127,7 +127,8 @@ func TestAdminConsentAccept(t *testing.T) {
 	// A loopback redirect URI matches with any port, as in Entra.
 	redirectURI := "http://localhost:8400/consent/callback"
 	action, fields, page := consentForm(t, e, consentURL(tailspin, redirectURI, "st<ate>&1"))
-	for _, want := range []string{"kvassert demo SaaS", "tailspin", "Sites.Read.All", "Organization.Read.All", "Microsoft Graph"} {
+	for _, want := range []string{"kvassert demo SaaS", "tailspin", "Sites.Read.All", "Organization.Read.All", "Microsoft Graph",
+		`<input id="tenant" value="` + tailspin + `" readonly`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page does not show %q", want)
 		}
@@ -654,5 +655,70 @@ func TestGraphServicePrincipalLock(t *testing.T) {
 	}
 	if got := string(get("")["servicePrincipalLockConfiguration"]); got != "null" {
 		t.Errorf("unlocked: %s, want null", got)
+	}
+}
+
+// TestAdminConsentFormFromABrowser: a browser posts the page's form with
+// the Origin the Fetch spec gives it, which depends on the page's
+// Referrer-Policy: under "no-referrer" a form POST carries "Origin: null",
+// which the form refuses (real Chromium answered Accept with AADSTS90100).
+// The page must let its own origin through.
+func TestAdminConsentFormFromABrowser(t *testing.T) {
+	e := kvasserttest.NewTB(t, nil, nil)
+	page := consentURL(tailspin, emuhook.DemoRedirectURI, "b")
+	resp, err := noRedirect(e).Get(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	origin := "https://login.microsoftonline.com" // what Chromium sends for a same-origin POST...
+	if resp.Header.Get("Referrer-Policy") == "no-referrer" {
+		origin = "null" // ...unless the page's policy is no-referrer (Fetch: "serializing a request origin")
+	}
+	action, fields, _ := consentForm(t, e, page)
+	fields.Set("action", "accept")
+	req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	resp, err = noRedirect(e).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("accept from the page's origin (Origin: %s): status %d, want 302", origin, resp.StatusCode)
+	}
+	// The redirect to the SaaS carries no Referer with the page's query.
+	if p := resp.Header.Get("Referrer-Policy"); p != "same-origin" && p != "no-referrer" {
+		t.Errorf("Referrer-Policy of the redirect = %q", p)
+	}
+}
+
+// TestSubmitConsent: emuhook.SubmitConsent follows the page like an
+// administrator (what the demo and handler tests use without a browser).
+func TestSubmitConsent(t *testing.T) {
+	s := scenario.Demo()
+	s.Apps[0].Consents = []scenario.Consent{{Tenant: emuhook.DemoWingtipTenant, Roles: []string{"Sites.Read.All"}, Disabled: true}}
+	e := kvasserttest.NewTB(t, s, nil)
+	va := newVaultAssertion(t, e)
+	ctx := context.Background()
+	_, err := demoToken(t, e, va, emuhook.DemoWingtipTenant, graphScope)
+	wantAADSTS(t, err, 7000112) // the scenario's disabled consent
+
+	loc, err := emuhook.SubmitConsent(ctx, e.Client(), consentURL("organizations", emuhook.DemoRedirectURI, "s"), "cancel", tailspin)
+	if err != nil || loc.Query().Get("error_subcode") != "cancel" {
+		t.Fatalf("cancel: %v %v", loc, err)
+	}
+	loc, err = emuhook.SubmitConsent(ctx, e.Client(), consentURL("organizations", emuhook.DemoRedirectURI, "s"), "accept", tailspin)
+	if err != nil || loc.Query().Get("tenant") != tailspin || loc.Query().Get("admin_consent") != "True" {
+		t.Fatalf("accept: %v %v", loc, err)
+	}
+	if c, err := demoToken(t, e, va, tailspin, graphScope); err != nil || !slices.Equal(c.Roles, demoRoles) {
+		t.Errorf("tailspin after consent: %+v %v", c, err)
+	}
+	_, err = emuhook.SubmitConsent(ctx, e.Client(), consentURL(tailspin, "https://evil.example/cb", "s"), "accept", "")
+	var ce *emuhook.ConsentError
+	if !errors.As(err, &ce) || ce.Code != "AADSTS50011" || ce.Status != 400 {
+		t.Fatalf("unregistered redirect URI: %v", err)
 	}
 }

@@ -110,6 +110,9 @@ type Consent struct {
 	Tenant string `json:"tenant"`
 	// Roles are the granted application permissions; empty: none.
 	Roles []string `json:"roles"`
+	// Disabled: the tenant's administrator disabled the app's service
+	// principal (its token requests there answer AADSTS7000112).
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // ServicePrincipalLock is Microsoft Graph's servicePrincipalLockConfiguration

@@ -307,14 +307,17 @@ func redirect(w http.ResponseWriter, uri string, params url.Values, state string
 }
 
 // pageHeaders are the headers of every page: no caching, no framing, no
-// script, no referrer.
+// script, no referrer to other origins.
 func pageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store, no-cache")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser posts the
+	// form with "Origin: null", which checkForm refuses; the redirect to
+	// another origin still carries no Referer.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 }
 
@@ -409,7 +412,8 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE htm
 <form method="POST" action="{{.Action}}">
 {{if .Options}}<p><label for="tenant">Accept for the organization</label>
 <select id="tenant" name="tenant">{{range .Options}}<option value="{{.ID}}"{{if .Selected}} selected{{end}}>{{.Label}}</option>{{end}}</select></p>
-{{else}}<p>Accept for the organization <strong id="tenant-name" data-tenant="{{.TenantID}}">{{.Tenant}}</strong></p>{{end}}
+{{else}}<p>Accept for the organization <strong id="tenant-name" data-tenant="{{.TenantID}}">{{.Tenant}}</strong>
+<input id="tenant" value="{{.TenantID}}" readonly size="36" aria-label="tenant ID"></p>{{end}}
 <p>This app would like these application permissions on {{.Resource}}, for your whole organization:</p>
 <ul id="roles">{{range .Roles}}<li>{{.}}</li>{{else}}<li>(none)</li>{{end}}</ul>
 <input type="hidden" name="client_id" value="{{.ClientID}}">

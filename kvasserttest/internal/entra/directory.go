@@ -149,7 +149,7 @@ func loadDirectory(s *scenario.Scenario, certDER func(vault, name string) ([]byt
 			if !ok {
 				return nil, nil, nil, fmt.Errorf("entra: app %s: consented tenant %q not found", a.ClientID, c.Tenant)
 			}
-			ap.sp[tid] = &servicePrincipal{roles: append([]string{}, c.Roles...)}
+			ap.sp[tid] = &servicePrincipal{roles: append([]string{}, c.Roles...), disabled: c.Disabled}
 		}
 		for i, ref := range a.Certificates {
 			cert, err := resolveCertificate(ref, certDER)
