@@ -3,12 +3,14 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/certcache"
+	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/rootaccess"
@@ -239,14 +242,37 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, f tokenField
 
 func (s *Server) writeToken(w http.ResponseWriter, f tokenFields, tok azcore.AccessToken, err error) {
 	if err != nil {
-		writeProblem(w, upstreamProblem(err))
+		p := upstreamProblem(err)
+		if p.Type == problemEntra && consentCodes[p.Code] {
+			p.ConsentURL = s.consentURL(f.TenantID, f.ClientID)
+		}
+		writeProblem(w, p)
 		return
 	}
 	in := int64(time.Until(tok.ExpiresOn).Seconds())
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: tok.Token, TokenType: "Bearer", ExpiresIn: max(in, 0), ExpiresOn: tok.ExpiresOn.Unix(),
-		Scopes: f.Scopes, TenantID: strings.ToLower(f.TenantID),
+		Scopes: f.Scopes, TenantID: tenantOf(tok.Token, f.TenantID),
 	})
+}
+
+// tenantOf is the tenant ID to answer for a token requested for the tenant
+// given (a GUID or a domain): the token's tid claim, the tenant's GUID as
+// kvassert token answers it. Only the payload is decoded: the token is
+// Entra's own answer, just received over TLS. Without a usable tid, the
+// tenant given, lowercased.
+func tenantOf(token, given string) string {
+	_, rest, ok := strings.Cut(token, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if ok && ok2 && len(payload) <= maxBody {
+		var c struct {
+			Tid string `json:"tid"`
+		}
+		if data, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "=")); err == nil && json.Unmarshal(data, &c) == nil && entraid.ValidClientID(c.Tid) { // a GUID
+			return strings.ToLower(c.Tid)
+		}
+	}
+	return strings.ToLower(given)
 }
 
 // validate checks the fields every token request has.
@@ -364,4 +390,19 @@ func jsonKind(t reflect.Type) string {
 		return "an array of strings"
 	}
 	return "of type " + t.String()
+}
+
+// consentCodes are the AADSTS codes an administrator's consent fixes: the
+// app has no service principal in the tenant.
+var consentCodes = map[int]bool{700016: true, 7000229: true}
+
+// consentURL is the admin-consent link for client in tenant (both checked
+// by the request's validation) on the login host of the configured cloud.
+func (s *Server) consentURL(tenant, client string) string {
+	host := s.cfg.ClientOptions.Cloud.ActiveDirectoryAuthorityHost
+	u, err := url.Parse(host)
+	if host == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		host = "https://login.microsoftonline.com/"
+	}
+	return strings.TrimSuffix(host, "/") + "/" + url.PathEscape(strings.ToLower(tenant)) + "/adminconsent?client_id=" + url.QueryEscape(strings.ToLower(client))
 }

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvassert/kvassert/internal/browsertest"
 	"github.com/kvassert/kvassert/internal/emuhook"
@@ -77,7 +80,7 @@ func TestPageInChromium(t *testing.T) {
 	// The endpoint list is on the page.
 	var endpoints []string
 	c.Eval(`Array.from(document.querySelectorAll('tbody tr td:nth-child(2)')).map(td => td.textContent)`, &endpoints)
-	if len(endpoints) < 10 || !strings.Contains(strings.Join(endpoints, " "), "/msi/{tenant}/{clientId}/kv/{vault}/{certificate}") {
+	if len(endpoints) < 10 || !strings.Contains(strings.Join(endpoints, " "), env.url+"/msi/"+scenario.DemoContosoTenant+"/"+scenario.DemoAppClientID+"/kv/"+scenario.DemoVault+"/"+scenario.DemoCertificate) {
 		t.Errorf("endpoints listed: %v", endpoints)
 	}
 
@@ -177,5 +180,163 @@ func TestPageInChromium(t *testing.T) {
 	c.Eval(`(() => { const s = document.createElement('script'); s.textContent = 'window.injected = true'; document.body.append(s); return window.injected === true; })()`, &ran)
 	if ran {
 		t.Error("an inline script ran: no Content-Security-Policy")
+	}
+}
+
+// brokenIdentifiers lists the identifiers (runs of letters, digits, '_',
+// '.' and '-') of the page's code, pre and dd#token-tenant elements that
+// the layout splits over two lines. Only elements marked .long (a token, a
+// URL) may break anywhere; hidden ones are skipped.
+const brokenIdentifiers = `(() => {
+	const bad = [];
+	document.querySelectorAll('code, pre, #token-tenant').forEach((el) => {
+		if (el.closest('.long') || el.getClientRects().length === 0) return;
+		const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+		for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+			for (const m of n.data.matchAll(/[A-Za-z0-9_.-]{2,}/g)) {
+				const r = document.createRange();
+				r.setStart(n, m.index);
+				r.setEnd(n, m.index + m[0].length);
+				const tops = new Set(Array.from(r.getClientRects()).filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+				if (tops.size > 1) bad.push(m[0]);
+			}
+		}
+	});
+	return bad;
+})()`
+
+// TestPageLayoutAndConsentLink: at a desktop (1280 px) and a phone (390 px)
+// width no identifier is split mid-word and the page does not overflow
+// sideways; the admin-consent URL of an AADSTS700016 answer is a link the
+// proxy built, which a click opens; the endpoints show this proxy's real
+// URLs and the lines kvassert proxy printed.
+func TestPageLayoutAndConsentLink(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, withDefault(scenario.DemoVault))
+	emu := strings.TrimPrefix(env.e.URL(), "https://")
+	c := &cdp{t: t, Page: browsertest.Start(t, &browsertest.Options{Args: []string{
+		// The consent link's host goes to the emulator's TLS listener.
+		"--host-resolver-rules=MAP login.microsoftonline.com " + emu, "--ignore-certificate-errors",
+	}})}
+	c.Navigate(env.url + "/#secret=" + env.s.Secret())
+	c.WaitFor("document.body.dataset.ready === 'true' && document.body.dataset.config === 'done'")
+
+	// The endpoints: real URLs with the port, the configured app in place
+	// of the placeholders, and the printed lines.
+	var urls []string
+	c.Eval(`Array.from(document.querySelectorAll('tbody code[data-url]')).map((el) => el.textContent)`, &urls)
+	wantKV := env.url + "/msi/" + scenario.DemoContosoTenant + "/" + scenario.DemoAppClientID + "/kv/" + scenario.DemoVault + "/" + scenario.DemoCertificate
+	if !slices.Contains(urls, wantKV) || !slices.Contains(urls, env.url+"/api/token/kv-certificate") || !slices.Contains(urls, env.url+"/healthz") {
+		t.Errorf("endpoint URLs: %v", urls)
+	}
+	var lines string
+	c.Eval(`document.getElementById('lines').hidden ? '' : document.getElementById('lines-list').textContent`, &lines)
+	header, err := env.s.AppServiceEnv(env.url, Target{Tenant: scenario.DemoContosoTenant, ClientID: scenario.DemoAppClientID, Vault: scenario.DemoVault, Certificate: scenario.DemoCertificate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"export " + header[0], "export " + header[1], "curl -sS " + env.url + "/api/token/kv-certificate", "export MSI_ENDPOINT=" + env.url + "/cloudshell/"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("the ready-to-paste lines lack %q:\n%s", want, lines)
+		}
+	}
+
+	// A token (the long token display), then a tenant without consent.
+	c.submit()
+	if s := c.Text("status"); s != "Token received" {
+		t.Fatalf("status %q: %s", s, c.Text("problem-detail"))
+	}
+	c.typeInto("tenantId", emuhook.DemoWingtipTenant)
+	c.submit()
+	if s := c.Text("status"); s != "Failed (HTTP 400)" {
+		t.Fatalf("wingtip: status %q: %s", s, c.Text("problem-detail"))
+	}
+	wantURL := "https://login.microsoftonline.com/" + emuhook.DemoWingtipTenant + "/adminconsent?client_id=" + scenario.DemoAppClientID
+	var link struct{ Tag, Href, Rel, Text string }
+	c.Eval(`(() => { const a = document.querySelector('#problem-consent:not([hidden]) #consent-link'); return a ? {Tag: a.tagName, Href: a.href, Rel: a.rel, Text: a.textContent} : {}; })()`, &link)
+	if link.Tag != "A" || link.Href != wantURL || link.Text != wantURL || !strings.Contains(link.Rel, "noopener") {
+		t.Fatalf("consent link %+v, want an <a> to %s with rel=noopener", link, wantURL)
+	}
+	c.Eval(`document.getElementById('result').hidden = false; true`, nil) // the token too, for the layout check
+
+	for _, width := range []int{1280, 390} {
+		c.SetSize(width, 900)
+		var broken []string
+		c.Eval(brokenIdentifiers, &broken)
+		if len(broken) > 0 {
+			t.Errorf("at %d px, identifiers split over two lines: %q", width, broken)
+		}
+		var overflow struct{ Scroll, Inner int }
+		c.Eval(`({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &overflow)
+		if overflow.Scroll > overflow.Inner {
+			var wide []string
+			c.Eval(`Array.from(document.querySelectorAll('body *')).filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && !el.closest('.scroll, pre')).map((el) => el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))`, &wide)
+			t.Errorf("at %d px the page is %d px wide: it scrolls sideways (%v)", width, overflow.Scroll, wide)
+		}
+	}
+
+	// The link is clickable where it is shown (at phone width), and opens
+	// the consent URL (in a new tab).
+	c.Call("Target.setDiscoverTargets", map[string]any{"discover": true})
+	c.Click("#consent-link")
+	deadline := time.Now().Add(browsertest.Timeout)
+	for {
+		var targets struct {
+			TargetInfos []struct{ Type, URL string } `json:"targetInfos"`
+		}
+		if err := json.Unmarshal(c.Call("Target.getTargets", nil), &targets); err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(targets.TargetInfos, func(ti struct{ Type, URL string }) bool { return ti.Type == "page" && ti.URL == wantURL }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clicking the consent link opened no page at %s: %+v", wantURL, targets.TargetInfos)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if errs := c.Errors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}
+
+// A consent URL the proxy did not build gets no link: the page checks the
+// scheme, host, path and client_id of what it is given.
+func TestPageConsentLinkOnlyForLoginHosts(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	c := startChromium(t)
+	c.Navigate(env.url + "/")
+	c.WaitFor("document.body.dataset.ready === 'true'")
+	good := "https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id=" + scenario.DemoAppClientID
+	for raw, want := range map[string]bool{
+		good: true,
+		"https://login.microsoftonline.us/" + emuhook.DemoWingtipTenant + "/v2.0/adminconsent?client_id=" + scenario.DemoAppClientID: true,
+		"http://login.microsoftonline.com/x/adminconsent?client_id=" + scenario.DemoAppClientID:                                      false,
+		"https://login.microsoftonline.com.evil.example/x/adminconsent?client_id=" + scenario.DemoAppClientID:                        false,
+		"https://evil.example/x/adminconsent?client_id=" + scenario.DemoAppClientID:                                                  false,
+		"javascript:alert(1)//https://login.microsoftonline.com/x/adminconsent":                                                      false,
+		"https://login.microsoftonline.com/x/oauth2/v2.0/authorize?client_id=" + scenario.DemoAppClientID:                            false,
+		"https://user@login.microsoftonline.com/x/adminconsent?client_id=" + scenario.DemoAppClientID:                                false,
+		"https://login.microsoftonline.com:8443/x/adminconsent?client_id=" + scenario.DemoAppClientID:                                false,
+		"https://login.microsoftonline.com/x/adminconsent?client_id=not-a-guid":                                                      false,
+	} {
+		var got struct {
+			Shown bool
+			Href  string
+		}
+		c.Eval(fmt.Sprintf(`(async () => {
+			const real = window.fetch;
+			window.fetch = async () => new Response(JSON.stringify({type: 'urn:kvassert:problem:entra-refused', title: 'Entra ID refused the token request', status: 400, aadsts: 700016, consentUrl: %q}), {status: 400, headers: {'Content-Type': 'application/problem+json'}});
+			document.getElementById('secret').value = 'x';
+			document.getElementById('status').textContent = '';
+			document.getElementById('submit').click();
+			for (let i = 0; i < 200 && !document.getElementById('status').textContent.startsWith('Failed'); i++) { await new Promise((r) => setTimeout(r, 10)); }
+			window.fetch = real;
+			return {Shown: !document.getElementById('problem-consent').hidden, Href: document.getElementById('consent-link').getAttribute('href') || ''};
+		})()`, raw), &got)
+		if got.Shown != want || want && got.Href != raw || !want && got.Href != "" {
+			t.Errorf("consentUrl %q: link shown=%v href=%q, want shown=%v", raw, got.Shown, got.Href, want)
+		}
 	}
 }

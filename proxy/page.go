@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"embed"
+	"io"
 	"net/http"
 )
 
@@ -48,4 +49,15 @@ func serveEmbedded(w http.ResponseWriter, name, contentType string) {
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("Cache-Control", "no-cache")
 	_, _ = w.Write(data)
+}
+
+// serveHealthz answers liveness probes: 200 "ok", and nothing about the
+// proxy, its configuration or its upstreams; no secret is needed because
+// nothing is revealed. Not cached, no CORS headers (the guard still refuses
+// cross-site browser requests and foreign Host headers).
+func serveHealthz(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok\n")
 }

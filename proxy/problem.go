@@ -32,6 +32,11 @@ type problem struct {
 	Code int `json:"aadsts,omitempty"`
 	// Hint says what usually fixes the problem.
 	Hint string `json:"hint,omitempty"`
+	// ConsentURL is the admin-consent link for the tenant and app of the
+	// request, when Entra's answer says the app is not consented there
+	// (AADSTS700016, 7000229): built by the proxy from the validated
+	// request and the cloud's login host, never taken from a server's text.
+	ConsentURL string `json:"consentUrl,omitempty"`
 }
 
 // fieldError is one refused field of a request: its name as it appears in

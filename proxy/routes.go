@@ -10,7 +10,8 @@ import (
 type auth int
 
 const (
-	// authNone: static content holding no data (the page and its assets).
+	// authNone: content holding no data (the page and its assets, and
+	// /healthz).
 	authNone auth = iota
 	// authAPI: "Authorization: Bearer <secret>" or "X-Kvassert-Secret".
 	authAPI
@@ -50,6 +51,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/{$}", auth: authNone, handler: s.servePage},
 		{method: "GET", path: "/static/{file}", auth: authNone, handler: s.serveStatic},
 		{method: "GET", path: "/openapi.json", auth: authAPI, handler: s.serveOpenAPI},
+		{method: "GET", path: "/healthz", auth: authNone, handler: serveHealthz},
 		{method: "GET", path: "/api/config", auth: authAPI, handler: s.apiConfig},
 
 		{method: "POST", path: "/api/token/kv-certificate", auth: authAPI, handler: s.apiKVCertificate},

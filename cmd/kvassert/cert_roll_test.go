@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -98,8 +99,34 @@ func TestCertRollUsage(t *testing.T) {
 	wantError(t, r, exitUsage, "is not a GUID", "Object ID")
 	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppObjectID, "--pass-timeout", "1m"})
 	wantError(t, r, exitUsage, "--pass-timeout must be longer than --accept-timeout", "--pass-timeout 30m")
-	r = env.run([]string{"cert", "roll", "--app-object-id", scenario.DemoAppClientID})
-	wantError(t, r, exitFailure, "object ID equals the client ID", "")
+}
+
+// The client ID given as the object ID is a usage error (exit 2, before any
+// request), in the CLI's words, with the command that finds the object ID.
+func TestCertRollObjectIDIsClientID(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	env.vars["KVASSERT_TENANT_ID"] = scenario.DemoHomeTenant
+	before := env.e.Counts()
+	hint := "az ad app show --id " + scenario.DemoAppClientID + " --query id -o tsv"
+	for _, args := range [][]string{
+		{"cert", "status", "--app-object-id", scenario.DemoAppClientID},
+		{"cert", "roll", "--app-object-id", strings.ToUpper(scenario.DemoAppClientID)},
+		{"cert", "roll", "--dry-run"},
+	} {
+		r := env.run(args, "KVASSERT_APP_OBJECT_ID="+scenario.DemoAppClientID)
+		wantError(t, r, exitUsage, "is the app's client ID, not its application object ID", hint)
+		if strings.Contains(r.stderr, "rotation:") {
+			t.Errorf("kvassert %s: a package prefix in the error:\n%s", strings.Join(args, " "), r.stderr)
+		}
+		if strings.Contains(strings.Join(args, " "), "--app-object-id") != strings.Contains(r.stderr, "--app-object-id") ||
+			!strings.Contains(strings.Join(args, " "), "--app-object-id") && !strings.Contains(r.stderr, "KVASSERT_APP_OBJECT_ID") {
+			t.Errorf("kvassert %s: the error does not name where the value came from:\n%s", strings.Join(args, " "), r.stderr)
+		}
+	}
+	if after := env.e.Counts(); !maps.Equal(before, after) {
+		t.Errorf("requests were made before the usage error: %v, then %v", before, after)
+	}
 }
 
 // TestCertStatusShowsWhyAVersionIsSkipped: an imported certificate (its key

@@ -150,7 +150,8 @@ func (c *emulateCmd) outputJSON(a *App) (bool, error) {
 	case a.Output == "json":
 		return true, nil
 	case a.query != nil:
-		return false, usageError("kvassert emulate: --query applies to -o json only", "add -o json, e.g. kvassert emulate -o json --query env")
+		return false, usageError("kvassert emulate: --query does not apply to its shell lines, only to -o json",
+			"add -o json, e.g. kvassert emulate -o json --query env (as for token and the other commands that print data)")
 	case a.Output == "" || a.fromEnv("output"):
 		return false, nil
 	}

@@ -201,6 +201,9 @@ func TestEmulate(t *testing.T) {
 	if s := p.stderrText(); strings.Contains(s, "warning") || strings.Contains(s, "level=WARN") {
 		t.Errorf("kvassert proxy with the emulator's lines warns:\n%s", s)
 	}
+	if !strings.Contains(strings.Join(p.stdout, "\n"), "/healthz (no secret)") {
+		t.Errorf("the proxy did not print its liveness URL:\n%s", strings.Join(p.stdout, "\n"))
+	}
 	if !strings.Contains(strings.Join(p.stdout, "\n"), "/msi/"+scenario.DemoHomeTenant+"/"+scenario.DemoAppClientID+"/kv/kvassert-demo/"+scenario.DemoCertificate) {
 		t.Errorf("the proxy did not print the app's managed identity lines:\n%s", strings.Join(p.stdout, "\n"))
 	}
@@ -258,7 +261,7 @@ func TestEmulateErrors(t *testing.T) {
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "--config", bad}, exitUsage, "invalid JSON", ""},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "-o", "table"}, exitUsage, "prints shell lines or JSON", "-o json"},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "-o", "tsv"}, exitUsage, "--output tsv does not apply", "-o json"},
-		{[]string{"emulate", "--listen", "127.0.0.1:0", "--query", "url"}, exitUsage, "--query applies to -o json only", "-o json"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--query", "url"}, exitUsage, "--query does not apply to its shell lines, only to -o json", "-o json"},
 		{[]string{"emulate", "--listen", "127.0.0.1:0", "--shell", "tcsh"}, exitUsage, `--shell "tcsh"`, "bash, zsh, sh, fish or powershell"},
 	}
 	for _, c := range cases {

@@ -372,7 +372,8 @@ func (c *proxyCmd) printWhere(p *startPrinter, s *proxy.Server, base string) {
 	// The page's script reads the secret from the fragment, which browsers
 	// never send to a server.
 	fmt.Fprintf(w, "web page: %s/#secret=%s\n", base, s.Secret())
-	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the API secret)\n\n", base)
+	fmt.Fprintf(w, "OpenAPI: %s/openapi.json (send the API secret)\n", base)
+	fmt.Fprintf(w, "liveness: %s/healthz (no secret)\n\n", base)
 }
 
 // printTokenAPI prints the curl command of the token API.

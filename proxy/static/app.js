@@ -45,11 +45,70 @@
       fill('keyVaultUri', cfg.keyVaultUri);
       fill('certificateName', cfg.certificateName);
       if (cfg.files && cfg.files.length === 1) { fill('certFile', cfg.files[0]); }
+      fillURLs(cfg);
+      showLines(cfg.lines);
     } catch (e) {
       /* the form stays empty */
     } finally {
       document.body.dataset.config = 'done';
     }
+  }
+
+  // fillURLs turns the endpoint table's route templates into the real URLs
+  // of this proxy (its address and port), with the configured tenant,
+  // client, vault and certificate in place of their placeholders.
+  function fillURLs(cfg) {
+    const base = (cfg && cfg.base) || location.origin;
+    let vault = '';
+    if (cfg && cfg.keyVaultUri) {
+      try { vault = new URL(cfg.keyVaultUri).hostname.split('.')[0]; } catch (e) { /* keep the placeholder */ }
+    }
+    const values = {
+      tenant: cfg && cfg.tenantId, clientId: cfg && cfg.clientId, vault: vault,
+      certificate: cfg && cfg.certificateName, name: cfg && cfg.files && cfg.files.length === 1 ? cfg.files[0] : '',
+    };
+    document.querySelectorAll('code[data-url]').forEach((el) => {
+      const path = el.dataset.url.replace(/\{(tenant|clientId|vault|certificate|name)\}/g, (m, k) => values[k] || m);
+      // A line break may come after each slash (<wbr>); a URL longer
+      // than its line may also wrap anywhere (.long).
+      el.replaceChildren();
+      (base + path).split(/(?<=\/)/).forEach((part, i) => {
+        if (i > 0) { el.append(document.createElement('wbr')); }
+        el.append(part);
+      });
+    });
+  }
+
+  // showLines shows the ready-to-paste lines of GET /api/config.
+  function showLines(groups) {
+    const list = $('lines-list');
+    list.replaceChildren();
+    (groups || []).forEach((g) => {
+      const p = document.createElement('p');
+      p.className = 'note';
+      p.textContent = String(g.title);
+      const pre = document.createElement('pre');
+      pre.className = 'lines';
+      pre.textContent = (g.lines || []).map(String).join('\n');
+      list.append(p, pre);
+    });
+    $('lines').hidden = list.childElementCount === 0;
+  }
+
+  // consentLink returns the admin-consent URL of a problem when it is one
+  // the proxy built: https, a Microsoft login host, the adminconsent path,
+  // and a client_id; anything else gets no link.
+  const loginHosts = ['login.microsoftonline.com', 'login.chinacloudapi.cn', 'login.microsoftonline.us'];
+  function consentLink(raw) {
+    if (typeof raw !== 'string') { return ''; }
+    let u;
+    try { u = new URL(raw); } catch (e) { return ''; }
+    const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+    if (u.protocol !== 'https:' || !loginHosts.includes(u.hostname) || u.port !== '' || u.username || u.password || u.hash ||
+        !/^\/[A-Za-z0-9.-]+\/(v2\.0\/)?adminconsent$/.test(u.pathname) || !guid.test(u.searchParams.get('client_id') || '')) {
+      return '';
+    }
+    return u.href;
   }
 
   function showFields() {
@@ -62,6 +121,9 @@
   function clearMessages() {
     $('problem').hidden = true;
     $('problem-errors').replaceChildren();
+    $('problem-consent').hidden = true;
+    $('consent-link').removeAttribute('href');
+    $('consent-link').textContent = '';
     fields.forEach((f) => {
       $('err-' + f).textContent = '';
       $(f).removeAttribute('aria-invalid');
@@ -147,6 +209,12 @@
     $('problem').hidden = false;
     $('problem-title').textContent = (p && p.title) || ('HTTP ' + status);
     $('problem-detail').textContent = [p && p.detail, p && p.hint ? 'Hint: ' + p.hint : ''].filter(Boolean).join(' ');
+    const consent = consentLink(p && p.consentUrl);
+    if (consent) {
+      $('consent-link').href = consent;
+      $('consent-link').textContent = consent;
+      $('problem-consent').hidden = false;
+    }
     const ul = $('problem-errors');
     ((p && p.errors) || []).forEach((e) => {
       const field = String(e.field).replace(/\[\d+\]$/, '');
@@ -232,6 +300,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     loadSecret();
     showFields();
+    fillURLs(null);
     loadConfig();
     $('secret').addEventListener('change', loadConfig);
     $('route').addEventListener('change', () => { clearMessages(); showFields(); });
