@@ -116,7 +116,7 @@ func TestCertAuditApp(t *testing.T) {
 		}
 		return m
 	}
-	args := []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "--tenant", scenario.DemoHomeTenant,
+	args := []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID, "--tenant", scenario.DemoHomeTenant,
 		"--customer", "contoso.onmicrosoft.com", "--customer", emuhook.DemoTailspinTenant, "-o", "json"}
 
 	// The app may not read its registration: a warning.
@@ -139,13 +139,20 @@ func TestCertAuditApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = rows(env.run(append(args[:len(args)-6:len(args)-6], "-o", "json"))) // no customers
+	if len(m["app-lock"]) != 1 {
+		t.Fatalf("%v", m)
+	}
+	// KVASSERT_APP_OBJECT_ID alone does not turn the app audit on.
+	if m := rows(env.run([]string{"cert", "audit", "-o", "json"}, "KVASSERT_APP_OBJECT_ID="+scenario.DemoAppObjectID)); len(m["app-lock"]) != 0 {
+		t.Fatalf("%v", m)
+	}
 	if len(m["app-lock"]) != 1 || !strings.HasPrefix(m["app-lock"][0], "FAIL the app's credentials are not locked") || !strings.Contains(m["app-lock"][0], `"isEnabled":true,"allProperties":true`) || len(m["tenants"]) != 0 {
 		t.Fatalf("%v", m)
 	}
 	wantUsageErrors(t, env, []usageCase{
-		{args: []string{"cert", "audit", "--customer", "contoso.onmicrosoft.com"}, msg: "--customer and --customers-file need --app-object-id"},
-		{args: []string{"cert", "audit", "--app-object-id", "x"}, msg: "is not a GUID"},
-		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
+		{args: []string{"cert", "audit", "--customer", "contoso.onmicrosoft.com"}, msg: "--app-object-id is required with --app, --customer or --customers-file"},
+		{args: []string{"cert", "audit", "--app", "--app-object-id", "x"}, msg: "is not a GUID"},
+		{args: []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
 		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "-t", scenario.DemoHomeTenant, "--customer", "x y"}, msg: "--customer \"x y\" is not a tenant ID"},
 	})
 }
