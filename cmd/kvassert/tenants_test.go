@@ -48,6 +48,12 @@ func TestTenantsCheck(t *testing.T) {
 		t.Fatalf("table:\n%s", r.stdout)
 	}
 
+	// KVASSERT_CUSTOMER_TENANTS when nothing else names tenants.
+	r = env.run([]string{"tenants", "check", "--query", "[].state", "-o", "tsv"}, "KVASSERT_CUSTOMER_TENANTS=contoso.onmicrosoft.com  fabrikam.onmicrosoft.com")
+	if r.code != 0 || strings.Fields(r.stdout)[0] != "ok" || len(strings.Fields(r.stdout)) != 2 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
 	// A file, with a role of another resource (a token there has none).
 	file := t.TempDir() + "/customers.txt"
 	writeFile(t, file, []byte("contoso.onmicrosoft.com\n"))
@@ -63,6 +69,7 @@ func TestTenantsCheck(t *testing.T) {
 	}
 
 	wantUsageErrors(t, env, []usageCase{
+		{args: []string{"tenants", "check"}, msg: "no tenants to check", hint: "KVASSERT_CUSTOMER_TENANTS"},
 		{args: []string{"tenants", "check", "-t", "common"}, msg: `tenant "common" is not a tenant ID or domain`},
 		{args: []string{"tenants", "check", "-t", "a b"}, msg: "is not a tenant ID or domain"},
 		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--role", "Sites.Read.All"}, msg: "is not RESOURCE=ROLE", hint: "--role https://graph.microsoft.com=User.Read.All"},
