@@ -55,13 +55,7 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 	ctx, end := c.tel.StartAcquire(ctx, key.tenant, key.scope)
 	defer func() { end(err) }()
 	start := c.neg.seq.Load()
-	if c.shc != nil {
-		// Another replica may have been refused for this tenant.
-		if rerr := c.sharedRefusal(ctx, key, start); rerr != nil {
-			return azcore.AccessToken{}, rerr
-		}
-	}
-	tok, err := c.fromSharedOrNetwork(ctx, key, replacing)
+	tok, err := c.fromSharedOrNetwork(ctx, key, replacing, start)
 	if err != nil {
 		c.noteRefusal(ctx, key, start, err)
 		if pe := (*PanicError)(nil); errors.As(err, &pe) {

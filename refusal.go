@@ -185,8 +185,8 @@ func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
 // the caller returns err as it is.
 func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint64, err error) {
 	var ae *AuthError
-	if !errors.As(err, &ae) {
-		return
+	if !errors.As(err, &ae) || !ae.RefusedUntil.IsZero() {
+		return // not Entra's answer (or a refusal remembered already)
 	}
 	rr, ok := entraid.TenantRefusal(ae.Code)
 	if !ok {

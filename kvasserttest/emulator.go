@@ -69,8 +69,9 @@ import (
 // resources carry none, as in Entra. The v2 admin-consent endpoint,
 // https://login.microsoftonline.com/{tenant|organizations}/v2.0/adminconsent?client_id=...&scope=...&redirect_uri=...&state=...,
 // serves a page on which "an administrator of the emulated tenant" clicks
-// Accept or Cancel (element ids "accept" and "cancel"; "tenant", the
-// tenant select on /organizations and /common). Accept records the grant
+// Accept or Cancel (element ids "accept" and "cancel"; "tenant", whose
+// value is the tenant ID: a select on /organizations and /common, a
+// read-only field otherwise). Accept records the grant
 // (all of the app's roles; see SetConsentDelay) and redirects to
 // redirect_uri?admin_consent=True&tenant={id}&scope=...&state=...; Cancel
 // to redirect_uri?error=access_denied&error_subcode=cancel&error_description=...&state=....

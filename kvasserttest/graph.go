@@ -25,10 +25,13 @@ func (e *Emulator) AppKeyCredentials(clientID string) ([]KeyCredential, error) {
 	return e.entra.KeyCredentials(clientID)
 }
 
-// GrantAppRoles gives an app application permissions (app roles, e.g.
-// "Application.Read.All", which Graph needs to answer GET
-// /applications/{id}, also for the app itself); tokens issued afterwards
-// carry them.
+// GrantAppRoles adds application permissions (app roles on the app's
+// RolesResource, Microsoft Graph by default; e.g. "Application.Read.All",
+// which Graph needs to answer GET /applications/{id}, also for the app
+// itself) to the app's roles: its Graph tokens issued afterwards carry them
+// in its home tenant and in every tenant that granted all of the app's roles
+// (ConsentedTenants, SetConsent, the consent page), not where
+// SetGrantedRoles or scenario Consents set the grant.
 func (e *Emulator) GrantAppRoles(clientID string, roles ...string) error {
 	if err := e.checkApp(clientID); err != nil {
 		return err

@@ -103,6 +103,10 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 				a.LockError += ": " + h
 			}
 		}
+		var ae *kvassert.AuthError
+		if errors.As(err, &ae) {
+			a.LockError = "no Microsoft Graph token in the home tenant: " + firstLine(ae.Error())
+		}
 		a.Findings = append(a.Findings, "the app instance property lock could not be read: "+a.LockError)
 	case !lock.LocksCredentials():
 		a.LockChecked = true

@@ -59,8 +59,9 @@ func newCertAuditCmd(a *App) *cobra.Command {
   private-key     the caller CANNOT read the private key (secrets/get on the
                   certificate's secret must fail, or return no key)
 
-With --app-object-id (and --client-id, --tenant: the app's home tenant), the
-app registration too, with a token the certificate signs:
+With --app (and --app-object-id, --client-id, --tenant: the app's home
+tenant, or their KVASSERT_* variables), the app registration too, with a
+token the certificate signs (it must be registered on the app):
 
   app-lock        the app instance property lock (Graph servicePrincipalLockConfiguration:
                   isEnabled and allProperties, or credentialsWithUsageVerify and
@@ -75,7 +76,7 @@ fails), 0 when the certificate is clean.`,
 		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth
   kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth --fail-on fail -o json
   kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth \
-      --app-object-id $APP_OBJECT_ID --client-id $APP --tenant $HOME_TENANT --customers-file customers.txt`,
+      --app --app-object-id $APP_OBJECT_ID --client-id $APP --tenant $HOME_TENANT --customers-file customers.txt`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}

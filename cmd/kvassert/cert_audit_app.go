@@ -16,6 +16,7 @@ import (
 // app instance property lock, and the customer tenants that refuse the
 // app.
 type auditAppFlags struct {
+	app                         bool
 	appObjectID, clientID, home string
 	customers                   []string
 	customersFile               string
@@ -23,7 +24,8 @@ type auditAppFlags struct {
 
 func (f *auditAppFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.appObjectID, "app-object-id", "", "also audit the app registration with this Object ID (needs --client-id and --tenant): its app instance property lock")
+	fs.BoolVar(&f.app, "app", false, "also audit the app registration (--app-object-id, --client-id, --tenant): its app instance property lock, and --customer tenants")
+	fs.StringVar(&f.appObjectID, "app-object-id", "", "the app registration's Object ID (with --app)")
 	fs.StringVar(&f.clientID, "client-id", "", "application (client) ID of the app (with --app-object-id)")
 	fs.StringVarP(&f.home, "tenant", "t", "", "the app's home tenant (with --app-object-id)")
 	fs.StringArrayVar(&f.customers, "customer", nil, "a customer tenant the SaaS knows; reported when it refuses the app (repeat the flag)")
@@ -34,13 +36,14 @@ func (f *auditAppFlags) register(cmd *cobra.Command) {
 	_ = cmd.MarkFlagFilename("customers-file", "txt")
 }
 
-// check validates the flags; enabled is false when no app audit is asked.
+// check validates the flags; enabled is false when no app audit is asked
+// (--app, or --customer / --customers-file).
 func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
-	if f.appObjectID == "" {
-		if len(f.customers) > 0 || f.customersFile != "" {
-			return false, usageError("--customer and --customers-file need --app-object-id", "give the app registration's Object ID, --client-id and --tenant")
-		}
+	if !f.app && len(f.customers) == 0 && f.customersFile == "" {
 		return false, nil
+	}
+	if f.appObjectID == "" {
+		return false, usageError("--app-object-id is required with --app, --customer or --customers-file", "give the Object ID shown on the app registration's overview page, or set KVASSERT_APP_OBJECT_ID")
 	}
 	if !entraid.ValidClientID(f.appObjectID) {
 		return false, usageError(fmt.Sprintf("%s %q is not a GUID", a.flagName("app-object-id"), truncate(f.appObjectID, 60)), "use the Object ID shown on the app registration's overview page")

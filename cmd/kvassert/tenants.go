@@ -24,6 +24,10 @@ func init() { extraCommands = append(extraCommands, newTenantsCmd) }
 // unreachable service).
 const exitTenantUnreachable = 3
 
+// envCustomerTenants lists the customer tenants (space or comma separated)
+// when no other list is given.
+const envCustomerTenants = "KVASSERT_CUSTOMER_TENANTS"
+
 // maxTenantList bounds the tenants read from a file or stdin.
 const maxTenantList = 100_000
 
@@ -72,8 +76,9 @@ func newTenantsCheckCmd(a *App) *cobra.Command {
   app_missing_service_principal (7000229), resource_not_found (500011),
   refused (another refusal), not_allowed, unreachable (no answer)
 
-Tenants come from --tenant (repeated), --file (one per line, # comments), or
-stdin (one per line) when neither is given. Required roles: --role
+Tenants come from --tenant (repeated), --file (one per line, # comments),
+stdin (one per line) when neither is given, or else KVASSERT_CUSTOMER_TENANTS
+(space-separated, as 'kvassert emulate' exports it). Required roles: --role
 RESOURCE=ROLE (repeated), or --require ROLE for a Microsoft Graph role.
 
 The exit code is 1 when a tenant falls short, 3 when none does but one could
@@ -181,10 +186,7 @@ func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
 	var r io.Reader
 	name := c.file
 	switch {
-	case c.file == "-" || (c.file == "" && len(list) == 0):
-		if isTerminal(a.Stdin) {
-			return nil, usageError("no tenants to check", "give --tenant (repeated), --file, or tenants on stdin, one per line")
-		}
+	case c.file == "-" || (c.file == "" && len(list) == 0 && !isTerminal(a.Stdin)):
 		r, name = a.Stdin, "stdin"
 	case c.file != "":
 		f, err := os.Open(c.file)
@@ -201,8 +203,11 @@ func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
 		}
 		list = append(list, read...)
 	}
+	if len(list) == 0 && c.file == "" { // KVASSERT_CUSTOMER_TENANTS, as kvassert emulate exports it
+		list = strings.FieldsFunc(a.Getenv(envCustomerTenants), func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '\t' })
+	}
 	if len(list) == 0 {
-		return nil, usageError("no tenants to check", "give --tenant (repeated), --file, or tenants on stdin, one per line")
+		return nil, usageError("no tenants to check", "give --tenant (repeated), --file, tenants on stdin (one per line), or set "+envCustomerTenants)
 	}
 	for _, t := range list {
 		if !entraid.ValidTenantID(t) {

@@ -48,6 +48,12 @@ func TestTenantsCheck(t *testing.T) {
 		t.Fatalf("table:\n%s", r.stdout)
 	}
 
+	// KVASSERT_CUSTOMER_TENANTS when nothing else names tenants.
+	r = env.run([]string{"tenants", "check", "--query", "[].state", "-o", "tsv"}, "KVASSERT_CUSTOMER_TENANTS=contoso.onmicrosoft.com  fabrikam.onmicrosoft.com")
+	if r.code != 0 || strings.Fields(r.stdout)[0] != "ok" || len(strings.Fields(r.stdout)) != 2 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
 	// A file, with a role of another resource (a token there has none).
 	file := t.TempDir() + "/customers.txt"
 	writeFile(t, file, []byte("contoso.onmicrosoft.com\n"))
@@ -63,6 +69,7 @@ func TestTenantsCheck(t *testing.T) {
 	}
 
 	wantUsageErrors(t, env, []usageCase{
+		{args: []string{"tenants", "check"}, msg: "no tenants to check", hint: "KVASSERT_CUSTOMER_TENANTS"},
 		{args: []string{"tenants", "check", "-t", "common"}, msg: `tenant "common" is not a tenant ID or domain`},
 		{args: []string{"tenants", "check", "-t", "a b"}, msg: "is not a tenant ID or domain"},
 		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--role", "Sites.Read.All"}, msg: "is not RESOURCE=ROLE", hint: "--role https://graph.microsoft.com=User.Read.All"},
@@ -116,7 +123,7 @@ func TestCertAuditApp(t *testing.T) {
 		}
 		return m
 	}
-	args := []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "--tenant", scenario.DemoHomeTenant,
+	args := []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID, "--tenant", scenario.DemoHomeTenant,
 		"--customer", "contoso.onmicrosoft.com", "--customer", emuhook.DemoTailspinTenant, "-o", "json"}
 
 	// The app may not read its registration: a warning.
@@ -139,13 +146,20 @@ func TestCertAuditApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = rows(env.run(append(args[:len(args)-6:len(args)-6], "-o", "json"))) // no customers
+	if len(m["app-lock"]) != 1 {
+		t.Fatalf("%v", m)
+	}
+	// KVASSERT_APP_OBJECT_ID alone does not turn the app audit on.
+	if m := rows(env.run([]string{"cert", "audit", "-o", "json"}, "KVASSERT_APP_OBJECT_ID="+scenario.DemoAppObjectID)); len(m["app-lock"]) != 0 {
+		t.Fatalf("%v", m)
+	}
 	if len(m["app-lock"]) != 1 || !strings.HasPrefix(m["app-lock"][0], "FAIL the app's credentials are not locked") || !strings.Contains(m["app-lock"][0], `"isEnabled":true,"allProperties":true`) || len(m["tenants"]) != 0 {
 		t.Fatalf("%v", m)
 	}
 	wantUsageErrors(t, env, []usageCase{
-		{args: []string{"cert", "audit", "--customer", "contoso.onmicrosoft.com"}, msg: "--customer and --customers-file need --app-object-id"},
-		{args: []string{"cert", "audit", "--app-object-id", "x"}, msg: "is not a GUID"},
-		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
+		{args: []string{"cert", "audit", "--customer", "contoso.onmicrosoft.com"}, msg: "--app-object-id is required with --app, --customer or --customers-file"},
+		{args: []string{"cert", "audit", "--app", "--app-object-id", "x"}, msg: "is not a GUID"},
+		{args: []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
 		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "-t", scenario.DemoHomeTenant, "--customer", "x y"}, msg: "--customer \"x y\" is not a tenant ID"},
 	})
 }
