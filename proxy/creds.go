@@ -156,9 +156,20 @@ func (g *registry) fileSource(ctx context.Context, lf *localFile) (kvassert.Sour
 // source the request picks must prove its key to Entra itself, never be
 // served a token another credential stored.
 func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey string, src kvassert.Source) (azcore.AccessToken, error) {
+	cred, err := g.credential(ctx, tenant, clientID, srcKey, src)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return safeGetToken(ctx, cred, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: tenant})
+}
+
+// credential returns the credential of (clientID, srcKey), made on first
+// use (tenant is then its home tenant, which matters only when no tenant
+// is named).
+func (g *registry) credential(ctx context.Context, tenant, clientID, srcKey string, src kvassert.Source) (*kvassert.Credential, error) {
 	clientID = strings.ToLower(clientID)
 	key := clientID + "|" + srcKey
-	cred, err := g.creds.get(ctx, key, func(context.Context) (*kvassert.Credential, error) {
+	return g.creds.get(ctx, key, func(context.Context) (*kvassert.Credential, error) {
 		o := &kvassert.CredentialOptions{
 			ClientOptions:              g.clientOptions(),
 			AdditionallyAllowedTenants: []string{"*"},
@@ -171,10 +182,6 @@ func (g *registry) token(ctx context.Context, tenant, clientID, scope, srcKey st
 		// here names one, and "*" allows them all.
 		return kvassert.NewCredential(tenant, clientID, src, o)
 	})
-	if err != nil {
-		return azcore.AccessToken{}, err
-	}
-	return safeGetToken(ctx, cred, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: tenant})
 }
 
 // kvCertKey names the source of a vault certificate in the credential

@@ -19,6 +19,7 @@
 //	GET  /openapi.json
 //	GET  /api/config                     the page's defaults (Options.Default*) and start lines
 //	GET  /healthz                        liveness: 200 "ok", no secret
+//	GET  /api/tenants                    the Tenants view: Options.Tenants checked (tenants.CheckAll)
 //	GET  /                               web page (holds no data)
 //
 // Open the web page as BASE/#secret=SECRET (BASE the proxy's base URL,
@@ -40,7 +41,7 @@
 //     Server.PublicKeyPin: clients pin it).
 //   - Every request presents a secret, compared in constant time. The API
 //     secret (Options.Secret, random by default) opens the token API,
-//     /api/config and /openapi.json, as "Authorization: Bearer" or
+//     /api/config, /api/tenants and /openapi.json, as "Authorization: Bearer" or
 //     X-Kvassert-Secret. Each emulated identity has a secret of its own
 //     (Server.AppServiceEnv, Server.CloudShellEnv): X-IDENTITY-HEADER
 //     (IDENTITY_HEADER) on its App Service route, the path segment after

@@ -50,6 +50,10 @@ func TestInputErrorTable(t *testing.T) {
 		{"DefaultVault name", Options{DefaultVault: "a--b"}, "Options.DefaultVault"},
 		{"DefaultVault http", Options{DefaultVault: "http://x.vault.azure.net/"}, "Options.DefaultVault"},
 		{"DefaultCertificate", Options{DefaultCertificate: "bad_name"}, "Options.DefaultCertificate"},
+		{"Tenants without the app", Options{Tenants: []string{"contoso.com"}}, "Options.Tenants"},
+		{"Tenants not a tenant", Options{Tenants: []string{"not a tenant"}}, "Options.Tenants"},
+		{"TenantRedirectURI without Tenants", Options{TenantRedirectURI: "https://app.example/consent"}, "Options.TenantRedirectURI"},
+		{"TenantRoles without Tenants", Options{TenantRoles: map[string][]string{"https://graph.microsoft.com": {"A"}}}, "Options.TenantRoles"},
 		{"Cloud not https", Options{ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "http://login.example/"}}}, "Options.ClientOptions.Cloud"},
 	}
 	for _, r := range rows {

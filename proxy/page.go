@@ -12,7 +12,7 @@ import (
 // the secret or reads it from the URL fragment (#secret=...), which browsers
 // never send to the server.
 //
-//go:embed static/index.html static/app.js static/app.css
+//go:embed static/index.html static/app.js static/app.css static/tenants.js
 var static embed.FS
 
 // pageCSP allows only the page's own script, style sheet and requests.
@@ -20,8 +20,9 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connec
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 var staticTypes = map[string]string{
-	"app.js":  "text/javascript; charset=utf-8",
-	"app.css": "text/css; charset=utf-8",
+	"app.js":     "text/javascript; charset=utf-8",
+	"tenants.js": "text/javascript; charset=utf-8",
+	"app.css":    "text/css; charset=utf-8",
 }
 
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {

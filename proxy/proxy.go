@@ -107,6 +107,25 @@ type Options struct {
 	// certificate file) never share: a certificate that Entra would refuse
 	// must not get a token another credential stored.
 	SharedCache kvassert.SharedCache
+	// Tenants are customer tenants (IDs or domains, at most 256) of the
+	// configured app whose health the page's Tenants view shows (GET
+	// /api/tenants, as kvassert tenants check reports it): each tenant's
+	// state, the app roles it granted against TenantRoles, and the
+	// admin-consent link when a consent would fix it. They need
+	// DefaultClientID, DefaultTenantID (the app's home tenant), DefaultVault
+	// and DefaultCertificate: the tokens come from the credential the token
+	// API uses for that certificate (a cached token costs nothing).
+	Tenants []string
+	// TenantRoles are the app roles each tenant must have granted, per
+	// resource (tenants.Want.Roles), e.g. {"https://graph.microsoft.com":
+	// {"User.Read.All"}}; empty: a Microsoft Graph token is enough.
+	TenantRoles map[string][]string
+	// TenantRedirectURI is a redirect URI registered on the app (web
+	// platform) that the Tenants view's admin-consent links name
+	// (tenants.Want.RedirectURI; kvassert proxy --redirect-uri). Entra
+	// documents redirect_uri as required: without it the links name none
+	// and Entra may refuse them.
+	TenantRedirectURI string
 }
 
 // Server is the developer proxy: a token API for tools such as curl and
@@ -168,6 +187,9 @@ func New(opts *Options) (*Server, error) {
 		return nil, err
 	}
 	if s.page, err = s.pageConfig(); err != nil {
+		return nil, err
+	}
+	if err := s.checkTenantOptions(); err != nil {
 		return nil, err
 	}
 	if cfg.AllowRemote {

@@ -53,6 +53,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/openapi.json", auth: authAPI, handler: s.serveOpenAPI},
 		{method: "GET", path: "/healthz", auth: authNone, handler: serveHealthz},
 		{method: "GET", path: "/api/config", auth: authAPI, handler: s.apiConfig},
+		{method: "GET", path: "/api/tenants", auth: authAPI, handler: s.apiTenants},
 
 		{method: "POST", path: "/api/token/kv-certificate", auth: authAPI, handler: s.apiKVCertificate},
 		{method: "POST", path: "/api/token/kv-key", auth: authAPI, handler: s.apiKVKey},

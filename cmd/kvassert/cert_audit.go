@@ -35,6 +35,7 @@ const expiryWarning = 30 * 24 * time.Hour
 
 type certAuditCmd struct {
 	vc     vaultCertFlags
+	app    auditAppFlags
 	failOn string
 }
 
@@ -58,14 +59,29 @@ func newCertAuditCmd(a *App) *cobra.Command {
   private-key     the caller CANNOT read the private key (secrets/get on the
                   certificate's secret must fail, or return no key)
 
+With --app (and --app-object-id, --client-id, --tenant: the app's home
+tenant, or their KVASSERT_* variables), the app registration too, with a
+token the certificate signs (it must be registered on the app):
+
+  app-lock        the app instance property lock (Graph servicePrincipalLockConfiguration:
+                  isEnabled and allProperties, or credentialsWithUsageVerify and
+                  credentialsWithUsageSign): FAIL without it (a customer tenant's
+                  admin could add a credential to the app's service principal), with
+                  the fix; WARN when it cannot be read (needs Application.Read.All)
+  tenants         with --customer / --customers-file: FAIL for each known customer
+                  tenant that refuses the app (not consented, disabled, ...)
+
 The exit code is 1 when a check fails or warns (--fail-on fail: only when one
 fails), 0 when the certificate is clean.`,
 		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth
-  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth --fail-on fail -o json`,
+  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth --fail-on fail -o json
+  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth \
+      --app --app-object-id $APP_OBJECT_ID --client-id $APP --tenant $HOME_TENANT --customers-file customers.txt`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}
 	c.vc.register(cmd, true)
+	c.app.register(cmd)
 	cmd.Flags().StringVar(&c.failOn, "fail-on", "warn", "exit 1 on: warn (any finding) or fail (failures only)")
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", fixedCompletion("warn", "fail"))
 	return cmd
@@ -82,6 +98,10 @@ func (c *certAuditCmd) run(ctx context.Context, a *App) error {
 	if c.failOn != "warn" && c.failOn != "fail" {
 		return usageError(fmt.Sprintf("--fail-on %q is not warn or fail", truncate(c.failOn, 20)), "warn: any finding fails; fail: only failures do")
 	}
+	appAudit, err := c.app.check(a)
+	if err != nil {
+		return err
+	}
 	client, vc, err := c.vc.read(ctx, a)
 	if err != nil {
 		return err
@@ -89,6 +109,13 @@ func (c *certAuditCmd) run(ctx context.Context, a *App) error {
 	findings := auditStatic(vc, time.Now())
 	auditVersionsList(ctx, client, vc, findings)
 	findings = append(findings, c.auditSign(ctx, a, vc), c.auditPrivateKey(ctx, a, vc))
+	if appAudit {
+		more, err := c.app.auditApp(ctx, a, c.vc.vault, vc.name)
+		if err != nil {
+			return err
+		}
+		findings = append(findings, more...)
+	}
 
 	rows := make([]record, len(findings))
 	var fails, warns int

@@ -37,7 +37,13 @@ kvassert does, in a few seconds and without network access:
   3. show the client assertion kvassert built, decoded (never its signature)
   4. ask again: every token comes from the cache, with no call at all
   5. try wingtip, where the app has no admin consent: AADSTS700016 and the fix
-  6. the vault renews the certificate; one "cert roll" pass registers the new
+  6. a new customer, tailspin, onboards through the emulated admin-consent
+     page: the link and the redirect handler come from the tenants package,
+     which proves the consent with a token and shows its roles
+  7. tailspin removes the app: the next request Entra sees is refused,
+     kvassert reports it once (TenantOffboarded), evicts its tokens, and
+     later calls fail fast without a Key Vault sign
+  8. the vault renews the certificate; one "cert roll" pass registers the new
      version through Microsoft Graph (proof of possession signed in Key Vault),
      waits for Entra to accept it, switches the source and retires the old key
 
@@ -64,15 +70,17 @@ type demoTenant struct {
 }
 
 type demoReport struct {
-	Emulator    string          `json:"emulator"`
-	Certificate record          `json:"certificate"`
-	Cold        []demoTenant    `json:"cold"`
-	Assertion   json.RawMessage `json:"assertion"`
-	Cached      []demoTenant    `json:"cached"`
-	NoConsent   demoTenant      `json:"noConsent"`
-	Rotation    *demoRotation   `json:"rotation,omitempty"`
-	Totals      calls           `json:"totals"`
-	Elapsed     string          `json:"elapsed"`
+	Emulator    string           `json:"emulator"`
+	Certificate record           `json:"certificate"`
+	Cold        []demoTenant     `json:"cold"`
+	Assertion   json.RawMessage  `json:"assertion"`
+	Cached      []demoTenant     `json:"cached"`
+	NoConsent   demoTenant       `json:"noConsent"`
+	Onboarding  *demoOnboarding  `json:"onboarding,omitempty"`
+	Offboarding *demoOffboarding `json:"offboarding,omitempty"`
+	Rotation    *demoRotation    `json:"rotation,omitempty"`
+	Totals      calls            `json:"totals"`
+	Elapsed     string           `json:"elapsed"`
 }
 
 // demo is the state the chapters of the demo share: the emulators, the
@@ -93,6 +101,7 @@ type demo struct {
 	capture   *capturingSource
 	cred      *kvassert.Credential
 	customers []string
+	watch     *offboardWatch
 }
 
 // demoChapter is one numbered step of the walkthrough. To add one, write a
@@ -108,6 +117,8 @@ var demoChapters = []demoChapter{
 	(*demo).showAssertion,
 	(*demo).cachedTokens,
 	(*demo).noConsent,
+	(*demo).onboard,
+	(*demo).offboard,
 	(*demo).rotate,
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -64,10 +65,12 @@ func (d *demo) createCertificate(ctx context.Context) error {
 	}
 	d.capture = &capturingSource{Source: src}
 	d.customers = []string{scenario.DemoContosoTenant, emuhook.DemoFabrikamTenant, emuhook.DemoNorthwindTenant}
+	d.watch = newOffboardWatch()
 	d.cred, err = kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, d.capture, &kvassert.CredentialOptions{
 		ClientOptions:              d.opts,
-		AdditionallyAllowedTenants: append(append([]string{}, d.customers...), emuhook.DemoWingtipTenant),
-		Logger:                     d.a.Logger,
+		AdditionallyAllowedTenants: append(append([]string{}, d.customers...), emuhook.DemoWingtipTenant, emuhook.DemoTailspinTenant),
+		Logger:                     slog.New(captureHandler{d.a.Logger.Handler(), d.watch}),
+		TenantOffboarded:           d.watch.offboarded,
 	})
 	if err != nil {
 		return failure("", err)
@@ -206,6 +209,10 @@ func (d *demo) summary(start time.Time) {
 	d.heading("✓", "Summary")
 	fmt.Fprintf(w, "   %d tenants, %d cold tokens: %d keys/sign; %d cached tokens: 0 calls; 1 refused tenant, with the reason and the fix\n",
 		len(d.customers), len(d.rep.Cold), len(d.rep.Cold), len(d.rep.Cached))
+	if on := d.rep.Onboarding; on != nil && d.rep.Offboarding != nil {
+		fmt.Fprintf(w, "   1 customer onboarded through the consent page (roles %s) and offboarded: reported once, then refused with no call\n",
+			strings.Join(on.Granted, ", "))
+	}
 	if ro := d.rep.Rotation; ro != nil {
 		fmt.Fprintf(w, "   1 rotation with no human step: version %s registered and active, version %s retired (%s)\n",
 			short8(ro.NewVersion), short8(ro.OldVersion), ro.Graph.graphLine())

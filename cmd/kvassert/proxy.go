@@ -34,6 +34,7 @@ type proxyCmd struct {
 	app         appFlags
 	vault, cert string
 	cache       tokenCacheFlags
+	tenants     tenantsFlags
 }
 
 func newProxyCmd(a *App) *cobra.Command {
@@ -89,6 +90,7 @@ environment variables printed for your app.`,
 	}
 	c.app.register(cmd, "tenant for the printed environment variables (ID or domain)")
 	c.cache.register(cmd)
+	c.tenants.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&c.listen, "listen", defaultProxyAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address; the proxy then serves TLS only, with a self-signed certificate whose fingerprint is printed (anyone who learns a secret gets tokens)")
@@ -112,6 +114,10 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		return err
 	}
 	files, keyFiles, err := c.parseFiles()
+	if err != nil {
+		return err
+	}
+	customers, roles, redirect, err := c.tenants.options(a, c.app.clientID != "" && c.app.tenant != "" && c.vault != "" && c.cert != "")
 	if err != nil {
 		return err
 	}
@@ -145,6 +151,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 		Files:         files, KeyFiles: keyFiles, FileRoot: c.fileRoot,
 		Logger: logger, LogRequests: true, SharedCache: shared,
 		DefaultClientID: c.app.clientID, DefaultTenantID: c.app.tenant, DefaultVault: vaultName, DefaultCertificate: c.cert,
+		Tenants: customers, TenantRoles: roles, TenantRedirectURI: redirect,
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}

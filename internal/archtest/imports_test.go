@@ -26,12 +26,13 @@ var rules = map[string][]string{
 	"keyvault":           {"internal/inputerr", "internal/holdoff", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
 	"internal/certcache": {"keyvault", "internal/inputerr", "internal/textutil", "internal/flight", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/obs", "telemetry"},
 	".":                  {"assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/inputerr", "internal/textutil", "internal/flight", "internal/credclock", "internal/obs", "telemetry", "internal/certfile", "internal/entraid", "internal/rootaccess"},
-	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact", "internal/certfile", "internal/entraid", "internal/rootaccess"},
+	"proxy":              {".", "assertion", "keyvault", "internal/certcache", "internal/jwtassert", "internal/kvid", "internal/textutil", "internal/flight", "internal/redact", "internal/certfile", "internal/entraid", "internal/rootaccess", "tenants"},
 	"internal/credclock": {},
 	"internal/testlog":   {},
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess", "internal/textutil"},
+	"tenants":             {".", "internal/entraid", "internal/graphapi", "internal/inputerr", "internal/rootaccess", "internal/textutil"},         // customer tenants: consent, checks, app hygiene
 	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid", "internal/textutil"}, // rotation's Graph client (addKey/removeKey) and proof
 	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
 	"internal/fleetstats": {},

@@ -55,7 +55,8 @@ type Error struct {
 	// text, for matching (a duplicate key, a missing key); kvassert never
 	// prints it, and Error leaves it out.
 	Message string
-	// Operation is what was asked: "addKey", "removeKey" or "read keys".
+	// Operation is what was asked: "addKey", "removeKey", "read keys" or
+	// "read lock".
 	Operation string
 }
 
@@ -79,6 +80,8 @@ func (e *Error) Hint() string {
 		return "Graph refused the proof of possession: it must be signed by a currently valid certificate registered on the app, with iss = the app's object ID"
 	case e.StatusCode == http.StatusForbidden && e.Operation == "read keys":
 		return "reading the app's keyCredentials needs Application.Read.All or app ownership; addKey and removeKey do not (kvassert remembers the keyId it added in the vault's certificate tags)"
+	case e.StatusCode == http.StatusForbidden && e.Operation == "read lock":
+		return "reading the app's servicePrincipalLockConfiguration needs Application.Read.All or app ownership (or check it in the portal: App registrations > the app > Authentication > App instance property lock)"
 	case e.StatusCode == http.StatusForbidden:
 		return "check that the application object ID is this app's own (an app can roll only its own keys)"
 	case e.StatusCode == http.StatusNotFound:

@@ -35,6 +35,7 @@ import (
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
 	"github.com/kvassert/kvassert/proxy"
 	"github.com/kvassert/kvassert/rotation"
+	"github.com/kvassert/kvassert/tenants"
 )
 
 // secret is a value that must never appear in an error.
@@ -126,6 +127,19 @@ func rows(t *testing.T) []row {
 		{"keyvault.NewSigner", "key ID", func() error {
 			return e(keyvault.NewSigner(ctx, "https://kv.vault.azure.net/certificates/x?"+secret, staticCred{}, nil))
 		}},
+		{"tenants.ConsentURL", "clientID", func() error {
+			return e(tenants.ConsentURL(secret, "https://app.example.com/consent", "", nil))
+		}},
+		{"tenants.NewHandler", "stateKey", func() error {
+			return e(tenants.NewHandler(tenantsCred(t), "https://app.example.com/consent", []byte(secret), func(context.Context, tenants.Consent) error { return nil }, nil))
+		}},
+		{"tenants.Check", "tenant", func() error { return e(tenants.Check(context.Background(), tenantsCred(t), secret+" x", nil)) }},
+		{"tenants.CheckAll", "tenants", func() error {
+			return e(tenants.CheckAll(context.Background(), tenantsCred(t), []string{secret + " x"}, nil, nil))
+		}},
+		{"tenants.AuditApp", "appObjectID", func() error {
+			return e(tenants.AuditApp(context.Background(), tenantsCred(t), secret, nil, nil, nil))
+		}},
 		{"rotation.New", "ObjectID", func() error {
 			return e(rotation.New("https://kv.vault.azure.net/", "c", staticCred{},
 				rotation.Application{TenantID: "contoso.onmicrosoft.com", ClientID: "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", ObjectID: "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16"}, nil))
@@ -194,7 +208,7 @@ func TestInputErrorTableIsComplete(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	for dir, name := range map[string]string{".": "kvassert", "assertion": "assertion", "keyvault": "keyvault", "rotation": "rotation",
-		"proxy": "proxy", "fleet": "fleet", "kvasserttest": "kvasserttest", "kvasserttest/scenario": "scenario", "telemetry": "telemetry"} {
+		"proxy": "proxy", "fleet": "fleet", "kvasserttest": "kvasserttest", "kvasserttest/scenario": "scenario", "telemetry": "telemetry", "tenants": "tenants"} {
 		fset := token.NewFileSet()
 		pkgs, err := parser.ParseDir(fset, filepath.Join(root, dir), func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
 		if err != nil {
@@ -216,4 +230,14 @@ func TestInputErrorTableIsComplete(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tenantsCred is a credential the tenants rows never get to use.
+func tenantsCred(t *testing.T) *kvassert.Credential {
+	t.Helper()
+	c, err := kvassert.NewCredential("contoso.onmicrosoft.com", "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", nopSource{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

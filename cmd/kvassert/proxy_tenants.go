@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// The proxy's Tenants view (proxy.Options.Tenants and TenantRoles): the
+// customer tenants of the configured app whose health the page shows, as
+// "kvassert tenants check" reports it.
+
+// tenantsFlags are the flags of the proxy's Tenants view.
+type tenantsFlags struct {
+	customers []string
+	roles     []string
+	redirect  string
+}
+
+func (f *tenantsFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringArrayVar(&f.customers, "customer-tenant", nil, "customer tenant (ID or domain) whose health the page's Tenants view shows, as kvassert tenants check reports it (needs --client-id, --tenant, --vault, --cert); repeatable, or several separated by spaces or commas")
+	fs.StringArrayVar(&f.roles, "require-role", nil, "app role every customer tenant must have granted, [RESOURCE=]ROLE (default resource https://graph.microsoft.com); repeatable")
+	fs.StringVar(&f.redirect, "redirect-uri", "", "a redirect URI registered on the app (web platform), for the Tenants view's admin-consent links")
+	bindEnv(cmd, fs, "customer-tenant", "KVASSERT_CUSTOMER_TENANTS")
+	bindEnv(cmd, fs, "redirect-uri", "KVASSERT_REDIRECT_URI")
+}
+
+// options returns the proxy's Tenants, TenantRoles and TenantRedirectURI
+// (KVASSERT_REDIRECT_URI applies only with customer tenants). Customer tenants
+// taken from KVASSERT_CUSTOMER_TENANTS (as kvassert emulate exports them)
+// are left out when the app is not configured; given with the flag, they
+// need it (a usage error otherwise).
+func (f *tenantsFlags) options(a *App, appConfigured bool) (tenants []string, roles map[string][]string, redirect string, err error) {
+	for _, v := range f.customers {
+		tenants = append(tenants, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })...)
+	}
+	if len(tenants) > 0 && !appConfigured {
+		if a.fromEnv("customer-tenant") {
+			return nil, nil, "", nil
+		}
+		return nil, nil, "", usageError("--customer-tenant needs the app to check: --client-id, --tenant (its home tenant), --vault and --cert",
+			"add them (kvassert emulate exports KVASSERT_CLIENT_ID, KVASSERT_TENANT_ID, KVASSERT_VAULT and KVASSERT_CERT)")
+	}
+	if len(f.roles) > 0 && len(tenants) == 0 {
+		return nil, nil, "", usageError("--require-role is given without --customer-tenant", "name the customer tenants to check with --customer-tenant")
+	}
+	if f.redirect != "" && len(tenants) == 0 && !a.fromEnv("redirect-uri") {
+		return nil, nil, "", usageError("--redirect-uri is given without --customer-tenant", "name the customer tenants to check with --customer-tenant")
+	}
+	for _, r := range f.roles {
+		res, role, ok := strings.Cut(r, "=")
+		if !ok {
+			res, role = "https://graph.microsoft.com", r
+		}
+		res = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(res), "/.default"), "/")
+		role = strings.TrimSpace(role)
+		if role == "" || res == "" {
+			return nil, nil, "", usageError(fmt.Sprintf("--require-role %q is not [RESOURCE=]ROLE", truncate(r, 80)), "e.g. --require-role User.Read.All or --require-role https://graph.microsoft.com=User.Read.All")
+		}
+		if roles == nil {
+			roles = map[string][]string{}
+		}
+		roles[res] = append(roles[res], role)
+	}
+	if len(tenants) > 0 {
+		redirect = f.redirect
+	}
+	return tenants, roles, redirect, nil
+}

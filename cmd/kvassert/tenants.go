@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
+	"github.com/kvassert/kvassert/internal/graphapi"
+	"github.com/kvassert/kvassert/tenants"
+)
+
+func init() { extraCommands = append(extraCommands, newTenantsCmd) }
+
+// exitTenantUnreachable is the exit code of "tenants check" when a tenant
+// could not be reached and none fell short (the CLI's exit code 3 for an
+// unreachable service).
+const exitTenantUnreachable = 3
+
+// envCustomerTenants lists the customer tenants (space or comma separated)
+// when no other list is given.
+const envCustomerTenants = "KVASSERT_CUSTOMER_TENANTS"
+
+// maxTenantList bounds the tenants read from a file or stdin.
+const maxTenantList = 100_000
+
+func newTenantsCmd(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tenants",
+		Short: "Customer tenants: check their health, make admin-consent links",
+		Long: `Customer tenants of the multi-tenant app:
+
+  check        per tenant: a token or why not (the app not consented, disabled,
+               blocked ...), the app roles granted per resource against the ones
+               required, and the admin-consent link to send when consent fixes it
+  consent-url  the v2 admin-consent link for a tenant (or "organizations")`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(structured(newTenantsCheckCmd(a)), structured(newTenantsConsentURLCmd(a)))
+	return cmd
+}
+
+type tenantsCheckCmd struct {
+	cred        credFlags
+	clientID    string
+	home        string
+	tenants     []string
+	file        string
+	roles       []string
+	require     []string
+	concurrency int
+	redirectURI string
+}
+
+func newTenantsCheckCmd(a *App) *cobra.Command {
+	c := &tenantsCheckCmd{}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check that the app gets tokens, with the roles it needs, in customer tenants",
+		Long: `Check customer tenants: get an app-only token in each (concurrently, at most
+--concurrency at a time) and report its state:
+
+  ok                        a token for every resource, with every required role
+  missing_roles             a token, but a required role was not granted: send the
+                            consent link (re-consent grants the app's current permissions)
+  app_not_found             AADSTS700016: never consented, or the customer removed the app
+  app_disabled              AADSTS7000112: the customer disabled the app
+  tenant_not_found / tenant_invalid, conditional_access (53003),
+  app_missing_service_principal (7000229), resource_not_found (500011),
+  refused (another refusal), not_allowed, unreachable (no answer)
+
+Tenants come from --tenant (repeated), --file (one per line, # comments),
+stdin (one per line) when neither is given, or else KVASSERT_CUSTOMER_TENANTS
+(space-separated, as 'kvassert emulate' exports it). Required roles: --role
+RESOURCE=ROLE (repeated), or --require ROLE for a Microsoft Graph role.
+
+The exit code is 1 when a tenant falls short, 3 when none does but one could
+not be reached, 0 when all are ok.`,
+		Example: `  kvassert tenants check --tenant contoso.onmicrosoft.com --tenant fabrikam.onmicrosoft.com --require Sites.Read.All
+  kvassert tenants check --file customers.txt --role https://graph.microsoft.com=User.Read.All -o json
+  cut -f1 customers.tsv | kvassert tenants check`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&c.clientID, "client-id", "", "application (client) ID of the multi-tenant app")
+	fs.StringVar(&c.home, "home-tenant", "", "the app's home tenant (ID or domain)")
+	fs.StringArrayVarP(&c.tenants, "tenant", "t", nil, "customer tenant to check: ID or domain (repeat the flag)")
+	fs.StringVarP(&c.file, "file", "f", "", "file with one tenant per line (- for stdin)")
+	fs.StringArrayVar(&c.roles, "role", nil, "a required app role, RESOURCE=ROLE (repeat the flag)")
+	fs.StringArrayVar(&c.require, "require", nil, "a required Microsoft Graph app role, e.g. User.Read.All (repeat the flag)")
+	fs.IntVar(&c.concurrency, "concurrency", 8, "tenants checked at once (1-256)")
+	fs.StringVar(&c.redirectURI, "redirect-uri", "", "a redirect URI registered on the app, for the consent links of the report")
+	bindEnv(cmd, fs, "redirect-uri", "KVASSERT_REDIRECT_URI")
+	bindEnv(cmd, fs, "client-id", "KVASSERT_CLIENT_ID", "AZURE_CLIENT_ID")
+	bindEnv(cmd, fs, "home-tenant", "KVASSERT_TENANT_ID", "AZURE_TENANT_ID")
+	_ = cmd.MarkFlagFilename("file", "txt")
+	c.cred.register(cmd)
+	return cmd
+}
+
+func (c *tenantsCheckCmd) run(ctx context.Context, a *App) error {
+	app := appFlags{clientID: c.clientID, tenant: c.home}
+	if err := app.checkClientID(a); err != nil {
+		return err
+	}
+	if c.home == "" {
+		return usageError("--home-tenant is required", "give the app's home tenant ID or domain, or set KVASSERT_TENANT_ID")
+	}
+	if !entraid.ValidTenantID(c.home) {
+		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("home-tenant"), truncate(c.home, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
+	}
+	if c.concurrency < 1 || c.concurrency > 256 {
+		return usageError(fmt.Sprintf("--concurrency %d is not between 1 and 256", c.concurrency), "")
+	}
+	want, err := c.want(a)
+	if err != nil {
+		return err
+	}
+	list, err := c.tenantList(a)
+	if err != nil {
+		return err
+	}
+	src, err := c.cred.source(ctx, a)
+	if err != nil {
+		return err
+	}
+	cred, err := kvassert.NewCredential(c.home, c.clientID, src, &kvassert.CredentialOptions{
+		ClientOptions: a.ClientOptions(), Logger: a.Logger, AdditionallyAllowedTenants: []string{"*"},
+	})
+	if err != nil {
+		return failure("", err)
+	}
+	reports, err := tenants.CheckAll(ctx, cred, list, want, &tenants.CheckOptions{Concurrency: c.concurrency})
+	if err != nil {
+		return failure("", err)
+	}
+	if err := a.printTenantReports(reports); err != nil {
+		return err
+	}
+	return tenantsVerdict(reports)
+}
+
+// want builds the required roles from --role and --require.
+func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
+	w := &tenants.Want{Roles: map[string][]string{}, RedirectURI: c.redirectURI}
+	if c.redirectURI != "" {
+		if _, err := tenants.ConsentURL(c.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
+			var ie *kvassert.InputError
+			if errors.As(err, &ie) {
+				return nil, usageError(a.flagName("redirect-uri")+": "+ie.Reason, "give a redirect URI registered on the app: https, or http on localhost")
+			}
+			return nil, err
+		}
+	}
+	graph, err := graphapi.Host(a.Cloud())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range c.require {
+		w.Roles["https://"+graph] = append(w.Roles["https://"+graph], r)
+	}
+	for _, r := range c.roles {
+		res, role, ok := strings.Cut(r, "=")
+		if !ok || !strings.Contains(res, "://") || role == "" || strings.ContainsAny(r, " \t") {
+			return nil, usageError(fmt.Sprintf("%s %q is not RESOURCE=ROLE", a.flagName("role"), truncate(r, 80)), "e.g. --role https://graph.microsoft.com=User.Read.All")
+		}
+		w.Roles[res] = append(w.Roles[res], role)
+	}
+	if len(w.Roles) == 0 {
+		w.Roles = nil // a Graph token
+	}
+	return w, nil
+}
+
+// tenantList reads the tenants from --tenant, --file or stdin.
+func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
+	list := append([]string(nil), c.tenants...)
+	var r io.Reader
+	name := c.file
+	switch {
+	case c.file == "-" || (c.file == "" && len(list) == 0 && !isTerminal(a.Stdin)):
+		r, name = a.Stdin, "stdin"
+	case c.file != "":
+		f, err := os.Open(c.file)
+		if err != nil {
+			return nil, usageError(fmt.Sprintf("%s: %v", a.flagName("file"), errors.Unwrap(err)), "give a file with one tenant ID or domain per line")
+		}
+		defer f.Close()
+		r = f
+	}
+	if r != nil {
+		read, err := readTenantLines(r, name)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, read...)
+	}
+	if len(list) == 0 && c.file == "" { // KVASSERT_CUSTOMER_TENANTS, as kvassert emulate exports it
+		list = strings.FieldsFunc(a.Getenv(envCustomerTenants), func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '\t' })
+	}
+	if len(list) == 0 {
+		return nil, usageError("no tenants to check", "give --tenant (repeated), --file, tenants on stdin (one per line), or set "+envCustomerTenants)
+	}
+	for _, t := range list {
+		if !entraid.ValidTenantID(t) {
+			return nil, usageError(fmt.Sprintf("tenant %q is not a tenant ID or domain", truncate(t, 60)), "use GUIDs or domains such as contoso.onmicrosoft.com, one per line")
+		}
+	}
+	return list, nil
+}
+
+// readTenantLines reads one tenant per line; blank lines and # comments
+// are skipped.
+func readTenantLines(r io.Reader, name string) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 4096)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		if len(out) == maxTenantList {
+			return nil, usageError(fmt.Sprintf("%s lists more than %d tenants", name, maxTenantList), "split the list")
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageError(fmt.Sprintf("reading %s: %v", name, err), "give one tenant ID or domain per line")
+	}
+	return out, nil
+}
+
+// printTenantReports prints the reports: the whole reports in JSON and to
+// --query, a row per tenant otherwise.
+func (a *App) printTenantReports(reports []tenants.Report) error {
+	if a.query != nil {
+		return a.printQuery(reports, "table")
+	}
+	if a.format("table") == "json" {
+		return a.writeJSON(reports)
+	}
+	st := a.style()
+	rows := make([]record, len(reports))
+	for i, r := range reports {
+		var granted, missing []string
+		for _, res := range r.Resources {
+			for _, g := range res.Granted {
+				granted = append(granted, shortResource(res.Resource)+g)
+			}
+			for _, m := range res.Missing {
+				missing = append(missing, shortResource(res.Resource)+m)
+			}
+		}
+		state := r.State
+		if a.format("table") == "table" {
+			switch state {
+			case tenants.StateOK:
+				state = st.green(state)
+			case tenants.StateUnreachable:
+				state = st.yellow(state)
+			default:
+				state = st.red(state)
+			}
+		}
+		next := r.ConsentURL
+		if next == "" {
+			next = r.Hint
+		}
+		rows[i] = record{{"tenant", r.Tenant}, {"state", state}, {"granted", strings.Join(granted, " ")},
+			{"missing", strings.Join(missing, " ")}, {"cached", r.FromCache}, {"next", next}}
+	}
+	return a.printTable(rows, "table")
+}
+
+// shortResource prefixes a role with its resource unless it is Graph's.
+func shortResource(res string) string {
+	if strings.HasPrefix(res, "https://graph.") || strings.HasPrefix(res, "https://microsoftgraph.") {
+		return ""
+	}
+	return res + ":"
+}
+
+// tenantsVerdict is the exit: 1 when a tenant falls short, 3 when one was
+// unreachable, nil when all are ok.
+func tenantsVerdict(reports []tenants.Report) error {
+	var short, unreachable int
+	for _, r := range reports {
+		switch r.State {
+		case tenants.StateOK:
+		case tenants.StateUnreachable:
+			unreachable++
+		default:
+			short++
+		}
+	}
+	switch {
+	case short > 0:
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("%s of %d fall short", plural(short, "tenant"), len(reports)),
+			hint: "send the administrators the consent links above; for a disabled app or a Conditional Access block, the customer must act"}
+	case unreachable > 0:
+		return &exitError{code: exitTenantUnreachable, msg: fmt.Sprintf("%s of %d could not be reached", plural(unreachable, "tenant"), len(reports)),
+			hint: "check the network and the vault; run again"}
+	}
+	return nil
+}
+
+type tenantsConsentURLCmd struct {
+	clientID, redirectURI, tenant, state, scope string
+}
+
+func newTenantsConsentURLCmd(a *App) *cobra.Command {
+	c := &tenantsConsentURLCmd{}
+	cmd := &cobra.Command{
+		Use:   "consent-url",
+		Short: "Print the admin-consent link for a customer tenant",
+		Long: `Print the Microsoft identity platform's v2 admin-consent link for the app, for
+--tenant (default "organizations": the administrator's own tenant), in the
+--cloud in use. --redirect-uri must be registered on the app (web platform):
+https, or http on localhost / 127.0.0.1 for development. An administrator who
+opens it and accepts grants the app its application permissions (scope
+RESOURCE/.default) in the tenant.
+
+For links with a signed, single-use state and a handler that receives the
+consent, use the library's tenants.NewHandler.`,
+		Example: `  kvassert tenants consent-url --client-id $APP --redirect-uri https://app.example.com/consent --tenant contoso.onmicrosoft.com`,
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return c.run(a) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&c.clientID, "client-id", "", "application (client) ID of the multi-tenant app")
+	fs.StringVar(&c.redirectURI, "redirect-uri", "", "a redirect URI registered on the app (web platform)")
+	fs.StringVarP(&c.tenant, "tenant", "t", "", "customer tenant: ID or domain (default organizations)")
+	fs.StringVar(&c.state, "state", "", "opaque state Entra returns on the redirect")
+	fs.StringVar(&c.scope, "scope", "", "scopes to consent to, space-separated RESOURCE/.default (default Microsoft Graph's)")
+	bindEnv(cmd, fs, "client-id", "KVASSERT_CLIENT_ID", "AZURE_CLIENT_ID")
+	bindEnv(cmd, fs, "redirect-uri", "KVASSERT_REDIRECT_URI")
+	return cmd
+}
+
+func (c *tenantsConsentURLCmd) run(a *App) error {
+	if err := (&appFlags{clientID: c.clientID}).checkClientID(a); err != nil {
+		return err
+	}
+	if c.redirectURI == "" {
+		return usageError("--redirect-uri is required", "give a redirect URI registered on the app, or set KVASSERT_REDIRECT_URI")
+	}
+	u, err := tenants.ConsentURL(c.clientID, c.redirectURI, c.state, &tenants.ConsentURLOptions{Tenant: c.tenant, Cloud: a.Cloud(), Scope: c.scope})
+	var ie *kvassert.InputError
+	if errors.As(err, &ie) {
+		return usageError(a.flagName(consentFlag(ie.Input))+": "+ie.Reason, "see 'kvassert tenants consent-url --help'")
+	}
+	if err != nil {
+		return failure("", err)
+	}
+	return a.printRecord(record{{"consentUrl", u}}, "tsv")
+}
+
+// consentFlag names the flag of a ConsentURL parameter.
+func consentFlag(input string) string {
+	switch input {
+	case "redirectURI":
+		return "redirect-uri"
+	case "Tenant":
+		return "tenant"
+	case "Scope":
+		return "scope"
+	case "state":
+		return "state"
+	}
+	return "client-id"
+}

@@ -1,0 +1,137 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/entraid"
+	"github.com/kvassert/kvassert/internal/graphapi"
+	"github.com/kvassert/kvassert/internal/rootaccess"
+)
+
+// AuditOptions are AuditApp's options.
+type AuditOptions struct {
+	// ClientOptions are the Microsoft Graph pipeline's (transport, retry);
+	// the Graph host follows the credential's cloud.
+	ClientOptions policy.ClientOptions
+	// Concurrency is CheckAll's, for the known tenants.
+	Concurrency int
+}
+
+// AppAudit is the hygiene of a multi-tenant app registration.
+type AppAudit struct {
+	// Locked is set when the app instance property lock protects the
+	// credentials of the app's service principals (Microsoft Graph
+	// servicePrincipalLockConfiguration: isEnabled, and allProperties or
+	// both credentialsWithUsageVerify and credentialsWithUsageSign).
+	Locked bool `json:"locked"`
+	// LockChecked is false when the configuration could not be read;
+	// LockError then says why (e.g. a 403: Application.Read.All missing).
+	LockChecked bool   `json:"lockChecked"`
+	LockError   string `json:"lockError,omitempty"`
+	// Findings are what needs fixing, one line each with the fix.
+	Findings []string `json:"findings"`
+	// Tenants are the reports of the known tenants (CheckAll), in order;
+	// Refusing counts those whose state is not ok.
+	Tenants  []Report `json:"tenants"`
+	Refusing int      `json:"refusing"`
+}
+
+// lockFix is the fix printed for an app without the credentials lock.
+const lockFix = `turn on the app instance property lock for credentials: ` +
+	`az rest --method PATCH --url https://graph.microsoft.com/v1.0/applications/{objectId} ` +
+	`--body '{"servicePrincipalLockConfiguration":{"isEnabled":true,"allProperties":true}}' ` +
+	`(or App registrations > the app > Authentication > App instance property lock)`
+
+// AuditApp audits the home app registration appObjectID (its Object ID,
+// not its client ID) of cred's app: whether the app instance property lock
+// keeps customer tenants' administrators from adding credentials to its
+// service principal there (reading it needs Application.Read.All or
+// ownership; without it, the lock is reported as unchecked), and which of
+// the SaaS's known tenants refuse the app (CheckAll with want). Input
+// errors are *kvassert.InputError; Graph's errors are in LockError.
+func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string, known []string, want *Want, opts *AuditOptions) (AppAudit, error) {
+	if cred == nil {
+		return AppAudit{}, inputErr("cred", "cred is a nil *kvassert.Credential")
+	}
+	if !entraid.ValidClientID(appObjectID) {
+		return AppAudit{}, inputErr("appObjectID", "appObjectID (%d bytes) is not a GUID (the app registration's Object ID)", len(appObjectID))
+	}
+	var o AuditOptions
+	if opts != nil {
+		o = *opts
+	}
+	id := rootaccess.CredentialIdentity(cred)
+	if appObjectID == id.ClientID {
+		return AppAudit{}, inputErr("appObjectID", "appObjectID is the client ID; use the app registration's Object ID (az ad app show --id <client id> --query id)")
+	}
+	o.ClientOptions.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: id.AuthorityHost}
+	g, err := graphapi.New(cred, &o.ClientOptions)
+	if err != nil {
+		return AppAudit{}, inputErr("cred", "cred: no Microsoft Graph host is known for the credential's cloud")
+	}
+	a := AppAudit{Findings: []string{}, Tenants: []Report{}}
+	if len(known) > 0 {
+		reports, err := CheckAll(ctx, cred, known, want, &CheckOptions{Concurrency: o.Concurrency})
+		if err != nil {
+			return AppAudit{}, err
+		}
+		a.Tenants = reports
+		for _, r := range reports {
+			if r.State != StateOK {
+				a.Refusing++
+				a.Findings = append(a.Findings, "tenant "+r.Tenant+": "+r.State+fix(r))
+			}
+		}
+	}
+	lock, err := g.LockConfiguration(ctx, appObjectID)
+	switch {
+	case err != nil:
+		a.LockError = firstLine(err.Error())
+		var ge *graphapi.Error
+		if errors.As(err, &ge) {
+			a.LockError = fmt.Sprintf("Microsoft Graph answered HTTP %d", ge.StatusCode)
+			if ge.Code != "" {
+				a.LockError += " " + ge.Code
+			}
+			if h := ge.Hint(); h != "" {
+				a.LockError += ": " + h
+			}
+		}
+		var ae *kvassert.AuthError
+		if errors.As(err, &ae) {
+			a.LockError = "no Microsoft Graph token in the home tenant: " + firstLine(ae.Error())
+		}
+		a.Findings = append(a.Findings, "the app instance property lock could not be read: "+a.LockError)
+	case !lock.LocksCredentials():
+		a.LockChecked = true
+		a.Findings = append(a.Findings, "the app's credentials are not locked: a customer tenant's administrator can add a credential to its service principal there; "+lockFix)
+	default:
+		a.LockChecked, a.Locked = true, true
+	}
+	return a, nil
+}
+
+func fix(r Report) string {
+	switch {
+	case r.ConsentURL != "":
+		return " (send the administrator " + r.ConsentURL + ")"
+	case r.Hint != "":
+		return " (" + r.Hint + ")"
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
