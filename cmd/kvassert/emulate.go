@@ -224,6 +224,8 @@ func newEmulatorInfo(e *kvasserttest.Emulator, label, caFile string) *emulatorIn
 				ti.home, ti.status = true, "home tenant"
 			case slices.ContainsFunc(app.ConsentedTenants, func(c string) bool { return strings.EqualFold(c, t.ID) }):
 				ti.consented, ti.status = true, "consented"
+			default:
+				ti.consented, ti.status = consentOf(app, t.ID, ti.status)
 			}
 			if ti.home {
 				info.tenants = append([]tenantInfo{ti}, info.tenants...)
@@ -237,6 +239,9 @@ func newEmulatorInfo(e *kvasserttest.Emulator, label, caFile string) *emulatorIn
 		}
 		if len(customers) > 0 {
 			add("The customer tenants (consented or not; see the table below), for kvassert tenants check:", "KVASSERT_CUSTOMER_TENANTS", strings.Join(customers, " "))
+		}
+		if len(app.RedirectURIs) > 0 {
+			add("A redirect URI registered on the app, for admin-consent links (kvassert tenants consent-url, the proxy's Tenants view):", "KVASSERT_REDIRECT_URI", app.RedirectURIs[0])
 		}
 	}
 	if len(s.ManagedIdentities) > 0 {
@@ -441,3 +446,21 @@ func fishQuote(v string) string {
 
 // psQuote quotes a value for PowerShell: single quotes, ' doubled.
 func psQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
+// consentOf reads a tenant's entry in app.Consents: whether the app is
+// consented there and how the table describes it (status when absent).
+func consentOf(app *scenario.App, tenant, status string) (bool, string) {
+	for _, c := range app.Consents {
+		if !strings.EqualFold(c.Tenant, tenant) {
+			continue
+		}
+		switch {
+		case c.Disabled:
+			return false, "consented, service principal disabled (AADSTS7000112)"
+		case len(c.Roles) == 0:
+			return true, "consented, no role granted"
+		}
+		return true, "consented (" + strings.Join(c.Roles, ", ") + ")"
+	}
+	return false, status
+}
