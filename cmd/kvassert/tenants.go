@@ -41,7 +41,14 @@ func newTenantsCmd(a *App) *cobra.Command {
                blocked ...), the app roles granted per resource against the ones
                required, and the admin-consent link to send when consent fixes it
   consent-url  the v2 admin-consent link for a tenant (or "organizations")`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(fmt.Sprintf("unknown command %q for %q", truncate(args[0], 40), cmd.CommandPath()),
+					"the tenants commands are check and consent-url; run 'kvassert tenants --help'")
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(structured(newTenantsCheckCmd(a)), structured(newTenantsConsentURLCmd(a)))
 	return cmd
@@ -245,11 +252,8 @@ func readTenantLines(r io.Reader, name string) ([]string, error) {
 // printTenantReports prints the reports: the whole reports in JSON and to
 // --query, a row per tenant otherwise.
 func (a *App) printTenantReports(reports []tenants.Report) error {
-	if a.query != nil {
-		return a.printQuery(reports, "table")
-	}
-	if a.format("table") == "json" {
-		return a.writeJSON(reports)
+	if a.query != nil || a.format("table") == "json" {
+		return a.printJSON(reports) // --query applies to the reports; -o picks the format of its result
 	}
 	st := a.style()
 	rows := make([]record, len(reports))

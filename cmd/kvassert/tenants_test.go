@@ -43,8 +43,16 @@ func TestTenantsCheck(t *testing.T) {
 	// Tenants on stdin (comments, blank lines), a table, exit 0.
 	r = env.runIn("contoso.onmicrosoft.com  # the first customer\n\n"+scenario.DemoContosoTenant+"\n", []string{"tenants", "check"})
 	wantOK(t, r)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TENANT") || !strings.Contains(lines[1], "ok") || !strings.Contains(lines[1], "Organization.Read.All Sites.Read.All") {
+	var rowsSeen int
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "contoso.onmicrosoft.com ") || strings.HasPrefix(l, scenario.DemoContosoTenant+" ") {
+			rowsSeen++
+			if !strings.Contains(l, " ok ") || !strings.Contains(l, "Organization.Read.All Sites.Read.All") {
+				t.Fatalf("table row %q", l)
+			}
+		}
+	}
+	if rowsSeen != 2 || !strings.Contains(strings.ToLower(r.stdout), "tenant") {
 		t.Fatalf("table:\n%s", r.stdout)
 	}
 
@@ -162,4 +170,29 @@ func TestCertAuditApp(t *testing.T) {
 		{args: []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
 		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "-t", scenario.DemoHomeTenant, "--customer", "x y"}, msg: "--customer \"x y\" is not a tenant ID"},
 	})
+}
+
+// TestTenantsExitCodes: 0 all ok, 1 a tenant falls short, 2 usage, 3 no
+// tenant could be reached (the emulator's port is closed).
+func TestTenantsExitCodes(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	for _, c := range []struct {
+		args  string
+		extra []string
+		code  int
+	}{
+		{"tenants", nil, 0},
+		{"tenants bogus", nil, 2},
+		{"tenants check -t contoso.onmicrosoft.com -o json", nil, 0},
+		{"tenants check -t wingtip.onmicrosoft.com", nil, 1},
+		{"tenants check -t common", nil, 2},
+		{"tenants check -t contoso.onmicrosoft.com", []string{"KVASSERT_EMULATOR=https://127.0.0.1:1"}, 3},
+		{"tenants consent-url --redirect-uri https://app.example.com/cb", nil, 0},
+		{"tenants consent-url", nil, 2},
+	} {
+		if r := env.run(strings.Fields(c.args), c.extra...); r.code != c.code {
+			t.Errorf("kvassert %s: exit %d, want %d\n%s\n%s", c.args, r.code, c.code, r.stdout, r.stderr)
+		}
+	}
 }
