@@ -27,12 +27,12 @@ version, "cert roll" registers the new version on the app through Microsoft Grap
 with a proof signed in Key Vault and retires the old key: no human step.
 
 The vault is reached with azidentity's DefaultAzureCredential.`,
-		Example: `  kvassert cert create --vault https://myvault.vault.azure.net/ --name app-auth --out app-auth.cer
-  kvassert cert show   --vault https://myvault.vault.azure.net/ --name app-auth
-  kvassert cert export --vault https://myvault.vault.azure.net/ --name app-auth --format keycredential
-  kvassert cert audit  --vault https://myvault.vault.azure.net/ --name app-auth
-  kvassert cert status --vault https://myvault.vault.azure.net/ --name app-auth --client-id $APP --tenant $HOME --app-object-id $OBJ
-  kvassert cert roll   --vault https://myvault.vault.azure.net/ --name app-auth --client-id $APP --tenant $HOME --app-object-id $OBJ`,
+		Example: `  kvassert cert create --vault https://myvault.vault.azure.net/ --cert app-auth --out app-auth.cer
+  kvassert cert show   --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --format keycredential
+  kvassert cert audit  --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert cert status --vault https://myvault.vault.azure.net/ --cert app-auth --client-id $APP --tenant $HOME --app-object-id $OBJ
+  kvassert cert roll   --vault https://myvault.vault.azure.net/ --cert app-auth --client-id $APP --tenant $HOME --app-object-id $OBJ`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -55,9 +55,10 @@ type vaultCertFlags struct {
 func (f *vaultCertFlags) register(cmd *cobra.Command, withVersion bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.vault, "vault", "", "Key Vault URL, https://NAME.vault.azure.net/")
-	fs.StringVarP(&f.name, "name", "n", "", "certificate name")
+	fs.StringVarP(&f.name, "cert", "n", "", "name of the certificate in --vault")
+	aliasFlag(cmd, "name", "", "cert")
 	bindEnv(cmd, fs, "vault", "KVASSERT_VAULT")
-	bindEnv(cmd, fs, "name", "KVASSERT_CERT")
+	bindEnv(cmd, fs, "cert", "KVASSERT_CERT")
 	if withVersion {
 		fs.StringVar(&f.version, "version", "", "certificate version (default: the current one)")
 	}
@@ -71,10 +72,10 @@ func (f *vaultCertFlags) check(a *App) error {
 		return err
 	}
 	if f.name == "" {
-		return usageError("--name is required", "give the certificate name, or set KVASSERT_CERT")
+		return usageError("--cert is required", "give the certificate name, or set KVASSERT_CERT")
 	}
 	if err := kvid.CheckName(f.name); err != nil {
-		return flagError(a.flagName("name"), err, "certificate names have 1-127 letters, digits and '-'")
+		return flagError(a.flagName("cert"), err, "certificate names have 1-127 letters, digits and '-'")
 	}
 	if f.version != "" && !isHex(f.version) {
 		return usageError(fmt.Sprintf("--version %q is not a Key Vault version", truncate(f.version, 40)), "versions are 32 hexadecimal digits; omit --version for the current one")

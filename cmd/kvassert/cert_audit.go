@@ -73,9 +73,9 @@ token the certificate signs (it must be registered on the app):
 
 The exit code is 1 when a check fails or warns (--fail-on fail: only when one
 fails), 0 when the certificate is clean.`,
-		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth
-  kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth --fail-on fail -o json
-  kvassert cert audit --vault https://myvault.vault.azure.net/ --name app-auth \
+		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth --fail-on fail -o json
+  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth \
       --app --app-object-id $APP_OBJECT_ID --client-id $APP --tenant $HOME_TENANT --customers-file customers.txt`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },

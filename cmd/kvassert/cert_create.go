@@ -40,8 +40,8 @@ a new version is created (rotation): register it on the app before the old one
 expires.
 
 Needs the certificates/create permission (Key Vault Certificates Officer).`,
-		Example: `  kvassert cert create --vault https://myvault.vault.azure.net/ --name app-auth --out app-auth.cer
-  kvassert cert create --vault https://myvault.vault.azure.net/ --name app-auth \
+		Example: `  kvassert cert create --vault https://myvault.vault.azure.net/ --cert app-auth --out app-auth.cer
+  kvassert cert create --vault https://myvault.vault.azure.net/ --cert app-auth \
       --subject "CN=contoso SaaS, O=Contoso" --validity-months 6 --key-size 3072 -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },

@@ -41,9 +41,9 @@ func newCertExportCmd(a *App) *cobra.Command {
 
 The private key is never exported: it cannot be (the key is not exportable),
 and kvassert never asks for it. --output does not apply here.`,
-		Example: `  kvassert cert export --vault https://myvault.vault.azure.net/ --name app-auth --out app-auth.pem
-  kvassert cert export --vault https://myvault.vault.azure.net/ --name app-auth --format der > app-auth.cer
-  kvassert cert export --vault https://myvault.vault.azure.net/ --name app-auth --format keycredential`,
+		Example: `  kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --out app-auth.pem
+  kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --format der > app-auth.cer
+  kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --format keycredential`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}

@@ -97,7 +97,7 @@ version's tags, bound to its thumbprint), and the roll's decision with its reaso
 
 Each valid version costs one keys/sign and one token request. Needs
 certificates/list, certificates/get and keys/sign. Changes nothing.`,
-		Example: `  kvassert cert status --vault https://myvault.vault.azure.net/ --name app-auth \
+		Example: `  kvassert cert status --vault https://myvault.vault.azure.net/ --cert app-auth \
       --client-id $APP_ID --tenant $HOME_TENANT --app-object-id $APP_OBJECT_ID`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
@@ -196,7 +196,7 @@ Exit code 0 when done or nothing to do, 1 on failure (with the Entra or Graph
 error and a hint). --dry-run prints the plan and changes nothing. Needs
 certificates/list, certificates/get, certificates/update (tags) and keys/sign
 (certificates/create with --renew-before).`,
-		Example: `  kvassert cert roll --vault https://myvault.vault.azure.net/ --name app-auth \
+		Example: `  kvassert cert roll --vault https://myvault.vault.azure.net/ --cert app-auth \
       --client-id $APP_ID --tenant $HOME_TENANT --app-object-id $APP_OBJECT_ID --dry-run
   kvassert cert roll -n app-auth --grace 72h -o json   # with KVASSERT_* set`,
 		Args: noArgs,

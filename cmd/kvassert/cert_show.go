@@ -28,8 +28,8 @@ and x5t#S256 (base64url SHA-256) header values, the key ID (kid) that signs, the
 validity and days left, and whether the key is exportable.
 
 Needs the certificates/get permission only.`,
-		Example: `  kvassert cert show --vault https://myvault.vault.azure.net/ --name app-auth
-  kvassert cert show --vault https://myvault.vault.azure.net/ --name app-auth -o json
+		Example: `  kvassert cert show --vault https://myvault.vault.azure.net/ --cert app-auth
+  kvassert cert show --vault https://myvault.vault.azure.net/ --cert app-auth -o json
   kvassert cert show -n app-auth -o tsv   # with KVASSERT_VAULT set`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },

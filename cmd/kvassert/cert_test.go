@@ -97,7 +97,7 @@ func TestCertCreateErrors(t *testing.T) {
 		{[]string{"cert", "create", "-n", "x", "--key-size", "1024"}, nil, "--key-size 1024", "at least 2048"},
 		{[]string{"cert", "create", "-n", "x", "--validity-months", "0"}, nil, "--validity-months 0", ""},
 		{[]string{"cert", "create", "-n", "x", "--subject", "no equals sign"}, nil, "not an X.500 name", "CN="},
-		{[]string{"cert", "create"}, []string{"KVASSERT_CERT="}, "--name is required", "KVASSERT_CERT"},
+		{[]string{"cert", "create"}, []string{"KVASSERT_CERT="}, "--cert is required", "KVASSERT_CERT"},
 		{[]string{"cert", "create", "-n", "x"}, []string{"KVASSERT_VAULT="}, "--vault is required", "KVASSERT_VAULT"},
 		{[]string{"cert", "create", "--vault", "http://kvassert-demo.vault.azure.net", "-n", "x"}, nil, "uses http", "https://kvassert-demo.vault.azure.net"},
 		{[]string{"cert", "create", "--vault", "https://kvassert-demo.vault.azure.net/keys", "-n", "x"}, nil, "has a path", ""},

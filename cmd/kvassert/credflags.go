@@ -99,7 +99,7 @@ func (c *credFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	c.cmdName = cmd.CommandPath()
 	fs.StringVar(&c.vault, "vault", "", "Key Vault holding the app's certificate, https://NAME.vault.azure.net/")
-	fs.StringVar(&c.cert, "cert", "", "name of the certificate in --vault")
+	fs.StringVarP(&c.cert, "cert", "n", "", "name of the certificate in --vault")
 	fs.StringVar(&c.keyID, "key-id", "", "Key Vault or Managed HSM key to sign with, https://NAME.vault.azure.net/keys/KEY/VERSION (with --cert-file or --thumbprint)")
 	fs.StringVar(&c.certFile, "cert-file", "", "certificate file: PEM or DER (with --key-id), PEM with key or PKCS#12 (alone; development only)")
 	fs.StringVar(&c.keyFile, "key-file", "", "PEM private key for --cert-file (development only)")

@@ -53,7 +53,7 @@ JWT from stdin, which keeps it out of the process list and shell history.`,
 	fs := cmd.Flags()
 	fs.StringVar(&c.certFile, "cert-file", "", "certificate (PEM or DER) whose key should have signed the assertion")
 	fs.StringVar(&c.vault, "vault", "", "Key Vault holding the certificate, https://NAME.vault.azure.net/ (with --cert)")
-	fs.StringVar(&c.cert, "cert", "", "certificate name in --vault")
+	fs.StringVarP(&c.cert, "cert", "n", "", "name of the certificate in --vault")
 	fs.StringVar(&c.clientID, "client-id", "", "expected client ID (iss and sub)")
 	fs.StringVar(&c.audience, "audience", "", "expected aud (the token endpoint)")
 	bindEnv(cmd, fs, "vault", "KVASSERT_VAULT")

@@ -169,7 +169,7 @@ func (d *demo) setup(e *kvasserttest.Emulator) error {
 	d.kv("app", scenario.DemoAppClientID+st.dim(` "kvassert demo SaaS", multi-tenant, home tenant kvassert-saas`))
 	d.kv("vault access", emuhook.DemoWorkloadClientID+st.dim(" (workload identity with keys/sign, keys/get, certificates/*; no secrets/get)"))
 
-	d.opts = e.ClientOptions()
+	d.opts = d.a.withDebug(e.ClientOptions())
 	kvCred, err := e.ClientSecretCredential(emuhook.DemoWorkloadClientID)
 	if err != nil {
 		return failure("workload credential", err)

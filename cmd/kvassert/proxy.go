@@ -82,7 +82,7 @@ Give --tenant and --client-id (and --vault, --cert) to have the exact
 environment variables printed for your app.`,
 		Example: `  kvassert proxy --tenant contoso.onmicrosoft.com --client-id $APP \
       --vault https://myvault.vault.azure.net/ --cert app-auth
-  kvassert proxy --file dev=./dev-cert.pem,./dev-key.pem --secret-file ~/.kvassert-proxy-secret
+  kvassert proxy --file dev=./dev-cert.pem,./dev-key.pem --secret-out ~/.kvassert-proxy-secret
   kvassert proxy --file-root ./certs --listen 127.0.0.1:8080`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
@@ -93,15 +93,16 @@ environment variables printed for your app.`,
 	fs.StringVar(&c.listen, "listen", defaultProxyAddr, "address to listen on: 127.0.0.1:PORT or [::1]:PORT (port 0: any free port)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --listen address; the proxy then serves TLS only, with a self-signed certificate whose fingerprint is printed (anyone who learns a secret gets tokens)")
 	fs.BoolVar(&c.allowFwd, "allow-forward", false, "serve /msi/forward: tokens of your own identity (DefaultAzureCredential) for any resource, with a secret of its own")
-	fs.StringVar(&c.secretFile, "secret-file", "", "also write the per-run secret to this file (mode 0600)")
+	fs.StringVar(&c.secretFile, "secret-out", "", "also write the per-run secret to this file (mode 0600)")
 	fs.StringArrayVar(&c.files, "file", nil, "a local certificate the proxy may use, NAME=CERT.pem[,KEY.pem] (PEM, or PKCS#12 without password); repeatable")
 	fs.StringVar(&c.fileRoot, "file-root", "", "directory under which the local-certificate token API may read certificate files named in requests")
 	fs.StringVar(&c.vault, "vault", "", "Key Vault of the app's certificate, for the printed environment variables (URL or name)")
-	fs.StringVar(&c.cert, "cert", "", "name of the certificate in --vault, for the printed environment variables")
+	fs.StringVarP(&c.cert, "cert", "n", "", "name of the certificate in --vault, for the printed environment variables")
+	aliasFlag(cmd, "secret-file", "", "secret-out")
 	bindEnv(cmd, fs, "listen", "KVASSERT_PROXY_LISTEN")
 	bindEnv(cmd, fs, "vault", "KVASSERT_VAULT")
 	bindEnv(cmd, fs, "cert", "KVASSERT_CERT")
-	_ = cmd.MarkFlagFilename("secret-file")
+	_ = cmd.MarkFlagFilename("secret-out")
 	_ = cmd.MarkFlagDirname("file-root")
 	return cmd
 }
@@ -148,7 +149,7 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return &exitError{code: exitUsage, msg: "starting the proxy", err: err}
 	}
-	// The secret goes to stdout (and --secret-file) only.
+	// The secret goes to stdout (and --secret-out) only.
 	a.redactor.AddSecret(s.Secret())
 	ln, err := s.Listen()
 	if err != nil {

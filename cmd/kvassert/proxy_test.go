@@ -180,7 +180,7 @@ func TestProxy(t *testing.T) {
 	}
 	secretFile := filepath.Join(dir, "secret")
 	p := startProxy(t, env.vars, "--listen", "127.0.0.1:0", "--tenant", "contoso.onmicrosoft.com",
-		"--secret-file", secretFile, "--file", "dev="+certFile+","+keyFile, "--allow-forward")
+		"--secret-out", secretFile, "--file", "dev="+certFile+","+keyFile, "--allow-forward")
 
 	// The API secret: printed, and in the secret file (0600); each identity
 	// has a secret of its own.

@@ -49,8 +49,13 @@ type App struct {
 	// Output is the --output format: "json", "table", "tsv", or "" for the
 	// command's own default.
 	Output string
-	// Verbose is --verbose: debug logging on stderr.
+	// Verbose is --verbose: debug logging on stderr (a summary: a few
+	// lines).
 	Verbose bool
+	// Debug is --debug: --verbose, plus a line for every HTTP request and
+	// response of every client (ClientOptions, HTTPClient) and azidentity's
+	// authentication events, on the redacting Stderr (debug.go).
+	Debug bool
 	// Logger receives the library's diagnostics (warnings; debug with
 	// --verbose), written to Stderr. Tokens and assertions are never logged.
 	Logger *slog.Logger
@@ -67,6 +72,8 @@ type App struct {
 
 	stdoutTTY, stderrTTY bool
 	redactor             *redact.Writer
+	// completing: a shell waits for completions; requests are not retried.
+	completing bool
 }
 
 // extraCommands are constructors of commands that live in other files of
@@ -102,6 +109,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			code = exitFailure
 		}
 	}()
+	defer stopAzureDebugLog()
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -167,7 +175,7 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 		Example: `  kvassert demo
   kvassert token --tenant contoso.onmicrosoft.com --client-id APP_ID \
       --vault https://myvault.vault.azure.net/ --cert app-auth
-  kvassert cert create --vault https://myvault.vault.azure.net/ --name app-auth --out app-auth.cer
+  kvassert cert create --vault https://myvault.vault.azure.net/ --cert app-auth --out app-auth.cer
   kvassert completion bash > /etc/bash_completion.d/kvassert`,
 		Version:           kvassert.Version,
 		SilenceUsage:      true,
@@ -184,10 +192,15 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, table or tsv (default depends on the command)")
 	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
-	pf.BoolVar(&a.Verbose, "verbose", false, "log diagnostics (never tokens or secrets) to stderr")
+	pf.BoolVar(&a.Verbose, "verbose", false, "log a summary of diagnostics (never tokens or secrets) to stderr")
+	pf.BoolVar(&a.Debug, "debug", false, "--verbose, plus every HTTP request and response (status, duration, request IDs) and the credential that reached the vault; never a query string, body, token or secret")
+	// --version without a shorthand: -v reads as verbosity to kubectl users.
+	// Defined here so that cobra's own version flag (which takes -v when it
+	// is free) is not added.
+	root.Flags().Bool("version", false, "print kvassert's version")
 	bindEnv(root, pf, "output", envOutput)
 	bindEnv(root, pf, "cloud", envCloud)
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion("json", "table", "tsv"))
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
 	_ = root.RegisterFlagCompletionFunc("cloud", fixedCompletion("AzureCloud", "AzureChinaCloud", "AzureUSGovernment"))
 
 	root.AddCommand(
@@ -201,12 +214,16 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 	for _, mk := range extraCommands {
 		root.AddCommand(mk(a))
 	}
+	completeFlags(a, root)
 	return root
 }
 
 // setup runs before every command: environment defaults for flags, the
 // output format, the cloud, and the emulator configuration.
 func (a *App) setup(cmd *cobra.Command) error {
+	if err := a.resolveAliases(cmd); err != nil {
+		return err
+	}
 	if err := a.applyEnv(cmd); err != nil {
 		return err
 	}
@@ -222,13 +239,16 @@ func (a *App) setup(cmd *cobra.Command) error {
 		return err
 	}
 	a.setLogger()
+	if a.Debug {
+		startAzureDebugLog(a.Stderr)
+	}
 	a.envErr = a.loadEmulator()
 	return nil
 }
 
 func (a *App) setLogger() {
 	level := slog.LevelWarn
-	if a.Verbose {
+	if a.Verbose || a.Debug {
 		level = slog.LevelDebug
 	}
 	a.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
@@ -272,16 +292,29 @@ func (a *App) ClientOptions() policy.ClientOptions {
 	case a.emu != nil:
 		o.Transport = a.emu.client
 	}
-	return o
+	if a.completing {
+		o.Retry.MaxRetries = -1
+	}
+	return a.withDebug(o)
 }
 
 // HTTPClient is the HTTP client behind ClientOptions: the emulator's routing
 // client, or http.DefaultClient for real Azure.
 func (a *App) HTTPClient() *http.Client {
+	c := http.DefaultClient
 	if a.emu != nil {
-		return a.emu.client
+		c = a.emu.client
 	}
-	return http.DefaultClient
+	if a.Debug {
+		next := c.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		d := *c
+		d.Transport = debugTransport{w: a.Stderr, next: next}
+		c = &d
+	}
+	return c
 }
 
 // Emulator returns the emulator's base URL ("https://127.0.0.1:8443") when

@@ -75,7 +75,7 @@ func TestUsageErrors(t *testing.T) {
 // to real Azure.
 func TestEmulatorEnvErrors(t *testing.T) {
 	t.Parallel()
-	args := []string{"cert", "show", "--vault", "https://kvassert-demo.vault.azure.net/", "--name", "x"}
+	args := []string{"cert", "show", "--vault", "https://kvassert-demo.vault.azure.net/", "--cert", "x"}
 	cases := []struct {
 		vars      map[string]string
 		msg, hint string

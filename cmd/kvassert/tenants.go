@@ -100,7 +100,7 @@ not be reached, 0 when all are ok.`,
 	fs.StringVar(&c.clientID, "client-id", "", "application (client) ID of the multi-tenant app")
 	fs.StringVar(&c.home, "home-tenant", "", "the app's home tenant (ID or domain)")
 	fs.StringArrayVarP(&c.tenants, "tenant", "t", nil, "customer tenant to check: ID or domain (repeat the flag)")
-	fs.StringVarP(&c.file, "file", "f", "", "file with one tenant per line (- for stdin)")
+	fs.StringVar(&c.file, "file", "", "file with one tenant per line (- for stdin)")
 	fs.StringArrayVar(&c.roles, "role", nil, "a required app role, RESOURCE=ROLE (repeat the flag)")
 	fs.StringArrayVar(&c.require, "require", nil, "a required Microsoft Graph app role, e.g. User.Read.All (repeat the flag)")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "tenants checked at once (1-256)")

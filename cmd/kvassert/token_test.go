@@ -154,7 +154,7 @@ func (c *cliEnv) exportPEM(t *testing.T, name string) string {
 // kid is the versioned key ID of a vault certificate, from "cert show".
 func (c *cliEnv) kid(t *testing.T, name string) string {
 	t.Helper()
-	r := c.run([]string{"cert", "show", "--name", name, "-o", "json"})
+	r := c.run([]string{"cert", "show", "--cert", name, "-o", "json"})
 	wantOK(t, r)
 	var show map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &show); err != nil {

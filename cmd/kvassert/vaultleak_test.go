@@ -61,7 +61,8 @@ func hostileAzure(t *testing.T, tokenBody string) (string, string) {
 // TestVaultCredentialMalformedAnswerNeverPrinted: a malformed 200 to the
 // Key Vault credential's token request (its text is a Key Vault access
 // token) never reaches stderr, through the keyvault package (assertion)
-// or the CLI's own vault clients (cert show); the hint stays.
+// or the CLI's own vault clients (cert show), with --debug too; the hint
+// stays.
 func TestVaultCredentialMalformedAnswerNeverPrinted(t *testing.T) {
 	t.Parallel()
 	const marker = "KVACCESSTOKENMARKER"
@@ -79,7 +80,8 @@ func TestVaultCredentialMalformedAnswerNeverPrinted(t *testing.T) {
 			"KVASSERT_EMULATOR_TENANT_ID": scenario.DemoHomeTenant, "KVASSERT_EMULATOR_CLIENT_ID": emuhook.DemoWorkloadClientID,
 			"KVASSERT_EMULATOR_CLIENT_SECRET": emuhook.DemoWorkloadSecret,
 		}
-		for _, args := range [][]string{{"assertion", "--tenant", "contoso.onmicrosoft.com"}, {"cert", "show"}} {
+		for _, args := range [][]string{{"assertion", "--tenant", "contoso.onmicrosoft.com"}, {"cert", "show"},
+			{"assertion", "--debug", "--tenant", "contoso.onmicrosoft.com"}, {"cert", "show", "--debug"}} {
 			r := runBin(t, vars, "", args)
 			if r.code == 0 {
 				t.Fatalf("kvassert %v succeeded", args)

@@ -154,7 +154,7 @@ func (s *Cache) warnRefusedLocked(version string, using *Certificate) {
 	r.warned = true
 	args := []any{"vault", s.vault.Host, "certificate", s.name, "version", version, "aadsts", r.code,
 		"signing_with_version", using.Version,
-		"fix", "kvassert cert export --vault " + s.vault.URL + " --name " + s.name + " --format keycredential, then add it to the app registration's keyCredentials (or upload the certificate)"}
+		"fix", "kvassert cert export --vault " + s.vault.URL + " --cert " + s.name + " --format keycredential, then add it to the app registration's keyCredentials (or upload the certificate)"}
 	if c := s.known[version]; c != nil {
 		args = append(args, "thumbprint", thumbprintHex(c), "not_after", c.Certificate.NotAfter.UTC().Format(time.RFC3339))
 	}
