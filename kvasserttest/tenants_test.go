@@ -306,6 +306,8 @@ func TestAdminConsentHostile(t *testing.T) {
 		{"form with a forged csrf", post(func(f url.Values) { f.Set("csrf", strings.Repeat("A", 43)) }, ""), 400, "AADSTS90100"},
 		{"form with another state", post(func(f url.Values) { f.Set("state", "other") }, ""), 400, "AADSTS90100"},
 		{"form with another redirect_uri", post(func(f url.Values) { f.Set("redirect_uri", emuhook.DemoRedirectURIIP) }, ""), 400, "AADSTS90100"},
+		{"form without action", post(func(f url.Values) { f.Del("action") }, ""), 400, "AADSTS90100"},
+		{"form with another action", post(func(f url.Values) { f.Set("action", "approve") }, ""), 400, "AADSTS90100"},
 		{"form from another origin", post(func(url.Values) {}, "https://evil.example"), 400, "AADSTS90100"},
 		{"form with a query string", func() (*http.Response, error) {
 			f := url.Values{"action": {"accept"}}

@@ -44,8 +44,9 @@ import (
 //	single-tenant app on /organizations or /common            50194
 //	redirect_uri not registered on the app (web platform)     50011
 //	scope not "{resource}/.default" (space-separated)         70011
-//	form without a valid anti-forgery token, or posted from   90100
-//	  another origin (emulator-specific)
+//	form without a valid anti-forgery token, posted from      90100
+//	  another origin, or without action=accept|cancel
+//	  (emulator-specific)
 
 // maxConsentRequest caps the query string (GET) and the body (POST).
 const maxConsentRequest = 8 << 10
@@ -92,8 +93,13 @@ func (e *Entra) serveAdminConsent(w http.ResponseWriter, r *http.Request, seg st
 		e.errorPage(w, r, oe)
 		return
 	}
-	if params.Get("action") != "accept" {
+	switch params.Get("action") {
+	case "accept":
+	case "cancel":
 		redirect(w, req.redirectURI, url.Values{"error": {"access_denied"}, "error_subcode": {"cancel"}, "error_description": {consentDeclined}}, req.state)
+		return
+	default:
+		e.errorPage(w, r, badParam("action"))
 		return
 	}
 	tid, oe := e.consentTenant(req, params)
@@ -160,7 +166,7 @@ func (e *Entra) consentRequest(seg string, params url.Values) (*consentRequest, 
 	case tenantOrgs, tenantCommon:
 		req.seg = strings.ToLower(seg)
 	default:
-		if !isGUID(seg) && (!dnsName.MatchString(seg) || len(seg) > 253) {
+		if !isGUID(seg) && (len(seg) > 253 || !dnsName.MatchString(seg)) {
 			return nil, tenantRefusal(900023, truncate(seg), "", "", nil)
 		}
 		return nil, tenantNotFound(truncate(seg))
