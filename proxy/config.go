@@ -8,7 +8,12 @@ import (
 )
 
 // pageConfig is the answer of GET /api/config: what the page's form starts
-// with. It names no secret: IDs, a vault URL, certificate names.
+// with (IDs, a vault URL, certificate names) and the lines kvassert proxy
+// printed. Those hold the managed identity secrets of the configured app
+// (IDENTITY_HEADER, MSI_ENDPOINT's path), which open less than the API
+// secret the request showed (its token API serves any app and tenant);
+// never the secret of /msi/forward, the developer's own identity, which
+// the API secret does not open. Served no-store, behind the API secret.
 type pageConfig struct {
 	ClientID        string   `json:"clientId,omitempty"`
 	TenantID        string   `json:"tenantId,omitempty"`

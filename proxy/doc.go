@@ -17,7 +17,8 @@
 //	POST /cloudshell/{secret}/{tenant}/{clientId}/file/{name}
 //	POST /cloudshell/{secret}/forward
 //	GET  /openapi.json
-//	GET  /api/config                     the page's defaults (Options.Default*)
+//	GET  /api/config                     the page's defaults (Options.Default*) and start lines
+//	GET  /healthz                        liveness: 200 "ok", no secret
 //	GET  /                               web page (holds no data)
 //
 // Open the web page as BASE/#secret=SECRET (BASE the proxy's base URL,

@@ -301,14 +301,8 @@ func (a *App) printEmulatorEnv(info *emulatorInfo, sh shellSyntax) {
 		fmt.Fprintln(w)
 		comment(fmt.Sprintf("The emulator's managed identity endpoint (App Service protocol), identity %s (%s).", info.identity.ClientID, info.identity.Name))
 		comment("Set it for one command or in an app's own shell only: where kvassert proxy runs, its credential would use it.")
-		if sh.prefix != nil {
-			fmt.Fprintln(w, sh.prefix([][2]string{{"IDENTITY_ENDPOINT", info.miEndpoint}, {"IDENTITY_HEADER", info.miHeader}},
-				fmt.Sprintf("kvassert token --managed-identity %s --tenant %s", info.identity.ClientID, cmp.Or(info.tryTenant, info.identity.Tenant))))
-		} else {
-			comment("In the app's own window:")
-			comment("  " + sh.set("IDENTITY_ENDPOINT", info.miEndpoint))
-			comment("  " + sh.set("IDENTITY_HEADER", info.miHeader))
-		}
+		fmt.Fprintln(w, sh.prefix([][2]string{{"IDENTITY_ENDPOINT", info.miEndpoint}, {"IDENTITY_HEADER", info.miHeader}},
+			fmt.Sprintf("kvassert token --managed-identity %s --tenant %s", info.identity.ClientID, cmp.Or(info.tryTenant, info.identity.Tenant))))
 	}
 	if info.app != nil {
 		fmt.Fprintf(w, "\nTenants of app %s (%s):\n", info.app.ClientID, info.app.DisplayName)
@@ -374,8 +368,7 @@ func shellQuote(v string) string {
 type shellSyntax struct {
 	name string
 	set  func(k, v string) string
-	// prefix runs one command with extra variables; nil when the shell has
-	// no such form.
+	// prefix runs one command with extra variables.
 	prefix func(vars [][2]string, command string) string
 }
 
@@ -400,7 +393,17 @@ var (
 			return b.String() + command
 		}}
 	powerShell = shellSyntax{name: "PowerShell",
-		set: func(k, v string) string { return "$env:" + k + " = '" + strings.ReplaceAll(v, "'", "''") + "'" }}
+		set: func(k, v string) string { return "$env:" + k + " = " + psQuote(v) },
+		// PowerShell has no per-command variables: set, run, remove.
+		prefix: func(vars [][2]string, command string) string {
+			var b strings.Builder
+			names := make([]string, 0, len(vars))
+			for _, kv := range vars {
+				b.WriteString("$env:" + kv[0] + " = " + psQuote(kv[1]) + "; ")
+				names = append(names, "Env:"+kv[0])
+			}
+			return b.String() + command + "; Remove-Item " + strings.Join(names, ", ")
+		}}
 )
 
 // pickShell chooses the syntax: --shell, else $SHELL's name, else
@@ -435,3 +438,6 @@ func fishQuote(v string) string {
 	}
 	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v) + "'"
 }
+
+// psQuote quotes a value for PowerShell: single quotes, ' doubled.
+func psQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }

@@ -148,7 +148,7 @@ func TestEmulate(t *testing.T) {
 		"KVASSERT_APP_OBJECT_ID":          scenario.DemoAppObjectID,
 		"KVASSERT_VAULT":                  "https://kvassert-demo.vault.azure.net/",
 		"KVASSERT_CERT":                   scenario.DemoCertificate,
-		"KVASSERT_CUSTOMER_TENANTS":       "contoso.onmicrosoft.com fabrikam.onmicrosoft.com northwind.onmicrosoft.com wingtip.onmicrosoft.com",
+		"KVASSERT_CUSTOMER_TENANTS":       demoCustomerTenants(),
 	}
 	for k, v := range want {
 		if em.env[k] != v {
@@ -317,7 +317,11 @@ func TestEmulateJSON(t *testing.T) {
 		got.VaultURL != "https://kvassert-demo.vault.azure.net/" || got.Certificate != scenario.DemoCertificate || got.Env["KVASSERT_CA_FILE"] != got.CAFile {
 		t.Errorf("emulate -o json: %+v", got)
 	}
-	if len(got.Tenants) != 5 || !got.Tenants[0].Home || got.Tenants[4].Name != "wingtip" || got.Tenants[4].Consented || !got.Tenants[1].Consented {
+	consented := map[string]bool{}
+	for _, tn := range got.Tenants {
+		consented[tn.Name] = tn.Consented
+	}
+	if len(got.Tenants) != len(scenario.Demo().Tenants) || !got.Tenants[0].Home || consented["wingtip"] || !consented["contoso"] || !consented["kvassert-saas"] {
 		t.Errorf("tenants: %+v", got.Tenants)
 	}
 	if got.ManagedIdentity["IDENTITY_ENDPOINT"] != got.URL+"/msi/token" || got.ManagedIdentity["clientId"] != emuhook.DemoIdentityClientID {
@@ -369,6 +373,23 @@ func TestEmulateShellSyntax(t *testing.T) {
 			t.Errorf("pickShell(%q, %q, %q): %s, want %s", c.flag, c.shellEnv, c.goos, got, c.want)
 		}
 	}
+	// The one-command lines of the managed identity endpoint.
+	vars := [][2]string{{"A", "x y"}, {"B", "it's"}}
+	for _, c := range []struct {
+		syn  shellSyntax
+		want string
+	}{
+		{posixShell, `A='x y' B='it'\''s' kvassert token`},
+		{fishShell, `env A='x y' B='it\'s' kvassert token`},
+		{powerShell, `$env:A = 'x y'; $env:B = 'it''s'; kvassert token; Remove-Item Env:A, Env:B`},
+	} {
+		if got := c.syn.prefix(vars, "kvassert token"); got != c.want {
+			t.Errorf("%s: %s, want %s", c.syn.name, got, c.want)
+		}
+	}
+	if out, err := exec.Command("bash", "-c", posixShell.prefix(vars, `bash -c 'printf "%s|%s" "$A" "$B"'`)+`; printf '|%s' "${A-unset}"`).Output(); err != nil || string(out) != "x y|it's|unset" {
+		t.Errorf("bash runs the one-command line: %q %v", out, err)
+	}
 	if got := fishQuote(`a\b`); got != `'a\\b'` {
 		t.Errorf("fishQuote: %s", got)
 	}
@@ -392,4 +413,16 @@ func TestEmulateShellSyntax(t *testing.T) {
 			t.Errorf("%s: %q (%v), want %q", sh.bin, out, err, v)
 		}
 	}
+}
+
+// demoCustomerTenants is KVASSERT_CUSTOMER_TENANTS of the demo scenario:
+// its tenants but the home one, as domains, in the scenario's order.
+func demoCustomerTenants() string {
+	var names []string
+	for _, tn := range scenario.Demo().Tenants {
+		if tn.ID != scenario.DemoHomeTenant {
+			names = append(names, tn.Name+".onmicrosoft.com")
+		}
+	}
+	return strings.Join(names, " ")
 }
