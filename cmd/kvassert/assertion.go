@@ -52,6 +52,7 @@ audience and expiry.`,
 	c.cred.register(cmd)
 	cmd.Flags().StringVar(&c.audience, "audience", "", "aud claim: the token endpoint the assertion will be sent to")
 	bindEnv(cmd, cmd.Flags(), "audience", "KVASSERT_AUDIENCE")
+	exclusive(cmd, conflict{"audience", "tenant", "--tenant T means --audience https://login.microsoftonline.com/T/oauth2/v2.0/token"})
 	return cmd
 }
 
@@ -71,7 +72,9 @@ func (c *assertionCmd) run(ctx context.Context, cmd *cobra.Command, a *App) erro
 	if err != nil {
 		return failure("signing the assertion", err)
 	}
-	if a.format("") != "json" {
+	if !a.outputGiven() && a.query == nil {
+		// The bare assertion, for $(kvassert assertion ...); KVASSERT_OUTPUT
+		// does not change that.
 		_, err = fmt.Fprintln(a.Stdout, jwt)
 		return err
 	}
@@ -80,7 +83,7 @@ func (c *assertionCmd) run(ctx context.Context, cmd *cobra.Command, a *App) erro
 		exp := time.Unix(t.Claims.Exp, 0)
 		r = append(r, field{"expiresOn", exp.Local().Format(expiresOnLayout)}, field{"expires_on", t.Claims.Exp})
 	}
-	return a.printJSON(r)
+	return a.emit(r, formatJSON)
 }
 
 // resolveAudience is --audience, or the token endpoint of --tenant.

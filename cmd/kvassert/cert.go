@@ -42,7 +42,7 @@ The vault is reached with azidentity's DefaultAzureCredential.`,
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(structured(newCertCreateCmd(a)), structured(newCertShowCmd(a)), newCertExportCmd(a), structured(newCertAuditCmd(a)),
+	cmd.AddCommand(structured(newCertCreateCmd(a)), structured(newCertShowCmd(a)), structured(newCertExportCmd(a)), structured(newCertAuditCmd(a)),
 		structured(newCertStatusCmd(a)), structured(newCertRollCmd(a)))
 	return cmd
 }

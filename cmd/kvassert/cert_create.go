@@ -113,7 +113,7 @@ func (c *certCreateCmd) run(ctx context.Context, a *App) error {
 	}
 	r = append(r, certThumbprints(vc.cert)...)
 	r = append(r, field{"kid", idString(vc.bundle.KID)}, field{"exportable", false}, field{"file", c.out})
-	if err := a.printRecord(r, "table"); err != nil {
+	if err := a.emit(r, formatText); err != nil {
 		return err
 	}
 	next := "kvassert cert export --format keycredential"

@@ -40,7 +40,7 @@ func newCertExportCmd(a *App) *cobra.Command {
                           certificate, so exporting it again gives the same entry.
 
 The private key is never exported: it cannot be (the key is not exportable),
-and kvassert never asks for it. --output does not apply here.`,
+and kvassert never asks for it. --output and --query apply only to the JSON of --format keycredential printed on stdout.`,
 		Example: `  kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --out app-auth.pem
   kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --format der > app-auth.cer
   kvassert cert export --vault https://myvault.vault.azure.net/ --cert app-auth --format keycredential`,
@@ -65,6 +65,9 @@ func (c *certExportCmd) run(ctx context.Context, a *App) error {
 	default:
 		return usageError(fmt.Sprintf("--format %q is not der, pem or keycredential", truncate(c.format, 40)), "pem suits the portal upload, keycredential the manifest")
 	}
+	if err := c.checkOutput(a, format); err != nil {
+		return err
+	}
 	if format == "der" && c.out == "" && a.stdoutTTY {
 		return usageError("refusing to write binary DER to a terminal", "use --out FILE, redirect stdout, or --format pem")
 	}
@@ -78,6 +81,11 @@ func (c *certExportCmd) run(ctx context.Context, a *App) error {
 		data = vc.cert.Raw
 	case "pem":
 		data = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: vc.cert.Raw})
+	case "keycredential":
+		if c.out == "" {
+			return a.emit(keyCredential(vc.cert), formatJSON)
+		}
+		fallthrough
 	default:
 		compact, err := keyCredential(vc.cert).MarshalJSON()
 		if err != nil {
@@ -99,6 +107,28 @@ func (c *certExportCmd) run(ctx context.Context, a *App) error {
 	}
 	_, err = a.Stdout.Write(data)
 	return err
+}
+
+// checkOutput refuses --output and --query where the export is not data:
+// a PEM or DER certificate, or a file written with --out.
+func (c *certExportCmd) checkOutput(a *App, format string) error {
+	given := ""
+	switch {
+	case a.queryText != "":
+		given = "--query"
+	case a.outputGiven():
+		given = "--output"
+	default:
+		return nil
+	}
+	if format != "keycredential" {
+		return usageError(fmt.Sprintf("%s applies to the JSON of --format keycredential, not to a %s certificate", given, strings.ToUpper(format)),
+			"add --format keycredential (e.g. --format keycredential --query customKeyIdentifier -o tsv), or drop "+given)
+	}
+	if c.out != "" {
+		return usageError(given+" does not apply with --out: the file gets the keyCredential JSON as it is", "drop --out to print the result on stdout")
+	}
+	return nil
 }
 
 // keyCredentialNamespace is the UUID namespace of derived keyIds.

@@ -141,7 +141,7 @@ func (c *certStatusCmd) run(ctx context.Context, a *App) error {
 			{"reason", s.Reason},
 		})
 	}
-	return a.printTable(rows, "table")
+	return a.printTable(rows, formatTable)
 }
 
 // acceptance is the status table's "accepted" column.
@@ -231,8 +231,8 @@ func (c *certRollCmd) run(ctx context.Context, a *App) error {
 	for _, s := range rep.Steps {
 		rows = append(rows, record{{"action", string(s.Action)}, {"version", s.Version}, {"thumbprint", s.Thumbprint}, {"keyId", s.KeyID}, {"done", s.Done}, {"why", s.Why}})
 	}
-	if len(rows) > 0 {
-		if err := a.printTable(rows, "table"); err != nil {
+	if len(rows) > 0 || a.Output != "" || a.query != nil { // data formats print [] for no step
+		if err := a.printTable(rows, formatTable); err != nil {
 			return err
 		}
 	}

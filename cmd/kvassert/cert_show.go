@@ -46,7 +46,7 @@ func (c *certShowCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	return a.printRecord(showRecord(vc, time.Now()), "table")
+	return a.emit(showRecord(vc, time.Now()), formatText)
 }
 
 // showRecord is what "cert show" prints.

@@ -18,8 +18,7 @@ import (
 // MarkFlagDirname); every other flag that takes a value offers nothing
 // rather than file names.
 
-// outputFormats are the values -o/--output completes.
-var outputFormats = []string{"json", "jsonc", "yaml", "table", "tsv", "none"}
+// -o/--output completes outputFormats (output.go).
 
 // certCompletionTimeout bounds the listing of the vault's certificates
 // while a shell waits for completions.

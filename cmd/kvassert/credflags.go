@@ -127,6 +127,7 @@ func (c *credFlags) register(cmd *cobra.Command) {
 		[]string{"key-id", "thumbprint", "cert-file"},
 		[]string{"cert-file", "key-file", "password-env"},
 	)
+	exclusive(cmd, credConflicts()...)
 	_ = cmd.RegisterFlagCompletionFunc("alg", fixedCompletion("PS256", "RS256"))
 	_ = cmd.MarkFlagFilename("cert-file", "pem", "crt", "cer", "pfx", "p12")
 	_ = cmd.MarkFlagFilename("key-file", "pem", "key")

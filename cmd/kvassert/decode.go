@@ -59,6 +59,8 @@ JWT from stdin, which keeps it out of the process list and shell history.`,
 	bindEnv(cmd, fs, "vault", "KVASSERT_VAULT")
 	bindEnv(cmd, fs, "cert", "KVASSERT_CERT")
 	kindFlags(fs, []string{"cert-file"}, []string{"vault", "cert"})
+	exclusive(cmd, conflict{"cert-file", "vault", "both name the certificate to check the assertion against"},
+		conflict{"cert-file", "cert", "both name the certificate to check the assertion against"})
 	_ = cmd.MarkFlagFilename("cert-file", "pem", "cer", "crt")
 	return cmd
 }
@@ -77,7 +79,7 @@ func (c *decodeCmd) run(ctx context.Context, a *App, args []string) error {
 	}
 	tok, err := jwtassert.Parse(jwt)
 	if err != nil {
-		return &exitError{code: exitFailure, msg: "not a JWT", err: err, hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
+		return &exitError{code: exitUsage, msg: "not a JWT", err: err, hint: "pass the whole compact JWT (three base64url parts separated by dots)"}
 	}
 	cert, certLabel, err := c.certificate(ctx, a)
 	if err != nil {
@@ -156,29 +158,15 @@ func (c *decodeCmd) print(a *App, tok *jwtassert.Token, cert *x509.Certificate, 
 	if cert != nil {
 		sigNote = fmt.Sprintf("checked against %s: %s, thumbprint %s", certLabel, cert.Subject, thumbprintHex(cert))
 	}
-	switch a.format("table") {
-	case "json":
+	if a.outputGiven() || a.query != nil {
+		// The data: JSON by default, any format with --output.
 		out := record{
 			{"header", json.RawMessage(compactJSON(tok.RawHeader))},
 			{"claims", json.RawMessage(compactJSON(tok.RawClaims))},
 			{"signature", record{{"bytes", len(tok.Signature())}, {"checked", cert != nil}, {"note", sigNote}}},
 			{"problems", append([]string{}, problems...)},
 		}
-		return a.printJSON(out)
-	case "tsv":
-		for _, sec := range []struct {
-			name string
-			raw  []byte
-		}{{"header", tok.RawHeader}, {"claims", tok.RawClaims}} {
-			fields, _ := orderedFields(sec.raw)
-			for _, f := range fields {
-				fmt.Fprintf(a.Stdout, "%s.%s\t%s\n", sec.name, f.key, tsvValue(jsonText(f.val)))
-			}
-		}
-		for _, p := range problems {
-			fmt.Fprintf(a.Stdout, "problem\t%s\n", tsvValue(p))
-		}
-		return nil
+		return a.emit(out, formatJSON)
 	}
 	st := a.style()
 	now := time.Now()

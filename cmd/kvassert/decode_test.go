@@ -93,7 +93,7 @@ func TestDecode(t *testing.T) {
 	wantError(t, r, exitFailure, "found 1 problem", "")
 
 	// Not a JWT; nothing given.
-	wantError(t, env.run([]string{"decode", "not-a-jwt"}), exitFailure, "not a JWT", "three base64url parts")
+	wantError(t, env.run([]string{"decode", "not-a-jwt"}), exitUsage, "not a JWT", "three base64url parts")
 	wantError(t, env.runIn("  \n", []string{"decode", "-"}), exitUsage, "empty JWT", "")
 	wantError(t, env.runIn(jwt, []string{"decode", "--cert-file", certFile, "--vault", env.vaultURL(), "-"}), exitUsage, "either --cert-file or --vault", "")
 	wantError(t, env.runIn(jwt, []string{"decode", "--cert", "nope", "-"}), exitFailure, "CertificateNotFound", "")

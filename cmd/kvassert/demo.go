@@ -113,10 +113,11 @@ var demoChapters = []demoChapter{
 
 func runDemo(ctx context.Context, a *App) error {
 	start := time.Now()
-	jsonOut := a.format("") == "json" || a.query != nil
-	if a.Output != "" && !jsonOut {
-		return usageError("demo prints a walkthrough, or JSON with -o json", "drop --output, or use -o json")
+	format, err := demoFormat(a)
+	if err != nil {
+		return err
 	}
+	jsonOut := format != ""
 	d := &demo{a: a, w: a.Stdout, st: a.style()}
 	if jsonOut {
 		d.w = io.Discard
@@ -136,9 +137,26 @@ func runDemo(ctx context.Context, a *App) error {
 	}
 	d.summary(start)
 	if jsonOut {
-		return a.printJSON(d.rep)
+		return a.emit(d.rep, format)
 	}
 	return nil
+}
+
+// demoFormat is the format of the demo's report, or "" for the walkthrough.
+// The report is a nested document: json, jsonc, yaml and none print it;
+// table and tsv apply only to values picked with --query.
+func demoFormat(a *App) (string, error) {
+	f := a.format("")
+	switch {
+	case a.query != nil && f == "":
+		return formatJSON, nil
+	case a.query != nil, f == formatJSON, f == formatJSONC, f == formatYAML, f == formatNone:
+		return f, nil
+	case a.outputGiven():
+		return "", usageError(fmt.Sprintf("demo prints a walkthrough, or its report with -o json, jsonc, yaml or none: -o %s does not apply", f),
+			"drop --output, use -o json, or pick values with --query (e.g. --query \"cold[].name\" -o tsv)")
+	}
+	return "", nil // KVASSERT_OUTPUT=table or tsv: the walkthrough
 }
 
 // section starts the next numbered chapter.

@@ -31,6 +31,14 @@ import (
 // (kvassert.InputError) and of the network, all by type, and keeps what the
 // command's exitError says was being done.
 func describe(err error) (msg, hint string, code int) {
+	msg, hint, code = describeErr(err)
+	if code == exitFailure && unreachable(err) {
+		code = exitUnreachable
+	}
+	return msg, hint, code
+}
+
+func describeErr(err error) (msg, hint string, code int) {
 	code = exitFailure
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -58,6 +66,9 @@ func describe(err error) (msg, hint string, code int) {
 // (the library's wrapping text is left out, the caller's exitError says what
 // was being done); any other error is shown as its first line.
 func core(err error) (msg, hint string) {
+	if msg, hint, ok := describeUnreachable(err); ok {
+		return msg, hint
+	}
 	var ae *kvassert.AuthError
 	if errors.As(err, &ae) {
 		return firstLine(strings.TrimPrefix(ae.Error(), "kvassert: ")), ae.Hint
@@ -106,6 +117,40 @@ func core(err error) (msg, hint string) {
 		return text, "the service did not answer in time; check the network and retry"
 	}
 	return text, ""
+}
+
+// describeUnreachable describes a request that reached no service (exit
+// code 3): the host and the transport's reason, never the URL's path or
+// query.
+func describeUnreachable(err error) (msg, hint string, ok bool) {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return "", "", false
+	}
+	host := "the service"
+	if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+		host = u.Host
+	}
+	reason := firstLine(ue.Err.Error())
+	var op *net.OpError
+	if errors.As(ue.Err, &op) {
+		reason = firstLine(op.Error())
+	}
+	msg = "could not reach " + host + ": " + reason
+	var dns *net.DNSError
+	var cve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &dns):
+		hint = "check the host name (for a vault: https://NAME.vault.azure.net/)"
+	case errors.As(err, &cve) || errors.As(err, &ua):
+		hint = "the server's TLS certificate is not trusted; with the emulator, set " + envCAFile + " to the CA file it wrote"
+	case ue.Timeout() || errors.Is(err, context.DeadlineExceeded):
+		hint = "the service did not answer in time; check the network and retry"
+	default:
+		hint = "check the network, the host name and any proxy (HTTPS_PROXY); with KVASSERT_EMULATOR set, check that 'kvassert emulate' is running there"
+	}
+	return msg, hint, true
 }
 
 // inputReason returns the reason of input the library refused (a

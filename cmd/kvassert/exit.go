@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
+	"syscall"
 )
 
 // Exit codes.
@@ -12,6 +17,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1 // the command failed, or decode/audit found problems
 	exitUsage       = 2 // bad, missing or conflicting flags and arguments
+	exitUnreachable = 3 // a service could not be reached: dial, DNS, TLS, timeout
 	exitInterrupted = 130
 )
 
@@ -60,6 +66,34 @@ func (a *App) report(ctx context.Context, err error) int {
 		fmt.Fprintln(a.Stderr, "hint: "+oneLine(hint))
 	}
 	return code
+}
+
+// unreachable reports whether err is a failure to reach a service rather
+// than its answer: a dial, DNS or TLS error, a transport error of the HTTP
+// client, or a timeout. A refusal by the service (an answer) is not.
+func unreachable(err error) bool {
+	var (
+		op   *net.OpError
+		dns  *net.DNSError
+		ue   *url.Error
+		cve  *tls.CertificateVerificationError
+		rhe  tls.RecordHeaderError
+		ua   x509.UnknownAuthorityError
+		he   x509.HostnameError
+		cie  x509.CertificateInvalidError
+		nerr net.Error
+	)
+	if errors.As(err, &op) && op.Op == "listen" {
+		return false // our own listener, not a service
+	}
+	switch {
+	case errors.As(err, &op), errors.As(err, &dns), errors.As(err, &ue), errors.As(err, &cve), errors.As(err, &rhe),
+		errors.As(err, &ua), errors.As(err, &he), errors.As(err, &cie):
+		return true
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // oneLine makes sure a message is one line.

@@ -7,8 +7,10 @@
 // Run "kvassert --help" for the commands, or "kvassert demo" for a tour that
 // needs no Azure subscription.
 //
-// Exit codes: 0 success, 1 failure (or problems found by decode and cert
-// audit), 2 usage error (bad or missing flags), 130 interrupted.
+// Exit codes: 0 success, 1 the service refused or a check fell short
+// (problems found by decode and cert audit), 2 usage error (bad, missing or
+// conflicting flags and values, before any network call), 3 a service could
+// not be reached (dial, DNS, TLS, timeout), 130 interrupted.
 package main
 
 import (

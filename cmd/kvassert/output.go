@@ -5,11 +5,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
+	"unicode/utf8"
 )
+
+// The output formats of --output, as az's: json (the default of data
+// commands), jsonc (json coloured on a terminal), yaml, table (a header row
+// and one row per item), tsv (values only) and none (nothing; the exit code
+// alone). A command's own default may also be formatText, a human layout
+// that --output cannot select.
+const (
+	formatJSON  = "json"
+	formatJSONC = "jsonc"
+	formatYAML  = "yaml"
+	formatTable = "table"
+	formatTSV   = "tsv"
+	formatNone  = "none"
+	// formatText is a command's human layout when --output is not given:
+	// an object as labelled lines, a list as a table.
+	formatText = "text"
+)
+
+// outputFormats are the values --output takes, in the order help shows.
+var outputFormats = []string{formatJSON, formatJSONC, formatYAML, formatTable, formatTSV, formatNone}
 
 // field is one named value of a result.
 type field struct {
@@ -17,8 +37,8 @@ type field struct {
 	val any
 }
 
-// record is a result with fields in a fixed order: a JSON object, a
-// two-column table, or one tab-separated line.
+// record is a result with fields in a fixed order: a JSON object whose
+// members keep their order in every output format.
 type record []field
 
 // MarshalJSON writes the fields in order.
@@ -29,7 +49,7 @@ func (r record) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, _ := json.Marshal(f.key)
+		k, _ := marshalNoEscape(f.key)
 		b.Write(k)
 		b.WriteByte(':')
 		v, err := marshalNoEscape(f.val)
@@ -60,137 +80,386 @@ func (a *App) format(def string) string {
 	return def
 }
 
-// printJSON writes v as indented JSON, or the result of --query on it.
-func (a *App) printJSON(v any) error {
-	if a.query != nil {
-		return a.printQuery(v, "json")
+// emit writes v, any value that marshals to JSON (records keep their field
+// order), in the output format (def when --output is not given), after
+// --query when one is given. Every command that prints data prints through
+// emit.
+func (a *App) emit(v any, def string) error {
+	tree, err := toTree(v)
+	if err != nil {
+		return err
 	}
-	return a.writeJSON(v)
+	if a.query != nil {
+		if tree, err = a.runQuery(tree); err != nil {
+			return err
+		}
+	}
+	return a.render(tree, a.format(def))
 }
 
-// writeJSON writes v as indented JSON.
-func (a *App) writeJSON(v any) error {
-	enc := json.NewEncoder(a.Stdout)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// outputGiven reports whether --output was given on the command line (not
+// taken from KVASSERT_OUTPUT).
+func (a *App) outputGiven() bool { return a.Output != "" && !a.fromEnv("output") }
+
+// printJSON writes v as JSON (or as --output asks), after --query.
+func (a *App) printJSON(v any) error { return a.emit(v, formatJSON) }
 
 // printRecord writes r in the output format (def when --output is not
-// given), or the result of --query on it.
-func (a *App) printRecord(r record, def string) error {
-	if a.query != nil {
-		return a.printQuery(r, def)
-	}
-	return a.renderRecord(r, def)
-}
+// given), after --query.
+func (a *App) printRecord(r record, def string) error { return a.emit(r, def) }
 
-// renderRecord writes r in the output format (def when --output is not given).
-func (a *App) renderRecord(r record, def string) error {
-	switch a.format(def) {
-	case "json":
-		return a.writeJSON(r)
-	case "tsv":
-		vals := make([]string, len(r))
-		for i, f := range r {
-			vals[i] = tsvValue(f.val)
-		}
-		_, err := fmt.Fprintln(a.Stdout, strings.Join(vals, "\t"))
-		return err
-	default:
-		st := a.style()
-		tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
-		for _, f := range r {
-			fmt.Fprintf(tw, "%s\t%s\n", st.bold(f.key), textValue(f.val))
-		}
-		return tw.Flush()
-	}
-}
-
-// printTable writes rows under a header (table), as JSON objects (json), or
-// as tab-separated lines (tsv); or the result of --query on them.
+// printTable writes rows (a list) in the output format (def when --output
+// is not given), after --query.
 func (a *App) printTable(rows []record, def string) error {
 	if rows == nil {
 		rows = []record{}
 	}
-	if a.query != nil {
-		return a.printQuery(rows, def)
-	}
-	return a.renderTable(rows, def)
+	return a.emit(rows, def)
 }
 
-// renderTable writes rows in the output format (def when --output is not
-// given).
-func (a *App) renderTable(rows []record, def string) error {
-	switch a.format(def) {
-	case "json":
-		return a.writeJSON(rows)
-	case "tsv":
-		for _, r := range rows {
-			vals := make([]string, len(r))
-			for i, f := range r {
-				vals[i] = tsvValue(f.val)
-			}
-			if _, err := fmt.Fprintln(a.Stdout, strings.Join(vals, "\t")); err != nil {
-				return err
-			}
-		}
+// render writes a result tree (see toTree) in format f. A null result
+// (a --query that selects nothing) prints nothing in any format, as az.
+func (a *App) render(tree any, f string) error {
+	var b bytes.Buffer
+	switch {
+	case tree == nil:
 		return nil
-	default:
-		if len(rows) == 0 {
-			return nil
+	}
+	switch f {
+	case formatNone:
+		return nil
+	case formatJSON:
+		writeJSONTree(&b, tree, style{})
+	case formatJSONC:
+		writeJSONTree(&b, tree, a.style())
+	case formatYAML:
+		writeYAML(&b, tree)
+	case formatTSV:
+		writeTSV(&b, tree)
+	case formatTable:
+		if !writeTable(&b, tree) {
+			return errNoTable
 		}
-		tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
-		head := make([]string, len(rows[0]))
-		for i, f := range rows[0] {
-			head[i] = strings.ToUpper(f.key)
+	default: // formatText: an object as labelled lines, rows as a table, values bare
+		switch {
+		case isRecord(tree):
+			writeText(&b, tree.(record), a.style())
+		case isRows(tree):
+			writeTable(&b, tree)
+		default:
+			writeTSV(&b, tree)
 		}
-		fmt.Fprintln(tw, strings.Join(head, "\t"))
-		for _, r := range rows {
-			vals := make([]string, len(r))
-			for i, f := range r {
-				vals[i] = textValue(f.val)
+	}
+	_, err := a.Stdout.Write(b.Bytes())
+	return err
+}
+
+func isRecord(v any) bool { _, ok := v.(record); return ok }
+
+// isRows reports whether v is a list of objects.
+func isRows(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		if !isRecord(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// toTree turns v into the tree the formats write: nil, bool, json.Number,
+// string, []any and record (an object, its members in their JSON order).
+func toTree(v any) (any, error) {
+	data, err := marshalNoEscape(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return decodeTree(dec)
+}
+
+func decodeTree(dec *json.Decoder) (any, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := t.(json.Delim)
+	if !ok {
+		return t, nil // nil, bool, json.Number, string
+	}
+	switch d {
+	case '{':
+		r := record{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
 			}
-			fmt.Fprintln(tw, strings.Join(vals, "\t"))
+			k, _ := kt.(string)
+			v, err := decodeTree(dec)
+			if err != nil {
+				return nil, err
+			}
+			r = append(r, field{k, v})
 		}
-		return tw.Flush()
+		_, err = dec.Token() // '}'
+		return r, err
+	case '[':
+		l := []any{}
+		for dec.More() {
+			v, err := decodeTree(dec)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+		}
+		_, err = dec.Token() // ']'
+		return l, err
+	}
+	return nil, fmt.Errorf("unexpected %v", d)
+}
+
+// writeJSONTree writes tree as JSON indented by two spaces, as az does
+// (non-ASCII as is), coloured with st (jsonc on a terminal).
+func writeJSONTree(b *bytes.Buffer, tree any, st style) {
+	writeJSONValue(b, tree, st, "")
+	b.WriteByte('\n')
+}
+
+func writeJSONValue(b *bytes.Buffer, v any, st style, indent string) {
+	in := indent + "  "
+	switch x := v.(type) {
+	case record:
+		if len(x) == 0 {
+			b.WriteString("{}")
+			return
+		}
+		b.WriteString("{\n")
+		for i, f := range x {
+			k, _ := marshalNoEscape(f.key)
+			b.WriteString(in + st.blue(string(k)) + ": ")
+			writeJSONValue(b, f.val, st, in)
+			if i < len(x)-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString(indent + "}")
+	case []any:
+		if len(x) == 0 {
+			b.WriteString("[]")
+			return
+		}
+		b.WriteString("[\n")
+		for i, e := range x {
+			b.WriteString(in)
+			writeJSONValue(b, e, st, in)
+			if i < len(x)-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString(indent + "]")
+	case string:
+		s, _ := marshalNoEscape(x)
+		b.WriteString(st.green(string(s)))
+	default:
+		s, _ := marshalNoEscape(x)
+		b.WriteString(st.yellow(string(s)))
 	}
 }
 
-func textValue(v any) string {
+// scalarText is a value as text: strings bare, numbers as JSON writes them,
+// null empty, true/false, and anything else as compact JSON.
+func scalarText(v any) string {
 	switch x := v.(type) {
 	case nil:
-		return "-"
+		return ""
 	case string:
-		if x == "" {
-			return "-"
-		}
 		return x
-	case []string:
-		if len(x) == 0 {
-			return "-"
-		}
-		return strings.Join(x, ", ")
-	case time.Time:
-		return x.UTC().Format(time.RFC3339)
-	case *bool:
-		if x == nil {
-			return "unknown"
-		}
-		return strconv.FormatBool(*x)
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
 	}
-	return fmt.Sprint(v)
+	b, _ := marshalNoEscape(v)
+	return string(b)
 }
 
-func tsvValue(v any) string {
-	s := textValue(v)
-	if s == "-" {
-		if str, ok := v.(string); ok && str == "-" {
-			return s
-		}
-		return ""
+// errNoTable is az's "Table output unavailable": the result has items but
+// no scalar value to put in a column.
+var errNoTable = usageError("table output unavailable: the result holds only nested values",
+	"pick values with --query, e.g. --query \"claims\" -o table, or use -o json or yaml")
+
+// cellClean keeps a value on its line and in its column.
+var cellClean = strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ", "\r", " ")
+
+// writeTSV writes tree as az's tsv output does: a list is one line per
+// element, anything else one line; on a line, an object's values in order,
+// a list's elements, or a scalar, separated by tabs; a nested list is its
+// length, a nested object and null are empty. Tabs and newlines inside a
+// value become spaces so that every value stays in its column.
+func writeTSV(b *bytes.Buffer, tree any) {
+	if tree == nil {
+		return
 	}
-	return strings.NewReplacer("\t", " ", "\n", " ").Replace(s)
+	items, ok := tree.([]any)
+	if !ok {
+		items = []any{tree}
+	}
+	for _, it := range items {
+		var vals []any
+		switch x := it.(type) {
+		case record:
+			for _, f := range x {
+				vals = append(vals, f.val)
+			}
+		case []any:
+			vals = x
+		default:
+			vals = []any{x}
+		}
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			switch x := v.(type) {
+			case []any:
+				b.WriteString(strconv.Itoa(len(x)))
+			case record:
+			default:
+				b.WriteString(cellClean.Replace(scalarText(x)))
+			}
+		}
+		b.WriteByte('\n')
+	}
+}
+
+// writeTable writes tree as az's table output does: a header row (the keys,
+// first letter upper-cased), a row of dashes, and one row per item (a list
+// gives one item per element, anything else is one item). An object's
+// scalar members are its columns, in order; nested objects, lists and null
+// values are left out. A list item gives Column1, Column2, ...; a scalar
+// item a Result column. Columns are the union of the items' columns in the
+// order they first appear, two spaces apart. A cell may carry colour (the
+// width counts what is visible). It reports false when items have no
+// column (nothing written); an empty list or null writes nothing.
+func writeTable(b *bytes.Buffer, tree any) bool {
+	items, ok := tree.([]any)
+	if !ok {
+		items = []any{tree}
+	}
+	var cols []string
+	seen := map[string]bool{}
+	rows := make([]map[string]string, 0, len(items))
+	for _, it := range items {
+		row := tableRow(it)
+		for _, f := range row {
+			if !seen[f.key] {
+				seen[f.key] = true
+				cols = append(cols, f.key)
+			}
+		}
+		m := make(map[string]string, len(row))
+		for _, f := range row {
+			m[f.key] = f.val.(string)
+		}
+		rows = append(rows, m)
+	}
+	if len(cols) == 0 {
+		return tree == nil || len(items) == 0
+	}
+	width := make([]int, len(cols))
+	for i, c := range cols {
+		width[i] = visibleLen(c)
+		for _, r := range rows {
+			width[i] = max(width[i], visibleLen(r[c]))
+		}
+	}
+	line := func(cell func(i int) string) {
+		var l strings.Builder
+		for i := range cols {
+			if i > 0 {
+				l.WriteString("  ")
+			}
+			s := cell(i)
+			l.WriteString(s)
+			l.WriteString(strings.Repeat(" ", width[i]-visibleLen(s)))
+		}
+		b.WriteString(strings.TrimRight(l.String(), " "))
+		b.WriteByte('\n')
+	}
+	line(func(i int) string { return cols[i] })
+	line(func(i int) string { return strings.Repeat("-", width[i]) })
+	for _, r := range rows {
+		line(func(i int) string { return r[cols[i]] })
+	}
+	return true
+}
+
+// tableRow is one item of a table as (column, cell text) pairs.
+func tableRow(it any) record {
+	var row record
+	switch x := it.(type) {
+	case record:
+		for _, f := range x {
+			switch f.val.(type) {
+			case nil, record, []any:
+				continue
+			}
+			row = append(row, field{capitalize(f.key), cellClean.Replace(scalarText(f.val))})
+		}
+	case []any:
+		for i, e := range x {
+			row = append(row, field{"Column" + strconv.Itoa(i+1), cellClean.Replace(scalarText(e))})
+		}
+	case nil:
+	default:
+		row = append(row, field{"Result", cellClean.Replace(scalarText(x))})
+	}
+	return row
+}
+
+func capitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return strings.ToUpper(string(r)) + s[n:]
+}
+
+// ansiRE matches the colour sequences of style.
+var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+func visibleLen(s string) int { return utf8.RuneCountInString(ansiRE.ReplaceAllString(s, "")) }
+
+// writeText writes an object as labelled lines: the key in bold, its value
+// (nested values as compact JSON, empty ones as "-").
+func writeText(b *bytes.Buffer, r record, st style) {
+	w := 0
+	for _, f := range r {
+		w = max(w, len(f.key))
+	}
+	for _, f := range r {
+		v := scalarText(f.val)
+		if l, ok := f.val.([]any); ok {
+			parts := make([]string, len(l))
+			for i, e := range l {
+				parts[i] = scalarText(e)
+			}
+			v = strings.Join(parts, ", ")
+		}
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(b, "%s%s  %s\n", st.bold(f.key), strings.Repeat(" ", w-len(f.key)), cellClean.Replace(v))
+	}
 }
 
 // isTerminal reports whether w is a terminal (a character device).
@@ -227,6 +496,7 @@ func (s style) dim(t string) string    { return s.wrap("2", t) }
 func (s style) red(t string) string    { return s.wrap("31", t) }
 func (s style) green(t string) string  { return s.wrap("32", t) }
 func (s style) yellow(t string) string { return s.wrap("33", t) }
+func (s style) blue(t string) string   { return s.wrap("34", t) }
 func (s style) cyan(t string) string   { return s.wrap("36", t) }
 
 // writeFileAtomic writes data to path through a temporary file in the same

@@ -1,22 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jmespath-community/go-jmespath"
+	"github.com/jmespath-community/go-jmespath/pkg/parsing"
 	"github.com/spf13/cobra"
 )
 
-// structuredAnnotation marks the commands whose output --query applies to.
+// structuredAnnotation marks the commands that print data: they take
+// --output and --query. The others refuse both when given on the command
+// line.
 const structuredAnnotation = "kvassert/structured-output"
 
-// structured marks cmd as printing structured output (a record, a table or
-// JSON), so that it takes --query.
+// structured marks cmd as printing data (through App.emit), so that it
+// takes --output and --query.
 func structured(cmd *cobra.Command) *cobra.Command {
 	if cmd.Annotations == nil {
 		cmd.Annotations = map[string]string{}
@@ -25,16 +26,32 @@ func structured(cmd *cobra.Command) *cobra.Command {
 	return cmd
 }
 
-// setupQuery compiles --query (a JMESPath expression, as az's --query) for
-// a command that prints structured output.
+// isStructured reports whether cmd prints data.
+func isStructured(cmd *cobra.Command) bool { return cmd.Annotations[structuredAnnotation] == "true" }
+
+// setupQuery checks --output and compiles --query (a JMESPath expression,
+// as az's --query) for a command that prints data.
 func (a *App) setupQuery(cmd *cobra.Command) error {
-	a.query = nil
-	if a.queryText == "" {
+	a.query, a.queryOrders = nil, nil
+	if a.Output != "" && !slices.Contains(outputFormats, a.Output) {
+		return usageError(fmt.Sprintf("%s: unknown output format %q", a.flagName("output"), truncate(a.Output, 20)), "use json, jsonc, yaml, table, tsv or none")
+	}
+	if !isStructured(cmd) {
+		if a.fromEnv("output") {
+			a.Output = "" // KVASSERT_OUTPUT is a default for the commands that print data
+		}
+		if a.Output != "" {
+			return usageError(fmt.Sprintf("%s does not print data: --output does not apply", cmd.CommandPath()),
+				"drop --output; it applies to "+structuredList(cmd.Root()))
+		}
+		if a.queryText != "" {
+			return usageError(fmt.Sprintf("%s does not print data: --query does not apply", cmd.CommandPath()),
+				"drop --query; it applies to "+structuredList(cmd.Root()))
+		}
 		return nil
 	}
-	if cmd.Annotations[structuredAnnotation] != "true" {
-		return usageError(fmt.Sprintf("%s does not print structured output: --query does not apply", cmd.CommandPath()),
-			"--query filters the output of token, assertion, decode, demo -o json and cert create, show and audit")
+	if a.queryText == "" {
+		return nil
 	}
 	q, err := jmespath.Compile(a.queryText)
 	if err != nil {
@@ -42,73 +59,84 @@ func (a *App) setupQuery(cmd *cobra.Command) error {
 			"see https://jmespath.org; e.g. --query accessToken, or --query \"[accessToken, expiresOn]\"")
 	}
 	a.query = q
+	if ast, err := parsing.NewParser().Parse(a.queryText); err == nil {
+		a.queryOrders = hashOrders(ast, nil)
+	}
 	return nil
 }
 
-// printQuery applies --query to v (any value that marshals to JSON) and
-// prints the result as JSON (json), as values one per line and
-// tab-separated within an object or row (tsv, as az does), or as a table
-// (table, def when --output is not given). Object fields, which a JMESPath
-// result does not order, come in key order.
-func (a *App) printQuery(v any, def string) error {
-	res, err := a.runQuery(v)
-	if err != nil {
-		return err
-	}
-	switch a.format(def) {
-	case "json":
-		return a.writeJSON(res)
-	case "tsv":
-		var b strings.Builder
-		writeTSV(&b, res, true)
-		_, err := fmt.Fprint(a.Stdout, b.String())
-		return err
-	default:
-		switch x := res.(type) {
-		case nil:
-			return nil
-		case map[string]any:
-			return a.renderRecord(objectRecord(x), "table")
-		case []any:
-			if rows, ok := objectRows(x); ok {
-				return a.renderTable(rows, "table")
-			}
-			for _, e := range x {
-				if _, err := fmt.Fprintln(a.Stdout, scalarText(e)); err != nil {
-					return err
-				}
-			}
-			return nil
+// structuredList names the commands that print data, for a hint.
+func structuredList(root *cobra.Command) string {
+	var names []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if isStructured(c) {
+			names = append(names, c.CommandPath()[len(root.Name())+1:])
 		}
-		_, err := fmt.Fprintln(a.Stdout, scalarText(res))
-		return err
+		for _, s := range c.Commands() {
+			walk(s)
+		}
 	}
+	walk(root)
+	sort.Strings(names)
+	return joinAnd(names)
 }
 
-// runQuery evaluates --query on the JSON form of v. The error never quotes
-// the output (it may hold a token).
-func (a *App) runQuery(v any) (res any, err error) {
-	data, err := marshalNoEscape(v)
-	if err != nil {
-		return nil, err
+func joinAnd(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, err
+	out := ""
+	for i, x := range s[:len(s)-1] {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
 	}
-	doc = numbersToFloat(doc)
+	return out + " and " + s[len(s)-1]
+}
+
+// hashOrders collects the key lists of the query's multiselect hashes
+// ({a: x, b: y}), in the query's order: JMESPath results are unordered
+// maps, and az keeps the query's order.
+func hashOrders(n parsing.ASTNode, out [][]string) [][]string {
+	if n.NodeType == parsing.ASTMultiSelectHash {
+		keys := make([]string, 0, len(n.Children))
+		for _, c := range n.Children {
+			if k, ok := c.Value.(string); ok {
+				keys = append(keys, k)
+			}
+		}
+		out = append(out, keys)
+	}
+	for _, c := range n.Children {
+		out = hashOrders(c, out)
+	}
+	return out
+}
+
+// runQuery evaluates --query on a result tree and returns the result as a
+// tree whose objects are ordered: a multiselect hash in the query's order,
+// an object of the output in its order, anything else by key. The error
+// never quotes the output (it may hold a token).
+func (a *App) runQuery(tree any) (res any, err error) {
+	var orders [][]string
+	orders = append(orders, a.queryOrders...)
+	orders = docOrders(tree, orders)
+	doc := plainTree(tree)
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, queryFailed(a.queryText)
 		}
 	}()
-	res, err = a.query.Search(doc)
+	out, err := a.query.Search(doc)
 	if err != nil {
 		return nil, queryFailed(a.queryText)
 	}
-	return res, nil
+	return orderTree(out, orders), nil
 }
 
 func queryFailed(q string) error {
@@ -116,120 +144,97 @@ func queryFailed(q string) error {
 		"check the field names (run without --query to see them) and the types of function arguments")
 }
 
-// numbersToFloat turns json.Numbers into float64, the number type JMESPath
-// functions work on.
-func numbersToFloat(v any) any {
+// docOrders collects the key order of every object of the output.
+func docOrders(v any, out [][]string) [][]string {
 	switch x := v.(type) {
+	case record:
+		keys := make([]string, len(x))
+		for i, f := range x {
+			keys[i] = f.key
+			out = docOrders(f.val, out)
+		}
+		out = append(out, keys)
+	case []any:
+		for _, e := range x {
+			out = docOrders(e, out)
+		}
+	}
+	return out
+}
+
+// plainTree is a result tree as JMESPath takes it: maps, and float64 for
+// numbers (the number type its functions work on).
+func plainTree(v any) any {
+	switch x := v.(type) {
+	case record:
+		m := make(map[string]any, len(x))
+		for _, f := range x {
+			m[f.key] = plainTree(f.val)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = plainTree(e)
+		}
+		return l
 	case json.Number:
 		f, _ := x.Float64()
 		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbersToFloat(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbersToFloat(e)
-		}
 	}
 	return v
 }
 
-// scalarText is a query result value as text: strings bare, numbers without
-// exponent, null empty, anything else as compact JSON.
-func scalarText(v any) string {
+// orderTree turns a JMESPath result back into a tree: each map becomes a
+// record ordered by the first key list of orders that holds all its keys
+// (the query's hashes first, then the output's objects), or by key.
+func orderTree(v any, orders [][]string) any {
 	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	b, _ := marshalNoEscape(v)
-	return string(b)
-}
-
-// writeTSV writes v as az's tsv output does: a scalar on its line, an
-// object's values on one line separated by tabs, an array's elements on one
-// line each (top) or tab-separated (nested).
-func writeTSV(b *strings.Builder, v any, top bool) {
-	clean := strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
-	switch x := v.(type) {
-	case nil:
-		return
-	case []any:
-		if !top {
-			for i, e := range x {
-				if i > 0 {
-					b.WriteByte('\t')
-				}
-				b.WriteString(clean.Replace(scalarText(e)))
-			}
-			return
-		}
-		for _, e := range x {
-			writeTSV(b, e, false)
-			b.WriteByte('\n')
-		}
-		return
 	case map[string]any:
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				b.WriteByte('\t')
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, o := range orders {
+			if holdsAll(o, keys) {
+				keys = orderedKeys(o, keys)
+				break
 			}
-			b.WriteString(clean.Replace(scalarText(x[k])))
 		}
-	default:
-		b.WriteString(clean.Replace(scalarText(x)))
+		r := make(record, len(keys))
+		for i, k := range keys {
+			r[i] = field{k, orderTree(x[k], orders)}
+		}
+		return r
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = orderTree(e, orders)
+		}
+		return l
+	case float64:
+		return json.Number(scalarText(x))
 	}
-	if top {
-		b.WriteByte('\n')
-	}
+	return v
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+func holdsAll(order, keys []string) bool {
+	for _, k := range keys {
+		if !slices.Contains(order, k) {
+			return false
+		}
 	}
-	sort.Strings(keys)
-	return keys
+	return true
 }
 
-// objectRecord is an object of a query result as a record, in key order.
-func objectRecord(m map[string]any) record {
-	r := make(record, 0, len(m))
-	for _, k := range sortedKeys(m) {
-		r = append(r, field{k, scalarText(m[k])})
-	}
-	return r
-}
-
-// objectRows returns an array of objects as table rows (the keys of the
-// first object as columns), or false when an element is not an object.
-func objectRows(xs []any) ([]record, bool) {
-	if len(xs) == 0 {
-		return nil, false
-	}
-	first, ok := xs[0].(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	cols := sortedKeys(first)
-	rows := make([]record, 0, len(xs))
-	for _, e := range xs {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return nil, false
+// orderedKeys is keys (all in order) in the order of order.
+func orderedKeys(order, keys []string) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range order {
+		if slices.Contains(keys, k) && !slices.Contains(out, k) {
+			out = append(out, k)
 		}
-		r := make(record, len(cols))
-		for i, c := range cols {
-			r[i] = field{c, scalarText(m[c])}
-		}
-		rows = append(rows, r)
 	}
-	return rows, true
+	return out
 }

@@ -44,9 +44,10 @@ type App struct {
 	// Getenv reads an environment variable (os.Getenv in the binary).
 	Getenv func(string) string
 	// queryText is --query, a JMESPath expression; query is it compiled.
-	queryText string
-	query     jmespath.JMESPath
-	// Output is the --output format: "json", "table", "tsv", or "" for the
+	queryText   string
+	query       jmespath.JMESPath
+	queryOrders [][]string // the key order of each multiselect hash of --query
+	// Output is the --output format (one of outputFormats), or "" for the
 	// command's own default.
 	Output string
 	// Verbose is --verbose: debug logging on stderr (a summary: a few
@@ -171,7 +172,8 @@ Environment:
   Flags that name an environment variable in their help take their default from
   it; precedence is flag > KVASSERT_* > AZURE_*.
 
-Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupted.`,
+Exit codes: 0 success, 1 the service refused or a check fell short, 2 usage
+error (before any network call), 3 a service could not be reached, 130 interrupted.`,
 		Example: `  kvassert demo
   kvassert token --tenant contoso.onmicrosoft.com --client-id APP_ID \
       --vault https://myvault.vault.azure.net/ --cert app-auth
@@ -189,15 +191,11 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 		return usageError(err.Error(), fmt.Sprintf("run '%s --help' for the flags it takes", cmd.CommandPath()))
 	})
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, table or tsv (default depends on the command)")
+	pf.StringVarP(&a.Output, "output", "o", "", "output format: json, jsonc, yaml, table, tsv or none (default depends on the command)")
 	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log a summary of diagnostics (never tokens or secrets) to stderr")
 	pf.BoolVar(&a.Debug, "debug", false, "--verbose, plus every HTTP request and response (status, duration, request IDs) and the credential that reached the vault; never a query string, body, token or secret")
-	// --version without a shorthand: -v reads as verbosity to kubectl users.
-	// Defined here so that cobra's own version flag (which takes -v when it
-	// is free) is not added.
-	root.Flags().Bool("version", false, "print kvassert's version")
 	bindEnv(root, pf, "output", envOutput)
 	bindEnv(root, pf, "cloud", envCloud)
 	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
@@ -210,7 +208,9 @@ Exit codes: 0 success, 1 failure or problems found, 2 usage error, 130 interrupt
 		structured(newAssertionCmd(a)),
 		structured(newDecodeCmd(a)),
 		newCertCmd(a),
+		structured(newVersionCmd(a)),
 	)
+	setVersionFlag(root)
 	for _, mk := range extraCommands {
 		root.AddCommand(mk(a))
 	}
@@ -227,10 +227,8 @@ func (a *App) setup(cmd *cobra.Command) error {
 	if err := a.applyEnv(cmd); err != nil {
 		return err
 	}
-	switch a.Output {
-	case "", "json", "table", "tsv":
-	default:
-		return usageError(fmt.Sprintf("%s: unknown output format %q", a.flagName("output"), a.Output), "use json, table or tsv")
+	if err := a.checkConflicts(cmd); err != nil {
+		return err
 	}
 	if err := a.setupQuery(cmd); err != nil {
 		return err

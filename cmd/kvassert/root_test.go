@@ -56,7 +56,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"token", "--bogus"}, "unknown flag: --bogus", "kvassert token --help"},
 		{[]string{"cert", "bogus"}, `unknown command "bogus" for "kvassert cert"`, "create, show, export, audit, status and roll"},
 		{[]string{"cert", "show", "--vault"}, "flag needs an argument", "--help"},
-		{[]string{"-o", "yaml", "token"}, `unknown output format "yaml"`, "json, table or tsv"},
+		{[]string{"-o", "xml", "token"}, `unknown output format "xml"`, "json, jsonc, yaml, table, tsv or none"},
 		{[]string{"--cloud", "mars", "token"}, `unknown cloud "mars"`, "AzureCloud"},
 		{[]string{"token", "extra-arg"}, "takes no arguments", ""},
 		{[]string{"decode", "a", "b"}, "one JWT", ""},

@@ -73,6 +73,7 @@ on the command line, the credential variables (KVASSERT_VAULT, KVASSERT_CERT,
 	fs.StringVar(&c.scope, "scope", defaultScope, "scope of the token; app-only tokens take RESOURCE/.default")
 	fs.StringVar(&c.resource, "resource", "", "resource URI instead of --scope, e.g. https://management.azure.com (becomes RESOURCE/.default)")
 	bindEnv(cmd, fs, "scope", "KVASSERT_SCOPE")
+	exclusive(cmd, conflict{"scope", "resource", "--resource R is the same as --scope R/.default"})
 	return cmd
 }
 
@@ -123,15 +124,12 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 		{"expires_on", tok.ExpiresOn.Unix()},
 		{"tenant", tenant},
 		{"tokenType", "Bearer"},
-	}, "json")
+	}, formatJSON)
 }
 
 func (c *tokenCmd) resolveScope(a *App) (string, error) {
 	scope := c.scope
 	if c.resource != "" {
-		if a.flagFrom["scope"] == "" && scope != defaultScope {
-			return "", usageError("give either --scope or --resource, not both", "--resource R is the same as --scope R/.default")
-		}
 		scope = strings.TrimSuffix(c.resource, "/") + "/.default"
 	}
 	if strings.ContainsAny(scope, " \t\r\n") || !strings.HasSuffix(scope, "/.default") {

@@ -103,7 +103,9 @@ func TestToken(t *testing.T) {
 	}
 	r = env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com", "-o", "table"}, "KVASSERT_OUTPUT=json")
 	wantOK(t, r)
-	if !strings.HasPrefix(r.stdout, "accessToken  eyJ") || !strings.Contains(r.stdout, "tokenType    Bearer") {
+	// az's table: a header row, dashes, one row.
+	if rows := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n"); len(rows) != 3 || !strings.HasPrefix(rows[0], "AccessToken ") ||
+		!strings.HasSuffix(rows[0], "  TokenType") || !strings.HasPrefix(rows[1], "---") || !strings.HasPrefix(rows[2], "eyJ") || !strings.HasSuffix(rows[2], "  Bearer") {
 		t.Errorf("table = %q", r.stdout)
 	}
 	r = env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com"}, "KVASSERT_OUTPUT=tsv")
@@ -266,11 +268,11 @@ func TestTokenManagedIdentity(t *testing.T) {
 		checkToken(t, parseToken(t, r), tenant)
 	}
 	r := env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", emuhook.DemoIdentityClientID, "--alg", "RS256"}, mi...)
-	wantError(t, r, exitUsage, "--alg applies to certificate credentials", "")
+	wantError(t, r, exitUsage, "give either --managed-identity or --alg, not both", "no certificate, no assertion flags")
 	r = env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", "not-a-guid"}, mi...)
 	wantError(t, r, exitUsage, "is not a client ID", "")
 	r = env.run([]string{"token", "--tenant", scenario.DemoContosoTenant, "--managed-identity", emuhook.DemoIdentityClientID, "--vault", env.vaultURL()}, mi...)
-	wantError(t, r, exitUsage, "cannot be combined", "")
+	wantError(t, r, exitUsage, "give either --managed-identity or --vault, not both", "")
 }
 
 func TestTokenErrors(t *testing.T) {
@@ -294,7 +296,7 @@ func TestTokenErrors(t *testing.T) {
 		{"bad cert name", append(contoso, "--cert", "no_underscores"), nil, exitUsage, "--cert", "letters, digits and '-'"},
 		{"bad scope", append(contoso, "--scope", "https://graph.microsoft.com/User.Read"), nil, exitUsage, "/.default", ""},
 		{"common tenant", []string{"token", "--tenant", "common"}, nil, exitUsage, "specific tenant", ""},
-		{"password-env without PKCS#12", append(contoso, "--vault", env.vaultURL(), "--cert", "x", "--password-env", "X"), nil, exitUsage, "--password-env only applies", ""},
+		{"password-env without PKCS#12", append(contoso, "--vault", env.vaultURL(), "--cert", "x", "--password-env", "X"), nil, exitUsage, "give either --vault or --password-env, not both", ""},
 		{"thumbprint without key", append(contoso, "--thumbprint", "AB"), []string{"KVASSERT_VAULT=", "KVASSERT_CERT="}, exitUsage, "--thumbprint needs --key-id", ""},
 		{"unknown certificate", append(contoso, "--cert", "nope"), nil, exitFailure, "CertificateNotFound", "az keyvault certificate list --vault-name kvassert-demo"},
 		{"unknown vault", append(contoso, "--vault", "https://nope.vault.azure.net/", "--cert", "x"), nil, exitFailure, "answered 404", "vault URL"},

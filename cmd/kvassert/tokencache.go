@@ -44,6 +44,7 @@ func (f *tokenCacheFlags) register(cmd *cobra.Command) {
 	bindEnv(cmd, fs, "token-cache-key-env", "KVASSERT_TOKEN_CACHE_KEY_ENV")
 	bindEnv(cmd, fs, "token-cache-key-file", "KVASSERT_TOKEN_CACHE_KEY_FILE")
 	bindEnv(cmd, fs, "token-cache-wrap-key", "KVASSERT_TOKEN_CACHE_WRAP_KEY")
+	exclusive(cmd, tokenCacheConflicts()...)
 	_ = cmd.MarkFlagFilename("token-cache-key-file")
 }
 

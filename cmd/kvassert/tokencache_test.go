@@ -100,7 +100,7 @@ func TestTokenCacheFlagErrors(t *testing.T) {
 	r = c.run(append(tok, "--token-cache-key-env", "K"), "K="+key)
 	wantError(t, r, exitUsage, "without --token-cache", "--token-cache redis://")
 	r = c.run(append(tok, "--token-cache-key-env", "K", "--token-cache-key-file", "/x"), "K="+key, envTokenCache+"="+srv.URL())
-	wantError(t, r, exitUsage, "give one of", "same key")
+	wantError(t, r, exitUsage, "give either --token-cache-key-env or --token-cache-key-file, not both", "same key")
 	r = c.run(append(tok, "--token-cache-key-env", "K"), "K=not-a-key", envTokenCache+"="+srv.URL())
 	wantError(t, r, exitUsage, "not base64", "openssl rand -base64 32")
 	r = c.run(append(tok, "--token-cache", "http://"+srv.Addr(), "--token-cache-key-env", "K"), "K="+key)
