@@ -35,7 +35,8 @@ type HandlerOptions struct {
 	// callback, to get a token in the new tenant (Entra replicates a
 	// consent within seconds to minutes; until then it answers AADSTS700016).
 	// Default 2 minutes; negative: do not prove (the page then says the
-	// consent was recorded). The redirect's answer waits for it.
+	// consent was recorded). The redirect's answer waits for it: keep it
+	// below the http.Server's WriteTimeout.
 	ProveTimeout time.Duration
 	// Want is what the proof checks (see Check); nil: a Microsoft Graph
 	// token. Its resources are also the consent link's scopes.

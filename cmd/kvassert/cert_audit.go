@@ -68,7 +68,7 @@ token the certificate signs (it must be registered on the app):
                   credentialsWithUsageSign): FAIL without it (a customer tenant's
                   admin could add a credential to the app's service principal), with
                   the fix; WARN when it cannot be read (needs Application.Read.All)
-  tenants         with --customer / --customers-file: FAIL for each known customer
+  tenants         with --customer-tenant / --customer-tenants-file: FAIL for each known customer
                   tenant that refuses the app (not consented, disabled, ...)
 
 The exit code is 1 when a check fails or warns (--fail-on fail: only when one
@@ -76,7 +76,7 @@ fails), 0 when the certificate is clean.`,
 		Example: `  kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth
   kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth --fail-on fail -o json
   kvassert cert audit --vault https://myvault.vault.azure.net/ --cert app-auth \
-      --app --app-object-id $APP_OBJECT_ID --client-id $APP --tenant $HOME_TENANT --customers-file customers.txt`,
+      --app --app-object-id $APP_OBJECT_ID --client-id $APP --tenant $HOME_TENANT --customer-tenants-file customers.txt`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}

@@ -24,26 +24,29 @@ type auditAppFlags struct {
 
 func (f *auditAppFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.BoolVar(&f.app, "app", false, "also audit the app registration (--app-object-id, --client-id, --tenant): its app instance property lock, and --customer tenants")
+	fs.BoolVar(&f.app, "app", false, "also audit the app registration (--app-object-id, --client-id, --tenant): its app instance property lock, and the customer tenants")
 	fs.StringVar(&f.appObjectID, "app-object-id", "", "the app registration's Object ID (with --app)")
 	fs.StringVar(&f.clientID, "client-id", "", "application (client) ID of the app (with --app-object-id)")
 	fs.StringVarP(&f.home, "tenant", "t", "", "the app's home tenant (with --app-object-id)")
-	fs.StringArrayVar(&f.customers, "customer", nil, "a customer tenant the SaaS knows; reported when it refuses the app (repeat the flag)")
-	fs.StringVar(&f.customersFile, "customers-file", "", "file with the customer tenants the SaaS knows, one per line")
+	fs.StringArrayVar(&f.customers, "customer-tenant", nil, "a customer tenant the SaaS knows, reported when it refuses the app; repeatable, or several separated by spaces or commas")
+	fs.StringVar(&f.customersFile, "customer-tenants-file", "", "file with the customer tenants the SaaS knows, one per line")
 	bindEnv(cmd, fs, "app-object-id", "KVASSERT_APP_OBJECT_ID")
 	bindEnv(cmd, fs, "client-id", "KVASSERT_CLIENT_ID")
 	bindEnv(cmd, fs, "tenant", "KVASSERT_TENANT_ID")
-	_ = cmd.MarkFlagFilename("customers-file", "txt")
+	bindEnv(cmd, fs, "customer-tenant", envCustomerTenants)
+	_ = cmd.MarkFlagFilename("customer-tenants-file", "txt")
 }
 
 // check validates the flags; enabled is false when no app audit is asked
-// (--app, or --customer / --customers-file).
+// (--app, or customer tenants on the command line; the variables alone do
+// not ask for it).
 func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
-	if !f.app && len(f.customers) == 0 && f.customersFile == "" {
+	customersGiven := (len(f.customers) > 0 && !a.fromEnv("customer-tenant")) || f.customersFile != ""
+	if !f.app && !customersGiven {
 		return false, nil
 	}
 	if f.appObjectID == "" {
-		return false, usageError("--app-object-id is required with --app, --customer or --customers-file", "give the Object ID shown on the app registration's overview page, or set KVASSERT_APP_OBJECT_ID")
+		return false, usageError("--app-object-id is required with --app, --customer-tenant or --customer-tenants-file", "give the Object ID shown on the app registration's overview page, or set KVASSERT_APP_OBJECT_ID")
 	}
 	if !entraid.ValidClientID(f.appObjectID) {
 		return false, usageError(fmt.Sprintf("%s %q is not a GUID", a.flagName("app-object-id"), truncate(f.appObjectID, 60)), "use the Object ID shown on the app registration's overview page")
@@ -54,11 +57,16 @@ func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
 	if err := (&appFlags{clientID: f.clientID, tenant: f.home}).checkTenant(a); err != nil {
 		return false, err
 	}
-	for _, t := range f.customers {
+	var list []string
+	for _, v := range f.customers {
+		list = append(list, splitTenants(v)...)
+	}
+	for _, t := range list {
 		if !entraid.ValidTenantID(t) {
-			return false, usageError(fmt.Sprintf("--customer %q is not a tenant ID or domain", truncate(t, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
+			return false, usageError(fmt.Sprintf("%s: %q is not a tenant ID or domain", a.flagName("customer-tenant"), truncate(t, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
 		}
 	}
+	f.customers = list
 	return true, nil
 }
 
@@ -69,7 +77,7 @@ func (f *auditAppFlags) auditApp(ctx context.Context, a *App, vault, cert string
 	if f.customersFile != "" {
 		file, err := os.Open(f.customersFile)
 		if err != nil {
-			return nil, usageError(fmt.Sprintf("--customers-file: cannot open %s", truncate(f.customersFile, 100)), "give a file with one tenant ID or domain per line")
+			return nil, usageError(fmt.Sprintf("--customer-tenants-file: cannot open %s", truncate(f.customersFile, 100)), "give a file with one tenant ID or domain per line")
 		}
 		defer file.Close()
 		read, err := readTenantLines(file, f.customersFile)
@@ -78,7 +86,7 @@ func (f *auditAppFlags) auditApp(ctx context.Context, a *App, vault, cert string
 		}
 		for _, t := range read {
 			if !entraid.ValidTenantID(t) {
-				return nil, usageError(fmt.Sprintf("tenant %q in --customers-file is not a tenant ID or domain", truncate(t, 60)), "one tenant ID or domain per line")
+				return nil, usageError(fmt.Sprintf("tenant %q in --customer-tenants-file is not a tenant ID or domain", truncate(t, 60)), "one tenant ID or domain per line")
 			}
 		}
 		known = append(known, read...)

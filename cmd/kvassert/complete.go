@@ -18,6 +18,8 @@ import (
 // MarkFlagDirname); every other flag that takes a value offers nothing
 // rather than file names.
 
+// -o/--output completes outputFormats (output.go).
+
 // certCompletionTimeout bounds the listing of the vault's certificates
 // while a shell waits for completions.
 const certCompletionTimeout = 5 * time.Second

@@ -44,10 +44,11 @@ var wantConflicts = func() map[string][]string {
 	}
 	cache := []string{"token-cache-key-env token-cache-key-file", "token-cache-key-env token-cache-wrap-key", "token-cache-key-file token-cache-wrap-key"}
 	return map[string][]string{
-		"kvassert token":     append(append(slices.Clone(cred), cache...), "scope resource"),
-		"kvassert assertion": append(slices.Clone(cred), "audience tenant"),
-		"kvassert decode":    {"cert-file vault", "cert-file cert"},
-		"kvassert proxy":     cache,
+		"kvassert token":         append(append(slices.Clone(cred), cache...), "scope resource"),
+		"kvassert assertion":     append(slices.Clone(cred), "audience tenant"),
+		"kvassert decode":        {"cert-file vault", "cert-file cert"},
+		"kvassert proxy":         cache,
+		"kvassert tenants check": slices.Clone(cred),
 	}
 }()
 

@@ -77,6 +77,17 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"emu", "cert export -n nosuchcert", "", 1}, {"emu", "cert export --query keyId", "", 2},
 			{"closed", "cert export", "", 3},
 		},
+		"kvassert tenants": {{"", "tenants", "", 0}, {"", "tenants bogus", "", 2}},
+		"kvassert tenants check": {
+			{"roll", "tenants check --customer-tenant contoso.onmicrosoft.com -o none", "", 0},
+			{"roll", "tenants check --customer-tenant " + wingtip, "", 1}, // not consented: falls short
+			{"roll", "tenants check --customer-tenant common", "", 2},
+			{"closed", "tenants check --tenant contoso.onmicrosoft.com --customer-tenant contoso.onmicrosoft.com", "", 3},
+		},
+		"kvassert tenants consent-url": {
+			{"emu", "tenants consent-url --redirect-uri https://app.example.com/consent", "", 0},
+			{"emu", "tenants consent-url", "", 2}, // no redirect URI
+		},
 		"kvassert cert audit": {
 			{"emu", "cert audit --fail-on fail", "", 0}, {"emu", "cert audit", "", 1}, // the demo certificate has a warning
 			{"emu", "cert audit -n nosuchcert", "", 1},

@@ -41,20 +41,25 @@ func newTenantsCmd(a *App) *cobra.Command {
                blocked ...), the app roles granted per resource against the ones
                required, and the admin-consent link to send when consent fixes it
   consent-url  the v2 admin-consent link for a tenant (or "organizations")`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(fmt.Sprintf("unknown command %q for %q", truncate(args[0], 40), cmd.CommandPath()),
+					"the tenants commands are check and consent-url; run 'kvassert tenants --help'")
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(structured(newTenantsCheckCmd(a)), structured(newTenantsConsentURLCmd(a)))
 	return cmd
 }
 
 type tenantsCheckCmd struct {
+	app         appFlags
 	cred        credFlags
-	clientID    string
-	home        string
-	tenants     []string
+	customers   []string
 	file        string
 	roles       []string
-	require     []string
 	concurrency int
 	redirectURI string
 }
@@ -76,46 +81,41 @@ func newTenantsCheckCmd(a *App) *cobra.Command {
   app_missing_service_principal (7000229), resource_not_found (500011),
   refused (another refusal), not_allowed, unreachable (no answer)
 
-Tenants come from --tenant (repeated), --file (one per line, # comments),
-stdin (one per line) when neither is given, or else KVASSERT_CUSTOMER_TENANTS
-(space-separated, as 'kvassert emulate' exports it). Required roles: --role
-RESOURCE=ROLE (repeated), or --require ROLE for a Microsoft Graph role.
+Customer tenants come from --customer-tenant (repeatable, or a space/comma
+separated list) and --customer-tenants-file (one per line, # comments), else
+from stdin (one per line), else from KVASSERT_CUSTOMER_TENANTS (as 'kvassert
+emulate' exports it). Required roles: --require-role [RESOURCE=]ROLE
+(repeatable; the resource defaults to Microsoft Graph). The app is --client-id
+in its home --tenant.
 
 The exit code is 1 when a tenant falls short, 3 when none does but one could
 not be reached, 0 when all are ok.`,
-		Example: `  kvassert tenants check --tenant contoso.onmicrosoft.com --tenant fabrikam.onmicrosoft.com --require Sites.Read.All
-  kvassert tenants check --file customers.txt --role https://graph.microsoft.com=User.Read.All -o json
+		Example: `  kvassert tenants check --customer-tenant contoso.onmicrosoft.com,fabrikam.onmicrosoft.com --require-role Sites.Read.All
+  kvassert tenants check --customer-tenants-file customers.txt --require-role https://graph.microsoft.com=User.Read.All -o json
   cut -f1 customers.tsv | kvassert tenants check`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd.Context(), a) },
 	}
+	c.app.register(cmd, "the app's home tenant: ID or domain")
 	fs := cmd.Flags()
-	fs.StringVar(&c.clientID, "client-id", "", "application (client) ID of the multi-tenant app")
-	fs.StringVar(&c.home, "home-tenant", "", "the app's home tenant (ID or domain)")
-	fs.StringArrayVarP(&c.tenants, "tenant", "t", nil, "customer tenant to check: ID or domain (repeat the flag)")
-	fs.StringVarP(&c.file, "file", "f", "", "file with one tenant per line (- for stdin)")
-	fs.StringArrayVar(&c.roles, "role", nil, "a required app role, RESOURCE=ROLE (repeat the flag)")
-	fs.StringArrayVar(&c.require, "require", nil, "a required Microsoft Graph app role, e.g. User.Read.All (repeat the flag)")
+	fs.StringArrayVar(&c.customers, "customer-tenant", nil, "customer tenant to check, ID or domain; repeatable, or several separated by spaces or commas")
+	fs.StringVar(&c.file, "customer-tenants-file", "", "file with the customer tenants to check, one per line (- for stdin)")
+	fs.StringArrayVar(&c.roles, "require-role", nil, "app role every customer tenant must have granted, [RESOURCE=]ROLE (default resource Microsoft Graph); repeatable")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "tenants checked at once (1-256)")
 	fs.StringVar(&c.redirectURI, "redirect-uri", "", "a redirect URI registered on the app, for the consent links of the report")
+	bindEnv(cmd, fs, "customer-tenant", envCustomerTenants)
 	bindEnv(cmd, fs, "redirect-uri", "KVASSERT_REDIRECT_URI")
-	bindEnv(cmd, fs, "client-id", "KVASSERT_CLIENT_ID", "AZURE_CLIENT_ID")
-	bindEnv(cmd, fs, "home-tenant", "KVASSERT_TENANT_ID", "AZURE_TENANT_ID")
-	_ = cmd.MarkFlagFilename("file", "txt")
+	_ = cmd.MarkFlagFilename("customer-tenants-file", "txt")
 	c.cred.register(cmd)
 	return cmd
 }
 
 func (c *tenantsCheckCmd) run(ctx context.Context, a *App) error {
-	app := appFlags{clientID: c.clientID, tenant: c.home}
-	if err := app.checkClientID(a); err != nil {
+	if err := c.app.checkClientID(a); err != nil {
 		return err
 	}
-	if c.home == "" {
-		return usageError("--home-tenant is required", "give the app's home tenant ID or domain, or set KVASSERT_TENANT_ID")
-	}
-	if !entraid.ValidTenantID(c.home) {
-		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("home-tenant"), truncate(c.home, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
+	if err := c.app.checkTenant(a); err != nil {
+		return err
 	}
 	if c.concurrency < 1 || c.concurrency > 256 {
 		return usageError(fmt.Sprintf("--concurrency %d is not between 1 and 256", c.concurrency), "")
@@ -132,7 +132,7 @@ func (c *tenantsCheckCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	cred, err := kvassert.NewCredential(c.home, c.clientID, src, &kvassert.CredentialOptions{
+	cred, err := kvassert.NewCredential(c.app.tenant, c.app.clientID, src, &kvassert.CredentialOptions{
 		ClientOptions: a.ClientOptions(), Logger: a.Logger, AdditionallyAllowedTenants: []string{"*"},
 	})
 	if err != nil {
@@ -152,7 +152,7 @@ func (c *tenantsCheckCmd) run(ctx context.Context, a *App) error {
 func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
 	w := &tenants.Want{Roles: map[string][]string{}, RedirectURI: c.redirectURI}
 	if c.redirectURI != "" {
-		if _, err := tenants.ConsentURL(c.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
+		if _, err := tenants.ConsentURL(c.app.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
 			var ie *kvassert.InputError
 			if errors.As(err, &ie) {
 				return nil, usageError(a.flagName("redirect-uri")+": "+ie.Reason, "give a redirect URI registered on the app: https, or http on localhost")
@@ -164,13 +164,16 @@ func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range c.require {
-		w.Roles["https://"+graph] = append(w.Roles["https://"+graph], r)
-	}
 	for _, r := range c.roles {
 		res, role, ok := strings.Cut(r, "=")
-		if !ok || !strings.Contains(res, "://") || role == "" || strings.ContainsAny(r, " \t") {
-			return nil, usageError(fmt.Sprintf("%s %q is not RESOURCE=ROLE", a.flagName("role"), truncate(r, 80)), "e.g. --role https://graph.microsoft.com=User.Read.All")
+		if !ok {
+			res, role = "https://"+graph, r
+		}
+		res = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(res), "/.default"), "/")
+		role = strings.TrimSpace(role)
+		if !strings.Contains(res, "://") || role == "" || strings.ContainsAny(role, " \t") {
+			return nil, usageError(fmt.Sprintf("%s %q is not [RESOURCE=]ROLE", a.flagName("require-role"), truncate(r, 80)),
+				"e.g. --require-role User.Read.All or --require-role https://graph.microsoft.com=User.Read.All")
 		}
 		w.Roles[res] = append(w.Roles[res], role)
 	}
@@ -180,9 +183,17 @@ func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
 	return w, nil
 }
 
-// tenantList reads the tenants from --tenant, --file or stdin.
+// tenantList reads the customer tenants: --customer-tenant and
+// --customer-tenants-file, else stdin (not a terminal), else
+// KVASSERT_CUSTOMER_TENANTS.
 func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
-	list := append([]string(nil), c.tenants...)
+	var list, fromEnv []string
+	for _, v := range c.customers {
+		list = append(list, splitTenants(v)...)
+	}
+	if a.fromEnv("customer-tenant") {
+		list, fromEnv = nil, list
+	}
 	var r io.Reader
 	name := c.file
 	switch {
@@ -191,7 +202,7 @@ func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
 	case c.file != "":
 		f, err := os.Open(c.file)
 		if err != nil {
-			return nil, usageError(fmt.Sprintf("%s: %v", a.flagName("file"), errors.Unwrap(err)), "give a file with one tenant ID or domain per line")
+			return nil, usageError(fmt.Sprintf("%s: %v", a.flagName("customer-tenants-file"), errors.Unwrap(err)), "give a file with one tenant ID or domain per line")
 		}
 		defer f.Close()
 		r = f
@@ -203,18 +214,23 @@ func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
 		}
 		list = append(list, read...)
 	}
-	if len(list) == 0 && c.file == "" { // KVASSERT_CUSTOMER_TENANTS, as kvassert emulate exports it
-		list = strings.FieldsFunc(a.Getenv(envCustomerTenants), func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '\t' })
+	if len(list) == 0 && c.file == "" {
+		list = fromEnv
 	}
 	if len(list) == 0 {
-		return nil, usageError("no tenants to check", "give --tenant (repeated), --file, tenants on stdin (one per line), or set "+envCustomerTenants)
+		return nil, usageError("no tenants to check", "give --customer-tenant, --customer-tenants-file, tenants on stdin (one per line), or set "+envCustomerTenants)
 	}
 	for _, t := range list {
 		if !entraid.ValidTenantID(t) {
-			return nil, usageError(fmt.Sprintf("tenant %q is not a tenant ID or domain", truncate(t, 60)), "use GUIDs or domains such as contoso.onmicrosoft.com, one per line")
+			return nil, usageError(fmt.Sprintf("tenant %q is not a tenant ID or domain", truncate(t, 60)), "use GUIDs or domains such as contoso.onmicrosoft.com")
 		}
 	}
 	return list, nil
+}
+
+// splitTenants splits a list given with spaces or commas.
+func splitTenants(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' })
 }
 
 // readTenantLines reads one tenant per line; blank lines and # comments
@@ -245,11 +261,8 @@ func readTenantLines(r io.Reader, name string) ([]string, error) {
 // printTenantReports prints the reports: the whole reports in JSON and to
 // --query, a row per tenant otherwise.
 func (a *App) printTenantReports(reports []tenants.Report) error {
-	if a.query != nil {
-		return a.printQuery(reports, "table")
-	}
-	if a.format("table") == "json" {
-		return a.writeJSON(reports)
+	if f := a.format(formatTable); a.query != nil || (f != formatTable && f != formatTSV) {
+		return a.emit(reports, formatTable) // --query and JSON/YAML: the whole reports
 	}
 	st := a.style()
 	rows := make([]record, len(reports))
@@ -310,7 +323,7 @@ func tenantsVerdict(reports []tenants.Report) error {
 		return &exitError{code: exitFailure, msg: fmt.Sprintf("%s of %d fall short", plural(short, "tenant"), len(reports)),
 			hint: "send the administrators the consent links above; for a disabled app or a Conditional Access block, the customer must act"}
 	case unreachable > 0:
-		return &exitError{code: exitTenantUnreachable, msg: fmt.Sprintf("%s of %d could not be reached", plural(unreachable, "tenant"), len(reports)),
+		return &exitError{code: exitTenantUnreachable, msg: fmt.Sprintf("could not reach %s of %d", plural(unreachable, "tenant"), len(reports)),
 			hint: "check the network and the vault; run again"}
 	}
 	return nil

@@ -18,8 +18,8 @@ func TestTenantsCheck(t *testing.T) {
 	}
 
 	// JSON: the whole reports; exit 1 when a tenant falls short.
-	r := env.run([]string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "-t", "fabrikam.onmicrosoft.com", "-t", emuhook.DemoTailspinTenant,
-		"--require", "Sites.Read.All", "-o", "json"}, "KVASSERT_REDIRECT_URI="+emuhook.DemoRedirectURI)
+	r := env.run([]string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--customer-tenant", "fabrikam.onmicrosoft.com, " + emuhook.DemoTailspinTenant,
+		"--require-role", "Sites.Read.All", "-o", "json"}, "KVASSERT_REDIRECT_URI="+emuhook.DemoRedirectURI)
 	if r.code != exitFailure || !strings.Contains(r.stderr, "error: 2 tenants of 3 fall short") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -41,10 +41,18 @@ func TestTenantsCheck(t *testing.T) {
 	}
 
 	// Tenants on stdin (comments, blank lines), a table, exit 0.
-	r = env.runIn("contoso.onmicrosoft.com  # the first customer\n\n"+scenario.DemoContosoTenant+"\n", []string{"tenants", "check"})
+	r = env.runIn("contoso.onmicrosoft.com  # the first customer\n\n"+scenario.DemoContosoTenant+"\n", []string{"tenants", "check"}, "KVASSERT_CUSTOMER_TENANTS=wingtip.onmicrosoft.com")
 	wantOK(t, r)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "TENANT") || !strings.Contains(lines[1], "ok") || !strings.Contains(lines[1], "Organization.Read.All Sites.Read.All") {
+	var rowsSeen int
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "contoso.onmicrosoft.com ") || strings.HasPrefix(l, scenario.DemoContosoTenant+" ") {
+			rowsSeen++
+			if !strings.Contains(l, " ok ") || !strings.Contains(l, "Organization.Read.All Sites.Read.All") {
+				t.Fatalf("table row %q", l)
+			}
+		}
+	}
+	if rowsSeen != 2 || !strings.Contains(strings.ToLower(r.stdout), "tenant") {
 		t.Fatalf("table:\n%s", r.stdout)
 	}
 
@@ -57,28 +65,28 @@ func TestTenantsCheck(t *testing.T) {
 	// A file, with a role of another resource (a token there has none).
 	file := t.TempDir() + "/customers.txt"
 	writeFile(t, file, []byte("contoso.onmicrosoft.com\n"))
-	r = env.run([]string{"tenants", "check", "--file", file, "--role", "https://management.azure.com=Reader", "--query", "[0].resources[?resource=='https://management.azure.com'].missing[]", "-o", "tsv"})
+	r = env.run([]string{"tenants", "check", "--customer-tenants-file", file, "--require-role", "https://management.azure.com=Reader", "--query", "[0].resources[?resource=='https://management.azure.com'].missing[]", "-o", "tsv"})
 	if r.code != exitFailure || strings.TrimSpace(r.stdout) != "Reader" {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
 	// The vault certificate is missing: no tenant can be reached, exit 3.
-	r = env.run([]string{"tenants", "check", "-t", "contoso.onmicrosoft.com"}, "KVASSERT_CERT=no-such-cert")
+	r = env.run([]string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com"}, "KVASSERT_CERT=no-such-cert")
 	if r.code != exitTenantUnreachable || !strings.Contains(r.stdout, "unreachable") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
 	wantUsageErrors(t, env, []usageCase{
 		{args: []string{"tenants", "check"}, msg: "no tenants to check", hint: "KVASSERT_CUSTOMER_TENANTS"},
-		{args: []string{"tenants", "check", "-t", "common"}, msg: `tenant "common" is not a tenant ID or domain`},
-		{args: []string{"tenants", "check", "-t", "a b"}, msg: "is not a tenant ID or domain"},
-		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--role", "Sites.Read.All"}, msg: "is not RESOURCE=ROLE", hint: "--role https://graph.microsoft.com=User.Read.All"},
-		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--concurrency", "0"}, msg: "--concurrency 0 is not between 1 and 256"},
-		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: redirectURI uses http on app.example.com"},
-		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com"}, extra: []string{"KVASSERT_CLIENT_ID=", "AZURE_CLIENT_ID="}, msg: "--client-id is required"},
-		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com"}, extra: []string{"AZURE_TENANT_ID="}, msg: "--home-tenant is required"},
-		{args: []string{"tenants", "check", "--file", t.TempDir() + "/none"}, msg: "--file: no such file or directory"},
-		{args: []string{"tenants", "check", "-t", "contoso.onmicrosoft.com", "extra"}, msg: "takes no arguments"},
+		{args: []string{"tenants", "check", "--customer-tenant", "common"}, msg: `tenant "common" is not a tenant ID or domain`},
+		{args: []string{"tenants", "check", "--customer-tenant", "a/b"}, msg: "is not a tenant ID or domain"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--require-role", "graph=Sites.Read.All"}, msg: "is not [RESOURCE=]ROLE", hint: "--require-role https://graph.microsoft.com=User.Read.All"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--concurrency", "0"}, msg: "--concurrency 0 is not between 1 and 256"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: redirectURI uses http on app.example.com"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com"}, extra: []string{"KVASSERT_CLIENT_ID=", "AZURE_CLIENT_ID="}, msg: "--client-id is required"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com"}, extra: []string{"AZURE_TENANT_ID="}, msg: "--tenant is required"},
+		{args: []string{"tenants", "check", "--customer-tenants-file", t.TempDir() + "/none"}, msg: "--customer-tenants-file: no such file or directory"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "extra"}, msg: "takes no arguments"},
 	})
 }
 
@@ -124,7 +132,7 @@ func TestCertAuditApp(t *testing.T) {
 		return m
 	}
 	args := []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID, "--tenant", scenario.DemoHomeTenant,
-		"--customer", "contoso.onmicrosoft.com", "--customer", emuhook.DemoTailspinTenant, "-o", "json"}
+		"--customer-tenant", "contoso.onmicrosoft.com", "--customer-tenant", emuhook.DemoTailspinTenant, "-o", "json"}
 
 	// The app may not read its registration: a warning.
 	r := env.run(args)
@@ -157,9 +165,34 @@ func TestCertAuditApp(t *testing.T) {
 		t.Fatalf("%v", m)
 	}
 	wantUsageErrors(t, env, []usageCase{
-		{args: []string{"cert", "audit", "--customer", "contoso.onmicrosoft.com"}, msg: "--app-object-id is required with --app, --customer or --customers-file"},
+		{args: []string{"cert", "audit", "--customer-tenant", "contoso.onmicrosoft.com"}, msg: "--app-object-id is required with --app, --customer-tenant or --customer-tenants-file"},
 		{args: []string{"cert", "audit", "--app", "--app-object-id", "x"}, msg: "is not a GUID"},
 		{args: []string{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppObjectID}, msg: "--tenant is required"},
-		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "-t", scenario.DemoHomeTenant, "--customer", "x y"}, msg: "--customer \"x y\" is not a tenant ID"},
+		{args: []string{"cert", "audit", "--app-object-id", scenario.DemoAppObjectID, "-t", scenario.DemoHomeTenant, "--customer-tenant", "x/y"}, msg: "--customer-tenant: \"x/y\" is not a tenant ID"},
 	})
+}
+
+// TestTenantsExitCodes: 0 all ok, 1 a tenant falls short, 2 usage, 3 no
+// tenant could be reached (the emulator's port is closed).
+func TestTenantsExitCodes(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	for _, c := range []struct {
+		args  string
+		extra []string
+		code  int
+	}{
+		{"tenants", nil, 0},
+		{"tenants bogus", nil, 2},
+		{"tenants check --customer-tenant contoso.onmicrosoft.com -o json", nil, 0},
+		{"tenants check --customer-tenant wingtip.onmicrosoft.com", nil, 1},
+		{"tenants check --customer-tenant common", nil, 2},
+		{"tenants check --customer-tenant contoso.onmicrosoft.com", []string{"KVASSERT_EMULATOR=https://127.0.0.1:1"}, 3},
+		{"tenants consent-url --redirect-uri https://app.example.com/cb", nil, 0},
+		{"tenants consent-url", nil, 2},
+	} {
+		if r := env.run(strings.Fields(c.args), c.extra...); r.code != c.code {
+			t.Errorf("kvassert %s: exit %d, want %d\n%s\n%s", c.args, r.code, c.code, r.stdout, r.stderr)
+		}
+	}
 }
