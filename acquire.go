@@ -54,8 +54,15 @@ func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessTo
 func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (_ azcore.AccessToken, err error) {
 	ctx, end := c.tel.StartAcquire(ctx, key.tenant, key.scope)
 	defer func() { end(err) }()
+	if c.shc != nil {
+		// Another replica may have been refused for this tenant.
+		if rerr := c.sharedRefusal(ctx, key); rerr != nil {
+			return azcore.AccessToken{}, rerr
+		}
+	}
 	tok, err := c.fromSharedOrNetwork(ctx, key, replacing)
 	if err != nil {
+		c.noteRefusal(ctx, key, err)
 		if pe := (*PanicError)(nil); errors.As(err, &pe) {
 			// Recovered below (the vault's credential): log it as the
 			// flight logs its own.
@@ -66,6 +73,7 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 		}
 		return azcore.AccessToken{}, err
 	}
+	c.noteSuccess(key.cacheKey)
 	now := c.now()
 	if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
 		// The token being replaced came back: keep its entry, which holds
@@ -99,9 +107,16 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	}
 	c.refreshes.Add(1)
 	fk := flightKey{cacheKey: key}
-	tok, err := c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
-		return c.run(ctx, fk, e)
-	})
+	var tok azcore.AccessToken
+	var err error
+	if rerr, trial := c.checkRefusal(key.tenant, key.scope); rerr != nil {
+		err = rerr // remembered: no request
+	} else {
+		tok, err = c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {
+			return c.run(ctx, fk, e)
+		})
+		endTrial(trial)
+	}
 	if err == nil && tok.Token == e.tok.Token {
 		err = errors.New("kvassert: the token endpoint returned the token being refreshed")
 	}
@@ -120,7 +135,9 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	next := b.Failed(c.now())
 	e.nextTry.Store(next.UnixNano())
 	level := slog.LevelDebug
-	if b.Failures() == 1 {
+	if b.Failures() == 1 && c.cache.get(key) == e {
+		// (An entry evicted meanwhile, its tenant offboarded, was
+		// reported as such.)
 		level = slog.LevelWarn
 	}
 	c.logger.Log(context.Background(), level, "kvassert: background token refresh failed; the cached token is still used until 30 s before it expires",
@@ -176,6 +193,7 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 		return tok, nil
 	}
 	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
+		ae.Hint = hintText(ae.Code, key.tenant, c.clientID, c.host, key.scope)
 		return azcore.AccessToken{}, ae
 	}
 	return azcore.AccessToken{}, tokenEndpointFailure(key.tenant, err, answer)

@@ -205,6 +205,78 @@ func liveChain(head *entry, now int64, skip *cacheKey) *entry {
 	return out
 }
 
+// removeTenant drops every entry of tenant (each scope, CAE or not, and
+// tokens obtained for claims) and returns how many it dropped. It scans
+// each shard's map once without locking and rebuilds only the shards that
+// hold such an entry (offboarding and ForgetTenant: rare).
+func (c *tokenCache) removeTenant(tenant string) int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		if countTenant(*s.m.Load(), tenant) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		n += s.removeTenant(tenant)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func countTenant(m map[uint64]*entry, tenant string) int {
+	n := 0
+	for _, head := range m {
+		n += chainCount(head, tenant)
+	}
+	return n
+}
+
+// chainCount counts tenant's entries in the chain head.
+func chainCount(head *entry, tenant string) int {
+	n := 0
+	for p := head; p != nil; p = p.next {
+		if p.key.tenant == tenant {
+			n++
+		}
+	}
+	return n
+}
+
+// removeTenant stores a copy of the shard's map without tenant's entries
+// and returns how many it dropped. s.mu is held.
+func (s *shard) removeTenant(tenant string) int {
+	old := *s.m.Load()
+	n := countTenant(old, tenant)
+	if n == 0 {
+		return 0
+	}
+	m := make(map[uint64]*entry, len(old))
+	earliest := int64(math.MaxInt64)
+	for h, head := range old {
+		chain := head
+		if chainCount(head, tenant) != 0 {
+			chain = nil
+			for p := head; p != nil; p = p.next {
+				if p.key.tenant != tenant {
+					cp := p.cloneForChain()
+					cp.next = chain
+					chain = cp
+				}
+			}
+		}
+		if chain == nil {
+			continue
+		}
+		for p := chain; p != nil; p = p.next {
+			earliest = min(earliest, p.useUntil)
+		}
+		m[h] = chain
+	}
+	s.m.Store(&m)
+	s.expiresAt.Store(earliest)
+	return n
+}
+
 func (c *tokenCache) len() int {
 	n := 0
 	for i := range c.shards {

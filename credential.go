@@ -66,6 +66,10 @@ type Credential struct {
 	refreshes     atomic.Int64
 
 	tel *obs.Credential // OpenTelemetry instruments (CredentialOptions.Telemetry)
+
+	neg          negativeCache // remembered refusals (refusal.go)
+	refusalMax   time.Duration // longest back-off; <= 0: refusals are not remembered
+	onOffboarded func(tenant string, err *AuthError)
 }
 
 // flightKey identifies one acquisition: concurrent requests with the same
@@ -136,6 +140,13 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if c.timeout <= 0 {
 		c.timeout = 2 * time.Minute
 	}
+	c.neg.m, c.neg.worked = map[refusalKey]*refusal{}, map[string]struct{}{}
+	switch c.refusalMax, c.onOffboarded = o.RefusedTenantRetry, o.TenantOffboarded; {
+	case c.refusalMax == 0:
+		c.refusalMax = defaultRefusedTenantRetry
+	case c.refusalMax < 0:
+		c.refusalMax = 0
+	}
 	c.flights.Name = "token acquisition"
 	c.flights.OnPanic = c.logPanic
 	// The token request body holds the client assertion: never log bodies.
@@ -191,7 +202,13 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 			return azcore.AccessToken{}, err
 		}
 	}
+	rerr, trial := c.checkRefusal(tenant, key.scope)
+	if rerr != nil {
+		c.tel.Served(tenant, rerr)
+		return azcore.AccessToken{}, rerr
+	}
 	tok, err := c.shared(ctx, flightKey{cacheKey: key, claims: opts.Claims})
+	endTrial(trial)
 	c.tel.Served(tenant, err)
 	return tok, err
 }

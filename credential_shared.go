@@ -2,7 +2,6 @@ package kvassert
 
 import (
 	"context"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -38,7 +37,7 @@ func (c *Credential) fromSharedOrNetwork(ctx context.Context, key flightKey, rep
 func (c *Credential) sharedKey(key flightKey) SharedKey {
 	return SharedKey{
 		ClientID:  c.clientID,
-		Authority: strings.TrimSuffix(strings.TrimPrefix(c.host, "https://"), "/"),
+		Authority: c.authority(),
 		Tenant:    key.tenant,
 		Scope:     key.scope,
 		Claims:    key.claims,

@@ -3,8 +3,10 @@ package kvassert
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
@@ -37,6 +39,13 @@ type AuthError struct {
 	// TraceID and CorrelationID are Entra's IDs of the request, to quote
 	// in a support case; set only when Entra gave them as GUIDs.
 	TraceID, CorrelationID string
+	// RefusedUntil is set when no request was sent: Entra refused the app
+	// in this tenant (or this resource of it) before, with a code a retry
+	// cannot fix at once (such as AADSTS700016), and the credential, or
+	// another replica through the SharedCache, remembers it. The next
+	// request for the tenant is sent after RefusedUntil; ForgetTenant
+	// clears it at once (after a consent). Zero for Entra's own answer.
+	RefusedUntil time.Time
 }
 
 // Error returns the tenant, HTTP status, the AADSTS code and its wording,
@@ -69,6 +78,9 @@ func (e *AuthError) reason() string {
 		b.WriteString("Entra refused the token request (" + e.ErrorCode + ")")
 	default:
 		b.WriteString("Entra refused the token request")
+	}
+	if !e.RefusedUntil.IsZero() {
+		b.WriteString(" (remembered refusal: no request sent; the next one goes to Entra after " + e.RefusedUntil.UTC().Format(time.RFC3339) + ", or at once after ForgetTenant)")
 	}
 	return b.String()
 }
@@ -117,21 +129,25 @@ func inputErr(input, format string, args ...any) error {
 
 // hints for the AADSTS codes seen with certificate and federated credentials.
 var hints = map[int]string{
-	700016:  "the app is not registered or not consented in this tenant: an administrator of the tenant must grant admin consent (https://login.microsoftonline.com/{tenant}/adminconsent?client_id={client})",
+	700016:  "the app is not registered or not consented in this tenant (never consented, or the customer removed it): an administrator of the tenant must grant admin consent ({consent})",
 	700027:  "the certificate is not registered on the app, or the assertion's key is not the certificate's: upload this certificate to the app registration (kvassert cert export)",
 	7000274: "the assertion's signature is invalid: it was not made with the registered certificate's key",
 	700024:  "the assertion is outside its valid time range: check this machine's clock",
 	7000214: "the certificate has been revoked: create a new certificate version and register it on the app",
 	7000277: "the certificate has been revoked: create a new certificate version and register it on the app",
 	1000502: "the certificate is outside its validity period: renew it and register the new version on the app",
-	90002:   "the tenant does not exist: check the tenant ID or domain",
+	90002:   "the tenant does not exist (or was deleted): check the tenant ID or domain",
+	900023:  "the tenant ID or domain is not valid: check it (a tenant ID is a GUID, a domain such as contoso.onmicrosoft.com)",
+	53003:   "a Conditional Access policy for workload identities in this tenant blocks the app (by location or risk): an administrator of the tenant must exclude the app or allow where it runs",
+	7000229: "the app has no service principal in its home tenant: create it there (az ad sp create --id {client}), then an administrator of this tenant grants admin consent ({consent})",
+	500011:  "the resource of the scope has no service principal in this tenant (the tenant lacks that API, or its consent does not cover it): check the scope, or an administrator of the tenant grants admin consent for it ({consent})",
 	700236:  "the federated credential belongs to another app or tenant: use the app registered in the managed identity's tenant",
 	70021:   "no federated credential on the app matches the managed identity's token: check issuer, subject and audience",
 	7000215: "the client secret is wrong or expired",
 	700211:  "no federated credential on the app matches the token's issuer",
 	700212:  "no federated credential on the app matches the token's audience",
 	700213:  "no federated credential on the app matches the token's subject",
-	7000112: "the app is disabled in this tenant",
+	7000112: "the app is disabled in this tenant: an administrator of the tenant must enable it again (Enterprise applications, Properties, Enabled for users to sign in) or remove it and grant admin consent again ({consent})",
 	50034:   "the tenant or account does not exist",
 	1002012: "app-only tokens need a scope that ends in /.default",
 	700021:  "the assertion's iss/sub do not match the client ID",
@@ -231,9 +247,9 @@ func newAuthError(tenant, clientID string, err error) (*AuthError, bool) {
 	if entraid.ValidClientID(corrID) {
 		ae.CorrelationID = strings.ToLower(corrID)
 	}
-	switch d, known := descriptions[ae.Code]; {
+	switch _, known := descriptions[ae.Code]; {
 	case known:
-		ae.Description = "AADSTS" + strconv.Itoa(ae.Code) + ": " + d
+		ae.Description = describeCode(ae.Code)
 	case ae.Code != 0 && ae.ErrorCode != "":
 		ae.Description = "AADSTS" + strconv.Itoa(ae.Code) + ": Entra refused the token request (" + ae.ErrorCode + ")"
 	case ae.Code != 0:
@@ -246,11 +262,54 @@ func newAuthError(tenant, clientID string, err error) (*AuthError, bool) {
 			ae.Description += " (" + describeBody(call.Resp.Header.Get("Content-Type"), -1) + ")"
 		}
 	}
-	if h, ok := hints[ae.Code]; ok {
-		h = strings.ReplaceAll(h, "{tenant}", tenant)
-		ae.Hint = strings.ReplaceAll(h, "{client}", clientID)
-	}
+	ae.Hint = hintText(ae.Code, tenant, clientID, "", "")
 	return ae, true
+}
+
+// describeCode is the Description of an AuthError with code and no answer
+// (a refusal another replica saw).
+func describeCode(code int) string {
+	if d, ok := descriptions[code]; ok {
+		return "AADSTS" + strconv.Itoa(code) + ": " + d
+	}
+	return "AADSTS" + strconv.Itoa(code) + ": Entra refused the token request"
+}
+
+// defaultAuthority is the public cloud's authority host, for hints worded
+// without a credential.
+const defaultAuthority = "https://login.microsoftonline.com/"
+
+// hintText is the hint for code, with the tenant, the client ID and the v2
+// admin-consent URL of the credential's cloud (host, with scheme and
+// trailing slash; empty for the public cloud) filled in. scope, when it is
+// a /.default scope, is the consent's scope; empty otherwise.
+func hintText(code int, tenant, clientID, host, scope string) string {
+	h, ok := hints[code]
+	if !ok {
+		return ""
+	}
+	if strings.Contains(h, "{consent}") {
+		h = strings.ReplaceAll(h, "{consent}", adminConsentURL(host, tenant, clientID, scope))
+	}
+	h = strings.ReplaceAll(h, "{tenant}", tenant)
+	return strings.ReplaceAll(h, "{client}", clientID)
+}
+
+// adminConsentURL is the v2 admin-consent link for tenant (Microsoft
+// identity platform, "Admin consent on the Microsoft identity platform");
+// its redirect goes to the app's default registered redirect URI.
+func adminConsentURL(host, tenant, clientID, scope string) string {
+	if host == "" {
+		host = defaultAuthority
+	}
+	if tenant == "" {
+		tenant = "organizations"
+	}
+	u := host + url.PathEscape(tenant) + "/v2.0/adminconsent?client_id=" + url.QueryEscape(clientID)
+	if strings.HasSuffix(scope, "/.default") {
+		u += "&scope=" + url.QueryEscape(scope)
+	}
+	return u
 }
 
 func aadstsCode(desc string) (int, bool) {

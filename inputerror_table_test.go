@@ -98,6 +98,12 @@ func TestInputErrorTable(t *testing.T) {
 		{"GetToken tenant not allowed", "tenant", get(policy.TokenRequestOptions{TenantID: "00000000-0000-0000-0000-0000000000a2", Scopes: graph})},
 		{"GetToken claims", "claims", get(policy.TokenRequestOptions{Scopes: graph, Claims: "not json " + inputSecret})},
 		{"ForTenant", "tenant", errOf(kvassert.ForTenant(cred, "organizations"))},
+		// ForgetTenant.
+		{"ForgetTenant empty", "tenant", cred.ForgetTenant(context.Background(), "")},
+		{"ForgetTenant alias", "tenant", cred.ForgetTenant(context.Background(), "organizations")},
+		{"ForgetTenant bad", "tenant", cred.ForgetTenant(context.Background(), "bad/"+inputSecret)},
+		{"ForgetTenant not allowed", "tenant", cred.ForgetTenant(context.Background(), "00000000-0000-0000-0000-0000000000a2")},
+		{"ForgetTenant nil ctx", "ctx", cred.ForgetTenant(nil, tenant)}, //nolint:staticcheck // the nil context is the bad input
 		// Sources.
 		{"NewMSALCredential nil Source", "src", errOf(kvassert.NewMSALCredential(nil))},
 		{"WrapSource nil inner", "inner", errOf(kvassert.WrapSource(nil, src.Assertion))},

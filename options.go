@@ -58,4 +58,24 @@ type CredentialOptions struct {
 	// secret, at most 1 KiB of UTF-8). NewCredential refuses a Source
 	// without one.
 	SharedCache SharedCache
+	// RefusedTenantRetry is the longest time a tenant that Entra refused
+	// with a code a retry cannot fix at once (the app not found or disabled
+	// in the tenant, the tenant not found, a Conditional Access block; see
+	// README "Customer tenants") is remembered: until then GetToken for it
+	// fails fast with the remembered *AuthError (RefusedUntil set) and
+	// signs no assertion. The back-off starts at 5 seconds and doubles,
+	// with jitter, up to RefusedTenantRetry (default 1 hour); then one
+	// request tries again, and a token clears it, as ForgetTenant does.
+	// With a SharedCache the refusal is shared with the other replicas.
+	// Negative: refusals are not remembered (every call goes to Entra).
+	RefusedTenantRetry time.Duration
+	// TenantOffboarded, when set, is called once when a tenant that worked
+	// (the credential had tokens for it) is refused because the customer
+	// removed or disabled the app (AADSTS700016, 7000112): the credential
+	// then has evicted the tenant's tokens from its cache and from the
+	// SharedCache, logged a warning and counted the kvassert.tenant.state
+	// metric. It runs in a goroutine of its own (a panic in it is
+	// recovered); err is the classified refusal. It is called again only
+	// after the tenant worked again.
+	TenantOffboarded func(tenant string, err *AuthError)
 }

@@ -16,15 +16,16 @@ import (
 // Credential holds the instruments of one kvassert.Credential. A nil
 // *Credential records nothing.
 type Credential struct {
-	tracer     trace.Tracer
-	httpTracer tracing.Tracer // azcore tracer injected for the token POST's HTTP span
-	meter      metric.Meter
-	requests   metric.Int64ObservableCounter
-	counts     *requests
-	acquire    metric.Float64Histogram
-	refreshes  metric.Int64Counter
-	cached     metric.Int64ObservableUpDownCounter
-	tenants    *boundedSet // tenant label values (at most maxTenants); nil without TenantAttribute
+	tracer      trace.Tracer
+	httpTracer  tracing.Tracer // azcore tracer injected for the token POST's HTTP span
+	meter       metric.Meter
+	requests    metric.Int64ObservableCounter
+	counts      *requests
+	acquire     metric.Float64Histogram
+	refreshes   metric.Int64Counter
+	tenantState metric.Int64Counter
+	cached      metric.Int64ObservableUpDownCounter
+	tenants     *boundedSet // tenant label values (at most maxTenants); nil without TenantAttribute
 }
 
 // NewCredential creates the credential's instruments from o.
@@ -35,13 +36,14 @@ func NewCredential(o telemetry.Options) *Credential {
 		tenants = &boundedSet{max: maxTenants}
 	}
 	c := &Credential{
-		tracer:     tracerFor(o),
-		httpTracer: httpOnlyTracer(AzureTracingProvider(o).NewTracer(ScopeName, "")),
-		meter:      in.m,
-		counts:     newRequests(tenants),
-		acquire:    in.duration(MetricTokenAcquireDuration, "Duration of one network token acquisition: assertion, Key Vault sign and token request."),
-		refreshes:  in.counter(MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
-		tenants:    tenants,
+		tracer:      tracerFor(o),
+		httpTracer:  httpOnlyTracer(AzureTracingProvider(o).NewTracer(ScopeName, "")),
+		meter:       in.m,
+		counts:      newRequests(tenants),
+		acquire:     in.duration(MetricTokenAcquireDuration, "Duration of one network token acquisition: assertion, Key Vault sign and token request."),
+		refreshes:   in.counter(MetricTokenRefreshes, "{refresh}", "Background token refreshes finished; error.type is set on the failed ones."),
+		tenants:     tenants,
+		tenantState: in.counter(MetricTenantState, "{transition}", "Tenants that worked and are now refused (the app was removed or disabled there), by reason."),
 	}
 	requests, _ := in.m.Int64ObservableCounter(MetricTokenRequests, metric.WithUnit("{request}"),
 		metric.WithDescription("GetToken calls, by outcome: cache_hit, acquired (waited for the network) or error."))
@@ -90,6 +92,17 @@ func (c *Credential) Refreshed(ctx context.Context, tenant string, err error) {
 		return
 	}
 	c.refreshes.Add(ctx, 1, metric.WithAttributes(withError(c.base(tenant), err)...))
+}
+
+// TenantState counts a tenant that worked and is now refused, with the
+// refusal's reason label (and the tenant only with TenantAttribute).
+//
+// Call site: the credential, once per such transition.
+func (c *Credential) TenantState(tenant, reason string) {
+	if c == nil {
+		return
+	}
+	c.tenantState.Add(context.Background(), 1, metric.WithAttributes(c.base(tenant, attribute.String(AttrTenantReason, reason))...))
 }
 
 // StartAcquire starts the span of one network acquisition for tenant and

@@ -40,6 +40,10 @@ const (
 	// MetricSharedCacheFallbacks counts acquisitions made locally because the
 	// shared cache failed.
 	MetricSharedCacheFallbacks = "kvassert.shared_cache.fallbacks"
+	// MetricTenantState counts the transitions of a tenant that worked to
+	// a refused state (the customer removed or disabled the app), by
+	// AttrTenantReason: once per transition and credential.
+	MetricTenantState = "kvassert.tenant.state"
 )
 
 // Attribute keys. AttrErrorType and AttrServerAddress are OpenTelemetry
@@ -68,6 +72,9 @@ const (
 	AttrCertificateNewestVersion = "kvassert.certificate.newest_version"
 	// AttrSharedCacheOutcome is "hit", "miss" or "error".
 	AttrSharedCacheOutcome = "kvassert.shared_cache.outcome"
+	// AttrTenantReason is the stable label of a tenant's refusal
+	// (internal/entraid.Refusal's Reason, e.g. "app_not_found").
+	AttrTenantReason = "kvassert.tenant.reason"
 )
 
 // Values of AttrTokenOutcome.

@@ -110,6 +110,7 @@ func rows(t *testing.T) []row {
 		{"kvassert.NewMSALCredential", "src", func() error { return e(kvassert.NewMSALCredential(nil)) }},
 		{"kvassert.WrapSource", "inner", func() error { return e(kvassert.WrapSource(nil, goodSrc.Assertion)) }},
 		{"kvassert.ForTenant", "tenant", func() error { return e(kvassert.ForTenant(cred, "not a tenant/"+secret)) }},
+		{"kvassert.Credential.ForgetTenant", "tenant", func() error { return cred.ForgetTenant(ctx, "not a tenant/"+secret) }},
 		{"kvassert.ParseCertificateData", "data", func() error {
 			_, _, err := kvassert.ParseCertificateData([]byte("not a certificate "+secret), nil)
 			return err

@@ -1,0 +1,335 @@
+package kvassert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kvassert/kvassert/internal/entraid"
+	"github.com/kvassert/kvassert/internal/rootaccess"
+)
+
+// This file holds the credential's negative cache: the tenants (or, for
+// per-resource codes, the tenant's resources) that Entra refused with a
+// code that a retry cannot fix at once (internal/entraid.TenantRefusal).
+// Until a refusal's back-off ends, GetToken fails fast with the remembered
+// *AuthError: no assertion, no Key Vault sign, no token request. Then one
+// request tries again; a success clears the refusal. A tenant that worked
+// and is then refused because the customer removed or disabled the app is
+// offboarded: its tokens are evicted and the transition is reported once.
+
+// refusalKey names a remembered refusal: a tenant (scope empty) or, for a
+// PerResource code, one scope of it.
+type refusalKey struct{ tenant, scope string }
+
+// refusal is one remembered refusal. Its fields other than trying never
+// change after it is stored: a new refusal replaces it.
+type refusal struct {
+	ae       AuthError // Entra's classified answer (rebuilt from the code when another replica saw it)
+	until    time.Time // no request before
+	failures int       // refusals in a row: the back-off
+	// trying is set for the one request that tries again once until has
+	// passed; the others keep failing fast until it returns.
+	trying atomic.Bool
+}
+
+// remembered is the error of a request refused from memory.
+func (r *refusal) remembered() *AuthError {
+	ae := r.ae
+	ae.RefusedUntil = r.until.UTC()
+	return &ae
+}
+
+// negativeCache holds a credential's remembered refusals and the tenants
+// that worked (got a token since they were last offboarded).
+type negativeCache struct {
+	n      atomic.Int32 // len(m): a miss checks it before locking
+	mu     sync.Mutex
+	m      map[refusalKey]*refusal
+	worked map[string]struct{}
+}
+
+// Refusals are remembered from refusalBase, doubling with jitter, up to
+// CredentialOptions.RefusedTenantRetry (defaultRefusedTenantRetry).
+const (
+	refusalBase               = 5 * time.Second
+	defaultRefusedTenantRetry = time.Hour
+	// sharedRefusalTimeout bounds a SharedCache's Refuse and Refusal.
+	sharedRefusalTimeout = 5 * time.Second
+)
+
+// refusalBackoff is the back-off after failures refusals in a row: base,
+// doubling, plus up to 50 % jitter, never above max.
+func refusalBackoff(failures int, maxWait time.Duration) time.Duration {
+	d := min(refusalBase, maxWait)
+	for i := 1; i < failures && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	if d > 0 {
+		d += rand.N(d/2 + 1)
+	}
+	return min(d, maxWait)
+}
+
+// checkRefusal returns the remembered refusal a request for (tenant,
+// scope) must fail with, or nil. When the back-off has ended, the first
+// caller gets trial (the refusal whose one retry it carries; reset its
+// trying flag when the request returns) and the others keep failing fast.
+func (c *Credential) checkRefusal(tenant, scope string) (err *AuthError, trial *refusal) {
+	if c.neg.n.Load() == 0 {
+		return nil, nil
+	}
+	c.neg.mu.Lock()
+	r := c.neg.m[refusalKey{tenant: tenant}]
+	if rs := c.neg.m[refusalKey{tenant: tenant, scope: scope}]; rs != nil && (r == nil || rs.until.After(r.until)) {
+		r = rs
+	}
+	c.neg.mu.Unlock()
+	if r == nil {
+		return nil, nil
+	}
+	if c.now().Before(r.until) || !r.trying.CompareAndSwap(false, true) {
+		return r.remembered(), nil
+	}
+	return nil, r
+}
+
+// endTrial ends the retry a caller of checkRefusal carried.
+func endTrial(trial *refusal) {
+	if trial != nil {
+		trial.trying.Store(false)
+	}
+}
+
+// noteSuccess clears the refusals a token for key disproves and marks its
+// tenant as one that worked.
+func (c *Credential) noteSuccess(key cacheKey) {
+	c.neg.mu.Lock()
+	defer c.neg.mu.Unlock()
+	if c.neg.n.Load() != 0 {
+		delete(c.neg.m, refusalKey{tenant: key.tenant})
+		delete(c.neg.m, refusalKey{tenant: key.tenant, scope: key.scope})
+		c.neg.n.Store(int32(len(c.neg.m)))
+	}
+	if _, ok := c.neg.worked[key.tenant]; !ok {
+		c.neg.worked[key.tenant] = struct{}{}
+	}
+}
+
+// noteRefusal remembers err when it is a refusal of the tenant (or of key's
+// resource in it), shares it through the SharedCache, and offboards a
+// tenant that worked when the code says the customer removed or disabled
+// the app. It returns nothing: the caller returns err as it is.
+func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) {
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		return
+	}
+	rr, ok := entraid.TenantRefusal(ae.Code)
+	if !ok {
+		return
+	}
+	k := refusalKey{tenant: key.tenant}
+	if rr.PerResource {
+		k.scope = key.scope
+	}
+	now := c.now()
+	c.neg.mu.Lock()
+	r := &refusal{ae: *ae, failures: 1, until: now}
+	r.ae.RefusedUntil = time.Time{}
+	prev := c.neg.m[k]
+	remember := c.refusalMax > 0
+	switch {
+	case prev != nil && now.Before(prev.until):
+		// Another acquisition for the tenant (another scope), sent before
+		// the refusal was remembered, was refused as well: the same
+		// refusal, already remembered and shared.
+		r, remember = prev, false
+	case remember:
+		if prev != nil {
+			r.failures = prev.failures + 1
+		}
+		r.until = now.Add(refusalBackoff(r.failures, c.refusalMax))
+		c.neg.m[k] = r
+		c.neg.n.Store(int32(len(c.neg.m)))
+	}
+	_, worked := c.neg.worked[key.tenant]
+	offboard := rr.Offboarded && worked
+	if offboard {
+		delete(c.neg.worked, key.tenant)
+	}
+	c.neg.mu.Unlock()
+	evicted := 0
+	if offboard {
+		evicted = c.cache.removeTenant(key.tenant)
+	}
+	if c.shc != nil && !rr.PerResource && (remember || offboard) {
+		// Other replicas fail fast too, and no replica is served a token
+		// the fleet stored for the tenant before.
+		_ = c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
+			return c.shc.Refuse(ctx, c.tenantKey(key.tenant), TenantRefusal{Code: ae.Code, Until: r.until, Failures: r.failures})
+		})
+	}
+	if offboard {
+		c.reportOffboarded(key.tenant, rr, r, evicted)
+	}
+}
+
+// sharedRefusal consults the SharedCache for a refusal of key's tenant
+// that another replica saw; it returns the error to fail with, or nil (no
+// refusal, or the shared cache failed: then the request proceeds).
+func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthError {
+	var sr TenantRefusal
+	var found bool
+	_ = c.sharedCall(ctx, "Refusal", func(ctx context.Context) (err error) {
+		sr, found, err = c.shc.Refusal(ctx, c.tenantKey(key.tenant))
+		return err
+	})
+	rr, known := entraid.TenantRefusal(sr.Code)
+	if !found || !known || rr.PerResource || !c.now().Before(sr.Until) {
+		return nil
+	}
+	r := &refusal{until: sr.Until, failures: max(sr.Failures, 1), ae: AuthError{
+		Tenant: key.tenant, Code: sr.Code, Description: describeCode(sr.Code),
+		Hint: hintText(sr.Code, key.tenant, c.clientID, c.host, key.scope),
+	}}
+	if c.refusalMax <= 0 {
+		// Not remembered here: the request goes to Entra.
+		return nil
+	}
+	k := refusalKey{tenant: key.tenant}
+	c.neg.mu.Lock()
+	c.neg.m[k] = r
+	c.neg.n.Store(int32(len(c.neg.m)))
+	_, worked := c.neg.worked[key.tenant]
+	offboard := rr.Offboarded && worked
+	if offboard {
+		delete(c.neg.worked, key.tenant)
+	}
+	c.neg.mu.Unlock()
+	if offboard {
+		c.reportOffboarded(key.tenant, rr, r, c.cache.removeTenant(key.tenant))
+	}
+	return r.remembered()
+}
+
+// sharedCall runs one call of the SharedCache's refusal methods, bounded by
+// ctx and sharedRefusalTimeout, recovering its panic; a failure is logged at
+// debug level and returned (callers other than ForgetTenant ignore it: the
+// shared cache degrades).
+func (c *Credential) sharedCall(ctx context.Context, what string, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, sharedRefusalTimeout)
+	defer cancel()
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				pe := &PanicError{What: "SharedCache " + what, Value: v, Stack: debug.Stack()}
+				c.logPanic(pe)
+				err = pe
+			}
+		}()
+		return call(ctx)
+	}()
+	if err != nil {
+		c.logger.Debug("kvassert: the shared cache's "+what+" failed; continuing without it", "error", err)
+	}
+	return err
+}
+
+// tenantKey names tenant in the SharedCache's refusal methods.
+func (c *Credential) tenantKey(tenant string) SharedKey {
+	return SharedKey{ClientID: c.clientID, Authority: c.authority(), Tenant: tenant}
+}
+
+// reportOffboarded reports once that a tenant that worked is refused now:
+// a warning, the kvassert.tenant.state metric and the TenantOffboarded
+// callback (in its own goroutine, its panic recovered).
+func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refusal, evicted int) {
+	next := "not remembered"
+	if c.refusalMax > 0 {
+		next = r.until.UTC().Format(time.RFC3339)
+	}
+	c.logger.Warn("kvassert: Entra refuses the app in a tenant where it had tokens: the customer removed or disabled it; its cached tokens were evicted",
+		"tenant", tenant, "aadsts", rr.Code, "reason", rr.Reason, "evicted_tokens", evicted, "next_try", next)
+	c.tel.TenantState(tenant, rr.Reason)
+	if c.onOffboarded == nil {
+		return
+	}
+	ae := r.remembered()
+	if c.refusalMax <= 0 {
+		ae.RefusedUntil = time.Time{}
+	}
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				c.logPanic(&PanicError{What: "TenantOffboarded callback", Value: v, Stack: debug.Stack()})
+			}
+		}()
+		c.onOffboarded(tenant, ae)
+	}()
+}
+
+// ForgetTenant removes every token of tenant from the credential's cache
+// and from its SharedCache, and forgets Entra's refusals of the tenant, so
+// that the next GetToken for it goes to Entra at once: call it after an
+// administrator of the tenant consented to the app (or enabled it again),
+// or to drop a customer's tokens. tenant is a tenant ID or domain the
+// credential allows. The memory cache is cleared even when the SharedCache
+// fails; the error then says so.
+func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
+	if ctx == nil {
+		return inputErr("ctx", "ctx is a nil context")
+	}
+	if tenant == "" {
+		return inputErr("tenant", "empty tenant: name the tenant whose tokens to forget")
+	}
+	t, err := c.resolveTenant(tenant)
+	if err != nil {
+		return err
+	}
+	c.neg.mu.Lock()
+	for k := range c.neg.m {
+		if k.tenant == t {
+			delete(c.neg.m, k)
+		}
+	}
+	c.neg.n.Store(int32(len(c.neg.m)))
+	c.neg.mu.Unlock()
+	c.cache.removeTenant(t)
+	if c.shc == nil {
+		return nil
+	}
+	if shared := c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
+		return c.shc.Forget(ctx, c.tenantKey(t))
+	}); shared != nil {
+		return fmt.Errorf("kvassert: tenant %s forgotten in memory, but not in the shared cache: %w", t, shared)
+	}
+	return nil
+}
+
+// authority is the authority host without scheme and slash.
+func (c *Credential) authority() string {
+	return strings.TrimSuffix(strings.TrimPrefix(c.host, "https://"), "/")
+}
+
+// This module's tenants package reads a credential's remembered refusals
+// through internal/rootaccess.
+func init() {
+	rootaccess.RegisterRefusals(func(cred any, tenant string) (rootaccess.Refusal, bool) {
+		c := cred.(*Credential)
+		c.neg.mu.Lock()
+		r := c.neg.m[refusalKey{tenant: lowerASCII(tenant)}]
+		c.neg.mu.Unlock()
+		if r == nil || !c.now().Before(r.until) {
+			return rootaccess.Refusal{}, false
+		}
+		return rootaccess.Refusal{Code: r.ae.Code, Until: r.until, Failures: r.failures}, true
+	})
+}

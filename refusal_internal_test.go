@@ -1,0 +1,59 @@
+package kvassert
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvassert/kvassert/internal/entraid"
+)
+
+// Every tenant refusal entraid knows has kvassert's wording and an
+// actionable hint; where an administrator's consent fixes it, the hint
+// holds the v2 admin-consent URL of the credential's cloud.
+func TestRefusalHints(t *testing.T) {
+	const (
+		tenant = "2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82"
+		client = "6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16"
+		host   = "https://login.chinacloudapi.cn/"
+	)
+	consent := map[int]bool{700016: true, 7000112: true, 7000229: true, 500011: true}
+	for _, code := range entraid.RefusalCodes() {
+		if _, ok := entraid.TenantRefusal(code); !ok {
+			t.Fatalf("%d: not a refusal", code)
+		}
+		if _, ok := descriptions[code]; !ok {
+			t.Errorf("AADSTS%d has no description", code)
+		}
+		h := hintText(code, tenant, client, host, "https://graph.microsoft.com/.default")
+		if len(h) < 40 || strings.Contains(h, "{") {
+			t.Errorf("AADSTS%d: hint %q", code, h)
+		}
+		want := host + tenant + "/v2.0/adminconsent?client_id=" + client + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+		if strings.Contains(h, want) != consent[code] {
+			t.Errorf("AADSTS%d: hint %q; consent URL %q expected: %v", code, h, want, consent[code])
+		}
+		if strings.Contains(h, "login.microsoftonline.com") {
+			t.Errorf("AADSTS%d: hint %q names the public cloud", code, h)
+		}
+	}
+	if got := hintText(700016, tenant, client, "", ""); !strings.Contains(got, "https://login.microsoftonline.com/"+tenant+"/v2.0/adminconsent?client_id="+client+")") {
+		t.Errorf("public cloud, no scope: %q", got)
+	}
+}
+
+// The back-off starts at 5 s, doubles with up to 50 % jitter, and never
+// passes the maximum.
+func TestRefusalBackoff(t *testing.T) {
+	for failures, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 10: 2560 * time.Second, 12: time.Hour, 100: time.Hour} {
+		for range 50 {
+			d := refusalBackoff(failures, time.Hour)
+			if d < want || d > min(want+want/2, time.Hour) {
+				t.Fatalf("failure %d: %v, want %v..%v", failures, d, want, min(want+want/2, time.Hour))
+			}
+		}
+	}
+	if d := refusalBackoff(1, time.Second); d != time.Second {
+		t.Fatalf("max 1 s: %v", d)
+	}
+}

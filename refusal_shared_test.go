@@ -1,0 +1,232 @@
+package kvassert_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// memRefusals is a SharedCache that shares refusals in memory (tokens are
+// acquired by each replica) and records its calls; fail and panics make
+// its refusal methods fail.
+type memRefusals struct {
+	mu       sync.Mutex
+	refusals map[kvassert.SharedKey]kvassert.TenantRefusal
+	forgot   []kvassert.SharedKey
+	lookups  int
+	fail     error
+	panics   bool
+}
+
+func newMemRefusals() *memRefusals {
+	return &memRefusals{refusals: map[kvassert.SharedKey]kvassert.TenantRefusal{}}
+}
+
+func (m *memRefusals) Token(ctx context.Context, _ kvassert.SharedKey, _ azcore.AccessToken, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	return acquire(ctx)
+}
+
+func (m *memRefusals) Refuse(_ context.Context, key kvassert.SharedKey, r kvassert.TenantRefusal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.panics {
+		panic("shared cache bug")
+	}
+	if m.fail != nil {
+		return m.fail
+	}
+	m.refusals[key] = r
+	return nil
+}
+
+func (m *memRefusals) Refusal(_ context.Context, key kvassert.SharedKey) (kvassert.TenantRefusal, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lookups++
+	if m.panics {
+		panic("shared cache bug")
+	}
+	if m.fail != nil {
+		return kvassert.TenantRefusal{}, false, m.fail
+	}
+	r, ok := m.refusals[key]
+	return r, ok, nil
+}
+
+func (m *memRefusals) Forget(_ context.Context, key kvassert.SharedKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.forgot = append(m.forgot, key)
+	delete(m.refusals, key)
+	return nil
+}
+
+func (m *memRefusals) get(tenant string) (kvassert.TenantRefusal, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.refusals[tenantSharedKey(tenant)]
+	return r, ok
+}
+
+func tenantSharedKey(tenant string) kvassert.SharedKey {
+	return kvassert.SharedKey{ClientID: scenario.DemoAppClientID, Authority: "login.microsoftonline.com", Tenant: tenant}
+}
+
+// replica is another credential of the world over the same shared cache,
+// on the world's clock.
+func (w *refusalWorld) replica(t *testing.T, shc kvassert.SharedCache, mod func(*kvassert.CredentialOptions)) *kvassert.Credential {
+	t.Helper()
+	c := w.NewCredential(t, w.Src, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = shc
+		o.Logger = slog.New(slog.DiscardHandler)
+		if mod != nil {
+			mod(o)
+		}
+	})
+	credclock.Set(c, w.clock.Now)
+	return c
+}
+
+// With a SharedCache, a refusal one replica saw makes the others fail
+// fast too: no sign, the same classified error, until the shared Until.
+func TestRefusalIsSharedWithTheOtherReplicas(t *testing.T) {
+	shc := newMemRefusals()
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+	b := w.replica(t, shc, nil)
+	ctx := context.Background()
+	wingtip := emuhook.DemoWingtipTenant
+	_, err := w.Cred.GetToken(ctx, testfixture.Opts(wingtip))
+	authErr(t, err, 700016)
+	r, ok := shc.get(wingtip)
+	if !ok || r.Code != 700016 || r.Failures != 1 {
+		t.Fatalf("shared refusal %+v %v", r, ok)
+	}
+	if d := r.Until.Sub(w.clock.Now()); d < 5*time.Second || d > 7500*time.Millisecond {
+		t.Fatalf("shared Until in %v, want 5 s to 7.5 s", d)
+	}
+	signs := w.signs()
+	for range 3 {
+		_, err = b.GetToken(ctx, testfixture.Opts(wingtip))
+		ae := authErr(t, err, 700016)
+		if !ae.RefusedUntil.Equal(r.Until) || !strings.Contains(ae.Hint, "/"+wingtip+"/v2.0/adminconsent?client_id="+scenario.DemoAppClientID) {
+			t.Fatalf("replica B: %v (until %v), want the shared refusal until %v with the consent hint", ae, ae.RefusedUntil, r.Until)
+		}
+	}
+	if w.signs() != signs || rootaccess.CredentialStats(b).TokenRequests != 0 {
+		t.Fatalf("replica B signed (%d signs, %d requests)", w.signs()-signs, rootaccess.CredentialStats(b).TokenRequests)
+	}
+	if shc.lookups != 2 { // A's miss, then B's first miss; B remembers it then
+		t.Fatalf("%d shared lookups, want 2", shc.lookups)
+	}
+
+	// ForgetTenant forgets it in the shared cache too.
+	if err := b.ForgetTenant(ctx, wingtip); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := shc.get(wingtip); ok || len(shc.forgot) != 1 || shc.forgot[0] != tenantSharedKey(wingtip) {
+		t.Fatalf("shared Forget calls %v", shc.forgot)
+	}
+}
+
+// A SharedCache that fails or panics in its refusal methods degrades: the
+// request goes to Entra, the classified error comes back, ForgetTenant
+// clears memory and says the shared cache was not cleared.
+func TestRefusalSharedCacheFailuresDegrade(t *testing.T) {
+	for _, mode := range []string{"error", "panic"} {
+		t.Run(mode, func(t *testing.T) {
+			shc := newMemRefusals()
+			if mode == "panic" {
+				shc.panics = true
+			} else {
+				shc.fail = errors.New("redis down")
+			}
+			w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+			ctx := context.Background()
+			_, err := w.Cred.GetToken(ctx, testfixture.Opts(emuhook.DemoWingtipTenant))
+			authErr(t, err, 700016)
+			_, err = w.Cred.GetToken(ctx, testfixture.Opts(emuhook.DemoWingtipTenant))
+			if ae := authErr(t, err, 700016); ae.RefusedUntil.IsZero() {
+				t.Fatal("not remembered locally")
+			}
+			if w.requests() != 1 {
+				t.Fatalf("%d requests", w.requests())
+			}
+			if _, err := w.Cred.GetToken(ctx, testfixture.Opts(scenario.DemoContosoTenant)); err != nil {
+				t.Fatal(err)
+			}
+			err = w.Cred.ForgetTenant(ctx, emuhook.DemoWingtipTenant)
+			if mode == "error" && (err == nil || !strings.Contains(err.Error(), "not in the shared cache")) {
+				t.Fatalf("ForgetTenant = %v, want the shared cache's failure", err)
+			}
+			if _, ok := rootaccess.TenantRefused(w.Cred, emuhook.DemoWingtipTenant); ok {
+				t.Fatal("memory not cleared")
+			}
+		})
+	}
+}
+
+// Issue 21: a tenant removed while another replica holds its tokens: the
+// replica that sees Entra's refusal offboards it everywhere through the
+// SharedCache (Refuse), and the other, on its next acquisition for the
+// tenant, learns it from the shared cache without a request, evicts its
+// own tokens and fails fast.
+func TestOffboardingReachesTheOtherReplica(t *testing.T) {
+	shc := newMemRefusals()
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+	offB := &offboarded{done: make(chan struct{}, 1)}
+	b := w.replica(t, shc, func(o *kvassert.CredentialOptions) { o.TenantOffboarded = offB.callback })
+	ctx := context.Background()
+	for _, c := range []*kvassert.Credential{w.Cred, b} {
+		for _, o := range offboardScopes {
+			if _, err := c.GetToken(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Emu.SetConsent(scenario.DemoAppClientID, scenario.DemoContosoTenant, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Cred.GetToken(ctx, scopeOpts(scenario.DemoContosoTenant, "https://storage.azure.com/.default"))
+	authErr(t, err, 700016)
+	if _, ok := shc.get(scenario.DemoContosoTenant); !ok {
+		t.Fatal("the offboarding was not shared")
+	}
+	// B's next acquisition for the tenant consults the shared cache first.
+	reqsB := rootaccess.CredentialStats(b).TokenRequests
+	_, err = b.GetToken(ctx, scopeOpts(scenario.DemoContosoTenant, "https://storage.azure.com/.default"))
+	if ae := authErr(t, err, 700016); ae.RefusedUntil.IsZero() {
+		t.Fatal("B asked Entra")
+	}
+	select {
+	case <-offB.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("B did not notice the offboarding")
+	}
+	if n := rootaccess.CredentialStats(b).CachedTokens; n != 0 {
+		t.Fatalf("B still caches %d tokens", n)
+	}
+	if got := rootaccess.CredentialStats(b).TokenRequests; got != reqsB {
+		t.Fatalf("B sent %d token requests, want none", got-reqsB)
+	}
+	for _, o := range offboardScopes {
+		if _, err := b.GetToken(ctx, o); err == nil {
+			t.Fatalf("B served a token for the removed tenant (%v)", o.Scopes)
+		}
+	}
+}
