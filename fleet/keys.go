@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 
@@ -86,20 +87,22 @@ func keysFor(prefix string, nameKey []byte, k kvassert.SharedKey) (tokenKeys, er
 	if k.Source == "" {
 		return tokenKeys{}, errNoSource
 	}
-	tenant, err := tenantBase(prefix, nameKey, k)
+	h := hmac.New(sha256.New, nameKey)
+	tenant, err := tenantBase(prefix, h, k)
 	if err != nil {
 		return tokenKeys{}, err
 	}
-	h := hmac.New(sha256.New, nameKey)
+	h.Reset()
 	h.Write(identity(nil, k))
-	base := tenant + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	base := tenant + ":" + hex.EncodeToString(h.Sum(sum[:0])[:16])
 	return tokenKeys{value: base + ":tok", lock: base + ":lock", epoch: tenant + ":epoch", msg: base, key: k}, nil
 }
 
 // tenantKeysFor names the epoch and refusal of k's tenant under prefix.
 func tenantKeysFor(prefix string, nameKey []byte, k kvassert.SharedKey) (tenantKeys, error) {
 	k = normalize(kvassert.SharedKey{ClientID: k.ClientID, Authority: k.Authority, Tenant: k.Tenant})
-	tenant, err := tenantBase(prefix, nameKey, k)
+	tenant, err := tenantBase(prefix, hmac.New(sha256.New, nameKey), k)
 	if err != nil {
 		return tenantKeys{}, err
 	}
@@ -107,9 +110,9 @@ func tenantKeysFor(prefix string, nameKey []byte, k kvassert.SharedKey) (tenantK
 }
 
 // tenantBase is "<prefix>:<app>:{<tenant's keyed hash>}", the start of
-// every name of k's tenant. The hashed input starts with 0xff, which no
+// every name of k's tenant; h is a fresh HMAC with the name key. The hashed input starts with 0xff, which no
 // identity (a length-prefixed field first) does.
-func tenantBase(prefix string, nameKey []byte, k kvassert.SharedKey) (string, error) {
+func tenantBase(prefix string, h hash.Hash, k kvassert.SharedKey) (string, error) {
 	app, err := appName(k)
 	if err != nil {
 		return "", err
@@ -117,9 +120,10 @@ func tenantBase(prefix string, nameKey []byte, k kvassert.SharedKey) (string, er
 	if k.Tenant == "" || len(k.Tenant) > 256 || !printable(k.Tenant) {
 		return "", errBadTenant
 	}
-	h := hmac.New(sha256.New, nameKey)
-	h.Write(appendField([]byte{0xff}, k.Tenant))
-	return prefix + ":" + app + ":{" + hex.EncodeToString(h.Sum(nil)[:16]) + "}", nil
+	var buf [64]byte
+	h.Write(appendField(append(buf[:0], 0xff), k.Tenant))
+	var sum [sha256.Size]byte
+	return prefix + ":" + app + ":{" + hex.EncodeToString(h.Sum(sum[:0])[:16]) + "}", nil
 }
 
 // errBadTenant refuses a key whose tenant cannot be named in Redis.
