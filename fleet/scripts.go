@@ -126,9 +126,10 @@ return 1
 `)
 
 // refusalScript reads a tenant's refusal: KEYS = refusal. It returns the
-// value, nil when absent, '!' when garbage (another type, too long).
+// value, '' when absent (not nil: a nil reply costs go-redis an error), '!'
+// when garbage (another type, too long).
 var refusalScript = redis.NewScript(readBounded("r", 1, maxRefusalEntry) + `
-return r
+return r or ''
 `)
 
 // releaseScript deletes the lock only if ARGV[1] owns it, and tells the
