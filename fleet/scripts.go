@@ -89,7 +89,7 @@ return {v, redis.call('PTTL', KEYS[2]), e}
 // storeScript stores a value if the tenant's epoch is still the one it
 // was acquired under, releases the lock if ARGV[1] still owns it, and tells
 // the waiting replicas: KEYS = value, lock, epoch; ARGV = owner, value,
-// value TTL (ms), channel, message, expected epoch (” for none), least TTL
+// value TTL (ms), channel, message, expected epoch (empty for none), least TTL
 // of the epoch (ms). The epoch is made to outlive the value, so that no
 // entry stored under it is left behind when it expires. It returns 1 when
 // it stored, 0 when the epoch moved (a Refuse or Forget since the lock).
@@ -111,7 +111,7 @@ return stored
 
 // refuseScript moves a tenant's epoch to a fresh one and stores (or, with
 // an empty entry, deletes) its refusal: KEYS = epoch, refusal; ARGV = new
-// epoch, epoch TTL (ms), refusal entry (” to delete it, '-' to leave it),
+// epoch, epoch TTL (ms), refusal entry (empty to delete it, '-' to leave it),
 // refusal TTL (ms). Every token stored for the tenant before carries the
 // old epoch, so no replica serves it again; SET replaces a value of any
 // type.
@@ -126,8 +126,8 @@ return 1
 `)
 
 // refusalScript reads a tenant's refusal: KEYS = refusal. It returns the
-// value, '' when absent (not nil: a nil reply costs go-redis an error), '!'
-// when garbage (another type, too long).
+// value, an empty string when absent (not nil: a nil reply costs go-redis
+// an error), '!' when garbage (another type, too long).
 var refusalScript = redis.NewScript(readBounded("r", 1, maxRefusalEntry) + `
 return r or ''
 `)
