@@ -156,7 +156,7 @@ func (c *Cache) tenantNames(key kvassert.SharedKey) ([]tenantKeys, error) {
 	for _, nk := range append([][]byte{c.ring.nameKey()}, c.ring.olderNameKeys()...) {
 		tk, err := tenantKeysFor(c.prefix, nk, key)
 		if err != nil {
-			return nil, inputerr.New("fleet", "key", "key must name the app and the tenant (ClientID, Authority and Tenant: printable, no braces): %v", err)
+			return nil, inputerr.New("fleet", "key", "key must name the app and the tenant: ClientID, Authority and Tenant, printable, without braces")
 		}
 		out = append(out, tk)
 	}
