@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert"
 )
 
 // FuzzSharedEntry (issue 18): a shared-cache entry as read from Redis,
@@ -120,6 +122,41 @@ func FuzzRedisState(f *testing.F) {
 		}
 		if v, _, e, err := parsePeek(res); err != nil || len(v) > maxEntry || len(e) > maxEpoch {
 			t.Fatalf("peek answered %d bytes, %v", len(v), err)
+		}
+	})
+}
+
+// FuzzRefusalEntry (issue 21): any bytes read under a tenant's refusal name
+// open as a refusal only when sealed for that tenant (the seeds are; the
+// fuzzer cannot forge one), never panic, and never give a refusal beyond
+// the bound.
+func FuzzRefusalEntry(f *testing.F) {
+	ring := mustRing(f, mustKey(f, "k1", 1))
+	k0 := normalize(tenantOf(testKey(tenantN(1))))
+	good := ring.seal(encodeRefusal(kvassert.TenantRefusal{Code: 700016, Until: time.Now().Add(time.Hour), Failures: 2}), refusalAD(k0))
+	f.Add(good, k0.Tenant)
+	f.Add(good, tenantN(2))
+	f.Add(good[:len(good)-1], k0.Tenant)
+	f.Add([]byte("!"), k0.Tenant)
+	f.Add([]byte{1, 2, 'k', '1'}, "")
+	c := &Cache{ring: ring, warn: newWarner(slog.New(slog.DiscardHandler), time.Minute)}
+	f.Fuzz(func(t *testing.T, entry []byte, tenant string) {
+		k := k0
+		k.Tenant = tenant
+		tk, err := tenantKeysFor(DefaultPrefix, ring.nameKey(), k)
+		if err != nil {
+			return
+		}
+		var seen rejected
+		r, ok := c.openRefusal(entry, tk, &seen)
+		if !ok {
+			return
+		}
+		if tk.key != k0 {
+			t.Fatalf("a refusal sealed for %s was read for %s", k0.Tenant, tk.key.Tenant)
+		}
+		if r.Code <= 0 || r.Failures < 0 || time.Until(r.Until) > maxRefusalLife+time.Minute {
+			t.Fatalf("an unbounded refusal: %+v", r)
 		}
 	})
 }
