@@ -54,15 +54,10 @@ func (c *Credential) shared(ctx context.Context, key flightKey) (azcore.AccessTo
 func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (_ azcore.AccessToken, err error) {
 	ctx, end := c.tel.StartAcquire(ctx, key.tenant, key.scope)
 	defer func() { end(err) }()
-	if c.shc != nil {
-		// Another replica may have been refused for this tenant.
-		if rerr := c.sharedRefusal(ctx, key); rerr != nil {
-			return azcore.AccessToken{}, rerr
-		}
-	}
-	tok, err := c.fromSharedOrNetwork(ctx, key, replacing)
+	start := c.neg.seq.Load()
+	tok, err := c.fromSharedOrNetwork(ctx, key, replacing, start)
 	if err != nil {
-		c.noteRefusal(ctx, key, err)
+		c.noteRefusal(ctx, key, start, err)
 		if pe := (*PanicError)(nil); errors.As(err, &pe) {
 			// Recovered below (the vault's credential): log it as the
 			// flight logs its own.
@@ -73,7 +68,9 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 		}
 		return azcore.AccessToken{}, err
 	}
-	c.noteSuccess(key.cacheKey)
+	if !c.noteSuccess(key.cacheKey, start) {
+		return tok, nil // issued before the tenant refused the app: not cached
+	}
 	now := c.now()
 	if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
 		// The token being replaced came back: keep its entry, which holds

@@ -140,7 +140,7 @@ func NewCredential(tenantID, clientID string, src Source, opts *CredentialOption
 	if c.timeout <= 0 {
 		c.timeout = 2 * time.Minute
 	}
-	c.neg.m, c.neg.worked = map[refusalKey]*refusal{}, map[string]struct{}{}
+	c.neg.m, c.neg.worked, c.neg.forgot = map[refusalKey]*refusal{}, map[string]struct{}{}, map[string]uint64{}
 	switch c.refusalMax, c.onOffboarded = o.RefusedTenantRetry, o.TenantOffboarded; {
 	case c.refusalMax == 0:
 		c.refusalMax = defaultRefusedTenantRetry

@@ -17,8 +17,19 @@ import (
 // request with claims, and the refresh of a token obtained for claims, go
 // to the network directly: such a token answers one resource's challenge
 // and a shared token could be the very token that was refused.
-func (c *Credential) fromSharedOrNetwork(ctx context.Context, key flightKey, replacing *entry) (azcore.AccessToken, error) {
+//
+// Before a request to Entra, the shared cache is asked whether another
+// replica was refused for the tenant (then this one fails fast too); a
+// token the shared cache serves needs no such question (it serves none of
+// a refused tenant). start is the negative cache's seq when the
+// acquisition started.
+func (c *Credential) fromSharedOrNetwork(ctx context.Context, key flightKey, replacing *entry, start uint64) (azcore.AccessToken, error) {
 	acquire := func(ctx context.Context) (azcore.AccessToken, error) {
+		if c.shc != nil {
+			if rerr := c.sharedRefusal(ctx, key, start); rerr != nil {
+				return azcore.AccessToken{}, rerr
+			}
+		}
 		return c.acquire(ctx, key, []string{key.scope})
 	}
 	if c.shc == nil || key.claims != "" || replacing != nil && replacing.local {

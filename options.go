@@ -23,7 +23,8 @@ type CredentialOptions struct {
 	// not allowed is refused before any network call.
 	AdditionallyAllowedTenants []string
 	// Logger receives a warning when a token's background refresh first
-	// fails, and at debug level one line per token acquired, later
+	// fails and when a tenant that worked is offboarded (TenantOffboarded),
+	// and at debug level one line per token acquired, later
 	// failures of that refresh and its recovery (default slog.Default()):
 	// with a logger at INFO, only what an operator must act on is written.
 	// It is also given to a built-in Source whose own Logger is nil.
@@ -51,6 +52,9 @@ type CredentialOptions struct {
 	// flight) and on background refresh (so that one replica refreshes and
 	// the others pick up its token); a cached GetToken never touches it.
 	// Tokens for a claims challenge are acquired locally and not shared.
+	// Entra's refusals of a tenant are shared too (RefusedTenantRetry):
+	// before a request to Entra the credential asks it whether another
+	// replica was refused there, and fails fast if so.
 	// Tokens are shared only between credentials of the same Source
 	// identity: every kvassert Source has one (and WrapSource forwards it);
 	// a Source of your own names the credential its assertions prove with

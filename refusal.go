@@ -34,6 +34,7 @@ type refusal struct {
 	ae       AuthError // Entra's classified answer (rebuilt from the code when another replica saw it)
 	until    time.Time // no request before
 	failures int       // refusals in a row: the back-off
+	seq      uint64    // negativeCache.seq when it was remembered
 	// trying is set for the one request that tries again once until has
 	// passed; the others keep failing fast until it returns.
 	trying atomic.Bool
@@ -53,6 +54,43 @@ type negativeCache struct {
 	mu     sync.Mutex
 	m      map[refusalKey]*refusal
 	worked map[string]struct{}
+	// seq orders refusals and ForgetTenant calls against acquisitions: an
+	// acquisition reads it when it starts, so that an answer to a request
+	// sent before a refusal (or before ForgetTenant) does not undo it.
+	seq    atomic.Uint64
+	forgot map[string]uint64 // tenant: seq of its last ForgetTenant
+}
+
+// The negative cache is bounded: with AdditionallyAllowedTenants "*" the
+// tenants are the callers' choice. At maxRefusals, a new refusal first
+// drops the refusals whose back-off has ended, then the one ending first;
+// at maxWorked tenants that worked, any one is forgotten (it is then not
+// reported if it is offboarded; its refusal is still remembered).
+const (
+	maxRefusals = 4096
+	maxWorked   = 1 << 16
+)
+
+// put stores r for k within maxRefusals. n.mu is held.
+func (n *negativeCache) put(k refusalKey, r *refusal, now time.Time) {
+	if _, ok := n.m[k]; !ok && len(n.m) >= maxRefusals {
+		var first refusalKey
+		var firstUntil time.Time
+		for key, old := range n.m {
+			if !now.Before(old.until) {
+				delete(n.m, key)
+				continue
+			}
+			if firstUntil.IsZero() || old.until.Before(firstUntil) {
+				first, firstUntil = key, old.until
+			}
+		}
+		if len(n.m) >= maxRefusals {
+			delete(n.m, first)
+		}
+	}
+	n.m[k] = r
+	n.n.Store(int32(len(n.m)))
 }
 
 // Refusals are remembered from refusalBase, doubling with jitter, up to
@@ -109,28 +147,46 @@ func endTrial(trial *refusal) {
 }
 
 // noteSuccess clears the refusals a token for key disproves and marks its
-// tenant as one that worked.
-func (c *Credential) noteSuccess(key cacheKey) {
+// tenant as one that worked. It returns false, changing nothing, when the
+// tenant was refused after the acquisition started (start: neg.seq then):
+// the token was issued before the customer removed the app, and must not
+// be cached.
+func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
 	c.neg.mu.Lock()
 	defer c.neg.mu.Unlock()
 	if c.neg.n.Load() != 0 {
-		delete(c.neg.m, refusalKey{tenant: key.tenant})
-		delete(c.neg.m, refusalKey{tenant: key.tenant, scope: key.scope})
+		tk, sk := refusalKey{tenant: key.tenant}, refusalKey{tenant: key.tenant, scope: key.scope}
+		for _, k := range []refusalKey{tk, sk} {
+			if r := c.neg.m[k]; r != nil && r.seq > start {
+				return false
+			}
+		}
+		delete(c.neg.m, tk)
+		delete(c.neg.m, sk)
 		c.neg.n.Store(int32(len(c.neg.m)))
 	}
 	if _, ok := c.neg.worked[key.tenant]; !ok {
+		if len(c.neg.worked) >= maxWorked {
+			for t := range c.neg.worked { // any one: map order is random
+				delete(c.neg.worked, t)
+				break
+			}
+		}
 		c.neg.worked[key.tenant] = struct{}{}
 	}
+	return true
 }
 
 // noteRefusal remembers err when it is a refusal of the tenant (or of key's
 // resource in it), shares it through the SharedCache, and offboards a
 // tenant that worked when the code says the customer removed or disabled
-// the app. It returns nothing: the caller returns err as it is.
-func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) {
+// the app. start is neg.seq when the acquisition started: a refusal of a
+// request sent before ForgetTenant is not remembered. It returns nothing:
+// the caller returns err as it is.
+func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint64, err error) {
 	var ae *AuthError
-	if !errors.As(err, &ae) {
-		return
+	if !errors.As(err, &ae) || !ae.RefusedUntil.IsZero() {
+		return // not Entra's answer (or a refusal remembered already)
 	}
 	rr, ok := entraid.TenantRefusal(ae.Code)
 	if !ok {
@@ -142,6 +198,10 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) 
 	}
 	now := c.now()
 	c.neg.mu.Lock()
+	if c.neg.forgot[key.tenant] > start {
+		c.neg.mu.Unlock()
+		return
+	}
 	r := &refusal{ae: *ae, failures: 1, until: now}
 	r.ae.RefusedUntil = time.Time{}
 	prev := c.neg.m[k]
@@ -157,8 +217,8 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) 
 			r.failures = prev.failures + 1
 		}
 		r.until = now.Add(refusalBackoff(r.failures, c.refusalMax))
-		c.neg.m[k] = r
-		c.neg.n.Store(int32(len(c.neg.m)))
+		r.seq = c.neg.seq.Add(1)
+		c.neg.put(k, r, now)
 	}
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
@@ -184,8 +244,9 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, err error) 
 
 // sharedRefusal consults the SharedCache for a refusal of key's tenant
 // that another replica saw; it returns the error to fail with, or nil (no
-// refusal, or the shared cache failed: then the request proceeds).
-func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthError {
+// refusal, or the shared cache failed: then the request proceeds). start
+// is neg.seq when the acquisition started.
+func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uint64) *AuthError {
 	var sr TenantRefusal
 	var found bool
 	_ = c.sharedCall(ctx, "Refusal", func(ctx context.Context) (err error) {
@@ -206,8 +267,13 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey) *AuthErro
 	}
 	k := refusalKey{tenant: key.tenant}
 	c.neg.mu.Lock()
-	c.neg.m[k] = r
-	c.neg.n.Store(int32(len(c.neg.m)))
+	if c.neg.forgot[key.tenant] > start {
+		// Read before ForgetTenant reached the shared cache.
+		c.neg.mu.Unlock()
+		return nil
+	}
+	r.seq = c.neg.seq.Add(1)
+	c.neg.put(k, r, c.now())
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
 	if offboard {
@@ -294,21 +360,30 @@ func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
+	// The shared cache first: a replica's acquisition that starts after
+	// the memory is cleared must not find the refusal there (one that
+	// read it before is told by forgot).
+	var shared error
+	if c.shc != nil {
+		shared = c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
+			return c.shc.Forget(ctx, c.tenantKey(t))
+		})
+	}
 	c.neg.mu.Lock()
 	for k := range c.neg.m {
 		if k.tenant == t {
 			delete(c.neg.m, k)
 		}
 	}
+	if len(c.neg.forgot) >= maxRefusals {
+		// Only acquisitions in flight (AcquireTimeout) need it.
+		clear(c.neg.forgot)
+	}
+	c.neg.forgot[t] = c.neg.seq.Add(1)
 	c.neg.n.Store(int32(len(c.neg.m)))
 	c.neg.mu.Unlock()
 	c.cache.removeTenant(t)
-	if c.shc == nil {
-		return nil
-	}
-	if shared := c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
-		return c.shc.Forget(ctx, c.tenantKey(t))
-	}); shared != nil {
+	if shared != nil {
 		return fmt.Errorf("kvassert: tenant %s forgotten in memory, but not in the shared cache: %w", t, shared)
 	}
 	return nil

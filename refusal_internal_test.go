@@ -1,6 +1,8 @@
 package kvassert
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +57,50 @@ func TestRefusalBackoff(t *testing.T) {
 	}
 	if d := refusalBackoff(1, time.Second); d != time.Second {
 		t.Fatalf("max 1 s: %v", d)
+	}
+}
+
+// The negative cache stays bounded whatever tenants callers name: 10,000
+// distinct refused tenants leave at most maxRefusals refusals, the ones
+// ending last kept; the tenants that worked are bounded too.
+func TestNegativeCacheIsBounded(t *testing.T) {
+	c, err := NewCredential(testHome, testClient, &countingSource{}, &CredentialOptions{AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tenant := func(i int) string { return fmt.Sprintf("%08x-0000-4000-8000-000000000000", i) }
+	for i := range 10000 {
+		key := flightKey{cacheKey: cacheKey{tenant: tenant(i), scope: "https://graph.microsoft.com/.default"}}
+		c.noteRefusal(ctx, key, c.neg.seq.Load(), &AuthError{Tenant: key.tenant, Code: 700016})
+		if c.noteSuccess(cacheKey{tenant: tenant(100000 + i)}, c.neg.seq.Load()); len(c.neg.worked) > maxWorked {
+			t.Fatalf("%d tenants that worked", len(c.neg.worked))
+		}
+	}
+	if n := len(c.neg.m); n != maxRefusals || int(c.neg.n.Load()) != n {
+		t.Fatalf("%d refusals (n %d), want %d", n, c.neg.n.Load(), maxRefusals)
+	}
+	// The newest refusal is remembered and fails fast.
+	if err, _ := c.checkRefusal(tenant(9999), "https://graph.microsoft.com/.default"); err == nil {
+		t.Fatal("the newest refusal was dropped")
+	}
+	// Once every back-off has ended, a new refusal drops them all.
+	c.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	c.noteRefusal(ctx, flightKey{cacheKey: cacheKey{tenant: tenant(10000)}}, c.neg.seq.Load(), &AuthError{Code: 700016})
+	if n := len(c.neg.m); n != 1 {
+		t.Fatalf("%d refusals after every back-off ended, want 1", n)
+	}
+}
+
+func TestWorkedTenantsAreBounded(t *testing.T) {
+	c, err := NewCredential(testHome, testClient, &countingSource{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxWorked + 100 {
+		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, 0)
+	}
+	if n := len(c.neg.worked); n != maxWorked {
+		t.Fatalf("%d tenants that worked, want %d", n, maxWorked)
 	}
 }

@@ -230,3 +230,23 @@ func TestOffboardingReachesTheOtherReplica(t *testing.T) {
 		}
 	}
 }
+
+// servingCache serves every token from the "fleet" without calling acquire.
+type servingCache struct{ *memRefusals }
+
+func (s servingCache) Token(context.Context, kvassert.SharedKey, azcore.AccessToken, func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "shared", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// A miss served by the shared cache costs one shared-cache call: the
+// refusal is asked for only before a request to Entra.
+func TestSharedTokenNeedsNoRefusalLookup(t *testing.T) {
+	shc := servingCache{newMemRefusals()}
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+	if tok, err := w.Cred.GetToken(context.Background(), testfixture.Opts(scenario.DemoContosoTenant)); err != nil || tok.Token != "shared" {
+		t.Fatalf("%v %v", tok.Token, err)
+	}
+	if shc.lookups != 0 {
+		t.Fatalf("%d refusal lookups, want none", shc.lookups)
+	}
+}

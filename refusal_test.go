@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -536,5 +537,95 @@ func TestConcurrentRefusalsOfOneTenantCountOnce(t *testing.T) {
 	r, ok := rootaccess.TenantRefused(w.Cred, emuhook.DemoWingtipTenant)
 	if !ok || r.Failures != 1 || r.Until.Sub(w.clock.Now()) > 7500*time.Millisecond {
 		t.Fatalf("refusal %+v, want the first, for at most 7.5 s", r)
+	}
+}
+
+// holdingTransport holds the response of the next token request once armed:
+// the request was answered by Entra, but its caller sees it later.
+type holdingTransport struct {
+	next    policy.Transporter
+	armed   atomic.Bool
+	held    chan struct{} // closed when a response is held
+	release chan struct{}
+}
+
+func (h *holdingTransport) Do(req *http.Request) (*http.Response, error) {
+	resp, err := h.next.Do(req)
+	if strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token") && h.armed.CompareAndSwap(true, false) {
+		close(h.held)
+		<-h.release
+	}
+	return resp, err
+}
+
+// A token issued just before the customer removed the app, whose answer
+// arrives after the refusal was remembered, goes to its caller but is not
+// cached and does not clear the refusal (before the fix it did both: the
+// removed tenant was served from the cache for the token's lifetime).
+func TestTokenIssuedBeforeOffboardingIsNotCached(t *testing.T) {
+	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
+		ht.next = o.ClientOptions.Transport
+		o.ClientOptions.Transport = ht
+	})
+	ctx := context.Background()
+	if _, err := w.Cred.GetToken(ctx, offboardScopes[0]); err != nil {
+		t.Fatal(err)
+	}
+	ht.armed.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := w.Cred.GetToken(ctx, offboardScopes[2])
+		late <- err
+	}()
+	<-ht.held // issued; the customer removes the app now
+	if err := w.Emu.SetConsent(scenario.DemoAppClientID, scenario.DemoContosoTenant, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Cred.GetToken(ctx, scopeOpts(scenario.DemoContosoTenant, "https://storage.azure.com/.default"))
+	authErr(t, err, 700016)
+	close(ht.release)
+	if err := <-late; err != nil {
+		t.Fatalf("the caller of the token issued before: %v", err)
+	}
+	if n := rootaccess.CredentialStats(w.Cred).CachedTokens; n != 0 {
+		t.Fatalf("%d tokens cached for the removed tenant", n)
+	}
+	if _, ok := rootaccess.TenantRefused(w.Cred, scenario.DemoContosoTenant); !ok {
+		t.Fatal("the late token cleared the refusal")
+	}
+	_, err = w.Cred.GetToken(ctx, offboardScopes[2])
+	if ae := authErr(t, err, 700016); ae.RefusedUntil.IsZero() {
+		t.Fatal("not failing fast")
+	}
+}
+
+// A refusal answering a request sent before ForgetTenant (the administrator
+// consented meanwhile) is not remembered: the next call goes to Entra.
+func TestRefusalSentBeforeForgetTenantIsNotRemembered(t *testing.T) {
+	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
+		ht.next = o.ClientOptions.Transport
+		o.ClientOptions.Transport = ht
+	})
+	ctx := context.Background()
+	wingtip := emuhook.DemoWingtipTenant
+	ht.armed.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := w.Cred.GetToken(ctx, testfixture.Opts(wingtip))
+		late <- err
+	}()
+	<-ht.held
+	if err := w.Emu.SetConsent(scenario.DemoAppClientID, wingtip, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Cred.ForgetTenant(ctx, wingtip); err != nil {
+		t.Fatal(err)
+	}
+	close(ht.release)
+	authErr(t, <-late, 700016)
+	if _, err := w.Cred.GetToken(ctx, testfixture.Opts(wingtip)); err != nil {
+		t.Fatalf("after consent and ForgetTenant: %v", err)
 	}
 }
