@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +159,49 @@ func TestOffboardedTenantStopsOnEveryReplica(t *testing.T) {
 	}
 	if n := c.signs() - s3; n != 1 {
 		t.Fatalf("%d signs after ForgetTenant; want one, shared through Redis", n)
+	}
+}
+
+// scriptCalls is the number of scripts (EVALSHA, EVAL: each one round trip
+// of ours) redis-server ran since the last CONFIG RESETSTAT (INFO
+// commandstats; the commands a script runs are counted apart).
+func (c *credEnv) scriptCalls(t *testing.T) int {
+	t.Helper()
+	info, err := c.raw.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		v, _ := strconv.Atoi(calls)
+		n += v
+	}
+	return n
+}
+
+// TestRedisServedMissIsOneRoundTrip (issue 21): with tenant refusals
+// shared, a credential's local miss served from Redis is still one script
+// call (one round trip): the token read checks the tenant's epoch itself, and the refusal
+// is asked only before a request to Entra.
+func TestRedisServedMissIsOneRoundTrip(t *testing.T) {
+	c := newCredEnv(t, 3)
+	a, b := c.replica(t, c.key, fleet.CacheOptions{}), c.replica(t, c.key, fleet.CacheOptions{})
+	if n := a.get(t, c.tenants); n != 0 {
+		t.Fatal(n)
+	}
+	if err := c.raw.ConfigResetStat(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s0 := c.signs()
+	if n := b.get(t, c.tenants); n != 0 {
+		t.Fatal(n)
+	}
+	if n, s := c.scriptCalls(t), c.signs()-s0; n != len(c.tenants) || s != 0 {
+		t.Fatalf("%d Redis scripts and %d signs for %d tokens served from Redis; want one round trip each", n, s, len(c.tenants))
 	}
 }
