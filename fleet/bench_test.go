@@ -10,6 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/redistest"
 )
 
@@ -74,4 +75,40 @@ func BenchmarkFleetAcquire(b *testing.B) {
 	if s := cache.Stats(); s.Fallbacks != 0 || s.Acquired != int64(i) {
 		b.Fatalf("stats %+v after %d", s, i)
 	}
+}
+
+// BenchmarkRefusalRead is a Refusal for a tenant with no refusal in force:
+// one round trip (a credential pays it when it consults the fleet before
+// acquiring). The Refuse sub-benchmark moves the epoch and stores a
+// refusal: one round trip and one AES-GCM seal.
+func BenchmarkRefusalRead(b *testing.B) {
+	srv := redistest.Start(b)
+	cache, _ := newCache(b, srv, CacheOptions{OpTimeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	key := tenantOf(testKey(tenantN(1)))
+	b.Run("none", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok, err := cache.Refusal(ctx, key); ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("Refuse", func(b *testing.B) {
+		r := kvassert.TenantRefusal{Code: 700016, Until: time.Now().Add(time.Hour), Failures: 1}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := cache.Refuse(ctx, key, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("in-force", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok, err := cache.Refusal(ctx, key); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }

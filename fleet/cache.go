@@ -204,13 +204,13 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 		c.tel.Fallback(ctx, errBreakerOpen)
 		return acquire(ctx)
 	}
-	v, pttl, err := c.peek(ctx, tk)
+	v, pttl, epoch, err := c.peek(ctx, tk)
 	if err != nil {
 		c.tel.Lookup(ctx, false, err)
 		return c.fallback(ctx, err, acquire)
 	}
 	var seen rejected
-	if tok, ok := c.usable(v, tk, stale, &seen); ok {
+	if tok, ok := c.usable(v, epoch, tk, stale, &seen); ok {
 		c.c.hits.Add(1)
 		c.tel.Lookup(ctx, true, nil)
 		return tok, nil
@@ -222,7 +222,7 @@ func (c *Cache) Token(ctx context.Context, key kvassert.SharedKey, stale azcore.
 	}
 	c.c.misses.Add(1)
 	c.tel.Lookup(ctx, false, nil)
-	return c.lockOrWait(ctx, tk, stale, pttl <= 0, &seen, acquire)
+	return c.lockOrWait(ctx, tk, stale, pttl <= 0, epoch, &seen, acquire)
 }
 
 // fromOlderNames looks for the token under the names of the keyring's
@@ -234,12 +234,12 @@ func (c *Cache) fromOlderNames(ctx context.Context, key kvassert.SharedKey, stal
 		if err != nil {
 			return azcore.AccessToken{}, false
 		}
-		v, _, err := c.peek(ctx, tk)
+		v, _, epoch, err := c.peek(ctx, tk)
 		if err != nil {
 			c.record(ctx, err)
 			return azcore.AccessToken{}, false
 		}
-		if tok, ok := c.usable(v, tk, stale, seen); ok {
+		if tok, ok := c.usable(v, epoch, tk, stale, seen); ok {
 			return tok, true
 		}
 	}
@@ -247,17 +247,19 @@ func (c *Cache) fromOlderNames(ctx context.Context, key kvassert.SharedKey, stal
 }
 
 // usable decrypts an entry and reports whether it can be served: it
-// decrypts under this key, lives at least MinRemaining more, and is not the
-// stale token the caller wants replaced.
-func (c *Cache) usable(v []byte, tk tokenKeys, stale azcore.AccessToken, seen *rejected) (azcore.AccessToken, bool) {
+// decrypts under this key, was stored under the tenant's current epoch
+// (read with it: no Refuse or Forget since), lives at least MinRemaining
+// more, and is not the stale token the caller wants replaced.
+func (c *Cache) usable(v []byte, epoch string, tk tokenKeys, stale azcore.AccessToken, seen *rejected) (azcore.AccessToken, bool) {
 	if v == nil {
 		return azcore.AccessToken{}, false
 	}
 	pt, err := c.ring.open(v, adFor(tk.key))
 	var tok azcore.AccessToken
+	var stored string
 	ok := err == nil
 	if ok {
-		tok, ok = decodeToken(pt)
+		tok, stored, ok = decodeToken(pt)
 		clear(pt)
 	}
 	if !ok {
@@ -266,6 +268,9 @@ func (c *Cache) usable(v []byte, tk tokenKeys, stale azcore.AccessToken, seen *r
 			c.warn.warn("fleet: rejected a shared token entry", errBadEntry)
 		}
 		return azcore.AccessToken{}, false
+	}
+	if stored != epoch {
+		return azcore.AccessToken{}, false // refused or forgotten since
 	}
 	if time.Until(tok.ExpiresOn) <= c.o.MinRemaining {
 		return azcore.AccessToken{}, false

@@ -305,7 +305,7 @@ func TestOnlyTheOwnerReleases(t *testing.T) {
 	a.release(ctx, tk, "old-owner")
 	// own() stores and releases; the acquire stands in for a slow one
 	// whose lock was taken over.
-	if _, err := a.own(ctx, tk, "old-owner", newAcquirer("old").acquire); err != nil {
+	if _, err := a.own(ctx, tk, "old-owner", "", newAcquirer("old").acquire); err != nil {
 		t.Fatal(err)
 	}
 	if err := renewScript.Run(ctx, raw, []string{tk.lock}, "old-owner", 60_000).Err(); err != nil {

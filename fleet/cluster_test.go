@@ -55,6 +55,28 @@ func TestOnRedisCluster(t *testing.T) {
 	if holding < 2 {
 		t.Fatalf("tokens on %d masters; want them spread", holding)
 	}
+	// A tenant's epoch and refusal live in the slot of its tokens: Refuse
+	// on one replica stops the tokens the other was served.
+	gone := testKey(tenantN(0))
+	before, err := caches[1].Token(context.Background(), gone, azcore.AccessToken{}, acq.acquire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caches[0].Refuse(context.Background(), tenantOf(gone), refusal(700016, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := caches[1].Refusal(context.Background(), tenantOf(gone)); !ok || err != nil {
+		t.Fatalf("refusal on the cluster: %v, %v", ok, err)
+	}
+	if tok, err := caches[1].Token(context.Background(), gone, azcore.AccessToken{}, acq.acquire); err != nil || tok.Token == before.Token {
+		t.Fatalf("a token stored before Refuse was served on the cluster (%v)", err)
+	}
+	if err := caches[1].Forget(context.Background(), tenantOf(gone)); err != nil {
+		t.Fatal(err)
+	}
+	if s := caches[0].Stats(); s.Errors != 0 {
+		t.Fatalf("Redis errors on the cluster: %+v", s)
+	}
 	c, err := NewClient(cl.URL())
 	if err != nil {
 		t.Fatal(err)

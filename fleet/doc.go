@@ -5,6 +5,10 @@
 //   - Cache, a kvassert.SharedCache: tokens encrypted with AES-256-GCM and
 //     shared by every replica, with fleet-wide single flight (one replica
 //     acquires each token, the others wait for it) and fleet-wide refresh.
+//     It shares tenant refusals too (issue 21): a tenant Entra refused in
+//     one replica fails fast in every replica (Refusal), and no replica is
+//     served a token the fleet stored for it before (Refuse, Forget: a
+//     per-tenant epoch that the token read checks in the same round trip).
 //   - Throttle: the Key Vault 429 hold-off shared by every replica, and an
 //     optional fleet sign budget so that a cold start of the whole fleet
 //     stays under the vault's limit.

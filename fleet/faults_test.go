@@ -180,9 +180,9 @@ func TestBadEntriesAreRejected(t *testing.T) {
 	}
 	flip := func(i int) []byte { b := bytes.Clone(good); b[i] ^= 1; return b }
 	// A plausible entry under an unknown key ID.
-	foreign := mustRing(t, mustKey(t, "evil", 7)).seal(encodeToken(azcore.AccessToken{Token: "planted", ExpiresOn: time.Now().Add(time.Hour)}), adFor(tkV.key))
+	foreign := mustRing(t, mustKey(t, "evil", 7)).seal(encodeToken(azcore.AccessToken{Token: "planted", ExpiresOn: time.Now().Add(time.Hour)}, ""), adFor(tkV.key))
 	// The right key ID with another secret.
-	sameID := mustRing(t, mustKey(t, "k1", 7)).seal(encodeToken(azcore.AccessToken{Token: "planted", ExpiresOn: time.Now().Add(time.Hour)}), adFor(tkV.key))
+	sameID := mustRing(t, mustKey(t, "k1", 7)).seal(encodeToken(azcore.AccessToken{Token: "planted", ExpiresOn: time.Now().Add(time.Hour)}, ""), adFor(tkV.key))
 	cases := map[string][]byte{
 		"swapped from another tenant": otherEntry,
 		"truncated":                   good[:len(good)-5],

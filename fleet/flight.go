@@ -21,7 +21,7 @@ const (
 
 // lockOrWait takes the lock and acquires, or waits for the owner's value,
 // taking over when the lock is gone without a value.
-func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.AccessToken, tryLock bool, seen *rejected, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.AccessToken, tryLock bool, epoch string, seen *rejected, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	owner := c.ownerID + "-" + fmt.Sprint(c.seq.Add(1))
 	var w *waiter
 	var waitStart time.Time // when this call began waiting for the owner
@@ -36,7 +36,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 	var lastRead time.Time // of the value, while waiting
 	for {
 		if tryLock {
-			won, v, tookOver, err := c.lock(ctx, tk, owner)
+			won, v, tookOver, e, err := c.lock(ctx, tk, owner)
 			if err != nil {
 				waitErr = err
 				return c.fallback(ctx, err, acquire)
@@ -45,7 +45,8 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 				c.c.takeovers.Add(1)
 				c.warn.warn("fleet: took over a lock with no or an overlong expiry (not a live replica's)", nil)
 			}
-			if tok, ok := c.usable(v, tk, stale, seen); ok {
+			epoch = e
+			if tok, ok := c.usable(v, epoch, tk, stale, seen); ok {
 				if won {
 					c.release(ctx, tk, owner)
 				}
@@ -56,7 +57,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 				if w != nil && !tookOver {
 					c.c.takeovers.Add(1)
 				}
-				return c.own(ctx, tk, owner, acquire)
+				return c.own(ctx, tk, owner, epoch, acquire)
 			}
 		}
 		if w == nil {
@@ -74,7 +75,7 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 			if err == nil {
 				// Shared all the same: the other waiters find it
 				// instead of each acquiring after its own wait.
-				c.store(ctx, tk, owner, tok)
+				c.store(ctx, tk, owner, epoch, tok)
 			}
 			return tok, err
 		}
@@ -102,12 +103,13 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 		}
 		delay = min(2*delay, pollMax)
 		lastRead = time.Now()
-		v, pttl, err := c.peek(ctx, tk)
+		v, pttl, e, err := c.peek(ctx, tk)
 		if err != nil {
 			waitErr = err
 			return c.fallback(ctx, err, acquire)
 		}
-		if tok, ok := c.usable(v, tk, stale, seen); ok {
+		epoch = e
+		if tok, ok := c.usable(v, epoch, tk, stale, seen); ok {
 			c.c.hits.Add(1)
 			return tok, nil
 		}
@@ -121,9 +123,10 @@ func (c *Cache) lockOrWait(ctx context.Context, tk tokenKeys, stale azcore.Acces
 func (c *Cache) maxLockMillis() int64 { return 2 * c.o.LockTTL.Milliseconds() }
 
 // own acquires the token as the lock owner, renewing the lock meanwhile,
-// then stores it (when it lives long enough), releases the lock and wakes
-// the waiting replicas.
-func (c *Cache) own(ctx context.Context, tk tokenKeys, owner string, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
+// then stores it under epoch, the tenant's epoch read with the lock (when
+// it lives long enough and no Refuse or Forget came meanwhile), releases
+// the lock and wakes the waiting replicas.
+func (c *Cache) own(ctx context.Context, tk tokenKeys, owner, epoch string, acquire func(context.Context) (azcore.AccessToken, error)) (azcore.AccessToken, error) {
 	c.c.acquired.Add(1)
 	tok, err := func() (azcore.AccessToken, error) {
 		// Stop renewing even if acquire panics: the lock then expires
@@ -135,27 +138,29 @@ func (c *Cache) own(ctx context.Context, tk tokenKeys, owner string, acquire fun
 		c.release(ctx, tk, owner)
 		return tok, err
 	}
-	if !c.store(ctx, tk, owner, tok) {
+	if !c.store(ctx, tk, owner, epoch, tok) {
 		c.release(ctx, tk, owner)
 	}
 	return tok, nil
 }
 
-// store puts tok in Redis (when it lives long enough, and not absurdly
-// long), releases the lock if owner holds it, and wakes the waiting
-// replicas. It reports whether it stored.
-func (c *Cache) store(ctx context.Context, tk tokenKeys, owner string, tok azcore.AccessToken) bool {
+// store puts tok in Redis under the tenant's epoch read before acquiring
+// (when it lives long enough, and not absurdly long; the script drops it
+// when the epoch moved meanwhile), releases the lock if owner holds it,
+// and wakes the waiting replicas. It reports whether it ran the script
+// (which releases the lock).
+func (c *Cache) store(ctx context.Context, tk tokenKeys, owner, epoch string, tok azcore.AccessToken) bool {
 	ttl := time.Until(tok.ExpiresOn)
-	if ttl <= c.o.MinRemaining || ttl > maxTokenLife || tok.Token == "" {
+	if ttl <= c.o.MinRemaining || ttl > maxTokenLife || tok.Token == "" || epoch == garbage {
 		return false
 	}
-	entry := c.ring.seal(encodeToken(tok), adFor(tk.key))
+	entry := c.ring.seal(encodeToken(tok, epoch), adFor(tk.key))
 	if len(entry) > maxEntry {
 		return false
 	}
 	octx, cancel := c.opCtx(context.WithoutCancel(ctx))
 	defer cancel()
-	err := storeScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, entry, ttl.Milliseconds(), channelFor(c.prefix), tk.msg).Err()
+	err := storeScript.Run(octx, c.client, []string{tk.value, tk.lock, tk.epoch}, owner, entry, ttl.Milliseconds(), channelFor(c.prefix), tk.msg, epoch, (ttl + epochMargin).Milliseconds()).Err()
 	c.record(ctx, err)
 	return true
 }
@@ -195,49 +200,70 @@ func (c *Cache) release(ctx context.Context, tk tokenKeys, owner string) {
 	c.record(ctx, err)
 }
 
-// peek reads the value and the lock's remaining life in one round trip.
-func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, error) {
+// peek reads the value, the lock's remaining life and the tenant's epoch
+// in one round trip.
+func (c *Cache) peek(ctx context.Context, tk tokenKeys) ([]byte, int64, string, error) {
 	octx, cancel := c.opCtx(ctx)
 	defer cancel()
-	res, err := peekScript.Run(octx, c.client, []string{tk.value, tk.lock}).Slice()
+	res, err := peekScript.Run(octx, c.client, []string{tk.value, tk.lock, tk.epoch}).Slice()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	c.br.success()
 	return parsePeek(res)
 }
 
 // parsePeek reads peekScript's answer: the value (nil when absent, garbage
-// or longer than any entry) and the lock's PTTL.
-func parsePeek(res []any) ([]byte, int64, error) {
-	if len(res) != 2 {
-		return nil, 0, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
+// or longer than any entry), the lock's PTTL and the epoch.
+func parsePeek(res []any) ([]byte, int64, string, error) {
+	if len(res) != 3 {
+		return nil, 0, "", fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
 	}
 	pttl, _ := res[1].(int64)
-	return bytesOf(res[0]), pttl, nil
+	return bytesOf(res[0]), pttl, epochOf(res[2]), nil
 }
 
-// lock tries to take the lock and reads the value in one round trip. It
-// reports whether it took over a lock no live owner holds.
-func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (won bool, v []byte, tookOver bool, err error) {
+// lock tries to take the lock and reads the value and the epoch in one
+// round trip (replacing an epoch that is garbage). It reports whether it
+// took over a lock no live owner holds.
+func (c *Cache) lock(ctx context.Context, tk tokenKeys, owner string) (won bool, v []byte, tookOver bool, epoch string, err error) {
 	octx, cancel := c.opCtx(ctx)
 	defer cancel()
-	res, err := lockScript.Run(octx, c.client, []string{tk.value, tk.lock}, owner, c.o.LockTTL.Milliseconds(), c.maxLockMillis()).Slice()
+	res, err := lockScript.Run(octx, c.client, []string{tk.value, tk.lock, tk.epoch}, owner, c.o.LockTTL.Milliseconds(), c.maxLockMillis(), newEpoch(), maxEpochLife.Milliseconds()).Slice()
 	if err != nil {
-		return false, nil, false, err
+		return false, nil, false, "", err
 	}
 	c.br.success()
 	return parseLock(res)
 }
 
 // parseLock reads lockScript's answer.
-func parseLock(res []any) (won bool, v []byte, tookOver bool, err error) {
-	if len(res) != 3 {
-		return false, nil, false, fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
+func parseLock(res []any) (won bool, v []byte, tookOver bool, epoch string, err error) {
+	if len(res) != 4 {
+		return false, nil, false, "", fmt.Errorf("fleet: unexpected answer from Redis (%d values)", len(res))
 	}
 	w, _ := res[0].(int64)
 	t, _ := res[2].(int64)
-	return w == 1, bytesOf(res[1]), w == 1 && t == 1, nil
+	return w == 1, bytesOf(res[1]), w == 1 && t == 1, epochOf(res[3]), nil
+}
+
+// garbage is the epoch of a tenant whose epoch key holds something that is
+// not ours: no entry matches it, and nothing is stored under it.
+const garbage = "!"
+
+// epochOf is an epoch read from Redis: "" when absent, garbage when not a
+// printable string of at most maxEpoch bytes.
+func epochOf(v any) string {
+	switch s := v.(type) {
+	case nil:
+		return ""
+	case string:
+		if s == "" || len(s) > maxEpoch || !printable(s) {
+			return garbage
+		}
+		return s
+	}
+	return garbage
 }
 
 // bytesOf is a value read from Redis: nil unless a string no longer than

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvassert/kvassert"
 )
 
 // FuzzSharedEntry (issue 18): a shared-cache entry as read from Redis,
@@ -18,7 +20,7 @@ import (
 func FuzzSharedEntry(f *testing.F) {
 	ring := mustRing(f, mustKey(f, "k1", 1), mustKey(f, "k0", 2))
 	key0 := testKey(tenantN(1))
-	good := ring.seal(encodeToken(azcore.AccessToken{Token: "tok.en.0", ExpiresOn: time.Now().Add(time.Hour)}), adFor(normalize(key0)))
+	good := ring.seal(encodeToken(azcore.AccessToken{Token: "tok.en.0", ExpiresOn: time.Now().Add(time.Hour)}, ""), adFor(normalize(key0)))
 	f.Add(good, key0.Tenant, key0.Scope, key0.Source, false)
 	f.Add(good, key0.Tenant, key0.Scope, "another-source", false)
 	f.Add(good, tenantN(2), key0.Scope, key0.Source, false)
@@ -34,9 +36,9 @@ func FuzzSharedEntry(f *testing.F) {
 		if err != nil {
 			return
 		}
-		v, _, _ := parsePeek([]any{string(entry), int64(-2)})
+		v, _, epoch, _ := parsePeek([]any{string(entry), int64(-2), nil})
 		var seen rejected
-		tok, ok := c.usable(v, tk, azcore.AccessToken{}, &seen)
+		tok, ok := c.usable(v, epoch, tk, azcore.AccessToken{}, &seen)
 		if !ok {
 			return
 		}
@@ -68,11 +70,11 @@ func FuzzRedisState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kind uint8, ttl int64, value []byte, score float64) {
 		n++
 		base := DefaultPrefix + ":fuzz:{" + strconv.Itoa(n) + "}"
-		hold, budget, val, lock := base+":hold", base+":budget", base+":tok", base+":lock"
+		hold, budget, val, lock, epoch := base+":hold", base+":budget", base+":tok", base+":lock", base+":epoch"
 		if len(value) > 1<<17 {
 			value = value[:1<<17]
 		}
-		for _, key := range []string{hold, budget, val, lock} {
+		for _, key := range []string{hold, budget, val, lock, epoch} {
 			switch kind % 5 {
 			case 0:
 				raw.Set(ctx, key, value, 0)
@@ -91,7 +93,7 @@ func FuzzRedisState(f *testing.F) {
 			}
 			kind /= 5
 		}
-		defer raw.Del(ctx, hold, budget, val, lock)
+		defer raw.Del(ctx, hold, budget, val, lock, epoch)
 		ids, err := gateScript.Run(ctx, raw, []string{hold, budget}, 3, window, "m", maxHold).Int64Slice()
 		if err != nil {
 			t.Fatalf("gate: %v", err)
@@ -103,23 +105,58 @@ func FuzzRedisState(f *testing.F) {
 			t.Fatalf("the hold-off key still lives %v", p)
 		}
 		before := raw.PTTL(ctx, lock).Val()
-		res, err := lockScript.Run(ctx, raw, []string{val, lock}, "me", lockTTL, 2*lockTTL).Slice()
+		res, err := lockScript.Run(ctx, raw, []string{val, lock, epoch}, "me", lockTTL, 2*lockTTL, "fresh", lockTTL).Slice()
 		if err != nil {
 			t.Fatalf("lock: %v", err)
 		}
-		won, v, _, err := parseLock(res)
-		if err != nil || len(v) > maxEntry {
-			t.Fatalf("lock answered %v", err)
+		won, v, _, e, err := parseLock(res)
+		if err != nil || len(v) > maxEntry || e == garbage {
+			t.Fatalf("lock answered %v, epoch %q", err, e)
 		}
 		if (before == -1 || before > 2*lockTTL*time.Millisecond) && !won {
 			t.Fatalf("a lock with TTL %v was not taken over", before)
 		}
-		res, err = peekScript.Run(ctx, raw, []string{val, lock}).Slice()
+		res, err = peekScript.Run(ctx, raw, []string{val, lock, epoch}).Slice()
 		if err != nil {
 			t.Fatalf("peek: %v", err)
 		}
-		if v, _, err := parsePeek(res); err != nil || len(v) > maxEntry {
+		if v, _, e, err := parsePeek(res); err != nil || len(v) > maxEntry || len(e) > maxEpoch {
 			t.Fatalf("peek answered %d bytes, %v", len(v), err)
+		}
+	})
+}
+
+// FuzzRefusalEntry (issue 21): any bytes read under a tenant's refusal name
+// open as a refusal only when sealed for that tenant (the seeds are; the
+// fuzzer cannot forge one), never panic, and never give a refusal beyond
+// the bound.
+func FuzzRefusalEntry(f *testing.F) {
+	ring := mustRing(f, mustKey(f, "k1", 1))
+	k0 := normalize(tenantOf(testKey(tenantN(1))))
+	good := ring.seal(encodeRefusal(kvassert.TenantRefusal{Code: 700016, Until: time.Now().Add(time.Hour), Failures: 2}), refusalAD(k0))
+	f.Add(good, k0.Tenant)
+	f.Add(good, tenantN(2))
+	f.Add(good[:len(good)-1], k0.Tenant)
+	f.Add([]byte("!"), k0.Tenant)
+	f.Add([]byte{1, 2, 'k', '1'}, "")
+	c := &Cache{ring: ring, warn: newWarner(slog.New(slog.DiscardHandler), time.Minute)}
+	f.Fuzz(func(t *testing.T, entry []byte, tenant string) {
+		k := k0
+		k.Tenant = tenant
+		tk, err := tenantKeysFor(DefaultPrefix, ring.nameKey(), k)
+		if err != nil {
+			return
+		}
+		var seen rejected
+		r, ok := c.openRefusal(entry, tk, &seen)
+		if !ok {
+			return
+		}
+		if tk.key != k0 {
+			t.Fatalf("a refusal sealed for %s was read for %s", k0.Tenant, tk.key.Tenant)
+		}
+		if r.Code <= 0 || r.Failures < 0 || time.Until(r.Until) > maxRefusalLife+time.Minute {
+			t.Fatalf("an unbounded refusal: %+v", r)
 		}
 	})
 }

@@ -2,10 +2,13 @@ package fleet
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvassert/kvassert"
 )
 
 // TestHostileValuesAreMisses (issue 18, siblings of defects 4 and 6):
@@ -173,5 +176,113 @@ func TestMessageFloodIsPaced(t *testing.T) {
 	<-done
 	if limit := int64(elapsed/pollMin) + 10; n > limit {
 		t.Fatalf("3000 messages in %v made %d reads; want at most %d (one per %v)", elapsed, n, limit, pollMin)
+	}
+}
+
+// TestHostileRefusalEntries (issue 21): whatever another client writes
+// under a tenant's refusal name (a refusal forged with another secret, one
+// copied from another tenant, a token entry, an authentic refusal beyond
+// the bound, garbage, a value larger than any entry, another Redis type)
+// is no refusal: Refusal answers ok=false without an error or a stall,
+// counts it, and the next Refuse stores over it.
+func TestHostileRefusalEntries(t *testing.T) {
+	srv, raw := startRaw(t)
+	ctx := context.Background()
+	a, _ := newCache(t, srv, CacheOptions{Logger: slog.New(slog.DiscardHandler)})
+	other := tenantOf(testKey(tenantN(999)))
+	if err := a.Refuse(ctx, other, refusal(700016, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	otherNames, _ := a.tenantNames(other)
+	copied := raw.Get(ctx, otherNames[0].refusal).Val()
+	tokenEntry := func(k kvassert.SharedKey) string {
+		mustToken(t, a, k, newAcquirer("tok"))
+		return raw.Get(ctx, a.keysFor(t, k).value).Val()
+	}
+	forged := func(k kvassert.SharedKey) string {
+		return string(mustRing(t, mustKey(t, "k1", 7)).seal(encodeRefusal(refusal(700016, time.Hour)), refusalAD(normalize(k))))
+	}
+	beyond := func(k kvassert.SharedKey) string {
+		return string(a.ring.seal(encodeRefusal(refusal(700016, 30*24*time.Hour)), refusalAD(normalize(k))))
+	}
+	big := strings.Repeat("x", 1<<20)
+	rows := map[string]func(k kvassert.SharedKey, name string) error{
+		"forged": func(k kvassert.SharedKey, n string) error { return raw.Set(ctx, n, forged(k), time.Hour).Err() },
+		"copied": func(_ kvassert.SharedKey, n string) error { return raw.Set(ctx, n, copied, time.Hour).Err() },
+		"token entry": func(k kvassert.SharedKey, n string) error {
+			return raw.Set(ctx, n, tokenEntry(testKey(k.Tenant)), time.Hour).Err()
+		},
+		"beyond":   func(k kvassert.SharedKey, n string) error { return raw.Set(ctx, n, beyond(k), 0).Err() },
+		"garbage":  func(_ kvassert.SharedKey, n string) error { return raw.Set(ctx, n, "\x01\x02k1\x00\xff", 0).Err() },
+		"oversize": func(_ kvassert.SharedKey, n string) error { return raw.Set(ctx, n, big, time.Hour).Err() },
+		"hash":     func(_ kvassert.SharedKey, n string) error { return raw.HSet(ctx, n, "f", "v").Err() },
+		"list":     func(_ kvassert.SharedKey, n string) error { return raw.RPush(ctx, n, "a").Err() },
+		"zset":     func(_ kvassert.SharedKey, n string) error { return raw.ZAdd(ctx, n, redisZ(1, "m")).Err() },
+	}
+	i := 0
+	for name, write := range rows {
+		i++
+		k := tenantOf(testKey(tenantN(300 + i)))
+		names, _ := a.tenantNames(k)
+		if err := write(k, names[0].refusal); err != nil {
+			t.Fatal(name, err)
+		}
+		rejectedBefore := a.Stats().DecryptFailures
+		begin := time.Now()
+		if r, ok, err := a.Refusal(ctx, k); ok || err != nil {
+			t.Fatalf("%s: read as %+v, %v, %v", name, r, ok, err)
+		}
+		if d := time.Since(begin); d > time.Second {
+			t.Fatalf("%s: Refusal took %v", name, d)
+		}
+		if a.Stats().DecryptFailures != rejectedBefore+1 {
+			t.Fatalf("%s: not counted as rejected", name)
+		}
+		if err := a.Refuse(ctx, k, refusal(7000112, time.Minute)); err != nil {
+			t.Fatalf("%s: Refuse over it: %v", name, err)
+		}
+		if r, ok, err := a.Refusal(ctx, k); !ok || err != nil || r.Code != 7000112 {
+			t.Fatalf("%s: the refusal stored over it reads %+v, %v, %v", name, r, ok, err)
+		}
+	}
+	if s := a.Stats(); s.Errors != 0 || s.Fallbacks != 0 {
+		t.Fatalf("stats %+v; want no Redis error and no fallback", s)
+	}
+}
+
+// TestHostileEpochs (issue 21): a tenant's epoch holding garbage (another
+// type, empty, unprintable, too long) costs one acquisition, never one per
+// call: the lock replaces it, and the token stored under the new epoch is
+// served. An epoch without expiry is harmless.
+func TestHostileEpochs(t *testing.T) {
+	srv, raw := startRaw(t)
+	ctx := context.Background()
+	a, _ := newCache(t, srv, CacheOptions{})
+	b, _ := newCache(t, srv, CacheOptions{})
+	rows := map[string]func(n string) error{
+		"hash":      func(n string) error { return raw.HSet(ctx, n, "f", "v").Err() },
+		"list":      func(n string) error { return raw.RPush(ctx, n, "a").Err() },
+		"empty":     func(n string) error { return raw.Set(ctx, n, "", 0).Err() },
+		"binary":    func(n string) error { return raw.Set(ctx, n, "\x00\xff\x01", 0).Err() },
+		"space":     func(n string) error { return raw.Set(ctx, n, "a b", 0).Err() },
+		"too long":  func(n string) error { return raw.Set(ctx, n, strings.Repeat("e", maxEpoch+1), 0).Err() },
+		"oversize":  func(n string) error { return raw.Set(ctx, n, strings.Repeat("e", 1<<20), 0).Err() },
+		"persisted": func(n string) error { return raw.Set(ctx, n, "chosen-by-someone", 0).Err() },
+	}
+	i := 0
+	for name, write := range rows {
+		i++
+		k := testKey(tenantN(400 + i))
+		if err := write(a.keysFor(t, k).epoch); err != nil {
+			t.Fatal(name, err)
+		}
+		acq := newAcquirer(strings.ReplaceAll(name, " ", "-"))
+		tok := mustToken(t, a, k, acq)
+		if again := mustToken(t, b, k, acq); again.Token != tok.Token || acq.n.Load() != 1 {
+			t.Fatalf("%s: %d acquisitions; the epoch poisons the tenant", name, acq.n.Load())
+		}
+	}
+	if s := a.Stats(); s.Errors != 0 || s.Fallbacks != 0 {
+		t.Fatalf("stats %+v; want no Redis error and no fallback", s)
 	}
 }

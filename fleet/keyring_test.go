@@ -14,13 +14,13 @@ func TestEntryBindsEveryPartOfTheKey(t *testing.T) {
 	ring := mustRing(t, mustKey(t, "k1", 1))
 	base := normalize(testKey(tenantN(1)))
 	tok := azcore.AccessToken{Token: "secret-token", ExpiresOn: time.Now().Add(time.Hour).Truncate(time.Millisecond)}
-	entry := ring.seal(encodeToken(tok), adFor(base))
+	entry := ring.seal(encodeToken(tok, "e1"), adFor(base))
 	pt, err := ring.open(entry, adFor(base))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := decodeToken(pt)
-	if !ok || got.Token != tok.Token || !got.ExpiresOn.Equal(tok.ExpiresOn) {
+	got, epoch, ok := decodeToken(pt)
+	if !ok || got.Token != tok.Token || !got.ExpiresOn.Equal(tok.ExpiresOn) || epoch != "e1" {
 		t.Fatalf("round trip: %+v", got)
 	}
 	if bytes.Contains(entry, []byte("secret-token")) {

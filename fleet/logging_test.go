@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
@@ -30,6 +31,16 @@ func TestHealthyFleetLogsNothing(t *testing.T) {
 		}
 	}
 	if err := th.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tenant := tenantOf(testKey(tenantN(2)))
+	if err := a.Refuse(ctx, tenant, refusal(700016, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := b.Refusal(ctx, tenant); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if err := b.Forget(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}
 	if acq.n.Load() != 1 || logs.Len() != 0 {

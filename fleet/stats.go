@@ -31,6 +31,7 @@ func init() {
 // counters are the live stats.
 type counters struct {
 	hits, misses, acquired, lockWaits, takeovers, fallbacks, decryptFailures, errors, bypassed atomic.Int64
+	refusalsShared, refusalsFound, refusalsForgotten                                           atomic.Int64
 }
 
 // stats returns the cache's counters.
@@ -42,7 +43,8 @@ func (c *Cache) stats() stats {
 		Hits: c.c.hits.Load(), Misses: c.c.misses.Load(), Acquired: c.c.acquired.Load(),
 		LockWaits: c.c.lockWaits.Load(), Takeovers: c.c.takeovers.Load(), Fallbacks: c.c.fallbacks.Load(),
 		DecryptFailures: c.c.decryptFailures.Load(), Errors: c.c.errors.Load(), Bypassed: c.c.bypassed.Load(),
-		BreakerOpens: opens,
+		BreakerOpens:   opens,
+		RefusalsShared: c.c.refusalsShared.Load(), RefusalsFound: c.c.refusalsFound.Load(), RefusalsForgotten: c.c.refusalsForgotten.Load(),
 	}
 }
 

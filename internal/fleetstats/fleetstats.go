@@ -33,6 +33,13 @@ type Cache struct {
 	Bypassed int64
 	// BreakerOpens counts the times the circuit breaker opened.
 	BreakerOpens int64
+	// RefusalsShared counts tenant refusals shared (Refuse calls that
+	// reached Redis).
+	RefusalsShared int64
+	// RefusalsFound counts Refusal calls that found a refusal in force.
+	RefusalsFound int64
+	// RefusalsForgotten counts Forget calls that reached Redis.
+	RefusalsForgotten int64
 }
 
 // Throttle are a fleet.Throttle's counters.

@@ -1,0 +1,207 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/testfixture"
+	"github.com/kvassert/kvassert/kvasserttest"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+)
+
+// replicaWith is one replica whose credential options mod changes.
+func (c *credEnv) replicaWith(t *testing.T, mod func(*kvassert.CredentialOptions)) replicaCred {
+	t.Helper()
+	client, err := fleet.NewClient(c.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	cache, err := fleet.NewCache(client, c.key, &fleet.CacheOptions{OpTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	cred, _ := testfixture.Credential(t, c.e, func(co *kvassert.CredentialOptions) {
+		co.SharedCache = cache
+		co.Logger = slog.New(slog.DiscardHandler)
+		if mod != nil {
+			mod(co)
+		}
+	})
+	return replicaCred{cred: cred, cache: cache}
+}
+
+// refused700016 fails unless err is Entra's classified AADSTS700016.
+func refused700016(t *testing.T, who string, err error) {
+	t.Helper()
+	var ae *kvassert.AuthError
+	if !errors.As(err, &ae) || ae.Code != 700016 {
+		t.Fatalf("%s: %v; want the classified AADSTS700016", who, err)
+	}
+}
+
+// TestOffboardedTenantStopsOnEveryReplica is issue 21's two-replica test:
+// "A tenant removed while its tokens are cached in Redis by another
+// replica: both replicas stop serving it within one failed request each; no
+// token for a removed tenant is served from any cache after that."
+//
+// Replica A acquires the tenant's token, replica B is served it from Redis
+// (both hold it in memory too). The customer removes the app. One failed
+// request on each replica (a claims challenge, which always goes past the
+// caches): from then on GetToken for the tenant fails on both with the
+// classified 700016 and no Key Vault sign, another tenant is unaffected,
+// and a third replica that does not remember refusals is not served the
+// tenant's token from Redis either. After re-consent and ForgetTenant,
+// tokens flow again, shared.
+func TestOffboardedTenantStopsOnEveryReplica(t *testing.T) {
+	c := newCredEnv(t, 2)
+	gone, kept := c.tenants[0], c.tenants[1]
+	offboarded := make(chan string, 10)
+	a := c.replicaWith(t, func(o *kvassert.CredentialOptions) {
+		o.TenantOffboarded = func(tenant string, _ *kvassert.AuthError) { offboarded <- tenant }
+	})
+	b := c.replica(t, c.key, fleet.CacheOptions{})
+	ctx := context.Background()
+
+	s0 := c.signs()
+	if n := a.get(t, c.tenants) + b.get(t, c.tenants); n != 0 {
+		t.Fatalf("%d caller errors before the removal", n)
+	}
+	if n := c.signs() - s0; n != 2 {
+		t.Fatalf("%d signs for 2 tenants on 2 replicas; want B served from Redis", n)
+	}
+
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	// Still served from memory: nothing has failed yet.
+	if n := a.get(t, []string{gone}) + b.get(t, []string{gone}); n != 0 {
+		t.Fatal("the tenant's cached token stopped before any request failed")
+	}
+
+	// One failed request on each replica.
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	s1, t1 := c.signs(), c.e.Count(kvasserttest.OpToken)
+	_, err := a.cred.GetToken(ctx, challenge)
+	refused700016(t, "A's claims request", err)
+	_, err = b.cred.GetToken(ctx, challenge)
+	refused700016(t, "B's claims request", err)
+	// A's went to Entra; B's failed on the refusal A shared, with no sign.
+	if n, r := c.signs()-s1, c.e.Count(kvasserttest.OpToken)-t1; n != 1 || r != 1 {
+		t.Fatalf("%d signs and %d token requests for the two failed requests; want B to fail on A's shared refusal", n, r)
+	}
+
+	// From then on: fail fast on both, no sign, no token from any cache.
+	s2 := c.signs()
+	for round := range 3 {
+		for name, r := range map[string]replicaCred{"A": a, "B": b} {
+			tok, err := r.cred.GetToken(ctx, testfixture.Opts(gone))
+			if err == nil {
+				t.Fatalf("round %d: %s served a token of the removed tenant (%d chars)", round, name, len(tok.Token))
+			}
+			refused700016(t, name, err)
+			var ae *kvassert.AuthError
+			if errors.As(err, &ae) && ae.RefusedUntil.IsZero() {
+				t.Fatalf("%s: %v is not the remembered refusal (a request went out)", name, err)
+			}
+		}
+	}
+	if n := c.signs() - s2; n != 0 {
+		t.Fatalf("%d signs for a removed tenant after one failed request per replica", n)
+	}
+	if n := a.get(t, []string{kept}) + b.get(t, []string{kept}); n != 0 {
+		t.Fatal("another tenant stopped working")
+	}
+	select { // TenantOffboarded runs in its own goroutine
+	case tenant := <-offboarded:
+		if tenant != gone {
+			t.Fatalf("A reported %s offboarded", tenant)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("A did not report the tenant offboarded")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(offboarded); n != 0 {
+		t.Fatalf("A reported the tenant offboarded %d more times", n)
+	}
+
+	// A replica that does not remember refusals asks Entra (refused), and
+	// is not served the tenant's token from Redis.
+	fresh := c.replicaWith(t, func(o *kvassert.CredentialOptions) { o.RefusedTenantRetry = -1 })
+	_, err = fresh.cred.GetToken(ctx, testfixture.Opts(gone))
+	refused700016(t, "a third replica", err)
+	if s := fresh.cache.Stats(); s.Hits != 0 {
+		t.Fatalf("the third replica was served %d tokens from Redis", s.Hits)
+	}
+
+	// Re-consent, ForgetTenant: tokens flow again, acquired once, shared.
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, true); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]replicaCred{"A": a, "B": b} {
+		if err := r.cred.ForgetTenant(ctx, gone); err != nil {
+			t.Fatalf("%s: ForgetTenant: %v", name, err)
+		}
+	}
+	s3 := c.signs()
+	if n := a.get(t, []string{gone}) + b.get(t, []string{gone}) + fresh.get(t, []string{gone}); n != 0 {
+		t.Fatalf("%d caller errors after re-consent and ForgetTenant", n)
+	}
+	if n := c.signs() - s3; n != 1 {
+		t.Fatalf("%d signs after ForgetTenant; want one, shared through Redis", n)
+	}
+}
+
+// scriptCalls is the number of scripts (EVALSHA, EVAL: each one round trip
+// of ours) redis-server ran since the last CONFIG RESETSTAT (INFO
+// commandstats; the commands a script runs are counted apart).
+func (c *credEnv) scriptCalls(t *testing.T) int {
+	t.Helper()
+	info, err := c.raw.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		v, _ := strconv.Atoi(calls)
+		n += v
+	}
+	return n
+}
+
+// TestRedisServedMissIsOneRoundTrip (issue 21): with tenant refusals
+// shared, a credential's local miss served from Redis is still one script
+// call (one round trip): the token read checks the tenant's epoch itself, and the refusal
+// is asked only before a request to Entra.
+func TestRedisServedMissIsOneRoundTrip(t *testing.T) {
+	c := newCredEnv(t, 3)
+	a, b := c.replica(t, c.key, fleet.CacheOptions{}), c.replica(t, c.key, fleet.CacheOptions{})
+	if n := a.get(t, c.tenants); n != 0 {
+		t.Fatal(n)
+	}
+	if err := c.raw.ConfigResetStat(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s0 := c.signs()
+	if n := b.get(t, c.tenants); n != 0 {
+		t.Fatal(n)
+	}
+	if n, s := c.scriptCalls(t), c.signs()-s0; n != len(c.tenants) || s != 0 {
+		t.Fatalf("%d Redis scripts and %d signs for %d tokens served from Redis; want one round trip each", n, s, len(c.tenants))
+	}
+}
