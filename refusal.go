@@ -420,6 +420,14 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // or to drop a customer's tokens. tenant is a tenant ID or domain the
 // credential allows. The memory cache is cleared even when the SharedCache
 // fails; the error then says so.
+//
+// With a SharedCache, one call on any replica is enough: it deletes the
+// tenant's shared refusal and tokens, and every other replica that fails
+// fast on the refusal it remembered from the SharedCache finds it gone
+// there within 10 seconds (it asks again at most that often) and sends
+// its next request to Entra. A replica whose refusal never reached the
+// SharedCache (its Refuse failed) keeps it until its back-off ends or
+// ForgetTenant is called on it.
 func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if ctx == nil {
 		return inputErr("ctx", "ctx is a nil context")
