@@ -106,7 +106,7 @@ func (c *Credential) refresh(key cacheKey, e *entry) {
 	fk := flightKey{cacheKey: key}
 	var tok azcore.AccessToken
 	var err error
-	if rerr, trial := c.checkRefusal(key.tenant, key.scope); rerr != nil {
+	if rerr, trial := c.checkRefusal(context.Background(), key.tenant, key.scope); rerr != nil {
 		err = rerr // remembered: no request
 	} else {
 		tok, err = c.flights.Do(context.Background(), fk, c.timeout, func(ctx context.Context) (azcore.AccessToken, error) {

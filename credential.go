@@ -202,7 +202,7 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 			return azcore.AccessToken{}, err
 		}
 	}
-	rerr, trial := c.checkRefusal(tenant, key.scope)
+	rerr, trial := c.checkRefusal(ctx, tenant, key.scope)
 	if rerr != nil {
 		c.tel.Served(tenant, rerr)
 		return azcore.AccessToken{}, rerr

@@ -70,7 +70,12 @@ type CredentialOptions struct {
 	// signs no assertion. The back-off starts at 5 seconds and doubles,
 	// with jitter, up to RefusedTenantRetry (default 1 hour); then one
 	// request tries again, and a token clears it, as ForgetTenant does.
-	// With a SharedCache the refusal is shared with the other replicas.
+	// With a SharedCache the refusal is shared with the other replicas,
+	// and a replica failing fast on a refusal the SharedCache holds asks
+	// it again at most once per 10 seconds (one read, by one caller; no
+	// sign): when the refusal is gone there (ForgetTenant on any replica),
+	// the replica drops its own and the call goes to Entra; a later Until
+	// there is adopted; a SharedCache error keeps the refusal.
 	// Negative: refusals are not remembered (every call goes to Entra).
 	RefusedTenantRetry time.Duration
 	// TenantOffboarded, when set, is called once when a tenant that worked

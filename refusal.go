@@ -28,8 +28,8 @@ import (
 // PerResource code, one scope of it.
 type refusalKey struct{ tenant, scope string }
 
-// refusal is one remembered refusal. Its fields other than trying never
-// change after it is stored: a new refusal replaces it.
+// refusal is one remembered refusal. Its fields other than the atomic
+// ones never change after it is stored: a new refusal replaces it.
 type refusal struct {
 	ae       AuthError // Entra's classified answer (rebuilt from the code when another replica saw it)
 	until    time.Time // no request before
@@ -38,6 +38,13 @@ type refusal struct {
 	// trying is set for the one request that tries again once until has
 	// passed; the others keep failing fast until it returns.
 	trying atomic.Bool
+	// shared is set when the SharedCache holds the refusal (this replica's
+	// Refuse succeeded, or it was read from there): ForgetTenant on another
+	// replica deletes it there, so a request that fails fast asks the
+	// SharedCache again, at most once per sharedRefusalRecheck (checked:
+	// the c.now() UnixNano of the last question, or of remembering).
+	shared  atomic.Bool
+	checked atomic.Int64
 }
 
 // remembered is the error of a request refused from memory.
@@ -100,6 +107,9 @@ const (
 	defaultRefusedTenantRetry = time.Hour
 	// sharedRefusalTimeout bounds a SharedCache's Refuse and Refusal.
 	sharedRefusalTimeout = 5 * time.Second
+	// sharedRefusalRecheck is how often a replica asks the SharedCache
+	// whether a shared refusal it fails fast with is still in force.
+	sharedRefusalRecheck = 10 * time.Second
 )
 
 // refusalBackoff is the back-off after failures refusals in a row: base,
@@ -120,12 +130,16 @@ func refusalBackoff(failures int, maxWait time.Duration) time.Duration {
 // scope) must fail with, or nil. When the back-off has ended, the first
 // caller gets trial (the refusal whose one retry it carries; reset its
 // trying flag when the request returns) and the others keep failing fast.
-func (c *Credential) checkRefusal(tenant, scope string) (err *AuthError, trial *refusal) {
+// Before the back-off ends, a shared tenant refusal is checked against the
+// SharedCache now and then (recheck): gone there, it is dropped here and
+// the request proceeds.
+func (c *Credential) checkRefusal(ctx context.Context, tenant, scope string) (err *AuthError, trial *refusal) {
 	if c.neg.n.Load() == 0 {
 		return nil, nil
 	}
 	c.neg.mu.Lock()
-	r := c.neg.m[refusalKey{tenant: tenant}]
+	tr := c.neg.m[refusalKey{tenant: tenant}]
+	r := tr
 	if rs := c.neg.m[refusalKey{tenant: tenant, scope: scope}]; rs != nil && (r == nil || rs.until.After(r.until)) {
 		r = rs
 	}
@@ -133,10 +147,62 @@ func (c *Credential) checkRefusal(tenant, scope string) (err *AuthError, trial *
 	if r == nil {
 		return nil, nil
 	}
-	if c.now().Before(r.until) || !r.trying.CompareAndSwap(false, true) {
+	if now := c.now(); now.Before(r.until) {
+		if r == tr && r.shared.Load() {
+			if r = c.recheck(ctx, tenant, r, now); r == nil {
+				return nil, nil // forgotten in the fleet
+			}
+		}
+		return r.remembered(), nil
+	}
+	if !r.trying.CompareAndSwap(false, true) {
 		return r.remembered(), nil
 	}
 	return nil, r
+}
+
+// recheck asks the SharedCache whether r, tenant's shared refusal in
+// force, still is, when sharedRefusalRecheck has passed since it was last
+// asked; one caller asks, the others fail fast meanwhile. It returns the
+// refusal to fail with: r, or a later one another replica shared; nil
+// when the SharedCache has none (ForgetTenant on another replica, or it
+// lapsed there): then r is dropped here. A SharedCache error keeps r.
+func (c *Credential) recheck(ctx context.Context, tenant string, r *refusal, now time.Time) *refusal {
+	last := r.checked.Load()
+	if now.UnixNano()-last < int64(sharedRefusalRecheck) || !r.checked.CompareAndSwap(last, now.UnixNano()) {
+		return r
+	}
+	start := c.neg.seq.Load()
+	var sr TenantRefusal
+	var found bool
+	if c.sharedCall(ctx, "Refusal", func(ctx context.Context) (err error) {
+		sr, found, err = c.shc.Refusal(ctx, c.tenantKey(tenant))
+		return err
+	}) != nil {
+		return r
+	}
+	now = c.now()
+	gone := !found || !now.Before(sr.Until)
+	if !gone && (sr.Code != r.ae.Code || !sr.Until.After(r.until)) {
+		return r // the same refusal (or an earlier end: ours stands)
+	}
+	k := refusalKey{tenant: tenant}
+	c.neg.mu.Lock()
+	defer c.neg.mu.Unlock()
+	if c.neg.m[k] != r || c.neg.forgot[tenant] > start {
+		// Replaced or forgotten meanwhile: the next call sees that.
+		return r
+	}
+	if gone {
+		delete(c.neg.m, k)
+		c.neg.n.Store(int32(len(c.neg.m)))
+		return nil
+	}
+	later := &refusal{ae: r.ae, until: sr.Until, failures: max(sr.Failures, r.failures), seq: c.neg.seq.Add(1)}
+	later.shared.Store(true)
+	later.checked.Store(now.UnixNano())
+	c.neg.put(k, later, now)
+	return later
 }
 
 // endTrial ends the retry a caller of checkRefusal carried.
@@ -204,6 +270,7 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 	}
 	r := &refusal{ae: *ae, failures: 1, until: now}
 	r.ae.RefusedUntil = time.Time{}
+	r.checked.Store(now.UnixNano())
 	prev := c.neg.m[k]
 	remember := c.refusalMax > 0
 	switch {
@@ -233,9 +300,11 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 	if c.shc != nil && !rr.PerResource && (remember || offboard) {
 		// Other replicas fail fast too, and no replica is served a token
 		// the fleet stored for the tenant before.
-		_ = c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
+		if c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
 			return c.shc.Refuse(ctx, c.tenantKey(key.tenant), TenantRefusal{Code: ae.Code, Until: r.until, Failures: r.failures})
-		})
+		}) == nil {
+			r.shared.Store(true)
+		}
 	}
 	if offboard {
 		c.reportOffboarded(key.tenant, rr, r, evicted)
@@ -273,6 +342,8 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 		return nil
 	}
 	r.seq = c.neg.seq.Add(1)
+	r.shared.Store(true)
+	r.checked.Store(c.now().UnixNano())
 	c.neg.put(k, r, c.now())
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
@@ -349,6 +420,14 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // or to drop a customer's tokens. tenant is a tenant ID or domain the
 // credential allows. The memory cache is cleared even when the SharedCache
 // fails; the error then says so.
+//
+// With a SharedCache, one call on any replica is enough: it deletes the
+// tenant's shared refusal and tokens, and every other replica that fails
+// fast on the refusal it remembered from the SharedCache finds it gone
+// there within 10 seconds (it asks again at most that often) and sends
+// its next request to Entra. A replica whose refusal never reached the
+// SharedCache (its Refuse failed) keeps it until its back-off ends or
+// ForgetTenant is called on it.
 func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if ctx == nil {
 		return inputErr("ctx", "ctx is a nil context")

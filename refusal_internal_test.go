@@ -81,7 +81,7 @@ func TestNegativeCacheIsBounded(t *testing.T) {
 		t.Fatalf("%d refusals (n %d), want %d", n, c.neg.n.Load(), maxRefusals)
 	}
 	// The newest refusal is remembered and fails fast.
-	if err, _ := c.checkRefusal(tenant(9999), "https://graph.microsoft.com/.default"); err == nil {
+	if err, _ := c.checkRefusal(ctx, tenant(9999), "https://graph.microsoft.com/.default"); err == nil {
 		t.Fatal("the newest refusal was dropped")
 	}
 	// Once every back-off has ended, a new refusal drops them all.

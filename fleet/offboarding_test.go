@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/fleet"
+	"github.com/kvassert/kvassert/internal/credclock"
+	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/internal/testfixture"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
@@ -203,5 +206,80 @@ func TestRedisServedMissIsOneRoundTrip(t *testing.T) {
 	}
 	if n, s := c.scriptCalls(t), c.signs()-s0; n != len(c.tenants) || s != 0 {
 		t.Fatalf("%d Redis scripts and %d signs for %d tokens served from Redis; want one round trip each", n, s, len(c.tenants))
+	}
+}
+
+// Issue 21 (a consent clears the refusal at once): replicas A and B both
+// remember tailspin's refusal (A's, shared through Redis; B learned it
+// there), with a back-off longer than sharedRefusalRecheck. The customer
+// consents and ForgetTenant is called on A only (as the tenants Handler
+// does on the replica that got the consent redirect). B, failing fast on
+// its own remembered refusal, asks Redis again within 10 s (one read),
+// finds the refusal gone, and gets a token: no replica waits for its
+// back-off.
+func TestForgetTenantOnOneReplicaClearsEveryReplica(t *testing.T) {
+	c := newCredEnv(t, 1)
+	tailspin := emuhook.DemoTailspinTenant
+	var off atomic.Int64 // both credentials' clock: time.Now + off
+	now := func() time.Time { return time.Now().Add(time.Duration(off.Load())) }
+	a := c.replicaWith(t, func(o *kvassert.CredentialOptions) { o.RefusedTenantRetry = time.Hour })
+	b := c.replicaWith(t, func(o *kvassert.CredentialOptions) { o.RefusedTenantRetry = time.Hour })
+	credclock.Set(a.cred, now)
+	credclock.Set(b.cred, now)
+	ctx := context.Background()
+
+	// A is refused three times in a row (each time its back-off ended):
+	// the third back-off is 20 s to 30 s.
+	var until time.Time
+	for i := range 3 {
+		_, err := a.cred.GetToken(ctx, testfixture.Opts(tailspin))
+		refused700016(t, "A", err)
+		_, err = a.cred.GetToken(ctx, testfixture.Opts(tailspin))
+		refused700016(t, "A again", err)
+		var ae *kvassert.AuthError
+		errors.As(err, &ae)
+		if until = ae.RefusedUntil; until.IsZero() {
+			t.Fatalf("refusal %d: A did not remember it", i+1)
+		}
+		if i < 2 {
+			off.Store(int64(until.Sub(time.Now())) + int64(time.Second))
+		}
+	}
+	if d := until.Sub(now()); d < 19*time.Second {
+		t.Fatalf("A's back-off %v, want 20 s or more", d)
+	}
+	// B learns it from Redis, and remembers it.
+	s0, r0 := c.signs(), c.e.Count(kvasserttest.OpToken)
+	for range 2 {
+		_, err := b.cred.GetToken(ctx, testfixture.Opts(tailspin))
+		refused700016(t, "B", err)
+	}
+	if n, r := c.signs()-s0, c.e.Count(kvasserttest.OpToken)-r0; n != 0 || r != 0 {
+		t.Fatalf("B signed %d times, sent %d token requests; want the shared refusal", n, r)
+	}
+
+	if err := c.e.SetConsent(scenario.DemoAppClientID, tailspin, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cred.ForgetTenant(ctx, tailspin); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.get(t, []string{tailspin}); n != 0 {
+		t.Fatal("A: no token after consent and ForgetTenant")
+	}
+	// Within the interval B still fails fast (no Redis read yet) ...
+	_, err := b.cred.GetToken(ctx, testfixture.Opts(tailspin))
+	refused700016(t, "B right after the consent", err)
+	// ... and after it, well before its back-off ends, gets a token.
+	off.Add(int64(11 * time.Second))
+	if !now().Before(until) {
+		t.Fatal("the clock passed B's back-off: the test proves nothing")
+	}
+	tok, err := b.cred.GetToken(ctx, testfixture.Opts(tailspin))
+	if err != nil {
+		t.Fatalf("B, 11 s after the consent and A's ForgetTenant: %v; want a token", err)
+	}
+	if tid, _ := testfixture.TenantOf(tok.Token); tid != tailspin {
+		t.Fatalf("B got a token for %s", tid)
 	}
 }
