@@ -155,7 +155,7 @@ func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
 		if _, err := tenants.ConsentURL(c.app.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
 			var ie *kvassert.InputError
 			if errors.As(err, &ie) {
-				return nil, usageError(a.flagName("redirect-uri")+": "+ie.Reason, "give a redirect URI registered on the app: https, or http on localhost")
+				return nil, usageError(a.flagName("redirect-uri")+": "+redirectReason(ie.Reason), "give a redirect URI registered on the app: https, or http on localhost")
 			}
 			return nil, err
 		}
