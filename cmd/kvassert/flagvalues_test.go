@@ -21,6 +21,8 @@ func TestBadFlagValuesNameTheFlag(t *testing.T) {
 		{[]string{"token", "--tenant", "contoso.onmicrosoft.com", "--resource", "notaurl"}, `--resource "notaurl" is not a resource URI`},
 		{[]string{"token", "--tenant", "contoso.onmicrosoft.com", "--scope", "x/.default"}, `--scope "x/.default" does not start with a resource URI`},
 		{[]string{"cert", "audit", "--app-object-id", "notaguid"}, "--app-object-id applies only with --app"},
+		{[]string{"tenants", "consent-url", "--redirect-uri", "https://app.example.com/consent", "--tenant", "bad!"}, `--tenant "bad!" is not a tenant ID or domain`},
+		{[]string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--redirect-uri", "notaurl"}, "--redirect-uri: "},
 	} {
 		r := env.run(c.args)
 		if r.code != exitUsage {

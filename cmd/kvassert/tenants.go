@@ -369,10 +369,14 @@ func (c *tenantsConsentURLCmd) run(a *App) error {
 	if c.redirectURI == "" {
 		return usageError("--redirect-uri is required", "give a redirect URI registered on the app, or set KVASSERT_REDIRECT_URI")
 	}
+	if c.tenant != "" && !entraid.ValidTenant(c.tenant) {
+		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(c.tenant, 60)),
+			"use a GUID, a domain such as contoso.onmicrosoft.com, or organizations")
+	}
 	u, err := tenants.ConsentURL(c.clientID, c.redirectURI, c.state, &tenants.ConsentURLOptions{Tenant: c.tenant, Cloud: a.Cloud(), Scope: c.scope})
 	var ie *kvassert.InputError
 	if errors.As(err, &ie) {
-		return usageError(a.flagName(consentFlag(ie.Input))+": "+ie.Reason, "see 'kvassert tenants consent-url --help'")
+		return usageError(a.flagName(consentFlag(ie.Input))+": "+redirectReason(ie.Reason), "see 'kvassert tenants consent-url --help'")
 	}
 	if err != nil {
 		return failure("", err)
