@@ -71,7 +71,7 @@ func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
 		list = append(list, splitTenants(v)...)
 	}
 	for _, t := range list {
-		if !entraid.ValidTenantID(t) {
+		if !validTenantName(t) {
 			return false, usageError(fmt.Sprintf("%s: %q is not a tenant ID or domain", a.flagName("customer-tenant"), truncate(t, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
 		}
 	}
@@ -94,7 +94,7 @@ func (f *auditAppFlags) auditApp(ctx context.Context, a *App, vault, cert string
 			return nil, err
 		}
 		for _, t := range read {
-			if !entraid.ValidTenantID(t) {
+			if !validTenantName(t) {
 				return nil, usageError(fmt.Sprintf("tenant %q in --customer-tenants-file is not a tenant ID or domain", truncate(t, 60)), "one tenant ID or domain per line")
 			}
 		}

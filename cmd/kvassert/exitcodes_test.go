@@ -49,6 +49,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			// Bad values are usage errors before any request: with the
 			// emulator unreachable, a request would give 3.
 			{"closed", "token --tenant bad!", "", 2},
+			{"closed", "token --tenant x", "", 2}, // one label: no Entra tenant is named so
 			{"closed", "token --tenant contoso.onmicrosoft.com --client-id notaguid", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com --vault notaurl", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com --cert bad_name", "", 2},
@@ -94,6 +95,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"roll", "tenants check --customer-tenant common", "", 2},
 			{"closed", "tenants check --tenant contoso.onmicrosoft.com --customer-tenant contoso.onmicrosoft.com", "", 3},
 			{"closed", "tenants check --customer-tenant bad!", "", 2},
+			{"closed", "tenants check --customer-tenant x,y", "", 2},
 			{"closed", "tenants check --customer-tenant contoso.onmicrosoft.com --require-role notaurl=x", "", 2},
 			{"closed", "tenants check --customer-tenant contoso.onmicrosoft.com --client-id notaguid", "", 2},
 		},

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
-	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/tenants"
 )
 
@@ -84,7 +83,7 @@ func (f *tenantsFlags) options(a *App, appConfigured bool) (tenants []string, ro
 // fields instead).
 func checkTenantsFlagValues(a *App, list []string, redirect string) error {
 	for _, t := range list {
-		if !entraid.ValidTenantID(t) {
+		if !validTenantName(t) {
 			return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("customer-tenant"), truncate(t, 60)),
 				"use GUIDs or domains such as contoso.onmicrosoft.com")
 		}

@@ -23,3 +23,12 @@ func validResource(r string) bool {
 	u, err := url.Parse(r)
 	return err == nil && u.Scheme != "" && u.Host != "" && u.User == nil && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery
 }
+
+// validTenantName reports whether t can name one Entra tenant on the
+// command line: a GUID or a domain with at least one dot
+// (contoso.onmicrosoft.com). entraid.ValidTenantID also takes a single
+// label such as "x", which no Entra tenant is named: Entra answers
+// AADSTS90002 after a Key Vault signature, where the CLI can say so first.
+func validTenantName(t string) bool {
+	return entraid.ValidTenantID(t) && (entraid.ValidClientID(t) || strings.Contains(t, "."))
+}

@@ -221,7 +221,7 @@ func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
 		return nil, usageError("no tenants to check", "give --customer-tenant, --customer-tenants-file, tenants on stdin (one per line), or set "+envCustomerTenants)
 	}
 	for _, t := range list {
-		if !entraid.ValidTenantID(t) {
+		if !validTenantName(t) {
 			return nil, usageError(fmt.Sprintf("tenant %q is not a tenant ID or domain", truncate(t, 60)), "use GUIDs or domains such as contoso.onmicrosoft.com")
 		}
 	}
@@ -369,7 +369,7 @@ func (c *tenantsConsentURLCmd) run(a *App) error {
 	if c.redirectURI == "" {
 		return usageError("--redirect-uri is required", "give a redirect URI registered on the app, or set KVASSERT_REDIRECT_URI")
 	}
-	if c.tenant != "" && !entraid.ValidTenant(c.tenant) {
+	if c.tenant != "" && !entraid.TenantAlias(c.tenant) && !validTenantName(c.tenant) {
 		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(c.tenant, 60)),
 			"use a GUID, a domain such as contoso.onmicrosoft.com, or organizations")
 	}
