@@ -43,6 +43,15 @@ func (f *auditAppFlags) register(cmd *cobra.Command) {
 func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
 	customersGiven := (len(f.customers) > 0 && !a.fromEnv("customer-tenant")) || f.customersFile != ""
 	if !f.app && !customersGiven {
+		// A value given on the command line that nothing reads is a
+		// mistake the user should hear about (a bad one too), before any
+		// request.
+		for _, g := range []struct{ name, v string }{{"app-object-id", f.appObjectID}, {"client-id", f.clientID}, {"tenant", f.home}} {
+			if g.v != "" && !a.fromEnv(g.name) {
+				return false, usageError(a.flagName(g.name)+" applies only with --app, --customer-tenant or --customer-tenants-file",
+					"add --app to audit the app registration too, or drop "+a.flagName(g.name))
+			}
+		}
 		return false, nil
 	}
 	if f.appObjectID == "" {
@@ -62,7 +71,7 @@ func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
 		list = append(list, splitTenants(v)...)
 	}
 	for _, t := range list {
-		if !entraid.ValidTenantID(t) {
+		if !validTenantName(t) {
 			return false, usageError(fmt.Sprintf("%s: %q is not a tenant ID or domain", a.flagName("customer-tenant"), truncate(t, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
 		}
 	}
@@ -85,7 +94,7 @@ func (f *auditAppFlags) auditApp(ctx context.Context, a *App, vault, cert string
 			return nil, err
 		}
 		for _, t := range read {
-			if !entraid.ValidTenantID(t) {
+			if !validTenantName(t) {
 				return nil, usageError(fmt.Sprintf("tenant %q in --customer-tenants-file is not a tenant ID or domain", truncate(t, 60)), "one tenant ID or domain per line")
 			}
 		}

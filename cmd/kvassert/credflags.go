@@ -56,7 +56,7 @@ func (f *appFlags) checkTenant(a *App) error {
 	case "common", "organizations", "consumers", "adfs", "dstsv2":
 		return usageError(fmt.Sprintf("%s %q: app-only tokens need a specific tenant", a.flagName("tenant"), f.tenant), "give the customer's tenant ID or domain")
 	}
-	if !entraid.ValidTenantID(f.tenant) {
+	if !validTenantName(f.tenant) {
 		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(f.tenant, 60)), "use a GUID or a domain such as contoso.onmicrosoft.com")
 	}
 	return nil

@@ -25,7 +25,7 @@ const demoCertificate = "saas-app-demo"
 func newDemoCmd(a *App) *cobra.Command {
 	return &cobra.Command{
 		Use:   "demo",
-		Short: "Watch kvassert get tokens in three tenants against in-process emulators (no Azure needed)",
+		Short: "Watch kvassert get tokens, onboard and offboard a tenant, and roll the certificate against in-process emulators (no Azure needed)",
 		Long: `Start the Key Vault and Entra ID emulators in this process and walk through what
 kvassert does, in a few seconds and without network access:
 

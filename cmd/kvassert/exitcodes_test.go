@@ -46,6 +46,16 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"emu", "token -o none --tenant " + wingtip, "", 1}, // none prints nothing, keeps the code
 			{"emu", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com/User.Read", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com", "", 3},
+			// Bad values are usage errors before any request: with the
+			// emulator unreachable, a request would give 3.
+			{"closed", "token --tenant bad!", "", 2},
+			{"closed", "token --tenant x", "", 2}, // one label: no Entra tenant is named so
+			{"closed", "token --tenant contoso.onmicrosoft.com --client-id notaguid", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --vault notaurl", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --cert bad_name", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --resource notaurl", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --scope x/.default", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com?x/.default", "", 2},
 		},
 		"kvassert assertion": {
 			{"emu", "assertion --tenant contoso.onmicrosoft.com", "", 0},
@@ -53,6 +63,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"emu", "assertion --tenant contoso.onmicrosoft.com --cert nosuchcert", "", 1},
 			{"emu", "assertion --audience http://login.example/token", "", 2},
 			{"closed", "assertion --tenant contoso.onmicrosoft.com", "", 3},
+			{"closed", "assertion --tenant contoso.onmicrosoft.com --client-id notaguid", "", 2},
 		},
 		"kvassert decode": {
 			{"", "decode -", "assertion", 0},
@@ -83,15 +94,22 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"roll", "tenants check --customer-tenant " + wingtip, "", 1}, // not consented: falls short
 			{"roll", "tenants check --customer-tenant common", "", 2},
 			{"closed", "tenants check --tenant contoso.onmicrosoft.com --customer-tenant contoso.onmicrosoft.com", "", 3},
+			{"closed", "tenants check --customer-tenant bad!", "", 2},
+			{"closed", "tenants check --customer-tenant x,y", "", 2},
+			{"closed", "tenants check --customer-tenant contoso.onmicrosoft.com --require-role notaurl=x", "", 2},
+			{"closed", "tenants check --customer-tenant contoso.onmicrosoft.com --client-id notaguid", "", 2},
 		},
 		"kvassert tenants consent-url": {
 			{"emu", "tenants consent-url --redirect-uri https://app.example.com/consent", "", 0},
 			{"emu", "tenants consent-url", "", 2}, // no redirect URI
+			{"emu", "tenants consent-url --redirect-uri https://app.example.com/consent --tenant bad!", "", 2},
 		},
 		"kvassert cert audit": {
 			{"emu", "cert audit --fail-on fail", "", 0}, {"emu", "cert audit", "", 1}, // the demo certificate has a warning
 			{"emu", "cert audit -n nosuchcert", "", 1},
 			{"emu", "cert audit --fail-on sometimes", "", 2}, {"closed", "cert audit", "", 3},
+			{"closed", "cert audit --app-object-id notaguid", "", 2}, // given without --app: nothing would read it
+			{"closed", "cert audit --app --app-object-id notaguid", "", 2},
 		},
 		"kvassert cert status": {
 			{"roll", "cert status", "", 0}, {"roll", "cert status -n nosuchcert", "", 1},
@@ -103,6 +121,9 @@ func exitTable(busyAddr string) map[string][]exitCase {
 		},
 		"kvassert proxy": {
 			{"", "proxy --listen 0.0.0.0:1", "", 2}, {"", "proxy -o json", "", 2},
+			{"closed", "proxy --customer-tenant bad!", "", 2},
+			{"closed", "proxy --customer-tenant contoso.onmicrosoft.com --require-role notaurl=x", "", 2},
+			{"closed", "proxy --customer-tenant contoso.onmicrosoft.com --redirect-uri notaurl", "", 2},
 		},
 		"kvassert version":               {{"", "version", "", 0}, {"", "version -o yaml", "", 0}, {"", "version extra", "", 2}},
 		"kvassert completion":            {{"", "completion", "", 0}, {"", "completion --bogus", "", 2}},

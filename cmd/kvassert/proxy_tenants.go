@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/tenants"
 )
 
 // The proxy's Tenants view (proxy.Options.Tenants and TenantRoles): the
@@ -56,7 +60,7 @@ func (f *tenantsFlags) options(a *App, appConfigured bool) (tenants []string, ro
 		}
 		res = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(res), "/.default"), "/")
 		role = strings.TrimSpace(role)
-		if role == "" || res == "" {
+		if role == "" || !validResource(res) || strings.ContainsAny(role, " \t") {
 			return nil, nil, "", usageError(fmt.Sprintf("--require-role %q is not [RESOURCE=]ROLE", truncate(r, 80)), "e.g. --require-role User.Read.All or --require-role https://graph.microsoft.com=User.Read.All")
 		}
 		if roles == nil {
@@ -67,5 +71,39 @@ func (f *tenantsFlags) options(a *App, appConfigured bool) (tenants []string, ro
 	if len(tenants) > 0 {
 		redirect = f.redirect
 	}
+	if err := checkTenantsFlagValues(a, tenants, redirect); err != nil {
+		return nil, nil, "", err
+	}
 	return tenants, roles, redirect, nil
 }
+
+// checkTenantsFlagValues refuses, before any request, a customer tenant
+// that is not a tenant ID or domain and a redirect URI that Entra would
+// refuse, naming the flag (the proxy's Options checks would name their
+// fields instead).
+func checkTenantsFlagValues(a *App, list []string, redirect string) error {
+	for _, t := range list {
+		if !validTenantName(t) {
+			return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("customer-tenant"), truncate(t, 60)),
+				"use GUIDs or domains such as contoso.onmicrosoft.com")
+		}
+	}
+	if redirect == "" {
+		return nil
+	}
+	if _, err := tenants.ConsentURL(zeroGUID, redirect, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
+		var ie *kvassert.InputError
+		if errors.As(err, &ie) {
+			return usageError(a.flagName("redirect-uri")+": "+redirectReason(ie.Reason), "give a redirect URI registered on the app: https, or http on localhost")
+		}
+		return err
+	}
+	return nil
+}
+
+// zeroGUID stands for the client ID where only another input is checked.
+const zeroGUID = "00000000-0000-0000-0000-000000000000"
+
+// redirectReason words the library's reason for refusing a redirect URI
+// for the command line (the flag, not the parameter, is named).
+func redirectReason(r string) string { return strings.ReplaceAll(r, "redirectURI", "the redirect URI") }

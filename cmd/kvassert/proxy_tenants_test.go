@@ -83,8 +83,8 @@ func TestProxyTenantsErrors(t *testing.T) {
 	args := []string{"proxy", "--listen", "127.0.0.1:0", "--client-id", scenario.DemoAppClientID, "--tenant", scenario.DemoContosoTenant,
 		"--vault", scenario.DemoVault, "--cert", scenario.DemoCertificate, "--customer-tenant", scenario.DemoContosoTenant}
 	wantError(t, runBin(t, vars, "", append(args, "--require-role", "https://graph.microsoft.com=")), exitUsage, "is not [RESOURCE=]ROLE", "--require-role User.Read.All")
-	wantError(t, runBin(t, vars, "", append(args, "--customer-tenant", "not a tenant!")), exitUsage, "starting the proxy", "")
-	wantError(t, runBin(t, vars, "", append(args, "--redirect-uri", "http://app.example/cb")), exitUsage, "starting the proxy", "")
+	wantError(t, runBin(t, vars, "", append(args, "--customer-tenant", "not a tenant!")), exitUsage, `--customer-tenant "not" is not a tenant ID or domain`, "contoso.onmicrosoft.com")
+	wantError(t, runBin(t, vars, "", append(args, "--redirect-uri", "http://app.example/cb")), exitUsage, "--redirect-uri: the redirect URI uses http on app.example", "http on localhost")
 	wantError(t, runBin(t, vars, "", []string{"proxy", "--listen", "127.0.0.1:0", "--redirect-uri", "https://app.example/cb"}),
 		exitUsage, "--redirect-uri is given without --customer-tenant", "")
 }

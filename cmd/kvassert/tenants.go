@@ -155,7 +155,7 @@ func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
 		if _, err := tenants.ConsentURL(c.app.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
 			var ie *kvassert.InputError
 			if errors.As(err, &ie) {
-				return nil, usageError(a.flagName("redirect-uri")+": "+ie.Reason, "give a redirect URI registered on the app: https, or http on localhost")
+				return nil, usageError(a.flagName("redirect-uri")+": "+redirectReason(ie.Reason), "give a redirect URI registered on the app: https, or http on localhost")
 			}
 			return nil, err
 		}
@@ -221,7 +221,7 @@ func (c *tenantsCheckCmd) tenantList(a *App) ([]string, error) {
 		return nil, usageError("no tenants to check", "give --customer-tenant, --customer-tenants-file, tenants on stdin (one per line), or set "+envCustomerTenants)
 	}
 	for _, t := range list {
-		if !entraid.ValidTenantID(t) {
+		if !validTenantName(t) {
 			return nil, usageError(fmt.Sprintf("tenant %q is not a tenant ID or domain", truncate(t, 60)), "use GUIDs or domains such as contoso.onmicrosoft.com")
 		}
 	}
@@ -369,10 +369,14 @@ func (c *tenantsConsentURLCmd) run(a *App) error {
 	if c.redirectURI == "" {
 		return usageError("--redirect-uri is required", "give a redirect URI registered on the app, or set KVASSERT_REDIRECT_URI")
 	}
+	if c.tenant != "" && !entraid.TenantAlias(c.tenant) && !validTenantName(c.tenant) {
+		return usageError(fmt.Sprintf("%s %q is not a tenant ID or domain", a.flagName("tenant"), truncate(c.tenant, 60)),
+			"use a GUID, a domain such as contoso.onmicrosoft.com, or organizations")
+	}
 	u, err := tenants.ConsentURL(c.clientID, c.redirectURI, c.state, &tenants.ConsentURLOptions{Tenant: c.tenant, Cloud: a.Cloud(), Scope: c.scope})
 	var ie *kvassert.InputError
 	if errors.As(err, &ie) {
-		return usageError(a.flagName(consentFlag(ie.Input))+": "+ie.Reason, "see 'kvassert tenants consent-url --help'")
+		return usageError(a.flagName(consentFlag(ie.Input))+": "+redirectReason(ie.Reason), "see 'kvassert tenants consent-url --help'")
 	}
 	if err != nil {
 		return failure("", err)

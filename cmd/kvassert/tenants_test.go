@@ -82,7 +82,7 @@ func TestTenantsCheck(t *testing.T) {
 		{args: []string{"tenants", "check", "--customer-tenant", "a/b"}, msg: "is not a tenant ID or domain"},
 		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--require-role", "graph=Sites.Read.All"}, msg: "is not [RESOURCE=]ROLE", hint: "--require-role https://graph.microsoft.com=User.Read.All"},
 		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--concurrency", "0"}, msg: "--concurrency 0 is not between 1 and 256"},
-		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: redirectURI uses http on app.example.com"},
+		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: the redirect URI uses http on app.example.com"},
 		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com"}, extra: []string{"KVASSERT_CLIENT_ID=", "AZURE_CLIENT_ID="}, msg: "--client-id is required"},
 		{args: []string{"tenants", "check", "--customer-tenant", "contoso.onmicrosoft.com"}, extra: []string{"AZURE_TENANT_ID="}, msg: "--tenant is required"},
 		{args: []string{"tenants", "check", "--customer-tenants-file", t.TempDir() + "/none"}, msg: "--customer-tenants-file: no such file or directory"},
@@ -109,7 +109,7 @@ func TestTenantsConsentURL(t *testing.T) {
 	}
 	wantUsageErrors(t, env, []usageCase{
 		{args: []string{"tenants", "consent-url"}, msg: "--redirect-uri is required"},
-		{args: []string{"tenants", "consent-url", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: redirectURI uses http on app.example.com"},
+		{args: []string{"tenants", "consent-url", "--redirect-uri", "http://app.example.com/cb"}, msg: "--redirect-uri: the redirect URI uses http on app.example.com"},
 		{args: []string{"tenants", "consent-url", "--redirect-uri", "https://app.example.com/cb", "-t", "consumers"}, msg: "--tenant: tenant \"consumers\" cannot consent"},
 		{args: []string{"tenants", "consent-url", "--redirect-uri", "https://app.example.com/cb", "--scope", "User.Read"}, msg: "--scope: scope (9 bytes) is not"},
 		{args: []string{"tenants", "consent-url", "--redirect-uri", "https://app.example.com/cb", "--client-id", "x"}, msg: "--client-id \"x\" is not a GUID"},

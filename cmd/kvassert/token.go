@@ -130,11 +130,19 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 func (c *tokenCmd) resolveScope(a *App) (string, error) {
 	scope := c.scope
 	if c.resource != "" {
+		if !validResource(strings.TrimSuffix(c.resource, "/")) {
+			return "", usageError(fmt.Sprintf("%s %q is not a resource URI or application ID", a.flagName("resource"), truncate(c.resource, 100)),
+				"use the resource's URI, e.g. https://management.azure.com or api://APP_ID, or its application ID (a GUID)")
+		}
 		scope = strings.TrimSuffix(c.resource, "/") + "/.default"
 	}
 	if strings.ContainsAny(scope, " \t\r\n") || !strings.HasSuffix(scope, "/.default") {
 		return "", usageError(fmt.Sprintf("%s %q: app-only tokens take one scope ending in /.default", a.flagName("scope"), truncate(scope, 100)),
 			"use RESOURCE/.default, e.g. https://graph.microsoft.com/.default (permissions come from the app's admin-consented application permissions)")
+	}
+	if !validResource(strings.TrimSuffix(scope, "/.default")) {
+		return "", usageError(fmt.Sprintf("%s %q does not start with a resource URI or application ID", a.flagName("scope"), truncate(scope, 100)),
+			"use RESOURCE/.default, e.g. https://graph.microsoft.com/.default or api://APP_ID/.default")
 	}
 	return scope, nil
 }

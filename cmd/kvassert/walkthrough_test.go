@@ -167,6 +167,11 @@ func TestWalkthrough(t *testing.T) {
 			t.Errorf("a walk-through line ended with %q:\n%s\nstderr:\n%s", bad, out, errs)
 		}
 	}
+	// The walk-through teaches the current flags: no hidden alias (such as
+	// --secret-file or --name) may appear in it, so none warns.
+	if strings.Contains(errs, " is deprecated") {
+		t.Errorf("the walk-through uses a deprecated flag spelling:\n%s", errs)
+	}
 	if jwtPattern.MatchString(errs) || strings.Contains(errs, emuhook.DemoWorkloadSecret) {
 		t.Errorf("the walk-through wrote a token or secret to stderr:\n%s", errs)
 	}
