@@ -296,8 +296,11 @@ func hintText(code int, tenant, clientID, host, scope string) string {
 }
 
 // adminConsentURL is the v2 admin-consent link for tenant (Microsoft
-// identity platform, "Admin consent on the Microsoft identity platform");
-// its redirect goes to the app's default registered redirect URI.
+// identity platform, "Admin consent on the Microsoft identity platform").
+// The credential does not know the app's redirect URIs, so the link has no
+// redirect_uri, which that page lists as required: it is a pointer for an
+// administrator; a SaaS sends the link of tenants.Handler.ConsentURL (or
+// tenants.ConsentURL with its registered redirect URI).
 func adminConsentURL(host, tenant, clientID, scope string) string {
 	if host == "" {
 		host = defaultAuthority
