@@ -129,6 +129,10 @@ func TestACLUser(t *testing.T) {
 	if err := th.Wait(ctx); err != nil || th.Stats().Errors != 0 {
 		t.Fatalf("throttle under the ACL: %v, %+v", err, th.Stats())
 	}
+	// Consent states: SET NX PXAT needs nothing beyond +set.
+	if fresh, err := cache.StateStore().Use(ctx, strings.Repeat("ab", 16), time.Now().Add(time.Minute)); err != nil || !fresh {
+		t.Fatalf("state store under the ACL: %v, %v", fresh, err)
+	}
 	// The ACL really limits: another prefix is refused.
 	if _, err := c.Set(ctx, "other:key", "x", time.Minute).Result(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
 		t.Fatalf("the ACL does not restrict keys: %v", err)

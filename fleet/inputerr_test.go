@@ -67,6 +67,15 @@ func TestInputErrorTable(t *testing.T) {
 		{"NewCache negative BreakerThreshold", "opts.BreakerThreshold", cache(CacheOptions{BreakerThreshold: -1})},
 		{"NewCache negative BreakerCoolDown", "opts.BreakerCoolDown", cache(CacheOptions{BreakerCoolDown: -1})},
 		{"NewCache negative WarnEvery", "opts.WarnEvery", cache(CacheOptions{WarnEvery: -1})},
+		{"StateStore Use bad nonce", "nonce", func() error {
+			c, err := NewCache(client, key, nil)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.StateStore().Use(ctx, secret, time.Now().Add(time.Minute))
+			return err
+		}},
 		{"NewThrottle nil client", "client", func() error { _, err := NewThrottle(nil, "v.vault.azure.net", nil); return err }},
 		{"NewThrottle unbounded client", "client", func() error { _, err := NewThrottle(unbounded, "v.vault.azure.net", nil); return err }},
 		{"NewThrottle no vault", "vault", func() error { _, err := NewThrottle(client, "", nil); return err }},

@@ -18,9 +18,10 @@ import (
 // protects one replica: behind several replicas a state replayed to another
 // one is accepted there once more (the consent it reports happened; a
 // replay can only repeat the callback for the same tenant). Give a store
-// shared by the replicas (e.g. Redis SET key NX PX) to refuse those too.
+// shared by the replicas (the fleet's (*fleet.Cache).StateStore: Redis SET
+// NX PXAT) to refuse those too.
 type StateStore interface {
-	// Use records the state nonce (hex, 32 bytes) as used until the state
+	// Use records the state nonce (32 hex digits) as used until the state
 	// expires, and reports whether it was unused. An error refuses the
 	// redirect (the administrator is asked to start again).
 	Use(ctx context.Context, nonce string, until time.Time) (fresh bool, err error)

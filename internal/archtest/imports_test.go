@@ -34,7 +34,7 @@ var rules = map[string][]string{
 	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess", "internal/textutil"},
 	"tenants":             {".", "internal/entraid", "internal/graphapi", "internal/inputerr", "internal/rootaccess", "internal/textutil"},         // customer tenants: consent, checks, app hygiene
 	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid", "internal/textutil"}, // rotation's Graph client (addKey/removeKey) and proof
-	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats"},
+	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats", "tenants"},
 	"internal/fleetstats": {},
 	// Root-module helpers behind the root package's API: tenant and client ID
 	// rules, certificate files, and the accessors the CLI, proxy and rotation
