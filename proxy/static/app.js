@@ -110,6 +110,9 @@
     }
     return u.href;
   }
+  // The Tenants view (tenants.js, loaded after this script) vets its links
+  // with the same check.
+  window.kvassertConsentLink = consentLink;
 
   function showFields() {
     const route = $('route').value;

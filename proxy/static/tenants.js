@@ -1,12 +1,10 @@
 // The Tenants view of the kvassert proxy page: GET /api/tenants (behind the
 // secret, which app.js keeps in the #secret field), rendered as a table.
 // Every value goes in as text; the only link is an admin-consent URL that
-// passes consentHref.
+// passes app.js's consent-link check (window.kvassertConsentLink).
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
-  const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-  const loginHosts = ['login.microsoftonline.com', 'login.chinacloudapi.cn', 'login.microsoftonline.us'];
   const refusals = {
     ok: 'gets tokens with every required role',
     missing_roles: 'tokens, but required roles are missing: consent again',
@@ -23,16 +21,10 @@
   };
 
   // consentHref returns the report's consent link when it is an
-  // admin-consent URL of a Microsoft login host for a client ID, else ''.
+  // admin-consent URL of a Microsoft login host for a client ID, else ''
+  // (app.js's check, one for the whole page).
   function consentHref(raw) {
-    if (typeof raw !== 'string') { return ''; }
-    let u;
-    try { u = new URL(raw); } catch (e) { return ''; }
-    if (u.protocol !== 'https:' || !loginHosts.includes(u.hostname) || u.port !== '' || u.username || u.password || u.hash ||
-        !/^\/[A-Za-z0-9.-]+\/(v2\.0\/)?adminconsent$/.test(u.pathname) || !guid.test(u.searchParams.get('client_id') || '')) {
-      return '';
-    }
-    return u.href;
+    return typeof window.kvassertConsentLink === 'function' ? window.kvassertConsentLink(raw) : '';
   }
 
   function code(text) {
