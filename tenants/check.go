@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/graphapi"
+	"github.com/kvassert/kvassert/internal/jwtassert"
 	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/textutil"
 )
@@ -369,22 +369,19 @@ func classify(err error) string {
 	return StateUnreachable
 }
 
-// rolesOf reads the roles claim of an access token's payload (Entra's own
-// answer over TLS: the signature is not checked, and nothing else is
-// read). A token that is not a JWT, or has no roles, grants none.
+// rolesOf reads the roles claim of an access token (Entra's own answer
+// over TLS: jwtassert.Parse decodes it without checking the signature, and
+// nothing else is read). A token that is not a JWT, or has no roles,
+// grants none.
 func rolesOf(tok string) []string {
-	parts := strings.SplitN(tok, ".", 3)
-	if len(parts) != 3 || len(parts[1]) > 64<<10 {
-		return []string{}
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	t, err := jwtassert.Parse(tok)
 	if err != nil {
 		return []string{}
 	}
 	var c struct {
 		Roles []string `json:"roles"`
 	}
-	if json.Unmarshal(b, &c) != nil || c.Roles == nil {
+	if json.Unmarshal(t.RawClaims, &c) != nil || c.Roles == nil {
 		return []string{}
 	}
 	slices.Sort(c.Roles)

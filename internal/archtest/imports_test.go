@@ -32,8 +32,8 @@ var rules = map[string][]string{
 	// The emulators must not depend on the code they test.
 	// rotation and fleet build on the library; the library never imports them.
 	"rotation":            {".", "assertion", "keyvault", "internal/certcache", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/kvclient", "internal/kvid", "telemetry", "internal/entraid", "internal/rootaccess", "internal/textutil"},
-	"tenants":             {".", "internal/entraid", "internal/graphapi", "internal/inputerr", "internal/rootaccess", "internal/textutil"},         // customer tenants: consent, checks, app hygiene
-	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid", "internal/textutil"}, // rotation's Graph client (addKey/removeKey) and proof
+	"tenants":             {".", "internal/entraid", "internal/graphapi", "internal/inputerr", "internal/jwtassert", "internal/rootaccess", "internal/textutil"}, // customer tenants: consent, checks, app hygiene
+	"internal/graphapi":   {".", "assertion", "internal/jwtassert", "internal/kvclient", "internal/kvid", "internal/entraid", "internal/textutil"},               // rotation's Graph client (addKey/removeKey) and proof
 	"fleet":               {".", "keyvault", "internal/kvclient", "internal/obs", "telemetry", "internal/inputerr", "internal/textutil", "internal/fleetstats", "tenants"},
 	"internal/fleetstats": {},
 	// Root-module helpers behind the root package's API: tenant and client ID
