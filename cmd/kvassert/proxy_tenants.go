@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/tenants"
 )
 
@@ -38,7 +39,7 @@ func (f *tenantsFlags) register(cmd *cobra.Command) {
 // need it (a usage error otherwise).
 func (f *tenantsFlags) options(a *App, appConfigured bool) (tenants []string, roles map[string][]string, redirect string, err error) {
 	for _, v := range f.customers {
-		tenants = append(tenants, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })...)
+		tenants = append(tenants, splitTenants(v)...)
 	}
 	if len(tenants) > 0 && !appConfigured {
 		if a.fromEnv("customer-tenant") {
@@ -53,20 +54,8 @@ func (f *tenantsFlags) options(a *App, appConfigured bool) (tenants []string, ro
 	if f.redirect != "" && len(tenants) == 0 && !a.fromEnv("redirect-uri") {
 		return nil, nil, "", usageError("--redirect-uri is given without --customer-tenant", "name the customer tenants to check with --customer-tenant")
 	}
-	for _, r := range f.roles {
-		res, role, ok := strings.Cut(r, "=")
-		if !ok {
-			res, role = "https://graph.microsoft.com", r
-		}
-		res = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(res), "/.default"), "/")
-		role = strings.TrimSpace(role)
-		if role == "" || !validResource(res) || strings.ContainsAny(role, " \t") {
-			return nil, nil, "", usageError(fmt.Sprintf("--require-role %q is not [RESOURCE=]ROLE", truncate(r, 80)), "e.g. --require-role User.Read.All or --require-role https://graph.microsoft.com=User.Read.All")
-		}
-		if roles == nil {
-			roles = map[string][]string{}
-		}
-		roles[res] = append(roles[res], role)
+	if roles, err = requiredRoles(a, f.roles); err != nil {
+		return nil, nil, "", err
 	}
 	if len(tenants) > 0 {
 		redirect = f.redirect
@@ -88,6 +77,19 @@ func checkTenantsFlagValues(a *App, list []string, redirect string) error {
 				"use GUIDs or domains such as contoso.onmicrosoft.com")
 		}
 	}
+	return checkRedirectFlag(a, redirect)
+}
+
+// zeroGUID stands for the client ID where only another input is checked.
+const zeroGUID = "00000000-0000-0000-0000-000000000000"
+
+// redirectReason words the library's reason for refusing a redirect URI
+// for the command line (the flag, not the parameter, is named).
+func redirectReason(r string) string { return strings.ReplaceAll(r, "redirectURI", "the redirect URI") }
+
+// checkRedirectFlag refuses a --redirect-uri that Entra would refuse (not
+// https, nor http on loopback), naming the flag; "" passes.
+func checkRedirectFlag(a *App, redirect string) error {
 	if redirect == "" {
 		return nil
 	}
@@ -101,9 +103,30 @@ func checkTenantsFlagValues(a *App, list []string, redirect string) error {
 	return nil
 }
 
-// zeroGUID stands for the client ID where only another input is checked.
-const zeroGUID = "00000000-0000-0000-0000-000000000000"
-
-// redirectReason words the library's reason for refusing a redirect URI
-// for the command line (the flag, not the parameter, is named).
-func redirectReason(r string) string { return strings.ReplaceAll(r, "redirectURI", "the redirect URI") }
+// requiredRoles parses --require-role values, [RESOURCE=]ROLE (the
+// resource defaults to Microsoft Graph of the --cloud), into roles per
+// resource; nil when none is given.
+func requiredRoles(a *App, values []string) (map[string][]string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	graph, err := graphapi.Host(a.Cloud())
+	if err != nil {
+		return nil, err
+	}
+	roles := map[string][]string{}
+	for _, r := range values {
+		res, role, ok := strings.Cut(r, "=")
+		if !ok {
+			res, role = "https://"+graph, r
+		}
+		res = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(res), "/.default"), "/")
+		role = strings.TrimSpace(role)
+		if role == "" || !validResource(res) || strings.ContainsAny(role, " \t") {
+			return nil, usageError(fmt.Sprintf("%s %q is not [RESOURCE=]ROLE", a.flagName("require-role"), truncate(r, 80)),
+				"e.g. --require-role User.Read.All or --require-role https://graph.microsoft.com=User.Read.All")
+		}
+		roles[res] = append(roles[res], role)
+	}
+	return roles, nil
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kvassert/kvassert"
 	"github.com/kvassert/kvassert/internal/entraid"
-	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/tenants"
 )
 
@@ -148,39 +147,17 @@ func (c *tenantsCheckCmd) run(ctx context.Context, a *App) error {
 	return tenantsVerdict(reports)
 }
 
-// want builds the required roles from --role and --require.
+// want builds the required roles from --require-role and checks
+// --redirect-uri.
 func (c *tenantsCheckCmd) want(a *App) (*tenants.Want, error) {
-	w := &tenants.Want{Roles: map[string][]string{}, RedirectURI: c.redirectURI}
-	if c.redirectURI != "" {
-		if _, err := tenants.ConsentURL(c.app.clientID, c.redirectURI, "", &tenants.ConsentURLOptions{Cloud: a.Cloud()}); err != nil {
-			var ie *kvassert.InputError
-			if errors.As(err, &ie) {
-				return nil, usageError(a.flagName("redirect-uri")+": "+redirectReason(ie.Reason), "give a redirect URI registered on the app: https, or http on localhost")
-			}
-			return nil, err
-		}
+	if err := checkRedirectFlag(a, c.redirectURI); err != nil {
+		return nil, err
 	}
-	graph, err := graphapi.Host(a.Cloud())
+	roles, err := requiredRoles(a, c.roles)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range c.roles {
-		res, role, ok := strings.Cut(r, "=")
-		if !ok {
-			res, role = "https://"+graph, r
-		}
-		res = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(res), "/.default"), "/")
-		role = strings.TrimSpace(role)
-		if !strings.Contains(res, "://") || role == "" || strings.ContainsAny(role, " \t") {
-			return nil, usageError(fmt.Sprintf("%s %q is not [RESOURCE=]ROLE", a.flagName("require-role"), truncate(r, 80)),
-				"e.g. --require-role User.Read.All or --require-role https://graph.microsoft.com=User.Read.All")
-		}
-		w.Roles[res] = append(w.Roles[res], role)
-	}
-	if len(w.Roles) == 0 {
-		w.Roles = nil // a Graph token
-	}
-	return w, nil
+	return &tenants.Want{Roles: roles, RedirectURI: c.redirectURI}, nil
 }
 
 // tenantList reads the customer tenants: --customer-tenant and
