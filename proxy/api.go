@@ -25,6 +25,7 @@ import (
 	"github.com/kvassert/kvassert/internal/kvid"
 	"github.com/kvassert/kvassert/internal/rootaccess"
 	"github.com/kvassert/kvassert/internal/textutil"
+	"github.com/kvassert/kvassert/tenants"
 )
 
 // maxBody caps request bodies of the token API and the Cloud Shell routes.
@@ -398,8 +399,18 @@ var consentCodes = map[int]bool{700016: true, 7000229: true}
 
 // consentURL is the admin-consent link for client in tenant (both checked
 // by the request's validation) on the login host of the configured cloud.
+// For the configured app with Options.TenantRedirectURI it is the v2 link
+// the Tenants view and tenants.Check give (the redirect URI lands the
+// administrator on the SaaS's handler); otherwise the v1 link, which needs
+// no redirect URI (Entra sends the administrator to the app's default one).
 func (s *Server) consentURL(tenant, client string) string {
-	host := s.cfg.ClientOptions.Cloud.ActiveDirectoryAuthorityHost
+	cl := s.cfg.ClientOptions.Cloud
+	if s.cfg.TenantRedirectURI != "" && strings.EqualFold(client, s.page.ClientID) {
+		if u, err := tenants.ConsentURL(client, s.cfg.TenantRedirectURI, "", &tenants.ConsentURLOptions{Tenant: tenant, Cloud: cl}); err == nil {
+			return u
+		}
+	}
+	host := cl.ActiveDirectoryAuthorityHost
 	u, err := url.Parse(host)
 	if host == "" || err != nil || u.Scheme != "https" || u.Host == "" {
 		host = "https://login.microsoftonline.com/"

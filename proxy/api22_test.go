@@ -9,6 +9,7 @@ import (
 	"github.com/kvassert/kvassert/internal/emuhook"
 	"github.com/kvassert/kvassert/kvasserttest"
 	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/tenants"
 )
 
 // The token API answers tenant_id as the tenant's GUID, whatever form of
@@ -89,6 +90,22 @@ func TestAPIConsentURL(t *testing.T) {
 	p = problemOf(t, env.api("kv-certificate", kvCertBody("nosuch.onmicrosoft.com")), http.StatusBadRequest)
 	if p.Type != problemEntra || p.ConsentURL != "" {
 		t.Errorf("unknown tenant: %+v", p)
+	}
+}
+
+// With a redirect URI configured (kvassert proxy --redirect-uri), the
+// problem's link is the v2 one the Tenants view gives for the same tenant,
+// so that the administrator lands on the SaaS's consent handler.
+func TestAPIConsentURLWithRedirectURI(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, withTenants)
+	p := problemOf(t, env.api("kv-certificate", kvCertBody("Wingtip.onmicrosoft.com")), http.StatusBadRequest)
+	want, err := tenants.ConsentURL(scenario.DemoAppClientID, emuhook.DemoRedirectURI, "", &tenants.ConsentURLOptions{Tenant: "wingtip.onmicrosoft.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Code != 700016 || p.ConsentURL != want || !strings.Contains(p.ConsentURL, "/v2.0/adminconsent?") {
+		t.Errorf("700016: code %d consentUrl %q, want %q", p.Code, p.ConsentURL, want)
 	}
 }
 
