@@ -17,7 +17,9 @@ import (
 type ConsentURLOptions struct {
 	// Tenant is the customer tenant (GUID or domain) whose administrator is
 	// asked; "" means "organizations": Entra uses the signed-in
-	// administrator's own tenant.
+	// administrator's own tenant. "common" and "consumers" are refused
+	// (the endpoint's documentation: a personal account cannot consent
+	// for an organization).
 	Tenant string
 	// Cloud selects the authority host, as CredentialOptions.Cloud does;
 	// zero means the public cloud.
@@ -33,7 +35,7 @@ type ConsentURLOptions struct {
 // maxRedirectURI is Entra's limit on a redirect URI's length.
 const maxRedirectURI = 256
 
-// maxState bounds a caller's state; the Handler's are 76 bytes.
+// maxState bounds a caller's state; the Handler's are 98 bytes.
 const maxState = 1024
 
 // ConsentURL returns the v2 admin-consent link
@@ -69,7 +71,7 @@ func consentURL(clientID, redirectURI, state string, o ConsentURLOptions) (strin
 		tenant = "organizations"
 	case !entraid.ValidTenant(tenant):
 		return "", inputErr("Tenant", "tenant (%d bytes) is not a tenant ID or domain", len(tenant))
-	case entraid.TenantAlias(tenant) && !strings.EqualFold(tenant, "organizations") && !strings.EqualFold(tenant, "common"):
+	case entraid.TenantAlias(tenant) && !strings.EqualFold(tenant, "organizations"): // the endpoint's docs: not "common"
 		return "", inputErr("Tenant", "tenant %q cannot consent for an organization; use a tenant, or organizations", tenant)
 	}
 	host, err := authorityHost(o.Cloud)

@@ -1,0 +1,269 @@
+package tenants_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
+	"github.com/kvassert/kvassert/tenants"
+)
+
+// TestStateBoundToHandler: a state is bound to the app and the redirect URI
+// of the Handler that made it: another Handler sharing the state key (a
+// second app, or a second redirect URI) refuses it.
+func TestStateBoundToHandler(t *testing.T) {
+	var called atomic.Int32
+	count := func(context.Context, tenants.Consent) error { called.Add(1); return nil }
+	a, err := tenants.NewHandler(offlineCred(t), redirect, key, count, &tenants.HandlerOptions{ProveTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tenants.NewHandler(offlineCred(t), "https://other.example.com/consent", key, count, &tenants.HandlerOptions{ProveTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherApp, err := kvassert.NewCredential(scenario.DemoHomeTenant, "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", nopSource{}, &kvassert.CredentialOptions{AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tenants.NewHandler(otherApp, redirect, key, count, &tenants.HandlerOptions{ProveTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82"
+	link, _ := a.ConsentURL("")
+	q := "admin_consent=True&tenant=" + tenant + "&state=" + stateOf(t, link)
+	for name, h := range map[string]*tenants.Handler{"another redirect URI": b, "another app": c} {
+		if w := get(h, "GET", q); w.Code != 400 || !strings.Contains(w.Body.String(), "does not come from a link this app made") {
+			t.Fatalf("%s: %d\n%s", name, w.Code, w.Body)
+		}
+	}
+	if called.Load() != 0 {
+		t.Fatalf("onConsent called %d times", called.Load())
+	}
+	if w := get(a, "GET", q); w.Code != 200 || called.Load() != 1 {
+		t.Fatalf("its own Handler: %d, called %d\n%s", w.Code, called.Load(), w.Body)
+	}
+}
+
+// TestStateBoundToTenant: a link made for one tenant (by its ID) is
+// accepted only for a consent in that tenant: a redirect naming another
+// tenant, whoever forged it, gets a 400 and never reaches the callback.
+// Links for "organizations" or a domain name accept any tenant.
+func TestStateBoundToTenant(t *testing.T) {
+	var got []string
+	h, err := tenants.NewHandler(offlineCred(t), redirect, key, func(_ context.Context, c tenants.Consent) error {
+		got = append(got, c.Tenant)
+		return nil
+	}, &tenants.HandlerOptions{ProveTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mine, other = "2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82", "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+	link, err := h.ConsentURL(strings.ToUpper(mine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stateOf(t, link)
+	w := get(h, "GET", "admin_consent=True&tenant="+other+"&state="+s)
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "another tenant") || strings.Contains(w.Body.String(), other) || len(got) != 0 {
+		t.Fatalf("another tenant: %d, callback %v\n%s", w.Code, got, w.Body)
+	}
+	// Refusals need no tenant; the right tenant (any case) is accepted.
+	if w := get(h, "GET", "admin_consent=True&tenant="+strings.ToUpper(mine)+"&state="+s); w.Code != 200 || fmt.Sprint(got) != "["+mine+"]" {
+		t.Fatalf("its tenant: %d, callback %v\n%s", w.Code, got, w.Body)
+	}
+	link, _ = h.ConsentURL(mine)
+	if w := get(h, "GET", "error=access_denied&error_subcode=cancel&state="+stateOf(t, link)); w.Code != 200 || !strings.Contains(w.Body.String(), "cancelled") {
+		t.Fatalf("a refusal: %d\n%s", w.Code, w.Body)
+	}
+	for _, any := range []string{"", "organizations", "contoso.onmicrosoft.com"} {
+		link, _ := h.ConsentURL(any)
+		if w := get(h, "GET", "admin_consent=True&tenant="+other+"&state="+stateOf(t, link)); w.Code != 200 {
+			t.Fatalf("%q: %d\n%s", any, w.Code, w.Body)
+		}
+	}
+}
+
+// TestHandlerSameStateConcurrently: the same redirect arriving many times
+// at once (a double click, a replay racing the real one) runs the callback
+// exactly once; every other answer is "already used".
+func TestHandlerSameStateConcurrently(t *testing.T) {
+	var called atomic.Int32
+	release := make(chan struct{})
+	h, err := tenants.NewHandler(offlineCred(t), redirect, key, func(context.Context, tenants.Consent) error {
+		called.Add(1)
+		<-release // a slow callback: the others arrive while it runs
+		return nil
+	}, &tenants.HandlerOptions{ProveTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _ := h.ConsentURL("")
+	q := "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&state=" + stateOf(t, link)
+	const n = 32
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- get(h, "GET", q).Code
+		}()
+	}
+	for len(codes) < n-1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if called.Load() != 1 || count[200] != 1 || count[400] != n-1 {
+		t.Fatalf("callback %d times, answers %v", called.Load(), count)
+	}
+}
+
+// blockingSource never answers before its context ends.
+type blockingSource struct{ calls atomic.Int32 }
+
+func (s *blockingSource) Assertion(ctx context.Context, _, _ string) (string, error) {
+	s.calls.Add(1)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// TestHandlerProofBoundedInTime: the proof gives up at ProveTimeout even
+// when a token request hangs (a vault or Entra that never answers), and
+// the page says access is not confirmed yet.
+func TestHandlerProofBoundedInTime(t *testing.T) {
+	src := &blockingSource{}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tenants.NewHandler(cred, redirect, key, nopConsent, &tenants.HandlerOptions{ProveTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _ := h.ConsentURL("")
+	done := make(chan int, 1)
+	go func() {
+		done <- get(h, "GET", "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&state="+stateOf(t, link)).Code
+	}()
+	select {
+	case code := <-done:
+		if code != 200 || src.calls.Load() == 0 {
+			t.Fatalf("status %d, %d assertions", code, src.calls.Load())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the redirect's answer still waits 10 s after ProveTimeout (300 ms)")
+	}
+}
+
+// TestConsentURLRefusesCommon: Entra's admin-consent endpoint documents a
+// tenant or "organizations", and tells not to use "common".
+func TestConsentURLRefusesCommon(t *testing.T) {
+	for _, tenant := range []string{"common", "Common"} {
+		_, err := tenants.ConsentURL(scenario.DemoAppClientID, redirect, "", &tenants.ConsentURLOptions{Tenant: tenant})
+		var ie *kvassertInputError
+		if !asInput(err, &ie) || ie.Input != "Tenant" || !strings.Contains(err.Error(), "organizations") {
+			t.Fatalf("%s: %v", tenant, err)
+		}
+	}
+}
+
+// TestCheckAllStopsWhenCancelled: once ctx ends, no further tenant is
+// asked (no signature started), every report is back, unreachable.
+func TestCheckAllStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	src := &cancellingSource{cancel: cancel}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := make([]string, 200)
+	for i := range list {
+		list[i] = fmt.Sprintf("tenant%d.onmicrosoft.com", i)
+	}
+	reports, err := tenants.CheckAll(ctx, cred, list, nil, &tenants.CheckOptions{Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reports {
+		if r.Tenant != list[i] || r.State != tenants.StateUnreachable {
+			t.Fatalf("%d: %+v", i, r)
+		}
+	}
+	if n := src.calls.Load(); n > 4 {
+		t.Fatalf("%d assertions asked after the context was cancelled at the first one (concurrency 4)", n)
+	}
+}
+
+// cancellingSource cancels the check at its first call.
+type cancellingSource struct {
+	calls  atomic.Int32
+	cancel context.CancelFunc
+}
+
+func (s *cancellingSource) Assertion(ctx context.Context, _, _ string) (string, error) {
+	s.calls.Add(1)
+	s.cancel()
+	return "", ctx.Err()
+}
+
+// graphAnswer is a Graph transport answering every request with one body.
+type graphAnswer struct {
+	status int
+	body   string
+}
+
+func (g graphAnswer) Do(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: g.status, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(g.body)), Request: r}, nil
+}
+
+// TestAuditAppHostileGraph: whatever Graph answers (wrong types, HTML,
+// huge, hostile text), AuditApp reports the lock unchecked without
+// quoting the answer, and never says it is locked.
+func TestAuditAppHostileGraph(t *testing.T) {
+	w := world(t, nil)
+	huge := `{"servicePrincipalLockConfiguration":{"isEnabled":true,"allProperties":true,"x":"` + strings.Repeat(secret, 100_000) + `"}}`
+	for name, a := range map[string]graphAnswer{
+		"wrong type":       {200, `{"servicePrincipalLockConfiguration":"` + secret + `"}`},
+		"wrong type bool":  {200, `{"servicePrincipalLockConfiguration":{"isEnabled":"` + secret + `"}}`},
+		"html":             {200, secret + `<html>`},
+		"oversized":        {200, huge},
+		"error with text":  {403, `{"error":{"code":"` + secret + `","message":"` + secret + `"}}`},
+		"error code text":  {400, `{"error":{"code":"Request_BadRequest","message":"` + secret + "\nline two" + `"}}`},
+		"500 html":         {500, `<html>` + secret + `</html>`},
+		"array":            {200, `[` + secret + `]`},
+		"null lock":        {200, `{"servicePrincipalLockConfiguration":null}`},
+		"number lock flag": {200, `{"servicePrincipalLockConfiguration":{"isEnabled":1,"allProperties":1}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts := &tenants.AuditOptions{ClientOptions: policy.ClientOptions{Transport: a, Retry: policy.RetryOptions{MaxRetries: -1}}}
+			got, err := tenants.AuditApp(t.Context(), w.Cred, scenario.DemoAppObjectID, nil, nil, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Locked || strings.Contains(fmt.Sprintf("%+v", got), secret[:12]) || strings.Contains(got.LockError, "\n") {
+				t.Fatalf("%+v", got)
+			}
+			if name == "null lock" != (got.LockChecked && len(got.Findings) == 1) {
+				t.Fatalf("%+v", got)
+			}
+		})
+	}
+}
