@@ -261,6 +261,19 @@ func TestAuditAppHostileGraph(t *testing.T) {
 			if got.Locked || strings.Contains(fmt.Sprintf("%+v", got), secret[:12]) || strings.Contains(got.LockError, "\n") {
 				t.Fatalf("%+v", got)
 			}
+			// Words of its own: not the key roll's, no Go type or JSON
+			// parser text (which quotes the answer's bytes).
+			for _, bad := range []string{"rotation", "roll", "invalid character", "Go struct", "graphapi", "'S'"} {
+				if strings.Contains(got.LockError, bad) {
+					t.Fatalf("LockError %q says %q", got.LockError, bad)
+				}
+			}
+			if a.status/100 == 2 && name != "null lock" && got.LockError != "Microsoft Graph's answer (HTTP 200) is not the expected JSON" {
+				t.Fatalf("LockError %q", got.LockError)
+			}
+			if a.status == 500 && !strings.Contains(got.LockError, "run the audit again later") {
+				t.Fatalf("LockError %q", got.LockError)
+			}
 			if name == "null lock" != (got.LockChecked && len(got.Findings) == 1) {
 				t.Fatalf("%+v", got)
 			}
