@@ -272,7 +272,7 @@ func (h *Handler) use(w http.ResponseWriter, r *http.Request, nonce string, exp 
 				err = errors.New("tenants: the StateStore panicked")
 			}
 		}()
-		return h.states.Use(r.Context(), nonce, exp)
+		return h.states.Use(r.Context(), nonce, exp.Add(stateSkew))
 	}()
 	switch {
 	case err != nil:

@@ -280,3 +280,54 @@ func TestAuditAppHostileGraph(t *testing.T) {
 		})
 	}
 }
+
+// skewedStore is a shared StateStore (Redis SET NX PXAT) whose clock runs
+// ahead of the replica's: it forgets a used state at until by its own
+// clock.
+type skewedStore struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	until map[string]time.Time
+}
+
+func (s *skewedStore) Use(_ context.Context, nonce string, until time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.until[nonce]; ok && s.now().Before(u) {
+		return false, nil
+	}
+	s.until[nonce] = until
+	return true, nil
+}
+
+// TestStateReplayUnderClockSkew: the store remembers a used state past its
+// expiry by a margin, so that a store (or another replica) whose clock is a
+// few minutes off does not forget it while a replica still takes it as
+// unexpired: the replay is refused and the callback runs once.
+func TestStateReplayUnderClockSkew(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := &skewedStore{now: func() time.Time { return clock().Add(2 * time.Minute) }, until: map[string]time.Time{}}
+	var called atomic.Int32
+	h, err := tenants.NewHandler(offlineCred(t), redirect, key, func(context.Context, tenants.Consent) error { called.Add(1); return nil },
+		&tenants.HandlerOptions{ProveTimeout: -1, States: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants.SetNow(h, clock)
+	link, _ := h.ConsentURL("")
+	q := "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&state=" + stateOf(t, link)
+	mu.Lock()
+	now = now.Add(14 * time.Minute) // used near the end of its 15 minutes
+	mu.Unlock()
+	if w := get(h, "GET", q); w.Code != 200 {
+		t.Fatalf("%d\n%s", w.Code, w.Body)
+	}
+	mu.Lock()
+	now = now.Add(30 * time.Second) // replayed: the state is not expired here, but is by the store's clock
+	mu.Unlock()
+	if w := get(h, "GET", q); w.Code != 400 || called.Load() != 1 {
+		t.Fatalf("replay under a 2 min clock skew: %d, callback %d times\n%s", w.Code, called.Load(), w.Body)
+	}
+}

@@ -24,9 +24,11 @@ import (
 // shared by the replicas (the fleet's (*fleet.Cache).StateStore: Redis SET
 // NX PXAT) to refuse those too.
 type StateStore interface {
-	// Use records the state nonce (32 hex digits) as used until the state
-	// expires, and reports whether it was unused. An error refuses the
-	// redirect (the administrator is asked to start again).
+	// Use records the state nonce (32 hex digits) as used until until (the
+	// state's expiry plus 5 minutes, so that clocks a few minutes apart do
+	// not forget it while a replica still accepts it), and reports whether
+	// it was unused. An error refuses the redirect (the administrator is
+	// asked to start again).
 	Use(ctx context.Context, nonce string, until time.Time) (fresh bool, err error)
 }
 
@@ -37,6 +39,10 @@ const (
 	stateLen     = stateBody + sha256.Size
 	stateText    = (stateLen*8 + 5) / 6 // base64url without padding
 )
+
+// stateSkew is how long past its expiry a used state is remembered: the
+// clock skew tolerated between the replicas and a shared StateStore.
+const stateSkew = 5 * time.Minute
 
 var errState = errors.New("tenants: the state is malformed, forged or expired")
 
