@@ -2,8 +2,10 @@ package tenants_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -329,5 +331,93 @@ func TestStateReplayUnderClockSkew(t *testing.T) {
 	mu.Unlock()
 	if w := get(h, "GET", q); w.Code != 400 || called.Load() != 1 {
 		t.Fatalf("replay under a 2 min clock skew: %d, callback %d times\n%s", w.Code, called.Load(), w.Body)
+	}
+}
+
+// TestReportHoldsNoToken: a report (its fields, its JSON, its Err) holds
+// no part of a token it read the roles from, nor of an assertion.
+func TestReportHoldsNoToken(t *testing.T) {
+	w := world(t, nil)
+	tok, err := w.Cred.GetToken(t.Context(), policy.TokenRequestOptions{TenantID: scenario.DemoContosoTenant, Scopes: []string{graph + "/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := tenants.CheckAll(t.Context(), w.Cred, []string{scenario.DemoContosoTenant, wingtip(t)}, &tenants.Want{Roles: map[string][]string{graph: {"No.Such.Role"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reports[0].State != tenants.StateMissingRoles || !reports[0].FromCache || reports[1].State != "app_not_found" {
+		t.Fatalf("%+v", reports)
+	}
+	js, err := json.Marshal(reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := fmt.Sprintf("%#v %+v %v %s", reports, reports, reports[1].Err, js)
+	for i, part := range strings.Split(tok.Token, ".") {
+		if len(part) >= 16 && strings.Contains(all, part[len(part)-16:]) {
+			t.Fatalf("the report holds part %d of the token", i)
+		}
+	}
+}
+
+// TestCheckAllSurvivesPanics: a Want.ConsentURL that panics costs the
+// report its link only: the tenant is still classified, the other tenants
+// are unaffected, and the panic's value is nowhere.
+func TestCheckAllSurvivesPanics(t *testing.T) {
+	w := world(t, nil)
+	want := &tenants.Want{ConsentURL: func(string) (string, error) { panic(secret) }}
+	reports, err := tenants.CheckAll(t.Context(), w.Cred, []string{wingtip(t), scenario.DemoContosoTenant, wingtip(t)}, want, &tenants.CheckOptions{Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reports {
+		wantState := map[bool]string{true: tenants.StateOK, false: "app_not_found"}[i == 1]
+		if r.State != wantState || r.ConsentURL != "" || strings.Contains(fmt.Sprintf("%+v", r), secret) {
+			t.Fatalf("%d: %+v", i, r)
+		}
+	}
+}
+
+// panicStore is a StateStore that panics, or fails with a secret.
+type panicStore struct{ fail bool }
+
+func (s panicStore) Use(context.Context, string, time.Time) (bool, error) {
+	if s.fail {
+		return false, fmt.Errorf("redis at %s down", secret)
+	}
+	panic(secret)
+}
+
+// TestHandlerStoreAndProvedFailures: a StateStore that panics or fails
+// gets a 503 page (start again) and never reaches the callback; a Proved
+// that panics still lets the page show the proof. Neither the page nor the
+// log quotes the panic.
+func TestHandlerStoreAndProvedFailures(t *testing.T) {
+	for _, store := range []panicStore{{false}, {true}} {
+		var logs strings.Builder
+		var called atomic.Int32
+		h, err := tenants.NewHandler(offlineCred(t), redirect, key, func(context.Context, tenants.Consent) error { called.Add(1); return nil },
+			&tenants.HandlerOptions{ProveTimeout: -1, States: store, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, _ := h.ConsentURL("")
+		rec := get(h, "GET", "admin_consent=True&tenant="+scenario.DemoContosoTenant+"&state="+stateOf(t, link))
+		if rec.Code != 503 || called.Load() != 0 || strings.Contains(rec.Body.String(), secret) || !store.fail && strings.Contains(logs.String(), secret) {
+			t.Fatalf("%+v: %d, callback %d\n%s\n%s", store, rec.Code, called.Load(), rec.Body, logs.String())
+		}
+	}
+	var logs strings.Builder
+	w := world(t, nil)
+	h, err := tenants.NewHandler(w.Cred, redirect, key, nopConsent, &tenants.HandlerOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Proved: func(context.Context, tenants.Report) { panic(secret) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _ := h.ConsentURL(scenario.DemoContosoTenant)
+	rec := get(h, "GET", "admin_consent=True&tenant="+scenario.DemoContosoTenant+"&state="+stateOf(t, link))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Onboarding complete") || strings.Contains(rec.Body.String()+logs.String(), secret) {
+		t.Fatalf("%d\n%s\n%s", rec.Code, rec.Body, logs.String())
 	}
 }
