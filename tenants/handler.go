@@ -19,7 +19,9 @@ import (
 // Consent is a customer tenant's admin consent, as the redirect reported it
 // (its state checked).
 type Consent struct {
-	// Tenant is the consenting tenant's ID (a GUID, lower case).
+	// Tenant is the consenting tenant's ID (a GUID, lower case), as the
+	// redirect names it: the link's tenant for a link made for a tenant ID,
+	// else a claim that only the proof confirms (see NewHandler).
 	Tenant string
 	// Scope is the scope Entra reported as consented ("" if none or if it
 	// was not a plain list of scopes).
@@ -100,6 +102,15 @@ const (
 // it (HandlerOptions.ProveTimeout) and shows the roles granted against
 // Want's. The credential must be allowed the new tenant
 // (CredentialOptions.AdditionallyAllowedTenants, e.g. "*").
+//
+// The redirect is not authenticated: whoever holds a link's state can send
+// it to the redirect URI without Entra. A state is accepted once, by this
+// Handler only (its app and redirect URI), and for a link made for a tenant
+// ID only with that tenant; a link for "organizations" or a domain accepts
+// whatever tenant the redirect names. So onConsent's Consent.Tenant is a
+// claim until the proof confirms it: act on HandlerOptions.Proved's report
+// (StateOK or StateMissingRoles) rather than on onConsent alone, and prefer
+// links for a tenant ID when the customer's tenant is known.
 func NewHandler(cred *kvassert.Credential, redirectURI string, stateKey []byte, onConsent func(ctx context.Context, c Consent) error, opts *HandlerOptions) (*Handler, error) {
 	if cred == nil {
 		return nil, inputErr("cred", "cred is a nil *kvassert.Credential")
