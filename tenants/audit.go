@@ -64,6 +64,11 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 	if !entraid.ValidClientID(appObjectID) {
 		return AppAudit{}, inputErr("appObjectID", "appObjectID (%d bytes) is not a GUID (the app registration's Object ID)", len(appObjectID))
 	}
+	for i, t := range known {
+		if !entraid.ValidTenantID(t) {
+			return AppAudit{}, inputErr("known", "known[%d] (%d bytes) is not a tenant ID or domain", i, len(t))
+		}
+	}
 	var o AuditOptions
 	if opts != nil {
 		o = *opts

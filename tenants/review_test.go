@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -419,5 +420,41 @@ func TestHandlerStoreAndProvedFailures(t *testing.T) {
 	rec := get(h, "GET", "admin_consent=True&tenant="+scenario.DemoContosoTenant+"&state="+stateOf(t, link))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Onboarding complete") || strings.Contains(rec.Body.String()+logs.String(), secret) {
 		t.Fatalf("%d\n%s\n%s", rec.Code, rec.Body, logs.String())
+	}
+}
+
+// TestHandlerProofEndsWithTheRequest: the browser going away (the
+// request's context ending) ends the proof at once, token request
+// included.
+func TestHandlerProofEndsWithTheRequest(t *testing.T) {
+	src := &blockingSource{}
+	cred, err := kvassert.NewCredential(scenario.DemoHomeTenant, scenario.DemoAppClientID, src, &kvassert.CredentialOptions{AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tenants.NewHandler(cred, redirect, key, nopConsent, &tenants.HandlerOptions{ProveTimeout: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _ := h.ConsentURL("")
+	ctx, cancel := context.WithCancel(t.Context())
+	r := httptest.NewRequestWithContext(ctx, "GET", redirect+"?admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&state="+stateOf(t, link), nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}()
+	for src.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("ended %v after the request", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proof outlives its request by 10 s")
 	}
 }
