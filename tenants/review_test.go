@@ -458,3 +458,47 @@ func TestHandlerProofEndsWithTheRequest(t *testing.T) {
 		t.Fatal("the proof outlives its request by 10 s")
 	}
 }
+
+// TestHandlerPageHeaders: every page of the redirect URI (refused,
+// cancelled, onboarded, failed) is HTML that is not cached, sends no
+// Referer (its URL held the state), runs no script and is not framed.
+func TestHandlerPageHeaders(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	fails := func(context.Context, tenants.Consent) error { return errorString(secret) }
+	h, err := tenants.NewHandler(offlineCred(t), redirect, key, nopConsent, &tenants.HandlerOptions{ProveTimeout: -1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf, err := tenants.NewHandler(offlineCred(t), redirect, key, fails, &tenants.HandlerOptions{ProveTimeout: -1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := tenants.NewHandler(offlineCred(t), redirect, key, nopConsent, &tenants.HandlerOptions{ProveTimeout: -1, Logger: quiet, States: panicStore{true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ok = "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&state="
+	st := func(h *tenants.Handler) string { l, _ := h.ConsentURL(""); return stateOf(t, l) }
+	for _, c := range []struct {
+		h      *tenants.Handler
+		method string
+		query  string
+		status int
+	}{
+		{h, "POST", "", 405},
+		{h, "GET", "state=x", 400},
+		{h, "GET", "error=access_denied&error_subcode=cancel&state=" + st(h), 200},
+		{h, "GET", ok + st(h), 200},
+		{hf, "GET", ok + st(hf), 500},
+		{hs, "GET", ok + st(hs), 503},
+	} {
+		w := get(c.h, c.method, c.query)
+		hd := w.Header()
+		if w.Code != c.status || hd.Get("Content-Type") != "text/html; charset=utf-8" || hd.Get("Cache-Control") != "no-store" ||
+			hd.Get("Referrer-Policy") != "no-referrer" || hd.Get("X-Content-Type-Options") != "nosniff" || hd.Get("X-Frame-Options") != "DENY" ||
+			!strings.Contains(hd.Get("Content-Security-Policy"), "default-src 'none'") || !strings.Contains(hd.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+			strings.Contains(w.Body.String(), "<script") || strings.Contains(w.Body.String(), secret) {
+			t.Fatalf("%s %q: %d %v\n%s", c.method, c.query, w.Code, hd, w.Body)
+		}
+	}
+}
