@@ -42,7 +42,8 @@ const maxState = 1024
 // https://{authority host}/{tenant|organizations}/v2.0/adminconsent?client_id=...&redirect_uri=...&scope=...&state=...
 // for the app clientID. redirectURI must be registered on the app (web
 // platform) and be https, or http on a loopback host (localhost, 127.0.0.1,
-// [::1]) for development. state is opaque and returned by Entra on the
+// [::1]) for development, without the characters Entra does not support
+// in redirect URIs (! $ ' ( ) , ;). state is opaque and returned by Entra on the
 // redirect; "" leaves it out (a Handler refuses redirects without its own
 // state: use Handler.ConsentURL with one). Bad input is a
 // *kvassert.InputError naming the parameter.
@@ -111,7 +112,8 @@ func checkScope(scope string) error {
 }
 
 // checkRedirectURI: https, or http on a loopback host; no user info or
-// fragment; at most 256 bytes.
+// fragment, none of the characters Entra does not support (! $ ' ( ) , ;);
+// at most 256 bytes.
 func checkRedirectURI(s string) error {
 	if s == "" || len(s) > maxRedirectURI {
 		return inputErr("redirectURI", "redirectURI (%d bytes) is empty or longer than %d bytes", len(s), maxRedirectURI)
@@ -119,6 +121,9 @@ func checkRedirectURI(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsFunc(s, isControl) || u.Opaque != "" {
 		return inputErr("redirectURI", "redirectURI is not an absolute URL without user info or fragment")
+	}
+	if strings.ContainsAny(s, "!$'(),;") { // Entra's redirect URI restrictions
+		return inputErr("redirectURI", "redirectURI holds a character Entra does not support in redirect URIs (! $ ' ( ) , ;)")
 	}
 	switch u.Scheme {
 	case "https":

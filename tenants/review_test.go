@@ -502,3 +502,21 @@ func TestHandlerPageHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentURLRedirectCharacters: Entra's redirect URI restrictions
+// list characters it does not support (! $ ' ( ) , ;): such a URI is
+// refused here rather than by Entra's page in front of the customer.
+func TestConsentURLRedirectCharacters(t *testing.T) {
+	for _, c := range []string{"!", "$", "'", "(", ")", ",", ";"} {
+		_, err := tenants.ConsentURL(scenario.DemoAppClientID, "https://app.example.com/consent"+c+"x", "", nil)
+		var ie *kvassertInputError
+		if !asInput(err, &ie) || ie.Input != "redirectURI" || !strings.Contains(err.Error(), "! $ ' ( ) , ;") {
+			t.Fatalf("%q: %v", c, err)
+		}
+	}
+	for _, ok := range []string{"https://app.example.com/consent?x=1&y=a-b_c.d~e", "https://app.example.com:8443/a/b%20c", "http://localhost:5000/cb"} {
+		if _, err := tenants.ConsentURL(scenario.DemoAppClientID, ok, "", nil); err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
+	}
+}
