@@ -78,9 +78,11 @@ type Handler struct {
 	sleep     func(ctx context.Context, d time.Duration) bool
 }
 
-// The bounds of a redirect the Handler reads.
+// The bounds of a redirect the Handler reads: Entra's success redirect
+// lists every granted permission in scope (about 60 bytes each, escaped),
+// so 8 KiB takes an app with over a hundred.
 const (
-	maxQuery  = 4096
+	maxQuery  = 8192
 	maxParams = 16
 )
 
@@ -93,7 +95,7 @@ const (
 //
 // A redirect is a GET with a state the Handler minted, not expired and not
 // used before (see StateStore). Anything else (another method, a query over
-// 4 KiB, a parameter given twice, a missing or forged state, a tenant that
+// 8 KiB, a parameter given twice, a missing or forged state, a tenant that
 // is not a GUID) gets a 4xx page that quotes none of it and never reaches
 // onConsent. A refusal (error=access_denied, e.g. the administrator
 // cancelled) gets a page saying so and never reaches onConsent. After a
@@ -296,7 +298,7 @@ func (h *Handler) use(w http.ResponseWriter, r *http.Request, nonce string, exp 
 }
 
 func consentedScope(s string) string {
-	if s == "" || len(s) > 1024 || strings.ContainsFunc(s, isControl) {
+	if s == "" || len(s) > maxQuery || strings.ContainsFunc(s, isControl) {
 		return ""
 	}
 	return s

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -518,5 +519,32 @@ func TestConsentURLRedirectCharacters(t *testing.T) {
 		if _, err := tenants.ConsentURL(scenario.DemoAppClientID, ok, "", nil); err != nil {
 			t.Fatalf("%s: %v", ok, err)
 		}
+	}
+}
+
+// TestHandlerManyPermissions: Entra's success redirect lists every granted
+// permission in scope; an app with a hundred application permissions (a
+// backup or compliance SaaS) is onboarded, and the callback gets them all.
+// A 10 kB value is still refused.
+func TestHandlerManyPermissions(t *testing.T) {
+	var got tenants.Consent
+	h, err := tenants.NewHandler(offlineCred(t), redirect, key, func(_ context.Context, c tenants.Consent) error { got = c; return nil },
+		&tenants.HandlerOptions{ProveTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms := make([]string, 100)
+	for i := range perms {
+		perms[i] = fmt.Sprintf("https://graph.microsoft.com/Permission%03d.ReadWrite.All", i)
+	}
+	link, _ := h.ConsentURL("")
+	q := "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&scope=" + url.QueryEscape(strings.Join(perms, " ")) + "&state=" + stateOf(t, link)
+	if w := get(h, "GET", q); w.Code != 200 || len(strings.Fields(got.Scope)) != 100 {
+		t.Fatalf("%d bytes of query: %d, scope %d bytes\n%s", len(q), w.Code, len(got.Scope), w.Body)
+	}
+	link, _ = h.ConsentURL("")
+	q = "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&scope=" + strings.Repeat("x", 10<<10) + "&state=" + stateOf(t, link)
+	if w := get(h, "GET", q); w.Code != 400 || !strings.Contains(w.Body.String(), "too long") {
+		t.Fatalf("10 kB scope: %d\n%s", w.Code, w.Body)
 	}
 }
