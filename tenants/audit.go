@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/kvassert/kvassert/internal/entraid"
 	"github.com/kvassert/kvassert/internal/graphapi"
 	"github.com/kvassert/kvassert/internal/rootaccess"
+	"github.com/kvassert/kvassert/internal/textutil"
 )
 
 // AuditOptions are AuditApp's options.
@@ -62,6 +64,11 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 	if !entraid.ValidClientID(appObjectID) {
 		return AppAudit{}, inputErr("appObjectID", "appObjectID (%d bytes) is not a GUID (the app registration's Object ID)", len(appObjectID))
 	}
+	for i, t := range known {
+		if !entraid.ValidTenantID(t) {
+			return AppAudit{}, inputErr("known", "known[%d] (%d bytes) is not a tenant ID or domain", i, len(t))
+		}
+	}
 	var o AuditOptions
 	if opts != nil {
 		o = *opts
@@ -92,21 +99,7 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 	lock, err := g.LockConfiguration(ctx, appObjectID)
 	switch {
 	case err != nil:
-		a.LockError = firstLine(err.Error())
-		var ge *graphapi.Error
-		if errors.As(err, &ge) {
-			a.LockError = fmt.Sprintf("Microsoft Graph answered HTTP %d", ge.StatusCode)
-			if ge.Code != "" {
-				a.LockError += " " + ge.Code
-			}
-			if h := ge.Hint(); h != "" {
-				a.LockError += ": " + h
-			}
-		}
-		var ae *kvassert.AuthError
-		if errors.As(err, &ae) {
-			a.LockError = "no Microsoft Graph token in the home tenant: " + firstLine(ae.Error())
-		}
+		a.LockError = lockError(err)
 		a.Findings = append(a.Findings, "the app instance property lock could not be read: "+a.LockError)
 	case !lock.LocksCredentials():
 		a.LockChecked = true
@@ -115,6 +108,40 @@ func AuditApp(ctx context.Context, cred *kvassert.Credential, appObjectID string
 		a.LockChecked, a.Locked = true, true
 	}
 	return a, nil
+}
+
+// lockError words why the lock could not be read: from the error's type
+// and codes, never from the answer's text (a JSON parser's message quotes
+// the answer's bytes).
+func lockError(err error) string {
+	var ge *graphapi.Error
+	var ae *kvassert.AuthError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &ae):
+		return "no Microsoft Graph token in the home tenant: " + firstLine(ae.Error())
+	case errors.As(err, &ge):
+		s := fmt.Sprintf("Microsoft Graph answered HTTP %d", ge.StatusCode)
+		if ge.Code != "" {
+			s += " " + ge.Code
+		}
+		if ge.Temporary() {
+			return s + ": Graph is throttling or unavailable; run the audit again later"
+		}
+		if h := ge.Hint(); h != "" {
+			s += ": " + h
+		}
+		return s
+	case errors.As(err, &se), errors.As(err, &te):
+		return "Microsoft Graph's answer (HTTP 200) is not the expected JSON"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "the audit was cancelled or timed out before Microsoft Graph answered"
+	}
+	if u := errors.Unwrap(err); u != nil { // past graphapi's "rotation: Microsoft Graph read lock: "
+		err = u
+	}
+	return "Microsoft Graph could not be reached: " + textutil.FirstLine(err.Error(), 200)
 }
 
 func fix(r Report) string {

@@ -229,8 +229,9 @@ func plan(cred *kvassert.Credential, want *Want) (*checkPlan, error) {
 	return p, nil
 }
 
-// safeCheck is check with a panic (a Want.ConsentURL's) turned into an
-// unreachable report: no goroutine of CheckAll lets a panic escape.
+// safeCheck is check with a panic turned into an unreachable report: no
+// goroutine of CheckAll lets a panic escape (a Want.ConsentURL that
+// panics costs its report the link only, see consentURL).
 func (p *checkPlan) safeCheck(ctx context.Context, tenant string) (r Report) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -306,13 +307,18 @@ func needsConsent(state string) bool {
 	return state == StateMissingRoles || state == "app_not_found" || state == "resource_not_found"
 }
 
-func (p *checkPlan) consentURL(tenant string) string {
+func (p *checkPlan) consentURL(tenant string) (u string) {
 	if p.consent != nil {
-		u, err := p.consent(tenant)
+		defer func() {
+			if recover() != nil { // the SaaS's function: its panic costs the link only
+				u = ""
+			}
+		}()
+		link, err := p.consent(tenant)
 		if err != nil {
 			return ""
 		}
-		return u
+		return link
 	}
 	scopes := make([]string, len(p.resources))
 	for i, r := range p.resources {

@@ -17,7 +17,9 @@ import (
 type ConsentURLOptions struct {
 	// Tenant is the customer tenant (GUID or domain) whose administrator is
 	// asked; "" means "organizations": Entra uses the signed-in
-	// administrator's own tenant.
+	// administrator's own tenant. "common" and "consumers" are refused
+	// (the endpoint's documentation: a personal account cannot consent
+	// for an organization).
 	Tenant string
 	// Cloud selects the authority host, as CredentialOptions.Cloud does;
 	// zero means the public cloud.
@@ -33,14 +35,15 @@ type ConsentURLOptions struct {
 // maxRedirectURI is Entra's limit on a redirect URI's length.
 const maxRedirectURI = 256
 
-// maxState bounds a caller's state; the Handler's are 76 bytes.
+// maxState bounds a caller's state; the Handler's are 98 bytes.
 const maxState = 1024
 
 // ConsentURL returns the v2 admin-consent link
 // https://{authority host}/{tenant|organizations}/v2.0/adminconsent?client_id=...&redirect_uri=...&scope=...&state=...
 // for the app clientID. redirectURI must be registered on the app (web
 // platform) and be https, or http on a loopback host (localhost, 127.0.0.1,
-// [::1]) for development. state is opaque and returned by Entra on the
+// [::1]) for development, without the characters Entra does not support
+// in redirect URIs (! $ ' ( ) , ;). state is opaque and returned by Entra on the
 // redirect; "" leaves it out (a Handler refuses redirects without its own
 // state: use Handler.ConsentURL with one). Bad input is a
 // *kvassert.InputError naming the parameter.
@@ -69,7 +72,7 @@ func consentURL(clientID, redirectURI, state string, o ConsentURLOptions) (strin
 		tenant = "organizations"
 	case !entraid.ValidTenant(tenant):
 		return "", inputErr("Tenant", "tenant (%d bytes) is not a tenant ID or domain", len(tenant))
-	case entraid.TenantAlias(tenant) && !strings.EqualFold(tenant, "organizations") && !strings.EqualFold(tenant, "common"):
+	case entraid.TenantAlias(tenant) && !strings.EqualFold(tenant, "organizations"): // the endpoint's docs: not "common"
 		return "", inputErr("Tenant", "tenant %q cannot consent for an organization; use a tenant, or organizations", tenant)
 	}
 	host, err := authorityHost(o.Cloud)
@@ -109,7 +112,8 @@ func checkScope(scope string) error {
 }
 
 // checkRedirectURI: https, or http on a loopback host; no user info or
-// fragment; at most 256 bytes.
+// fragment, none of the characters Entra does not support (! $ ' ( ) , ;);
+// at most 256 bytes.
 func checkRedirectURI(s string) error {
 	if s == "" || len(s) > maxRedirectURI {
 		return inputErr("redirectURI", "redirectURI (%d bytes) is empty or longer than %d bytes", len(s), maxRedirectURI)
@@ -117,6 +121,9 @@ func checkRedirectURI(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsFunc(s, isControl) || u.Opaque != "" {
 		return inputErr("redirectURI", "redirectURI is not an absolute URL without user info or fragment")
+	}
+	if strings.ContainsAny(s, "!$'(),;") { // Entra's redirect URI restrictions
+		return inputErr("redirectURI", "redirectURI holds a character Entra does not support in redirect URIs (! $ ' ( ) , ;)")
 	}
 	switch u.Scheme {
 	case "https":

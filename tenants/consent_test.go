@@ -82,6 +82,10 @@ func TestInputErrorTable(t *testing.T) {
 			_, err := tenants.ConsentURL(app, redirect, "", &tenants.ConsentURLOptions{Tenant: "a b"})
 			return err
 		}},
+		{"tenant common", "Tenant", func() error {
+			_, err := tenants.ConsentURL(app, redirect, "", &tenants.ConsentURLOptions{Tenant: "common"})
+			return err
+		}},
 		{"tenant consumers", "Tenant", func() error {
 			_, err := tenants.ConsentURL(app, redirect, "", &tenants.ConsentURLOptions{Tenant: "consumers"})
 			return err
@@ -149,7 +153,7 @@ func TestInputErrorTable(t *testing.T) {
 		{"audit cred", "cred", func() error { _, err := tenants.AuditApp(t.Context(), nil, app, nil, nil, nil); return err }},
 		{"audit object id", "appObjectID", func() error { _, err := tenants.AuditApp(t.Context(), cred, secret, nil, nil, nil); return err }},
 		{"audit object id = client id", "appObjectID", func() error { _, err := tenants.AuditApp(t.Context(), cred, app, nil, nil, nil); return err }},
-		{"audit tenants", "tenants", func() error {
+		{"audit known", "known", func() error {
 			_, err := tenants.AuditApp(t.Context(), cred, "b2d4f6a8-0c1e-4a3b-8d5f-7a9c1e3b5d70", []string{"x y"}, nil, nil)
 			return err
 		}},

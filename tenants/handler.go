@@ -19,7 +19,9 @@ import (
 // Consent is a customer tenant's admin consent, as the redirect reported it
 // (its state checked).
 type Consent struct {
-	// Tenant is the consenting tenant's ID (a GUID, lower case).
+	// Tenant is the consenting tenant's ID (a GUID, lower case), as the
+	// redirect names it: the link's tenant for a link made for a tenant ID,
+	// else a claim that only the proof confirms (see NewHandler).
 	Tenant string
 	// Scope is the scope Entra reported as consented ("" if none or if it
 	// was not a plain list of scopes).
@@ -34,9 +36,10 @@ type HandlerOptions struct {
 	// ProveTimeout bounds how long the Handler retries, after the
 	// callback, to get a token in the new tenant (Entra replicates a
 	// consent within seconds to minutes; until then it answers AADSTS700016).
-	// Default 2 minutes; negative: do not prove (the page then says the
-	// consent was recorded). The redirect's answer waits for it: keep it
-	// below the http.Server's WriteTimeout.
+	// It bounds the whole proof: a token request still running then is
+	// cancelled. Default 2 minutes, at most 1 hour; negative: do not prove
+	// (the page then says the consent was recorded). The redirect's answer
+	// waits for it: keep it below the http.Server's WriteTimeout.
 	ProveTimeout time.Duration
 	// Want is what the proof checks (see Check); nil: a Microsoft Graph
 	// token. Its resources are also the consent link's scopes.
@@ -62,6 +65,7 @@ type Handler struct {
 	cred      *kvassert.Credential
 	redirect  string
 	key       []byte
+	bind      []byte // stateBinding: the app and redirectURI
 	onConsent func(context.Context, Consent) error
 	plan      *checkPlan
 	scope     string
@@ -74,9 +78,11 @@ type Handler struct {
 	sleep     func(ctx context.Context, d time.Duration) bool
 }
 
-// The bounds of a redirect the Handler reads.
+// The bounds of a redirect the Handler reads: Entra's success redirect
+// lists every granted permission in scope (about 60 bytes each, escaped),
+// so 8 KiB takes an app with over a hundred.
 const (
-	maxQuery  = 4096
+	maxQuery  = 8192
 	maxParams = 16
 )
 
@@ -89,7 +95,7 @@ const (
 //
 // A redirect is a GET with a state the Handler minted, not expired and not
 // used before (see StateStore). Anything else (another method, a query over
-// 4 KiB, a parameter given twice, a missing or forged state, a tenant that
+// 8 KiB, a parameter given twice, a missing or forged state, a tenant that
 // is not a GUID) gets a 4xx page that quotes none of it and never reaches
 // onConsent. A refusal (error=access_denied, e.g. the administrator
 // cancelled) gets a page saying so and never reaches onConsent. After a
@@ -98,6 +104,15 @@ const (
 // it (HandlerOptions.ProveTimeout) and shows the roles granted against
 // Want's. The credential must be allowed the new tenant
 // (CredentialOptions.AdditionallyAllowedTenants, e.g. "*").
+//
+// The redirect is not authenticated: whoever holds a link's state can send
+// it to the redirect URI without Entra. A state is accepted once, by this
+// Handler only (its app and redirect URI), and for a link made for a tenant
+// ID only with that tenant; a link for "organizations" or a domain accepts
+// whatever tenant the redirect names. So onConsent's Consent.Tenant is a
+// claim until the proof confirms it: act on HandlerOptions.Proved's report
+// (StateOK or StateMissingRoles) rather than on onConsent alone, and prefer
+// links for a tenant ID when the customer's tenant is known.
 func NewHandler(cred *kvassert.Credential, redirectURI string, stateKey []byte, onConsent func(ctx context.Context, c Consent) error, opts *HandlerOptions) (*Handler, error) {
 	if cred == nil {
 		return nil, inputErr("cred", "cred is a nil *kvassert.Credential")
@@ -133,6 +148,7 @@ func NewHandler(cred *kvassert.Credential, redirectURI string, stateKey []byte, 
 	if h.plan, err = plan(cred, o.Want); err != nil {
 		return nil, err
 	}
+	h.bind = stateBinding(h.plan.id.ClientID, redirectURI)
 	if h.plan.consent == nil {
 		h.plan.consent = h.ConsentURL // the proof's link: signed, to this Handler
 	}
@@ -158,21 +174,25 @@ func NewHandler(cred *kvassert.Credential, redirectURI string, stateKey []byte, 
 
 // ConsentURL returns an admin-consent link for tenant ("" or
 // "organizations": the administrator's own tenant) with a fresh state,
-// valid for HandlerOptions.StateTTL and usable once.
+// valid for HandlerOptions.StateTTL and usable once, and only for this
+// Handler's app and redirect URI. A link for a tenant ID is accepted only
+// for a consent in that tenant; a link for a domain or "organizations"
+// for a consent in any tenant.
 func (h *Handler) ConsentURL(tenant string) (string, error) {
 	if tenant != "" && !entraid.ValidTenant(tenant) {
 		return "", inputErr("tenant", "tenant (%d bytes) is not a tenant ID or domain", len(tenant))
 	}
-	state, err := mintState(h.key, h.now().Add(h.ttl))
-	if err != nil {
-		return "", err
-	}
-	o := ConsentURLOptions{Tenant: tenant, Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: h.plan.id.AuthorityHost}, Scope: h.scope}
 	if tenant != "" {
 		if err := checkConsentTenant(tenant); err != nil {
 			return "", err
 		}
 	}
+	g, _ := tenantGUID(tenant)
+	state, err := mintState(h.key, h.bind, h.now().Add(h.ttl), g)
+	if err != nil {
+		return "", err
+	}
+	o := ConsentURLOptions{Tenant: tenant, Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: h.plan.id.AuthorityHost}, Scope: h.scope}
 	return consentURL(h.plan.id.ClientID, h.redirect, state, o)
 }
 
@@ -201,7 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid consent response", Message: bad})
 		return
 	}
-	nonce, exp, err := verifyState(h.key, q.Get("state"), h.now())
+	nonce, exp, bound, err := verifyState(h.key, h.bind, q.Get("state"), h.now())
 	if err != nil {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid or expired consent link",
 			Message: "This consent response does not come from a link this app made, or the link expired. Please start the onboarding again."})
@@ -218,8 +238,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := q.Get("tenant")
-	if !entraid.ValidClientID(tenant) { // a tenant ID is a GUID
+	g, ok := tenantGUID(tenant) // a tenant ID is a GUID
+	if !ok {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid consent response", Message: "The response names no valid tenant ID."})
+		return
+	}
+	if bound != ([16]byte{}) && g != bound {
+		writePage(w, http.StatusBadRequest, page{Title: "Invalid consent response",
+			Message: "The response names another tenant than the one this consent link was made for. Please start the onboarding again."})
 		return
 	}
 	if !h.use(w, r, nonce, exp) {
@@ -259,7 +285,7 @@ func (h *Handler) use(w http.ResponseWriter, r *http.Request, nonce string, exp 
 				err = errors.New("tenants: the StateStore panicked")
 			}
 		}()
-		return h.states.Use(r.Context(), nonce, exp)
+		return h.states.Use(r.Context(), nonce, exp.Add(stateSkew))
 	}()
 	switch {
 	case err != nil:
@@ -272,7 +298,7 @@ func (h *Handler) use(w http.ResponseWriter, r *http.Request, nonce string, exp 
 }
 
 func consentedScope(s string) string {
-	if s == "" || len(s) > 1024 || strings.ContainsFunc(s, isControl) {
+	if s == "" || len(s) > maxQuery || strings.ContainsFunc(s, isControl) {
 		return ""
 	}
 	return s
@@ -325,21 +351,29 @@ func (h *Handler) callback(ctx context.Context, c Consent) (err error) {
 }
 
 // proveTenant checks the tenant until a token comes, a refusal that
-// waiting cannot fix, or ProveTimeout.
+// waiting cannot fix, or ProveTimeout, which bounds the whole proof: a
+// token request still running then is cancelled (the answer before it,
+// if any, is reported).
 func (h *Handler) proveTenant(ctx context.Context, tenant string) Report {
 	deadline := h.now().Add(h.prove)
+	pctx, cancel := context.WithTimeout(ctx, h.prove)
+	defer cancel()
 	delay := time.Second
+	var last *Report
 	for {
-		rep := h.plan.safeCheck(ctx, tenant)
-		left := deadline.Sub(h.now())
-		if !h.waitFor(rep) || left <= 0 || ctx.Err() != nil {
+		rep := h.plan.safeCheck(pctx, tenant)
+		if last != nil && pctx.Err() != nil && ctx.Err() == nil {
+			return *last // cut by ProveTimeout: the answer before says more
+		}
+		if !h.waitFor(rep) || deadline.Sub(h.now()) <= delay || ctx.Err() != nil {
+			return rep // no time left for another try after the back-off
+		}
+		if !h.sleep(pctx, delay) {
 			return rep
 		}
-		if !h.sleep(ctx, min(delay, left)) {
-			return rep
-		}
+		last = &rep
 		delay = min(2*delay, 15*time.Second)
-		h.forget(ctx, tenant) // drop the refusal (and a token without the roles) it remembered
+		h.forget(pctx, tenant) // drop the refusal (and a token without the roles) it remembered
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,11 +231,22 @@ func TestHandlerWaitsForReplication(t *testing.T) {
 func TestHandlerProofGivesUp(t *testing.T) {
 	w := world(t, nil)
 	var proved tenants.Report
-	h, err := tenants.NewHandler(w.Cred, redirect, key, nopConsent, &tenants.HandlerOptions{ProveTimeout: 50 * time.Millisecond,
+	h, err := tenants.NewHandler(w.Cred, redirect, key, nopConsent, &tenants.HandlerOptions{ProveTimeout: time.Minute,
 		Logger: slog.New(slog.DiscardHandler), Proved: func(_ context.Context, r tenants.Report) { proved = r }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Handler's clock moves by the back-off only: the minute of
+	// retries passes at once.
+	var mu sync.Mutex
+	now, tries := time.Now(), 0
+	tenants.SetNow(h, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	tenants.SetSleep(h, func(_ context.Context, d time.Duration) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		now, tries = now.Add(d), tries+1
+		return true
+	})
 	link, _ := h.ConsentURL("")
 	rec := get(h, "GET", "admin_consent=True&tenant="+wingtip(t)+"&state="+stateOf(t, link))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "access not confirmed yet") || proved.State != "app_not_found" || proved.Code != 700016 {
@@ -242,6 +254,9 @@ func TestHandlerProofGivesUp(t *testing.T) {
 	}
 	if !strings.Contains(proved.ConsentURL, "/"+wingtip(t)+"/v2.0/adminconsent?") {
 		t.Fatalf("consent URL %q", proved.ConsentURL)
+	}
+	if tries != 6 { // back-off 1+2+4+8+15+15 s; the next 15 s would end after the minute
+		t.Fatalf("%d tries", tries)
 	}
 }
 

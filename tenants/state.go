@@ -9,8 +9,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/kvassert/kvassert/internal/entraid"
 )
 
 // StateStore remembers the states a Handler has accepted, so that a state
@@ -21,61 +24,88 @@ import (
 // shared by the replicas (the fleet's (*fleet.Cache).StateStore: Redis SET
 // NX PXAT) to refuse those too.
 type StateStore interface {
-	// Use records the state nonce (32 hex digits) as used until the state
-	// expires, and reports whether it was unused. An error refuses the
-	// redirect (the administrator is asked to start again).
+	// Use records the state nonce (32 hex digits) as used until until (the
+	// state's expiry plus 5 minutes, so that clocks a few minutes apart do
+	// not forget it while a replica still accepts it), and reports whether
+	// it was unused. An error refuses the redirect (the administrator is
+	// asked to start again).
 	Use(ctx context.Context, nonce string, until time.Time) (fresh bool, err error)
 }
 
 const (
-	stateVersion = 1
+	stateVersion = 2
 	stateNonce   = 16
-	stateBody    = 1 + 8 + stateNonce // version, expiry (unix seconds), nonce
+	stateBody    = 1 + 8 + stateNonce + 16 // version, expiry (unix seconds), nonce, tenant (zero: any)
 	stateLen     = stateBody + sha256.Size
 	stateText    = (stateLen*8 + 5) / 6 // base64url without padding
 )
 
+// stateSkew is how long past its expiry a used state is remembered: the
+// clock skew tolerated between the replicas and a shared StateStore.
+const stateSkew = 5 * time.Minute
+
 var errState = errors.New("tenants: the state is malformed, forged or expired")
 
-// mintState returns a state valid until exp.
-func mintState(key []byte, exp time.Time) (string, error) {
+// stateBinding is what a state is valid for besides its own fields: the
+// app (client ID) and the redirect URI of the Handler that made it, so
+// that a state made by one Handler is refused by another sharing the key.
+func stateBinding(clientID, redirectURI string) []byte {
+	return []byte(strings.ToLower(clientID) + "\x00" + redirectURI + "\x00")
+}
+
+// tenantGUID is the 16 bytes of a tenant ID (a GUID), or false for
+// anything else (a domain, "organizations", "").
+func tenantGUID(t string) (g [16]byte, ok bool) {
+	if !entraid.ValidClientID(t) {
+		return g, false
+	}
+	_, err := hex.Decode(g[:], []byte(strings.ReplaceAll(t, "-", "")))
+	return g, err == nil
+}
+
+// mintState returns a state valid until exp, for bind (stateBinding), and
+// for tenant only when it is a tenant ID (zero: any tenant).
+func mintState(key, bind []byte, exp time.Time, tenant [16]byte) (string, error) {
 	b := make([]byte, stateLen)
 	b[0] = stateVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(exp.Unix()))
-	if _, err := rand.Read(b[9:stateBody]); err != nil {
+	if _, err := rand.Read(b[9 : 9+stateNonce]); err != nil {
 		return "", err
 	}
-	copy(b[stateBody:], stateMAC(key, b[:stateBody]))
+	copy(b[9+stateNonce:stateBody], tenant[:])
+	copy(b[stateBody:], stateMAC(key, bind, b[:stateBody]))
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// verifyState checks s's form, MAC and expiry, and returns its nonce (hex)
-// and expiry.
-func verifyState(key []byte, s string, now time.Time) (nonce string, exp time.Time, err error) {
+// verifyState checks s's form, MAC (under key and bind) and expiry, and
+// returns its nonce (hex), expiry and tenant (zero: any).
+func verifyState(key, bind []byte, s string, now time.Time) (nonce string, exp time.Time, tenant [16]byte, err error) {
 	if len(s) != stateText {
-		return "", time.Time{}, errState
+		return "", time.Time{}, tenant, errState
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s) // Strict: one text per state
 	if err != nil || len(b) != stateLen || b[0] != stateVersion {
-		return "", time.Time{}, errState
+		return "", time.Time{}, tenant, errState
 	}
-	if !hmac.Equal(b[stateBody:], stateMAC(key, b[:stateBody])) {
-		return "", time.Time{}, errState
+	if !hmac.Equal(b[stateBody:], stateMAC(key, bind, b[:stateBody])) {
+		return "", time.Time{}, tenant, errState
 	}
 	sec := binary.BigEndian.Uint64(b[1:9])
 	if sec > 1<<62 {
-		return "", time.Time{}, errState
+		return "", time.Time{}, tenant, errState
 	}
 	exp = time.Unix(int64(sec), 0)
 	if !now.Before(exp) {
-		return "", time.Time{}, errState
+		return "", time.Time{}, tenant, errState
 	}
-	return hex.EncodeToString(b[9:stateBody]), exp, nil
+	copy(tenant[:], b[9+stateNonce:stateBody])
+	return hex.EncodeToString(b[9 : 9+stateNonce]), exp, tenant, nil
 }
 
-func stateMAC(key, body []byte) []byte {
+func stateMAC(key, bind, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("kvassert tenants state v1\x00"))
+	m.Write([]byte("kvassert tenants state v2\x00"))
+	m.Write(bind)
 	m.Write(body)
 	return m.Sum(nil)
 }

@@ -11,33 +11,58 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 func TestStateRoundTrip(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	s, err := mintState(testKey, now.Add(time.Minute))
+	bind := stateBinding("2B6E9D10-7C4A-4F0E-8D21-5A3B4C6D7E82", "https://app.example.com/consent")
+	tenant, ok := tenantGUID("9F8E7D6C-5b4a-4392-8170-6f5e4d3c2b1a")
+	if !ok {
+		t.Fatal("tenantGUID")
+	}
+	s, err := mintState(testKey, bind, now.Add(time.Minute), tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s) != stateText || strings.ContainsAny(s, "+/=") {
 		t.Fatalf("state %q: %d bytes, want %d URL-safe", s, len(s), stateText)
 	}
-	nonce, exp, err := verifyState(testKey, s, now)
-	if err != nil || len(nonce) != 2*stateNonce || !exp.Equal(now.Add(time.Minute)) {
-		t.Fatalf("%q %v %v", nonce, exp, err)
+	nonce, exp, got, err := verifyState(testKey, bind, s, now)
+	if err != nil || len(nonce) != 2*stateNonce || !exp.Equal(now.Add(time.Minute)) || got != tenant {
+		t.Fatalf("%q %v %x %v", nonce, exp, got, err)
 	}
-	if _, _, err := verifyState(testKey, s, now.Add(time.Minute)); err == nil {
+	if _, _, _, err := verifyState(testKey, bind, s, now.Add(time.Minute)); err == nil {
 		t.Fatal("accepted at its expiry")
 	}
-	if _, _, err := verifyState([]byte("another key, 32 bytes long......"), s, now); err == nil {
+	if _, _, _, err := verifyState([]byte("another key, 32 bytes long......"), bind, s, now); err == nil {
 		t.Fatal("accepted under another key")
+	}
+	for _, other := range [][]byte{
+		stateBinding("2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e83", "https://app.example.com/consent"),
+		stateBinding("2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82", "https://app.example.com/consent2"),
+		nil,
+	} {
+		if _, _, _, err := verifyState(testKey, other, s, now); err == nil {
+			t.Fatalf("accepted for another app or redirect URI %q", other)
+		}
+	}
+	if _, _, _, err := verifyState(testKey, stateBinding("2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82", "https://app.example.com/consent"), s, now); err != nil {
+		t.Fatal("the client ID's case matters", err)
 	}
 	for i := range s { // every single-character change is refused
 		b := []byte(s)
 		b[i] = map[bool]byte{true: 'A', false: 'B'}[b[i] != 'A']
-		if _, _, err := verifyState(testKey, string(b), now); err == nil {
+		if _, _, _, err := verifyState(testKey, bind, string(b), now); err == nil {
 			t.Fatalf("accepted with byte %d changed", i)
 		}
 	}
-	s2, _ := mintState(testKey, now.Add(time.Minute))
+	s2, _ := mintState(testKey, bind, now.Add(time.Minute), [16]byte{})
 	if s2 == s {
 		t.Fatal("two states alike: no nonce")
+	}
+	if _, _, got, err := verifyState(testKey, bind, s2, now); err != nil || got != ([16]byte{}) {
+		t.Fatalf("a state for any tenant: %x %v", got, err)
+	}
+	for _, bad := range []string{"", "organizations", "contoso.com", "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1"} {
+		if _, ok := tenantGUID(bad); ok {
+			t.Fatalf("tenantGUID(%q)", bad)
+		}
 	}
 }
 
