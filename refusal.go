@@ -113,17 +113,24 @@ const (
 )
 
 // refusalBackoff is the back-off after failures refusals in a row: base,
-// doubling, plus up to 50 % jitter, never above max.
+// doubling, plus up to 50 % jitter, never above max (however large: no
+// step overflows).
 func refusalBackoff(failures int, maxWait time.Duration) time.Duration {
 	d := min(refusalBase, maxWait)
 	for i := 1; i < failures && d < maxWait; i++ {
+		if d > maxWait/2 {
+			d = maxWait
+			break
+		}
 		d *= 2
 	}
-	d = min(d, maxWait)
-	if d > 0 {
-		d += rand.N(d/2 + 1)
+	if d <= 0 {
+		return d
 	}
-	return min(d, maxWait)
+	if j := rand.N(d/2 + 1); j < maxWait-d {
+		return d + j
+	}
+	return maxWait
 }
 
 // checkRefusal returns the remembered refusal a request for (tenant,
@@ -212,14 +219,20 @@ func endTrial(trial *refusal) {
 	}
 }
 
-// noteSuccess clears the refusals a token for key disproves and marks its
-// tenant as one that worked. It returns false, changing nothing, when the
-// tenant was refused after the acquisition started (start: neg.seq then):
-// the token was issued before the customer removed the app, and must not
-// be cached.
-func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
+// noteSuccess clears the refusals a token for key disproves, marks its
+// tenant as one that worked and runs store (which caches the token), all
+// under neg.mu: a refusal or ForgetTenant evicts the tenant's tokens after
+// releasing neg.mu, so a token is either stored before that eviction or
+// not at all. It returns false, changing nothing, when the tenant was
+// refused or forgotten after the acquisition started (start: neg.seq
+// then): the token was issued before the customer removed the app, or
+// before its tokens were dropped, and must not be cached.
+func (c *Credential) noteSuccess(key cacheKey, start uint64, store func()) bool {
 	c.neg.mu.Lock()
 	defer c.neg.mu.Unlock()
+	if c.neg.forgot[key.tenant] > start {
+		return false
+	}
 	if c.neg.n.Load() != 0 {
 		tk, sk := refusalKey{tenant: key.tenant}, refusalKey{tenant: key.tenant, scope: key.scope}
 		for _, k := range []refusalKey{tk, sk} {
@@ -240,6 +253,7 @@ func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
 		}
 		c.neg.worked[key.tenant] = struct{}{}
 	}
+	store()
 	return true
 }
 
@@ -255,7 +269,9 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 		return // not Entra's answer (or a refusal remembered already)
 	}
 	rr, ok := entraid.TenantRefusal(ae.Code)
-	if !ok {
+	if !ok || ae.StatusCode >= 500 || ae.StatusCode == 429 {
+		// Not a refusal, or not a final one: a code in a 5xx or 429
+		// answer (an outage, throttling, a proxy) says nothing lasting.
 		return
 	}
 	k := refusalKey{tenant: key.tenant}
@@ -287,6 +303,8 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 		r.seq = c.neg.seq.Add(1)
 		c.neg.put(k, r, now)
 	}
+	// The tokens go whether or not the tenant is still in the bounded
+	// set of tenants that worked; the report needs it.
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
 	if offboard {
@@ -294,10 +312,10 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 	}
 	c.neg.mu.Unlock()
 	evicted := 0
-	if offboard {
+	if rr.Offboarded {
 		evicted = c.cache.removeTenant(key.tenant)
 	}
-	if c.shc != nil && !rr.PerResource && (remember || offboard) {
+	if c.shc != nil && !rr.PerResource && (remember || rr.Offboarded) {
 		// Other replicas fail fast too, and no replica is served a token
 		// the fleet stored for the tenant before.
 		if c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
@@ -351,8 +369,10 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 		delete(c.neg.worked, key.tenant)
 	}
 	c.neg.mu.Unlock()
-	if offboard {
-		c.reportOffboarded(key.tenant, rr, r, c.cache.removeTenant(key.tenant))
+	if rr.Offboarded {
+		if evicted := c.cache.removeTenant(key.tenant); offboard {
+			c.reportOffboarded(key.tenant, rr, r, evicted)
+		}
 	}
 	return r.remembered()
 }
