@@ -212,6 +212,25 @@ func (c *Credential) recheck(ctx context.Context, tenant string, r *refusal, now
 	return later
 }
 
+// refusedUnshared reports whether key's tenant, or key's resource in it,
+// has a refusal here that the SharedCache does not hold (its Refuse failed,
+// or a per-resource refusal, never shared). The SharedCache's tokens of
+// the tenant were then not made unservable when it was refused, so the
+// request that retries it must not take one of them: it goes to Entra.
+func (c *Credential) refusedUnshared(key cacheKey) bool {
+	if c.neg.n.Load() == 0 {
+		return false
+	}
+	c.neg.mu.Lock()
+	defer c.neg.mu.Unlock()
+	for _, k := range []refusalKey{{tenant: key.tenant}, {tenant: key.tenant, scope: key.scope}} {
+		if r := c.neg.m[k]; r != nil && !r.shared.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // endTrial ends the retry a caller of checkRefusal carried.
 func endTrial(trial *refusal) {
 	if trial != nil {

@@ -283,3 +283,46 @@ func TestForgetTenantOnOneReplicaClearsEveryReplica(t *testing.T) {
 		t.Fatalf("B got a token for %s", tid)
 	}
 }
+
+// refuseFails is a fleet Cache whose Refuse fails, as it does when Redis
+// times out or the breaker is open at that moment.
+type refuseFails struct{ *fleet.Cache }
+
+func (refuseFails) Refuse(context.Context, kvassert.SharedKey, kvassert.TenantRefusal) error {
+	return errors.New("redis: i/o timeout")
+}
+
+// A replica whose Refuse failed (a Redis blip) did not move the tenant's
+// epoch: Redis still holds the removed tenant's token. When its back-off
+// ends, the one retry must ask Entra, not take that token from Redis (before
+// the fix it did: the token was served and cached again, the refusal
+// cleared, the tenant counted as working, until the token expired).
+func TestRetryAfterUnsharedRefusalSkipsRedis(t *testing.T) {
+	c := newCredEnv(t, 1)
+	gone := c.tenants[0]
+	var off atomic.Int64
+	a := c.replicaWith(t, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = refuseFails{o.SharedCache.(*fleet.Cache)}
+	})
+	credclock.Set(a.cred, func() time.Time { return time.Now().Add(time.Duration(off.Load())) })
+	ctx := context.Background()
+	if n := a.get(t, []string{gone}); n != 0 {
+		t.Fatal("no token")
+	}
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	_, err := a.cred.GetToken(ctx, challenge)
+	refused700016(t, "the claims request", err)
+	off.Store(int64(8 * time.Second)) // the first back-off (5 s to 7.5 s) ends
+	reqs := c.e.Count(kvasserttest.OpToken)
+	tok, err := a.cred.GetToken(ctx, testfixture.Opts(gone))
+	if err == nil {
+		t.Fatalf("the retry was served the removed tenant's token from Redis (%d chars)", len(tok.Token))
+	}
+	refused700016(t, "the retry", err)
+	if n := c.e.Count(kvasserttest.OpToken) - reqs; n != 1 {
+		t.Fatalf("%d token requests for the retry, want 1", n)
+	}
+}
