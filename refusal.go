@@ -205,7 +205,7 @@ func (c *Credential) recheck(ctx context.Context, tenant string, r *refusal, now
 		c.neg.n.Store(int32(len(c.neg.m)))
 		return nil
 	}
-	later := &refusal{ae: r.ae, until: sr.Until, failures: max(sr.Failures, r.failures), seq: c.neg.seq.Add(1)}
+	later := &refusal{ae: r.ae, until: c.sharedUntil(sr.Until, now), failures: max(sr.Failures, r.failures), seq: c.neg.seq.Add(1)}
 	later.shared.Store(true)
 	later.checked.Store(now.UnixNano())
 	c.neg.put(k, later, now)
@@ -360,10 +360,11 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 		return err
 	})
 	rr, known := entraid.TenantRefusal(sr.Code)
-	if !found || !known || rr.PerResource || !c.now().Before(sr.Until) {
+	now := c.now()
+	if !found || !known || rr.PerResource || !now.Before(sr.Until) {
 		return nil
 	}
-	r := &refusal{until: sr.Until, failures: max(sr.Failures, 1), ae: AuthError{
+	r := &refusal{until: c.sharedUntil(sr.Until, now), failures: max(sr.Failures, 1), ae: AuthError{
 		Tenant: key.tenant, Code: sr.Code, Description: describeCode(sr.Code),
 		Hint: hintText(sr.Code, key.tenant, c.clientID, c.host, key.scope),
 	}}
@@ -380,8 +381,8 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 	}
 	r.seq = c.neg.seq.Add(1)
 	r.shared.Store(true)
-	r.checked.Store(c.now().UnixNano())
-	c.neg.put(k, r, c.now())
+	r.checked.Store(now.UnixNano())
+	c.neg.put(k, r, now)
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
 	if offboard {
@@ -394,6 +395,17 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 		}
 	}
 	return r.remembered()
+}
+
+// sharedUntil is the end of a refusal read from the SharedCache at now:
+// its Until, but at most RefusedTenantRetry away, so that a far-future
+// Until (a SharedCache's bug, a replica with a longer RefusedTenantRetry
+// or a skewed clock) is followed only while rechecks confirm it.
+func (c *Credential) sharedUntil(until, now time.Time) time.Time {
+	if c.refusalMax > 0 && until.After(now.Add(c.refusalMax)) {
+		return now.Add(c.refusalMax)
+	}
+	return until
 }
 
 // sharedCall runs one call of the SharedCache's refusal methods, bounded by
