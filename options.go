@@ -75,7 +75,9 @@ type CredentialOptions struct {
 	// it again at most once per 10 seconds (one read, by one caller; no
 	// sign): when the refusal is gone there (ForgetTenant on any replica),
 	// the replica drops its own and the call goes to Entra; a later Until
-	// there is adopted; a SharedCache error keeps the refusal.
+	// there is adopted, but never more than RefusedTenantRetry past the
+	// read; a SharedCache error keeps the refusal. A refusal code in a
+	// 5xx or 429 answer is transient and not remembered.
 	// Negative: refusals are not remembered (every call goes to Entra).
 	RefusedTenantRetry time.Duration
 	// TenantOffboarded, when set, is called once when a tenant that worked
