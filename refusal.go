@@ -470,7 +470,8 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // administrator of the tenant consented to the app (or enabled it again),
 // or to drop a customer's tokens. tenant is a tenant ID or domain the
 // credential allows. The memory cache is cleared even when the SharedCache
-// fails; the error then says so.
+// fails; the error then says so. A token whose request was sent before
+// ForgetTenant and answered after it goes to its callers but is not cached.
 //
 // With a SharedCache, one call on any replica is enough: it deletes the
 // tenant's shared refusal and tokens, and every other replica that fails
