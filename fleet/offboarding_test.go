@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -325,4 +326,70 @@ func TestRetryAfterUnsharedRefusalSkipsRedis(t *testing.T) {
 	if n := c.e.Count(kvasserttest.OpToken) - reqs; n != 1 {
 		t.Fatalf("%d token requests for the retry, want 1", n)
 	}
+}
+
+// holdTransport holds the answer of the next token request once armed.
+type holdTransport struct {
+	next    policy.Transporter
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdTransport) Do(req *http.Request) (*http.Response, error) {
+	resp, err := h.next.Do(req)
+	if strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token") && h.armed.CompareAndSwap(true, false) {
+		close(h.held)
+		<-h.release
+	}
+	return resp, err
+}
+
+// Issue 21's two-replica promise under the race (run with -race): replica
+// B's acquisition was answered by Entra just before the customer removed
+// the app, and reaches B only after replica A was refused and shared the
+// refusal. B's caller gets its token, but Redis does not keep it: a third
+// replica is not served it (it fails fast on A's refusal, no sign), and B
+// stops serving the tenant after one failed request of its own.
+func TestAcquisitionInFlightAcrossARefusalIsNotShared(t *testing.T) {
+	c := newCredEnv(t, 1)
+	gone := c.tenants[0]
+	ht := &holdTransport{held: make(chan struct{}), release: make(chan struct{})}
+	a := c.replicaWith(t, nil)
+	b := c.replicaWith(t, func(o *kvassert.CredentialOptions) {
+		ht.next = o.ClientOptions.Transport
+		o.ClientOptions.Transport = ht
+	})
+	ctx := context.Background()
+	ht.armed.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := b.cred.GetToken(ctx, testfixture.Opts(gone))
+		late <- err
+	}()
+	<-ht.held // issued to B, not stored yet
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: gone, Scopes: []string{"https://vault.azure.net/.default"}})
+	refused700016(t, "A", err)
+	close(ht.release)
+	if err := <-late; err != nil {
+		t.Fatalf("B's caller: %v", err)
+	}
+	s0 := c.signs()
+	third := c.replicaWith(t, nil)
+	_, err = third.cred.GetToken(ctx, testfixture.Opts(gone))
+	refused700016(t, "a third replica", err)
+	if s := third.cache.Stats(); s.Hits != 0 || c.signs() != s0 {
+		t.Fatalf("the third replica: %d tokens from Redis, %d signs; want none", s.Hits, c.signs()-s0)
+	}
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	_, err = b.cred.GetToken(ctx, challenge)
+	refused700016(t, "B's failed request", err)
+	tok, err := b.cred.GetToken(ctx, testfixture.Opts(gone))
+	if err == nil {
+		t.Fatalf("B still serves the removed tenant (%d chars)", len(tok.Token))
+	}
+	refused700016(t, "B", err)
 }
