@@ -212,23 +212,21 @@ func (c *Credential) recheck(ctx context.Context, tenant string, r *refusal, now
 	return later
 }
 
-// refusedUnshared reports whether key's tenant, or key's resource in it,
-// has a refusal here that the SharedCache does not hold (its Refuse failed,
-// or a per-resource refusal, never shared). The SharedCache's tokens of
-// the tenant were then not made unservable when it was refused, so the
-// request that retries it must not take one of them: it goes to Entra.
-func (c *Credential) refusedUnshared(key cacheKey) bool {
+// refusedHere reports whether key's tenant, or key's resource in it, has
+// a refusal here: the acquisition is the one retry after its back-off
+// (checkRefusal lets no other through). That retry asks Entra and takes no
+// token from the SharedCache: a token the fleet stored for the tenant
+// before the refusal is unservable only while the SharedCache's epoch
+// moved and stayed moved, which it did not when this replica's Refuse
+// failed, or when Redis lost it (a failover to a lagging replica) or
+// someone wrote the old epoch back.
+func (c *Credential) refusedHere(key cacheKey) bool {
 	if c.neg.n.Load() == 0 {
 		return false
 	}
 	c.neg.mu.Lock()
 	defer c.neg.mu.Unlock()
-	for _, k := range []refusalKey{{tenant: key.tenant}, {tenant: key.tenant, scope: key.scope}} {
-		if r := c.neg.m[k]; r != nil && !r.shared.Load() {
-			return true
-		}
-	}
-	return false
+	return c.neg.m[refusalKey{tenant: key.tenant}] != nil || c.neg.m[refusalKey{tenant: key.tenant, scope: key.scope}] != nil
 }
 
 // endTrial ends the retry a caller of checkRefusal carried.

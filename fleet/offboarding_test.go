@@ -393,3 +393,52 @@ func TestAcquisitionInFlightAcrossARefusalIsNotShared(t *testing.T) {
 	}
 	refused700016(t, "B", err)
 }
+
+// A tenant's epoch rolled back in Redis (a failover to a lagging Redis
+// replica that lost the Refuse, or someone who can write to Redis and
+// kept the old value): the old token entries match again. A replica that
+// remembers the refusal must not take one of them when its back-off ends:
+// its one retry asks Entra (before the fix it was served the removed
+// tenant's token from Redis, cached it and cleared the refusal). A replica
+// that never saw the refusal is served it: the documented limit (Redis
+// holds the only record of the refusal there).
+func TestRetryIgnoresRolledBackEpoch(t *testing.T) {
+	c := newCredEnv(t, 1)
+	gone := c.tenants[0]
+	var off atomic.Int64
+	a := c.replicaWith(t, nil)
+	credclock.Set(a.cred, func() time.Time { return time.Now().Add(time.Duration(off.Load())) })
+	ctx := context.Background()
+	if n := a.get(t, []string{gone}); n != 0 {
+		t.Fatal("no token")
+	}
+	// The tenant has no epoch yet (none was ever moved): rolled back, the
+	// epoch key is gone again.
+	if epochs, err := c.raw.Keys(ctx, fleet.DefaultPrefix+":*:epoch").Result(); err != nil || len(epochs) != 0 {
+		t.Fatalf("epoch keys %v, %v", epochs, err)
+	}
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	_, err := a.cred.GetToken(ctx, challenge)
+	refused700016(t, "the claims request", err)
+	epochs, err := c.raw.Keys(ctx, fleet.DefaultPrefix+":*:epoch").Result()
+	if err != nil || len(epochs) != 1 {
+		t.Fatalf("epoch keys after the refusal %v, %v", epochs, err)
+	}
+	base := strings.TrimSuffix(epochs[0], ":epoch")
+	if err := c.raw.Del(ctx, epochs[0], base+":refusal").Err(); err != nil { // rolled back
+		t.Fatal(err)
+	}
+	off.Store(int64(8 * time.Second)) // the first back-off ends
+	reqs := c.e.Count(kvasserttest.OpToken)
+	tok, err := a.cred.GetToken(ctx, testfixture.Opts(gone))
+	if err == nil {
+		t.Fatalf("the retry was served the removed tenant's token from Redis (%d chars)", len(tok.Token))
+	}
+	refused700016(t, "the retry", err)
+	if n := c.e.Count(kvasserttest.OpToken) - reqs; n != 1 {
+		t.Fatalf("%d token requests for the retry, want 1", n)
+	}
+}
