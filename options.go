@@ -69,7 +69,8 @@ type CredentialOptions struct {
 	// fails fast with the remembered *AuthError (RefusedUntil set) and
 	// signs no assertion. The back-off starts at 5 seconds and doubles,
 	// with jitter, up to RefusedTenantRetry (default 1 hour); then one
-	// request tries again, and a token clears it, as ForgetTenant does.
+	// request tries again (at Entra: the SharedCache's tokens are not
+	// taken for it), and a token clears it, as ForgetTenant does.
 	// With a SharedCache the refusal is shared with the other replicas,
 	// and a replica failing fast on a refusal the SharedCache holds asks
 	// it again at most once per 10 seconds (one read, by one caller; no
