@@ -68,18 +68,19 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 		}
 		return azcore.AccessToken{}, err
 	}
-	if !c.noteSuccess(key.cacheKey, start) {
-		return tok, nil // issued before the tenant refused the app: not cached
-	}
 	now := c.now()
-	if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
-		// The token being replaced came back: keep its entry, which holds
-		// its refresh failures (refresh counts this as one).
-		return tok, nil
-	}
-	e := newEntry(tok, now)
-	e.local = key.claims != ""
-	c.cache.put(key.cacheKey, e, now.UnixNano())
+	// Not cached when issued before the tenant refused the app or was
+	// forgotten (noteSuccess).
+	c.noteSuccess(key.cacheKey, start, func() {
+		if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
+			// The token being replaced came back: keep its entry, which
+			// holds its refresh failures (refresh counts this as one).
+			return
+		}
+		e := newEntry(tok, now)
+		e.local = key.claims != ""
+		c.cache.put(key.cacheKey, e, now.UnixNano())
+	})
 	return tok, nil
 }
 

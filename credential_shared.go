@@ -22,7 +22,8 @@ import (
 // replica was refused for the tenant (then this one fails fast too); a
 // token the shared cache serves needs no such question (it serves none of
 // a refused tenant). start is the negative cache's seq when the
-// acquisition started.
+// acquisition started. The retry of a tenant's refusal, when its back-off
+// ends, goes to the network too (refusedHere).
 func (c *Credential) fromSharedOrNetwork(ctx context.Context, key flightKey, replacing *entry, start uint64) (azcore.AccessToken, error) {
 	acquire := func(ctx context.Context) (azcore.AccessToken, error) {
 		if c.shc != nil {
@@ -32,7 +33,7 @@ func (c *Credential) fromSharedOrNetwork(ctx context.Context, key flightKey, rep
 		}
 		return c.acquire(ctx, key, []string{key.scope})
 	}
-	if c.shc == nil || key.claims != "" || replacing != nil && replacing.local {
+	if c.shc == nil || key.claims != "" || replacing != nil && replacing.local || c.refusedHere(key.cacheKey) {
 		return acquire(ctx)
 	}
 	var stale azcore.AccessToken

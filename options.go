@@ -69,13 +69,16 @@ type CredentialOptions struct {
 	// fails fast with the remembered *AuthError (RefusedUntil set) and
 	// signs no assertion. The back-off starts at 5 seconds and doubles,
 	// with jitter, up to RefusedTenantRetry (default 1 hour); then one
-	// request tries again, and a token clears it, as ForgetTenant does.
+	// request tries again (at Entra: the SharedCache's tokens are not
+	// taken for it), and a token clears it, as ForgetTenant does.
 	// With a SharedCache the refusal is shared with the other replicas,
 	// and a replica failing fast on a refusal the SharedCache holds asks
 	// it again at most once per 10 seconds (one read, by one caller; no
 	// sign): when the refusal is gone there (ForgetTenant on any replica),
 	// the replica drops its own and the call goes to Entra; a later Until
-	// there is adopted; a SharedCache error keeps the refusal.
+	// there is adopted, but never more than RefusedTenantRetry past the
+	// read; a SharedCache error keeps the refusal. A refusal code in a
+	// 5xx or 429 answer is transient and not remembered.
 	// Negative: refusals are not remembered (every call goes to Entra).
 	RefusedTenantRetry time.Duration
 	// TenantOffboarded, when set, is called once when a tenant that worked

@@ -113,17 +113,24 @@ const (
 )
 
 // refusalBackoff is the back-off after failures refusals in a row: base,
-// doubling, plus up to 50 % jitter, never above max.
+// doubling, plus up to 50 % jitter, never above max (however large: no
+// step overflows).
 func refusalBackoff(failures int, maxWait time.Duration) time.Duration {
 	d := min(refusalBase, maxWait)
 	for i := 1; i < failures && d < maxWait; i++ {
+		if d > maxWait/2 {
+			d = maxWait
+			break
+		}
 		d *= 2
 	}
-	d = min(d, maxWait)
-	if d > 0 {
-		d += rand.N(d/2 + 1)
+	if d <= 0 {
+		return d
 	}
-	return min(d, maxWait)
+	if j := rand.N(d/2 + 1); j < maxWait-d {
+		return d + j
+	}
+	return maxWait
 }
 
 // checkRefusal returns the remembered refusal a request for (tenant,
@@ -198,11 +205,28 @@ func (c *Credential) recheck(ctx context.Context, tenant string, r *refusal, now
 		c.neg.n.Store(int32(len(c.neg.m)))
 		return nil
 	}
-	later := &refusal{ae: r.ae, until: sr.Until, failures: max(sr.Failures, r.failures), seq: c.neg.seq.Add(1)}
+	later := &refusal{ae: r.ae, until: c.sharedUntil(sr.Until, now), failures: max(sr.Failures, r.failures), seq: c.neg.seq.Add(1)}
 	later.shared.Store(true)
 	later.checked.Store(now.UnixNano())
 	c.neg.put(k, later, now)
 	return later
+}
+
+// refusedHere reports whether key's tenant, or key's resource in it, has
+// a refusal here: the acquisition is the one retry after its back-off
+// (checkRefusal lets no other through). That retry asks Entra and takes no
+// token from the SharedCache: a token the fleet stored for the tenant
+// before the refusal is unservable only while the SharedCache's epoch
+// moved and stayed moved, which it did not when this replica's Refuse
+// failed, or when Redis lost it (a failover to a lagging replica) or
+// someone wrote the old epoch back.
+func (c *Credential) refusedHere(key cacheKey) bool {
+	if c.neg.n.Load() == 0 {
+		return false
+	}
+	c.neg.mu.Lock()
+	defer c.neg.mu.Unlock()
+	return c.neg.m[refusalKey{tenant: key.tenant}] != nil || c.neg.m[refusalKey{tenant: key.tenant, scope: key.scope}] != nil
 }
 
 // endTrial ends the retry a caller of checkRefusal carried.
@@ -212,14 +236,20 @@ func endTrial(trial *refusal) {
 	}
 }
 
-// noteSuccess clears the refusals a token for key disproves and marks its
-// tenant as one that worked. It returns false, changing nothing, when the
-// tenant was refused after the acquisition started (start: neg.seq then):
-// the token was issued before the customer removed the app, and must not
-// be cached.
-func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
+// noteSuccess clears the refusals a token for key disproves, marks its
+// tenant as one that worked and runs store (which caches the token), all
+// under neg.mu: a refusal or ForgetTenant evicts the tenant's tokens after
+// releasing neg.mu, so a token is either stored before that eviction or
+// not at all. It returns false, changing nothing, when the tenant was
+// refused or forgotten after the acquisition started (start: neg.seq
+// then): the token was issued before the customer removed the app, or
+// before its tokens were dropped, and must not be cached.
+func (c *Credential) noteSuccess(key cacheKey, start uint64, store func()) bool {
 	c.neg.mu.Lock()
 	defer c.neg.mu.Unlock()
+	if c.neg.forgot[key.tenant] > start {
+		return false
+	}
 	if c.neg.n.Load() != 0 {
 		tk, sk := refusalKey{tenant: key.tenant}, refusalKey{tenant: key.tenant, scope: key.scope}
 		for _, k := range []refusalKey{tk, sk} {
@@ -240,6 +270,7 @@ func (c *Credential) noteSuccess(key cacheKey, start uint64) bool {
 		}
 		c.neg.worked[key.tenant] = struct{}{}
 	}
+	store()
 	return true
 }
 
@@ -255,7 +286,9 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 		return // not Entra's answer (or a refusal remembered already)
 	}
 	rr, ok := entraid.TenantRefusal(ae.Code)
-	if !ok {
+	if !ok || ae.StatusCode >= 500 || ae.StatusCode == 429 {
+		// Not a refusal, or not a final one: a code in a 5xx or 429
+		// answer (an outage, throttling, a proxy) says nothing lasting.
 		return
 	}
 	k := refusalKey{tenant: key.tenant}
@@ -287,6 +320,8 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 		r.seq = c.neg.seq.Add(1)
 		c.neg.put(k, r, now)
 	}
+	// The tokens go whether or not the tenant is still in the bounded
+	// set of tenants that worked; the report needs it.
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
 	if offboard {
@@ -294,10 +329,10 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 	}
 	c.neg.mu.Unlock()
 	evicted := 0
-	if offboard {
+	if rr.Offboarded {
 		evicted = c.cache.removeTenant(key.tenant)
 	}
-	if c.shc != nil && !rr.PerResource && (remember || offboard) {
+	if c.shc != nil && !rr.PerResource && (remember || rr.Offboarded) {
 		// Other replicas fail fast too, and no replica is served a token
 		// the fleet stored for the tenant before.
 		if c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
@@ -323,10 +358,11 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 		return err
 	})
 	rr, known := entraid.TenantRefusal(sr.Code)
-	if !found || !known || rr.PerResource || !c.now().Before(sr.Until) {
+	now := c.now()
+	if !found || !known || rr.PerResource || !now.Before(sr.Until) {
 		return nil
 	}
-	r := &refusal{until: sr.Until, failures: max(sr.Failures, 1), ae: AuthError{
+	r := &refusal{until: c.sharedUntil(sr.Until, now), failures: max(sr.Failures, 1), ae: AuthError{
 		Tenant: key.tenant, Code: sr.Code, Description: describeCode(sr.Code),
 		Hint: hintText(sr.Code, key.tenant, c.clientID, c.host, key.scope),
 	}}
@@ -343,18 +379,31 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 	}
 	r.seq = c.neg.seq.Add(1)
 	r.shared.Store(true)
-	r.checked.Store(c.now().UnixNano())
-	c.neg.put(k, r, c.now())
+	r.checked.Store(now.UnixNano())
+	c.neg.put(k, r, now)
 	_, worked := c.neg.worked[key.tenant]
 	offboard := rr.Offboarded && worked
 	if offboard {
 		delete(c.neg.worked, key.tenant)
 	}
 	c.neg.mu.Unlock()
-	if offboard {
-		c.reportOffboarded(key.tenant, rr, r, c.cache.removeTenant(key.tenant))
+	if rr.Offboarded {
+		if evicted := c.cache.removeTenant(key.tenant); offboard {
+			c.reportOffboarded(key.tenant, rr, r, evicted)
+		}
 	}
 	return r.remembered()
+}
+
+// sharedUntil is the end of a refusal read from the SharedCache at now:
+// its Until, but at most RefusedTenantRetry away, so that a far-future
+// Until (a SharedCache's bug, a replica with a longer RefusedTenantRetry
+// or a skewed clock) is followed only while rechecks confirm it.
+func (c *Credential) sharedUntil(until, now time.Time) time.Time {
+	if c.refusalMax > 0 && until.After(now.Add(c.refusalMax)) {
+		return now.Add(c.refusalMax)
+	}
+	return until
 }
 
 // sharedCall runs one call of the SharedCache's refusal methods, bounded by
@@ -419,7 +468,8 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // administrator of the tenant consented to the app (or enabled it again),
 // or to drop a customer's tokens. tenant is a tenant ID or domain the
 // credential allows. The memory cache is cleared even when the SharedCache
-// fails; the error then says so.
+// fails; the error then says so. A token whose request was sent before
+// ForgetTenant and answered after it goes to its callers but is not cached.
 //
 // With a SharedCache, one call on any replica is enough: it deletes the
 // tenant's shared refusal and tokens, and every other replica that fails

@@ -28,6 +28,8 @@ type codeTransport struct {
 	next  policy.Transporter
 	mu    sync.Mutex
 	codes map[[2]string]int
+	// status is the HTTP status of the answers (0: 400).
+	status int
 }
 
 func (rt *codeTransport) set(tenant, scope string, code int) {
@@ -58,7 +60,11 @@ func (rt *codeTransport) Do(req *http.Request) (*http.Response, error) {
 		return rt.next.Do(req)
 	}
 	js := fmt.Sprintf(`{"error":"invalid_request","error_description":"AADSTS%d: refused. Trace ID: x","error_codes":[%d],"trace_id":"0b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82","correlation_id":"1b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82"}`, code, code)
-	return &http.Response{StatusCode: http.StatusBadRequest, Status: "400 Bad Request", Request: req,
+	status := http.StatusBadRequest
+	if rt.status != 0 {
+		status = rt.status
+	}
+	return &http.Response{StatusCode: status, Status: fmt.Sprint(status), Request: req,
 		Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, Body: io.NopCloser(strings.NewReader(js))}, nil
 }
 

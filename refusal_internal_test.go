@@ -3,9 +3,12 @@ package kvassert
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/kvassert/kvassert/internal/entraid"
 )
@@ -73,7 +76,7 @@ func TestNegativeCacheIsBounded(t *testing.T) {
 	for i := range 10000 {
 		key := flightKey{cacheKey: cacheKey{tenant: tenant(i), scope: "https://graph.microsoft.com/.default"}}
 		c.noteRefusal(ctx, key, c.neg.seq.Load(), &AuthError{Tenant: key.tenant, Code: 700016})
-		if c.noteSuccess(cacheKey{tenant: tenant(100000 + i)}, c.neg.seq.Load()); len(c.neg.worked) > maxWorked {
+		if c.noteSuccess(cacheKey{tenant: tenant(100000 + i)}, c.neg.seq.Load(), func() {}); len(c.neg.worked) > maxWorked {
 			t.Fatalf("%d tenants that worked", len(c.neg.worked))
 		}
 	}
@@ -98,9 +101,57 @@ func TestWorkedTenantsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range maxWorked + 100 {
-		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, 0)
+		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, 0, func() {})
 	}
 	if n := len(c.neg.worked); n != maxWorked {
 		t.Fatalf("%d tenants that worked, want %d", n, maxWorked)
+	}
+}
+
+// A tenant that the bounded set of tenants that worked has dropped (at
+// maxWorked tenants) still has its tokens evicted when Entra says the
+// customer removed the app: the report needs the set, the eviction must
+// not (before the fix the removed tenant's tokens stayed in memory and were
+// served until they expired).
+func TestOffboardingEvictsWithoutTheWorkedSet(t *testing.T) {
+	c, err := NewCredential(testHome, testClient, &countingSource{}, &CredentialOptions{AdditionallyAllowedTenants: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gone = "0b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82"
+	key := cacheKey{tenant: gone, scope: "https://graph.microsoft.com/.default"}
+	now := time.Now()
+	if !c.noteSuccess(key, c.neg.seq.Load(), func() {
+		c.cache.put(key, newEntry(azcore.AccessToken{Token: "t", ExpiresOn: now.Add(time.Hour)}, now), now.UnixNano())
+	}) {
+		t.Fatal("not stored")
+	}
+	// Other tenants work until gone is dropped from the set.
+	for i := 0; ; i++ {
+		if _, ok := c.neg.worked[gone]; !ok {
+			break
+		}
+		if i > 50*maxWorked {
+			t.Fatal("never dropped")
+		}
+		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, c.neg.seq.Load(), func() {})
+	}
+	c.noteRefusal(context.Background(), flightKey{cacheKey: cacheKey{tenant: gone, scope: "https://vault.azure.net/.default"}}, c.neg.seq.Load(), &AuthError{Tenant: gone, Code: 700016, StatusCode: 400})
+	if e := c.cache.get(key); e != nil {
+		t.Fatal("the removed tenant's token is still cached")
+	}
+}
+
+// A RefusedTenantRetry far beyond an hour does not overflow the back-off
+// into a negative or zero wait.
+func TestRefusalBackoffDoesNotOverflow(t *testing.T) {
+	for _, maxWait := range []time.Duration{math.MaxInt64, math.MaxInt64 / 3 * 2, 100 * 365 * 24 * time.Hour} {
+		for _, failures := range []int{1, 2, 40, 62, 63, 64, 1 << 31} {
+			for range 20 {
+				if d := refusalBackoff(failures, maxWait); d < refusalBase || d > maxWait {
+					t.Fatalf("refusalBackoff(%d, %v) = %v", failures, maxWait, d)
+				}
+			}
+		}
 	}
 }

@@ -123,10 +123,15 @@ func TestRefusalForgottenOnAnotherReplicaIsDropped(t *testing.T) {
 
 // A refusal learned from the SharedCache is asked about once per interval:
 // still there, it keeps failing fast (a later Until is adopted); a
-// SharedCache error keeps it; gone, the request goes to Entra.
+// SharedCache error keeps it; gone, the request goes to Entra. (A later
+// Until is adopted up to RefusedTenantRetry away, 3 h here:
+// TestFarFutureSharedRefusalIsBounded.)
 func TestSharedRefusalIsRecheckedEveryInterval(t *testing.T) {
 	shc := newMemRefusals()
-	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = shc
+		o.RefusedTenantRetry = 3 * time.Hour
+	})
 	wingtip := emuhook.DemoWingtipTenant
 	until := w.clock.Now().Add(time.Hour)
 	shc.set(wingtip, kvassert.TenantRefusal{Code: 700016, Until: until, Failures: 9})

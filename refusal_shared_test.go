@@ -250,3 +250,36 @@ func TestSharedTokenNeedsNoRefusalLookup(t *testing.T) {
 		t.Fatalf("%d refusal lookups, want none", shc.lookups)
 	}
 }
+
+// A SharedCache's refusal ending far in the future (a custom SharedCache's
+// bug, a replica with a longer RefusedTenantRetry or a skewed clock) is
+// followed for at most RefusedTenantRetry from when it was read, here too
+// after a recheck: a shared cache that then fails cannot keep the tenant
+// refused for longer (before the fix it was refused until the year the
+// shared cache said, with no retry, whatever RefusedTenantRetry was).
+func TestFarFutureSharedRefusalIsBounded(t *testing.T) {
+	shc := newMemRefusals()
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = shc
+		o.RefusedTenantRetry = time.Minute
+	})
+	ctx := context.Background()
+	wingtip := emuhook.DemoWingtipTenant
+	shc.refusals[tenantSharedKey(wingtip)] = kvassert.TenantRefusal{Code: 700016, Until: w.clock.Now().Add(100 * 365 * 24 * time.Hour), Failures: 3}
+	for _, step := range []time.Duration{0, 11 * time.Second} { // the read, then a recheck
+		w.clock.Add(step)
+		_, err := w.Cred.GetToken(ctx, testfixture.Opts(wingtip))
+		if ae := authErr(t, err, 700016); ae.RefusedUntil.IsZero() || ae.RefusedUntil.After(w.clock.Now().Add(time.Minute)) {
+			t.Fatalf("after %v: refused until %v, want at most RefusedTenantRetry (1 min) away", step, ae.RefusedUntil)
+		}
+	}
+	shc.mu.Lock()
+	shc.fail = errors.New("redis down")
+	shc.mu.Unlock()
+	w.clock.Add(2 * time.Minute)
+	reqs := w.requests()
+	_, err := w.Cred.GetToken(ctx, testfixture.Opts(wingtip))
+	if ae := authErr(t, err, 700016); !ae.RefusedUntil.IsZero() || w.requests() != reqs+1 {
+		t.Fatalf("RefusedTenantRetry after the read, with the shared cache down: %v, %d requests; want Entra asked", ae, w.requests()-reqs)
+	}
+}

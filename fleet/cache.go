@@ -24,7 +24,10 @@ import (
 type CacheOptions struct {
 	// OlderKeys only decrypt: during a key rotation, give the new key to
 	// NewCache and keep the old one here for as long as its entries live (at
-	// most a token lifetime). Key IDs must be distinct.
+	// most a token lifetime). Key IDs must be distinct. Roll it out in two
+	// steps: first add the new key here on every replica, then make it
+	// active; a replica that does not know the new key cannot stop the
+	// tokens stored under it when a tenant is refused or forgotten.
 	OlderKeys []*Key
 	// Prefix namespaces every Redis key; "kvassert" when empty. Up to 64
 	// printable characters without spaces or braces.

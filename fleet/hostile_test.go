@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"context"
 	"log/slog"
 	"strconv"
@@ -280,6 +282,46 @@ func TestHostileEpochs(t *testing.T) {
 		tok := mustToken(t, a, k, acq)
 		if again := mustToken(t, b, k, acq); again.Token != tok.Token || acq.n.Load() != 1 {
 			t.Fatalf("%s: %d acquisitions; the epoch poisons the tenant", name, acq.n.Load())
+		}
+	}
+	if s := a.Stats(); s.Errors != 0 || s.Fallbacks != 0 {
+		t.Fatalf("stats %+v; want no Redis error and no fallback", s)
+	}
+}
+
+// TestLockReplacedMidAcquisition: a lock turned into another Redis type
+// while its owner acquires (or renews it) is "not ours" to the owner's
+// store, renewal and release, never a Redis error: before the fix each such
+// script failed with WRONGTYPE, counted as a Redis failure, and a few in a
+// row opened the circuit breaker: every tenant's tokens were then acquired
+// locally on every replica (a Key Vault sign each) for the cool-down.
+func TestLockReplacedMidAcquisition(t *testing.T) {
+	srv, raw := startRaw(t)
+	ctx := context.Background()
+	a, _ := newCache(t, srv, CacheOptions{LockTTL: 150 * time.Millisecond, BreakerThreshold: 2})
+	for i, rewrite := range []func(lock string) error{
+		func(l string) error { return raw.HSet(ctx, l, "owner", "x").Err() },
+		func(l string) error { return raw.RPush(ctx, l, "x").Err() },
+		func(l string) error { return raw.SAdd(ctx, l, "x").Err() },
+	} {
+		k := testKey(tenantN(700 + i))
+		tk := a.keysFor(t, k)
+		acq := newAcquirer("mid")
+		_, err := a.Token(ctx, k, zeroToken, func(ctx context.Context) (azcore.AccessToken, error) {
+			if err := raw.Del(ctx, tk.lock).Err(); err != nil {
+				return azcore.AccessToken{}, err
+			}
+			if err := rewrite(tk.lock); err != nil {
+				return azcore.AccessToken{}, err
+			}
+			time.Sleep(120 * time.Millisecond) // a renewal (every LockTTL/3) meets it
+			return acq.acquire(ctx)
+		})
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if _, err := a.Token(ctx, k, zeroToken, acq.acquire); err != nil || acq.n.Load() != 1 {
+			t.Fatalf("row %d: %v, %d acquisitions; want the stored token", i, err, acq.n.Load())
 		}
 	}
 	if s := a.Stats(); s.Errors != 0 || s.Fallbacks != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -281,5 +282,163 @@ func TestForgetTenantOnOneReplicaClearsEveryReplica(t *testing.T) {
 	}
 	if tid, _ := testfixture.TenantOf(tok.Token); tid != tailspin {
 		t.Fatalf("B got a token for %s", tid)
+	}
+}
+
+// refuseFails is a fleet Cache whose Refuse fails, as it does when Redis
+// times out or the breaker is open at that moment.
+type refuseFails struct{ *fleet.Cache }
+
+func (refuseFails) Refuse(context.Context, kvassert.SharedKey, kvassert.TenantRefusal) error {
+	return errors.New("redis: i/o timeout")
+}
+
+// A replica whose Refuse failed (a Redis blip) did not move the tenant's
+// epoch: Redis still holds the removed tenant's token. When its back-off
+// ends, the one retry must ask Entra, not take that token from Redis (before
+// the fix it did: the token was served and cached again, the refusal
+// cleared, the tenant counted as working, until the token expired).
+func TestRetryAfterUnsharedRefusalSkipsRedis(t *testing.T) {
+	c := newCredEnv(t, 1)
+	gone := c.tenants[0]
+	var off atomic.Int64
+	a := c.replicaWith(t, func(o *kvassert.CredentialOptions) {
+		o.SharedCache = refuseFails{o.SharedCache.(*fleet.Cache)}
+	})
+	credclock.Set(a.cred, func() time.Time { return time.Now().Add(time.Duration(off.Load())) })
+	ctx := context.Background()
+	if n := a.get(t, []string{gone}); n != 0 {
+		t.Fatal("no token")
+	}
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	_, err := a.cred.GetToken(ctx, challenge)
+	refused700016(t, "the claims request", err)
+	off.Store(int64(8 * time.Second)) // the first back-off (5 s to 7.5 s) ends
+	reqs := c.e.Count(kvasserttest.OpToken)
+	tok, err := a.cred.GetToken(ctx, testfixture.Opts(gone))
+	if err == nil {
+		t.Fatalf("the retry was served the removed tenant's token from Redis (%d chars)", len(tok.Token))
+	}
+	refused700016(t, "the retry", err)
+	if n := c.e.Count(kvasserttest.OpToken) - reqs; n != 1 {
+		t.Fatalf("%d token requests for the retry, want 1", n)
+	}
+}
+
+// holdTransport holds the answer of the next token request once armed.
+type holdTransport struct {
+	next    policy.Transporter
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdTransport) Do(req *http.Request) (*http.Response, error) {
+	resp, err := h.next.Do(req)
+	if strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token") && h.armed.CompareAndSwap(true, false) {
+		close(h.held)
+		<-h.release
+	}
+	return resp, err
+}
+
+// Issue 21's two-replica promise under the race (run with -race): replica
+// B's acquisition was answered by Entra just before the customer removed
+// the app, and reaches B only after replica A was refused and shared the
+// refusal. B's caller gets its token, but Redis does not keep it: a third
+// replica is not served it (it fails fast on A's refusal, no sign), and B
+// stops serving the tenant after one failed request of its own.
+func TestAcquisitionInFlightAcrossARefusalIsNotShared(t *testing.T) {
+	c := newCredEnv(t, 1)
+	gone := c.tenants[0]
+	ht := &holdTransport{held: make(chan struct{}), release: make(chan struct{})}
+	a := c.replicaWith(t, nil)
+	b := c.replicaWith(t, func(o *kvassert.CredentialOptions) {
+		ht.next = o.ClientOptions.Transport
+		o.ClientOptions.Transport = ht
+	})
+	ctx := context.Background()
+	ht.armed.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := b.cred.GetToken(ctx, testfixture.Opts(gone))
+		late <- err
+	}()
+	<-ht.held // issued to B, not stored yet
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{TenantID: gone, Scopes: []string{"https://vault.azure.net/.default"}})
+	refused700016(t, "A", err)
+	close(ht.release)
+	if err := <-late; err != nil {
+		t.Fatalf("B's caller: %v", err)
+	}
+	s0 := c.signs()
+	third := c.replicaWith(t, nil)
+	_, err = third.cred.GetToken(ctx, testfixture.Opts(gone))
+	refused700016(t, "a third replica", err)
+	if s := third.cache.Stats(); s.Hits != 0 || c.signs() != s0 {
+		t.Fatalf("the third replica: %d tokens from Redis, %d signs; want none", s.Hits, c.signs()-s0)
+	}
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	_, err = b.cred.GetToken(ctx, challenge)
+	refused700016(t, "B's failed request", err)
+	tok, err := b.cred.GetToken(ctx, testfixture.Opts(gone))
+	if err == nil {
+		t.Fatalf("B still serves the removed tenant (%d chars)", len(tok.Token))
+	}
+	refused700016(t, "B", err)
+}
+
+// A tenant's epoch rolled back in Redis (a failover to a lagging Redis
+// replica that lost the Refuse, or someone who can write to Redis and
+// kept the old value): the old token entries match again. A replica that
+// remembers the refusal must not take one of them when its back-off ends:
+// its one retry asks Entra (before the fix it was served the removed
+// tenant's token from Redis, cached it and cleared the refusal). A replica
+// that never saw the refusal is served it: the documented limit (Redis
+// holds the only record of the refusal there).
+func TestRetryIgnoresRolledBackEpoch(t *testing.T) {
+	c := newCredEnv(t, 1)
+	gone := c.tenants[0]
+	var off atomic.Int64
+	a := c.replicaWith(t, nil)
+	credclock.Set(a.cred, func() time.Time { return time.Now().Add(time.Duration(off.Load())) })
+	ctx := context.Background()
+	if n := a.get(t, []string{gone}); n != 0 {
+		t.Fatal("no token")
+	}
+	// The tenant has no epoch yet (none was ever moved): rolled back, the
+	// epoch key is gone again.
+	if epochs, err := c.raw.Keys(ctx, fleet.DefaultPrefix+":*:epoch").Result(); err != nil || len(epochs) != 0 {
+		t.Fatalf("epoch keys %v, %v", epochs, err)
+	}
+	if err := c.e.SetConsent(scenario.DemoAppClientID, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	challenge := policy.TokenRequestOptions{Scopes: []string{testfixture.Graph}, TenantID: gone, Claims: `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`}
+	_, err := a.cred.GetToken(ctx, challenge)
+	refused700016(t, "the claims request", err)
+	epochs, err := c.raw.Keys(ctx, fleet.DefaultPrefix+":*:epoch").Result()
+	if err != nil || len(epochs) != 1 {
+		t.Fatalf("epoch keys after the refusal %v, %v", epochs, err)
+	}
+	base := strings.TrimSuffix(epochs[0], ":epoch")
+	if err := c.raw.Del(ctx, epochs[0], base+":refusal").Err(); err != nil { // rolled back
+		t.Fatal(err)
+	}
+	off.Store(int64(8 * time.Second)) // the first back-off ends
+	reqs := c.e.Count(kvasserttest.OpToken)
+	tok, err := a.cred.GetToken(ctx, testfixture.Opts(gone))
+	if err == nil {
+		t.Fatalf("the retry was served the removed tenant's token from Redis (%d chars)", len(tok.Token))
+	}
+	refused700016(t, "the retry", err)
+	if n := c.e.Count(kvasserttest.OpToken) - reqs; n != 1 {
+		t.Fatalf("%d token requests for the retry, want 1", n)
 	}
 }

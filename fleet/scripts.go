@@ -104,10 +104,18 @@ if (e or '') == ARGV[6] then
     if p >= 0 and p < tonumber(ARGV[7]) then redis.call('PEXPIRE', KEYS[3], ARGV[7]) end
   end
 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if ` + owns("KEYS[2]", "ARGV[1]") + ` then redis.call('DEL', KEYS[2]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return stored
 `)
+
+// owns is a Lua condition: the lock key holds owner. A lock of another
+// Redis type (written by someone else) is not ours, not a script error:
+// an error would count as a Redis failure and, repeated, open the
+// circuit breaker for every tenant.
+func owns(key, owner string) string {
+	return `(function() local g = redis.pcall('GET', ` + key + `); return type(g) == 'string' and g == ` + owner + ` end)()`
+}
 
 // refuseScript moves a tenant's epoch to a fresh one and stores (or, with
 // an empty entry, deletes) its refusal: KEYS = epoch, refusal; ARGV = new
@@ -135,7 +143,7 @@ return r or ''
 // releaseScript deletes the lock only if ARGV[1] owns it, and tells the
 // waiting replicas: KEYS = lock; ARGV = owner, channel, message.
 var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+if ` + owns("KEYS[1]", "ARGV[1]") + ` then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
@@ -146,7 +154,7 @@ return 0
 // renewScript extends the lock only if ARGV[1] owns it: KEYS = lock;
 // ARGV = owner, TTL (ms).
 var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if ` + owns("KEYS[1]", "ARGV[1]") + ` then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `)
 
