@@ -188,6 +188,9 @@ func (c *Credential) recheck(ctx context.Context, tenant string, r *refusal, now
 	}) != nil {
 		return r
 	}
+	if rr, _ := entraid.TenantRefusal(sr.Code); found && rr.Local {
+		return r // not a refusal this replica follows
+	}
 	now = c.now()
 	gone := !found || !now.Before(sr.Until)
 	if !gone && (sr.Code != r.ae.Code || !sr.Until.After(r.until)) {
@@ -332,7 +335,7 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 	if rr.Offboarded {
 		evicted = c.cache.removeTenant(key.tenant)
 	}
-	if c.shc != nil && !rr.PerResource && (remember || rr.Offboarded) {
+	if c.shc != nil && !rr.PerResource && !rr.Local && (remember || rr.Offboarded) {
 		// Other replicas fail fast too, and no replica is served a token
 		// the fleet stored for the tenant before.
 		if c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
@@ -359,7 +362,9 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 	})
 	rr, known := entraid.TenantRefusal(sr.Code)
 	now := c.now()
-	if !found || !known || rr.PerResource || !now.Before(sr.Until) {
+	if !found || !known || rr.PerResource || rr.Local || !now.Before(sr.Until) {
+		// A Local refusal (53003) is never shared; one in the cache comes
+		// from an older kvassert: this replica asks Entra for itself.
 		return nil
 	}
 	r := &refusal{until: c.sharedUntil(sr.Until, now), failures: max(sr.Failures, 1), ae: AuthError{

@@ -283,3 +283,41 @@ func TestFarFutureSharedRefusalIsBounded(t *testing.T) {
 		t.Fatalf("RefusedTenantRetry after the read, with the shared cache down: %v, %d requests; want Entra asked", ae, w.requests()-reqs)
 	}
 }
+
+// AADSTS53003 (blocked by Conditional Access for workload identities) is
+// remembered by the replica Entra refused, and not shared: Conditional
+// Access commonly blocks by network location, so a replica elsewhere asks
+// Entra for itself. A 53003 another (older) replica put in the shared
+// cache is not followed either.
+func TestConditionalAccessRefusalIsNotShared(t *testing.T) {
+	shc := newMemRefusals()
+	w, rt := newRefusingWorld(t, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+	b := w.replica(t, shc, nil)
+	ctx := context.Background()
+	contoso := scenario.DemoContosoTenant
+	rt.set(contoso, "", 53003)
+	_, err := w.Cred.GetToken(ctx, testfixture.Opts(contoso))
+	authErr(t, err, 53003)
+	if r, ok := shc.get(contoso); ok {
+		t.Fatalf("53003 shared: %+v", r)
+	}
+	// Remembered here: the second call fails fast.
+	reqs := w.requests()
+	_, err = w.Cred.GetToken(ctx, testfixture.Opts(contoso))
+	if ae := authErr(t, err, 53003); ae.RefusedUntil.IsZero() || w.requests() != reqs {
+		t.Fatalf("A's second call: %v, %d requests", ae, w.requests()-reqs)
+	}
+	// Replica B, elsewhere, is not blocked: it gets its token.
+	rt.set(contoso, "", 0)
+	if _, err := b.GetToken(ctx, testfixture.Opts(contoso)); err != nil {
+		t.Fatalf("replica B: %v", err)
+	}
+	// A 53003 in the shared cache (an older replica's) is not followed.
+	fabrikam := emuhook.DemoFabrikamTenant
+	if err := shc.Refuse(ctx, tenantSharedKey(fabrikam), kvassert.TenantRefusal{Code: 53003, Until: w.clock.Now().Add(time.Hour), Failures: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetToken(ctx, testfixture.Opts(fabrikam)); err != nil {
+		t.Fatalf("replica B followed a shared 53003: %v", err)
+	}
+}

@@ -18,6 +18,12 @@ type Refusal struct {
 	// disabling the app: a tenant that worked and then refuses with one
 	// of them has left (its tokens are evicted everywhere).
 	Offboarded bool
+	// Local is set for a refusal that may depend on where the replica
+	// runs: Conditional Access for workload identities (53003) commonly
+	// blocks by network location, so one region's refusal says nothing of
+	// another's. It is remembered by the replica that saw it and never
+	// shared (nor followed when another replica shared it).
+	Local bool
 }
 
 // refusals are the tenant-level refusals (Microsoft identity platform,
@@ -27,7 +33,7 @@ var refusals = map[int]Refusal{
 	7000112: {Code: 7000112, Reason: "app_disabled", Offboarded: true},
 	90002:   {Code: 90002, Reason: "tenant_not_found"},
 	900023:  {Code: 900023, Reason: "tenant_invalid"},
-	53003:   {Code: 53003, Reason: "conditional_access"},
+	53003:   {Code: 53003, Reason: "conditional_access", Local: true},
 	7000229: {Code: 7000229, Reason: "app_missing_service_principal"},
 	500011:  {Code: 500011, Reason: "resource_not_found", PerResource: true},
 }
