@@ -70,8 +70,9 @@ func (c *Credential) run(ctx context.Context, key flightKey, replacing *entry) (
 	}
 	now := c.now()
 	// Not cached when issued before the tenant refused the app or was
-	// forgotten (noteSuccess).
-	c.noteSuccess(key.cacheKey, start, func() {
+	// forgotten (noteSuccess). A token for a domain names the tenant's
+	// GUID: the credential learns the alias.
+	c.noteSuccess(key.cacheKey, start, tokenTenant(key.tenant, tok.Token), func() {
 		if old := c.cache.get(key.cacheKey); old != nil && old.tok.Token == tok.Token {
 			// The token being replaced came back: keep its entry, which
 			// holds its refresh failures (refresh counts this as one).

@@ -3,6 +3,7 @@ package kvassert
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,48 +206,49 @@ func liveChain(head *entry, now int64, skip *cacheKey) *entry {
 	return out
 }
 
-// removeTenant drops every entry of tenant (each scope, CAE or not, and
-// tokens obtained for claims) and returns how many it dropped. It scans
-// each shard's map once without locking and rebuilds only the shards that
-// hold such an entry (offboarding and ForgetTenant: rare).
-func (c *tokenCache) removeTenant(tenant string) int {
+// removeTenant drops every entry of the tenant names (each scope, CAE or
+// not, and tokens obtained for claims) and returns how many it dropped. It
+// scans each shard's map once without locking and rebuilds only the shards
+// that hold such an entry (offboarding and ForgetTenant: rare). names are
+// the names of one tenant: a few (refusal_alias.go).
+func (c *tokenCache) removeTenant(names ...string) int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
-		if countTenant(*s.m.Load(), tenant) == 0 {
+		if countTenant(*s.m.Load(), names) == 0 {
 			continue
 		}
 		s.mu.Lock()
-		n += s.removeTenant(tenant)
+		n += s.removeTenant(names)
 		s.mu.Unlock()
 	}
 	return n
 }
 
-func countTenant(m map[uint64]*entry, tenant string) int {
+func countTenant(m map[uint64]*entry, names []string) int {
 	n := 0
 	for _, head := range m {
-		n += chainCount(head, tenant)
+		n += chainCount(head, names)
 	}
 	return n
 }
 
-// chainCount counts tenant's entries in the chain head.
-func chainCount(head *entry, tenant string) int {
+// chainCount counts the entries of the tenant names in the chain head.
+func chainCount(head *entry, names []string) int {
 	n := 0
 	for p := head; p != nil; p = p.next {
-		if p.key.tenant == tenant {
+		if slices.Contains(names, p.key.tenant) {
 			n++
 		}
 	}
 	return n
 }
 
-// removeTenant stores a copy of the shard's map without tenant's entries
-// and returns how many it dropped. s.mu is held.
-func (s *shard) removeTenant(tenant string) int {
+// removeTenant stores a copy of the shard's map without the entries of the
+// tenant names and returns how many it dropped. s.mu is held.
+func (s *shard) removeTenant(names []string) int {
 	old := *s.m.Load()
-	n := countTenant(old, tenant)
+	n := countTenant(old, names)
 	if n == 0 {
 		return 0
 	}
@@ -254,10 +256,10 @@ func (s *shard) removeTenant(tenant string) int {
 	earliest := int64(math.MaxInt64)
 	for h, head := range old {
 		chain := head
-		if chainCount(head, tenant) != 0 {
+		if chainCount(head, names) != 0 {
 			chain = nil
 			for p := head; p != nil; p = p.next {
-				if p.key.tenant != tenant {
+				if !slices.Contains(names, p.key.tenant) {
 					cp := p.cloneForChain()
 					cp.next = chain
 					chain = cp

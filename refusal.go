@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,10 @@ type negativeCache struct {
 	// sent before a refusal (or before ForgetTenant) does not undo it.
 	seq    atomic.Uint64
 	forgot map[string]uint64 // tenant: seq of its last ForgetTenant
+	// alias and domains are the names learned to be one tenant
+	// (refusal_alias.go): domain -> GUID, and GUID -> its domains.
+	alias   map[string]string
+	domains map[string]map[string]struct{}
 }
 
 // The negative cache is bounded: with AdditionallyAllowedTenants "*" the
@@ -139,7 +144,9 @@ func refusalBackoff(failures int, maxWait time.Duration) time.Duration {
 // trying flag when the request returns) and the others keep failing fast.
 // Before the back-off ends, a shared tenant refusal is checked against the
 // SharedCache now and then (recheck): gone there, it is dropped here and
-// the request proceeds.
+// the request proceeds. A domain whose tenant's GUID is refused (the GUID
+// learned from an earlier token's tid) fails fast with that refusal while
+// it is in force (refusal_alias.go).
 func (c *Credential) checkRefusal(ctx context.Context, tenant, scope string) (err *AuthError, trial *refusal) {
 	if c.neg.n.Load() == 0 {
 		return nil, nil
@@ -150,11 +157,23 @@ func (c *Credential) checkRefusal(ctx context.Context, tenant, scope string) (er
 	if rs := c.neg.m[refusalKey{tenant: tenant, scope: scope}]; rs != nil && (r == nil || rs.until.After(r.until)) {
 		r = rs
 	}
+	gr, guid := c.neg.guidRefusal(tenant)
 	c.neg.mu.Unlock()
+	now := c.now()
+	if gr != nil && now.Before(gr.until) && (r == nil || gr.until.After(r.until)) {
+		if gr.shared.Load() {
+			if gr = c.recheck(ctx, guid, gr, now); gr == nil {
+				return c.checkRefusal(ctx, tenant, scope) // forgotten in the fleet: the domain's own
+			}
+		}
+		ae := gr.remembered()
+		ae.Tenant = tenant
+		return ae, nil
+	}
 	if r == nil {
 		return nil, nil
 	}
-	if now := c.now(); now.Before(r.until) {
+	if now.Before(r.until) {
 		if r == tr && r.shared.Load() {
 			if r = c.recheck(ctx, tenant, r, now); r == nil {
 				return nil, nil // forgotten in the fleet
@@ -247,11 +266,24 @@ func endTrial(trial *refusal) {
 // refused or forgotten after the acquisition started (start: neg.seq
 // then): the token was issued before the customer removed the app, or
 // before its tokens were dropped, and must not be cached.
-func (c *Credential) noteSuccess(key cacheKey, start uint64, store func()) bool {
+//
+// tid, when not empty, is the GUID the token names for key's tenant (a
+// domain): the alias is learned. A tenant refusal of another name of the
+// tenant remembered after the acquisition started also keeps the token out
+// of the cache (its eviction ran or runs after releasing neg.mu).
+func (c *Credential) noteSuccess(key cacheKey, start uint64, tid string, store func()) bool {
 	c.neg.mu.Lock()
 	defer c.neg.mu.Unlock()
 	if c.neg.forgot[key.tenant] > start {
 		return false
+	}
+	for _, name := range c.neg.names(key.tenant)[1:] {
+		if r := c.neg.m[refusalKey{tenant: name}]; r != nil && r.seq > start {
+			return false
+		}
+	}
+	if tid != "" {
+		c.neg.learn(key.tenant, tid)
 	}
 	if c.neg.n.Load() != 0 {
 		tk, sk := refusalKey{tenant: key.tenant}, refusalKey{tenant: key.tenant, scope: key.scope}
@@ -325,15 +357,11 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 	}
 	// The tokens go whether or not the tenant is still in the bounded
 	// set of tenants that worked; the report needs it.
-	_, worked := c.neg.worked[key.tenant]
-	offboard := rr.Offboarded && worked
-	if offboard {
-		delete(c.neg.worked, key.tenant)
-	}
+	names, offboard := c.neg.offboard(key.tenant, rr)
 	c.neg.mu.Unlock()
 	evicted := 0
 	if rr.Offboarded {
-		evicted = c.cache.removeTenant(key.tenant)
+		evicted = c.removeNames(names)
 	}
 	if c.shc != nil && !rr.PerResource && !rr.Local && (remember || rr.Offboarded) {
 		// Other replicas fail fast too, and no replica is served a token
@@ -386,14 +414,10 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 	r.shared.Store(true)
 	r.checked.Store(now.UnixNano())
 	c.neg.put(k, r, now)
-	_, worked := c.neg.worked[key.tenant]
-	offboard := rr.Offboarded && worked
-	if offboard {
-		delete(c.neg.worked, key.tenant)
-	}
+	names, offboard := c.neg.offboard(key.tenant, rr)
 	c.neg.mu.Unlock()
 	if rr.Offboarded {
-		if evicted := c.cache.removeTenant(key.tenant); offboard {
+		if evicted := c.removeNames(names); offboard {
 			c.reportOffboarded(key.tenant, rr, r, evicted)
 		}
 	}
@@ -472,7 +496,8 @@ func (c *Credential) reportOffboarded(tenant string, rr entraid.Refusal, r *refu
 // that the next GetToken for it goes to Entra at once: call it after an
 // administrator of the tenant consented to the app (or enabled it again),
 // or to drop a customer's tokens. tenant is a tenant ID or domain the
-// credential allows. The memory cache is cleared even when the SharedCache
+// credential allows; the other names the credential knows for the tenant
+// (its GUID and the domains whose tokens named it) are forgotten too. The memory cache is cleared even when the SharedCache
 // fails; the error then says so. A token whose request was sent before
 // ForgetTenant and answered after it goes to its callers but is not cached.
 //
@@ -494,29 +519,41 @@ func (c *Credential) ForgetTenant(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
+	// Every known name of the tenant (its GUID, its domains: learned from
+	// the tid of the tokens acquired for a domain).
+	c.neg.mu.Lock()
+	names := c.neg.names(t)
+	c.neg.mu.Unlock()
 	// The shared cache first: a replica's acquisition that starts after
 	// the memory is cleared must not find the refusal there (one that
 	// read it before is told by forgot).
 	var shared error
 	if c.shc != nil {
-		shared = c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
-			return c.shc.Forget(ctx, c.tenantKey(t))
-		})
+		for _, name := range names {
+			if err := c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
+				return c.shc.Forget(ctx, c.tenantKey(name))
+			}); err != nil && shared == nil {
+				shared = err
+			}
+		}
 	}
 	c.neg.mu.Lock()
 	for k := range c.neg.m {
-		if k.tenant == t {
+		if slices.Contains(names, k.tenant) {
 			delete(c.neg.m, k)
 		}
 	}
-	if len(c.neg.forgot) >= maxRefusals {
+	if len(c.neg.forgot)+len(names) > maxRefusals {
 		// Only acquisitions in flight (AcquireTimeout) need it.
 		clear(c.neg.forgot)
 	}
-	c.neg.forgot[t] = c.neg.seq.Add(1)
+	seq := c.neg.seq.Add(1)
+	for _, name := range names {
+		c.neg.forgot[name] = seq
+	}
 	c.neg.n.Store(int32(len(c.neg.m)))
 	c.neg.mu.Unlock()
-	c.cache.removeTenant(t)
+	c.removeNames(names)
 	if shared != nil {
 		return fmt.Errorf("kvassert: tenant %s forgotten in memory, but not in the shared cache: %w", t, shared)
 	}

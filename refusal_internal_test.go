@@ -76,7 +76,7 @@ func TestNegativeCacheIsBounded(t *testing.T) {
 	for i := range 10000 {
 		key := flightKey{cacheKey: cacheKey{tenant: tenant(i), scope: "https://graph.microsoft.com/.default"}}
 		c.noteRefusal(ctx, key, c.neg.seq.Load(), &AuthError{Tenant: key.tenant, Code: 700016})
-		if c.noteSuccess(cacheKey{tenant: tenant(100000 + i)}, c.neg.seq.Load(), func() {}); len(c.neg.worked) > maxWorked {
+		if c.noteSuccess(cacheKey{tenant: tenant(100000 + i)}, c.neg.seq.Load(), "", func() {}); len(c.neg.worked) > maxWorked {
 			t.Fatalf("%d tenants that worked", len(c.neg.worked))
 		}
 	}
@@ -101,7 +101,7 @@ func TestWorkedTenantsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range maxWorked + 100 {
-		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, 0, func() {})
+		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, 0, "", func() {})
 	}
 	if n := len(c.neg.worked); n != maxWorked {
 		t.Fatalf("%d tenants that worked, want %d", n, maxWorked)
@@ -121,7 +121,7 @@ func TestOffboardingEvictsWithoutTheWorkedSet(t *testing.T) {
 	const gone = "0b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82"
 	key := cacheKey{tenant: gone, scope: "https://graph.microsoft.com/.default"}
 	now := time.Now()
-	if !c.noteSuccess(key, c.neg.seq.Load(), func() {
+	if !c.noteSuccess(key, c.neg.seq.Load(), "", func() {
 		c.cache.put(key, newEntry(azcore.AccessToken{Token: "t", ExpiresOn: now.Add(time.Hour)}, now), now.UnixNano())
 	}) {
 		t.Fatal("not stored")
@@ -134,7 +134,7 @@ func TestOffboardingEvictsWithoutTheWorkedSet(t *testing.T) {
 		if i > 50*maxWorked {
 			t.Fatal("never dropped")
 		}
-		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, c.neg.seq.Load(), func() {})
+		c.noteSuccess(cacheKey{tenant: fmt.Sprint(i)}, c.neg.seq.Load(), "", func() {})
 	}
 	c.noteRefusal(context.Background(), flightKey{cacheKey: cacheKey{tenant: gone, scope: "https://vault.azure.net/.default"}}, c.neg.seq.Load(), &AuthError{Tenant: gone, Code: 700016, StatusCode: 400})
 	if e := c.cache.get(key); e != nil {
