@@ -372,6 +372,9 @@ func (c *Credential) noteRefusal(ctx context.Context, key flightKey, start uint6
 			r.shared.Store(true)
 		}
 	}
+	if c.shc != nil && rr.Offboarded && len(names) > 1 {
+		c.shareOffboarding(ctx, names, TenantRefusal{Code: ae.Code, Until: r.until, Failures: r.failures})
+	}
 	if offboard {
 		c.reportOffboarded(key.tenant, rr, r, evicted)
 	}

@@ -1,6 +1,7 @@
 package kvassert
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/kvassert/kvassert/internal/entraid"
@@ -178,4 +179,26 @@ func (n *negativeCache) offboard(tenant string, rr entraid.Refusal) ([]string, b
 // many it evicted.
 func (c *Credential) removeNames(names []string) int {
 	return c.cache.removeTenant(names...)
+}
+
+// shareOffboarding makes the offboarding of names[0] reach the tokens the
+// SharedCache holds under the tenant's other names, so that no replica is
+// served one: a refused GUID's refusal is shared under each of its domains
+// too (they fail fast fleet-wide, as here); a refused domain's other names
+// are forgotten there (Forget: their shared tokens are no longer served;
+// a refusal of theirs is dropped, which costs at most a request, since the
+// domain's tid could lie). Failures degrade, as for the refusal itself.
+func (c *Credential) shareOffboarding(ctx context.Context, names []string, tr TenantRefusal) {
+	byGUID := isGUID(names[0])
+	for _, name := range names[1:] {
+		if byGUID {
+			_ = c.sharedCall(ctx, "Refuse", func(ctx context.Context) error {
+				return c.shc.Refuse(ctx, c.tenantKey(name), tr)
+			})
+			continue
+		}
+		_ = c.sharedCall(ctx, "Forget", func(ctx context.Context) error {
+			return c.shc.Forget(ctx, c.tenantKey(name))
+		})
+	}
 }

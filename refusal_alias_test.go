@@ -300,3 +300,44 @@ func TestHostileTidCostsTheVictimAtMostARequest(t *testing.T) {
 		t.Fatal("fabrikam's domain was served a token that was not its own answer")
 	}
 }
+
+// With a SharedCache, the offboarding reaches the tokens the fleet holds
+// under the other names: a refused GUID's refusal is shared under its
+// domain (whose shared tokens are then no longer served, and which fails
+// fast on every replica); a refused domain's GUID is forgotten there (its
+// shared tokens are no longer served; it is never refused on the domain's
+// word).
+func TestOffboardingReachesTheSharedCacheOfEveryName(t *testing.T) {
+	for _, refused := range []string{scenario.DemoContosoTenant, contosoDomain} {
+		t.Run(refused, func(t *testing.T) {
+			shc := newMemRefusals()
+			w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) { o.SharedCache = shc })
+			bothNames(t, w.Cred)
+			if err := w.Emu.SetConsent(scenario.DemoAppClientID, scenario.DemoContosoTenant, false); err != nil {
+				t.Fatal(err)
+			}
+			_, err := w.Cred.GetToken(context.Background(), vaultBy(refused))
+			authErr(t, err, 700016)
+			if _, ok := shc.get(refused); !ok {
+				t.Fatal("the refusal was not shared")
+			}
+			if refused == scenario.DemoContosoTenant {
+				if r, ok := shc.get(contosoDomain); !ok || r.Code != 700016 {
+					t.Fatalf("the domain's shared entry: %+v %v, want the GUID's refusal", r, ok)
+				}
+				return
+			}
+			if _, ok := shc.get(scenario.DemoContosoTenant); ok {
+				t.Fatal("the GUID was refused on the domain's word")
+			}
+			shc.mu.Lock()
+			defer shc.mu.Unlock()
+			for _, k := range shc.forgot {
+				if k == tenantSharedKey(scenario.DemoContosoTenant) {
+					return
+				}
+			}
+			t.Fatalf("the GUID's shared tokens were not forgotten: %v", shc.forgot)
+		})
+	}
+}
