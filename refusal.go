@@ -277,13 +277,15 @@ func (c *Credential) noteSuccess(key cacheKey, start uint64, tid string, store f
 	if c.neg.forgot[key.tenant] > start {
 		return false
 	}
+	if tid != "" {
+		// Learned first: a token that teaches the alias is checked
+		// against the GUID's refusals too.
+		c.neg.learn(key.tenant, tid)
+	}
 	for _, name := range c.neg.names(key.tenant)[1:] {
 		if r := c.neg.m[refusalKey{tenant: name}]; r != nil && r.seq > start {
 			return false
 		}
-	}
-	if tid != "" {
-		c.neg.learn(key.tenant, tid)
 	}
 	if c.neg.n.Load() != 0 {
 		tk, sk := refusalKey{tenant: key.tenant}, refusalKey{tenant: key.tenant, scope: key.scope}

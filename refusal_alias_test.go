@@ -341,3 +341,41 @@ func TestOffboardingReachesTheSharedCacheOfEveryName(t *testing.T) {
 		})
 	}
 }
+
+// A token for the domain issued just before the customer removed the app,
+// answered after the GUID's refusal was remembered, goes to its caller but
+// is not cached, also when it is the token that teaches the alias.
+func TestDomainTokenIssuedBeforeTheGUIDsOffboardingIsNotCached(t *testing.T) {
+	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
+		ht.next = o.ClientOptions.Transport
+		o.ClientOptions.Transport = ht
+	})
+	ctx := context.Background()
+	if _, err := w.Cred.GetToken(ctx, byGUID); err != nil {
+		t.Fatal(err)
+	}
+	ht.armed.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := w.Cred.GetToken(ctx, byDomain)
+		late <- err
+	}()
+	<-ht.held // issued; the customer removes the app now
+	if err := w.Emu.SetConsent(scenario.DemoAppClientID, scenario.DemoContosoTenant, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Cred.GetToken(ctx, vaultBy(scenario.DemoContosoTenant))
+	authErr(t, err, 700016)
+	close(ht.release)
+	if err := <-late; err != nil {
+		t.Fatalf("the caller of the token issued before: %v", err)
+	}
+	if n := rootaccess.CredentialStats(w.Cred).CachedTokens; n != 0 {
+		t.Fatalf("%d tokens cached for the removed tenant", n)
+	}
+	_, err = w.Cred.GetToken(ctx, byDomain)
+	if ae := authErr(t, err, 700016); ae.RefusedUntil.IsZero() {
+		t.Fatal("the domain is not failing fast")
+	}
+}
