@@ -94,6 +94,10 @@ func (e *Entra) serveToken(w http.ResponseWriter, r *http.Request, seg string) {
 		return
 	}
 	e.issued.Add(1)
+	// Entra identifies successful answers too: a request ID, and the
+	// client's correlation ID echoed.
+	w.Header().Set("x-ms-request-id", newGUID())
+	w.Header().Set("client-request-id", correlationID(r))
 	writeJSON(w, http.StatusOK, resp)
 }
 

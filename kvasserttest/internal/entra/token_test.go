@@ -370,6 +370,22 @@ func TestProtocolErrors(t *testing.T) {
 			t.Errorf("client-request-id = %q", resp.Header.Get("client-request-id"))
 		}
 	})
+	// A token is identified as an error is: Entra's request ID and the
+	// client's correlation ID.
+	t.Run("ids on success", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, tokenURL(home), strings.NewReader(ok().Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		cid := "0f0e0d0c-0b0a-4909-8807-060504030202"
+		req.Header.Set("client-request-id", cid)
+		resp, err := f.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("client-request-id") != cid || !isGUID(resp.Header.Get("x-ms-request-id")) {
+			t.Errorf("status %d, client-request-id %q, x-ms-request-id %q", resp.StatusCode, resp.Header.Get("client-request-id"), resp.Header.Get("x-ms-request-id"))
+		}
+	})
 }
 
 func TestConsent(t *testing.T) {
