@@ -37,9 +37,9 @@ type App struct {
 	Stdout io.Writer
 	// Stderr receives progress, warnings and errors. Everything written to it
 	// passes through a filter that replaces JWTs and known secret values
-	// (AZURE_CLIENT_SECRET, KVASSERT_EMULATOR_CLIENT_SECRET, IDENTITY_HEADER,
-	// OTLP header values, a PFX password, the proxy's secrets) with
-	// "[redacted]".
+	// (envSecrets such as AZURE_CLIENT_SECRET and IDENTITY_HEADER, the secret
+	// of a Cloud Shell MSI_ENDPOINT, OTLP header values, a PFX password, the
+	// proxy's secrets) with "[redacted]".
 	Stderr io.Writer
 	// Getenv reads an environment variable (os.Getenv in the binary).
 	Getenv func(string) string
@@ -98,9 +98,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
 		redactor: red,
 	}
-	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET", envEmulatorSecret} {
-		red.AddSecret(getenv(name))
-	}
+	addEnvSecrets(red, getenv)
 	a.setLogger()
 	defer func() {
 		// A last resort: a bug must not print a stack trace (which could hold
@@ -121,6 +119,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	return a.report(ctx, cobraUsageError(err))
+}
+
+// envSecrets are the environment variables whose values are credentials:
+// the redacting stderr replaces them wherever they appear.
+var envSecrets = []string{
+	"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_HEADER", "MSI_SECRET",
+	envEmulatorSecret, "KVASSERT_PROXY_SECRET",
+}
+
+// addEnvSecrets registers the secrets of the environment with red:
+// envSecrets, and the secret path segment of a Cloud Shell endpoint that
+// kvassert proxy printed (MSI_ENDPOINT=http://.../cloudshell/SECRET/...),
+// which a --debug line of the request to it would otherwise show.
+func addEnvSecrets(red *redact.Writer, getenv func(string) string) {
+	for _, name := range envSecrets {
+		red.AddSecret(getenv(name))
+	}
+	for _, name := range []string{"MSI_ENDPOINT", "IDENTITY_ENDPOINT"} {
+		if _, rest, ok := strings.Cut(getenv(name), "/cloudshell/"); ok {
+			secret, _, _ := strings.Cut(rest, "/")
+			red.AddSecret(secret)
+		}
+	}
 }
 
 // cobraUsageError turns cobra's own command-line errors (an unknown
