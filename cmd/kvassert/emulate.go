@@ -444,8 +444,12 @@ func fishQuote(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v) + "'"
 }
 
-// psQuote quotes a value for PowerShell: single quotes, ' doubled.
-func psQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+// psQuote quotes a value for PowerShell: single quotes, ' doubled, and so
+// are the typographic single quotes PowerShell also reads as ' (U+2018,
+// U+2019, U+201A, U+201B), which would otherwise end the string.
+func psQuote(v string) string { return "'" + psQuoteDoubler.Replace(v) + "'" }
+
+var psQuoteDoubler = strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
 
 // consentOf reads a tenant's entry in app.Consents: whether the app is
 // consented there and how the table describes it (status when absent).

@@ -393,6 +393,11 @@ func TestEmulateShellSyntax(t *testing.T) {
 	if got := fishQuote(`a\b`); got != `'a\\b'` {
 		t.Errorf("fishQuote: %s", got)
 	}
+	// PowerShell ends a single-quoted string at any of its four typographic
+	// single quotes too (‘ ’ ‚ ‛): each is doubled like '.
+	if got, want := psQuote("C:\\Users\\O’Brien‘‚‛'s"), "'C:\\Users\\O’’Brien‘‘‚‚‛‛''s'"; got != want {
+		t.Errorf("psQuote: %s, want %s", got, want)
+	}
 	// The lines run in the shell they are for.
 	for _, sh := range []struct {
 		bin  string
