@@ -8,7 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // The output formats of --output, as az's: json (the default of data
@@ -437,7 +440,35 @@ func capitalize(s string) string {
 // ansiRE matches the colour sequences of style.
 var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
-func visibleLen(s string) int { return utf8.RuneCountInString(ansiRE.ReplaceAllString(s, "")) }
+// visibleLen is the number of terminal columns s takes, without its colour
+// sequences: East Asian wide and fullwidth characters (CJK, most emoji)
+// take two, combining marks and format characters none, as wcwidth counts
+// them (tabulate, az's table, aligns with it).
+func visibleLen(s string) int {
+	n := 0
+	for _, r := range ansiRE.ReplaceAllString(s, "") {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+		case isWide(r):
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// isWide reports whether a terminal shows r two columns wide.
+func isWide(r rune) bool {
+	if r < 0x1100 {
+		return false
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return true
+	}
+	return false
+}
 
 // writeText writes an object as labelled lines: the key in bold, its value
 // (nested values as compact JSON, empty ones as "-").

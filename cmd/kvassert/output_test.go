@@ -194,3 +194,28 @@ func TestTextLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestTableWideCharacters: a table stays aligned when a value holds
+// characters a terminal shows two columns wide (CJK, emoji) or zero wide
+// (combining marks), as tabulate (az's table) aligns them with wcwidth.
+func TestTableWideCharacters(t *testing.T) {
+	var out bytes.Buffer
+	a := &App{Stdout: &out, Output: formatTable, Getenv: func(string) string { return "" }}
+	rows := []record{
+		{{"subject", "CN=日本語テスト 🔑"}, {"name", "unicode1"}},
+		{{"subject", "CN=cafe\u0301"}, {"name", "x"}},
+		{{"subject", "CN=ascii"}, {"name", "y"}},
+	}
+	if err := a.emit(rows, formatJSON); err != nil {
+		t.Fatal(err)
+	}
+	// "CN=日本語テスト 🔑" is 18 columns wide: 3 + 6×2 + 1 + 2.
+	want := "Subject" + strings.Repeat(" ", 13) + "Name\n" +
+		strings.Repeat("-", 18) + "  " + strings.Repeat("-", 8) + "\n" +
+		"CN=日本語テスト 🔑  unicode1\n" +
+		"CN=cafe\u0301" + strings.Repeat(" ", 13) + "x\n" +
+		"CN=ascii" + strings.Repeat(" ", 12) + "y\n"
+	if out.String() != want {
+		t.Errorf("table:\n%s\nwant\n%s", out.String(), want)
+	}
+}
