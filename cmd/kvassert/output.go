@@ -243,8 +243,7 @@ func writeJSONValue(b *bytes.Buffer, v any, st style, indent string) {
 		}
 		b.WriteString("{\n")
 		for i, f := range x {
-			k, _ := marshalNoEscape(f.key)
-			b.WriteString(in + st.blue(string(k)) + ": ")
+			b.WriteString(in + st.blue(jsonQuote(f.key)) + ": ")
 			writeJSONValue(b, f.val, st, in)
 			if i < len(x)-1 {
 				b.WriteByte(',')
@@ -268,8 +267,7 @@ func writeJSONValue(b *bytes.Buffer, v any, st style, indent string) {
 		}
 		b.WriteString(indent + "]")
 	case string:
-		s, _ := marshalNoEscape(x)
-		b.WriteString(st.green(string(s)))
+		b.WriteString(st.green(jsonQuote(x)))
 	default:
 		s, _ := marshalNoEscape(x)
 		b.WriteString(st.yellow(string(s)))
@@ -337,7 +335,7 @@ func writeTSV(b *bytes.Buffer, tree any) {
 				b.WriteString(strconv.Itoa(len(x)))
 			case record:
 			default:
-				b.WriteString(cellClean.Replace(scalarText(x)))
+				b.WriteString(termSafe(cellClean.Replace(scalarText(x))))
 			}
 		}
 		b.WriteByte('\n')
@@ -416,15 +414,15 @@ func tableRow(it any) record {
 			case nil, record, []any:
 				continue
 			}
-			row = append(row, field{capitalize(f.key), cellClean.Replace(scalarText(f.val))})
+			row = append(row, field{capitalize(termSafe(cellClean.Replace(f.key))), termSafe(cellClean.Replace(scalarText(f.val)))})
 		}
 	case []any:
 		for i, e := range x {
-			row = append(row, field{"Column" + strconv.Itoa(i+1), cellClean.Replace(scalarText(e))})
+			row = append(row, field{"Column" + strconv.Itoa(i+1), termSafe(cellClean.Replace(scalarText(e)))})
 		}
 	case nil:
 	default:
-		row = append(row, field{"Result", cellClean.Replace(scalarText(x))})
+		row = append(row, field{"Result", termSafe(cellClean.Replace(scalarText(x)))})
 	}
 	return row
 }
@@ -435,6 +433,54 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(string(r)) + s[n:]
+}
+
+// terminalControl reports whether r is a character a terminal acts on
+// rather than shows (C0 controls, DEL, C1 controls such as the 8-bit CSI)
+// or one that reorders what it shows (the bidirectional embeddings,
+// overrides and isolates).
+func terminalControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+}
+
+// termSafe writes each terminal control of s as its Go escape (\x1b,
+// \u202e), so that a value from a service, or from a token being decoded,
+// cannot set the clipboard, clear the screen or disguise itself when it is
+// printed for a human (table, tsv, text, error lines).
+func termSafe(s string) string {
+	if !strings.ContainsFunc(s, terminalControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !terminalControl(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+// jsonQuote is s as a JSON string, non-ASCII as is (as az), with the
+// terminal controls JSON does not escape itself (DEL, C1, bidirectional
+// formatting) written as \u escapes: the same string to a JSON reader,
+// inert on a terminal, and valid YAML.
+func jsonQuote(s string) string {
+	q, _ := marshalNoEscape(s)
+	if !strings.ContainsFunc(string(q), terminalControl) {
+		return string(q)
+	}
+	var b strings.Builder
+	for _, r := range string(q) {
+		if terminalControl(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ansiRE matches the colour sequences of style.
@@ -475,9 +521,10 @@ func isWide(r rune) bool {
 func writeText(b *bytes.Buffer, r record, st style) {
 	w := 0
 	for _, f := range r {
-		w = max(w, len(f.key))
+		w = max(w, visibleLen(termSafe(cellClean.Replace(f.key))))
 	}
 	for _, f := range r {
+		key := termSafe(cellClean.Replace(f.key))
 		v := scalarText(f.val)
 		if l, ok := f.val.([]any); ok {
 			parts := make([]string, len(l))
@@ -489,7 +536,7 @@ func writeText(b *bytes.Buffer, r record, st style) {
 		if v == "" {
 			v = "-"
 		}
-		fmt.Fprintf(b, "%s%s  %s\n", st.bold(f.key), strings.Repeat(" ", w-len(f.key)), cellClean.Replace(v))
+		fmt.Fprintf(b, "%s%s  %s\n", st.bold(key), strings.Repeat(" ", w-visibleLen(key)), termSafe(cellClean.Replace(v)))
 	}
 }
 
