@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +71,7 @@ headers, bodies or query strings).`,
 	fs := cmd.Flags()
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "loopback address to listen on (port 0: any free port)")
 	fs.StringVar(&c.config, "config", "", "scenario JSON file (default: the built-in demo scenario)")
-	fs.StringVar(&c.caOut, "ca-out", "", "write the emulator's CA certificate (PEM) here (default: kvassert-emulator-ca.pem in the temp directory)")
+	fs.StringVar(&c.caOut, "ca-out", "", "write the emulator's CA certificate (PEM) here (default: kvassert-emulator-ca.pem in the temp directory, kvassert-emulator-ca-PORT.pem for a port other than 8443)")
 	fs.StringVar(&c.shell, "shell", "", "shell syntax of the printed lines: bash, zsh, sh, fish or powershell (default: from $SHELL)")
 	_ = cmd.RegisterFlagCompletionFunc("shell", fixedCompletion("bash", "zsh", "sh", "fish", "powershell"))
 	_ = cmd.MarkFlagFilename("config", "json")
@@ -102,9 +103,6 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 		label = c.config
 	}
 	caOut := c.caOut
-	if caOut == "" {
-		caOut = filepath.Join(os.TempDir(), "kvassert-emulator-ca.pem")
-	}
 	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})) // the emulator logs each request at Debug
 	e, err := kvasserttest.New(s, &kvasserttest.Options{Addr: c.listen, Logger: logger})
 	if err != nil {
@@ -115,6 +113,9 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 		return &exitError{code: exitFailure, msg: "starting the emulator", err: err, hint: hint}
 	}
 	defer e.Close()
+	if caOut == "" {
+		caOut = defaultCAFile(e.URL())
+	}
 	if abs, err := filepath.Abs(caOut); err == nil {
 		caOut = abs
 	}
@@ -327,6 +328,19 @@ func (a *App) printEmulatorEnv(info *emulatorInfo, sh shellSyntax) {
 		fmt.Fprintln(w, "  kvassert proxy")
 	}
 	fmt.Fprintln(w, "Serving until Ctrl+C or SIGTERM; requests are logged to stderr.")
+}
+
+// defaultCAFile is where the CA certificate goes without --ca-out:
+// kvassert-emulator-ca.pem in the temporary directory for the default port,
+// kvassert-emulator-ca-PORT.pem for another, so that a second emulator does
+// not replace the CA file of one already running (whose users would then
+// fail TLS verification).
+func defaultCAFile(emulatorURL string) string {
+	name := "kvassert-emulator-ca.pem"
+	if u, err := url.Parse(emulatorURL); err == nil && u.Port() != "" && u.Port() != "8443" {
+		name = "kvassert-emulator-ca-" + u.Port() + ".pem"
+	}
+	return filepath.Join(os.TempDir(), name)
 }
 
 // pickApps chooses the app to advertise (the first with a certificate,
