@@ -201,10 +201,10 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(fmt.Sprintf("%s %q is not a loopback address: the proxy hands out tokens, so it serves this machine only", a.flagName("listen"), c.listen),
 				"use 127.0.0.1:PORT or [::1]:PORT, or add --allow-remote if other machines must reach it")
 		}
-		fmt.Fprintf(a.Stderr, "warning: --allow-remote: the proxy listens on %s over TLS; anyone on the network who learns a secret gets tokens\n", c.listen)
+		a.warn("--allow-remote: the proxy listens on %s over TLS; anyone on the network who learns a secret gets tokens", c.listen)
 	}
 	if c.cache.url != "" && (c.vault == "" || c.cert == "") {
-		fmt.Fprintln(a.Stderr, "warning: --token-cache shares only the tokens of the configured source (--vault and --cert); without them nothing is shared")
+		a.warn("--token-cache shares only the tokens of the configured source (--vault and --cert); without them nothing is shared")
 	}
 	if c.app.clientID != "" {
 		if err := c.app.checkClientID(a); err != nil {
@@ -242,7 +242,7 @@ func (c *proxyCmd) check(a *App) error {
 		if a.emu == nil {
 			// Under the emulator the vault credential is the emulator's own
 			// (emulatorCredential), whatever else is set: nothing to warn about.
-			fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+			a.warn("%s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint", name)
 		}
 	}
 	return nil

@@ -57,6 +57,9 @@ type App struct {
 	// response of every client (ClientOptions, HTTPClient) and azidentity's
 	// authentication events, on the redacting Stderr (debug.go).
 	Debug bool
+	// OnlyShowErrors is --only-show-errors (az's): no warnings on stderr,
+	// errors only; refused with --verbose or --debug, as az does.
+	OnlyShowErrors bool
 	// Logger receives the library's diagnostics (warnings; debug with
 	// --verbose), written to Stderr. Tokens and assertions are never logged.
 	Logger *slog.Logger
@@ -216,6 +219,7 @@ error (before any network call), 3 a service could not be reached, 130 interrupt
 	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log a summary of diagnostics (never tokens or secrets) to stderr")
+	pf.BoolVar(&a.OnlyShowErrors, "only-show-errors", false, "only show errors, suppressing warnings (deprecation notes included), as az's --only-show-errors")
 	pf.BoolVar(&a.Debug, "debug", false, "--verbose, plus every HTTP request and response (status, duration, request IDs) and the credential that reached the vault; never a query string, body, token or secret")
 	bindEnv(root, pf, "output", envOutput)
 	bindEnv(root, pf, "cloud", envCloud)
@@ -251,6 +255,9 @@ func (a *App) setup(cmd *cobra.Command) error {
 	if err := a.checkConflicts(cmd); err != nil {
 		return err
 	}
+	if a.OnlyShowErrors && (a.Verbose || a.Debug) {
+		return usageError("--only-show-errors can't be used together with --debug or --verbose", "drop --only-show-errors to see diagnostics, or --debug and --verbose to see errors only")
+	}
 	if err := a.setupQuery(cmd); err != nil {
 		return err
 	}
@@ -267,11 +274,22 @@ func (a *App) setup(cmd *cobra.Command) error {
 
 func (a *App) setLogger() {
 	level := slog.LevelWarn
-	if a.Verbose || a.Debug {
+	switch {
+	case a.Verbose || a.Debug:
 		level = slog.LevelDebug
+	case a.OnlyShowErrors:
+		level = slog.LevelError
 	}
 	a.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 	a.routeOTelLogging(level)
+}
+
+// warn prints "warning: ..." on stderr, unless --only-show-errors.
+func (a *App) warn(format string, args ...any) {
+	if a.OnlyShowErrors {
+		return
+	}
+	fmt.Fprintf(a.Stderr, "warning: "+format+"\n", args...)
 }
 
 // Cloud is the Azure cloud selected with --cloud.
