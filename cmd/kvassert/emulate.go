@@ -88,8 +88,8 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(c.listen)
-	if err != nil {
+	host, port, err := net.SplitHostPort(c.listen)
+	if err != nil || !validPort(port) {
 		return usageError(fmt.Sprintf("--listen %q is not host:port", truncate(c.listen, 60)), "use 127.0.0.1:8443, or 127.0.0.1:0 for a free port")
 	}
 	if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {

@@ -577,6 +577,30 @@ func (s style) yellow(t string) string { return s.wrap("33", t) }
 func (s style) blue(t string) string   { return s.wrap("34", t) }
 func (s style) cyan(t string) string   { return s.wrap("36", t) }
 
+// checkOutFile refuses, before any request, a file flag (--out) whose
+// directory does not exist or cannot be written: cert create would
+// otherwise create the certificate in the vault and then fail.
+func checkOutFile(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := "."
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		dir = path[:i+1]
+	}
+	hint := "give a path in an existing directory you can write to"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usageError(fmt.Sprintf("%s %s: the directory %s does not exist", flag, truncate(path, 200), truncate(dir, 200)), hint)
+	}
+	f, err := os.CreateTemp(dir, ".kvassert-*")
+	if err != nil {
+		return usageError(fmt.Sprintf("%s %s: cannot write in %s", flag, truncate(path, 200), truncate(dir, 200)), hint)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory and a rename, so that a reader never sees half a file and an
 // existing symlink at path is replaced, not followed.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -188,8 +189,8 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 // check validates the flags and refuses setups that would make the proxy
 // call itself.
 func (c *proxyCmd) check(a *App) error {
-	host, _, err := net.SplitHostPort(c.listen)
-	if err != nil {
+	host, port, err := net.SplitHostPort(c.listen)
+	if err != nil || !validPort(port) {
 		return usageError(fmt.Sprintf("%s %q is not host:port", a.flagName("listen"), truncate(c.listen, 60)), "use 127.0.0.1:5616, or 127.0.0.1:0 for a free port")
 	}
 	loopback := host == "localhost"
@@ -246,6 +247,12 @@ func (c *proxyCmd) check(a *App) error {
 		}
 	}
 	return nil
+}
+
+// validPort reports whether p is a port number, 0 (any free port) to 65535.
+func validPort(p string) bool {
+	_, err := strconv.ParseUint(p, 10, 16)
+	return err == nil
 }
 
 // sameEndpoint reports whether host (host:port of a URL) is the listen address.
