@@ -95,6 +95,9 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {
 		return usageError(fmt.Sprintf("--listen %q is not a loopback address: the emulator only serves this machine", c.listen), "use 127.0.0.1:PORT or [::1]:PORT")
 	}
+	if err := checkOutFile("--ca-out", c.caOut); err != nil {
+		return err
+	}
 	s, label := scenario.Demo(), "built-in demo"
 	if c.config != "" {
 		if s, err = scenario.Load(c.config); err != nil {

@@ -38,7 +38,8 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"", "demo -o none", "", 0}, {"", "demo -o table", "", 2},
 		},
 		"kvassert emulate": {
-			{"", "emulate --listen " + busyAddr, "", 1}, {"", "emulate --listen 0.0.0.0:1", "", 2}, {"", "emulate --listen 127.0.0.1:99999", "", 2}, {"", "emulate -o table", "", 2},
+			{"", "emulate --listen " + busyAddr, "", 1}, {"", "emulate --listen 0.0.0.0:1", "", 2}, {"", "emulate --listen 127.0.0.1:99999", "", 2},
+			{"", "emulate --listen 127.0.0.1:0 --ca-out /nonexistent/dir/ca.pem", "", 2}, {"", "emulate -o table", "", 2},
 		},
 		"kvassert token": {
 			{"emu", "token --tenant contoso.onmicrosoft.com -o none", "", 0},
@@ -58,6 +59,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"closed", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com?x/.default", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com/.default/.default", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com --resource https://graph.microsoft.com/.default", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --cert-file /nonexistent/app.pem", "", 2},
 		},
 		"kvassert assertion": {
 			{"emu", "assertion --tenant contoso.onmicrosoft.com", "", 0},
@@ -124,6 +126,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 		},
 		"kvassert proxy": {
 			{"", "proxy --listen 0.0.0.0:1", "", 2}, {"", "proxy -o json", "", 2}, {"", "proxy --listen 127.0.0.1:notaport", "", 2},
+			{"closed", "proxy --listen 127.0.0.1:0 --secret-out /nonexistent/dir/secret", "", 2},
 			{"closed", "proxy --customer-tenant bad!", "", 2},
 			{"closed", "proxy --customer-tenant contoso.onmicrosoft.com --require-role notaurl=x", "", 2},
 			{"closed", "proxy --customer-tenant contoso.onmicrosoft.com --redirect-uri notaurl", "", 2},

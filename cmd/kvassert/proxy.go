@@ -189,6 +189,9 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 // check validates the flags and refuses setups that would make the proxy
 // call itself.
 func (c *proxyCmd) check(a *App) error {
+	if err := checkOutFile(a.flagName("secret-out"), c.secretFile); err != nil {
+		return err
+	}
 	host, port, err := net.SplitHostPort(c.listen)
 	if err != nil || !validPort(port) {
 		return usageError(fmt.Sprintf("%s %q is not host:port", a.flagName("listen"), truncate(c.listen, 60)), "use 127.0.0.1:5616, or 127.0.0.1:0 for a free port")
