@@ -160,6 +160,10 @@ func TestDebugEveryCommandLeaksNothing(t *testing.T) {
 		{args: append([]string{"cert", "status", "--debug", "-o", "json"}, home...)},
 		{args: append([]string{"cert", "roll", "--debug", "--dry-run"}, home...)},
 		{args: append([]string{"cert", "roll", "--debug"}, home...), want: "https://graph.microsoft.com/v1.0/applications/"},
+		{args: []string{"tenants", "check", "--debug", "-o", "json", "--customer-tenant", "contoso.onmicrosoft.com,wingtip.onmicrosoft.com"},
+			want: "https://login.microsoftonline.com/wingtip.onmicrosoft.com/oauth2/v2.0/token"},
+		{args: append([]string{"cert", "audit", "--debug", "--app", "-o", "json", "--customer-tenant", "wingtip.onmicrosoft.com"}, home...),
+			want: "https://graph.microsoft.com/"},
 	}
 	for _, c := range cases {
 		r := env.runIn(c.stdin, c.args)
