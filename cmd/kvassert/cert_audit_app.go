@@ -66,6 +66,9 @@ func (f *auditAppFlags) check(a *App) (enabled bool, err error) {
 	if err := (&appFlags{clientID: f.clientID, tenant: f.home}).checkTenant(a); err != nil {
 		return false, err
 	}
+	if err := objectIDIsClientID(a, f.appObjectID, f.clientID); err != nil {
+		return false, err
+	}
 	var list []string
 	for _, v := range f.customers {
 		list = append(list, splitTenants(v)...)

@@ -84,6 +84,9 @@ func (c *certCreateCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutFile("--out", c.out); err != nil {
+		return err
+	}
 	client, err := a.certClient(c.vc.vault)
 	if err != nil {
 		return err

@@ -68,6 +68,9 @@ func (c *certExportCmd) run(ctx context.Context, a *App) error {
 	if err := c.checkOutput(a, format); err != nil {
 		return err
 	}
+	if err := checkOutFile("--out", c.out); err != nil {
+		return err
+	}
 	if format == "der" && c.out == "" && a.stdoutTTY {
 		return usageError("refusing to write binary DER to a terminal", "use --out FILE, redirect stdout, or --format pem")
 	}

@@ -47,13 +47,19 @@ func (f *rollFlags) check(a *App) error {
 		return usageError("--app-object-id is required", "give the Object ID shown on the app registration's overview page, or set KVASSERT_APP_OBJECT_ID")
 	case !entraid.ValidClientID(f.appObjectID):
 		return usageError(fmt.Sprintf("%s %q is not a GUID", a.flagName("app-object-id"), truncate(f.appObjectID, 60)), "use the Object ID shown on the app registration's overview page")
-	case strings.EqualFold(strings.TrimSpace(f.appObjectID), strings.TrimSpace(f.app.clientID)):
-		// A common mix-up: Graph's addKey addresses the application object,
-		// whose ID differs from the client (application) ID.
-		return usageError(fmt.Sprintf("%s %s is the app's client ID, not its application object ID", a.flagName("app-object-id"), f.appObjectID),
-			fmt.Sprintf("find the object ID with: az ad app show --id %s --query id -o tsv (or the Object ID on the app registration's overview page)", f.app.clientID))
 	}
-	return nil
+	return objectIDIsClientID(a, f.appObjectID, f.app.clientID)
+}
+
+// objectIDIsClientID refuses an --app-object-id equal to the client ID, a
+// common mix-up: Graph addresses the application object, whose ID differs
+// from the client (application) ID.
+func objectIDIsClientID(a *App, objectID, clientID string) error {
+	if !strings.EqualFold(strings.TrimSpace(objectID), strings.TrimSpace(clientID)) {
+		return nil
+	}
+	return usageError(fmt.Sprintf("%s %s is the app's client ID, not its application object ID", a.flagName("app-object-id"), objectID),
+		fmt.Sprintf("find the object ID with: az ad app show --id %s --query id -o tsv (or the Object ID on the app registration's overview page)", clientID))
 }
 
 // roller builds a rotation.Roller from the flags, over the CLI's clients.

@@ -102,7 +102,8 @@ func TestCertRollUsage(t *testing.T) {
 }
 
 // The client ID given as the object ID is a usage error (exit 2, before any
-// request), in the CLI's words, with the command that finds the object ID.
+// request), in the CLI's words, with the command that finds the object ID:
+// in cert status, cert roll and cert audit --app.
 func TestCertRollObjectIDIsClientID(t *testing.T) {
 	t.Parallel()
 	env := newCLIEnv(t)
@@ -113,10 +114,12 @@ func TestCertRollObjectIDIsClientID(t *testing.T) {
 		{"cert", "status", "--app-object-id", scenario.DemoAppClientID},
 		{"cert", "roll", "--app-object-id", strings.ToUpper(scenario.DemoAppClientID)},
 		{"cert", "roll", "--dry-run"},
+		{"cert", "audit", "--app", "--app-object-id", scenario.DemoAppClientID},
+		{"cert", "audit", "--app"},
 	} {
 		r := env.run(args, "KVASSERT_APP_OBJECT_ID="+scenario.DemoAppClientID)
 		wantError(t, r, exitUsage, "is the app's client ID, not its application object ID", hint)
-		if strings.Contains(r.stderr, "rotation:") {
+		if strings.Contains(r.stderr, "rotation:") || strings.Contains(r.stderr, "app audit:") {
 			t.Errorf("kvassert %s: a package prefix in the error:\n%s", strings.Join(args, " "), r.stderr)
 		}
 		if strings.Contains(strings.Join(args, " "), "--app-object-id") != strings.Contains(r.stderr, "--app-object-id") ||

@@ -359,7 +359,9 @@ func certFileError(certFile string, err error) error {
 	if errors.Is(err, certfile.ErrNoPrivateKey) {
 		hint = "the private key is not in " + certFile + ": give its PEM file with --key-file"
 	}
-	return &exitError{code: exitFailure, msg: "reading " + path, err: err, hint: hint}
+	// The file is the user's input: missing, unreadable or not a
+	// certificate, it is a usage error (exit 2), found before any request.
+	return &exitError{code: exitUsage, msg: "reading " + path, err: err, hint: hint}
 }
 
 // checkVaultURL validates a vault URL flag: https, a vault host (or the

@@ -111,7 +111,7 @@ func debugHeaderText(h http.Header) string {
 // version strings, anything else is cut.
 func debugValue(v string) string {
 	v = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if terminalControl(r) {
 			return '_'
 		}
 		return r
@@ -183,7 +183,7 @@ func stopAzureDebugLog() { azlog.SetListener(nil) }
 // debugValueLong is debugValue for a log line.
 func debugValueLong(v string) string {
 	v = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if terminalControl(r) {
 			return ' '
 		}
 		return r

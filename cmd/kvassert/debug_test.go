@@ -1,6 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -154,6 +160,10 @@ func TestDebugEveryCommandLeaksNothing(t *testing.T) {
 		{args: append([]string{"cert", "status", "--debug", "-o", "json"}, home...)},
 		{args: append([]string{"cert", "roll", "--debug", "--dry-run"}, home...)},
 		{args: append([]string{"cert", "roll", "--debug"}, home...), want: "https://graph.microsoft.com/v1.0/applications/"},
+		{args: []string{"tenants", "check", "--debug", "-o", "json", "--customer-tenant", "contoso.onmicrosoft.com,wingtip.onmicrosoft.com"},
+			want: "https://login.microsoftonline.com/wingtip.onmicrosoft.com/oauth2/v2.0/token"},
+		{args: append([]string{"cert", "audit", "--debug", "--app", "-o", "json", "--customer-tenant", "wingtip.onmicrosoft.com"}, home...),
+			want: "https://graph.microsoft.com/"},
 	}
 	for _, c := range cases {
 		r := env.runIn(c.stdin, c.args)
@@ -210,4 +220,77 @@ func TestDebugProxy(t *testing.T) {
 			t.Errorf("stderr holds a proxy secret (or none was printed: %q):\n%s", s, logs)
 		}
 	}
+}
+
+// TestDebugHidesTheCloudShellEndpointSecret: an MSI_ENDPOINT in the Cloud
+// Shell form that kvassert proxy prints holds its identity's secret in the
+// path. With it exported, DefaultAzureCredential reaches the vault through
+// that endpoint, and the --debug line of that request must not print the
+// secret (a debug trace is what users paste into issues).
+func TestDebugHidesTheCloudShellEndpointSecret(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	const secret = "yASl4OipzaWRAI0pju-nrr3NCc4swjzMDOpvTWNQvUg"
+	msi := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"not-a-vault-token","expires_on":"%d","resource":"https://vault.azure.net","token_type":"Bearer"}`, time.Now().Add(time.Hour).Unix())
+	}))
+	defer msi.Close()
+	// The vault's real name reaches the emulator through an HTTPS proxy
+	// (no KVASSERT_EMULATOR: DefaultAzureCredential is the vault
+	// credential).
+	proxyURL := connectProxy(t, strings.TrimPrefix(env.e.URL(), "https://"))
+	vars := map[string]string{
+		"SSL_CERT_FILE":      env.caFile,
+		"HTTPS_PROXY":        proxyURL,
+		"MSI_ENDPOINT":       msi.URL + "/cloudshell/" + secret + "/" + scenario.DemoHomeTenant + "/" + scenario.DemoAppClientID + "/kv/" + scenario.DemoVault + "/" + scenario.DemoCertificate,
+		"KVASSERT_CLIENT_ID": scenario.DemoAppClientID,
+		"KVASSERT_VAULT":     env.vaultURL(),
+		"KVASSERT_CERT":      scenario.DemoCertificate,
+	}
+	r := runBin(t, vars, "", []string{"token", "--debug", "--tenant", "contoso.onmicrosoft.com"})
+	if !strings.Contains(r.stderr, "debug: HTTP request  POST "+msi.URL+"/cloudshell/") {
+		t.Fatalf("no --debug line of the Cloud Shell endpoint (exit %d):\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, secret) {
+		t.Errorf("stderr holds the Cloud Shell endpoint's secret:\n%s", r.stderr)
+	}
+}
+
+// connectProxy is an HTTP CONNECT proxy that sends every tunnel to target;
+// it returns the proxy's URL.
+func connectProxy(t *testing.T, target string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect {
+					return
+				}
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n"); err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(u, br); u.Close() }()
+				_, _ = io.Copy(c, u)
+			}()
+		}
+	}()
+	return "http://" + l.Addr().String()
 }

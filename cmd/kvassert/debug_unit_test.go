@@ -83,3 +83,20 @@ func TestDebugLinesHoldNoQueryNorSecretHeaders(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
 }
+
+// TestDebugLinesNeutraliseTerminalControls: a header value or an
+// azidentity message is the server's text: an 8-bit CSI, DEL or a
+// right-to-left override in it is shown as '_' or ' ', never sent to the
+// terminal.
+func TestDebugLinesNeutraliseTerminalControls(t *testing.T) {
+	var buf bytes.Buffer
+	u, _ := url.Parse("https://login.microsoftonline.com/t/oauth2/v2.0/token")
+	r := &http.Request{Method: "POST", URL: u, Header: http.Header{}}
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}}
+	resp.Header.Set("x-ms-request-id", "rid\u009b2J\x7f\u202eexe")
+	writeDebugResponse(&buf, r, resp, nil, time.Millisecond)
+	out := buf.String() + debugValueLong("ManagedIdentityCredential: \u009b2J\u2066x")
+	if hasTerminalControl(strings.TrimSuffix(strings.ReplaceAll(out, "\n", ""), "\n")) {
+		t.Errorf("debug lines hold terminal controls: %q", out)
+	}
+}

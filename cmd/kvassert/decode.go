@@ -178,11 +178,11 @@ func (c *decodeCmd) print(a *App, tok *jwtassert.Token, cert *x509.Certificate, 
 		fmt.Fprintln(tw, st.bold(sec.name))
 		fields, err := orderedFields(sec.raw)
 		if err != nil {
-			fmt.Fprintf(tw, "  %s\n", string(sec.raw))
+			fmt.Fprintf(tw, "  %s\n", termSafe(cellClean.Replace(string(sec.raw))))
 			continue
 		}
 		for _, f := range fields {
-			v := jsonText(f.val)
+			v := termSafe(cellClean.Replace(jsonText(f.val))) // a token being decoded may be hostile
 			switch f.key {
 			case "nbf", "iat", "exp":
 				var n int64
@@ -192,10 +192,10 @@ func (c *decodeCmd) print(a *App, tok *jwtassert.Token, cert *x509.Certificate, 
 			case "x5c":
 				v = st.dim(fmt.Sprintf("(certificate chain, %d characters)", len(v)))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\n", f.key, v)
+			fmt.Fprintf(tw, "  %s\t%s\n", termSafe(cellClean.Replace(f.key)), v)
 		}
 	}
-	fmt.Fprintf(tw, "%s\t%d bytes, %s\n", st.bold("Signature"), len(tok.Signature()), sigNote)
+	fmt.Fprintf(tw, "%s\t%d bytes, %s\n", st.bold("Signature"), len(tok.Signature()), termSafe(sigNote))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (c *decodeCmd) print(a *App, tok *jwtassert.Token, cert *x509.Certificate, 
 	}
 	fmt.Fprintln(a.Stdout, st.bold("Problems"))
 	for _, p := range problems {
-		fmt.Fprintln(a.Stdout, "  "+st.red("✗")+" "+p)
+		fmt.Fprintln(a.Stdout, "  "+st.red("✗")+" "+termSafe(cellClean.Replace(p)))
 	}
 	return nil
 }

@@ -98,3 +98,24 @@ func TestDecode(t *testing.T) {
 	wantError(t, env.runIn(jwt, []string{"decode", "--cert-file", certFile, "--vault", env.vaultURL(), "-"}), exitUsage, "either --cert-file or --vault", "")
 	wantError(t, env.runIn(jwt, []string{"decode", "--cert", "nope", "-"}), exitFailure, "CertificateNotFound", "")
 }
+
+// TestDecodeHostileTokenCannotDriveTheTerminal: decode is run on tokens
+// from anywhere; a header or claim holding terminal controls (an OSC 52
+// clipboard write, a screen clear, an 8-bit CSI, a right-to-left override)
+// is printed escaped, in the text layout and in every format.
+func TestDecodeHostileTokenCannotDriveTheTerminal(t *testing.T) {
+	t.Parallel()
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	claims, _ := json.Marshal(map[string]string{"aud": hostile, "iss" + hostile: "x", "sub": "x"})
+	header, _ := json.Marshal(map[string]string{"alg": "PS256", "typ": "JWT", "kid": hostile})
+	jwt := b64(string(header)) + "." + b64(string(claims)) + "." + b64("signature-bytes")
+	for _, args := range [][]string{{"decode", jwt}, {"decode", "-o", "table", "--query", "claims", jwt}, {"decode", "-o", "tsv", "--query", "claims", jwt}, {"decode", "-o", "yaml", jwt}, {"decode", "-o", "json", jwt}} {
+		r := runBin(t, nil, "", args)
+		if r.code != exitFailure {
+			t.Errorf("kvassert %s: exit %d, want 1 (problems)\n%s", args[:len(args)-1], r.code, r.stderr)
+		}
+		if hasTerminalControl(r.stdout) || hasTerminalControl(r.stderr) {
+			t.Errorf("kvassert %s writes terminal controls:\nstdout %q\nstderr %q", args[:len(args)-1], r.stdout, r.stderr)
+		}
+	}
+}

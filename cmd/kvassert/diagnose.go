@@ -48,7 +48,7 @@ func describeErr(err error) (msg, hint string, code int) {
 		}
 		inner, innerHint := core(ee.err)
 		msg = inner
-		if ee.msg != "" {
+		if ee.msg != "" && !strings.HasPrefix(inner, ee.msg+": ") { // not "managed identity: managed identity: ..."
 			msg = ee.msg + ": " + inner
 		}
 		hint = ee.hint
@@ -102,7 +102,7 @@ func core(err error) (msg, hint string) {
 	if r, ok := inputReason(err); ok {
 		return r, ""
 	}
-	text := firstLine(err.Error())
+	text := strings.TrimPrefix(firstLine(err.Error()), "kvassert: ") // the CLI speaks for the library
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		return text, "check the host name (for a vault: https://NAME.vault.azure.net/)"

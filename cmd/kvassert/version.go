@@ -28,9 +28,12 @@ func versionInfo(bi *debug.BuildInfo, ok bool) record {
 		return append(r, field{"module", "unknown"}, field{"go", runtime.Version()}, field{"platform", runtime.GOOS + "/" + runtime.GOARCH},
 			field{"msalGo", "unknown"}, field{"azcore", "unknown"})
 	}
-	settings := map[string]any{"vcs.revision": nil, "vcs.time": nil} // null: not stamped
+	settings := map[string]any{"vcs.revision": nil, "vcs.time": nil, "vcs.modified": nil} // null: not stamped
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
+		if s.Key == "vcs.modified" {
+			settings[s.Key] = s.Value == "true"
+		}
 	}
 	dep := func(path string) string {
 		for _, d := range bi.Deps {
@@ -52,7 +55,7 @@ func versionInfo(bi *debug.BuildInfo, ok bool) record {
 		field{"library", dep(modLib)},
 		field{"revision", settings["vcs.revision"]},
 		field{"revisionTime", settings["vcs.time"]},
-		field{"modified", settings["vcs.modified"] == "true"},
+		field{"modified", settings["vcs.modified"]},
 		field{"go", bi.GoVersion},
 		field{"platform", runtime.GOOS + "/" + runtime.GOARCH},
 		field{"msalGo", dep(modMSAL)},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -63,4 +64,30 @@ func TestAssertionTableAndExportQuery(t *testing.T) {
 	}
 	wantError(t, env.run([]string{"cert", "export", "--query", "keyId"}), exitUsage,
 		"--query applies to the JSON of --format keycredential, not to a PEM certificate", "--format keycredential")
+}
+
+// TestVersionModifiedUnknownWithoutVCS: a binary built without a VCS stamp
+// (go build in a git worktree, a source tarball, -buildvcs=false) does not
+// claim an unmodified tree: modified is null like revision; with a stamp it
+// is what the stamp says.
+func TestVersionModifiedUnknownWithoutVCS(t *testing.T) {
+	get := func(r record, key string) any {
+		for _, f := range r {
+			if f.key == key {
+				return f.val
+			}
+		}
+		t.Fatalf("no %q in %v", key, r)
+		return nil
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "github.com/kvassert/kvassert/cmd/kvassert", Version: "(devel)"}}
+	if v := get(versionInfo(bi, true), "modified"); v != nil {
+		t.Errorf("unstamped build: modified = %v, want null", v)
+	}
+	for stamp, want := range map[string]bool{"true": true, "false": false} {
+		bi.Settings = []debug.BuildSetting{{Key: "vcs.revision", Value: "667fc53"}, {Key: "vcs.modified", Value: stamp}}
+		if v := get(versionInfo(bi, true), "modified"); v != want {
+			t.Errorf("vcs.modified=%s: modified = %v, want %v", stamp, v, want)
+		}
+	}
 }

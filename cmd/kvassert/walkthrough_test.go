@@ -117,18 +117,25 @@ func TestWalkthrough(t *testing.T) {
 		lines[i] = strings.ReplaceAll(lines[i], "127.0.0.1:5616", proxyAddr)
 	}
 
-	em := startEmulate(t, "--listen", "127.0.0.1:0", "--ca-out", filepath.Join(t.TempDir(), "ca.pem"))
+	em := startEmulate(t, "--listen", "127.0.0.1:0", "--ca-out", filepath.Join(t.TempDir(), "ca.pem"), "--shell", "bash")
 	dir := t.TempDir()
-	prelude := []string{
-		"set -eo pipefail",
-		fmt.Sprintf(`trap 'echo "walkthrough: README.md line $((LINENO + %d)) failed with exit $?: $BASH_COMMAND" >&2' ERR`, first-3),
+	// The user pastes emulate's export lines as printed (bash syntax), not
+	// values the test parsed out of them: their quoting is part of the test.
+	var pasted []string
+	for _, l := range em.stdout {
+		if strings.HasPrefix(l, "export ") {
+			pasted = append(pasted, l)
+		}
 	}
+	prelude := append([]string{"set -eo pipefail"}, pasted...)
+	prelude = append(prelude,
+		fmt.Sprintf(`trap 'echo "walkthrough: README.md line $((LINENO + %d)) failed with exit $?: $BASH_COMMAND" >&2' ERR`, first-3-len(pasted)))
 	script := strings.Join(append(prelude, lines...), "\n") + "\nwait\n"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = hermeticEnv(t, em.env, "PATH="+filepath.Dir(kvassertBin)+":/usr/local/bin:/usr/bin:/bin", "KVASSERT_PROXY_LISTEN="+proxyAddr)
+	cmd.Env = hermeticEnv(t, nil, "PATH="+filepath.Dir(kvassertBin)+":/usr/local/bin:/usr/bin:/bin", "KVASSERT_PROXY_LISTEN="+proxyAddr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer
@@ -171,6 +178,13 @@ func TestWalkthrough(t *testing.T) {
 	// --secret-file or --name) may appear in it, so none warns.
 	if strings.Contains(errs, " is deprecated") {
 		t.Errorf("the walk-through uses a deprecated flag spelling:\n%s", errs)
+	}
+	// Nothing emulate printed makes a later command warn (kvassert proxy
+	// warned about an exported IDENTITY_ENDPOINT).
+	for _, l := range strings.Split(errs, "\n") {
+		if strings.HasPrefix(l, "warning: ") || strings.Contains(l, "level=WARN") {
+			t.Errorf("a walk-through command warns: %s", l)
+		}
 	}
 	if jwtPattern.MatchString(errs) || strings.Contains(errs, emuhook.DemoWorkloadSecret) {
 		t.Errorf("the walk-through wrote a token or secret to stderr:\n%s", errs)
