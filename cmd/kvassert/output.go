@@ -304,8 +304,10 @@ var cellClean = strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ", "\r", " "
 // writeTSV writes tree as az's tsv output does: a list is one line per
 // element, anything else one line; on a line, an object's values in order,
 // a list's elements, or a scalar, separated by tabs; a nested list is its
-// length, a nested object and null are empty. Tabs and newlines inside a
-// value become spaces so that every value stays in its column.
+// length and a nested object is empty, as az's. Unlike az, which prints
+// Python's None, True and False, null is empty and booleans are true and
+// false, as in the json output. Tabs and newlines inside a value become
+// spaces so that every value stays in its column.
 func writeTSV(b *bytes.Buffer, tree any) {
 	if tree == nil {
 		return
