@@ -346,11 +346,7 @@ func TestOffboardingReachesTheSharedCacheOfEveryName(t *testing.T) {
 // answered after the GUID's refusal was remembered, goes to its caller but
 // is not cached, also when it is the token that teaches the alias.
 func TestDomainTokenIssuedBeforeTheGUIDsOffboardingIsNotCached(t *testing.T) {
-	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
-	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
-		ht.next = o.ClientOptions.Transport
-		o.ClientOptions.Transport = ht
-	})
+	w, ht := newHeldWorld(t)
 	ctx := context.Background()
 	if _, err := w.Cred.GetToken(ctx, byGUID); err != nil {
 		t.Fatal(err)

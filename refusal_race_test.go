@@ -43,11 +43,7 @@ func (g *gateClock) now() time.Time {
 // store came after the eviction: the removed tenant's token was served
 // from memory until it expired.
 func TestTokenStoredAfterOffboardingIsNotServed(t *testing.T) {
-	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
-	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
-		ht.next = o.ClientOptions.Transport
-		o.ClientOptions.Transport = ht
-	})
+	w, ht := newHeldWorld(t)
 	g := &gateClock{at: 2, held: make(chan struct{}), release: make(chan struct{})}
 	credclock.Set(w.Cred, g.now)
 	ctx := context.Background()
@@ -101,11 +97,7 @@ func TestTokenStoredAfterOffboardingIsNotServed(t *testing.T) {
 // (before the fix it was, and served after ForgetTenant returned: a SaaS
 // that dropped a customer's tokens kept serving them).
 func TestTokenAcquiredAcrossForgetTenantIsNotCached(t *testing.T) {
-	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
-	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
-		ht.next = o.ClientOptions.Transport
-		o.ClientOptions.Transport = ht
-	})
+	w, ht := newHeldWorld(t)
 	ctx := context.Background()
 	if _, err := w.Cred.GetToken(ctx, offboardScopes[0]); err != nil {
 		t.Fatal(err)

@@ -549,6 +549,17 @@ type holdingTransport struct {
 	release chan struct{}
 }
 
+// newHeldWorld is a refusal world whose token requests go through a
+// holdingTransport.
+func newHeldWorld(t *testing.T) (*refusalWorld, *holdingTransport) {
+	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
+	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
+		ht.next = o.ClientOptions.Transport
+		o.ClientOptions.Transport = ht
+	})
+	return w, ht
+}
+
 func (h *holdingTransport) Do(req *http.Request) (*http.Response, error) {
 	resp, err := h.next.Do(req)
 	if strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token") && h.armed.CompareAndSwap(true, false) {
@@ -563,11 +574,7 @@ func (h *holdingTransport) Do(req *http.Request) (*http.Response, error) {
 // cached and does not clear the refusal (before the fix it did both: the
 // removed tenant was served from the cache for the token's lifetime).
 func TestTokenIssuedBeforeOffboardingIsNotCached(t *testing.T) {
-	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
-	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
-		ht.next = o.ClientOptions.Transport
-		o.ClientOptions.Transport = ht
-	})
+	w, ht := newHeldWorld(t)
 	ctx := context.Background()
 	if _, err := w.Cred.GetToken(ctx, offboardScopes[0]); err != nil {
 		t.Fatal(err)
@@ -603,11 +610,7 @@ func TestTokenIssuedBeforeOffboardingIsNotCached(t *testing.T) {
 // A refusal answering a request sent before ForgetTenant (the administrator
 // consented meanwhile) is not remembered: the next call goes to Entra.
 func TestRefusalSentBeforeForgetTenantIsNotRemembered(t *testing.T) {
-	ht := &holdingTransport{held: make(chan struct{}), release: make(chan struct{})}
-	w := newRefusalWorld(t, nil, func(o *kvassert.CredentialOptions) {
-		ht.next = o.ClientOptions.Transport
-		o.ClientOptions.Transport = ht
-	})
+	w, ht := newHeldWorld(t)
 	ctx := context.Background()
 	wingtip := emuhook.DemoWingtipTenant
 	ht.armed.Store(true)
