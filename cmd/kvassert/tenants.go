@@ -322,8 +322,14 @@ https, or http on localhost / 127.0.0.1 for development. An administrator who
 opens it and accepts grants the app its application permissions (scope
 RESOURCE/.default) in the tenant.
 
-For links with a signed, single-use state and a handler that receives the
-consent, use the library's tenants.NewHandler.`,
+--tenant here is the customer's tenant (in 'tenants check' it is the app's
+home tenant); KVASSERT_TENANT_ID is not read.
+
+A tenants.NewHandler serving --redirect-uri refuses the redirect of a link it
+did not make (no state, or --state of your own): the consent is granted in
+Entra, but the administrator gets an error page and your callback never runs.
+Send the links of the handler's ConsentURL there, or make these links for a
+redirect URI that does not need a state.`,
 		Example: `  kvassert tenants consent-url --client-id $APP --redirect-uri https://app.example.com/consent --tenant contoso.onmicrosoft.com`,
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return c.run(a) },
