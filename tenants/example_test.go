@@ -58,7 +58,7 @@ func ExampleNewHandler() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred := demoCredential(emu)
+	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
 	stateKey := []byte("a secret of at least 32 random bytes, the same on every replica")
 	mux := http.NewServeMux()
@@ -109,7 +109,7 @@ func ExampleCheckAll() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred := demoCredential(emu)
+	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
 	want := &tenants.Want{Roles: map[string][]string{"https://graph.microsoft.com": {"Sites.Read.All", "User.Read.All"}}}
 	reports, err := tenants.CheckAll(context.Background(), cred,
@@ -137,7 +137,7 @@ func ExampleCheck() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred := demoCredential(emu)
+	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
 	r, err := tenants.Check(context.Background(), cred, "fabrikam.onmicrosoft.com", nil)
 	if err != nil {
