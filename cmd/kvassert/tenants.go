@@ -297,8 +297,12 @@ func tenantsVerdict(reports []tenants.Report) error {
 	}
 	switch {
 	case short > 0:
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("%s of %d fall short", plural(short, "tenant"), len(reports)),
-			hint: "send the administrators the consent links above; for a disabled app or a Conditional Access block, the customer must act"}
+		verb := "fall"
+		if short == 1 {
+			verb = "falls"
+		}
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("%s of %d %s short", plural(short, "tenant"), len(reports), verb),
+			hint: "send the administrators the reports' consent links (Next, consentUrl); for a disabled app or a Conditional Access block, the customer must act"}
 	case unreachable > 0:
 		return &exitError{code: exitTenantUnreachable, msg: fmt.Sprintf("could not reach %s of %d", plural(unreachable, "tenant"), len(reports)),
 			hint: "check the network and the vault; run again"}
