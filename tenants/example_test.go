@@ -2,6 +2,7 @@ package tenants_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log"
 	"net/http"
@@ -60,7 +61,12 @@ func ExampleNewHandler() {
 	defer emu.Close()
 	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
-	stateKey := []byte("a secret of at least 32 random bytes, the same on every replica")
+	// In production: 32 random bytes from your secret store, the same on
+	// every replica (whoever knows the key can forge consent redirects).
+	stateKey := make([]byte, 32)
+	if _, err := rand.Read(stateKey); err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux) // in production: https://your-app/consent, registered on the app
 	defer srv.Close()
