@@ -21,6 +21,8 @@ import (
 // administrator of the tenant; Entra redirects to the redirect URI
 // (registered on the app) with the state.
 func ExampleConsentURL() {
+	// The state is yours to check on the redirect: make it unguessable,
+	// expiring and single-use (a Handler's ConsentURL does all of it).
 	link, err := tenants.ConsentURL("6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", "https://app.example.com/consent", "opaque-state",
 		&tenants.ConsentURLOptions{Tenant: "contoso.onmicrosoft.com"})
 	if err != nil {
