@@ -10,9 +10,10 @@
 //     on a TTL and at once when Entra rejects the old certificate; a renewed
 //     version Entra refuses (not registered yet) is set aside while the
 //     version it accepts is still valid.
-//   - NewKeyVaultKeySource: a key ID plus the certificate (or its thumbprint)
-//     (or its thumbprint, KeyVaultKeyOptions.Thumbprint) given by the
-//     caller; needs only keys/sign and makes no lookups.
+//   - NewKeyVaultKeySource: a key ID plus the certificate given by the
+//     caller, or only its thumbprint (KeyVaultKeyOptions.Thumbprint); needs
+//     only keys/sign (with a thumbprint, also one keys/get in the
+//     constructor, which pins the key version) and makes no other lookups.
 //   - NewManagedIdentitySource: a managed identity token used as a federated
 //     identity credential (no certificate at all).
 //   - NewLocalSource / ParseCertificateData: a local key, for development.
@@ -30,6 +31,15 @@
 // built-in Source whose own were left zero, so an emulator or a proxy is
 // named once. By default the library logs only what an operator must act
 // on (warnings); routine notices are at debug level.
+//
+// Customer tenants: a tenant Entra refuses (no consent, app disabled or
+// removed, ...) is remembered and fails fast with the same *AuthError
+// (AuthError.RefusedUntil); a tenant that removes the app has its tokens
+// evicted and is reported (CredentialOptions.TenantOffboarded);
+// Credential.ForgetTenant forgets a tenant's refusals and tokens (after a
+// consent, or when the SaaS offboards a customer). Package tenants
+// builds on this: admin-consent links and their redirect handler, and a
+// health check of every tenant.
 package kvassert
 
 import (

@@ -2,6 +2,7 @@ package tenants_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 // administrator of the tenant; Entra redirects to the redirect URI
 // (registered on the app) with the state.
 func ExampleConsentURL() {
+	// The state is yours to check on the redirect: make it unguessable,
+	// expiring and single-use (a Handler's ConsentURL does all of it).
 	link, err := tenants.ConsentURL("6d2f4a8b-1c3e-4f5a-9b7d-2e4f6a8c0b16", "https://app.example.com/consent", "opaque-state",
 		&tenants.ConsentURLOptions{Tenant: "contoso.onmicrosoft.com"})
 	if err != nil {
@@ -58,9 +61,14 @@ func ExampleNewHandler() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred := demoCredential(emu)
+	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
-	stateKey := []byte("a secret of at least 32 random bytes, the same on every replica")
+	// In production: 32 random bytes from your secret store, the same on
+	// every replica (whoever knows the key can forge consent redirects).
+	stateKey := make([]byte, 32)
+	if _, err := rand.Read(stateKey); err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux) // in production: https://your-app/consent, registered on the app
 	defer srv.Close()
@@ -109,7 +117,7 @@ func ExampleCheckAll() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred := demoCredential(emu)
+	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
 	want := &tenants.Want{Roles: map[string][]string{"https://graph.microsoft.com": {"Sites.Read.All", "User.Read.All"}}}
 	reports, err := tenants.CheckAll(context.Background(), cred,
@@ -137,7 +145,7 @@ func ExampleCheck() {
 		log.Fatal(err)
 	}
 	defer emu.Close()
-	cred := demoCredential(emu)
+	cred := demoCredential(emu) // as in the first program: a Key Vault certificate source, AdditionallyAllowedTenants "*"
 
 	r, err := tenants.Check(context.Background(), cred, "fabrikam.onmicrosoft.com", nil)
 	if err != nil {

@@ -119,7 +119,9 @@ func (c *certCreateCmd) run(ctx context.Context, a *App) error {
 	if err := a.emit(r, formatText); err != nil {
 		return err
 	}
-	next := "kvassert cert export --format keycredential"
+	// The export names this certificate: KVASSERT_VAULT / KVASSERT_CERT may
+	// name another one (the walk-through's saas-app-auth).
+	next := "kvassert cert export --vault " + c.vc.vault + " --cert " + c.vc.name + " --format keycredential"
 	if c.out != "" {
 		next = "upload " + c.out + " under Certificates & secrets, or paste the output of '" + next + "' into its manifest"
 	} else {

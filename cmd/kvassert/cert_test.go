@@ -34,7 +34,8 @@ func TestCertCreate(t *testing.T) {
 	r := env.run([]string{"cert", "create", "--vault", env.vaultURL(), "--name", "created", "--subject", "CN=created, O=kvassert tests",
 		"--validity-months", "6", "--key-size", "3072", "--out", out, "-o", "json"})
 	wantOK(t, r)
-	for _, want := range []string{"Creating certificate created in kvassert-demo.vault.azure.net", "status: completed", "Next: register the certificate"} {
+	for _, want := range []string{"Creating certificate created in kvassert-demo.vault.azure.net", "status: completed", "Next: register the certificate",
+		"'kvassert cert export --vault " + env.vaultURL() + " --cert created --format keycredential'"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}

@@ -297,8 +297,12 @@ func tenantsVerdict(reports []tenants.Report) error {
 	}
 	switch {
 	case short > 0:
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("%s of %d fall short", plural(short, "tenant"), len(reports)),
-			hint: "send the administrators the consent links above; for a disabled app or a Conditional Access block, the customer must act"}
+		verb := "fall"
+		if short == 1 {
+			verb = "falls"
+		}
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("%s of %d %s short", plural(short, "tenant"), len(reports), verb),
+			hint: "send the administrators the reports' consent links (Next, consentUrl); for a disabled app or a Conditional Access block, the customer must act"}
 	case unreachable > 0:
 		return &exitError{code: exitTenantUnreachable, msg: fmt.Sprintf("could not reach %s of %d", plural(unreachable, "tenant"), len(reports)),
 			hint: "check the network and the vault; run again"}
@@ -322,8 +326,14 @@ https, or http on localhost / 127.0.0.1 for development. An administrator who
 opens it and accepts grants the app its application permissions (scope
 RESOURCE/.default) in the tenant.
 
-For links with a signed, single-use state and a handler that receives the
-consent, use the library's tenants.NewHandler.`,
+--tenant here is the customer's tenant (in 'tenants check' it is the app's
+home tenant); KVASSERT_TENANT_ID is not read.
+
+A tenants.NewHandler serving --redirect-uri refuses the redirect of a link it
+did not make (no state, or --state of your own): the consent is granted in
+Entra, but the administrator gets an error page and your callback never runs.
+Send the links of the handler's ConsentURL there, or make these links for a
+redirect URI that does not need a state.`,
 		Example: `  kvassert tenants consent-url --client-id $APP --redirect-uri https://app.example.com/consent --tenant contoso.onmicrosoft.com`,
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return c.run(a) },

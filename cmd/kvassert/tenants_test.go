@@ -66,7 +66,7 @@ func TestTenantsCheck(t *testing.T) {
 	file := t.TempDir() + "/customers.txt"
 	writeFile(t, file, []byte("contoso.onmicrosoft.com\n"))
 	r = env.run([]string{"tenants", "check", "--customer-tenants-file", file, "--require-role", "https://management.azure.com=Reader", "--query", "[0].resources[?resource=='https://management.azure.com'].missing[]", "-o", "tsv"})
-	if r.code != exitFailure || strings.TrimSpace(r.stdout) != "Reader" {
+	if r.code != exitFailure || strings.TrimSpace(r.stdout) != "Reader" || !strings.Contains(r.stderr, "error: 1 tenant of 1 falls short") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
