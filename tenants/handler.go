@@ -187,8 +187,12 @@ func (h *Handler) ConsentURL(tenant string) (string, error) {
 			return "", err
 		}
 	}
-	g, _ := tenantGUID(tenant)
-	state, err := mintState(h.key, h.bind, h.now().Add(h.ttl), g)
+	g, isID := tenantGUID(tenant)
+	domain := ""
+	if tenant != "" && !isID && !entraid.TenantAlias(tenant) {
+		domain = strings.ToLower(tenant)
+	}
+	state, err := mintState(h.key, h.bind, h.now().Add(h.ttl), g, domain)
 	if err != nil {
 		return "", err
 	}
@@ -221,14 +225,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid consent response", Message: bad})
 		return
 	}
-	nonce, exp, bound, err := verifyState(h.key, h.bind, q.Get("state"), h.now())
+	st, err := verifyState(h.key, h.bind, q.Get("state"), h.now())
 	if err != nil {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid or expired consent link",
 			Message: "This consent response does not come from a link this app made, or the link expired. Please start the onboarding again."})
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		if h.use(w, r, nonce, exp) {
+		if h.use(w, r, st.nonce, st.exp) {
 			writePage(w, http.StatusOK, refusalPage(e, q.Get("error_subcode")))
 		}
 		return
@@ -243,15 +247,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid consent response", Message: "The response names no valid tenant ID."})
 		return
 	}
-	if bound != ([16]byte{}) && g != bound {
+	if st.tenant != ([16]byte{}) && g != st.tenant {
 		writePage(w, http.StatusBadRequest, page{Title: "Invalid consent response",
 			Message: "The response names another tenant than the one this consent link was made for. Please start the onboarding again."})
 		return
 	}
-	if !h.use(w, r, nonce, exp) {
+	if !h.use(w, r, st.nonce, st.exp) {
 		return
 	}
-	h.onboard(w, r.Context(), Consent{Tenant: strings.ToLower(tenant), Scope: consentedScope(q.Get("scope"))})
+	h.onboard(w, r.Context(), Consent{Tenant: strings.ToLower(tenant), Scope: consentedScope(q.Get("scope"))}, st.domain)
 }
 
 // readRedirect parses the query, refusing what Entra never sends.
@@ -315,9 +319,16 @@ func (h *Handler) forget(ctx context.Context, tenant string) {
 	}
 }
 
-// onboard calls the callback and proves the consent.
-func (h *Handler) onboard(w http.ResponseWriter, ctx context.Context, c Consent) {
+// onboard calls the callback and proves the consent. domain is the
+// domain the consent link was made for, if any: a refusal the credential
+// remembers under that name (a Check by domain before the consent) is
+// forgotten too, since the credential cannot know yet that the domain and
+// the tenant ID are one tenant.
+func (h *Handler) onboard(w http.ResponseWriter, ctx context.Context, c Consent, domain string) {
 	h.forget(ctx, c.Tenant)
+	if domain != "" {
+		h.forget(ctx, domain)
+	}
 	if err := h.callback(ctx, c); err != nil {
 		h.logger.Warn("tenants: the onConsent callback failed; the administrator was told onboarding failed", "tenant", c.Tenant, "error", err.Error())
 		writePage(w, http.StatusInternalServerError, page{Title: "Onboarding failed", Tenant: c.Tenant,

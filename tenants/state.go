@@ -33,11 +33,12 @@ type StateStore interface {
 }
 
 const (
-	stateVersion = 2
+	stateVersion = 3
 	stateNonce   = 16
-	stateBody    = 1 + 8 + stateNonce + 16 // version, expiry (unix seconds), nonce, tenant (zero: any)
-	stateLen     = stateBody + sha256.Size
-	stateText    = (stateLen*8 + 5) / 6 // base64url without padding
+	stateFixed   = 1 + 8 + stateNonce + 16 + 1 // version, expiry (unix seconds), nonce, tenant ID (zero: any), domain length
+	stateMaxName = 255                          // a domain name's limit (RFC 1035)
+	stateMinText = ((stateFixed+sha256.Size)*8 + 5) / 6
+	stateMaxText = ((stateFixed+stateMaxName+sha256.Size)*8 + 5) / 6 // base64url without padding
 )
 
 // stateSkew is how long past its expiry a used state is remembered: the
@@ -64,47 +65,70 @@ func tenantGUID(t string) (g [16]byte, ok bool) {
 }
 
 // mintState returns a state valid until exp, for bind (stateBinding), and
-// for tenant only when it is a tenant ID (zero: any tenant).
-func mintState(key, bind []byte, exp time.Time, tenant [16]byte) (string, error) {
-	b := make([]byte, stateLen)
+// for tenant only when it is a tenant ID (zero: any tenant). domain is the
+// domain the link was made for ("" for none): it does not restrict the
+// tenant (a domain's tenant ID is not known here), it is carried so that
+// the Handler can also forget a refusal remembered under that name.
+func mintState(key, bind []byte, exp time.Time, tenant [16]byte, domain string) (string, error) {
+	if len(domain) > stateMaxName {
+		return "", errState
+	}
+	b := make([]byte, stateFixed+len(domain)+sha256.Size)
 	b[0] = stateVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(exp.Unix()))
 	if _, err := rand.Read(b[9 : 9+stateNonce]); err != nil {
 		return "", err
 	}
-	copy(b[9+stateNonce:stateBody], tenant[:])
-	copy(b[stateBody:], stateMAC(key, bind, b[:stateBody]))
+	copy(b[9+stateNonce:], tenant[:])
+	b[stateFixed-1] = byte(len(domain))
+	body := stateFixed + len(domain)
+	copy(b[stateFixed:body], domain)
+	copy(b[body:], stateMAC(key, bind, b[:body]))
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// verifyState checks s's form, MAC (under key and bind) and expiry, and
-// returns its nonce (hex), expiry and tenant (zero: any).
-func verifyState(key, bind []byte, s string, now time.Time) (nonce string, exp time.Time, tenant [16]byte, err error) {
-	if len(s) != stateText {
-		return "", time.Time{}, tenant, errState
+// verifiedState is what a state verifyState accepted says.
+type verifiedState struct {
+	nonce  string    // hex
+	exp    time.Time // expiry
+	tenant [16]byte  // the tenant ID the link was made for (zero: any)
+	domain string    // the domain the link was made for ("" for none)
+}
+
+// verifyState checks s's form, MAC (under key and bind) and expiry.
+func verifyState(key, bind []byte, s string, now time.Time) (verifiedState, error) {
+	var v verifiedState
+	if len(s) < stateMinText || len(s) > stateMaxText {
+		return v, errState
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s) // Strict: one text per state
-	if err != nil || len(b) != stateLen || b[0] != stateVersion {
-		return "", time.Time{}, tenant, errState
+	if err != nil || len(b) < stateFixed+sha256.Size || b[0] != stateVersion {
+		return v, errState
 	}
-	if !hmac.Equal(b[stateBody:], stateMAC(key, bind, b[:stateBody])) {
-		return "", time.Time{}, tenant, errState
+	body := stateFixed + int(b[stateFixed-1])
+	if len(b) != body+sha256.Size {
+		return v, errState
+	}
+	if !hmac.Equal(b[body:], stateMAC(key, bind, b[:body])) {
+		return v, errState
 	}
 	sec := binary.BigEndian.Uint64(b[1:9])
 	if sec > 1<<62 {
-		return "", time.Time{}, tenant, errState
+		return v, errState
 	}
-	exp = time.Unix(int64(sec), 0)
-	if !now.Before(exp) {
-		return "", time.Time{}, tenant, errState
+	v.exp = time.Unix(int64(sec), 0)
+	if !now.Before(v.exp) {
+		return verifiedState{}, errState
 	}
-	copy(tenant[:], b[9+stateNonce:stateBody])
-	return hex.EncodeToString(b[9 : 9+stateNonce]), exp, tenant, nil
+	copy(v.tenant[:], b[9+stateNonce:stateFixed-1])
+	v.domain = string(b[stateFixed:body])
+	v.nonce = hex.EncodeToString(b[9 : 9+stateNonce])
+	return v, nil
 }
 
 func stateMAC(key, bind, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("kvassert tenants state v2\x00"))
+	m.Write([]byte("kvassert tenants state v3\x00"))
 	m.Write(bind)
 	m.Write(body)
 	return m.Sum(nil)
