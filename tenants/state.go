@@ -36,7 +36,7 @@ const (
 	stateVersion = 3
 	stateNonce   = 16
 	stateFixed   = 1 + 8 + stateNonce + 16 + 1 // version, expiry (unix seconds), nonce, tenant ID (zero: any), domain length
-	stateMaxName = 255                          // a domain name's limit (RFC 1035)
+	stateMaxName = 255                         // a domain name's limit (RFC 1035)
 	stateMinText = ((stateFixed+sha256.Size)*8 + 5) / 6
 	stateMaxText = ((stateFixed+stateMaxName+sha256.Size)*8 + 5) / 6 // base64url without padding
 )
