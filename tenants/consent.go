@@ -35,7 +35,7 @@ type ConsentURLOptions struct {
 // maxRedirectURI is Entra's limit on a redirect URI's length.
 const maxRedirectURI = 256
 
-// maxState bounds a caller's state; the Handler's are 98 bytes.
+// maxState bounds a caller's state; the Handler's are 99 to 439 bytes (a domain link carries the domain).
 const maxState = 1024
 
 // ConsentURL returns the v2 admin-consent link

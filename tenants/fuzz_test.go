@@ -28,7 +28,7 @@ func FuzzHandlerRedirect(f *testing.F) {
 	valid := stateOf(f, link)
 	for _, q := range []string{"", "admin_consent=True&tenant=2b6e9d10-7c4a-4f0e-8d21-5a3b4c6d7e82&state=" + valid[:40] + "x",
 		"error=access_denied&error_subcode=cancel&state=x", "state=%zz", "a=1&a=2", strings.Repeat("x=1&", 600),
-		"admin_consent=True&tenant=<script>&state=" + strings.Repeat("A", 98)} {
+		"admin_consent=True&tenant=<script>&state=" + strings.Repeat("A", 99)} {
 		f.Add("GET", q)
 	}
 	f.Add("POST", "state="+valid)
