@@ -724,3 +724,57 @@ func TestSubmitConsent(t *testing.T) {
 		t.Fatalf("unregistered redirect URI: %v", err)
 	}
 }
+
+// TestAdminConsentV1: the link an administrator is given without a
+// redirect URI, /{tenant}/adminconsent?client_id= ("Grant tenant-wide admin
+// consent to an application"), serves the same page; Accept grants every
+// permission the app lists and redirects to the app's first registered
+// redirect URI (or the one given), without a scope. An app with no redirect
+// URI gets AADSTS500113.
+func TestAdminConsentV1(t *testing.T) {
+	e := kvasserttest.NewTB(t, nil, nil)
+	va := newVaultAssertion(t, e)
+	link := emuhook.AuthorityHost + tailspin + "/adminconsent?client_id=" + scenario.DemoAppClientID
+	action, fields, page := consentForm(t, e, link)
+	if !strings.HasSuffix(action, "/"+tailspin+"/adminconsent") || fields.Get("redirect_uri") != emuhook.DemoRedirectURI || !strings.Contains(page, "Sites.Read.All") {
+		t.Fatalf("v1 page: action %q, fields %v", action, fields)
+	}
+	resp := submit(t, e, action, fields, "accept")
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), emuhook.DemoRedirectURI+"?") {
+		t.Fatalf("accept: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if q := loc.Query(); q.Get("admin_consent") != "True" || q.Get("tenant") != tailspin || q.Has("scope") || q.Has("state") {
+		t.Fatalf("redirect query %v", q)
+	}
+	c, err := demoToken(t, e, va, tailspin, graphScope)
+	if err != nil || !slices.Equal(c.Roles, demoRoles) {
+		t.Fatalf("token after a v1 consent: %+v %v", c, err)
+	}
+	// A registered redirect URI given is used, with the state.
+	_, fields, _ = consentForm(t, e, link+"&redirect_uri="+url.QueryEscape(emuhook.DemoRedirectURIIP)+"&state=s2")
+	resp = submit(t, e, action, fields, "cancel")
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, emuhook.DemoRedirectURIIP+"?") || !strings.Contains(loc, "state=s2") || !strings.Contains(loc, "error=access_denied") {
+		t.Fatalf("cancel: %q", loc)
+	}
+
+	// The v1 endpoint still refuses what v2 refuses, and needs a reply address.
+	s := scenario.Demo()
+	s.Apps[0].RedirectURIs = nil
+	e2 := kvasserttest.NewTB(t, s, nil)
+	for name, c := range map[string]struct{ url, code string }{
+		"no redirect URI registered": {emuhook.AuthorityHost + tailspin + "/adminconsent?client_id=" + scenario.DemoAppClientID, "AADSTS500113"},
+		"no client_id":               {emuhook.AuthorityHost + tailspin + "/adminconsent", "AADSTS900144"},
+		"unknown tenant":             {emuhook.AuthorityHost + "nowhere.onmicrosoft.com/adminconsent?client_id=" + scenario.DemoAppClientID, "AADSTS90002"},
+	} {
+		resp, err := noRedirect(e2).Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `<span id="error-code">`+c.code+`</span>`) {
+			t.Errorf("%s: %d %.300s", name, resp.StatusCode, body)
+		}
+	}
+}

@@ -48,6 +48,14 @@ import (
 //	  another origin, or without action=accept|cancel
 //	  (emulator-specific)
 
+// The v1 endpoint, GET /{tenant}/adminconsent?client_id[&redirect_uri]
+// [&state] (the link "Grant tenant-wide admin consent to an application"
+// gives an administrator), is the same page and form, with two
+// differences: redirect_uri is optional (the app's first registered one;
+// none registered is AADSTS500113), and the consent is to every permission
+// the app lists (its roles resource's "/.default"; no scope parameter, and
+// none on the redirect).
+
 // maxConsentRequest caps the query string (GET) and the body (POST).
 const maxConsentRequest = 8 << 10
 
@@ -67,10 +75,12 @@ type consentRequest struct {
 	redirectURI string
 	scope       string
 	state       string
+	v1          bool // /{tenant}/adminconsent: no scope, redirect_uri optional
 }
 
-// serveAdminConsent answers GET and POST /{tenant}/v2.0/adminconsent.
-func (e *Entra) serveAdminConsent(w http.ResponseWriter, r *http.Request, seg string) {
+// serveAdminConsent answers GET and POST /{tenant}/v2.0/adminconsent, and
+// with v1 /{tenant}/adminconsent.
+func (e *Entra) serveAdminConsent(w http.ResponseWriter, r *http.Request, seg string, v1 bool) {
 	if e.faults.Begin(w, r, emu.OpAdminConsent, e.faultWriter(r)) {
 		return
 	}
@@ -80,7 +90,7 @@ func (e *Entra) serveAdminConsent(w http.ResponseWriter, r *http.Request, seg st
 		e.errorPage(w, r, oe)
 		return
 	}
-	req, oe := e.consentRequest(seg, params)
+	req, oe := e.consentRequest(seg, params, v1)
 	if oe != nil {
 		e.errorPage(w, r, oe)
 		return
@@ -111,7 +121,11 @@ func (e *Entra) serveAdminConsent(w http.ResponseWriter, r *http.Request, seg st
 		e.errorPage(w, r, appNotFound(req.clientID, e.tenants[tid]))
 		return
 	}
-	redirect(w, req.redirectURI, url.Values{"admin_consent": {"True"}, "tenant": {tid}, "scope": {grantedScope(req)}}, req.state)
+	granted := url.Values{"admin_consent": {"True"}, "tenant": {tid}}
+	if !req.v1 {
+		granted.Set("scope", grantedScope(req))
+	}
+	redirect(w, req.redirectURI, granted, req.state)
 }
 
 // consentParams reads the query (GET) or the form (POST), bounded, and
@@ -157,8 +171,8 @@ func badParam(name string) *oauthError {
 var dnsName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // consentRequest validates the tenant segment and the parameters.
-func (e *Entra) consentRequest(seg string, params url.Values) (*consentRequest, *oauthError) {
-	req := &consentRequest{}
+func (e *Entra) consentRequest(seg string, params url.Values, v1 bool) (*consentRequest, *oauthError) {
+	req := &consentRequest{v1: v1}
 	t, kind := e.resolveTenant(seg)
 	switch kind {
 	case tenantSpecific:
@@ -171,7 +185,11 @@ func (e *Entra) consentRequest(seg string, params url.Values) (*consentRequest, 
 		}
 		return nil, tenantNotFound(truncate(seg))
 	}
-	for _, p := range []string{"client_id", "redirect_uri", "scope"} {
+	required := []string{"client_id", "redirect_uri", "scope"}
+	if v1 {
+		required = required[:1]
+	}
+	for _, p := range required {
 		if params.Get(p) == "" {
 			return nil, missingParam(p)
 		}
@@ -189,6 +207,11 @@ func (e *Entra) consentRequest(seg string, params url.Values) (*consentRequest, 
 		return nil, appNotFound(req.clientID, req.tenant)
 	}
 	req.redirectURI, req.scope, req.state = params.Get("redirect_uri"), params.Get("scope"), params.Get("state")
+	if v1 {
+		if oe := e.v1Defaults(req); oe != nil {
+			return nil, oe
+		}
+	}
 	if !e.redirectRegistered(req.clientID, req.redirectURI) {
 		return nil, newErr(http.StatusBadRequest, "invalid_request", 50011,
 			"The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
@@ -201,6 +224,27 @@ func (e *Entra) consentRequest(seg string, params url.Values) (*consentRequest, 
 		}
 	}
 	return req, nil
+}
+
+// v1Defaults fills what the v1 endpoint does not take: the scope (every
+// permission the app lists) and, when not given, the redirect URI (the
+// app's first registered one).
+func (e *Entra) v1Defaults(req *consentRequest) *oauthError {
+	resource := strings.TrimRight(req.resource, "/")
+	if resource == "" {
+		resource = "https://graph.microsoft.com"
+	}
+	req.scope = resource + "/.default"
+	if req.redirectURI != "" {
+		return nil
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if a := e.apps[req.clientID]; a != nil && len(a.redirectURIs) > 0 {
+		req.redirectURI = a.redirectURIs[0]
+		return nil
+	}
+	return newErr(http.StatusBadRequest, "invalid_request", 500113, "No reply address is registered for the application.")
 }
 
 // orDirectory is t, or a stand-in naming "organizations" in 700016.
@@ -260,7 +304,7 @@ func (e *Entra) consentTenant(req *consentRequest, params url.Values) (string, *
 // csrfToken binds the form to the request's parameters.
 func (e *Entra) csrfToken(req *consentRequest) string {
 	m := hmac.New(sha256.New, e.formKey)
-	m.Write([]byte(strings.Join([]string{"adminconsent", req.seg, req.clientID, req.redirectURI, req.scope, req.state}, "\x00")))
+	m.Write([]byte(strings.Join([]string{consentPath(req), req.seg, req.clientID, req.redirectURI, req.scope, req.state}, "\x00")))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -327,6 +371,15 @@ func pageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 }
 
+// consentPath is the path the page's form posts to: the one it was served
+// on.
+func consentPath(req *consentRequest) string {
+	if req.v1 {
+		return "/" + req.seg + "/adminconsent"
+	}
+	return "/" + req.seg + "/v2.0/adminconsent"
+}
+
 // tenantOption is one choice of the tenant select.
 type tenantOption struct {
 	ID, Label string
@@ -340,7 +393,7 @@ func (e *Entra) consentPage(w http.ResponseWriter, req *consentRequest) {
 		"ClientID":    req.clientID,
 		"Roles":       req.roles,
 		"Resource":    resourceLabel(req.resource),
-		"Action":      "/" + req.seg + "/v2.0/adminconsent",
+		"Action":      consentPath(req),
 		"RedirectURI": req.redirectURI,
 		"Scope":       req.scope,
 		"State":       req.state,

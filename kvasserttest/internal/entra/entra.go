@@ -177,7 +177,9 @@ func (e *Entra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		len(p) == 3 && strings.EqualFold(p[1], "discovery") && p[2] == "keys":
 		e.serveJWKS(w, r, p[0])
 	case len(p) == 3 && strings.EqualFold(p[1], "v2.0") && strings.EqualFold(p[2], "adminconsent"):
-		e.serveAdminConsent(w, r, p[0])
+		e.serveAdminConsent(w, r, p[0], false)
+	case len(p) == 2 && strings.EqualFold(p[1], "adminconsent"):
+		e.serveAdminConsent(w, r, p[0], true)
 	case len(p) == 4 && strings.EqualFold(p[1], "oauth2") && strings.EqualFold(p[2], "v2.0") && strings.EqualFold(p[3], "token"):
 		e.serveToken(w, r, p[0])
 	default:
