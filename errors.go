@@ -295,24 +295,22 @@ func hintText(code int, tenant, clientID, host, scope string) string {
 	return strings.ReplaceAll(h, "{client}", clientID)
 }
 
-// adminConsentURL is the v2 admin-consent link for tenant (Microsoft
-// identity platform, "Admin consent on the Microsoft identity platform").
-// The credential does not know the app's redirect URIs, so the link has no
-// redirect_uri, which that page lists as required: it is a pointer for an
-// administrator; a SaaS sends the link of tenants.Handler.ConsentURL (or
-// tenants.ConsentURL with its registered redirect URI).
-func adminConsentURL(host, tenant, clientID, scope string) string {
+// adminConsentURL is the admin-consent link for tenant an administrator
+// opens: https://{host}/{tenant}/adminconsent?client_id={app} (Microsoft
+// Entra, "Grant tenant-wide admin consent to an application"). The
+// credential does not know the app's redirect URIs, and the v2 endpoint
+// requires one, so this is the link that needs none: Entra consents to
+// every permission the app lists and then sends the administrator to the
+// app's default redirect URI. A SaaS sends the link of
+// tenants.Handler.ConsentURL instead, which lands on its handler.
+func adminConsentURL(host, tenant, clientID, _ string) string {
 	if host == "" {
 		host = defaultAuthority
 	}
 	if tenant == "" {
 		tenant = "organizations"
 	}
-	u := host + url.PathEscape(tenant) + "/v2.0/adminconsent?client_id=" + url.QueryEscape(clientID)
-	if strings.HasSuffix(scope, "/.default") {
-		u += "&scope=" + url.QueryEscape(scope)
-	}
-	return u
+	return host + url.PathEscape(tenant) + "/adminconsent?client_id=" + url.QueryEscape(clientID)
 }
 
 func aadstsCode(desc string) (int, bool) {

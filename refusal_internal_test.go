@@ -34,7 +34,7 @@ func TestRefusalHints(t *testing.T) {
 		if len(h) < 40 || strings.Contains(h, "{") {
 			t.Errorf("AADSTS%d: hint %q", code, h)
 		}
-		want := host + tenant + "/v2.0/adminconsent?client_id=" + client + "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+		want := host + tenant + "/adminconsent?client_id=" + client + ")"
 		if strings.Contains(h, want) != consent[code] {
 			t.Errorf("AADSTS%d: hint %q; consent URL %q expected: %v", code, h, want, consent[code])
 		}
@@ -42,7 +42,7 @@ func TestRefusalHints(t *testing.T) {
 			t.Errorf("AADSTS%d: hint %q names the public cloud", code, h)
 		}
 	}
-	if got := hintText(700016, tenant, client, "", ""); !strings.Contains(got, "https://login.microsoftonline.com/"+tenant+"/v2.0/adminconsent?client_id="+client+")") {
+	if got := hintText(700016, tenant, client, "", ""); !strings.Contains(got, "https://login.microsoftonline.com/"+tenant+"/adminconsent?client_id="+client+")") {
 		t.Errorf("public cloud, no scope: %q", got)
 	}
 }

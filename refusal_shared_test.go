@@ -124,7 +124,7 @@ func TestRefusalIsSharedWithTheOtherReplicas(t *testing.T) {
 	for range 3 {
 		_, err = b.GetToken(ctx, testfixture.Opts(wingtip))
 		ae := authErr(t, err, 700016)
-		if !ae.RefusedUntil.Equal(r.Until) || !strings.Contains(ae.Hint, "/"+wingtip+"/v2.0/adminconsent?client_id="+scenario.DemoAppClientID) {
+		if !ae.RefusedUntil.Equal(r.Until) || !strings.Contains(ae.Hint, "/"+wingtip+"/adminconsent?client_id="+scenario.DemoAppClientID) {
 			t.Fatalf("replica B: %v (until %v), want the shared refusal until %v with the consent hint", ae, ae.RefusedUntil, r.Until)
 		}
 	}

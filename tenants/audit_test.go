@@ -23,7 +23,7 @@ func TestAuditApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a.LockChecked || !strings.Contains(a.LockError, "403") || a.Refusing != 1 || a.Tenants[1].State != "app_not_found" || len(a.Findings) != 2 ||
-		!strings.Contains(a.Findings[0], "tenant "+wingtip(t)+": app_not_found (send the administrator https://login.microsoftonline.com/"+wingtip(t)+"/v2.0/adminconsent?") ||
+		!strings.Contains(a.Findings[0], "tenant "+wingtip(t)+": app_not_found (send the administrator https://login.microsoftonline.com/"+wingtip(t)+"/adminconsent?client_id=") ||
 		!strings.Contains(a.Findings[1], "Application.Read.All") {
 		t.Fatalf("%+v", a)
 	}

@@ -61,7 +61,8 @@ func ConsentURL(clientID, redirectURI, state string, opts *ConsentURLOptions) (s
 	return consentURL(clientID, redirectURI, state, o)
 }
 
-// consentURL builds the link; redirectURI may be "" (a report's link).
+// consentURL builds the link; redirectURI may be "" (a report's link
+// without Want.RedirectURI: then the v1 link, which needs none).
 func consentURL(clientID, redirectURI, state string, o ConsentURLOptions) (string, error) {
 	if !entraid.ValidClientID(clientID) {
 		return "", inputErr("clientID", "clientID (%d bytes) is not a GUID", len(clientID))
@@ -89,10 +90,15 @@ func consentURL(clientID, redirectURI, state string, o ConsentURLOptions) (strin
 	} else if err := checkScope(scope); err != nil {
 		return "", err
 	}
-	q := url.Values{"client_id": {strings.ToLower(clientID)}, "scope": {scope}}
-	if redirectURI != "" {
-		q.Set("redirect_uri", redirectURI)
+	if redirectURI == "" {
+		// A report's link without Want.RedirectURI: the v2 endpoint
+		// requires a redirect URI, the v1 one ("Grant tenant-wide admin
+		// consent to an application") does not; it consents to every
+		// permission the app lists and ends on the app's default redirect
+		// URI.
+		return host + url.PathEscape(strings.ToLower(tenant)) + "/adminconsent?client_id=" + url.QueryEscape(strings.ToLower(clientID)), nil
 	}
+	q := url.Values{"client_id": {strings.ToLower(clientID)}, "scope": {scope}, "redirect_uri": {redirectURI}}
 	if state != "" {
 		q.Set("state", state)
 	}

@@ -44,7 +44,7 @@ func TestDemo(t *testing.T) {
 		"The customer removes the app from tailspin", "cached      0 calls",
 		"TenantOffboarded(" + emuhook.DemoTailspinTenant + ") called once", "log WARN kvassert: Entra refuses the app",
 		"3 more calls  refused from memory", "Key Vault: none   Entra ID: none", "check        app_not_found",
-		"adminconsent?client_id=" + scenario.DemoAppClientID + "&scope=", "reported once, then refused with no call",
+		"/" + emuhook.DemoTailspinTenant + "/adminconsent?client_id=" + scenario.DemoAppClientID, "reported once, then refused with no call",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
