@@ -111,6 +111,10 @@ func TestInputErrorTable(t *testing.T) {
 			_, err := tenants.NewHandler(cred, redirect, []byte(secret), nopConsent, nil)
 			return err
 		}},
+		{"handler key never filled", "stateKey", func() error {
+			_, err := tenants.NewHandler(cred, redirect, make([]byte, 32), nopConsent, nil)
+			return err
+		}},
 		{"handler callback", "onConsent", func() error { _, err := tenants.NewHandler(cred, redirect, key, nil, nil); return err }},
 		{"handler ttl", "StateTTL", func() error {
 			_, err := tenants.NewHandler(cred, redirect, key, nopConsent, &tenants.HandlerOptions{StateTTL: -1})

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,6 +123,10 @@ func NewHandler(cred *kvassert.Credential, redirectURI string, stateKey []byte, 
 	}
 	if len(stateKey) < 32 {
 		return nil, inputErr("stateKey", "stateKey has %d bytes; it needs at least 32 random bytes", len(stateKey))
+	}
+	if bytes.Count(stateKey, stateKey[:1]) == len(stateKey) {
+		// make([]byte, 32) never filled: anyone could forge states.
+		return nil, inputErr("stateKey", "stateKey is %d equal bytes, a placeholder, not a secret: fill it from crypto/rand (the same on every replica)", len(stateKey))
 	}
 	if onConsent == nil {
 		return nil, inputErr("onConsent", "onConsent is nil")
