@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -142,7 +143,21 @@ func (c *emulateCmd) run(ctx context.Context, a *App) error {
 	if err := e.Close(); err != nil {
 		return failure("stopping the emulator", err)
 	}
+	if c.caOut == "" {
+		removeOwnCAFile(caOut, e.CAPEM())
+	}
 	return nil
+}
+
+// removeOwnCAFile deletes the default CA file on a clean stop, so that
+// emulators on random ports (--listen 127.0.0.1:0) leave no files behind in
+// the temporary directory; only when it still holds this emulator's CA (a
+// later emulator on the same port may have replaced it). A file given with
+// --ca-out is the user's and stays.
+func removeOwnCAFile(path string, pem []byte) {
+	if got, err := os.ReadFile(path); err == nil && bytes.Equal(got, pem) {
+		_ = os.Remove(path)
+	}
 }
 
 // outputJSON reports whether the environment is printed as JSON: -o json

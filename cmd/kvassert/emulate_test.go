@@ -272,6 +272,38 @@ func TestEmulateSecondEmulatorKeepsTheFirstsCAFile(t *testing.T) {
 	}
 }
 
+// TestEmulateRemovesItsDefaultCAFile: on SIGTERM the emulator removes the
+// CA file it wrote without --ca-out (emulators on random ports used to leave
+// one kvassert-emulator-ca-PORT.pem each in the temp directory); a file
+// given with --ca-out stays.
+func TestEmulateRemovesItsDefaultCAFile(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	own := filepath.Join(t.TempDir(), "ca.pem")
+	for _, c := range []struct {
+		args  []string
+		stays bool
+	}{
+		{[]string{"--listen", "127.0.0.1:0"}, false},
+		{[]string{"--listen", "127.0.0.1:0", "--ca-out", own}, true},
+	} {
+		em := startEmulateEnv(t, []string{"TMPDIR=" + tmp}, c.args...)
+		ca := em.env["KVASSERT_CA_FILE"]
+		if _, err := os.Stat(ca); err != nil {
+			t.Fatalf("%v: CA file while serving: %v", c.args, err)
+		}
+		if err := em.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-em.done; err != nil {
+			t.Fatalf("%v: exit after SIGTERM: %v", c.args, err)
+		}
+		if _, err := os.Stat(ca); (err == nil) != c.stays {
+			t.Errorf("%v: after the stop, CA file %s: %v (want kept: %v)", c.args, ca, err, c.stays)
+		}
+	}
+}
+
 func TestEmulateErrors(t *testing.T) {
 	t.Parallel()
 	bad := filepath.Join(t.TempDir(), "bad.json")
