@@ -54,7 +54,10 @@ func TestHandlerRefusesHostileRedirects(t *testing.T) {
 	}
 	link, _ := h.ConsentURL("")
 	good := stateOf(t, link)
-	other, _ := tenants.NewHandler(offlineCred(t), redirect, []byte(strings.Repeat("k", 32)), nopConsent, nil)
+	other, err := tenants.NewHandler(offlineCred(t), redirect, []byte(strings.Repeat("kv", 16)), nopConsent, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	otherLink, _ := other.ConsentURL("")
 	forged := stateOf(t, otherLink)
 	flipped := []byte(good)
