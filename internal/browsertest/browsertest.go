@@ -15,6 +15,7 @@ package browsertest
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -263,6 +264,22 @@ func (p *Page) Errors() []string {
 // Call sends a DevTools protocol command and returns its result.
 func (p *Page) Call(method string, params any) json.RawMessage {
 	p.t.Helper()
+	res, err := p.call(method, params)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return res
+}
+
+// errProtocol is an error answer of the DevTools protocol (as opposed to
+// a lost connection or no answer).
+type errProtocol struct{ method, message string }
+
+func (e *errProtocol) Error() string { return e.method + ": " + e.message }
+
+// call sends a DevTools command and returns its result, or an error: an
+// *errProtocol for the browser's error answer.
+func (p *Page) call(method string, params any) (json.RawMessage, error) {
 	p.mu.Lock()
 	p.next++
 	id := p.next
@@ -274,21 +291,20 @@ func (p *Page) Call(method string, params any) json.RawMessage {
 		msg["params"] = params
 	}
 	if err := websocket.JSON.Send(p.ws, msg); err != nil {
-		p.t.Fatalf("%s: %v", method, err)
+		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	select {
 	case m, ok := <-ch:
 		if !ok {
-			p.t.Fatalf("%s: connection closed", method)
+			return nil, fmt.Errorf("%s: connection closed", method)
 		}
 		if m.Error != nil {
-			p.t.Fatalf("%s: %s", method, m.Error.Message)
+			return nil, &errProtocol{method, m.Error.Message}
 		}
-		return m.Result
+		return m.Result, nil
 	case <-time.After(Timeout):
-		p.t.Fatalf("%s: no answer", method)
+		return nil, fmt.Errorf("%s: no answer", method)
 	}
-	return nil
 }
 
 // Navigate loads url and waits until the new document has loaded (a
@@ -323,7 +339,18 @@ func (p *Page) URL() string {
 // exception fails the test.
 func (p *Page) Eval(expr string, out any) {
 	p.t.Helper()
-	res := p.Call("Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true, "userGesture": true})
+	if err := p.eval(expr, out); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// eval is Eval returning its error: an *errProtocol when the browser
+// refused the command (e.g. the page navigated while evaluating).
+func (p *Page) eval(expr string, out any) error {
+	res, err := p.call("Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true, "userGesture": true})
+	if err != nil {
+		return err
+	}
 	var r struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`
@@ -336,16 +363,17 @@ func (p *Page) Eval(expr string, out any) {
 		} `json:"exceptionDetails"`
 	}
 	if err := json.Unmarshal(res, &r); err != nil {
-		p.t.Fatal(err)
+		return err
 	}
 	if r.Exception != nil {
-		p.t.Fatalf("evaluating %q: %s %s", expr, r.Exception.Text, r.Exception.Exception.Description)
+		return fmt.Errorf("evaluating %q: %s %s", expr, r.Exception.Text, r.Exception.Exception.Description)
 	}
 	if out != nil {
 		if err := json.Unmarshal(r.Result.Value, out); err != nil {
-			p.t.Fatalf("evaluating %q: result %s: %v", expr, r.Result.Value, err)
+			return fmt.Errorf("evaluating %q: result %s: %w", expr, r.Result.Value, err)
 		}
 	}
+	return nil
 }
 
 // Text returns the textContent of the element with the given id ("" when
@@ -364,12 +392,19 @@ func (p *Page) WaitFor(expr string) {
 	deadline := time.Now().Add(Timeout)
 	for {
 		var ok bool
-		p.Eval("Boolean("+expr+")", &ok)
-		if ok {
+		err := p.eval("Boolean("+expr+")", &ok)
+		var pe *errProtocol
+		switch {
+		case err == nil && ok:
 			return
+		case err != nil && !errors.As(err, &pe):
+			p.t.Fatal(err) // the connection, or an exception in expr
 		}
+		// Not yet, or the browser refused the evaluation because the page
+		// is navigating ("Inspected target navigated or closed"): the
+		// condition is asked again of the next document.
 		if time.Now().After(deadline) {
-			p.t.Fatalf("timed out waiting for %s", expr)
+			p.t.Fatalf("timed out waiting for %s (last: %v)", expr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -54,3 +54,28 @@ func TestPage(t *testing.T) {
 		t.Errorf("after click: %s", u)
 	}
 }
+
+// WaitFor asks its condition again when the browser refuses to evaluate it
+// because the page is navigating ("Inspected target navigated or closed"):
+// a page that navigates 40 times in a row, each document leaving at once,
+// ends on the last one. (TestPage failed once in CI on that refusal, in
+// the WaitFor after a click that navigates.)
+func TestWaitForAcrossNavigations(t *testing.T) {
+	const hops = 40
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		var n int
+		fmt.Sscan(r.URL.Query().Get("n"), &n)
+		if n >= hops {
+			fmt.Fprint(w, `<!doctype html><p id="end">end</p>`)
+			return
+		}
+		fmt.Fprintf(w, `<!doctype html><p>hop %d</p><script>location.replace('/?n=%d')</script>`, n, n+1)
+	}))
+	defer srv.Close()
+	p := browsertest.Start(t, nil)
+	for range 3 {
+		p.Call("Page.navigate", map[string]any{"url": srv.URL + "/?n=0"})
+		p.WaitFor("document.getElementById('end') !== null")
+	}
+}
