@@ -351,13 +351,7 @@ func TestDomainTokenIssuedBeforeTheGUIDsOffboardingIsNotCached(t *testing.T) {
 	if _, err := w.Cred.GetToken(ctx, byGUID); err != nil {
 		t.Fatal(err)
 	}
-	ht.armed.Store(true)
-	late := make(chan error, 1)
-	go func() {
-		_, err := w.Cred.GetToken(ctx, byDomain)
-		late <- err
-	}()
-	<-ht.held // issued; the customer removes the app now
+	late := ht.holdToken(ctx, w.Cred, byDomain) // issued; the customer removes the app now
 	if err := w.Emu.SetConsent(scenario.DemoAppClientID, scenario.DemoContosoTenant, false); err != nil {
 		t.Fatal(err)
 	}

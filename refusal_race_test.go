@@ -50,13 +50,7 @@ func TestTokenStoredAfterOffboardingIsNotServed(t *testing.T) {
 	if _, err := w.Cred.GetToken(ctx, offboardScopes[0]); err != nil { // the tenant worked
 		t.Fatal(err)
 	}
-	ht.armed.Store(true)
-	late := make(chan error, 1)
-	go func() {
-		_, err := w.Cred.GetToken(ctx, offboardScopes[2])
-		late <- err
-	}()
-	<-ht.held // issued
+	late := ht.holdToken(ctx, w.Cred, offboardScopes[2]) // issued
 	g.armed.Store(true)
 	close(ht.release)
 	<-g.held // the acquisition has its token, not stored yet
@@ -102,13 +96,7 @@ func TestTokenAcquiredAcrossForgetTenantIsNotCached(t *testing.T) {
 	if _, err := w.Cred.GetToken(ctx, offboardScopes[0]); err != nil {
 		t.Fatal(err)
 	}
-	ht.armed.Store(true)
-	late := make(chan error, 1)
-	go func() {
-		_, err := w.Cred.GetToken(ctx, offboardScopes[2])
-		late <- err
-	}()
-	<-ht.held
+	late := ht.holdToken(ctx, w.Cred, offboardScopes[2])
 	if err := w.Cred.ForgetTenant(ctx, scenario.DemoContosoTenant); err != nil {
 		t.Fatal(err)
 	}

@@ -560,6 +560,20 @@ func newHeldWorld(t *testing.T) (*refusalWorld, *holdingTransport) {
 	return w, ht
 }
 
+// holdToken arms h, starts cred.GetToken(ctx, opts) and returns once its
+// token answer is held (release it with close(h.release)); the channel
+// receives the call's error.
+func (h *holdingTransport) holdToken(ctx context.Context, cred *kvassert.Credential, opts policy.TokenRequestOptions) <-chan error {
+	h.armed.Store(true)
+	late := make(chan error, 1)
+	go func() {
+		_, err := cred.GetToken(ctx, opts)
+		late <- err
+	}()
+	<-h.held
+	return late
+}
+
 func (h *holdingTransport) Do(req *http.Request) (*http.Response, error) {
 	resp, err := h.next.Do(req)
 	if strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token") && h.armed.CompareAndSwap(true, false) {
@@ -579,13 +593,7 @@ func TestTokenIssuedBeforeOffboardingIsNotCached(t *testing.T) {
 	if _, err := w.Cred.GetToken(ctx, offboardScopes[0]); err != nil {
 		t.Fatal(err)
 	}
-	ht.armed.Store(true)
-	late := make(chan error, 1)
-	go func() {
-		_, err := w.Cred.GetToken(ctx, offboardScopes[2])
-		late <- err
-	}()
-	<-ht.held // issued; the customer removes the app now
+	late := ht.holdToken(ctx, w.Cred, offboardScopes[2]) // issued; the customer removes the app now
 	if err := w.Emu.SetConsent(scenario.DemoAppClientID, scenario.DemoContosoTenant, false); err != nil {
 		t.Fatal(err)
 	}
@@ -613,13 +621,7 @@ func TestRefusalSentBeforeForgetTenantIsNotRemembered(t *testing.T) {
 	w, ht := newHeldWorld(t)
 	ctx := context.Background()
 	wingtip := emuhook.DemoWingtipTenant
-	ht.armed.Store(true)
-	late := make(chan error, 1)
-	go func() {
-		_, err := w.Cred.GetToken(ctx, testfixture.Opts(wingtip))
-		late <- err
-	}()
-	<-ht.held
+	late := ht.holdToken(ctx, w.Cred, testfixture.Opts(wingtip))
 	if err := w.Emu.SetConsent(scenario.DemoAppClientID, wingtip, true); err != nil {
 		t.Fatal(err)
 	}
