@@ -109,15 +109,7 @@ func debugHeaderText(h http.Header) string {
 
 // debugValue keeps a header value printable and short: IDs are GUIDs and
 // version strings, anything else is cut.
-func debugValue(v string) string {
-	v = strings.Map(func(r rune) rune {
-		if terminalControl(r) {
-			return '_'
-		}
-		return r
-	}, v)
-	return textutil.Truncate(v, 80)
-}
+func debugValue(v string) string { return debugClean(v, '_', 80) }
 
 func writeDebugRequest(w io.Writer, r *http.Request) {
 	fmt.Fprintf(w, "%sHTTP request  %s %s%s\n", debugPrefix, r.Method, debugURL(r), debugHeaderText(r.Header))
@@ -181,12 +173,15 @@ func startAzureDebugLog(w io.Writer) {
 func stopAzureDebugLog() { azlog.SetListener(nil) }
 
 // debugValueLong is debugValue for a log line.
-func debugValueLong(v string) string {
+func debugValueLong(v string) string { return debugClean(v, ' ', 400) }
+
+// debugClean replaces terminal controls in v with repl and cuts it to limit.
+func debugClean(v string, repl rune, limit int) string {
 	v = strings.Map(func(r rune) rune {
 		if terminalControl(r) {
-			return ' '
+			return repl
 		}
 		return r
 	}, v)
-	return textutil.Truncate(v, 400)
+	return textutil.Truncate(v, limit)
 }
