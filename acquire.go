@@ -192,7 +192,7 @@ func (c *Credential) acquire(ctx context.Context, key flightKey, scopes []string
 		return tok, nil
 	}
 	if ae, isAuth := newAuthError(key.tenant, c.clientID, err); isAuth {
-		ae.Hint = hintText(ae.Code, key.tenant, c.clientID, c.host, key.scope)
+		ae.Hint = hintText(ae.Code, key.tenant, c.clientID, c.host)
 		return azcore.AccessToken{}, ae
 	}
 	return azcore.AccessToken{}, tokenEndpointFailure(key.tenant, err, answer)

@@ -262,7 +262,7 @@ func newAuthError(tenant, clientID string, err error) (*AuthError, bool) {
 			ae.Description += " (" + describeBody(call.Resp.Header.Get("Content-Type"), -1) + ")"
 		}
 	}
-	ae.Hint = hintText(ae.Code, tenant, clientID, "", "")
+	ae.Hint = hintText(ae.Code, tenant, clientID, "")
 	return ae, true
 }
 
@@ -279,17 +279,16 @@ func describeCode(code int) string {
 // without a credential.
 const defaultAuthority = "https://login.microsoftonline.com/"
 
-// hintText is the hint for code, with the tenant, the client ID and the v2
+// hintText is the hint for code, with the tenant, the client ID and the
 // admin-consent URL of the credential's cloud (host, with scheme and
-// trailing slash; empty for the public cloud) filled in. scope, when it is
-// a /.default scope, is the consent's scope; empty otherwise.
-func hintText(code int, tenant, clientID, host, scope string) string {
+// trailing slash; empty for the public cloud) filled in.
+func hintText(code int, tenant, clientID, host string) string {
 	h, ok := hints[code]
 	if !ok {
 		return ""
 	}
 	if strings.Contains(h, "{consent}") {
-		h = strings.ReplaceAll(h, "{consent}", adminConsentURL(host, tenant, clientID, scope))
+		h = strings.ReplaceAll(h, "{consent}", adminConsentURL(host, tenant, clientID))
 	}
 	h = strings.ReplaceAll(h, "{tenant}", tenant)
 	return strings.ReplaceAll(h, "{client}", clientID)
@@ -303,7 +302,7 @@ func hintText(code int, tenant, clientID, host, scope string) string {
 // every permission the app lists and then sends the administrator to the
 // app's default redirect URI. A SaaS sends the link of
 // tenants.Handler.ConsentURL instead, which lands on its handler.
-func adminConsentURL(host, tenant, clientID, _ string) string {
+func adminConsentURL(host, tenant, clientID string) string {
 	if host == "" {
 		host = defaultAuthority
 	}

@@ -402,7 +402,7 @@ func (c *Credential) sharedRefusal(ctx context.Context, key flightKey, start uin
 	}
 	r := &refusal{until: c.sharedUntil(sr.Until, now), failures: max(sr.Failures, 1), ae: AuthError{
 		Tenant: key.tenant, Code: sr.Code, Description: describeCode(sr.Code),
-		Hint: hintText(sr.Code, key.tenant, c.clientID, c.host, key.scope),
+		Hint: hintText(sr.Code, key.tenant, c.clientID, c.host),
 	}}
 	if c.refusalMax <= 0 {
 		// Not remembered here: the request goes to Entra.

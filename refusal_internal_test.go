@@ -30,7 +30,7 @@ func TestRefusalHints(t *testing.T) {
 		if _, ok := descriptions[code]; !ok {
 			t.Errorf("AADSTS%d has no description", code)
 		}
-		h := hintText(code, tenant, client, host, "https://graph.microsoft.com/.default")
+		h := hintText(code, tenant, client, host)
 		if len(h) < 40 || strings.Contains(h, "{") {
 			t.Errorf("AADSTS%d: hint %q", code, h)
 		}
@@ -42,7 +42,7 @@ func TestRefusalHints(t *testing.T) {
 			t.Errorf("AADSTS%d: hint %q names the public cloud", code, h)
 		}
 	}
-	if got := hintText(700016, tenant, client, "", ""); !strings.Contains(got, "https://login.microsoftonline.com/"+tenant+"/adminconsent?client_id="+client+")") {
+	if got := hintText(700016, tenant, client, ""); !strings.Contains(got, "https://login.microsoftonline.com/"+tenant+"/adminconsent?client_id="+client+")") {
 		t.Errorf("public cloud, no scope: %q", got)
 	}
 }
